@@ -1,0 +1,87 @@
+/* Census: per-type object counts and bytes, diffs, growth peaks, and the
+ * "new since a census point" question.
+ *
+ * A census is detached from the graph it was taken from: it copies the type
+ * names it needs, so it outlives the graph and holds no object address except
+ * the optional identity set (address, type key) used to tell new objects from
+ * old ones.  Rows are sorted by name; names are unique within a census. */
+#ifndef REFCHAIN_CENSUS_H
+#define REFCHAIN_CENSUS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/graph.h"
+
+typedef struct rc_census_row {
+    const char *name;
+    uint64_t count;
+    uint64_t bytes;
+} rc_census_row;
+
+typedef struct rc_census rc_census;
+
+enum {
+    RC_CENSUS_SHORT_NAMES = 1 << 0, /* key rows by __name__, not module.qualname */
+    RC_CENSUS_WITH_IDS = 1 << 1,    /* remember which objects were counted */
+};
+
+/* The census of every node of `g`.  On error *out is untouched. */
+rc_status rc_census_of(const rc_graph *g, unsigned flags, rc_census **out);
+void rc_census_free(rc_census *c);
+
+size_t rc_census_len(const rc_census *c);
+const rc_census_row *rc_census_row_at(const rc_census *c, size_t i);
+/* The row named `name`, or NULL. */
+const rc_census_row *rc_census_find(const rc_census *c, const char *name);
+uint64_t rc_census_total_count(const rc_census *c);
+uint64_t rc_census_total_bytes(const rc_census *c);
+/* Number of remembered object identities (0 without RC_CENSUS_WITH_IDS). */
+size_t rc_census_id_count(const rc_census *c);
+/* Whether an object with this address and type key was counted. */
+int rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key);
+
+/* Fill order[0..len) with row indexes sorted by count (descending), then
+ * bytes (descending), then name. */
+void rc_census_order_by_count(const rc_census *c, size_t *order);
+
+/* A difference between two censuses, or the growth over a set of peaks. */
+typedef struct rc_diff_row {
+    const char *name;
+    uint64_t count;  /* count in the later census */
+    int64_t dcount;  /* later - earlier */
+    int64_t dbytes;  /* later - earlier */
+} rc_diff_row;
+
+typedef struct rc_diff rc_diff;
+
+size_t rc_diff_len(const rc_diff *d);
+const rc_diff_row *rc_diff_row_at(const rc_diff *d, size_t i);
+void rc_diff_free(rc_diff *d);
+
+/* Every type whose count or bytes differ between `before` and `after`,
+ * sorted by dcount (descending), then dbytes (descending), then name.
+ * On error *out is untouched. */
+rc_status rc_census_diff(const rc_census *before, const rc_census *after, rc_diff **out);
+
+/* objgraph's show_growth bookkeeping.  `peaks` (NULL for none yet) holds the
+ * highest count seen per type.  *growth receives the types whose count now
+ * exceeds their peak (dcount = count - peak, dbytes against the bytes
+ * recorded with that peak), sorted like rc_census_diff; *new_peaks receives
+ * the updated peaks.  On error neither output is touched. */
+rc_status rc_census_growth(const rc_census *peaks, const rc_census *now,
+                           rc_census **new_peaks, rc_diff **growth);
+
+/* Mark in mask[0..rc_graph_type_count(g)) the types called `name`: a name
+ * with a '.' is compared with qualified names (a "builtins." prefix may be
+ * omitted), any other with __name__.  Returns the number of types marked. */
+size_t rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask);
+
+/* The nodes of `g` that `since` did not count, restricted to the types set in
+ * `type_mask` (NULL: all types).  `since` must have been taken with
+ * RC_CENSUS_WITH_IDS (RC_EINVAL otherwise).  *ids is rc_malloc'ed and owned
+ * by the caller.  On error the outputs are untouched. */
+rc_status rc_census_new_nodes(const rc_census *since, const rc_graph *g,
+                              const unsigned char *type_mask, rc_id **ids, size_t *n);
+
+#endif

@@ -1,0 +1,115 @@
+/* The frozen object graph, and the builder that makes it.
+ *
+ * A graph is a snapshot of a heap: nodes are dense uint32 ids, each with the
+ * object's address, type, shallow size and reference count; edges are stored
+ * twice in CSR form (out-edges and in-edges).  A graph holds addresses, never
+ * references: it never dereferences them, and neither may its users once any
+ * Python code can have run since the capture.
+ *
+ * The builder expands nodes in id order.  New nodes are discovered through
+ * rc_builder_edge() and get the next free id, so "expand every id below
+ * rc_builder_node_count()" is a complete worklist with no recursion. */
+#ifndef REFCHAIN_GRAPH_H
+#define REFCHAIN_GRAPH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/status.h"
+
+typedef uint32_t rc_id;
+#define RC_NO_ID ((rc_id)UINT32_MAX)
+/* Largest node, edge or type count a graph holds. */
+#define RC_MAX_IDS ((size_t)UINT32_MAX - 2)
+
+/* Per-node flags. */
+enum {
+    RC_NODE_TRACKED = 1 << 0, /* tracked by the cyclic GC */
+    RC_NODE_GC = 1 << 1,      /* a GC object: its references were traversed */
+    RC_NODE_TYPE = 1 << 2,    /* the object is itself a type */
+    RC_NODE_SEED = 1 << 3,    /* enumerated directly, not discovered by an edge */
+};
+
+/* Per-type flags. */
+enum {
+    RC_TYPE_HEAP = 1 << 0, /* a heap type (class statement, type(), PyType_FromSpec) */
+};
+
+typedef struct rc_graph rc_graph;
+typedef struct rc_builder rc_builder;
+
+/* ---- building --------------------------------------------------------- */
+
+/* A new, empty builder sized for about `node_hint` nodes.  NULL on ENOMEM. */
+rc_builder *rc_builder_new(size_t node_hint);
+/* Free a builder that was not frozen.  NULL is a no-op. */
+void rc_builder_free(rc_builder *b);
+
+/* Exclude `addr`: edges to it are dropped and it never becomes a node.
+ * Only valid before the first rc_builder_seed()/rc_builder_edge().
+ * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable. */
+rc_status rc_builder_exclude(rc_builder *b, uintptr_t addr);
+
+/* Add `addr` as a node unless it is one already (or excluded).  Seeds are
+ * flagged RC_NODE_SEED.  On error the builder is unchanged. */
+rc_status rc_builder_seed(rc_builder *b, uintptr_t addr);
+
+/* Intern a type: `key` identifies it (its address), `name` is the qualified
+ * name and `short_name` its __name__; both are copied and must be valid
+ * UTF-8.  Interning the same key again returns the same id.  On error *out is
+ * untouched. */
+rc_status rc_builder_type(rc_builder *b, uintptr_t key, const char *name,
+                          const char *short_name, unsigned flags, uint32_t *out);
+/* The id of an already interned type key, or UINT32_MAX. */
+uint32_t rc_builder_find_type(const rc_builder *b, uintptr_t key);
+
+/* The next node to expand: sets *addr and returns 1, or returns 0 when every
+ * discovered node has been expanded.  RC_ENOMEM while resolving pending
+ * edges is reported through *st (and 0 is returned). */
+int rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st);
+
+/* Record an edge from the node being expanded to `target` (discovering it
+ * when new).  Edges to excluded addresses and to 0 are dropped. */
+rc_status rc_builder_edge(rc_builder *b, uintptr_t target);
+
+/* Finish expanding the current node with its attributes.  Must follow each
+ * successful rc_builder_next(). */
+rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,
+                           uint64_t refcnt, unsigned flags);
+
+/* Freeze into a graph.  The builder is consumed (freed) whether or not this
+ * succeeds; on error *out is untouched.  Every discovered node must have been
+ * expanded (RC_EINVAL otherwise). */
+rc_status rc_builder_freeze(rc_builder *b, rc_graph **out);
+
+/* ---- querying --------------------------------------------------------- */
+
+void rc_graph_free(rc_graph *g);
+
+size_t rc_graph_node_count(const rc_graph *g);
+size_t rc_graph_edge_count(const rc_graph *g);
+/* Bytes the graph itself occupies. */
+size_t rc_graph_memory(const rc_graph *g);
+
+uintptr_t rc_graph_addr(const rc_graph *g, rc_id id);
+uint32_t rc_graph_type(const rc_graph *g, rc_id id);
+uint64_t rc_graph_size(const rc_graph *g, rc_id id);
+/* Reference counts saturate at UINT32_MAX (immortal objects reach it). */
+uint32_t rc_graph_refcnt(const rc_graph *g, rc_id id);
+unsigned rc_graph_flags(const rc_graph *g, rc_id id);
+
+/* The out-/in-neighbours of `id`; *n receives their number.  Out-edges keep
+ * the order tp_traverse reported them in; in-edges are sorted by source. */
+const rc_id *rc_graph_out(const rc_graph *g, rc_id id, size_t *n);
+const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
+
+/* The node at `addr`, or RC_NO_ID. */
+rc_id rc_graph_find(const rc_graph *g, uintptr_t addr);
+
+size_t rc_graph_type_count(const rc_graph *g);
+const char *rc_graph_type_name(const rc_graph *g, uint32_t type);
+const char *rc_graph_type_short_name(const rc_graph *g, uint32_t type);
+uintptr_t rc_graph_type_key(const rc_graph *g, uint32_t type);
+unsigned rc_graph_type_flags(const rc_graph *g, uint32_t type);
+
+#endif

@@ -1,0 +1,281 @@
+/* graph_test: the builder's worklist, exclusion, CSR in both directions,
+ * the address index, and allocation failure at every point. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_counter.h"
+#include "testutil.h"
+
+static void
+test_empty_graph(void **state)
+{
+    (void)state;
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(0, NULL, 0, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 0);
+    assert_int_equal(rc_graph_edge_count(g), 0);
+    assert_int_equal(rc_graph_find(g, FAKE(0)), RC_NO_ID);
+    rc_graph_free(g);
+}
+
+static void
+test_out_and_in_edges(void **state)
+{
+    (void)state;
+    /* 0 -> 1, 0 -> 2, 1 -> 2, 2 -> 0, 2 -> 2 (a self loop) */
+    const test_edge e[] = {{0, 1}, {0, 2}, {1, 2}, {2, 0}, {2, 2}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(3, e, 5, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 3);
+    assert_int_equal(rc_graph_edge_count(g), 5);
+    size_t n;
+    const rc_id *v = rc_graph_out(g, 0, &n);
+    assert_int_equal(n, 2);
+    assert_int_equal(v[0], 1);
+    assert_int_equal(v[1], 2);
+    v = rc_graph_in(g, 2, &n);
+    assert_int_equal(n, 3);
+    assert_int_equal(v[0], 0);
+    assert_int_equal(v[1], 1);
+    assert_int_equal(v[2], 2);
+    v = rc_graph_in(g, 0, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0], 2);
+    rc_graph_in(g, 1, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(rc_graph_refcnt(g, 2), 4);
+    assert_int_equal(rc_graph_size(g, 1), 20);
+    rc_graph_free(g);
+}
+
+static void
+test_discovered_nodes_are_expanded_in_id_order(void **state)
+{
+    (void)state;
+    /* One seed; every expanded node points at a new one, 1000 deep. */
+    rc_builder *b = rc_builder_new(0);
+    assert_non_null(b);
+    assert_int_equal(rc_builder_seed(b, 16), RC_OK);
+    uintptr_t addr;
+    rc_status st;
+    unsigned expanded = 0;
+    while (rc_builder_next(b, &addr, &st)) {
+        assert_int_equal(addr, 16u * (expanded + 1));
+        if (expanded < 999) {
+            assert_int_equal(rc_builder_edge(b, addr + 16), RC_OK);
+        }
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+        expanded++;
+    }
+    assert_int_equal(st, RC_OK);
+    assert_int_equal(expanded, 1000);
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 1000);
+    assert_int_equal(rc_graph_edge_count(g), 999);
+    assert_true(rc_graph_flags(g, 0) & RC_NODE_SEED);
+    assert_false(rc_graph_flags(g, 1) & RC_NODE_SEED);
+    rc_graph_free(g);
+}
+
+static void
+test_excluded_addresses_vanish(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    assert_int_equal(rc_builder_exclude(b, FAKE(7)), RC_OK);
+    assert_int_equal(rc_builder_seed(b, FAKE(0)), RC_OK);
+    assert_int_equal(rc_builder_seed(b, FAKE(7)), RC_OK); /* a no-op */
+    assert_int_equal(rc_builder_exclude(b, FAKE(8)), RC_EINVAL);
+    uintptr_t addr;
+    rc_status st;
+    while (rc_builder_next(b, &addr, &st)) {
+        if (addr == FAKE(0)) {
+            assert_int_equal(rc_builder_edge(b, FAKE(7)), RC_OK);
+            assert_int_equal(rc_builder_edge(b, FAKE(1)), RC_OK);
+            assert_int_equal(rc_builder_edge(b, 0), RC_OK);
+            assert_int_equal(rc_builder_edge(b, FAKE(7)), RC_OK);
+        }
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 2);
+    assert_int_equal(rc_graph_edge_count(g), 1);
+    assert_int_equal(rc_graph_find(g, FAKE(7)), RC_NO_ID);
+    assert_int_equal(rc_graph_find(g, FAKE(1)), 1);
+    size_t n;
+    const rc_id *v = rc_graph_out(g, 0, &n);
+    assert_int_equal(n, 1);
+    assert_int_equal(v[0], 1);
+    rc_graph_in(g, 1, &n);
+    assert_int_equal(n, 1);
+    rc_graph_free(g);
+}
+
+static void
+test_contract_violations_are_einval(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    assert_int_equal(rc_builder_edge(b, FAKE(1)), RC_EINVAL);
+    assert_int_equal(rc_builder_close(b, 0, 0, 0, 0), RC_EINVAL);
+    assert_int_equal(rc_builder_seed(b, 0), RC_EINVAL);
+    assert_int_equal(rc_builder_seed(b, FAKE(0)), RC_OK);
+    rc_graph *g = NULL;
+    /* FAKE(0) was never expanded. */
+    assert_int_equal(rc_builder_freeze(b, &g), RC_EINVAL);
+    assert_null(g);
+}
+
+static void
+test_big_sizes_and_saturated_refcounts(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    for (unsigned i = 0; i < 3; i++) {
+        assert_int_equal(rc_builder_seed(b, FAKE(i)), RC_OK);
+    }
+    const uint64_t sizes[] = {5, UINT64_C(1) << 40, UINT32_MAX};
+    const uint64_t refs[] = {1, UINT64_C(1) << 40, UINT32_MAX - 1};
+    uintptr_t addr;
+    rc_status st;
+    unsigned i = 0;
+    while (rc_builder_next(b, &addr, &st)) {
+        assert_int_equal(rc_builder_close(b, 0, sizes[i], refs[i], 0), RC_OK);
+        i++;
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(rc_graph_size(g, i), sizes[i]);
+    }
+    assert_int_equal(rc_graph_refcnt(g, 1), UINT32_MAX);
+    assert_int_equal(rc_graph_refcnt(g, 2), UINT32_MAX - 1);
+    rc_graph_free(g);
+}
+
+static void
+test_types_are_interned_once(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    uint32_t a, a2, c;
+    assert_int_equal(rc_builder_type(b, 0x100, "mod.A", "A", RC_TYPE_HEAP, &a), RC_OK);
+    assert_int_equal(rc_builder_type(b, 0x200, "int", "int", 0, &c), RC_OK);
+    assert_int_equal(rc_builder_type(b, 0x100, "ignored", "ignored", 0, &a2), RC_OK);
+    assert_int_equal(a, a2);
+    assert_int_not_equal(a, c);
+    assert_int_equal(rc_builder_find_type(b, 0x200), c);
+    assert_int_equal(rc_builder_find_type(b, 0x300), UINT32_MAX);
+    /* Many types: the key table grows. */
+    for (unsigned i = 0; i < 5000; i++) {
+        uint32_t t;
+        assert_int_equal(rc_builder_type(b, 0x10000 + 8 * i, "T", "T", 0, &t), RC_OK);
+        assert_int_equal(t, i + 2);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_type_count(g), 5002);
+    assert_string_equal(rc_graph_type_name(g, a), "mod.A");
+    assert_string_equal(rc_graph_type_short_name(g, a), "A");
+    assert_int_equal(rc_graph_type_flags(g, a), RC_TYPE_HEAP);
+    assert_int_equal(rc_graph_type_key(g, c), 0x200);
+    rc_graph_free(g);
+}
+
+/* A seeded random graph, checked against an edge list held on the side. */
+static void
+random_edges(unsigned n, size_t m, unsigned seed, test_edge *e)
+{
+    srand(seed);
+    for (size_t i = 0; i < m; i++) {
+        e[i].from = (unsigned)rand() % n;
+        e[i].to = (unsigned)rand() % n;
+    }
+}
+
+static void
+test_random_graph_matches_edge_list(void **state)
+{
+    (void)state;
+    enum { N = 3000, M = 9000 };
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(N, M, 42, e);
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(N, e, M, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_graph_edge_count(g), M);
+    unsigned *outdeg = calloc(N, sizeof *outdeg), *indeg = calloc(N, sizeof *indeg);
+    for (size_t i = 0; i < M; i++) {
+        outdeg[e[i].from]++;
+        indeg[e[i].to]++;
+    }
+    for (rc_id v = 0; v < N; v++) {
+        size_t no, ni;
+        const rc_id *out = rc_graph_out(g, v, &no);
+        rc_graph_in(g, v, &ni);
+        assert_int_equal(no, outdeg[v]);
+        assert_int_equal(ni, indeg[v]);
+        assert_int_equal(rc_graph_find(g, FAKE(v)), v);
+        /* Every out-edge v -> w appears among w's in-edges. */
+        for (size_t k = 0; k < no; k++) {
+            size_t nw;
+            const rc_id *in = rc_graph_in(g, out[k], &nw);
+            int found = 0;
+            for (size_t j = 0; j < nw; j++) {
+                found |= in[j] == v;
+            }
+            assert_true(found);
+        }
+    }
+    free(outdeg);
+    free(indeg);
+    free(e);
+    rc_graph_free(g);
+}
+
+static void
+test_allocation_failure_at_every_point(void **state)
+{
+    (void)state;
+    enum { N = 2500, M = 6000 };
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(N, M, 7, e);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_graph *g = NULL;
+        rc_status st = build_graph(N, e, M, NULL, NULL, &g);
+        if (st == RC_OK) {
+            assert_int_equal(rc_graph_edge_count(g), M);
+            rc_graph_free(g);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(g);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures > 10);
+    use_default_allocator();
+    free(e);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_empty_graph),
+        cmocka_unit_test(test_out_and_in_edges),
+        cmocka_unit_test(test_discovered_nodes_are_expanded_in_id_order),
+        cmocka_unit_test(test_excluded_addresses_vanish),
+        cmocka_unit_test(test_contract_violations_are_einval),
+        cmocka_unit_test(test_big_sizes_and_saturated_refcounts),
+        cmocka_unit_test(test_types_are_interned_once),
+        cmocka_unit_test(test_random_graph_matches_edge_list),
+        cmocka_unit_test(test_allocation_failure_at_every_point),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

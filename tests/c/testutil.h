@@ -1,0 +1,68 @@
+/* Helpers for the cmocka tests: build small synthetic graphs without an
+ * interpreter.  Node "addresses" are fake (id + 1) * 16. */
+#ifndef REFCHAIN_TESTUTIL_H
+#define REFCHAIN_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "refchain/graph.h"
+
+#define FAKE(i) ((uintptr_t)((i) + 1) * 16)
+
+typedef struct test_edge {
+    unsigned from, to;
+} test_edge;
+
+/* Build a graph of n nodes (all seeds), typed types[i] from the names list
+ * (NULL types: all "object"), sizes 10 * (i + 1), refcount 1 + in-degree.
+ * Edges may name any node < n.  Returns RC_OK or the first failure. */
+static inline rc_status
+build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *types,
+            const char *const *names, rc_graph **out)
+{
+    rc_builder *b = rc_builder_new(0);
+    if (!b) {
+        return RC_ENOMEM;
+    }
+    rc_status st = RC_OK;
+    for (unsigned i = 0; i < n && st == RC_OK; i++) {
+        st = rc_builder_seed(b, FAKE(i));
+    }
+    uintptr_t addr;
+    while (st == RC_OK && rc_builder_next(b, &addr, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        unsigned indeg = 0;
+        for (size_t e = 0; e < n_edges; e++) {
+            if (edges[e].from == id && st == RC_OK) {
+                st = rc_builder_edge(b, FAKE(edges[e].to));
+            }
+            indeg += edges[e].to == id;
+        }
+        unsigned t = types ? types[id] : 0;
+        const char *name = names ? names[t] : "object";
+        const char *dot = name;
+        for (const char *p = name; *p; p++) {
+            if (*p == '.') {
+                dot = p + 1;
+            }
+        }
+        uint32_t tid = 0;
+        if (st == RC_OK) {
+            st = rc_builder_type(b, 0x1000 + t, name, dot, 0, &tid);
+        }
+        if (st == RC_OK) {
+            st = rc_builder_close(b, tid, 10u * (id + 1), 1u + indeg, 0);
+        }
+    }
+    if (st != RC_OK) {
+        rc_builder_free(b);
+        return st;
+    }
+    return rc_builder_freeze(b, out);
+}
+
+#endif

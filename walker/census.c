@@ -1,0 +1,523 @@
+/* Census: per-type counts and bytes over a frozen graph, census diffs,
+ * objgraph-style growth peaks, and "which objects are new since a census".
+ *
+ * A census owns everything it points to: its rows' names live in its own
+ * pool, and the optional identity set is a copy of (address, type key) pairs
+ * sorted by address, so a census stays valid after its graph is freed. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+#include "refchain/census.h"
+
+typedef struct ident {
+    uintptr_t addr;
+    uintptr_t key;
+} ident;
+
+struct rc_census {
+    rc_census_row *rows;
+    size_t n;
+    char *pool;
+    uint64_t total_count, total_bytes;
+    ident *ids;
+    size_t n_ids;
+    bool has_ids;
+};
+
+struct rc_diff {
+    rc_diff_row *rows;
+    size_t n;
+    char *pool;
+};
+
+/* ---- construction helpers ------------------------------------------------ */
+
+/* Build a census from rows sorted by unique name; names are copied.  The
+ * rows' own storage stays the caller's. */
+static rc_census *
+census_from_rows(const rc_census_row *rows, size_t n)
+{
+    rc_census *c = rc_calloc(1, sizeof *c);
+    if (!c) {
+        return NULL;
+    }
+    size_t pool_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        pool_len += strlen(rows[i].name) + 1;
+    }
+    c->rows = rc_malloc((n ? n : 1) * sizeof *c->rows);
+    c->pool = rc_malloc(pool_len ? pool_len : 1);
+    if (!c->rows || !c->pool) {
+        rc_census_free(c);
+        return NULL;
+    }
+    char *p = c->pool;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(rows[i].name) + 1;
+        memcpy(p, rows[i].name, len);
+        c->rows[i] = rows[i];
+        c->rows[i].name = p;
+        p += len;
+        c->total_count += rows[i].count;
+        c->total_bytes += rows[i].bytes;
+    }
+    c->n = n;
+    return c;
+}
+
+static rc_diff *
+diff_from_rows(rc_diff_row *rows, size_t n);
+
+/* qsort has no context argument: sort pointers to the names instead. */
+static int
+cmp_name_ptr(const void *a, const void *b)
+{
+    return strcmp(**(const char *const *const *)a, **(const char *const *const *)b);
+}
+
+/* LSD radix sort of identities by address, 12 bits a pass (the counts stay
+ * small enough for a thread's stack); tmp has room for n. */
+static void
+radix_sort_ids(ident *ids, ident *tmp, size_t n)
+{
+    enum { BITS = 12, DIGITS = 1 << BITS };
+    uintptr_t max = 0;
+    for (size_t i = 0; i < n; i++) {
+        max |= ids[i].addr;
+    }
+    size_t count[DIGITS];
+    for (unsigned shift = 0; shift < 8 * sizeof max && (max >> shift); shift += BITS) {
+        memset(count, 0, sizeof count);
+        for (size_t i = 0; i < n; i++) {
+            count[(ids[i].addr >> shift) & (DIGITS - 1)]++;
+        }
+        size_t sum = 0;
+        for (size_t d = 0; d < DIGITS; d++) {
+            size_t c = count[d];
+            count[d] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            tmp[count[(ids[i].addr >> shift) & (DIGITS - 1)]++] = ids[i];
+        }
+        memcpy(ids, tmp, n * sizeof *ids);
+    }
+}
+
+rc_status
+rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
+{
+    rc_status st = RC_ENOMEM;
+    size_t nt = rc_graph_type_count(g), n = rc_graph_node_count(g);
+    uint64_t *count = rc_calloc(nt ? nt : 1, sizeof *count);
+    uint64_t *bytes = rc_calloc(nt ? nt : 1, sizeof *bytes);
+    const char **names = rc_malloc((nt ? nt : 1) * sizeof *names);
+    const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
+    rc_census_row *rows = rc_malloc((nt ? nt : 1) * sizeof *rows);
+    ident *tmp = NULL;
+    rc_census *c = NULL;
+    if (!count || !bytes || !names || !order || !rows) {
+        goto finally;
+    }
+    for (rc_id i = 0; i < n; i++) {
+        uint32_t t = rc_graph_type(g, i);
+        count[t]++;
+        bytes[t] += rc_graph_size(g, i);
+    }
+    for (size_t t = 0; t < nt; t++) {
+        names[t] = (flags & RC_CENSUS_SHORT_NAMES) ? rc_graph_type_short_name(g, (uint32_t)t)
+                                                   : rc_graph_type_name(g, (uint32_t)t);
+        order[t] = &names[t];
+    }
+    /* Distinct type objects may share a name (a class defined twice):
+     * sort by name and merge equal neighbours into one row. */
+    qsort(order, nt, sizeof *order, cmp_name_ptr);
+    size_t nrows = 0;
+    for (size_t k = 0; k < nt; k++) {
+        size_t t = (size_t)(order[k] - names);
+        if (!count[t]) {
+            continue;
+        }
+        if (nrows && strcmp(rows[nrows - 1].name, names[t]) == 0) {
+            rows[nrows - 1].count += count[t];
+            rows[nrows - 1].bytes += bytes[t];
+        } else {
+            rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t]};
+        }
+    }
+    c = census_from_rows(rows, nrows);
+    if (!c) {
+        goto finally;
+    }
+    if (flags & RC_CENSUS_WITH_IDS) {
+        c->has_ids = true;
+        c->ids = rc_malloc((n ? n : 1) * sizeof *c->ids);
+        tmp = rc_malloc((n ? n : 1) * sizeof *tmp);
+        if (!c->ids || !tmp) {
+            goto finally;
+        }
+        for (rc_id i = 0; i < n; i++) {
+            c->ids[i].addr = rc_graph_addr(g, i);
+            c->ids[i].key = rc_graph_type_key(g, rc_graph_type(g, i));
+        }
+        radix_sort_ids(c->ids, tmp, n);
+        c->n_ids = n;
+    }
+    *out = c;
+    c = NULL;
+    st = RC_OK;
+finally:
+    rc_census_free(c);
+    rc_free(tmp);
+    rc_free(rows);
+    rc_free(order);
+    rc_free(names);
+    rc_free(bytes);
+    rc_free(count);
+    return st;
+}
+
+void
+rc_census_free(rc_census *c)
+{
+    if (!c) {
+        return;
+    }
+    rc_free(c->rows);
+    rc_free(c->pool);
+    rc_free(c->ids);
+    rc_free(c);
+}
+
+size_t
+rc_census_len(const rc_census *c)
+{
+    return c->n;
+}
+
+const rc_census_row *
+rc_census_row_at(const rc_census *c, size_t i)
+{
+    return i < c->n ? &c->rows[i] : NULL;
+}
+
+const rc_census_row *
+rc_census_find(const rc_census *c, const char *name)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int r = strcmp(c->rows[mid].name, name);
+        if (r == 0) {
+            return &c->rows[mid];
+        }
+        if (r < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+uint64_t
+rc_census_total_count(const rc_census *c)
+{
+    return c->total_count;
+}
+
+uint64_t
+rc_census_total_bytes(const rc_census *c)
+{
+    return c->total_bytes;
+}
+
+size_t
+rc_census_id_count(const rc_census *c)
+{
+    return c->n_ids;
+}
+
+int
+rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key)
+{
+    size_t lo = 0, hi = c->n_ids;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->ids[mid].addr < addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < c->n_ids && c->ids[lo].addr == addr && c->ids[lo].key == type_key;
+}
+
+static int
+cmp_row_by_count(const void *a, const void *b)
+{
+    const rc_census_row *x = *(const rc_census_row *const *)a;
+    const rc_census_row *y = *(const rc_census_row *const *)b;
+    if (x->count != y->count) {
+        return x->count > y->count ? -1 : 1;
+    }
+    if (x->bytes != y->bytes) {
+        return x->bytes > y->bytes ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+void
+rc_census_order_by_count(const rc_census *c, size_t *order)
+{
+    /* Sort row pointers in place inside `order`: a pointer fits a size_t. */
+    const rc_census_row **p = (const rc_census_row **)(void *)order;
+    for (size_t i = 0; i < c->n; i++) {
+        p[i] = &c->rows[i];
+    }
+    qsort(p, c->n, sizeof *p, cmp_row_by_count);
+    for (size_t i = 0; i < c->n; i++) {
+        order[i] = (size_t)(p[i] - c->rows);
+    }
+}
+
+/* ---- diffs ---------------------------------------------------------------- */
+
+static int
+cmp_diff_row(const void *a, const void *b)
+{
+    const rc_diff_row *x = a, *y = b;
+    if (x->dcount != y->dcount) {
+        return x->dcount > y->dcount ? -1 : 1;
+    }
+    if (x->dbytes != y->dbytes) {
+        return x->dbytes > y->dbytes ? -1 : 1;
+    }
+    return strcmp(x->name, y->name);
+}
+
+/* Sort the rows, copy their names into the diff's pool, and take `rows`. */
+static rc_diff *
+diff_from_rows(rc_diff_row *rows, size_t n)
+{
+    rc_diff *d = rc_calloc(1, sizeof *d);
+    size_t pool_len = 0;
+    for (size_t i = 0; i < n; i++) {
+        pool_len += strlen(rows[i].name) + 1;
+    }
+    char *pool = rc_malloc(pool_len ? pool_len : 1);
+    if (!d || !pool) {
+        rc_free(d);
+        rc_free(pool);
+        return NULL;
+    }
+    qsort(rows, n, sizeof *rows, cmp_diff_row);
+    char *p = pool;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = strlen(rows[i].name) + 1;
+        memcpy(p, rows[i].name, len);
+        rows[i].name = p;
+        p += len;
+    }
+    d->rows = rows;
+    d->n = n;
+    d->pool = pool;
+    return d;
+}
+
+size_t
+rc_diff_len(const rc_diff *d)
+{
+    return d->n;
+}
+
+const rc_diff_row *
+rc_diff_row_at(const rc_diff *d, size_t i)
+{
+    return i < d->n ? &d->rows[i] : NULL;
+}
+
+void
+rc_diff_free(rc_diff *d)
+{
+    if (!d) {
+        return;
+    }
+    rc_free(d->rows);
+    rc_free(d->pool);
+    rc_free(d);
+}
+
+/* Walk the union of two name-sorted row lists; a and/or b is NULL where the
+ * name is missing on that side.  Returns false when fn does. */
+typedef bool (*merge_fn)(const rc_census_row *a, const rc_census_row *b, void *ctx);
+
+static bool
+merge(const rc_census *x, const rc_census *y, merge_fn fn, void *ctx)
+{
+    size_t i = 0, j = 0, nx = x ? x->n : 0, ny = y->n;
+    while (i < nx || j < ny) {
+        int r = i == nx ? 1 : j == ny ? -1 : strcmp(x->rows[i].name, y->rows[j].name);
+        const rc_census_row *a = r <= 0 ? &x->rows[i++] : NULL;
+        const rc_census_row *b = r >= 0 ? &y->rows[j++] : NULL;
+        if (!fn(a, b, ctx)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+typedef struct diff_ctx {
+    rc_diff_row *rows;
+    size_t n;
+    rc_census_row *peaks;
+    size_t n_peaks;
+} diff_ctx;
+
+static bool
+diff_step(const rc_census_row *a, const rc_census_row *b, void *arg)
+{
+    diff_ctx *ctx = arg;
+    uint64_t ca = a ? a->count : 0, cb = b ? b->count : 0;
+    uint64_t ba = a ? a->bytes : 0, bb = b ? b->bytes : 0;
+    if (ca != cb || ba != bb) {
+        ctx->rows[ctx->n++] = (rc_diff_row){
+            .name = a ? a->name : b->name,
+            .count = cb,
+            .dcount = (int64_t)(cb - ca),
+            .dbytes = (int64_t)(bb - ba),
+        };
+    }
+    return true;
+}
+
+rc_status
+rc_census_diff(const rc_census *before, const rc_census *after, rc_diff **out)
+{
+    size_t cap = before->n + after->n;
+    diff_ctx ctx = {.rows = rc_malloc((cap ? cap : 1) * sizeof *ctx.rows)};
+    if (!ctx.rows) {
+        return RC_ENOMEM;
+    }
+    merge(before, after, diff_step, &ctx);
+    rc_diff *d = diff_from_rows(ctx.rows, ctx.n);
+    if (!d) {
+        rc_free(ctx.rows);
+        return RC_ENOMEM;
+    }
+    *out = d;
+    return RC_OK;
+}
+
+static bool
+growth_step(const rc_census_row *peak, const rc_census_row *now, void *arg)
+{
+    diff_ctx *ctx = arg;
+    if (now && (!peak || now->count > peak->count)) {
+        uint64_t pc = peak ? peak->count : 0, pb = peak ? peak->bytes : 0;
+        ctx->rows[ctx->n++] = (rc_diff_row){
+            .name = now->name,
+            .count = now->count,
+            .dcount = (int64_t)(now->count - pc),
+            .dbytes = (int64_t)(now->bytes - pb),
+        };
+        ctx->peaks[ctx->n_peaks++] = *now;
+    } else {
+        ctx->peaks[ctx->n_peaks++] = *peak;
+    }
+    return true;
+}
+
+rc_status
+rc_census_growth(const rc_census *peaks, const rc_census *now, rc_census **new_peaks,
+                 rc_diff **growth)
+{
+    size_t cap = (peaks ? peaks->n : 0) + now->n;
+    diff_ctx ctx = {
+        .rows = rc_malloc((cap ? cap : 1) * sizeof *ctx.rows),
+        .peaks = rc_malloc((cap ? cap : 1) * sizeof *ctx.peaks),
+    };
+    rc_census *p = NULL;
+    rc_diff *d = NULL;
+    if (!ctx.rows || !ctx.peaks) {
+        goto error;
+    }
+    merge(peaks, now, growth_step, &ctx);
+    p = census_from_rows(ctx.peaks, ctx.n_peaks);
+    if (!p) {
+        goto error;
+    }
+    d = diff_from_rows(ctx.rows, ctx.n);
+    if (!d) {
+        goto error;
+    }
+    rc_free(ctx.peaks);
+    *new_peaks = p;
+    *growth = d;
+    return RC_OK;
+error:
+    rc_census_free(p);
+    rc_free(ctx.rows);
+    rc_free(ctx.peaks);
+    return RC_ENOMEM;
+}
+
+/* ---- selecting objects ---------------------------------------------------- */
+
+size_t
+rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask)
+{
+    size_t nt = rc_graph_type_count(g), marked = 0;
+    bool qualified = strchr(name, '.') != NULL;
+    const char *bare = strncmp(name, "builtins.", 9) == 0 ? name + 9 : NULL;
+    for (size_t t = 0; t < nt; t++) {
+        bool hit;
+        if (qualified) {
+            const char *full = rc_graph_type_name(g, (uint32_t)t);
+            hit = strcmp(full, name) == 0 || (bare && strcmp(full, bare) == 0);
+        } else {
+            hit = strcmp(rc_graph_type_short_name(g, (uint32_t)t), name) == 0;
+        }
+        mask[t] = hit;
+        marked += hit;
+    }
+    return marked;
+}
+
+rc_status
+rc_census_new_nodes(const rc_census *since, const rc_graph *g,
+                    const unsigned char *type_mask, rc_id **ids, size_t *n)
+{
+    if (!since->has_ids) {
+        return RC_EINVAL;
+    }
+    size_t cap = 64, count = 0, nn = rc_graph_node_count(g);
+    rc_id *v = rc_malloc(cap * sizeof *v);
+    if (!v) {
+        return RC_ENOMEM;
+    }
+    for (rc_id i = 0; i < nn; i++) {
+        uint32_t t = rc_graph_type(g, i);
+        if (type_mask && !type_mask[t]) {
+            continue;
+        }
+        if (rc_census_has_object(since, rc_graph_addr(g, i), rc_graph_type_key(g, t))) {
+            continue;
+        }
+        if (count == cap) {
+            rc_id *nv = rc_reallocarray(v, cap * 2, sizeof *v);
+            if (!nv) {
+                rc_free(v);
+                return RC_ENOMEM;
+            }
+            v = nv;
+            cap *= 2;
+        }
+        v[count++] = i;
+    }
+    *ids = v;
+    *n = count;
+    return RC_OK;
+}

@@ -1,0 +1,852 @@
+/* The graph builder and the frozen graph (see refchain/graph.h).
+ *
+ * States of a builder's data:
+ *   - nodes [0, closed) are expanded: their attributes and out-edge offsets
+ *     are final; out_off[closed] is the index their edges end at.
+ *   - nodes [closed, n) are discovered but not expanded yet.
+ *   - out[0, n_out) holds resolved edge targets (DEAD for a dropped edge);
+ *     pending[0, n_pending) holds raw target addresses recorded since the last
+ *     flush; they will land at out[n_out + i].
+ * Resolution is batched so the hash probes can be prefetched: a heap walk is
+ * one random memory access per edge, and hiding that latency is most of the
+ * speed there is to get.
+ *
+ * The address index maps an address to id + 1 (0 = empty slot) by linear
+ * probing over uint32 slots; the key is compared through addr[id].  It is
+ * 4 bytes a slot so that a capture stays within its memory budget. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+#include "refchain/graph.h"
+
+#define DEAD RC_NO_ID
+#define PENDING_BATCH 4096
+#define PREFETCH_AHEAD 16
+/* Maximum load of the address index, as a fraction num/den. */
+#define LOAD_NUM 7
+#define LOAD_DEN 10
+
+typedef struct type_entry {
+    uintptr_t key;
+    size_t name;  /* offset into the pool */
+    size_t short_name;
+    unsigned flags;
+} type_entry;
+
+typedef struct type_table {
+    type_entry *entries;
+    size_t n, cap;
+    char *pool;
+    size_t pool_len, pool_cap;
+    uint32_t *slots; /* key -> index + 1 */
+    size_t slot_mask;
+} type_table;
+
+typedef struct big_size {
+    rc_id id;
+    uint64_t size;
+} big_size;
+
+/* The address index, shared by builder and graph. */
+typedef struct addr_index {
+    uint32_t *slots;
+    size_t mask;
+    unsigned shift; /* 64 - log2(mask + 1) */
+} addr_index;
+
+struct rc_builder {
+    uintptr_t *addr;
+    uint32_t *type;
+    uint32_t *size;
+    uint32_t *refcnt;
+    uint8_t *flags;
+    uint32_t *out_off;
+    size_t n, cap, closed;
+    bool expanding;
+
+    rc_id *out;
+    size_t n_out, out_cap, n_dead;
+    uintptr_t *pending;
+    size_t n_pending;
+
+    addr_index index;
+
+    uintptr_t *excluded;
+    size_t n_excluded, excluded_cap;
+    bool excluded_sorted, sealed;
+
+    big_size *big;
+    size_t n_big, big_cap;
+
+    type_table types;
+};
+
+struct rc_graph {
+    size_t n, n_edges;
+    uintptr_t *addr;
+    uint32_t *type;
+    uint32_t *size;
+    uint32_t *refcnt;
+    uint8_t *flags;
+    uint32_t *out_off, *in_off;
+    rc_id *out, *in;
+    addr_index index;
+    big_size *big;
+    size_t n_big;
+    type_table types;
+};
+
+/* ---- helpers ----------------------------------------------------------- */
+
+static inline size_t
+hash_addr(uintptr_t addr, unsigned shift)
+{
+    /* Objects are at least 8-byte aligned; Fibonacci hashing spreads the
+     * remaining bits over the high end, which the shift keeps. */
+    return (size_t)(((uint64_t)(addr >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+}
+
+static unsigned
+log2_floor(size_t x)
+{
+    unsigned r = 0;
+    while (x >>= 1) {
+        r++;
+    }
+    return r;
+}
+
+/* Smallest power of two >= x (x >= 1). */
+static size_t
+pow2_ceil(size_t x)
+{
+    size_t p = 1;
+    while (p < x) {
+        p <<= 1;
+    }
+    return p;
+}
+
+/* Grow *arr (elements of `size` bytes) to hold `cap` elements. */
+static bool
+grow(void **arr, size_t cap, size_t size)
+{
+    void *p = rc_reallocarray(*arr, cap, size);
+    if (!p) {
+        return false;
+    }
+    *arr = p;
+    return true;
+}
+
+/* Shrink to exactly n elements; keep the old block if that fails. */
+static void
+shrink(void **arr, size_t n, size_t size)
+{
+    void *p = rc_reallocarray(*arr, n ? n : 1, size);
+    if (p) {
+        *arr = p;
+    }
+}
+
+static bool
+index_init(addr_index *ix, size_t expected)
+{
+    size_t slots = pow2_ceil(expected * LOAD_DEN / LOAD_NUM + 16);
+    ix->slots = rc_calloc(slots, sizeof *ix->slots);
+    if (!ix->slots) {
+        return false;
+    }
+    ix->mask = slots - 1;
+    ix->shift = 64 - log2_floor(slots);
+    return true;
+}
+
+/* Rebuild the index at twice its size from addr[0..n). */
+static bool
+index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
+{
+    size_t slots = (ix->mask + 1) * 2;
+    uint32_t *s = rc_calloc(slots, sizeof *s);
+    if (!s) {
+        return false;
+    }
+    size_t mask = slots - 1;
+    unsigned shift = 64 - log2_floor(slots);
+    for (size_t id = 0; id < n; id++) {
+        size_t i = hash_addr(addr[id], shift);
+        while (s[i]) {
+            i = (i + 1) & mask;
+        }
+        s[i] = (uint32_t)id + 1;
+    }
+    rc_free(ix->slots);
+    ix->slots = s;
+    ix->mask = mask;
+    ix->shift = shift;
+    return true;
+}
+
+/* The slot holding `a`, or the empty slot where it would go. */
+static inline size_t
+index_probe(const addr_index *ix, const uintptr_t *addr, uintptr_t a)
+{
+    size_t i = hash_addr(a, ix->shift);
+    for (;;) {
+        uint32_t s = ix->slots[i];
+        if (s == 0 || addr[s - 1] == a) {
+            return i;
+        }
+        i = (i + 1) & ix->mask;
+    }
+}
+
+/* ---- types -------------------------------------------------------------- */
+
+static void
+types_free(type_table *t)
+{
+    rc_free(t->entries);
+    rc_free(t->pool);
+    rc_free(t->slots);
+    memset(t, 0, sizeof *t);
+}
+
+static inline size_t
+hash_key(uintptr_t key, size_t mask)
+{
+    return (size_t)(((uint64_t)(key >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & mask;
+}
+
+static size_t
+types_slot(const type_table *t, uintptr_t key)
+{
+    size_t i = hash_key(key, t->slot_mask);
+    while (t->slots[i] && t->entries[t->slots[i] - 1].key != key) {
+        i = (i + 1) & t->slot_mask;
+    }
+    return i;
+}
+
+static bool
+types_pool_add(type_table *t, const char *s, size_t *off)
+{
+    size_t len = strlen(s) + 1;
+    if (t->pool_len + len > t->pool_cap) {
+        size_t cap = t->pool_cap ? t->pool_cap : 4096;
+        while (cap < t->pool_len + len) {
+            cap *= 2;
+        }
+        if (!grow((void **)&t->pool, cap, 1)) {
+            return false;
+        }
+        t->pool_cap = cap;
+    }
+    memcpy(t->pool + t->pool_len, s, len);
+    *off = t->pool_len;
+    t->pool_len += len;
+    return true;
+}
+
+static rc_status
+types_intern(type_table *t, uintptr_t key, const char *name, const char *short_name,
+             unsigned flags, uint32_t *out)
+{
+    if (!t->slots) {
+        t->slots = rc_calloc(256, sizeof *t->slots);
+        if (!t->slots) {
+            return RC_ENOMEM;
+        }
+        t->slot_mask = 255;
+    }
+    size_t i = types_slot(t, key);
+    if (t->slots[i]) {
+        *out = t->slots[i] - 1;
+        return RC_OK;
+    }
+    if (t->n >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    /* Keep the key table at most half full. */
+    if ((t->n + 1) * 2 > t->slot_mask + 1) {
+        size_t slots = (t->slot_mask + 1) * 2;
+        uint32_t *s = rc_calloc(slots, sizeof *s);
+        if (!s) {
+            return RC_ENOMEM;
+        }
+        rc_free(t->slots);
+        t->slots = s;
+        t->slot_mask = slots - 1;
+        for (size_t k = 0; k < t->n; k++) {
+            t->slots[types_slot(t, t->entries[k].key)] = (uint32_t)k + 1;
+        }
+        i = types_slot(t, key);
+    }
+    if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        if (!grow((void **)&t->entries, cap, sizeof *t->entries)) {
+            return RC_ENOMEM;
+        }
+        t->cap = cap;
+    }
+    type_entry e = {.key = key, .flags = flags};
+    size_t saved = t->pool_len;
+    if (!types_pool_add(t, name, &e.name) || !types_pool_add(t, short_name, &e.short_name)) {
+        t->pool_len = saved;
+        return RC_ENOMEM;
+    }
+    t->entries[t->n] = e;
+    t->slots[i] = (uint32_t)t->n + 1;
+    *out = (uint32_t)t->n++;
+    return RC_OK;
+}
+
+/* ---- the builder -------------------------------------------------------- */
+
+rc_builder *
+rc_builder_new(size_t node_hint)
+{
+    if (node_hint < 1024) {
+        node_hint = 1024;
+    }
+    if (node_hint > RC_MAX_IDS) {
+        node_hint = RC_MAX_IDS;
+    }
+    rc_builder *b = rc_calloc(1, sizeof *b);
+    if (!b) {
+        return NULL;
+    }
+    b->cap = node_hint;
+    b->out_cap = node_hint * 2;
+    b->addr = rc_malloc(b->cap * sizeof *b->addr);
+    b->type = rc_malloc(b->cap * sizeof *b->type);
+    b->size = rc_malloc(b->cap * sizeof *b->size);
+    b->refcnt = rc_malloc(b->cap * sizeof *b->refcnt);
+    b->flags = rc_calloc(b->cap, sizeof *b->flags);
+    b->out_off = rc_malloc((b->cap + 1) * sizeof *b->out_off);
+    b->out = rc_malloc(b->out_cap * sizeof *b->out);
+    b->pending = rc_malloc(PENDING_BATCH * sizeof *b->pending);
+    if (!b->addr || !b->type || !b->size || !b->refcnt || !b->flags || !b->out_off ||
+        !b->out || !b->pending || !index_init(&b->index, node_hint)) {
+        rc_builder_free(b);
+        return NULL;
+    }
+    b->out_off[0] = 0;
+    return b;
+}
+
+void
+rc_builder_free(rc_builder *b)
+{
+    if (!b) {
+        return;
+    }
+    rc_free(b->addr);
+    rc_free(b->type);
+    rc_free(b->size);
+    rc_free(b->refcnt);
+    rc_free(b->flags);
+    rc_free(b->out_off);
+    rc_free(b->out);
+    rc_free(b->pending);
+    rc_free(b->index.slots);
+    rc_free(b->excluded);
+    rc_free(b->big);
+    types_free(&b->types);
+    rc_free(b);
+}
+
+rc_status
+rc_builder_exclude(rc_builder *b, uintptr_t addr)
+{
+    if (b->sealed) {
+        return RC_EINVAL;
+    }
+    if (b->n_excluded == b->excluded_cap) {
+        size_t cap = b->excluded_cap ? b->excluded_cap * 2 : 16;
+        if (!grow((void **)&b->excluded, cap, sizeof *b->excluded)) {
+            return RC_ENOMEM;
+        }
+        b->excluded_cap = cap;
+    }
+    b->excluded[b->n_excluded++] = addr;
+    return RC_OK;
+}
+
+static int
+cmp_uintptr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void
+seal(rc_builder *b)
+{
+    if (!b->sealed && b->n_excluded) {
+        qsort(b->excluded, b->n_excluded, sizeof *b->excluded, cmp_uintptr);
+    }
+    b->sealed = true;
+}
+
+static bool
+is_excluded(const rc_builder *b, uintptr_t addr)
+{
+    size_t lo = 0, hi = b->n_excluded;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->excluded[mid] < addr) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < b->n_excluded && b->excluded[lo] == addr;
+}
+
+/* Make room for one more node. */
+static rc_status
+reserve_node(rc_builder *b)
+{
+    if (b->n >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    if ((b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
+        !index_grow(&b->index, b->addr, b->n)) {
+        return RC_ENOMEM;
+    }
+    if (b->n < b->cap) {
+        return RC_OK;
+    }
+    size_t cap = b->cap + b->cap / 2;
+    if (cap > RC_MAX_IDS) {
+        cap = RC_MAX_IDS;
+    }
+    /* Arrays that grew before a failure keep their larger block; only the
+     * common capacity decides what is in use. */
+    if (!grow((void **)&b->addr, cap, sizeof *b->addr) ||
+        !grow((void **)&b->type, cap, sizeof *b->type) ||
+        !grow((void **)&b->size, cap, sizeof *b->size) ||
+        !grow((void **)&b->refcnt, cap, sizeof *b->refcnt) ||
+        !grow((void **)&b->flags, cap, sizeof *b->flags) ||
+        !grow((void **)&b->out_off, cap + 1, sizeof *b->out_off)) {
+        return RC_ENOMEM;
+    }
+    memset(b->flags + b->cap, 0, cap - b->cap);
+    b->cap = cap;
+    return RC_OK;
+}
+
+/* Find or add `a`; *id receives its id, or DEAD when it is excluded. */
+static rc_status
+find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
+{
+    size_t i = index_probe(&b->index, b->addr, a);
+    uint32_t s = b->index.slots[i];
+    if (s) {
+        *id = s - 1;
+        return RC_OK;
+    }
+    if (is_excluded(b, a)) {
+        *id = DEAD;
+        return RC_OK;
+    }
+    size_t old_mask = b->index.mask;
+    rc_status st = reserve_node(b);
+    if (st != RC_OK) {
+        return st;
+    }
+    if (b->index.mask != old_mask) {
+        i = index_probe(&b->index, b->addr, a);
+    }
+    b->addr[b->n] = a;
+    b->index.slots[i] = (uint32_t)b->n + 1;
+    *id = (rc_id)b->n++;
+    return RC_OK;
+}
+
+rc_status
+rc_builder_seed(rc_builder *b, uintptr_t addr)
+{
+    seal(b);
+    if (addr == 0) {
+        return RC_EINVAL;
+    }
+    rc_id id;
+    rc_status st = find_or_add(b, addr, &id);
+    if (st == RC_OK && id != DEAD) {
+        b->flags[id] |= RC_NODE_SEED;
+    }
+    return st;
+}
+
+rc_status
+rc_builder_type(rc_builder *b, uintptr_t key, const char *name, const char *short_name,
+                unsigned flags, uint32_t *out)
+{
+    return types_intern(&b->types, key, name, short_name, flags, out);
+}
+
+uint32_t
+rc_builder_find_type(const rc_builder *b, uintptr_t key)
+{
+    if (!b->types.slots) {
+        return UINT32_MAX;
+    }
+    uint32_t s = b->types.slots[types_slot(&b->types, key)];
+    return s ? s - 1 : UINT32_MAX;
+}
+
+/* Resolve the pending raw targets into out[n_out..]. */
+static rc_status
+flush(rc_builder *b)
+{
+    size_t need = b->n_out + b->n_pending;
+    if (need > b->out_cap) {
+        size_t cap = b->out_cap + b->out_cap / 2;
+        if (cap < need) {
+            cap = need;
+        }
+        if (!grow((void **)&b->out, cap, sizeof *b->out)) {
+            return RC_ENOMEM;
+        }
+        b->out_cap = cap;
+    }
+    /* Prefetch the home slot of a target PREFETCH_AHEAD edges ahead. */
+    size_t np = b->n_pending;
+    for (size_t j = 0; j < np && j < PREFETCH_AHEAD; j++) {
+        __builtin_prefetch(&b->index.slots[hash_addr(b->pending[j], b->index.shift)]);
+    }
+    for (size_t j = 0; j < np; j++) {
+        if (j + PREFETCH_AHEAD < np) {
+            __builtin_prefetch(
+                &b->index.slots[hash_addr(b->pending[j + PREFETCH_AHEAD], b->index.shift)]);
+        }
+        rc_id id;
+        rc_status st = find_or_add(b, b->pending[j], &id);
+        if (st != RC_OK) {
+            /* Edges resolved so far stay resolved; the rest stay pending. */
+            memmove(b->pending, b->pending + j, (np - j) * sizeof *b->pending);
+            b->n_pending = np - j;
+            return st;
+        }
+        if (id == DEAD) {
+            b->n_dead++;
+        }
+        b->out[b->n_out++] = id;
+    }
+    b->n_pending = 0;
+    return RC_OK;
+}
+
+int
+rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st)
+{
+    seal(b);
+    *st = RC_OK;
+    if (b->expanding) {
+        *st = RC_EINVAL;
+        return 0;
+    }
+    if (b->closed == b->n && b->n_pending) {
+        *st = flush(b);
+        if (*st != RC_OK) {
+            return 0;
+        }
+    }
+    if (b->closed == b->n) {
+        return 0;
+    }
+    b->expanding = true;
+    *addr = b->addr[b->closed];
+    return 1;
+}
+
+rc_status
+rc_builder_edge(rc_builder *b, uintptr_t target)
+{
+    if (!b->expanding) {
+        return RC_EINVAL;
+    }
+    if (target == 0) {
+        return RC_OK;
+    }
+    if (b->n_out + b->n_pending >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    if (b->n_pending == PENDING_BATCH) {
+        rc_status st = flush(b);
+        if (st != RC_OK) {
+            return st;
+        }
+    }
+    b->pending[b->n_pending++] = target;
+    return RC_OK;
+}
+
+rc_status
+rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
+                 unsigned flags)
+{
+    if (!b->expanding) {
+        return RC_EINVAL;
+    }
+    size_t id = b->closed;
+    if (size >= UINT32_MAX) {
+        if (b->n_big == b->big_cap) {
+            size_t cap = b->big_cap ? b->big_cap * 2 : 16;
+            if (!grow((void **)&b->big, cap, sizeof *b->big)) {
+                return RC_ENOMEM;
+            }
+            b->big_cap = cap;
+        }
+        b->big[b->n_big++] = (big_size){(rc_id)id, size};
+        b->size[id] = UINT32_MAX;
+    } else {
+        b->size[id] = (uint32_t)size;
+    }
+    b->type[id] = type;
+    b->refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
+    b->flags[id] = (uint8_t)((b->flags[id] & RC_NODE_SEED) | (flags & ~RC_NODE_SEED));
+    b->out_off[id + 1] = (uint32_t)(b->n_out + b->n_pending);
+    b->closed++;
+    b->expanding = false;
+    return RC_OK;
+}
+
+/* Drop DEAD edges, rewriting the offsets. */
+static void
+compact_edges(rc_builder *b)
+{
+    size_t w = 0, start = 0;
+    for (size_t u = 0; u < b->n; u++) {
+        size_t end = b->out_off[u + 1];
+        b->out_off[u] = (uint32_t)w;
+        for (size_t e = start; e < end; e++) {
+            if (b->out[e] != DEAD) {
+                b->out[w++] = b->out[e];
+            }
+        }
+        start = end;
+    }
+    b->out_off[b->n] = (uint32_t)w;
+    b->n_out = w;
+    b->n_dead = 0;
+}
+
+rc_status
+rc_builder_freeze(rc_builder *b, rc_graph **out)
+{
+    rc_status st = RC_EINVAL;
+    rc_graph *g = NULL;
+    if (b->expanding || b->n_pending || b->closed != b->n) {
+        goto error;
+    }
+    st = RC_ENOMEM;
+    g = rc_calloc(1, sizeof *g);
+    if (!g) {
+        goto error;
+    }
+    if (b->n_dead) {
+        compact_edges(b);
+    }
+    size_t n = b->n, m = b->n_out;
+    g->in_off = rc_calloc(n + 1, sizeof *g->in_off);
+    g->in = rc_malloc((m ? m : 1) * sizeof *g->in);
+    if (!g->in_off || !g->in) {
+        goto error;
+    }
+    /* Counting sort of the edges by target: in_off[t] first becomes the end
+     * of t's range, then walking the edges backwards leaves it at the start,
+     * with each range sorted by source. */
+    for (size_t e = 0; e < m; e++) {
+        g->in_off[b->out[e]]++;
+    }
+    size_t sum = 0;
+    for (size_t v = 0; v < n; v++) {
+        sum += g->in_off[v];
+        g->in_off[v] = (uint32_t)sum;
+    }
+    g->in_off[n] = (uint32_t)m;
+    for (size_t u = n; u-- > 0;) {
+        for (size_t e = b->out_off[u + 1]; e-- > b->out_off[u];) {
+            g->in[--g->in_off[b->out[e]]] = (rc_id)u;
+        }
+    }
+
+    shrink((void **)&b->addr, n, sizeof *b->addr);
+    shrink((void **)&b->type, n, sizeof *b->type);
+    shrink((void **)&b->size, n, sizeof *b->size);
+    shrink((void **)&b->refcnt, n, sizeof *b->refcnt);
+    shrink((void **)&b->flags, n, sizeof *b->flags);
+    shrink((void **)&b->out_off, n + 1, sizeof *b->out_off);
+    shrink((void **)&b->out, m, sizeof *b->out);
+
+    g->n = n;
+    g->n_edges = m;
+    g->addr = b->addr, b->addr = NULL;
+    g->type = b->type, b->type = NULL;
+    g->size = b->size, b->size = NULL;
+    g->refcnt = b->refcnt, b->refcnt = NULL;
+    g->flags = b->flags, b->flags = NULL;
+    g->out_off = b->out_off, b->out_off = NULL;
+    g->out = b->out, b->out = NULL;
+    g->index = b->index, b->index.slots = NULL;
+    g->big = b->big, b->big = NULL;
+    g->n_big = b->n_big;
+    g->types = b->types;
+    memset(&b->types, 0, sizeof b->types);
+    rc_builder_free(b);
+    *out = g;
+    return RC_OK;
+
+error:
+    rc_graph_free(g);
+    rc_builder_free(b);
+    return st;
+}
+
+/* ---- the frozen graph --------------------------------------------------- */
+
+void
+rc_graph_free(rc_graph *g)
+{
+    if (!g) {
+        return;
+    }
+    rc_free(g->addr);
+    rc_free(g->type);
+    rc_free(g->size);
+    rc_free(g->refcnt);
+    rc_free(g->flags);
+    rc_free(g->out_off);
+    rc_free(g->in_off);
+    rc_free(g->out);
+    rc_free(g->in);
+    rc_free(g->index.slots);
+    rc_free(g->big);
+    types_free(&g->types);
+    rc_free(g);
+}
+
+size_t
+rc_graph_node_count(const rc_graph *g)
+{
+    return g->n;
+}
+
+size_t
+rc_graph_edge_count(const rc_graph *g)
+{
+    return g->n_edges;
+}
+
+size_t
+rc_graph_memory(const rc_graph *g)
+{
+    size_t per_node = sizeof *g->addr + sizeof *g->type + sizeof *g->size +
+                      sizeof *g->refcnt + sizeof *g->flags + 2 * sizeof *g->out_off;
+    return sizeof *g + g->n * per_node + 2 * g->n_edges * sizeof(rc_id) +
+           (g->index.mask + 1) * sizeof *g->index.slots + g->n_big * sizeof *g->big +
+           g->types.cap * sizeof(type_entry) + g->types.pool_cap +
+           (g->types.slot_mask + 1) * sizeof(uint32_t);
+}
+
+uintptr_t
+rc_graph_addr(const rc_graph *g, rc_id id)
+{
+    return g->addr[id];
+}
+
+uint32_t
+rc_graph_type(const rc_graph *g, rc_id id)
+{
+    return g->type[id];
+}
+
+uint64_t
+rc_graph_size(const rc_graph *g, rc_id id)
+{
+    if (g->size[id] != UINT32_MAX) {
+        return g->size[id];
+    }
+    /* big[] is sorted by id: nodes are closed in id order. */
+    size_t lo = 0, hi = g->n_big;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (g->big[mid].id < id) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < g->n_big && g->big[lo].id == id ? g->big[lo].size : UINT32_MAX;
+}
+
+uint32_t
+rc_graph_refcnt(const rc_graph *g, rc_id id)
+{
+    return g->refcnt[id];
+}
+
+unsigned
+rc_graph_flags(const rc_graph *g, rc_id id)
+{
+    return g->flags[id];
+}
+
+const rc_id *
+rc_graph_out(const rc_graph *g, rc_id id, size_t *n)
+{
+    *n = g->out_off[id + 1] - g->out_off[id];
+    return g->out + g->out_off[id];
+}
+
+const rc_id *
+rc_graph_in(const rc_graph *g, rc_id id, size_t *n)
+{
+    *n = g->in_off[id + 1] - g->in_off[id];
+    return g->in + g->in_off[id];
+}
+
+rc_id
+rc_graph_find(const rc_graph *g, uintptr_t addr)
+{
+    if (addr == 0) {
+        return RC_NO_ID;
+    }
+    uint32_t s = g->index.slots[index_probe(&g->index, g->addr, addr)];
+    return s ? s - 1 : RC_NO_ID;
+}
+
+size_t
+rc_graph_type_count(const rc_graph *g)
+{
+    return g->types.n;
+}
+
+const char *
+rc_graph_type_name(const rc_graph *g, uint32_t type)
+{
+    return g->types.pool + g->types.entries[type].name;
+}
+
+const char *
+rc_graph_type_short_name(const rc_graph *g, uint32_t type)
+{
+    return g->types.pool + g->types.entries[type].short_name;
+}
+
+uintptr_t
+rc_graph_type_key(const rc_graph *g, uint32_t type)
+{
+    return g->types.entries[type].key;
+}
+
+unsigned
+rc_graph_type_flags(const rc_graph *g, uint32_t type)
+{
+    return g->types.entries[type].flags;
+}
