@@ -11,9 +11,12 @@
  * one random memory access per edge, and hiding that latency is most of the
  * speed there is to get.
  *
- * The address index maps an address to id + 1 (0 = empty slot) by linear
- * probing over uint32 slots; the key is compared through addr[id].  It is
- * 4 bytes a slot so that a capture stays within its memory budget. */
+ * The address index maps an address to its id by linear probing.  A slot is
+ * (32-bit hash tag << 32) | (id + 1), 0 when empty: the tag lets a probe skip
+ * occupied slots without loading addr[id], so a lookup costs one random load
+ * plus one for the match, and both are prefetched in batches.
+ *
+ * Seeds are buffered and resolved in batches the same way. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +26,7 @@
 
 #define DEAD RC_NO_ID
 #define PENDING_BATCH 4096
-#define PREFETCH_AHEAD 16
+#define PREFETCH_AHEAD 32
 /* Maximum load of the address index, as a fraction num/den. */
 #define LOAD_NUM 7
 #define LOAD_DEN 10
@@ -51,7 +54,7 @@ typedef struct big_size {
 
 /* The address index, shared by builder and graph. */
 typedef struct addr_index {
-    uint32_t *slots;
+    uint64_t *slots;
     size_t mask;
     unsigned shift; /* 64 - log2(mask + 1) */
 } addr_index;
@@ -70,6 +73,8 @@ struct rc_builder {
     size_t n_out, out_cap, n_dead;
     uintptr_t *pending;
     size_t n_pending;
+    uintptr_t *seeds;
+    size_t n_seeds;
 
     addr_index index;
 
@@ -92,7 +97,6 @@ struct rc_graph {
     uint8_t *flags;
     uint32_t *out_off, *in_off;
     rc_id *out, *in;
-    addr_index index;
     big_size *big;
     size_t n_big;
     type_table types;
@@ -100,12 +104,36 @@ struct rc_graph {
 
 /* ---- helpers ----------------------------------------------------------- */
 
-static inline size_t
-hash_addr(uintptr_t addr, unsigned shift)
+static inline uint64_t
+hash_addr(uintptr_t addr)
 {
-    /* Objects are at least 8-byte aligned; Fibonacci hashing spreads the
-     * remaining bits over the high end, which the shift keeps. */
-    return (size_t)(((uint64_t)(addr >> 3) * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+    /* Objects are at least 8-byte aligned.  Fibonacci hashing: the high bits
+     * pick the home slot, the low 32 bits are the tag. */
+    return (uint64_t)(addr >> 3) * UINT64_C(0x9E3779B97F4A7C15);
+}
+
+static inline size_t
+home_slot(const addr_index *ix, uint64_t h)
+{
+    return (size_t)(h >> ix->shift);
+}
+
+static inline uint64_t
+make_slot(uint64_t h, size_t id)
+{
+    return (h << 32) | ((uint64_t)id + 1);
+}
+
+static inline bool
+slot_may_hold(uint64_t s, uint64_t h)
+{
+    return (uint32_t)(s >> 32) == (uint32_t)h;
+}
+
+static inline size_t
+slot_id(uint64_t s)
+{
+    return (size_t)(uint32_t)s - 1;
 }
 
 static unsigned
@@ -168,24 +196,22 @@ index_init(addr_index *ix, size_t expected)
 static bool
 index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
 {
-    size_t slots = (ix->mask + 1) * 2;
-    uint32_t *s = rc_calloc(slots, sizeof *s);
-    if (!s) {
+    addr_index nx = {.mask = (ix->mask + 1) * 2 - 1};
+    nx.shift = 64 - log2_floor(nx.mask + 1);
+    nx.slots = rc_calloc(nx.mask + 1, sizeof *nx.slots);
+    if (!nx.slots) {
         return false;
     }
-    size_t mask = slots - 1;
-    unsigned shift = 64 - log2_floor(slots);
     for (size_t id = 0; id < n; id++) {
-        size_t i = hash_addr(addr[id], shift);
-        while (s[i]) {
-            i = (i + 1) & mask;
+        uint64_t h = hash_addr(addr[id]);
+        size_t i = home_slot(&nx, h);
+        while (nx.slots[i]) {
+            i = (i + 1) & nx.mask;
         }
-        s[i] = (uint32_t)id + 1;
+        nx.slots[i] = make_slot(h, id);
     }
     rc_free(ix->slots);
-    ix->slots = s;
-    ix->mask = mask;
-    ix->shift = shift;
+    *ix = nx;
     return true;
 }
 
@@ -193,10 +219,11 @@ index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
 static inline size_t
 index_probe(const addr_index *ix, const uintptr_t *addr, uintptr_t a)
 {
-    size_t i = hash_addr(a, ix->shift);
+    uint64_t h = hash_addr(a);
+    size_t i = home_slot(ix, h);
     for (;;) {
-        uint32_t s = ix->slots[i];
-        if (s == 0 || addr[s - 1] == a) {
+        uint64_t s = ix->slots[i];
+        if (s == 0 || (slot_may_hold(s, h) && addr[slot_id(s)] == a)) {
             return i;
         }
         i = (i + 1) & ix->mask;
@@ -328,8 +355,9 @@ rc_builder_new(size_t node_hint)
     b->out_off = rc_malloc((b->cap + 1) * sizeof *b->out_off);
     b->out = rc_malloc(b->out_cap * sizeof *b->out);
     b->pending = rc_malloc(PENDING_BATCH * sizeof *b->pending);
+    b->seeds = rc_malloc(PENDING_BATCH * sizeof *b->seeds);
     if (!b->addr || !b->type || !b->size || !b->refcnt || !b->flags || !b->out_off ||
-        !b->out || !b->pending || !index_init(&b->index, node_hint)) {
+        !b->out || !b->pending || !b->seeds || !index_init(&b->index, node_hint)) {
         rc_builder_free(b);
         return NULL;
     }
@@ -351,6 +379,7 @@ rc_builder_free(rc_builder *b)
     rc_free(b->out_off);
     rc_free(b->out);
     rc_free(b->pending);
+    rc_free(b->seeds);
     rc_free(b->index.slots);
     rc_free(b->excluded);
     rc_free(b->big);
@@ -444,9 +473,9 @@ static rc_status
 find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
 {
     size_t i = index_probe(&b->index, b->addr, a);
-    uint32_t s = b->index.slots[i];
+    uint64_t s = b->index.slots[i];
     if (s) {
-        *id = s - 1;
+        *id = (rc_id)slot_id(s);
         return RC_OK;
     }
     if (is_excluded(b, a)) {
@@ -462,9 +491,60 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
         i = index_probe(&b->index, b->addr, a);
     }
     b->addr[b->n] = a;
-    b->index.slots[i] = (uint32_t)b->n + 1;
+    b->index.slots[i] = make_slot(hash_addr(a), b->n);
     *id = (rc_id)b->n++;
     return RC_OK;
+}
+
+/* Resolve addrs[0..n) to ids, prefetching both dependent loads of each
+ * probe: the slot 2*D lookups ahead, then, once the slot is in cache, the
+ * address it names D lookups ahead.  ids[j] receives the id (DEAD when
+ * excluded); with ids NULL the nodes are flagged as seeds instead.
+ * *done receives how many were resolved, also on error. */
+static rc_status
+resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, size_t *done)
+{
+    enum { D = PREFETCH_AHEAD };
+    for (size_t j = 0; j < n && j < 2 * D; j++) {
+        __builtin_prefetch(&b->index.slots[home_slot(&b->index, hash_addr(addrs[j]))]);
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (j + 2 * D < n) {
+            __builtin_prefetch(
+                &b->index.slots[home_slot(&b->index, hash_addr(addrs[j + 2 * D]))]);
+        }
+        if (j + D < n) {
+            uint64_t h = hash_addr(addrs[j + D]);
+            uint64_t s = b->index.slots[home_slot(&b->index, h)];
+            if (s && slot_may_hold(s, h)) {
+                __builtin_prefetch(&b->addr[slot_id(s)]);
+            }
+        }
+        rc_id id;
+        rc_status st = find_or_add(b, addrs[j], &id);
+        if (st != RC_OK) {
+            *done = j;
+            return st;
+        }
+        if (ids) {
+            ids[j] = id;
+        } else if (id != DEAD) {
+            b->flags[id] |= RC_NODE_SEED;
+        }
+    }
+    *done = n;
+    return RC_OK;
+}
+
+/* Resolve the buffered seeds. */
+static rc_status
+flush_seeds(rc_builder *b)
+{
+    size_t done;
+    rc_status st = resolve(b, b->seeds, b->n_seeds, NULL, &done);
+    memmove(b->seeds, b->seeds + done, (b->n_seeds - done) * sizeof *b->seeds);
+    b->n_seeds -= done;
+    return st;
 }
 
 rc_status
@@ -474,12 +554,14 @@ rc_builder_seed(rc_builder *b, uintptr_t addr)
     if (addr == 0) {
         return RC_EINVAL;
     }
-    rc_id id;
-    rc_status st = find_or_add(b, addr, &id);
-    if (st == RC_OK && id != DEAD) {
-        b->flags[id] |= RC_NODE_SEED;
+    if (b->n_seeds == PENDING_BATCH) {
+        rc_status st = flush_seeds(b);
+        if (st != RC_OK) {
+            return st;
+        }
     }
-    return st;
+    b->seeds[b->n_seeds++] = addr;
+    return RC_OK;
 }
 
 rc_status
@@ -514,35 +596,20 @@ flush(rc_builder *b)
         }
         b->out_cap = cap;
     }
-    /* Prefetch the home slot of a target PREFETCH_AHEAD edges ahead. */
-    size_t np = b->n_pending;
-    for (size_t j = 0; j < np && j < PREFETCH_AHEAD; j++) {
-        __builtin_prefetch(&b->index.slots[hash_addr(b->pending[j], b->index.shift)]);
+    size_t done;
+    rc_status st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, &done);
+    for (size_t j = 0; j < done; j++) {
+        b->n_dead += b->out[b->n_out + j] == DEAD;
     }
-    for (size_t j = 0; j < np; j++) {
-        if (j + PREFETCH_AHEAD < np) {
-            __builtin_prefetch(
-                &b->index.slots[hash_addr(b->pending[j + PREFETCH_AHEAD], b->index.shift)]);
-        }
-        rc_id id;
-        rc_status st = find_or_add(b, b->pending[j], &id);
-        if (st != RC_OK) {
-            /* Edges resolved so far stay resolved; the rest stay pending. */
-            memmove(b->pending, b->pending + j, (np - j) * sizeof *b->pending);
-            b->n_pending = np - j;
-            return st;
-        }
-        if (id == DEAD) {
-            b->n_dead++;
-        }
-        b->out[b->n_out++] = id;
-    }
-    b->n_pending = 0;
-    return RC_OK;
+    /* Edges resolved so far stay resolved; the rest stay pending. */
+    b->n_out += done;
+    memmove(b->pending, b->pending + done, (b->n_pending - done) * sizeof *b->pending);
+    b->n_pending -= done;
+    return st;
 }
 
 int
-rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st)
+rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
 {
     seal(b);
     *st = RC_OK;
@@ -550,8 +617,8 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st)
         *st = RC_EINVAL;
         return 0;
     }
-    if (b->closed == b->n && b->n_pending) {
-        *st = flush(b);
+    while (b->closed == b->n && (b->n_pending || b->n_seeds)) {
+        *st = b->n_seeds ? flush_seeds(b) : flush(b);
         if (*st != RC_OK) {
             return 0;
         }
@@ -561,6 +628,11 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st)
     }
     b->expanding = true;
     *addr = b->addr[b->closed];
+    *flags = b->flags[b->closed];
+    /* The caller reads the object next: fetch a later one's header now. */
+    if (b->closed + PREFETCH_AHEAD < b->n) {
+        __builtin_prefetch((const void *)b->addr[b->closed + PREFETCH_AHEAD]);
+    }
     return 1;
 }
 
@@ -583,6 +655,37 @@ rc_builder_edge(rc_builder *b, uintptr_t target)
         }
     }
     b->pending[b->n_pending++] = target;
+    return RC_OK;
+}
+
+rc_status
+rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
+{
+    if (!b->expanding) {
+        return RC_EINVAL;
+    }
+    if (b->n_out + b->n_pending + n >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    while (n) {
+        if (b->n_pending == PENDING_BATCH) {
+            rc_status st = flush(b);
+            if (st != RC_OK) {
+                return st;
+            }
+        }
+        size_t k = PENDING_BATCH - b->n_pending;
+        if (k > n) {
+            k = n;
+        }
+        for (size_t i = 0; i < k; i++) {
+            /* A NULL target is dropped, like rc_builder_edge(). */
+            b->pending[b->n_pending] = targets[i];
+            b->n_pending += targets[i] != 0;
+        }
+        targets += k;
+        n -= k;
+    }
     return RC_OK;
 }
 
@@ -641,7 +744,7 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
 {
     rc_status st = RC_EINVAL;
     rc_graph *g = NULL;
-    if (b->expanding || b->n_pending || b->closed != b->n) {
+    if (b->expanding || b->n_pending || b->n_seeds || b->closed != b->n) {
         goto error;
     }
     st = RC_ENOMEM;
@@ -652,6 +755,10 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     if (b->n_dead) {
         compact_edges(b);
     }
+    /* The index has done its work: free it before the in-edges are built,
+     * which keeps a capture's peak memory at its node and edge arrays. */
+    rc_free(b->index.slots);
+    b->index.slots = NULL;
     size_t n = b->n, m = b->n_out;
     g->in_off = rc_calloc(n + 1, sizeof *g->in_off);
     g->in = rc_malloc((m ? m : 1) * sizeof *g->in);
@@ -693,7 +800,6 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     g->flags = b->flags, b->flags = NULL;
     g->out_off = b->out_off, b->out_off = NULL;
     g->out = b->out, b->out = NULL;
-    g->index = b->index, b->index.slots = NULL;
     g->big = b->big, b->big = NULL;
     g->n_big = b->n_big;
     g->types = b->types;
@@ -725,7 +831,6 @@ rc_graph_free(rc_graph *g)
     rc_free(g->in_off);
     rc_free(g->out);
     rc_free(g->in);
-    rc_free(g->index.slots);
     rc_free(g->big);
     types_free(&g->types);
     rc_free(g);
@@ -749,7 +854,7 @@ rc_graph_memory(const rc_graph *g)
     size_t per_node = sizeof *g->addr + sizeof *g->type + sizeof *g->size +
                       sizeof *g->refcnt + sizeof *g->flags + 2 * sizeof *g->out_off;
     return sizeof *g + g->n * per_node + 2 * g->n_edges * sizeof(rc_id) +
-           (g->index.mask + 1) * sizeof *g->index.slots + g->n_big * sizeof *g->big +
+           g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);
 }
@@ -814,11 +919,44 @@ rc_graph_in(const rc_graph *g, rc_id id, size_t *n)
 rc_id
 rc_graph_find(const rc_graph *g, uintptr_t addr)
 {
-    if (addr == 0) {
-        return RC_NO_ID;
+    /* A scan: a frozen graph keeps no index (it would cost 16 bytes a node),
+     * and single lookups are rare next to the O(V + E) queries they start. */
+    for (size_t i = 0; addr && i < g->n; i++) {
+        if (g->addr[i] == addr) {
+            return (rc_id)i;
+        }
     }
-    uint32_t s = g->index.slots[index_probe(&g->index, g->addr, addr)];
-    return s ? s - 1 : RC_NO_ID;
+    return RC_NO_ID;
+}
+
+rc_status
+rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *ids)
+{
+    /* Index the k queries, not the graph, and scan the graph once. */
+    addr_index ix;
+    if (!index_init(&ix, k)) {
+        return RC_ENOMEM;
+    }
+    for (size_t j = 0; j < k; j++) {
+        ids[j] = RC_NO_ID;
+        size_t i = index_probe(&ix, addrs, addrs[j]);
+        if (!ix.slots[i]) {
+            ix.slots[i] = make_slot(hash_addr(addrs[j]), j);
+        }
+    }
+    for (size_t v = 0; v < g->n; v++) {
+        uint64_t s = ix.slots[index_probe(&ix, addrs, g->addr[v])];
+        if (s) {
+            ids[slot_id(s)] = (rc_id)v;
+        }
+    }
+    /* Repeated queries share the first one's answer. */
+    for (size_t j = 0; j < k; j++) {
+        uint64_t s = ix.slots[index_probe(&ix, addrs, addrs[j])];
+        ids[j] = ids[slot_id(s)];
+    }
+    rc_free(ix.slots);
+    return RC_OK;
 }
 
 size_t

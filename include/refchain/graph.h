@@ -28,6 +28,7 @@ enum {
     RC_NODE_GC = 1 << 1,      /* a GC object: its references were traversed */
     RC_NODE_TYPE = 1 << 2,    /* the object is itself a type */
     RC_NODE_SEED = 1 << 3,    /* enumerated directly, not discovered by an edge */
+    RC_NODE_IMMORTAL = 1 << 4 /* immortal (CPython 3.12+): its refcount means nothing */
 };
 
 /* Per-type flags. */
@@ -51,7 +52,9 @@ void rc_builder_free(rc_builder *b);
 rc_status rc_builder_exclude(rc_builder *b, uintptr_t addr);
 
 /* Add `addr` as a node unless it is one already (or excluded).  Seeds are
- * flagged RC_NODE_SEED.  On error the builder is unchanged. */
+ * flagged RC_NODE_SEED.  They are buffered and resolved in batches: an
+ * allocation failure while resolving them is reported here or by the next
+ * rc_builder_next(). */
 rc_status rc_builder_seed(rc_builder *b, uintptr_t addr);
 
 /* Intern a type: `key` identifies it (its address), `name` is the qualified
@@ -63,14 +66,20 @@ rc_status rc_builder_type(rc_builder *b, uintptr_t key, const char *name,
 /* The id of an already interned type key, or UINT32_MAX. */
 uint32_t rc_builder_find_type(const rc_builder *b, uintptr_t key);
 
-/* The next node to expand: sets *addr and returns 1, or returns 0 when every
- * discovered node has been expanded.  RC_ENOMEM while resolving pending
- * edges is reported through *st (and 0 is returned). */
-int rc_builder_next(rc_builder *b, uintptr_t *addr, rc_status *st);
+/* The next node to expand: sets *addr and its flags so far (RC_NODE_SEED)
+ * and returns 1, or returns 0 when every discovered node has been expanded.
+ * An error while resolving pending edges is reported through *st (and 0 is
+ * returned).  The builder prefetches memory at the addresses it holds; a
+ * prefetch is only a hint and never faults, so fake addresses are fine. */
+int rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st);
 
 /* Record an edge from the node being expanded to `target` (discovering it
  * when new).  Edges to excluded addresses and to 0 are dropped. */
 rc_status rc_builder_edge(rc_builder *b, uintptr_t target);
+
+/* rc_builder_edge() for each of targets[0..n), in order.  On error the
+ * edges recorded so far stay recorded. */
+rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
 
 /* Finish expanding the current node with its attributes.  Must follow each
  * successful rc_builder_next(). */
@@ -103,8 +112,11 @@ unsigned rc_graph_flags(const rc_graph *g, rc_id id);
 const rc_id *rc_graph_out(const rc_graph *g, rc_id id, size_t *n);
 const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
 
-/* The node at `addr`, or RC_NO_ID. */
+/* The node at `addr`, or RC_NO_ID.  O(V): a frozen graph keeps no index. */
 rc_id rc_graph_find(const rc_graph *g, uintptr_t addr);
+/* ids[j] = the node at addrs[j] (RC_NO_ID when absent), for j < k, in one
+ * O(V + k) pass.  On RC_ENOMEM ids is unspecified. */
+rc_status rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *ids);
 
 size_t rc_graph_type_count(const rc_graph *g);
 const char *rc_graph_type_name(const rc_graph *g, uint32_t type);

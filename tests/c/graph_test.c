@@ -57,9 +57,10 @@ test_discovered_nodes_are_expanded_in_id_order(void **state)
     assert_non_null(b);
     assert_int_equal(rc_builder_seed(b, 16), RC_OK);
     uintptr_t addr;
+    unsigned nflags;
     rc_status st;
     unsigned expanded = 0;
-    while (rc_builder_next(b, &addr, &st)) {
+    while (rc_builder_next(b, &addr, &nflags, &st)) {
         assert_int_equal(addr, 16u * (expanded + 1));
         if (expanded < 999) {
             assert_int_equal(rc_builder_edge(b, addr + 16), RC_OK);
@@ -88,8 +89,9 @@ test_excluded_addresses_vanish(void **state)
     assert_int_equal(rc_builder_seed(b, FAKE(7)), RC_OK); /* a no-op */
     assert_int_equal(rc_builder_exclude(b, FAKE(8)), RC_EINVAL);
     uintptr_t addr;
+    unsigned nflags;
     rc_status st;
-    while (rc_builder_next(b, &addr, &st)) {
+    while (rc_builder_next(b, &addr, &nflags, &st)) {
         if (addr == FAKE(0)) {
             assert_int_equal(rc_builder_edge(b, FAKE(7)), RC_OK);
             assert_int_equal(rc_builder_edge(b, FAKE(1)), RC_OK);
@@ -139,9 +141,10 @@ test_big_sizes_and_saturated_refcounts(void **state)
     const uint64_t sizes[] = {5, UINT64_C(1) << 40, UINT32_MAX};
     const uint64_t refs[] = {1, UINT64_C(1) << 40, UINT32_MAX - 1};
     uintptr_t addr;
+    unsigned nflags;
     rc_status st;
     unsigned i = 0;
-    while (rc_builder_next(b, &addr, &st)) {
+    while (rc_builder_next(b, &addr, &nflags, &st)) {
         assert_int_equal(rc_builder_close(b, 0, sizes[i], refs[i], 0), RC_OK);
         i++;
     }

@@ -33,7 +33,8 @@ build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *
         st = rc_builder_seed(b, FAKE(i));
     }
     uintptr_t addr;
-    while (st == RC_OK && rc_builder_next(b, &addr, &st)) {
+    unsigned nflags;
+    while (st == RC_OK && rc_builder_next(b, &addr, &nflags, &st)) {
         unsigned id = (unsigned)(addr / 16 - 1);
         unsigned indeg = 0;
         for (size_t e = 0; e < n_edges; e++) {

@@ -1,0 +1,43 @@
+/* Heap capture: the one place that walks live Python objects.
+ *
+ * rc_capture() enumerates every gc-tracked object, then expands each node in
+ * id order through its type's tp_traverse, so objects reachable only from
+ * others (str, bytes, int, float, untracked tuples and dicts) become nodes
+ * too.  While it walks it runs no Python code and creates no Python object;
+ * automatic collection is disabled for the whole capture so nothing can free
+ * what it has seen.
+ *
+ * The declarations use `struct _object` (what PyObject names) so that this
+ * header does not need Python.h. */
+#ifndef REFCHAIN_CAPTURE_H
+#define REFCHAIN_CAPTURE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/graph.h"
+
+struct _object;
+
+typedef struct rc_capture_opts {
+    /* Objects that belong to the tool: they never become nodes and edges to
+     * them are dropped.  Borrowed; the caller keeps them alive. */
+    struct _object *const *exclude;
+    size_t n_exclude;
+    /* The gc module (borrowed, required): on CPython < 3.12 capture calls its
+     * get_objects(), and on < 3.10 its isenabled()/disable()/enable(). */
+    struct _object *gc_module;
+    /* Expected number of nodes (the last capture's), to size the index. */
+    size_t node_hint;
+} rc_capture_opts;
+
+/* Capture the heap into a new graph.  Requires the GIL.  On RC_EPYTHON a
+ * Python exception is set; on any error *out is untouched and nothing leaks. */
+rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
+
+/* The shallow size refchain records for `op`: sys.getsizeof's answer without
+ * calling Python code (a __sizeof__ written in Python is not called; the
+ * object's basic size is used instead). */
+uint64_t rc_shallow_size(struct _object *op);
+
+#endif

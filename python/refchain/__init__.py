@@ -1,0 +1,60 @@
+"""refchain: what grew, what keeps it alive, and where it was made.
+
+A CPython heap explorer written in C.  It captures every live object (the
+gc-tracked ones *and* the untracked str, bytes, int, float, tuples and dicts
+they hold) in one pass, without running Python code while it walks, and
+answers questions on that snapshot.
+
+The leak recipe::
+
+    import refchain
+    refchain.show_growth()      # baseline
+    ...                         # run the code that leaks
+    refchain.show_growth()      # what grew since, and (with tracemalloc) where
+"""
+
+import sysconfig as _sysconfig
+
+if _sysconfig.get_config_var("Py_GIL_DISABLED"):
+    raise ImportError(
+        "refchain does not support free-threaded CPython builds (Py_GIL_DISABLED) "
+        "yet: a capture needs the heap to stand still, and refchain does not "
+        "stop the world.  Use a default (GIL) build of CPython."
+    )
+
+from refchain._refchain import (  # noqa: E402
+    Census,
+    CensusDiff,
+    DiffRow,
+    Graph,
+    TypeStat,
+    capture,
+    census,
+)
+from refchain._growth import (  # noqa: E402
+    by_type,
+    count,
+    growth,
+    new_objects,
+    show_growth,
+)
+from refchain import _format, _refchain  # noqa: E402
+
+_refchain._set_formatter(_format.table)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Census",
+    "CensusDiff",
+    "DiffRow",
+    "Graph",
+    "TypeStat",
+    "by_type",
+    "capture",
+    "census",
+    "count",
+    "growth",
+    "new_objects",
+    "show_growth",
+]

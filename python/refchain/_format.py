@@ -1,0 +1,45 @@
+"""Text formatting for reports: byte counts and the census/diff tables."""
+
+
+def human_bytes(n, sign=False):
+    """1057 -> '1057 B', 10813440 -> '10.3 MiB'; with sign, '+1057 B'."""
+    prefix = ("+" if n >= 0 else "-") if sign else ("-" if n < 0 else "")
+    n = abs(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            break
+        n /= 1024.0
+    text = "%d %s" % (n, unit) if unit == "B" else "%.1f %s" % (n, unit)
+    return prefix + text
+
+
+def growth_lines(rows):
+    """One aligned line per (name, count, delta, bytes_delta) row."""
+    rows = list(rows)
+    if not rows:
+        return []
+    width = max(len(r[0]) for r in rows)
+    return [
+        "%-*s %10d %+10d %12s" % (width, name, count, delta, human_bytes(dbytes, sign=True))
+        for name, count, delta, dbytes in rows
+    ]
+
+
+def table(obj):
+    """str() of a Census (its 10 largest types) or of a CensusDiff."""
+    from refchain._refchain import Census
+
+    if isinstance(obj, Census):
+        top = obj.top(10)
+        if not top:
+            return "(no objects)"
+        width = max(len(name) for name, _, _ in top)
+        lines = ["%-*s %10d %12s" % (width, name, n, human_bytes(b)) for name, n, b in top]
+        total = obj.total
+        lines.append(
+            "%-*s %10d %12s" % (width, "(total, %d types)" % len(obj), total.count,
+                                human_bytes(total.bytes))
+        )
+        return "\n".join(lines)
+    lines = growth_lines(obj)
+    return "\n".join(lines) if lines else "(no change)"

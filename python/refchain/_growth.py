@@ -1,0 +1,156 @@
+"""show_growth and friends: objgraph's leak-hunting calls, counting every
+object (untracked ones included), with tracemalloc's allocation lines."""
+
+import os
+import sys
+import tracemalloc
+
+from refchain import _refchain
+from refchain._format import growth_lines
+
+# The highest count seen per type (one Census per naming), and the census
+# point: the last growth()/show_growth() capture, which remembers object
+# identities so that new_objects() can tell new from old.  Census objects are
+# the tool's own: captures leave them out, so holding them is not growth.
+_peaks = {True: None, False: None}
+_point = None
+
+TRACEMALLOC_HINT = (
+    "(tracemalloc is off: run with PYTHONTRACEMALLOC=1, or call "
+    "tracemalloc.start() early, to see where the new objects were allocated)"
+)
+
+
+def _check_limit(limit, func):
+    if limit is None:
+        return sys.maxsize
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        raise TypeError(
+            "%s() argument 'limit' must be int or None, not %s" % (func, type(limit).__name__)
+        )
+    if limit < 0:
+        raise ValueError("%s() argument 'limit' must be >= 0, got %d" % (func, limit))
+    return limit
+
+
+def _check_bool(value, name, func):
+    if not isinstance(value, bool):
+        raise TypeError(
+            "%s() argument '%s' must be bool, not %s" % (func, name, type(value).__name__)
+        )
+
+
+def _step(limit, shortnames, with_objects):
+    """Capture once; return (commit, rows, objects_by_name).  Nothing moves
+    until commit() is called, so a report that fails to print loses no
+    baseline."""
+    peaks, point, diff, objects = _refchain._growth(
+        _peaks[shortnames], _point, shortnames, min(limit, sys.maxsize), with_objects
+    )
+
+    def commit():
+        global _point
+        _peaks[shortnames] = peaks
+        _point = point
+
+    return commit, list(diff)[:limit], objects
+
+
+def growth(limit=10, shortnames=True):
+    """The types whose count rose above their previous peak since the last
+    call, as (name, count, delta) tuples, largest delta first.  The first
+    call sets the baseline (every type counts as growth from zero)."""
+    limit = _check_limit(limit, "growth")
+    _check_bool(shortnames, "shortnames", "growth")
+    commit, rows, _ = _step(limit, shortnames, False)
+    commit()
+    return [(r.name, r.count, r.delta) for r in rows]
+
+
+def _display_path(filename):
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith(os.pardir) else rel
+
+
+def _object_traceback():
+    """The fastest way this interpreter offers to get an object's allocation
+    frames, most recent first, as (filename, lineno) pairs."""
+    try:
+        from _tracemalloc import _get_object_traceback
+    except ImportError:  # pragma: no cover - every supported CPython has it
+        def _get_object_traceback(obj):
+            tb = tracemalloc.get_object_traceback(obj)
+            return None if tb is None else [(f.filename, f.lineno) for f in reversed(tb)]
+    return _get_object_traceback
+
+
+def allocation_sites(objects, top=3):
+    """The `top` allocation lines of `objects` as [(count, "file:line")],
+    most frequent first; objects tracemalloc did not trace are skipped."""
+    get_tb = _object_traceback()
+    counts = {}
+    for obj in objects:
+        frames = get_tb(obj)
+        if frames:
+            filename, lineno = frames[0]
+            site = "%s:%d" % (_display_path(filename), lineno)
+            counts[site] = counts.get(site, 0) + 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [(n, site) for site, n in ranked[:top]]
+
+
+def show_growth(limit=10, file=None, shortnames=True):
+    """Print the types whose count rose above their previous peak since the
+    last call: name, count, +delta and the byte delta.  Under each, when
+    tracemalloc is tracing, the top allocation lines of the new instances.
+    The first call sets the baseline.  Prints nothing when nothing grew."""
+    limit = _check_limit(limit, "show_growth")
+    _check_bool(shortnames, "shortnames", "show_growth")
+    if file is None:
+        file = sys.stdout
+    elif not callable(getattr(file, "write", None)):
+        raise TypeError("show_growth() argument 'file' must have a write() method")
+    tracing = tracemalloc.is_tracing()
+    commit, rows, objects = _step(limit, shortnames, tracing)
+    lines = []
+    for row, line in zip(rows, growth_lines(rows)):
+        lines.append(line)
+        if objects:
+            for n, site in allocation_sites(objects.get(row.name, ())):
+                lines.append("    +%d at %s" % (n, site))
+    del objects
+    if rows and not tracing:
+        lines.append(TRACEMALLOC_HINT)
+    if lines:
+        file.write("\n".join(lines) + "\n")
+    commit()
+
+
+def count(typename):
+    """How many live objects have this type (objgraph's meaning: a name with
+    a dot is qualified, `mod.Class`; without, it is the class's __name__; a
+    type object matches itself), untracked objects included."""
+    return _refchain.count(typename)
+
+
+def by_type(typename):
+    """The live objects of this type, as a list (see count())."""
+    return _refchain.by_type(typename)
+
+
+def new_objects(typename=None, since=None):
+    """The objects that appeared since a census point: `since` (a Census from
+    refchain.census()), or else the last growth()/show_growth() call.  An
+    object counts as new when no object of its type lived at its address
+    then."""
+    if since is None:
+        since = _point
+        if since is None:
+            raise ValueError(
+                "new_objects() needs a census point: call show_growth() or growth() "
+                "first, or pass since=refchain.census()"
+            )
+    return _refchain.new_objects(since, typename)

@@ -1,0 +1,577 @@
+/* The refchain._refchain extension module: module state, the registry of the
+ * tool's own objects, and the module-level functions.  Each function parses
+ * its arguments, calls one core function and converts the result. */
+#include "rcmodule.h"
+
+#include "refchain/alloc.h"
+
+#ifdef Py_GIL_DISABLED
+#error "refchain does not support free-threaded CPython builds yet"
+#endif
+
+rc_state *
+rc_module_state(PyObject *module)
+{
+    return (rc_state *)PyModule_GetState(module);
+}
+
+/* ---- the tool's own objects ----------------------------------------------- */
+
+void
+rc_tool_register(PyObject *self, PyObject *module)
+{
+    rc_tool *t = (rc_tool *)self;
+    rc_tool_link *head = &rc_module_state(module)->tools;
+    t->link.prev = head;
+    t->link.next = head->next;
+    head->next->prev = &t->link;
+    head->next = &t->link;
+    Py_INCREF(module);
+    t->module = module;
+}
+
+void
+rc_tool_unregister(PyObject *self)
+{
+    rc_tool *t = (rc_tool *)self;
+    if (t->link.next) {
+        t->link.prev->next = t->link.next;
+        t->link.next->prev = t->link.prev;
+        t->link.prev = t->link.next = NULL;
+    }
+    Py_CLEAR(t->module);
+}
+
+PyObject *
+rc_raise(rc_status st)
+{
+    switch (st) {
+    case RC_OK:
+        PyErr_SetString(PyExc_SystemError, "refchain: error raised without an error");
+        break;
+    case RC_ENOMEM:
+        PyErr_NoMemory();
+        break;
+    case RC_ETOOBIG:
+        PyErr_SetString(PyExc_MemoryError, rc_status_str(st));
+        break;
+    case RC_EPYTHON:
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_SystemError, "refchain: Python error without exception");
+        }
+        break;
+    case RC_ENOTFOUND:
+        PyErr_SetString(PyExc_LookupError, rc_status_str(st));
+        break;
+    case RC_EINVAL:
+        PyErr_SetString(PyExc_SystemError, "refchain: internal contract violated");
+        break;
+    }
+    return NULL;
+}
+
+rc_graph *
+rc_module_capture(PyObject *module)
+{
+    rc_state *s = rc_module_state(module);
+    size_t n = 0;
+    for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
+        n++;
+    }
+    PyObject **exclude = rc_malloc((n ? n : 1) * sizeof *exclude);
+    if (!exclude) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    n = 0;
+    for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
+        exclude[n++] = (PyObject *)((char *)l - offsetof(rc_tool, link));
+    }
+    rc_capture_opts opts = {
+        .exclude = exclude,
+        .n_exclude = n,
+        .gc_module = s->gc,
+        .node_hint = s->last_nodes + s->last_nodes / 8,
+    };
+    rc_graph *g = NULL;
+    rc_status st = rc_capture(&opts, &g);
+    rc_free(exclude);
+    if (st != RC_OK) {
+        rc_raise(st);
+        return NULL;
+    }
+    s->last_nodes = rc_graph_node_count(g);
+    return g;
+}
+
+PyObject *
+rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n)
+{
+    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    if (!refs) {
+        return PyErr_NoMemory();
+    }
+    /* Strong references first: building the list may trigger a collection. */
+    for (size_t i = 0; i < n; i++) {
+        refs[i] = (PyObject *)rc_graph_addr(g, ids[i]);
+        Py_INCREF(refs[i]);
+    }
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; i < n; i++) {
+        if (list) {
+            PyList_SET_ITEM(list, (Py_ssize_t)i, refs[i]);
+        } else {
+            Py_DECREF(refs[i]);
+        }
+    }
+    rc_free(refs);
+    return list;
+}
+
+/* ---- choosing types ------------------------------------------------------- */
+
+/* A type argument: a type object (matched by identity) or a name (matched
+ * as objgraph does: qualified when it has a dot, else by __name__). */
+typedef struct type_sel {
+    PyObject *type;   /* borrowed, or NULL */
+    const char *name; /* UTF-8 owned by `keep`, or NULL */
+    PyObject *keep;
+    int nothing;      /* a name no type can have */
+} type_sel;
+
+static int
+type_sel_parse(PyObject *arg, const char *func, type_sel *sel)
+{
+    sel->type = NULL;
+    sel->name = NULL;
+    sel->keep = NULL;
+    sel->nothing = 0;
+    if (PyType_Check(arg)) {
+        sel->type = arg;
+        return 0;
+    }
+    if (!PyUnicode_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() argument 'typename' must be str or type, not %.100s",
+                     func, Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    sel->keep = PyUnicode_AsUTF8String(arg);
+    if (!sel->keep) {
+        /* Interned names are valid UTF-8: a lone surrogate names nothing. */
+        PyErr_Clear();
+        sel->nothing = 1;
+        return 0;
+    }
+    sel->name = PyBytes_AS_STRING(sel->keep);
+    return 0;
+}
+
+/* Fill mask[] for `sel` over g's types; returns the number marked.
+ * mask is rc_malloc'ed; NULL with MemoryError set on failure. */
+static unsigned char *
+type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked)
+{
+    size_t nt = rc_graph_type_count(g);
+    unsigned char *mask = rc_calloc(nt ? nt : 1, 1);
+    if (!mask) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    if (sel->nothing) {
+        *marked = 0;
+    } else if (sel->name) {
+        *marked = rc_graph_mark_types(g, sel->name, mask);
+    } else {
+        *marked = 0;
+        for (uint32_t t = 0; t < nt; t++) {
+            mask[t] = rc_graph_type_key(g, t) == (uintptr_t)sel->type;
+            *marked += mask[t];
+        }
+    }
+    return mask;
+}
+
+/* The ids of the nodes whose type is set in mask. */
+static rc_id *
+nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
+{
+    size_t nn = rc_graph_node_count(g), count = 0;
+    for (rc_id i = 0; i < nn; i++) {
+        count += mask[rc_graph_type(g, i)];
+    }
+    rc_id *ids = rc_malloc((count ? count : 1) * sizeof *ids);
+    if (!ids) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    count = 0;
+    for (rc_id i = 0; i < nn; i++) {
+        if (mask[rc_graph_type(g, i)]) {
+            ids[count++] = i;
+        }
+    }
+    *n = count;
+    return ids;
+}
+
+/* ---- module functions ---------------------------------------------------- */
+
+static PyObject *
+rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    rc_graph *g = rc_module_capture(module);
+    return g ? rc_graph_wrap(module, g) : NULL;
+}
+
+static PyObject *
+rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"shortnames", NULL};
+    int shortnames = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
+        return NULL;
+    }
+    rc_graph *g = rc_module_capture(module);
+    if (!g) {
+        return NULL;
+    }
+    rc_census *c = NULL;
+    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
+    rc_status st = rc_census_of(g, flags, &c);
+    rc_graph_free(g);
+    return st == RC_OK ? rc_census_wrap(module, c) : rc_raise(st);
+}
+
+/* count(typename) -> int */
+static PyObject *
+rc_count_py(PyObject *module, PyObject *arg)
+{
+    type_sel sel;
+    if (type_sel_parse(arg, "count", &sel) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    unsigned char *mask = NULL;
+    rc_graph *g = rc_module_capture(module);
+    size_t marked;
+    if (g && (mask = type_sel_mask(&sel, g, &marked))) {
+        size_t n = 0, nn = rc_graph_node_count(g);
+        for (rc_id i = 0; marked && i < nn; i++) {
+            n += mask[rc_graph_type(g, i)];
+        }
+        result = PyLong_FromSize_t(n);
+    }
+    rc_free(mask);
+    rc_graph_free(g);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* by_type(typename) -> list */
+static PyObject *
+rc_by_type_py(PyObject *module, PyObject *arg)
+{
+    type_sel sel;
+    if (type_sel_parse(arg, "by_type", &sel) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    unsigned char *mask = NULL;
+    rc_id *ids = NULL;
+    size_t marked, n;
+    rc_graph *g = rc_module_capture(module);
+    if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
+        result = rc_objects_list(g, ids, n);
+    }
+    rc_free(ids);
+    rc_free(mask);
+    rc_graph_free(g);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* new_objects(since, typename=None) -> list */
+static PyObject *
+rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    static char *kwlist[] = {"since", "typename", NULL};
+    PyObject *since_obj, *typename = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:new_objects", kwlist, &since_obj,
+                                     &typename)) {
+        return NULL;
+    }
+    rc_census *since = rc_census_unwrap(module, since_obj, "new_objects() argument 'since'");
+    if (!since) {
+        return NULL;
+    }
+    type_sel sel = {0};
+    if (typename != Py_None && type_sel_parse(typename, "new_objects", &sel) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    unsigned char *mask = NULL;
+    rc_id *ids = NULL;
+    size_t marked, n;
+    rc_graph *g = rc_module_capture(module);
+    if (g && (typename == Py_None || (mask = type_sel_mask(&sel, g, &marked)))) {
+        rc_status st = rc_census_new_nodes(since, g, mask, &ids, &n);
+        if (st == RC_EINVAL) {
+            PyErr_SetString(PyExc_ValueError,
+                            "new_objects(): this census does not remember its objects");
+        } else if (st != RC_OK) {
+            rc_raise(st);
+        } else {
+            result = rc_objects_list(g, ids, n);
+        }
+    }
+    rc_free(ids);
+    rc_free(mask);
+    rc_graph_free(g);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* _growth(peaks, since, shortnames, limit, objects)
+ *   -> (new_peaks, census, diff, {name: [new objects]} or None)
+ * One capture answers both show_growth's counts and its "where were the new
+ * ones allocated" question, so the two always agree. */
+static PyObject *
+rc_growth_py(PyObject *module, PyObject *args)
+{
+    PyObject *peaks_obj, *since_obj;
+    int shortnames, want_objects;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "OOpnp:_growth", &peaks_obj, &since_obj, &shortnames, &limit,
+                          &want_objects)) {
+        return NULL;
+    }
+    rc_census *peaks = NULL, *since = NULL;
+    if (peaks_obj != Py_None && !(peaks = rc_census_unwrap(module, peaks_obj, "peaks"))) {
+        return NULL;
+    }
+    if (since_obj != Py_None && !(since = rc_census_unwrap(module, since_obj, "since"))) {
+        return NULL;
+    }
+    PyObject *result = NULL, *objects = NULL, *lists = NULL;
+    rc_census *now = NULL, *new_peaks = NULL;
+    rc_diff *diff = NULL;
+    uint32_t *row_of_type = NULL;
+    unsigned char *mask = NULL;
+    rc_id *ids = NULL;
+    size_t n_ids = 0;
+    rc_status st;
+    rc_graph *g = rc_module_capture(module);
+    if (!g) {
+        goto finally;
+    }
+    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
+    if ((st = rc_census_of(g, flags, &now)) != RC_OK ||
+        (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
+        rc_raise(st);
+        goto finally;
+    }
+    size_t rows = rc_diff_len(diff);
+    if ((size_t)limit < rows) {
+        rows = (size_t)limit;
+    }
+    if (want_objects && since && rows) {
+        /* The new objects of the growing types, grouped by row. */
+        size_t nt = rc_graph_type_count(g);
+        row_of_type = rc_malloc((nt ? nt : 1) * sizeof *row_of_type);
+        mask = rc_calloc(nt ? nt : 1, 1);
+        if (!row_of_type || !mask) {
+            PyErr_NoMemory();
+            goto finally;
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            const char *name = shortnames ? rc_graph_type_short_name(g, t)
+                                          : rc_graph_type_name(g, t);
+            row_of_type[t] = UINT32_MAX;
+            for (size_t r = 0; r < rows; r++) {
+                if (strcmp(name, rc_diff_row_at(diff, r)->name) == 0) {
+                    row_of_type[t] = (uint32_t)r;
+                    mask[t] = 1;
+                    break;
+                }
+            }
+        }
+        if ((st = rc_census_new_nodes(since, g, mask, &ids, &n_ids)) != RC_OK) {
+            rc_raise(st);
+            goto finally;
+        }
+        objects = rc_objects_list(g, ids, n_ids);
+        if (!objects) {
+            goto finally;
+        }
+    }
+    /* From here on Python objects are created: the graph's addresses are
+     * not touched again, only its type table. */
+    if (objects) {
+        lists = PyDict_New();
+        for (size_t r = 0; lists && r < rows; r++) {
+            PyObject *l = PyList_New(0);
+            if (!l || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, l) < 0) {
+                Py_XDECREF(l);
+                Py_CLEAR(lists);
+                break;
+            }
+            Py_DECREF(l);
+        }
+        for (size_t i = 0; lists && i < n_ids; i++) {
+            uint32_t r = row_of_type[rc_graph_type(g, ids[i])];
+            PyObject *l = PyDict_GetItemString(lists, rc_diff_row_at(diff, r)->name);
+            if (!l || PyList_Append(l, PyList_GET_ITEM(objects, i)) < 0) {
+                Py_CLEAR(lists);
+            }
+        }
+        if (!lists) {
+            goto finally;
+        }
+    }
+    PyObject *peaks_out = rc_census_wrap(module, new_peaks);
+    new_peaks = NULL;
+    PyObject *now_out = peaks_out ? rc_census_wrap(module, now) : NULL;
+    now = peaks_out ? NULL : now;
+    PyObject *diff_out = now_out ? rc_diff_wrap(module, diff) : NULL;
+    diff = now_out ? NULL : diff;
+    if (diff_out) {
+        result = PyTuple_Pack(4, peaks_out, now_out, diff_out, lists ? lists : Py_None);
+    }
+    Py_XDECREF(peaks_out);
+    Py_XDECREF(now_out);
+    Py_XDECREF(diff_out);
+finally:
+    Py_XDECREF(objects);
+    Py_XDECREF(lists);
+    rc_free(ids);
+    rc_free(mask);
+    rc_free(row_of_type);
+    rc_diff_free(diff);
+    rc_census_free(new_peaks);
+    rc_census_free(now);
+    rc_graph_free(g);
+    return result;
+}
+
+/* _shallow_size(obj) -> int: the size a capture records for obj. */
+static PyObject *
+rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
+{
+    return PyLong_FromUnsignedLongLong(rc_shallow_size(obj));
+}
+
+/* _fail_after(n): make the n-th next C allocation fail (n < 0: never). */
+static PyObject *
+rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
+{
+    long n = PyLong_AsLong(arg);
+    if (n == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    unsigned long before = rc_alloc_count();
+    rc_alloc_fail_after(n);
+    return PyLong_FromUnsignedLong(before);
+}
+
+static PyObject *
+rc_set_formatter_py(PyObject *module, PyObject *fn)
+{
+    if (!PyCallable_Check(fn)) {
+        PyErr_SetString(PyExc_TypeError, "formatter must be callable");
+        return NULL;
+    }
+    rc_state *s = rc_module_state(module);
+    Py_INCREF(fn);
+    Py_XSETREF(s->formatter, fn);
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef rc_methods[] = {
+    {"capture", rc_capture_py, METH_NOARGS,
+     "capture() -> Graph\n\nSnapshot the whole heap (tracked and untracked objects)."},
+    {"census", (PyCFunction)(void (*)(void))rc_census_py, METH_VARARGS | METH_KEYWORDS,
+     "census(*, shortnames=False) -> Census\n\nCount every live object by type."},
+    {"count", rc_count_py, METH_O, "count(typename) -> int"},
+    {"by_type", rc_by_type_py, METH_O, "by_type(typename) -> list"},
+    {"new_objects", (PyCFunction)(void (*)(void))rc_new_objects_py,
+     METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
+    {"_growth", rc_growth_py, METH_VARARGS, NULL},
+    {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
+    {"_fail_after", rc_fail_after_py, METH_O, NULL},
+    {"_set_formatter", rc_set_formatter_py, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+/* ---- module lifecycle ------------------------------------------------------ */
+
+static int
+rc_exec(PyObject *module)
+{
+    rc_state *s = rc_module_state(module);
+    s->tools.prev = s->tools.next = &s->tools;
+    s->gc = PyImport_ImportModule("gc");
+    if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+rc_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    rc_state *s = rc_module_state(module);
+    Py_VISIT(s->graph_type);
+    Py_VISIT(s->census_type);
+    Py_VISIT(s->diff_type);
+    Py_VISIT(s->type_stat);
+    Py_VISIT(s->diff_row);
+    Py_VISIT(s->gc);
+    Py_VISIT(s->formatter);
+    return 0;
+}
+
+static int
+rc_clear(PyObject *module)
+{
+    rc_state *s = rc_module_state(module);
+    Py_CLEAR(s->graph_type);
+    Py_CLEAR(s->census_type);
+    Py_CLEAR(s->diff_type);
+    Py_CLEAR(s->type_stat);
+    Py_CLEAR(s->diff_row);
+    Py_CLEAR(s->gc);
+    Py_CLEAR(s->formatter);
+    return 0;
+}
+
+static void
+rc_free_module(void *module)
+{
+    rc_clear((PyObject *)module);
+}
+
+static PyModuleDef_Slot rc_slots[] = {
+    {Py_mod_exec, (void *)rc_exec},
+    {0, NULL},
+};
+
+static struct PyModuleDef rc_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "refchain._refchain",
+    .m_doc = "refchain's C core: heap capture, census and growth.",
+    .m_size = sizeof(rc_state),
+    .m_methods = rc_methods,
+    .m_slots = rc_slots,
+    .m_traverse = rc_traverse,
+    .m_clear = rc_clear,
+    .m_free = rc_free_module,
+};
+
+/* Before 3.9 PyMODINIT_FUNC does not export; the build hides everything else. */
+__attribute__((visibility("default"))) PyMODINIT_FUNC PyInit__refchain(void);
+
+PyMODINIT_FUNC
+PyInit__refchain(void)
+{
+    return PyModuleDef_Init(&rc_module);
+}

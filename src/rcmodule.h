@@ -1,0 +1,69 @@
+/* Private to src/: the module state, the registry of the tool's own objects,
+ * and the constructors each glue file offers the others. */
+#ifndef REFCHAIN_RCMODULE_H
+#define REFCHAIN_RCMODULE_H
+
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include "refchain/capture.h"
+#include "refchain/census.h"
+#include "refchain/graph.h"
+
+/* Every result object the tool hands out links itself into its module's
+ * list, so that a capture can leave them out: holding a Census or a Graph
+ * must not show up as growth. */
+typedef struct rc_tool_link {
+    struct rc_tool_link *prev, *next;
+} rc_tool_link;
+
+typedef struct rc_tool {
+    PyObject_HEAD
+    rc_tool_link link;
+    PyObject *module; /* strong: the module state outlives the object */
+} rc_tool;
+
+typedef struct rc_state {
+    PyTypeObject *graph_type;
+    PyTypeObject *census_type;
+    PyTypeObject *diff_type;
+    PyTypeObject *type_stat; /* struct sequence (count, bytes) */
+    PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
+    PyObject *gc;
+    PyObject *formatter; /* refchain._format.table, set by the package */
+    size_t last_nodes;
+    rc_tool_link tools; /* sentinel of the live tool objects */
+} rc_state;
+
+rc_state *rc_module_state(PyObject *module);
+
+void rc_tool_register(PyObject *self, PyObject *module);
+void rc_tool_unregister(PyObject *self);
+
+/* Set the Python exception for a failed status and return NULL. */
+PyObject *rc_raise(rc_status st);
+
+/* Capture the heap, leaving out the tool's objects.  Raises and returns
+ * NULL on failure.  When it returns a graph, no Python code has run since
+ * the walk: the caller may dereference its addresses until it allocates a
+ * Python object or calls into Python. */
+rc_graph *rc_module_capture(PyObject *module);
+
+/* A Python list of the objects at ids[0..n): the references are taken
+ * before anything that could run Python code. */
+PyObject *rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n);
+
+/* Constructors; each takes ownership of its C argument, also on failure. */
+PyObject *rc_graph_wrap(PyObject *module, rc_graph *g);
+PyObject *rc_census_wrap(PyObject *module, rc_census *c);
+PyObject *rc_diff_wrap(PyObject *module, rc_diff *d);
+
+/* The rc_census inside a Census object, or NULL with TypeError set. */
+rc_census *rc_census_unwrap(PyObject *module, PyObject *obj, const char *what);
+
+PyObject *rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes);
+
+int rc_graph_type_init(PyObject *module, rc_state *st);
+int rc_census_types_init(PyObject *module, rc_state *st);
+
+#endif

@@ -1,0 +1,737 @@
+/* Heap capture (see refchain/capture.h).
+ *
+ * Phases, each finished before the next starts:
+ *   1. Before the walk, Python may still run: automatic collection is turned
+ *      off, and every gc-tracked object is enumerated as a seed (through
+ *      gc.get_objects() before 3.12, PyUnstable_GC_VisitObjects() after).
+ *      The enumeration list is released before any refcount is read, so the
+ *      recorded refcounts are exactly the heap's.
+ *   2. The walk: nodes are expanded in id order.  Each node's type is
+ *      interned, its size and refcount recorded, and its references taken
+ *      from tp_traverse.  No Python code runs and no Python object is created
+ *      here (the only calls are into C __sizeof__ implementations of trusted
+ *      core types, whose results are small ints freed at once).
+ *   3. The graph is frozen and collection is restored.
+ *
+ * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
+ * all str (they cannot form cycles), but those keys are real references and
+ * real objects.  A combined-table dict whose traversal skipped its keys gets
+ * explicit key edges; the keys of a split-table dict belong to the shared
+ * keys object, not to the dict, so they become nodes without an edge. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+#include "refchain/capture.h"
+#include "refchain/strutil.h"
+
+#ifdef Py_GIL_DISABLED
+#error "refchain does not support free-threaded CPython builds yet"
+#endif
+
+#if PY_VERSION_HEX < 0x03090000
+#define PyObject_GC_IsTracked(op) _PyObject_GC_IS_TRACKED(op)
+#define Py_IS_TYPE(op, tp) (Py_TYPE(op) == (tp))
+#endif
+
+#define GC_HEAD_SIZE (2 * sizeof(void *))
+#ifndef Py_TPFLAGS_PREHEADER
+#define Py_TPFLAGS_PREHEADER 0
+#endif
+
+enum { SIZE_BASIC, SIZE_CALL };
+enum { TYPE_CACHE = 256 };
+
+/* How to size an instance of a type. */
+typedef struct sizing {
+    int strategy;
+    PyCFunction fn; /* SIZE_CALL: a trusted METH_NOARGS __sizeof__ */
+} sizing;
+
+typedef struct walk {
+    rc_builder *b;
+    PyObject *sizeof_name, *module_name;
+    size_t static_type_extra;
+    /* This node's references, in tp_traverse order. */
+    uintptr_t *scratch;
+    size_t n_scratch, scratch_cap;
+    int scratch_failed;
+    /* Sizing per interned type id. */
+    sizing *sizing;
+    size_t sizing_cap, n_types;
+    PyTypeObject *type_cache[TYPE_CACHE];
+    uint32_t type_cache_id[TYPE_CACHE];
+    /* Shared keys objects of split dicts already seeded (open addressing). */
+    uintptr_t *keys_seen;
+    size_t keys_mask, n_keys_seen;
+    /* Scratch for building type names. */
+    char *name;
+    size_t name_len, name_cap;
+} walk;
+
+/* ---- sizes ---------------------------------------------------------------- */
+
+/* Core types whose C __sizeof__ is known to run no Python code. */
+static int
+trusted_sizeof_owner(PyTypeObject *t)
+{
+    static const char *const prefixes[] = {
+        "collections.", "_collections.", "array.",   "_io.",      "io.",
+        "itertools.",   "functools.",    "_struct.", "decimal.",  "_decimal.",
+        "datetime.",    "_pickle.",      "_sre.",    "re.",       "_thread.",
+        "_asyncio.",    "_random.",      "mmap.",    "_hashlib.", "_socket.",
+        "socket.",      "select.",       "zlib.",    "_bz2.",     "_lzma.",
+        "_csv.",        "_json.",        "_queue.",  "operator.", "_operator.",
+    };
+    const char *name = t->tp_name;
+    if (!PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE) && !strchr(name, '.')) {
+        return 1; /* a static builtin: int, str, dict, list, ... */
+    }
+    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
+        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void
+type_sizing(PyTypeObject *tp, PyObject *sizeof_name, sizing *out)
+{
+    out->strategy = SIZE_BASIC;
+    out->fn = NULL;
+    /* _PyType_Lookup() walks the MRO's dicts with a str key: no code runs. */
+    PyObject *d = _PyType_Lookup(tp, sizeof_name);
+    if (PyErr_Occurred()) {
+        PyErr_Clear();
+    }
+    if (!d || !Py_IS_TYPE(d, &PyMethodDescr_Type)) {
+        return; /* object.__sizeof__ is a method descriptor too */
+    }
+    PyMethodDescrObject *md = (PyMethodDescrObject *)d;
+    PyTypeObject *owner = PyDescr_TYPE(md);
+    if (owner == &PyBaseObject_Type || (md->d_method->ml_flags & ~METH_COEXIST) != METH_NOARGS ||
+        !PyType_IsSubtype(tp, owner) || !trusted_sizeof_owner(owner)) {
+        return;
+    }
+    out->strategy = SIZE_CALL;
+    out->fn = md->d_method->ml_meth;
+}
+
+static int
+is_gc(PyObject *op, PyTypeObject *tp)
+{
+    return PyType_IS_GC(tp) && (tp->tp_is_gc == NULL || tp->tp_is_gc(op));
+}
+
+/* sys.getsizeof()'s addition for the memory in front of the object.  It
+ * changed with each release: 3.11 added the managed-dict pre-header, 3.12
+ * applies it by type; 3.13 exempts static type objects, and since 3.12
+ * releases differ there, 3.12 measures that case once per capture
+ * (static_type_extra). */
+static size_t
+pre_header(PyObject *op, PyTypeObject *tp, size_t static_type_extra)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    if (Py_IS_TYPE(op, &PyType_Type) &&
+        !PyType_HasFeature((PyTypeObject *)op, Py_TPFLAGS_HEAPTYPE)) {
+        return static_type_extra;
+    }
+    return (PyType_IS_GC(tp) ? GC_HEAD_SIZE : 0) +
+           (PyType_HasFeature(tp, Py_TPFLAGS_PREHEADER) ? 2 * sizeof(PyObject *) : 0);
+#elif PY_VERSION_HEX >= 0x030B0000
+    (void)op;
+    (void)static_type_extra;
+    return (PyType_IS_GC(tp) ? GC_HEAD_SIZE : 0) +
+           (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) ? 2 * sizeof(PyObject *) : 0);
+#else
+    (void)static_type_extra;
+    return is_gc(op, tp) ? GC_HEAD_SIZE : 0;
+#endif
+}
+
+static uint64_t
+object_size(PyObject *op, PyTypeObject *tp, const sizing *s, size_t static_type_extra)
+{
+    Py_ssize_t size = -1;
+    if (s->strategy == SIZE_CALL) {
+        PyObject *r = s->fn(op, NULL);
+        if (r) {
+            size = PyLong_AsSsize_t(r);
+            Py_DECREF(r);
+        }
+        if (size < 0 && PyErr_Occurred()) {
+            PyErr_Clear();
+        }
+    }
+    if (size < 0) {
+        /* object.__sizeof__ */
+        size = tp->tp_basicsize;
+        if (tp->tp_itemsize > 0) {
+            size += Py_SIZE(op) * tp->tp_itemsize;
+        }
+        if (size < 0) {
+            size = tp->tp_basicsize;
+        }
+    }
+    return (uint64_t)size + pre_header(op, tp, static_type_extra);
+}
+
+/* What sys.getsizeof() adds to a static type object's __sizeof__ on this
+ * interpreter.  Calls only C code (type.__sizeof__); run it before a walk. */
+static size_t
+measure_static_type_extra(PyObject *sizeof_name)
+{
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+    sizing s;
+    type_sizing(&PyType_Type, sizeof_name, &s);
+    size_t full = _PySys_GetSizeOf((PyObject *)&PyLong_Type);
+    if (full == (size_t)-1) {
+        PyErr_Clear();
+        return 0;
+    }
+    uint64_t bare = object_size((PyObject *)&PyLong_Type, &PyType_Type, &s, 0);
+    return full > bare ? (size_t)(full - bare) : 0;
+#else
+    (void)sizeof_name;
+    return 0;
+#endif
+}
+
+uint64_t
+rc_shallow_size(PyObject *op)
+{
+    sizing s;
+    PyObject *name = PyUnicode_InternFromString("__sizeof__");
+    size_t extra = 0;
+    if (!name) {
+        PyErr_Clear();
+        s.strategy = SIZE_BASIC;
+    } else {
+        type_sizing(Py_TYPE(op), name, &s);
+        extra = measure_static_type_extra(name);
+        Py_DECREF(name);
+    }
+    return object_size(op, Py_TYPE(op), &s, extra);
+}
+
+/* ---- type names ------------------------------------------------------------ */
+
+static int
+name_reserve(walk *w, size_t extra)
+{
+    if (w->name_len + extra + 1 <= w->name_cap) {
+        return 1;
+    }
+    size_t cap = w->name_cap ? w->name_cap : 128;
+    while (cap < w->name_len + extra + 1) {
+        cap *= 2;
+    }
+    char *p = rc_realloc(w->name, cap);
+    if (!p) {
+        return 0;
+    }
+    w->name = p;
+    w->name_cap = cap;
+    return 1;
+}
+
+static int
+name_add_bytes(walk *w, const char *s, size_t n)
+{
+    if (!name_reserve(w, n)) {
+        return 0;
+    }
+    memcpy(w->name + w->name_len, s, n);
+    w->name_len += n;
+    w->name[w->name_len] = '\0';
+    return 1;
+}
+
+/* Append a str as UTF-8 without creating objects: lone surrogates (which
+ * PyUnicode_AsUTF8 would refuse with an exception) become U+FFFD. */
+static int
+name_add_str(walk *w, PyObject *u)
+{
+    if (!PyUnicode_Check(u)) {
+        return name_add_bytes(w, "?", 1);
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    if (!PyUnicode_IS_READY(u)) {
+        return name_add_bytes(w, "?", 1);
+    }
+#endif
+    Py_ssize_t len = PyUnicode_GET_LENGTH(u);
+    if (PyUnicode_IS_ASCII(u)) {
+        return name_add_bytes(w, (const char *)PyUnicode_DATA(u), (size_t)len);
+    }
+    int kind = PyUnicode_KIND(u);
+    const void *data = PyUnicode_DATA(u);
+    if (!name_reserve(w, 4 * (size_t)len)) {
+        return 0;
+    }
+    char *o = w->name + w->name_len;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c == 0 || (c >= 0xD800 && c <= 0xDFFF)) {
+            c = 0xFFFD;
+        }
+        if (c < 0x80) {
+            *o++ = (char)c;
+        } else if (c < 0x800) {
+            *o++ = (char)(0xC0 | (c >> 6));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            *o++ = (char)(0xE0 | (c >> 12));
+            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        } else {
+            *o++ = (char)(0xF0 | (c >> 18));
+            *o++ = (char)(0x80 | ((c >> 12) & 0x3F));
+            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (char)(0x80 | (c & 0x3F));
+        }
+    }
+    w->name_len = (size_t)(o - w->name);
+    w->name[w->name_len] = '\0';
+    return 1;
+}
+
+/* A heap type's own __module__, found by scanning its dict for an exact str
+ * key (a lookup could compare against a user key's __eq__). */
+static PyObject *
+heap_type_module(PyTypeObject *tp, PyObject *module_name)
+{
+    PyObject *dict = tp->tp_dict, *key, *value;
+    Py_ssize_t pos = 0;
+    if (!dict || !PyDict_Check(dict)) {
+        return NULL;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (key == module_name ||
+            (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, module_name) == 0)) {
+            return PyUnicode_Check(value) ? value : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* Intern tp: qualified name ("mod.Qual.Name", builtins bare) and __name__. */
+static rc_status
+intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
+{
+    uint32_t id = rc_builder_find_type(w->b, (uintptr_t)tp);
+    if (id != UINT32_MAX) {
+        *out = id;
+        return RC_OK;
+    }
+    size_t short_at;
+    unsigned flags = 0;
+    w->name_len = 0;
+    if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
+        PyObject *module = heap_type_module(tp, w->module_name);
+        flags |= RC_TYPE_HEAP;
+        if (module && PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
+            if (!name_add_str(w, module) || !name_add_bytes(w, ".", 1)) {
+                return RC_ENOMEM;
+            }
+        }
+        if (!name_add_str(w, ht->ht_qualname ? ht->ht_qualname : ht->ht_name)) {
+            return RC_ENOMEM;
+        }
+        short_at = w->name_len + 1;
+        if (!name_add_bytes(w, "\0", 1) || !name_add_str(w, ht->ht_name)) {
+            return RC_ENOMEM;
+        }
+    } else {
+        /* tp_name is "module.Name" or, for builtins, "Name"; it is C data and
+         * may hold invalid UTF-8. */
+        char *clean = rc_utf8_valid_dup(tp->tp_name, strlen(tp->tp_name));
+        if (!clean) {
+            return RC_ENOMEM;
+        }
+        const char *dot = strrchr(clean, '.');
+        const char *shortname = dot ? dot + 1 : clean;
+        int ok = name_add_bytes(w, clean, strlen(clean));
+        short_at = w->name_len + 1;
+        ok = ok && name_add_bytes(w, "\0", 1) && name_add_bytes(w, shortname, strlen(shortname));
+        rc_free(clean);
+        if (!ok) {
+            return RC_ENOMEM;
+        }
+    }
+    /* Room for the new type's sizing first, so that an interned type always
+     * has one. */
+    if (w->n_types == w->sizing_cap) {
+        size_t cap = w->sizing_cap ? w->sizing_cap * 2 : 256;
+        sizing *p = rc_reallocarray(w->sizing, cap, sizeof *p);
+        if (!p) {
+            return RC_ENOMEM;
+        }
+        w->sizing = p;
+        w->sizing_cap = cap;
+    }
+    rc_status st = rc_builder_type(w->b, (uintptr_t)tp, w->name, w->name + short_at, flags, &id);
+    if (st != RC_OK) {
+        return st;
+    }
+    w->n_types++;
+    type_sizing(tp, w->sizeof_name, &w->sizing[id]);
+    *out = id;
+    return RC_OK;
+}
+
+/* ---- the walk --------------------------------------------------------------- */
+
+static int
+visit(PyObject *op, void *arg)
+{
+    walk *w = arg;
+    if (w->n_scratch == w->scratch_cap) {
+        size_t cap = w->scratch_cap ? w->scratch_cap * 2 : 1024;
+        uintptr_t *p = rc_reallocarray(w->scratch, cap, sizeof *p);
+        if (!p) {
+            w->scratch_failed = 1;
+            return -1;
+        }
+        w->scratch = p;
+        w->scratch_cap = cap;
+    }
+    w->scratch[w->n_scratch++] = (uintptr_t)op;
+    return 0;
+}
+
+/* Whether tp_traverse reported the keys of this combined-table dict: the
+ * dict's own traversal comes last (subclasses visit their extras first) and
+ * reports (value, key) pairs in PyDict_Next order when it includes keys. */
+static int
+dict_keys_visited(walk *w, PyObject *op, Py_ssize_t len)
+{
+    size_t m = w->n_scratch, need = 2 * (size_t)len;
+    if (m < need) {
+        return 0;
+    }
+    if (Py_IS_TYPE(op, &PyDict_Type)) {
+        return 1; /* exactly len visits without keys, 2 * len with them */
+    }
+    const uintptr_t *pairs = w->scratch + (m - need);
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    for (size_t i = 0; PyDict_Next(op, &pos, &key, &value); i++) {
+        if (i >= (size_t)len || pairs[2 * i] != (uintptr_t)value ||
+            pairs[2 * i + 1] != (uintptr_t)key) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Remember a split dict's shared keys object; 1 if it is new. */
+static int
+keys_first_seen(walk *w, uintptr_t keys, rc_status *st)
+{
+    if ((w->n_keys_seen + 1) * 2 > (w->keys_mask + 1)) {
+        size_t slots = (w->keys_mask + 1) * 2;
+        uintptr_t *t = rc_calloc(slots, sizeof *t);
+        if (!t) {
+            *st = RC_ENOMEM;
+            return 0;
+        }
+        for (size_t i = 0; i <= w->keys_mask; i++) {
+            if (w->keys_seen[i]) {
+                size_t j = (w->keys_seen[i] >> 4) & (slots - 1);
+                while (t[j]) {
+                    j = (j + 1) & (slots - 1);
+                }
+                t[j] = w->keys_seen[i];
+            }
+        }
+        rc_free(w->keys_seen);
+        w->keys_seen = t;
+        w->keys_mask = slots - 1;
+    }
+    size_t j = (keys >> 4) & w->keys_mask;
+    while (w->keys_seen[j]) {
+        if (w->keys_seen[j] == keys) {
+            return 0;
+        }
+        j = (j + 1) & w->keys_mask;
+    }
+    w->keys_seen[j] = keys;
+    w->n_keys_seen++;
+    return 1;
+}
+
+static rc_status
+dict_keys(walk *w, PyObject *op)
+{
+    Py_ssize_t len = PyDict_GET_SIZE(op), pos = 0;
+    PyObject *key, *value;
+    rc_status st = RC_OK;
+    if (len == 0) {
+        return RC_OK;
+    }
+    if (((PyDictObject *)op)->ma_values != NULL) {
+        if (keys_first_seen(w, (uintptr_t)((PyDictObject *)op)->ma_keys, &st)) {
+            while (st == RC_OK && PyDict_Next(op, &pos, &key, &value)) {
+                st = rc_builder_seed(w->b, (uintptr_t)key);
+            }
+        }
+        return st;
+    }
+    if (dict_keys_visited(w, op, len)) {
+        return RC_OK;
+    }
+    while (PyDict_Next(op, &pos, &key, &value)) {
+        if (visit(key, w) < 0) {
+            return RC_ENOMEM;
+        }
+    }
+    return RC_OK;
+}
+
+static rc_status
+expand(walk *w, PyObject *op, unsigned seed_flags)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    uint32_t type;
+    rc_status st;
+    /* A direct-mapped cache in front of the builder's type table: node types
+     * alternate, but a heap has few of them. */
+    size_t slot = ((uintptr_t)tp >> 4) & (TYPE_CACHE - 1);
+    if (w->type_cache[slot] == tp) {
+        type = w->type_cache_id[slot];
+    } else {
+        st = intern_type(w, tp, &type);
+        if (st != RC_OK) {
+            return st;
+        }
+        w->type_cache[slot] = tp;
+        w->type_cache_id[slot] = type;
+    }
+    unsigned flags = 0;
+    w->n_scratch = 0;
+    if (is_gc(op, tp)) {
+        flags |= RC_NODE_GC;
+        /* Seeds came from the collector's own lists (the other seeds, the
+         * module table and builtins, are tracked dicts too). */
+        if ((seed_flags & RC_NODE_SEED) || PyObject_GC_IsTracked(op)) {
+            flags |= RC_NODE_TRACKED;
+        }
+        if (tp->tp_traverse) {
+            tp->tp_traverse(op, visit, w);
+            if (w->scratch_failed) {
+                return RC_ENOMEM;
+            }
+        }
+        if (PyDict_Check(op) && (st = dict_keys(w, op)) != RC_OK) {
+            return st;
+        }
+    }
+    if (PyType_Check(op)) {
+        flags |= RC_NODE_TYPE;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (_Py_IsImmortal(op)) {
+        flags |= RC_NODE_IMMORTAL;
+    }
+#endif
+    st = rc_builder_edges(w->b, w->scratch, w->n_scratch);
+    if (st != RC_OK) {
+        return st;
+    }
+    return rc_builder_close(w->b, type,
+                            object_size(op, tp, &w->sizing[type], w->static_type_extra),
+                            (uint64_t)Py_REFCNT(op), flags);
+}
+
+/* ---- phase 1: enumeration, with automatic collection off ----------------- */
+
+/* Automatic collection is off for the whole capture.  Before 3.10 there is
+ * no C API for it, so gc.isenabled/disable/enable are called through their C
+ * function pointers: that allocates nothing, so turning collection back on
+ * cannot itself trigger a collection before the caller has taken the
+ * references it needs. */
+typedef struct gc_pause {
+    int was_enabled;
+#if PY_VERSION_HEX < 0x030A0000
+    PyObject *enable; /* gc.enable, a METH_NOARGS builtin */
+#endif
+} gc_pause;
+
+#if PY_VERSION_HEX < 0x030A0000
+static PyObject *
+call_noargs(PyObject *fn)
+{
+    return PyCFunction_GET_FUNCTION(fn)(PyCFunction_GET_SELF(fn), NULL);
+}
+
+static PyObject *
+gc_function(PyObject *gc, const char *name)
+{
+    PyObject *fn = PyObject_GetAttrString(gc, name);
+    if (fn && (!PyCFunction_Check(fn) ||
+               (PyCFunction_GET_FLAGS(fn) & ~METH_COEXIST) != METH_NOARGS)) {
+        PyErr_Format(PyExc_TypeError, "gc.%s is not the builtin function", name);
+        Py_CLEAR(fn);
+    }
+    return fn;
+}
+#endif
+
+static int
+gc_pause_start(PyObject *gc, gc_pause *p)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    (void)gc;
+    p->was_enabled = PyGC_Disable();
+    return 0;
+#else
+    PyObject *isenabled = gc_function(gc, "isenabled");
+    PyObject *disable = gc_function(gc, "disable");
+    p->enable = gc_function(gc, "enable");
+    PyObject *r = NULL;
+    if (isenabled && disable && p->enable && (r = call_noargs(isenabled))) {
+        p->was_enabled = r == Py_True;
+        Py_DECREF(r);
+        r = call_noargs(disable);
+    }
+    Py_XDECREF(isenabled);
+    Py_XDECREF(disable);
+    if (!r) {
+        Py_CLEAR(p->enable);
+        return -1;
+    }
+    Py_DECREF(r);
+    return 0;
+#endif
+}
+
+static void
+gc_pause_end(gc_pause *p)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    if (p->was_enabled) {
+        PyGC_Enable();
+    }
+#else
+    if (p->was_enabled) {
+        PyObject *r = call_noargs(p->enable); /* returns None; cannot fail */
+        Py_XDECREF(r);
+    }
+    Py_CLEAR(p->enable);
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+typedef struct seed_ctx {
+    rc_builder *b;
+    rc_status st;
+} seed_ctx;
+
+static int
+seed_one(PyObject *op, void *arg)
+{
+    seed_ctx *ctx = arg;
+    ctx->st = rc_builder_seed(ctx->b, (uintptr_t)op);
+    return ctx->st == RC_OK; /* 1 continues the iteration */
+}
+#endif
+
+static rc_status
+seed_tracked(rc_builder *b, PyObject *gc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    (void)gc;
+    seed_ctx ctx = {b, RC_OK};
+    PyUnstable_GC_VisitObjects(seed_one, &ctx);
+    return ctx.st;
+#else
+    PyObject *all = PyObject_CallMethod(gc, "get_objects", NULL);
+    if (!all) {
+        return RC_EPYTHON;
+    }
+    if (!PyList_Check(all)) {
+        Py_DECREF(all);
+        PyErr_SetString(PyExc_TypeError, "gc.get_objects() did not return a list");
+        return RC_EPYTHON;
+    }
+    rc_status st = rc_builder_exclude(b, (uintptr_t)all);
+    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(all); i++) {
+        st = rc_builder_seed(b, (uintptr_t)PyList_GET_ITEM(all, i));
+    }
+    /* Every listed object was alive before the list existed, so releasing it
+     * frees nothing but the list, and the refcounts read later are exact. */
+    Py_DECREF(all);
+    return st;
+#endif
+}
+
+rc_status
+rc_capture(const rc_capture_opts *opts, rc_graph **out)
+{
+    walk w = {0};
+    rc_status st = RC_ENOMEM;
+    gc_pause pause = {0};
+    if (gc_pause_start(opts->gc_module, &pause) < 0) {
+        return RC_EPYTHON;
+    }
+    w.sizeof_name = PyUnicode_InternFromString("__sizeof__");
+    w.module_name = PyUnicode_InternFromString("__module__");
+    if (!w.sizeof_name || !w.module_name) {
+        st = RC_EPYTHON;
+        goto finally;
+    }
+    w.static_type_extra = measure_static_type_extra(w.sizeof_name);
+    w.keys_seen = rc_calloc(64, sizeof *w.keys_seen);
+    w.keys_mask = 63;
+    w.b = rc_builder_new(opts->node_hint);
+    if (!w.b || !w.keys_seen) {
+        goto finally;
+    }
+    for (size_t i = 0; i < opts->n_exclude; i++) {
+        if ((st = rc_builder_exclude(w.b, (uintptr_t)opts->exclude[i])) != RC_OK) {
+            goto finally;
+        }
+    }
+    /* Seeds: every tracked object, plus the module table and builtins so that
+     * objects moved to the permanent generation by gc.freeze() are reached. */
+    st = seed_tracked(w.b, opts->gc_module);
+    if (st == RC_OK) {
+        st = rc_builder_seed(w.b, (uintptr_t)PyImport_GetModuleDict());
+    }
+    PyObject *builtins = PyEval_GetBuiltins();
+    if (st == RC_OK && builtins) {
+        st = rc_builder_seed(w.b, (uintptr_t)builtins);
+    }
+    if (st != RC_OK) {
+        goto finally;
+    }
+
+    /* Phase 2: the walk.  From here to the freeze, no Python code runs. */
+    uintptr_t addr;
+    unsigned nflags;
+    while (rc_builder_next(w.b, &addr, &nflags, &st)) {
+        if ((st = expand(&w, (PyObject *)addr, nflags)) != RC_OK) {
+            goto finally;
+        }
+    }
+    if (st != RC_OK) {
+        goto finally;
+    }
+    st = rc_builder_freeze(w.b, out);
+    w.b = NULL;
+
+finally:
+    rc_builder_free(w.b);
+    rc_free(w.scratch);
+    rc_free(w.sizing);
+    rc_free(w.keys_seen);
+    rc_free(w.name);
+    Py_XDECREF(w.sizeof_name);
+    Py_XDECREF(w.module_name);
+    gc_pause_end(&pause);
+    return st;
+}
