@@ -57,6 +57,37 @@ def build(n):
     return [units, cache]
 
 
+PAYLOAD_OBJECTS_PER_UNIT = 10
+
+
+class Record:
+    __slots__ = ("blob", "row", "tags")
+
+    def __init__(self, blob, row, tags):
+        self.blob = blob
+        self.row = row
+        self.tags = tags
+
+
+def build_payload_heavy(n):
+    """Return a root holding about n new objects, about 80% of them untracked
+    payloads.  Each unit is 10 objects: an int-keyed bytes cache entry (int,
+    bytes), a str-keyed float index entry (str, float), an atomic row tuple
+    (tuple, int, str, float; the collector untracks it), and a __slots__
+    Record pointing at them with a one-item tags list (the 2 tracked ones)."""
+    cache = {}
+    index = {}
+    records = []
+    for i in range(max(1, n // PAYLOAD_OBJECTS_PER_UNIT)):
+        blob = bytes(32 + i % 32)
+        cache[10 ** 7 + i] = blob
+        label = "item-%d" % i
+        index[label] = i + 0.5
+        row = (2 * 10 ** 7 + i, "row-%d" % i, i * 0.25)
+        records.append(Record(blob, row, [label]))
+    return [cache, index, records]
+
+
 if __name__ == "__main__":
     import gc
 

@@ -13,6 +13,13 @@
  *      core types, whose results are small ints freed at once).
  *   3. The graph is frozen and collection is restored.
  *
+ * Running frames need care too: they are often untracked (never enumerated),
+ * and from 3.11 a running frame's tp_traverse does not report its local
+ * variables.  So phase 1 also seeds every thread's frames and, on 3.11+,
+ * records (frame, local value) pairs, read through f_locals, that the walk
+ * adds as the frame's edges.  Cell and free variables are left out: the
+ * frame holds the cell, whose own traversal reports the value.
+ *
  * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
  * all str (they cannot form cycles), but those keys are real references and
  * real objects.  A combined-table dict whose traversal skipped its keys gets
@@ -20,6 +27,7 @@
  * keys object, not to the dict, so they become nodes without an edge. */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <frameobject.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
@@ -49,8 +57,15 @@ typedef struct sizing {
     PyCFunction fn; /* SIZE_CALL: a trusted METH_NOARGS __sizeof__ */
 } sizing;
 
+/* A running frame's reference to one of its local variables. */
+typedef struct frame_ref {
+    uintptr_t frame, value;
+} frame_ref;
+
 typedef struct walk {
     rc_builder *b;
+    frame_ref *frame_refs; /* sorted by frame */
+    size_t n_frame_refs, frame_refs_cap;
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
     /* This node's references, in tp_traverse order. */
@@ -62,9 +77,6 @@ typedef struct walk {
     size_t sizing_cap, n_types;
     PyTypeObject *type_cache[TYPE_CACHE];
     uint32_t type_cache_id[TYPE_CACHE];
-    /* Shared keys objects of split dicts already seeded (open addressing). */
-    uintptr_t *keys_seen;
-    size_t keys_mask, n_keys_seen;
     /* Scratch for building type names. */
     char *name;
     size_t name_len, name_cap;
@@ -385,6 +397,8 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
 
 /* ---- the walk --------------------------------------------------------------- */
 
+static rc_status frame_locals(walk *w, PyObject *op);
+
 static int
 visit(PyObject *op, void *arg)
 {
@@ -428,42 +442,6 @@ dict_keys_visited(walk *w, PyObject *op, Py_ssize_t len)
     return 1;
 }
 
-/* Remember a split dict's shared keys object; 1 if it is new. */
-static int
-keys_first_seen(walk *w, uintptr_t keys, rc_status *st)
-{
-    if ((w->n_keys_seen + 1) * 2 > (w->keys_mask + 1)) {
-        size_t slots = (w->keys_mask + 1) * 2;
-        uintptr_t *t = rc_calloc(slots, sizeof *t);
-        if (!t) {
-            *st = RC_ENOMEM;
-            return 0;
-        }
-        for (size_t i = 0; i <= w->keys_mask; i++) {
-            if (w->keys_seen[i]) {
-                size_t j = (w->keys_seen[i] >> 4) & (slots - 1);
-                while (t[j]) {
-                    j = (j + 1) & (slots - 1);
-                }
-                t[j] = w->keys_seen[i];
-            }
-        }
-        rc_free(w->keys_seen);
-        w->keys_seen = t;
-        w->keys_mask = slots - 1;
-    }
-    size_t j = (keys >> 4) & w->keys_mask;
-    while (w->keys_seen[j]) {
-        if (w->keys_seen[j] == keys) {
-            return 0;
-        }
-        j = (j + 1) & w->keys_mask;
-    }
-    w->keys_seen[j] = keys;
-    w->n_keys_seen++;
-    return 1;
-}
-
 static rc_status
 dict_keys(walk *w, PyObject *op)
 {
@@ -474,10 +452,9 @@ dict_keys(walk *w, PyObject *op)
         return RC_OK;
     }
     if (((PyDictObject *)op)->ma_values != NULL) {
-        if (keys_first_seen(w, (uintptr_t)((PyDictObject *)op)->ma_keys, &st)) {
-            while (st == RC_OK && PyDict_Next(op, &pos, &key, &value)) {
-                st = rc_builder_seed(w->b, (uintptr_t)key);
-            }
+        /* Split: each dict yields only the keys it has values for. */
+        while (st == RC_OK && PyDict_Next(op, &pos, &key, &value)) {
+            st = rc_builder_seed(w->b, (uintptr_t)key);
         }
         return st;
     }
@@ -493,7 +470,7 @@ dict_keys(walk *w, PyObject *op)
 }
 
 static rc_status
-expand(walk *w, PyObject *op, unsigned seed_flags)
+expand(walk *w, PyObject *op)
 {
     PyTypeObject *tp = Py_TYPE(op);
     uint32_t type;
@@ -515,9 +492,7 @@ expand(walk *w, PyObject *op, unsigned seed_flags)
     w->n_scratch = 0;
     if (is_gc(op, tp)) {
         flags |= RC_NODE_GC;
-        /* Seeds came from the collector's own lists (the other seeds, the
-         * module table and builtins, are tracked dicts too). */
-        if ((seed_flags & RC_NODE_SEED) || PyObject_GC_IsTracked(op)) {
+        if (PyObject_GC_IsTracked(op)) {
             flags |= RC_NODE_TRACKED;
         }
         if (tp->tp_traverse) {
@@ -527,6 +502,9 @@ expand(walk *w, PyObject *op, unsigned seed_flags)
             }
         }
         if (PyDict_Check(op) && (st = dict_keys(w, op)) != RC_OK) {
+            return st;
+        }
+        if (w->n_frame_refs && PyFrame_Check(op) && (st = frame_locals(w, op)) != RC_OK) {
             return st;
         }
     }
@@ -548,6 +526,145 @@ expand(walk *w, PyObject *op, unsigned seed_flags)
 }
 
 /* ---- phase 1: enumeration, with automatic collection off ----------------- */
+
+static int
+cmp_frame_ref(const void *a, const void *b)
+{
+    uintptr_t x = ((const frame_ref *)a)->frame, y = ((const frame_ref *)b)->frame;
+    return (x > y) - (x < y);
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+static rc_status
+add_frame_ref(walk *w, PyObject *frame, PyObject *value)
+{
+    if (w->n_frame_refs == w->frame_refs_cap) {
+        size_t cap = w->frame_refs_cap ? w->frame_refs_cap * 2 : 64;
+        frame_ref *p = rc_reallocarray(w->frame_refs, cap, sizeof *p);
+        if (!p) {
+            return RC_ENOMEM;
+        }
+        w->frame_refs = p;
+        w->frame_refs_cap = cap;
+    }
+    w->frame_refs[w->n_frame_refs++] = (frame_ref){(uintptr_t)frame, (uintptr_t)value};
+    return RC_OK;
+}
+
+/* Record the plain local variables of a running function's frame.  The
+ * pointers stay valid: the frame keeps the values alive, and no Python code
+ * runs between here and the walk. */
+static rc_status
+add_locals(walk *w, PyObject *frame, PyObject *code)
+{
+    rc_status st = RC_EPYTHON;
+    PyObject *cells = PyObject_GetAttrString(code, "co_cellvars");
+    PyObject *frees = cells ? PyObject_GetAttrString(code, "co_freevars") : NULL;
+    PyObject *locals = frees ? PyObject_GetAttrString(frame, "f_locals") : NULL;
+    PyObject *items = locals ? PyMapping_Items(locals) : NULL;
+    if (!items) {
+        goto finally;
+    }
+    /* Before 3.13, f_locals is a dict cached on the frame, holding its own
+     * references: it is part of the heap from now on. */
+    st = PyDict_CheckExact(locals) ? rc_builder_seed(w->b, (uintptr_t)locals) : RC_OK;
+    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0);
+        int is_cell = PySequence_Contains(cells, name);
+        int is_free = is_cell == 0 ? PySequence_Contains(frees, name) : is_cell;
+        if (is_cell < 0 || is_free < 0) {
+            st = RC_EPYTHON;
+        } else if (!is_cell && !is_free) {
+            st = add_frame_ref(w, frame, PyTuple_GET_ITEM(item, 1));
+        }
+    }
+finally:
+    Py_XDECREF(items);
+    Py_XDECREF(locals);
+    Py_XDECREF(frees);
+    Py_XDECREF(cells);
+    return st;
+}
+#endif
+
+static rc_status
+add_frame(walk *w, PyObject *frame)
+{
+    rc_status st = rc_builder_seed(w->b, (uintptr_t)frame);
+#if PY_VERSION_HEX >= 0x030B0000
+    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
+    if (st == RC_OK && (code->co_flags & CO_OPTIMIZED)) {
+        st = add_locals(w, frame, (PyObject *)code);
+    }
+    Py_DECREF(code);
+#endif
+    return st;
+}
+
+/* Seed the frames of every thread (through sys._current_frames(), which
+ * materialises them on 3.11+) and record their locals. */
+static rc_status
+collect_frames(walk *w)
+{
+    PyObject *current = PySys_GetObject("_current_frames"); /* borrowed */
+    if (!current) {
+        return RC_OK;
+    }
+    PyObject *all = PyObject_CallFunctionObjArgs(current, NULL);
+    if (!all || !PyDict_Check(all)) {
+        Py_XDECREF(all);
+        return RC_EPYTHON;
+    }
+    rc_status st = RC_OK;
+    Py_ssize_t pos = 0;
+    PyObject *tid, *top;
+    while (st == RC_OK && PyDict_Next(all, &pos, &tid, &top)) {
+        PyObject *f = top;
+        Py_INCREF(f);
+        while (f && st == RC_OK) {
+            st = add_frame(w, f);
+#if PY_VERSION_HEX >= 0x03090000
+            PyObject *back = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
+#else
+            PyObject *back = (PyObject *)((PyFrameObject *)f)->f_back;
+            Py_XINCREF(back);
+#endif
+            Py_DECREF(f);
+            f = back;
+        }
+        Py_XDECREF(f);
+    }
+    Py_DECREF(all);
+    if (w->n_frame_refs) {
+        qsort(w->frame_refs, w->n_frame_refs, sizeof *w->frame_refs, cmp_frame_ref);
+    }
+    return st;
+}
+
+/* Append the recorded locals of frame `op` to this node's references. */
+static rc_status
+frame_locals(walk *w, PyObject *op)
+{
+    size_t lo = 0, hi = w->n_frame_refs;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->frame_refs[mid].frame < (uintptr_t)op) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    for (; lo < w->n_frame_refs && w->frame_refs[lo].frame == (uintptr_t)op; lo++) {
+        if (visit((PyObject *)w->frame_refs[lo].value, w) < 0) {
+            return RC_ENOMEM;
+        }
+    }
+    return RC_OK;
+}
 
 /* Automatic collection is off for the whole capture.  Before 3.10 there is
  * no C API for it, so gc.isenabled/disable/enable are called through their C
@@ -640,32 +757,65 @@ seed_one(PyObject *op, void *arg)
 }
 #endif
 
-static rc_status
-seed_tracked(rc_builder *b, PyObject *gc)
-{
-#if PY_VERSION_HEX >= 0x030C0000
-    (void)gc;
-    seed_ctx ctx = {b, RC_OK};
-    PyUnstable_GC_VisitObjects(seed_one, &ctx);
-    return ctx.st;
+/* The enumeration of tracked objects.  Before 3.12 it is gc.get_objects():
+ * the list is excluded from the capture and released right after seeding;
+ * every listed object was alive before the list existed, so releasing it
+ * frees nothing but the list, and the refcounts read later are exact. */
+typedef struct tracked_list {
+#if PY_VERSION_HEX < 0x030C0000
+    PyObject *all;
 #else
-    PyObject *all = PyObject_CallMethod(gc, "get_objects", NULL);
-    if (!all) {
+    int unused;
+#endif
+} tracked_list;
+
+static rc_status
+tracked_list_get(rc_builder *b, PyObject *gc, tracked_list *t)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    t->all = PyObject_CallMethod(gc, "get_objects", NULL);
+    if (!t->all) {
         return RC_EPYTHON;
     }
-    if (!PyList_Check(all)) {
-        Py_DECREF(all);
+    if (!PyList_Check(t->all)) {
+        Py_CLEAR(t->all);
         PyErr_SetString(PyExc_TypeError, "gc.get_objects() did not return a list");
         return RC_EPYTHON;
     }
-    rc_status st = rc_builder_exclude(b, (uintptr_t)all);
-    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(all); i++) {
-        st = rc_builder_seed(b, (uintptr_t)PyList_GET_ITEM(all, i));
+    return rc_builder_exclude(b, (uintptr_t)t->all);
+#else
+    (void)b;
+    (void)gc;
+    (void)t;
+    return RC_OK;
+#endif
+}
+
+static rc_status
+tracked_list_seed(rc_builder *b, tracked_list *t)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    rc_status st = RC_OK;
+    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
+        st = rc_builder_seed(b, (uintptr_t)PyList_GET_ITEM(t->all, i));
     }
-    /* Every listed object was alive before the list existed, so releasing it
-     * frees nothing but the list, and the refcounts read later are exact. */
-    Py_DECREF(all);
+    Py_CLEAR(t->all);
     return st;
+#else
+    (void)t;
+    seed_ctx ctx = {b, RC_OK};
+    PyUnstable_GC_VisitObjects(seed_one, &ctx);
+    return ctx.st;
+#endif
+}
+
+static void
+tracked_list_release(tracked_list *t)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    Py_CLEAR(t->all);
+#else
+    (void)t;
 #endif
 }
 
@@ -675,6 +825,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     walk w = {0};
     rc_status st = RC_ENOMEM;
     gc_pause pause = {0};
+    tracked_list tracked = {0};
     if (gc_pause_start(opts->gc_module, &pause) < 0) {
         return RC_EPYTHON;
     }
@@ -685,10 +836,8 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         goto finally;
     }
     w.static_type_extra = measure_static_type_extra(w.sizeof_name);
-    w.keys_seen = rc_calloc(64, sizeof *w.keys_seen);
-    w.keys_mask = 63;
     w.b = rc_builder_new(opts->node_hint);
-    if (!w.b || !w.keys_seen) {
+    if (!w.b) {
         goto finally;
     }
     for (size_t i = 0; i < opts->n_exclude; i++) {
@@ -696,9 +845,16 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
             goto finally;
         }
     }
-    /* Seeds: every tracked object, plus the module table and builtins so that
-     * objects moved to the permanent generation by gc.freeze() are reached. */
-    st = seed_tracked(w.b, opts->gc_module);
+    /* Seeds: every tracked object, every thread's frames, plus the module
+     * table and builtins so that objects moved to the permanent generation
+     * by gc.freeze() are reached. */
+    st = tracked_list_get(w.b, opts->gc_module, &tracked);
+    if (st == RC_OK) {
+        st = collect_frames(&w);
+    }
+    if (st == RC_OK) {
+        st = tracked_list_seed(w.b, &tracked);
+    }
     if (st == RC_OK) {
         st = rc_builder_seed(w.b, (uintptr_t)PyImport_GetModuleDict());
     }
@@ -714,7 +870,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     uintptr_t addr;
     unsigned nflags;
     while (rc_builder_next(w.b, &addr, &nflags, &st)) {
-        if ((st = expand(&w, (PyObject *)addr, nflags)) != RC_OK) {
+        if ((st = expand(&w, (PyObject *)addr)) != RC_OK) {
             goto finally;
         }
     }
@@ -725,10 +881,11 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     w.b = NULL;
 
 finally:
+    tracked_list_release(&tracked);
     rc_builder_free(w.b);
     rc_free(w.scratch);
     rc_free(w.sizing);
-    rc_free(w.keys_seen);
+    rc_free(w.frame_refs);
     rc_free(w.name);
     Py_XDECREF(w.sizeof_name);
     Py_XDECREF(w.module_name);

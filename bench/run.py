@@ -1,0 +1,249 @@
+"""refchain's benchmark figures, each a ratio against a peer measured in the
+same process and run (see bench/README.md):
+
+  1. capture speed:     refchain.capture() / gc.collect()            <= 1.0x
+  2. show_growth speed: refchain.show_growth / objgraph.show_growth  <= 0.5x
+  3. memory:            peak extra RSS of one capture per object     <= 64 B
+
+Every measurement runs in a fresh subprocess that builds its own heap.  Timed
+operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
+median ratio is reported with the range in brackets.
+
+    PYTHONPATH=build/system/python python3 bench/run.py [--sizes 1000000,10000000]
+                                                        [--pairs 7] [--quick]
+"""
+
+import argparse
+import gc
+import io
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "out", "results.json")
+COMPOSITIONS = ("service", "payload")  # heap.build, heap.build_payload_heavy
+BIG = 5000000  # heaps at least this big get --big-pairs pairs
+
+
+# -- in the child: build a heap, measure one figure, return a dict ----------
+
+
+def make_heap(composition, n):
+    import heap
+
+    return heap.build(n) if composition == "service" else heap.build_payload_heavy(n)
+
+
+def timed(func):
+    start = time.perf_counter()
+    result = func()
+    elapsed = time.perf_counter() - start
+    del result  # freeing a graph is not part of the time
+    return elapsed
+
+
+def paired(a, b, pairs):
+    """Time a and b alternately; the ratio a/b per pair, summarised."""
+    times = [(timed(a), timed(b)) for _ in range(pairs)]
+    ratios = [ta / tb for ta, tb in times]
+    return {
+        "ratio": statistics.median(ratios),
+        "min": min(ratios),
+        "max": max(ratios),
+        "pairs": pairs,
+        "ratios": ratios,
+        "seconds": times,  # raw (a, b) per pair, only to judge the noise
+    }
+
+
+def capture_speed(composition, n, pairs):
+    import refchain
+
+    gc.collect()
+    tracked0 = len(gc.get_objects())
+    total0 = len(refchain.capture())
+    root = make_heap(composition, n)  # noqa: F841 - the heap being measured
+    gc.collect()
+    tracked = len(gc.get_objects()) - tracked0
+    graph = refchain.capture()  # warm-up, after one gc.collect()
+    nodes, edges = len(graph), graph.edge_count
+    del graph
+    result = paired(refchain.capture, gc.collect, pairs)
+    result.update(nodes=nodes, edges=edges, added=nodes - total0,
+                  tracked_share=tracked / (nodes - total0))
+    return result
+
+
+def show_growth_speed(composition, n, pairs):
+    import objgraph
+    import refchain
+
+    root = make_heap(composition, n)  # noqa: F841
+    gc.collect()
+    refchain.show_growth(file=io.StringIO())  # baselines
+    objgraph.show_growth(file=io.StringIO())
+    result = paired(lambda: refchain.show_growth(file=io.StringIO()),
+                    lambda: objgraph.show_growth(file=io.StringIO()), pairs)
+    gc.collect()
+    result.update(refchain_count=refchain.census().total.count,
+                  objgraph_count=len(gc.get_objects()))
+    return result
+
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError("no %s in /proc/self/status" % field)
+
+
+def capture_memory(composition, n):
+    import refchain
+
+    root = make_heap(composition, n)  # noqa: F841
+    gc.collect()
+    refchain.capture()  # warm-up, dropped at once
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    before = status_kib("VmRSS")
+    graph = refchain.capture()
+    peak = status_kib("VmHWM")
+    extra = (peak - before) * 1024
+    return {"bytes_per_object": extra / len(graph), "extra_bytes": extra,
+            "nodes": len(graph), "graph_memory_per_object": graph.memory / len(graph)}
+
+
+CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory)}
+
+
+# -- in the parent: one subprocess per measurement, a table, a JSON file ----
+
+
+def in_subprocess(func, **kwargs):
+    """Run CHILDREN[func](**kwargs) in a fresh interpreter; its dict back,
+    or {"error": ...} when the child failed."""
+    cmd = [sys.executable, os.path.abspath(__file__), "--child",
+           json.dumps({"func": func, "kwargs": kwargs})]
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, universal_newlines=True)
+    if proc.returncode != 0:
+        return {"error": "FAILED (exit status %d)" % proc.returncode}
+    return json.loads(proc.stdout.splitlines()[-1])
+
+
+def size_label(n):
+    for unit, div in (("M", 10 ** 6), ("k", 10 ** 3)):
+        if n >= div:
+            return "%g%s" % (n / div, unit)
+    return str(n)
+
+
+ROW = "%-34s %-8s %5s  %-22s %-9s %s"
+
+
+def report(figure, composition, n, target, result, value, details):
+    """Print one table row (and a detail line); return its JSON record."""
+    if "error" in result:
+        shown, met = result["error"], "-"
+    else:
+        shown, met = value(result), "yes" if result["value"] <= target[1] else "NO"
+    print(ROW % (figure, composition, size_label(n), shown, target[0], met))
+    if "error" not in result:
+        print("    " + details(result))
+    sys.stdout.flush()
+    record = dict(figure=figure, composition=composition, size=n,
+                  target=target[1], met=met == "yes")
+    record.update(result)
+    return record
+
+
+def ratio_text(r):
+    return "%.2fx [%.2f-%.2f]" % (r["ratio"], r["min"], r["max"])
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", help="heap sizes, comma-separated "
+                        "(default 1000000,10000000; --quick: 1000000)")
+    parser.add_argument("--pairs", type=int, help="timed pairs per figure (default 7; --quick: 3)")
+    parser.add_argument("--big-pairs", type=int, default=3,
+                        help="timed pairs on heaps of %s objects or more (default 3)" % size_label(BIG))
+    parser.add_argument("--quick", action="store_true", help="1M only, 3 pairs")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        job = json.loads(args.child)
+        print(json.dumps(CHILDREN[job["func"]](**job["kwargs"])))
+        return
+
+    sizes = [int(s) for s in (args.sizes or ("1000000" if args.quick else "1000000,10000000")).split(",")]
+    pairs = args.pairs or (3 if args.quick else 7)
+    try:
+        import objgraph
+        objgraph_version = getattr(objgraph, "__version__", "?")
+    except ImportError:
+        objgraph_version = None
+    import refchain
+
+    started = time.time()
+    print("refchain %s benchmarks on Python %s (%s), %d CPUs"
+          % (refchain.__version__, platform.python_version(), sys.executable, os.cpu_count()))
+    print("Ratios against a peer in the same process: median over pairs, [min-max].")
+    print("%d pairs per figure, %d on heaps of %s objects or more; a fresh subprocess each.\n"
+          % (pairs, args.big_pairs, size_label(BIG)))
+    print(ROW % ("figure", "heap", "size", "result", "target", "met"))
+    records = []
+
+    def pairs_for(n):
+        return min(pairs, args.big_pairs) if n >= BIG else pairs
+
+    for n in sizes:
+        for comp in COMPOSITIONS:
+            r = in_subprocess("capture_speed", composition=comp, n=n, pairs=pairs_for(n))
+            r["value"] = r.get("ratio")
+            records.append(report(
+                "1 capture() / gc.collect()", comp, n, ("<= 1.0x", 1.0), r, ratio_text,
+                lambda r: "graph: %d nodes, %d edges; heap: %d objects, %.0f%% gc-tracked"
+                % (r["nodes"], r["edges"], r["added"], 100 * r["tracked_share"])))
+    for n in sizes:
+        for comp in COMPOSITIONS:
+            if objgraph_version is None:
+                r = {"error": "skipped: no objgraph"}
+            else:
+                r = in_subprocess("show_growth_speed", composition=comp, n=n, pairs=pairs_for(n))
+                r["value"] = r.get("ratio")
+            records.append(report(
+                "2 show_growth: refchain/objgraph", comp, n, ("<= 0.5x", 0.5), r, ratio_text,
+                lambda r: "objects counted: refchain %d (census), objgraph %d (gc-tracked only)"
+                % (r["refchain_count"], r["objgraph_count"])))
+    for n in sizes:
+        for comp in COMPOSITIONS:
+            r = in_subprocess("capture_memory", composition=comp, n=n)
+            r["value"] = r.get("bytes_per_object")
+            records.append(report(
+                "3 capture peak RSS per object", comp, n, ("<= 64 B", 64), r,
+                lambda r: "%.1f B" % r["bytes_per_object"],
+                lambda r: "%.0f MiB extra over %d nodes; graph.memory says %.1f B/node"
+                % (r["extra_bytes"] / 2 ** 20, r["nodes"], r["graph_memory_per_object"])))
+
+    elapsed = time.time() - started
+    print("\n%d of %d figures met their target (%.0f s)."
+          % (sum(r["met"] for r in records), len(records), elapsed))
+    os.makedirs(os.path.dirname(RESULTS), exist_ok=True)
+    with open(RESULTS, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
+                   "executable": sys.executable, "cpus": os.cpu_count(),
+                   "refchain": refchain.__version__, "objgraph": objgraph_version,
+                   "pairs": pairs, "big_pairs": args.big_pairs, "seconds": round(elapsed),
+                   "results": records}, f, indent=1)
+    print("Wrote %s" % os.path.relpath(RESULTS))
+
+
+if __name__ == "__main__":
+    main()
