@@ -27,16 +27,18 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "out", "results.json")
 COMPOSITIONS = ("service", "payload")  # heap.build, heap.build_payload_heavy
-BIG = 5000000  # heaps at least this big get --big-pairs pairs
 
 
 # -- in the child: build a heap, measure one figure, return a dict ----------
 
 
+HEAP = []  # the measured heap, alive until the child exits
+
+
 def make_heap(composition, n):
     import heap
 
-    return heap.build(n) if composition == "service" else heap.build_payload_heavy(n)
+    HEAP.append(heap.build(n) if composition == "service" else heap.build_payload_heavy(n))
 
 
 def timed(func):
@@ -67,7 +69,7 @@ def capture_speed(composition, n, pairs):
     gc.collect()
     tracked0 = len(gc.get_objects())
     total0 = len(refchain.capture())
-    root = make_heap(composition, n)  # noqa: F841 - the heap being measured
+    make_heap(composition, n)
     gc.collect()
     tracked = len(gc.get_objects()) - tracked0
     graph = refchain.capture()  # warm-up, after one gc.collect()
@@ -83,7 +85,7 @@ def show_growth_speed(composition, n, pairs):
     import objgraph
     import refchain
 
-    root = make_heap(composition, n)  # noqa: F841
+    make_heap(composition, n)
     gc.collect()
     refchain.show_growth(file=io.StringIO())  # baselines
     objgraph.show_growth(file=io.StringIO())
@@ -106,7 +108,7 @@ def status_kib(field):
 def capture_memory(composition, n):
     import refchain
 
-    root = make_heap(composition, n)  # noqa: F841
+    make_heap(composition, n)
     gc.collect()
     refchain.capture()  # warm-up, dropped at once
     gc.collect()
@@ -172,8 +174,6 @@ def main():
     parser.add_argument("--sizes", help="heap sizes, comma-separated "
                         "(default 1000000,10000000; --quick: 1000000)")
     parser.add_argument("--pairs", type=int, help="timed pairs per figure (default 7; --quick: 3)")
-    parser.add_argument("--big-pairs", type=int, default=3,
-                        help="timed pairs on heaps of %s objects or more (default 3)" % size_label(BIG))
     parser.add_argument("--quick", action="store_true", help="1M only, 3 pairs")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -195,17 +195,13 @@ def main():
     print("refchain %s benchmarks on Python %s (%s), %d CPUs"
           % (refchain.__version__, platform.python_version(), sys.executable, os.cpu_count()))
     print("Ratios against a peer in the same process: median over pairs, [min-max].")
-    print("%d pairs per figure, %d on heaps of %s objects or more; a fresh subprocess each.\n"
-          % (pairs, args.big_pairs, size_label(BIG)))
+    print("%d timed pairs per figure; each figure and size in a fresh subprocess.\n" % pairs)
     print(ROW % ("figure", "heap", "size", "result", "target", "met"))
     records = []
 
-    def pairs_for(n):
-        return min(pairs, args.big_pairs) if n >= BIG else pairs
-
     for n in sizes:
         for comp in COMPOSITIONS:
-            r = in_subprocess("capture_speed", composition=comp, n=n, pairs=pairs_for(n))
+            r = in_subprocess("capture_speed", composition=comp, n=n, pairs=pairs)
             r["value"] = r.get("ratio")
             records.append(report(
                 "1 capture() / gc.collect()", comp, n, ("<= 1.0x", 1.0), r, ratio_text,
@@ -216,7 +212,7 @@ def main():
             if objgraph_version is None:
                 r = {"error": "skipped: no objgraph"}
             else:
-                r = in_subprocess("show_growth_speed", composition=comp, n=n, pairs=pairs_for(n))
+                r = in_subprocess("show_growth_speed", composition=comp, n=n, pairs=pairs)
                 r["value"] = r.get("ratio")
             records.append(report(
                 "2 show_growth: refchain/objgraph", comp, n, ("<= 0.5x", 0.5), r, ratio_text,
@@ -240,7 +236,7 @@ def main():
         json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
                    "executable": sys.executable, "cpus": os.cpu_count(),
                    "refchain": refchain.__version__, "objgraph": objgraph_version,
-                   "pairs": pairs, "big_pairs": args.big_pairs, "seconds": round(elapsed),
+                   "pairs": pairs, "seconds": round(elapsed),
                    "results": records}, f, indent=1)
     print("Wrote %s" % os.path.relpath(RESULTS))
 

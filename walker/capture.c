@@ -62,10 +62,21 @@ typedef struct frame_ref {
     uintptr_t frame, value;
 } frame_ref;
 
+/* A frame found on a thread's stack, with its node flags. */
+typedef struct frame_info {
+    uintptr_t frame;
+    unsigned flags;
+} frame_info;
+
 typedef struct walk {
     rc_builder *b;
+    const rc_capture_opts *opts;
     frame_ref *frame_refs; /* sorted by frame */
     size_t n_frame_refs, frame_refs_cap;
+    frame_info *frames; /* sorted by frame */
+    size_t n_frames, frames_cap;
+    uintptr_t *held; /* sorted copy of opts->held */
+    PyObject *modules;
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
     /* This node's references, in tp_traverse order. */
@@ -341,6 +352,17 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
     size_t short_at;
     unsigned flags = 0;
     w->name_len = 0;
+    if (PyType_IsSubtype(tp, &PyList_Type) || PyType_IsSubtype(tp, &PyTuple_Type) ||
+        PyType_IsSubtype(tp, &PySet_Type) || PyType_IsSubtype(tp, &PyFrozenSet_Type) ||
+        strcmp(tp->tp_name, "collections.deque") == 0) {
+        flags |= RC_TYPE_COLLECTION;
+    }
+    if (PyType_IsSubtype(tp, &PyDict_Type)) {
+        flags |= RC_TYPE_COLLECTION | RC_TYPE_DICT;
+    }
+    if (strcmp(tp->tp_name, "functools._lru_cache_wrapper") == 0) {
+        flags |= RC_TYPE_LRU_CACHE;
+    }
     if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
         PyObject *module = heap_type_module(tp, w->module_name);
@@ -398,6 +420,8 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
 /* ---- the walk --------------------------------------------------------------- */
 
 static rc_status frame_locals(walk *w, PyObject *op);
+static unsigned frame_flags(const walk *w, uintptr_t op);
+static size_t held_count(const walk *w, uintptr_t op);
 
 static int
 visit(PyObject *op, void *arg)
@@ -510,6 +534,17 @@ expand(walk *w, PyObject *op)
     }
     if (PyType_Check(op)) {
         flags |= RC_NODE_TYPE;
+    } else if (PyModule_Check(op)) {
+        flags |= RC_NODE_MODULE;
+    } else if (op == w->modules) {
+        flags |= RC_NODE_MODULES;
+    } else if (w->n_frames && PyFrame_Check(op)) {
+        flags |= frame_flags(w, (uintptr_t)op);
+    }
+    uint64_t refcnt = (uint64_t)Py_REFCNT(op);
+    if (w->opts->n_held) {
+        size_t held = held_count(w, (uintptr_t)op);
+        refcnt = refcnt > held ? refcnt - held : 0;
     }
 #if PY_VERSION_HEX >= 0x030C0000
     if (_Py_IsImmortal(op)) {
@@ -522,15 +557,23 @@ expand(walk *w, PyObject *op)
     }
     return rc_builder_close(w->b, type,
                             object_size(op, tp, &w->sizing[type], w->static_type_extra),
-                            (uint64_t)Py_REFCNT(op), flags);
+                            refcnt, flags);
 }
 
 /* ---- phase 1: enumeration, with automatic collection off ----------------- */
 
+/* Orders frame_ref and frame_info records (both lead with the frame). */
 static int
 cmp_frame_ref(const void *a, const void *b)
 {
-    uintptr_t x = ((const frame_ref *)a)->frame, y = ((const frame_ref *)b)->frame;
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
+cmp_addr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
     return (x > y) - (x < y);
 }
 
@@ -566,8 +609,15 @@ add_locals(walk *w, PyObject *frame, PyObject *code)
         goto finally;
     }
     /* Before 3.13, f_locals is a dict cached on the frame, holding its own
-     * references: it is part of the heap from now on. */
-    st = PyDict_CheckExact(locals) ? rc_builder_seed(w->b, (uintptr_t)locals) : RC_OK;
+     * references: it is part of the heap from now on, held by the frame. */
+    if (PyDict_CheckExact(locals)) {
+        st = rc_builder_seed(w->b, (uintptr_t)locals);
+        if (st == RC_OK) {
+            st = add_frame_ref(w, frame, locals);
+        }
+    } else {
+        st = RC_OK;
+    }
     for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -591,9 +641,37 @@ finally:
 }
 #endif
 
+static int
+is_tool_frame(walk *w, PyObject *frame)
+{
+#if PY_VERSION_HEX >= 0x030B0000
+    PyObject *globals = PyFrame_GetGlobals((PyFrameObject *)frame);
+    Py_DECREF(globals); /* the frame keeps it alive; only its address is compared */
+#else
+    PyObject *globals = ((PyFrameObject *)frame)->f_globals;
+#endif
+    for (size_t i = 0; i < w->opts->n_tool_globals; i++) {
+        if (globals == w->opts->tool_globals[i]) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static rc_status
 add_frame(walk *w, PyObject *frame)
 {
+    if (w->n_frames == w->frames_cap) {
+        size_t cap = w->frames_cap ? w->frames_cap * 2 : 64;
+        frame_info *p = rc_reallocarray(w->frames, cap, sizeof *p);
+        if (!p) {
+            return RC_ENOMEM;
+        }
+        w->frames = p;
+        w->frames_cap = cap;
+    }
+    unsigned flags = is_tool_frame(w, frame) ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
+    w->frames[w->n_frames++] = (frame_info){(uintptr_t)frame, flags};
     rc_status st = rc_builder_seed(w->b, (uintptr_t)frame);
 #if PY_VERSION_HEX >= 0x030B0000
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
@@ -642,7 +720,45 @@ collect_frames(walk *w)
     if (w->n_frame_refs) {
         qsort(w->frame_refs, w->n_frame_refs, sizeof *w->frame_refs, cmp_frame_ref);
     }
+    if (w->n_frames) {
+        qsort(w->frames, w->n_frames, sizeof *w->frames, cmp_frame_ref);
+    }
     return st;
+}
+
+/* The flags of a frame found on a thread's stack, or 0. */
+static unsigned
+frame_flags(const walk *w, uintptr_t op)
+{
+    size_t lo = 0, hi = w->n_frames;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->frames[mid].frame < op) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo < w->n_frames && w->frames[lo].frame == op ? w->frames[lo].flags : 0;
+}
+
+/* How many references to op the tool holds. */
+static size_t
+held_count(const walk *w, uintptr_t op)
+{
+    size_t lo = 0, hi = w->opts->n_held, n = 0;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (w->held[mid] < op) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    while (lo < w->opts->n_held && w->held[lo++] == op) {
+        n++;
+    }
+    return n;
 }
 
 /* Append the recorded locals of frame `op` to this node's references. */
@@ -835,7 +951,17 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         st = RC_EPYTHON;
         goto finally;
     }
+    w.opts = opts;
+    w.modules = PyImport_GetModuleDict();
     w.static_type_extra = measure_static_type_extra(w.sizeof_name);
+    if (opts->n_held) {
+        w.held = rc_malloc(opts->n_held * sizeof *w.held);
+        if (!w.held) {
+            goto finally;
+        }
+        memcpy(w.held, opts->held, opts->n_held * sizeof *w.held);
+        qsort(w.held, opts->n_held, sizeof *w.held, cmp_addr);
+    }
     w.b = rc_builder_new(opts->node_hint);
     if (!w.b) {
         goto finally;
@@ -856,7 +982,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         st = tracked_list_seed(w.b, &tracked);
     }
     if (st == RC_OK) {
-        st = rc_builder_seed(w.b, (uintptr_t)PyImport_GetModuleDict());
+        st = rc_builder_seed(w.b, (uintptr_t)w.modules);
     }
     PyObject *builtins = PyEval_GetBuiltins();
     if (st == RC_OK && builtins) {
@@ -886,6 +1012,8 @@ finally:
     rc_free(w.scratch);
     rc_free(w.sizing);
     rc_free(w.frame_refs);
+    rc_free(w.frames);
+    rc_free(w.held);
     rc_free(w.name);
     Py_XDECREF(w.sizeof_name);
     Py_XDECREF(w.module_name);

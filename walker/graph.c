@@ -64,7 +64,7 @@ struct rc_builder {
     uint32_t *type;
     uint32_t *size;
     uint32_t *refcnt;
-    uint8_t *flags;
+    uint16_t *flags;
     uint32_t *out_off;
     size_t n, cap, closed;
     bool expanding;
@@ -94,7 +94,7 @@ struct rc_graph {
     uint32_t *type;
     uint32_t *size;
     uint32_t *refcnt;
-    uint8_t *flags;
+    uint16_t *flags;
     uint32_t *out_off, *in_off;
     rc_id *out, *in;
     big_size *big;
@@ -463,7 +463,7 @@ reserve_node(rc_builder *b)
         !grow((void **)&b->out_off, cap + 1, sizeof *b->out_off)) {
         return RC_ENOMEM;
     }
-    memset(b->flags + b->cap, 0, cap - b->cap);
+    memset(b->flags + b->cap, 0, (cap - b->cap) * sizeof *b->flags);
     b->cap = cap;
     return RC_OK;
 }
@@ -712,7 +712,7 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
     }
     b->type[id] = type;
     b->refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
-    b->flags[id] = (uint8_t)((b->flags[id] & RC_NODE_SEED) | (flags & ~RC_NODE_SEED));
+    b->flags[id] = (uint16_t)((b->flags[id] & RC_NODE_SEED) | (flags & ~RC_NODE_SEED));
     b->out_off[id + 1] = (uint32_t)(b->n_out + b->n_pending);
     b->closed++;
     b->expanding = false;

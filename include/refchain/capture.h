@@ -27,6 +27,15 @@ typedef struct rc_capture_opts {
     /* The gc module (borrowed, required): on CPython < 3.12 capture calls its
      * get_objects(), and on < 3.10 its isenabled()/disable()/enable(). */
     struct _object *gc_module;
+    /* References the tool itself holds (an address once per reference): they
+     * are subtracted from the recorded refcounts, so that they do not make
+     * objects look held from outside. */
+    const uintptr_t *held;
+    size_t n_held;
+    /* Globals dicts of the tool's own modules: running frames of that code
+     * are flagged RC_NODE_TOOL_FRAME instead of RC_NODE_THREAD_FRAME. */
+    struct _object *const *tool_globals;
+    size_t n_tool_globals;
     /* Expected number of nodes (the last capture's), to size the index. */
     size_t node_hint;
 } rc_capture_opts;

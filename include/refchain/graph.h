@@ -28,12 +28,19 @@ enum {
     RC_NODE_GC = 1 << 1,      /* a GC object: its references were traversed */
     RC_NODE_TYPE = 1 << 2,    /* the object is itself a type */
     RC_NODE_SEED = 1 << 3,    /* enumerated directly, not discovered by an edge */
-    RC_NODE_IMMORTAL = 1 << 4 /* immortal (CPython 3.12+): its refcount means nothing */
+    RC_NODE_IMMORTAL = 1 << 4, /* immortal (CPython 3.12+): its refcount means nothing */
+    RC_NODE_MODULE = 1 << 5,   /* a module object */
+    RC_NODE_MODULES = 1 << 6,  /* the sys.modules dict */
+    RC_NODE_THREAD_FRAME = 1 << 7, /* a frame on some thread's stack */
+    RC_NODE_TOOL_FRAME = 1 << 8,   /* a running frame of the tool's own code */
 };
 
 /* Per-type flags. */
 enum {
-    RC_TYPE_HEAP = 1 << 0, /* a heap type (class statement, type(), PyType_FromSpec) */
+    RC_TYPE_HEAP = 1 << 0,       /* a heap type (class statement, type(), PyType_FromSpec) */
+    RC_TYPE_COLLECTION = 1 << 1, /* list, tuple, set, frozenset, dict, deque or a subclass */
+    RC_TYPE_DICT = 1 << 2,       /* dict or a subclass */
+    RC_TYPE_LRU_CACHE = 1 << 3,  /* functools.lru_cache's wrapper */
 };
 
 typedef struct rc_graph rc_graph;

@@ -17,12 +17,19 @@ typedef struct test_edge {
     unsigned from, to;
 } test_edge;
 
+/* Optional per-node and per-type attributes for build_graph_ex(). */
+typedef struct test_attrs {
+    const unsigned *extra_refs;  /* refcount = in-degree + extra (NULL: 1) */
+    const unsigned *node_flags;  /* RC_NODE_* per node (NULL: 0) */
+    const unsigned *type_flags;  /* RC_TYPE_* per type index (NULL: 0) */
+} test_attrs;
+
 /* Build a graph of n nodes (all seeds), typed types[i] from the names list
- * (NULL types: all "object"), sizes 10 * (i + 1), refcount 1 + in-degree.
- * Edges may name any node < n.  Returns RC_OK or the first failure. */
+ * (NULL types: all "object"), sizes 10 * (i + 1).  Edges may name any node
+ * < n.  Returns RC_OK or the first failure. */
 static inline rc_status
-build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *types,
-            const char *const *names, rc_graph **out)
+build_graph_ex(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *types,
+               const char *const *names, const test_attrs *attrs, rc_graph **out)
 {
     rc_builder *b = rc_builder_new(0);
     if (!b) {
@@ -52,11 +59,14 @@ build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *
             }
         }
         uint32_t tid = 0;
+        unsigned tflags = attrs && attrs->type_flags ? attrs->type_flags[t] : 0;
+        unsigned extra = attrs && attrs->extra_refs ? attrs->extra_refs[id] : 1;
+        unsigned node_flags = attrs && attrs->node_flags ? attrs->node_flags[id] : 0;
         if (st == RC_OK) {
-            st = rc_builder_type(b, 0x1000 + t, name, dot, 0, &tid);
+            st = rc_builder_type(b, 0x1000 + t, name, dot, tflags, &tid);
         }
         if (st == RC_OK) {
-            st = rc_builder_close(b, tid, 10u * (id + 1), 1u + indeg, 0);
+            st = rc_builder_close(b, tid, 10u * (id + 1), indeg + extra, node_flags);
         }
     }
     if (st != RC_OK) {
@@ -64,6 +74,14 @@ build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *
         return st;
     }
     return rc_builder_freeze(b, out);
+}
+
+/* build_graph_ex() with refcount = 1 + in-degree and no flags. */
+static inline rc_status
+build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *types,
+            const char *const *names, rc_graph **out)
+{
+    return build_graph_ex(n, edges, n_edges, types, names, NULL, out);
 }
 
 #endif

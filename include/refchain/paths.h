@@ -1,0 +1,87 @@
+/* Roots, shortest retention chains and grouped explanations, on a frozen
+ * graph.
+ *
+ * Roots are what holds the heap from outside it: modules in sys.modules,
+ * classes, lru_cache wrappers, the frames of running threads, immortal
+ * objects, and any object whose refcount exceeds its in-degree (a surplus no
+ * Python holder explains: C code holds it).  One multi-source BFS from all of
+ * them gives every reachable object its shortest chain at once.  At equal
+ * length the BFS prefers roots in rc_root_kind order: module, class, cache,
+ * immortal, C-held, and transient frames last. */
+#ifndef REFCHAIN_PATHS_H
+#define REFCHAIN_PATHS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/graph.h"
+
+typedef enum rc_root_kind {
+    RC_ROOT_NONE = 0,
+    RC_ROOT_MODULE,
+    RC_ROOT_CLASS,
+    RC_ROOT_CACHE,
+    RC_ROOT_IMMORTAL,
+    RC_ROOT_C,
+    RC_ROOT_FRAME,
+    RC_ROOT_KINDS
+} rc_root_kind;
+
+/* "module", "class", "cache", "immortal", "c", "frame"; "" for NONE. */
+const char *rc_root_kind_name(rc_root_kind kind);
+
+/* kinds[v] (rc_root_kind) for every node v of g, in *out (rc_malloc'ed, the
+ * caller frees it).  Tool frames (RC_NODE_TOOL_FRAME) are never roots. */
+rc_status rc_roots_classify(const rc_graph *g, uint8_t **out);
+
+/* An edge the BFS must not follow `count` times: the question's own handles
+ * (a caller's local variable referring to the object asked about). */
+typedef struct rc_discount {
+    rc_id from, to;
+    uint32_t count;
+} rc_discount;
+
+typedef struct rc_paths rc_paths;
+
+#define RC_UNREACHED UINT32_MAX
+
+/* The multi-source BFS from every root.  `discounts` may be NULL.  Nodes
+ * flagged RC_NODE_TOOL_FRAME are never expanded.  On error *out is untouched. */
+rc_status rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discounts,
+                       size_t n_discounts, rc_paths **out);
+void rc_paths_free(rc_paths *p);
+
+/* Distance from the nearest root (0 for a root), or RC_UNREACHED. */
+uint32_t rc_paths_depth(const rc_paths *p, rc_id v);
+/* The node v was reached from, or RC_NO_ID for roots and unreached nodes. */
+rc_id rc_paths_parent(const rc_paths *p, rc_id v);
+/* The index of the edge parent -> v among the parent's out-edges. */
+uint32_t rc_paths_edge_index(const rc_paths *p, rc_id v);
+/* The root v's chain starts at (v itself for a root), or RC_NO_ID. */
+rc_id rc_paths_root(const rc_paths *p, rc_id v);
+
+/* The chain root .. v into buf[0..cap): returns its number of nodes (depth
+ * + 1), or 0 when v is unreached or cap is too small. */
+size_t rc_paths_chain(const rc_paths *p, rc_id v, rc_id *buf, size_t cap);
+
+/* Grouping: members whose chains have the same signature are grouped.  A
+ * signature is the root plus, for each hop parent -> child, the child's type
+ * and the edge's index in the parent, except where the parent is a
+ * collection (a list, a tuple, a set, or a dict that is not a namespace):
+ * there the index is collapsed to [*].  A dict is a namespace when its own
+ * parent on the chain is not a collection (a module's, class's or instance's
+ * __dict__).  Unreached members form one group whose representative has
+ * depth RC_UNREACHED. */
+typedef struct rc_group {
+    rc_id representative; /* the member with the smallest id */
+    size_t count;
+    uint64_t bytes;
+} rc_group;
+
+/* Group members[0..n).  *groups (sorted by count, descending, then by
+ * representative) and *group_of (group_of[i] is members[i]'s group) are
+ * rc_malloc'ed for the caller.  On error the outputs are untouched. */
+rc_status rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_t n,
+                         rc_group **groups, size_t *n_groups, uint32_t **group_of);
+
+#endif

@@ -1,0 +1,277 @@
+/* paths_test: root classification, the preference-ordered multi-source BFS,
+ * discounts, chain extraction, grouping by signature, and allocation failure. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_counter.h"
+#include "refchain/alloc.h"
+#include "refchain/paths.h"
+#include "testutil.h"
+
+enum { T_OBJECT, T_DICT, T_LIST, T_BYTES, T_MODULE, T_TYPE, T_LRU, T_FRAME, T_ITEM };
+static const char *const NAMES[] = {"object", "dict", "list", "bytes", "module",
+                                    "type", "functools._lru_cache_wrapper", "frame", "m.Item"};
+static const unsigned TYPE_FLAGS[] = {0, RC_TYPE_COLLECTION | RC_TYPE_DICT, RC_TYPE_COLLECTION,
+                                      0, 0, 0, RC_TYPE_LRU_CACHE, 0, 0};
+
+static void
+test_roots_are_classified(void **state)
+{
+    (void)state;
+    /* 0 sys.modules -> 1 module; 2 module not in sys.modules; 3 a type;
+     * 4 an lru wrapper; 5 a thread frame; 6 a tool frame; 7 immortal;
+     * 8 with a surplus of 2; 9 held only by 8. */
+    const unsigned types[] = {T_DICT, T_MODULE, T_MODULE, T_TYPE, T_LRU, T_FRAME, T_FRAME,
+                              T_OBJECT, T_OBJECT, T_OBJECT};
+    const unsigned extra[] = {1, 0, 0, 0, 0, 1, 1, 0, 2, 0};
+    const unsigned flags[] = {RC_NODE_MODULES, RC_NODE_MODULE, RC_NODE_MODULE, RC_NODE_TYPE, 0,
+                              RC_NODE_THREAD_FRAME, RC_NODE_TOOL_FRAME, RC_NODE_IMMORTAL, 0, 0};
+    const test_edge e[] = {{0, 1}, {8, 9}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(10, e, 2, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    const uint8_t want[] = {RC_ROOT_C, RC_ROOT_MODULE, RC_ROOT_NONE, RC_ROOT_CLASS, RC_ROOT_CACHE,
+                            RC_ROOT_FRAME, RC_ROOT_NONE, RC_ROOT_IMMORTAL, RC_ROOT_C,
+                            RC_ROOT_NONE};
+    assert_memory_equal(kinds, want, 10);
+    assert_string_equal(rc_root_kind_name(RC_ROOT_MODULE), "module");
+    assert_string_equal(rc_root_kind_name(RC_ROOT_C), "c");
+    assert_string_equal(rc_root_kind_name(RC_ROOT_FRAME), "frame");
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+/* A frame and a module both reach node 4 in two hops; the module wins. */
+static void
+test_equal_length_prefers_module_over_frame(void **state)
+{
+    (void)state;
+    /* 0 frame -> 2 -> 4;  1 module -> 3 -> 4;  the frame comes first by id. */
+    const unsigned types[] = {T_FRAME, T_MODULE, T_OBJECT, T_OBJECT, T_OBJECT, T_DICT};
+    const unsigned extra[] = {1, 0, 0, 0, 0, 1};
+    const unsigned flags[] = {RC_NODE_THREAD_FRAME, RC_NODE_MODULE, 0, 0, 0, RC_NODE_MODULES};
+    const test_edge e[] = {{0, 2}, {2, 4}, {1, 3}, {3, 4}, {5, 1}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(6, e, 5, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_paths_depth(p, 4), 2);
+    assert_int_equal(rc_paths_parent(p, 4), 3);
+    assert_int_equal(rc_paths_root(p, 4), 1);
+    rc_id chain[8];
+    assert_int_equal(rc_paths_chain(p, 4, chain, 8), 3);
+    assert_int_equal(chain[0], 1);
+    assert_int_equal(chain[1], 3);
+    assert_int_equal(chain[2], 4);
+    assert_int_equal(rc_paths_chain(p, 4, chain, 2), 0);
+    rc_paths_free(p);
+
+    /* Discounting 3 -> 4 sends the chain through the frame. */
+    const rc_discount d = {3, 4, 1};
+    assert_int_equal(rc_paths_bfs(g, kinds, &d, 1, &p), RC_OK);
+    assert_int_equal(rc_paths_root(p, 4), 0);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_shorter_wins_over_preferred_and_tool_frames_do_not_retain(void **state)
+{
+    (void)state;
+    /* module 0 -> 1 -> 2 -> 3; frame 4 -> 3; tool frame 5 -> 6; 7 held by 6 only. */
+    const unsigned types[] = {T_MODULE, T_OBJECT, T_OBJECT, T_OBJECT, T_FRAME, T_FRAME,
+                              T_OBJECT, T_OBJECT, T_DICT};
+    const unsigned extra[] = {0, 0, 0, 0, 1, 1, 0, 0, 1};
+    const unsigned flags[] = {RC_NODE_MODULE, 0, 0, 0, RC_NODE_THREAD_FRAME, RC_NODE_TOOL_FRAME,
+                              0, 0, RC_NODE_MODULES};
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {4, 3}, {5, 6}, {6, 7}, {8, 0}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(9, e, 7, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_paths_root(p, 3), 4);
+    assert_int_equal(rc_paths_depth(p, 3), 1);
+    assert_int_equal(rc_paths_depth(p, 6), RC_UNREACHED);
+    assert_int_equal(rc_paths_depth(p, 7), RC_UNREACHED);
+    assert_int_equal(rc_paths_root(p, 7), RC_NO_ID);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_long_chain_needs_no_recursion(void **state)
+{
+    (void)state;
+    /* A 200,000-long linked list held by C code at its head. */
+    enum { N = 200000 };
+    rc_builder *b = rc_builder_new(N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(rc_builder_seed(b, FAKE(i)), RC_OK);
+    }
+    uintptr_t addr;
+    unsigned nf;
+    rc_status st;
+    uint32_t tid;
+    assert_int_equal(rc_builder_type(b, 1, "object", "object", 0, &tid), RC_OK);
+    while (rc_builder_next(b, &addr, &nf, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        if (id + 1 < N) {
+            assert_int_equal(rc_builder_edge(b, FAKE(id + 1)), RC_OK);
+        }
+        assert_int_equal(rc_builder_close(b, tid, 1, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[0], RC_ROOT_C);
+    assert_int_equal(kinds[1], RC_ROOT_NONE);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_paths_depth(p, N - 1), N - 1);
+    assert_int_equal(rc_paths_root(p, N - 1), 0);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+/* module 0 -> namespace dict 1 -> {cache dict 2, list 3}; cache dict holds
+ * bytes 4..53, the list holds items 54..56 and bytes 57; an item holds bytes
+ * 58; bytes 59 is unreached. */
+static rc_graph *
+grouping_graph(void)
+{
+    enum { N = 61 };
+    unsigned types[N], extra[N], flags[N];
+    test_edge e[N + 8];
+    size_t ne = 0;
+    for (unsigned i = 0; i < N; i++) {
+        types[i] = T_BYTES, extra[i] = 0, flags[i] = 0;
+    }
+    types[0] = T_MODULE, flags[0] = RC_NODE_MODULE;
+    types[1] = T_DICT, types[2] = T_DICT, types[3] = T_LIST;
+    types[54] = types[55] = types[56] = T_ITEM;
+    types[60] = T_DICT, flags[60] = RC_NODE_MODULES, extra[60] = 1;
+    e[ne++] = (test_edge){60, 0};
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 2};
+    e[ne++] = (test_edge){1, 3};
+    for (unsigned i = 4; i < 54; i++) {
+        e[ne++] = (test_edge){2, i};
+    }
+    for (unsigned i = 54; i < 58; i++) {
+        e[ne++] = (test_edge){3, i};
+    }
+    e[ne++] = (test_edge){54, 58};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(N, e, ne, types, NAMES, &attrs, &g), RC_OK);
+    return g;
+}
+
+static void
+test_grouping_by_signature(void **state)
+{
+    (void)state;
+    rc_graph *g = grouping_graph();
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    /* Every bytes node: 4..53 (the cache), 57 (the list), 58 (an item), 59. */
+    rc_id members[54];
+    size_t n = 0;
+    for (rc_id v = 4; v < 60; v++) {
+        if (v < 54 || v >= 57) {
+            members[n++] = v;
+        }
+    }
+    rc_group *groups = NULL;
+    uint32_t *group_of = NULL;
+    size_t ng = 0;
+    assert_int_equal(rc_paths_group(g, p, members, n, &groups, &ng, &group_of), RC_OK);
+    assert_int_equal(ng, 4);
+    assert_int_equal(groups[0].count, 50);
+    assert_int_equal(groups[0].representative, 4);
+    assert_int_equal(groups[0].bytes, 10u * (5 + 54) * 50 / 2);
+    for (size_t i = 0; i < 50; i++) {
+        assert_int_equal(group_of[i], 0);
+    }
+    /* The three singletons sort by representative. */
+    assert_int_equal(groups[1].representative, 57);
+    assert_int_equal(groups[2].representative, 58);
+    assert_int_equal(groups[3].representative, 59);
+    assert_int_equal(rc_paths_depth(p, groups[3].representative), RC_UNREACHED);
+    assert_int_equal(group_of[50], 1);
+    assert_int_equal(n, 53);
+    assert_int_equal(group_of[52], 3);
+    rc_free(groups);
+    rc_free(group_of);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_allocation_failure_at_every_point(void **state)
+{
+    (void)state;
+    rc_graph *g = grouping_graph();
+    rc_id members[] = {4, 5, 57, 58, 59};
+    const rc_discount d = {2, 5, 1};
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        uint8_t *kinds = NULL;
+        rc_paths *p = NULL;
+        rc_group *groups = NULL;
+        uint32_t *group_of = NULL;
+        size_t ng = 0;
+        rc_status st = rc_roots_classify(g, &kinds);
+        if (st == RC_OK) {
+            st = rc_paths_bfs(g, kinds, &d, 1, &p);
+        }
+        if (st == RC_OK) {
+            st = rc_paths_group(g, p, members, 5, &groups, &ng, &group_of);
+        }
+        rc_free(groups);
+        rc_free(group_of);
+        rc_paths_free(p);
+        rc_free(kinds);
+        assert_int_equal(live_blocks, 0);
+        if (st == RC_OK) {
+            assert_int_equal(ng, 4); /* 4 and 5 differ: 5 lost its cache edge */
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        failures++;
+    }
+    assert_true(failures >= 5);
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_roots_are_classified),
+        cmocka_unit_test(test_equal_length_prefers_module_over_frame),
+        cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
+        cmocka_unit_test(test_long_chain_needs_no_recursion),
+        cmocka_unit_test(test_grouping_by_signature),
+        cmocka_unit_test(test_allocation_failure_at_every_point),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
