@@ -28,6 +28,8 @@ rc_tool_register(PyObject *self, PyObject *module)
     head->next = &t->link;
     Py_INCREF(module);
     t->module = module;
+    t->held = NULL;
+    t->n_held = 0;
 }
 
 void
@@ -71,31 +73,49 @@ rc_raise(rc_status st)
 }
 
 rc_graph *
-rc_module_capture(PyObject *module)
+rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held)
 {
     rc_state *s = rc_module_state(module);
-    size_t n = 0;
+    size_t n = 0, nh = n_held;
     for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
         n++;
+        nh += (size_t)((rc_tool *)((char *)l - offsetof(rc_tool, link)))->n_held;
     }
     PyObject **exclude = rc_malloc((n ? n : 1) * sizeof *exclude);
-    if (!exclude) {
+    uintptr_t *all_held = rc_malloc((nh ? nh : 1) * sizeof *all_held);
+    if (!exclude || !all_held) {
+        rc_free(exclude);
+        rc_free(all_held);
         PyErr_NoMemory();
         return NULL;
     }
     n = 0;
+    nh = 0;
     for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
-        exclude[n++] = (PyObject *)((char *)l - offsetof(rc_tool, link));
+        rc_tool *t = (rc_tool *)((char *)l - offsetof(rc_tool, link));
+        exclude[n++] = (PyObject *)t;
+        for (Py_ssize_t i = 0; i < t->n_held; i++) {
+            all_held[nh++] = (uintptr_t)t->held[i];
+        }
     }
+    for (size_t i = 0; i < n_held; i++) {
+        all_held[nh++] = held[i];
+    }
+    PyObject *tool_globals = s->tool_globals;
     rc_capture_opts opts = {
         .exclude = exclude,
         .n_exclude = n,
+        .held = all_held,
+        .n_held = nh,
+        .tool_globals = tool_globals ? &PyTuple_GET_ITEM(tool_globals, 0) : NULL,
+        .n_tool_globals = tool_globals ? (size_t)PyTuple_GET_SIZE(tool_globals) : 0,
         .gc_module = s->gc,
         .node_hint = s->last_nodes + s->last_nodes / 8,
     };
     rc_graph *g = NULL;
     rc_status st = rc_capture(&opts, &g);
     rc_free(exclude);
+    rc_free(all_held);
     if (st != RC_OK) {
         rc_raise(st);
         return NULL;
@@ -130,16 +150,7 @@ rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n)
 
 /* ---- choosing types ------------------------------------------------------- */
 
-/* A type argument: a type object (matched by identity) or a name (matched
- * as objgraph does: qualified when it has a dot, else by __name__). */
-typedef struct type_sel {
-    PyObject *type;   /* borrowed, or NULL */
-    const char *name; /* UTF-8 owned by `keep`, or NULL */
-    PyObject *keep;
-    int nothing;      /* a name no type can have */
-} type_sel;
-
-static int
+int
 type_sel_parse(PyObject *arg, const char *func, type_sel *sel)
 {
     sel->type = NULL;
@@ -168,7 +179,7 @@ type_sel_parse(PyObject *arg, const char *func, type_sel *sel)
 
 /* Fill mask[] for `sel` over g's types; returns the number marked.
  * mask is rc_malloc'ed; NULL with MemoryError set on failure. */
-static unsigned char *
+unsigned char *
 type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked)
 {
     size_t nt = rc_graph_type_count(g);
@@ -192,7 +203,7 @@ type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked)
 }
 
 /* The ids of the nodes whose type is set in mask. */
-static rc_id *
+rc_id *
 nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
 {
     size_t nn = rc_graph_node_count(g), count = 0;
@@ -219,7 +230,7 @@ nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     return g ? rc_graph_wrap(module, g) : NULL;
 }
 
@@ -231,7 +242,7 @@ rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
         return NULL;
     }
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     if (!g) {
         return NULL;
     }
@@ -252,7 +263,7 @@ rc_count_py(PyObject *module, PyObject *arg)
     }
     PyObject *result = NULL;
     unsigned char *mask = NULL;
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     size_t marked;
     if (g && (mask = type_sel_mask(&sel, g, &marked))) {
         size_t n = 0, nn = rc_graph_node_count(g);
@@ -279,7 +290,7 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
         result = rc_objects_list(g, ids, n);
     }
@@ -312,7 +323,7 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     if (g && (typename == Py_None || (mask = type_sel_mask(&sel, g, &marked)))) {
         rc_status st = rc_census_new_nodes(since, g, mask, &ids, &n);
         if (st == RC_EINVAL) {
@@ -360,7 +371,7 @@ rc_growth_py(PyObject *module, PyObject *args)
     rc_id *ids = NULL;
     size_t n_ids = 0;
     rc_status st;
-    rc_graph *g = rc_module_capture(module);
+    rc_graph *g = rc_module_capture(module, NULL, 0);
     if (!g) {
         goto finally;
     }
@@ -473,16 +484,28 @@ rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyLong_FromUnsignedLong(before);
 }
 
+/* _set_hooks(formatter, describer, tool_globals): the package's Python
+ * helpers, and the globals of its modules (whose running frames are the
+ * tool's own). */
 static PyObject *
-rc_set_formatter_py(PyObject *module, PyObject *fn)
+rc_set_hooks_py(PyObject *module, PyObject *args)
 {
-    if (!PyCallable_Check(fn)) {
-        PyErr_SetString(PyExc_TypeError, "formatter must be callable");
+    PyObject *formatter, *describer, *tool_globals;
+    if (!PyArg_ParseTuple(args, "OOO!:_set_hooks", &formatter, &describer, &PyTuple_Type,
+                          &tool_globals)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer)) {
+        PyErr_SetString(PyExc_TypeError, "_set_hooks: formatter and describer must be callable");
         return NULL;
     }
     rc_state *s = rc_module_state(module);
-    Py_INCREF(fn);
-    Py_XSETREF(s->formatter, fn);
+    Py_INCREF(formatter);
+    Py_XSETREF(s->formatter, formatter);
+    Py_INCREF(describer);
+    Py_XSETREF(s->describer, describer);
+    Py_INCREF(tool_globals);
+    Py_XSETREF(s->tool_globals, tool_globals);
     Py_RETURN_NONE;
 }
 
@@ -498,7 +521,7 @@ static PyMethodDef rc_methods[] = {
     {"_growth", rc_growth_py, METH_VARARGS, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
-    {"_set_formatter", rc_set_formatter_py, METH_O, NULL},
+    {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -510,7 +533,9 @@ rc_exec(PyObject *module)
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
     s->gc = PyImport_ImportModule("gc");
-    if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0) {
+    if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
+        rc_chain_type_init(module, s) < 0 ||
+        PyModule_AddFunctions(module, rc_chain_methods) < 0) {
         return -1;
     }
     return 0;
@@ -525,8 +550,11 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->diff_type);
     Py_VISIT(s->type_stat);
     Py_VISIT(s->diff_row);
+    Py_VISIT(s->chain_type);
     Py_VISIT(s->gc);
     Py_VISIT(s->formatter);
+    Py_VISIT(s->describer);
+    Py_VISIT(s->tool_globals);
     return 0;
 }
 
@@ -539,8 +567,11 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->diff_type);
     Py_CLEAR(s->type_stat);
     Py_CLEAR(s->diff_row);
+    Py_CLEAR(s->chain_type);
     Py_CLEAR(s->gc);
     Py_CLEAR(s->formatter);
+    Py_CLEAR(s->describer);
+    Py_CLEAR(s->tool_globals);
     return 0;
 }
 

@@ -21,6 +21,10 @@ typedef struct rc_tool {
     PyObject_HEAD
     rc_tool_link link;
     PyObject *module; /* strong: the module state outlives the object */
+    /* Strong references the object holds to heap objects (a Chain's path):
+     * captures subtract them, so holding a result changes no chain. */
+    PyObject **held;
+    Py_ssize_t n_held;
 } rc_tool;
 
 typedef struct rc_state {
@@ -29,8 +33,11 @@ typedef struct rc_state {
     PyTypeObject *diff_type;
     PyTypeObject *type_stat; /* struct sequence (count, bytes) */
     PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
+    PyTypeObject *chain_type;
     PyObject *gc;
     PyObject *formatter; /* refchain._format.table, set by the package */
+    PyObject *describer; /* refchain._chains.describe, set by the package */
+    PyObject *tool_globals; /* tuple of the package modules' globals dicts */
     size_t last_nodes;
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;
@@ -43,11 +50,13 @@ void rc_tool_unregister(PyObject *self);
 /* Set the Python exception for a failed status and return NULL. */
 PyObject *rc_raise(rc_status st);
 
-/* Capture the heap, leaving out the tool's objects.  Raises and returns
- * NULL on failure.  When it returns a graph, no Python code has run since
- * the walk: the caller may dereference its addresses until it allocates a
- * Python object or calls into Python. */
-rc_graph *rc_module_capture(PyObject *module);
+/* Capture the heap, leaving out the tool's objects and discounting the
+ * references they hold, plus `held` (n_held addresses the caller holds a
+ * reference to, such as its arguments).  Raises and returns NULL on failure.
+ * When it returns a graph, no Python code has run since the walk: the
+ * caller may dereference its addresses until it allocates a Python object
+ * or calls into Python. */
+rc_graph *rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held);
 
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */
@@ -63,7 +72,28 @@ rc_census *rc_census_unwrap(PyObject *module, PyObject *obj, const char *what);
 
 PyObject *rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes);
 
+/* A type argument: a type object (matched by identity) or a name (matched
+ * as objgraph does: qualified when it has a dot, else by __name__). */
+typedef struct type_sel {
+    PyObject *type;   /* borrowed, or NULL */
+    const char *name; /* UTF-8 owned by `keep`, or NULL */
+    PyObject *keep;
+    int nothing;      /* a name no type can have */
+} type_sel;
+
+/* Parse arg into sel (TypeError naming func otherwise); Py_XDECREF(sel.keep)
+ * when done. */
+int type_sel_parse(PyObject *arg, const char *func, type_sel *sel);
+/* mask[t] for every type of g (rc_malloc'ed); *marked receives how many. */
+unsigned char *type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked);
+/* The ids of the nodes whose type is set in mask (rc_malloc'ed). */
+rc_id *nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n);
+
 int rc_graph_type_init(PyObject *module, rc_state *st);
 int rc_census_types_init(PyObject *module, rc_state *st);
+int rc_chain_type_init(PyObject *module, rc_state *st);
+
+/* The chain functions' method table entries (src/chain.c). */
+extern PyMethodDef rc_chain_methods[];
 
 #endif

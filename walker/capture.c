@@ -17,7 +17,7 @@
  * and from 3.11 a running frame's tp_traverse does not report its local
  * variables.  So phase 1 also seeds every thread's frames and, on 3.11+,
  * records (frame, local value) pairs, read through f_locals, that the walk
- * adds as the frame's edges.  Cell and free variables are left out: the
+ * adds as the frame's edges, with one to its globals.  Cell and free variables are left out: the
  * frame holds the cell, whose own traversal reports the value.
  *
  * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
@@ -674,6 +674,14 @@ add_frame(walk *w, PyObject *frame)
     w->frames[w->n_frames++] = (frame_info){(uintptr_t)frame, flags};
     rc_status st = rc_builder_seed(w->b, (uintptr_t)frame);
 #if PY_VERSION_HEX >= 0x030B0000
+    /* A running frame holds its globals through its function object, which
+     * nothing visible references at module level (the code being run by
+     * exec() or the main script): the frame stands in for it. */
+    PyObject *globals = PyFrame_GetGlobals((PyFrameObject *)frame);
+    if (st == RC_OK) {
+        st = add_frame_ref(w, frame, globals);
+    }
+    Py_DECREF(globals); /* the frame keeps it alive */
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
     if (st == RC_OK && (code->co_flags & CO_OPTIMIZED)) {
         st = add_locals(w, frame, (PyObject *)code);

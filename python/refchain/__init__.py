@@ -25,11 +25,16 @@ if _sysconfig.get_config_var("Py_GIL_DISABLED"):
 from refchain._refchain import (  # noqa: E402
     Census,
     CensusDiff,
+    Chain,
     DiffRow,
     Graph,
     TypeStat,
+    at,
     capture,
     census,
+    find_backref_chain,
+    find_chain,
+    find_ref_chain,
 )
 from refchain._growth import (  # noqa: E402
     by_type,
@@ -38,22 +43,27 @@ from refchain._growth import (  # noqa: E402
     new_objects,
     show_growth,
 )
-from refchain import _format, _refchain  # noqa: E402
+from refchain import _chains, _format, _refchain  # noqa: E402
 
-_refchain._set_formatter(_format.table)
+_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals())
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Census",
     "CensusDiff",
+    "Chain",
     "DiffRow",
     "Graph",
     "TypeStat",
+    "at",
     "by_type",
     "capture",
     "census",
     "count",
+    "find_backref_chain",
+    "find_chain",
+    "find_ref_chain",
     "growth",
     "new_objects",
     "show_growth",

@@ -26,9 +26,13 @@ def growth_lines(rows):
 
 
 def table(obj):
-    """str() of a Census (its 10 largest types) or of a CensusDiff."""
-    from refchain._refchain import Census
+    """str() of a Census (its 10 largest types), a CensusDiff or a Chain."""
+    from refchain._refchain import Census, Chain
 
+    if isinstance(obj, Chain):
+        from refchain._chains import format_chain
+
+        return format_chain(obj)
     if isinstance(obj, Census):
         top = obj.top(10)
         if not top:

@@ -1,0 +1,1178 @@
+/* refchain.Chain and the questions that produce chains: find_chain,
+ * _explain (grouped explanations), objgraph's find_backref_chain and
+ * find_ref_chain, and at().
+ *
+ * Every question follows the same steps:
+ *   1. Before capturing, note "the question's own handles": the references
+ *      the caller's stack holds to the arguments (one each), and the caller's
+ *      variables that refer to the objects asked about.  Python may run here
+ *      (reading f_locals).
+ *   2. Capture, with those references discounted, and run the BFS.
+ *   3. Take strong references to every object the answer names, before
+ *      anything can run Python code or allocate a Python object.
+ *   4. Free the graph and build the Python answer. */
+#include "rcmodule.h"
+
+#include <frameobject.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+#include "refchain/paths.h"
+
+#define CHAIN_UNREACHABLE RC_ROOT_KINDS
+
+/* ---- the Chain type ---------------------------------------------------- */
+
+typedef struct chain_obj {
+    rc_tool base;      /* base.held / base.n_held: the path, root first */
+    int kind;          /* rc_root_kind, or CHAIN_UNREACHABLE */
+    uint32_t *edges;   /* edges[i]: index of the edge objs[i] -> objs[i + 1] */
+    PyObject *described; /* (root description, ((index, label), ...)), or NULL */
+} chain_obj;
+
+static PyObject *
+chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *edges)
+{
+    chain_obj *self = PyObject_New(chain_obj, rc_module_state(module)->chain_type);
+    if (!self) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            Py_DECREF(objs[i]);
+        }
+        rc_free(objs);
+        rc_free(edges);
+        return NULL;
+    }
+    rc_tool_register((PyObject *)self, module);
+    self->base.held = objs;
+    self->base.n_held = n;
+    self->kind = kind;
+    self->edges = edges;
+    self->described = NULL;
+    return (PyObject *)self;
+}
+
+static void
+chain_dealloc(PyObject *op)
+{
+    chain_obj *self = (chain_obj *)op;
+    PyTypeObject *tp = Py_TYPE(op);
+    PyObject **objs = self->base.held;
+    Py_ssize_t n = self->base.n_held;
+    rc_tool_unregister(op); /* first: no capture may count these refs now */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(objs[i]);
+    }
+    rc_free(objs);
+    rc_free(self->edges);
+    Py_XDECREF(self->described);
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}
+
+static PyObject *
+chain_kind(PyObject *op, void *Py_UNUSED(closure))
+{
+    int kind = ((chain_obj *)op)->kind;
+    return PyUnicode_FromString(kind == CHAIN_UNREACHABLE ? "unreachable"
+                                                          : rc_root_kind_name(kind));
+}
+
+static PyObject *
+chain_objects(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject *t = PyTuple_New(self->base.n_held);
+    for (Py_ssize_t i = 0; t && i < self->base.n_held; i++) {
+        Py_INCREF(self->base.held[i]);
+        PyTuple_SET_ITEM(t, i, self->base.held[i]);
+    }
+    return t;
+}
+
+static PyObject *
+chain_edge_indexes(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    Py_ssize_t n = self->base.n_held > 0 ? self->base.n_held - 1 : 0;
+    PyObject *t = PyTuple_New(n);
+    for (Py_ssize_t i = 0; t && i < n; i++) {
+        PyObject *v = PyLong_FromUnsignedLong(self->edges[i]);
+        if (!v) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, i, v);
+    }
+    return t;
+}
+
+static PyObject *
+chain_root(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject *root = self->kind == CHAIN_UNREACHABLE ? Py_None : self->base.held[0];
+    Py_INCREF(root);
+    return root;
+}
+
+static PyObject *
+chain_target(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    Py_INCREF(self->base.held[self->base.n_held - 1]);
+    return self->base.held[self->base.n_held - 1];
+}
+
+static PyObject *
+chain_hops(PyObject *op, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(((chain_obj *)op)->base.n_held - 1);
+}
+
+/* The description computed by refchain._chains.describe(), cached: only
+ * ints and strs, so holding it keeps no heap object reachable. */
+static PyObject *
+chain_described(chain_obj *self)
+{
+    if (!self->described) {
+        PyObject *fn = rc_module_state(self->base.module)->describer;
+        if (!fn) {
+            PyErr_SetString(PyExc_RuntimeError, "import refchain to describe chains");
+            return NULL;
+        }
+        PyObject *d = PyObject_CallFunctionObjArgs(fn, (PyObject *)self, NULL);
+        if (!d) {
+            return NULL;
+        }
+        if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 2 ||
+            !PyTuple_Check(PyTuple_GET_ITEM(d, 1))) {
+            Py_DECREF(d);
+            PyErr_SetString(PyExc_TypeError, "describe() must return (str, tuple)");
+            return NULL;
+        }
+        self->described = d;
+    }
+    return self->described;
+}
+
+static PyObject *
+chain_root_description(PyObject *op, void *Py_UNUSED(closure))
+{
+    PyObject *d = chain_described((chain_obj *)op);
+    if (!d) {
+        return NULL;
+    }
+    Py_INCREF(PyTuple_GET_ITEM(d, 0));
+    return PyTuple_GET_ITEM(d, 0);
+}
+
+/* steps: [(object, label)] after the root, built fresh on each access. */
+static PyObject *
+chain_steps(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject *d = chain_described(self);
+    if (!d) {
+        return NULL;
+    }
+    PyObject *steps = PyTuple_GET_ITEM(d, 1);
+    Py_ssize_t n = PyTuple_GET_SIZE(steps);
+    PyObject *list = PyList_New(n);
+    for (Py_ssize_t i = 0; list && i < n; i++) {
+        PyObject *step = PyTuple_GET_ITEM(steps, i);
+        Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 0));
+        if (at < 0 || at >= self->base.n_held) {
+            Py_CLEAR(list);
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_IndexError, "describe(): step index out of range");
+            }
+            break;
+        }
+        PyObject *pair = PyTuple_Pack(2, self->base.held[at], PyTuple_GET_ITEM(step, 1));
+        if (!pair) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, pair);
+    }
+    return list;
+}
+
+static Py_ssize_t
+chain_len(PyObject *op)
+{
+    PyObject *d = chain_described((chain_obj *)op);
+    return d ? PyTuple_GET_SIZE(PyTuple_GET_ITEM(d, 1)) : -1;
+}
+
+static PyObject *
+chain_str(PyObject *op)
+{
+    PyObject *fn = rc_module_state(((chain_obj *)op)->base.module)->formatter;
+    return fn ? PyObject_CallFunctionObjArgs(fn, op, NULL) : PyObject_Repr(op);
+}
+
+static PyObject *
+chain_repr(PyObject *op)
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject *kind = chain_kind(op, NULL);
+    if (!kind) {
+        return NULL;
+    }
+    PyObject *r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %s>", kind,
+                                       self->base.n_held - 1,
+                                       Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name);
+    Py_DECREF(kind);
+    return r;
+}
+
+static PyObject *
+no_new(PyTypeObject *tp, PyObject *Py_UNUSED(a), PyObject *Py_UNUSED(k))
+{
+    PyErr_Format(PyExc_TypeError, "cannot create '%s' instances; use refchain.find_chain()",
+                 tp->tp_name);
+    return NULL;
+}
+
+static PyGetSetDef chain_getset[] = {
+    {"root_kind", chain_kind, NULL,
+     "What holds the chain's root: 'module', 'class', 'cache', 'frame', 'immortal', 'c' "
+     "(C code), or 'unreachable' (only garbage holds the object).", NULL},
+    {"root", chain_root, NULL, "The root object (None when unreachable).", NULL},
+    {"target", chain_target, NULL, "The object the chain explains.", NULL},
+    {"objects", chain_objects, NULL, "Every object on the chain, root first.", NULL},
+    {"hops", chain_hops, NULL, "References followed from the root to the target.", NULL},
+    {"steps", chain_steps, NULL, "[(object, label)] from the root to the target.", NULL},
+    {"root_description", chain_root_description, NULL, "The root, in words.", NULL},
+    {"_edge_indexes", chain_edge_indexes, NULL, NULL, NULL},
+    {NULL, NULL, NULL, NULL, NULL},
+};
+
+static PyType_Slot chain_slots[] = {
+    {Py_tp_new, (void *)no_new},
+    {Py_tp_dealloc, (void *)chain_dealloc},
+    {Py_tp_repr, (void *)chain_repr},
+    {Py_tp_str, (void *)chain_str},
+    {Py_tp_getset, chain_getset},
+    {Py_sq_length, (void *)chain_len},
+    {Py_tp_doc, (void *)"A shortest chain of references from a root to an object."},
+    {0, NULL},
+};
+
+static PyType_Spec chain_spec = {
+    .name = "refchain.Chain",
+    .basicsize = sizeof(chain_obj),
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .slots = chain_slots,
+};
+
+int
+rc_chain_type_init(PyObject *module, rc_state *s)
+{
+    s->chain_type = (PyTypeObject *)PyType_FromSpec(&chain_spec);
+    if (!s->chain_type) {
+        return -1;
+    }
+    Py_INCREF(s->chain_type);
+    if (PyModule_AddObject(module, "Chain", (PyObject *)s->chain_type) < 0) {
+        Py_DECREF(s->chain_type);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the question's own handles ------------------------------------------ */
+
+typedef struct disc_addr {
+    uintptr_t from, to;
+    uint32_t count;
+} disc_addr;
+
+typedef struct question {
+    uintptr_t *held;
+    size_t n_held, held_cap;
+    disc_addr *disc;
+    size_t n_disc, disc_cap;
+} question;
+
+static void
+question_free(question *q)
+{
+    rc_free(q->held);
+    rc_free(q->disc);
+}
+
+static int
+question_hold(question *q, PyObject *obj)
+{
+    if (q->n_held == q->held_cap) {
+        size_t cap = q->held_cap ? q->held_cap * 2 : 8;
+        uintptr_t *p = rc_reallocarray(q->held, cap, sizeof *p);
+        if (!p) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        q->held = p;
+        q->held_cap = cap;
+    }
+    q->held[q->n_held++] = (uintptr_t)obj;
+    return 0;
+}
+
+static int
+question_discount(question *q, PyObject *from, PyObject *to, uint32_t count)
+{
+    if (q->n_disc == q->disc_cap) {
+        size_t cap = q->disc_cap ? q->disc_cap * 2 : 8;
+        disc_addr *p = rc_reallocarray(q->disc, cap, sizeof *p);
+        if (!p) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        q->disc = p;
+        q->disc_cap = cap;
+    }
+    q->disc[q->n_disc++] = (disc_addr){(uintptr_t)from, (uintptr_t)to, count};
+    return 0;
+}
+
+static int
+is_tool_frame(rc_state *s, PyObject *frame)
+{
+    PyObject *globals = PyObject_GetAttrString(frame, "f_globals");
+    int tool = 0;
+    if (!globals) {
+        PyErr_Clear();
+        return 0;
+    }
+    for (Py_ssize_t i = 0; s->tool_globals && i < PyTuple_GET_SIZE(s->tool_globals); i++) {
+        tool |= PyTuple_GET_ITEM(s->tool_globals, i) == globals;
+    }
+    Py_DECREF(globals);
+    return tool;
+}
+
+/* Discount the caller's variables that refer to any of targets[0..n): for
+ * each such (holder, target), the holder's edges to the target are not
+ * followed.  The caller is the nearest frame not running the tool's code;
+ * its holders are the frame itself (locals) and the dict its f_locals is
+ * (a snapshot before 3.13, or the module's globals at module level). */
+static int
+question_caller(PyObject *module, question *q, PyObject *const *targets, size_t n)
+{
+    rc_state *s = rc_module_state(module);
+    PyObject *frame = (PyObject *)PyEval_GetFrame(); /* borrowed */
+    Py_XINCREF(frame);
+    while (frame && is_tool_frame(s, frame)) {
+        PyObject *back = PyObject_GetAttrString(frame, "f_back");
+        Py_DECREF(frame);
+        if (!back) {
+            return -1;
+        }
+        frame = back == Py_None ? NULL : back;
+        if (!frame) {
+            Py_DECREF(back);
+        }
+    }
+    if (!frame) {
+        return 0;
+    }
+    int rc = -1;
+    PyObject *code = NULL, *cells = NULL, *frees = NULL, *locals = NULL, *items = NULL;
+    uint32_t *counts = PyMem_Calloc(n ? n : 1, sizeof *counts);
+    if (!counts) {
+        PyErr_NoMemory();
+        goto finally;
+    }
+    code = PyObject_GetAttrString(frame, "f_code");
+    cells = code ? PyObject_GetAttrString(code, "co_cellvars") : NULL;
+    frees = cells ? PyObject_GetAttrString(code, "co_freevars") : NULL;
+    locals = frees ? PyObject_GetAttrString(frame, "f_locals") : NULL;
+    items = locals ? PyMapping_Items(locals) : NULL;
+    if (!items) {
+        goto finally;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
+            continue;
+        }
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        for (size_t t = 0; t < n; t++) {
+            if (value != targets[t]) {
+                continue;
+            }
+            int cell = PySequence_Contains(cells, name);
+            int free = cell == 0 ? PySequence_Contains(frees, name) : cell;
+            if (cell < 0 || free < 0) {
+                goto finally;
+            }
+            counts[t] += !cell && !free;
+        }
+    }
+    /* In a function the frame holds its locals (and before 3.13 a snapshot
+     * dict too); at module or class level f_locals is the namespace dict. */
+    PyObject *co_flags = PyObject_GetAttrString(code, "co_flags");
+    long flags = co_flags ? PyLong_AsLong(co_flags) : -1;
+    Py_XDECREF(co_flags);
+    if (flags == -1) {
+        goto finally;
+    }
+    int optimized = (flags & CO_OPTIMIZED) != 0;
+    for (size_t t = 0; t < n; t++) {
+        if (!counts[t]) {
+            continue;
+        }
+        if ((optimized && question_discount(q, frame, targets[t], counts[t]) < 0) ||
+            (PyDict_Check(locals) && question_discount(q, locals, targets[t], counts[t]) < 0)) {
+            goto finally;
+        }
+    }
+    rc = 0;
+finally:
+    PyMem_Free(counts);
+    Py_XDECREF(items);
+    Py_XDECREF(locals);
+    Py_XDECREF(frees);
+    Py_XDECREF(cells);
+    Py_XDECREF(code);
+    Py_DECREF(frame);
+    return rc;
+}
+
+/* The analysis every question shares: a capture with the question's handles
+ * discounted, root kinds and the BFS.  On failure an exception is set and
+ * everything is freed. */
+typedef struct analysis {
+    rc_graph *g;
+    uint8_t *kinds;
+    rc_paths *paths;
+} analysis;
+
+static void
+analysis_free(analysis *a)
+{
+    rc_paths_free(a->paths);
+    rc_free(a->kinds);
+    rc_graph_free(a->g);
+    a->paths = NULL;
+    a->kinds = NULL;
+    a->g = NULL;
+}
+
+static int
+analyse(PyObject *module, const question *q, analysis *a)
+{
+    memset(a, 0, sizeof *a);
+    a->g = rc_module_capture(module, q->held, q->n_held);
+    if (!a->g) {
+        return -1;
+    }
+    rc_status st = RC_ENOMEM;
+    uintptr_t *addrs = rc_malloc((2 * q->n_disc + 1) * sizeof *addrs);
+    rc_id *ids = rc_malloc((2 * q->n_disc + 1) * sizeof *ids);
+    rc_discount *disc = rc_malloc((q->n_disc + 1) * sizeof *disc);
+    size_t nd = 0;
+    if (!addrs || !ids || !disc) {
+        goto finally;
+    }
+    for (size_t i = 0; i < q->n_disc; i++) {
+        addrs[2 * i] = q->disc[i].from;
+        addrs[2 * i + 1] = q->disc[i].to;
+    }
+    if ((st = rc_graph_find_many(a->g, addrs, 2 * q->n_disc, ids)) != RC_OK) {
+        goto finally;
+    }
+    for (size_t i = 0; i < q->n_disc; i++) {
+        if (ids[2 * i] != RC_NO_ID && ids[2 * i + 1] != RC_NO_ID) {
+            disc[nd++] = (rc_discount){ids[2 * i], ids[2 * i + 1], q->disc[i].count};
+        }
+    }
+    if ((st = rc_roots_classify(a->g, &a->kinds)) == RC_OK) {
+        st = rc_paths_bfs(a->g, a->kinds, disc, nd, &a->paths);
+    }
+finally:
+    rc_free(addrs);
+    rc_free(ids);
+    rc_free(disc);
+    if (st != RC_OK) {
+        analysis_free(a);
+        rc_raise(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether v has an in-edge that is neither from a tool frame nor one of the
+ * question's discounted handles: something other than the question holds v. */
+static int
+held_by_others(const rc_graph *g, rc_id v, const question *q)
+{
+    size_t n;
+    const rc_id *in = rc_graph_in(g, v, &n);
+    uint32_t *left = rc_malloc((q->n_disc ? q->n_disc : 1) * sizeof *left);
+    int others = 0;
+    for (size_t d = 0; left && d < q->n_disc; d++) {
+        left[d] = q->disc[d].to == rc_graph_addr(g, v) ? q->disc[d].count : 0;
+    }
+    for (size_t i = 0; i < n && !others; i++) {
+        int discounted = (rc_graph_flags(g, in[i]) & RC_NODE_TOOL_FRAME) != 0;
+        for (size_t d = 0; left && !discounted && d < q->n_disc; d++) {
+            if (left[d] && q->disc[d].from == rc_graph_addr(g, in[i])) {
+                left[d]--;
+                discounted = 1;
+            }
+        }
+        others = !discounted;
+    }
+    rc_free(left);
+    return others;
+}
+
+/* Strong references to the chain root..v (new refs in *objs, rc_malloc'ed),
+ * or a one-object "unreachable" chain. */
+static int
+take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ssize_t *n,
+           int *kind)
+{
+    uint32_t depth = rc_paths_depth(a->paths, v);
+    size_t len = depth == RC_UNREACHED ? 1 : (size_t)depth + 1;
+    rc_id *ids = rc_malloc(len * sizeof *ids);
+    *objs = rc_malloc(len * sizeof **objs);
+    *edges = rc_malloc(len * sizeof **edges);
+    if (!ids || !*objs || !*edges) {
+        rc_free(ids);
+        rc_free(*objs);
+        rc_free(*edges);
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (depth == RC_UNREACHED) {
+        ids[0] = v;
+        *kind = CHAIN_UNREACHABLE;
+    } else {
+        rc_paths_chain(a->paths, v, ids, len);
+        *kind = a->kinds[ids[0]];
+    }
+    for (size_t i = 0; i < len; i++) {
+        (*objs)[i] = (PyObject *)rc_graph_addr(a->g, ids[i]);
+        Py_INCREF((*objs)[i]);
+        if (i + 1 < len) {
+            (*edges)[i] = rc_paths_edge_index(a->paths, ids[i + 1]);
+        }
+    }
+    rc_free(ids);
+    *n = (Py_ssize_t)len;
+    return 0;
+}
+
+/* ---- find_chain ---------------------------------------------------------- */
+
+static PyObject *
+rc_find_chain_py(PyObject *module, PyObject *obj)
+{
+    question q = {0};
+    analysis a = {0};
+    PyObject *result = NULL;
+    /* The caller's stack holds obj while this C function runs. */
+    if (question_hold(&q, obj) < 0 || question_caller(module, &q, &obj, 1) < 0 ||
+        analyse(module, &q, &a) < 0) {
+        goto finally;
+    }
+    rc_id v = rc_graph_find(a.g, (uintptr_t)obj);
+    if (v == RC_NO_ID ||
+        (rc_paths_depth(a.paths, v) == RC_UNREACHED && !held_by_others(a.g, v, &q))) {
+        result = Py_None; /* nothing but the question holds obj */
+        Py_INCREF(result);
+        goto finally;
+    }
+    PyObject **objs;
+    uint32_t *edges;
+    Py_ssize_t n;
+    int kind;
+    if (take_chain(&a, v, &objs, &edges, &n, &kind) == 0) {
+        analysis_free(&a);
+        result = chain_new(module, kind, objs, n, edges);
+    }
+finally:
+    analysis_free(&a);
+    question_free(&q);
+    return result;
+}
+
+/* ---- explain ------------------------------------------------------------- */
+
+typedef struct taken_group {
+    rc_group group;
+    PyObject **chain;
+    uint32_t *edges;
+    Py_ssize_t chain_len;
+    int kind;
+    PyObject **members;
+    size_t n_members;
+} taken_group;
+
+static void
+taken_free(taken_group *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        for (Py_ssize_t j = 0; t[i].chain && j < t[i].chain_len; j++) {
+            Py_DECREF(t[i].chain[j]);
+        }
+        for (size_t j = 0; t[i].members && j < t[i].n_members; j++) {
+            Py_DECREF(t[i].members[j]);
+        }
+        rc_free(t[i].chain);
+        rc_free(t[i].edges);
+        rc_free(t[i].members);
+    }
+    rc_free(t);
+}
+
+/* Group members[0..n) and take references to the first `limit` groups'
+ * chains and members.  *out has *n_out entries. */
+static int
+take_groups(const analysis *a, const rc_id *members, size_t n, size_t limit,
+            taken_group **out, size_t *n_out)
+{
+    rc_group *groups = NULL;
+    uint32_t *group_of = NULL;
+    size_t ng = 0;
+    rc_status st = rc_paths_group(a->g, a->paths, members, n, &groups, &ng, &group_of);
+    if (st != RC_OK) {
+        rc_raise(st);
+        return -1;
+    }
+    if (ng > limit) {
+        ng = limit;
+    }
+    taken_group *t = rc_calloc(ng ? ng : 1, sizeof *t);
+    int rc = -1;
+    if (!t) {
+        PyErr_NoMemory();
+        goto finally;
+    }
+    for (size_t i = 0; i < ng; i++) {
+        t[i].group = groups[i];
+        t[i].members = rc_malloc((groups[i].count ? groups[i].count : 1) * sizeof *t[i].members);
+        if (!t[i].members) {
+            PyErr_NoMemory();
+            taken_free(t, ng);
+            goto finally;
+        }
+        if (take_chain(a, groups[i].representative, &t[i].chain, &t[i].edges, &t[i].chain_len,
+                       &t[i].kind) < 0) {
+            t[i].chain = NULL;
+            taken_free(t, ng);
+            goto finally;
+        }
+    }
+    for (size_t j = 0; j < n; j++) {
+        if (group_of[j] < ng) {
+            taken_group *tg = &t[group_of[j]];
+            PyObject *o = (PyObject *)rc_graph_addr(a->g, members[j]);
+            Py_INCREF(o);
+            tg->members[tg->n_members++] = o;
+        }
+    }
+    *out = t;
+    *n_out = ng;
+    rc = 0;
+finally:
+    rc_free(groups);
+    rc_free(group_of);
+    return rc;
+}
+
+/* A list of (count, bytes, chain, members) from taken groups; consumes t. */
+static PyObject *
+groups_to_list(PyObject *module, taken_group *t, size_t n)
+{
+    PyObject *list = PyList_New(0);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *members = NULL, *chain = NULL, *item = NULL;
+        if (list && (members = PyList_New((Py_ssize_t)t[i].n_members))) {
+            for (size_t j = 0; j < t[i].n_members; j++) {
+                PyList_SET_ITEM(members, (Py_ssize_t)j, t[i].members[j]);
+            }
+            t[i].n_members = 0; /* the list owns them now */
+        }
+        if (members) {
+            chain = chain_new(module, t[i].kind, t[i].chain, t[i].chain_len, t[i].edges);
+        }
+        t[i].chain = NULL;
+        t[i].edges = NULL;
+        t[i].chain_len = 0;
+        if (chain) {
+            item = Py_BuildValue("(nKOO)", (Py_ssize_t)t[i].group.count,
+                                 (unsigned long long)t[i].group.bytes, chain, members);
+        }
+        Py_XDECREF(chain);
+        Py_XDECREF(members);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+        } else {
+            Py_DECREF(item);
+        }
+    }
+    taken_free(t, n);
+    return list;
+}
+
+static int
+cmp_type_count(const void *x, const void *y)
+{
+    const size_t *a = x, *b = y; /* (count, type) pairs */
+    if (a[0] != b[0]) {
+        return a[0] > b[0] ? -1 : 1;
+    }
+    return (a[1] > b[1]) - (a[1] < b[1]);
+}
+
+/* _explain(selector, objects, since, limit, by_type)
+ *   selector: None, a type or a type name; objects: None or a sequence;
+ *   since: None or a Census.
+ * -> [(count, bytes, chain, members)], or with by_type
+ *    [(type name, count, bytes, [(count, bytes, chain, members)])] */
+static PyObject *
+rc_explain_py(PyObject *module, PyObject *args)
+{
+    PyObject *selector, *objects, *since_obj;
+    Py_ssize_t limit;
+    int by_type;
+    if (!PyArg_ParseTuple(args, "OOOnp:_explain", &selector, &objects, &since_obj, &limit,
+                          &by_type)) {
+        return NULL;
+    }
+    if (limit < 0) {
+        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
+        return NULL;
+    }
+    rc_census *since = NULL;
+    if (since_obj != Py_None && !(since = rc_census_unwrap(module, since_obj, "since"))) {
+        return NULL;
+    }
+    type_sel sel = {0};
+    if (selector != Py_None && type_sel_parse(selector, "explain", &sel) < 0) {
+        return NULL;
+    }
+    PyObject *seq = NULL, *result = NULL;
+    question q = {0};
+    analysis a = {0};
+    rc_id *members = NULL, *new_ids = NULL;
+    uintptr_t *addrs = NULL;
+    unsigned char *mask = NULL;
+    size_t n = 0, marked;
+    taken_group **per_type = NULL;
+    size_t *n_per_type = NULL, *order = NULL, n_types = 0;
+    if (objects != Py_None) {
+        seq = PySequence_Fast(objects, "explain() objects must be a sequence");
+        if (!seq) {
+            goto finally;
+        }
+    }
+    /* The caller's stack holds each argument; the caller's variables may
+     * refer to the objects asked about. */
+    Py_ssize_t n_obj = seq ? PySequence_Fast_GET_SIZE(seq) : 0;
+    if ((seq && question_hold(&q, objects) < 0) ||
+        (selector != Py_None && question_hold(&q, selector) < 0) ||
+        (seq && question_caller(module, &q, PySequence_Fast_ITEMS(seq), (size_t)n_obj) < 0) ||
+        analyse(module, &q, &a) < 0) {
+        goto finally;
+    }
+    size_t nn = rc_graph_node_count(a.g);
+    if (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) {
+        goto finally;
+    }
+    if (seq) {
+        addrs = rc_malloc((n_obj ? (size_t)n_obj : 1) * sizeof *addrs);
+        members = rc_malloc((n_obj ? (size_t)n_obj : 1) * sizeof *members);
+        if (!addrs || !members) {
+            PyErr_NoMemory();
+            goto finally;
+        }
+        for (Py_ssize_t i = 0; i < n_obj; i++) {
+            addrs[i] = (uintptr_t)PySequence_Fast_GET_ITEM(seq, i);
+        }
+        if (rc_graph_find_many(a.g, addrs, (size_t)n_obj, members) != RC_OK) {
+            PyErr_NoMemory();
+            goto finally;
+        }
+        for (Py_ssize_t i = 0; i < n_obj; i++) {
+            if (members[i] != RC_NO_ID && (!mask || mask[rc_graph_type(a.g, members[i])])) {
+                members[n++] = members[i];
+            }
+        }
+    } else if (since) {
+        rc_status st = rc_census_new_nodes(since, a.g, mask, &members, &n);
+        if (st != RC_OK) {
+            if (st == RC_EINVAL) {
+                PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
+            } else {
+                rc_raise(st);
+            }
+            goto finally;
+        }
+    } else if (mask) {
+        if (!(members = nodes_of_types(a.g, mask, &n))) {
+            goto finally;
+        }
+    } else {
+        PyErr_SetString(PyExc_TypeError, "explain() needs a type, objects or since=");
+        goto finally;
+    }
+    /* Objects that belong to the tool's own running frames are not asked about. */
+    (void)nn;
+    if (!by_type) {
+        n_types = 1;
+        per_type = rc_calloc(1, sizeof *per_type);
+        n_per_type = rc_calloc(1, sizeof *n_per_type);
+        if (!per_type || !n_per_type ||
+            take_groups(&a, members, n, (size_t)limit, &per_type[0], &n_per_type[0]) < 0) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            goto finally;
+        }
+    } else {
+        /* Partition by type name (qualified), largest first. */
+        size_t nt = rc_graph_type_count(a.g);
+        size_t *pairs = rc_calloc(2 * (nt ? nt : 1), sizeof *pairs);
+        new_ids = rc_malloc((n ? n : 1) * sizeof *new_ids);
+        if (!pairs || !new_ids) {
+            rc_free(pairs);
+            PyErr_NoMemory();
+            goto finally;
+        }
+        /* Types sharing a name count together: key by the first type id
+         * that carries the name. */
+        uint32_t *canon = rc_malloc((nt ? nt : 1) * sizeof *canon);
+        if (!canon) {
+            rc_free(pairs);
+            PyErr_NoMemory();
+            goto finally;
+        }
+        for (uint32_t t = 0; t < nt; t++) {
+            canon[t] = t;
+            for (uint32_t u = 0; u < t; u++) {
+                if (canon[u] == u &&
+                    strcmp(rc_graph_type_name(a.g, u), rc_graph_type_name(a.g, t)) == 0) {
+                    canon[t] = u;
+                    break;
+                }
+            }
+            pairs[2 * t + 1] = t;
+        }
+        for (size_t i = 0; i < n; i++) {
+            pairs[2 * canon[rc_graph_type(a.g, members[i])]]++;
+        }
+        qsort(pairs, nt, 2 * sizeof *pairs, cmp_type_count);
+        for (n_types = 0; n_types < nt && n_types < (size_t)limit && pairs[2 * n_types];) {
+            n_types++;
+        }
+        per_type = rc_calloc(n_types ? n_types : 1, sizeof *per_type);
+        n_per_type = rc_calloc(n_types ? n_types : 1, sizeof *n_per_type);
+        order = rc_malloc((n_types ? n_types : 1) * sizeof *order);
+        int failed = !per_type || !n_per_type || !order;
+        for (size_t k = 0; !failed && k < n_types; k++) {
+            size_t m = 0;
+            order[k] = pairs[2 * k + 1];
+            for (size_t i = 0; i < n; i++) {
+                if (canon[rc_graph_type(a.g, members[i])] == order[k]) {
+                    new_ids[m++] = members[i];
+                }
+            }
+            failed = take_groups(&a, new_ids, m, (size_t)limit, &per_type[k], &n_per_type[k]) < 0;
+        }
+        rc_free(pairs);
+        rc_free(canon);
+        if (failed) {
+            if (!PyErr_Occurred()) {
+                PyErr_NoMemory();
+            }
+            goto finally;
+        }
+    }
+    /* Every object the answer names is held now: Python may run. */
+    if (!by_type) {
+        result = groups_to_list(module, per_type[0], n_per_type[0]);
+        per_type[0] = NULL;
+    } else {
+        result = PyList_New(0);
+        for (size_t k = 0; k < n_types; k++) {
+            size_t total = 0;
+            uint64_t bytes = 0;
+            for (size_t i = 0; i < n_per_type[k]; i++) {
+                total += per_type[k][i].group.count;
+                bytes += per_type[k][i].group.bytes;
+            }
+            PyObject *groups = groups_to_list(module, per_type[k], n_per_type[k]);
+            per_type[k] = NULL;
+            PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(a.g, (uint32_t)order[k]),
+                                                    (Py_ssize_t)total, (unsigned long long)bytes,
+                                                    groups)
+                                    : NULL;
+            Py_XDECREF(groups);
+            if (!result || !item || PyList_Append(result, item) < 0) {
+                Py_XDECREF(item);
+                Py_CLEAR(result);
+                for (size_t j = k + 1; j < n_types; j++) {
+                    taken_free(per_type[j], n_per_type[j]);
+                    per_type[j] = NULL;
+                }
+                break;
+            }
+            Py_DECREF(item);
+        }
+    }
+finally:
+    for (size_t k = 0; per_type && k < n_types; k++) {
+        if (per_type[k]) {
+            taken_free(per_type[k], n_per_type[k]);
+        }
+    }
+    rc_free(per_type);
+    rc_free(n_per_type);
+    rc_free(order);
+    rc_free(new_ids);
+    rc_free(members);
+    rc_free(addrs);
+    rc_free(mask);
+    analysis_free(&a);
+    question_free(&q);
+    Py_XDECREF(seq);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* ---- objgraph's find_backref_chain / find_ref_chain ----------------------- */
+
+static int
+parse_chain_args(PyObject *args, PyObject *kwargs, const char *fmt, PyObject **obj,
+                 PyObject **predicate, Py_ssize_t *max_depth, PyObject **ignore_set)
+{
+    static char *kwlist[] = {"obj", "predicate", "max_depth", "extra_ignore", NULL};
+    PyObject *extra = NULL;
+    *max_depth = 20;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, obj, predicate, max_depth,
+                                     &extra)) {
+        return -1;
+    }
+    if (!PyCallable_Check(*predicate)) {
+        PyErr_Format(PyExc_TypeError, "predicate must be callable, not %.100s",
+                     Py_TYPE(*predicate)->tp_name);
+        return -1;
+    }
+    if (*max_depth < 0) {
+        PyErr_SetString(PyExc_ValueError, "max_depth must be >= 0");
+        return -1;
+    }
+    *ignore_set = PySet_New(extra);
+    if (!*ignore_set) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_SetString(PyExc_TypeError, "extra_ignore must be an iterable of object ids");
+        }
+        return -1;
+    }
+    return 0;
+}
+
+/* Breadth-first from obj, over in-edges (backwards) or out-edges, up to
+ * max_depth, for the nearest object satisfying predicate.  Every object of
+ * the capture is held strongly while predicate (Python code) runs. */
+static PyObject *
+chain_search(PyObject *module, PyObject *args, PyObject *kwargs, int backwards)
+{
+    PyObject *obj, *predicate, *ignore;
+    Py_ssize_t max_depth;
+    if (parse_chain_args(args, kwargs, backwards ? "OO|nO:find_backref_chain"
+                                                 : "OO|nO:find_ref_chain",
+                         &obj, &predicate, &max_depth, &ignore) < 0) {
+        return NULL;
+    }
+    question q = {0};
+    analysis a = {0};
+    PyObject *result = NULL, **refs = NULL;
+    rc_id *parent = NULL, *queue = NULL;
+    uint32_t *depth = NULL;
+    size_t n = 0;
+    if (question_hold(&q, obj) < 0 || question_hold(&q, predicate) < 0 ||
+        question_caller(module, &q, &obj, 1) < 0 || analyse(module, &q, &a) < 0) {
+        goto finally;
+    }
+    n = rc_graph_node_count(a.g);
+    rc_id start = rc_graph_find(a.g, (uintptr_t)obj);
+    refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    parent = rc_malloc((n ? n : 1) * sizeof *parent);
+    queue = rc_malloc((n ? n : 1) * sizeof *queue);
+    depth = rc_malloc((n ? n : 1) * sizeof *depth);
+    if (!refs || !parent || !queue || !depth) {
+        rc_free(refs);
+        refs = NULL;
+        PyErr_NoMemory();
+        goto finally;
+    }
+    for (rc_id v = 0; v < n; v++) {
+        refs[v] = (PyObject *)rc_graph_addr(a.g, v);
+        Py_INCREF(refs[v]);
+        depth[v] = RC_UNREACHED;
+    }
+    /* From here Python code runs: only refs[] is dereferenced. */
+    rc_id found = RC_NO_ID;
+    size_t head = 0, tail = 0;
+    if (start != RC_NO_ID) {
+        depth[start] = 0;
+        parent[start] = RC_NO_ID;
+        queue[tail++] = start;
+    }
+    while (head < tail && found == RC_NO_ID) {
+        rc_id u = queue[head++];
+        if (u != start) {
+            PyObject *r = PyObject_CallFunctionObjArgs(predicate, refs[u], NULL);
+            int truth = r ? PyObject_IsTrue(r) : -1;
+            Py_XDECREF(r);
+            if (truth < 0) {
+                goto finally;
+            }
+            if (truth) {
+                found = u;
+                break;
+            }
+        }
+        if (depth[u] >= (uint32_t)max_depth) {
+            continue;
+        }
+        size_t deg;
+        const rc_id *next = backwards ? rc_graph_in(a.g, u, &deg) : rc_graph_out(a.g, u, &deg);
+        for (size_t i = 0; i < deg; i++) {
+            rc_id v = next[i];
+            if (depth[v] != RC_UNREACHED ||
+                (rc_graph_flags(a.g, v) & RC_NODE_TOOL_FRAME)) {
+                continue;
+            }
+            int ignored = 0;
+            for (size_t d = 0; d < q.n_disc; d++) {
+                uintptr_t from = backwards ? rc_graph_addr(a.g, v) : rc_graph_addr(a.g, u);
+                uintptr_t to = backwards ? rc_graph_addr(a.g, u) : rc_graph_addr(a.g, v);
+                ignored |= q.disc[d].from == from && q.disc[d].to == to;
+            }
+            PyObject *id = ignored ? NULL : PyLong_FromVoidPtr(refs[v]);
+            if (!ignored && !id) {
+                goto finally;
+            }
+            int skip = ignored || PySet_Contains(ignore, id);
+            Py_XDECREF(id);
+            if (skip < 0) {
+                goto finally;
+            }
+            if (skip) {
+                continue;
+            }
+            depth[v] = depth[u] + 1;
+            parent[v] = u;
+            queue[tail++] = v;
+        }
+    }
+    if (found == RC_NO_ID) {
+        result = Py_BuildValue("[O]", obj);
+    } else {
+        result = PyList_New((Py_ssize_t)depth[found] + 1);
+        Py_ssize_t i = backwards ? 0 : (Py_ssize_t)depth[found];
+        for (rc_id v = found; result && v != RC_NO_ID; v = parent[v]) {
+            Py_INCREF(refs[v]);
+            PyList_SET_ITEM(result, i, refs[v]);
+            i += backwards ? 1 : -1;
+        }
+    }
+finally:
+    if (refs) {
+        for (rc_id v = 0; v < n; v++) {
+            Py_DECREF(refs[v]);
+        }
+    }
+    rc_free(refs);
+    rc_free(parent);
+    rc_free(queue);
+    rc_free(depth);
+    analysis_free(&a);
+    question_free(&q);
+    Py_DECREF(ignore);
+    return result;
+}
+
+static PyObject *
+rc_find_backref_chain_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    return chain_search(module, args, kwargs, 1);
+}
+
+static PyObject *
+rc_find_ref_chain_py(PyObject *module, PyObject *args, PyObject *kwargs)
+{
+    return chain_search(module, args, kwargs, 0);
+}
+
+/* ---- at ------------------------------------------------------------------- */
+
+static PyObject *
+rc_at_py(PyObject *module, PyObject *arg)
+{
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "at() argument must be an int address, not %.100s",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
+    }
+    PyObject *gc = rc_module_state(module)->gc;
+    PyObject *all = PyObject_CallMethod(gc, "get_objects", NULL);
+    if (!all) {
+        return NULL;
+    }
+    PyObject *found = NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(all) && !found; i++) {
+        PyObject *o = PyList_GET_ITEM(all, i);
+        PyObject *id = PyLong_FromVoidPtr(o);
+        if (!id) {
+            Py_DECREF(all);
+            return NULL;
+        }
+        int eq = PyObject_RichCompareBool(id, arg, Py_EQ);
+        Py_DECREF(id);
+        if (eq < 0) {
+            Py_DECREF(all);
+            return NULL;
+        }
+        if (eq) {
+            found = o;
+            Py_INCREF(found);
+        }
+    }
+    Py_DECREF(all);
+    if (!found) {
+        PyErr_Format(PyExc_ValueError, "at(%R): no live gc-tracked object has this address", arg);
+    }
+    return found;
+}
+
+PyMethodDef rc_chain_methods[] = {
+    {"find_chain", rc_find_chain_py, METH_O,
+     "find_chain(obj) -> Chain or None\n\n"
+     "The shortest chain of references that keeps obj alive, from a root (a module, a\n"
+     "class, an lru_cache, a thread's frame, an immortal object, or C code), besides\n"
+     "the caller's own variables referring to obj.  None when nothing else holds obj."},
+    {"_explain", rc_explain_py, METH_VARARGS, NULL},
+    {"find_backref_chain", (PyCFunction)(void (*)(void))rc_find_backref_chain_py,
+     METH_VARARGS | METH_KEYWORDS,
+     "find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
+     "objgraph's call: [root, ..., obj] where predicate(root) is true, following\n"
+     "referrers; [obj] when none is found within max_depth."},
+    {"find_ref_chain", (PyCFunction)(void (*)(void))rc_find_ref_chain_py,
+     METH_VARARGS | METH_KEYWORDS,
+     "find_ref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
+     "objgraph's call: [obj, ..., target] where predicate(target) is true, following\n"
+     "references; [obj] when none is found within max_depth."},
+    {"at", rc_at_py, METH_O,
+     "at(address) -> object\n\nThe live gc-tracked object with this id(); ValueError if none."},
+    {NULL, NULL, 0, NULL},
+};
