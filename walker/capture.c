@@ -420,6 +420,7 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
 /* ---- the walk --------------------------------------------------------------- */
 
 static rc_status frame_locals(walk *w, PyObject *op);
+static rc_status seed_frames(walk *w);
 static unsigned frame_flags(const walk *w, uintptr_t op);
 static size_t held_count(const walk *w, uintptr_t op);
 
@@ -610,14 +611,7 @@ add_locals(walk *w, PyObject *frame, PyObject *code)
     }
     /* Before 3.13, f_locals is a dict cached on the frame, holding its own
      * references: it is part of the heap from now on, held by the frame. */
-    if (PyDict_CheckExact(locals)) {
-        st = rc_builder_seed(w->b, (uintptr_t)locals);
-        if (st == RC_OK) {
-            st = add_frame_ref(w, frame, locals);
-        }
-    } else {
-        st = RC_OK;
-    }
+    st = PyDict_CheckExact(locals) ? add_frame_ref(w, frame, locals) : RC_OK;
     for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -672,7 +666,7 @@ add_frame(walk *w, PyObject *frame)
     }
     unsigned flags = is_tool_frame(w, frame) ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
     w->frames[w->n_frames++] = (frame_info){(uintptr_t)frame, flags};
-    rc_status st = rc_builder_seed(w->b, (uintptr_t)frame);
+    rc_status st = RC_OK;
 #if PY_VERSION_HEX >= 0x030B0000
     /* A running frame holds its globals through its function object, which
      * nothing visible references at module level (the code being run by
@@ -691,8 +685,11 @@ add_frame(walk *w, PyObject *frame)
     return st;
 }
 
-/* Seed the frames of every thread (through sys._current_frames(), which
- * materialises them on 3.11+) and record their locals. */
+/* Record the frames of every thread (through sys._current_frames(), which
+ * materialises them on 3.11+) and their locals.  This runs Python code (it
+ * reads f_locals, which before 3.13 refreshes a snapshot dict and may drop
+ * the last reference to a deleted variable), so it must come before the
+ * enumeration; seed_frames() seeds what it found. */
 static rc_status
 collect_frames(walk *w)
 {
@@ -730,6 +727,22 @@ collect_frames(walk *w)
     }
     if (w->n_frames) {
         qsort(w->frames, w->n_frames, sizeof *w->frames, cmp_frame_ref);
+    }
+    return st;
+}
+
+/* Seed the recorded frames, and the f_locals snapshot dicts they hold. */
+static rc_status
+seed_frames(walk *w)
+{
+    rc_status st = RC_OK;
+    for (size_t i = 0; st == RC_OK && i < w->n_frames; i++) {
+        st = rc_builder_seed(w->b, w->frames[i].frame);
+    }
+    for (size_t i = 0; st == RC_OK && i < w->n_frame_refs; i++) {
+        if (PyDict_CheckExact((PyObject *)w->frame_refs[i].value)) {
+            st = rc_builder_seed(w->b, w->frame_refs[i].value);
+        }
     }
     return st;
 }
@@ -882,9 +895,10 @@ seed_one(PyObject *op, void *arg)
 #endif
 
 /* The enumeration of tracked objects.  Before 3.12 it is gc.get_objects():
- * the list is excluded from the capture and released right after seeding;
- * every listed object was alive before the list existed, so releasing it
- * frees nothing but the list, and the refcounts read later are exact. */
+ * the list is excluded from the capture and released right after seeding.
+ * Every listed object was alive before the list existed and no Python code
+ * runs between the two, so releasing it frees nothing but the list, and
+ * the refcounts read later are exact. */
 typedef struct tracked_list {
 #if PY_VERSION_HEX < 0x030C0000
     PyObject *all;
@@ -979,12 +993,17 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
             goto finally;
         }
     }
-    /* Seeds: every tracked object, every thread's frames, plus the module
+    /* Seeds: every thread's frames, every tracked object, plus the module
      * table and builtins so that objects moved to the permanent generation
-     * by gc.freeze() are reached. */
-    st = tracked_list_get(w.b, opts->gc_module, &tracked);
+     * by gc.freeze() are reached.  The frames first: reading them runs
+     * Python code, and nothing may run between the enumeration and the
+     * walk. */
+    st = collect_frames(&w);
     if (st == RC_OK) {
-        st = collect_frames(&w);
+        st = tracked_list_get(w.b, opts->gc_module, &tracked);
+    }
+    if (st == RC_OK) {
+        st = seed_frames(&w);
     }
     if (st == RC_OK) {
         st = tracked_list_seed(w.b, &tracked);

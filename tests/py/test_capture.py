@@ -193,3 +193,18 @@ def test_python_level_sizeof_is_never_called():
     refchain.capture()
     assert _refchain._shallow_size(s) < 1000
     assert calls == []
+
+
+def test_a_local_deleted_after_its_snapshot_is_not_a_dangling_seed():
+    """Regression: before 3.13, reading f_locals refreshes a snapshot dict that
+    may hold the last reference to a deleted local.  Capture must read the
+    frames before it enumerates objects, or it seeds a freed address."""
+    def work():
+        target = [1]
+        holder = [target]
+        refchain.find_chain(target)      # leaves a snapshot holding `holder`
+        del holder
+        return refchain.count("list")
+
+    for _ in range(3):
+        assert work() > 0
