@@ -465,7 +465,7 @@ static int
 analyse(PyObject *module, const question *q, analysis *a)
 {
     memset(a, 0, sizeof *a);
-    a->g = rc_module_capture(module, q->held, q->n_held);
+    a->g = rc_module_capture(module, q->held, q->n_held, RC_EDGES_BOTH);
     if (!a->g) {
         return -1;
     }

@@ -73,7 +73,7 @@ rc_raise(rc_status st)
 }
 
 rc_graph *
-rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held)
+rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges)
 {
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
@@ -111,6 +111,7 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held)
         .n_tool_globals = tool_globals ? (size_t)PyTuple_GET_SIZE(tool_globals) : 0,
         .gc_module = s->gc,
         .node_hint = s->last_nodes + s->last_nodes / 8,
+        .edges = edges,
     };
     rc_graph *g = NULL;
     rc_status st = rc_capture(&opts, &g);
@@ -230,7 +231,7 @@ nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_BOTH);
     return g ? rc_graph_wrap(module, g) : NULL;
 }
 
@@ -242,7 +243,7 @@ rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
         return NULL;
     }
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
     if (!g) {
         return NULL;
     }
@@ -263,7 +264,7 @@ rc_count_py(PyObject *module, PyObject *arg)
     }
     PyObject *result = NULL;
     unsigned char *mask = NULL;
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
     size_t marked;
     if (g && (mask = type_sel_mask(&sel, g, &marked))) {
         size_t n = 0, nn = rc_graph_node_count(g);
@@ -290,7 +291,7 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
     if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
         result = rc_objects_list(g, ids, n);
     }
@@ -323,7 +324,7 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
     if (g && (typename == Py_None || (mask = type_sel_mask(&sel, g, &marked)))) {
         rc_status st = rc_census_new_nodes(since, g, mask, &ids, &n);
         if (st == RC_EINVAL) {
@@ -371,7 +372,7 @@ rc_growth_py(PyObject *module, PyObject *args)
     rc_id *ids = NULL;
     size_t n_ids = 0;
     rc_status st;
-    rc_graph *g = rc_module_capture(module, NULL, 0);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
     if (!g) {
         goto finally;
     }
@@ -471,6 +472,37 @@ rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
     return PyLong_FromUnsignedLongLong(rc_shallow_size(obj));
 }
 
+#if PY_VERSION_HEX >= 0x030D0000
+/* Exported, but declared only in the internal headers since 3.13. */
+PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
+#endif
+
+/* _alloc_traceback(obj) -> ((filename, lineno), ...) most recent first, or
+ * None.  tracemalloc records the start of each memory block; an object
+ * starts after its pre-header (the GC header, and from 3.11 the managed
+ * dict/weakref pointers).  CPython 3.11's own get_object_traceback()
+ * forgets the managed-dict part, so instances of plain classes have no
+ * traceback there. */
+static PyObject *
+rc_alloc_traceback_py(PyObject *Py_UNUSED(module), PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    size_t pre = PyType_IS_GC(tp) ? 2 * sizeof(PyObject *) : 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
+        pre += 2 * sizeof(PyObject *);
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+        pre += 2 * sizeof(PyObject *);
+    }
+#endif
+    if (PyType_Check(obj) && !PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE)) {
+        Py_RETURN_NONE; /* static types are not allocated */
+    }
+    return _PyTraceMalloc_GetTraceback(0, (uintptr_t)obj - pre);
+}
+
 /* _fail_after(n): make the n-th next C allocation fail (n < 0: never). */
 static PyObject *
 rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
@@ -520,6 +552,7 @@ static PyMethodDef rc_methods[] = {
      METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
     {"_growth", rc_growth_py, METH_VARARGS, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
+    {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},

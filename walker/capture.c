@@ -988,6 +988,9 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     if (!w.b) {
         goto finally;
     }
+    if (opts->edges == RC_EDGES_NONE) {
+        rc_builder_nodes_only(w.b);
+    }
     for (size_t i = 0; i < opts->n_exclude; i++) {
         if ((st = rc_builder_exclude(w.b, (uintptr_t)opts->exclude[i])) != RC_OK) {
             goto finally;
@@ -1030,8 +1033,15 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     if (st != RC_OK) {
         goto finally;
     }
-    st = rc_builder_freeze(w.b, out);
+    rc_graph *g = NULL;
+    st = rc_builder_freeze(w.b, &g);
     w.b = NULL;
+    if (st == RC_OK && opts->edges == RC_EDGES_BOTH && (st = rc_graph_build_in(g)) != RC_OK) {
+        rc_graph_free(g);
+    }
+    if (st == RC_OK) {
+        *out = g;
+    }
 
 finally:
     tracked_list_release(&tracked);

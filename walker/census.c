@@ -24,6 +24,7 @@ struct rc_census {
     ident *ids;
     size_t n_ids;
     bool has_ids;
+    bool ids_sorted; /* sorted by address on first use (rc_census_sort_ids) */
 };
 
 struct rc_diff {
@@ -116,7 +117,6 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     const char **names = rc_malloc((nt ? nt : 1) * sizeof *names);
     const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
     rc_census_row *rows = rc_malloc((nt ? nt : 1) * sizeof *rows);
-    ident *tmp = NULL;
     rc_census *c = NULL;
     if (!count || !bytes || !names || !order || !rows) {
         goto finally;
@@ -152,17 +152,16 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
         goto finally;
     }
     if (flags & RC_CENSUS_WITH_IDS) {
+        /* Copied in node order; sorted only if someone asks what is new. */
         c->has_ids = true;
         c->ids = rc_malloc((n ? n : 1) * sizeof *c->ids);
-        tmp = rc_malloc((n ? n : 1) * sizeof *tmp);
-        if (!c->ids || !tmp) {
+        if (!c->ids) {
             goto finally;
         }
         for (rc_id i = 0; i < n; i++) {
             c->ids[i].addr = rc_graph_addr(g, i);
             c->ids[i].key = rc_graph_type_key(g, rc_graph_type(g, i));
         }
-        radix_sort_ids(c->ids, tmp, n);
         c->n_ids = n;
     }
     *out = c;
@@ -170,7 +169,6 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     st = RC_OK;
 finally:
     rc_census_free(c);
-    rc_free(tmp);
     rc_free(rows);
     rc_free(order);
     rc_free(names);
@@ -240,9 +238,34 @@ rc_census_id_count(const rc_census *c)
     return c->n_ids;
 }
 
+rc_status
+rc_census_sort_ids(rc_census *c)
+{
+    if (c->ids_sorted || c->n_ids < 2) {
+        c->ids_sorted = true;
+        return RC_OK;
+    }
+    ident *tmp = rc_malloc(c->n_ids * sizeof *tmp);
+    if (!tmp) {
+        return RC_ENOMEM;
+    }
+    radix_sort_ids(c->ids, tmp, c->n_ids);
+    rc_free(tmp);
+    c->ids_sorted = true;
+    return RC_OK;
+}
+
 int
 rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key)
 {
+    if (!c->ids_sorted) {
+        for (size_t i = 0; i < c->n_ids; i++) {
+            if (c->ids[i].addr == addr) {
+                return c->ids[i].key == type_key;
+            }
+        }
+        return 0;
+    }
     size_t lo = 0, hi = c->n_ids;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -487,11 +510,15 @@ rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask)
 }
 
 rc_status
-rc_census_new_nodes(const rc_census *since, const rc_graph *g,
-                    const unsigned char *type_mask, rc_id **ids, size_t *n)
+rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *type_mask,
+                    rc_id **ids, size_t *n)
 {
     if (!since->has_ids) {
         return RC_EINVAL;
+    }
+    rc_status st = rc_census_sort_ids(since);
+    if (st != RC_OK) {
+        return st;
     }
     size_t cap = 64, count = 0, nn = rc_graph_node_count(g);
     rc_id *v = rc_malloc(cap * sizeof *v);

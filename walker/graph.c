@@ -77,6 +77,7 @@ struct rc_builder {
     size_t n_seeds;
 
     addr_index index;
+    bool nodes_only; /* discover nodes, store no edge */
 
     uintptr_t *excluded;
     size_t n_excluded, excluded_cap;
@@ -387,6 +388,12 @@ rc_builder_free(rc_builder *b)
     rc_free(b);
 }
 
+void
+rc_builder_nodes_only(rc_builder *b)
+{
+    b->nodes_only = true;
+}
+
 rc_status
 rc_builder_exclude(rc_builder *b, uintptr_t addr)
 {
@@ -499,10 +506,11 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
 /* Resolve addrs[0..n) to ids, prefetching both dependent loads of each
  * probe: the slot 2*D lookups ahead, then, once the slot is in cache, the
  * address it names D lookups ahead.  ids[j] receives the id (DEAD when
- * excluded); with ids NULL the nodes are flagged as seeds instead.
- * *done receives how many were resolved, also on error. */
+ * excluded) unless ids is NULL; seeds are flagged as such.  *done receives
+ * how many were resolved, also on error. */
 static rc_status
-resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, size_t *done)
+resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
+        size_t *done)
 {
     enum { D = PREFETCH_AHEAD };
     for (size_t j = 0; j < n && j < 2 * D; j++) {
@@ -528,7 +536,8 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, size_t *don
         }
         if (ids) {
             ids[j] = id;
-        } else if (id != DEAD) {
+        }
+        if (seeds && id != DEAD) {
             b->flags[id] |= RC_NODE_SEED;
         }
     }
@@ -541,7 +550,7 @@ static rc_status
 flush_seeds(rc_builder *b)
 {
     size_t done;
-    rc_status st = resolve(b, b->seeds, b->n_seeds, NULL, &done);
+    rc_status st = resolve(b, b->seeds, b->n_seeds, NULL, true, &done);
     memmove(b->seeds, b->seeds + done, (b->n_seeds - done) * sizeof *b->seeds);
     b->n_seeds -= done;
     return st;
@@ -585,6 +594,13 @@ rc_builder_find_type(const rc_builder *b, uintptr_t key)
 static rc_status
 flush(rc_builder *b)
 {
+    size_t done;
+    if (b->nodes_only) {
+        rc_status st = resolve(b, b->pending, b->n_pending, NULL, false, &done);
+        memmove(b->pending, b->pending + done, (b->n_pending - done) * sizeof *b->pending);
+        b->n_pending -= done;
+        return st;
+    }
     size_t need = b->n_out + b->n_pending;
     if (need > b->out_cap) {
         size_t cap = b->out_cap + b->out_cap / 2;
@@ -596,8 +612,7 @@ flush(rc_builder *b)
         }
         b->out_cap = cap;
     }
-    size_t done;
-    rc_status st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, &done);
+    rc_status st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, false, &done);
     for (size_t j = 0; j < done; j++) {
         b->n_dead += b->out[b->n_out + j] == DEAD;
     }
@@ -713,7 +728,7 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
     b->type[id] = type;
     b->refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
     b->flags[id] = (uint16_t)((b->flags[id] & RC_NODE_SEED) | (flags & ~RC_NODE_SEED));
-    b->out_off[id + 1] = (uint32_t)(b->n_out + b->n_pending);
+    b->out_off[id + 1] = b->nodes_only ? 0 : (uint32_t)(b->n_out + b->n_pending);
     b->closed++;
     b->expanding = false;
     return RC_OK;
@@ -740,6 +755,48 @@ compact_edges(rc_builder *b)
 }
 
 rc_status
+rc_graph_build_in(rc_graph *g)
+{
+    if (g->in_off) {
+        return RC_OK;
+    }
+    size_t n = g->n, m = g->n_edges;
+    uint32_t *in_off = rc_calloc(n + 1, sizeof *in_off);
+    rc_id *in = rc_malloc((m ? m : 1) * sizeof *in);
+    if (!in_off || !in) {
+        rc_free(in_off);
+        rc_free(in);
+        return RC_ENOMEM;
+    }
+    /* Counting sort of the edges by target: in_off[t] first becomes the end
+     * of t's range, then walking the edges backwards leaves it at the start,
+     * with each range sorted by source. */
+    for (size_t e = 0; e < m; e++) {
+        in_off[g->out[e]]++;
+    }
+    size_t sum = 0;
+    for (size_t v = 0; v < n; v++) {
+        sum += in_off[v];
+        in_off[v] = (uint32_t)sum;
+    }
+    in_off[n] = (uint32_t)m;
+    for (size_t u = n; u-- > 0;) {
+        for (size_t e = g->out_off[u + 1]; e-- > g->out_off[u];) {
+            in[--in_off[g->out[e]]] = (rc_id)u;
+        }
+    }
+    g->in_off = in_off;
+    g->in = in;
+    return RC_OK;
+}
+
+int
+rc_graph_has_in(const rc_graph *g)
+{
+    return g->in_off != NULL;
+}
+
+rc_status
 rc_builder_freeze(rc_builder *b, rc_graph **out)
 {
     rc_status st = RC_EINVAL;
@@ -755,33 +812,11 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     if (b->n_dead) {
         compact_edges(b);
     }
-    /* The index has done its work: free it before the in-edges are built,
+    /* The index has done its work: free it before anything else is built,
      * which keeps a capture's peak memory at its node and edge arrays. */
     rc_free(b->index.slots);
     b->index.slots = NULL;
     size_t n = b->n, m = b->n_out;
-    g->in_off = rc_calloc(n + 1, sizeof *g->in_off);
-    g->in = rc_malloc((m ? m : 1) * sizeof *g->in);
-    if (!g->in_off || !g->in) {
-        goto error;
-    }
-    /* Counting sort of the edges by target: in_off[t] first becomes the end
-     * of t's range, then walking the edges backwards leaves it at the start,
-     * with each range sorted by source. */
-    for (size_t e = 0; e < m; e++) {
-        g->in_off[b->out[e]]++;
-    }
-    size_t sum = 0;
-    for (size_t v = 0; v < n; v++) {
-        sum += g->in_off[v];
-        g->in_off[v] = (uint32_t)sum;
-    }
-    g->in_off[n] = (uint32_t)m;
-    for (size_t u = n; u-- > 0;) {
-        for (size_t e = b->out_off[u + 1]; e-- > b->out_off[u];) {
-            g->in[--g->in_off[b->out[e]]] = (rc_id)u;
-        }
-    }
 
     shrink((void **)&b->addr, n, sizeof *b->addr);
     shrink((void **)&b->type, n, sizeof *b->type);
@@ -852,8 +887,9 @@ size_t
 rc_graph_memory(const rc_graph *g)
 {
     size_t per_node = sizeof *g->addr + sizeof *g->type + sizeof *g->size +
-                      sizeof *g->refcnt + sizeof *g->flags + 2 * sizeof *g->out_off;
-    return sizeof *g + g->n * per_node + 2 * g->n_edges * sizeof(rc_id) +
+                      sizeof *g->refcnt + sizeof *g->flags + sizeof *g->out_off;
+    size_t in = g->in_off ? (g->n + 1) * sizeof *g->in_off + g->n_edges * sizeof(rc_id) : 0;
+    return sizeof *g + g->n * per_node + g->n_edges * sizeof(rc_id) + in +
            g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);
@@ -912,6 +948,10 @@ rc_graph_out(const rc_graph *g, rc_id id, size_t *n)
 const rc_id *
 rc_graph_in(const rc_graph *g, rc_id id, size_t *n)
 {
+    if (!g->in_off) {
+        *n = 0;
+        return NULL;
+    }
     *n = g->in_off[id + 1] - g->in_off[id];
     return g->in + g->in_off[id];
 }

@@ -35,6 +35,9 @@ rc_root_kind_name(rc_root_kind kind)
 rc_status
 rc_roots_classify(const rc_graph *g, uint8_t **out)
 {
+    if (!rc_graph_has_in(g)) {
+        return RC_EINVAL; /* surpluses need in-degrees */
+    }
     size_t n = rc_graph_node_count(g);
     uint8_t *kinds = rc_calloc(n ? n : 1, 1);
     if (!kinds) {

@@ -38,7 +38,12 @@ typedef struct rc_capture_opts {
     size_t n_tool_globals;
     /* Expected number of nodes (the last capture's), to size the index. */
     size_t node_hint;
+    /* What to keep of the references: RC_EDGES_NONE (nodes only, enough for a
+     * census), RC_EDGES_OUT, or RC_EDGES_BOTH (out- and in-edges). */
+    int edges;
 } rc_capture_opts;
+
+enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
 
 /* Capture the heap into a new graph.  Requires the GIL.  On RC_EPYTHON a
  * Python exception is set; on any error *out is untouched and nothing leaks. */

@@ -38,8 +38,12 @@ uint64_t rc_census_total_count(const rc_census *c);
 uint64_t rc_census_total_bytes(const rc_census *c);
 /* Number of remembered object identities (0 without RC_CENSUS_WITH_IDS). */
 size_t rc_census_id_count(const rc_census *c);
-/* Whether an object with this address and type key was counted. */
+/* Whether an object with this address and type key was counted: O(log n)
+ * once the identities are sorted, O(n) before. */
 int rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key);
+/* Sort the remembered identities (done once, on first need: a census point
+ * that is never asked about costs no sort).  On RC_ENOMEM nothing changes. */
+rc_status rc_census_sort_ids(rc_census *c);
 
 /* Fill order[0..len) with row indexes sorted by count (descending), then
  * bytes (descending), then name. */
@@ -81,7 +85,7 @@ size_t rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *m
  * `type_mask` (NULL: all types).  `since` must have been taken with
  * RC_CENSUS_WITH_IDS (RC_EINVAL otherwise).  *ids is rc_malloc'ed and owned
  * by the caller.  On error the outputs are untouched. */
-rc_status rc_census_new_nodes(const rc_census *since, const rc_graph *g,
+rc_status rc_census_new_nodes(rc_census *since, const rc_graph *g,
                               const unsigned char *type_mask, rc_id **ids, size_t *n);
 
 #endif

@@ -53,6 +53,11 @@ rc_builder *rc_builder_new(size_t node_hint);
 /* Free a builder that was not frozen.  NULL is a no-op. */
 void rc_builder_free(rc_builder *b);
 
+/* Discover nodes through rc_builder_edge() but store no edge: the frozen
+ * graph has nodes, types, sizes and refcounts only (enough for a census).
+ * Call before the first edge. */
+void rc_builder_nodes_only(rc_builder *b);
+
 /* Exclude `addr`: edges to it are dropped and it never becomes a node.
  * Only valid before the first rc_builder_seed()/rc_builder_edge().
  * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable. */
@@ -93,10 +98,15 @@ rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
 rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,
                            uint64_t refcnt, unsigned flags);
 
-/* Freeze into a graph.  The builder is consumed (freed) whether or not this
- * succeeds; on error *out is untouched.  Every discovered node must have been
- * expanded (RC_EINVAL otherwise). */
+/* Freeze into a graph, with out-edges only.  The builder is consumed (freed)
+ * whether or not this succeeds; on error *out is untouched.  Every discovered
+ * node must have been expanded (RC_EINVAL otherwise). */
 rc_status rc_builder_freeze(rc_builder *b, rc_graph **out);
+
+/* Build the in-edges (a census does not need them; chains do).  Idempotent.
+ * On RC_ENOMEM the graph is unchanged. */
+rc_status rc_graph_build_in(rc_graph *g);
+int rc_graph_has_in(const rc_graph *g);
 
 /* ---- querying --------------------------------------------------------- */
 
@@ -115,7 +125,8 @@ uint32_t rc_graph_refcnt(const rc_graph *g, rc_id id);
 unsigned rc_graph_flags(const rc_graph *g, rc_id id);
 
 /* The out-/in-neighbours of `id`; *n receives their number.  Out-edges keep
- * the order tp_traverse reported them in; in-edges are sorted by source. */
+ * the order tp_traverse reported them in; in-edges are sorted by source and
+ * exist only after rc_graph_build_in() (before, rc_graph_in gives none). */
 const rc_id *rc_graph_out(const rc_graph *g, rc_id id, size_t *n);
 const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
 

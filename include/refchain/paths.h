@@ -31,7 +31,8 @@ typedef enum rc_root_kind {
 const char *rc_root_kind_name(rc_root_kind kind);
 
 /* kinds[v] (rc_root_kind) for every node v of g, in *out (rc_malloc'ed, the
- * caller frees it).  Tool frames (RC_NODE_TOOL_FRAME) are never roots. */
+ * caller frees it).  Tool frames (RC_NODE_TOOL_FRAME) are never roots.  g
+ * needs its in-edges (rc_graph_build_in; RC_EINVAL otherwise). */
 rc_status rc_roots_classify(const rc_graph *g, uint8_t **out);
 
 /* An edge the BFS must not follow `count` times: the question's own handles

@@ -36,6 +36,7 @@ from refchain._refchain import (  # noqa: E402
     find_chain,
     find_ref_chain,
 )
+from refchain._explain import Group, LeakReport, explain, leaks, show_explain  # noqa: E402
 from refchain._growth import (  # noqa: E402
     by_type,
     count,
@@ -55,16 +56,21 @@ __all__ = [
     "Chain",
     "DiffRow",
     "Graph",
+    "Group",
+    "LeakReport",
     "TypeStat",
     "at",
     "by_type",
     "capture",
     "census",
     "count",
+    "explain",
     "find_backref_chain",
     "find_chain",
     "find_ref_chain",
     "growth",
+    "leaks",
     "new_objects",
+    "show_explain",
     "show_growth",
 ]

@@ -76,15 +76,10 @@ def _display_path(filename):
 
 
 def _object_traceback():
-    """The fastest way this interpreter offers to get an object's allocation
-    frames, most recent first, as (filename, lineno) pairs."""
-    try:
-        from _tracemalloc import _get_object_traceback
-    except ImportError:  # pragma: no cover - every supported CPython has it
-        def _get_object_traceback(obj):
-            tb = tracemalloc.get_object_traceback(obj)
-            return None if tb is None else [(f.filename, f.lineno) for f in reversed(tb)]
-    return _get_object_traceback
+    """How to get an object's allocation frames, most recent first, as
+    (filename, lineno) pairs: through refchain's C helper, which also finds
+    the instances CPython 3.11's tracemalloc.get_object_traceback() misses."""
+    return _refchain._alloc_traceback
 
 
 def allocation_sites(objects, top=3):
@@ -95,11 +90,9 @@ def allocation_sites(objects, top=3):
     for obj in objects:
         frames = get_tb(obj)
         if frames:
-            filename, lineno = frames[0]
-            site = "%s:%d" % (_display_path(filename), lineno)
-            counts[site] = counts.get(site, 0) + 1
-    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [(n, site) for site, n in ranked[:top]]
+            counts[frames[0]] = counts.get(frames[0], 0) + 1
+    ranked = sorted(((-n, _display_path(f), line) for (f, line), n in counts.items()))
+    return [(-n, "%s:%d" % (f, line)) for n, f, line in ranked[:top]]
 
 
 def show_growth(limit=10, file=None, shortnames=True):

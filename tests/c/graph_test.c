@@ -72,6 +72,7 @@ test_discovered_nodes_are_expanded_in_id_order(void **state)
     assert_int_equal(expanded, 1000);
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
     assert_int_equal(rc_graph_node_count(g), 1000);
     assert_int_equal(rc_graph_edge_count(g), 999);
     assert_true(rc_graph_flags(g, 0) & RC_NODE_SEED);
@@ -102,6 +103,7 @@ test_excluded_addresses_vanish(void **state)
     }
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
     assert_int_equal(rc_graph_node_count(g), 2);
     assert_int_equal(rc_graph_edge_count(g), 1);
     assert_int_equal(rc_graph_find(g, FAKE(7)), RC_NO_ID);
@@ -150,6 +152,7 @@ test_big_sizes_and_saturated_refcounts(void **state)
     }
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
     for (i = 0; i < 3; i++) {
         assert_int_equal(rc_graph_size(g, i), sizes[i]);
     }
@@ -179,6 +182,7 @@ test_types_are_interned_once(void **state)
     }
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
     assert_int_equal(rc_graph_type_count(g), 5002);
     assert_string_equal(rc_graph_type_name(g, a), "mod.A");
     assert_string_equal(rc_graph_type_short_name(g, a), "A");
@@ -266,6 +270,54 @@ test_allocation_failure_at_every_point(void **state)
     free(e);
 }
 
+static void
+test_nodes_only_discovers_but_stores_no_edges(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    rc_builder_nodes_only(b);
+    assert_int_equal(rc_builder_seed(b, FAKE(0)), RC_OK);
+    uintptr_t addr;
+    unsigned nf;
+    rc_status st;
+    while (rc_builder_next(b, &addr, &nf, &st)) {
+        if (addr == FAKE(0)) {
+            assert_int_equal(rc_builder_edge(b, FAKE(1)), RC_OK);
+            assert_int_equal(rc_builder_edge(b, FAKE(2)), RC_OK);
+        }
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 3);
+    assert_int_equal(rc_graph_edge_count(g), 0);
+    size_t n;
+    rc_graph_out(g, 0, &n);
+    assert_int_equal(n, 0);
+    assert_false(rc_graph_has_in(g));
+    assert_null(rc_graph_in(g, 1, &n));
+    assert_int_equal(n, 0);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
+    assert_true(rc_graph_has_in(g));
+    rc_graph_free(g);
+}
+
+static void
+test_find_many(void **state)
+{
+    (void)state;
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(50, NULL, 0, NULL, NULL, &g), RC_OK);
+    const uintptr_t addrs[] = {FAKE(7), FAKE(49), FAKE(99), FAKE(7), 0, FAKE(0)};
+    rc_id ids[6];
+    assert_int_equal(rc_graph_find_many(g, addrs, 6, ids), RC_OK);
+    const rc_id want[] = {7, 49, RC_NO_ID, 7, RC_NO_ID, 0};
+    assert_memory_equal(ids, want, sizeof want);
+    assert_int_equal(rc_graph_find(g, FAKE(49)), 49);
+    assert_int_equal(rc_graph_find(g, FAKE(99)), RC_NO_ID);
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -279,6 +331,8 @@ main(void)
         cmocka_unit_test(test_types_are_interned_once),
         cmocka_unit_test(test_random_graph_matches_edge_list),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_nodes_only_discovers_but_stores_no_edges),
+        cmocka_unit_test(test_find_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,7 @@ test_long_chain_needs_no_recursion(void **state)
     }
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
     uint8_t *kinds = NULL;
     rc_paths *p = NULL;
     assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);

@@ -73,7 +73,15 @@ build_graph_ex(unsigned n, const test_edge *edges, size_t n_edges, const unsigne
         rc_builder_free(b);
         return st;
     }
-    return rc_builder_freeze(b, out);
+    rc_graph *g = NULL;
+    st = rc_builder_freeze(b, &g);
+    if (st == RC_OK && (st = rc_graph_build_in(g)) != RC_OK) {
+        rc_graph_free(g);
+    }
+    if (st == RC_OK) {
+        *out = g;
+    }
+    return st;
 }
 
 /* build_graph_ex() with refcount = 1 + in-degree and no flags. */

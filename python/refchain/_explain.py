@@ -1,0 +1,150 @@
+"""explain, show_explain and leaks: many instances explained at once, grouped
+by the path that retains them."""
+
+import sys
+
+from refchain import _refchain
+from refchain._format import human_bytes
+from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
+
+
+class Group:
+    """Instances retained along the same path: the same root and the same
+    sequence of (type, label), with dict keys and indexes collapsed to [*]."""
+
+    __slots__ = ("typename", "count", "bytes", "chain", "lines")
+
+    def __init__(self, typename, count, nbytes, chain, lines):
+        self.typename = typename
+        self.count = count
+        self.bytes = nbytes
+        self.chain = chain       # one representative refchain.Chain
+        self.lines = lines       # [(count, "file:line")], most frequent first
+
+    @property
+    def root_kind(self):
+        return self.chain.root_kind
+
+    def path(self):
+        """The retention path with keys and indexes collapsed: the group's
+        signature as text."""
+        if self.chain.root_kind == "unreachable":
+            return "unreachable (held only by garbage the next gc.collect() frees)"
+        parts = [self.chain.root_description]
+        for obj, label in self.chain.steps:
+            if label.startswith("[") or label == "member":
+                label = "[*]"
+            parts.append("%s %s" % (label, type(obj).__name__))
+        return " → ".join(parts)
+
+    def __str__(self):
+        text = "%d %s (%s), held through %s" % (
+            self.count, self.typename, human_bytes(self.bytes), self.path())
+        if self.lines:
+            text += "; allocated at " + ", ".join(
+                "%s (%d)" % (site, n) for n, site in self.lines)
+        return text + "."
+
+    def __repr__(self):
+        return "<refchain.Group: %d %s via %s root>" % (self.count, self.typename,
+                                                       self.root_kind)
+
+    def _repr_svg_(self):
+        from refchain import _render
+
+        return _render.render_groups([self], "svg").decode("utf-8")
+
+
+def _groups(raw, typename):
+    groups = []
+    for count, nbytes, chain, members in raw:
+        lines = allocation_sites(members)
+        del members[:]
+        groups.append(Group(typename, count, nbytes, chain, lines))
+    return groups
+
+
+def _selector(what):
+    """(selector, objects) for _refchain._explain()."""
+    if isinstance(what, (str, type)):
+        return what, None
+    try:
+        return None, list(what)
+    except TypeError:
+        raise TypeError("explain() argument must be a type name, a type or an iterable of "
+                        "objects, not %s" % type(what).__name__) from None
+
+
+def explain(what, limit=5):
+    """Group the live instances of `what` (a type name, a type, or an iterable
+    of objects) by the path that retains them.  Returns up to `limit` Groups,
+    the largest first; each has .count, .bytes, .lines (allocation sites, when
+    tracemalloc traces) and one representative .chain."""
+    limit = _check_limit(limit, "explain")
+    selector, objects = _selector(what)
+    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False)
+    del objects
+    if isinstance(what, type):
+        typename = what.__name__
+    elif isinstance(what, str):
+        typename = what
+    else:
+        typename = "objects"
+    return _groups(raw, typename)
+
+
+def show_explain(what, limit=5, file=None):
+    """Print explain(what, limit): one paragraph per group."""
+    if file is None:
+        file = sys.stdout
+    elif not callable(getattr(file, "write", None)):
+        raise TypeError("show_explain() argument 'file' must have a write() method")
+    groups = what if isinstance(what, (list, tuple)) and all(
+        isinstance(g, Group) for g in what) and what else explain(what, limit)
+    _write_groups(groups, file)
+
+
+def _write_groups(groups, file):
+    import tracemalloc
+
+    lines = [str(g) for g in groups] or ["(nothing to explain)"]
+    if groups and not tracemalloc.is_tracing():
+        lines.append(TRACEMALLOC_HINT)
+    file.write("\n".join(lines) + "\n")
+
+
+class LeakReport:
+    """What appeared since a census point, by type, each type explained."""
+
+    __slots__ = ("types",)
+
+    def __init__(self, types):
+        self.types = types   # [(typename, count, bytes, [Group])]
+
+    def __iter__(self):
+        return iter(self.types)
+
+    def __len__(self):
+        return len(self.types)
+
+    def __str__(self):
+        if not self.types:
+            return "(nothing new since the census)"
+        out = []
+        for typename, count, nbytes, groups in self.types:
+            out.append("%s: +%d new (%s)" % (typename, count, human_bytes(nbytes)))
+            out.extend("  " + str(g) for g in groups)
+        return "\n".join(out)
+
+
+def leaks(since, limit=5):
+    """The objects new since `since` (a Census from refchain.census()),
+    grouped by type (the `limit` largest types) and each type explained
+    (its `limit` largest groups)."""
+    if not isinstance(since, _refchain.Census):
+        raise TypeError("leaks() argument 'since' must be a refchain.Census, not %s"
+                        % type(since).__name__)
+    limit = _check_limit(limit, "leaks")
+    raw = _refchain._explain(None, None, since, min(limit, sys.maxsize), True)
+    return LeakReport([(name, count, nbytes, _groups(groups, name))
+                       for name, count, nbytes, groups in raw])
