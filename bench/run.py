@@ -4,6 +4,12 @@ same process and run (see bench/README.md):
   1. capture speed:     refchain.capture() / gc.collect()            <= 1.0x
   2. show_growth speed: refchain.show_growth / objgraph.show_growth  <= 0.5x
   3. memory:            peak extra RSS of one capture per object     <= 64 B
+  4. single chain:      find_chain / objgraph.find_backref_chain,
+                        a chain 10 deep, capture included            <= 0.5x
+  5. fan-in:            the same with 100 extra referrers of the
+                        target spread over the heap                  <= 0.05x (>= 20x faster)
+  6. explain:           explain() over 100,000 leaked instances /
+                        one capture()                                <= 2.0x
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -122,7 +128,76 @@ def capture_memory(composition, n):
             "nodes": len(graph), "graph_memory_per_object": graph.memory / len(graph)}
 
 
-CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory)}
+class Link:
+    __slots__ = ("next",)
+
+
+CHAIN_ROOT = []   # a module global: the root of the chain the figures look for
+
+
+def chain_target(fan_in):
+    """A target at the end of a chain 10 references deep from the module
+    global CHAIN_ROOT, plus `fan_in` extra referrers (lists) spread evenly
+    over the heap's units."""
+    head = Link()
+    CHAIN_ROOT.append(head)                  # module -> dict -> list -> Link ...
+    node = head
+    for _ in range(6):
+        node.next = Link()
+        node = node.next
+    target = bytearray(16)
+    node.next = [target]                     # ... Link -> list -> target: 10 hops
+    units = HEAP[0][0]
+    for i in range(fan_in):
+        units[(i * 7919) % len(units)].append([target])
+    return target
+
+
+def chain_speed(composition, n, pairs, fan_in):
+    import inspect
+    import objgraph
+    import refchain
+
+    make_heap(composition, n)
+    target = chain_target(fan_in)
+    gc.collect()
+    # Timed inline, not through paired(): a lambda would hold `target` in a
+    # closure cell, a shorter chain than the one measured.  Here `target` is
+    # the caller's own variable, which find_chain discounts.
+    times = []
+    for _ in range(pairs):
+        start = time.perf_counter()
+        chain = refchain.find_chain(target)
+        mid = time.perf_counter()
+        theirs = len(objgraph.find_backref_chain(target, inspect.ismodule))
+        times.append((mid - start, time.perf_counter() - mid))
+    ratios = [a / b for a, b in times]
+    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "pairs": pairs, "ratios": ratios, "seconds": times, "hops": chain.hops,
+            "root": chain.root_kind, "objgraph_len": theirs - 1,
+            "nodes": len(refchain.capture())}
+
+
+def explain_speed(composition, n, pairs):
+    import refchain
+
+    make_heap(composition, n)
+
+    class Leaked:
+        registry = []
+
+    for _ in range(100000):
+        Leaked.registry.append(Leaked())
+    HEAP.append(Leaked)
+    gc.collect()
+    groups = refchain.explain(Leaked)
+    result = paired(lambda: refchain.explain(Leaked), refchain.capture, pairs)
+    result.update(groups=len(groups), first=groups[0].count)
+    return result
+
+
+CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
+                                    chain_speed, explain_speed)}
 
 
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
@@ -227,6 +302,28 @@ def main():
                 lambda r: "%.1f B" % r["bytes_per_object"],
                 lambda r: "%.0f MiB extra over %d nodes; graph.memory says %.1f B/node"
                 % (r["extra_bytes"] / 2 ** 20, r["nodes"], r["graph_memory_per_object"])))
+
+    n = sizes[0]
+    if objgraph_version is None:
+        skipped = {"error": "skipped: no objgraph"}
+    for fan_in, figure, target in ((0, "4 find_chain / objgraph, 10 deep", ("<= 0.5x", 0.5)),
+                                   (100, "5 ... with 100 referrers fanned in", ("<= 0.05x", 0.05))):
+        # objgraph calls gc.get_referrers for every node it visits: with fan-in
+        # one call takes a minute on 1M objects, so this figure times 1 pair.
+        r = skipped if objgraph_version is None else in_subprocess(
+            "chain_speed", composition="service", n=n, pairs=pairs if not fan_in else 1,
+            fan_in=fan_in)
+        r["value"] = r.get("ratio")
+        records.append(report(
+            figure, "service", n, target, r,
+            lambda r: "%s (%.0fx faster)" % (ratio_text(r), 1 / r["ratio"]),
+            lambda r: "refchain: %d hops from a %s root; objgraph: %d hops; %d objects"
+            % (r["hops"], r["root"], r["objgraph_len"], r["nodes"])))
+    r = in_subprocess("explain_speed", composition="service", n=n, pairs=pairs)
+    r["value"] = r.get("ratio")
+    records.append(report(
+        "6 explain(100k instances) / capture", "service", n, ("<= 2.0x", 2.0), r, ratio_text,
+        lambda r: "%d group(s); the largest holds %d instances" % (r["groups"], r["first"])))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

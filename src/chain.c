@@ -441,11 +441,14 @@ finally:
     return rc;
 }
 
-/* The analysis every question shares: a capture with the question's handles
- * discounted, root kinds and the BFS.  On failure an exception is set and
+/* The analysis every question shares: a capture with both edge directions
+ * and the question's handles as discounts; then, for questions about many
+ * objects, root kinds and the BFS.  On failure an exception is set and
  * everything is freed. */
 typedef struct analysis {
     rc_graph *g;
+    rc_discount *disc;
+    size_t n_disc;
     uint8_t *kinds;
     rc_paths *paths;
 } analysis;
@@ -455,26 +458,26 @@ analysis_free(analysis *a)
 {
     rc_paths_free(a->paths);
     rc_free(a->kinds);
+    rc_free(a->disc);
     rc_graph_free(a->g);
-    a->paths = NULL;
-    a->kinds = NULL;
-    a->g = NULL;
+    memset(a, 0, sizeof *a);
 }
 
+/* bfs: also the root kinds and the whole BFS (for groups, which also need
+ * sizes); without it, a capture for one chain, which needs no sizes. */
 static int
-analyse(PyObject *module, const question *q, analysis *a)
+analyse(PyObject *module, const question *q, int bfs, analysis *a)
 {
     memset(a, 0, sizeof *a);
-    a->g = rc_module_capture(module, q->held, q->n_held, RC_EDGES_BOTH);
+    a->g = rc_module_capture(module, q->held, q->n_held, RC_EDGES_BOTH, bfs);
     if (!a->g) {
         return -1;
     }
     rc_status st = RC_ENOMEM;
     uintptr_t *addrs = rc_malloc((2 * q->n_disc + 1) * sizeof *addrs);
     rc_id *ids = rc_malloc((2 * q->n_disc + 1) * sizeof *ids);
-    rc_discount *disc = rc_malloc((q->n_disc + 1) * sizeof *disc);
-    size_t nd = 0;
-    if (!addrs || !ids || !disc) {
+    a->disc = rc_malloc((q->n_disc + 1) * sizeof *a->disc);
+    if (!addrs || !ids || !a->disc) {
         goto finally;
     }
     for (size_t i = 0; i < q->n_disc; i++) {
@@ -486,16 +489,15 @@ analyse(PyObject *module, const question *q, analysis *a)
     }
     for (size_t i = 0; i < q->n_disc; i++) {
         if (ids[2 * i] != RC_NO_ID && ids[2 * i + 1] != RC_NO_ID) {
-            disc[nd++] = (rc_discount){ids[2 * i], ids[2 * i + 1], q->disc[i].count};
+            a->disc[a->n_disc++] = (rc_discount){ids[2 * i], ids[2 * i + 1], q->disc[i].count};
         }
     }
-    if ((st = rc_roots_classify(a->g, &a->kinds)) == RC_OK) {
-        st = rc_paths_bfs(a->g, a->kinds, disc, nd, &a->paths);
+    if (bfs && (st = rc_roots_classify(a->g, &a->kinds)) == RC_OK) {
+        st = rc_paths_bfs(a->g, a->kinds, a->disc, a->n_disc, &a->paths);
     }
 finally:
     rc_free(addrs);
     rc_free(ids);
-    rc_free(disc);
     if (st != RC_OK) {
         analysis_free(a);
         rc_raise(st);
@@ -530,8 +532,35 @@ held_by_others(const rc_graph *g, rc_id v, const question *q)
     return others;
 }
 
-/* Strong references to the chain root..v (new refs in *objs, rc_malloc'ed),
- * or a one-object "unreachable" chain. */
+/* Strong references to the objects ids[0..len) (new refs in *objs,
+ * rc_malloc'ed) and the index of each hop's edge in its source's out-edges. */
+static int
+take_ids(const rc_graph *g, const rc_id *ids, size_t len, PyObject ***objs, uint32_t **edges)
+{
+    *objs = rc_malloc(len * sizeof **objs);
+    *edges = rc_malloc(len * sizeof **edges);
+    if (!*objs || !*edges) {
+        rc_free(*objs);
+        rc_free(*edges);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < len; i++) {
+        (*objs)[i] = (PyObject *)rc_graph_addr(g, ids[i]);
+        Py_INCREF((*objs)[i]);
+        if (i + 1 < len) {
+            size_t deg, k = 0;
+            const rc_id *out = rc_graph_out(g, ids[i], &deg);
+            while (k < deg && out[k] != ids[i + 1]) {
+                k++;
+            }
+            (*edges)[i] = (uint32_t)k;
+        }
+    }
+    return 0;
+}
+
+/* The chain root..v from the BFS, or a one-object "unreachable" chain. */
 static int
 take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ssize_t *n,
            int *kind)
@@ -539,12 +568,7 @@ take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ss
     uint32_t depth = rc_paths_depth(a->paths, v);
     size_t len = depth == RC_UNREACHED ? 1 : (size_t)depth + 1;
     rc_id *ids = rc_malloc(len * sizeof *ids);
-    *objs = rc_malloc(len * sizeof **objs);
-    *edges = rc_malloc(len * sizeof **edges);
-    if (!ids || !*objs || !*edges) {
-        rc_free(ids);
-        rc_free(*objs);
-        rc_free(*edges);
+    if (!ids) {
         PyErr_NoMemory();
         return -1;
     }
@@ -555,16 +579,10 @@ take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ss
         rc_paths_chain(a->paths, v, ids, len);
         *kind = a->kinds[ids[0]];
     }
-    for (size_t i = 0; i < len; i++) {
-        (*objs)[i] = (PyObject *)rc_graph_addr(a->g, ids[i]);
-        Py_INCREF((*objs)[i]);
-        if (i + 1 < len) {
-            (*edges)[i] = rc_paths_edge_index(a->paths, ids[i + 1]);
-        }
-    }
+    int rc = take_ids(a->g, ids, len, objs, edges);
     rc_free(ids);
     *n = (Py_ssize_t)len;
-    return 0;
+    return rc;
 }
 
 /* ---- find_chain ---------------------------------------------------------- */
@@ -574,28 +592,44 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
 {
     question q = {0};
     analysis a = {0};
-    PyObject *result = NULL;
+    PyObject *result = NULL, **objs = NULL;
+    uint32_t *edges = NULL;
+    rc_id *ids = NULL;
+    size_t len = 0;
+    uint8_t kind;
     /* The caller's stack holds obj while this C function runs. */
     if (question_hold(&q, obj) < 0 || question_caller(module, &q, &obj, 1) < 0 ||
-        analyse(module, &q, &a) < 0) {
+        analyse(module, &q, 0, &a) < 0) {
         goto finally;
     }
     rc_id v = rc_graph_find(a.g, (uintptr_t)obj);
-    if (v == RC_NO_ID ||
-        (rc_paths_depth(a.paths, v) == RC_UNREACHED && !held_by_others(a.g, v, &q))) {
+    rc_status st = v == RC_NO_ID ? RC_OK
+                                 : rc_paths_find(a.g, v, a.disc, a.n_disc, &ids, &len, &kind);
+    if (st != RC_OK) {
+        rc_raise(st);
+        goto finally;
+    }
+    if (v == RC_NO_ID || (len == 0 && !held_by_others(a.g, v, &q))) {
         result = Py_None; /* nothing but the question holds obj */
         Py_INCREF(result);
         goto finally;
     }
-    PyObject **objs;
-    uint32_t *edges;
-    Py_ssize_t n;
-    int kind;
-    if (take_chain(&a, v, &objs, &edges, &n, &kind) == 0) {
+    int chain_kind = len ? kind : CHAIN_UNREACHABLE;
+    if (!len) {
+        ids = rc_malloc(sizeof *ids);
+        if (!ids) {
+            PyErr_NoMemory();
+            goto finally;
+        }
+        ids[0] = v;
+        len = 1;
+    }
+    if (take_ids(a.g, ids, len, &objs, &edges) == 0) {
         analysis_free(&a);
-        result = chain_new(module, kind, objs, n, edges);
+        result = chain_new(module, chain_kind, objs, (Py_ssize_t)len, edges);
     }
 finally:
+    rc_free(ids);
     analysis_free(&a);
     question_free(&q);
     return result;
@@ -779,7 +813,7 @@ rc_explain_py(PyObject *module, PyObject *args)
     if ((seq && question_hold(&q, objects) < 0) ||
         (selector != Py_None && question_hold(&q, selector) < 0) ||
         (seq && question_caller(module, &q, PySequence_Fast_ITEMS(seq), (size_t)n_obj) < 0) ||
-        analyse(module, &q, &a) < 0) {
+        analyse(module, &q, 1, &a) < 0) {
         goto finally;
     }
     size_t nn = rc_graph_node_count(a.g);
@@ -999,7 +1033,7 @@ chain_search(PyObject *module, PyObject *args, PyObject *kwargs, int backwards)
     uint32_t *depth = NULL;
     size_t n = 0;
     if (question_hold(&q, obj) < 0 || question_hold(&q, predicate) < 0 ||
-        question_caller(module, &q, &obj, 1) < 0 || analyse(module, &q, &a) < 0) {
+        question_caller(module, &q, &obj, 1) < 0 || analyse(module, &q, 0, &a) < 0) {
         goto finally;
     }
     n = rc_graph_node_count(a.g);

@@ -73,7 +73,8 @@ rc_raise(rc_status st)
 }
 
 rc_graph *
-rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges)
+rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
+                  int sizes)
 {
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
@@ -112,6 +113,7 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int ed
         .gc_module = s->gc,
         .node_hint = s->last_nodes + s->last_nodes / 8,
         .edges = edges,
+        .sizes = sizes,
     };
     rc_graph *g = NULL;
     rc_status st = rc_capture(&opts, &g);
@@ -231,7 +233,7 @@ nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_BOTH);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_BOTH, 1);
     return g ? rc_graph_wrap(module, g) : NULL;
 }
 
@@ -243,7 +245,7 @@ rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
         return NULL;
     }
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
     if (!g) {
         return NULL;
     }
@@ -264,7 +266,7 @@ rc_count_py(PyObject *module, PyObject *arg)
     }
     PyObject *result = NULL;
     unsigned char *mask = NULL;
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     size_t marked;
     if (g && (mask = type_sel_mask(&sel, g, &marked))) {
         size_t n = 0, nn = rc_graph_node_count(g);
@@ -291,7 +293,7 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
         result = rc_objects_list(g, ids, n);
     }
@@ -324,7 +326,7 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     if (g && (typename == Py_None || (mask = type_sel_mask(&sel, g, &marked)))) {
         rc_status st = rc_census_new_nodes(since, g, mask, &ids, &n);
         if (st == RC_EINVAL) {
@@ -372,7 +374,7 @@ rc_growth_py(PyObject *module, PyObject *args)
     rc_id *ids = NULL;
     size_t n_ids = 0;
     rc_status st;
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE);
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
     if (!g) {
         goto finally;
     }

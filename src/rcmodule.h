@@ -52,12 +52,13 @@ PyObject *rc_raise(rc_status st);
 
 /* Capture the heap, leaving out the tool's objects and discounting the
  * references they hold, plus `held` (n_held addresses the caller holds a
- * reference to, such as its arguments); `edges` is RC_EDGES_NONE, _OUT or _BOTH.  Raises and returns NULL on failure.
+ * reference to, such as its arguments); `edges` is RC_EDGES_NONE, _OUT or _BOTH; `sizes` says whether to
+ * record sizes.  Raises and returns NULL on failure.
  * When it returns a graph, no Python code has run since the walk: the
  * caller may dereference its addresses until it allocates a Python object
  * or calls into Python. */
 rc_graph *rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held,
-                            int edges);
+                            int edges, int sizes);
 
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */

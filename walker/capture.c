@@ -495,7 +495,7 @@ dict_keys(walk *w, PyObject *op)
 }
 
 static rc_status
-expand(walk *w, PyObject *op)
+expand(walk *w, PyObject *op, unsigned seeded)
 {
     PyTypeObject *tp = Py_TYPE(op);
     uint32_t type;
@@ -517,7 +517,8 @@ expand(walk *w, PyObject *op)
     w->n_scratch = 0;
     if (is_gc(op, tp)) {
         flags |= RC_NODE_GC;
-        if (PyObject_GC_IsTracked(op)) {
+        /* The enumeration lists tracked objects only: ask the others. */
+        if (!(seeded & RC_NODE_TRACKED) && PyObject_GC_IsTracked(op)) {
             flags |= RC_NODE_TRACKED;
         }
         if (tp->tp_traverse) {
@@ -556,9 +557,9 @@ expand(walk *w, PyObject *op)
     if (st != RC_OK) {
         return st;
     }
-    return rc_builder_close(w->b, type,
-                            object_size(op, tp, &w->sizing[type], w->static_type_extra),
-                            refcnt, flags);
+    uint64_t size = w->opts->sizes ? object_size(op, tp, &w->sizing[type], w->static_type_extra)
+                                   : 0;
+    return rc_builder_close(w->b, type, size, refcnt, flags);
 }
 
 /* ---- phase 1: enumeration, with automatic collection off ----------------- */
@@ -889,7 +890,7 @@ static int
 seed_one(PyObject *op, void *arg)
 {
     seed_ctx *ctx = arg;
-    ctx->st = rc_builder_seed(ctx->b, (uintptr_t)op);
+    ctx->st = rc_builder_seed_flagged(ctx->b, (uintptr_t)op, RC_NODE_TRACKED);
     return ctx->st == RC_OK; /* 1 continues the iteration */
 }
 #endif
@@ -935,7 +936,7 @@ tracked_list_seed(rc_builder *b, tracked_list *t)
 #if PY_VERSION_HEX < 0x030C0000
     rc_status st = RC_OK;
     for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
-        st = rc_builder_seed(b, (uintptr_t)PyList_GET_ITEM(t->all, i));
+        st = rc_builder_seed_flagged(b, (uintptr_t)PyList_GET_ITEM(t->all, i), RC_NODE_TRACKED);
     }
     Py_CLEAR(t->all);
     return st;
@@ -1026,7 +1027,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     uintptr_t addr;
     unsigned nflags;
     while (rc_builder_next(w.b, &addr, &nflags, &st)) {
-        if ((st = expand(&w, (PyObject *)addr)) != RC_OK) {
+        if ((st = expand(&w, (PyObject *)addr, nflags)) != RC_OK) {
             goto finally;
         }
     }

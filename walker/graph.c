@@ -75,6 +75,7 @@ struct rc_builder {
     size_t n_pending;
     uintptr_t *seeds;
     size_t n_seeds;
+    unsigned seed_flags; /* flags the buffered seeds get */
 
     addr_index index;
     bool nodes_only; /* discover nodes, store no edge */
@@ -538,7 +539,7 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
             ids[j] = id;
         }
         if (seeds && id != DEAD) {
-            b->flags[id] |= RC_NODE_SEED;
+            b->flags[id] |= (uint16_t)(RC_NODE_SEED | b->seed_flags);
         }
     }
     *done = n;
@@ -559,10 +560,23 @@ flush_seeds(rc_builder *b)
 rc_status
 rc_builder_seed(rc_builder *b, uintptr_t addr)
 {
+    return rc_builder_seed_flagged(b, addr, 0);
+}
+
+rc_status
+rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags)
+{
     seal(b);
     if (addr == 0) {
         return RC_EINVAL;
     }
+    if (flags != b->seed_flags && b->n_seeds) {
+        rc_status st = flush_seeds(b);
+        if (st != RC_OK) {
+            return st;
+        }
+    }
+    b->seed_flags = flags;
     if (b->n_seeds == PENDING_BATCH) {
         rc_status st = flush_seeds(b);
         if (st != RC_OK) {
@@ -727,7 +741,7 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
     }
     b->type[id] = type;
     b->refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
-    b->flags[id] = (uint16_t)((b->flags[id] & RC_NODE_SEED) | (flags & ~RC_NODE_SEED));
+    b->flags[id] = (uint16_t)(b->flags[id] | flags);
     b->out_off[id + 1] = b->nodes_only ? 0 : (uint32_t)(b->n_out + b->n_pending);
     b->closed++;
     b->expanding = false;

@@ -32,6 +32,35 @@ rc_root_kind_name(rc_root_kind kind)
 
 /* ---- roots ---------------------------------------------------------------- */
 
+/* The root kind of one node (g has in-edges). */
+static uint8_t
+root_kind_of(const rc_graph *g, rc_id v)
+{
+    unsigned f = rc_graph_flags(g, v);
+    size_t indeg;
+    const rc_id *in = rc_graph_in(g, v, &indeg);
+    if (f & RC_NODE_TOOL_FRAME) {
+        return RC_ROOT_NONE;
+    }
+    if (f & RC_NODE_MODULE) {
+        for (size_t i = 0; i < indeg; i++) {
+            if (rc_graph_flags(g, in[i]) & RC_NODE_MODULES) {
+                return RC_ROOT_MODULE;
+            }
+        }
+    } else if (f & RC_NODE_TYPE) {
+        return RC_ROOT_CLASS;
+    } else if (rc_graph_type_flags(g, rc_graph_type(g, v)) & RC_TYPE_LRU_CACHE) {
+        return RC_ROOT_CACHE;
+    } else if (f & RC_NODE_THREAD_FRAME) {
+        return RC_ROOT_FRAME;
+    }
+    if (f & RC_NODE_IMMORTAL) {
+        return RC_ROOT_IMMORTAL;
+    }
+    return (uint64_t)rc_graph_refcnt(g, v) > indeg ? RC_ROOT_C : RC_ROOT_NONE;
+}
+
 rc_status
 rc_roots_classify(const rc_graph *g, uint8_t **out)
 {
@@ -39,38 +68,12 @@ rc_roots_classify(const rc_graph *g, uint8_t **out)
         return RC_EINVAL; /* surpluses need in-degrees */
     }
     size_t n = rc_graph_node_count(g);
-    uint8_t *kinds = rc_calloc(n ? n : 1, 1);
+    uint8_t *kinds = rc_malloc(n ? n : 1);
     if (!kinds) {
         return RC_ENOMEM;
     }
     for (rc_id v = 0; v < n; v++) {
-        unsigned f = rc_graph_flags(g, v);
-        size_t indeg;
-        const rc_id *in = rc_graph_in(g, v, &indeg);
-        uint8_t k = RC_ROOT_NONE;
-        if (f & RC_NODE_TOOL_FRAME) {
-            k = RC_ROOT_NONE;
-        } else if (f & RC_NODE_MODULE) {
-            for (size_t i = 0; i < indeg && !k; i++) {
-                if (rc_graph_flags(g, in[i]) & RC_NODE_MODULES) {
-                    k = RC_ROOT_MODULE;
-                }
-            }
-        } else if (f & RC_NODE_TYPE) {
-            k = RC_ROOT_CLASS;
-        } else if (rc_graph_type_flags(g, rc_graph_type(g, v)) & RC_TYPE_LRU_CACHE) {
-            k = RC_ROOT_CACHE;
-        } else if (f & RC_NODE_THREAD_FRAME) {
-            k = RC_ROOT_FRAME;
-        }
-        if (!k && (f & RC_NODE_IMMORTAL)) {
-            k = RC_ROOT_IMMORTAL;
-        }
-        if (!k && !(f & (RC_NODE_TOOL_FRAME | RC_NODE_IMMORTAL)) &&
-            (uint64_t)rc_graph_refcnt(g, v) > indeg) {
-            k = RC_ROOT_C;
-        }
-        kinds[v] = k;
+        kinds[v] = root_kind_of(g, v);
     }
     *out = kinds;
     return RC_OK;
@@ -236,6 +239,107 @@ rc_paths_chain(const rc_paths *p, rc_id v, rc_id *buf, size_t cap)
         v = p->parent[v];
     }
     return len;
+}
+
+/* ---- one chain, searched backwards ------------------------------------------ */
+
+/* Like the forward BFS, discounts are consumed per edge instance. */
+static bool
+take_discount(rc_discount *d, size_t nd, rc_id from, rc_id to)
+{
+    for (size_t j = 0; j < nd; j++) {
+        if (d[j].from == from && d[j].to == to && d[j].count) {
+            d[j].count--;
+            return true;
+        }
+    }
+    return false;
+}
+
+rc_status
+rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
+              size_t n_discounts, rc_id **chain, size_t *len, uint8_t *kind)
+{
+    if (!rc_graph_has_in(g)) {
+        return RC_EINVAL;
+    }
+    size_t n = rc_graph_node_count(g);
+    rc_id *next = rc_malloc((n ? n : 1) * sizeof *next); /* one hop toward the target */
+    rc_id *queue = rc_malloc((n ? n : 1) * sizeof *queue);
+    rc_discount *disc = rc_malloc((n_discounts ? n_discounts : 1) * sizeof *disc);
+    rc_status st = RC_ENOMEM;
+    if (!next || !queue || !disc) {
+        goto finally;
+    }
+    if (n_discounts) {
+        memcpy(disc, discounts, n_discounts * sizeof *disc);
+    }
+    const rc_id unvisited = RC_NO_ID - 1; /* ids stop at RC_MAX_IDS */
+    for (rc_id v = 0; v < n; v++) {
+        next[v] = unvisited;
+    }
+    /* Level by level back from the target.  The first level that holds a
+     * root decides: its most preferred kind wins, then the first found. */
+    rc_id best = RC_NO_ID;
+    uint8_t best_kind = RC_ROOT_KINDS;
+    size_t start = 0, end = 1;
+    next[target] = RC_NO_ID;
+    queue[0] = target;
+    while (start < end) {
+        for (size_t q = start; q < end; q++) {
+            uint8_t k = root_kind_of(g, queue[q]);
+            if (k != RC_ROOT_NONE && k < best_kind) {
+                best = queue[q];
+                best_kind = k;
+            }
+        }
+        if (best != RC_NO_ID) {
+            break;
+        }
+        size_t tail = end;
+        for (size_t q = start; q < end; q++) {
+            rc_id v = queue[q];
+            size_t deg;
+            const rc_id *in = rc_graph_in(g, v, &deg);
+            for (size_t i = 0; i < deg; i++) {
+                rc_id u = in[i];
+                if (next[u] != unvisited || (rc_graph_flags(g, u) & RC_NODE_TOOL_FRAME) ||
+                    take_discount(disc, n_discounts, u, v)) {
+                    continue;
+                }
+                next[u] = v;
+                queue[tail++] = u;
+            }
+        }
+        start = end;
+        end = tail;
+    }
+    *len = 0;
+    *kind = RC_ROOT_NONE;
+    *chain = NULL;
+    if (best != RC_NO_ID) {
+        size_t l = 1;
+        for (rc_id v = best; v != target; v = next[v]) {
+            l++;
+        }
+        rc_id *c = rc_malloc(l * sizeof *c);
+        if (!c) {
+            goto finally;
+        }
+        size_t i = 0;
+        for (rc_id v = best; v != RC_NO_ID; v = next[v]) {
+            c[i++] = v;
+        }
+        *chain = c;
+        *len = l;
+        *kind = best_kind;
+    }
+    st = RC_OK;
+finally:
+    rc_free(disc);
+    rc_free(queue);
+    rc_free(next);
+    return st;
 }
 
 /* ---- grouping ------------------------------------------------------------- */

@@ -41,6 +41,8 @@ typedef struct rc_capture_opts {
     /* What to keep of the references: RC_EDGES_NONE (nodes only, enough for a
      * census), RC_EDGES_OUT, or RC_EDGES_BOTH (out- and in-edges). */
     int edges;
+    /* Record shallow sizes (0 records 0: a single chain needs none). */
+    int sizes;
 } rc_capture_opts;
 
 enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };

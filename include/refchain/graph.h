@@ -68,6 +68,9 @@ rc_status rc_builder_exclude(rc_builder *b, uintptr_t addr);
  * allocation failure while resolving them is reported here or by the next
  * rc_builder_next(). */
 rc_status rc_builder_seed(rc_builder *b, uintptr_t addr);
+/* rc_builder_seed(), also giving the node `flags` (kept by close, which
+ * adds its own).  A node seeded twice keeps both seeds' flags. */
+rc_status rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags);
 
 /* Intern a type: `key` identifies it (its address), `name` is the qualified
  * name and `short_name` its __name__; both are copied and must be valid
@@ -93,8 +96,8 @@ rc_status rc_builder_edge(rc_builder *b, uintptr_t target);
  * edges recorded so far stay recorded. */
 rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
 
-/* Finish expanding the current node with its attributes.  Must follow each
- * successful rc_builder_next(). */
+/* Finish expanding the current node with its attributes (added to the
+ * flags its seeding gave it).  Must follow each successful rc_builder_next(). */
 rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,
                            uint64_t refcnt, unsigned flags);
 

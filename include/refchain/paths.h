@@ -65,6 +65,15 @@ rc_id rc_paths_root(const rc_paths *p, rc_id v);
  * + 1), or 0 when v is unreached or cap is too small. */
 size_t rc_paths_chain(const rc_paths *p, rc_id v, rc_id *buf, size_t cap);
 
+/* The shortest chain to one node, found backwards from it (cheaper than the
+ * whole BFS when only one answer is needed; g needs in-edges).  Among roots
+ * at the shortest distance, the most preferred kind wins.  On RC_OK,
+ * *chain (rc_malloc'ed, root first, target last) has *len nodes and *kind is
+ * the root's kind; *len is 0 (and *chain NULL) when no root reaches target.
+ * Discounts are followed as in rc_paths_bfs. */
+rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
+                        size_t n_discounts, rc_id **chain, size_t *len, uint8_t *kind);
+
 /* Grouping: members whose chains have the same signature are grouped.  A
  * signature is the root plus, for each hop parent -> child, the child's type
  * and the edge's index in the parent, except where the parent is a

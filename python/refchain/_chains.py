@@ -1,24 +1,764 @@
 """Describing chains for people: edge labels and root descriptions.
 
 Runs after the capture, on objects a Chain holds strongly, so it may call
-Python code; it still avoids calling user code (no repr() of user objects,
-no properties)."""
+Python code; it still avoids calling user code: no repr() of user objects, no
+getattr() on user classes (a property is user code), no overridden
+__iter__/__getitem__/__eq__.  It reads objects only through trusted C
+machinery: gc.get_referents(), member descriptors (the slots of a class and
+the PyMemberDef fields of builtin types), a short list of getset descriptors
+of builtin types, and the unbound methods of builtin containers.
+
+A chain from the C side is one object per hop of the raw reference graph:
+module -> its __dict__ -> value.  A person reads that as one step, so the
+namespace hops are collapsed here: module globals `['name']`, instance and
+class attributes `.name`, closure variables `closure 'x'`, frame locals
+`local 'x'` and globals `global 'x'`, and lru_cache entries `[key]`."""
+
+import gc
+import sys
+import types
+
+from refchain._growth import _display_path
+
+_PY311 = sys.version_info >= (3, 11)
+_PY310 = sys.version_info >= (3, 10)
+
+_HEAPTYPE = 1 << 9
+_MANAGED_DICT = 1 << 4  # 3.11+: the instance's attributes may live inline
+
+_KEY_REPR_MAX = 40
+_FALLBACK = "<referent #%d>"
+
+# Trusted descriptors of `type` itself: reading a class's name, flags and
+# MRO through them runs no metaclass code.
+_type_name = type.__dict__["__name__"].__get__
+_type_qualname = type.__dict__["__qualname__"].__get__
+_type_module = type.__dict__["__module__"].__get__
+_type_flags = type.__dict__["__flags__"].__get__
+_type_mro = type.__dict__["__mro__"].__get__
+_type_dict_proxy = type.__dict__["__dict__"].__get__
+_module_dict = types.ModuleType.__dict__["__dict__"].__get__
+_func_code = types.FunctionType.__dict__["__code__"].__get__
+_func_closure = types.FunctionType.__dict__["__closure__"].__get__
+_func_module = types.FunctionType.__dict__["__module__"].__get__
+_func_qualname = types.FunctionType.__dict__["__qualname__"].__get__
+_cell_contents = types.CellType.__dict__["cell_contents"].__get__
+_frame_locals = types.FrameType.__dict__["f_locals"].__get__
+_frame_globals = types.FrameType.__dict__["f_globals"].__get__
+_frame_code = types.FrameType.__dict__["f_code"].__get__
+_frame_back = types.FrameType.__dict__["f_back"].__get__
+_frame_lineno = types.FrameType.__dict__["f_lineno"].__get__
+
+_MEMBER = types.MemberDescriptorType
+_GETSET = types.GetSetDescriptorType
+
+# Getset descriptors of builtin types that only return a field (or build a
+# harmless view of one).  Member descriptors need no list: reading a
+# PyMemberDef field is always safe.
+_SAFE_GETSETS = {
+    BaseException: ("__traceback__", "__cause__", "__context__", "args"),
+    types.FunctionType: ("__code__", "__defaults__", "__kwdefaults__"),
+    types.FrameType: ("f_back", "f_code", "f_globals", "f_builtins", "f_trace"),
+    types.TracebackType: ("tb_next", "tb_frame"),
+    type: ("__bases__",),
+}
 
 
 def tool_globals():
     """The globals dicts of refchain's own modules."""
-    import sys
-
     return tuple(vars(m) for name, m in sorted(sys.modules.items())
                  if m is not None and (name == "refchain" or name.startswith("refchain.")))
+
+
+# ---- small safe readers ---------------------------------------------------------------
+
+
+def _is(obj, cls):
+    """isinstance() without consulting obj.__class__ (which may be a property)."""
+    return issubclass(type(obj), cls)
+
+
+def _tname(obj):
+    return _type_name(type(obj))
+
+
+def _class_name(cls):
+    try:
+        module = _type_module(cls)
+        qualname = _type_qualname(cls)
+    except Exception:
+        return _type_name(cls)
+    if type(module) is not str or module == "builtins":
+        return qualname
+    return "%s.%s" % (module, qualname)
+
+
+def _mro(obj):
+    try:
+        return _type_mro(type(obj))
+    except Exception:
+        return (type(obj),)
+
+
+def _class_dict(cls):
+    """A class's real namespace dict (the one its mappingproxy wraps)."""
+    for r in gc.get_referents(_type_dict_proxy(cls)):
+        if type(r) is dict:
+            return r
+    return None
+
+
+def _key_repr(key, depth=0):
+    """repr() of a dict key, for builtin key types only, truncated."""
+    t = type(key)
+    if key is None or t is bool or t is float:
+        r = repr(key)
+    elif t is int:
+        try:
+            r = repr(key)
+        except ValueError:  # 3.11+: too many digits to convert
+            r = "<int>"
+    elif t is str or t is bytes:
+        r = repr(key[:_KEY_REPR_MAX + 1])
+    elif t is tuple and depth < 3:
+        parts = []
+        for item in key[:8]:
+            parts.append(_key_repr(item, depth + 1))
+            if sum(len(p) for p in parts) > _KEY_REPR_MAX:
+                break
+        if len(key) > len(parts):
+            parts.append("...")
+        r = "(%s%s)" % (", ".join(parts), "," if len(key) == 1 else "")
+    else:
+        return "<%s>" % _type_name(t)
+    if depth == 0 and len(r) > _KEY_REPR_MAX:
+        r = r[:_KEY_REPR_MAX - 3] + "..."
+    return r
+
+
+def _dict_find(d, value):
+    """The key under which dict d holds value (by identity), or raise KeyError."""
+    for k, v in dict.items(d):
+        if v is value:
+            return k
+    raise KeyError
+
+
+def _dict_has_key(d, key):
+    for k in dict.keys(d):
+        if k is key:
+            return True
+    return False
+
+
+def _attr_name(key):
+    return key if type(key) is str else "[%s]" % _key_repr(key)
+
+
+def _seq_index(seq, child, edge, getitem, length):
+    """Index of child in a list/tuple-like seq, preferring the one the edge
+    index points at."""
+    n = length(seq)
+    try:
+        refs = gc.get_referents(seq)
+    except Exception:
+        refs = []
+    offset = len(refs) - n
+    if 0 <= edge - offset < n and getitem(seq, edge - offset) is child:
+        return edge - offset
+    for i in range(n):
+        if getitem(seq, i) is child:
+            return i
+    return None
+
+
+def _members(obj):
+    """(name, value) for every member descriptor in obj's type's MRO: the
+    __slots__ of classes and the PyMemberDef fields of builtin types."""
+    for cls in _mro(obj):
+        try:
+            ns = _class_dict(cls)
+        except Exception:
+            continue
+        if ns is None:
+            continue
+        for name, desc in list(dict.items(ns)):
+            if type(desc) is _MEMBER:
+                try:
+                    value = desc.__get__(obj)
+                except Exception:  # an unset slot
+                    continue
+                yield name, value
+
+
+def _safe_getsets(obj):
+    for cls, names in _SAFE_GETSETS.items():
+        if not _is(obj, cls):
+            continue
+        ns = _class_dict(cls)
+        for name in names:
+            desc = ns.get(name) if ns is not None else None
+            if type(desc) in (_GETSET, _MEMBER):
+                try:
+                    yield name, desc.__get__(obj)
+                except Exception:
+                    continue
+
+
+def _dict_descriptor(obj):
+    """The descriptor that yields obj's __dict__ (C code), or None."""
+    for cls in _mro(obj):
+        ns = _class_dict(cls)
+        desc = ns.get("__dict__") if ns is not None else None
+        if desc is not None:
+            return desc if type(desc) in (_GETSET, _MEMBER) else None
+    return None
+
+
+def _code_names(code, out, depth=0):
+    try:
+        out.update(n for n in code.co_names if type(n) is str)
+        if depth < 4:
+            for c in code.co_consts:
+                if type(c) is types.CodeType:
+                    _code_names(c, out, depth + 1)
+    except Exception:
+        pass
+
+
+def _function_names(value, out):
+    """Attribute names the code of a function-ish class member uses."""
+    if type(value) in (staticmethod, classmethod):
+        try:
+            value = value.__func__
+        except Exception:
+            return
+    if type(value) is property:
+        for f in (value.fget, value.fset, value.fdel):
+            _function_names(f, out)
+        return
+    if type(value) is types.FunctionType:
+        _code_names(_func_code(value), out)
+
+
+# The candidate names per type, for the duration of one describe() call.
+_candidates_memo = {}
+
+
+def _candidate_attrs(obj):
+    """Names obj's attributes are likely to have, without reading its
+    __dict__: every name the code of its class, of the module that defines
+    the class, of __main__ and of the code running on any thread uses, and
+    the class's annotations."""
+    memo = _candidates_memo.get(id(type(obj)))
+    if memo is not None:
+        return memo
+    names = _candidates_memo[id(type(obj))] = set()
+    namespaces = []
+    for cls in _mro(obj):
+        if not _type_flags(cls) & _HEAPTYPE:
+            continue
+        ns = _class_dict(cls)
+        if ns is None:
+            continue
+        namespaces.append(ns)
+        ann = ns.get("__annotations__")
+        if type(ann) is dict:
+            names.update(k for k in ann if type(k) is str)
+        slots = ns.get("__slots__")
+        if type(slots) in (tuple, list):
+            names.update(k for k in slots if type(k) is str)
+        module = sys.modules.get(ns.get("__module__")) if type(ns.get("__module__")) is str else None
+        if module is not None:
+            try:
+                namespaces.append(_module_dict(module))
+            except Exception:
+                pass
+    main = sys.modules.get("__main__")
+    if main is not None:
+        namespaces.append(_module_dict(main))
+    # The code running on every thread's stack (a script's module-level
+    # code sets attributes too).
+    try:
+        tops = list(sys._current_frames().values())
+    except Exception:
+        tops = []
+    for f in tops:
+        depth = 0
+        while f is not None and depth < 1000:
+            _code_names(_frame_code(f), names)
+            f = _frame_back(f)
+            depth += 1
+    del tops
+    seen = set()
+    for ns in namespaces:
+        if id(ns) in seen:
+            continue
+        seen.add(id(ns))
+        for value in list(dict.values(ns)):
+            if type(value) is type or (_is(value, type) and _type_flags(value) & _HEAPTYPE):
+                inner = _class_dict(value) if _is(value, type) else None
+                for v in list(dict.values(inner)) if inner is not None else ():
+                    _function_names(v, names)
+            else:
+                _function_names(value, names)
+    return names
+
+
+def _class_attr(obj, name):
+    """(found, value) of name in the namespaces of obj's type's MRO."""
+    for cls in _mro(obj):
+        ns = _class_dict(cls)
+        if ns is not None and name in ns:
+            return True, ns[name]
+    return False, None
+
+
+def _inline_attr(obj, child):
+    """3.11+: the name of obj's attribute holding child, read from the
+    instance's inline values without materialising its __dict__
+    (object.__getattribute__ reads inline values in place).  The names are
+    guessed from the class's code; None when no guess matches."""
+    getattribute = object.__getattribute__
+    for name in sorted(_candidate_attrs(obj)):
+        found, class_value = _class_attr(obj, name)
+        if found:
+            # A descriptor would run code; a plain class attribute would
+            # answer for an instance that lacks the name.
+            if any("__get__" in (_class_dict(c) or ()) for c in _type_mro(type(class_value))):
+                continue
+            if class_value is child:
+                continue
+        try:
+            if getattribute(obj, name) is child:
+                return name
+        except Exception:
+            continue
+    return None
+
+
+# ---- one step ------------------------------------------------------------------------
+
+
+def _after_namespace(ns, nxt, attr_style):
+    """Label for the hop namespace dict -> nxt, or None."""
+    try:
+        key = _dict_find(ns, nxt)
+    except KeyError:
+        return None
+    if attr_style == "attr":
+        return "." + _attr_name(key) if type(key) is str else "[%s]" % _key_repr(key)
+    if attr_style == "item":
+        return "[%s]" % _key_repr(key)
+    return "%s %s" % (attr_style, _key_repr(key))
+
+
+def _collapse_dict(objs, i, label_if_alone, style):
+    """parent -> namespace dict (objs[i + 1]) -> value: one step when the
+    value is in the dict, else the dict alone."""
+    if i + 2 < len(objs):
+        label = _after_namespace(objs[i + 1], objs[i + 2], style)
+        if label is not None:
+            return 2, label
+    return 1, label_if_alone
+
+
+def _label_module(objs, i, edge):
+    parent, child = objs[i], objs[i + 1]
+    if child is _module_dict(parent):
+        return _collapse_dict(objs, i, ".__dict__", "item")
+    return None
+
+
+def _label_class(objs, i, edge):
+    parent, child = objs[i], objs[i + 1]
+    if child is _class_dict(parent):
+        return _collapse_dict(objs, i, ".__dict__", "attr")
+    return None
+
+
+def _label_function(objs, i, edge):
+    parent, child = objs[i], objs[i + 1]
+    closure = _func_closure(parent)
+    if closure is not None and child is closure:
+        if i + 2 < len(objs):
+            cell = objs[i + 2]
+            idx = _seq_index(closure, cell, -1, tuple.__getitem__, tuple.__len__)
+            if idx is not None:
+                freevars = _func_code(parent).co_freevars
+                name = freevars[idx] if idx < len(freevars) else "#%d" % idx
+                try:
+                    contents = _cell_contents(cell)
+                except ValueError:
+                    contents = cell
+                if i + 3 < len(objs) and contents is objs[i + 3]:
+                    return 3, "closure %r" % name
+                return 2, "closure cell %r" % name
+        return 1, ".__closure__"
+    return None
+
+
+def _frame_names(frame):
+    code = _frame_code(frame)
+    special = set(code.co_cellvars) | set(code.co_freevars)
+    return code, special
+
+
+def _frame_items(frame):
+    locals_ = _frame_locals(frame)
+    if type(locals_) is dict:
+        return list(dict.items(locals_))
+    return list(locals_.items())  # 3.13's FrameLocalsProxy (C code)
+
+
+def _label_frame(objs, i, edge):
+    frame, child = objs[i], objs[i + 1]
+    nxt = objs[i + 2] if i + 2 < len(objs) else None
+    code, special = _frame_names(frame)
+    globals_ = _frame_globals(frame)
+    if child is globals_:
+        if nxt is not None:
+            try:
+                return 2, "global %s" % _key_repr(_dict_find(globals_, nxt))
+            except KeyError:
+                pass
+        return 1, ".f_globals"
+    if _frame_back(frame) is child:
+        return 1, ".f_back"
+    if type(child) is dict and nxt is not None:
+        # Before 3.13, the frame's f_locals snapshot dict.
+        locals_ = _frame_locals(frame)
+        if locals_ is child:
+            try:
+                return 2, "local %s" % _key_repr(_dict_find(child, nxt))
+            except KeyError:
+                pass
+    items = _frame_items(frame)
+    plain = [name for name, value in items if value is child and name not in special]
+    if plain:
+        return 1, "local %s" % _key_repr(plain[0])
+    if type(child) is types.CellType:
+        # A cell or free variable: the frame holds the cell.
+        try:
+            contents = _cell_contents(child)
+        except ValueError:
+            contents = child
+        names = [name for name, value in items if value is contents and name in special]
+        if names:
+            if nxt is not None and nxt is contents:
+                return 2, "local %s" % _key_repr(names[0])
+            return 1, "cell of local %s" % _key_repr(names[0])
+    if child is code:
+        return 1, ".f_code"
+    return None
+
+
+def _lru_layout(wrapper):
+    """(referents, start, stride): the bounded cache's links are visited
+    first, as (key, result) pairs before 3.10 and (key, result, link type)
+    triples after the wrapper's type from 3.10."""
+    refs = gc.get_referents(wrapper)
+    return refs, (1 if _PY310 else 0), (3 if _PY310 else 2)
+
+
+def _lru_wrapper_dict(wrapper):
+    desc = _dict_descriptor(wrapper)
+    return desc.__get__(wrapper) if desc is not None else None
+
+
+def _label_lru(objs, i, edge):
+    wrapper, child = objs[i], objs[i + 1]
+    wdict = _lru_wrapper_dict(wrapper)
+    if child is wdict:
+        return _collapse_dict(objs, i, ".__dict__", "attr")
+    refs, start, stride = _lru_layout(wrapper)
+    if type(child) is dict and any(r is child for r in refs):
+        # The wrapper's own cache dict: key -> result (unbounded caches).
+        if i + 2 < len(objs):
+            nxt = objs[i + 2]
+            try:
+                return 2, "[%s]" % _key_repr(_dict_find(child, nxt))
+            except KeyError:
+                if _dict_has_key(child, nxt):
+                    return 2, "cache key"
+        return 1, "lru_cache"
+    if 0 <= edge < len(refs) and refs[edge] is child and edge >= start:
+        pos = (edge - start) % stride
+        if pos == 1:
+            return 1, "[%s]" % _key_repr(refs[edge - 1])
+        if pos == 0:
+            return 1, "cache key"
+    if wdict is not None and wdict.get("__wrapped__") is child:
+        return 1, ".__wrapped__"
+    return None
+
+
+def _label_container(objs, i, edge):
+    parent, child = objs[i], objs[i + 1]
+    if _is(parent, dict):
+        try:
+            return 1, "[%s]" % _key_repr(_dict_find(parent, child))
+        except KeyError:
+            if _dict_has_key(parent, child):
+                return 1, "key of dict"
+        return None
+    for base, getitem, length in ((list, list.__getitem__, list.__len__),
+                                  (tuple, tuple.__getitem__, tuple.__len__)):
+        if _is(parent, base):
+            idx = _seq_index(parent, child, edge, getitem, length)
+            return None if idx is None else (1, "[%d]" % idx)
+    try:
+        from collections import deque
+    except ImportError:  # pragma: no cover
+        deque = None
+    if deque is not None and _is(parent, deque):
+        for idx, item in enumerate(deque.__iter__(parent)):
+            if item is child:
+                return 1, "[%d]" % idx
+        return None
+    if _is(parent, (set, frozenset)):
+        it = set.__iter__(parent) if _is(parent, set) else frozenset.__iter__(parent)
+        for item in it:
+            if item is child:
+                return 1, "member"
+    return None
+
+
+def _label_attributes(objs, i, edge):
+    """Named fields: slots and builtin members, known getsets, inline values
+    (3.11+) and the instance __dict__."""
+    parent, child = objs[i], objs[i + 1]
+    for name, value in _members(parent):
+        if value is child:
+            if name == "__dict__" and type(child) is dict:
+                return _collapse_dict(objs, i, ".__dict__", "attr")
+            return 1, "." + name
+    for name, value in _safe_getsets(parent):
+        if value is child:
+            return 1, "." + name
+    if child is type(parent):
+        return 1, ".__class__"
+    desc = _dict_descriptor(parent)
+    if desc is None:
+        return None
+    tp = type(parent)
+    if _PY311 and _type_flags(tp) & _MANAGED_DICT:
+        name = _inline_attr(parent, child)
+        if name is not None:
+            return 1, "." + name
+        # Nothing guessed: read the attributes through __dict__, which on
+        # 3.11+ materialises a dict for an instance whose attributes were
+        # inline (a lasting but invisible change to that one instance).
+    elif type(child) is not dict:
+        return None
+    try:
+        ns = desc.__get__(parent)
+    except Exception:
+        return None
+    if type(ns) is not dict and not _is(ns, dict):
+        return None
+    if ns is child:
+        return _collapse_dict(objs, i, ".__dict__", "attr")
+    try:
+        key = _dict_find(ns, child)
+    except KeyError:
+        return None
+    return 1, "." + _attr_name(key)
+
+
+def _label_step(objs, edges, i):
+    """(hops consumed, label) for the step that starts at objs[i]."""
+    parent = objs[i]
+    edge = edges[i] if i < len(edges) else -1
+    handlers = []
+    tp = type(parent)
+    if _is(parent, types.ModuleType):
+        handlers.append(_label_module)
+    if _is(parent, type):
+        handlers.append(_label_class)
+    if tp is types.FunctionType:
+        handlers.append(_label_function)
+    if tp is types.FrameType:
+        handlers.append(_label_frame)
+    if _type_name(tp) == "_lru_cache_wrapper":
+        handlers.append(_label_lru)
+    if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
+        handlers.append(_label_container)
+    handlers.append(_label_attributes)
+    for handler in handlers:
+        try:
+            result = handler(objs, i, edge)
+        except Exception:
+            result = None
+        if result is not None:
+            return result
+    return 1, _FALLBACK % edge
+
+
+# ---- roots ---------------------------------------------------------------------------
+
+
+def _is_main_thread(ident, n_threads):
+    """Without importing threading (which, imported from another thread,
+    would take that thread for the main one)."""
+    import _thread
+
+    get_main = getattr(_thread, "_get_main_thread_ident", None)  # 3.13+
+    if get_main is not None:
+        return get_main() == ident
+    # Every thread not started through threading runs beside the main one,
+    # which is always listed: a lone thread is the main thread.
+    return n_threads == 1
+
+
+def _thread_of(frame):
+    """The name of the thread whose stack holds frame, or None."""
+    try:
+        current = sys._current_frames()
+    except Exception:
+        return None
+    for ident, top in current.items():
+        f = top
+        depth = 0
+        while f is not None and depth < 10000:
+            if f is frame:
+                threading = sys.modules.get("threading")
+                thread = None
+                if threading is not None:
+                    active = getattr(threading, "_active", None)
+                    thread = active.get(ident) if type(active) is dict else None
+                if thread is not None:
+                    try:
+                        name = object.__getattribute__(thread, "_name")
+                        if type(name) is str:
+                            return "thread %s" % name
+                    except Exception:
+                        pass
+                elif threading is None and _is_main_thread(ident, len(current)):
+                    # No threading module, so no Thread objects; the main
+                    # thread is still known by threading's name for it.
+                    return "thread MainThread"
+                return "thread %d" % ident
+            f = _frame_back(f)
+            depth += 1
+    return None
+
+
+def _describe_frame(frame):
+    code = _frame_code(frame)
+    where = "%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
+                               _frame_lineno(frame) or 0)
+    thread = _thread_of(frame)
+    return "frame %s" % where + (" in %s" % thread if thread else "")
+
+
+def _describe_cache(wrapper):
+    wdict = _lru_wrapper_dict(wrapper)
+    func = wdict.get("__wrapped__") if type(wdict) is dict else None
+    if type(func) is types.FunctionType:
+        module, qualname = _func_module(func), _func_qualname(func)
+        if type(module) is str:
+            return "cache %s.%s" % (module, qualname)
+        return "cache %s" % qualname
+    if type(wdict) is dict and type(wdict.get("__qualname__")) is str:
+        return "cache %s" % wdict["__qualname__"]
+    return "cache (an lru_cache)"
+
+
+UNREACHABLE = ("unreachable (alive, but held only by garbage: a reference cycle or other "
+               "garbage that the next gc.collect() frees)")
+
+
+def _describe_root(kind, root):
+    if kind == "unreachable":
+        return UNREACHABLE
+    if kind == "module":
+        name = None
+        try:
+            name = _module_dict(root).get("__name__")
+        except Exception:
+            pass
+        return "module %s" % (name if type(name) is str else "<%s>" % _tname(root))
+    if kind == "class" and _is(root, type):
+        return "class %s" % _class_name(root)
+    if kind == "cache":
+        return _describe_cache(root)
+    if kind == "frame" and type(root) is types.FrameType:
+        return _describe_frame(root)
+    if kind == "immortal":
+        if _is(root, type):
+            return "immortal type %s" % _class_name(root)
+        return "immortal %s" % _tname(root)
+    if kind == "c":
+        return "C code (held by a reference no Python object explains): %s" % _tname(root)
+    return "%s %s" % (kind, _tname(root))
+
+
+# ---- entry points ---------------------------------------------------------------------
 
 
 def describe(chain):
     """(root description, ((object index, label), ...)) for a Chain."""
     objs = chain.objects
-    steps = tuple((i, "") for i in range(1, len(objs)))
-    return (chain.root_kind, steps)
+    kind = chain.root_kind
+    edges = chain._edge_indexes
+    try:
+        root = _describe_root(kind, objs[0])
+    except Exception:
+        root = "%s %s" % (kind, _tname(objs[0]))
+    steps = []
+    if kind != "unreachable":
+        i = 0
+        try:
+            while i < len(objs) - 1:
+                try:
+                    hops, label = _label_step(objs, edges, i)
+                except Exception:
+                    hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
+                i += hops
+                steps.append((i, label))
+        finally:
+            _candidates_memo.clear()
+    return (root, tuple(steps))
+
+
+def _allocated_at(obj):
+    import tracemalloc
+
+    if not tracemalloc.is_tracing():
+        return None
+    from refchain import _refchain
+
+    try:
+        frames = _refchain._alloc_traceback(obj)
+    except Exception:
+        return None
+    if not frames:
+        return None
+    filename, lineno = frames[0]
+    return "%s:%d" % (_display_path(filename), lineno)
+
+
+def _target_info(obj):
+    from refchain import _refchain
+
+    text = "(%d B)" % _refchain._shallow_size(obj)
+    site = _allocated_at(obj)
+    if site:
+        text += ", allocated at %s" % site
+    return text
 
 
 def format_chain(chain):
-    return "%s: %s" % (chain.root_kind, " -> ".join(type(o).__name__ for o in chain.objects))
+    """One line: root, then ' → label type' per step, the target's size and
+    allocation line last."""
+    root, steps = chain.root_description, chain.steps
+    target = chain.target
+    if chain.root_kind == "unreachable":
+        return "%s: %s %s" % (root, _tname(target), _target_info(target))
+    if not steps:
+        return "%s %s" % (root, _target_info(target))
+    parts = [root]
+    for obj, label in steps:
+        parts.append("%s %s" % (label, _tname(obj)))
+    return " → ".join(parts) + " " + _target_info(target)

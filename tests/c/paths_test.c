@@ -263,6 +263,94 @@ test_allocation_failure_at_every_point(void **state)
     rc_graph_free(g);
 }
 
+/* rc_paths_find agrees with the full BFS on distance and root kind, on
+ * seeded random graphs with roots of every kind. */
+static void
+test_find_agrees_with_the_bfs(void **state)
+{
+    (void)state;
+    enum { N = 400, M = 700 };
+    for (unsigned seed = 1; seed <= 30; seed++) {
+        srand(seed);
+        unsigned types[N], extra[N], flags[N];
+        test_edge e[M + 1];
+        for (unsigned i = 0; i < N; i++) {
+            int r = rand() % 40;
+            types[i] = r == 0 ? T_FRAME : r == 1 ? T_TYPE : T_OBJECT;
+            flags[i] = r == 0 ? RC_NODE_THREAD_FRAME : r == 1 ? RC_NODE_TYPE : 0;
+            extra[i] = (r == 0 || r == 2) ? 1 : 0; /* frames, and a few C-held */
+        }
+        for (unsigned j = 0; j < M; j++) {
+            e[j] = (test_edge){(unsigned)rand() % N, (unsigned)rand() % N};
+        }
+        const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_ex(N, e, M, types, NAMES, &attrs, &g), RC_OK);
+        uint8_t *kinds = NULL;
+        rc_paths *p = NULL;
+        assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+        assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+        for (rc_id v = 0; v < N; v++) {
+            rc_id *chain = NULL;
+            size_t len = 0;
+            uint8_t kind = 0;
+            assert_int_equal(rc_paths_find(g, v, NULL, 0, &chain, &len, &kind), RC_OK);
+            uint32_t depth = rc_paths_depth(p, v);
+            if (depth == RC_UNREACHED) {
+                assert_int_equal(len, 0);
+                assert_null(chain);
+                continue;
+            }
+            assert_int_equal(len, depth + 1);
+            assert_int_equal(chain[len - 1], v);
+            assert_int_equal(kind, kinds[rc_paths_root(p, v)]);
+            assert_int_equal(kinds[chain[0]], kind);
+            for (size_t i = 0; i + 1 < len; i++) {   /* every hop is an edge */
+                size_t deg, k = 0;
+                const rc_id *out = rc_graph_out(g, chain[i], &deg);
+                while (k < deg && out[k] != chain[i + 1]) {
+                    k++;
+                }
+                assert_true(k < deg);
+            }
+            rc_free(chain);
+        }
+        rc_paths_free(p);
+        rc_free(kinds);
+        rc_graph_free(g);
+    }
+}
+
+static void
+test_find_honours_discounts(void **state)
+{
+    (void)state;
+    /* module 0 -> 1 -> 2 and frame 3 -> 2 twice; discounting one 3 -> 2
+     * edge keeps the frame's chain, discounting both sends it via 1. */
+    const unsigned types[] = {T_MODULE, T_OBJECT, T_OBJECT, T_FRAME, T_DICT};
+    const unsigned extra[] = {0, 0, 0, 1, 1};
+    const unsigned flags[] = {RC_NODE_MODULE, 0, 0, RC_NODE_THREAD_FRAME, RC_NODE_MODULES};
+    const test_edge e[] = {{0, 1}, {1, 2}, {3, 2}, {3, 2}, {4, 0}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(5, e, 5, types, NAMES, &attrs, &g), RC_OK);
+    rc_id *chain = NULL;
+    size_t len;
+    uint8_t kind;
+    rc_discount d = {3, 2, 1};
+    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, &len, &kind), RC_OK);
+    assert_int_equal(len, 2);
+    assert_int_equal(kind, RC_ROOT_FRAME);
+    rc_free(chain);
+    d.count = 2;
+    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, &len, &kind), RC_OK);
+    assert_int_equal(len, 3);
+    assert_int_equal(kind, RC_ROOT_MODULE);
+    assert_int_equal(chain[0], 0);
+    rc_free(chain);
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -273,6 +361,8 @@ main(void)
         cmocka_unit_test(test_long_chain_needs_no_recursion),
         cmocka_unit_test(test_grouping_by_signature),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_find_agrees_with_the_bfs),
+        cmocka_unit_test(test_find_honours_discounts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,559 @@
+"""find_chain and the way chains read: roots, collapsed namespace hops,
+labels, and an independent oracle for the chain lengths.
+
+Every scenario runs in a fresh interpreter, so the heap holds only what the
+scenario puts there."""
+
+import json
+
+import pytest
+
+from conftest import line_of
+
+# Printed by every scenario: what the chain says, as JSON.
+PRELUDE = """
+import json, sys
+import refchain
+
+def report(chain, tag="chain"):
+    if chain is None:
+        print(tag + "=" + json.dumps(None))
+        return
+    steps = chain.steps
+    print(tag + "=" + json.dumps({
+        "kind": chain.root_kind,
+        "root": chain.root_description,
+        "labels": [label for _, label in steps],
+        "types": [type(obj).__name__ for obj, _ in steps],
+        "str": str(chain),
+        "hops": chain.hops,
+        "len": len(chain),
+    }))
+"""
+
+
+def chains_of(out):
+    """{tag: report} from a scenario's output."""
+    found = {}
+    for line in out.splitlines():
+        tag, sep, data = line.partition("=")
+        if sep and tag.isidentifier():
+            found[tag] = json.loads(data)
+    return found
+
+
+def run_chain(run_script, body, name="script.py"):
+    source = PRELUDE + body
+    return chains_of(run_script(source, name=name).stdout), source
+
+
+# ---- 1. the classic cache leak -------------------------------------------------------
+
+CACHE_LEAK = """
+import tracemalloc
+tracemalloc.start()
+_CACHE = {}
+def handle(request_id):
+    _CACHE[request_id] = bytes(1024)
+    return len(_CACHE)
+handle(-1)                      # warm up
+for i in range(10000):
+    handle(i)
+report(refchain.find_chain(_CACHE[5000]))
+"""
+
+
+def test_cache_leak_reads_like_a_sentence(run_script):
+    chains, source = run_chain(run_script, CACHE_LEAK, name="leak.py")
+    chain = chains["chain"]
+    line = line_of(source, "bytes(1024)")
+    assert chain["str"] == (
+        "module __main__ → ['_CACHE'] dict → [5000] bytes (1057 B), allocated at leak.py:%d"
+        % line)
+    assert chain["kind"] == "module"
+    assert chain["len"] == 2
+    assert chain["hops"] == 3  # module -> its __dict__ -> _CACHE -> bytes
+    assert chain["root"] == "module __main__"
+
+
+def test_without_tracemalloc_there_is_no_allocation_line(run_script):
+    chains, _ = run_chain(run_script, CACHE_LEAK.replace("tracemalloc.start()", ""))
+    assert chains["chain"]["str"] == "module __main__ → ['_CACHE'] dict → [5000] bytes (1057 B)"
+
+
+# ---- 2. the ways an instance is kept alive -------------------------------------------
+
+SCENARIOS = {
+    "class_attribute": """
+class Item:
+    pass
+class Registry:
+    items = []
+Registry.items.append(Item())
+report(refchain.find_chain(Registry.items[0]))
+""",
+    "lru_cache": """
+import functools
+class Result:
+    pass
+@functools.lru_cache(maxsize=None)
+def compute(n):
+    return Result()
+compute(1)
+report(refchain.find_chain(compute(1)))
+""",
+    "bounded_lru_cache": """
+import functools
+class Result:
+    pass
+@functools.lru_cache(maxsize=32)
+def compute(n, scale=1):
+    return Result()
+compute(1)
+compute(2, scale=3)
+report(refchain.find_chain(compute(1)))
+""",
+    "closure": """
+class Session:
+    pass
+handlers = []
+def make_handler():
+    session = Session()
+    def handler():
+        return session
+    return handler
+handlers.append(make_handler())
+report(refchain.find_chain(handlers[0].__closure__[0].cell_contents))
+""",
+    "bound_method": """
+class Widget:
+    def on_event(self):
+        pass
+observers = []
+observers.append(Widget().on_event)
+report(refchain.find_chain(observers[0].__self__))
+""",
+    "thread_local": """
+import threading, weakref
+class Job:
+    pass
+ready, release = threading.Event(), threading.Event()
+refs = []
+def worker():
+    job = Job()
+    refs.append(weakref.ref(job))
+    ready.set()
+    release.wait()  # parked here
+thread = threading.Thread(target=worker, name="job-worker")
+thread.start()
+ready.wait()
+try:
+    report(refchain.find_chain(refs[0]()))
+finally:
+    release.set()
+    thread.join()
+""",
+    "default_argument": """
+class Config:
+    pass
+def connect(host, config=Config()):
+    pass
+report(refchain.find_chain(connect.__defaults__[0]))
+""",
+    "exception_traceback": """
+import weakref
+class Payload:
+    pass
+PAYLOAD = []
+def fail():
+    payload = Payload()
+    PAYLOAD.append(weakref.ref(payload))
+    raise RuntimeError("boom")
+try:
+    fail()
+except RuntimeError as exc:
+    LAST_ERROR = exc
+report(refchain.find_chain(PAYLOAD[0]()))
+""",
+    "instance_attribute": """
+class Entry:
+    pass
+class Service:
+    def __init__(self):
+        self.name = "svc"
+        self.entry = Entry()
+SERVICE = Service()
+report(refchain.find_chain(SERVICE.entry))
+""",
+    "slots": """
+class Entry:
+    pass
+class Point:
+    __slots__ = ("x", "y")
+P = Point()
+P.x = Entry()
+P.y = Entry()
+report(refchain.find_chain(P.y))
+""",
+}
+
+
+def scenario(run_script, name):
+    chains, source = run_chain(run_script, SCENARIOS[name])
+    return chains["chain"], source
+
+
+def test_class_attribute_list(run_script):
+    chain, _ = scenario(run_script, "class_attribute")
+    assert chain["kind"] == "class"
+    assert chain["root"] == "class __main__.Registry"
+    assert chain["labels"] == [".items", "[0]"]
+    assert chain["types"] == ["list", "Item"]
+    assert chain["str"].startswith("class __main__.Registry → .items list → [0] Item (")
+
+
+def test_unbounded_lru_cache(run_script):
+    chain, _ = scenario(run_script, "lru_cache")
+    assert chain["kind"] == "cache"
+    assert chain["root"] == "cache __main__.compute"
+    assert chain["labels"] == ["[1]"]
+    assert chain["str"].startswith("cache __main__.compute → [1] Result (")
+
+
+def test_bounded_lru_cache(run_script):
+    chain, _ = scenario(run_script, "bounded_lru_cache")
+    assert chain["kind"] == "cache"
+    assert chain["root"] == "cache __main__.compute"
+    assert chain["labels"] == ["[1]"]
+
+
+def test_closure_cell_in_a_handler_list(run_script):
+    chain, _ = scenario(run_script, "closure")
+    assert chain["kind"] == "module"
+    assert chain["labels"] == ["['handlers']", "[0]", "closure 'session'"]
+    assert chain["types"] == ["list", "function", "Session"]
+    assert chain["hops"] == 6  # module, dict, list, function, tuple, cell, value
+
+
+def test_bound_method_in_an_observer_list(run_script):
+    chain, _ = scenario(run_script, "bound_method")
+    assert chain["kind"] == "module"
+    assert chain["labels"] == ["['observers']", "[0]", ".__self__"]
+    assert chain["types"] == ["list", "method", "Widget"]
+
+
+def test_local_of_a_sleeping_thread(run_script):
+    chain, source = scenario(run_script, "thread_local")
+    assert chain["kind"] == "frame"
+    assert chain["root"] == "frame worker() at script.py:%d in thread job-worker" % line_of(
+        source, "release.wait()  # parked here")
+    assert chain["labels"] == ["local 'job'"]
+    assert chain["types"] == ["Job"]
+
+
+def test_default_argument_value(run_script):
+    chain, _ = scenario(run_script, "default_argument")
+    assert chain["kind"] == "module"
+    assert chain["labels"] == ["['connect']", ".__defaults__", "[0]"]
+    assert chain["types"] == ["function", "tuple", "Config"]
+
+
+def test_exception_traceback_in_a_global(run_script):
+    chain, _ = scenario(run_script, "exception_traceback")
+    assert chain["kind"] == "module"
+    assert chain["labels"] == ["['LAST_ERROR']", ".__traceback__", ".tb_next", ".tb_frame",
+                               "local 'payload'"]
+    assert chain["types"] == ["RuntimeError", "traceback", "traceback", "frame", "Payload"]
+
+
+def test_instance_attribute_is_one_step(run_script):
+    chain, _ = scenario(run_script, "instance_attribute")
+    assert chain["labels"] == ["['SERVICE']", ".entry"]
+    assert chain["types"] == ["Service", "Entry"]
+
+
+def test_slot_member(run_script):
+    chain, _ = scenario(run_script, "slots")
+    assert chain["labels"] == ["['P']", ".y"]
+    assert chain["types"] == ["Point", "Entry"]
+
+
+# ---- 3. weak references only -----------------------------------------------------------
+
+
+def test_weak_references_only_is_none(run_script):
+    chains, _ = run_chain(run_script, """
+import weakref
+class Node:
+    pass
+registry = weakref.WeakValueDictionary()
+obj = Node()
+registry["a"] = obj
+report(refchain.find_chain(obj), "module_level")
+def check():
+    local = Node()
+    registry["b"] = local
+    report(refchain.find_chain(local), "in_function")
+check()
+""")
+    assert chains == {"module_level": None, "in_function": None}
+
+
+# ---- 4. the caller's own handle is discounted ------------------------------------------
+
+
+def test_callers_variable_is_discounted(run_script):
+    chains, _ = run_chain(run_script, """
+_CACHE = {i: bytes(100) for i in range(10)}
+def check():
+    x = _CACHE[5]
+    report(refchain.find_chain(x), "in_function")
+check()
+x = _CACHE[5]
+report(refchain.find_chain(x), "module_level")
+""")
+    for tag in ("in_function", "module_level"):
+        chain = chains[tag]
+        assert chain["kind"] == "module", tag
+        assert chain["labels"] == ["['_CACHE']", "[5]"], tag
+        assert chain["types"] == ["dict", "bytes"], tag
+
+
+def test_callers_container_is_not_discounted(run_script):
+    chains, source = run_chain(run_script, """
+class Obj:
+    pass
+def check():
+    obj = Obj()
+    keep = [obj]
+    report(refchain.find_chain(obj))
+    del keep
+check()
+""")
+    chain = chains["chain"]
+    assert chain["kind"] == "frame"
+    assert chain["root"] == "frame check() at script.py:%d in thread MainThread" % line_of(
+        source, "report(refchain.find_chain(obj))")
+    assert chain["labels"] == ["local 'keep'", "[0]"]
+    assert chain["types"] == ["list", "Obj"]
+
+
+# ---- 5. unreachable ------------------------------------------------------------------
+
+
+def test_held_only_by_a_garbage_cycle_is_unreachable(run_script):
+    chains, _ = run_chain(run_script, """
+import gc
+gc.disable()
+class Node:
+    pass
+def check():
+    target = Node()
+    a, b = Node(), Node()
+    a.peer, b.peer = b, a
+    a.payload = target
+    target.owner = a          # the target is in the cycle too
+    del a, b
+    chain = refchain.find_chain(target)
+    report(chain)
+    print("shape=" + json.dumps([len(chain.objects), chain.objects[0] is target,
+                                 chain.root is None, chain.target is target]))
+check()
+""")
+    chain = chains["chain"]
+    assert chain["kind"] == "unreachable"
+    assert chain["labels"] == []
+    assert chain["len"] == 0
+    assert chain["hops"] == 0
+    assert chain["str"].startswith("unreachable")
+    assert "gc.collect()" in chain["str"]
+    assert ": Node (" in chain["str"]
+    assert chains["shape"] == [1, True, True, True]
+
+
+# ---- 6. the oracle -------------------------------------------------------------------
+
+ORACLE = """
+import gc, json, random
+import refchain
+gc.disable()
+
+class Node:
+    pass
+
+ROOT = []
+GRAPH_IDS = set()   # ints only: the ids of the objects build() made
+
+
+def build(seed):
+    rng = random.Random(seed)
+    objs = []
+    nodes = []
+    for _ in range(400):
+        kind = rng.choice(("node", "node", "dict", "list", "set", "tuple"))
+        if kind == "node":
+            o = Node()
+            nodes.append(o)
+        elif kind == "dict":
+            o = {}
+        elif kind == "list":
+            o = []
+        elif kind == "set":
+            o = set()
+        else:
+            o = tuple(rng.choice(objs) for _ in range(rng.randint(1, 3))) if objs else ()
+        objs.append(o)
+    for o in objs:
+        for j in range(rng.randint(0, 3)):
+            t = rng.choice(objs)
+            if type(o) is Node:
+                if j == 0:
+                    o.left = t
+                elif j == 1:
+                    o.right = t
+                else:
+                    o.extra = t
+            elif type(o) is dict:
+                o[rng.choice(("k%d" % j, j, (j, "t")))] = t
+            elif type(o) is list:
+                o.append(t)
+            elif type(o) is set and nodes:
+                o.add(rng.choice(nodes))
+    ROOT.extend(rng.sample(objs, 6))
+    GRAPH_IDS.update(id(o) for o in objs)
+
+
+def oracle(count, seed):
+    # The reverse index: every gc-tracked object, plus (through a worklist
+    # over gc.get_referents) the untracked objects they reach.
+    parents = {}
+    work = gc.get_objects()
+    seen = set(id(o) for o in work)
+    while work:
+        o = work.pop()
+        oid = id(o)
+        for r in gc.get_referents(o):
+            rid = id(r)
+            parents.setdefault(rid, []).append(oid)
+            if rid not in seen:
+                seen.add(rid)
+                work.append(r)
+    # Forward from ROOT: which graph objects are reachable, and a path of
+    # ids to each (to fetch them back later without holding them).
+    path = {id(ROOT): [id(ROOT)]}
+    frontier = [ROOT]
+    while frontier:
+        nxt = []
+        for o in frontier:
+            for r in gc.get_referents(o):
+                if id(r) not in path:
+                    path[id(r)] = path[id(o)] + [id(r)]
+                    nxt.append(r)
+        frontier = nxt
+    reachable = sorted(i for i in path if i in GRAPH_IDS)
+    sample = random.Random(seed).sample(reachable, min(count, len(reachable)))
+    # Distance from ROOT: breadth-first backwards over the reverse index.
+    root_id, dist = id(ROOT), {}
+    for target in sample:
+        level, seen_back, depth = [target], {target}, 0
+        while root_id not in seen_back:
+            level = [p for v in level for p in parents.get(v, ()) if p not in seen_back
+                     and not seen_back.add(p)]
+            depth += 1
+            assert level, "oracle: ROOT does not reach %#x" % target
+        dist[target] = depth
+    return [(t, dist[t], path[t]) for t in sample]
+
+
+def fetch(ids):
+    cur = ROOT
+    for want in ids[1:]:
+        cur = next(r for r in gc.get_referents(cur) if id(r) == want)
+    return cur
+
+
+def main_module_dict():
+    return vars(sys.modules["__main__"])
+
+
+import sys
+build(SEED)
+results = []
+for target, distance, ids in oracle(30, SEED):
+    obj = fetch(ids)
+    assert id(obj) == target
+    chain = refchain.find_chain(obj)
+    objects = chain.objects
+    results.append({
+        "distance": distance,
+        "hops": chain.hops,
+        "kind": chain.root_kind,
+        "prefix": [objects[0] is sys.modules["__main__"], objects[1] is main_module_dict(),
+                   objects[2] is ROOT],
+        "last": objects[-1] is obj,
+    })
+    del chain, objects, obj
+LABELS = []
+if WITH_LABELS:
+    for target, distance, ids in oracle(30, SEED + 1):
+        obj = fetch(ids)
+        LABELS.append(str(refchain.find_chain(obj)))
+        del obj
+print(json.dumps({"results": results, "labels": LABELS}))
+"""
+
+
+def run_oracle(run_script, seed, with_labels=False):
+    source = "SEED = %d\nWITH_LABELS = %r\n" % (seed, with_labels) + ORACLE
+    return json.loads(run_script(source, name="oracle.py").stdout)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4, 5, 6])
+def test_chain_lengths_match_an_independent_oracle(run_script, seed):
+    results = run_oracle(run_script, seed)["results"]
+    assert len(results) >= 25
+    for r in results:
+        assert r["kind"] == "module", r
+        assert r["prefix"] == [True, True, True], r
+        assert r["last"], r
+        assert r["hops"] == 2 + r["distance"], r
+
+
+# ---- 7. labels are named, never the fallback --------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_scenario_labels_are_named(run_script, name):
+    chain, _ = scenario(run_script, name)
+    assert chain["labels"], chain
+    for label in chain["labels"]:
+        assert "<referent #" not in label, chain
+    assert "<referent #" not in chain["str"]
+
+
+def test_other_chains_labels_are_named(run_script):
+    chains, _ = run_chain(run_script, CACHE_LEAK)
+    assert "<referent #" not in chains["chain"]["str"]
+    chains, _ = run_chain(run_script, """
+_CACHE = {i: bytes(100) for i in range(10)}
+class Obj:
+    pass
+def check():
+    x = _CACHE[5]
+    report(refchain.find_chain(x), "a")
+    obj = Obj()
+    keep = [obj]
+    report(refchain.find_chain(obj), "b")
+check()
+""")
+    for tag in ("a", "b"):
+        assert "<referent #" not in chains[tag]["str"], chains[tag]
+
+
+@pytest.mark.parametrize("seed", [7, 8])
+def test_random_heap_labels_are_named(run_script, seed):
+    labels = run_oracle(run_script, seed, with_labels=True)["labels"]
+    assert len(labels) >= 25
+    for text in labels:
+        assert text.startswith("module __main__ → ['ROOT'] list → ["), text
+        assert "<referent #" not in text, text

@@ -1,0 +1,179 @@
+"""explain, show_explain, leaks, and objgraph's chain calls."""
+
+import gc
+import io
+import json
+
+import pytest
+
+import refchain
+from conftest import line_of
+
+LEAK = """
+    import json, tracemalloc
+    tracemalloc.start()
+    import refchain
+    _CACHE = {}
+    def handle(request_id):
+        _CACHE[request_id] = bytes(1024)
+    handle(-1)
+    point = refchain.census()
+    for i in range(10000):
+        handle(i)
+    class Session:
+        active = []
+        def __init__(self):
+            Session.active.append(self)
+    for _ in range(300):
+        Session()
+    """
+
+
+def test_explain_groups_every_leaked_bytes_with_its_line(run_script):
+    out = run_script(LEAK + """
+    groups = refchain.explain(bytes)
+    g = groups[0]
+    print(json.dumps([g.count, g.bytes, g.root_kind, g.lines, g.chain.hops,
+                      [type(o).__name__ for o in g.chain.objects], len(groups) <= 5]))
+    """, name="leak.py").stdout
+    count, nbytes, kind, lines, hops, types, limited = json.loads(out)
+    assert count == 10001                      # the warm-up entry is the same leak
+    assert nbytes == 10001 * 1057
+    assert kind == "module"
+    assert lines == [[10001, "leak.py:%d" % line_of(LEAK, "bytes(1024)")]]
+    assert types == ["module", "dict", "dict", "bytes"]
+    assert limited
+
+
+def test_explain_accepts_names_types_and_objects(run_script):
+    out = run_script(LEAK + """
+    by_name = refchain.explain("Session")
+    by_type = refchain.explain(Session)
+    some = list(Session.active[:10])
+    by_objects = refchain.explain(some)
+    print(json.dumps([[g.count for g in r] for r in (by_name, by_type, by_objects)]
+                     + [by_name[0].root_kind, refchain.explain("NoSuchType")]))
+    """).stdout
+    name, typ, objs, kind, none = json.loads(out)
+    assert name == typ == [300]
+    assert objs == [10]
+    assert kind == "class"
+    assert none == []
+
+
+def test_show_explain_prints_one_paragraph_per_group(run_script):
+    out = run_script(LEAK + """
+    import io
+    buf = io.StringIO()
+    refchain.show_explain(Session, file=buf)
+    print(buf.getvalue())
+    """, name="leak.py").stdout
+    paragraph = out.splitlines()[0]
+    assert paragraph.startswith("300 Session (")
+    assert "held through class " in paragraph and "[*] Session" in paragraph
+    assert "allocated at leak.py:%d (300)" % line_of(LEAK, "Session()") in paragraph
+
+
+def test_leaks_since_a_census(run_script):
+    out = run_script(LEAK + """
+    report = refchain.leaks(since=point, limit=3)
+    print(json.dumps([[name, count] for name, count, nbytes, groups in report]))
+    print(report)
+    """).stdout
+    first = json.loads(out.splitlines()[0])
+    assert first[0] == ["bytes", 10000]
+    assert ["__main__.Session", 300] in first
+    assert "bytes: +10000 new" in out
+
+
+def test_explain_unreachable_instances_are_said_to_be(run_script):
+    out = run_script("""
+    import gc, json, refchain
+    gc.disable()
+    class Node:
+        pass
+    def make():
+        a, b = Node(), Node()
+        a.peer, b.peer = b, a
+    for _ in range(50):
+        make()
+    g = refchain.explain(Node)
+    print(json.dumps([[x.count, x.root_kind] for x in g]))
+    """).stdout
+    assert json.loads(out) == [[100, "unreachable"]]
+
+
+def test_find_backref_chain_like_objgraph(run_script):
+    out = run_script("""
+    import inspect, json, refchain
+    _CACHE = {i: bytes(100) for i in range(100)}
+    chain = refchain.find_backref_chain(_CACHE[7], inspect.ismodule)
+    forward = refchain.find_ref_chain(chain[0], lambda o: o is _CACHE[7])
+    lone = object()
+    print(json.dumps([[type(o).__name__ for o in chain], chain[0].__name__,
+                      chain[-1] is _CACHE[7], len(forward), forward[-1] is _CACHE[7],
+                      refchain.find_backref_chain(lone, inspect.ismodule) == [lone],
+                      refchain.find_backref_chain(_CACHE[7], inspect.ismodule, max_depth=1)
+                      == [_CACHE[7]]]))
+    """).stdout
+    types, name, last, n_forward, fwd_last, lone, shallow = json.loads(out)
+    assert types == ["module", "dict", "dict", "bytes"]
+    assert name == "__main__" and last and fwd_last and lone and shallow
+    assert n_forward == 4
+
+
+def test_find_backref_chain_extra_ignore(run_script):
+    out = run_script("""
+    import inspect, json, refchain
+    target = bytes(10)
+    A = [target]
+    B = [[target]]
+    ignored = refchain.find_backref_chain(target, inspect.ismodule, extra_ignore=[id(A)])
+    chain = refchain.find_backref_chain(target, inspect.ismodule)
+    print(json.dumps([len(chain), len(ignored), ignored[3] is B[0]]))
+    """).stdout
+    # `chain` finds the shortest: through A, or through `ignored` (a list
+    # holding target), both 4 long.
+    assert json.loads(out) == [4, 5, True]
+
+
+def test_at_returns_tracked_objects_only():
+    keep = [object()]
+    assert refchain.at(id(keep)) is keep
+    with pytest.raises(ValueError, match="no live gc-tracked object"):
+        refchain.at(id(b"an untracked bytes"))
+    with pytest.raises(ValueError, match="no live gc-tracked object"):
+        refchain.at(0)
+    with pytest.raises(TypeError, match="int address"):
+        refchain.at("0x1234")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: refchain.find_backref_chain(1, "ismodule"), TypeError, "predicate must be callable"),
+    (lambda: refchain.find_ref_chain(1, None), TypeError, "predicate must be callable"),
+    (lambda: refchain.find_backref_chain(1, callable, max_depth=-1), ValueError,
+     "max_depth must be >= 0"),
+    (lambda: refchain.find_backref_chain(1, callable, 2, 5), TypeError,
+     "extra_ignore must be an iterable"),
+    (lambda: refchain.explain(42), TypeError, "type name, a type or an iterable"),
+    (lambda: refchain.explain(int, limit=-1), ValueError, ">= 0"),
+    (lambda: refchain.leaks(since=None), TypeError, "must be a refchain.Census"),
+    (lambda: refchain.show_explain(int, file=1), TypeError, "write\\(\\) method"),
+    (lambda: refchain.Chain(), TypeError, "cannot create"),
+])
+def test_bad_input(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_a_predicate_that_raises_propagates():
+    def boom(obj):
+        raise RuntimeError("boom")
+
+    target = [1]
+    holder = [target]
+    with pytest.raises(RuntimeError, match="boom"):
+        refchain.find_backref_chain(target, boom)
+    del holder
+    gc.collect()
+    assert refchain.count("list") > 0      # and the next call works
