@@ -65,6 +65,9 @@ rc_raise(rc_status st)
     case RC_ENOTFOUND:
         PyErr_SetString(PyExc_LookupError, rc_status_str(st));
         break;
+    case RC_ERENDER:
+        PyErr_SetString(PyExc_RuntimeError, rc_status_str(st));
+        break;
     case RC_EINVAL:
         PyErr_SetString(PyExc_SystemError, "refchain: internal contract violated");
         break;
@@ -570,7 +573,8 @@ rc_exec(PyObject *module)
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 ||
-        PyModule_AddFunctions(module, rc_chain_methods) < 0) {
+        PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
+        PyModule_AddFunctions(module, rc_garbage_methods) < 0) {
         return -1;
     }
     return 0;

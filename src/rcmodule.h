@@ -9,6 +9,7 @@
 #include "refchain/capture.h"
 #include "refchain/census.h"
 #include "refchain/graph.h"
+#include "refchain/paths.h"
 
 /* Every result object the tool hands out links itself into its module's
  * list, so that a capture can leave them out: holding a Census or a Graph
@@ -95,7 +96,50 @@ int rc_graph_type_init(PyObject *module, rc_state *st);
 int rc_census_types_init(PyObject *module, rc_state *st);
 int rc_chain_type_init(PyObject *module, rc_state *st);
 
-/* The chain functions' method table entries (src/chain.c). */
+/* Method tables of src/chain.c and src/garbage.c. */
 extern PyMethodDef rc_chain_methods[];
+extern PyMethodDef rc_garbage_methods[];
+
+/* ---- questions (src/question.c) --------------------------------------- */
+
+typedef struct disc_addr {
+    uintptr_t from, to;
+    uint32_t count;
+} disc_addr;
+
+typedef struct question {
+    uintptr_t *held;
+    size_t n_held, held_cap;
+    disc_addr *disc;
+    size_t n_disc, disc_cap;
+} question;
+
+typedef struct analysis {
+    rc_graph *g;
+    rc_discount *disc;
+    size_t n_disc;
+    uint8_t *kinds;
+    rc_paths *paths;
+} analysis;
+
+void question_free(question *q);
+/* The caller holds one reference to obj (its stack slot for an argument). */
+int question_hold(question *q, PyObject *obj);
+int question_discount(question *q, PyObject *from, PyObject *to, uint32_t count);
+/* Discount the calling (non-tool) frame's variables that refer to any of
+ * targets[0..n). */
+int question_caller(PyObject *module, question *q, PyObject *const *targets, size_t n);
+
+void analysis_free(analysis *a);
+/* Capture with both edge directions and the question's discounts mapped to
+ * node ids; with bfs, also sizes, root kinds and the whole BFS.  On failure
+ * an exception is set and *a is empty. */
+int analyse(PyObject *module, const question *q, int bfs, analysis *a);
+/* Whether v is referred to by something other than tool frames and the
+ * question's discounted handles. */
+int held_by_others(const rc_graph *g, rc_id v, const question *q);
+/* Strong references to ids[0..len) (*objs, rc_malloc'ed), and each hop's
+ * edge index in its source's out-edges (*edges).  Raises on failure. */
+int take_ids(const rc_graph *g, const rc_id *ids, size_t len, PyObject ***objs, uint32_t **edges);
 
 #endif

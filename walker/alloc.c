@@ -167,6 +167,8 @@ rc_status_str(rc_status st)
         return "not found";
     case RC_EPYTHON:
         return "Python error";
+    case RC_ERENDER:
+        return "Graphviz could not lay out or render the graph";
     }
     return "unknown status";
 }

@@ -363,6 +363,9 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
     if (strcmp(tp->tp_name, "functools._lru_cache_wrapper") == 0) {
         flags |= RC_TYPE_LRU_CACHE;
     }
+    if (tp->tp_finalize || tp->tp_del) {
+        flags |= RC_TYPE_FINALIZER;
+    }
     if (PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
         PyHeapTypeObject *ht = (PyHeapTypeObject *)tp;
         PyObject *module = heap_type_module(tp, w->module_name);
@@ -600,7 +603,7 @@ add_frame_ref(walk *w, PyObject *frame, PyObject *value)
  * pointers stay valid: the frame keeps the values alive, and no Python code
  * runs between here and the walk. */
 static rc_status
-add_locals(walk *w, PyObject *frame, PyObject *code)
+add_locals(walk *w, PyObject *frame, PyObject *code, int tool)
 {
     rc_status st = RC_EPYTHON;
     PyObject *cells = PyObject_GetAttrString(code, "co_cellvars");
@@ -611,8 +614,13 @@ add_locals(walk *w, PyObject *frame, PyObject *code)
         goto finally;
     }
     /* Before 3.13, f_locals is a dict cached on the frame, holding its own
-     * references: it is part of the heap from now on, held by the frame. */
-    st = PyDict_CheckExact(locals) ? add_frame_ref(w, frame, locals) : RC_OK;
+     * references: it is part of the heap from now on, held by the frame.
+     * The tool's own frames never use it: empty it at once, or it would keep
+     * what the tool has deleted alive (collect_report's saved garbage). */
+    st = RC_OK;
+    if (PyDict_CheckExact(locals)) {
+        st = tool ? RC_OK : add_frame_ref(w, frame, locals);
+    }
     for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(items); i++) {
         PyObject *item = PyList_GET_ITEM(items, i);
         if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
@@ -628,6 +636,9 @@ add_locals(walk *w, PyObject *frame, PyObject *code)
         }
     }
 finally:
+    if (tool && locals && PyDict_CheckExact(locals)) {
+        PyDict_Clear(locals);
+    }
     Py_XDECREF(items);
     Py_XDECREF(locals);
     Py_XDECREF(frees);
@@ -665,7 +676,8 @@ add_frame(walk *w, PyObject *frame)
         w->frames = p;
         w->frames_cap = cap;
     }
-    unsigned flags = is_tool_frame(w, frame) ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
+    int tool = is_tool_frame(w, frame);
+    unsigned flags = tool ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
     w->frames[w->n_frames++] = (frame_info){(uintptr_t)frame, flags};
     rc_status st = RC_OK;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -679,7 +691,7 @@ add_frame(walk *w, PyObject *frame)
     Py_DECREF(globals); /* the frame keeps it alive */
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
     if (st == RC_OK && (code->co_flags & CO_OPTIMIZED)) {
-        st = add_locals(w, frame, (PyObject *)code);
+        st = add_locals(w, frame, (PyObject *)code, tool);
     }
     Py_DECREF(code);
 #endif

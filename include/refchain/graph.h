@@ -41,6 +41,7 @@ enum {
     RC_TYPE_COLLECTION = 1 << 1, /* list, tuple, set, frozenset, dict, deque or a subclass */
     RC_TYPE_DICT = 1 << 2,       /* dict or a subclass */
     RC_TYPE_LRU_CACHE = 1 << 3,  /* functools.lru_cache's wrapper */
+    RC_TYPE_FINALIZER = 1 << 4,  /* has tp_finalize (__del__) or a legacy tp_del */
 };
 
 typedef struct rc_graph rc_graph;

@@ -12,7 +12,8 @@ typedef enum rc_status {
     RC_EINVAL,    /* a caller broke the function's contract */
     RC_ETOOBIG,   /* more nodes, edges or types than a uint32 id can name */
     RC_ENOTFOUND, /* the requested node/name is not in the graph */
-    RC_EPYTHON    /* a Python exception is set (capture only) */
+    RC_EPYTHON,   /* a Python exception is set (capture only) */
+    RC_ERENDER    /* Graphviz could not lay out or render a graph (render/ only) */
 } rc_status;
 
 /* A static, human-readable description of a status.  Never NULL. */

@@ -37,6 +37,15 @@ from refchain._refchain import (  # noqa: E402
     find_ref_chain,
 )
 from refchain._explain import Group, LeakReport, explain, leaks, show_explain  # noqa: E402
+from refchain._garbage import (  # noqa: E402
+    CollectReport,
+    CycleGroup,
+    CycleMonitor,
+    GarbageReport,
+    collect_report,
+    cycle_monitor,
+    garbage,
+)
 from refchain._growth import (  # noqa: E402
     by_type,
     count,
@@ -54,7 +63,11 @@ __all__ = [
     "Census",
     "CensusDiff",
     "Chain",
+    "CollectReport",
+    "CycleGroup",
+    "CycleMonitor",
     "DiffRow",
+    "GarbageReport",
     "Graph",
     "Group",
     "LeakReport",
@@ -63,11 +76,14 @@ __all__ = [
     "by_type",
     "capture",
     "census",
+    "collect_report",
     "count",
+    "cycle_monitor",
     "explain",
     "find_backref_chain",
     "find_chain",
     "find_ref_chain",
+    "garbage",
     "growth",
     "leaks",
     "new_objects",

@@ -722,6 +722,17 @@ def describe(chain):
     return (root, tuple(steps))
 
 
+def label_edge(parent, child, edge):
+    """The label of one reference parent -> child (edge: its index among the
+    parent's referents), as describe() would show it."""
+    try:
+        return _label_step([parent, child], [edge], 0)[1]
+    except Exception:
+        return _FALLBACK % edge
+    finally:
+        _candidates_memo.clear()
+
+
 def _allocated_at(obj):
     import tracemalloc
 

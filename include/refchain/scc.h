@@ -1,0 +1,48 @@
+/* Strongly connected components of part of a frozen graph: the cycles among
+ * the objects the next collection would free. */
+#ifndef REFCHAIN_SCC_H
+#define REFCHAIN_SCC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/graph.h"
+
+#define RC_NO_COMPONENT UINT32_MAX
+
+/* The components of the subgraph induced by the nodes v with in_set[v] != 0,
+ * by an iterative Tarjan (no recursion, whatever the heap's depth).
+ * comp[v] (rc_malloc'ed, one per node of g) receives v's component, or
+ * RC_NO_COMPONENT outside the set; components are numbered 0..*n_comp-1 in
+ * the order Tarjan completes them.  cyclic[c] (rc_malloc'ed) says whether
+ * component c is a cycle: more than one node, or one node referring to
+ * itself.  On error the outputs are untouched. */
+rc_status rc_scc(const rc_graph *g, const uint8_t *in_set, uint32_t **comp, size_t *n_comp,
+                 uint8_t **cyclic);
+
+/* Cycles grouped by type signature: the sorted type ids of a cycle's
+ * members, leaving out namespace dicts (an instance's __dict__ inside the
+ * cycle belongs to its instance), so a Parent <-> Child cycle reads the same
+ * on every CPython. */
+typedef struct rc_cycle_group {
+    uint32_t representative; /* a component of this signature */
+    size_t cycles;           /* components with this signature */
+    size_t objects;          /* their members, namespace dicts included */
+    uint64_t bytes;          /* the members' shallow sizes */
+    int finalizers;          /* some member's type has tp_finalize or tp_del */
+    uint32_t *types;         /* the signature: sorted type ids */
+    size_t n_types;
+} rc_cycle_group;
+
+/* Group the cyclic components from rc_scc().  *groups (sorted by cycles,
+ * descending) is freed with rc_cycle_groups_free().  *members and
+ * *member_start list each component's nodes: component c's nodes are
+ * members[member_start[c] .. member_start[c + 1]); *group_of[c] is
+ * component c's group, or UINT32_MAX for a component that is no cycle.
+ * All rc_malloc'ed.  On error the outputs are untouched. */
+rc_status rc_cycles_group(const rc_graph *g, const uint32_t *comp, size_t n_comp,
+                          const uint8_t *cyclic, rc_cycle_group **groups, size_t *n_groups,
+                          rc_id **members, size_t **member_start, uint32_t **group_of);
+void rc_cycle_groups_free(rc_cycle_group *groups, size_t n);
+
+#endif

@@ -1,0 +1,267 @@
+"""Reference cycles and finalizer garbage: what the next collection would
+free and why reference counting did not (garbage), what a collection did
+free (collect_report), and which types keep forming cycles (cycle_monitor).
+
+Nothing here calls gc.collect() except collect_report(), which exists to."""
+
+import gc
+import sys
+
+from refchain import _refchain
+from refchain._format import human_bytes
+from refchain._growth import _check_limit, allocation_sites
+
+
+def _short(name):
+    return name.rsplit(".", 1)[-1]
+
+
+class CycleGroup:
+    """Cycles whose members have the same types.  Holds no reference to
+    them: the report describes garbage without keeping it alive."""
+
+    __slots__ = ("types", "count", "objects", "bytes", "has_finalizers", "lines", "cycle")
+
+    def __init__(self, types, count, objects, nbytes, has_finalizers, lines, cycle):
+        self.types = types                    # qualified type names, one per member kind
+        self.count = count                    # number of cycles
+        self.objects = objects                # their members
+        self.bytes = nbytes
+        self.has_finalizers = has_finalizers  # some member has __del__/tp_finalize/tp_del
+        self.lines = lines                    # [(count, "file:line")]
+        self.cycle = cycle                    # one cycle: (nodes, edges), see _describe_cycle
+
+    @property
+    def signature(self):
+        """'Child ↔ Parent', or 'Node ↺' for an object referring to itself."""
+        names = sorted(_short(t) for t in self.types)
+        if len(names) == 1:   # one object (and perhaps its __dict__)
+            return names[0] + " ↺"
+        return " ↔ ".join(names)
+
+    def __str__(self):
+        text = "%d cycle%s of %s (%d objects, %s)" % (
+            self.count, "" if self.count == 1 else "s", self.signature, self.objects,
+            human_bytes(self.bytes))
+        if self.has_finalizers:
+            text += ", with finalizers (__del__)"
+        if self.lines:
+            text += "; allocated at " + ", ".join("%s (%d)" % (s, n) for n, s in self.lines)
+        return text + "."
+
+    def __repr__(self):
+        return "<refchain.CycleGroup: %d × %s>" % (self.count, self.signature)
+
+
+def _describe_cycle(objects, edges):
+    """Plain data for one cycle: nodes [(type name, size)] and edges
+    [(i, j, label)], so that a report keeps no object alive."""
+    from refchain._chains import _tname, label_edge
+
+    nodes = [(_tname(o), _refchain._shallow_size(o)) for o in objects]
+    return nodes, [(i, j, label_edge(objects[i], objects[j], k)) for i, j, k in edges]
+
+
+def _groups(raw):
+    groups = []
+    for types, cycles, objects, nbytes, finalizers, rep, edges, members in raw:
+        lines = allocation_sites(members)
+        cycle = _describe_cycle(rep, edges)
+        del members[:], rep[:]
+        groups.append(CycleGroup(types, cycles, objects, nbytes, finalizers, lines, cycle))
+    return groups
+
+
+class GarbageReport:
+    """What the next full collection would free: .object_count objects (the
+    number gc.collect() would return), and their cycles grouped by type."""
+
+    __slots__ = ("object_count", "groups")
+
+    def __init__(self, object_count, groups):
+        self.object_count = object_count
+        self.groups = groups
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __len__(self):
+        return len(self.groups)
+
+    def __str__(self):
+        if not self.object_count:
+            return "Nothing is waiting for the cyclic garbage collector."
+        lines = ["The next full gc.collect() would free %d objects; their cycles:"
+                 % self.object_count]
+        lines.extend("  " + str(g) for g in self.groups)
+        return "\n".join(lines)
+
+
+def garbage(limit=10):
+    """Predict the next full collection without running it: the objects no
+    root reaches, and their cycles grouped by type signature (the `limit`
+    largest groups).  Collects nothing and keeps nothing alive."""
+    limit = _check_limit(limit, "garbage")
+    count, raw = _refchain._garbage(None, min(limit, sys.maxsize))
+    return GarbageReport(count, _groups(raw))
+
+
+class CollectReport:
+    """What one gc.collect() did: .collected objects (its return value),
+    their cycles (.groups), the objects a finalizer resurrected
+    (.resurrected: [(type name, address)]), and what stayed in gc.garbage
+    as uncollectable (.uncollectable: [(type name, reason)])."""
+
+    __slots__ = ("collected", "groups", "resurrected", "uncollectable")
+
+    def __init__(self, collected, groups, resurrected, uncollectable):
+        self.collected = collected
+        self.groups = groups
+        self.resurrected = resurrected
+        self.uncollectable = uncollectable
+
+    def __iter__(self):
+        return iter(self.groups)
+
+    def __len__(self):
+        return len(self.groups)
+
+    def __str__(self):
+        lines = ["gc.collect() freed %d objects; their cycles:" % self.collected]
+        lines.extend("  " + str(g) for g in self.groups)
+        if self.resurrected:
+            lines.append("%d objects survived: a finalizer (__del__) resurrected them "
+                         "(stored a reference to itself somewhere reachable):"
+                         % len(self.resurrected))
+            lines.extend("  %s at 0x%x" % r for r in self.resurrected[:10])
+        for name, reason in self.uncollectable:
+            lines.append("uncollectable, left in gc.garbage: %s (%s)" % (name, reason))
+        return "\n".join(lines)
+
+
+def collect_report(limit=10):
+    """Run one full gc.collect() and explain it: its cycles grouped as in
+    garbage(), what finalizers resurrected, and what stayed uncollectable.
+    The collection runs under gc.DEBUG_SAVEALL so that what it found can be
+    looked at; gc's debug flags and gc.garbage are restored afterwards, and
+    the saved objects are then really freed."""
+    limit = _check_limit(limit, "collect_report")
+    _, predicted = _refchain._garbage(None, sys.maxsize)
+    members = [o for group in predicted for o in group[7]]
+    del predicted
+    expected = {id(o): type(o).__qualname__ for o in members
+                if gc.is_tracked(o) and id(o) not in _instance_dicts(members)}
+    del members
+    flags = gc.get_debug()
+    before = len(gc.garbage)
+    gc.set_debug(flags | gc.DEBUG_SAVEALL)
+    try:
+        collected = gc.collect()
+    finally:
+        gc.set_debug(flags)
+    found = gc.garbage[before:]
+    del gc.garbage[before:]
+    _, raw = _refchain._garbage(found, min(limit, sys.maxsize))
+    groups = _groups(raw)
+    found_ids = {id(o) for o in found}
+    resurrected = sorted((name, addr) for addr, name in expected.items()
+                         if addr not in found_ids)
+    # SAVEALL kept the cycles intact: free them for real now.  Anything that
+    # lands in gc.garbage this time is uncollectable.
+    del found, raw
+    gc.collect()
+    uncollectable = [(type(o).__qualname__, UNCOLLECTABLE) for o in gc.garbage[before:]]
+    return CollectReport(collected, groups, resurrected, uncollectable)
+
+
+def _instance_dicts(objects):
+    """ids of the dicts among objects that are another member's __dict__
+    (before 3.11 an instance's attributes live in one: it is part of the
+    instance, not a finding of its own)."""
+    dicts = {id(o) for o in objects if type(o) is dict}
+    if not dicts:
+        return dicts
+    owned = set()
+    for o in objects:
+        if type(o) is not dict:
+            for r in gc.get_referents(o):
+                if id(r) in dicts and getattr(o, "__dict__", None) is r:
+                    owned.add(id(r))
+    return owned
+
+
+# Since Python 3.4 (PEP 442) only a legacy tp_del keeps a cycle uncollectable.
+UNCOLLECTABLE = "a legacy tp_del finalizer (a C extension's), which the collector will not call"
+
+
+class CycleMonitor:
+    """Counts collections and freed objects per generation through
+    gc.callbacks; every `sample_every`-th collection it also looks at the
+    garbage about to be collected and counts the types forming cycles.
+    Use as a context manager, or start() and stop()."""
+
+    def __init__(self, sample_every=10, limit=5):
+        if isinstance(sample_every, bool) or not isinstance(sample_every, int):
+            raise TypeError("sample_every must be an int")
+        if sample_every < 0:
+            raise ValueError("sample_every must be >= 0 (0: never sample)")
+        self.sample_every = sample_every
+        self.limit = _check_limit(limit, "cycle_monitor")
+        self.collections = [0, 0, 0]
+        self.collected = [0, 0, 0]
+        self.uncollectable = [0, 0, 0]
+        self.samples = 0
+        self.cycles = {}            # signature -> cycles seen in samples
+        self._seen = 0
+
+    def _callback(self, phase, info):
+        gen = min(info.get("generation", 2), 2)
+        if phase == "start":
+            self._seen += 1
+            if self.sample_every and self._seen % self.sample_every == 0:
+                self._sample()
+            return
+        self.collections[gen] += 1
+        self.collected[gen] += info.get("collected", 0)
+        self.uncollectable[gen] += info.get("uncollectable", 0)
+
+    def _sample(self):
+        try:
+            report = garbage(self.limit)
+        except MemoryError:
+            return
+        self.samples += 1
+        for group in report:
+            self.cycles[group.signature] = self.cycles.get(group.signature, 0) + group.count
+
+    def start(self):
+        if self._callback not in gc.callbacks:
+            gc.callbacks.append(self._callback)
+        return self
+
+    def stop(self):
+        while self._callback in gc.callbacks:
+            gc.callbacks.remove(self._callback)
+        return self
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def __str__(self):
+        per_gen = ", ".join("gen%d: %d" % (g, n) for g, n in enumerate(self.collections) if n)
+        text = "%d collections (%s) freed %d objects" % (
+            sum(self.collections), per_gen or "none", sum(self.collected))
+        if self.samples:
+            top = sorted(self.cycles.items(), key=lambda kv: (-kv[1], kv[0]))[:self.limit]
+            text += "; in %d sampled collections the garbage held: %s" % (
+                self.samples, ", ".join("%s (%d cycles)" % kv for kv in top) or "no cycles")
+        return text
+
+
+def cycle_monitor(sample_every=10, limit=5):
+    """A CycleMonitor (not started: use `with refchain.cycle_monitor() as m:`)."""
+    return CycleMonitor(sample_every, limit)

@@ -1,0 +1,189 @@
+/* scc_test: the iterative Tarjan on synthetic graphs: cycles, self loops,
+ * nodes outside the set, a very long cycle, and allocation failure. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_counter.h"
+#include "refchain/alloc.h"
+#include "refchain/scc.h"
+#include "testutil.h"
+
+static void
+test_components_and_cycles(void **state)
+{
+    (void)state;
+    /* 0 <-> 1 (a cycle), 2 -> 2 (a self loop), 3 -> 4 (no cycle),
+     * 5 -> 6 -> 7 -> 5 but 6 is outside the set, 8 <-> 9 via 0? no: 8 -> 0. */
+    const test_edge e[] = {{0, 1}, {1, 0}, {2, 2}, {3, 4}, {5, 6}, {6, 7}, {7, 5}, {8, 0}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(10, e, 8, NULL, NULL, &g), RC_OK);
+    uint8_t in_set[10] = {1, 1, 1, 1, 1, 1, 0, 1, 1, 0};
+    uint32_t *comp = NULL;
+    uint8_t *cyclic = NULL;
+    size_t nc = 0;
+    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(comp[0], comp[1]);
+    assert_true(cyclic[comp[0]]);
+    assert_true(cyclic[comp[2]]);
+    assert_int_not_equal(comp[3], comp[4]);
+    assert_false(cyclic[comp[3]]);
+    assert_false(cyclic[comp[4]]);
+    assert_int_not_equal(comp[5], comp[7]);  /* the cycle runs through 6 */
+    assert_false(cyclic[comp[5]]);
+    assert_int_equal(comp[6], RC_NO_COMPONENT);
+    assert_int_equal(comp[9], RC_NO_COMPONENT);
+    assert_false(cyclic[comp[8]]);
+    /* {0,1} {2} {3} {4} {5} {7} {8} */
+    assert_int_equal(nc, 7);
+    rc_free(comp);
+    rc_free(cyclic);
+    rc_graph_free(g);
+}
+
+static void
+test_a_cycle_a_million_long_needs_no_recursion(void **state)
+{
+    (void)state;
+    enum { N = 1000000 };
+    rc_builder *b = rc_builder_new(N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(rc_builder_seed(b, FAKE(i)), RC_OK);
+    }
+    uintptr_t addr;
+    unsigned nf;
+    rc_status st;
+    while (rc_builder_next(b, &addr, &nf, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        assert_int_equal(rc_builder_edge(b, FAKE((id + 1) % N)), RC_OK);
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    uint8_t *in_set = malloc(N);
+    memset(in_set, 1, N);
+    uint32_t *comp = NULL;
+    uint8_t *cyclic = NULL;
+    size_t nc = 0;
+    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(nc, 1);
+    assert_true(cyclic[0]);
+    assert_int_equal(comp[N - 1], 0);
+    rc_free(comp);
+    rc_free(cyclic);
+    free(in_set);
+    rc_graph_free(g);
+}
+
+static void
+test_allocation_failure_at_every_point(void **state)
+{
+    (void)state;
+    const test_edge e[] = {{0, 1}, {1, 0}, {2, 2}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(3, e, 3, NULL, NULL, &g), RC_OK);
+    const uint8_t in_set[3] = {1, 1, 1};
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        uint32_t *comp = NULL;
+        uint8_t *cyclic = NULL;
+        size_t nc = 0;
+        rc_status st = rc_scc(g, in_set, &comp, &nc, &cyclic);
+        rc_free(comp);
+        rc_free(cyclic);
+        assert_int_equal(live_blocks, 0);
+        if (st == RC_OK) {
+            assert_int_equal(nc, 2);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        failures++;
+    }
+    assert_int_equal(failures, 7);
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
+/* Three Parent <-> Child pairs (3.8-style, through instance dicts), two
+ * self-referencing Nodes and a list cycle. */
+static void
+test_cycles_group_by_signature(void **state)
+{
+    (void)state;
+    enum { T_PARENT, T_CHILD, T_DICT, T_NODE, T_LIST };
+    static const char *const names[] = {"m.Parent", "m.Child", "dict", "m.Node", "list"};
+    unsigned types[16];
+    test_edge e[32];
+    size_t ne = 0;
+    unsigned v = 0;
+    for (int i = 0; i < 3; i++) { /* parent -> pdict -> child -> cdict -> parent */
+        unsigned p = v++, pd = v++, c = v++, cd = v++;
+        types[p] = T_PARENT, types[pd] = T_DICT, types[c] = T_CHILD, types[cd] = T_DICT;
+        e[ne++] = (test_edge){p, pd};
+        e[ne++] = (test_edge){pd, c};
+        e[ne++] = (test_edge){c, cd};
+        e[ne++] = (test_edge){cd, p};
+    }
+    for (int i = 0; i < 2; i++) {
+        types[v] = T_NODE;
+        e[ne++] = (test_edge){v, v};
+        v++;
+    }
+    types[v] = T_LIST, types[v + 1] = T_LIST;
+    e[ne++] = (test_edge){v, v + 1};
+    e[ne++] = (test_edge){v + 1, v};
+    v += 2;
+    const unsigned type_flags[] = {RC_TYPE_FINALIZER, 0, RC_TYPE_COLLECTION | RC_TYPE_DICT, 0,
+                                   RC_TYPE_COLLECTION};
+    const test_attrs attrs = {NULL, NULL, type_flags};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(v, e, ne, types, names, &attrs, &g), RC_OK);
+    uint8_t in_set[16];
+    memset(in_set, 1, sizeof in_set);
+    uint32_t *comp = NULL;
+    uint8_t *cyclic = NULL;
+    size_t nc = 0, ng = 0;
+    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    rc_cycle_group *groups = NULL;
+    rc_id *members = NULL;
+    size_t *start = NULL;
+    uint32_t *group_of = NULL;
+    assert_int_equal(
+        rc_cycles_group(g, comp, nc, cyclic, &groups, &ng, &members, &start, &group_of), RC_OK);
+    assert_int_equal(group_of[comp[0]], 0);   /* the first Parent's cycle */
+    assert_int_equal(group_of[comp[12]], 1);  /* a self-referencing Node */
+    assert_int_equal(group_of[comp[14]], 2);  /* the list cycle */
+    assert_int_equal(ng, 3);
+    assert_int_equal(groups[0].cycles, 3);
+    assert_int_equal(groups[0].objects, 12);
+    assert_true(groups[0].finalizers);
+    assert_int_equal(groups[0].n_types, 2); /* the dicts belong to their instances */
+    assert_string_equal(rc_graph_type_name(g, groups[0].types[0]), "m.Parent");
+    assert_string_equal(rc_graph_type_name(g, groups[0].types[1]), "m.Child");
+    assert_int_equal(groups[1].cycles, 2);
+    assert_false(groups[1].finalizers);
+    assert_int_equal(groups[2].cycles, 1);
+    assert_int_equal(groups[2].n_types, 2); /* list <-> list: real collections */
+    uint32_t c = groups[1].representative;
+    assert_int_equal(start[c + 1] - start[c], 1);
+    rc_cycle_groups_free(groups, ng);
+    rc_free(members);
+    rc_free(start);
+    rc_free(group_of);
+    rc_free(comp);
+    rc_free(cyclic);
+    rc_graph_free(g);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_components_and_cycles),
+        cmocka_unit_test(test_a_cycle_a_million_long_needs_no_recursion),
+        cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_cycles_group_by_signature),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,166 @@
+"""garbage, collect_report and cycle_monitor: cycles and finalizer garbage,
+explained without collecting (unless asked)."""
+
+import json
+
+DOC_CYCLES = """
+    import gc, json
+    import refchain
+    gc.disable()
+    gc.collect()
+
+    class Parent:
+        def __del__(self):
+            pass
+    class Child:
+        pass
+    class Node:
+        pass
+
+    def make_pair():
+        p, c = Parent(), Child()
+        p.child, c.parent = c, p
+    def make_self():
+        n = Node()
+        n.me = n
+    def make_closure():
+        def handler():
+            return handler        # refers to itself through its closure cell
+    for _ in range(300):
+        make_pair()
+    for _ in range(200):
+        make_self()
+    for _ in range(100):
+        make_closure()
+    """
+
+
+def test_garbage_predicts_the_next_collection(run_script):
+    out = run_script(DOC_CYCLES + """
+    report = refchain.garbage()
+    rows = [[g.signature, g.count, g.has_finalizers, g.objects] for g in report]
+    predicted = report.object_count
+    del report
+    print(json.dumps([predicted, gc.collect(), rows]))
+    """).stdout
+    predicted, collected, rows = json.loads(out)
+    assert predicted == collected > 0
+    by_signature = {r[0]: r for r in rows}
+    assert by_signature["Child ↔ Parent"][1:3] == [300, True]
+    assert by_signature["Node ↺"][1:3] == [200, False]
+    closures = [r for r in rows if "function" in r[0] and "cell" in r[0]]
+    assert [r[1] for r in closures] == [100]
+
+
+def test_reachable_cycles_are_not_garbage(run_script):
+    out = run_script("""
+    import gc, json, refchain
+    gc.disable()
+    gc.collect()
+    def fail():
+        local = [1, 2, 3]
+        raise ValueError("kept")
+    try:
+        fail()
+    except ValueError as e:
+        KEPT = e                  # the traceback's frames form cycles, all reachable
+    report = refchain.garbage()
+    print(json.dumps([report.object_count, len(report), gc.collect()]))
+    """).stdout
+    assert json.loads(out) == [0, 0, 0]
+
+
+def test_asking_changes_nothing(run_script):
+    out = run_script(DOC_CYCLES + """
+    before = refchain.census()
+    report = refchain.garbage()
+    del report
+    after = refchain.census()
+    print(json.dumps([before == after, [[r.name, r.delta] for r in after - before]]))
+    """).stdout
+    same, diff = json.loads(out)
+    assert same, diff
+
+
+def test_no_collection_unless_asked(run_script):
+    out = run_script("""
+    import gc, json, refchain
+    runs = []
+    gc.disable()
+    gc.collect()
+    gc.callbacks.append(lambda phase, info: runs.append(phase))
+    class Node:
+        pass
+    gc.disable()
+    for _ in range(1000):
+        n = Node()
+        n.me = n
+    refchain.garbage()
+    refchain.census()
+    refchain.explain(Node)
+    print(json.dumps(runs))
+    """).stdout
+    assert json.loads(out) == []
+
+
+def test_collect_report_explains_a_collection(run_script):
+    out = run_script(DOC_CYCLES + """
+    flags = gc.get_debug()
+    report = refchain.collect_report()
+    print(json.dumps([report.collected, [[g.signature, g.count] for g in report],
+                      gc.get_debug() == flags, gc.garbage == [], report.resurrected,
+                      gc.collect(), str(report).splitlines()[0]]))
+    """).stdout
+    collected, groups, flags_kept, garbage_kept, resurrected, after, first = json.loads(out)
+    assert collected > 0 and flags_kept and garbage_kept and resurrected == []
+    assert ["Child ↔ Parent", 300] in groups and ["Node ↺", 200] in groups
+    assert after == 0                       # the saved objects were freed afterwards
+    assert first == "gc.collect() freed %d objects; their cycles:" % collected
+
+
+def test_resurrection_is_reported(run_script):
+    out = run_script("""
+    import gc, json, refchain
+    gc.disable()
+    gc.collect()
+    SAVED = []
+    class Phoenix:
+        def __del__(self):
+            SAVED.append(self)      # resurrects itself
+    def make():
+        p = Phoenix()
+        p.me = p
+    make()
+    report = refchain.collect_report()
+    print(json.dumps([[name for name, addr in report.resurrected], len(SAVED),
+                      any(addr == id(SAVED[0]) for name, addr in report.resurrected)]))
+    print(report)
+    """).stdout
+    first, text = out.split("\n", 1)
+    names, saved, same_object = json.loads(first)
+    assert names == ["Phoenix"] and saved == 1 and same_object
+    assert "resurrected" in text
+
+
+def test_cycle_monitor_names_the_types_forming_cycles(run_script):
+    out = run_script("""
+    import gc, json, refchain
+    class Request:
+        pass
+    class Response:
+        pass
+    def handle():
+        req, resp = Request(), Response()
+        req.response, resp.request = resp, req
+    with refchain.cycle_monitor(sample_every=1) as monitor:
+        for _ in range(500):
+            handle()
+        gc.collect()
+    print(json.dumps([monitor.collections, sum(monitor.collected), monitor.samples,
+                      monitor.cycles.get("Request ↔ Response", 0)]))
+    print(monitor)
+    """).stdout
+    first, text = out.split("\n", 1)
+    collections, collected, samples, cycles = json.loads(first)
+    assert collections[2] >= 1 and collected >= 1000 and samples >= 1 and cycles >= 1
+    assert "Request ↔ Response" in text

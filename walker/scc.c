@@ -1,0 +1,303 @@
+/* Iterative Tarjan (see refchain/scc.h).
+ *
+ * The recursion of the textbook algorithm becomes an explicit call stack of
+ * (node, next out-edge to look at) frames.  Per node: its DFS index, its
+ * low-link and whether it is on the component stack, 9 bytes; the two
+ * stacks hold at most one entry per node of the set. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+#include "refchain/scc.h"
+
+#define UNSEEN UINT32_MAX
+
+typedef struct call {
+    rc_id v;
+    uint32_t edge;
+} call;
+
+rc_status
+rc_scc(const rc_graph *g, const uint8_t *in_set, uint32_t **comp_out, size_t *n_comp,
+       uint8_t **cyclic_out)
+{
+    size_t n = rc_graph_node_count(g), alloc = n ? n : 1;
+    uint32_t *index = rc_malloc(alloc * sizeof *index);
+    uint32_t *low = rc_malloc(alloc * sizeof *low);
+    uint32_t *comp = rc_malloc(alloc * sizeof *comp);
+    uint8_t *on_stack = rc_calloc(alloc, 1);
+    rc_id *stack = rc_malloc(alloc * sizeof *stack);
+    call *calls = rc_malloc(alloc * sizeof *calls);
+    uint8_t *cyclic = rc_malloc(alloc);
+    if (!index || !low || !comp || !on_stack || !stack || !calls || !cyclic) {
+        rc_free(cyclic);
+        rc_free(comp);
+        comp = NULL;
+        goto finally;
+    }
+    for (size_t v = 0; v < n; v++) {
+        index[v] = UNSEEN;
+        comp[v] = RC_NO_COMPONENT;
+    }
+    uint32_t next_index = 0, components = 0;
+    size_t sp = 0;
+    for (rc_id root = 0; root < n; root++) {
+        if (!in_set[root] || index[root] != UNSEEN) {
+            continue;
+        }
+        size_t cp = 0;
+        calls[cp++] = (call){root, 0};
+        index[root] = low[root] = next_index++;
+        stack[sp++] = root;
+        on_stack[root] = 1;
+        while (cp) {
+            call *c = &calls[cp - 1];
+            size_t deg;
+            const rc_id *out = rc_graph_out(g, c->v, &deg);
+            if (c->edge < deg) {
+                rc_id w = out[c->edge++];
+                if (!in_set[w]) {
+                    continue;
+                }
+                if (index[w] == UNSEEN) {
+                    index[w] = low[w] = next_index++;
+                    stack[sp++] = w;
+                    on_stack[w] = 1;
+                    calls[cp++] = (call){w, 0};
+                } else if (on_stack[w] && index[w] < low[c->v]) {
+                    low[c->v] = index[w];
+                }
+                continue;
+            }
+            /* All of v's edges are done: return to the caller. */
+            rc_id v = c->v;
+            cp--;
+            if (cp && low[v] < low[calls[cp - 1].v]) {
+                low[calls[cp - 1].v] = low[v];
+            }
+            if (low[v] != index[v]) {
+                continue;
+            }
+            /* v roots a component: pop it. */
+            size_t size = 0;
+            rc_id w;
+            do {
+                w = stack[--sp];
+                on_stack[w] = 0;
+                comp[w] = components;
+                size++;
+            } while (w != v);
+            bool self_loop = false;
+            if (size == 1) {
+                const rc_id *vo = rc_graph_out(g, v, &deg);
+                for (size_t i = 0; i < deg && !self_loop; i++) {
+                    self_loop = vo[i] == v;
+                }
+            }
+            cyclic[components++] = size > 1 || self_loop;
+        }
+    }
+    *comp_out = comp;
+    *n_comp = components;
+    *cyclic_out = cyclic;
+finally:
+    rc_free(index);
+    rc_free(low);
+    rc_free(on_stack);
+    rc_free(stack);
+    rc_free(calls);
+    return comp ? RC_OK : RC_ENOMEM;
+}
+
+/* ---- grouping cycles by signature ------------------------------------------ */
+
+void
+rc_cycle_groups_free(rc_cycle_group *groups, size_t n)
+{
+    for (size_t i = 0; groups && i < n; i++) {
+        rc_free(groups[i].types);
+    }
+    rc_free(groups);
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int
+cmp_cycle_group(const void *a, const void *b)
+{
+    const rc_cycle_group *x = a, *y = b;
+    if (x->cycles != y->cycles) {
+        return x->cycles > y->cycles ? -1 : 1;
+    }
+    return (x->representative > y->representative) - (x->representative < y->representative);
+}
+
+/* A dict in component c whose one referrer inside c is a non-collection
+ * object: that object's __dict__. */
+static bool
+is_namespace_dict(const rc_graph *g, const uint32_t *comp, rc_id v)
+{
+    if (!(rc_graph_type_flags(g, rc_graph_type(g, v)) & RC_TYPE_DICT)) {
+        return false;
+    }
+    size_t n, inside = 0;
+    const rc_id *in = rc_graph_in(g, v, &n);
+    rc_id owner = RC_NO_ID;
+    for (size_t i = 0; i < n; i++) {
+        if (comp[in[i]] == comp[v]) {
+            inside++;
+            owner = in[i];
+        }
+    }
+    return inside == 1 &&
+           !(rc_graph_type_flags(g, rc_graph_type(g, owner)) & RC_TYPE_COLLECTION);
+}
+
+static uint64_t
+hash_types(const uint32_t *t, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325);
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ t[i]) * UINT64_C(0x100000001b3);
+    }
+    return h ^ n;
+}
+
+rc_status
+rc_cycles_group(const rc_graph *g, const uint32_t *comp, size_t n_comp, const uint8_t *cyclic,
+                rc_cycle_group **groups_out, size_t *n_groups, rc_id **members_out,
+                size_t **start_out, uint32_t **group_of_out)
+{
+    size_t n = rc_graph_node_count(g);
+    size_t *start = rc_calloc(n_comp + 1, sizeof *start);
+    uint32_t *group_of = NULL, *rank = NULL;
+    rc_id *members = NULL;
+    uint32_t *sig = NULL;
+    uint64_t *hashes = NULL;
+    rc_cycle_group *groups = NULL;
+    size_t ng = 0, slots = 16;
+    uint32_t *table = NULL;
+    if (!start || !rc_graph_has_in(g)) {
+        rc_free(start);
+        return start ? RC_EINVAL : RC_ENOMEM;
+    }
+    /* Bucket the nodes of cyclic components by component. */
+    size_t total = 0;
+    for (rc_id v = 0; v < n; v++) {
+        if (comp[v] != UINT32_MAX && cyclic[comp[v]]) {
+            start[comp[v] + 1]++;
+            total++;
+        }
+    }
+    for (size_t c = 0; c < n_comp; c++) {
+        start[c + 1] += start[c];
+    }
+    members = rc_malloc((total ? total : 1) * sizeof *members);
+    size_t *fill = rc_malloc((n_comp ? n_comp : 1) * sizeof *fill);
+    if (!members || !fill) {
+        rc_free(fill);
+        goto error;
+    }
+    memcpy(fill, start, n_comp * sizeof *fill);
+    for (rc_id v = 0; v < n; v++) {
+        if (comp[v] != UINT32_MAX && cyclic[comp[v]]) {
+            members[fill[comp[v]]++] = v;
+        }
+    }
+    rc_free(fill);
+    size_t n_cyclic = 0;
+    for (size_t c = 0; c < n_comp; c++) {
+        n_cyclic += cyclic[c];
+    }
+    while (slots < 2 * n_cyclic) {
+        slots *= 2;
+    }
+    sig = rc_malloc((total ? total : 1) * sizeof *sig);
+    hashes = rc_malloc(slots * sizeof *hashes);
+    table = rc_calloc(slots, sizeof *table);
+    groups = rc_calloc(n_cyclic ? n_cyclic : 1, sizeof *groups);
+    group_of = rc_malloc((n_comp ? n_comp : 1) * sizeof *group_of);
+    rank = rc_malloc((n_cyclic ? n_cyclic : 1) * sizeof *rank);
+    if (!sig || !hashes || !table || !groups || !group_of || !rank) {
+        goto error;
+    }
+    for (size_t c = 0; c < n_comp; c++) {
+        group_of[c] = UINT32_MAX;
+        if (!cyclic[c]) {
+            continue;
+        }
+        size_t k = 0, count = start[c + 1] - start[c];
+        uint64_t bytes = 0;
+        int finalizers = 0;
+        for (size_t i = start[c]; i < start[c + 1]; i++) {
+            rc_id v = members[i];
+            uint32_t t = rc_graph_type(g, v);
+            bytes += rc_graph_size(g, v);
+            finalizers |= (rc_graph_type_flags(g, t) & RC_TYPE_FINALIZER) != 0;
+            if (!is_namespace_dict(g, comp, v)) {
+                sig[k++] = t;
+            }
+        }
+        qsort(sig, k, sizeof *sig, cmp_u32);
+        uint64_t h = hash_types(sig, k);
+        size_t s = (size_t)(h >> 11) & (slots - 1);
+        while (table[s] && (hashes[s] != h || groups[table[s] - 1].n_types != k ||
+                            memcmp(groups[table[s] - 1].types, sig, k * sizeof *sig) != 0)) {
+            s = (s + 1) & (slots - 1);
+        }
+        if (!table[s]) {
+            rc_cycle_group *gr = &groups[ng];
+            gr->types = rc_malloc((k ? k : 1) * sizeof *gr->types);
+            if (!gr->types) {
+                goto error;
+            }
+            memcpy(gr->types, sig, k * sizeof *sig);
+            gr->n_types = k;
+            gr->representative = (uint32_t)c;
+            hashes[s] = h;
+            table[s] = (uint32_t)++ng;
+        }
+        rc_cycle_group *gr = &groups[table[s] - 1];
+        group_of[c] = table[s] - 1;
+        gr->cycles++;
+        gr->objects += count;
+        gr->bytes += bytes;
+        gr->finalizers |= finalizers;
+    }
+    qsort(groups, ng, sizeof *groups, cmp_cycle_group);
+    /* Renumber group_of: a group's representative still names its old slot. */
+    for (size_t r = 0; r < ng; r++) {
+        rank[group_of[groups[r].representative]] = (uint32_t)r;
+    }
+    for (size_t c = 0; c < n_comp; c++) {
+        if (group_of[c] != UINT32_MAX) {
+            group_of[c] = rank[group_of[c]];
+        }
+    }
+    rc_free(rank);
+    rc_free(sig);
+    rc_free(hashes);
+    rc_free(table);
+    *groups_out = groups;
+    *n_groups = ng;
+    *members_out = members;
+    *start_out = start;
+    *group_of_out = group_of;
+    return RC_OK;
+error:
+    rc_free(group_of);
+    rc_free(rank);
+    rc_cycle_groups_free(groups, ng);
+    rc_free(sig);
+    rc_free(hashes);
+    rc_free(table);
+    rc_free(members);
+    rc_free(start);
+    return RC_ENOMEM;
+}
