@@ -10,6 +10,8 @@ same process and run (see bench/README.md):
                         target spread over the heap                  <= 0.05x (>= 20x faster)
   6. explain:           explain() over 100,000 leaked instances /
                         one capture()                                <= 2.0x
+  7. garbage:           garbage() with 10,000 garbage cycles /
+                        one capture()                                <= 1.5x
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -196,8 +198,29 @@ def explain_speed(composition, n, pairs):
     return result
 
 
+class Peer:
+    pass
+
+
+def garbage_speed(composition, n, pairs):
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    gc.disable()                      # keep the cycles for the whole measurement
+    for _ in range(10000):
+        a, b = Peer(), Peer()
+        a.other, b.other = b, a
+    del a, b
+    report = refchain.garbage()
+    result = paired(refchain.garbage, refchain.capture, pairs)
+    result.update(object_count=report.object_count, groups=len(report),
+                  cycles=sum(g.count for g in report))
+    return result
+
+
 CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
-                                    chain_speed, explain_speed)}
+                                    chain_speed, explain_speed, garbage_speed)}
 
 
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
@@ -324,6 +347,13 @@ def main():
     records.append(report(
         "6 explain(100k instances) / capture", "service", n, ("<= 2.0x", 2.0), r, ratio_text,
         lambda r: "%d group(s); the largest holds %d instances" % (r["groups"], r["first"])))
+
+    r = in_subprocess("garbage_speed", composition="service", n=n, pairs=pairs)
+    r["value"] = r.get("ratio")
+    records.append(report(
+        "7 garbage(10k cycles) / capture", "service", n, ("<= 1.5x", 1.5), r, ratio_text,
+        lambda r: "predicts %d objects in %d cycles (%d groups)"
+        % (r["object_count"], r["cycles"], r["groups"])))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

@@ -33,6 +33,11 @@ for i in range(100, 10100):
 banner("What grew during 10,000 requests (refchain.show_growth)")
 refchain.show_growth(limit=5)
 
+banner("What keeps them alive (refchain.find_chain, refchain.show_explain)")
+print(refchain.find_chain(service._PAGES[5000]))
+print(refchain.find_chain(service.Session.active[-1]))
+refchain.show_explain("Session", limit=2)
+
 banner("objgraph.show_growth() on the same program sees only part of it")
 try:
     import objgraph
