@@ -63,3 +63,16 @@ out = io.StringIO()
 refchain.show_growth(file=out)
 grown = [line for line in out.getvalue().splitlines() if not line.startswith("(")]
 print("after 10,000 more requests: " + ("nothing grew" if not grown else "\n" + "\n".join(grown)))
+
+banner("Pictures for the write-up (refchain.show_chain, refchain.show_explain(filename=))")
+for i in range(30100, 31100):
+    service.handle(i)                                   # the leaky handler, once more
+pictures = os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "build", "demo")
+os.makedirs(pictures, exist_ok=True)
+chain = refchain.find_chain(service._PAGES[31000])
+print(chain)
+print("the chain:        " + os.path.relpath(
+    refchain.show_chain(chain, filename=os.path.join(pictures, "chain.svg"))))
+groups = refchain.explain(bytes, limit=1) + refchain.explain(service.Session, limit=1)
+print("the grouped leak: " + os.path.relpath(
+    refchain.show_explain(groups, filename=os.path.join(pictures, "leaks.svg"))))

@@ -9,8 +9,13 @@
  *     own or literals, never a const pointer cast away.
  *
  * The lifecycle is Graphviz's demo's, in one function, each call paired:
- *   gvContext -> agopen -> agnode/agedge -> gvLayout -> gvRenderData
- *   -> gvFreeRenderData -> gvFreeLayout -> agclose -> gvFreeContext.
+ *   agopen -> agnode/agedge -> gvLayout -> gvRenderData -> gvFreeRenderData
+ *   -> gvFreeLayout -> agclose,
+ * inside one gvContext() that lives as long as the process and is never
+ * given to gvFreeContext(): Graphviz 2.43's pango plugin keeps a static
+ * pointer to the last font name it laid out, and that name lives in the
+ * context's font table.  A second context after gvFreeContext() makes the
+ * plugin read freed memory (ASan shows it with the demo's own loop).
  *
  * Graphviz reports problems through agerr(), which prints to stderr unless
  * a hook is installed.  For the duration of a render the hook copies them
@@ -305,6 +310,18 @@ check(const rc_render_graph *in, rc_render_format format, rc_render_output *out)
 
 /* ---- layout and render -------------------------------------------------- */
 
+/* The process's one Graphviz context (see the top of the file), or NULL
+ * when it cannot be made. */
+static GVC_t *
+context(void)
+{
+    static GVC_t *gvc;
+    if (!gvc) {
+        gvc = gvContext();
+    }
+    return gvc;
+}
+
 rc_status
 rc_render(const rc_render_graph *in, rc_render_format format, rc_render_output *out)
 {
@@ -317,7 +334,7 @@ rc_render(const rc_render_graph *in, rc_render_format format, rc_render_output *
     }
     saved_hook saved = messages_begin(out->messages, sizeof out->messages);
 
-    GVC_t *gvc = gvContext();
+    GVC_t *gvc = context();
     Agraph_t *g = gvc ? agopen("refchain", Agdirected, NULL) : NULL;
     st = g ? build(g, in, out) : RC_ENOMEM;
     if (st == RC_OK && gvLayout(gvc, g, "dot") != 0) {
@@ -343,9 +360,6 @@ rc_render(const rc_render_graph *in, rc_render_format format, rc_render_output *
     }
     if (g) {
         agclose(g);
-    }
-    if (gvc) {
-        gvFreeContext(gvc);
     }
 
     messages_end(saved);

@@ -23,11 +23,14 @@
 
 /* ---- the Chain type ---------------------------------------------------- */
 
+struct chain_desc;
+static void desc_free(struct chain_desc *d);
+
 typedef struct chain_obj {
     rc_tool base;      /* base.held / base.n_held: the path, root first */
     int kind;          /* rc_root_kind, or CHAIN_UNREACHABLE */
     uint32_t *edges;   /* edges[i]: index of the edge objs[i] -> objs[i + 1] */
-    PyObject *described; /* (root description, ((index, label), ...)), or NULL */
+    struct chain_desc *desc; /* from refchain._chains.describe(), or NULL */
 } chain_obj;
 
 static PyObject *
@@ -47,7 +50,7 @@ chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *e
     self->base.n_held = n;
     self->kind = kind;
     self->edges = edges;
-    self->described = NULL;
+    self->desc = NULL;
     return (PyObject *)self;
 }
 
@@ -64,7 +67,7 @@ chain_dealloc(PyObject *op)
     }
     rc_free(objs);
     rc_free(self->edges);
-    Py_XDECREF(self->described);
+    desc_free(self->desc);
     PyObject_Free(op);
     Py_DECREF(tp);
 }
@@ -129,41 +132,119 @@ chain_hops(PyObject *op, void *Py_UNUSED(closure))
     return PyLong_FromSsize_t(((chain_obj *)op)->base.n_held - 1);
 }
 
-/* The description computed by refchain._chains.describe(), cached: only
- * ints and strs, so holding it keeps no heap object reachable. */
+/* The description refchain._chains.describe() computes, cached as C data:
+ * a Python object held by a tool object would show up in later captures
+ * as something new, held by C code. */
+typedef struct chain_desc {
+    char *root;
+    Py_ssize_t n;   /* steps */
+    Py_ssize_t *at; /* at[i]: index into the chain's objects */
+    char **labels;
+} chain_desc;
+
+static void
+desc_free(struct chain_desc *d)
+{
+    if (!d) {
+        return;
+    }
+    for (Py_ssize_t i = 0; d->labels && i < d->n; i++) {
+        rc_free(d->labels[i]);
+    }
+    rc_free(d->labels);
+    rc_free(d->at);
+    rc_free(d->root);
+    rc_free(d);
+}
+
+/* A C copy of a str, lone surrogates kept (they round-trip). */
+static char *
+text_dup(PyObject *s)
+{
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "describe() must return strs");
+        return NULL;
+    }
+    PyObject *b = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
+    if (!b) {
+        return NULL;
+    }
+    char *copy = rc_strndup(PyBytes_AS_STRING(b), (size_t)PyBytes_GET_SIZE(b));
+    Py_DECREF(b);
+    if (!copy) {
+        PyErr_NoMemory();
+    }
+    return copy;
+}
+
 static PyObject *
+text_new(const char *s)
+{
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "surrogatepass");
+}
+
+static chain_desc *
 chain_described(chain_obj *self)
 {
-    if (!self->described) {
-        PyObject *fn = rc_module_state(self->base.module)->describer;
-        if (!fn) {
-            PyErr_SetString(PyExc_RuntimeError, "import refchain to describe chains");
-            return NULL;
-        }
-        PyObject *d = PyObject_CallFunctionObjArgs(fn, (PyObject *)self, NULL);
-        if (!d) {
-            return NULL;
-        }
-        if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 2 ||
-            !PyTuple_Check(PyTuple_GET_ITEM(d, 1))) {
-            Py_DECREF(d);
-            PyErr_SetString(PyExc_TypeError, "describe() must return (str, tuple)");
-            return NULL;
-        }
-        self->described = d;
+    if (self->desc) {
+        return self->desc;
     }
-    return self->described;
+    PyObject *fn = rc_module_state(self->base.module)->describer;
+    if (!fn) {
+        PyErr_SetString(PyExc_RuntimeError, "import refchain to describe chains");
+        return NULL;
+    }
+    PyObject *d = PyObject_CallFunctionObjArgs(fn, (PyObject *)self, NULL);
+    if (!d) {
+        return NULL;
+    }
+    chain_desc *desc = NULL;
+    if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(d, 1))) {
+        PyErr_SetString(PyExc_TypeError, "describe() must return (str, tuple)");
+        goto error;
+    }
+    PyObject *steps = PyTuple_GET_ITEM(d, 1);
+    Py_ssize_t n = PyTuple_GET_SIZE(steps);
+    desc = rc_calloc(1, sizeof *desc);
+    if (!desc || !(desc->at = rc_calloc((size_t)(n ? n : 1), sizeof *desc->at)) ||
+        !(desc->labels = rc_calloc((size_t)(n ? n : 1), sizeof *desc->labels))) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    desc->n = n;
+    if (!(desc->root = text_dup(PyTuple_GET_ITEM(d, 0)))) {
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *step = PyTuple_GET_ITEM(steps, i);
+        Py_ssize_t at = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 2
+                            ? PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 0))
+                            : -1;
+        if (at < 0 || at >= self->base.n_held) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_IndexError, "describe(): bad step");
+            }
+            goto error;
+        }
+        desc->at[i] = at;
+        if (!(desc->labels[i] = text_dup(PyTuple_GET_ITEM(step, 1)))) {
+            goto error;
+        }
+    }
+    Py_DECREF(d);
+    self->desc = desc;
+    return desc;
+error:
+    desc_free(desc);
+    Py_DECREF(d);
+    return NULL;
 }
 
 static PyObject *
 chain_root_description(PyObject *op, void *Py_UNUSED(closure))
 {
-    PyObject *d = chain_described((chain_obj *)op);
-    if (!d) {
-        return NULL;
-    }
-    Py_INCREF(PyTuple_GET_ITEM(d, 0));
-    return PyTuple_GET_ITEM(d, 0);
+    chain_desc *d = chain_described((chain_obj *)op);
+    return d ? text_new(d->root) : NULL;
 }
 
 /* steps: [(object, label)] after the root, built fresh on each access. */
@@ -171,24 +252,12 @@ static PyObject *
 chain_steps(PyObject *op, void *Py_UNUSED(closure))
 {
     chain_obj *self = (chain_obj *)op;
-    PyObject *d = chain_described(self);
-    if (!d) {
-        return NULL;
-    }
-    PyObject *steps = PyTuple_GET_ITEM(d, 1);
-    Py_ssize_t n = PyTuple_GET_SIZE(steps);
-    PyObject *list = PyList_New(n);
-    for (Py_ssize_t i = 0; list && i < n; i++) {
-        PyObject *step = PyTuple_GET_ITEM(steps, i);
-        Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 0));
-        if (at < 0 || at >= self->base.n_held) {
-            Py_CLEAR(list);
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_IndexError, "describe(): step index out of range");
-            }
-            break;
-        }
-        PyObject *pair = PyTuple_Pack(2, self->base.held[at], PyTuple_GET_ITEM(step, 1));
+    chain_desc *d = chain_described(self);
+    PyObject *list = d ? PyList_New(d->n) : NULL;
+    for (Py_ssize_t i = 0; list && i < d->n; i++) {
+        PyObject *label = text_new(d->labels[i]);
+        PyObject *pair = label ? PyTuple_Pack(2, self->base.held[d->at[i]], label) : NULL;
+        Py_XDECREF(label);
         if (!pair) {
             Py_CLEAR(list);
             break;
@@ -201,8 +270,8 @@ chain_steps(PyObject *op, void *Py_UNUSED(closure))
 static Py_ssize_t
 chain_len(PyObject *op)
 {
-    PyObject *d = chain_described((chain_obj *)op);
-    return d ? PyTuple_GET_SIZE(PyTuple_GET_ITEM(d, 1)) : -1;
+    chain_desc *d = chain_described((chain_obj *)op);
+    return d ? d->n : -1;
 }
 
 static PyObject *
@@ -249,8 +318,27 @@ static PyGetSetDef chain_getset[] = {
     {NULL, NULL, NULL, NULL, NULL},
 };
 
+/* _repr_svg_(): Jupyter's inline picture, drawn by refchain._render. */
+static PyObject *
+chain_repr_svg(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    PyObject *render = PyImport_ImportModule("refchain._render");
+    if (!render) {
+        return NULL;
+    }
+    PyObject *svg = PyObject_CallMethod(render, "chain_svg", "O", op);
+    Py_DECREF(render);
+    return svg;
+}
+
+static PyMethodDef chain_methods[] = {
+    {"_repr_svg_", chain_repr_svg, METH_NOARGS, "The chain drawn as SVG text (for Jupyter)."},
+    {NULL, NULL, 0, NULL},
+};
+
 static PyType_Slot chain_slots[] = {
     {Py_tp_new, (void *)no_new},
+    {Py_tp_methods, chain_methods},
     {Py_tp_dealloc, (void *)chain_dealloc},
     {Py_tp_repr, (void *)chain_repr},
     {Py_tp_str, (void *)chain_str},
@@ -493,17 +581,19 @@ cmp_type_count(const void *x, const void *y)
  * -> [(count, bytes, chain, members)], or with by_type
  *    [(type name, count, bytes, [(count, bytes, chain, members)])] */
 static PyObject *
-rc_explain_py(PyObject *module, PyObject *args)
+rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *selector, *objects, *since_obj;
+    static const char *const names[] = {"selector", "objects", "since", "limit", "by_type",
+                                        NULL};
+    PyObject *av[5];
     Py_ssize_t limit;
-    int by_type;
-    if (!PyArg_ParseTuple(args, "OOOnp:_explain", &selector, &objects, &since_obj, &limit,
-                          &by_type)) {
+    if (rc_parse_fast("_explain", args, nargs, NULL, names, 5, av) < 0 ||
+        rc_arg_size("_explain", "limit", av[3], 0, &limit) < 0) {
         return NULL;
     }
-    if (limit < 0) {
-        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
+    PyObject *selector = av[0], *objects = av[1], *since_obj = av[2];
+    int by_type = PyObject_IsTrue(av[4]);
+    if (by_type < 0) {
         return NULL;
     }
     rc_census *since = NULL;
@@ -706,26 +796,30 @@ finally:
 /* ---- objgraph's find_backref_chain / find_ref_chain ----------------------- */
 
 static int
-parse_chain_args(PyObject *args, PyObject *kwargs, const char *fmt, PyObject **obj,
-                 PyObject **predicate, Py_ssize_t *max_depth, PyObject **ignore_set)
+parse_chain_args(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                 PyObject **obj, PyObject **predicate, Py_ssize_t *max_depth,
+                 PyObject **ignore_set)
 {
-    static char *kwlist[] = {"obj", "predicate", "max_depth", "extra_ignore", NULL};
-    PyObject *extra = NULL;
-    *max_depth = 20;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, fmt, kwlist, obj, predicate, max_depth,
-                                     &extra)) {
+    static const char *const names[] = {"obj", "predicate", "max_depth", "extra_ignore", NULL};
+    PyObject *a[4];
+    if (rc_parse_fast(func, args, nargs, kwnames, names, 2, a) < 0) {
         return -1;
     }
+    *obj = a[0];
+    *predicate = a[1];
     if (!PyCallable_Check(*predicate)) {
         PyErr_Format(PyExc_TypeError, "predicate must be callable, not %.100s",
                      Py_TYPE(*predicate)->tp_name);
         return -1;
     }
-    if (*max_depth < 0) {
+    if (a[2] && PyLong_Check(a[2]) && !PyBool_Check(a[2]) && _PyLong_Sign(a[2]) < 0) {
         PyErr_SetString(PyExc_ValueError, "max_depth must be >= 0");
         return -1;
     }
-    *ignore_set = PySet_New(extra);
+    if (rc_arg_size(func, "max_depth", a[2], 20, max_depth) < 0) {
+        return -1;
+    }
+    *ignore_set = PySet_New(a[3]);
     if (!*ignore_set) {
         if (PyErr_ExceptionMatches(PyExc_TypeError)) {
             PyErr_SetString(PyExc_TypeError, "extra_ignore must be an iterable of object ids");
@@ -739,13 +833,13 @@ parse_chain_args(PyObject *args, PyObject *kwargs, const char *fmt, PyObject **o
  * max_depth, for the nearest object satisfying predicate.  Every object of
  * the capture is held strongly while predicate (Python code) runs. */
 static PyObject *
-chain_search(PyObject *module, PyObject *args, PyObject *kwargs, int backwards)
+chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+             int backwards)
 {
     PyObject *obj, *predicate, *ignore;
     Py_ssize_t max_depth;
-    if (parse_chain_args(args, kwargs, backwards ? "OO|nO:find_backref_chain"
-                                                 : "OO|nO:find_ref_chain",
-                         &obj, &predicate, &max_depth, &ignore) < 0) {
+    if (parse_chain_args(backwards ? "find_backref_chain" : "find_ref_chain", args, nargs,
+                         kwnames, &obj, &predicate, &max_depth, &ignore) < 0) {
         return NULL;
     }
     question q = {0};
@@ -859,15 +953,17 @@ finally:
 }
 
 static PyObject *
-rc_find_backref_chain_py(PyObject *module, PyObject *args, PyObject *kwargs)
+rc_find_backref_chain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                         PyObject *kwnames)
 {
-    return chain_search(module, args, kwargs, 1);
+    return chain_search(module, args, nargs, kwnames, 1);
 }
 
 static PyObject *
-rc_find_ref_chain_py(PyObject *module, PyObject *args, PyObject *kwargs)
+rc_find_ref_chain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
+                     PyObject *kwnames)
 {
-    return chain_search(module, args, kwargs, 0);
+    return chain_search(module, args, nargs, kwnames, 0);
 }
 
 /* ---- at ------------------------------------------------------------------- */
@@ -917,14 +1013,14 @@ PyMethodDef rc_chain_methods[] = {
      "The shortest chain of references that keeps obj alive, from a root (a module, a\n"
      "class, an lru_cache, a thread's frame, an immortal object, or C code), besides\n"
      "the caller's own variables referring to obj.  None when nothing else holds obj."},
-    {"_explain", rc_explain_py, METH_VARARGS, NULL},
+    {"_explain", (PyCFunction)(void (*)(void))rc_explain_py, METH_FASTCALL, NULL},
     {"find_backref_chain", (PyCFunction)(void (*)(void))rc_find_backref_chain_py,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
      "objgraph's call: [root, ..., obj] where predicate(root) is true, following\n"
      "referrers; [obj] when none is found within max_depth."},
     {"find_ref_chain", (PyCFunction)(void (*)(void))rc_find_ref_chain_py,
-     METH_VARARGS | METH_KEYWORDS,
+     METH_FASTCALL | METH_KEYWORDS,
      "find_ref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
      "objgraph's call: [obj, ..., target] where predicate(target) is true, following\n"
      "references; [obj] when none is found within max_depth."},

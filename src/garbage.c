@@ -81,19 +81,18 @@ list_of(PyObject **objs, size_t n)
  *             representative cycle, its edges [(i, j, edge index)],
  *             every member)] */
 static PyObject *
-rc_garbage_py(PyObject *module, PyObject *args)
+rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *objects;
+    static const char *const params[] = {"objects", "limit", NULL};
+    PyObject *av[2];
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "On:_garbage", &objects, &limit)) {
+    if (rc_parse_fast("_garbage", args, nargs, NULL, params, 2, av) < 0 ||
+        rc_arg_size("_garbage", "limit", av[1], 0, &limit) < 0) {
         return NULL;
     }
+    PyObject *objects = av[0];
     if (objects != Py_None && !PyList_Check(objects)) {
         PyErr_SetString(PyExc_TypeError, "_garbage(): objects must be a list or None");
-        return NULL;
-    }
-    if (limit < 0) {
-        PyErr_SetString(PyExc_ValueError, "limit must be >= 0");
         return NULL;
     }
     question q = {0};
@@ -240,6 +239,6 @@ finally:
 }
 
 PyMethodDef rc_garbage_methods[] = {
-    {"_garbage", rc_garbage_py, METH_VARARGS, NULL},
+    {"_garbage", (PyCFunction)(void (*)(void))rc_garbage_py, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };

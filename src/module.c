@@ -154,6 +154,75 @@ rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n)
     return list;
 }
 
+/* ---- vectorcall arguments ------------------------------------------------- */
+
+int
+rc_parse_fast(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+              const char *const *names, Py_ssize_t required, PyObject **out)
+{
+    Py_ssize_t n = 0;
+    while (names[n]) {
+        out[n++] = NULL;
+    }
+    if (nargs > n) {
+        PyErr_Format(PyExc_TypeError, "%s() takes at most %zd arguments (%zd given)", func, n,
+                     nargs);
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        out[i] = args[i];
+    }
+    Py_ssize_t nkw = kwnames ? PyTuple_GET_SIZE(kwnames) : 0;
+    for (Py_ssize_t k = 0; k < nkw; k++) {
+        PyObject *key = PyTuple_GET_ITEM(kwnames, k);
+        Py_ssize_t i = 0;
+        while (i < n && PyUnicode_CompareWithASCIIString(key, names[i]) != 0) {
+            i++;
+        }
+        if (i == n) {
+            PyErr_Format(PyExc_TypeError, "%s() got an unexpected keyword argument '%U'", func,
+                         key);
+            return -1;
+        }
+        if (out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() got multiple values for argument '%s'", func,
+                         names[i]);
+            return -1;
+        }
+        out[i] = args[nargs + k];
+    }
+    for (Py_ssize_t i = 0; i < required; i++) {
+        if (!out[i]) {
+            PyErr_Format(PyExc_TypeError, "%s() missing required argument '%s'", func, names[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int
+rc_arg_size(const char *func, const char *name, PyObject *arg, Py_ssize_t dflt, Py_ssize_t *out)
+{
+    if (!arg) {
+        *out = dflt;
+        return 0;
+    }
+    if (!PyLong_Check(arg) || PyBool_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s() argument '%s' must be int, not %.100s", func, name,
+                     Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    *out = PyLong_AsSsize_t(arg);
+    if (*out == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    if (*out < 0) {
+        PyErr_Format(PyExc_ValueError, "%s() argument '%s' must be >= 0", func, name);
+        return -1;
+    }
+    return 0;
+}
+
 /* ---- choosing types ------------------------------------------------------- */
 
 int
@@ -353,13 +422,18 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
  * One capture answers both show_growth's counts and its "where were the new
  * ones allocated" question, so the two always agree. */
 static PyObject *
-rc_growth_py(PyObject *module, PyObject *args)
+rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *peaks_obj, *since_obj;
-    int shortnames, want_objects;
+    static const char *const names[] = {"peaks", "since", "shortnames", "limit", "objects", NULL};
+    PyObject *a[5];
     Py_ssize_t limit;
-    if (!PyArg_ParseTuple(args, "OOpnp:_growth", &peaks_obj, &since_obj, &shortnames, &limit,
-                          &want_objects)) {
+    if (rc_parse_fast("_growth", args, nargs, NULL, names, 5, a) < 0 ||
+        rc_arg_size("_growth", "limit", a[3], 0, &limit) < 0) {
+        return NULL;
+    }
+    PyObject *peaks_obj = a[0], *since_obj = a[1];
+    int shortnames = PyObject_IsTrue(a[2]), want_objects = PyObject_IsTrue(a[4]);
+    if (shortnames < 0 || want_objects < 0) {
         return NULL;
     }
     rc_census *peaks = NULL, *since = NULL;
@@ -555,7 +629,7 @@ static PyMethodDef rc_methods[] = {
     {"by_type", rc_by_type_py, METH_O, "by_type(typename) -> list"},
     {"new_objects", (PyCFunction)(void (*)(void))rc_new_objects_py,
      METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
-    {"_growth", rc_growth_py, METH_VARARGS, NULL},
+    {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
@@ -574,7 +648,8 @@ rc_exec(PyObject *module)
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
-        PyModule_AddFunctions(module, rc_garbage_methods) < 0) {
+        PyModule_AddFunctions(module, rc_garbage_methods) < 0 ||
+        PyModule_AddFunctions(module, rc_render_methods) < 0) {
         return -1;
     }
     return 0;

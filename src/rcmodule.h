@@ -75,6 +75,16 @@ rc_census *rc_census_unwrap(PyObject *module, PyObject *obj, const char *what);
 
 PyObject *rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes);
 
+/* Vectorcall arguments (METH_FASTCALL): question functions take them so
+ * that no argument tuple, held only by C, appears in their own capture.
+ * rc_parse_fast fills out[i] for names[i] (NULL-terminated; NULL when not
+ * given), the first `required` being mandatory; TypeError otherwise. */
+int rc_parse_fast(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
+                  const char *const *names, Py_ssize_t required, PyObject **out);
+/* An int argument >= 0 (dflt when arg is NULL). */
+int rc_arg_size(const char *func, const char *name, PyObject *arg, Py_ssize_t dflt,
+                Py_ssize_t *out);
+
 /* A type argument: a type object (matched by identity) or a name (matched
  * as objgraph does: qualified when it has a dot, else by __name__). */
 typedef struct type_sel {
@@ -96,9 +106,10 @@ int rc_graph_type_init(PyObject *module, rc_state *st);
 int rc_census_types_init(PyObject *module, rc_state *st);
 int rc_chain_type_init(PyObject *module, rc_state *st);
 
-/* Method tables of src/chain.c and src/garbage.c. */
+/* Method tables of src/chain.c, src/garbage.c and src/render_glue.c. */
 extern PyMethodDef rc_chain_methods[];
 extern PyMethodDef rc_garbage_methods[];
+extern PyMethodDef rc_render_methods[];
 
 /* ---- questions (src/question.c) --------------------------------------- */
 

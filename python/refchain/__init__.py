@@ -53,6 +53,7 @@ from refchain._growth import (  # noqa: E402
     new_objects,
     show_growth,
 )
+from refchain._render import render, show_backrefs, show_chain, show_refs  # noqa: E402
 from refchain import _chains, _format, _refchain  # noqa: E402
 
 _refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals())
@@ -87,6 +88,10 @@ __all__ = [
     "growth",
     "leaks",
     "new_objects",
+    "render",
+    "show_backrefs",
+    "show_chain",
     "show_explain",
     "show_growth",
+    "show_refs",
 ]

@@ -1,6 +1,7 @@
 """explain, show_explain and leaks: many instances explained at once, grouped
 by the path that retains them."""
 
+import collections
 import sys
 
 from refchain import _refchain
@@ -31,10 +32,12 @@ class Group:
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
         parts = [self.chain.root_description]
+        parent = self.chain.root
         for obj, label in self.chain.steps:
-            if label.startswith("[") or label == "member":
+            if _varies(parent) and (label.startswith("[") or label == "member"):
                 label = "[*]"
             parts.append("%s %s" % (label, type(obj).__name__))
+            parent = obj
         return " → ".join(parts)
 
     def __str__(self):
@@ -53,6 +56,14 @@ class Group:
         from refchain import _render
 
         return _render.render_groups([self], "svg").decode("utf-8")
+
+
+def _varies(parent):
+    """Whether the keys or indexes under parent differ from one member of a
+    group to the next (a data collection, an lru_cache), as opposed to the
+    names of a module's globals or an object's attributes."""
+    return isinstance(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
+        type(parent).__name__ == "_lru_cache_wrapper"
 
 
 def _groups(raw, typename):
@@ -93,8 +104,19 @@ def explain(what, limit=5):
     return _groups(raw, typename)
 
 
-def show_explain(what, limit=5, file=None):
-    """Print explain(what, limit): one paragraph per group."""
+def show_explain(what, limit=5, file=None, filename=None):
+    """Print explain(what, limit): one paragraph per group.  `what` may also
+    be explain()'s list of Groups.  With a filename, draw the groups instead,
+    as one collapsed graph with "× N" on the repeated hops, into that file
+    (its extension picks the format: .svg, .png, .pdf, .dot or .gv), and
+    return the path."""
+    if filename is not None:
+        from refchain import _render
+
+        path = _render._target(filename, "show_explain")[0]
+        groups = what if isinstance(what, (list, tuple)) and all(
+            isinstance(g, Group) for g in what) and what else explain(what, limit)
+        return _render.show_groups(groups, path)
     if file is None:
         file = sys.stdout
     elif not callable(getattr(file, "write", None)):

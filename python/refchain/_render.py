@@ -1,0 +1,671 @@
+"""Drawing chains, grouped leaks and reference graphs with Graphviz, in
+process: show_chain, show_backrefs, show_refs, render, and the picture
+behind show_explain(filename=...) and the _repr_svg_ of Chain and Group.
+
+This module decides what is drawn: which objects, what each node and edge
+says and what kind of node it is.  The C side does the rest: one capture
+answers which objects and references (_refchain._neighbourhood), and
+render/ lays the graph out and renders it (_refchain._render), with no
+subprocess and no temporary file.
+
+Labels are built without running user code: built-in values show a short
+repr; instances of user classes show `Class@0x...` and their attribute
+count, unless repr=True asks for their repr().  Edge labels come from
+refchain._chains, which reads objects only through trusted C machinery."""
+
+import gc
+import linecache
+import os
+import tempfile
+import tracemalloc
+import types
+import weakref
+
+from refchain import _chains, _refchain
+from refchain._format import human_bytes
+from refchain._growth import _display_path
+
+# File extension -> format.
+FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg"}
+MAX_NODES = 200
+
+_REPR_MAX = 60      # characters of the repr line of a node
+_TITLE_LINE_MAX = 200
+_TIP_FRAMES = 30    # allocation frames in a tooltip
+_ELLIPSIS = "\u2026"
+
+# A root's kind, in the words its node shows.
+_ROOT_WORDS = {"module": "root: a module", "class": "root: a class",
+               "cache": "root: an lru_cache", "frame": "root: a running frame",
+               "c": "root: held by C code", "immortal": "root: immortal"}
+# CPython 3.11 gives its static objects (small ints, ...) a refcount near 10**9.
+_STATIC_REFCOUNT = 1 << 28
+
+# Exact built-in types whose repr() is C code and short once sliced.
+_SCALARS = (int, float, complex, bool, type(None), type(Ellipsis), type(NotImplemented))
+_SIZED = {dict: dict.__len__, list: list.__len__, tuple: tuple.__len__, set: set.__len__,
+          frozenset: frozenset.__len__, bytearray: bytearray.__len__}
+
+_HEAPTYPE = 1 << 9
+
+
+def _short(text, limit=_REPR_MAX):
+    return text if len(text) <= limit else text[:limit - 1] + _ELLIPSIS
+
+
+# ---- checking arguments ------------------------------------------------------------
+
+
+def _check_int(value, name, func, minimum):
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s() argument '%s' must be int, not %s"
+                        % (func, name, type(value).__name__))
+    if value < minimum:
+        raise ValueError("%s() argument '%s' must be >= %d, got %d"
+                         % (func, name, minimum, value))
+    return value
+
+
+def _check_objs(objs, func):
+    if not isinstance(objs, (list, tuple)):
+        raise TypeError("%s() argument 'objs' must be a list of objects, not %s "
+                        "(for one object, pass [obj])" % (func, type(objs).__name__))
+
+
+def _check_format(format, func):
+    if not isinstance(format, str) or format.lower() not in FORMATS:
+        raise ValueError("%s(): unknown format %r: use one of %s"
+                         % (func, format, ", ".join(sorted(FORMATS))))
+    return FORMATS[format.lower()]
+
+
+def format_of(filename):
+    """The output format a file name asks for, by its extension."""
+    ext = os.path.splitext(filename)[1].lower().lstrip(".")
+    fmt = FORMATS.get(ext)
+    if fmt is None:
+        raise ValueError("cannot tell the format of %r from its extension: use one of %s"
+                         % (filename, ", ".join("." + e for e in sorted(FORMATS))))
+    return fmt
+
+
+# ---- writing files ---------------------------------------------------------------------
+
+
+def write_file(path, data):
+    """Write data to path completely or not at all: into a new file in the
+    same directory, then renamed over path.  On failure the temporary file
+    is removed and the OSError propagates."""
+    directory = os.path.dirname(os.path.abspath(path))
+    base = os.path.basename(path)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, ".%s.%s.tmp" % (base, os.urandom(6).hex()))
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the umask applies, as for open()
+        except FileExistsError:
+            continue
+        break
+    else:  # pragma: no cover
+        raise FileExistsError("could not create a temporary file next to %r" % path)
+    try:
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def _output(data, filename, what):
+    """Write data to filename, or to a new temporary file when it is None
+    (and say where).  Returns the path."""
+    if filename is None:
+        fd, path = tempfile.mkstemp(prefix="refchain-%s-" % what, suffix=".svg")
+        os.close(fd)
+        try:
+            write_file(path, data)
+        except BaseException:
+            os.unlink(path)
+            raise
+        print("Graph written to %s" % path)
+        return path
+    return write_file(filename, data)
+
+
+def _target(filename, func):
+    """(path, format) for filename (str or os.PathLike), or (None, 'svg')."""
+    if filename is None:
+        return None, "svg"
+    try:
+        path = os.fspath(filename)
+    except TypeError:
+        raise TypeError("%s() argument 'filename' must be a path, not %s"
+                        % (func, type(filename).__name__)) from None
+    if isinstance(path, bytes):
+        path = os.fsdecode(path)
+    return path, format_of(path)
+
+
+# ---- what a node says ----------------------------------------------------------------
+
+
+def _attr_count(obj):
+    """How many attributes (slots and __dict__ entries) obj has, read through
+    tp_traverse: no __getattr__, no property, no user code."""
+    tp = type(obj)
+    refs = [r for r in gc.get_referents(obj) if r is not tp]
+    if any(type(r) is dict for r in refs):
+        desc = _chains._dict_descriptor(obj)
+        try:
+            ns = desc.__get__(obj) if desc is not None else None
+        except Exception:
+            ns = None
+        if type(ns) is dict and any(r is ns for r in refs):
+            return len(refs) - 1 + dict.__len__(ns)
+    return len(refs)
+
+
+def _has_attributes(obj):
+    """Whether obj's class gives its instances a __dict__ or __slots__."""
+    if _chains._dict_descriptor(obj) is not None:
+        return True
+    for cls in _chains._mro(obj):
+        ns = _chains._class_dict(cls)
+        if ns is not None and "__slots__" in ns:
+            return True
+    return False
+
+
+def _safe_repr(obj, use_repr):
+    """A short description of obj that runs no user code (unless use_repr)."""
+    tp = type(obj)
+    try:
+        if tp in _SCALARS:
+            if tp is int and int.bit_length(obj) > 128:
+                return "<int of %d bits>" % int.bit_length(obj)
+            return _short(repr(obj))
+        if tp is str:
+            return _short(str.__repr__(obj[:_REPR_MAX + 1]))
+        if tp is bytes:
+            return _short(bytes.__repr__(obj[:_REPR_MAX + 1]))
+        if tp in _SIZED:
+            n = _SIZED[tp](obj)
+            return "%d item%s" % (n, "" if n == 1 else "s")
+        if _chains._is(obj, types.ModuleType):
+            name = _chains._module_dict(obj).get("__name__")
+            return _short(name) if type(name) is str else ""
+        if _chains._is(obj, type):
+            return _short(_chains._class_name(obj))
+        if tp is types.FunctionType:
+            return _short(_chains._func_qualname(obj) + "()")
+        if tp is types.FrameType:
+            code = _chains._frame_code(obj)
+            return _short("%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
+                                             _chains._frame_lineno(obj) or 0))
+        if tp is types.CodeType:
+            return _short(obj.co_name)
+        if _chains._is(obj, weakref.ReferenceType):
+            target = weakref.ReferenceType.__call__(obj)
+            return "dead" if target is None else "to " + _short(_chains._tname(target))
+        if _chains._type_flags(tp) & _HEAPTYPE:
+            if use_repr:
+                try:
+                    return _short(repr(obj))
+                except Exception as e:
+                    return "<repr() raised %s>" % _chains._tname(e)
+            name = "%s@0x%x" % (_chains._type_name(tp), id(obj))
+            for base, length in _SIZED.items():
+                if _chains._is(obj, base):
+                    return "%s (%d items)" % (name, length(obj))
+            if not _has_attributes(obj):
+                return name  # a C type made with PyType_FromSpec
+            n = _attr_count(obj)
+            return "%s (%d attr%s)" % (name, n, "" if n == 1 else "s")
+    except Exception:
+        pass
+    return ""
+
+
+def _frames(obj):
+    """tracemalloc's allocation frames of obj, most recent first, or None."""
+    if not tracemalloc.is_tracing():
+        return None
+    try:
+        return _refchain._alloc_traceback(obj)
+    except Exception:
+        return None
+
+
+def _facts_lines(obj, refcount):
+    """Size and refcount, and the allocation line."""
+    size = human_bytes(_refchain._shallow_size(obj))
+    if refcount is None:
+        lines = [size]
+    elif refcount < 0 or refcount >= _STATIC_REFCOUNT:
+        lines = ["%s, immortal" % size]
+    else:
+        lines = ["%s, refcount %d" % (size, refcount)]
+    frames = _frames(obj)
+    if frames:
+        lines.append("%s:%d" % (_display_path(frames[0][0]), frames[0][1]))
+    return lines
+
+
+def _tooltip(obj, refcount):
+    text = ["%s at 0x%x" % (_chains._class_name(type(obj)), id(obj)),
+            "%d bytes%s" % (_refchain._shallow_size(obj),
+                            "" if refcount is None else
+                            ", immortal" if refcount < 0 or refcount >= _STATIC_REFCOUNT
+                            else ", refcount %d" % refcount)]
+    if not tracemalloc.is_tracing():
+        text.append("(tracemalloc is off: no allocation traceback)")
+        return "\n".join(text)
+    frames = _frames(obj)
+    if not frames:
+        text.append("(not traced: allocated before tracemalloc.start()?)")
+        return "\n".join(text)
+    text.append("Allocated at (most recent call first):")
+    for filename, lineno in frames[:_TIP_FRAMES]:
+        text.append("  %s:%d" % (_display_path(filename), lineno))
+        line = linecache.getline(filename, lineno).strip()
+        if line:
+            text.append("    " + _short(line, 120))
+    if len(frames) > _TIP_FRAMES:
+        text.append("  ... %d more frames" % (len(frames) - _TIP_FRAMES))
+    return "\n".join(text)
+
+
+# ---- the drawing ---------------------------------------------------------------------
+
+
+class _Node:
+    __slots__ = ("obj", "kind", "head", "lines", "facts")
+
+    def __init__(self, obj, kind, head=None):
+        self.obj = obj        # index into _Drawing.objects, or None
+        self.kind = kind      # a kind name of _refchain._render
+        self.head = head      # lines that replace the type and repr lines
+        self.lines = []       # lines after the facts
+        self.facts = True     # show the object's size, refcount and line
+
+
+class _Drawing:
+    """Nodes and edges by index.  The objects nodes stand for live in one
+    list and nowhere else, so that counting their references can leave the
+    drawing's own out."""
+
+    def __init__(self, use_repr=False):
+        self.objects = []
+        self.object_index = {}   # id(obj) -> index in objects
+        self.nodes = []
+        self.keys = {}           # key -> node index
+        self.edges = []          # (from, to, label, style)
+        self.title = []
+        self.use_repr = use_repr
+        self.refcounts = None
+
+    def _object(self, obj):
+        i = self.object_index.get(id(obj))
+        if i is None:
+            i = self.object_index[id(obj)] = len(self.objects)
+            self.objects.append(obj)
+        return i
+
+    def node(self, obj, kind="object", key=None):
+        """The node for obj under key (id(obj) by default), made if new."""
+        key = id(obj) if key is None else key
+        n = self.keys.get(key)
+        if n is None:
+            n = self.keys[key] = len(self.nodes)
+            self.nodes.append(_Node(self._object(obj), kind))
+        return n
+
+    def placeholder(self, text, kind="more"):
+        self.nodes.append(_Node(None, kind, head=[text]))
+        return len(self.nodes) - 1
+
+    def edge(self, a, b, label="", style="strong"):
+        self.edges.append((a, b, label, style))
+
+    def note(self, text):
+        self.title.append(_short(text, _TITLE_LINE_MAX))
+
+    def render(self, fmt):
+        if self.refcounts is None:
+            # The refcounts of the objects, from one capture that asks
+            # about nothing else (max_depth=0).
+            self.refcounts = list(_refchain._neighbourhood(
+                self.objects, False, 0, 1, 1, (), None)[4]) if self.objects else []
+        nodes = []
+        for i, node in enumerate(self.nodes):
+            tip = ""
+            lines = list(node.head or ())
+            if node.obj is not None:
+                obj, count = self.objects[node.obj], self.refcounts[node.obj]
+                r = _safe_repr(obj, self.use_repr)
+                if node.head is None:
+                    lines = [_chains._class_name(type(obj))] + ([r] if r else [])
+                elif r:
+                    lines.append("e.g. " + r)
+                if node.facts:
+                    lines += _facts_lines(obj, count)
+                tip = _tooltip(obj, count)
+                del obj
+            lines += node.lines
+            nodes.append((i, "\n".join(lines), tip, node.kind))
+        return _refchain._render(nodes, self.edges, fmt, "\n".join(self.title))
+
+
+def _kind_of(root_kind):
+    return root_kind if root_kind in _ROOT_WORDS else "object"
+
+
+def _mark_root(d, n, root_kind):
+    """Say what kind of root node n is, once."""
+    word = _ROOT_WORDS.get(root_kind)
+    if word and word not in d.nodes[n].lines:
+        d.nodes[n].lines.append(word)
+
+
+# ---- chains --------------------------------------------------------------------------
+
+
+def _chain_steps(chain):
+    """[(obj, label)] from the root to the target, the root's label None."""
+    objs = chain.objects
+    steps = [(objs[0], None)] + list(chain.steps)
+    del objs
+    return steps
+
+
+def _elide(steps, max_nodes):
+    """steps, or its two ends around None when it has more than max_nodes."""
+    if len(steps) <= max_nodes:
+        return steps, 0
+    head = max(1, max_nodes // 2)
+    tail = max(1, max_nodes - head - 1)
+    return steps[:head] + [None] + steps[-tail:], len(steps) - head - tail
+
+
+def _draw_chain(d, chain, max_nodes):
+    kind = chain.root_kind
+    if kind == "unreachable":
+        d.node(chain.target, "target")
+        d.note(chain.root_description)
+        return
+    steps, elided = _elide(_chain_steps(chain), max_nodes)
+    prev, obj = None, None
+    for i, step in enumerate(steps):
+        if step is None:
+            n = d.placeholder("%s %d hops not drawn" % (_ELLIPSIS, elided))
+            d.edge(prev, n, "", "elided")
+            prev = n
+            continue
+        obj, label = step
+        last = i == len(steps) - 1
+        n = d.node(obj, "target" if last else _kind_of(kind) if i == 0 else "object")
+        if i == 0:
+            _mark_root(d, n, kind)
+        else:
+            d.edge(prev, n, label, "elided" if d.nodes[prev].obj is None else "strong")
+        prev = n
+    del steps, obj
+    d.note(_chains.format_chain(chain) if chain.hops <= max_nodes
+           else "%s, %d hops" % (chain.root_description, chain.hops))
+
+
+def _collapsed(parent, label):
+    """Whether the hop parent -> child (labelled) is one of many alike, the
+    [*] of a group's path: an item of a container or cache, not a name in a
+    namespace."""
+    if label in ("member", "key of dict", "cache key"):
+        return True
+    return label.startswith("[") and not _chains._is(parent, (types.ModuleType, type))
+
+
+def _draw_group(d, gi, group, max_nodes):
+    chain, count = group.chain, group.count
+    many = "%d \u00d7 %s" % (count, group.typename) if count != 1 else group.typename
+    head = [many, "%s in all" % human_bytes(group.bytes)]
+    sites = ["%s (%d)" % (site, n) for n, site in group.lines]
+
+    def target(obj):
+        n = d.node(obj, "target", key=("group", gi, "target"))
+        d.nodes[n].head, d.nodes[n].lines, d.nodes[n].facts = head, sites, False
+        return n
+
+    if chain.root_kind == "unreachable":
+        target(chain.target)
+        d.note("%s: %s" % (many, _chains.UNREACHABLE))
+        return
+    steps, elided = _elide(_chain_steps(chain), max_nodes)
+    path = [chain.root_description]
+    prev, obj, parent, shared = None, None, None, True
+    for i, step in enumerate(steps):
+        if step is None:
+            n = d.placeholder("%s %d hops not drawn" % (_ELLIPSIS, elided))
+            d.edge(prev, n, "", "elided")
+            path.append(_ELLIPSIS)
+            prev, parent, shared = n, None, False
+            continue
+        obj, label = step
+        if i == 0:
+            n = target(obj) if len(steps) == 1 else d.node(obj, _kind_of(chain.root_kind))
+            _mark_root(d, n, chain.root_kind)
+            prev, parent = n, obj
+            continue
+        if _collapsed(parent, label):
+            label, shared = "[*]", False
+        path.append("%s %s" % (label, _chains._tname(obj)))
+        if i == len(steps) - 1:
+            n = target(obj)
+            if count != 1:
+                label = "%s \u00d7 %d" % (label, count)
+        else:
+            n = d.node(obj, "object", key=None if shared else ("group", gi, i))
+        d.edge(prev, n, label, "elided" if d.nodes[prev].obj is None else "strong")
+        prev, parent = n, obj
+    del steps, obj, parent
+    d.note("%s (%s), held through %s" % (many, human_bytes(group.bytes), " \u2192 ".join(path)))
+
+
+def _chain_drawing(chain, use_repr, max_nodes):
+    d = _Drawing(use_repr)
+    _draw_chain(d, chain, max_nodes)
+    return d
+
+
+def _groups_drawing(groups, use_repr, max_nodes):
+    d = _Drawing(use_repr)
+    for gi, group in enumerate(groups):
+        _draw_group(d, gi, group, max_nodes)
+    if not groups:
+        d.note("(nothing to explain)")
+    return d
+
+
+# ---- back-references and references -------------------------------------------------
+
+
+def _edge_label(src, dst, index):
+    """What src -> dst is (attribute, key, index, local...), per _chains."""
+    objs = [src, dst]
+    try:
+        _, label = _chains._label_step(objs, [index], 0)
+    except Exception:
+        label = ""
+    return "" if label.startswith("<referent") else label
+
+
+def _weak_edges(d, backwards, too_many, max_nodes):
+    """Dashed edges for weak references: from each drawn object's weakrefs
+    (backwards), or from each drawn weakref to its referent (forwards)."""
+    obj = None
+    for i in range(len(d.objects)):
+        obj = d.objects[i]
+        if backwards:
+            try:
+                refs = weakref.getweakrefs(obj)
+            except Exception:
+                refs = []
+            refs = [r for r in refs if id(r) in d.object_index or len(d.objects) < max_nodes]
+            for r in refs[:too_many]:
+                if id(r) not in d.object_index and len(d.objects) >= max_nodes:
+                    continue
+                d.edge(d.node(r), d.keys[id(obj)], "weakref", "weak")
+            del refs
+        elif _chains._is(obj, weakref.ReferenceType):
+            target = weakref.ReferenceType.__call__(obj)
+            if target is not None and (id(target) in d.object_index or
+                                       len(d.objects) < max_nodes):
+                d.edge(d.keys[id(obj)], d.node(target), "weakref", "weak")
+            del target
+    del obj
+
+
+def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, max_nodes,
+                  use_repr, func):
+    _check_objs(objs, func)
+    _check_int(max_depth, "max_depth", func, 0)
+    _check_int(too_many, "too_many", func, 1)
+    _check_int(max_nodes, "max_nodes", func, 1)
+    if filter is not None and not callable(filter):
+        raise TypeError("%s() argument 'filter' must be callable or None, not %s"
+                        % (func, type(filter).__name__))
+    try:
+        ignore = [id(objs)] + list(extra_ignore)
+    except TypeError:
+        raise TypeError("%s() argument 'extra_ignore' must be an iterable of object ids, "
+                        "not %s" % (func, type(extra_ignore).__name__)) from None
+    starts = objs if type(objs) is list else list(objs)
+    objects, edges, more, kinds, counts, capped = _refchain._neighbourhood(
+        starts, backwards, max_depth, too_many, max_nodes, ignore, filter)
+    del starts
+    d = _Drawing(use_repr)
+    n_starts = len({id(o) for o in objs})
+    obj = None
+    for i, obj in enumerate(objects):
+        d.node(obj, "target" if i < n_starts else _kind_of(kinds[i]))
+        _mark_root(d, i, kinds[i])
+    del obj, objects
+    d.refcounts = list(counts)
+    for src, dst, index in edges:
+        d.edge(src, dst, _edge_label(d.objects[src], d.objects[dst], index))
+    _chains._candidates_memo.clear()
+    for i, n in more:
+        m = d.placeholder("%s %d more %s" % (_ELLIPSIS, n, "referrers" if backwards
+                                             else "references"))
+        d.edge(m, i, "", "elided") if backwards else d.edge(i, m, "", "elided")
+    known = len(d.objects)
+    _weak_edges(d, backwards, too_many, max_nodes)
+    d.refcounts += [None] * (len(d.objects) - known)
+    what = "Referrers of" if backwards else "References from"
+    d.note("%s %d object%s, up to %d hop%s" % (what, n_starts, "" if n_starts == 1 else "s",
+                                              max_depth, "" if max_depth == 1 else "s"))
+    if capped:
+        d.note("Capped at %d objects (max_nodes=%d): %d more not drawn"
+               % (max_nodes, max_nodes, capped))
+    return d
+
+
+# ---- the public calls ------------------------------------------------------------------
+
+
+def render(what, format="svg", *, refs=False, max_depth=3, extra_ignore=(), filter=None,
+           too_many=10, max_nodes=MAX_NODES, repr=False):
+    """Draw `what` and return the bytes of the picture.
+
+    `what` is a Chain (find_chain's answer), a Group or a list of Groups
+    (explain's answer: one collapsed graph), or a list of objects: their
+    referrers (as show_backrefs draws them) or, with refs=True, their
+    references (as show_refs does).  `format` is 'svg', 'png', 'pdf' or
+    'dot' ('gv').  max_nodes caps the number of objects drawn."""
+    fmt = _check_format(format, "render")
+    _check_int(max_nodes, "max_nodes", "render", 1)
+    from refchain._explain import Group
+
+    if isinstance(what, _refchain.Chain):
+        d = _chain_drawing(what, repr, max_nodes)
+    elif isinstance(what, Group):
+        d = _groups_drawing([what], repr, max_nodes)
+    elif isinstance(what, (list, tuple)) and what and all(isinstance(g, Group) for g in what):
+        d = _groups_drawing(list(what), repr, max_nodes)
+    elif isinstance(what, (list, tuple)):
+        d = _hood_drawing(what, not refs, max_depth, extra_ignore, filter, too_many,
+                          max_nodes, repr, "render")
+    else:
+        raise TypeError("render() needs a Chain, a Group, a list of Groups or a list of "
+                        "objects, not %s (for one object, pass [obj])" % type(what).__name__)
+    return d.render(fmt)
+
+
+def show_backrefs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,
+                  filename=None, max_nodes=MAX_NODES, repr=False):
+    """Draw what refers to each object of `objs` (a list), up to max_depth
+    references away, into `filename` (its extension picks the format:
+    .svg, .png, .pdf, .dot or .gv).  objgraph's call: extra_ignore is a
+    collection of id()s to leave out, filter(obj) -> false leaves obj out,
+    and a node shows at most too_many referrers (the others are counted in
+    a "… N more" node).  max_nodes caps the whole graph.  Referrers are not
+    followed past a module.  Without a filename the picture goes to a new
+    SVG file in the temporary directory, whose path is printed.  Returns
+    the path written."""
+    path, fmt = _target(filename, "show_backrefs")
+    d = _hood_drawing(objs, True, max_depth, extra_ignore, filter, too_many, max_nodes,
+                      repr, "show_backrefs")
+    return _output(d.render(fmt), path, "backrefs")
+
+
+def show_refs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,
+              filename=None, max_nodes=MAX_NODES, repr=False):
+    """Draw what each object of `objs` refers to, up to max_depth references
+    away; otherwise like show_backrefs()."""
+    path, fmt = _target(filename, "show_refs")
+    d = _hood_drawing(objs, False, max_depth, extra_ignore, filter, too_many, max_nodes,
+                      repr, "show_refs")
+    return _output(d.render(fmt), path, "refs")
+
+
+def show_chain(chain_or_obj, filename=None, *, max_nodes=MAX_NODES, repr=False):
+    """Draw a Chain, or find_chain(obj)'s chain for any other object, into
+    `filename` (see show_backrefs() for formats).  Returns the path."""
+    path, fmt = _target(filename, "show_chain")
+    _check_int(max_nodes, "max_nodes", "show_chain", 1)
+    if isinstance(chain_or_obj, _refchain.Chain):
+        chain = chain_or_obj
+    else:
+        chain = _refchain.find_chain(chain_or_obj)
+    if chain is None:
+        d = _Drawing(repr)
+        d.node(chain_or_obj, "target")
+        d.note("Nothing keeps this object alive besides the caller's own variables")
+    else:
+        d = _chain_drawing(chain, repr, max_nodes)
+    del chain, chain_or_obj
+    return _output(d.render(fmt), path, "chain")
+
+
+def show_groups(groups, filename, max_nodes=MAX_NODES, repr=False):
+    """show_explain(..., filename=...): the groups as one collapsed graph."""
+    path, fmt = _target(filename, "show_explain")
+    return write_file(path, _groups_drawing(groups, repr, max_nodes).render(fmt))
+
+
+def render_groups(groups, format="svg"):
+    return _groups_drawing(list(groups), False, MAX_NODES).render(_check_format(format,
+                                                                                 "render"))
+
+
+def chain_svg(chain):
+    """Chain._repr_svg_: the chain as SVG text."""
+    return _chain_drawing(chain, False, MAX_NODES).render("svg").decode("utf-8")
