@@ -760,36 +760,38 @@ seed_frames(walk *w)
     return st;
 }
 
-/* The flags of a frame found on a thread's stack, or 0. */
-static unsigned
-frame_flags(const walk *w, uintptr_t op)
+/* The index of the first record whose leading address is >= key, in n
+ * records of `stride` bytes sorted by that address. */
+static size_t
+lower_bound(const void *base, size_t n, size_t stride, uintptr_t key)
 {
-    size_t lo = 0, hi = w->n_frames;
+    size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (w->frames[mid].frame < op) {
+        if (*(const uintptr_t *)((const char *)base + mid * stride) < key) {
             lo = mid + 1;
         } else {
             hi = mid;
         }
     }
-    return lo < w->n_frames && w->frames[lo].frame == op ? w->frames[lo].flags : 0;
+    return lo;
+}
+
+/* The flags of a frame found on a thread's stack, or 0. */
+static unsigned
+frame_flags(const walk *w, uintptr_t op)
+{
+    size_t i = lower_bound(w->frames, w->n_frames, sizeof *w->frames, op);
+    return i < w->n_frames && w->frames[i].frame == op ? w->frames[i].flags : 0;
 }
 
 /* How many references to op the tool holds. */
 static size_t
 held_count(const walk *w, uintptr_t op)
 {
-    size_t lo = 0, hi = w->opts->n_held, n = 0;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (w->held[mid] < op) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    while (lo < w->opts->n_held && w->held[lo++] == op) {
+    size_t n = 0;
+    for (size_t i = lower_bound(w->held, w->opts->n_held, sizeof *w->held, op);
+         i < w->opts->n_held && w->held[i] == op; i++) {
         n++;
     }
     return n;
@@ -799,17 +801,10 @@ held_count(const walk *w, uintptr_t op)
 static rc_status
 frame_locals(walk *w, PyObject *op)
 {
-    size_t lo = 0, hi = w->n_frame_refs;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (w->frame_refs[mid].frame < (uintptr_t)op) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    for (; lo < w->n_frame_refs && w->frame_refs[lo].frame == (uintptr_t)op; lo++) {
-        if (visit((PyObject *)w->frame_refs[lo].value, w) < 0) {
+    for (size_t i = lower_bound(w->frame_refs, w->n_frame_refs, sizeof *w->frame_refs,
+                                (uintptr_t)op);
+         i < w->n_frame_refs && w->frame_refs[i].frame == (uintptr_t)op; i++) {
+        if (visit((PyObject *)w->frame_refs[i].value, w) < 0) {
             return RC_ENOMEM;
         }
     }
