@@ -628,7 +628,6 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         analyse(module, &q, 1, &a) < 0) {
         goto finally;
     }
-    size_t nn = rc_graph_node_count(a.g);
     if (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) {
         goto finally;
     }
@@ -669,8 +668,6 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "explain() needs a type, objects or since=");
         goto finally;
     }
-    /* Objects that belong to the tool's own running frames are not asked about. */
-    (void)nn;
     if (!by_type) {
         n_types = 1;
         per_type = rc_calloc(1, sizeof *per_type);
