@@ -2,10 +2,11 @@
  *
  * Phases, each finished before the next starts:
  *   1. Before the walk, Python may still run: automatic collection is turned
- *      off, and every gc-tracked object is enumerated as a seed (through
- *      gc.get_objects() before 3.12, PyUnstable_GC_VisitObjects() after).
- *      The enumeration list is released before any refcount is read, so the
- *      recorded refcounts are exactly the heap's.
+ *      off, every thread's frames are read (this may run Python code, so it
+ *      comes first), then every gc-tracked object is enumerated as a seed
+ *      (through gc.get_objects() before 3.12, PyUnstable_GC_VisitObjects()
+ *      after).  The enumeration list is released before any refcount is
+ *      read, so the recorded refcounts are exactly the heap's.
  *   2. The walk: nodes are expanded in id order.  Each node's type is
  *      interned, its size and refcount recorded, and its references taken
  *      from tp_traverse.  No Python code runs and no Python object is created
@@ -17,8 +18,9 @@
  * and from 3.11 a running frame's tp_traverse does not report its local
  * variables.  So phase 1 also seeds every thread's frames and, on 3.11+,
  * records (frame, local value) pairs, read through f_locals, that the walk
- * adds as the frame's edges, with one to its globals.  Cell and free variables are left out: the
- * frame holds the cell, whose own traversal reports the value.
+ * adds as the frame's edges, with one to its globals.  Cell and free
+ * variables are left out: the frame holds the cell, whose own traversal
+ * reports the value.
  *
  * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
  * all str (they cannot form cycles), but those keys are real references and
