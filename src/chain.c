@@ -965,6 +965,9 @@ rc_find_ref_chain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 
 /* ---- at ------------------------------------------------------------------- */
 
+/* at(address): a capture, not a scan of gc.get_objects(), so that objects
+ * moved to the permanent generation by gc.freeze() (which no CPython API
+ * lists) are found too, through what refers to them. */
 static PyObject *
 rc_at_py(PyObject *module, PyObject *arg)
 {
@@ -973,31 +976,24 @@ rc_at_py(PyObject *module, PyObject *arg)
                      Py_TYPE(arg)->tp_name);
         return NULL;
     }
-    PyObject *gc = rc_module_state(module)->gc;
-    PyObject *all = PyObject_CallMethod(gc, "get_objects", NULL);
-    if (!all) {
+    uintptr_t addr = (uintptr_t)PyLong_AsVoidPtr(arg);
+    if (addr == 0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return NULL;
+        }
+        PyErr_Clear(); /* negative or too big: no object lives there */
+    }
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
+    if (!g) {
         return NULL;
     }
+    rc_id v = addr ? rc_graph_find(g, addr) : RC_NO_ID;
     PyObject *found = NULL;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(all) && !found; i++) {
-        PyObject *o = PyList_GET_ITEM(all, i);
-        PyObject *id = PyLong_FromVoidPtr(o);
-        if (!id) {
-            Py_DECREF(all);
-            return NULL;
-        }
-        int eq = PyObject_RichCompareBool(id, arg, Py_EQ);
-        Py_DECREF(id);
-        if (eq < 0) {
-            Py_DECREF(all);
-            return NULL;
-        }
-        if (eq) {
-            found = o;
-            Py_INCREF(found);
-        }
+    if (v != RC_NO_ID && (rc_graph_flags(g, v) & RC_NODE_TRACKED)) {
+        found = (PyObject *)addr;
+        Py_INCREF(found); /* no Python code ran since the capture */
     }
-    Py_DECREF(all);
+    rc_graph_free(g);
     if (!found) {
         PyErr_Format(PyExc_ValueError, "at(%R): no live gc-tracked object has this address", arg);
     }
