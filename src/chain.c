@@ -36,7 +36,7 @@ typedef struct chain_obj {
 static PyObject *
 chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *edges)
 {
-    chain_obj *self = PyObject_New(chain_obj, rc_module_state(module)->chain_type);
+    chain_obj *self = PyObject_GC_New(chain_obj, rc_module_state(module)->chain_type);
     if (!self) {
         for (Py_ssize_t i = 0; i < n; i++) {
             Py_DECREF(objs[i]);
@@ -51,7 +51,40 @@ chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *e
     self->kind = kind;
     self->edges = edges;
     self->desc = NULL;
+    PyObject_GC_Track(self);
     return (PyObject *)self;
+}
+
+/* A Chain is a GC object: an object that keeps its own explanation (or a
+ * frame whose locals hold a chain through that frame) forms a cycle the
+ * collector must be able to break. */
+static int
+chain_traverse(PyObject *op, visitproc visit, void *arg)
+{
+    chain_obj *self = (chain_obj *)op;
+#if PY_VERSION_HEX >= 0x03090000
+    Py_VISIT(Py_TYPE(op));
+#endif
+    for (Py_ssize_t i = 0; i < self->base.n_held; i++) {
+        Py_VISIT(self->base.held[i]);
+    }
+    return 0;
+}
+
+/* Drops the path; the kind and the cached description stay. */
+static int
+chain_clear(PyObject *op)
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject **objs = self->base.held;
+    Py_ssize_t n = self->base.n_held;
+    self->base.held = NULL;
+    self->base.n_held = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_DECREF(objs[i]);
+    }
+    rc_free(objs);
+    return 0;
 }
 
 static void
@@ -59,17 +92,25 @@ chain_dealloc(PyObject *op)
 {
     chain_obj *self = (chain_obj *)op;
     PyTypeObject *tp = Py_TYPE(op);
-    PyObject **objs = self->base.held;
-    Py_ssize_t n = self->base.n_held;
+    PyObject_GC_UnTrack(op);
     rc_tool_unregister(op); /* first: no capture may count these refs now */
-    for (Py_ssize_t i = 0; i < n; i++) {
-        Py_DECREF(objs[i]);
-    }
-    rc_free(objs);
+    chain_clear(op);
     rc_free(self->edges);
     desc_free(self->desc);
-    PyObject_Free(op);
+    PyObject_GC_Del(op);
     Py_DECREF(tp);
+}
+
+/* 0, or -1 with ReferenceError when the collector has cleared the path
+ * (only code run while breaking the cycle can still see such a chain). */
+static int
+chain_check(const chain_obj *self)
+{
+    if (self->base.n_held > 0) {
+        return 0;
+    }
+    PyErr_SetString(PyExc_ReferenceError, "this Chain was cleared by the garbage collector");
+    return -1;
 }
 
 static PyObject *
@@ -84,6 +125,9 @@ static PyObject *
 chain_objects(PyObject *op, void *Py_UNUSED(closure))
 {
     chain_obj *self = (chain_obj *)op;
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
     PyObject *t = PyTuple_New(self->base.n_held);
     for (Py_ssize_t i = 0; t && i < self->base.n_held; i++) {
         Py_INCREF(self->base.held[i]);
@@ -113,6 +157,9 @@ static PyObject *
 chain_root(PyObject *op, void *Py_UNUSED(closure))
 {
     chain_obj *self = (chain_obj *)op;
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
     PyObject *root = self->kind == CHAIN_UNREACHABLE ? Py_None : self->base.held[0];
     Py_INCREF(root);
     return root;
@@ -122,6 +169,9 @@ static PyObject *
 chain_target(PyObject *op, void *Py_UNUSED(closure))
 {
     chain_obj *self = (chain_obj *)op;
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
     Py_INCREF(self->base.held[self->base.n_held - 1]);
     return self->base.held[self->base.n_held - 1];
 }
@@ -129,7 +179,8 @@ chain_target(PyObject *op, void *Py_UNUSED(closure))
 static PyObject *
 chain_hops(PyObject *op, void *Py_UNUSED(closure))
 {
-    return PyLong_FromSsize_t(((chain_obj *)op)->base.n_held - 1);
+    chain_obj *self = (chain_obj *)op;
+    return chain_check(self) < 0 ? NULL : PyLong_FromSsize_t(self->base.n_held - 1);
 }
 
 /* The description refchain._chains.describe() computes, cached as C data:
@@ -186,6 +237,9 @@ text_new(const char *s)
 static chain_desc *
 chain_described(chain_obj *self)
 {
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
     if (self->desc) {
         return self->desc;
     }
@@ -285,6 +339,9 @@ static PyObject *
 chain_repr(PyObject *op)
 {
     chain_obj *self = (chain_obj *)op;
+    if (self->base.n_held == 0) {
+        return PyUnicode_FromString("<refchain.Chain: cleared by the garbage collector>");
+    }
     PyObject *kind = chain_kind(op, NULL);
     if (!kind) {
         return NULL;
@@ -340,6 +397,8 @@ static PyType_Slot chain_slots[] = {
     {Py_tp_new, (void *)no_new},
     {Py_tp_methods, chain_methods},
     {Py_tp_dealloc, (void *)chain_dealloc},
+    {Py_tp_traverse, (void *)chain_traverse},
+    {Py_tp_clear, (void *)chain_clear},
     {Py_tp_repr, (void *)chain_repr},
     {Py_tp_str, (void *)chain_str},
     {Py_tp_getset, chain_getset},
@@ -351,7 +410,7 @@ static PyType_Slot chain_slots[] = {
 static PyType_Spec chain_spec = {
     .name = "refchain.Chain",
     .basicsize = sizeof(chain_obj),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
+    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
     .slots = chain_slots,
 };
 
@@ -664,6 +723,14 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (!(members = nodes_of_types(a.g, mask, &n))) {
             goto finally;
         }
+        /* The frames of the tool's own running functions explain nothing. */
+        size_t kept = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!(rc_graph_flags(a.g, members[i]) & RC_NODE_TOOL_FRAME)) {
+                members[kept++] = members[i];
+            }
+        }
+        n = kept;
     } else {
         PyErr_SetString(PyExc_TypeError, "explain() needs a type, objects or since=");
         goto finally;
