@@ -3,6 +3,8 @@
  * its arguments, calls one core function and converts the result. */
 #include "rcmodule.h"
 
+#include <frameobject.h>
+
 #include "refchain/alloc.h"
 
 #ifdef Py_GIL_DISABLED
@@ -551,6 +553,128 @@ rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
     return PyLong_FromUnsignedLongLong(rc_shallow_size(obj));
 }
 
+/* Reading frame.f_locals before 3.13 creates a snapshot dict that stays on
+ * the frame: a lasting change to the heap under inspection (a garbage frame
+ * would free one more object than predicted).  So does code.co_varnames on
+ * 3.11+ (a cached tuple).  These read a frame's variables in place. */
+#if PY_VERSION_HEX >= 0x030B0000
+/* The local kinds of pycore_code.h (co_localspluskinds). */
+#define RC_CO_FAST_CELL 0x40
+#define RC_CO_FAST_FREE 0x80
+#endif
+
+#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
+/* Appends (name, value, is_cell) to list, value being a cell's contents;
+ * an empty cell or a NULL value adds nothing. */
+static int
+frame_item(PyObject *list, PyObject *name, PyObject *value, int is_cell)
+{
+    if (value && is_cell && PyCell_Check(value)) {
+        value = PyCell_GET(value);
+    }
+    if (!value) {
+        return 0;
+    }
+    PyObject *pair = PyTuple_Pack(3, name, value, is_cell ? Py_True : Py_False);
+    int r = pair ? PyList_Append(list, pair) : -1;
+    Py_XDECREF(pair);
+    return r;
+}
+#endif
+
+/* _frame_items(frame) -> [(name, value, is_cell)] for the frame's local,
+ * cell and free variables (cells as their contents), or None on 3.11, which has no
+ * API for it (see _frame_slots).  Before 3.11 the frame's slots are public;
+ * from 3.12 PyFrame_GetVar() reads one variable. */
+static PyObject *
+rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
+{
+    if (!PyFrame_Check(frame)) {
+        PyErr_Format(PyExc_TypeError, "_frame_items() needs a frame, not %s",
+                     Py_TYPE(frame)->tp_name);
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    Py_RETURN_NONE;
+#else
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        return NULL;
+    }
+    int ok = 1;
+#if PY_VERSION_HEX < 0x030B0000
+    PyFrameObject *f = (PyFrameObject *)frame;
+    PyCodeObject *co = f->f_code;
+    PyObject *groups[3] = {co->co_varnames, co->co_cellvars, co->co_freevars};
+    Py_ssize_t slot = 0;
+    for (int g = 0; ok && g < 3; g++) {
+        Py_ssize_t n = g == 0 ? co->co_nlocals : PyTuple_GET_SIZE(groups[g]);
+        for (Py_ssize_t i = 0; ok && i < n; i++, slot++) {
+            ok = frame_item(list, PyTuple_GET_ITEM(groups[g], i), f->f_localsplus[slot],
+                            g > 0) == 0;
+        }
+    }
+#else
+    PyCodeObject *co = PyFrame_GetCode((PyFrameObject *)frame);
+    PyObject *names = co->co_localsplusnames;
+    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(names); i++) {
+        PyObject *name = PyTuple_GET_ITEM(names, i);
+        PyObject *value = PyFrame_GetVar((PyFrameObject *)frame, name);
+        if (!value) {
+            /* Unbound (NameError) is no variable; anything else fails. */
+            ok = PyErr_ExceptionMatches(PyExc_NameError);
+            if (ok) {
+                PyErr_Clear();
+            }
+            continue;
+        }
+        int kind = (unsigned char)PyBytes_AS_STRING(co->co_localspluskinds)[i];
+        ok = frame_item(list, name, value, kind & (RC_CO_FAST_CELL | RC_CO_FAST_FREE)) == 0;
+        Py_DECREF(value);
+    }
+    Py_DECREF(co);
+#endif
+    if (!ok) {
+        Py_CLEAR(list);
+    }
+    return list;
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+/* _frame_slots(frame) -> ((name, is_cell), ...): 3.11's names of the
+ * frame's slots in order (a cell or free variable's slot holds a cell). */
+static PyObject *
+rc_frame_slots_py(PyObject *Py_UNUSED(module), PyObject *frame)
+{
+    if (!PyFrame_Check(frame)) {
+        PyErr_Format(PyExc_TypeError, "_frame_slots() needs a frame, not %s",
+                     Py_TYPE(frame)->tp_name);
+        return NULL;
+    }
+    PyCodeObject *co = PyFrame_GetCode((PyFrameObject *)frame);
+    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
+    Py_ssize_t n = PyTuple_GET_SIZE(names);
+    PyObject *result = PyBytes_GET_SIZE(kinds) == n ? PyTuple_New(n) : NULL;
+    if (!result && !PyErr_Occurred()) {
+        PyErr_SetString(PyExc_SystemError, "_frame_slots(): unexpected code object");
+    }
+    for (Py_ssize_t i = 0; result && i < n; i++) {
+        int kind = (unsigned char)PyBytes_AS_STRING(kinds)[i];
+        PyObject *pair = Py_BuildValue("(OO)", PyTuple_GET_ITEM(names, i),
+                                       kind & (RC_CO_FAST_CELL | RC_CO_FAST_FREE) ? Py_True
+                                                                                   : Py_False);
+        if (!pair) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, i, pair);
+    }
+    Py_DECREF(co);
+    return result;
+}
+#endif
+
 #if PY_VERSION_HEX >= 0x030D0000
 /* Exported, but declared only in the internal headers since 3.13. */
 PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
@@ -631,6 +755,10 @@ static PyMethodDef rc_methods[] = {
      METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
+    {"_frame_items", rc_frame_items_py, METH_O, NULL},
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+    {"_frame_slots", rc_frame_slots_py, METH_O, NULL},
+#endif
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},

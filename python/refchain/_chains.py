@@ -18,6 +18,7 @@ import gc
 import sys
 import types
 
+from refchain import _refchain
 from refchain._growth import _display_path
 
 _PY311 = sys.version_info >= (3, 11)
@@ -398,23 +399,50 @@ def _label_function(objs, i, edge):
     return None
 
 
-def _frame_names(frame):
-    code = _frame_code(frame)
-    special = set(code.co_cellvars) | set(code.co_freevars)
-    return code, special
-
-
 def _frame_items(frame):
-    locals_ = _frame_locals(frame)
-    if type(locals_) is dict:
-        return list(dict.items(locals_))
-    return list(locals_.items())  # 3.13's FrameLocalsProxy (C code)
+    """[(name, value, is_cell)] of the frame's variables (cells as their
+    contents),
+    read without creating the f_locals snapshot dict that frames keep before
+    3.13; None when that cannot be done (3.11, some frames)."""
+    items = _refchain._frame_items(frame)
+    if items is None:
+        items = _frame_items_311(frame)
+    return items
+
+
+def _frame_items_311(frame):
+    """3.11 has no API that reads one variable.  A running frame has its
+    snapshot already (capture read it).  A finished frame's traversal visits
+    [f_back] [f_trace] [f_locals] function, code, then its non-empty slots in
+    order: when none is empty, their order names them."""
+    slots = _refchain._frame_slots(frame)
+    for top in sys._current_frames().values():
+        while top is not None:
+            if top is frame:
+                cells = {name for name, is_cell in slots if is_cell}
+                return [(name, value, name in cells)
+                        for name, value in dict.items(_frame_locals(frame))]
+            top = _frame_back(top)
+    code = _frame_code(frame)
+    refs = gc.get_referents(frame)
+    start = next((k + 1 for k, r in enumerate(refs) if r is code), None)
+    if start is None or len(refs) - start != len(slots):
+        return None
+    items = []
+    for (name, is_cell), value in zip(slots, refs[start:]):
+        if is_cell and type(value) is types.CellType:
+            try:
+                value = _cell_contents(value)
+            except ValueError:
+                continue
+        items.append((name, value, is_cell))
+    return items
 
 
 def _label_frame(objs, i, edge):
     frame, child = objs[i], objs[i + 1]
     nxt = objs[i + 2] if i + 2 < len(objs) else None
-    code, special = _frame_names(frame)
+    code = _frame_code(frame)
     globals_ = _frame_globals(frame)
     if child is globals_:
         if nxt is not None:
@@ -425,31 +453,32 @@ def _label_frame(objs, i, edge):
         return 1, ".f_globals"
     if _frame_back(frame) is child:
         return 1, ".f_back"
-    if type(child) is dict and nxt is not None:
-        # Before 3.13, the frame's f_locals snapshot dict.
-        locals_ = _frame_locals(frame)
-        if locals_ is child:
-            try:
-                return 2, "local %s" % _key_repr(_dict_find(child, nxt))
-            except KeyError:
-                pass
+    if child is code:
+        return 1, ".f_code"
     items = _frame_items(frame)
-    plain = [name for name, value in items if value is child and name not in special]
+    if items is None:
+        return 1, "<local variable>"
+    plain = [name for name, value, is_cell in items if value is child and not is_cell]
     if plain:
         return 1, "local %s" % _key_repr(plain[0])
+    if type(child) is dict and nxt is not None:
+        # Before 3.13, a dict the frame holds that is no variable of it: its
+        # f_locals snapshot.
+        try:
+            return 2, "local %s" % _key_repr(_dict_find(child, nxt))
+        except KeyError:
+            pass
     if type(child) is types.CellType:
         # A cell or free variable: the frame holds the cell.
         try:
             contents = _cell_contents(child)
         except ValueError:
             contents = child
-        names = [name for name, value in items if value is contents and name in special]
+        names = [name for name, value, is_cell in items if value is contents and is_cell]
         if names:
             if nxt is not None and nxt is contents:
                 return 2, "local %s" % _key_repr(names[0])
             return 1, "cell of local %s" % _key_repr(names[0])
-    if child is code:
-        return 1, ".f_code"
     return None
 
 
@@ -546,9 +575,11 @@ def _label_attributes(objs, i, edge):
         name = _inline_attr(parent, child)
         if name is not None:
             return 1, "." + name
-        # Nothing guessed: read the attributes through __dict__, which on
-        # 3.11+ materialises a dict for an instance whose attributes were
-        # inline (a lasting but invisible change to that one instance).
+        if type(child) is not dict:
+            # An inline attribute whose name no code spells out: reading
+            # __dict__ would create one for this instance, a lasting change.
+            return 1, "<attribute>"
+        # A dict: the instance's own __dict__, or an attribute of it.
     elif type(child) is not dict:
         return None
     try:
