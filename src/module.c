@@ -214,14 +214,17 @@ rc_arg_size(const char *func, const char *name, PyObject *arg, Py_ssize_t dflt, 
                      Py_TYPE(arg)->tp_name);
         return -1;
     }
-    *out = PyLong_AsSsize_t(arg);
-    if (*out == -1 && PyErr_Occurred()) {
+    /* A limit too big for C means no limit. */
+    int overflow;
+    long long v = PyLong_AsLongLongAndOverflow(arg, &overflow);
+    if (v == -1 && PyErr_Occurred()) {
         return -1;
     }
-    if (*out < 0) {
+    if (overflow < 0 || (!overflow && v < 0)) {
         PyErr_Format(PyExc_ValueError, "%s() argument '%s' must be >= 0", func, name);
         return -1;
     }
+    *out = overflow || v > PY_SSIZE_T_MAX ? PY_SSIZE_T_MAX : (Py_ssize_t)v;
     return 0;
 }
 
@@ -546,6 +549,19 @@ finally:
     return result;
 }
 
+/* _tp_name(type) -> str: its C tp_name, bad UTF-8 replaced (a C extension
+ * may name a type with any bytes; type.__name__ then raises). */
+static PyObject *
+rc_tp_name_py(PyObject *Py_UNUSED(module), PyObject *tp)
+{
+    if (!PyType_Check(tp)) {
+        PyErr_Format(PyExc_TypeError, "_tp_name() needs a type, not %s", Py_TYPE(tp)->tp_name);
+        return NULL;
+    }
+    const char *name = ((PyTypeObject *)tp)->tp_name;
+    return PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace");
+}
+
 /* _shallow_size(obj) -> int: the size a capture records for obj. */
 static PyObject *
 rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
@@ -755,6 +771,7 @@ static PyMethodDef rc_methods[] = {
      METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
+    {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     {"_frame_slots", rc_frame_slots_py, METH_O, NULL},

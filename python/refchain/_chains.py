@@ -32,9 +32,25 @@ _FALLBACK = "<referent #%d>"
 
 # Trusted descriptors of `type` itself: reading a class's name, flags and
 # MRO through them runs no metaclass code.
-_type_name = type.__dict__["__name__"].__get__
-_type_qualname = type.__dict__["__qualname__"].__get__
+_type_name_strict = type.__dict__["__name__"].__get__
+_type_qualname_strict = type.__dict__["__qualname__"].__get__
 _type_module = type.__dict__["__module__"].__get__
+
+
+def _type_name(cls):
+    """cls.__name__, or for a C type whose tp_name is not UTF-8 the same
+    with the bad bytes replaced (as the census shows it)."""
+    try:
+        return _type_name_strict(cls)
+    except UnicodeDecodeError:
+        return _refchain._tp_name(cls).rpartition(".")[2]
+
+
+def _type_qualname(cls):
+    try:
+        return _type_qualname_strict(cls)
+    except UnicodeDecodeError:
+        return _refchain._tp_name(cls).rpartition(".")[2]
 _type_flags = type.__dict__["__flags__"].__get__
 _type_mro = type.__dict__["__mro__"].__get__
 _type_dict_proxy = type.__dict__["__dict__"].__get__

@@ -5,6 +5,7 @@ import collections
 import sys
 
 from refchain import _refchain
+from refchain._chains import _tname, _type_name
 from refchain._format import human_bytes
 from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
 
@@ -36,7 +37,7 @@ class Group:
         for obj, label in self.chain.steps:
             if _varies(parent) and (label.startswith("[") or label == "member"):
                 label = "[*]"
-            parts.append("%s %s" % (label, type(obj).__name__))
+            parts.append("%s %s" % (label, _tname(obj)))
             parent = obj
         return " → ".join(parts)
 
@@ -63,7 +64,7 @@ def _varies(parent):
     group to the next (a data collection, an lru_cache), as opposed to the
     names of a module's globals or an object's attributes."""
     return isinstance(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
-        type(parent).__name__ == "_lru_cache_wrapper"
+        _tname(parent) == "_lru_cache_wrapper"
 
 
 def _groups(raw, typename):
@@ -96,7 +97,7 @@ def explain(what, limit=5):
     raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False)
     del objects
     if isinstance(what, type):
-        typename = what.__name__
+        typename = _type_name(what)
     elif isinstance(what, str):
         typename = what
     else:

@@ -16,6 +16,7 @@ refchain._chains, which reads objects only through trusted C machinery."""
 import gc
 import linecache
 import os
+import sys
 import tempfile
 import tracemalloc
 import types
@@ -63,7 +64,7 @@ def _check_int(value, name, func, minimum):
     if value < minimum:
         raise ValueError("%s() argument '%s' must be >= %d, got %d"
                          % (func, name, minimum, value))
-    return value
+    return min(value, sys.maxsize)     # more than C can count: no limit
 
 
 def _check_objs(objs, func):
@@ -105,6 +106,9 @@ def write_file(path, data):
             fd = os.open(tmp, flags, 0o666)  # the umask applies, as for open()
         except FileExistsError:
             continue
+        except OSError as e:
+            # Name the file asked for, not the temporary one.
+            raise type(e)(e.errno, e.strerror, path) from None
         break
     else:  # pragma: no cover
         raise FileExistsError("could not create a temporary file next to %r" % path)
@@ -536,9 +540,9 @@ def _weak_edges(d, backwards, too_many, max_nodes):
 def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, max_nodes,
                   use_repr, func):
     _check_objs(objs, func)
-    _check_int(max_depth, "max_depth", func, 0)
-    _check_int(too_many, "too_many", func, 1)
-    _check_int(max_nodes, "max_nodes", func, 1)
+    max_depth = _check_int(max_depth, "max_depth", func, 0)
+    too_many = _check_int(too_many, "too_many", func, 1)
+    max_nodes = _check_int(max_nodes, "max_nodes", func, 1)
     if filter is not None and not callable(filter):
         raise TypeError("%s() argument 'filter' must be callable or None, not %s"
                         % (func, type(filter).__name__))
@@ -591,7 +595,7 @@ def render(what, format="svg", *, refs=False, max_depth=3, extra_ignore=(), filt
     references (as show_refs does).  `format` is 'svg', 'png', 'pdf' or
     'dot' ('gv').  max_nodes caps the number of objects drawn."""
     fmt = _check_format(format, "render")
-    _check_int(max_nodes, "max_nodes", "render", 1)
+    max_nodes = _check_int(max_nodes, "max_nodes", "render", 1)
     from refchain._explain import Group
 
     if isinstance(what, _refchain.Chain):
@@ -640,7 +644,7 @@ def show_chain(chain_or_obj, filename=None, *, max_nodes=MAX_NODES, repr=False):
     """Draw a Chain, or find_chain(obj)'s chain for any other object, into
     `filename` (see show_backrefs() for formats).  Returns the path."""
     path, fmt = _target(filename, "show_chain")
-    _check_int(max_nodes, "max_nodes", "show_chain", 1)
+    max_nodes = _check_int(max_nodes, "max_nodes", "show_chain", 1)
     if isinstance(chain_or_obj, _refchain.Chain):
         chain = chain_or_obj
     else:
