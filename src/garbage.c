@@ -39,27 +39,34 @@ taken_cycles_free(taken_cycles *t, size_t n)
     rc_free(t);
 }
 
-/* [(i, j, edge index)] for the edges among rep[0..n) in the graph. */
+/* [(i, j, edge index)] for the edges among rep[0..n) in the graph.  pos
+ * has one entry per node, all UINT32_MAX, and is left so. */
 static PyObject *
-internal_edges(const rc_graph *g, const rc_id *ids, size_t n)
+internal_edges(const rc_graph *g, const rc_id *ids, size_t n, uint32_t *pos)
 {
+    for (size_t i = 0; i < n; i++) {
+        if (pos[ids[i]] == UINT32_MAX) {
+            pos[ids[i]] = (uint32_t)i;
+        }
+    }
     PyObject *list = PyList_New(0);
     for (size_t i = 0; list && i < n; i++) {
         size_t deg;
         const rc_id *out = rc_graph_out(g, ids[i], &deg);
         for (size_t k = 0; list && k < deg; k++) {
-            for (size_t j = 0; j < n; j++) {
-                if (out[k] != ids[j]) {
-                    continue;
-                }
-                PyObject *e = Py_BuildValue("(nnn)", (Py_ssize_t)i, (Py_ssize_t)j, (Py_ssize_t)k);
-                if (!e || PyList_Append(list, e) < 0) {
-                    Py_CLEAR(list);
-                }
-                Py_XDECREF(e);
-                break;
+            uint32_t j = pos[out[k]];
+            if (j == UINT32_MAX) {
+                continue;
             }
+            PyObject *e = Py_BuildValue("(nnn)", (Py_ssize_t)i, (Py_ssize_t)j, (Py_ssize_t)k);
+            if (!e || PyList_Append(list, e) < 0) {
+                Py_CLEAR(list);
+            }
+            Py_XDECREF(e);
         }
+    }
+    for (size_t i = 0; i < n; i++) {
+        pos[ids[i]] = UINT32_MAX;
     }
     return list;
 }
@@ -99,7 +106,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     analysis a = {0};
     PyObject *result = NULL, *groups_list = NULL;
     uint8_t *in_set = NULL, *cyclic = NULL;
-    uint32_t *comp = NULL;
+    uint32_t *comp = NULL, *pos = NULL;
     uintptr_t *addrs = NULL;
     rc_id *ids = NULL, *members = NULL;
     size_t *start = NULL, n_comp = 0, n_groups = 0, ng = 0, count = 0;
@@ -107,17 +114,42 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_cycle_group *groups = NULL;
     taken_cycles *taken = NULL;
     rc_status st;
+    /* The BFS (which also records sizes) even for given objects: their
+     * bytes are reported as the prediction's are. */
     if ((objects != Py_None && question_hold(&q, objects) < 0) ||
-        analyse(module, &q, objects == Py_None, &a) < 0) {
+        analyse(module, &q, 1, &a) < 0) {
         goto finally;
     }
     size_t n = rc_graph_node_count(a.g);
     in_set = rc_calloc(n ? n : 1, 1);
-    if (!in_set) {
+    pos = rc_malloc((n ? n : 1) * sizeof *pos);
+    if (!in_set || !pos) {
         PyErr_NoMemory();
         goto finally;
     }
+    for (size_t v = 0; v < n; v++) {
+        pos[v] = UINT32_MAX;
+    }
     if (objects == Py_None) {
+        /* The collector's roots are the objects held from outside the heap.
+         * A tracked class or lru_cache is no such root by kind alone (a
+         * class made and dropped at import time, in a cycle with its
+         * __mro__, is freed): only if C code holds it. */
+        rc_paths_free(a.paths);
+        a.paths = NULL;
+        for (rc_id v = 0; v < n; v++) {
+            size_t indeg;
+            if ((a.kinds[v] == RC_ROOT_CLASS || a.kinds[v] == RC_ROOT_CACHE) &&
+                (rc_graph_flags(a.g, v) & RC_NODE_TRACKED)) {
+                (void)rc_graph_in(a.g, v, &indeg);
+                a.kinds[v] = (uint64_t)rc_graph_refcnt(a.g, v) > indeg ? RC_ROOT_C
+                                                                       : RC_ROOT_NONE;
+            }
+        }
+        if ((st = rc_paths_bfs(a.g, a.kinds, a.disc, a.n_disc, &a.paths)) != RC_OK) {
+            rc_raise(st);
+            goto finally;
+        }
         /* What the collector would find: GC objects no root reaches.  It
          * counts the tracked ones; untracked ones die with them. */
         for (rc_id v = 0; v < n; v++) {
@@ -201,7 +233,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             PyTuple_SET_ITEM(names, (Py_ssize_t)t, s);
         }
         PyObject *rep = names ? list_of(taken[i].rep, taken[i].n_rep) : NULL;
-        PyObject *edges = rep ? internal_edges(a.g, taken[i].rep_ids, taken[i].n_rep) : NULL;
+        PyObject *edges = rep ? internal_edges(a.g, taken[i].rep_ids, taken[i].n_rep, pos) : NULL;
         PyObject *all = edges ? list_of(taken[i].members, taken[i].n_members) : NULL;
         PyObject *item = all ? Py_BuildValue("(OnnKOOOO)", names, (Py_ssize_t)groups[i].cycles,
                                              (Py_ssize_t)groups[i].objects,
@@ -231,6 +263,7 @@ finally:
     rc_free(comp);
     rc_free(cyclic);
     rc_free(in_set);
+    rc_free(pos);
     rc_free(addrs);
     rc_free(ids);
     analysis_free(&a);

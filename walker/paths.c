@@ -345,6 +345,8 @@ finally:
 /* ---- grouping ------------------------------------------------------------- */
 
 #define COLLAPSED UINT32_MAX
+#define NO_SIG UINT32_MAX
+#define UNREACHED_SIG 0
 
 /* The signature component of the hop parent[v] -> v: the edge index, or
  * COLLAPSED where the parent is a collection (see refchain/paths.h). */
@@ -364,6 +366,23 @@ hop_index(const rc_graph *g, const rc_paths *p, rc_id v)
     return p->edge[v];
 }
 
+/* Signatures are interned, so that comparing two costs O(1) whatever the
+ * chains' length: a signature is the triple (its parent signature, the last
+ * hop's type, the last hop's index), numbered from 1 in order of first
+ * appearance (0 is "unreached").  A root's is (NO_SIG, root id, 0).  Each
+ * node's signature is computed once, from its parent's. */
+typedef struct sig_entry {
+    uint32_t parent, type, index, id; /* id 0: an empty slot */
+} sig_entry;
+
+typedef struct sig_table {
+    sig_entry *slots;
+    size_t cap, count;
+    uint32_t *of;   /* of[v]: node v's signature, or NO_SIG before it is known */
+    rc_id *stack;   /* the nodes between a member and its nearest known ancestor */
+    size_t stack_cap;
+} sig_table;
+
 static uint64_t
 mix(uint64_t h, uint64_t x)
 {
@@ -371,39 +390,92 @@ mix(uint64_t h, uint64_t x)
     return h * UINT64_C(0xff51afd7ed558ccd);
 }
 
-static uint64_t
-signature_hash(const rc_graph *g, const rc_paths *p, rc_id v)
+static size_t
+sig_slot(const sig_table *t, uint32_t parent, uint32_t type, uint32_t index)
 {
-    if (p->depth[v] == RC_UNREACHED) {
-        return UINT64_C(0x5eed);
+    uint64_t h = mix(mix(mix(0x1234, parent), type), index);
+    size_t s = (size_t)(h >> 7) & (t->cap - 1);
+    while (t->slots[s].id && (t->slots[s].parent != parent || t->slots[s].type != type ||
+                              t->slots[s].index != index)) {
+        s = (s + 1) & (t->cap - 1);
     }
-    uint64_t h = 0x1234;
-    while (p->parent[v] != RC_NO_ID) {
-        h = mix(h, rc_graph_type(g, v));
-        h = mix(h, hop_index(g, p, v));
-        v = p->parent[v];
-    }
-    return mix(h, v); /* the root itself */
+    return s;
 }
 
-static bool
-same_signature(const rc_graph *g, const rc_paths *p, rc_id a, rc_id b)
+/* The number of (parent, type, index), a new one if unseen; NO_SIG when out
+ * of memory. */
+static uint32_t
+sig_intern(sig_table *t, uint32_t parent, uint32_t type, uint32_t index)
 {
-    if (p->depth[a] != p->depth[b]) {
-        return false;
-    }
-    if (p->depth[a] == RC_UNREACHED) {
-        return true;
-    }
-    while (p->parent[a] != RC_NO_ID) {
-        if (rc_graph_type(g, a) != rc_graph_type(g, b) ||
-            hop_index(g, p, a) != hop_index(g, p, b)) {
-            return false;
+    if (2 * (t->count + 1) > t->cap) {
+        sig_table bigger = *t;
+        bigger.cap = t->cap ? 2 * t->cap : 64;
+        bigger.slots = rc_calloc(bigger.cap, sizeof *bigger.slots);
+        if (!bigger.slots) {
+            return NO_SIG;
         }
-        a = p->parent[a];
-        b = p->parent[b];
+        for (size_t i = 0; i < t->cap; i++) {
+            const sig_entry *e = &t->slots[i];
+            if (e->id) {
+                bigger.slots[sig_slot(&bigger, e->parent, e->type, e->index)] = *e;
+            }
+        }
+        rc_free(t->slots);
+        *t = bigger;
     }
-    return a == b;
+    size_t s = sig_slot(t, parent, type, index);
+    if (!t->slots[s].id) {
+        t->slots[s] = (sig_entry){parent, type, index, (uint32_t)++t->count};
+    }
+    return t->slots[s].id;
+}
+
+/* v's signature (v is reached), or NO_SIG when out of memory.  A hop that
+ * repeats the hop before it (same type, same index: a linked list's .next)
+ * adds nothing, so the members along a run share one signature. */
+static uint32_t
+signature(const rc_graph *g, const rc_paths *p, sig_table *t, rc_id v)
+{
+    size_t sp = 0;
+    for (rc_id u = v; t->of[u] == NO_SIG; u = p->parent[u]) {
+        if (sp == t->stack_cap) {
+            size_t cap = t->stack_cap ? 2 * t->stack_cap : 64;
+            rc_id *s = rc_reallocarray(t->stack, cap, sizeof *s);
+            if (!s) {
+                return NO_SIG;
+            }
+            t->stack = s;
+            t->stack_cap = cap;
+        }
+        t->stack[sp++] = u;
+        if (p->parent[u] == RC_NO_ID) {
+            break;
+        }
+    }
+    while (sp) {
+        rc_id u = t->stack[--sp], w = p->parent[u];
+        uint32_t s;
+        if (w == RC_NO_ID) {
+            s = sig_intern(t, NO_SIG, u, 0);
+        } else {
+            uint32_t type = rc_graph_type(g, u), index = hop_index(g, p, u);
+            bool repeat = p->parent[w] != RC_NO_ID && rc_graph_type(g, w) == type &&
+                          hop_index(g, p, w) == index;
+            s = repeat ? t->of[w] : sig_intern(t, t->of[w], type, index);
+        }
+        if (s == NO_SIG) {
+            return NO_SIG;
+        }
+        t->of[u] = s;
+    }
+    return t->of[v];
+}
+
+/* Whether a is a better representative than b: shallower, then smaller. */
+static bool
+better_representative(const rc_paths *p, rc_id a, rc_id b)
+{
+    return p->depth[a] != p->depth[b] ? p->depth[a] < p->depth[b] : a < b;
 }
 
 static int
@@ -420,82 +492,72 @@ rc_status
 rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_t n,
                rc_group **groups_out, size_t *n_groups, uint32_t **group_of_out)
 {
-    size_t slots = 16;
-    while (slots < 2 * n) {
-        slots *= 2;
-    }
-    uint64_t *hashes = rc_malloc(slots * sizeof *hashes);
-    uint32_t *table = rc_malloc(slots * sizeof *table); /* group index + 1 */
+    size_t nodes = rc_graph_node_count(g);
+    sig_table t = {0};
+    t.of = rc_malloc((nodes ? nodes : 1) * sizeof *t.of);
     rc_group *groups = rc_malloc((n ? n : 1) * sizeof *groups);
     uint32_t *group_of = rc_malloc((n ? n : 1) * sizeof *group_of);
-    uint32_t *order = NULL;
-    if (!hashes || !table || !groups || !group_of) {
+    uint32_t *group_of_sig = NULL;
+    if (!t.of || !groups || !group_of) {
         goto error;
     }
-    memset(table, 0, slots * sizeof *table);
+    for (rc_id v = 0; v < nodes; v++) {
+        t.of[v] = NO_SIG;
+    }
+    /* Each member's signature, in group_of for now. */
+    for (size_t i = 0; i < n; i++) {
+        rc_id v = members[i];
+        if (p->depth[v] == RC_UNREACHED) {
+            t.of[v] = UNREACHED_SIG;
+        } else if (signature(g, p, &t, v) == NO_SIG) {
+            goto error;
+        }
+        group_of[i] = t.of[v];
+    }
+    group_of_sig = rc_malloc((t.count + 1) * sizeof *group_of_sig);
+    if (!group_of_sig) {
+        goto error;
+    }
+    for (size_t s = 0; s <= t.count; s++) {
+        group_of_sig[s] = UINT32_MAX;
+    }
     size_t ng = 0;
     for (size_t i = 0; i < n; i++) {
         rc_id v = members[i];
-        uint64_t h = signature_hash(g, p, v);
-        size_t s = (size_t)(h >> 7) & (slots - 1);
-        for (;;) {
-            uint32_t t = table[s];
-            if (!t) {
-                groups[ng] = (rc_group){v, 0, 0};
-                hashes[s] = h;
-                table[s] = (uint32_t)++ng;
-                t = table[s];
-            } else if (hashes[s] != h ||
-                       !same_signature(g, p, v, groups[t - 1].representative)) {
-                s = (s + 1) & (slots - 1);
-                continue;
-            }
-            rc_group *gr = &groups[t - 1];
-            gr->count++;
-            gr->bytes += rc_graph_size(g, v);
-            if (v < gr->representative) {
-                gr->representative = v;
-            }
-            group_of[i] = t - 1;
-            break;
+        uint32_t *gi = &group_of_sig[group_of[i]];
+        if (*gi == UINT32_MAX) {
+            groups[ng] = (rc_group){v, 0, 0};
+            *gi = (uint32_t)ng++;
+        }
+        rc_group *gr = &groups[*gi];
+        gr->count++;
+        gr->bytes += rc_graph_size(g, v);
+        if (better_representative(p, v, gr->representative)) {
+            gr->representative = v;
         }
     }
-    /* Sort the groups, then renumber group_of through the permutation. */
-    order = rc_malloc((ng ? ng : 1) * sizeof *order);
-    rc_group *sorted = rc_malloc((ng ? ng : 1) * sizeof *sorted);
-    if (!order || !sorted) {
-        rc_free(sorted);
-        goto error;
-    }
-    memcpy(sorted, groups, ng * sizeof *sorted);
-    qsort(sorted, ng, sizeof *sorted, cmp_group);
-    /* Representatives are distinct members: map each old group to its rank. */
+    /* Sort the groups, then number each signature by its group's rank
+     * (a representative's signature is its group's). */
+    qsort(groups, ng, sizeof *groups, cmp_group);
     for (size_t r = 0; r < ng; r++) {
-        for (size_t s = (size_t)(signature_hash(g, p, sorted[r].representative) >> 7) &
-                        (slots - 1);;
-             s = (s + 1) & (slots - 1)) {
-            uint32_t t = table[s];
-            if (t && groups[t - 1].representative == sorted[r].representative) {
-                order[t - 1] = (uint32_t)r;
-                break;
-            }
-        }
+        group_of_sig[t.of[groups[r].representative]] = (uint32_t)r;
     }
     for (size_t i = 0; i < n; i++) {
-        group_of[i] = order[group_of[i]];
+        group_of[i] = group_of_sig[group_of[i]];
     }
-    rc_free(groups);
-    rc_free(order);
-    rc_free(hashes);
-    rc_free(table);
-    *groups_out = sorted;
+    rc_free(group_of_sig);
+    rc_free(t.of);
+    rc_free(t.slots);
+    rc_free(t.stack);
+    *groups_out = groups;
     *n_groups = ng;
     *group_of_out = group_of;
     return RC_OK;
 error:
-    rc_free(order);
-    rc_free(hashes);
-    rc_free(table);
+    rc_free(group_of_sig);
+    rc_free(t.of);
+    rc_free(t.slots);
+    rc_free(t.stack);
     rc_free(groups);
     rc_free(group_of);
     return RC_ENOMEM;

@@ -244,7 +244,15 @@ rc_cycles_group(const rc_graph *g, const uint32_t *comp, size_t n_comp, const ui
                 sig[k++] = t;
             }
         }
+        /* Each type once: a cycle of a million Links reads "Link". */
         qsort(sig, k, sizeof *sig, cmp_u32);
+        size_t distinct = 0;
+        for (size_t i = 0; i < k; i++) {
+            if (!distinct || sig[distinct - 1] != sig[i]) {
+                sig[distinct++] = sig[i];
+            }
+        }
+        k = distinct;
         uint64_t h = hash_types(sig, k);
         size_t s = (size_t)(h >> 11) & (slots - 1);
         while (table[s] && (hashes[s] != h || groups[table[s] - 1].n_types != k ||

@@ -80,10 +80,14 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
  * collection (a list, a tuple, a set, or a dict that is not a namespace):
  * there the index is collapsed to [*].  A dict is a namespace when its own
  * parent on the chain is not a collection (a module's, class's or instance's
- * __dict__).  Unreached members form one group whose representative has
- * depth RC_UNREACHED. */
+ * __dict__).  A hop that repeats the hop before it (the same type and the
+ * same index, as along a linked list's .next) adds nothing to the
+ * signature, so a run of any length reads as one hop.  Unreached members
+ * form one group whose representative has depth RC_UNREACHED.  Signatures
+ * are interned, so grouping is linear in the members and their ancestors,
+ * however long the chains. */
 typedef struct rc_group {
-    rc_id representative; /* the member with the smallest id */
+    rc_id representative; /* the shallowest member, then the smallest id */
     size_t count;
     uint64_t bytes;
 } rc_group;

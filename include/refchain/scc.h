@@ -20,17 +20,18 @@
 rc_status rc_scc(const rc_graph *g, const uint8_t *in_set, uint32_t **comp, size_t *n_comp,
                  uint8_t **cyclic);
 
-/* Cycles grouped by type signature: the sorted type ids of a cycle's
- * members, leaving out namespace dicts (an instance's __dict__ inside the
- * cycle belongs to its instance), so a Parent <-> Child cycle reads the same
- * on every CPython. */
+/* Cycles grouped by type signature: the sorted, distinct type ids of a
+ * cycle's members, leaving out namespace dicts (an instance's __dict__
+ * inside the cycle belongs to its instance), so a Parent <-> Child cycle
+ * reads the same on every CPython, and a ring of any number of Nodes reads
+ * "Node". */
 typedef struct rc_cycle_group {
     uint32_t representative; /* a component of this signature */
     size_t cycles;           /* components with this signature */
     size_t objects;          /* their members, namespace dicts included */
     uint64_t bytes;          /* the members' shallow sizes */
     int finalizers;          /* some member's type has tp_finalize or tp_del */
-    uint32_t *types;         /* the signature: sorted type ids */
+    uint32_t *types;         /* the signature: sorted distinct type ids */
     size_t n_types;
 } rc_cycle_group;
 

@@ -12,7 +12,9 @@ from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
 
 class Group:
     """Instances retained along the same path: the same root and the same
-    sequence of (type, label), with dict keys and indexes collapsed to [*]."""
+    sequence of (type, label), with dict keys and indexes collapsed to [*]
+    and a hop repeated back to back (a linked list's .next) read once.  The
+    representative chain is the shallowest member's."""
 
     __slots__ = ("typename", "count", "bytes", "chain", "lines")
 

@@ -33,9 +33,11 @@ class CycleGroup:
 
     @property
     def signature(self):
-        """'Child ↔ Parent', or 'Node ↺' for an object referring to itself."""
+        """'Child ↔ Parent', or 'Node ↺' for cycles of one type (an object
+        referring to itself, or Nodes referring to each other).  Each type
+        is named once, however many members the cycles have."""
         names = sorted(_short(t) for t in self.types)
-        if len(names) == 1:   # one object (and perhaps its __dict__)
+        if len(names) == 1:   # one type (and perhaps its instances' __dict__s)
             return names[0] + " ↺"
         return " ↔ ".join(names)
 
@@ -149,8 +151,10 @@ def collect_report(limit=10):
     _, predicted = _refchain._garbage(None, sys.maxsize)
     members = [o for group in predicted for o in group[7]]
     del predicted
+    owned = _instance_dicts(members)
     expected = {id(o): type(o).__qualname__ for o in members
-                if gc.is_tracked(o) and id(o) not in _instance_dicts(members)}
+                if gc.is_tracked(o) and id(o) not in owned}
+    del owned
     del members
     flags = gc.get_debug()
     before = len(gc.garbage)

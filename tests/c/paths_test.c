@@ -223,6 +223,102 @@ test_grouping_by_signature(void **state)
     rc_graph_free(g);
 }
 
+/* A linked list 200,000 long, ids reversed (held by C code at N - 1, which
+ * points to N - 2, ...): a repeated hop adds nothing to the signature, so
+ * the list is two groups, found without walking each chain (the quadratic
+ * walk would not finish), and the representative is the shallowest member,
+ * not the smallest id (the far end). */
+static void
+test_grouping_a_long_list_collapses_the_repeated_hop(void **state)
+{
+    (void)state;
+    enum { N = 200000 };
+    rc_builder *b = rc_builder_new(N);
+    for (unsigned i = 0; i < N; i++) {
+        assert_int_equal(rc_builder_seed(b, FAKE(i)), RC_OK);
+    }
+    uintptr_t addr;
+    unsigned nf;
+    rc_status st;
+    uint32_t tid;
+    assert_int_equal(rc_builder_type(b, 1, "m.Link", "Link", 0, &tid), RC_OK);
+    while (rc_builder_next(b, &addr, &nf, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        if (id > 0) {
+            assert_int_equal(rc_builder_edge(b, FAKE(id - 1)), RC_OK);
+        }
+        assert_int_equal(rc_builder_close(b, tid, 8, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[N - 1], RC_ROOT_C);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_id *members = malloc(N * sizeof *members);
+    assert_non_null(members);
+    for (rc_id v = 0; v < N; v++) {
+        members[v] = v;
+    }
+    rc_group *groups = NULL;
+    uint32_t *group_of = NULL;
+    size_t ng = 0;
+    assert_int_equal(rc_paths_group(g, p, members, N, &groups, &ng, &group_of), RC_OK);
+    assert_int_equal(ng, 2);
+    assert_int_equal(groups[0].count, N - 1);
+    assert_int_equal(groups[0].representative, N - 2);
+    assert_int_equal(groups[0].bytes, 8u * (N - 1));
+    assert_int_equal(groups[1].count, 1);
+    assert_int_equal(groups[1].representative, N - 1);
+    assert_int_equal(group_of[0], 0);
+    assert_int_equal(group_of[N - 1], 1);
+    rc_free(groups);
+    rc_free(group_of);
+    free(members);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+/* Only a hop that repeats the one before it collapses: in root -> A -> A
+ * -> B -> B -> A (edge index 0 throughout) the members are 4 groups. */
+static void
+test_only_consecutive_repeats_collapse(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_OBJECT, T_ITEM, T_ITEM, T_BYTES, T_BYTES, T_ITEM};
+    const unsigned extra[] = {1, 0, 0, 0, 0, 0};
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 5}};
+    const test_attrs attrs = {extra, NULL, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(6, e, 5, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    const rc_id members[] = {5, 4, 3, 2, 1, 0};
+    rc_group *groups = NULL;
+    uint32_t *group_of = NULL;
+    size_t ng = 0;
+    assert_int_equal(rc_paths_group(g, p, members, 6, &groups, &ng, &group_of), RC_OK);
+    assert_int_equal(ng, 4);
+    assert_int_equal(groups[0].count, 2); /* 1 and 2 */
+    assert_int_equal(groups[0].representative, 1);
+    assert_int_equal(groups[1].count, 2); /* 3 and 4 */
+    assert_int_equal(groups[1].representative, 3);
+    assert_int_equal(groups[2].representative, 0);
+    assert_int_equal(groups[3].representative, 5);
+    const uint32_t want[] = {3, 1, 1, 0, 0, 2};
+    assert_memory_equal(group_of, want, sizeof want);
+    rc_free(groups);
+    rc_free(group_of);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 static void
 test_allocation_failure_at_every_point(void **state)
 {
@@ -360,6 +456,8 @@ main(void)
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),
         cmocka_unit_test(test_grouping_by_signature),
+        cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
+        cmocka_unit_test(test_only_consecutive_repeats_collapse),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_find_agrees_with_the_bfs),
         cmocka_unit_test(test_find_honours_discounts),
