@@ -634,17 +634,18 @@ cmp_type_count(const void *x, const void *y)
     return (a[1] > b[1]) - (a[1] < b[1]);
 }
 
-/* _explain(selector, objects, since, limit, by_type)
+/* _explain(selector, objects, since, limit, by_type, given=None)
  *   selector: None, a type or a type name; objects: None or a sequence;
- *   since: None or a Census.
+ *   since: None or a Census; given: what the user passed (its caller's
+ *   stack holds a reference no capture sees).
  * -> [(count, bytes, chain, members)], or with by_type
  *    [(type name, count, bytes, [(count, bytes, chain, members)])] */
 static PyObject *
 rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     static const char *const names[] = {"selector", "objects", "since", "limit", "by_type",
-                                        NULL};
-    PyObject *av[5];
+                                        "given", NULL};
+    PyObject *av[6] = {NULL};
     Py_ssize_t limit;
     if (rc_parse_fast("_explain", args, nargs, NULL, names, 5, av) < 0 ||
         rc_arg_size("_explain", "limit", av[3], 0, &limit) < 0) {
@@ -681,7 +682,18 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* The caller's stack holds each argument; the caller's variables may
      * refer to the objects asked about. */
     Py_ssize_t n_obj = seq ? PySequence_Fast_GET_SIZE(seq) : 0;
-    if ((seq && question_hold(&q, objects) < 0) ||
+    /* The held references: the argument and PySequence_Fast()'s own.  The
+     * user's container is held by the calls in flight, how many times
+     * depends on the version (3.11+ moves arguments into the callee's
+     * frame): it is never a root by itself. */
+    if (av[5] && av[5] != Py_None) {
+        for (Py_ssize_t k = 0; k < Py_REFCNT(av[5]) && k < 64; k++) {
+            if (question_hold(&q, av[5]) < 0) {
+                goto finally;
+            }
+        }
+    }
+    if ((seq && (question_hold(&q, objects) < 0 || question_hold(&q, seq) < 0)) ||
         (selector != Py_None && question_hold(&q, selector) < 0) ||
         (seq && question_caller(module, &q, PySequence_Fast_ITEMS(seq), (size_t)n_obj) < 0) ||
         analyse(module, &q, 1, &a) < 0) {
@@ -955,7 +967,7 @@ chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
                 break;
             }
         }
-        if (depth[u] >= (uint32_t)max_depth) {
+        if ((Py_ssize_t)depth[u] >= max_depth) {
             continue;
         }
         size_t deg;

@@ -96,7 +96,8 @@ def explain(what, limit=5):
     tracemalloc traces) and one representative .chain."""
     limit = _check_limit(limit, "explain")
     selector, objects = _selector(what)
-    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False)
+    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,
+                             what if objects is not None else None)
     del objects
     if isinstance(what, type):
         typename = _type_name(what)
