@@ -70,6 +70,7 @@ def test_type_names_with_surrogates_and_non_ascii(run_script):
 
 
 ORACLE = """
+import faulthandler; faulthandler.enable()  # a crash names its line in the log
 import gc, json, sys, random
 import refchain
 

@@ -120,7 +120,9 @@ def leak_figures(tmp_path_factory):
 def test_no_operation_leaks_a_reference(leak_figures):
     """On a debug build: after warming up, 30 more calls of each operation
     leave the interpreter's total reference count where it was."""
-    leaked = {name: f["refs"] for name, f in leak_figures["ops"].items() if f["refs"] != 0}
+    # A leak raises the total; a one-time release (a cache CPython drops)
+    # lowers it, and is no leak.
+    leaked = {name: f["refs"] for name, f in leak_figures["ops"].items() if f["refs"] > 0}
     assert leaked == {}, "total refcount delta over %d calls" % leak_figures["reps"]
 
 
