@@ -4,10 +4,10 @@
  * The set is the GC-capable objects no root reaches (after the BFS of
  * walker/paths.c), or, for collect_report(), the objects given.  Its
  * strongly connected components with a cycle are grouped by
- * rc_cycles_group(); for each group the references taken are its
- * representative cycle (with its internal edges, for labels) and every
- * member of its cycles (for allocation lines), all before any Python object
- * is created. */
+ * rc_cycles_group(); for each group the references taken are one shortest
+ * cycle of its representative component (the objects along it, for
+ * labels) and every member of its cycles (for allocation lines), all before
+ * any Python object is created. */
 #include "rcmodule.h"
 
 #include "refchain/alloc.h"
@@ -15,9 +15,10 @@
 
 /* One group's answer, held in C until the graph is gone. */
 typedef struct taken_cycles {
-    PyObject **rep;       /* the representative cycle's members */
-    size_t n_rep;
-    rc_id *rep_ids;
+    PyObject **cycle;     /* along one shortest cycle: its first shown + 1 objects */
+    size_t n_cycle;
+    uint32_t *edge;       /* the edge index of each reference shown */
+    size_t shown, hops;   /* references shown; the cycle's length */
     PyObject **members;   /* every member of every cycle of the group */
     size_t n_members;
 } taken_cycles;
@@ -26,47 +27,65 @@ static void
 taken_cycles_free(taken_cycles *t, size_t n)
 {
     for (size_t i = 0; t && i < n; i++) {
-        for (size_t j = 0; t[i].rep && j < t[i].n_rep; j++) {
-            Py_DECREF(t[i].rep[j]);
+        for (size_t j = 0; t[i].cycle && j < t[i].n_cycle; j++) {
+            Py_DECREF(t[i].cycle[j]);
         }
         for (size_t j = 0; t[i].members && j < t[i].n_members; j++) {
             Py_DECREF(t[i].members[j]);
         }
-        rc_free(t[i].rep);
-        rc_free(t[i].rep_ids);
+        rc_free(t[i].edge);
+        rc_free(t[i].cycle);
         rc_free(t[i].members);
     }
     rc_free(t);
 }
 
-/* [(i, j, edge index)] for the edges among rep[0..n) in the graph.  pos
- * has one entry per node, all UINT32_MAX, and is left so. */
-static PyObject *
-internal_edges(const rc_graph *g, const rc_id *ids, size_t n, uint32_t *pos)
+/* Take one shortest cycle through `first`: the objects along its first
+ * max_hops references and the object the last of them leads to, and the
+ * references' edge indexes. */
+static rc_status
+take_cycle(const rc_graph *g, rc_cycle_finder *f, rc_id first, size_t max_hops,
+           taken_cycles *t)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (pos[ids[i]] == UINT32_MAX) {
-            pos[ids[i]] = (uint32_t)i;
-        }
+    rc_id *path = NULL;
+    rc_status st = rc_cycle_finder_find(f, first, max_hops, &path, &t->edge, &t->hops);
+    if (st != RC_OK) {
+        return st;
     }
-    PyObject *list = PyList_New(0);
+    t->shown = t->hops < max_hops ? t->hops : max_hops;
+    t->cycle = rc_malloc((t->shown + 1) * sizeof *t->cycle);
+    if (!t->cycle) {
+        rc_free(path);
+        return RC_ENOMEM;
+    }
+    for (size_t j = 0; t->shown && j <= t->shown; j++) {
+        rc_id v;
+        if (j < t->shown) {
+            v = path[j];
+        } else {
+            size_t deg;
+            v = rc_graph_out(g, path[j - 1], &deg)[t->edge[j - 1]];
+        }
+        t->cycle[j] = (PyObject *)rc_graph_addr(g, v);
+        Py_INCREF(t->cycle[j]);
+        t->n_cycle++;
+    }
+    rc_free(path);
+    return RC_OK;
+}
+
+/* [n] of plain ints. */
+static PyObject *
+index_list(const uint32_t *values, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
     for (size_t i = 0; list && i < n; i++) {
-        size_t deg;
-        const rc_id *out = rc_graph_out(g, ids[i], &deg);
-        for (size_t k = 0; list && k < deg; k++) {
-            uint32_t j = pos[out[k]];
-            if (j == UINT32_MAX) {
-                continue;
-            }
-            PyObject *e = Py_BuildValue("(nnn)", (Py_ssize_t)i, (Py_ssize_t)j, (Py_ssize_t)k);
-            if (!e || PyList_Append(list, e) < 0) {
-                Py_CLEAR(list);
-            }
-            Py_XDECREF(e);
+        PyObject *k = PyLong_FromUnsignedLong(values[i]);
+        if (!k) {
+            Py_CLEAR(list);
+            break;
         }
-    }
-    for (size_t i = 0; i < n; i++) {
-        pos[ids[i]] = UINT32_MAX;
+        PyList_SET_ITEM(list, (Py_ssize_t)i, k);
     }
     return list;
 }
@@ -82,19 +101,21 @@ list_of(PyObject **objs, size_t n)
     return list;
 }
 
-/* _garbage(objects, limit) -> (object_count, groups)
+/* _garbage(objects, limit, hops) -> (object_count, groups)
  *   objects: None (predict the next collection) or a list of objects.
  *   groups: [(type names, cycles, objects, bytes, has_finalizers,
- *             representative cycle, its edges [(i, j, edge index)],
- *             every member)] */
+ *             objects along one shortest cycle (its first `hops` references
+ *             and where the last leads), those references' edge indexes,
+ *             the cycle's length, every member)] */
 static PyObject *
 rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    static const char *const params[] = {"objects", "limit", NULL};
-    PyObject *av[2];
-    Py_ssize_t limit;
-    if (rc_parse_fast("_garbage", args, nargs, NULL, params, 2, av) < 0 ||
-        rc_arg_size("_garbage", "limit", av[1], 0, &limit) < 0) {
+    static const char *const params[] = {"objects", "limit", "hops", NULL};
+    PyObject *av[3];
+    Py_ssize_t limit, max_hops;
+    if (rc_parse_fast("_garbage", args, nargs, NULL, params, 3, av) < 0 ||
+        rc_arg_size("_garbage", "limit", av[1], 0, &limit) < 0 ||
+        rc_arg_size("_garbage", "hops", av[2], 0, &max_hops) < 0) {
         return NULL;
     }
     PyObject *objects = av[0];
@@ -106,13 +127,14 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     analysis a = {0};
     PyObject *result = NULL, *groups_list = NULL;
     uint8_t *in_set = NULL, *cyclic = NULL;
-    uint32_t *comp = NULL, *pos = NULL;
+    uint32_t *comp = NULL;
     uintptr_t *addrs = NULL;
     rc_id *ids = NULL, *members = NULL;
     size_t *start = NULL, n_comp = 0, n_groups = 0, ng = 0, count = 0;
     uint32_t *group_of = NULL;
     rc_cycle_group *groups = NULL;
     taken_cycles *taken = NULL;
+    rc_cycle_finder *finder = NULL;
     rc_status st;
     /* The BFS (which also records sizes) even for given objects: their
      * bytes are reported as the prediction's are. */
@@ -122,13 +144,9 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     size_t n = rc_graph_node_count(a.g);
     in_set = rc_calloc(n ? n : 1, 1);
-    pos = rc_malloc((n ? n : 1) * sizeof *pos);
-    if (!in_set || !pos) {
+    if (!in_set) {
         PyErr_NoMemory();
         goto finally;
-    }
-    for (size_t v = 0; v < n; v++) {
-        pos[v] = UINT32_MAX;
     }
     if (objects == Py_None) {
         /* The collector's roots are the objects held from outside the heap.
@@ -189,27 +207,23 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     ng = (size_t)limit < n_groups ? (size_t)limit : n_groups;
     taken = rc_calloc(ng ? ng : 1, sizeof *taken);
-    if (!taken) {
+    finder = max_hops ? rc_cycle_finder_new(a.g, comp) : NULL;
+    if (!taken || (max_hops && !finder)) {
         PyErr_NoMemory();
         goto finally;
     }
     /* Take every reference the answer needs before creating anything. */
     for (size_t i = 0; i < ng; i++) {
         uint32_t c = groups[i].representative;
-        size_t n_rep = start[c + 1] - start[c];
-        taken[i].rep_ids = rc_malloc(n_rep * sizeof *taken[i].rep_ids);
-        taken[i].rep = rc_malloc(n_rep * sizeof *taken[i].rep);
         taken[i].members = rc_malloc(groups[i].objects * sizeof *taken[i].members);
-        if (!taken[i].rep_ids || !taken[i].rep || !taken[i].members) {
+        if (!taken[i].members) {
             PyErr_NoMemory();
             goto finally;
         }
-        for (size_t j = 0; j < n_rep; j++) {
-            rc_id v = members[start[c] + j];
-            taken[i].rep_ids[j] = v;
-            taken[i].rep[j] = (PyObject *)rc_graph_addr(a.g, v);
-            Py_INCREF(taken[i].rep[j]);
-            taken[i].n_rep++;
+        if (finder && (st = take_cycle(a.g, finder, members[start[c]], (size_t)max_hops,
+                                       &taken[i])) != RC_OK) {
+            rc_raise(st);
+            goto finally;
         }
     }
     for (size_t c = 0; c < n_comp; c++) {
@@ -232,17 +246,17 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             PyTuple_SET_ITEM(names, (Py_ssize_t)t, s);
         }
-        PyObject *rep = names ? list_of(taken[i].rep, taken[i].n_rep) : NULL;
-        PyObject *edges = rep ? internal_edges(a.g, taken[i].rep_ids, taken[i].n_rep, pos) : NULL;
+        PyObject *cycle = names ? list_of(taken[i].cycle, taken[i].n_cycle) : NULL;
+        PyObject *edges = cycle ? index_list(taken[i].edge, taken[i].shown) : NULL;
         PyObject *all = edges ? list_of(taken[i].members, taken[i].n_members) : NULL;
-        PyObject *item = all ? Py_BuildValue("(OnnKOOOO)", names, (Py_ssize_t)groups[i].cycles,
+        PyObject *item = all ? Py_BuildValue("(OnnKOOOnO)", names, (Py_ssize_t)groups[i].cycles,
                                              (Py_ssize_t)groups[i].objects,
                                              (unsigned long long)groups[i].bytes,
-                                             groups[i].finalizers ? Py_True : Py_False, rep,
-                                             edges, all)
+                                             groups[i].finalizers ? Py_True : Py_False, cycle,
+                                             edges, (Py_ssize_t)taken[i].hops, all)
                              : NULL;
         Py_XDECREF(names);
-        Py_XDECREF(rep);
+        Py_XDECREF(cycle);
         Py_XDECREF(edges);
         Py_XDECREF(all);
         if (!item || PyList_Append(groups_list, item) < 0) {
@@ -254,6 +268,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = Py_BuildValue("(nO)", (Py_ssize_t)count, groups_list);
     }
 finally:
+    rc_cycle_finder_free(finder);
     taken_cycles_free(taken, ng);
     rc_cycle_groups_free(groups, n_groups);
     rc_free(group_of);
@@ -263,7 +278,6 @@ finally:
     rc_free(comp);
     rc_free(cyclic);
     rc_free(in_set);
-    rc_free(pos);
     rc_free(addrs);
     rc_free(ids);
     analysis_free(&a);

@@ -309,3 +309,110 @@ error:
     rc_free(start);
     return RC_ENOMEM;
 }
+
+struct rc_cycle_finder {
+    const rc_graph *g;
+    const uint32_t *comp;
+    /* prev[v]: the node a search reached v from (UNSEEN: not reached, as
+     * every entry is between searches); via[v]: the index of that
+     * reference among prev[v]'s out-edges; queue: the nodes reached. */
+    uint32_t *prev, *via;
+    rc_id *queue;
+};
+
+rc_cycle_finder *
+rc_cycle_finder_new(const rc_graph *g, const uint32_t *comp)
+{
+    size_t n = rc_graph_node_count(g), alloc = n ? n : 1;
+    rc_cycle_finder *f = rc_calloc(1, sizeof *f);
+    if (!f) {
+        return NULL;
+    }
+    f->g = g;
+    f->comp = comp;
+    f->prev = rc_malloc(alloc * sizeof *f->prev);
+    f->via = rc_malloc(alloc * sizeof *f->via);
+    f->queue = rc_malloc(alloc * sizeof *f->queue);
+    if (!f->prev || !f->via || !f->queue) {
+        rc_cycle_finder_free(f);
+        return NULL;
+    }
+    memset(f->prev, 0xff, alloc * sizeof *f->prev);
+    return f;
+}
+
+void
+rc_cycle_finder_free(rc_cycle_finder *f)
+{
+    if (f) {
+        rc_free(f->prev);
+        rc_free(f->via);
+        rc_free(f->queue);
+        rc_free(f);
+    }
+}
+
+rc_status
+rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **path_out,
+                     uint32_t **edge_out, size_t *len_out)
+{
+    uint32_t *prev = f->prev, *via = f->via;
+    size_t head = 0, tail = 0, len = 0;
+    rc_id last = start;   /* the node whose reference closes the cycle */
+    uint32_t closing = 0; /* that reference's index */
+    f->queue[tail++] = start;
+    prev[start] = start;
+    via[start] = 0;
+    while (head < tail && !len) {
+        rc_id v = f->queue[head++];
+        size_t deg;
+        const rc_id *out = rc_graph_out(f->g, v, &deg);
+        for (size_t k = 0; k < deg; k++) {
+            rc_id w = out[k];
+            if (f->comp[w] != f->comp[start]) {
+                continue;
+            }
+            if (w == start) {
+                last = v;
+                closing = (uint32_t)k;
+                len = 1;
+                for (rc_id u = v; u != start; u = prev[u]) {
+                    len++;
+                }
+                break;
+            }
+            if (prev[w] == UNSEEN) {
+                prev[w] = v;
+                via[w] = (uint32_t)k;
+                f->queue[tail++] = w;
+            }
+        }
+    }
+    size_t shown = len < max_hops ? len : max_hops;
+    rc_id *path = rc_malloc((shown ? shown : 1) * sizeof *path);
+    uint32_t *edge = rc_malloc((shown ? shown : 1) * sizeof *edge);
+    rc_status st = path && edge ? RC_OK : RC_ENOMEM;
+    if (st == RC_OK) {
+        /* Node i of the cycle is len - 1 - i steps back from `last`. */
+        rc_id u = last;
+        uint32_t k = closing;
+        for (size_t i = len; i-- > 0;) {
+            if (i < shown) {
+                path[i] = u;
+                edge[i] = k;
+            }
+            k = via[u];
+            u = prev[u];
+        }
+        *path_out = path;
+        *edge_out = edge;
+        *len_out = len;
+    } else {
+        rc_free(path);
+        rc_free(edge);
+    }
+    for (size_t i = 0; i < tail; i++) {
+        prev[f->queue[i]] = UNSEEN;
+    }
+    return st;
+}

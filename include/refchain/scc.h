@@ -46,4 +46,22 @@ rc_status rc_cycles_group(const rc_graph *g, const uint32_t *comp, size_t n_comp
                           rc_id **members, size_t **member_start, uint32_t **group_of);
 void rc_cycle_groups_free(rc_cycle_group *groups, size_t n);
 
+/* Shortest cycles within components: a breadth-first search from a node
+ * over the references that stay in its component (comp from rc_scc()).
+ * The finder's memory is allocated once, for the whole graph; each search
+ * costs only the component it explores. */
+typedef struct rc_cycle_finder rc_cycle_finder;
+
+/* NULL when out of memory.  comp must outlive the finder. */
+rc_cycle_finder *rc_cycle_finder_new(const rc_graph *g, const uint32_t *comp);
+void rc_cycle_finder_free(rc_cycle_finder *f);
+
+/* A shortest cycle through `start`.  *len receives its length in references
+ * (0 when start is in no cycle), and the first min(*len, max_hops) of them:
+ * path[i] (rc_malloc'ed ids, start first) and edge[i] (rc_malloc'ed), the
+ * index among path[i]'s out-edges of the reference to the next node on the
+ * cycle.  On error the outputs are untouched. */
+rc_status rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **path,
+                               uint32_t **edge, size_t *len);
+
 #endif

@@ -415,6 +415,14 @@ def _label_function(objs, i, edge):
     return None
 
 
+def _label_cell(objs, i, edge):
+    try:
+        contents = _cell_contents(objs[i])
+    except ValueError:      # an empty cell
+        return None
+    return (1, ".cell_contents") if contents is objs[i + 1] else None
+
+
 def _frame_items(frame):
     """[(name, value, is_cell)] of the frame's variables (cells as their
     contents),
@@ -627,6 +635,8 @@ def _label_step(objs, edges, i):
         handlers.append(_label_function)
     if tp is types.FrameType:
         handlers.append(_label_frame)
+    if tp is types.CellType:
+        handlers.append(_label_cell)
     if _type_name(tp) == "_lru_cache_wrapper":
         handlers.append(_label_lru)
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
@@ -748,36 +758,33 @@ def describe(chain):
     """(root description, ((object index, label), ...)) for a Chain."""
     objs = chain.objects
     kind = chain.root_kind
-    edges = chain._edge_indexes
     try:
         root = _describe_root(kind, objs[0])
     except Exception:
         root = "%s %s" % (kind, _tname(objs[0]))
+    if kind == "unreachable":
+        return (root, ())
+    return (root, label_path(objs, chain._edge_indexes))
+
+
+def label_path(objs, edges):
+    """((object index, label), ...) for the references objs[0] -> objs[1]
+    -> ... (edges[i]: the index of objs[i + 1] among objs[i]'s referents).
+    One label may span several objects (an instance's __dict__ and the
+    attribute in it read '.attr'); the index is where each label ends."""
     steps = []
-    if kind != "unreachable":
-        i = 0
-        try:
-            while i < len(objs) - 1:
-                try:
-                    hops, label = _label_step(objs, edges, i)
-                except Exception:
-                    hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
-                i += hops
-                steps.append((i, label))
-        finally:
-            _candidates_memo.clear()
-    return (root, tuple(steps))
-
-
-def label_edge(parent, child, edge):
-    """The label of one reference parent -> child (edge: its index among the
-    parent's referents), as describe() would show it."""
+    i = 0
     try:
-        return _label_step([parent, child], [edge], 0)[1]
-    except Exception:
-        return _FALLBACK % edge
+        while i < len(objs) - 1:
+            try:
+                hops, label = _label_step(objs, edges, i)
+            except Exception:
+                hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
+            i += hops
+            steps.append((i, label))
     finally:
         _candidates_memo.clear()
+    return tuple(steps)
 
 
 def _allocated_at(obj):

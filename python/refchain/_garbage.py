@@ -16,13 +16,17 @@ def _short(name):
     return name.rsplit(".", 1)[-1]
 
 
+CYCLE_HOPS = 64   # the references of one cycle spelled out, at most
+
+
 class CycleGroup:
     """Cycles whose members have the same types.  Holds no reference to
     them: the report describes garbage without keeping it alive."""
 
-    __slots__ = ("types", "count", "objects", "bytes", "has_finalizers", "lines", "cycle")
+    __slots__ = ("types", "count", "objects", "bytes", "has_finalizers", "lines", "cycle",
+                 "hops")
 
-    def __init__(self, types, count, objects, nbytes, has_finalizers, lines, cycle):
+    def __init__(self, types, count, objects, nbytes, has_finalizers, lines, cycle, hops):
         self.types = types                    # qualified type names, one per member kind
         self.count = count                    # number of cycles
         self.objects = objects                # their members
@@ -30,6 +34,7 @@ class CycleGroup:
         self.has_finalizers = has_finalizers  # some member has __del__/tp_finalize/tp_del
         self.lines = lines                    # [(count, "file:line")]
         self.cycle = cycle                    # one cycle: (nodes, edges), see _describe_cycle
+        self.hops = hops                      # its length in references
 
     @property
     def signature(self):
@@ -41,12 +46,36 @@ class CycleGroup:
             return names[0] + " ↺"
         return " ↔ ".join(names)
 
+    def path(self):
+        """One cycle as text, from a member back to it:
+        'Parent → .child Child → .parent Parent'.  A hop repeated n times in
+        a row reads 'label Type ×n'; past CYCLE_HOPS references the rest is
+        counted, not spelled out."""
+        nodes, edges = self.cycle
+        if not nodes:
+            return ""
+        parts = [nodes[0][0]]
+        for _, j, label in edges:
+            part = "%s %s" % (label, nodes[j][0])
+            last = parts[-1]
+            if last == part or last.startswith(part + " ×"):
+                repeat = int(last.rsplit("×", 1)[1]) if last != part else 1
+                parts[-1] = "%s ×%d" % (part, repeat + 1)
+            else:
+                parts.append(part)
+        if len(nodes) > len(edges):     # cut after CYCLE_HOPS references
+            parts.append("… %d more references" % (self.hops - CYCLE_HOPS))
+            parts.append(nodes[0][0])
+        return " → ".join(parts)
+
     def __str__(self):
         text = "%d cycle%s of %s (%d objects, %s)" % (
             self.count, "" if self.count == 1 else "s", self.signature, self.objects,
             human_bytes(self.bytes))
         if self.has_finalizers:
             text += ", with finalizers (__del__)"
+        if self.cycle[0]:
+            text += ": " + self.path()
         if self.lines:
             text += "; allocated at " + ", ".join("%s (%d)" % (s, n) for n, s in self.lines)
         return text + "."
@@ -55,22 +84,36 @@ class CycleGroup:
         return "<refchain.CycleGroup: %d × %s>" % (self.count, self.signature)
 
 
-def _describe_cycle(objects, edges):
-    """Plain data for one cycle: nodes [(type name, size)] and edges
-    [(i, j, label)], so that a report keeps no object alive."""
-    from refchain._chains import _tname, label_edge
+def _describe_cycle(objs, edges, hops):
+    """Plain data for one cycle, so that a report keeps no object alive.
+    objs: the objects along its first references (edges: their edge
+    indexes) and the object the last of them leads to; hops: its length.
+    Returns nodes [(type name, size)] in cycle order and edges [(i, j,
+    label)] between them, the last one back to node 0 unless the cycle was
+    cut (an instance's __dict__ is folded into its '.attr' label, as in
+    chains)."""
+    from refchain._chains import _tname, label_path
 
-    nodes = [(_tname(o), _refchain._shallow_size(o)) for o in objects]
-    return nodes, [(i, j, label_edge(objects[i], objects[j], k)) for i, j, k in edges]
+    if not edges:
+        return [], []
+    steps = label_path(objs, edges)
+    complete = len(edges) == hops
+    starts = [0] + [end for end, _ in steps[:-1]]
+    if not complete:
+        starts.append(len(objs) - 1)
+    nodes = [(_tname(objs[i]), _refchain._shallow_size(objs[i])) for i in starts]
+    return nodes, [(n, 0 if complete and n == len(steps) - 1 else n + 1, label)
+                   for n, (_, label) in enumerate(steps)]
 
 
 def _groups(raw):
     groups = []
-    for types, cycles, objects, nbytes, finalizers, rep, edges, members in raw:
+    for types, cycles, objects, nbytes, finalizers, objs, edges, hops, members in raw:
         lines = allocation_sites(members)
-        cycle = _describe_cycle(rep, edges)
-        del members[:], rep[:]
-        groups.append(CycleGroup(types, cycles, objects, nbytes, finalizers, lines, cycle))
+        cycle = _describe_cycle(objs, edges, hops)
+        del members[:], objs[:]
+        groups.append(CycleGroup(types, cycles, objects, nbytes, finalizers, lines, cycle,
+                                 hops))
     return groups
 
 
@@ -104,7 +147,7 @@ def garbage(limit=10):
     root reaches, and their cycles grouped by type signature (the `limit`
     largest groups).  Collects nothing and keeps nothing alive."""
     limit = _check_limit(limit, "garbage")
-    count, raw = _refchain._garbage(None, min(limit, sys.maxsize))
+    count, raw = _refchain._garbage(None, min(limit, sys.maxsize), CYCLE_HOPS)
     return GarbageReport(count, _groups(raw))
 
 
@@ -148,8 +191,8 @@ def collect_report(limit=10):
     looked at; gc's debug flags and gc.garbage are restored afterwards, and
     the saved objects are then really freed."""
     limit = _check_limit(limit, "collect_report")
-    _, predicted = _refchain._garbage(None, sys.maxsize)
-    members = [o for group in predicted for o in group[7]]
+    _, predicted = _refchain._garbage(None, sys.maxsize, 0)
+    members = [o for group in predicted for o in group[-1]]
     del predicted
     owned = _instance_dicts(members)
     expected = {id(o): type(o).__qualname__ for o in members
@@ -165,7 +208,7 @@ def collect_report(limit=10):
         gc.set_debug(flags)
     found = gc.garbage[before:]
     del gc.garbage[before:]
-    _, raw = _refchain._garbage(found, min(limit, sys.maxsize))
+    _, raw = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
     groups = _groups(raw)
     found_ids = {id(o) for o in found}
     resurrected = sorted((name, addr) for addr, name in expected.items()

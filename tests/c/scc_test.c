@@ -1,5 +1,6 @@
 /* scc_test: the iterative Tarjan on synthetic graphs: cycles, self loops,
- * nodes outside the set, a very long cycle, and allocation failure. */
+ * nodes outside the set, a very long cycle, and allocation failure; and
+ * the shortest cycle through a node. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,20 @@ test_a_cycle_a_million_long_needs_no_recursion(void **state)
     assert_int_equal(groups[0].cycles, 1);
     assert_int_equal(groups[0].objects, N);
     assert_int_equal(groups[0].n_types, 1);
+    /* Its one cycle is a million references long; the first 64 are given. */
+    rc_cycle_finder *f = rc_cycle_finder_new(g, comp);
+    assert_non_null(f);
+    rc_id *path = NULL;
+    uint32_t *edge = NULL;
+    size_t len = 0;
+    assert_int_equal(rc_cycle_finder_find(f, 0, 64, &path, &edge, &len), RC_OK);
+    assert_int_equal(len, N);
+    assert_int_equal(path[0], 0);
+    assert_int_equal(path[63], 63);
+    assert_int_equal(edge[63], 0);
+    rc_free(path);
+    rc_free(edge);
+    rc_cycle_finder_free(f);
     rc_cycle_groups_free(groups, ng);
     rc_free(members);
     rc_free(start);
@@ -89,6 +104,87 @@ test_a_cycle_a_million_long_needs_no_recursion(void **state)
     rc_free(comp);
     rc_free(cyclic);
     free(in_set);
+    rc_graph_free(g);
+}
+
+/* The shortest cycle through a node, within its component only:
+ *   0 -> 1 -> 2 -> 0 and 0 -> 3 -> 0 (one component), 4 -> 4, 5 -> 0 (no
+ *   cycle), 6 -> 7 -> 6 and 6 -> 8 -> 6 with 8 outside the set. */
+static void
+test_shortest_cycle_through_a_node(void **state)
+{
+    (void)state;
+    const test_edge e[] = {{0, 1}, {0, 3}, {1, 2}, {2, 0}, {3, 0}, {4, 4},
+                           {5, 0}, {6, 8}, {6, 7}, {7, 6}, {8, 6}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(9, e, 11, NULL, NULL, &g), RC_OK);
+    const uint8_t in_set[9] = {1, 1, 1, 1, 1, 1, 1, 1, 0};
+    uint32_t *comp = NULL;
+    uint8_t *cyclic = NULL;
+    size_t nc = 0;
+    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    rc_cycle_finder *f = rc_cycle_finder_new(g, comp);
+    assert_non_null(f);
+    struct {
+        rc_id start;
+        size_t max_hops, len, shown;
+        rc_id path[3];
+        uint32_t edge[3];
+    } cases[] = {
+        {0, 64, 2, 2, {0, 3}, {1, 0}},       /* 0 -> 3 -> 0, not the longer way */
+        {1, 64, 3, 3, {1, 2, 0}, {0, 0, 0}}, /* 1 -> 2 -> 0 -> 1 */
+        {1, 2, 3, 2, {1, 2}, {0, 0}},        /* the same, cut after two references */
+        {4, 64, 1, 1, {4}, {0}},             /* a self loop */
+        {5, 64, 0, 0, {0}, {0}},             /* no cycle: 5 -> 0 leaves the component */
+        {6, 64, 2, 2, {6, 7}, {1, 0}},       /* not through 8, outside the set */
+        {0, 64, 2, 2, {0, 3}, {1, 0}},       /* again: searches leave no trace */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        rc_id *path = NULL;
+        uint32_t *edge = NULL;
+        size_t len = 99;
+        assert_int_equal(
+            rc_cycle_finder_find(f, cases[i].start, cases[i].max_hops, &path, &edge, &len),
+            RC_OK);
+        assert_int_equal(len, cases[i].len);
+        for (size_t j = 0; j < cases[i].shown; j++) {
+            assert_int_equal(path[j], cases[i].path[j]);
+            assert_int_equal(edge[j], cases[i].edge[j]);
+        }
+        rc_free(path);
+        rc_free(edge);
+    }
+    rc_cycle_finder_free(f);
+    /* Allocation failure, at every point: RC_ENOMEM or NULL, nothing left. */
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_id *path = NULL;
+        uint32_t *edge = NULL;
+        size_t len = 0;
+        rc_status st = RC_ENOMEM;
+        f = rc_cycle_finder_new(g, comp);
+        if (f) {
+            st = rc_cycle_finder_find(f, 1, 64, &path, &edge, &len);
+            if (st == RC_OK) {
+                assert_int_equal(len, 3);
+                assert_int_equal(path[2], 0);
+            }
+            rc_free(path);
+            rc_free(edge);
+            rc_cycle_finder_free(f);
+        }
+        assert_int_equal(live_blocks, 0);
+        if (st == RC_OK) {
+            break;
+        }
+        failures++;
+    }
+    assert_int_equal(failures, 6); /* the finder and its 3 arrays, path, edge */
+    use_default_allocator();
+    rc_free(comp);
+    rc_free(cyclic);
     rc_graph_free(g);
 }
 
@@ -202,6 +298,7 @@ main(void)
         cmocka_unit_test(test_a_cycle_a_million_long_needs_no_recursion),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_cycles_group_by_signature),
+        cmocka_unit_test(test_shortest_cycle_through_a_node),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -2,6 +2,7 @@
 explained without collecting (unless asked)."""
 
 import json
+import sys
 
 DOC_CYCLES = """
     import gc, json
@@ -50,6 +51,42 @@ def test_garbage_predicts_the_next_collection(run_script):
     assert by_signature["Node ↺"][1:3] == [200, False]
     closures = [r for r in rows if "function" in r[0] and "cell" in r[0]]
     assert [r[1] for r in closures] == [100]
+
+
+def test_each_group_spells_out_one_cycle(run_script):
+    out = run_script(DOC_CYCLES + """
+    class Link:
+        __slots__ = ("next",)
+    first = last = Link()
+    for _ in range(9999):
+        last.next = Link()
+        last = last.next
+    last.next = first               # a ring of 10,000 Links
+    del first, last
+    rows = {g.signature: [g.path(), g.hops, g.cycle, str(g)] for g in refchain.garbage()}
+    print(json.dumps([rows, refchain._garbage.CYCLE_HOPS]))
+    """).stdout
+    rows, shown = json.loads(out)
+    # The same on every version: an instance's __dict__ is folded into
+    # '.attr', as in chains.
+    path, hops, (nodes, edges), text = rows["Child ↔ Parent"]
+    assert path in ("Parent → .child Child → .parent Parent",
+                    "Child → .parent Parent → .child Child")
+    words = path.split(" ")
+    assert [name for name, _ in nodes] == [words[0], words[3]]
+    # hops counts references: before 3.11 each instance's __dict__ is one more.
+    per_instance = 1 if sys.version_info >= (3, 11) else 2
+    assert hops == 2 * per_instance
+    assert [(i, j) for i, j, _ in edges] == [(0, 1), (1, 0)]
+    assert text.endswith("with finalizers (__del__): %s." % path)
+    assert rows["Node ↺"][:2] == ["Node → .me Node", per_instance]
+    closure = next(row for sig, row in rows.items() if "cell" in sig and "function" in sig)
+    assert ".cell_contents function" in closure[0] and "closure cell 'handler'" in closure[0]
+    # A long cycle is counted, not spelled out: its first CYCLE_HOPS references.
+    path, hops, (nodes, edges), text = rows["Link ↺"]
+    assert hops == 10000 and len(edges) == shown and len(nodes) == shown + 1
+    assert edges[-1][:2] == [shown - 1, shown]
+    assert path == "Link → .next Link ×%d → … %d more references → Link" % (shown, 10000 - shown)
 
 
 def test_reachable_cycles_are_not_garbage(run_script):
