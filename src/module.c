@@ -800,10 +800,16 @@ rc_exec(PyObject *module)
     return 0;
 }
 
+/* Before 3.9, m_traverse and m_clear may run before the state exists: the
+ * module object is made, then its functions are added (each an allocation
+ * that may start a collection), and only then is the state allocated. */
 static int
 rc_traverse(PyObject *module, visitproc visit, void *arg)
 {
     rc_state *s = rc_module_state(module);
+    if (!s) {
+        return 0;
+    }
     Py_VISIT(s->graph_type);
     Py_VISIT(s->census_type);
     Py_VISIT(s->diff_type);
@@ -821,6 +827,9 @@ static int
 rc_clear(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
+    if (!s) {
+        return 0;
+    }
     Py_CLEAR(s->graph_type);
     Py_CLEAR(s->census_type);
     Py_CLEAR(s->diff_type);

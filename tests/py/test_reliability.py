@@ -379,6 +379,19 @@ MOMENTS = {
         OUT["tracemalloc started and stopped between calls"] = flipped or {"all": "ok"}
         print(json.dumps(OUT))
     """,
+    "gc at every allocation": """
+        import gc, json
+        # Before 3.9 a collection while the extension module is being made
+        # traverses it before its state exists (this crashed on 3.8 when the
+        # collector's count happened to run out there): make it run out at
+        # every allocation, from the import on.
+        gc.set_threshold(1)
+        import reliability_ops as R
+        import refchain
+        R.setup()
+        OUT = {"a collection at every allocation": R.run_all()}
+        print(json.dumps(OUT))
+    """,
     "gc.freeze": """
         import gc, json
         import reliability_ops as R
