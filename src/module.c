@@ -691,6 +691,42 @@ rc_frame_slots_py(PyObject *Py_UNUSED(module), PyObject *frame)
 }
 #endif
 
+/* _freevar_name(code, i) -> the name of the code's i-th free variable (the
+ * one its function's __closure__[i] holds), or None.  code.co_freevars
+ * would cache a new tuple on the code object on 3.11+. */
+static PyObject *
+rc_freevar_name_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_ssize_t index;
+    if (nargs != 2 || !PyCode_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "_freevar_name() takes a code object and an index");
+        return NULL;
+    }
+    if ((index = PyNumber_AsSsize_t(args[1], PyExc_OverflowError)) == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyCodeObject *co = (PyCodeObject *)args[0];
+#if PY_VERSION_HEX < 0x030B0000
+    if (index >= 0 && index < PyTuple_GET_SIZE(co->co_freevars)) {
+        PyObject *name = PyTuple_GET_ITEM(co->co_freevars, index);
+        Py_INCREF(name);
+        return name;
+    }
+#else
+    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
+    Py_ssize_t n = PyTuple_GET_SIZE(names) < PyBytes_GET_SIZE(kinds) ? PyTuple_GET_SIZE(names)
+                                                                     : PyBytes_GET_SIZE(kinds);
+    for (Py_ssize_t i = 0, free = 0; index >= 0 && i < n; i++) {
+        if ((unsigned char)PyBytes_AS_STRING(kinds)[i] & RC_CO_FAST_FREE && free++ == index) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            Py_INCREF(name);
+            return name;
+        }
+    }
+#endif
+    Py_RETURN_NONE;
+}
+
 #if PY_VERSION_HEX >= 0x030D0000
 /* Exported, but declared only in the internal headers since 3.13. */
 PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
@@ -773,6 +809,7 @@ static PyMethodDef rc_methods[] = {
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
+    {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
     {"_frame_slots", rc_frame_slots_py, METH_O, NULL},
 #endif

@@ -402,8 +402,9 @@ def _label_function(objs, i, edge):
             cell = objs[i + 2]
             idx = _seq_index(closure, cell, -1, tuple.__getitem__, tuple.__len__)
             if idx is not None:
-                freevars = _func_code(parent).co_freevars
-                name = freevars[idx] if idx < len(freevars) else "#%d" % idx
+                name = _refchain._freevar_name(_func_code(parent), idx)
+                if name is None:
+                    name = "#%d" % idx
                 try:
                     contents = _cell_contents(cell)
                 except ValueError:

@@ -748,6 +748,16 @@ def make_frames():
     for _ in range(5):
         inner()
 make_frames()
+def make_closure_cycle():
+    def handler():      # garbage: handler -> closure -> cell -> handler
+        return handler
+make_closure_cycle()
+def keeper():
+    secret = Node()
+    def get():
+        return secret
+    return get
+GET = keeper()          # a chain through a closure cell
 names = ["attr_%d" % i for i in range(3)]      # names no code spells out
 HELD = []
 for i in range(5):
@@ -757,6 +767,7 @@ for i in range(5):
 before = refchain.census()
 predicted = refchain.garbage().object_count
 str(refchain.find_chain(getattr(HELD[0], names[0])))
+str(refchain.find_chain(GET.__closure__[0].cell_contents))
 [str(g) for g in refchain.explain(Node)]
 after = refchain.census()
 print(json.dumps({"changes": [[r.name, r.delta] for r in after - before],
@@ -767,7 +778,8 @@ print(json.dumps({"changes": [[r.name, r.delta] for r in after - before],
 def test_asking_leaves_no_trace_in_the_heap(tmp_path):
     """garbage(), find_chain() and explain() create nothing that outlives
     them: not the __dict__ of an instance whose attributes were inline
-    (3.11+), not the f_locals dict of a frame in a garbage cycle.  So a
+    (3.11+), not the f_locals dict of a frame in a garbage cycle, not a
+    code object's cached co_freevars (3.11+) for a closure's label.  So a
     census after asking equals the one before, and gc.collect() then frees
     exactly what garbage() predicted."""
     out = run(ASKING, tmp_path=tmp_path)
