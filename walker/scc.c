@@ -363,7 +363,8 @@ rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **p
     f->queue[tail++] = start;
     prev[start] = start;
     via[start] = 0;
-    while (head < tail && !len) {
+    /* A node outside every component is in no cycle. */
+    while (head < tail && !len && f->comp[start] != RC_NO_COMPONENT) {
         rc_id v = f->queue[head++];
         size_t deg;
         const rc_id *out = rc_graph_out(f->g, v, &deg);

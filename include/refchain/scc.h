@@ -57,7 +57,7 @@ rc_cycle_finder *rc_cycle_finder_new(const rc_graph *g, const uint32_t *comp);
 void rc_cycle_finder_free(rc_cycle_finder *f);
 
 /* A shortest cycle through `start`.  *len receives its length in references
- * (0 when start is in no cycle), and the first min(*len, max_hops) of them:
+ * (0 when start is in no cycle or no component), and the first min(*len, max_hops) of them:
  * path[i] (rc_malloc'ed ids, start first) and edge[i] (rc_malloc'ed), the
  * index among path[i]'s out-edges of the reference to the next node on the
  * cycle.  On error the outputs are untouched. */

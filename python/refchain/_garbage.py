@@ -5,6 +5,7 @@ free (collect_report), and which types keep forming cycles (cycle_monitor).
 Nothing here calls gc.collect() except collect_report(), which exists to."""
 
 import gc
+import itertools
 import sys
 
 from refchain import _refchain
@@ -54,15 +55,11 @@ class CycleGroup:
         nodes, edges = self.cycle
         if not nodes:
             return ""
+        hops = ["%s %s" % (label, nodes[j][0]) for _, j, label in edges]
         parts = [nodes[0][0]]
-        for _, j, label in edges:
-            part = "%s %s" % (label, nodes[j][0])
-            last = parts[-1]
-            if last == part or last.startswith(part + " ×"):
-                repeat = int(last.rsplit("×", 1)[1]) if last != part else 1
-                parts[-1] = "%s ×%d" % (part, repeat + 1)
-            else:
-                parts.append(part)
+        for hop, run in itertools.groupby(hops):
+            n = len(list(run))
+            parts.append(hop if n == 1 else "%s ×%d" % (hop, n))
         if len(nodes) > len(edges):     # cut after CYCLE_HOPS references
             parts.append("… %d more references" % (self.hops - CYCLE_HOPS))
             parts.append(nodes[0][0])

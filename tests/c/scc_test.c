@@ -137,6 +137,7 @@ test_shortest_cycle_through_a_node(void **state)
         {4, 64, 1, 1, {4}, {0}},             /* a self loop */
         {5, 64, 0, 0, {0}, {0}},             /* no cycle: 5 -> 0 leaves the component */
         {6, 64, 2, 2, {6, 7}, {1, 0}},       /* not through 8, outside the set */
+        {8, 64, 0, 0, {0}, {0}},             /* 8 itself is in no component */
         {0, 64, 2, 2, {0, 3}, {1, 0}},       /* again: searches leave no trace */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
