@@ -81,9 +81,18 @@ rc_graph *
 rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
                   int sizes)
 {
+    return rc_module_capture_ex(module, held, n_held, edges, sizes, 0);
+}
+
+rc_graph *
+rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
+                     int sizes, int tools)
+{
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
-    for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
+    /* The tool objects to leave out: none when they are to be captured. */
+    rc_tool_link *first = tools ? &s->tools : s->tools.next;
+    for (rc_tool_link *l = first; l != &s->tools; l = l->next) {
         n++;
         nh += (size_t)((rc_tool *)((char *)l - offsetof(rc_tool, link)))->n_held;
     }
@@ -97,7 +106,7 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int ed
     }
     n = 0;
     nh = 0;
-    for (rc_tool_link *l = s->tools.next; l != &s->tools; l = l->next) {
+    for (rc_tool_link *l = first; l != &s->tools; l = l->next) {
         rc_tool *t = (rc_tool *)((char *)l - offsetof(rc_tool, link));
         exclude[n++] = (PyObject *)t;
         for (Py_ssize_t i = 0; i < t->n_held; i++) {

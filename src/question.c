@@ -175,7 +175,7 @@ int
 analyse(PyObject *module, const question *q, int bfs, analysis *a)
 {
     memset(a, 0, sizeof *a);
-    a->g = rc_module_capture(module, q->held, q->n_held, RC_EDGES_BOTH, bfs);
+    a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, bfs, q->tools);
     if (!a->g) {
         return -1;
     }

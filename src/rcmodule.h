@@ -60,6 +60,10 @@ PyObject *rc_raise(rc_status st);
  * or calls into Python. */
 rc_graph *rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held,
                             int edges, int sizes);
+/* The same with `tools` nonzero: the tool's objects are captured like any
+ * other and their references count (what the collector sees). */
+rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held,
+                               int edges, int sizes, int tools);
 
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */
@@ -123,6 +127,7 @@ typedef struct question {
     size_t n_held, held_cap;
     disc_addr *disc;
     size_t n_disc, disc_cap;
+    int tools; /* capture the tool's objects too (rc_module_capture_ex) */
 } question;
 
 typedef struct analysis {

@@ -89,6 +89,44 @@ def test_each_group_spells_out_one_cycle(run_script):
     assert path == "Link → .next Link ×%d → … %d more references → Link" % (shown, 10000 - shown)
 
 
+def test_chains_are_seen_as_the_collector_sees_them(run_script):
+    """A Chain the user holds keeps its objects alive; a Chain that is
+    itself garbage is freed with what it holds.  The prediction follows
+    gc.collect() in both cases."""
+    out = run_script("""
+    import gc, json, refchain
+    gc.disable()
+    gc.collect()
+    class Node:
+        pass
+    HOLD = []
+    def cycle():
+        a, b = Node(), Node()
+        a.other, b.other = b, a
+        return a, b
+    a, b = cycle()
+    HOLD.append(a)
+    KEPT = refchain.find_chain(b)    # module → HOLD → a → b
+    del a, b
+    HOLD.clear()                     # now only the chain holds the cycle
+    held = [refchain.garbage().object_count, gc.collect()]
+    del KEPT
+    dropped = [refchain.garbage().object_count, gc.collect()]
+    def make():
+        a, b = cycle()
+        return refchain.find_chain(b)   # starts at this frame, which holds the chain
+    CHAIN = make()
+    with_frame = [refchain.garbage().object_count]
+    del CHAIN                        # garbage now (before 3.11, chain <-> frame too)
+    with_frame += [refchain.garbage().object_count, gc.collect()]
+    print(json.dumps([held, dropped, with_frame]))
+    """).stdout
+    held, dropped, with_frame = json.loads(out)
+    assert held == [0, 0]
+    assert dropped[0] == dropped[1] >= 2
+    assert with_frame[0] == 0 and with_frame[1] == with_frame[2] >= 2
+
+
 def test_reachable_cycles_are_not_garbage(run_script):
     out = run_script("""
     import gc, json, refchain
