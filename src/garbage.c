@@ -137,10 +137,10 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_cycle_finder *finder = NULL;
     rc_status st;
     /* The BFS (which also records sizes) even for given objects: their
-     * bytes are reported as the prediction's are. */
-    /* A prediction sees the tool's objects as the collector does: a Chain
-     * the user holds keeps its objects alive, and a Chain in a garbage
-     * cycle (with the frame it starts at, say) is freed with it. */
+     * bytes are reported as the prediction's are.  A prediction sees the
+     * tool's objects as the collector does: a Chain the user holds keeps its
+     * objects alive, and a Chain in a garbage cycle (with the frame it starts
+     * at, say) is freed with it. */
     q.tools = objects == Py_None;
     if ((objects != Py_None && question_hold(&q, objects) < 0) ||
         analyse(module, &q, 1, &a) < 0) {
