@@ -8,6 +8,7 @@ The checks hold in any moment the tests call them from (a __del__, a gc
 callback, a signal handler, another thread, atexit), as long as the scenario
 is alive: they look at what this module holds, not at the whole heap."""
 
+import atexit
 import gc
 import io
 import os
@@ -37,6 +38,7 @@ def setup():
     for i in range(N):
         CACHE[i] = Leaf(i)
     STATE["dir"] = tempfile.mkdtemp(prefix="refchain-reliability-")
+    atexit.register(shutil.rmtree, STATE["dir"], True)     # whatever the script does
 
 
 def teardown():
