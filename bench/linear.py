@@ -51,20 +51,17 @@ class Parent:
 class Child:
     pass
 
-def linked_list(n):
-    head = tail = Link()
+def linked_list(n, cls=Link):
+    head = tail = cls()
     for _ in range(n - 1):
-        tail.next = Link()
+        tail.next = cls()
         tail = tail.next
     tail.next = None
     return head, tail
 
 def drop_ring(n):
-    first = last = Node()
-    for _ in range(n - 1):
-        last.next = Node()
-        last = last.next
-    last.next = first
+    head, tail = linked_list(n, Node)
+    tail.next = head
 
 def drop_pairs(n):
     for _ in range(n):
