@@ -2,6 +2,7 @@
  * tool's own objects, and the module-level functions.  Each function parses
  * its arguments, calls one core function and converts the result. */
 #include "rcmodule.h"
+#include "refchain/pycompat.h"
 
 #include <frameobject.h>
 
@@ -125,6 +126,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
         .tool_globals = tool_globals ? &PyTuple_GET_ITEM(tool_globals, 0) : NULL,
         .n_tool_globals = tool_globals ? (size_t)PyTuple_GET_SIZE(tool_globals) : 0,
         .gc_module = s->gc,
+        .stdlib_dir = s->stdlib_dir,
         .node_hint = s->last_nodes + s->last_nodes / 8,
         .edges = edges,
         .sizes = sizes,
@@ -573,9 +575,60 @@ rc_tp_name_py(PyObject *Py_UNUSED(module), PyObject *tp)
 
 /* _shallow_size(obj) -> int: the size a capture records for obj. */
 static PyObject *
-rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
+rc_shallow_size_py(PyObject *module, PyObject *obj)
 {
-    return PyLong_FromUnsignedLongLong(rc_shallow_size(obj));
+    return PyLong_FromUnsignedLongLong(
+        rc_shallow_size(obj, rc_module_state(module)->stdlib_dir, NULL));
+}
+
+/* _size_is_lower_bound(obj) -> bool: whether obj's recorded size is its
+ * layout's only, its type's own __sizeof__ not being trusted. */
+static PyObject *
+rc_size_is_lower_bound_py(PyObject *module, PyObject *obj)
+{
+    int lower = 0;
+    rc_shallow_size(obj, rc_module_state(module)->stdlib_dir, &lower);
+    return PyBool_FromLong(lower);
+}
+
+/* _thread_frames() -> {thread id: innermost frame} for this interpreter's
+ * threads, read from the C API (sys._current_frames can be replaced, and it
+ * lists every interpreter's threads). */
+static PyObject *
+rc_thread_frames_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    PyObject *result = PyDict_New();
+    if (!result) {
+        return NULL;
+    }
+#if PY_VERSION_HEX >= 0x03090000
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+#else
+    PyInterpreterState *interp = PyThreadState_Get()->interp;
+#endif
+    /* The GIL is held throughout, and nothing here releases it. */
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
+        /* thread_id is threading.get_ident()'s (PyThreadState_GetID is not) */
+        unsigned long long tid = t->thread_id;
+#if PY_VERSION_HEX >= 0x03090000
+        PyObject *frame = (PyObject *)PyThreadState_GetFrame(t);
+#else
+        PyObject *frame = (PyObject *)t->frame;
+        Py_XINCREF(frame);
+#endif
+        if (!frame) {
+            continue;
+        }
+        PyObject *key = PyLong_FromUnsignedLongLong(tid);
+        int rc = key ? PyDict_SetItem(result, key, frame) : -1;
+        Py_XDECREF(key);
+        Py_DECREF(frame);
+        if (rc < 0) {
+            Py_DECREF(result);
+            return NULL;
+        }
+    }
+    return result;
 }
 
 /* Reading frame.f_locals before 3.13 creates a snapshot dict that stays on
@@ -588,7 +641,6 @@ rc_shallow_size_py(PyObject *Py_UNUSED(module), PyObject *obj)
 #define RC_CO_FAST_FREE 0x80
 #endif
 
-#if PY_VERSION_HEX < 0x030B0000 || PY_VERSION_HEX >= 0x030C0000
 /* Appends (name, value, is_cell) to list, value being a cell's contents;
  * an empty cell or a NULL value adds nothing. */
 static int
@@ -605,12 +657,35 @@ frame_item(PyObject *list, PyObject *name, PyObject *value, int is_cell)
     Py_XDECREF(pair);
     return r;
 }
+
+/* The name of slot i of a frame running `co`, and whether it is a cell or
+ * free variable (borrowed; NULL past the names). */
+static PyObject *
+slot_name(PyCodeObject *co, Py_ssize_t i, int *is_cell)
+{
+#if PY_VERSION_HEX < 0x030B0000
+    PyObject *groups[3] = {co->co_varnames, co->co_cellvars, co->co_freevars};
+    Py_ssize_t sizes[3] = {co->co_nlocals, PyTuple_GET_SIZE(co->co_cellvars),
+                           PyTuple_GET_SIZE(co->co_freevars)};
+    for (int g = 0; g < 3; i -= sizes[g], g++) {
+        if (i < sizes[g]) {
+            *is_cell = g > 0;
+            return i < PyTuple_GET_SIZE(groups[g]) ? PyTuple_GET_ITEM(groups[g], i) : NULL;
+        }
+    }
+    return NULL;
+#else
+    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
+    if (i >= PyTuple_GET_SIZE(names) || i >= PyBytes_GET_SIZE(kinds)) {
+        return NULL;
+    }
+    *is_cell = ((unsigned char)PyBytes_AS_STRING(kinds)[i] & (RC_CO_FAST_CELL | RC_CO_FAST_FREE)) != 0;
+    return PyTuple_GET_ITEM(names, i);
 #endif
+}
 
 /* _frame_items(frame) -> [(name, value, is_cell)] for the frame's local,
- * cell and free variables (cells as their contents), or None on 3.11, which has no
- * API for it (see _frame_slots).  Before 3.11 the frame's slots are public;
- * from 3.12 PyFrame_GetVar() reads one variable. */
+ * cell and free variables (cells as their contents), read in place. */
 static PyObject *
 rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
 {
@@ -619,86 +694,66 @@ rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
                      Py_TYPE(frame)->tp_name);
         return NULL;
     }
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-    Py_RETURN_NONE;
-#else
     PyObject *list = PyList_New(0);
     if (!list) {
         return NULL;
     }
-    int ok = 1;
-#if PY_VERSION_HEX < 0x030B0000
-    PyFrameObject *f = (PyFrameObject *)frame;
-    PyCodeObject *co = f->f_code;
-    PyObject *groups[3] = {co->co_varnames, co->co_cellvars, co->co_freevars};
-    Py_ssize_t slot = 0;
-    for (int g = 0; ok && g < 3; g++) {
-        Py_ssize_t n = g == 0 ? co->co_nlocals : PyTuple_GET_SIZE(groups[g]);
-        for (Py_ssize_t i = 0; ok && i < n; i++, slot++) {
-            ok = frame_item(list, PyTuple_GET_ITEM(groups[g], i), f->f_localsplus[slot],
-                            g > 0) == 0;
-        }
-    }
-#else
+#if PY_VERSION_HEX >= 0x03090000
     PyCodeObject *co = PyFrame_GetCode((PyFrameObject *)frame);
-    PyObject *names = co->co_localsplusnames;
-    for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(names); i++) {
-        PyObject *name = PyTuple_GET_ITEM(names, i);
-        PyObject *value = PyFrame_GetVar((PyFrameObject *)frame, name);
-        if (!value) {
-            /* Unbound (NameError) is no variable; anything else fails. */
-            ok = PyErr_ExceptionMatches(PyExc_NameError);
-            if (ok) {
-                PyErr_Clear();
-            }
-            continue;
-        }
-        int kind = (unsigned char)PyBytes_AS_STRING(co->co_localspluskinds)[i];
-        ok = frame_item(list, name, value, kind & (RC_CO_FAST_CELL | RC_CO_FAST_FREE)) == 0;
-        Py_DECREF(value);
-    }
-    Py_DECREF(co);
+#else
+    PyCodeObject *co = ((PyFrameObject *)frame)->f_code;
+    Py_INCREF(co);
 #endif
+    size_t n;
+    PyObject *const *slots = rc_frame_slots(frame, &n);
+    /* Strong references first: appending allocates, which may collect. */
+    PyObject **values = PyMem_Calloc(n ? n : 1, sizeof *values);
+    int ok = values != NULL;
+    for (size_t i = 0; ok && i < n; i++) {
+        values[i] = slots[i];
+        Py_XINCREF(values[i]);
+    }
+    for (size_t i = 0; ok && i < n; i++) {
+        int is_cell = 0;
+        PyObject *name = slot_name(co, (Py_ssize_t)i, &is_cell);
+        ok = !name || frame_item(list, name, values[i], is_cell) == 0;
+    }
+#if PY_VERSION_HEX >= 0x030C0000
+    if (ok && !slots) {
+        /* A frame layout refchain does not know (3.14+, untested): one
+         * variable at a time, cells as their contents. */
+        PyObject *names = co->co_localsplusnames;
+        for (Py_ssize_t i = 0; ok && i < PyTuple_GET_SIZE(names); i++) {
+            PyObject *name = PyTuple_GET_ITEM(names, i);
+            PyObject *value = PyFrame_GetVar((PyFrameObject *)frame, name);
+            int is_cell = 0;
+            if (!value) {
+                /* Unbound (NameError) is no variable; anything else fails. */
+                ok = PyErr_ExceptionMatches(PyExc_NameError);
+                if (ok) {
+                    PyErr_Clear();
+                }
+                continue;
+            }
+            slot_name(co, i, &is_cell);
+            ok = frame_item(list, name, value, is_cell) == 0;
+            Py_DECREF(value);
+        }
+    }
+#endif
+    for (size_t i = 0; values && i < n; i++) {
+        Py_XDECREF(values[i]);
+    }
+    PyMem_Free(values);
+    Py_DECREF(co);
     if (!ok) {
+        if (!values) {
+            PyErr_NoMemory();
+        }
         Py_CLEAR(list);
     }
     return list;
-#endif
 }
-
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-/* _frame_slots(frame) -> ((name, is_cell), ...): 3.11's names of the
- * frame's slots in order (a cell or free variable's slot holds a cell). */
-static PyObject *
-rc_frame_slots_py(PyObject *Py_UNUSED(module), PyObject *frame)
-{
-    if (!PyFrame_Check(frame)) {
-        PyErr_Format(PyExc_TypeError, "_frame_slots() needs a frame, not %s",
-                     Py_TYPE(frame)->tp_name);
-        return NULL;
-    }
-    PyCodeObject *co = PyFrame_GetCode((PyFrameObject *)frame);
-    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
-    Py_ssize_t n = PyTuple_GET_SIZE(names);
-    PyObject *result = PyBytes_GET_SIZE(kinds) == n ? PyTuple_New(n) : NULL;
-    if (!result && !PyErr_Occurred()) {
-        PyErr_SetString(PyExc_SystemError, "_frame_slots(): unexpected code object");
-    }
-    for (Py_ssize_t i = 0; result && i < n; i++) {
-        int kind = (unsigned char)PyBytes_AS_STRING(kinds)[i];
-        PyObject *pair = Py_BuildValue("(OO)", PyTuple_GET_ITEM(names, i),
-                                       kind & (RC_CO_FAST_CELL | RC_CO_FAST_FREE) ? Py_True
-                                                                                   : Py_False);
-        if (!pair) {
-            Py_CLEAR(result);
-            break;
-        }
-        PyTuple_SET_ITEM(result, i, pair);
-    }
-    Py_DECREF(co);
-    return result;
-}
-#endif
 
 /* _freevar_name(code, i) -> the name of the code's i-th free variable (the
  * one its function's __closure__[i] holds), or None.  code.co_freevars
@@ -816,12 +871,11 @@ static PyMethodDef rc_methods[] = {
      METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
+    {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
+    {"_thread_frames", rc_thread_frames_py, METH_NOARGS, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
     {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},
-#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
-    {"_frame_slots", rc_frame_slots_py, METH_O, NULL},
-#endif
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},
@@ -830,11 +884,39 @@ static PyMethodDef rc_methods[] = {
 
 /* ---- module lifecycle ------------------------------------------------------ */
 
+/* The real path of the standard library's extension directory (sysconfig's
+ * DESTSHARED), PyMem_RawMalloc'ed, or NULL when it cannot be known: then
+ * only CPython's own image is trusted to size objects (see capture.c). */
+static char *
+stdlib_ext_dir(void)
+{
+    char *result = NULL;
+    PyObject *sysconfig = PyImport_ImportModule("sysconfig");
+    PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
+                              : NULL;
+    PyObject *bytes = dir && PyUnicode_Check(dir) ? PyUnicode_EncodeFSDefault(dir) : NULL;
+    char *real = bytes ? realpath(PyBytes_AS_STRING(bytes), NULL) : NULL;
+    if (real) {
+        size_t n = strlen(real) + 1;
+        result = PyMem_RawMalloc(n);
+        if (result) {
+            memcpy(result, real, n);
+        }
+        free(real);
+    }
+    PyErr_Clear();
+    Py_XDECREF(bytes);
+    Py_XDECREF(dir);
+    Py_XDECREF(sysconfig);
+    return result;
+}
+
 static int
 rc_exec(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
+    s->stdlib_dir = stdlib_ext_dir();
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 ||
@@ -892,11 +974,22 @@ rc_clear(PyObject *module)
 static void
 rc_free_module(void *module)
 {
+    rc_state *s = rc_module_state((PyObject *)module);
     rc_clear((PyObject *)module);
+    if (s) {
+        PyMem_RawFree(s->stdlib_dir);
+        s->stdlib_dir = NULL;
+    }
 }
 
 static PyModuleDef_Slot rc_slots[] = {
     {Py_mod_exec, (void *)rc_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    /* Shared-GIL subinterpreters only: a capture needs the heap to stand
+     * still, and with a GIL per interpreter another interpreter's threads
+     * would run during the walk.  Isolated ones get ImportError. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_SUPPORTED},
+#endif
     {0, NULL},
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pycompat.h"
 #include "refchain/paths.h"
 
 
@@ -69,8 +70,11 @@ is_tool_frame(rc_state *s, PyObject *frame)
 /* Discount the caller's variables that refer to any of targets[0..n): for
  * each such (holder, target), the holder's edges to the target are not
  * followed.  The caller is the nearest frame not running the tool's code;
- * its holders are the frame itself (locals) and the dict its f_locals is
- * (a snapshot before 3.13, or the module's globals at module level). */
+ * its holders are the frame itself (its variable slots, read in place) and
+ * the f_locals mapping it holds (before 3.13 a function's snapshot dict if
+ * one was made; the module's globals at module level).  Reading f_locals
+ * here would make or refresh that snapshot: a change to the heap asked
+ * about, and deallocations that may run Python code. */
 int
 question_caller(PyObject *module, question *q, PyObject *const *targets, size_t n)
 {
@@ -92,64 +96,38 @@ question_caller(PyObject *module, question *q, PyObject *const *targets, size_t 
         return 0;
     }
     int rc = -1;
-    PyObject *code = NULL, *cells = NULL, *frees = NULL, *locals = NULL, *items = NULL;
-    uint32_t *counts = PyMem_Calloc(n ? n : 1, sizeof *counts);
-    if (!counts) {
+    size_t n_slots;
+    PyObject *const *slots = rc_frame_slots(frame, &n_slots);
+    PyObject *mapping = rc_frame_locals_mapping(frame);
+    uint32_t *in_slots = PyMem_Calloc(n ? n : 1, sizeof *in_slots);
+    uint32_t *in_mapping = PyMem_Calloc(n ? n : 1, sizeof *in_mapping);
+    if (!in_slots || !in_mapping) {
         PyErr_NoMemory();
         goto finally;
     }
-    code = PyObject_GetAttrString(frame, "f_code");
-    cells = code ? PyObject_GetAttrString(code, "co_cellvars") : NULL;
-    frees = cells ? PyObject_GetAttrString(code, "co_freevars") : NULL;
-    locals = frees ? PyObject_GetAttrString(frame, "f_locals") : NULL;
-    items = locals ? PyMapping_Items(locals) : NULL;
-    if (!items) {
-        goto finally;
-    }
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(items); i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-            continue;
-        }
-        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
-        for (size_t t = 0; t < n; t++) {
-            if (value != targets[t]) {
-                continue;
-            }
-            int cell = PySequence_Contains(cells, name);
-            int free = cell == 0 ? PySequence_Contains(frees, name) : cell;
-            if (cell < 0 || free < 0) {
-                goto finally;
-            }
-            counts[t] += !cell && !free;
-        }
-    }
-    /* In a function the frame holds its locals (and before 3.13 a snapshot
-     * dict too); at module or class level f_locals is the namespace dict. */
-    PyObject *co_flags = PyObject_GetAttrString(code, "co_flags");
-    long flags = co_flags ? PyLong_AsLong(co_flags) : -1;
-    Py_XDECREF(co_flags);
-    if (flags == -1) {
-        goto finally;
-    }
-    int optimized = (flags & CO_OPTIMIZED) != 0;
+    /* Counted before anything allocates: a collection could run then. */
     for (size_t t = 0; t < n; t++) {
-        if (!counts[t]) {
-            continue;
+        for (size_t i = 0; i < n_slots; i++) {
+            in_slots[t] += slots[i] == targets[t];
         }
-        if ((optimized && question_discount(q, frame, targets[t], counts[t]) < 0) ||
-            (PyDict_Check(locals) && question_discount(q, locals, targets[t], counts[t]) < 0)) {
-            goto finally;
+        PyObject *key, *value;
+        Py_ssize_t pos = 0;
+        while (mapping && PyDict_Check(mapping) && PyDict_Next(mapping, &pos, &key, &value)) {
+            in_mapping[t] += value == targets[t];
         }
     }
+    Py_XINCREF(mapping);
     rc = 0;
+    for (size_t t = 0; rc == 0 && t < n; t++) {
+        if ((in_slots[t] && question_discount(q, frame, targets[t], in_slots[t]) < 0) ||
+            (in_mapping[t] && question_discount(q, mapping, targets[t], in_mapping[t]) < 0)) {
+            rc = -1;
+        }
+    }
+    Py_XDECREF(mapping);
 finally:
-    PyMem_Free(counts);
-    Py_XDECREF(items);
-    Py_XDECREF(locals);
-    Py_XDECREF(frees);
-    Py_XDECREF(cells);
-    Py_XDECREF(code);
+    PyMem_Free(in_slots);
+    PyMem_Free(in_mapping);
     Py_DECREF(frame);
     return rc;
 }

@@ -1,26 +1,51 @@
 /* Heap capture (see refchain/capture.h).
  *
  * Phases, each finished before the next starts:
- *   1. Before the walk, Python may still run: automatic collection is turned
- *      off, every thread's frames are read (this may run Python code, so it
- *      comes first), then every gc-tracked object is enumerated as a seed
- *      (through gc.get_objects() before 3.12, PyUnstable_GC_VisitObjects()
- *      after).  The enumeration list is released before any refcount is
- *      read, so the recorded refcounts are exactly the heap's.
+ *   0. Python code may run: automatic collection is turned off, and names
+ *      are interned.
+ *   1. Enumeration.  Every gc-tracked object of this interpreter is listed:
+ *      gc.get_objects()'s C function before 3.12 (called through the gc
+ *      module's method table, never the replaceable module attribute),
+ *      PyUnstable_GC_VisitObjects() from 3.12.  get_objects() raises an audit
+ *      event first, and audit hooks may be Python code: THIS IS THE LAST
+ *      POINT AT WHICH PYTHON CODE CAN RUN until the capture returns.
+ *      Then the frames of this interpreter's threads (never another
+ *      interpreter's) are recorded through the C API (thread states, their
+ *      frames, f_back): sys._current_frames is not called, since anyone may
+ *      replace it.  On 3.11+ this materialises frame objects: allocations
+ *      only, with collection off.  Each recorded frame is held (a strong
+ *      reference) until the capture ends, and its refcount is read less that
+ *      reference.  On 3.11+ a running frame's traversal omits its variables,
+ *      so what it holds is read in place (pycompat.h: slots, f_locals
+ *      mapping, globals) and kept as (frame, value) pairs: never through
+ *      f_locals, which refreshes a snapshot dict, drops references and so
+ *      runs deallocators and __del__, which may release the GIL and let
+ *      another thread return from a recorded frame.
+ *      The enumeration list is released before any refcount is read (its
+ *      items were alive before it existed and nothing ran since), so the
+ *      recorded refcounts are exactly the heap's.
  *   2. The walk: nodes are expanded in id order.  Each node's type is
  *      interned, its size and refcount recorded, and its references taken
- *      from tp_traverse.  No Python code runs and no Python object is created
- *      here (the only calls are into C __sizeof__ implementations of trusted
- *      core types, whose results are small ints freed at once).
- *   3. The graph is frozen and collection is restored.
- *
- * Running frames need care too: they are often untracked (never enumerated),
- * and from 3.11 a running frame's tp_traverse does not report its local
- * variables.  So phase 1 also seeds every thread's frames and, on 3.11+,
- * records (frame, local value) pairs, read through f_locals, that the walk
- * adds as the frame's edges, with one to its globals.  Cell and free
- * variables are left out: the frame holds the cell, whose own traversal
- * reports the value.
+ *      from tp_traverse, plus the recorded frame pairs and the str keys that
+ *      dict traversal omits.  No Python code runs and no Python object is
+ *      created here, step by step:
+ *        - tp_traverse is C and only calls our visit(), which appends to a
+ *          C array (a traverse that ran code would break the collector too);
+ *        - type names and __module__ are read from the type's fields and by
+ *          scanning its dict for exact str keys (a dict lookup would call a
+ *          colliding user key's __eq__), the same for finding __sizeof__
+ *          along the MRO;
+ *        - a size comes from the layout, or from a C __sizeof__ whose code
+ *          lies in CPython's own image, its standard extension modules, or
+ *          numpy's core (decided by where the code is, with dladdr, never by
+ *          a type's name): these read fields and return a small int, freed
+ *          at once (see type_sizing);
+ *        - dict keys are read with PyDict_Next, which compares nothing.
+ *      Every address recorded in phase 1 or 2 is still valid when read:
+ *      nothing can free an object while no Python code runs and collection
+ *      is off, and the frames are held.
+ *   3. The graph is frozen, the frames released (each still referenced by
+ *      its running thread: nothing is freed) and collection restored.
  *
  * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
  * all str (they cannot form cycles), but those keys are real references and
@@ -30,7 +55,11 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+#include <dlfcn.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "refchain/pycompat.h"
 
 #include "refchain/alloc.h"
 #include "refchain/capture.h"
@@ -70,6 +99,16 @@ typedef struct frame_info {
     unsigned flags;
 } frame_info;
 
+enum { TRUST_CACHE = 16 };
+
+typedef struct code_trust {
+    const void *core_base;  /* CPython's own image */
+    const char *stdlib_dir; /* realpath of DESTSHARED, or NULL */
+    const void *bases[TRUST_CACHE];
+    int verdicts[TRUST_CACHE];
+    size_t n;
+} code_trust;
+
 typedef struct walk {
     rc_builder *b;
     const rc_capture_opts *opts;
@@ -81,6 +120,7 @@ typedef struct walk {
     PyObject *modules;
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
+    code_trust trust;
     /* This node's references, in tp_traverse order. */
     uintptr_t *scratch;
     size_t n_scratch, scratch_cap;
@@ -97,51 +137,145 @@ typedef struct walk {
 
 /* ---- sizes ---------------------------------------------------------------- */
 
-/* Core types whose C __sizeof__ is known to run no Python code. */
-static int
-trusted_sizeof_owner(PyTypeObject *t)
+/* Whose code a C __sizeof__ is.  A type's name proves nothing (any
+ * extension may call its type "_io.Anything"), so the decision is made by
+ * where the function's machine code lives, found with dladdr():
+ *   - CPython's own image (the executable or libpython), and the extension
+ *     modules of its standard library (the interpreter's DESTSHARED
+ *     directory): their __sizeof__ implementations read fields and run no
+ *     Python code;
+ *   - numpy's core extension (ndarray and scalar __sizeof__, reviewed: pure
+ *     C), so that arrays weigh what sys.getsizeof says.
+ * Anything else (a C function elsewhere, a __sizeof__ written in Python) is
+ * never called: the object's layout size is recorded instead and its type
+ * is flagged RC_TYPE_SIZE_LOWER_BOUND.  One CPython __sizeof__ is refused
+ * by name, which can only lose a size: _struct.Struct's reads a NULL
+ * pointer on an instance whose __init__ never ran. */
+/* The value of the str key equal to `name` in dict, or NULL; found by a scan
+ * that compares exact str keys only: a lookup would call the __eq__ of any
+ * user key whose hash equals the name's. */
+static PyObject *
+dict_find_str(PyObject *dict, PyObject *name)
 {
-    static const char *const prefixes[] = {
-        "collections.", "_collections.", "array.",   "_io.",      "io.",
-        "itertools.",   "functools.",    "_struct.", "decimal.",  "_decimal.",
-        "datetime.",    "_pickle.",      "_sre.",    "re.",       "_thread.",
-        "_asyncio.",    "_random.",      "mmap.",    "_hashlib.", "_socket.",
-        "socket.",      "select.",       "zlib.",    "_bz2.",     "_lzma.",
-        "_csv.",        "_json.",        "_queue.",  "operator.", "_operator.",
-    };
-    const char *name = t->tp_name;
-    if (!PyType_HasFeature(t, Py_TPFLAGS_HEAPTYPE) && !strchr(name, '.')) {
-        return 1; /* a static builtin: int, str, dict, list, ... */
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    if (!dict || !PyDict_Check(dict)) {
+        return NULL;
     }
-    for (size_t i = 0; i < sizeof prefixes / sizeof *prefixes; i++) {
-        if (strncmp(name, prefixes[i], strlen(prefixes[i])) == 0) {
-            return 1;
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (key == name || (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, name) == 0)) {
+            return value;
         }
     }
-    return 0;
+    return NULL;
+}
+
+/* What attribute lookup on tp finds for `name` along its MRO (borrowed), with
+ * no user code run (see dict_find_str). */
+static PyObject *
+mro_find(PyTypeObject *tp, PyObject *name)
+{
+    PyObject *mro = tp->tp_mro;
+    if (!mro || !PyTuple_Check(mro)) {
+        return dict_find_str(tp->tp_dict, name);
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *base = PyTuple_GET_ITEM(mro, i);
+        PyObject *found = PyType_Check(base) ? dict_find_str(((PyTypeObject *)base)->tp_dict, name)
+                                             : NULL;
+        if (found) {
+            return found;
+        }
+    }
+    return NULL;
 }
 
 static void
-type_sizing(PyTypeObject *tp, PyObject *sizeof_name, sizing *out)
+code_trust_init(code_trust *t, const char *stdlib_dir)
+{
+    Dl_info info;
+    memset(t, 0, sizeof *t);
+    t->stdlib_dir = stdlib_dir;
+    if (dladdr((const void *)&PyLong_FromLong, &info) && info.dli_fbase) {
+        t->core_base = info.dli_fbase;
+    }
+}
+
+/* Whether the image at `path` is a standard library extension or numpy's. */
+static int
+trusted_image_path(const code_trust *t, const char *path)
+{
+    char *real = realpath(path, NULL);
+    int ok = 0;
+    if (!real) {
+        return 0;
+    }
+    const char *slash = strrchr(real, '/');
+    size_t dir_len = slash ? (size_t)(slash - real) : 0;
+    if (t->stdlib_dir && slash && strlen(t->stdlib_dir) == dir_len &&
+        memcmp(real, t->stdlib_dir, dir_len) == 0) {
+        ok = 1;
+    } else if (slash && strncmp(slash + 1, "_multiarray_umath.", 18) == 0) {
+        static const char *const numpy_dirs[] = {"/numpy/core", "/numpy/_core"};
+        for (size_t i = 0; i < sizeof numpy_dirs / sizeof *numpy_dirs; i++) {
+            size_t m = strlen(numpy_dirs[i]);
+            ok |= dir_len >= m && memcmp(slash - m, numpy_dirs[i], m) == 0;
+        }
+    }
+    free(real);
+    return ok;
+}
+
+static int
+trusted_code(code_trust *t, PyCFunction fn)
+{
+    Dl_info info;
+    if (!dladdr((const void *)(uintptr_t)fn, &info) || !info.dli_fbase) {
+        return 0;
+    }
+    if (info.dli_fbase == t->core_base) {
+        return 1;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->bases[i] == info.dli_fbase) {
+            return t->verdicts[i];
+        }
+    }
+    int ok = info.dli_fname && trusted_image_path(t, info.dli_fname);
+    if (t->n < TRUST_CACHE) {
+        t->bases[t->n] = info.dli_fbase;
+        t->verdicts[t->n++] = ok;
+    }
+    return ok;
+}
+
+/* How to size tp's instances.  Returns RC_TYPE_SIZE_LOWER_BOUND when the
+ * type has a __sizeof__ of its own that will not be called, else 0. */
+static unsigned
+type_sizing(PyTypeObject *tp, PyObject *sizeof_name, code_trust *trust, sizing *out)
 {
     out->strategy = SIZE_BASIC;
     out->fn = NULL;
-    /* _PyType_Lookup() walks the MRO's dicts with a str key: no code runs. */
-    PyObject *d = _PyType_Lookup(tp, sizeof_name);
-    if (PyErr_Occurred()) {
-        PyErr_Clear();
+    PyObject *d = mro_find(tp, sizeof_name);
+    if (!d) {
+        return 0;
     }
-    if (!d || !Py_IS_TYPE(d, &PyMethodDescr_Type)) {
-        return; /* object.__sizeof__ is a method descriptor too */
+    if (!Py_IS_TYPE(d, &PyMethodDescr_Type)) {
+        return RC_TYPE_SIZE_LOWER_BOUND; /* a __sizeof__ written in Python */
     }
     PyMethodDescrObject *md = (PyMethodDescrObject *)d;
     PyTypeObject *owner = PyDescr_TYPE(md);
-    if (owner == &PyBaseObject_Type || (md->d_method->ml_flags & ~METH_COEXIST) != METH_NOARGS ||
-        !PyType_IsSubtype(tp, owner) || !trusted_sizeof_owner(owner)) {
-        return;
+    if (owner == &PyBaseObject_Type) {
+        return 0; /* object.__sizeof__: the layout size, computed here */
+    }
+    if ((md->d_method->ml_flags & ~METH_COEXIST) != METH_NOARGS ||
+        !PyType_IsSubtype(tp, owner) || strcmp(owner->tp_name, "_struct.Struct") == 0 ||
+        !trusted_code(trust, md->d_method->ml_meth)) {
+        return RC_TYPE_SIZE_LOWER_BOUND;
     }
     out->strategy = SIZE_CALL;
     out->fn = md->d_method->ml_meth;
+    return 0;
 }
 
 static int
@@ -206,11 +340,11 @@ object_size(PyObject *op, PyTypeObject *tp, const sizing *s, size_t static_type_
 /* What sys.getsizeof() adds to a static type object's __sizeof__ on this
  * interpreter.  Calls only C code (type.__sizeof__); run it before a walk. */
 static size_t
-measure_static_type_extra(PyObject *sizeof_name)
+measure_static_type_extra(PyObject *sizeof_name, code_trust *trust)
 {
 #if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
     sizing s;
-    type_sizing(&PyType_Type, sizeof_name, &s);
+    type_sizing(&PyType_Type, sizeof_name, trust, &s);
     size_t full = _PySys_GetSizeOf((PyObject *)&PyLong_Type);
     if (full == (size_t)-1) {
         PyErr_Clear();
@@ -220,23 +354,29 @@ measure_static_type_extra(PyObject *sizeof_name)
     return full > bare ? (size_t)(full - bare) : 0;
 #else
     (void)sizeof_name;
+    (void)trust;
     return 0;
 #endif
 }
 
 uint64_t
-rc_shallow_size(PyObject *op)
+rc_shallow_size(PyObject *op, const char *stdlib_dir, int *lower_bound)
 {
-    sizing s;
+    sizing s = {SIZE_BASIC, NULL};
+    code_trust trust;
     PyObject *name = PyUnicode_InternFromString("__sizeof__");
     size_t extra = 0;
+    unsigned flags = 0;
+    code_trust_init(&trust, stdlib_dir);
     if (!name) {
         PyErr_Clear();
-        s.strategy = SIZE_BASIC;
     } else {
-        type_sizing(Py_TYPE(op), name, &s);
-        extra = measure_static_type_extra(name);
+        flags = type_sizing(Py_TYPE(op), name, &trust, &s);
+        extra = measure_static_type_extra(name, &trust);
         Py_DECREF(name);
+    }
+    if (lower_bound) {
+        *lower_bound = flags != 0;
     }
     return object_size(op, Py_TYPE(op), &s, extra);
 }
@@ -323,23 +463,12 @@ name_add_str(walk *w, PyObject *u)
     return 1;
 }
 
-/* A heap type's own __module__, found by scanning its dict for an exact str
- * key (a lookup could compare against a user key's __eq__). */
+/* A heap type's own __module__ (see dict_find_str). */
 static PyObject *
 heap_type_module(PyTypeObject *tp, PyObject *module_name)
 {
-    PyObject *dict = tp->tp_dict, *key, *value;
-    Py_ssize_t pos = 0;
-    if (!dict || !PyDict_Check(dict)) {
-        return NULL;
-    }
-    while (PyDict_Next(dict, &pos, &key, &value)) {
-        if (key == module_name ||
-            (PyUnicode_CheckExact(key) && PyUnicode_Compare(key, module_name) == 0)) {
-            return PyUnicode_Check(value) ? value : NULL;
-        }
-    }
-    return NULL;
+    PyObject *module = dict_find_str(tp->tp_dict, module_name);
+    return module && PyUnicode_Check(module) ? module : NULL;
 }
 
 /* Intern tp: qualified name ("mod.Qual.Name", builtins bare) and __name__. */
@@ -412,12 +541,14 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
         w->sizing = p;
         w->sizing_cap = cap;
     }
+    sizing s;
+    flags |= type_sizing(tp, w->sizeof_name, &w->trust, &s);
     rc_status st = rc_builder_type(w->b, (uintptr_t)tp, w->name, w->name + short_at, flags, &id);
     if (st != RC_OK) {
         return st;
     }
     w->n_types++;
-    type_sizing(tp, w->sizeof_name, &w->sizing[id]);
+    w->sizing[id] = s;
     *out = id;
     return RC_OK;
 }
@@ -549,10 +680,11 @@ expand(walk *w, PyObject *op, unsigned seeded)
         flags |= frame_flags(w, (uintptr_t)op);
     }
     uint64_t refcnt = (uint64_t)Py_REFCNT(op);
+    size_t held = (flags & (RC_NODE_THREAD_FRAME | RC_NODE_TOOL_FRAME)) ? 1 : 0; /* the walk's */
     if (w->opts->n_held) {
-        size_t held = held_count(w, (uintptr_t)op);
-        refcnt = refcnt > held ? refcnt - held : 0;
+        held += held_count(w, (uintptr_t)op);
     }
+    refcnt = refcnt > held ? refcnt - held : 0;
 #if PY_VERSION_HEX >= 0x030C0000
     if (_Py_IsImmortal(op)) {
         flags |= RC_NODE_IMMORTAL;
@@ -601,50 +733,29 @@ add_frame_ref(walk *w, PyObject *frame, PyObject *value)
     return RC_OK;
 }
 
-/* Record the plain local variables of a running function's frame.  The
- * pointers stay valid: the frame keeps the values alive, and no Python code
- * runs between here and the walk. */
+/* Record what a running frame holds that its traversal does not report
+ * (3.11+): its globals (it holds them through its function, which nothing
+ * visible may reference: the code run by exec() or the main script), its
+ * f_locals mapping, and its variable slots, read in place (pycompat.h): a
+ * cell or free variable's slot holds the cell.  No Python code runs, and the
+ * frame, held, keeps every value alive until the walk reads it. */
 static rc_status
-add_locals(walk *w, PyObject *frame, PyObject *code, int tool)
+add_running_frame_refs(walk *w, PyObject *frame)
 {
-    rc_status st = RC_EPYTHON;
-    PyObject *cells = PyObject_GetAttrString(code, "co_cellvars");
-    PyObject *frees = cells ? PyObject_GetAttrString(code, "co_freevars") : NULL;
-    PyObject *locals = frees ? PyObject_GetAttrString(frame, "f_locals") : NULL;
-    PyObject *items = locals ? PyMapping_Items(locals) : NULL;
-    if (!items) {
-        goto finally;
+    PyObject *globals = PyFrame_GetGlobals((PyFrameObject *)frame);
+    Py_DECREF(globals); /* the frame keeps it alive */
+    rc_status st = add_frame_ref(w, frame, globals);
+    PyObject *locals = rc_frame_locals_mapping(frame);
+    if (st == RC_OK && locals && locals != globals) {
+        st = add_frame_ref(w, frame, locals);
     }
-    /* Before 3.13, f_locals is a dict cached on the frame, holding its own
-     * references: it is part of the heap from now on, held by the frame.
-     * The tool's own frames never use it: empty it at once, or it would keep
-     * what the tool has deleted alive (collect_report's saved garbage). */
-    st = RC_OK;
-    if (PyDict_CheckExact(locals)) {
-        st = tool ? RC_OK : add_frame_ref(w, frame, locals);
-    }
-    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(items); i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2) {
-            continue;
-        }
-        PyObject *name = PyTuple_GET_ITEM(item, 0);
-        int is_cell = PySequence_Contains(cells, name);
-        int is_free = is_cell == 0 ? PySequence_Contains(frees, name) : is_cell;
-        if (is_cell < 0 || is_free < 0) {
-            st = RC_EPYTHON;
-        } else if (!is_cell && !is_free) {
-            st = add_frame_ref(w, frame, PyTuple_GET_ITEM(item, 1));
+    size_t n;
+    PyObject *const *slots = rc_frame_slots(frame, &n);
+    for (size_t i = 0; st == RC_OK && i < n; i++) {
+        if (slots[i]) {
+            st = add_frame_ref(w, frame, slots[i]);
         }
     }
-finally:
-    if (tool && locals && PyDict_CheckExact(locals)) {
-        PyDict_Clear(locals);
-    }
-    Py_XDECREF(items);
-    Py_XDECREF(locals);
-    Py_XDECREF(frees);
-    Py_XDECREF(cells);
     return st;
 }
 #endif
@@ -666,6 +777,8 @@ is_tool_frame(walk *w, PyObject *frame)
     return 0;
 }
 
+/* Record `frame`, taking over the caller's reference to it: the walk holds
+ * every frame it recorded until it ends (released in rc_capture). */
 static rc_status
 add_frame(walk *w, PyObject *frame)
 {
@@ -673,70 +786,80 @@ add_frame(walk *w, PyObject *frame)
         size_t cap = w->frames_cap ? w->frames_cap * 2 : 64;
         frame_info *p = rc_reallocarray(w->frames, cap, sizeof *p);
         if (!p) {
+            Py_DECREF(frame);
             return RC_ENOMEM;
         }
         w->frames = p;
         w->frames_cap = cap;
     }
-    int tool = is_tool_frame(w, frame);
-    unsigned flags = tool ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
+    unsigned flags = is_tool_frame(w, frame) ? RC_NODE_TOOL_FRAME : RC_NODE_THREAD_FRAME;
     w->frames[w->n_frames++] = (frame_info){(uintptr_t)frame, flags};
-    rc_status st = RC_OK;
 #if PY_VERSION_HEX >= 0x030B0000
-    /* A running frame holds its globals through its function object, which
-     * nothing visible references at module level (the code being run by
-     * exec() or the main script): the frame stands in for it. */
-    PyObject *globals = PyFrame_GetGlobals((PyFrameObject *)frame);
-    if (st == RC_OK) {
-        st = add_frame_ref(w, frame, globals);
+    if (rc_frame_hides_slots(frame)) {
+        return add_running_frame_refs(w, frame);
     }
-    Py_DECREF(globals); /* the frame keeps it alive */
-    PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
-    if (st == RC_OK && (code->co_flags & CO_OPTIMIZED)) {
-        st = add_locals(w, frame, (PyObject *)code, tool);
-    }
-    Py_DECREF(code);
 #endif
-    return st;
+    return RC_OK;
 }
 
-/* Record the frames of every thread (through sys._current_frames(), which
- * materialises them on 3.11+) and their locals.  This runs Python code (it
- * reads f_locals, which before 3.13 refreshes a snapshot dict and may drop
- * the last reference to a deleted variable), so it must come before the
- * enumeration; seed_frames() seeds what it found. */
+/* The current interpreter's threads, through the C API: sys._current_frames
+ * may be replaced by anyone, and it lists every interpreter's threads.  The
+ * GIL, held throughout, keeps the thread list and each stack still. */
+static PyThreadState *
+first_thread(void)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(PyThreadState_Get()));
+#else
+    return PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
+#endif
+}
+
+/* A new reference to the thread's innermost frame, or NULL (3.11+
+ * materialises it: an allocation, with automatic collection off). */
+static PyObject *
+thread_top_frame(PyThreadState *t)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return (PyObject *)PyThreadState_GetFrame(t);
+#else
+    Py_XINCREF(t->frame);
+    return (PyObject *)t->frame;
+#endif
+}
+
+/* A new reference to the frame's caller, or NULL (with an exception set if
+ * 3.11+ could not materialise it). */
+static PyObject *
+frame_back(PyObject *f)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
+#else
+    PyObject *back = (PyObject *)((PyFrameObject *)f)->f_back;
+    Py_XINCREF(back);
+    return back;
+#endif
+}
+
+/* Record the frames of the current interpreter's threads, and on 3.11+
+ * what the running ones hold.  Runs no Python code. */
 static rc_status
 collect_frames(walk *w)
 {
-    PyObject *current = PySys_GetObject("_current_frames"); /* borrowed */
-    if (!current) {
-        return RC_OK;
-    }
-    PyObject *all = PyObject_CallFunctionObjArgs(current, NULL);
-    if (!all || !PyDict_Check(all)) {
-        Py_XDECREF(all);
-        return RC_EPYTHON;
-    }
     rc_status st = RC_OK;
-    Py_ssize_t pos = 0;
-    PyObject *tid, *top;
-    while (st == RC_OK && PyDict_Next(all, &pos, &tid, &top)) {
-        PyObject *f = top;
-        Py_INCREF(f);
+    for (PyThreadState *t = first_thread(); t && st == RC_OK; t = PyThreadState_Next(t)) {
+        PyObject *f = thread_top_frame(t);
         while (f && st == RC_OK) {
+            PyObject *back = frame_back(f);
             st = add_frame(w, f);
-#if PY_VERSION_HEX >= 0x03090000
-            PyObject *back = (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
-#else
-            PyObject *back = (PyObject *)((PyFrameObject *)f)->f_back;
-            Py_XINCREF(back);
-#endif
-            Py_DECREF(f);
             f = back;
         }
         Py_XDECREF(f);
+        if (st == RC_OK && PyErr_Occurred()) {
+            st = RC_EPYTHON;
+        }
     }
-    Py_DECREF(all);
     if (w->n_frame_refs) {
         qsort(w->frame_refs, w->n_frame_refs, sizeof *w->frame_refs, cmp_frame_ref);
     }
@@ -746,7 +869,6 @@ collect_frames(walk *w)
     return st;
 }
 
-/* Seed the recorded frames, and the f_locals snapshot dicts they hold. */
 static rc_status
 seed_frames(walk *w)
 {
@@ -754,12 +876,16 @@ seed_frames(walk *w)
     for (size_t i = 0; st == RC_OK && i < w->n_frames; i++) {
         st = rc_builder_seed(w->b, w->frames[i].frame);
     }
-    for (size_t i = 0; st == RC_OK && i < w->n_frame_refs; i++) {
-        if (PyDict_CheckExact((PyObject *)w->frame_refs[i].value)) {
-            st = rc_builder_seed(w->b, w->frame_refs[i].value);
-        }
-    }
     return st;
+}
+
+static void
+release_frames(walk *w)
+{
+    for (size_t i = 0; i < w->n_frames; i++) {
+        Py_DECREF((PyObject *)w->frames[i].frame);
+    }
+    w->n_frames = 0;
 }
 
 /* The index of the first record whose leading address is >= key, in n
@@ -813,37 +939,59 @@ frame_locals(walk *w, PyObject *op)
     return RC_OK;
 }
 
+#if PY_VERSION_HEX < 0x030C0000
+/* The gc module's own C function `name`, from its method table: the module
+ * attribute may have been replaced (monitoring libraries wrap gc functions),
+ * the table cannot be.  NULL with TypeError when `gc` is not the builtin
+ * module or has no such function. */
+static PyMethodDef *
+gc_method(PyObject *gc, const char *name)
+{
+    PyModuleDef *def = gc && PyModule_Check(gc) ? PyModule_GetDef(gc) : NULL;
+    if (def && def->m_name && strcmp(def->m_name, "gc") == 0) {
+        for (PyMethodDef *m = def->m_methods; m && m->ml_name; m++) {
+            if (strcmp(m->ml_name, name) == 0) {
+                return m;
+            }
+        }
+    }
+    PyErr_Format(PyExc_TypeError, "refchain needs the builtin gc module's %s()", name);
+    return NULL;
+}
+
+/* Call a C function of the gc module with no arguments, straight through its
+ * pointer: no argument objects, no function object, no Python code. */
+static PyObject *
+gc_call(PyObject *gc, PyMethodDef *m)
+{
+    int flags = m->ml_flags & ~(METH_COEXIST | METH_CLASS | METH_STATIC);
+    switch (flags) {
+    case METH_NOARGS:
+        return m->ml_meth(gc, NULL);
+    case METH_FASTCALL:
+        return ((_PyCFunctionFast)(void (*)(void))m->ml_meth)(gc, NULL, 0);
+    case METH_FASTCALL | METH_KEYWORDS:
+        return ((_PyCFunctionFastWithKeywords)(void (*)(void))m->ml_meth)(gc, NULL, 0, NULL);
+    default:
+        PyErr_Format(PyExc_TypeError, "gc.%s() has an unexpected calling convention",
+                     m->ml_name);
+        return NULL;
+    }
+}
+#endif
+
 /* Automatic collection is off for the whole capture.  Before 3.10 there is
- * no C API for it, so gc.isenabled/disable/enable are called through their C
- * function pointers: that allocates nothing, so turning collection back on
- * cannot itself trigger a collection before the caller has taken the
- * references it needs. */
+ * no C API for it, so gc's isenabled/disable/enable are called through their
+ * C functions: that allocates nothing, so turning collection back on cannot
+ * itself trigger a collection before the caller has taken the references it
+ * needs. */
 typedef struct gc_pause {
     int was_enabled;
 #if PY_VERSION_HEX < 0x030A0000
-    PyObject *enable; /* gc.enable, a METH_NOARGS builtin */
+    PyObject *gc;
+    PyMethodDef *enable;
 #endif
 } gc_pause;
-
-#if PY_VERSION_HEX < 0x030A0000
-static PyObject *
-call_noargs(PyObject *fn)
-{
-    return PyCFunction_GET_FUNCTION(fn)(PyCFunction_GET_SELF(fn), NULL);
-}
-
-static PyObject *
-gc_function(PyObject *gc, const char *name)
-{
-    PyObject *fn = PyObject_GetAttrString(gc, name);
-    if (fn && (!PyCFunction_Check(fn) ||
-               (PyCFunction_GET_FLAGS(fn) & ~METH_COEXIST) != METH_NOARGS)) {
-        PyErr_Format(PyExc_TypeError, "gc.%s is not the builtin function", name);
-        Py_CLEAR(fn);
-    }
-    return fn;
-}
-#endif
 
 static int
 gc_pause_start(PyObject *gc, gc_pause *p)
@@ -853,22 +1001,21 @@ gc_pause_start(PyObject *gc, gc_pause *p)
     p->was_enabled = PyGC_Disable();
     return 0;
 #else
-    PyObject *isenabled = gc_function(gc, "isenabled");
-    PyObject *disable = gc_function(gc, "disable");
-    p->enable = gc_function(gc, "enable");
-    PyObject *r = NULL;
-    if (isenabled && disable && p->enable && (r = call_noargs(isenabled))) {
-        p->was_enabled = r == Py_True;
-        Py_DECREF(r);
-        r = call_noargs(disable);
-    }
-    Py_XDECREF(isenabled);
-    Py_XDECREF(disable);
+    PyMethodDef *isenabled = gc_method(gc, "isenabled");
+    PyMethodDef *disable = isenabled ? gc_method(gc, "disable") : NULL;
+    PyMethodDef *enable = disable ? gc_method(gc, "enable") : NULL;
+    PyObject *r = enable ? gc_call(gc, isenabled) : NULL;
     if (!r) {
-        Py_CLEAR(p->enable);
+        return -1;
+    }
+    p->was_enabled = r == Py_True;
+    Py_DECREF(r);
+    if (!(r = gc_call(gc, disable))) {
         return -1;
     }
     Py_DECREF(r);
+    p->gc = gc;
+    p->enable = enable;
     return 0;
 #endif
 }
@@ -881,11 +1028,10 @@ gc_pause_end(gc_pause *p)
         PyGC_Enable();
     }
 #else
-    if (p->was_enabled) {
-        PyObject *r = call_noargs(p->enable); /* returns None; cannot fail */
+    if (p->was_enabled && p->enable) {
+        PyObject *r = gc_call(p->gc, p->enable); /* returns None; cannot fail */
         Py_XDECREF(r);
     }
-    Py_CLEAR(p->enable);
 #endif
 }
 
@@ -904,11 +1050,15 @@ seed_one(PyObject *op, void *arg)
 }
 #endif
 
-/* The enumeration of tracked objects.  Before 3.12 it is gc.get_objects():
- * the list is excluded from the capture and released right after seeding.
- * Every listed object was alive before the list existed and no Python code
- * runs between the two, so releasing it frees nothing but the list, and
- * the refcounts read later are exact. */
+/* The enumeration of tracked objects: PyUnstable_GC_VisitObjects() from 3.12,
+ * before that gc.get_objects()'s C function (gc_method: never the module
+ * attribute, which may be replaced).  It lists this interpreter's objects
+ * only.  Its list is excluded from the capture and released right after
+ * seeding.  It raises an audit event first, whose hooks may run Python code,
+ * so it is the first step of the capture; every listed object was alive
+ * before the list existed and no Python code runs from then to the release,
+ * so releasing it frees nothing but the list, and the refcounts read later
+ * are exact. */
 typedef struct tracked_list {
 #if PY_VERSION_HEX < 0x030C0000
     PyObject *all;
@@ -921,13 +1071,14 @@ static rc_status
 tracked_list_get(rc_builder *b, PyObject *gc, tracked_list *t)
 {
 #if PY_VERSION_HEX < 0x030C0000
-    t->all = PyObject_CallMethod(gc, "get_objects", NULL);
+    PyMethodDef *get_objects = gc_method(gc, "get_objects");
+    t->all = get_objects ? gc_call(gc, get_objects) : NULL;
     if (!t->all) {
         return RC_EPYTHON;
     }
-    if (!PyList_Check(t->all)) {
+    if (!PyList_CheckExact(t->all)) {
         Py_CLEAR(t->all);
-        PyErr_SetString(PyExc_TypeError, "gc.get_objects() did not return a list");
+        PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
         return RC_EPYTHON;
     }
     return rc_builder_exclude(b, (uintptr_t)t->all);
@@ -985,7 +1136,8 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     }
     w.opts = opts;
     w.modules = PyImport_GetModuleDict();
-    w.static_type_extra = measure_static_type_extra(w.sizeof_name);
+    code_trust_init(&w.trust, opts->stdlib_dir);
+    w.static_type_extra = measure_static_type_extra(w.sizeof_name, &w.trust);
     if (opts->n_held) {
         w.held = rc_malloc(opts->n_held * sizeof *w.held);
         if (!w.held) {
@@ -1006,14 +1158,13 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
             goto finally;
         }
     }
-    /* Seeds: every thread's frames, every tracked object, plus the module
+    /* Seeds: every tracked object, this interpreter's frames, plus the module
      * table and builtins so that objects moved to the permanent generation
-     * by gc.freeze() are reached.  The frames first: reading them runs
-     * Python code, and nothing may run between the enumeration and the
-     * walk. */
-    st = collect_frames(&w);
+     * by gc.freeze() are reached.  The enumeration first: its audit hooks
+     * are the last Python code that may run before the walk ends. */
+    st = tracked_list_get(w.b, opts->gc_module, &tracked);
     if (st == RC_OK) {
-        st = tracked_list_get(w.b, opts->gc_module, &tracked);
+        st = collect_frames(&w);
     }
     if (st == RC_OK) {
         st = seed_frames(&w);
@@ -1055,6 +1206,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
 
 finally:
     tracked_list_release(&tracked);
+    release_frames(&w);
     rc_builder_free(w.b);
     rc_free(w.scratch);
     rc_free(w.sizing);

@@ -43,6 +43,10 @@ typedef struct rc_capture_opts {
     int edges;
     /* Record shallow sizes (0 records 0: a single chain needs none). */
     int sizes;
+    /* The real path of the directory of the standard library's extension
+     * modules (sysconfig's DESTSHARED), or NULL: their C __sizeof__
+     * implementations are trusted (see capture.c).  Borrowed. */
+    const char *stdlib_dir;
 } rc_capture_opts;
 
 enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
@@ -51,9 +55,11 @@ enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
  * Python exception is set; on any error *out is untouched and nothing leaks. */
 rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
 
-/* The shallow size refchain records for `op`: sys.getsizeof's answer without
- * calling Python code (a __sizeof__ written in Python is not called; the
- * object's basic size is used instead). */
-uint64_t rc_shallow_size(struct _object *op);
+/* The shallow size refchain records for `op`: sys.getsizeof's answer when
+ * its type's __sizeof__ is CPython's own or another trusted C function (see
+ * capture.c; stdlib_dir as in rc_capture_opts, may be NULL), else the size
+ * of its layout, and then *lower_bound (if not NULL) is set to 1.  Runs no
+ * Python code. */
+uint64_t rc_shallow_size(struct _object *op, const char *stdlib_dir, int *lower_bound);
 
 #endif

@@ -42,6 +42,7 @@ enum {
     RC_TYPE_DICT = 1 << 2,       /* dict or a subclass */
     RC_TYPE_LRU_CACHE = 1 << 3,  /* functools.lru_cache's wrapper */
     RC_TYPE_FINALIZER = 1 << 4,  /* has tp_finalize (__del__) or a legacy tp_del */
+    RC_TYPE_SIZE_LOWER_BOUND = 1 << 5, /* its own __sizeof__ was not called: sizes are the layout's */
 };
 
 typedef struct rc_graph rc_graph;

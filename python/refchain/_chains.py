@@ -60,7 +60,6 @@ _func_closure = types.FunctionType.__dict__["__closure__"].__get__
 _func_module = types.FunctionType.__dict__["__module__"].__get__
 _func_qualname = types.FunctionType.__dict__["__qualname__"].__get__
 _cell_contents = types.CellType.__dict__["cell_contents"].__get__
-_frame_locals = types.FrameType.__dict__["f_locals"].__get__
 _frame_globals = types.FrameType.__dict__["f_globals"].__get__
 _frame_code = types.FrameType.__dict__["f_code"].__get__
 _frame_back = types.FrameType.__dict__["f_back"].__get__
@@ -297,7 +296,7 @@ def _candidate_attrs(obj):
     # The code running on every thread's stack (a script's module-level
     # code sets attributes too).
     try:
-        tops = list(sys._current_frames().values())
+        tops = list(_refchain._thread_frames().values())
     except Exception:
         tops = []
     for f in tops:
@@ -426,42 +425,9 @@ def _label_cell(objs, i, edge):
 
 def _frame_items(frame):
     """[(name, value, is_cell)] of the frame's variables (cells as their
-    contents),
-    read without creating the f_locals snapshot dict that frames keep before
-    3.13; None when that cannot be done (3.11, some frames)."""
-    items = _refchain._frame_items(frame)
-    if items is None:
-        items = _frame_items_311(frame)
-    return items
-
-
-def _frame_items_311(frame):
-    """3.11 has no API that reads one variable.  A running frame has its
-    snapshot already (capture read it).  A finished frame's traversal visits
-    [f_back] [f_trace] [f_locals] function, code, then its non-empty slots in
-    order: when none is empty, their order names them."""
-    slots = _refchain._frame_slots(frame)
-    for top in sys._current_frames().values():
-        while top is not None:
-            if top is frame:
-                cells = {name for name, is_cell in slots if is_cell}
-                return [(name, value, name in cells)
-                        for name, value in dict.items(_frame_locals(frame))]
-            top = _frame_back(top)
-    code = _frame_code(frame)
-    refs = gc.get_referents(frame)
-    start = next((k + 1 for k, r in enumerate(refs) if r is code), None)
-    if start is None or len(refs) - start != len(slots):
-        return None
-    items = []
-    for (name, is_cell), value in zip(slots, refs[start:]):
-        if is_cell and type(value) is types.CellType:
-            try:
-                value = _cell_contents(value)
-            except ValueError:
-                continue
-        items.append((name, value, is_cell))
-    return items
+    contents), read in place: reading f_locals would create or refresh the
+    snapshot dict that frames keep before 3.13."""
+    return _refchain._frame_items(frame)
 
 
 def _label_frame(objs, i, edge):
@@ -672,7 +638,7 @@ def _is_main_thread(ident, n_threads):
 def _thread_of(frame):
     """The name of the thread whose stack holds frame, or None."""
     try:
-        current = sys._current_frames()
+        current = _refchain._thread_frames()
     except Exception:
         return None
     for ident, top in current.items():

@@ -1,0 +1,35 @@
+/* CPython internals refchain reads, behind one door.
+ *
+ * Every function here stands for a private layout or API that the public
+ * C API does not offer on some of the versions refchain supports.  Each says
+ * which versions it serves and why; walker/pycompat.c is the only file that
+ * includes CPython's internal headers.  Like capture.h, this header names
+ * PyObject as `struct _object` so that it needs no Python.h.
+ *
+ * None of these runs Python code, creates an object or takes a reference. */
+#ifndef REFCHAIN_PYCOMPAT_H
+#define REFCHAIN_PYCOMPAT_H
+
+#include <stddef.h>
+
+struct _object;
+
+/* The variable slots of a frame, borrowed: its locals, then its cell and
+ * free variables (a cell or free slot holds the cell once the function has
+ * started), in the order of co_varnames + co_cellvars + co_freevars before
+ * 3.11 and of co_localsplusnames from 3.11.  A slot may be NULL (unbound).
+ * *n receives their number.  NULL (and *n = 0) where this interpreter's frame
+ * layout is unknown to refchain (3.14+: tagged stack references). */
+struct _object *const *rc_frame_slots(struct _object *frame, size_t *n);
+
+/* Whether the frame's own tp_traverse leaves out its slots and its f_locals
+ * mapping: on 3.11+, a frame still running on its thread's stack (owned by
+ * the thread, not by the frame object or a generator). */
+int rc_frame_hides_slots(struct _object *frame);
+
+/* The f_locals mapping a running frame holds (borrowed, or NULL): before
+ * 3.13 a function's f_locals snapshot dict once something has read f_locals;
+ * at module level the globals; in a class body its namespace. */
+struct _object *rc_frame_locals_mapping(struct _object *frame);
+
+#endif
