@@ -34,7 +34,7 @@ census_of(PyObject *op)
 }
 
 PyObject *
-rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes)
+rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes, bool lower_bound)
 {
     PyObject *t = PyStructSequence_New(rc_module_state(module)->type_stat);
     if (!t) {
@@ -49,6 +49,7 @@ rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes)
     }
     PyStructSequence_SET_ITEM(t, 0, c);
     PyStructSequence_SET_ITEM(t, 1, b);
+    PyStructSequence_SET_ITEM(t, 2, PyBool_FromLong(lower_bound));
     return t;
 }
 
@@ -121,7 +122,7 @@ census_getitem(PyObject *op, PyObject *key)
         PyErr_SetObject(PyExc_KeyError, key);
         return NULL;
     }
-    return rc_type_stat(((census_obj *)op)->base.module, r->count, r->bytes);
+    return rc_type_stat(((census_obj *)op)->base.module, r->count, r->bytes, r->bytes_lower_bound);
 }
 
 static int
@@ -142,7 +143,7 @@ census_get(PyObject *op, PyObject *args)
         Py_INCREF(dflt);
         return dflt;
     }
-    return rc_type_stat(((census_obj *)op)->base.module, r->count, r->bytes);
+    return rc_type_stat(((census_obj *)op)->base.module, r->count, r->bytes, r->bytes_lower_bound);
 }
 
 enum { KEYS, VALUES, ITEMS };
@@ -160,9 +161,9 @@ census_list(PyObject *op, int what)
         if (what == KEYS) {
             item = PyUnicode_FromString(r->name);
         } else if (what == VALUES) {
-            item = rc_type_stat(module, r->count, r->bytes);
+            item = rc_type_stat(module, r->count, r->bytes, r->bytes_lower_bound);
         } else {
-            PyObject *stat = rc_type_stat(module, r->count, r->bytes);
+            PyObject *stat = rc_type_stat(module, r->count, r->bytes, r->bytes_lower_bound);
             item = stat ? Py_BuildValue("(sN)", r->name, stat) : NULL;
         }
         if (!item) {
@@ -272,7 +273,7 @@ census_total(PyObject *op, void *Py_UNUSED(closure))
 {
     const rc_census *c = census_of(op);
     return rc_type_stat(((census_obj *)op)->base.module, rc_census_total_count(c),
-                        rc_census_total_bytes(c));
+                        rc_census_total_bytes(c), rc_census_total_lower_bound(c));
 }
 
 static int
@@ -404,22 +405,23 @@ diff_item(PyObject *op, Py_ssize_t i)
     if (!row) {
         return NULL;
     }
-    PyObject *v[4] = {
+    PyObject *v[5] = {
         PyUnicode_FromString(r->name),
         PyLong_FromUnsignedLongLong(r->count),
         PyLong_FromLongLong(r->dcount),
         PyLong_FromLongLong(r->dbytes),
+        PyBool_FromLong(r->bytes_lower_bound),
     };
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         if (!v[k]) {
-            for (int j = 0; j < 4; j++) {
+            for (int j = 0; j < 5; j++) {
                 Py_XDECREF(v[j]);
             }
             Py_DECREF(row);
             return NULL;
         }
     }
-    for (int k = 0; k < 4; k++) {
+    for (int k = 0; k < 5; k++) {
         PyStructSequence_SET_ITEM(row, k, v[k]);
     }
     return row;
@@ -462,6 +464,9 @@ static PyType_Spec diff_spec = {
 static PyStructSequence_Field type_stat_fields[] = {
     {"count", "number of objects"},
     {"bytes", "their shallow size in bytes, as sys.getsizeof counts it"},
+    {"bytes_lower_bound", "True when some of these sizes are lower bounds: the type's own "
+                          "__sizeof__ is not trusted to run no Python code, so the layout "
+                          "size was counted"},
     {NULL, NULL},
 };
 
@@ -473,6 +478,8 @@ static PyStructSequence_Field diff_row_fields[] = {
     {"count", "objects in the later census"},
     {"delta", "change in the number of objects"},
     {"bytes_delta", "change in their bytes"},
+    {"bytes_lower_bound", "True when either census's bytes are a lower bound "
+                          "(see TypeStat.bytes_lower_bound)"},
     {NULL, NULL},
 };
 

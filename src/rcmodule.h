@@ -78,7 +78,7 @@ PyObject *rc_diff_wrap(PyObject *module, rc_diff *d);
 /* The rc_census inside a Census object, or NULL with TypeError set. */
 rc_census *rc_census_unwrap(PyObject *module, PyObject *obj, const char *what);
 
-PyObject *rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes);
+PyObject *rc_type_stat(PyObject *module, uint64_t count, uint64_t bytes, bool lower_bound);
 
 /* Vectorcall arguments (METH_FASTCALL): question functions take them so
  * that no argument tuple, held only by C, appears in their own capture.

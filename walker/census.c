@@ -21,6 +21,7 @@ struct rc_census {
     size_t n;
     char *pool;
     uint64_t total_count, total_bytes;
+    bool total_lower_bound;
     ident *ids;
     size_t n_ids;
     bool has_ids;
@@ -63,6 +64,7 @@ census_from_rows(const rc_census_row *rows, size_t n)
         p += len;
         c->total_count += rows[i].count;
         c->total_bytes += rows[i].bytes;
+        c->total_lower_bound |= rows[i].bytes_lower_bound;
     }
     c->n = n;
     return c;
@@ -140,11 +142,13 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
         if (!count[t]) {
             continue;
         }
+        bool lower = (rc_graph_type_flags(g, (uint32_t)t) & RC_TYPE_SIZE_LOWER_BOUND) != 0;
         if (nrows && strcmp(rows[nrows - 1].name, names[t]) == 0) {
             rows[nrows - 1].count += count[t];
             rows[nrows - 1].bytes += bytes[t];
+            rows[nrows - 1].bytes_lower_bound |= lower;
         } else {
-            rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t]};
+            rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t], lower};
         }
     }
     c = census_from_rows(rows, nrows);
@@ -230,6 +234,12 @@ uint64_t
 rc_census_total_bytes(const rc_census *c)
 {
     return c->total_bytes;
+}
+
+bool
+rc_census_total_lower_bound(const rc_census *c)
+{
+    return c->total_lower_bound;
 }
 
 size_t
@@ -411,6 +421,7 @@ diff_step(const rc_census_row *a, const rc_census_row *b, void *arg)
             .count = cb,
             .dcount = (int64_t)(cb - ca),
             .dbytes = (int64_t)(bb - ba),
+            .bytes_lower_bound = (a && a->bytes_lower_bound) || (b && b->bytes_lower_bound),
         };
     }
     return true;
@@ -445,6 +456,7 @@ growth_step(const rc_census_row *peak, const rc_census_row *now, void *arg)
             .count = now->count,
             .dcount = (int64_t)(now->count - pc),
             .dbytes = (int64_t)(now->bytes - pb),
+            .bytes_lower_bound = now->bytes_lower_bound || (peak && peak->bytes_lower_bound),
         };
         ctx->peaks[ctx->n_peaks++] = *now;
     } else {

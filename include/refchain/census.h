@@ -8,6 +8,7 @@
 #ifndef REFCHAIN_CENSUS_H
 #define REFCHAIN_CENSUS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,9 @@ typedef struct rc_census_row {
     const char *name;
     uint64_t count;
     uint64_t bytes;
+    /* Some of these objects' sizes are lower bounds: their type's own
+     * __sizeof__ was not called (RC_TYPE_SIZE_LOWER_BOUND). */
+    bool bytes_lower_bound;
 } rc_census_row;
 
 typedef struct rc_census rc_census;
@@ -36,6 +40,8 @@ const rc_census_row *rc_census_row_at(const rc_census *c, size_t i);
 const rc_census_row *rc_census_find(const rc_census *c, const char *name);
 uint64_t rc_census_total_count(const rc_census *c);
 uint64_t rc_census_total_bytes(const rc_census *c);
+/* Whether any row's bytes are a lower bound. */
+bool rc_census_total_lower_bound(const rc_census *c);
 /* Number of remembered object identities (0 without RC_CENSUS_WITH_IDS). */
 size_t rc_census_id_count(const rc_census *c);
 /* Whether an object with this address and type key was counted: O(log n)
@@ -55,6 +61,7 @@ typedef struct rc_diff_row {
     uint64_t count;  /* count in the later census */
     int64_t dcount;  /* later - earlier */
     int64_t dbytes;  /* later - earlier */
+    bool bytes_lower_bound; /* either side's bytes are a lower bound */
 } rc_diff_row;
 
 typedef struct rc_diff rc_diff;

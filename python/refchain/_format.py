@@ -13,6 +13,12 @@ def human_bytes(n, sign=False):
     return prefix + text
 
 
+def at_least(text, row):
+    """'>=' before a byte count that is a lower bound: some of the row's
+    objects have a __sizeof__ refchain does not call (see TypeStat)."""
+    return (">=" + text) if getattr(row, "bytes_lower_bound", False) else text
+
+
 def growth_lines(rows):
     """One aligned line per (name, count, delta, bytes_delta) row."""
     rows = list(rows)
@@ -20,8 +26,9 @@ def growth_lines(rows):
         return []
     width = max(len(r[0]) for r in rows)
     return [
-        "%-*s %10d %+10d %12s" % (width, name, count, delta, human_bytes(dbytes, sign=True))
-        for name, count, delta, dbytes in rows
+        "%-*s %10d %+10d %12s" % (width, row[0], row[1], row[2],
+                                  at_least(human_bytes(row[3], sign=True), row))
+        for row in rows
     ]
 
 
@@ -38,11 +45,12 @@ def table(obj):
         if not top:
             return "(no objects)"
         width = max(len(name) for name, _, _ in top)
-        lines = ["%-*s %10d %12s" % (width, name, n, human_bytes(b)) for name, n, b in top]
+        lines = ["%-*s %10d %12s" % (width, name, n, at_least(human_bytes(b), obj.get(name)))
+                 for name, n, b in top]
         total = obj.total
         lines.append(
             "%-*s %10d %12s" % (width, "(total, %d types)" % len(obj), total.count,
-                                human_bytes(total.bytes))
+                                at_least(human_bytes(total.bytes), total))
         )
         return "\n".join(lines)
     lines = growth_lines(obj)

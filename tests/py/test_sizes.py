@@ -1,0 +1,138 @@
+"""Sizes: sys.getsizeof's measure where refchain can trust the type's
+__sizeof__ to run no Python code, the layout size flagged as a lower bound
+where it cannot, and never a call into code it does not trust."""
+
+import os
+import subprocess
+import sys
+import sysconfig
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+@pytest.fixture(scope="module")
+def spoof_dir(tmp_path_factory):
+    """Builds tests/py/ext/spoof.c for this interpreter; returns its folder."""
+    out = tmp_path_factory.mktemp("spoof")
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    cmd = ["cc", "-shared", "-fPIC", "-O1", "-I", sysconfig.get_paths()["include"],
+           os.path.join(HERE, "ext", "spoof.c"), "-o", str(out / ("rc_spoof" + suffix))]
+    if sysconfig.get_config_var("Py_DEBUG"):
+        cmd.insert(1, "-DPy_DEBUG")
+    subprocess.run(cmd, check=True)
+    return str(out)
+
+
+def test_a_spoofed_type_name_never_gets_its_sizeof_called(run_script, spoof_dir):
+    proc = run_script("""
+        import sys
+        sys.path.insert(0, %r)
+        import refchain, rc_spoof
+
+        calls = []
+        rc_spoof.set_hook(lambda obj: calls.append(1))
+        objs = [rc_spoof.SpoofedSizer() for _ in range(100)]
+        refchain.show_growth()
+        c = refchain.census()
+        row = c["_io.SpoofedSizer"]
+        print("calls", len(calls))
+        print("row", row.count, row.bytes, getattr(row, "bytes_lower_bound", None))
+        refchain.find_chain(objs[0])
+        refchain.explain(rc_spoof.SpoofedSizer)
+        print("calls after questions", len(calls))
+        more = [rc_spoof.SpoofedSizer() for _ in range(100)]
+        refchain.show_growth()
+        print("getsizeof", sys.getsizeof(objs[0]), len(calls))
+    """ % spoof_dir)
+    out = proc.stdout
+    assert "calls 0\n" in out
+    assert "row 100 %d True\n" % (100 * object.__basicsize__) in out
+    assert "calls after questions 0\n" in out
+    growth = [line for line in out.splitlines() if line.startswith("SpoofedSizer")]
+    assert growth and growth[-1].split()[1:3] == ["200", "+100"]
+    assert ">=+" in growth[-1]
+    # The hook works: sys.getsizeof calls it (12345 plus no GC header).
+    assert "getsizeof 12345 1\n" in out
+
+
+def test_an_uninitialised_struct_is_counted(run_script):
+    # CPython's Struct.__sizeof__ reads a NULL pointer on an instance whose
+    # __init__ never ran: a census used to crash on it.
+    proc = run_script("""
+        import struct
+        import refchain
+
+        class Lazy(struct.Struct):
+            def __init__(self, *args):
+                pass
+
+        objs = [Lazy("i") for _ in range(10)]
+        ready = struct.Struct("ii")
+        c = refchain.census()
+        row = c["__main__.Lazy"]
+        print(row.count, getattr(row, "bytes_lower_bound", None),
+              row.bytes >= 10 * type(ready).__basicsize__)
+        refchain.show_growth()
+        print(refchain.find_chain(objs[3]))
+    """)
+    assert proc.stdout.splitlines()[0] == "10 True True"
+    assert "['objs'] list" in proc.stdout
+
+
+def test_sizes_of_trusted_core_types_are_exact(run_script):
+    proc = run_script("""
+        import collections, io, sys
+        import refchain
+        from refchain import _refchain
+
+        objs = [collections.deque(range(50)), io.BytesIO(b"x" * 1000), bytearray(3000),
+                {i: i for i in range(100)}, [None] * 77, "é" * 40, 10 ** 100]
+        for o in objs:
+            assert _refchain._shallow_size(o) == sys.getsizeof(o), (type(o), _refchain._shallow_size(o), sys.getsizeof(o))
+            assert not _refchain._size_is_lower_bound(o), type(o)
+        print("ok")
+    """)
+    assert proc.stdout == "ok\n"
+
+
+numpy_python = "/usr/bin/python3"
+
+
+@pytest.mark.skipif(
+    sys.executable != numpy_python and os.path.realpath(sys.executable) != os.path.realpath(numpy_python),
+    reason="Debian's python3-numpy is built for Debian's python3 only")
+def test_numpy_arrays_and_scalars_weigh_what_getsizeof_says(run_script):
+    proc = run_script("""
+        import sys
+        import numpy as np
+        import refchain
+
+        refchain.show_growth(limit=0)
+        arrays = [np.zeros(1 << 17) for _ in range(200)]    # 1 MiB of data each
+        views = [a[::2] for a in arrays[:10]]                 # no data of their own
+        scalars = [np.float64(i) for i in range(1000)] + [np.int32(i) for i in range(500)]
+        refchain.show_growth()
+        before = refchain.census()
+        del arrays, views, scalars
+        after = refchain.census()
+        print("ndarray", before["numpy.ndarray"].bytes - after["numpy.ndarray"].bytes)
+        print("float64", before["numpy.float64"].bytes - after["numpy.float64"].bytes)
+        print("int32", before["numpy.int32"].bytes - after["numpy.int32"].bytes)
+        print("lower", getattr(before["numpy.ndarray"], "bytes_lower_bound", None))
+    """ + """
+        arrays = [np.zeros(1 << 17) for _ in range(200)]
+        views = [a[::2] for a in arrays[:10]]
+        scalars = [np.float64(i) for i in range(1000)] + [np.int32(i) for i in range(500)]
+        print("expect", sum(map(sys.getsizeof, arrays + views)),
+              sum(map(sys.getsizeof, scalars[:1000])), sum(map(sys.getsizeof, scalars[1000:])))
+    """)
+    lines = dict(line.split(None, 1) for line in proc.stdout.splitlines() if " " in line)
+    expect = lines["expect"].split()
+    assert lines["ndarray"] == expect[0]
+    assert lines["float64"] == expect[1]
+    assert lines["int32"] == expect[2]
+    assert lines["lower"] == "False"
+    growth = [line for line in proc.stdout.splitlines() if line.startswith("ndarray")]
+    assert growth and growth[0].split()[2] == "+210" and growth[0].split()[3] == "+200.0"
