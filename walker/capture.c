@@ -630,6 +630,18 @@ dict_keys(walk *w, PyObject *op)
     return RC_OK;
 }
 
+/* Flag op's own __dict__ (or, before 3.11, a frame's f_locals) as a
+ * namespace: its keys are names, which chains keep apart. */
+static rc_status
+mark_namespace(walk *w, PyObject *op)
+{
+    PyObject *dict = PyFrame_Check(op) ? rc_frame_locals_mapping(op) : rc_object_dict(op);
+    if (!dict || !PyDict_Check(dict)) {
+        return RC_OK;
+    }
+    return rc_builder_mark(w->b, (uintptr_t)dict, RC_NODE_NAMESPACE);
+}
+
 static rc_status
 expand(walk *w, PyObject *op, unsigned seeded)
 {
@@ -667,6 +679,9 @@ expand(walk *w, PyObject *op, unsigned seeded)
             return st;
         }
         if (w->n_frame_refs && PyFrame_Check(op) && (st = frame_locals(w, op)) != RC_OK) {
+            return st;
+        }
+        if ((st = mark_namespace(w, op)) != RC_OK) {
             return st;
         }
     }
@@ -748,6 +763,9 @@ add_running_frame_refs(walk *w, PyObject *frame)
     PyObject *locals = rc_frame_locals_mapping(frame);
     if (st == RC_OK && locals && locals != globals) {
         st = add_frame_ref(w, frame, locals);
+        if (st == RC_OK && PyDict_Check(locals)) {
+            st = rc_builder_mark(w->b, (uintptr_t)locals, RC_NODE_NAMESPACE);
+        }
     }
     size_t n;
     PyObject *const *slots = rc_frame_slots(frame, &n);

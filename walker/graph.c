@@ -76,6 +76,7 @@ struct rc_builder {
     uintptr_t *seeds;
     size_t n_seeds;
     unsigned seed_flags; /* flags the buffered seeds get */
+    bool marking;        /* the buffered addresses are marks, not seeds */
 
     addr_index index;
     bool nodes_only; /* discover nodes, store no edge */
@@ -539,7 +540,7 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
             ids[j] = id;
         }
         if (seeds && id != DEAD) {
-            b->flags[id] |= (uint16_t)(RC_NODE_SEED | b->seed_flags);
+            b->flags[id] |= (uint16_t)((b->marking ? 0 : RC_NODE_SEED) | b->seed_flags);
         }
     }
     *done = n;
@@ -563,20 +564,21 @@ rc_builder_seed(rc_builder *b, uintptr_t addr)
     return rc_builder_seed_flagged(b, addr, 0);
 }
 
-rc_status
-rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags)
+static rc_status
+buffer_seed(rc_builder *b, uintptr_t addr, unsigned flags, bool marking)
 {
     seal(b);
     if (addr == 0) {
         return RC_EINVAL;
     }
-    if (flags != b->seed_flags && b->n_seeds) {
+    if ((flags != b->seed_flags || marking != b->marking) && b->n_seeds) {
         rc_status st = flush_seeds(b);
         if (st != RC_OK) {
             return st;
         }
     }
     b->seed_flags = flags;
+    b->marking = marking;
     if (b->n_seeds == PENDING_BATCH) {
         rc_status st = flush_seeds(b);
         if (st != RC_OK) {
@@ -585,6 +587,18 @@ rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags)
     }
     b->seeds[b->n_seeds++] = addr;
     return RC_OK;
+}
+
+rc_status
+rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags)
+{
+    return buffer_seed(b, addr, flags, false);
+}
+
+rc_status
+rc_builder_mark(rc_builder *b, uintptr_t addr, unsigned flags)
+{
+    return buffer_seed(b, addr, flags, true);
 }
 
 rc_status

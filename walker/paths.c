@@ -354,14 +354,9 @@ static uint32_t
 hop_index(const rc_graph *g, const rc_paths *p, rc_id v)
 {
     rc_id u = p->parent[v];
-    unsigned tf = rc_graph_type_flags(g, rc_graph_type(g, u));
-    if (tf & RC_TYPE_COLLECTION) {
-        rc_id w = p->parent[u];
-        bool namespace = (tf & RC_TYPE_DICT) && w != RC_NO_ID &&
-                         !(rc_graph_type_flags(g, rc_graph_type(g, w)) & RC_TYPE_COLLECTION);
-        if (!namespace) {
-            return COLLAPSED;
-        }
+    if ((rc_graph_type_flags(g, rc_graph_type(g, u)) & RC_TYPE_COLLECTION) &&
+        !(rc_graph_flags(g, u) & RC_NODE_NAMESPACE)) {
+        return COLLAPSED;
     }
     return p->edge[v];
 }

@@ -76,6 +76,33 @@ rc_frame_hides_slots(PyObject *frame)
 }
 
 PyObject *
+rc_object_dict(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+#if PY_VERSION_HEX >= 0x030B0000
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+#if PY_VERSION_HEX < 0x030E0000
+        uintptr_t word = ((const uintptr_t *)op)[-3];
+#if PY_VERSION_HEX >= 0x030C0000 && PY_VERSION_HEX < 0x030D0000
+        if (word & 1) {
+            return NULL; /* 3.12's PyDictOrValues: inline values, no dict */
+        }
+#endif
+        return (PyObject *)word;
+#else
+        return NULL;
+#endif
+    }
+#endif
+    if (tp->tp_dictoffset == 0) {
+        return NULL;
+    }
+    /* Not a managed dict: only computes the slot's address. */
+    PyObject **slot = _PyObject_GetDictPtr(op);
+    return slot ? *slot : NULL;
+}
+
+PyObject *
 rc_frame_locals_mapping(PyObject *frame)
 {
 #ifdef RC_FRAME_INTERNALS

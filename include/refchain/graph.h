@@ -33,6 +33,9 @@ enum {
     RC_NODE_MODULES = 1 << 6,  /* the sys.modules dict */
     RC_NODE_THREAD_FRAME = 1 << 7, /* a frame on some thread's stack */
     RC_NODE_TOOL_FRAME = 1 << 8,   /* a running frame of the tool's own code */
+    /* A dict whose keys are names: some object's own __dict__ (a module's,
+     * class's, function's or instance's), or a frame's f_locals. */
+    RC_NODE_NAMESPACE = 1 << 9,
 };
 
 /* Per-type flags. */
@@ -73,6 +76,10 @@ rc_status rc_builder_seed(rc_builder *b, uintptr_t addr);
 /* rc_builder_seed(), also giving the node `flags` (kept by close, which
  * adds its own).  A node seeded twice keeps both seeds' flags. */
 rc_status rc_builder_seed_flagged(rc_builder *b, uintptr_t addr, unsigned flags);
+/* Give the node at `addr` `flags`, adding it as a node (not a seed) if it is
+ * not one yet (nothing happens for an excluded address).  Buffered like
+ * seeds, with the same failure reporting. */
+rc_status rc_builder_mark(rc_builder *b, uintptr_t addr, unsigned flags);
 
 /* Intern a type: `key` identifies it (its address), `name` is the qualified
  * name and `short_name` its __name__; both are copied and must be valid

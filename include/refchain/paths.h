@@ -77,10 +77,11 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
 /* Grouping: members whose chains have the same signature are grouped.  A
  * signature is the root plus, for each hop parent -> child, the child's type
  * and the edge's index in the parent, except where the parent is a
- * collection (a list, a tuple, a set, or a dict that is not a namespace):
- * there the index is collapsed to [*].  A dict is a namespace when its own
- * parent on the chain is not a collection (a module's, class's or instance's
- * __dict__).  A hop that repeats the hop before it (the same type and the
+ * collection (a list, a tuple, a set, or a dict not flagged
+ * RC_NODE_NAMESPACE, the flag of a module's, class's, function's or
+ * instance's own __dict__): there the index is collapsed to [*].  So a dict
+ * an instance holds in an attribute (a cache, a registry) folds its keys
+ * whatever the interpreter's attribute layout.  A hop that repeats the hop before it (the same type and the
  * same index, as along a linked list's .next) adds nothing to the
  * signature, so a run of any length reads as one hop.  Unreached members
  * form one group whose representative has depth RC_UNREACHED.  Signatures

@@ -32,4 +32,13 @@ int rc_frame_hides_slots(struct _object *frame);
  * at module level the globals; in a class body its namespace. */
 struct _object *rc_frame_locals_mapping(struct _object *frame);
 
+/* The object's own __dict__ (borrowed), or NULL when it has none yet: never
+ * created by asking (reading obj.__dict__, or _PyObject_GetDictPtr() on a
+ * 3.12+ instance with inline values, would create it).  On 3.11 to 3.13 an
+ * instance of a class with a managed dict keeps it in the word three
+ * pointers before the object (tagged as values on 3.12); other objects
+ * (modules, types, functions, C types with a __dict__) have a dict offset.
+ * NULL for a managed dict on 3.14+ (layout unknown, untested). */
+struct _object *rc_object_dict(struct _object *op);
+
 #endif

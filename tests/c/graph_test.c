@@ -270,6 +270,74 @@ test_allocation_failure_at_every_point(void **state)
     free(e);
 }
 
+/* Builds FAKE(0) -> FAKE(1), marking FAKE(1) (an edge target), FAKE(2) (no
+ * edge reaches it) and the excluded FAKE(7) while FAKE(0) is expanded. */
+static rc_status
+build_marked(rc_graph **out)
+{
+    rc_builder *b = rc_builder_new(0);
+    if (!b) {
+        return RC_ENOMEM;
+    }
+    rc_status st = rc_builder_exclude(b, FAKE(7));
+    if (st == RC_OK) {
+        st = rc_builder_seed(b, FAKE(0));
+    }
+    uintptr_t addr;
+    unsigned nflags;
+    while (st == RC_OK && rc_builder_next(b, &addr, &nflags, &st)) {
+        if (addr == FAKE(0)) {
+            st = rc_builder_edge(b, FAKE(1));
+            st = st == RC_OK ? rc_builder_mark(b, FAKE(1), RC_NODE_NAMESPACE) : st;
+            st = st == RC_OK ? rc_builder_mark(b, FAKE(2), RC_NODE_NAMESPACE) : st;
+            st = st == RC_OK ? rc_builder_mark(b, FAKE(7), RC_NODE_NAMESPACE) : st;
+            st = st == RC_OK ? rc_builder_seed(b, FAKE(3)) : st;
+        }
+        st = st == RC_OK ? rc_builder_close(b, 0, 1, 1, 0) : st;
+    }
+    if (st != RC_OK) {
+        rc_builder_free(b);
+        return st;
+    }
+    return rc_builder_freeze(b, out);
+}
+
+static void
+test_marks_flag_nodes_without_making_seeds(void **state)
+{
+    (void)state;
+    rc_graph *g = NULL;
+    assert_int_equal(build_marked(&g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 4);
+    rc_id one = rc_graph_find(g, FAKE(1)), two = rc_graph_find(g, FAKE(2));
+    rc_id three = rc_graph_find(g, FAKE(3));
+    assert_int_equal(rc_graph_find(g, FAKE(7)), RC_NO_ID);
+    assert_int_equal(rc_graph_flags(g, one) & (RC_NODE_NAMESPACE | RC_NODE_SEED),
+                     RC_NODE_NAMESPACE);
+    assert_int_equal(rc_graph_flags(g, two) & (RC_NODE_NAMESPACE | RC_NODE_SEED),
+                     RC_NODE_NAMESPACE);
+    /* A seed after a mark is a plain seed again. */
+    assert_int_equal(rc_graph_flags(g, three) & (RC_NODE_NAMESPACE | RC_NODE_SEED), RC_NODE_SEED);
+    rc_graph_free(g);
+    /* Every allocation failure is RC_ENOMEM with nothing leaked. */
+    use_counting_allocator();
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        g = NULL;
+        rc_status st = build_marked(&g);
+        assert_int_equal(live_blocks, st == RC_OK ? live_blocks : 0);
+        if (st == RC_OK) {
+            assert_int_equal(rc_graph_node_count(g), 4);
+            rc_graph_free(g);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(g);
+    }
+    use_default_allocator();
+}
+
 static void
 test_nodes_only_discovers_but_stores_no_edges(void **state)
 {
@@ -333,6 +401,7 @@ main(void)
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_nodes_only_discovers_but_stores_no_edges),
         cmocka_unit_test(test_find_many),
+        cmocka_unit_test(test_marks_flag_nodes_without_making_seeds),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

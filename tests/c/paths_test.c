@@ -161,6 +161,7 @@ grouping_graph(void)
     }
     types[0] = T_MODULE, flags[0] = RC_NODE_MODULE;
     types[1] = T_DICT, types[2] = T_DICT, types[3] = T_LIST;
+    flags[1] = RC_NODE_NAMESPACE;
     types[54] = types[55] = types[56] = T_ITEM;
     types[60] = T_DICT, flags[60] = RC_NODE_MODULES, extra[60] = 1;
     e[ne++] = (test_edge){60, 0};
@@ -178,6 +179,63 @@ grouping_graph(void)
     rc_graph *g = NULL;
     assert_int_equal(build_graph_ex(N, e, ne, types, NAMES, &attrs, &g), RC_OK);
     return g;
+}
+
+/* module 0 -> item 1 -> dict 2 (an attribute: no namespace) -> bytes
+ * 3..302; item 1 -> its own __dict__ 303 (a namespace) -> bytes 304..306;
+ * 307 is sys.modules.  The attribute dict's keys fold into one group of 300,
+ * the namespace's stay apart. */
+static void
+test_a_dict_in_an_attribute_folds_its_keys(void **state)
+{
+    (void)state;
+    enum { N = 308 };
+    unsigned types[N], extra[N], flags[N];
+    test_edge e[N + 4];
+    size_t ne = 0;
+    for (unsigned i = 0; i < N; i++) {
+        types[i] = T_BYTES, extra[i] = 0, flags[i] = 0;
+    }
+    types[0] = T_MODULE, flags[0] = RC_NODE_MODULE;
+    types[1] = T_ITEM, types[2] = T_DICT, types[303] = T_DICT;
+    flags[303] = RC_NODE_NAMESPACE;
+    types[307] = T_DICT, flags[307] = RC_NODE_MODULES, extra[307] = 1;
+    e[ne++] = (test_edge){307, 0};
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 2};
+    e[ne++] = (test_edge){1, 303};
+    for (unsigned i = 3; i < 303; i++) {
+        e[ne++] = (test_edge){2, i};
+    }
+    for (unsigned i = 304; i < 307; i++) {
+        e[ne++] = (test_edge){303, i};
+    }
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(N, e, ne, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_id members[303];
+    size_t n = 0;
+    for (rc_id v = 3; v < 307; v++) {
+        if (v != 303) {
+            members[n++] = v;
+        }
+    }
+    rc_group *groups = NULL;
+    size_t n_groups = 0;
+    uint32_t *group_of = NULL;
+    assert_int_equal(rc_paths_group(g, p, members, n, &groups, &n_groups, &group_of), RC_OK);
+    assert_int_equal(n_groups, 4);
+    assert_int_equal(groups[0].count, 300);
+    assert_int_equal(groups[1].count, 1);
+    rc_free(groups);
+    rc_free(group_of);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
 }
 
 static void
@@ -456,6 +514,7 @@ main(void)
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),
         cmocka_unit_test(test_grouping_by_signature),
+        cmocka_unit_test(test_a_dict_in_an_attribute_folds_its_keys),
         cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
         cmocka_unit_test(test_only_consecutive_repeats_collapse),
         cmocka_unit_test(test_allocation_failure_at_every_point),

@@ -177,3 +177,71 @@ def test_a_predicate_that_raises_propagates():
     del holder
     gc.collect()
     assert refchain.count("list") > 0      # and the next call works
+
+
+def test_a_dict_held_in_an_attribute_is_one_group(run_script):
+    # The attribute dict lives in inline values (3.11+), in __slots__, in an
+    # lru_cache's own cache, in WeakKeyDictionary.data and in logging's
+    # loggerDict: its keys fold into [*] on every version, as a list's do.
+    out = run_script("""
+        import functools, json, logging, weakref
+        import refchain
+
+        class M:
+            def __init__(self):
+                self.d = {}
+
+        class Slotted:
+            __slots__ = ("d",)
+            def __init__(self):
+                self.d = {}
+
+        class Payload: pass
+        class Slot: pass
+        class Key: pass
+        class Cached: pass
+
+        m = M()
+        for i in range(300):
+            m.d[i] = Payload()
+        s = Slotted()
+        for i in range(300):
+            s.d[i] = Slot()
+
+        class Service:
+            @functools.lru_cache(maxsize=None)
+            def lookup(self, i):
+                return Cached()
+        service = Service()
+        for i in range(300):
+            service.lookup(i)
+
+        weak = weakref.WeakKeyDictionary()
+        keys = [Key() for _ in range(300)]
+        for k in keys:
+            weak[k] = [k]          # the values: lists
+        del k
+
+        for i in range(300):
+            logging.getLogger("req.%d" % i)
+
+        def summary(groups):
+            return [[g.count, str(g.path())] for g in groups]
+        print(json.dumps({
+            "attr": summary(refchain.explain(Payload)),
+            "slots": summary(refchain.explain(Slot)),
+            "lru": summary(refchain.explain(Cached)),
+            "weak": [g.count for g in refchain.explain([weak[k] for k in keys])],
+            "loggers": summary([g for g in refchain.explain(logging.Logger)
+                                if g.count > 1]),
+        }))
+    """).stdout
+    got = json.loads(out)
+    assert got["attr"][0][0] == 300 and len(got["attr"]) == 1, got["attr"]
+    assert ".d dict → [*] Payload" in got["attr"][0][1]
+    assert got["slots"][0][0] == 300 and len(got["slots"]) == 1, got["slots"]
+    assert got["lru"][0][0] == 300 and len(got["lru"]) == 1, got["lru"]
+    assert got["weak"] == [300]
+    assert got["loggers"][0][0] == 300, got["loggers"]
+    assert got["loggers"][0][1] == ("class logging.Logger → .manager Manager → "
+                                   ".loggerDict dict → [*] Logger")
