@@ -138,15 +138,23 @@ rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discoun
         p->depth[v] = RC_UNREACHED;
         p->edge[v] = 0;
     }
-    /* Seed the queue kind by kind, in preference order. */
-    for (int k = RC_ROOT_MODULE; k < RC_ROOT_KINDS; k++) {
-        for (rc_id v = 0; v < n; v++) {
-            if (kinds[v] == k) {
-                p->depth[v] = 0;
-                queue[tail++] = v;
+    /* Two rounds: the named roots first, seeded kind by kind in preference
+     * order; then the C-held roots, for what no named root reaches.  A person
+     * can act on a module, a class, a cache or a frame, not on "C code": a
+     * namespace that exec() holds (Jupyter's user_ns is __main__'s dict) must
+     * not hide the module behind a shorter C-held chain. */
+    for (int round = 0; round < 2; round++) {
+        for (int k = RC_ROOT_MODULE; k < RC_ROOT_KINDS; k++) {
+            if ((k == RC_ROOT_C) != (round == 1)) {
+                continue;
+            }
+            for (rc_id v = 0; v < n; v++) {
+                if (kinds[v] == k && p->depth[v] == RC_UNREACHED) {
+                    p->depth[v] = 0;
+                    queue[tail++] = v;
+                }
             }
         }
-    }
     while (head < tail) {
         rc_id u = queue[head++];
         if (rc_graph_flags(g, u) & RC_NODE_TOOL_FRAME) {
@@ -190,6 +198,7 @@ rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discoun
             p->edge[v] = (uint32_t)i;
             queue[tail++] = v;
         }
+    }
     }
     rc_free(queue);
     rc_free(disc);
@@ -279,8 +288,10 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
         next[v] = unvisited;
     }
     /* Level by level back from the target.  The first level that holds a
-     * root decides: its most preferred kind wins, then the first found. */
-    rc_id best = RC_NO_ID;
+     * named root decides: its most preferred kind wins, then the first found.
+     * A C-held root is taken (the nearest) only when no named root is
+     * found at all, as in rc_paths_bfs. */
+    rc_id best = RC_NO_ID, best_c = RC_NO_ID;
     uint8_t best_kind = RC_ROOT_KINDS;
     size_t start = 0, end = 1;
     next[target] = RC_NO_ID;
@@ -288,7 +299,9 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
     while (start < end) {
         for (size_t q = start; q < end; q++) {
             uint8_t k = root_kind_of(g, queue[q]);
-            if (k != RC_ROOT_NONE && k < best_kind) {
+            if (k == RC_ROOT_C) {
+                best_c = best_c == RC_NO_ID ? queue[q] : best_c;
+            } else if (k != RC_ROOT_NONE && k < best_kind) {
                 best = queue[q];
                 best_kind = k;
             }
@@ -317,6 +330,10 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
     *len = 0;
     *kind = RC_ROOT_NONE;
     *chain = NULL;
+    if (best == RC_NO_ID && best_c != RC_NO_ID) {
+        best = best_c;
+        best_kind = RC_ROOT_C;
+    }
     if (best != RC_NO_ID) {
         size_t l = 1;
         for (rc_id v = best; v != target; v = next[v]) {

@@ -5,9 +5,12 @@
  * classes, lru_cache wrappers, the frames of running threads, immortal
  * objects, and any object whose refcount exceeds its in-degree (a surplus no
  * Python holder explains: C code holds it).  One multi-source BFS from all of
- * them gives every reachable object its shortest chain at once.  At equal
- * length the BFS prefers roots in rc_root_kind order: module, class, cache,
- * immortal, C-held, and transient frames last. */
+ * them gives every reachable object its shortest chain at once.  A chain from
+ * a named root (module, class, cache, immortal, frame) is preferred to any
+ * chain from a C-held root, however shorter: C-held roots only explain what
+ * no named root reaches.  At equal length the BFS prefers roots in
+ * rc_root_kind order: module, class, cache, immortal, and transient frames
+ * last. */
 #ifndef REFCHAIN_PATHS_H
 #define REFCHAIN_PATHS_H
 

@@ -146,6 +146,51 @@ test_long_chain_needs_no_recursion(void **state)
     rc_graph_free(g);
 }
 
+/* 0 module -> 1 -> 2 -> 3 -> 4 target; 5 is C-held (a refcount surplus)
+ * and holds 4 directly.  The module's longer chain wins; without the
+ * module's (the 3 -> 4 edge removed), the C-held root's. */
+static void
+test_named_roots_beat_shorter_c_held_ones(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_MODULE, T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT, T_DICT,
+                              T_DICT};
+    const unsigned extra[] = {0, 0, 0, 0, 0, 1, 1};
+    const unsigned flags[] = {RC_NODE_MODULE, 0, 0, 0, 0, 0, RC_NODE_MODULES};
+    const test_edge e[] = {{6, 0}, {0, 1}, {1, 2}, {2, 3}, {5, 4}, {3, 4}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    for (size_t ne = 6; ne >= 5; ne--) {
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_ex(7, e, ne, types, NAMES, &attrs, &g), RC_OK);
+        uint8_t *kinds = NULL;
+        rc_paths *p = NULL;
+        assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+        assert_int_equal(kinds[5], RC_ROOT_C);
+        assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+        rc_id *chain = NULL;
+        size_t len = 0;
+        uint8_t kind = 0;
+        assert_int_equal(rc_paths_find(g, 4, NULL, 0, &chain, &len, &kind), RC_OK);
+        if (ne == 6) {
+            assert_int_equal(rc_paths_root(p, 4), 0);
+            assert_int_equal(rc_paths_depth(p, 4), 4);
+            assert_int_equal(kind, RC_ROOT_MODULE);
+            assert_int_equal(len, 5);
+            assert_int_equal(chain[0], 0);
+        } else {
+            assert_int_equal(rc_paths_root(p, 4), 5);
+            assert_int_equal(rc_paths_depth(p, 4), 1);
+            assert_int_equal(kind, RC_ROOT_C);
+            assert_int_equal(len, 2);
+            assert_int_equal(chain[0], 5);
+        }
+        rc_free(chain);
+        rc_paths_free(p);
+        rc_free(kinds);
+        rc_graph_free(g);
+    }
+}
+
 /* module 0 -> namespace dict 1 -> {cache dict 2, list 3}; cache dict holds
  * bytes 4..53, the list holds items 54..56 and bytes 57; an item holds bytes
  * 58; bytes 59 is unreached. */
@@ -513,6 +558,7 @@ main(void)
         cmocka_unit_test(test_equal_length_prefers_module_over_frame),
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),
+        cmocka_unit_test(test_named_roots_beat_shorter_c_held_ones),
         cmocka_unit_test(test_grouping_by_signature),
         cmocka_unit_test(test_a_dict_in_an_attribute_folds_its_keys),
         cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
