@@ -170,6 +170,21 @@ dict_find_str(PyObject *dict, PyObject *name)
     return NULL;
 }
 
+/* A type's namespace, borrowed.  From 3.12 a static builtin type keeps it in
+ * the interpreter, not in tp_dict (PyType_GetDict gives a new reference,
+ * which the type's own keeps valid once dropped). */
+static PyObject *
+type_dict(PyObject *type)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyObject *dict = PyType_GetDict((PyTypeObject *)type);
+    Py_XDECREF(dict);
+    return dict;
+#else
+    return ((PyTypeObject *)type)->tp_dict;
+#endif
+}
+
 /* What attribute lookup on tp finds for `name` along its MRO (borrowed), with
  * no user code run (see dict_find_str). */
 static PyObject *
@@ -177,14 +192,13 @@ mro_find(PyTypeObject *tp, PyObject *name)
 {
     PyObject *mro = tp->tp_mro;
     if (!mro || !PyTuple_Check(mro)) {
-        return dict_find_str(tp->tp_dict, name);
+        return dict_find_str(type_dict((PyObject *)tp), name);
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
         PyObject *base = PyTuple_GET_ITEM(mro, i);
-        PyObject *found = PyType_Check(base) ? dict_find_str(((PyTypeObject *)base)->tp_dict, name)
-                                             : NULL;
+        PyObject *found = PyType_Check(base) ? dict_find_str(type_dict(base), name) : NULL;
         if (found) {
-            return found;
+            return found; /* the type's dict, which lives as long as it, holds it */
         }
     }
     return NULL;
@@ -196,7 +210,9 @@ code_trust_init(code_trust *t, const char *stdlib_dir)
     Dl_info info;
     memset(t, 0, sizeof *t);
     t->stdlib_dir = stdlib_dir;
-    if (dladdr((const void *)&PyLong_FromLong, &info) && info.dli_fbase) {
+    /* A slot's value is the function itself, never a PLT entry of
+     * whichever image took the function's address. */
+    if (dladdr((const void *)(uintptr_t)PyDict_Type.tp_repr, &info) && info.dli_fbase) {
         t->core_base = info.dli_fbase;
     }
 }
@@ -467,7 +483,7 @@ name_add_str(walk *w, PyObject *u)
 static PyObject *
 heap_type_module(PyTypeObject *tp, PyObject *module_name)
 {
-    PyObject *module = dict_find_str(tp->tp_dict, module_name);
+    PyObject *module = dict_find_str(type_dict((PyObject *)tp), module_name);
     return module && PyUnicode_Check(module) ? module : NULL;
 }
 
