@@ -218,7 +218,8 @@ def main():
     # One more census with the threads gone: the heap is whole.
     final = refchain.census(shortnames=True)["Marker"].count
     print(json.dumps({"seconds": round(elapsed, 1), "mode": MODE, "python": sys.version.split()[0],
-                      "ops": ops, "worker_steps": steps, "dels": DELS[0], "dels_in_checkers": DELS[1],
+                      "ops": ops, "worker_steps": steps, "dels": DELS[0],
+                      "dels_in_checkers": DELS[1],
                       "final_marker_count": final, "wrong": wrong[:20],
                       "n_wrong": len(wrong), "errors": errors[:20], "n_errors": len(errors)}),
           flush=True)
