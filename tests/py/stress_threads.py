@@ -24,9 +24,10 @@ garbage() in a loop and check what they can check while the heap churns:
 the census counts exactly the KEPT Marker instances, the chain of KEPT[7]
 ends at a Marker, explain(Marker) covers all of them.
 
-The last stdout line is JSON: {"seconds", "mode", "ops": {name: count},
-"worker_steps": [...], "dels": n, "dels_in_checkers": n, "wrong": [...], "errors": [...]}.  A crash
-is a signal (faulthandler prints every thread's stack); a deadlock ends the
+The last stdout line is JSON: {"seconds", "mode", "python", "ops": {name:
+count}, "worker_steps": [...], "dels": n, "dels_in_checkers": n,
+"final_marker_count": n, "wrong": [...], "errors": [...], ...}.  A crash is
+a signal (faulthandler prints every thread's stack); a deadlock ends the
 process with faulthandler's traceback after the run time plus 120 s."""
 
 import faulthandler
