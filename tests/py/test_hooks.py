@@ -62,10 +62,12 @@ def sleeper_func():
     return only_here
 
 
-thread = threading.Thread(target=sleeper_func, name="sleeper")
+thread = threading.Thread(target=sleeper_func, name="sleeper", daemon=True)
 thread.start()
 READY.wait()
-HELD = [refchain.at(ONLY[0])]   # three references from a root: the frame's one is shorter
+# To ask about it, the main thread holds it too, three references from a
+# module (module -> dict -> HELD -> it); the sleeping frame holds it in one.
+HELD = [refchain.at(ONLY[0])]
 
 
 def answers():
