@@ -133,9 +133,11 @@ def deeper(n):
     return 0
 
 
-# No census in the main interpreter before the sub's: on 3.12.1 the crash
-# below (a snapshot dict the sub made for a main frame, untracked after the
-# sub is gone) then does not show.
+# The main interpreter's first census comes while the sub is alive.  With
+# one before the sub's, the crash this provokes on 3.12.1 does not show (a
+# main frame's f_locals snapshot that the sub's capture made, so tracked by
+# the sub's collector, is freed when that frame returns after the sub is
+# gone, and unlinking it writes into the freed interpreter).
 report("depth", deeper(20))
 gc.collect()
 report("chain_after", str(refchain.find_chain(MAIN[42])))
