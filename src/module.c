@@ -631,6 +631,52 @@ rc_thread_frames_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return result;
 }
 
+/* _thread_of(frame) -> (thread id, number of threads) of the thread of this
+ * interpreter whose stack holds frame, or None.  Builds no dict of frames:
+ * one held in a Python local makes a frame <-> dict cycle. */
+static PyObject *
+rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+#else
+    PyInterpreterState *interp = PyThreadState_Get()->interp;
+#endif
+    unsigned long long found = 0;
+    int hit = 0;
+    Py_ssize_t threads = 0;
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
+        threads++;
+#if PY_VERSION_HEX >= 0x03090000
+        PyFrameObject *f = hit ? NULL : PyThreadState_GetFrame(t);
+#else
+        PyFrameObject *f = hit ? NULL : t->frame;
+        Py_XINCREF(f);
+#endif
+        while (f) {
+            if ((PyObject *)f == frame) {
+                hit = 1;
+                found = t->thread_id;
+            }
+#if PY_VERSION_HEX >= 0x03090000
+            PyFrameObject *back = hit ? NULL : PyFrame_GetBack(f);
+#else
+            PyFrameObject *back = hit ? NULL : f->f_back;
+            Py_XINCREF(back);
+#endif
+            Py_DECREF(f);
+            f = back;
+        }
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    if (!hit) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(Kn)", found, threads);
+}
+
 /* Reading frame.f_locals before 3.13 creates a snapshot dict that stays on
  * the frame: a lasting change to the heap under inspection (a garbage frame
  * would free one more object than predicted).  So does code.co_varnames on
@@ -873,6 +919,7 @@ static PyMethodDef rc_methods[] = {
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
     {"_thread_frames", rc_thread_frames_py, METH_NOARGS, NULL},
+    {"_thread_of", rc_thread_of_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
     {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},

@@ -637,35 +637,27 @@ def _is_main_thread(ident, n_threads):
 
 def _thread_of(frame):
     """The name of the thread whose stack holds frame, or None."""
-    try:
-        current = _refchain._thread_frames()
-    except Exception:
+    found = _refchain._thread_of(frame)
+    if found is None:
         return None
-    for ident, top in current.items():
-        f = top
-        depth = 0
-        while f is not None and depth < 10000:
-            if f is frame:
-                threading = sys.modules.get("threading")
-                thread = None
-                if threading is not None:
-                    active = getattr(threading, "_active", None)
-                    thread = active.get(ident) if type(active) is dict else None
-                if thread is not None:
-                    try:
-                        name = object.__getattribute__(thread, "_name")
-                        if type(name) is str:
-                            return "thread %s" % name
-                    except Exception:
-                        pass
-                elif threading is None and _is_main_thread(ident, len(current)):
-                    # No threading module, so no Thread objects; the main
-                    # thread is still known by threading's name for it.
-                    return "thread MainThread"
-                return "thread %d" % ident
-            f = _frame_back(f)
-            depth += 1
-    return None
+    ident, n_threads = found
+    threading = sys.modules.get("threading")
+    thread = None
+    if threading is not None:
+        active = getattr(threading, "_active", None)
+        thread = active.get(ident) if type(active) is dict else None
+    if thread is not None:
+        try:
+            name = object.__getattribute__(thread, "_name")
+            if type(name) is str:
+                return "thread %s" % name
+        except Exception:
+            pass
+    elif threading is None and _is_main_thread(ident, n_threads):
+        # No threading module, so no Thread objects; the main thread is
+        # still known by threading's name for it.
+        return "thread MainThread"
+    return "thread %d" % ident
 
 
 def _describe_frame(frame):
