@@ -127,6 +127,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
         .n_tool_globals = tool_globals ? (size_t)PyTuple_GET_SIZE(tool_globals) : 0,
         .gc_module = s->gc,
         .stdlib_dir = s->stdlib_dir,
+        .refused_sizeof = s->refused_sizeof,
         .node_hint = s->last_nodes + s->last_nodes / 8,
         .edges = edges,
         .sizes = sizes,
@@ -573,12 +574,20 @@ rc_tp_name_py(PyObject *Py_UNUSED(module), PyObject *tp)
     return PyUnicode_DecodeUTF8(name, (Py_ssize_t)strlen(name), "replace");
 }
 
+/* What sizing needs of the capture options. */
+static rc_capture_opts
+sizing_opts(PyObject *module)
+{
+    rc_state *s = rc_module_state(module);
+    return (rc_capture_opts){.stdlib_dir = s->stdlib_dir, .refused_sizeof = s->refused_sizeof};
+}
+
 /* _shallow_size(obj) -> int: the size a capture records for obj. */
 static PyObject *
 rc_shallow_size_py(PyObject *module, PyObject *obj)
 {
-    return PyLong_FromUnsignedLongLong(
-        rc_shallow_size(obj, rc_module_state(module)->stdlib_dir, NULL));
+    rc_capture_opts opts = sizing_opts(module);
+    return PyLong_FromUnsignedLongLong(rc_shallow_size(obj, &opts, NULL));
 }
 
 /* _size_is_lower_bound(obj) -> bool: whether obj's recorded size is its
@@ -587,7 +596,8 @@ static PyObject *
 rc_size_is_lower_bound_py(PyObject *module, PyObject *obj)
 {
     int lower = 0;
-    rc_shallow_size(obj, rc_module_state(module)->stdlib_dir, &lower);
+    rc_capture_opts opts = sizing_opts(module);
+    rc_shallow_size(obj, &opts, &lower);
     return PyBool_FromLong(lower);
 }
 
@@ -958,12 +968,32 @@ stdlib_ext_dir(void)
     return result;
 }
 
+/* _struct.Struct's C __sizeof__, found by identity (its type's name is
+ * "Struct" on 3.8, "_struct.Struct" later), or NULL. */
+static void (*struct_sizeof(void))(void)
+{
+    void (*fn)(void) = NULL;
+    PyObject *mod = PyImport_ImportModule("_struct");
+    PyObject *type = mod ? PyObject_GetAttrString(mod, "Struct") : NULL;
+    if (type && PyType_Check(type)) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, "__sizeof__");
+        if (d && Py_TYPE(d) == &PyMethodDescr_Type) {
+            fn = (void (*)(void))((PyMethodDescrObject *)d)->d_method->ml_meth;
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(type);
+    Py_XDECREF(mod);
+    return fn;
+}
+
 static int
 rc_exec(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
     s->stdlib_dir = stdlib_ext_dir();
+    s->refused_sizeof = struct_sizeof();
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 ||

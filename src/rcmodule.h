@@ -36,7 +36,8 @@ typedef struct rc_state {
     PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
     PyTypeObject *chain_type;
     PyObject *gc;
-    char *stdlib_dir; /* see stdlib_ext_dir() in module.c; PyMem_RawMalloc'ed */
+    char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
+    void (*refused_sizeof)(void); /* see rc_capture_opts */
     PyObject *formatter; /* refchain._format.table, set by the package */
     PyObject *describer; /* refchain._chains.describe, set by the package */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts */

@@ -104,6 +104,7 @@ enum { TRUST_CACHE = 16 };
 typedef struct code_trust {
     const void *core_base;  /* CPython's own image */
     const char *stdlib_dir; /* realpath of DESTSHARED, or NULL */
+    void (*refused)(void);  /* see rc_capture_opts.refused_sizeof */
     const void *bases[TRUST_CACHE];
     int verdicts[TRUST_CACHE];
     size_t n;
@@ -149,8 +150,8 @@ typedef struct walk {
  * Anything else (a C function elsewhere, a __sizeof__ written in Python) is
  * never called: the object's layout size is recorded instead and its type
  * is flagged RC_TYPE_SIZE_LOWER_BOUND.  One CPython __sizeof__ is refused
- * by name, which can only lose a size: _struct.Struct's reads a NULL
- * pointer on an instance whose __init__ never ran. */
+ * (rc_capture_opts.refused_sizeof): _struct.Struct's reads a NULL pointer
+ * on an instance whose __init__ never ran. */
 /* The value of the str key equal to `name` in dict, or NULL; found by a scan
  * that compares exact str keys only: a lookup would call the __eq__ of any
  * user key whose hash equals the name's. */
@@ -205,11 +206,12 @@ mro_find(PyTypeObject *tp, PyObject *name)
 }
 
 static void
-code_trust_init(code_trust *t, const char *stdlib_dir)
+code_trust_init(code_trust *t, const rc_capture_opts *opts)
 {
     Dl_info info;
     memset(t, 0, sizeof *t);
-    t->stdlib_dir = stdlib_dir;
+    t->stdlib_dir = opts->stdlib_dir;
+    t->refused = opts->refused_sizeof;
     /* A slot's value is the function itself, never a PLT entry of
      * whichever image took the function's address. */
     if (dladdr((const void *)(uintptr_t)PyDict_Type.tp_repr, &info) && info.dli_fbase) {
@@ -285,7 +287,8 @@ type_sizing(PyTypeObject *tp, PyObject *sizeof_name, code_trust *trust, sizing *
         return 0; /* object.__sizeof__: the layout size, computed here */
     }
     if ((md->d_method->ml_flags & ~METH_COEXIST) != METH_NOARGS ||
-        !PyType_IsSubtype(tp, owner) || strcmp(owner->tp_name, "_struct.Struct") == 0 ||
+        !PyType_IsSubtype(tp, owner) ||
+        (void (*)(void))md->d_method->ml_meth == trust->refused ||
         !trusted_code(trust, md->d_method->ml_meth)) {
         return RC_TYPE_SIZE_LOWER_BOUND;
     }
@@ -376,14 +379,14 @@ measure_static_type_extra(PyObject *sizeof_name, code_trust *trust)
 }
 
 uint64_t
-rc_shallow_size(PyObject *op, const char *stdlib_dir, int *lower_bound)
+rc_shallow_size(PyObject *op, const rc_capture_opts *opts, int *lower_bound)
 {
     sizing s = {SIZE_BASIC, NULL};
     code_trust trust;
     PyObject *name = PyUnicode_InternFromString("__sizeof__");
     size_t extra = 0;
     unsigned flags = 0;
-    code_trust_init(&trust, stdlib_dir);
+    code_trust_init(&trust, opts);
     if (!name) {
         PyErr_Clear();
     } else {
@@ -1170,7 +1173,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     }
     w.opts = opts;
     w.modules = PyImport_GetModuleDict();
-    code_trust_init(&w.trust, opts->stdlib_dir);
+    code_trust_init(&w.trust, opts);
     w.static_type_extra = measure_static_type_extra(w.sizeof_name, &w.trust);
     if (opts->n_held) {
         w.held = rc_malloc(opts->n_held * sizeof *w.held);

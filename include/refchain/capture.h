@@ -47,6 +47,10 @@ typedef struct rc_capture_opts {
      * modules (sysconfig's DESTSHARED), or NULL: their C __sizeof__
      * implementations are trusted (see capture.c).  Borrowed. */
     const char *stdlib_dir;
+    /* A C __sizeof__ known to crash on some instances, never called: CPython's
+     * _struct.Struct.__sizeof__ reads a NULL pointer on an instance whose
+     * __init__ never ran.  NULL for none. */
+    void (*refused_sizeof)(void);
 } rc_capture_opts;
 
 enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
@@ -57,9 +61,9 @@ rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
 
 /* The shallow size refchain records for `op`: sys.getsizeof's answer when
  * its type's __sizeof__ is CPython's own or another trusted C function (see
- * capture.c; stdlib_dir as in rc_capture_opts, may be NULL), else the size
+ * capture.c; only opts->stdlib_dir and ->refused_sizeof are read), else the size
  * of its layout, and then *lower_bound (if not NULL) is set to 1.  Runs no
  * Python code. */
-uint64_t rc_shallow_size(struct _object *op, const char *stdlib_dir, int *lower_bound);
+uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *lower_bound);
 
 #endif
