@@ -21,14 +21,32 @@ rc_module_state(PyObject *module)
 /* ---- the tool's own objects ----------------------------------------------- */
 
 void
+rc_tool_link_add(PyObject *module, rc_tool_link *link, PyObject *self, int kind)
+{
+    rc_tool_link *head = &rc_module_state(module)->tools;
+    link->prev = head;
+    link->next = head->next;
+    link->self = self;
+    link->kind = kind;
+    head->next->prev = link;
+    head->next = link;
+}
+
+void
+rc_tool_link_remove(rc_tool_link *link)
+{
+    if (link->next) {
+        link->prev->next = link->next;
+        link->next->prev = link->prev;
+        link->prev = link->next = NULL;
+    }
+}
+
+void
 rc_tool_register(PyObject *self, PyObject *module)
 {
     rc_tool *t = (rc_tool *)self;
-    rc_tool_link *head = &rc_module_state(module)->tools;
-    t->link.prev = head;
-    t->link.next = head->next;
-    head->next->prev = &t->link;
-    head->next = &t->link;
+    rc_tool_link_add(module, &t->link, self, RC_TOOL_OBJECT);
     Py_INCREF(module);
     t->module = module;
     t->held = NULL;
@@ -39,12 +57,26 @@ void
 rc_tool_unregister(PyObject *self)
 {
     rc_tool *t = (rc_tool *)self;
-    if (t->link.next) {
-        t->link.prev->next = t->link.next;
-        t->link.next->prev = t->link.prev;
-        t->link.prev = t->link.next = NULL;
-    }
+    rc_tool_link_remove(&t->link);
     Py_CLEAR(t->module);
+}
+
+/* The references a tool object holds, which captures discount. */
+static size_t
+tool_held(const rc_tool_link *l, uintptr_t *out)
+{
+    if (l->kind == RC_TOOL_LIST) {
+        Py_ssize_t n = PyList_GET_SIZE(l->self);
+        for (Py_ssize_t i = 0; out && i < n; i++) {
+            out[i] = (uintptr_t)PyList_GET_ITEM(l->self, i);
+        }
+        return (size_t)n;
+    }
+    const rc_tool *t = (const rc_tool *)l->self;
+    for (Py_ssize_t i = 0; out && i < t->n_held; i++) {
+        out[i] = (uintptr_t)t->held[i];
+    }
+    return (size_t)t->n_held;
 }
 
 PyObject *
@@ -95,7 +127,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
     rc_tool_link *first = tools ? &s->tools : s->tools.next;
     for (rc_tool_link *l = first; l != &s->tools; l = l->next) {
         n++;
-        nh += (size_t)((rc_tool *)((char *)l - offsetof(rc_tool, link)))->n_held;
+        nh += tool_held(l, NULL);
     }
     PyObject **exclude = rc_malloc((n ? n : 1) * sizeof *exclude);
     uintptr_t *all_held = rc_malloc((nh ? nh : 1) * sizeof *all_held);
@@ -107,12 +139,10 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
     }
     n = 0;
     nh = 0;
+    /* Nothing below can run Python code: the lists cannot change. */
     for (rc_tool_link *l = first; l != &s->tools; l = l->next) {
-        rc_tool *t = (rc_tool *)((char *)l - offsetof(rc_tool, link));
-        exclude[n++] = (PyObject *)t;
-        for (Py_ssize_t i = 0; i < t->n_held; i++) {
-            all_held[nh++] = (uintptr_t)t->held[i];
-        }
+        exclude[n++] = l->self;
+        nh += tool_held(l, all_held + nh);
     }
     for (size_t i = 0; i < n_held; i++) {
         all_held[nh++] = held[i];
@@ -142,30 +172,6 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
     }
     s->last_nodes = rc_graph_node_count(g);
     return g;
-}
-
-PyObject *
-rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n)
-{
-    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
-    if (!refs) {
-        return PyErr_NoMemory();
-    }
-    /* Strong references first: building the list may trigger a collection. */
-    for (size_t i = 0; i < n; i++) {
-        refs[i] = (PyObject *)rc_graph_addr(g, ids[i]);
-        Py_INCREF(refs[i]);
-    }
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; i < n; i++) {
-        if (list) {
-            PyList_SET_ITEM(list, (Py_ssize_t)i, refs[i]);
-        } else {
-            Py_DECREF(refs[i]);
-        }
-    }
-    rc_free(refs);
-    return list;
 }
 
 /* ---- vectorcall arguments ------------------------------------------------- */
@@ -384,7 +390,7 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     size_t marked, n;
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
-        result = rc_objects_list(g, ids, n);
+        result = rc_objects_list(module, g, ids, n);
     }
     rc_free(ids);
     rc_free(mask);
@@ -424,7 +430,7 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
         } else if (st != RC_OK) {
             rc_raise(st);
         } else {
-            result = rc_objects_list(g, ids, n);
+            result = rc_objects_list(module, g, ids, n);
         }
     }
     rc_free(ids);
@@ -507,7 +513,7 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             rc_raise(st);
             goto finally;
         }
-        objects = rc_objects_list(g, ids, n_ids);
+        objects = rc_objects_list(module, g, ids, n_ids);
         if (!objects) {
             goto finally;
         }
@@ -996,7 +1002,7 @@ rc_exec(PyObject *module)
     s->refused_sizeof = struct_sizeof();
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
-        rc_chain_type_init(module, s) < 0 ||
+        rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
         PyModule_AddFunctions(module, rc_garbage_methods) < 0 ||
         PyModule_AddFunctions(module, rc_render_methods) < 0) {
@@ -1021,6 +1027,7 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->type_stat);
     Py_VISIT(s->diff_row);
     Py_VISIT(s->chain_type);
+    Py_VISIT(s->objlist_type);
     Py_VISIT(s->gc);
     Py_VISIT(s->formatter);
     Py_VISIT(s->describer);
@@ -1041,6 +1048,7 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->type_stat);
     Py_CLEAR(s->diff_row);
     Py_CLEAR(s->chain_type);
+    Py_CLEAR(s->objlist_type);
     Py_CLEAR(s->gc);
     Py_CLEAR(s->formatter);
     Py_CLEAR(s->describer);

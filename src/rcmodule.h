@@ -14,8 +14,14 @@
 /* Every result object the tool hands out links itself into its module's
  * list, so that a capture can leave them out: holding a Census or a Graph
  * must not show up as growth. */
+enum { RC_TOOL_OBJECT, RC_TOOL_LIST };
+
 typedef struct rc_tool_link {
     struct rc_tool_link *prev, *next;
+    PyObject *self;
+    /* RC_TOOL_OBJECT: self is an rc_tool (it holds self->held);
+     * RC_TOOL_LIST: self is an ObjectList (it holds its items). */
+    int kind;
 } rc_tool_link;
 
 typedef struct rc_tool {
@@ -35,6 +41,7 @@ typedef struct rc_state {
     PyTypeObject *type_stat; /* struct sequence (count, bytes) */
     PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
     PyTypeObject *chain_type;
+    PyTypeObject *objlist_type;
     PyObject *gc;
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
@@ -69,7 +76,13 @@ rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n
 
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */
-PyObject *rc_objects_list(const rc_graph *g, const rc_id *ids, size_t n);
+PyObject *rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n);
+int rc_objlist_type_init(PyObject *module, rc_state *st);
+
+/* Link `link` (inside `self`) into the module's registry of tool objects,
+ * and take it out again (a no-op when it is not linked). */
+void rc_tool_link_add(PyObject *module, rc_tool_link *link, PyObject *self, int kind);
+void rc_tool_link_remove(rc_tool_link *link);
 
 /* Constructors; each takes ownership of its C argument, also on failure. */
 PyObject *rc_graph_wrap(PyObject *module, rc_graph *g);

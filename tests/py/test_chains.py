@@ -557,3 +557,39 @@ def test_random_heap_labels_are_named(run_script, seed):
     for text in labels:
         assert text.startswith("module __main__ → ['ROOT'] list → ["), text
         assert "<referent #" not in text, text
+
+
+def test_a_by_type_list_is_never_the_holder(run_script):
+    # objgraph's recipe: objs = by_type("Obj"); find_chain(objs[250]).  The
+    # list refchain hands out is its own: it is not counted as a holder.
+    out = run_script("""
+        import refchain
+
+        class Obj:
+            pass
+
+        class Holder:
+            def __init__(self):
+                self.items = [Obj() for _ in range(300)]
+
+        H = Holder()
+
+        def hunt():
+            objs = refchain.by_type("Obj")
+            fresh = refchain.new_objects("Obj", since=point)
+            print(type(objs).__name__, isinstance(objs, list), len(objs), len(fresh))
+            print(refchain.find_chain(objs[250]))
+            print(refchain.explain(objs)[0].path())
+            print(refchain.census().get("refchain.ObjectList"))
+            del H.items
+            print(refchain.find_chain(objs[5]))
+
+        point = refchain.census()
+        more = [Obj() for _ in range(3)]
+        hunt()
+    """).stdout.splitlines()
+    assert out[0] == "ObjectList True 303 3"
+    assert out[1].startswith("module __main__ → ['H'] Holder → .items list → [250] Obj (")
+    assert out[2] == "module __main__ → ['H'] Holder → .items list → [*] Obj"
+    assert out[3] == "None"            # refchain's own lists are never counted
+    assert out[4] == "None"            # held by nothing but refchain's list
