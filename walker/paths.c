@@ -468,7 +468,11 @@ signature(const rc_graph *g, const rc_paths *p, sig_table *t, rc_id v)
         rc_id u = t->stack[--sp], w = p->parent[u];
         uint32_t s;
         if (w == RC_NO_ID) {
-            s = sig_intern(t, NO_SIG, u, 0);
+            /* A named root is itself; C-held roots are told apart by type
+             * only: 2,000 instances C holds through bound methods (an
+             * atexit callback each) are one group. */
+            bool by_type = rc_graph_has_in(g) && root_kind_of(g, u) == RC_ROOT_C;
+            s = sig_intern(t, NO_SIG, by_type ? rc_graph_type(g, u) : u, by_type);
         } else {
             uint32_t type = rc_graph_type(g, u), index = hop_index(g, p, u);
             bool repeat = p->parent[w] != RC_NO_ID && rc_graph_type(g, w) == type &&

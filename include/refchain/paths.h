@@ -78,7 +78,8 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
                         size_t n_discounts, rc_id **chain, size_t *len, uint8_t *kind);
 
 /* Grouping: members whose chains have the same signature are grouped.  A
- * signature is the root plus, for each hop parent -> child, the child's type
+ * signature is the root (a C-held root: its type) plus, for each hop
+ * parent -> child, the child's type
  * and the edge's index in the parent, except where the parent is a
  * collection (a list, a tuple, a set, or a dict not flagged
  * RC_NODE_NAMESPACE, the flag of a module's, class's, function's or

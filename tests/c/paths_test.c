@@ -191,6 +191,48 @@ test_named_roots_beat_shorter_c_held_ones(void **state)
     }
 }
 
+/* Nodes 0..99 are each C-held (a refcount surplus) and each holds one item
+ * 100..199: one group of 100, not 100 groups of one. */
+static void
+test_c_held_roots_group_by_type(void **state)
+{
+    (void)state;
+    enum { N = 200 };
+    unsigned types[N], extra[N], flags[N];
+    test_edge e[N / 2];
+    for (unsigned i = 0; i < N; i++) {
+        types[i] = i < N / 2 ? T_OBJECT : T_ITEM;
+        extra[i] = i < N / 2 ? 1 : 0;
+        flags[i] = 0;
+    }
+    for (unsigned i = 0; i < N / 2; i++) {
+        e[i] = (test_edge){i, i + N / 2};
+    }
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(N, e, N / 2, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_id members[N / 2];
+    for (rc_id v = 0; v < N / 2; v++) {
+        members[v] = v + N / 2;
+    }
+    rc_group *groups = NULL;
+    size_t n_groups = 0;
+    uint32_t *group_of = NULL;
+    assert_int_equal(rc_paths_group(g, p, members, N / 2, &groups, &n_groups, &group_of), RC_OK);
+    assert_int_equal(n_groups, 1);
+    assert_int_equal(groups[0].count, N / 2);
+    assert_int_equal(rc_paths_root(p, groups[0].representative), 0);
+    rc_free(groups);
+    rc_free(group_of);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 /* module 0 -> namespace dict 1 -> {cache dict 2, list 3}; cache dict holds
  * bytes 4..53, the list holds items 54..56 and bytes 57; an item holds bytes
  * 58; bytes 59 is unreached. */
@@ -559,6 +601,7 @@ main(void)
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),
         cmocka_unit_test(test_named_roots_beat_shorter_c_held_ones),
+        cmocka_unit_test(test_c_held_roots_group_by_type),
         cmocka_unit_test(test_grouping_by_signature),
         cmocka_unit_test(test_a_dict_in_an_attribute_folds_its_keys),
         cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
