@@ -988,7 +988,8 @@ chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
             if (!ignored && !id) {
                 goto finally;
             }
-            int skip = ignored || PySet_Contains(ignore, id);
+            /* Three outcomes: yes, no, or an error from a user __eq__. */
+            int skip = ignored ? 1 : PySet_Contains(ignore, id);
             Py_XDECREF(id);
             if (skip < 0) {
                 goto finally;

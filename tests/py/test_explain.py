@@ -137,6 +137,35 @@ def test_find_backref_chain_extra_ignore(run_script):
     assert json.loads(out) == [4, 5, True]
 
 
+def test_an_extra_ignore_item_whose_eq_raises_propagates(run_script):
+    out = run_script("""
+    import inspect, refchain
+
+    class Boom(Exception):
+        pass
+
+    class Hostile:
+        def __init__(self, h):
+            self.h = h
+        def __hash__(self):
+            return self.h
+        def __eq__(self, other):
+            raise Boom("from __eq__")
+
+    target = bytes(10)
+    A = [target]
+    B = [target]
+    try:
+        # The search meets B's id, hash-equal to the item: the set compares.
+        refchain.find_backref_chain(target, inspect.ismodule, extra_ignore=[Hostile(hash(id(B)))])
+    except Boom as e:
+        print("Boom", e)
+    except SystemError as e:
+        print("SystemError", e)
+    """).stdout
+    assert out == "Boom from __eq__\n"
+
+
 def test_at_returns_tracked_objects_only():
     keep = [object()]
     assert refchain.at(id(keep)) is keep
