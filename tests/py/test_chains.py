@@ -578,7 +578,7 @@ def test_a_by_type_list_is_never_the_holder(run_script):
             objs = refchain.by_type("Obj")
             fresh = refchain.new_objects("Obj", since=point)
             print(type(objs).__name__, isinstance(objs, list), len(objs), len(fresh))
-            print(refchain.find_chain(objs[250]))
+            print(refchain.find_chain(objs[250]), [o is objs[250] for o in H.items].index(True))
             print(refchain.explain(objs)[0].path())
             print(refchain.census().get("refchain.ObjectList"))
             del H.items
@@ -589,7 +589,8 @@ def test_a_by_type_list_is_never_the_holder(run_script):
         hunt()
     """).stdout.splitlines()
     assert out[0] == "ObjectList True 303 3"
-    assert out[1].startswith("module __main__ → ['H'] Holder → .items list → [250] Obj (")
+    chain, index = out[1].rsplit(" ", 1)
+    assert chain.startswith("module __main__ → ['H'] Holder → .items list → [%s] Obj (" % index)
     assert out[2] == "module __main__ → ['H'] Holder → .items list → [*] Obj"
     assert out[3] == "None"            # refchain's own lists are never counted
     assert out[4] == "None"            # held by nothing but refchain's list
