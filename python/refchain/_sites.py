@@ -1,0 +1,141 @@
+"""Where objects were made: tracemalloc's allocation frames, told from the
+user's point of view (a leaf module: every report asks here).
+
+tracemalloc records the innermost frames of each allocation.  The innermost
+one is often a library's line (logging creating a Logger, asyncio creating a
+Task); the line a person can fix is the innermost frame in *their* code.  A
+site reads "app/views.py:88 (via logging/__init__.py:1353)" when the two
+differ.  That needs more than one frame: tracemalloc.start(25), or
+PYTHONTRACEMALLOC=25."""
+
+import os
+import sys
+import sysconfig
+import tracemalloc
+
+from refchain import _refchain
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_user_code = None        # a predicate set by set_user_code(), or None
+
+
+def _library_dirs():
+    dirs = {_PACKAGE_DIR}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        try:
+            dirs.add(os.path.realpath(sysconfig.get_paths()[key]))
+        except Exception:
+            pass
+    for prefix in (sys.base_prefix, sys.base_exec_prefix):
+        dirs.add(os.path.realpath(os.path.join(
+            prefix, "lib", "python%d.%d" % sys.version_info[:2])))
+    return tuple(sorted(d for d in dirs if d))
+
+
+_LIBRARY_DIRS = _library_dirs()
+_is_user_memo = {}
+
+
+def set_user_code(user_code=None):
+    """Choose which files count as your code when refchain names the line
+    that allocated an object.  `user_code` is a predicate taking a file
+    name, or a list of directories (files below them are yours), or None
+    for the default: every file that is not in the standard library, in
+    site-packages or dist-packages, frozen, or refchain's own."""
+    global _user_code
+    if user_code is None:
+        pred = None
+    elif callable(user_code):
+        pred = user_code
+    else:
+        if isinstance(user_code, (str, bytes, os.PathLike)):
+            raise TypeError("set_user_code() takes a predicate or a list of directories, "
+                            "not a single path: wrap it in a list")
+        dirs = tuple(os.path.realpath(os.fspath(d)) for d in user_code)
+        pred = lambda filename: any(_below(filename, d) for d in dirs)  # noqa: E731
+    _user_code = pred
+    _is_user_memo.clear()
+
+
+def _below(filename, directory):
+    real = os.path.realpath(filename)
+    return real == directory or real.startswith(directory.rstrip(os.sep) + os.sep)
+
+
+def is_user_code(filename):
+    """Whether an allocation in `filename` is in the user's own code."""
+    known = _is_user_memo.get(filename)
+    if known is not None:
+        return known
+    if _user_code is not None:
+        mine = bool(_user_code(filename))
+    elif filename.startswith("<"):           # <frozen importlib._bootstrap>, <string>
+        mine = False
+    else:
+        parts = filename.replace(os.sep, "/").split("/")
+        mine = ("site-packages" not in parts and "dist-packages" not in parts
+                and not any(_below(filename, d) for d in _LIBRARY_DIRS))
+    _is_user_memo[filename] = mine
+    return mine
+
+
+def display_path(filename):
+    """A file name as reports show it: relative to the working directory when
+    below it."""
+    try:
+        rel = os.path.relpath(filename)
+    except ValueError:
+        return filename
+    return filename if rel.startswith(os.pardir) else rel
+
+
+def frames_of(obj):
+    """tracemalloc's allocation frames of obj, most recent first, as
+    (filename, lineno) pairs, or None (not tracing, or not traced).  Read
+    through refchain's C helper, which also finds the instances CPython
+    3.11's tracemalloc.get_object_traceback() misses."""
+    if not tracemalloc.is_tracing():
+        return None
+    try:
+        return _refchain._alloc_traceback(obj) or None
+    except Exception:
+        return None
+
+
+def site_key(frames):
+    """(user frame, innermost frame): the user frame is the innermost one in
+    the user's code, or the innermost frame when none is."""
+    inner = frames[0]
+    for frame in frames:
+        if is_user_code(frame[0]):
+            return frame, inner
+    return inner, inner
+
+
+def format_site(key):
+    (f, line), (inner_f, inner_line) = key
+    text = "%s:%d" % (display_path(f), line)
+    if (f, line) != (inner_f, inner_line):
+        text += " (via %s:%d)" % (display_path(inner_f), inner_line)
+    return text
+
+
+def site_of(obj):
+    """Where obj was allocated, as text, or None."""
+    frames = frames_of(obj)
+    return format_site(site_key(frames)) if frames else None
+
+
+def allocation_sites(objects, top=3):
+    """The `top` allocation sites of `objects` as [(count, text)], most
+    frequent first; objects tracemalloc did not trace are skipped."""
+    if not tracemalloc.is_tracing():
+        return []
+    counts = {}
+    for obj in objects:
+        frames = frames_of(obj)
+        if frames:
+            key = site_key(frames)
+            counts[key] = counts.get(key, 0) + 1
+    ranked = sorted(counts.items(), key=lambda item: (-item[1], format_site(item[0])))
+    return [(n, format_site(key)) for key, n in ranked[:top]]
