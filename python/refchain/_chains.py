@@ -8,6 +8,11 @@ machinery: gc.get_referents(), member descriptors (the slots of a class and
 the PyMemberDef fields of builtin types), a short list of getset descriptors
 of builtin types, and the unbound methods of builtin containers.
 
+Types are compared with `is` (`==` and `in (...)` call a metaclass's
+__eq__).  Names are never looked up with a dict's own lookup (`d.get(name)`,
+`name in d`), which calls the __eq__ of a key whose hash collides with the
+name: _dict_get() and _names() compare exact-str keys only.
+
 A chain from the C side is one object per hop of the raw reference graph:
 module -> its __dict__ -> value.  A person reads that as one step, so the
 namespace hops are collapsed here: module globals `['name']`, instance and
@@ -95,13 +100,59 @@ def _is(obj, cls):
     return issubclass(type(obj), cls)
 
 
+def _is_one_of(obj, classes):
+    """type(obj) is one of classes: `type(obj) in classes` would call a
+    metaclass's __eq__."""
+    tp = type(obj)
+    for cls in classes:
+        if tp is cls:
+            return True
+    return False
+
+
+_MISSING = object()
+
+
+def _dict_get(d, name, default=None):
+    """d[name] for a str name, or default, without calling any user code:
+    d's own lookup calls the __eq__ of a key whose hash collides with the
+    name's.  Only keys that are exact strs match."""
+    for k, v in dict.items(d):
+        if type(k) is str and k == name:
+            return v
+    return default
+
+
+# id(d) -> (d, copy) for the namespaces _names() copied during one
+# describe() call.
+_names_memo = {}
+
+
+def _names(d):
+    """A copy of the namespace d with only its exact-str keys, for many
+    lookups: looking a str up in it runs no user code, in O(1)."""
+    memo = _names_memo.get(id(d))
+    if memo is None or memo[0] is not d:
+        memo = _names_memo[id(d)] = (d, {k: v for k, v in dict.items(d) if type(k) is str})
+    return memo[1]
+
+
 def _tname(obj):
     return _type_name(type(obj))
 
 
+def _class_module(cls):
+    """cls.__module__: type's own getter looks it up in a heap type's dict,
+    where a colliding key would have its __eq__ called."""
+    if _type_flags(cls) & _HEAPTYPE:
+        ns = _class_dict(cls)
+        return _dict_get(ns, "__module__") if ns is not None else None
+    return _type_module(cls)
+
+
 def _class_name(cls):
     try:
-        module = _type_module(cls)
+        module = _class_module(cls)
         qualname = _type_qualname(cls)
     except Exception:
         return _type_name(cls)
@@ -214,8 +265,8 @@ def _safe_getsets(obj):
             continue
         ns = _class_dict(cls)
         for name in names:
-            desc = ns.get(name) if ns is not None else None
-            if type(desc) in (_GETSET, _MEMBER):
+            desc = _dict_get(ns, name) if ns is not None else None
+            if _is_one_of(desc, (_GETSET, _MEMBER)):
                 try:
                     yield name, desc.__get__(obj)
                 except Exception:
@@ -226,9 +277,9 @@ def _dict_descriptor(obj):
     """The descriptor that yields obj's __dict__ (C code), or None."""
     for cls in _mro(obj):
         ns = _class_dict(cls)
-        desc = ns.get("__dict__") if ns is not None else None
+        desc = _dict_get(ns, "__dict__") if ns is not None else None
         if desc is not None:
-            return desc if type(desc) in (_GETSET, _MEMBER) else None
+            return desc if _is_one_of(desc, (_GETSET, _MEMBER)) else None
     return None
 
 
@@ -245,7 +296,7 @@ def _code_names(code, out, depth=0):
 
 def _function_names(value, out):
     """Attribute names the code of a function-ish class member uses."""
-    if type(value) in (staticmethod, classmethod):
+    if _is_one_of(value, (staticmethod, classmethod)):
         try:
             value = value.__func__
         except Exception:
@@ -260,6 +311,12 @@ def _function_names(value, out):
 
 # The candidate names per type, for the duration of one describe() call.
 _candidates_memo = {}
+
+
+def forget():
+    """Drop what one describe() call remembered (it holds namespaces)."""
+    _candidates_memo.clear()
+    _names_memo.clear()
 
 
 def _candidate_attrs(obj):
@@ -279,20 +336,21 @@ def _candidate_attrs(obj):
         if ns is None:
             continue
         namespaces.append(ns)
-        ann = ns.get("__annotations__")
+        ann = _dict_get(ns, "__annotations__")
         if type(ann) is dict:
-            names.update(k for k in ann if type(k) is str)
-        slots = ns.get("__slots__")
-        if type(slots) in (tuple, list):
+            names.update(k for k in dict.keys(ann) if type(k) is str)
+        slots = _dict_get(ns, "__slots__")
+        if _is_one_of(slots, (tuple, list)):
             names.update(k for k in slots if type(k) is str)
-        module = sys.modules.get(ns.get("__module__")) if type(ns.get("__module__")) is str else None
-        if module is not None:
+        modname = _dict_get(ns, "__module__")
+        module = _dict_get(sys.modules, modname) if type(modname) is str else None
+        if _is(module, types.ModuleType):
             try:
                 namespaces.append(_module_dict(module))
             except Exception:
                 pass
-    main = sys.modules.get("__main__")
-    if main is not None:
+    main = _dict_get(sys.modules, "__main__")
+    if _is(main, types.ModuleType):
         namespaces.append(_module_dict(main))
     # The code running on every thread's stack (a script's module-level
     # code sets attributes too).
@@ -326,9 +384,19 @@ def _class_attr(obj, name):
     """(found, value) of name in the namespaces of obj's type's MRO."""
     for cls in _mro(obj):
         ns = _class_dict(cls)
-        if ns is not None and name in ns:
-            return True, ns[name]
+        value = _names(ns).get(name, _MISSING) if ns is not None else _MISSING
+        if value is not _MISSING:
+            return True, value
     return False, None
+
+
+def _has_get(value):
+    """Whether type(value) defines __get__ (is a descriptor)."""
+    for c in _type_mro(type(value)):
+        ns = _class_dict(c)
+        if ns is not None and _names(ns).get("__get__", _MISSING) is not _MISSING:
+            return True
+    return False
 
 
 def _inline_attr(obj, child):
@@ -337,12 +405,23 @@ def _inline_attr(obj, child):
     (object.__getattribute__ reads inline values in place).  The names are
     guessed from the class's code; None when no guess matches."""
     getattribute = object.__getattribute__
-    for name in sorted(_candidate_attrs(obj)):
+    names = sorted(_candidate_attrs(obj))
+    # object.__getattribute__ looks the name up in the class dicts of the
+    # MRO, and in the instance's __dict__ when it has one (one of its
+    # referents): a name that would meet a key other than a str there (the
+    # key's __eq__ is user code) is not read.
+    dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
+    dicts += [r for r in gc.get_referents(obj) if type(r) is dict]
+    skip = set(_refchain._colliding_names(names, dicts))
+    del dicts
+    for name in names:
+        if name in skip:
+            continue
         found, class_value = _class_attr(obj, name)
         if found:
             # A descriptor would run code; a plain class attribute would
             # answer for an instance that lacks the name.
-            if any("__get__" in (_class_dict(c) or ()) for c in _type_mro(type(class_value))):
+            if _has_get(class_value):
                 continue
             if class_value is child:
                 continue
@@ -542,7 +621,7 @@ def _label_lru(objs, i, edge):
             return 1, "[%s]" % _key_repr(refs[edge - 1])
         if pos == 0:
             return 1, "cache key"
-    if wdict is not None and wdict.get("__wrapped__") is child:
+    if _is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child:
         return 1, ".__wrapped__"
     return None
 
@@ -661,8 +740,8 @@ def _is_main_thread(ident, n_threads):
     would take that thread for the main one)."""
     import _thread
 
-    get_main = getattr(_thread, "_get_main_thread_ident", None)  # 3.13+
-    if get_main is not None:
+    get_main = _dict_get(_module_dict(_thread), "_get_main_thread_ident")  # 3.13+
+    if type(get_main) is types.BuiltinFunctionType:
         return get_main() == ident
     # Every thread not started through threading runs beside the main one,
     # which is always listed: a lone thread is the main thread.
@@ -680,11 +759,15 @@ def _thread_of(frame):
         depth = 0
         while f is not None and depth < 10000:
             if f is frame:
-                threading = sys.modules.get("threading")
+                threading = _dict_get(sys.modules, "threading")
+                if not _is(threading, types.ModuleType):
+                    threading = None
                 thread = None
                 if threading is not None:
-                    active = getattr(threading, "_active", None)
-                    thread = active.get(ident) if type(active) is dict else None
+                    active = _dict_get(_module_dict(threading), "_active")
+                    if type(active) is dict:
+                        thread = next((t for k, t in dict.items(active)
+                                       if type(k) is int and k == ident), None)
                 if thread is not None:
                     try:
                         name = object.__getattribute__(thread, "_name")
@@ -712,14 +795,15 @@ def _describe_frame(frame):
 
 def _describe_cache(wrapper):
     wdict = _lru_wrapper_dict(wrapper)
-    func = wdict.get("__wrapped__") if type(wdict) is dict else None
+    func = _dict_get(wdict, "__wrapped__") if type(wdict) is dict else None
     if type(func) is types.FunctionType:
         module, qualname = _func_module(func), _func_qualname(func)
         if type(module) is str:
             return "cache %s.%s" % (module, qualname)
         return "cache %s" % qualname
-    if type(wdict) is dict and type(wdict.get("__qualname__")) is str:
-        return "cache %s" % wdict["__qualname__"]
+    qualname = _dict_get(wdict, "__qualname__") if type(wdict) is dict else None
+    if type(qualname) is str:
+        return "cache %s" % qualname
     return "cache (an lru_cache)"
 
 
@@ -733,7 +817,7 @@ def _describe_root(kind, root):
     if kind == "module":
         name = None
         try:
-            name = _module_dict(root).get("__name__")
+            name = _dict_get(_module_dict(root), "__name__")
         except Exception:
             pass
         return "module %s" % (name if type(name) is str else "<%s>" % _tname(root))
@@ -784,7 +868,7 @@ def label_path(objs, edges):
             i += hops
             steps.append((i, label))
     finally:
-        _candidates_memo.clear()
+        forget()
     return tuple(steps)
 
 

@@ -5,7 +5,7 @@ import collections
 import sys
 
 from refchain import _refchain
-from refchain._chains import _tname, _type_name
+from refchain._chains import _is, _tname, _type_name
 from refchain._format import human_bytes
 from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
 
@@ -65,7 +65,7 @@ def _varies(parent):
     """Whether the keys or indexes under parent differ from one member of a
     group to the next (a data collection, an lru_cache), as opposed to the
     names of a module's globals or an object's attributes."""
-    return isinstance(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
+    return _is(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
         _tname(parent) == "_lru_cache_wrapper"
 
 

@@ -7,6 +7,7 @@ Nothing here calls gc.collect() except collect_report(), which exists to."""
 import gc
 import itertools
 import sys
+import types
 
 from refchain import _refchain
 from refchain._format import human_bytes
@@ -191,8 +192,10 @@ def collect_report(limit=10):
     _, predicted = _refchain._garbage(None, sys.maxsize, 0)
     members = [o for group in predicted for o in group[-1]]
     del predicted
+    from refchain._chains import _type_qualname
+
     owned = _instance_dicts(members)
-    expected = {id(o): type(o).__qualname__ for o in members
+    expected = {id(o): _type_qualname(type(o)) for o in members
                 if gc.is_tracked(o) and id(o) not in owned}
     del owned
     del members
@@ -214,7 +217,7 @@ def collect_report(limit=10):
     # lands in gc.garbage this time is uncollectable.
     del found, raw
     gc.collect()
-    uncollectable = [(type(o).__qualname__, UNCOLLECTABLE) for o in gc.garbage[before:]]
+    uncollectable = [(_type_qualname(type(o)), UNCOLLECTABLE) for o in gc.garbage[before:]]
     return CollectReport(collected, groups, resurrected, uncollectable)
 
 
@@ -222,6 +225,8 @@ def _instance_dicts(objects):
     """ids of the dicts among objects that are another member's __dict__
     (before 3.11 an instance's attributes live in one: it is part of the
     instance, not a finding of its own)."""
+    from refchain._chains import _dict_descriptor
+
     dicts = {id(o) for o in objects if type(o) is dict}
     if not dicts:
         return dicts
@@ -229,9 +234,19 @@ def _instance_dicts(objects):
     for o in objects:
         if type(o) is not dict:
             for r in gc.get_referents(o):
-                if id(r) in dicts and getattr(o, "__dict__", None) is r:
+                if id(r) in dicts and _instance_dict(o, _dict_descriptor) is r:
                     owned.add(id(r))
     return owned
+
+
+def _instance_dict(obj, dict_descriptor):
+    """obj.__dict__ read through its C descriptor (getattr() could run a
+    __getattr__ or a property), or None."""
+    desc = dict_descriptor(obj)
+    try:
+        return desc.__get__(obj) if desc is not None else None
+    except Exception:
+        return None
 
 
 # Since Python 3.4 (PEP 442) only a legacy tp_del keeps a cycle uncollectable.
@@ -278,14 +293,22 @@ class CycleMonitor:
         for group in report:
             self.cycles[group.signature] = self.cycles.get(group.signature, 0) + group.count
 
+    def _hooked(self):
+        """The indexes of this monitor's callback in gc.callbacks, found by
+        identity: `in` and remove() would call the __eq__ of every other
+        callback there."""
+        return [i for i, cb in enumerate(gc.callbacks)
+                if type(cb) is types.MethodType and cb.__self__ is self
+                and cb.__func__ is CycleMonitor._callback]
+
     def start(self):
-        if self._callback not in gc.callbacks:
+        if not self._hooked():
             gc.callbacks.append(self._callback)
         return self
 
     def stop(self):
-        while self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        for i in reversed(self._hooked()):
+            del gc.callbacks[i]
         return self
 
     def __enter__(self):
