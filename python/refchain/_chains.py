@@ -87,9 +87,12 @@ _SAFE_GETSETS = {
 
 
 def tool_globals():
-    """The globals dicts of refchain's own modules."""
-    return tuple(vars(m) for name, m in sorted(sys.modules.items())
-                 if m is not None and (name == "refchain" or name.startswith("refchain.")))
+    """The globals dicts of refchain's own modules.  sys.modules may hold
+    keys of any type: only str keys name modules."""
+    mods = sorted((name, m) for name, m in list(dict.items(sys.modules))
+                  if type(name) is str and (name == "refchain" or name.startswith("refchain."))
+                  and _is(m, types.ModuleType))
+    return tuple(_module_dict(m) for _, m in mods)
 
 
 # ---- small safe readers ---------------------------------------------------------------
