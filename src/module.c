@@ -431,6 +431,18 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* A growth row by name, to find each type's row by bisection. */
+typedef struct named_row {
+    const char *name;
+    uint32_t row;
+} named_row;
+
+static int
+cmp_named_row(const void *x, const void *y)
+{
+    return strcmp(((const named_row *)x)->name, ((const named_row *)y)->name);
+}
+
 /* _growth(peaks, since, shortnames, limit, objects)
  *   -> (new_peaks, census, diff, {name: [new objects]} or None)
  * One capture answers both show_growth's counts and its "where were the new
@@ -462,8 +474,10 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_diff *diff = NULL;
     uint32_t *row_of_type = NULL;
     unsigned char *mask = NULL;
+    named_row *by_name = NULL;
+    PyObject **row_lists = NULL;
     rc_id *ids = NULL;
-    size_t n_ids = 0;
+    size_t n_ids = 0, rows = 0;
     rc_status st;
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
     if (!g) {
@@ -475,7 +489,7 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         rc_raise(st);
         goto finally;
     }
-    size_t rows = rc_diff_len(diff);
+    rows = rc_diff_len(diff);
     if ((size_t)limit < rows) {
         rows = (size_t)limit;
     }
@@ -484,21 +498,23 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         size_t nt = rc_graph_type_count(g);
         row_of_type = rc_malloc((nt ? nt : 1) * sizeof *row_of_type);
         mask = rc_calloc(nt ? nt : 1, 1);
-        if (!row_of_type || !mask) {
+        by_name = rc_malloc(rows * sizeof *by_name);
+        if (!row_of_type || !mask || !by_name) {
             PyErr_NoMemory();
             goto finally;
         }
+        /* Each type's row, by name: sorted once, then bisected (linear in
+         * the types, however many rows). */
+        for (size_t r = 0; r < rows; r++) {
+            by_name[r] = (named_row){rc_diff_row_at(diff, r)->name, (uint32_t)r};
+        }
+        qsort(by_name, rows, sizeof *by_name, cmp_named_row);
         for (uint32_t t = 0; t < nt; t++) {
-            const char *name = shortnames ? rc_graph_type_short_name(g, t)
-                                          : rc_graph_type_name(g, t);
-            row_of_type[t] = UINT32_MAX;
-            for (size_t r = 0; r < rows; r++) {
-                if (strcmp(name, rc_diff_row_at(diff, r)->name) == 0) {
-                    row_of_type[t] = (uint32_t)r;
-                    mask[t] = 1;
-                    break;
-                }
-            }
+            named_row key = {shortnames ? rc_graph_type_short_name(g, t)
+                                        : rc_graph_type_name(g, t), 0};
+            const named_row *found = bsearch(&key, by_name, rows, sizeof *by_name, cmp_named_row);
+            row_of_type[t] = found ? found->row : UINT32_MAX;
+            mask[t] = found != NULL;
         }
         if ((st = rc_census_new_nodes(since, g, mask, &ids, &n_ids)) != RC_OK) {
             rc_raise(st);
@@ -512,20 +528,23 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* From here on Python objects are created: the graph's addresses are
      * not touched again, only its type table. */
     if (objects) {
-        lists = PyDict_New();
-        for (size_t r = 0; lists && r < rows; r++) {
-            PyObject *l = PyList_New(0);
-            if (!l || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, l) < 0) {
-                Py_XDECREF(l);
-                Py_CLEAR(lists);
-                break;
-            }
-            Py_DECREF(l);
+        /* One list per row, filled by row number: no name is looked up
+         * per object (a name may be megabytes long). */
+        row_lists = rc_calloc(rows, sizeof *row_lists);
+        int ok = row_lists != NULL;
+        if (!ok) {
+            PyErr_NoMemory();
         }
-        for (size_t i = 0; lists && i < n_ids; i++) {
+        for (size_t r = 0; ok && r < rows; r++) {
+            ok = (row_lists[r] = PyList_New(0)) != NULL;
+        }
+        for (size_t i = 0; ok && i < n_ids; i++) {
             uint32_t r = row_of_type[rc_graph_type(g, ids[i])];
-            PyObject *l = PyDict_GetItemString(lists, rc_diff_row_at(diff, r)->name);
-            if (!l || PyList_Append(l, PyList_GET_ITEM(objects, i)) < 0) {
+            ok = PyList_Append(row_lists[r], PyList_GET_ITEM(objects, i)) == 0;
+        }
+        lists = ok ? PyDict_New() : NULL;
+        for (size_t r = 0; lists && r < rows; r++) {
+            if (PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row_lists[r]) < 0) {
                 Py_CLEAR(lists);
             }
         }
@@ -548,6 +567,11 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 finally:
     Py_XDECREF(objects);
     Py_XDECREF(lists);
+    for (size_t r = 0; row_lists && r < rows; r++) {
+        Py_XDECREF(row_lists[r]);
+    }
+    rc_free(row_lists);
+    rc_free(by_name);
     rc_free(ids);
     rc_free(mask);
     rc_free(row_of_type);
