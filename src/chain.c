@@ -342,14 +342,25 @@ chain_repr(PyObject *op)
     if (self->base.n_held == 0) {
         return PyUnicode_FromString("<refchain.Chain: cleared by the garbage collector>");
     }
+    /* The target's type name, shown the way the package's text shows names. */
+    const char *tp_name = Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name;
+    PyObject *namer = rc_module_state(self->base.module)->namer, *r = NULL;
     PyObject *kind = chain_kind(op, NULL);
-    if (!kind) {
-        return NULL;
+    PyObject *name = kind ? PyUnicode_DecodeUTF8(tp_name, (Py_ssize_t)strlen(tp_name), "replace")
+                          : NULL;
+    if (name && namer) {
+        Py_SETREF(name, PyObject_CallFunctionObjArgs(namer, name, NULL));
+        if (name && !PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "the namer hook must return a str");
+            Py_CLEAR(name);
+        }
     }
-    PyObject *r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %s>", kind,
-                                       self->base.n_held - 1,
-                                       Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name);
-    Py_DECREF(kind);
+    if (name) {
+        r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %U>", kind,
+                                 self->base.n_held - 1, name);
+    }
+    Py_XDECREF(kind);
+    Py_XDECREF(name);
     return r;
 }
 

@@ -985,19 +985,21 @@ rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyLong_FromUnsignedLong(before);
 }
 
-/* _set_hooks(formatter, describer, tool_globals): the package's Python
- * helpers, and the globals of its modules (whose running frames are the
- * tool's own). */
+/* _set_hooks(formatter, describer, tool_globals, namer=None): the package's
+ * Python helpers, the globals of its modules (whose running frames are the
+ * tool's own), and how text shows a name (escaped and bounded). */
 static PyObject *
 rc_set_hooks_py(PyObject *module, PyObject *args)
 {
-    PyObject *formatter, *describer, *tool_globals;
-    if (!PyArg_ParseTuple(args, "OOO!:_set_hooks", &formatter, &describer, &PyTuple_Type,
-                          &tool_globals)) {
+    PyObject *formatter, *describer, *tool_globals, *namer = Py_None;
+    if (!PyArg_ParseTuple(args, "OOO!|O:_set_hooks", &formatter, &describer, &PyTuple_Type,
+                          &tool_globals, &namer)) {
         return NULL;
     }
-    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer)) {
-        PyErr_SetString(PyExc_TypeError, "_set_hooks: formatter and describer must be callable");
+    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer) ||
+        (namer != Py_None && !PyCallable_Check(namer))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_set_hooks: formatter, describer and namer must be callable");
         return NULL;
     }
     rc_state *s = rc_module_state(module);
@@ -1005,6 +1007,12 @@ rc_set_hooks_py(PyObject *module, PyObject *args)
     Py_XSETREF(s->formatter, formatter);
     Py_INCREF(describer);
     Py_XSETREF(s->describer, describer);
+    if (namer == Py_None) {
+        Py_CLEAR(s->namer);
+    } else {
+        Py_INCREF(namer);
+        Py_XSETREF(s->namer, namer);
+    }
     Py_INCREF(tool_globals);
     Py_XSETREF(s->tool_globals, tool_globals);
     Py_RETURN_NONE;
@@ -1072,6 +1080,7 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->gc);
     Py_VISIT(s->formatter);
     Py_VISIT(s->describer);
+    Py_VISIT(s->namer);
     Py_VISIT(s->tool_globals);
     return 0;
 }
@@ -1092,6 +1101,7 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->gc);
     Py_CLEAR(s->formatter);
     Py_CLEAR(s->describer);
+    Py_CLEAR(s->namer);
     Py_CLEAR(s->tool_globals);
     return 0;
 }

@@ -56,7 +56,7 @@ from refchain._growth import (  # noqa: E402
 from refchain._render import render, show_backrefs, show_chain, show_refs  # noqa: E402
 from refchain import _chains, _format, _refchain  # noqa: E402
 
-_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals())
+_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals(), _format.name)
 
 __version__ = "0.1.0"
 

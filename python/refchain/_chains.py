@@ -23,7 +23,7 @@ import gc
 import sys
 import types
 
-from refchain import _refchain
+from refchain import _format, _refchain
 from refchain._growth import _display_path
 
 _PY311 = sys.version_info >= (3, 11)
@@ -141,7 +141,8 @@ def _names(d):
 
 
 def _tname(obj):
-    return _type_name(type(obj))
+    """The name of obj's type as text shows it (escaped and bounded)."""
+    return _format.name(_type_name(type(obj)))
 
 
 def _class_module(cls):
@@ -154,14 +155,15 @@ def _class_module(cls):
 
 
 def _class_name(cls):
+    """module.qualname of a class as text shows it (escaped and bounded)."""
     try:
         module = _class_module(cls)
         qualname = _type_qualname(cls)
     except Exception:
-        return _type_name(cls)
+        return _format.name(_type_name(cls))
     if type(module) is not str or module == "builtins":
-        return qualname
-    return "%s.%s" % (module, qualname)
+        return _format.name(qualname)
+    return "%s.%s" % (_format.name(module), _format.name(qualname))
 
 
 def _mro(obj):
@@ -775,7 +777,7 @@ def _thread_of(frame):
                     try:
                         name = object.__getattribute__(thread, "_name")
                         if type(name) is str:
-                            return "thread %s" % name
+                            return "thread %s" % _format.name(name)
                     except Exception:
                         pass
                 elif threading is None and _is_main_thread(ident, len(current)):
@@ -790,7 +792,7 @@ def _thread_of(frame):
 
 def _describe_frame(frame):
     code = _frame_code(frame)
-    where = "%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
+    where = "%s() at %s:%d" % (_format.name(code.co_name), _display_path(code.co_filename),
                                _frame_lineno(frame) or 0)
     thread = _thread_of(frame)
     return "frame %s" % where + (" in %s" % thread if thread else "")
@@ -802,11 +804,11 @@ def _describe_cache(wrapper):
     if type(func) is types.FunctionType:
         module, qualname = _func_module(func), _func_qualname(func)
         if type(module) is str:
-            return "cache %s.%s" % (module, qualname)
-        return "cache %s" % qualname
+            return "cache %s.%s" % (_format.name(module), _format.name(qualname))
+        return "cache %s" % _format.name(qualname)
     qualname = _dict_get(wdict, "__qualname__") if type(wdict) is dict else None
     if type(qualname) is str:
-        return "cache %s" % qualname
+        return "cache %s" % _format.name(qualname)
     return "cache (an lru_cache)"
 
 
@@ -823,7 +825,7 @@ def _describe_root(kind, root):
             name = _dict_get(_module_dict(root), "__name__")
         except Exception:
             pass
-        return "module %s" % (name if type(name) is str else "<%s>" % _tname(root))
+        return "module %s" % (_format.name(name) if type(name) is str else "<%s>" % _tname(root))
     if kind == "class" and _is(root, type):
         return "class %s" % _class_name(root)
     if kind == "cache":
@@ -869,7 +871,8 @@ def label_path(objs, edges):
             except Exception:
                 hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
             i += hops
-            steps.append((i, label))
+            # A label holds one name (a key, an attribute, a variable).
+            steps.append((i, _format.name(label)))
     finally:
         forget()
     return tuple(steps)

@@ -6,7 +6,7 @@ import sys
 
 from refchain import _refchain
 from refchain._chains import _is, _tname, _type_name
-from refchain._format import human_bytes
+from refchain._format import human_bytes, name
 from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
 
 
@@ -45,14 +45,14 @@ class Group:
 
     def __str__(self):
         text = "%d %s (%s), held through %s" % (
-            self.count, self.typename, human_bytes(self.bytes), self.path())
+            self.count, name(self.typename), human_bytes(self.bytes), self.path())
         if self.lines:
             text += "; allocated at " + ", ".join(
                 "%s (%d)" % (site, n) for n, site in self.lines)
         return text + "."
 
     def __repr__(self):
-        return "<refchain.Group: %d %s via %s root>" % (self.count, self.typename,
+        return "<refchain.Group: %d %s via %s root>" % (self.count, name(self.typename),
                                                        self.root_kind)
 
     def _repr_svg_(self):
@@ -158,7 +158,7 @@ class LeakReport:
             return "(nothing new since the census)"
         out = []
         for typename, count, nbytes, groups in self.types:
-            out.append("%s: +%d new (%s)" % (typename, count, human_bytes(nbytes)))
+            out.append("%s: +%d new (%s)" % (name(typename), count, human_bytes(nbytes)))
             out.extend("  " + str(g) for g in groups)
         return "\n".join(out)
 
@@ -172,5 +172,5 @@ def leaks(since, limit=5):
                         % type(since).__name__)
     limit = _check_limit(limit, "leaks")
     raw = _refchain._explain(None, None, since, min(limit, sys.maxsize), True)
-    return LeakReport([(name, count, nbytes, _groups(groups, name))
-                       for name, count, nbytes, groups in raw])
+    return LeakReport([(typename, count, nbytes, _groups(groups, typename))
+                       for typename, count, nbytes, groups in raw])

@@ -10,7 +10,7 @@ import sys
 import types
 
 from refchain import _refchain
-from refchain._format import human_bytes
+from refchain._format import human_bytes, name
 from refchain._growth import _check_limit, allocation_sites
 
 
@@ -43,7 +43,7 @@ class CycleGroup:
         """'Child ↔ Parent', or 'Node ↺' for cycles of one type (an object
         referring to itself, or Nodes referring to each other).  Each type
         is named once, however many members the cycles have."""
-        names = sorted(_short(t) for t in self.types)
+        names = sorted(name(_short(t)) for t in self.types)
         if len(names) == 1:   # one type (and perhaps its instances' __dict__s)
             return names[0] + " ↺"
         return " ↔ ".join(names)
@@ -176,9 +176,9 @@ class CollectReport:
             lines.append("%d objects survived: a finalizer (__del__) resurrected them "
                          "(stored a reference to itself somewhere reachable):"
                          % len(self.resurrected))
-            lines.extend("  %s at 0x%x" % r for r in self.resurrected[:10])
-        for name, reason in self.uncollectable:
-            lines.append("uncollectable, left in gc.garbage: %s (%s)" % (name, reason))
+            lines.extend("  %s at 0x%x" % (name(t), addr) for t, addr in self.resurrected[:10])
+        for typename, reason in self.uncollectable:
+            lines.append("uncollectable, left in gc.garbage: %s (%s)" % (name(typename), reason))
         return "\n".join(lines)
 
 
@@ -211,7 +211,7 @@ def collect_report(limit=10):
     _, raw = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
     groups = _groups(raw)
     found_ids = {id(o) for o in found}
-    resurrected = sorted((name, addr) for addr, name in expected.items()
+    resurrected = sorted((typename, addr) for addr, typename in expected.items()
                          if addr not in found_ids)
     # SAVEALL kept the cycles intact: free them for real now.  Anything that
     # lands in gc.garbage this time is uncollectable.

@@ -6,7 +6,7 @@ import sys
 import tracemalloc
 
 from refchain import _refchain
-from refchain._format import growth_lines
+from refchain._format import growth_lines, name
 
 # The highest count seen per type (one Census per naming), and the census
 # point: the last growth()/show_growth() capture, which remembers object
@@ -68,11 +68,13 @@ def growth(limit=10, shortnames=True):
 
 
 def _display_path(filename):
+    """A file name as reports show it: relative to the working directory
+    when below it, escaped and bounded (see _format.name)."""
     try:
         rel = os.path.relpath(filename)
     except ValueError:
-        return filename
-    return filename if rel.startswith(os.pardir) else rel
+        return name(filename)
+    return name(filename if rel.startswith(os.pardir) else rel)
 
 
 def _object_traceback():

@@ -46,3 +46,109 @@ def test_sys_modules_keys_that_are_not_strs(run_script):
     assert "module hidden_mod → ['ITEM'] Item" in out["explain"]
     assert "module __main__ → ['ITEMS'] list → [*] Item" in out["explain"]
     assert out["garbage"] == "Nothing is waiting for the cyclic garbage collector."
+
+
+# ---- control characters in names -----------------------------------------------------
+
+# A type, a dict key, an attribute and a file whose names hold an ANSI escape, a
+# newline, other C0 and C1 controls, DEL and a line separator.
+EVIL = "\x1b[31mRed\nX\x01\x7f\x85\u2028"
+EVIL_ESCAPED = "\\x1b[31mRed\\nX\\x01\\x7f\\x85\\u2028"
+
+CONTROL = """
+import gc, io, json, sys, tracemalloc
+tracemalloc.start()
+import refchain
+
+EVIL = %(evil)r
+
+def shown(func, *args):
+    out = io.StringIO()
+    func(*args, file=out)
+    return out.getvalue()
+
+Red = type(EVIL, (), {})
+out = {"baseline": shown(refchain.show_growth)}
+before = refchain.census()
+exec(compile("OBJ = Red()", EVIL + ".py", "exec"), globals())
+KEEP = {EVIL: Red()}
+vars(KEEP[EVIL])[EVIL] = Red()
+MANY = [Red() for _ in range(30000)]        # among the census's 10 largest
+CYCLE = [Red(), Red()]
+setattr(CYCLE[0], EVIL, CYCLE[1])
+setattr(CYCLE[1], EVIL, CYCLE[0])
+del CYCLE
+gc.disable()
+
+chain = refchain.find_chain(getattr(KEEP[EVIL], EVIL))
+out["str(chain)"] = str(chain)
+out["repr(chain)"] = repr(chain)
+out["labels"] = "|".join(label for _, label in chain.steps)
+del chain
+out["show_growth"] = shown(refchain.show_growth)
+out["show_explain"] = shown(refchain.show_explain, Red)
+out["explain"] = "\\n".join(str(g) + repr(g) for g in refchain.explain(EVIL))
+out["leaks"] = str(refchain.leaks(before))
+out["census"] = str(refchain.census())
+out["diff"] = str(refchain.census() - before)
+report = refchain.garbage()
+out["garbage"] = str(report) + "".join(repr(g) for g in report)
+del report
+print(json.dumps(out))
+"""
+
+
+def test_control_characters_in_names_are_escaped(run_script):
+    out = json.loads(run_script(CONTROL % {"evil": EVIL}).stdout)
+    for what, text in out.items():
+        if what == "baseline":
+            continue
+        assert EVIL_ESCAPED in text, (what, text)
+        bad = sorted({c for c in text if c != "\n" and (not c.isprintable() or c == "\x85")})
+        assert not bad, (what, bad, text)
+    # The labels: the dict key (a repr, as before) and the attribute's name.
+    assert out["labels"] == "['KEEP']|[%r]|.%s" % (EVIL, EVIL_ESCAPED)
+    assert "at %s.py:1" % EVIL_ESCAPED in out["show_growth"]
+    assert "of %s ↺" % EVIL_ESCAPED in out["garbage"]
+
+
+# ---- long names -----------------------------------------------------------------------
+
+LONG = """
+import io, json, tracemalloc
+tracemalloc.start()
+import refchain
+
+N = 1_000_000
+Big = type("B" * N, (), {"__slots__": ("a" * N,)})
+refchain.show_growth(file=io.StringIO())
+before = refchain.census()
+exec(compile("KEEP = [Big()]", "f" * N + ".py", "exec"), globals())
+MANY = [Big() for _ in range(30000)]        # among the census's 10 largest
+setattr(KEEP[0], "a" * N, Big())
+out = {}
+text = io.StringIO()
+refchain.show_growth(limit=None, file=text)
+out["show_growth"] = text.getvalue()
+chain = refchain.find_chain(getattr(KEEP[0], "a" * N))
+out["str(chain)"] = str(chain)
+out["repr(chain)"] = repr(chain)
+del chain
+out["explain"] = "\\n".join(str(g) + repr(g) for g in refchain.explain(Big))
+out["leaks"] = str(refchain.leaks(before))
+out["census"] = str(refchain.census())
+out["diff"] = str(refchain.census() - before)
+print(json.dumps(out))
+"""
+
+
+def test_long_names_are_bounded(run_script):
+    """A name of a million characters (type, attribute, file) shows as its
+    first 200 and the count of the rest."""
+    out = json.loads(run_script(LONG).stdout)
+    for what, text in out.items():
+        assert len(text) < 20_000, (what, len(text))
+        # The type's name, or its qualified name (9 more characters).
+        assert "B" * 191 + "\u2026(9998" in text, what
+    assert ".%s\u2026(999801 more characters) " % ("a" * 199) in out["str(chain)"]
+    assert "f" * 200 + "\u2026(999803 more characters):1" in out["show_growth"]
