@@ -87,6 +87,8 @@ def _object_traceback():
 def allocation_sites(objects, top=3):
     """The `top` allocation lines of `objects` as [(count, "file:line")],
     most frequent first; objects tracemalloc did not trace are skipped."""
+    if not tracemalloc.is_tracing():
+        return []           # nothing was traced: no need to ask per object
     get_tb = _object_traceback()
     counts = {}
     for obj in objects:
