@@ -245,37 +245,50 @@ def _seq_index(seq, child, edge, getitem, length):
     return None
 
 
-def _members(obj):
-    """(name, value) for every member descriptor in obj's type's MRO: the
-    __slots__ of classes and the PyMemberDef fields of builtin types."""
+# id(type) -> (type, members, getsets, dict descriptor) for the duration of
+# one describe() call (see _layout).
+_layout_memo = {}
+
+
+def _layout(obj):
+    """(type, members, getsets, dict descriptor) of obj's type, found once
+    per type: its member descriptors ((name, descriptor) in MRO order: the
+    __slots__ of classes and the PyMemberDef fields of builtin types), the
+    known-safe getset descriptors that apply, and the descriptor of its
+    __dict__ (see _dict_descriptor)."""
+    tp = type(obj)
+    memo = _layout_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo
+    members = []
     for cls in _mro(obj):
         try:
             ns = _class_dict(cls)
         except Exception:
             continue
-        if ns is None:
-            continue
-        for name, desc in list(dict.items(ns)):
-            if type(desc) is _MEMBER:
-                try:
-                    value = desc.__get__(obj)
-                except Exception:  # an unset slot
-                    continue
-                yield name, value
-
-
-def _safe_getsets(obj):
+        if ns is not None:
+            members.extend((name, desc) for name, desc in list(dict.items(ns))
+                           if type(desc) is _MEMBER)
+    getsets = []
     for cls, names in _SAFE_GETSETS.items():
-        if not _is(obj, cls):
+        if _is(obj, cls):
+            ns = _class_dict(cls)
+            for name in names:
+                desc = _dict_get(ns, name) if ns is not None else None
+                if _is_one_of(desc, (_GETSET, _MEMBER)):
+                    getsets.append((name, desc))
+    memo = _layout_memo[id(tp)] = (tp, members, getsets, _dict_descriptor(obj))
+    return memo
+
+
+def _read(obj, descriptors):
+    """(name, value) for each of descriptors that obj has a value for."""
+    for name, desc in descriptors:
+        try:
+            value = desc.__get__(obj)
+        except Exception:  # an unset slot
             continue
-        ns = _class_dict(cls)
-        for name in names:
-            desc = _dict_get(ns, name) if ns is not None else None
-            if _is_one_of(desc, (_GETSET, _MEMBER)):
-                try:
-                    yield name, desc.__get__(obj)
-                except Exception:
-                    continue
+        yield name, value
 
 
 def _dict_descriptor(obj):
@@ -322,6 +335,9 @@ def forget():
     """Drop what one describe() call remembered (it holds namespaces)."""
     _candidates_memo.clear()
     _names_memo.clear()
+    _inline_memo.clear()
+    _layout_memo.clear()
+    _handlers_memo.clear()
 
 
 def _candidate_attrs(obj):
@@ -404,37 +420,69 @@ def _has_get(value):
     return False
 
 
-def _inline_attr(obj, child):
-    """3.11+: the name of obj's attribute holding child, read from the
-    instance's inline values without materialising its __dict__
-    (object.__getattribute__ reads inline values in place).  The names are
-    guessed from the class's code; None when no guess matches."""
-    getattribute = object.__getattribute__
+# id(type) -> (type, [(name, its class value or _MISSING)], [the last match])
+# for the duration of one describe() call (see _inline_names).
+_inline_memo = {}
+
+
+def _inline_names(obj):
+    """(type, names, last) for _inline_attr: the candidate attribute names of
+    obj's type that can be read without running code, sorted, each with the
+    value its class gives it (a plain class attribute answers for an
+    instance that lacks the name), and a cell for the last name that
+    matched.  Computed once per type."""
+    tp = type(obj)
+    memo = _inline_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo
     names = sorted(_candidate_attrs(obj))
-    # object.__getattribute__ looks the name up in the class dicts of the
-    # MRO, and in the instance's __dict__ when it has one (one of its
-    # referents): a name that would meet a key other than a str there (the
-    # key's __eq__ is user code) is not read.
-    dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
-    dicts += [r for r in gc.get_referents(obj) if type(r) is dict]
-    skip = set(_refchain._colliding_names(names, dicts))
-    del dicts
+    # object.__getattribute__ looks each name up in the class dicts of the
+    # MRO: a name that would meet a key other than a str there (the key's
+    # __eq__ is user code) is not read.
+    class_dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
+    skip = set(_refchain._colliding_names(names, class_dicts))
+    readable = []
     for name in names:
         if name in skip:
             continue
         found, class_value = _class_attr(obj, name)
-        if found:
-            # A descriptor would run code; a plain class attribute would
-            # answer for an instance that lacks the name.
-            if _has_get(class_value):
-                continue
-            if class_value is child:
-                continue
+        if found and _has_get(class_value):
+            continue            # a descriptor would run code
+        readable.append((name, class_value if found else _MISSING))
+    memo = _inline_memo[id(tp)] = (tp, readable, [None])
+    return memo
+
+
+def _inline_attr(obj, child):
+    """3.11+: the name of obj's attribute holding child, read from the
+    instance's inline values without materialising its __dict__
+    (object.__getattribute__ reads inline values in place).  The names are
+    guessed from the class's code; None when no guess matches.  The first
+    name in sorted order answers; when child is held once, the name that
+    answered for the last instance of the type is tried first (a linked
+    list's .next), which gives the same answer."""
+    _, readable, last = _inline_names(obj)
+    refs = gc.get_referents(obj)
+    # The instance's __dict__, when it has one, is one of its referents:
+    # object.__getattribute__ looks names up there too.
+    dicts = [r for r in refs if type(r) is dict]
+    skip = set(_refchain._colliding_names([n for n, _ in readable], dicts)) if dicts else ()
+    getattribute = object.__getattribute__
+
+    def holds(name, class_value):
+        if name in skip or class_value is child:
+            return False
         try:
-            if getattribute(obj, name) is child:
-                return name
+            return getattribute(obj, name) is child
         except Exception:
-            continue
+            return False
+
+    if last[0] is not None and sum(1 for r in refs if r is child) == 1 and holds(*last[0]):
+        return last[0][0]
+    for name, class_value in readable:
+        if holds(name, class_value):
+            last[0] = (name, class_value)
+            return name
     return None
 
 
@@ -666,17 +714,17 @@ def _label_attributes(objs, i, edge):
     """Named fields: slots and builtin members, known getsets, inline values
     (3.11+) and the instance __dict__."""
     parent, child = objs[i], objs[i + 1]
-    for name, value in _members(parent):
+    _, members, getsets, desc = _layout(parent)
+    for name, value in _read(parent, members) if members else ():
         if value is child:
             if name == "__dict__" and type(child) is dict:
                 return _collapse_dict(objs, i, ".__dict__", "attr")
             return 1, "." + name
-    for name, value in _safe_getsets(parent):
+    for name, value in _read(parent, getsets) if getsets else ():
         if value is child:
             return 1, "." + name
     if child is type(parent):
         return 1, ".__class__"
-    desc = _dict_descriptor(parent)
     if desc is None:
         return None
     tp = type(parent)
@@ -706,12 +754,18 @@ def _label_attributes(objs, i, edge):
     return 1, "." + _attr_name(key)
 
 
-def _label_step(objs, edges, i):
-    """(hops consumed, label) for the step that starts at objs[i]."""
-    parent = objs[i]
-    edge = edges[i] if i < len(edges) else -1
-    handlers = []
+# id(type) -> (type, handlers) for the duration of one describe() call.
+_handlers_memo = {}
+
+
+def _handlers(parent):
+    """The _label_* functions that may name a reference from parent, in the
+    order they are tried; they depend on its type alone."""
     tp = type(parent)
+    memo = _handlers_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo[1]
+    handlers = []
     if _is(parent, types.ModuleType):
         handlers.append(_label_module)
     if _is(parent, type):
@@ -727,7 +781,20 @@ def _label_step(objs, edges, i):
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
         handlers.append(_label_container)
     handlers.append(_label_attributes)
-    for handler in handlers:
+    _handlers_memo[id(tp)] = (tp, handlers)
+    return handlers
+
+
+def _label_step(objs, edges, i):
+    """(hops consumed, label) for the step that starts at objs[i]."""
+    parent = objs[i]
+    edge = edges[i] if i < len(edges) else -1
+    tp = type(parent)
+    if (tp is list or tp is tuple) and 0 <= edge < len(parent) and parent[edge] is objs[i + 1]:
+        # The common case first (a list's referents are its items, in
+        # order): what _label_container would say, without its search.
+        return 1, "[%d]" % edge
+    for handler in _handlers(parent):
         try:
             result = handler(objs, i, edge)
         except Exception:
@@ -863,6 +930,7 @@ def label_path(objs, edges):
     One label may span several objects (an instance's __dict__ and the
     attribute in it read '.attr'); the index is where each label ends."""
     steps = []
+    shown = {}          # label -> as text shows it (a long chain repeats a few)
     i = 0
     try:
         while i < len(objs) - 1:
@@ -872,7 +940,10 @@ def label_path(objs, edges):
                 hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
             i += hops
             # A label holds one name (a key, an attribute, a variable).
-            steps.append((i, _format.name(label)))
+            text = shown.get(label)
+            if text is None:
+                text = shown[label] = _format.name(label)
+            steps.append((i, text))
     finally:
         forget()
     return tuple(steps)
