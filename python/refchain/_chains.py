@@ -978,14 +978,26 @@ def _target_info(obj):
 
 def format_chain(chain):
     """One line: root, then ' → label type' per step, the target's size and
-    allocation line last."""
+    allocation line last.  A step repeated k times in a row (a nested
+    list's '[0] list', a linked list's '.next Node') reads once, as
+    '[0] list ×k', as garbage() paths do; the Chain keeps every step."""
     root, steps = chain.root_description, chain.steps
     target = chain.target
     if chain.root_kind == "unreachable":
         return "%s: %s %s" % (root, _tname(target), _target_info(target))
     if not steps:
         return "%s %s" % (root, _target_info(target))
+    type_names = {}     # id(type) -> its name as text shows it
+
+    def hop(step):
+        obj, label = step
+        tp = type(obj)
+        name = type_names.get(id(tp))
+        if name is None:
+            name = type_names[id(tp)] = _tname(obj)
+        return "%s %s" % (label, name)
+
     parts = [root]
-    for obj, label in steps:
-        parts.append("%s %s" % (label, _tname(obj)))
+    parts.extend(_format.runs(map(hop, steps)))
+    del steps
     return " → ".join(parts) + " " + _target_info(target)

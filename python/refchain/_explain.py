@@ -6,7 +6,7 @@ import sys
 
 from refchain import _refchain
 from refchain._chains import _is, _tname, _type_name
-from refchain._format import human_bytes, name
+from refchain._format import human_bytes, name, runs
 from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
 
 
@@ -34,14 +34,16 @@ class Group:
         signature as text."""
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
-        parts = [self.chain.root_description]
-        parent = self.chain.root
-        for obj, label in self.chain.steps:
-            if _varies(parent) and (label.startswith("[") or label == "member"):
-                label = "[*]"
-            parts.append("%s %s" % (label, _tname(obj)))
-            parent = obj
-        return " → ".join(parts)
+
+        def hops():
+            parent = self.chain.root
+            for obj, label in self.chain.steps:
+                if _varies(parent) and (label.startswith("[") or label == "member"):
+                    label = "[*]"
+                yield "%s %s" % (label, _tname(obj))
+                parent = obj
+
+        return " → ".join([self.chain.root_description] + list(runs(hops())))
 
     def __str__(self):
         text = "%d %s (%s), held through %s" % (

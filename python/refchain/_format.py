@@ -1,6 +1,7 @@
 """Text formatting for reports: byte counts, names, and the census/diff
 tables."""
 
+import itertools
 import re
 
 # The longest name (type, key, attribute, file...) a report spells out.
@@ -36,6 +37,14 @@ def name(text, limit=NAME_MAX):
         text = text[:limit]
     text = _UNSAFE.sub(_escape_char, text)
     return text + "\u2026(%d more characters)" % cut if cut else text
+
+
+def runs(hops):
+    """The hops of a path as text parts, a hop repeated k times in a row
+    read once as 'hop ×k' (a nested list's '[0] list ×999999')."""
+    for hop, run in itertools.groupby(hops):
+        n = sum(1 for _ in run)
+        yield hop if n == 1 else "%s ×%d" % (hop, n)
 
 
 def human_bytes(n, sign=False):

@@ -5,12 +5,11 @@ free (collect_report), and which types keep forming cycles (cycle_monitor).
 Nothing here calls gc.collect() except collect_report(), which exists to."""
 
 import gc
-import itertools
 import sys
 import types
 
 from refchain import _refchain
-from refchain._format import human_bytes, name
+from refchain._format import human_bytes, name, runs
 from refchain._growth import _check_limit, allocation_sites
 
 
@@ -56,11 +55,8 @@ class CycleGroup:
         nodes, edges = self.cycle
         if not nodes:
             return ""
-        hops = ["%s %s" % (label, nodes[j][0]) for _, j, label in edges]
         parts = [nodes[0][0]]
-        for hop, run in itertools.groupby(hops):
-            n = len(list(run))
-            parts.append(hop if n == 1 else "%s ×%d" % (hop, n))
+        parts.extend(runs("%s %s" % (label, nodes[j][0]) for _, j, label in edges))
         if len(nodes) > len(edges):     # cut after CYCLE_HOPS references
             parts.append("… %d more references" % (self.hops - CYCLE_HOPS))
             parts.append(nodes[0][0])
