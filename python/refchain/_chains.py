@@ -420,6 +420,24 @@ def _has_get(value):
     return False
 
 
+def _plain_attr(obj, name):
+    """obj's own attribute `name`, or None: read only when no class of its
+    MRO defines the name as a descriptor (a property of a Thread subclass
+    is user code) and no key there or in its __dict__ would be compared
+    with the name (see _inline_names)."""
+    dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
+    dicts += [r for r in gc.get_referents(obj) if type(r) is dict]
+    if _refchain._colliding_names([name], dicts):
+        return None
+    found, class_value = _class_attr(obj, name)
+    if found:
+        return None         # a descriptor, or a value of the class's own
+    try:
+        return object.__getattribute__(obj, name)
+    except Exception:
+        return None
+
+
 # id(type) -> (type, [(name, its class value or _MISSING)], [the last match])
 # for the duration of one describe() call (see _inline_names).
 _inline_memo = {}
@@ -841,12 +859,9 @@ def _thread_of(frame):
                         thread = next((t for k, t in dict.items(active)
                                        if type(k) is int and k == ident), None)
                 if thread is not None:
-                    try:
-                        name = object.__getattribute__(thread, "_name")
-                        if type(name) is str:
-                            return "thread %s" % _format.name(name)
-                    except Exception:
-                        pass
+                    name = _plain_attr(thread, "_name")
+                    if type(name) is str:
+                        return "thread %s" % _format.name(name)
                 elif threading is None and _is_main_thread(ident, len(current)):
                     # No threading module, so no Thread objects; the main
                     # thread is still known by threading's name for it.
@@ -916,12 +931,15 @@ def describe(chain):
     objs = chain.objects
     kind = chain.root_kind
     try:
-        root = _describe_root(kind, objs[0])
-    except Exception:
-        root = "%s %s" % (kind, _tname(objs[0]))
-    if kind == "unreachable":
-        return (root, ())
-    return (root, label_path(objs, chain._edge_indexes))
+        try:
+            root = _describe_root(kind, objs[0])
+        except Exception:
+            root = "%s %s" % (kind, _tname(objs[0]))
+        if kind == "unreachable":
+            return (root, ())
+        return (root, label_path(objs, chain._edge_indexes))
+    finally:
+        forget()
 
 
 def label_path(objs, edges):

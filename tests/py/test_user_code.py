@@ -196,3 +196,52 @@ def test_colliding_keys_are_never_compared(run_script):
     assert clean["own"].startswith(own % ".attr")
     assert trapped["own"].startswith(own % ".attr") or (
         sys.version_info >= (3, 11) and trapped["own"].startswith(own % "<attribute>"))
+
+
+# ---- 3. a Thread subclass whose _name is a property -----------------------------------
+
+THREAD_PROPERTY = """
+import json, threading
+import refchain
+
+calls = []
+
+class Item:
+    pass
+
+class Sneaky(threading.Thread):
+    @property
+    def _name(self):
+        calls.append("_name")
+        return "sneaky"
+
+    @_name.setter
+    def _name(self, value):
+        pass
+
+def work(ready, stop):
+    item = Item()
+    ready.set()
+    stop.wait()
+
+ready, stop = threading.Event(), threading.Event()
+thread = Sneaky(target=work, args=(ready, stop))
+thread.start()
+ready.wait()
+[target] = [o for o in refchain.by_type("__main__.Item")]
+del calls[:]
+try:
+    text = str(refchain.find_chain(target))
+    out = {"text": text, "calls": list(calls)}
+finally:
+    stop.set()
+    thread.join()
+print(json.dumps(out))
+"""
+
+
+def test_a_thread_name_property_is_never_called(run_script):
+    out = json.loads(run_script(THREAD_PROPERTY).stdout)
+    assert out["calls"] == []
+    assert out["text"].startswith("frame work() at script.py:")
+    assert "local 'item' Item" in out["text"]
