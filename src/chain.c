@@ -342,14 +342,25 @@ chain_repr(PyObject *op)
     if (self->base.n_held == 0) {
         return PyUnicode_FromString("<refchain.Chain: cleared by the garbage collector>");
     }
+    /* The target's type name, shown the way the package's text shows names. */
+    const char *tp_name = Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name;
+    PyObject *namer = rc_module_state(self->base.module)->namer, *r = NULL;
     PyObject *kind = chain_kind(op, NULL);
-    if (!kind) {
-        return NULL;
+    PyObject *name = kind ? PyUnicode_DecodeUTF8(tp_name, (Py_ssize_t)strlen(tp_name), "replace")
+                          : NULL;
+    if (name && namer) {
+        Py_SETREF(name, PyObject_CallFunctionObjArgs(namer, name, NULL));
+        if (name && !PyUnicode_Check(name)) {
+            PyErr_SetString(PyExc_TypeError, "the namer hook must return a str");
+            Py_CLEAR(name);
+        }
     }
-    PyObject *r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %s>", kind,
-                                       self->base.n_held - 1,
-                                       Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name);
-    Py_DECREF(kind);
+    if (name) {
+        r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %U>", kind,
+                                 self->base.n_held - 1, name);
+    }
+    Py_XDECREF(kind);
+    Py_XDECREF(name);
     return r;
 }
 
@@ -533,57 +544,74 @@ taken_free(taken_group *t, size_t n)
     rc_free(t);
 }
 
-/* Group members[0..n) and take references to the first `limit` groups'
- * chains and members.  *out has *n_out entries. */
+/* Group members[0..n) by set (set_of[i] < n_sets, or NULL for one set), each
+ * set as if alone, and take references to the first `limit` groups of each
+ * set: their chains and members.  out[k] has n_out[k] entries.  On error
+ * the exception is set and out is untouched. */
 static int
-take_groups(const analysis *a, const rc_id *members, size_t n, size_t limit,
-            taken_group **out, size_t *n_out)
+take_groups(const analysis *a, const rc_id *members, const uint32_t *set_of, size_t n,
+            size_t n_sets, size_t limit, taken_group **out, size_t *n_out)
 {
     rc_group *groups = NULL;
+    size_t *start = NULL;
     uint32_t *group_of = NULL;
-    size_t ng = 0;
-    rc_status st = rc_paths_group(a->g, a->paths, members, n, &groups, &ng, &group_of);
+    rc_status st = rc_paths_group_sets(a->g, a->paths, members, set_of, n, n_sets, limit,
+                                       &groups, &start, &group_of);
     if (st != RC_OK) {
         rc_raise(st);
         return -1;
     }
-    if (ng > limit) {
-        ng = limit;
-    }
-    taken_group *t = rc_calloc(ng ? ng : 1, sizeof *t);
     int rc = -1;
-    if (!t) {
-        PyErr_NoMemory();
-        goto finally;
-    }
-    for (size_t i = 0; i < ng; i++) {
-        t[i].group = groups[i];
-        t[i].members = rc_malloc((groups[i].count ? groups[i].count : 1) * sizeof *t[i].members);
-        if (!t[i].members) {
+    size_t k;
+    for (k = 0; k < n_sets; k++) {
+        size_t ng = start[k + 1] - start[k];
+        if (ng > limit) {
+            ng = limit;
+        }
+        taken_group *t = rc_calloc(ng ? ng : 1, sizeof *t);
+        if (!t) {
             PyErr_NoMemory();
-            taken_free(t, ng);
             goto finally;
         }
-        if (take_chain(a, groups[i].representative, &t[i].chain, &t[i].edges, &t[i].chain_len,
-                       &t[i].kind) < 0) {
-            t[i].chain = NULL;
-            taken_free(t, ng);
-            goto finally;
+        out[k] = t;
+        n_out[k] = ng;
+        for (size_t i = 0; i < ng; i++) {
+            const rc_group *gr = &groups[start[k] + i];
+            t[i].group = *gr;
+            t[i].members = rc_malloc((gr->count ? gr->count : 1) * sizeof *t[i].members);
+            if (!t[i].members) {
+                PyErr_NoMemory();
+                k++;
+                goto finally;
+            }
+            if (take_chain(a, gr->representative, &t[i].chain, &t[i].edges, &t[i].chain_len,
+                           &t[i].kind) < 0) {
+                t[i].chain = NULL;
+                k++;
+                goto finally;
+            }
         }
     }
     for (size_t j = 0; j < n; j++) {
-        if (group_of[j] < ng) {
-            taken_group *tg = &t[group_of[j]];
+        size_t set = set_of ? set_of[j] : 0, local = group_of[j] - start[set];
+        if (local < n_out[set]) {
+            taken_group *tg = &out[set][local];
             PyObject *o = (PyObject *)rc_graph_addr(a->g, members[j]);
             Py_INCREF(o);
             tg->members[tg->n_members++] = o;
         }
     }
-    *out = t;
-    *n_out = ng;
     rc = 0;
 finally:
+    if (rc < 0) {
+        while (k-- > 0) { /* the sets taken so far, the failed one included */
+            taken_free(out[k], n_out[k]);
+            out[k] = NULL;
+            n_out[k] = 0;
+        }
+    }
     rc_free(groups);
+    rc_free(start);
     rc_free(group_of);
     return rc;
 }
@@ -752,64 +780,60 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         per_type = rc_calloc(1, sizeof *per_type);
         n_per_type = rc_calloc(1, sizeof *n_per_type);
         if (!per_type || !n_per_type ||
-            take_groups(&a, members, n, (size_t)limit, &per_type[0], &n_per_type[0]) < 0) {
+            take_groups(&a, members, NULL, n, 1, (size_t)limit, per_type, n_per_type) < 0) {
             if (!PyErr_Occurred()) {
                 PyErr_NoMemory();
             }
             goto finally;
         }
     } else {
-        /* Partition by type name (qualified), largest first. */
-        size_t nt = rc_graph_type_count(a.g);
+        /* Partition by type name (qualified), largest first, in time linear
+         * in the members and the types. */
+        size_t nt = rc_graph_type_count(a.g), m = 0;
         size_t *pairs = rc_calloc(2 * (nt ? nt : 1), sizeof *pairs);
-        new_ids = rc_malloc((n ? n : 1) * sizeof *new_ids);
-        if (!pairs || !new_ids) {
-            rc_free(pairs);
-            PyErr_NoMemory();
-            goto finally;
-        }
         /* Types sharing a name count together: key by the first type id
          * that carries the name. */
         uint32_t *canon = rc_malloc((nt ? nt : 1) * sizeof *canon);
-        if (!canon) {
-            rc_free(pairs);
-            PyErr_NoMemory();
-            goto finally;
-        }
-        for (uint32_t t = 0; t < nt; t++) {
-            canon[t] = t;
-            for (uint32_t u = 0; u < t; u++) {
-                if (canon[u] == u &&
-                    strcmp(rc_graph_type_name(a.g, u), rc_graph_type_name(a.g, t)) == 0) {
-                    canon[t] = u;
-                    break;
-                }
+        uint32_t *rank = rc_malloc((nt ? nt : 1) * sizeof *rank);
+        uint32_t *set_of = rc_malloc((n ? n : 1) * sizeof *set_of);
+        new_ids = rc_malloc((n ? n : 1) * sizeof *new_ids);
+        int failed = !pairs || !canon || !rank || !set_of || !new_ids ||
+                     rc_graph_type_classes(a.g, 0, canon) != RC_OK;
+        if (!failed) {
+            for (uint32_t t = 0; t < nt; t++) {
+                pairs[2 * t + 1] = t;
+                rank[t] = UINT32_MAX;
             }
-            pairs[2 * t + 1] = t;
-        }
-        for (size_t i = 0; i < n; i++) {
-            pairs[2 * canon[rc_graph_type(a.g, members[i])]]++;
-        }
-        qsort(pairs, nt, 2 * sizeof *pairs, cmp_type_count);
-        for (n_types = 0; n_types < nt && n_types < (size_t)limit && pairs[2 * n_types];) {
-            n_types++;
-        }
-        per_type = rc_calloc(n_types ? n_types : 1, sizeof *per_type);
-        n_per_type = rc_calloc(n_types ? n_types : 1, sizeof *n_per_type);
-        order = rc_malloc((n_types ? n_types : 1) * sizeof *order);
-        int failed = !per_type || !n_per_type || !order;
-        for (size_t k = 0; !failed && k < n_types; k++) {
-            size_t m = 0;
-            order[k] = pairs[2 * k + 1];
             for (size_t i = 0; i < n; i++) {
-                if (canon[rc_graph_type(a.g, members[i])] == order[k]) {
-                    new_ids[m++] = members[i];
-                }
+                pairs[2 * canon[rc_graph_type(a.g, members[i])]]++;
             }
-            failed = take_groups(&a, new_ids, m, (size_t)limit, &per_type[k], &n_per_type[k]) < 0;
+            qsort(pairs, nt, 2 * sizeof *pairs, cmp_type_count);
+            for (n_types = 0; n_types < nt && n_types < (size_t)limit && pairs[2 * n_types];) {
+                n_types++;
+            }
+            per_type = rc_calloc(n_types ? n_types : 1, sizeof *per_type);
+            n_per_type = rc_calloc(n_types ? n_types : 1, sizeof *n_per_type);
+            order = rc_malloc((n_types ? n_types : 1) * sizeof *order);
+            failed = !per_type || !n_per_type || !order;
         }
+        for (size_t k = 0; !failed && k < n_types; k++) {
+            order[k] = pairs[2 * k + 1];
+            rank[order[k]] = (uint32_t)k;
+        }
+        for (size_t i = 0; !failed && i < n; i++) {
+            uint32_t k = rank[canon[rc_graph_type(a.g, members[i])]];
+            if (k != UINT32_MAX) {
+                new_ids[m] = members[i];
+                set_of[m++] = k;
+            }
+        }
+        failed = failed ||
+                 take_groups(&a, new_ids, set_of, m, n_types, (size_t)limit, per_type,
+                             n_per_type) < 0;
         rc_free(pairs);
         rc_free(canon);
+        rc_free(rank);
+        rc_free(set_of);
         if (failed) {
             if (!PyErr_Occurred()) {
                 PyErr_NoMemory();

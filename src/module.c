@@ -440,6 +440,18 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
+/* A growth row by name, to find each type's row by bisection. */
+typedef struct named_row {
+    const char *name;
+    uint32_t row;
+} named_row;
+
+static int
+cmp_named_row(const void *x, const void *y)
+{
+    return strcmp(((const named_row *)x)->name, ((const named_row *)y)->name);
+}
+
 /* _growth(peaks, since, shortnames, limit, objects)
  *   -> (new_peaks, census, diff, {name: [new objects]} or None)
  * One capture answers both show_growth's counts and its "where were the new
@@ -471,8 +483,10 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_diff *diff = NULL;
     uint32_t *row_of_type = NULL;
     unsigned char *mask = NULL;
+    named_row *by_name = NULL;
+    PyObject **row_lists = NULL;
     rc_id *ids = NULL;
-    size_t n_ids = 0;
+    size_t n_ids = 0, rows = 0;
     rc_status st;
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
     if (!g) {
@@ -484,7 +498,7 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         rc_raise(st);
         goto finally;
     }
-    size_t rows = rc_diff_len(diff);
+    rows = rc_diff_len(diff);
     if ((size_t)limit < rows) {
         rows = (size_t)limit;
     }
@@ -493,21 +507,23 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         size_t nt = rc_graph_type_count(g);
         row_of_type = rc_malloc((nt ? nt : 1) * sizeof *row_of_type);
         mask = rc_calloc(nt ? nt : 1, 1);
-        if (!row_of_type || !mask) {
+        by_name = rc_malloc(rows * sizeof *by_name);
+        if (!row_of_type || !mask || !by_name) {
             PyErr_NoMemory();
             goto finally;
         }
+        /* Each type's row, by name: sorted once, then bisected (linear in
+         * the types, however many rows). */
+        for (size_t r = 0; r < rows; r++) {
+            by_name[r] = (named_row){rc_diff_row_at(diff, r)->name, (uint32_t)r};
+        }
+        qsort(by_name, rows, sizeof *by_name, cmp_named_row);
         for (uint32_t t = 0; t < nt; t++) {
-            const char *name = shortnames ? rc_graph_type_short_name(g, t)
-                                          : rc_graph_type_name(g, t);
-            row_of_type[t] = UINT32_MAX;
-            for (size_t r = 0; r < rows; r++) {
-                if (strcmp(name, rc_diff_row_at(diff, r)->name) == 0) {
-                    row_of_type[t] = (uint32_t)r;
-                    mask[t] = 1;
-                    break;
-                }
-            }
+            named_row key = {shortnames ? rc_graph_type_short_name(g, t)
+                                        : rc_graph_type_name(g, t), 0};
+            const named_row *found = bsearch(&key, by_name, rows, sizeof *by_name, cmp_named_row);
+            row_of_type[t] = found ? found->row : UINT32_MAX;
+            mask[t] = found != NULL;
         }
         if ((st = rc_census_new_nodes(since, g, mask, &ids, &n_ids)) != RC_OK) {
             rc_raise(st);
@@ -521,20 +537,23 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* From here on Python objects are created: the graph's addresses are
      * not touched again, only its type table. */
     if (objects) {
-        lists = PyDict_New();
-        for (size_t r = 0; lists && r < rows; r++) {
-            PyObject *l = PyList_New(0);
-            if (!l || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, l) < 0) {
-                Py_XDECREF(l);
-                Py_CLEAR(lists);
-                break;
-            }
-            Py_DECREF(l);
+        /* One list per row, filled by row number: no name is looked up
+         * per object (a name may be megabytes long). */
+        row_lists = rc_calloc(rows, sizeof *row_lists);
+        int ok = row_lists != NULL;
+        if (!ok) {
+            PyErr_NoMemory();
         }
-        for (size_t i = 0; lists && i < n_ids; i++) {
+        for (size_t r = 0; ok && r < rows; r++) {
+            ok = (row_lists[r] = PyList_New(0)) != NULL;
+        }
+        for (size_t i = 0; ok && i < n_ids; i++) {
             uint32_t r = row_of_type[rc_graph_type(g, ids[i])];
-            PyObject *l = PyDict_GetItemString(lists, rc_diff_row_at(diff, r)->name);
-            if (!l || PyList_Append(l, PyList_GET_ITEM(objects, i)) < 0) {
+            ok = PyList_Append(row_lists[r], PyList_GET_ITEM(objects, i)) == 0;
+        }
+        lists = ok ? PyDict_New() : NULL;
+        for (size_t r = 0; lists && r < rows; r++) {
+            if (PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row_lists[r]) < 0) {
                 Py_CLEAR(lists);
             }
         }
@@ -557,6 +576,11 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 finally:
     Py_XDECREF(objects);
     Py_XDECREF(lists);
+    for (size_t r = 0; row_lists && r < rows; r++) {
+        Py_XDECREF(row_lists[r]);
+    }
+    rc_free(row_lists);
+    rc_free(by_name);
     rc_free(ids);
     rc_free(mask);
     rc_free(row_of_type);
@@ -854,6 +878,187 @@ rc_freevar_name_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
 }
 
 #if PY_VERSION_HEX >= 0x030D0000
+/* The head of a dict's keys object and an entry of a table with keys of
+ * any type (DICT_KEYS_GENERAL), as Include/internal/pycore_dict.h lays them
+ * out in 3.11-3.13 (default builds).  Only dict_next_hash reads them, and
+ * only after PyDict_Next() has confirmed the entry's key and value. */
+typedef struct rc_dict_keys {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} rc_dict_keys;
+
+typedef struct rc_dict_entry {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} rc_dict_entry;
+
+/* Whether hashing key runs no Python code: a hash function of C that
+ * reads only the object (str, int, float, complex, bytes, identity), a
+ * frozenset's (it combines the hashes its entries stored), or a tuple's
+ * over such items. */
+static int
+hash_is_c(PyObject *key, int depth)
+{
+    hashfunc h = Py_TYPE(key)->tp_hash;
+    if (h == PyUnicode_Type.tp_hash || h == PyLong_Type.tp_hash || h == PyFloat_Type.tp_hash ||
+        h == PyComplex_Type.tp_hash || h == PyBytes_Type.tp_hash ||
+        h == PyBaseObject_Type.tp_hash || h == PyType_Type.tp_hash ||
+        h == PyFrozenSet_Type.tp_hash) {
+        return 1;
+    }
+    if (h != PyTuple_Type.tp_hash || depth > 8) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
+        if (!hash_is_c(PyTuple_GET_ITEM(key, i), depth + 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#endif
+
+/* The next (key, hash) of dict d from *pos, the hash being the one d stored
+ * with the key, read without calling user code: 1, or 0 at the end.
+ * *known is 0 when the hash cannot be read that way.
+ *   3.8-3.12: _PyDict_Next() returns it.
+ *   3.13 keeps that function private (no longer exported): the entry
+ *   PyDict_Next() just returned is read in the keys object, trusted only
+ *   when its key and value are the ones PyDict_Next() returned; otherwise
+ *   the hash is computed again when that runs no Python code
+ *   (hash_is_c), and else it is unknown. */
+static int
+dict_next_hash(PyObject *d, Py_ssize_t *pos, PyObject **key, Py_hash_t *hash, int *known)
+{
+    PyObject *value;
+#if PY_VERSION_HEX < 0x030D0000
+    *known = 1;
+    return _PyDict_Next(d, pos, key, &value, hash);
+#else
+    if (!PyDict_Next(d, pos, key, &value)) {
+        return 0;
+    }
+    const rc_dict_keys *keys = (const rc_dict_keys *)((PyDictObject *)d)->ma_keys;
+    Py_ssize_t i = *pos - 1;
+    *known = 0;
+    if (!((PyDictObject *)d)->ma_values && keys && keys->dk_kind == 0 &&
+        keys->dk_log2_size < 8 * sizeof(Py_ssize_t) &&
+        keys->dk_log2_index_bytes >= keys->dk_log2_size &&
+        keys->dk_log2_index_bytes <= keys->dk_log2_size + 3 && 0 <= i &&
+        i < keys->dk_nentries && keys->dk_nentries <= ((Py_ssize_t)1 << keys->dk_log2_size)) {
+        const rc_dict_entry *entries =
+            (const rc_dict_entry *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+        if (entries[i].me_key == *key && entries[i].me_value == value) {
+            *hash = entries[i].me_hash;
+            *known = 1;
+        }
+    }
+    if (!*known && hash_is_c(*key, 0)) {
+        *hash = Py_TYPE(*key)->tp_hash(*key);
+        *known = *hash != -1;
+        if (!*known) {
+            PyErr_Clear(); /* none of these fails; be sure */
+        }
+    }
+    return 1;
+#endif
+}
+
+typedef struct name_hash {
+    Py_hash_t hash;
+    Py_ssize_t index;
+} name_hash;
+
+static int
+cmp_name_hash(const void *x, const void *y)
+{
+    const name_hash *a = x, *b = y;
+    return (a->hash > b->hash) - (a->hash < b->hash);
+}
+
+/* _colliding_names(names, dicts) -> [name, ...]: the names (exact strs) that
+ * a lookup in one of the dicts would compare with a key that is not an
+ * exact str, calling that key's __eq__: the keys whose stored hash equals
+ * the name's (every name, for a key whose hash is unknown; see
+ * dict_next_hash).  Exact-str keys compare without user code.  Nothing is
+ * allocated while a dict is scanned, so no collection can change it under
+ * the loop. */
+static PyObject *
+rc_colliding_names_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "_colliding_names() takes a list of strs and a list "
+                                         "of dicts");
+        return NULL;
+    }
+    PyObject *names = args[0], *dicts = args[1], *result = NULL;
+    Py_ssize_t n = PyList_GET_SIZE(names);
+    name_hash *table = rc_malloc((n ? (size_t)n : 1) * sizeof *table);
+    char *hit = rc_calloc(n ? (size_t)n : 1, 1);
+    if (!table || !hit) {
+        PyErr_NoMemory();
+        goto finally;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name = PyList_GET_ITEM(names, i);
+        if (!PyUnicode_CheckExact(name)) {
+            PyErr_SetString(PyExc_TypeError, "_colliding_names(): names must be strs");
+            goto finally;
+        }
+        if ((table[i].hash = PyObject_Hash(name)) == -1) {
+            goto finally;
+        }
+        table[i].index = i;
+    }
+    qsort(table, (size_t)n, sizeof *table, cmp_name_hash);
+    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(dicts); j++) {
+        PyObject *d = PyList_GET_ITEM(dicts, j), *key;
+        Py_ssize_t pos = 0;
+        Py_hash_t hash;
+        if (!PyDict_Check(d)) {
+            PyErr_SetString(PyExc_TypeError, "_colliding_names(): dicts must be dicts");
+            goto finally;
+        }
+        int known;
+        while (dict_next_hash(d, &pos, &key, &hash, &known)) {
+            if (PyUnicode_CheckExact(key)) {
+                continue;
+            }
+            if (!known) {
+                memset(hit, 1, (size_t)n); /* it may collide with any name */
+                continue;
+            }
+            name_hash probe = {hash, 0};
+            name_hash *found = bsearch(&probe, table, (size_t)n, sizeof *table, cmp_name_hash);
+            /* Names sharing a hash sit side by side. */
+            for (name_hash *e = found; e && e > table && e[-1].hash == hash;) {
+                hit[(--e)->index] = 1;
+            }
+            for (name_hash *e = found; e && e < table + n && e->hash == hash; e++) {
+                hit[e->index] = 1;
+            }
+        }
+    }
+    result = PyList_New(0);
+    for (Py_ssize_t i = 0; result && i < n; i++) {
+        if (hit[i] && PyList_Append(result, PyList_GET_ITEM(names, i)) < 0) {
+            Py_CLEAR(result);
+        }
+    }
+finally:
+    rc_free(table);
+    rc_free(hit);
+    return result;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
 /* Exported, but declared only in the internal headers since 3.13. */
 PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
 #endif
@@ -897,19 +1102,21 @@ rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyLong_FromUnsignedLong(before);
 }
 
-/* _set_hooks(formatter, describer, tool_globals): the package's Python
- * helpers, and the globals of its modules (whose running frames are the
- * tool's own). */
+/* _set_hooks(formatter, describer, tool_globals, namer=None): the package's
+ * Python helpers, the globals of its modules (whose running frames are the
+ * tool's own), and how text shows a name (escaped and bounded). */
 static PyObject *
 rc_set_hooks_py(PyObject *module, PyObject *args)
 {
-    PyObject *formatter, *describer, *tool_globals;
-    if (!PyArg_ParseTuple(args, "OOO!:_set_hooks", &formatter, &describer, &PyTuple_Type,
-                          &tool_globals)) {
+    PyObject *formatter, *describer, *tool_globals, *namer = Py_None;
+    if (!PyArg_ParseTuple(args, "OOO!|O:_set_hooks", &formatter, &describer, &PyTuple_Type,
+                          &tool_globals, &namer)) {
         return NULL;
     }
-    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer)) {
-        PyErr_SetString(PyExc_TypeError, "_set_hooks: formatter and describer must be callable");
+    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer) ||
+        (namer != Py_None && !PyCallable_Check(namer))) {
+        PyErr_SetString(PyExc_TypeError,
+                        "_set_hooks: formatter, describer and namer must be callable");
         return NULL;
     }
     rc_state *s = rc_module_state(module);
@@ -917,6 +1124,12 @@ rc_set_hooks_py(PyObject *module, PyObject *args)
     Py_XSETREF(s->formatter, formatter);
     Py_INCREF(describer);
     Py_XSETREF(s->describer, describer);
+    if (namer == Py_None) {
+        Py_CLEAR(s->namer);
+    } else {
+        Py_INCREF(namer);
+        Py_XSETREF(s->namer, namer);
+    }
     Py_INCREF(tool_globals);
     Py_XSETREF(s->tool_globals, tool_globals);
     Py_RETURN_NONE;
@@ -939,6 +1152,8 @@ static PyMethodDef rc_methods[] = {
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
     {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},
+    {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
+     NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},
@@ -1031,6 +1246,7 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->gc);
     Py_VISIT(s->formatter);
     Py_VISIT(s->describer);
+    Py_VISIT(s->namer);
     Py_VISIT(s->tool_globals);
     return 0;
 }
@@ -1052,6 +1268,7 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->gc);
     Py_CLEAR(s->formatter);
     Py_CLEAR(s->describer);
+    Py_CLEAR(s->namer);
     Py_CLEAR(s->tool_globals);
     return 0;
 }

@@ -47,6 +47,7 @@ typedef struct rc_state {
     void (*refused_sizeof)(void); /* see rc_capture_opts */
     PyObject *formatter; /* refchain._format.table, set by the package */
     PyObject *describer; /* refchain._chains.describe, set by the package */
+    PyObject *namer;     /* refchain._format.name, set by the package */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts */
     size_t last_nodes;
     rc_tool_link tools; /* sentinel of the live tool objects */

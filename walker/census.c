@@ -501,6 +501,45 @@ error:
 
 /* ---- selecting objects ---------------------------------------------------- */
 
+/* Names, then the names' addresses (their types' ids, as in cmp_name_ptr's
+ * array): equal names end up ordered by type id. */
+static int
+cmp_name_ptr_then_id(const void *a, const void *b)
+{
+    const char *const *x = *(const char *const *const *)a, *const *y =
+                                                             *(const char *const *const *)b;
+    int c = strcmp(*x, *y);
+    return c ? c : (x > y) - (x < y);
+}
+
+rc_status
+rc_graph_type_classes(const rc_graph *g, unsigned flags, uint32_t *canon)
+{
+    size_t nt = rc_graph_type_count(g);
+    const char **names = rc_malloc((nt ? nt : 1) * sizeof *names);
+    const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
+    if (!names || !order) {
+        rc_free(names);
+        rc_free(order);
+        return RC_ENOMEM;
+    }
+    for (size_t t = 0; t < nt; t++) {
+        names[t] = (flags & RC_CENSUS_SHORT_NAMES) ? rc_graph_type_short_name(g, (uint32_t)t)
+                                                   : rc_graph_type_name(g, (uint32_t)t);
+        order[t] = &names[t];
+    }
+    qsort(order, nt, sizeof *order, cmp_name_ptr_then_id);
+    for (size_t k = 0; k < nt; k++) {
+        size_t t = (size_t)(order[k] - names);
+        canon[t] = k && strcmp(*order[k - 1], names[t]) == 0
+                       ? canon[order[k - 1] - names]
+                       : (uint32_t)t;
+    }
+    rc_free(order);
+    rc_free(names);
+    return RC_OK;
+}
+
 size_t
 rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask)
 {

@@ -504,23 +504,61 @@ cmp_group(const void *a, const void *b)
     return (x->representative > y->representative) - (x->representative < y->representative);
 }
 
+/* Move the k first groups of g[0..n) in cmp_group's order to g[0..k), in
+ * any order, the others after them (0 < k < n): Hoare's selection,
+ * expected O(n).  The groups differ (their representatives do), so a
+ * two-way partition does. */
+static void
+select_first(rc_group *g, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n; /* g[0..lo) precede and g[hi..n) follow every other */
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2, store = lo;
+        rc_group tmp = g[mid];
+        g[mid] = g[hi - 1];
+        g[hi - 1] = tmp;
+        for (size_t i = lo; i < hi - 1; i++) {
+            if (cmp_group(&g[i], &g[hi - 1]) < 0) {
+                tmp = g[i];
+                g[i] = g[store];
+                g[store++] = tmp;
+            }
+        }
+        tmp = g[store];
+        g[store] = g[hi - 1];
+        g[hi - 1] = tmp;
+        if (store == k) {
+            return;
+        }
+        if (store < k) {
+            lo = store + 1;
+        } else {
+            hi = store;
+        }
+    }
+}
+
 rc_status
-rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_t n,
-               rc_group **groups_out, size_t *n_groups, uint32_t **group_of_out)
+rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
+                    const uint32_t *set_of, size_t n, size_t n_sets, size_t limit,
+                    rc_group **groups_out, size_t **set_start_out, uint32_t **group_of_out)
 {
     size_t nodes = rc_graph_node_count(g);
     sig_table t = {0};
     t.of = rc_malloc((nodes ? nodes : 1) * sizeof *t.of);
     rc_group *groups = rc_malloc((n ? n : 1) * sizeof *groups);
     uint32_t *group_of = rc_malloc((n ? n : 1) * sizeof *group_of);
-    uint32_t *group_of_sig = NULL;
-    if (!t.of || !groups || !group_of) {
+    size_t *set_start = rc_calloc(n_sets + 1, sizeof *set_start);
+    size_t *order = rc_malloc((n ? n : 1) * sizeof *order);
+    uint32_t *group_of_sig = NULL, *stamp = NULL;
+    if (!t.of || !groups || !group_of || !set_start || !order) {
         goto error;
     }
     for (rc_id v = 0; v < nodes; v++) {
         t.of[v] = NO_SIG;
     }
-    /* Each member's signature, in group_of for now. */
+    /* Each member's signature, in group_of for now.  Signatures depend on
+     * the chain alone, so every set shares them. */
     for (size_t i = 0; i < n; i++) {
         rc_id v = members[i];
         if (p->depth[v] == RC_UNREACHED) {
@@ -530,51 +568,102 @@ rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_
         }
         group_of[i] = t.of[v];
     }
+    /* The members set by set (a counting sort), so that each set is
+     * grouped on its own in time linear in its members. */
+    for (size_t i = 0; i < n; i++) {
+        set_start[(set_of ? set_of[i] : 0) + 1]++;
+    }
+    for (size_t k = 0; k < n_sets; k++) {
+        set_start[k + 1] += set_start[k];
+    }
+    for (size_t i = 0; i < n; i++) {
+        order[set_start[set_of ? set_of[i] : 0]++] = i;
+    }
+    memmove(set_start + 1, set_start, n_sets * sizeof *set_start);
+    set_start[0] = 0;
+    /* group_of_sig[s] is signature s's group in the set whose number + 1
+     * is stamp[s]; a stamp saves clearing the table for each set. */
     group_of_sig = rc_malloc((t.count + 1) * sizeof *group_of_sig);
-    if (!group_of_sig) {
+    stamp = rc_calloc(t.count + 1, sizeof *stamp);
+    if (!group_of_sig || !stamp) {
         goto error;
     }
-    for (size_t s = 0; s <= t.count; s++) {
-        group_of_sig[s] = UINT32_MAX;
-    }
     size_t ng = 0;
-    for (size_t i = 0; i < n; i++) {
-        rc_id v = members[i];
-        uint32_t *gi = &group_of_sig[group_of[i]];
-        if (*gi == UINT32_MAX) {
-            groups[ng] = (rc_group){v, 0, 0};
-            *gi = (uint32_t)ng++;
+    for (size_t k = 0; k < n_sets; k++) {
+        size_t first = ng, from = set_start[k], to = set_start[k + 1];
+        for (size_t o = from; o < to; o++) {
+            size_t i = order[o];
+            rc_id v = members[i];
+            uint32_t s = group_of[i];
+            if (stamp[s] != k + 1) {
+                stamp[s] = (uint32_t)(k + 1);
+                group_of_sig[s] = (uint32_t)ng;
+                groups[ng++] = (rc_group){v, 0, 0};
+            }
+            rc_group *gr = &groups[group_of_sig[s]];
+            gr->count++;
+            gr->bytes += rc_graph_size(g, v);
+            if (better_representative(p, v, gr->representative)) {
+                gr->representative = v;
+            }
         }
-        rc_group *gr = &groups[*gi];
-        gr->count++;
-        gr->bytes += rc_graph_size(g, v);
-        if (better_representative(p, v, gr->representative)) {
-            gr->representative = v;
+        /* Sort the set's groups (its `limit` first ones, when it has more:
+         * selecting them is linear), then number each signature by its
+         * group's place (a representative's signature is its group's). */
+        size_t sorted = ng - first;
+        if (limit < sorted) {
+            if (limit > 0) {
+                select_first(groups + first, ng - first, limit);
+            }
+            sorted = limit;
         }
+        qsort(groups + first, sorted, sizeof *groups, cmp_group);
+        for (size_t r = first; r < ng; r++) {
+            group_of_sig[t.of[groups[r].representative]] = (uint32_t)r;
+        }
+        for (size_t o = from; o < to; o++) {
+            group_of[order[o]] = group_of_sig[group_of[order[o]]];
+        }
+        set_start[k] = first;
     }
-    /* Sort the groups, then number each signature by its group's rank
-     * (a representative's signature is its group's). */
-    qsort(groups, ng, sizeof *groups, cmp_group);
-    for (size_t r = 0; r < ng; r++) {
-        group_of_sig[t.of[groups[r].representative]] = (uint32_t)r;
-    }
-    for (size_t i = 0; i < n; i++) {
-        group_of[i] = group_of_sig[group_of[i]];
-    }
+    set_start[n_sets] = ng;
+    rc_free(stamp);
     rc_free(group_of_sig);
+    rc_free(order);
     rc_free(t.of);
     rc_free(t.slots);
     rc_free(t.stack);
     *groups_out = groups;
-    *n_groups = ng;
+    if (set_start_out) {
+        *set_start_out = set_start;
+    } else {
+        rc_free(set_start);
+    }
     *group_of_out = group_of;
     return RC_OK;
 error:
+    rc_free(stamp);
     rc_free(group_of_sig);
+    rc_free(order);
     rc_free(t.of);
     rc_free(t.slots);
     rc_free(t.stack);
     rc_free(groups);
     rc_free(group_of);
+    rc_free(set_start);
     return RC_ENOMEM;
+}
+
+rc_status
+rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_t n,
+               rc_group **groups, size_t *n_groups, uint32_t **group_of)
+{
+    size_t *set_start;
+    rc_status st =
+        rc_paths_group_sets(g, p, members, NULL, n, 1, SIZE_MAX, groups, &set_start, group_of);
+    if (st == RC_OK) {
+        *n_groups = set_start[1];
+        rc_free(set_start);
+    }
+    return st;
 }

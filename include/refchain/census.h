@@ -83,6 +83,13 @@ rc_status rc_census_diff(const rc_census *before, const rc_census *after, rc_dif
 rc_status rc_census_growth(const rc_census *peaks, const rc_census *now,
                            rc_census **new_peaks, rc_diff **growth);
 
+/* Number the types of `g` by name: canon[t] (for t < rc_graph_type_count(g))
+ * is the smallest type id whose name equals t's: its qualified name, or
+ * with RC_CENSUS_SHORT_NAMES its __name__ (distinct type objects may share
+ * a name, and count as one type, as in a census).  O(T log T).  On
+ * RC_ENOMEM canon is untouched. */
+rc_status rc_graph_type_classes(const rc_graph *g, unsigned flags, uint32_t *canon);
+
 /* Mark in mask[0..rc_graph_type_count(g)) the types called `name`: a name
  * with a '.' is compared with qualified names (a "builtins." prefix may be
  * omitted), any other with __name__.  Returns the number of types marked. */

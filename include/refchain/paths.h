@@ -103,4 +103,18 @@ typedef struct rc_group {
 rc_status rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_t n,
                          rc_group **groups, size_t *n_groups, uint32_t **group_of);
 
+/* rc_paths_group() for several sets of members at once, each grouped as if
+ * alone (no group spans two sets), in time linear in all the members and
+ * their ancestors however many sets there are: set_of[i] < n_sets is
+ * members[i]'s set (set_of NULL: one set).  *groups holds the groups set by
+ * set; set k's are (*groups)[(*set_start)[k] .. (*set_start)[k + 1]), its
+ * first `limit` ones (SIZE_MAX: all) the largest, sorted as
+ * rc_paths_group() sorts them, and the rest after them in no order.
+ * group_of[i] indexes *groups.  The three arrays are rc_malloc'ed for the
+ * caller (set_start may be NULL when not wanted).  On error the outputs
+ * are untouched. */
+rc_status rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
+                              const uint32_t *set_of, size_t n, size_t n_sets, size_t limit,
+                              rc_group **groups, size_t **set_start, uint32_t **group_of);
+
 #endif

@@ -28,6 +28,7 @@ from refchain._refchain import (  # noqa: E402
     Chain,
     DiffRow,
     Graph,
+    ObjectList,
     TypeStat,
     at,
     capture,
@@ -54,14 +55,16 @@ from refchain._growth import (  # noqa: E402
     show_growth,
 )
 from refchain._render import render, show_backrefs, show_chain, show_refs  # noqa: E402
+from refchain._sites import set_user_code  # noqa: E402
 from refchain import _chains, _format, _refchain  # noqa: E402
 
-_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals())
+_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals(), _format.name)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Census",
+    "ObjectList",
     "CensusDiff",
     "Chain",
     "CollectReport",
@@ -89,6 +92,7 @@ __all__ = [
     "leaks",
     "new_objects",
     "render",
+    "set_user_code",
     "show_backrefs",
     "show_chain",
     "show_explain",

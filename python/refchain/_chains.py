@@ -8,6 +8,11 @@ machinery: gc.get_referents(), member descriptors (the slots of a class and
 the PyMemberDef fields of builtin types), a short list of getset descriptors
 of builtin types, and the unbound methods of builtin containers.
 
+Types are compared with `is` (`==` and `in (...)` call a metaclass's
+__eq__).  Names are never looked up with a dict's own lookup (`d.get(name)`,
+`name in d`), which calls the __eq__ of a key whose hash collides with the
+name: _dict_get() and _names() compare exact-str keys only.
+
 A chain from the C side is one object per hop of the raw reference graph:
 module -> its __dict__ -> value.  A person reads that as one step, so the
 namespace hops are collapsed here: module globals `['name']`, instance and
@@ -18,8 +23,8 @@ import gc
 import sys
 import types
 
-from refchain import _refchain
-from refchain._growth import _display_path
+from refchain import _format, _refchain
+from refchain._sites import display_path as _display_path, site_of
 
 _PY311 = sys.version_info >= (3, 11)
 _PY310 = sys.version_info >= (3, 10)
@@ -81,9 +86,12 @@ _SAFE_GETSETS = {
 
 
 def tool_globals():
-    """The globals dicts of refchain's own modules."""
-    return tuple(vars(m) for name, m in sorted(sys.modules.items())
-                 if m is not None and (name == "refchain" or name.startswith("refchain.")))
+    """The globals dicts of refchain's own modules.  sys.modules may hold
+    keys of any type: only str keys name modules."""
+    mods = sorted((name, m) for name, m in list(dict.items(sys.modules))
+                  if type(name) is str and (name == "refchain" or name.startswith("refchain."))
+                  and _is(m, types.ModuleType))
+    return tuple(_module_dict(m) for _, m in mods)
 
 
 # ---- small safe readers ---------------------------------------------------------------
@@ -94,19 +102,67 @@ def _is(obj, cls):
     return issubclass(type(obj), cls)
 
 
+def _is_one_of(obj, classes):
+    """type(obj) is one of classes: `type(obj) in classes` would call a
+    metaclass's __eq__."""
+    tp = type(obj)
+    for cls in classes:
+        if tp is cls:
+            return True
+    return False
+
+
+_MISSING = object()
+
+
+def _dict_get(d, name, default=None):
+    """d[name] for a str name, or default, without calling any user code:
+    d's own lookup calls the __eq__ of a key whose hash collides with the
+    name's.  Only keys that are exact strs match."""
+    for k, v in dict.items(d):
+        if type(k) is str and k == name:
+            return v
+    return default
+
+
+# id(d) -> (d, copy) for the namespaces _names() copied during one
+# describe() call.
+_names_memo = {}
+
+
+def _names(d):
+    """A copy of the namespace d with only its exact-str keys, for many
+    lookups: looking a str up in it runs no user code, in O(1)."""
+    memo = _names_memo.get(id(d))
+    if memo is None or memo[0] is not d:
+        memo = _names_memo[id(d)] = (d, {k: v for k, v in dict.items(d) if type(k) is str})
+    return memo[1]
+
+
 def _tname(obj):
-    return _type_name(type(obj))
+    """The name of obj's type as text shows it (escaped and bounded)."""
+    return _format.name(_type_name(type(obj)))
+
+
+def _class_module(cls):
+    """cls.__module__: type's own getter looks it up in a heap type's dict,
+    where a colliding key would have its __eq__ called."""
+    if _type_flags(cls) & _HEAPTYPE:
+        ns = _class_dict(cls)
+        return _dict_get(ns, "__module__") if ns is not None else None
+    return _type_module(cls)
 
 
 def _class_name(cls):
+    """module.qualname of a class as text shows it (escaped and bounded)."""
     try:
-        module = _type_module(cls)
+        module = _class_module(cls)
         qualname = _type_qualname(cls)
     except Exception:
-        return _type_name(cls)
+        return _format.name(_type_name(cls))
     if type(module) is not str or module == "builtins":
-        return qualname
-    return "%s.%s" % (module, qualname)
+        return _format.name(qualname)
+    return "%s.%s" % (_format.name(module), _format.name(qualname))
 
 
 def _mro(obj):
@@ -188,46 +244,59 @@ def _seq_index(seq, child, edge, getitem, length):
     return None
 
 
-def _members(obj):
-    """(name, value) for every member descriptor in obj's type's MRO: the
-    __slots__ of classes and the PyMemberDef fields of builtin types."""
+# id(type) -> (type, members, getsets, dict descriptor) for the duration of
+# one describe() call (see _layout).
+_layout_memo = {}
+
+
+def _layout(obj):
+    """(type, members, getsets, dict descriptor) of obj's type, found once
+    per type: its member descriptors ((name, descriptor) in MRO order: the
+    __slots__ of classes and the PyMemberDef fields of builtin types), the
+    known-safe getset descriptors that apply, and the descriptor of its
+    __dict__ (see _dict_descriptor)."""
+    tp = type(obj)
+    memo = _layout_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo
+    members = []
     for cls in _mro(obj):
         try:
             ns = _class_dict(cls)
         except Exception:
             continue
-        if ns is None:
-            continue
-        for name, desc in list(dict.items(ns)):
-            if type(desc) is _MEMBER:
-                try:
-                    value = desc.__get__(obj)
-                except Exception:  # an unset slot
-                    continue
-                yield name, value
-
-
-def _safe_getsets(obj):
+        if ns is not None:
+            members.extend((name, desc) for name, desc in list(dict.items(ns))
+                           if type(desc) is _MEMBER)
+    getsets = []
     for cls, names in _SAFE_GETSETS.items():
-        if not _is(obj, cls):
+        if _is(obj, cls):
+            ns = _class_dict(cls)
+            for name in names:
+                desc = _dict_get(ns, name) if ns is not None else None
+                if _is_one_of(desc, (_GETSET, _MEMBER)):
+                    getsets.append((name, desc))
+    memo = _layout_memo[id(tp)] = (tp, members, getsets, _dict_descriptor(obj))
+    return memo
+
+
+def _read(obj, descriptors):
+    """(name, value) for each of descriptors that obj has a value for."""
+    for name, desc in descriptors:
+        try:
+            value = desc.__get__(obj)
+        except Exception:  # an unset slot
             continue
-        ns = _class_dict(cls)
-        for name in names:
-            desc = ns.get(name) if ns is not None else None
-            if type(desc) in (_GETSET, _MEMBER):
-                try:
-                    yield name, desc.__get__(obj)
-                except Exception:
-                    continue
+        yield name, value
 
 
 def _dict_descriptor(obj):
     """The descriptor that yields obj's __dict__ (C code), or None."""
     for cls in _mro(obj):
         ns = _class_dict(cls)
-        desc = ns.get("__dict__") if ns is not None else None
+        desc = _dict_get(ns, "__dict__") if ns is not None else None
         if desc is not None:
-            return desc if type(desc) in (_GETSET, _MEMBER) else None
+            return desc if _is_one_of(desc, (_GETSET, _MEMBER)) else None
     return None
 
 
@@ -244,7 +313,7 @@ def _code_names(code, out, depth=0):
 
 def _function_names(value, out):
     """Attribute names the code of a function-ish class member uses."""
-    if type(value) in (staticmethod, classmethod):
+    if _is_one_of(value, (staticmethod, classmethod)):
         try:
             value = value.__func__
         except Exception:
@@ -259,6 +328,15 @@ def _function_names(value, out):
 
 # The candidate names per type, for the duration of one describe() call.
 _candidates_memo = {}
+
+
+def forget():
+    """Drop what one describe() call remembered (it holds namespaces)."""
+    _candidates_memo.clear()
+    _names_memo.clear()
+    _inline_memo.clear()
+    _layout_memo.clear()
+    _handlers_memo.clear()
 
 
 def _candidate_attrs(obj):
@@ -278,20 +356,21 @@ def _candidate_attrs(obj):
         if ns is None:
             continue
         namespaces.append(ns)
-        ann = ns.get("__annotations__")
+        ann = _dict_get(ns, "__annotations__")
         if type(ann) is dict:
-            names.update(k for k in ann if type(k) is str)
-        slots = ns.get("__slots__")
-        if type(slots) in (tuple, list):
+            names.update(k for k in dict.keys(ann) if type(k) is str)
+        slots = _dict_get(ns, "__slots__")
+        if _is_one_of(slots, (tuple, list)):
             names.update(k for k in slots if type(k) is str)
-        module = sys.modules.get(ns.get("__module__")) if type(ns.get("__module__")) is str else None
-        if module is not None:
+        modname = _dict_get(ns, "__module__")
+        module = _dict_get(sys.modules, modname) if type(modname) is str else None
+        if _is(module, types.ModuleType):
             try:
                 namespaces.append(_module_dict(module))
             except Exception:
                 pass
-    main = sys.modules.get("__main__")
-    if main is not None:
+    main = _dict_get(sys.modules, "__main__")
+    if _is(main, types.ModuleType):
         namespaces.append(_module_dict(main))
     # The code running on every thread's stack (a script's module-level
     # code sets attributes too).
@@ -325,31 +404,102 @@ def _class_attr(obj, name):
     """(found, value) of name in the namespaces of obj's type's MRO."""
     for cls in _mro(obj):
         ns = _class_dict(cls)
-        if ns is not None and name in ns:
-            return True, ns[name]
+        value = _names(ns).get(name, _MISSING) if ns is not None else _MISSING
+        if value is not _MISSING:
+            return True, value
     return False, None
+
+
+def _has_get(value):
+    """Whether type(value) defines __get__ (is a descriptor)."""
+    for c in _type_mro(type(value)):
+        ns = _class_dict(c)
+        if ns is not None and _names(ns).get("__get__", _MISSING) is not _MISSING:
+            return True
+    return False
+
+
+def _plain_attr(obj, name):
+    """obj's own attribute `name`, or None: read only when no class of its
+    MRO defines the name as a descriptor (a property of a Thread subclass
+    is user code) and no key there or in its __dict__ would be compared
+    with the name (see _inline_names)."""
+    dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
+    dicts += [r for r in gc.get_referents(obj) if type(r) is dict]
+    if _refchain._colliding_names([name], dicts):
+        return None
+    found, class_value = _class_attr(obj, name)
+    if found:
+        return None         # a descriptor, or a value of the class's own
+    try:
+        return object.__getattribute__(obj, name)
+    except Exception:
+        return None
+
+
+# id(type) -> (type, [(name, its class value or _MISSING)], [the last match])
+# for the duration of one describe() call (see _inline_names).
+_inline_memo = {}
+
+
+def _inline_names(obj):
+    """(type, names, last) for _inline_attr: the candidate attribute names of
+    obj's type that can be read without running code, sorted, each with the
+    value its class gives it (a plain class attribute answers for an
+    instance that lacks the name), and a cell for the last name that
+    matched.  Computed once per type."""
+    tp = type(obj)
+    memo = _inline_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo
+    names = sorted(_candidate_attrs(obj))
+    # object.__getattribute__ looks each name up in the class dicts of the
+    # MRO: a name that would meet a key other than a str there (the key's
+    # __eq__ is user code) is not read.
+    class_dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
+    skip = set(_refchain._colliding_names(names, class_dicts))
+    readable = []
+    for name in names:
+        if name in skip:
+            continue
+        found, class_value = _class_attr(obj, name)
+        if found and _has_get(class_value):
+            continue            # a descriptor would run code
+        readable.append((name, class_value if found else _MISSING))
+    memo = _inline_memo[id(tp)] = (tp, readable, [None])
+    return memo
 
 
 def _inline_attr(obj, child):
     """3.11+: the name of obj's attribute holding child, read from the
     instance's inline values without materialising its __dict__
     (object.__getattribute__ reads inline values in place).  The names are
-    guessed from the class's code; None when no guess matches."""
+    guessed from the class's code; None when no guess matches.  The first
+    name in sorted order answers; when child is held once, the name that
+    answered for the last instance of the type is tried first (a linked
+    list's .next), which gives the same answer."""
+    _, readable, last = _inline_names(obj)
+    refs = gc.get_referents(obj)
+    # The instance's __dict__, when it has one, is one of its referents:
+    # object.__getattribute__ looks names up there too.
+    dicts = [r for r in refs if type(r) is dict]
+    skip = set(_refchain._colliding_names([n for n, _ in readable], dicts)) if dicts else ()
     getattribute = object.__getattribute__
-    for name in sorted(_candidate_attrs(obj)):
-        found, class_value = _class_attr(obj, name)
-        if found:
-            # A descriptor would run code; a plain class attribute would
-            # answer for an instance that lacks the name.
-            if any("__get__" in (_class_dict(c) or ()) for c in _type_mro(type(class_value))):
-                continue
-            if class_value is child:
-                continue
+
+    def holds(name, class_value):
+        if name in skip or class_value is child:
+            return False
         try:
-            if getattribute(obj, name) is child:
-                return name
+            return getattribute(obj, name) is child
         except Exception:
-            continue
+            return False
+
+    if last[0] is not None and sum(1 for r in refs if r is child) == 1 and holds(*last[0]):
+        return last[0][0]
+    for name, class_value in readable:
+        if holds(name, class_value):
+            last[0] = (name, class_value)
+            return name
     return None
 
 
@@ -508,7 +658,7 @@ def _label_lru(objs, i, edge):
             return 1, "[%s]" % _key_repr(refs[edge - 1])
         if pos == 0:
             return 1, "cache key"
-    if wdict is not None and wdict.get("__wrapped__") is child:
+    if _is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child:
         return 1, ".__wrapped__"
     return None
 
@@ -548,17 +698,17 @@ def _label_attributes(objs, i, edge):
     """Named fields: slots and builtin members, known getsets, inline values
     (3.11+) and the instance __dict__."""
     parent, child = objs[i], objs[i + 1]
-    for name, value in _members(parent):
+    _, members, getsets, desc = _layout(parent)
+    for name, value in _read(parent, members) if members else ():
         if value is child:
             if name == "__dict__" and type(child) is dict:
                 return _collapse_dict(objs, i, ".__dict__", "attr")
             return 1, "." + name
-    for name, value in _safe_getsets(parent):
+    for name, value in _read(parent, getsets) if getsets else ():
         if value is child:
             return 1, "." + name
     if child is type(parent):
         return 1, ".__class__"
-    desc = _dict_descriptor(parent)
     if desc is None:
         return None
     tp = type(parent)
@@ -588,12 +738,18 @@ def _label_attributes(objs, i, edge):
     return 1, "." + _attr_name(key)
 
 
-def _label_step(objs, edges, i):
-    """(hops consumed, label) for the step that starts at objs[i]."""
-    parent = objs[i]
-    edge = edges[i] if i < len(edges) else -1
-    handlers = []
+# id(type) -> (type, handlers) for the duration of one describe() call.
+_handlers_memo = {}
+
+
+def _handlers(parent):
+    """The _label_* functions that may name a reference from parent, in the
+    order they are tried; they depend on its type alone."""
     tp = type(parent)
+    memo = _handlers_memo.get(id(tp))
+    if memo is not None and memo[0] is tp:
+        return memo[1]
+    handlers = []
     if _is(parent, types.ModuleType):
         handlers.append(_label_module)
     if _is(parent, type):
@@ -609,7 +765,20 @@ def _label_step(objs, edges, i):
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
         handlers.append(_label_container)
     handlers.append(_label_attributes)
-    for handler in handlers:
+    _handlers_memo[id(tp)] = (tp, handlers)
+    return handlers
+
+
+def _label_step(objs, edges, i):
+    """(hops consumed, label) for the step that starts at objs[i]."""
+    parent = objs[i]
+    edge = edges[i] if i < len(edges) else -1
+    tp = type(parent)
+    if (tp is list or tp is tuple) and 0 <= edge < len(parent) and parent[edge] is objs[i + 1]:
+        # The common case first (a list's referents are its items, in
+        # order): what _label_container would say, without its search.
+        return 1, "[%d]" % edge
+    for handler in _handlers(parent):
         try:
             result = handler(objs, i, edge)
         except Exception:
@@ -627,8 +796,8 @@ def _is_main_thread(ident, n_threads):
     would take that thread for the main one)."""
     import _thread
 
-    get_main = getattr(_thread, "_get_main_thread_ident", None)  # 3.13+
-    if get_main is not None:
+    get_main = _dict_get(_module_dict(_thread), "_get_main_thread_ident")  # 3.13+
+    if type(get_main) is types.BuiltinFunctionType:
         return get_main() == ident
     # Every thread not started through threading runs beside the main one,
     # which is always listed: a lone thread is the main thread.
@@ -641,18 +810,19 @@ def _thread_of(frame):
     if found is None:
         return None
     ident, n_threads = found
-    threading = sys.modules.get("threading")
+    threading = _dict_get(sys.modules, "threading")
+    if not _is(threading, types.ModuleType):
+        threading = None
     thread = None
     if threading is not None:
-        active = getattr(threading, "_active", None)
-        thread = active.get(ident) if type(active) is dict else None
+        active = _dict_get(_module_dict(threading), "_active")
+        if type(active) is dict:
+            thread = next((t for k, t in dict.items(active)
+                           if type(k) is int and k == ident), None)
     if thread is not None:
-        try:
-            name = object.__getattribute__(thread, "_name")
-            if type(name) is str:
-                return "thread %s" % name
-        except Exception:
-            pass
+        name = _plain_attr(thread, "_name")
+        if type(name) is str:
+            return "thread %s" % _format.name(name)
     elif threading is None and _is_main_thread(ident, n_threads):
         # No threading module, so no Thread objects; the main thread is
         # still known by threading's name for it.
@@ -662,7 +832,7 @@ def _thread_of(frame):
 
 def _describe_frame(frame):
     code = _frame_code(frame)
-    where = "%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
+    where = "%s() at %s:%d" % (_format.name(code.co_name), _display_path(code.co_filename),
                                _frame_lineno(frame) or 0)
     thread = _thread_of(frame)
     return "frame %s" % where + (" in %s" % thread if thread else "")
@@ -670,14 +840,15 @@ def _describe_frame(frame):
 
 def _describe_cache(wrapper):
     wdict = _lru_wrapper_dict(wrapper)
-    func = wdict.get("__wrapped__") if type(wdict) is dict else None
+    func = _dict_get(wdict, "__wrapped__") if type(wdict) is dict else None
     if type(func) is types.FunctionType:
         module, qualname = _func_module(func), _func_qualname(func)
         if type(module) is str:
-            return "cache %s.%s" % (module, qualname)
-        return "cache %s" % qualname
-    if type(wdict) is dict and type(wdict.get("__qualname__")) is str:
-        return "cache %s" % wdict["__qualname__"]
+            return "cache %s.%s" % (_format.name(module), _format.name(qualname))
+        return "cache %s" % _format.name(qualname)
+    qualname = _dict_get(wdict, "__qualname__") if type(wdict) is dict else None
+    if type(qualname) is str:
+        return "cache %s" % _format.name(qualname)
     return "cache (an lru_cache)"
 
 
@@ -691,10 +862,10 @@ def _describe_root(kind, root):
     if kind == "module":
         name = None
         try:
-            name = _module_dict(root).get("__name__")
+            name = _dict_get(_module_dict(root), "__name__")
         except Exception:
             pass
-        return "module %s" % (name if type(name) is str else "<%s>" % _tname(root))
+        return "module %s" % (_format.name(name) if type(name) is str else "<%s>" % _tname(root))
     if kind == "class" and _is(root, type):
         return "class %s" % _class_name(root)
     if kind == "cache":
@@ -718,12 +889,15 @@ def describe(chain):
     objs = chain.objects
     kind = chain.root_kind
     try:
-        root = _describe_root(kind, objs[0])
-    except Exception:
-        root = "%s %s" % (kind, _tname(objs[0]))
-    if kind == "unreachable":
-        return (root, ())
-    return (root, label_path(objs, chain._edge_indexes))
+        try:
+            root = _describe_root(kind, objs[0])
+        except Exception:
+            root = "%s %s" % (kind, _tname(objs[0]))
+        if kind == "unreachable":
+            return (root, ())
+        return (root, label_path(objs, chain._edge_indexes))
+    finally:
+        forget()
 
 
 def label_path(objs, edges):
@@ -732,6 +906,7 @@ def label_path(objs, edges):
     One label may span several objects (an instance's __dict__ and the
     attribute in it read '.attr'); the index is where each label ends."""
     steps = []
+    shown = {}          # label -> as text shows it (a long chain repeats a few)
     i = 0
     try:
         while i < len(objs) - 1:
@@ -740,34 +915,21 @@ def label_path(objs, edges):
             except Exception:
                 hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
             i += hops
-            steps.append((i, label))
+            # A label holds one name (a key, an attribute, a variable).
+            text = shown.get(label)
+            if text is None:
+                text = shown[label] = _format.name(label)
+            steps.append((i, text))
     finally:
-        _candidates_memo.clear()
+        forget()
     return tuple(steps)
-
-
-def _allocated_at(obj):
-    import tracemalloc
-
-    if not tracemalloc.is_tracing():
-        return None
-    from refchain import _refchain
-
-    try:
-        frames = _refchain._alloc_traceback(obj)
-    except Exception:
-        return None
-    if not frames:
-        return None
-    filename, lineno = frames[0]
-    return "%s:%d" % (_display_path(filename), lineno)
 
 
 def _target_info(obj):
     from refchain import _refchain
 
     text = "(%d B)" % _refchain._shallow_size(obj)
-    site = _allocated_at(obj)
+    site = site_of(obj)
     if site:
         text += ", allocated at %s" % site
     return text
@@ -775,14 +937,26 @@ def _target_info(obj):
 
 def format_chain(chain):
     """One line: root, then ' → label type' per step, the target's size and
-    allocation line last."""
+    allocation line last.  A step repeated k times in a row (a nested
+    list's '[0] list', a linked list's '.next Node') reads once, as
+    '[0] list ×k', as garbage() paths do; the Chain keeps every step."""
     root, steps = chain.root_description, chain.steps
     target = chain.target
     if chain.root_kind == "unreachable":
         return "%s: %s %s" % (root, _tname(target), _target_info(target))
     if not steps:
         return "%s %s" % (root, _target_info(target))
+    type_names = {}     # id(type) -> its name as text shows it
+
+    def hop(step):
+        obj, label = step
+        tp = type(obj)
+        name = type_names.get(id(tp))
+        if name is None:
+            name = type_names[id(tp)] = _tname(obj)
+        return "%s %s" % (label, name)
+
     parts = [root]
-    for obj, label in steps:
-        parts.append("%s %s" % (label, _tname(obj)))
+    parts.extend(_format.runs(map(hop, steps)))
+    del steps
     return " → ".join(parts) + " " + _target_info(target)

@@ -5,9 +5,10 @@ import collections
 import sys
 
 from refchain import _refchain
-from refchain._chains import _tname, _type_name
-from refchain._format import human_bytes
-from refchain._growth import TRACEMALLOC_HINT, _check_limit, allocation_sites
+from refchain._chains import _is, _tname, _type_name
+from refchain._format import human_bytes, name, runs
+from refchain._growth import TRACEMALLOC_HINT, _check_limit
+from refchain._sites import allocation_sites
 
 
 class Group:
@@ -34,25 +35,27 @@ class Group:
         signature as text."""
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
-        parts = [self.chain.root_description]
-        parent = self.chain.root
-        for obj, label in self.chain.steps:
-            if _varies(parent) and (label.startswith("[") or label == "member"):
-                label = "[*]"
-            parts.append("%s %s" % (label, _tname(obj)))
-            parent = obj
-        return " → ".join(parts)
+
+        def hops():
+            parent = self.chain.root
+            for obj, label in self.chain.steps:
+                if _varies(parent) and (label.startswith("[") or label == "member"):
+                    label = "[*]"
+                yield "%s %s" % (label, _tname(obj))
+                parent = obj
+
+        return " → ".join([self.chain.root_description] + list(runs(hops())))
 
     def __str__(self):
         text = "%d %s (%s), held through %s" % (
-            self.count, self.typename, human_bytes(self.bytes), self.path())
+            self.count, name(self.typename), human_bytes(self.bytes), self.path())
         if self.lines:
             text += "; allocated at " + ", ".join(
                 "%s (%d)" % (site, n) for n, site in self.lines)
         return text + "."
 
     def __repr__(self):
-        return "<refchain.Group: %d %s via %s root>" % (self.count, self.typename,
+        return "<refchain.Group: %d %s via %s root>" % (self.count, name(self.typename),
                                                        self.root_kind)
 
     def _repr_svg_(self):
@@ -65,7 +68,7 @@ def _varies(parent):
     """Whether the keys or indexes under parent differ from one member of a
     group to the next (a data collection, an lru_cache), as opposed to the
     names of a module's globals or an object's attributes."""
-    return isinstance(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
+    return _is(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
         _tname(parent) == "_lru_cache_wrapper"
 
 
@@ -158,7 +161,7 @@ class LeakReport:
             return "(nothing new since the census)"
         out = []
         for typename, count, nbytes, groups in self.types:
-            out.append("%s: +%d new (%s)" % (typename, count, human_bytes(nbytes)))
+            out.append("%s: +%d new (%s)" % (name(typename), count, human_bytes(nbytes)))
             out.extend("  " + str(g) for g in groups)
         return "\n".join(out)
 
@@ -172,5 +175,5 @@ def leaks(since, limit=5):
                         % type(since).__name__)
     limit = _check_limit(limit, "leaks")
     raw = _refchain._explain(None, None, since, min(limit, sys.maxsize), True)
-    return LeakReport([(name, count, nbytes, _groups(groups, name))
-                       for name, count, nbytes, groups in raw])
+    return LeakReport([(typename, count, nbytes, _groups(groups, typename))
+                       for typename, count, nbytes, groups in raw])

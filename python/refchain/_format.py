@@ -1,4 +1,50 @@
-"""Text formatting for reports: byte counts and the census/diff tables."""
+"""Text formatting for reports: byte counts, names, and the census/diff
+tables."""
+
+import itertools
+import re
+
+# The longest name (type, key, attribute, file...) a report spells out.
+NAME_MAX = 200
+
+# What a terminal would act on instead of showing: C0 controls, DEL, C1
+# controls, lone surrogates (unprintable), the Unicode line and paragraph
+# separators, and the bidirectional controls that reorder what follows.
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
+                     r"\u2066-\u2069\ud800-\udfff]")
+
+
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(match):
+    c = match.group()
+    if c in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[c]
+    return "\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % ord(c)
+
+
+def name(text, limit=NAME_MAX):
+    """text (a name from the heap: a type's, a key, an attribute, a file) as
+    a report shows it: each control character escaped (ESC reads `\\x1b`,
+    a newline `\\n`), and past `limit` characters cut, with an ellipsis
+    and the number of characters left out.  Applied where a name enters
+    text, never to the names reports hold as data."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    cut = len(text) - limit if len(text) > limit else 0
+    if cut:
+        text = text[:limit]
+    text = _UNSAFE.sub(_escape_char, text)
+    return text + "\u2026(%d more characters)" % cut if cut else text
+
+
+def runs(hops):
+    """The hops of a path as text parts, a hop repeated k times in a row
+    read once as 'hop ×k' (a nested list's '[0] list ×999999')."""
+    for hop, run in itertools.groupby(hops):
+        n = sum(1 for _ in run)
+        yield hop if n == 1 else "%s ×%d" % (hop, n)
 
 
 def human_bytes(n, sign=False):
@@ -24,11 +70,12 @@ def growth_lines(rows):
     rows = list(rows)
     if not rows:
         return []
-    width = max(len(r[0]) for r in rows)
+    names = [name(r[0]) for r in rows]
+    width = max(len(n) for n in names)
     return [
-        "%-*s %10d %+10d %12s" % (width, row[0], row[1], row[2],
-                                  at_least(human_bytes(row[3], sign=True), row))
-        for row in rows
+        "%-*s %10d %+10d %12s" % (width, n, r[1], r[2],
+                                  at_least(human_bytes(r[3], sign=True), r))
+        for n, r in zip(names, rows)
     ]
 
 
@@ -44,9 +91,10 @@ def table(obj):
         top = obj.top(10)
         if not top:
             return "(no objects)"
-        width = max(len(name) for name, _, _ in top)
-        lines = ["%-*s %10d %12s" % (width, name, n, at_least(human_bytes(b), obj.get(name)))
-                 for name, n, b in top]
+        shown = [(name(t), n, b, obj.get(t)) for t, n, b in top]
+        width = max(len(t) for t, _, _, _ in shown)
+        lines = ["%-*s %10d %12s" % (width, t, n, at_least(human_bytes(b), stat))
+                 for t, n, b, stat in shown]
         total = obj.total
         lines.append(
             "%-*s %10d %12s" % (width, "(total, %d types)" % len(obj), total.count,

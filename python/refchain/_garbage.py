@@ -5,12 +5,13 @@ free (collect_report), and which types keep forming cycles (cycle_monitor).
 Nothing here calls gc.collect() except collect_report(), which exists to."""
 
 import gc
-import itertools
 import sys
+import types
 
 from refchain import _refchain
-from refchain._format import human_bytes
-from refchain._growth import _check_limit, allocation_sites
+from refchain._format import human_bytes, name, runs
+from refchain._growth import _check_limit
+from refchain._sites import allocation_sites
 
 
 def _short(name):
@@ -42,7 +43,7 @@ class CycleGroup:
         """'Child ↔ Parent', or 'Node ↺' for cycles of one type (an object
         referring to itself, or Nodes referring to each other).  Each type
         is named once, however many members the cycles have."""
-        names = sorted(_short(t) for t in self.types)
+        names = sorted(name(_short(t)) for t in self.types)
         if len(names) == 1:   # one type (and perhaps its instances' __dict__s)
             return names[0] + " ↺"
         return " ↔ ".join(names)
@@ -55,11 +56,8 @@ class CycleGroup:
         nodes, edges = self.cycle
         if not nodes:
             return ""
-        hops = ["%s %s" % (label, nodes[j][0]) for _, j, label in edges]
         parts = [nodes[0][0]]
-        for hop, run in itertools.groupby(hops):
-            n = len(list(run))
-            parts.append(hop if n == 1 else "%s ×%d" % (hop, n))
+        parts.extend(runs("%s %s" % (label, nodes[j][0]) for _, j, label in edges))
         if len(nodes) > len(edges):     # cut after CYCLE_HOPS references
             parts.append("… %d more references" % (self.hops - CYCLE_HOPS))
             parts.append(nodes[0][0])
@@ -175,9 +173,9 @@ class CollectReport:
             lines.append("%d objects survived: a finalizer (__del__) resurrected them "
                          "(stored a reference to itself somewhere reachable):"
                          % len(self.resurrected))
-            lines.extend("  %s at 0x%x" % r for r in self.resurrected[:10])
-        for name, reason in self.uncollectable:
-            lines.append("uncollectable, left in gc.garbage: %s (%s)" % (name, reason))
+            lines.extend("  %s at 0x%x" % (name(t), addr) for t, addr in self.resurrected[:10])
+        for typename, reason in self.uncollectable:
+            lines.append("uncollectable, left in gc.garbage: %s (%s)" % (name(typename), reason))
         return "\n".join(lines)
 
 
@@ -191,8 +189,10 @@ def collect_report(limit=10):
     _, predicted = _refchain._garbage(None, sys.maxsize, 0)
     members = [o for group in predicted for o in group[-1]]
     del predicted
+    from refchain._chains import _type_qualname
+
     owned = _instance_dicts(members)
-    expected = {id(o): type(o).__qualname__ for o in members
+    expected = {id(o): _type_qualname(type(o)) for o in members
                 if gc.is_tracked(o) and id(o) not in owned}
     del owned
     del members
@@ -208,13 +208,13 @@ def collect_report(limit=10):
     _, raw = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
     groups = _groups(raw)
     found_ids = {id(o) for o in found}
-    resurrected = sorted((name, addr) for addr, name in expected.items()
+    resurrected = sorted((typename, addr) for addr, typename in expected.items()
                          if addr not in found_ids)
     # SAVEALL kept the cycles intact: free them for real now.  Anything that
     # lands in gc.garbage this time is uncollectable.
     del found, raw
     gc.collect()
-    uncollectable = [(type(o).__qualname__, UNCOLLECTABLE) for o in gc.garbage[before:]]
+    uncollectable = [(_type_qualname(type(o)), UNCOLLECTABLE) for o in gc.garbage[before:]]
     return CollectReport(collected, groups, resurrected, uncollectable)
 
 
@@ -222,6 +222,8 @@ def _instance_dicts(objects):
     """ids of the dicts among objects that are another member's __dict__
     (before 3.11 an instance's attributes live in one: it is part of the
     instance, not a finding of its own)."""
+    from refchain._chains import _dict_descriptor
+
     dicts = {id(o) for o in objects if type(o) is dict}
     if not dicts:
         return dicts
@@ -229,9 +231,19 @@ def _instance_dicts(objects):
     for o in objects:
         if type(o) is not dict:
             for r in gc.get_referents(o):
-                if id(r) in dicts and getattr(o, "__dict__", None) is r:
+                if id(r) in dicts and _instance_dict(o, _dict_descriptor) is r:
                     owned.add(id(r))
     return owned
+
+
+def _instance_dict(obj, dict_descriptor):
+    """obj.__dict__ read through its C descriptor (getattr() could run a
+    __getattr__ or a property), or None."""
+    desc = dict_descriptor(obj)
+    try:
+        return desc.__get__(obj) if desc is not None else None
+    except Exception:
+        return None
 
 
 # Since Python 3.4 (PEP 442) only a legacy tp_del keeps a cycle uncollectable.
@@ -278,14 +290,22 @@ class CycleMonitor:
         for group in report:
             self.cycles[group.signature] = self.cycles.get(group.signature, 0) + group.count
 
+    def _hooked(self):
+        """The indexes of this monitor's callback in gc.callbacks, found by
+        identity: `in` and remove() would call the __eq__ of every other
+        callback there."""
+        return [i for i, cb in enumerate(gc.callbacks)
+                if type(cb) is types.MethodType and cb.__self__ is self
+                and cb.__func__ is CycleMonitor._callback]
+
     def start(self):
-        if self._callback not in gc.callbacks:
+        if not self._hooked():
             gc.callbacks.append(self._callback)
         return self
 
     def stop(self):
-        while self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
+        for i in reversed(self._hooked()):
+            del gc.callbacks[i]
         return self
 
     def __enter__(self):

@@ -1,12 +1,12 @@
 """show_growth and friends: objgraph's leak-hunting calls, counting every
 object (untracked ones included), with tracemalloc's allocation lines."""
 
-import os
 import sys
 import tracemalloc
 
 from refchain import _refchain
-from refchain._format import growth_lines
+from refchain._format import growth_lines, name
+from refchain._sites import allocation_sites
 
 # The highest count seen per type (one Census per naming), and the census
 # point: the last growth()/show_growth() capture, which remembers object
@@ -65,34 +65,6 @@ def growth(limit=10, shortnames=True):
     commit, rows, _ = _step(limit, shortnames, False)
     commit()
     return [(r.name, r.count, r.delta) for r in rows]
-
-
-def _display_path(filename):
-    try:
-        rel = os.path.relpath(filename)
-    except ValueError:
-        return filename
-    return filename if rel.startswith(os.pardir) else rel
-
-
-def _object_traceback():
-    """How to get an object's allocation frames, most recent first, as
-    (filename, lineno) pairs: through refchain's C helper, which also finds
-    the instances CPython 3.11's tracemalloc.get_object_traceback() misses."""
-    return _refchain._alloc_traceback
-
-
-def allocation_sites(objects, top=3):
-    """The `top` allocation lines of `objects` as [(count, "file:line")],
-    most frequent first; objects tracemalloc did not trace are skipped."""
-    get_tb = _object_traceback()
-    counts = {}
-    for obj in objects:
-        frames = get_tb(obj)
-        if frames:
-            counts[frames[0]] = counts.get(frames[0], 0) + 1
-    ranked = sorted(((-n, _display_path(f), line) for (f, line), n in counts.items()))
-    return [(-n, "%s:%d" % (f, line)) for n, f, line in ranked[:top]]
 
 
 def show_growth(limit=10, file=None, shortnames=True):

@@ -24,7 +24,7 @@ import weakref
 
 from refchain import _chains, _refchain
 from refchain._format import human_bytes
-from refchain._growth import _display_path
+from refchain._sites import display_path as _display_path, frames_of as _frames, site_of
 
 # File extension -> format.
 FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg"}
@@ -42,10 +42,20 @@ _ROOT_WORDS = {"module": "root: a module", "class": "root: a class",
 # CPython 3.11 gives its static objects (small ints, ...) a refcount near 10**9.
 _STATIC_REFCOUNT = 1 << 28
 
-# Exact built-in types whose repr() is C code and short once sliced.
+# Exact built-in types whose repr() is C code and short once sliced.  Types
+# are compared by identity: `tp in _SCALARS` or a dict keyed by types would
+# call a metaclass's __eq__ or __hash__.
 _SCALARS = (int, float, complex, bool, type(None), type(Ellipsis), type(NotImplemented))
-_SIZED = {dict: dict.__len__, list: list.__len__, tuple: tuple.__len__, set: set.__len__,
-          frozenset: frozenset.__len__, bytearray: bytearray.__len__}
+_SIZED = ((dict, dict.__len__), (list, list.__len__), (tuple, tuple.__len__),
+          (set, set.__len__), (frozenset, frozenset.__len__), (bytearray, bytearray.__len__))
+
+
+def _sized_len(tp):
+    """The len() of exactly this built-in container type, or None."""
+    for base, length in _SIZED:
+        if tp is base:
+            return length
+    return None
 
 _HEAPTYPE = 1 << 9
 
@@ -185,7 +195,8 @@ def _has_attributes(obj):
         return True
     for cls in _chains._mro(obj):
         ns = _chains._class_dict(cls)
-        if ns is not None and "__slots__" in ns:
+        if ns is not None and _chains._dict_get(ns, "__slots__", _chains._MISSING) \
+                is not _chains._MISSING:
             return True
     return False
 
@@ -194,7 +205,7 @@ def _safe_repr(obj, use_repr):
     """A short description of obj that runs no user code (unless use_repr)."""
     tp = type(obj)
     try:
-        if tp in _SCALARS:
+        if _chains._is_one_of(obj, _SCALARS):
             if tp is int and int.bit_length(obj) > 128:
                 return "<int of %d bits>" % int.bit_length(obj)
             return _short(repr(obj))
@@ -202,11 +213,11 @@ def _safe_repr(obj, use_repr):
             return _short(str.__repr__(obj[:_REPR_MAX + 1]))
         if tp is bytes:
             return _short(bytes.__repr__(obj[:_REPR_MAX + 1]))
-        if tp in _SIZED:
-            n = _SIZED[tp](obj)
+        if _sized_len(tp) is not None:
+            n = _sized_len(tp)(obj)
             return "%d item%s" % (n, "" if n == 1 else "s")
         if _chains._is(obj, types.ModuleType):
-            name = _chains._module_dict(obj).get("__name__")
+            name = _chains._dict_get(_chains._module_dict(obj), "__name__")
             return _short(name) if type(name) is str else ""
         if _chains._is(obj, type):
             return _short(_chains._class_name(obj))
@@ -228,7 +239,7 @@ def _safe_repr(obj, use_repr):
                 except Exception as e:
                     return "<repr() raised %s>" % _chains._tname(e)
             name = "%s@0x%x" % (_chains._type_name(tp), id(obj))
-            for base, length in _SIZED.items():
+            for base, length in _SIZED:
                 if _chains._is(obj, base):
                     return "%s (%d items)" % (name, length(obj))
             if not _has_attributes(obj):
@@ -240,16 +251,6 @@ def _safe_repr(obj, use_repr):
     return ""
 
 
-def _frames(obj):
-    """tracemalloc's allocation frames of obj, most recent first, or None."""
-    if not tracemalloc.is_tracing():
-        return None
-    try:
-        return _refchain._alloc_traceback(obj)
-    except Exception:
-        return None
-
-
 def _facts_lines(obj, refcount):
     """Size and refcount, and the allocation line."""
     size = human_bytes(_refchain._shallow_size(obj))
@@ -259,9 +260,9 @@ def _facts_lines(obj, refcount):
         lines = ["%s, immortal" % size]
     else:
         lines = ["%s, refcount %d" % (size, refcount)]
-    frames = _frames(obj)
-    if frames:
-        lines.append("%s:%d" % (_display_path(frames[0][0]), frames[0][1]))
+    site = site_of(obj)
+    if site:
+        lines.append(site)
     return lines
 
 
@@ -565,7 +566,7 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
     d.refcounts = list(counts)
     for src, dst, index in edges:
         d.edge(src, dst, _edge_label(d.objects[src], d.objects[dst], index))
-    _chains._candidates_memo.clear()
+    _chains.forget()
     for i, n in more:
         m = d.placeholder("%s %d more %s" % (_ELLIPSIS, n, "referrers" if backwards
                                              else "references"))

@@ -14,6 +14,7 @@ import sysconfig
 import tracemalloc
 
 from refchain import _refchain
+from refchain._format import name
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _user_code = None        # a predicate set by set_user_code(), or None
@@ -81,12 +82,12 @@ def is_user_code(filename):
 
 def display_path(filename):
     """A file name as reports show it: relative to the working directory when
-    below it."""
+    below it, escaped and bounded (see _format.name)."""
     try:
         rel = os.path.relpath(filename)
     except ValueError:
-        return filename
-    return filename if rel.startswith(os.pardir) else rel
+        return name(filename)
+    return name(filename if rel.startswith(os.pardir) else rel)
 
 
 def frames_of(obj):

@@ -242,6 +242,34 @@ test_mark_types_by_short_and_qualified_name(void **state)
     rc_graph_free(g);
 }
 
+/* Types sharing a name are one class, numbered by the smallest type id:
+ * nodes typed pkg.Leaky, mod.Leaky, int, bytes, mod.Leaky intern type ids
+ * 0..4 in that order. */
+static void
+test_type_classes_by_qualified_and_short_name(void **state)
+{
+    (void)state;
+    const unsigned types[] = {4, 3, 2, 1, 0};
+    rc_graph *g = graph_of(5, types);
+    uint32_t canon[5];
+    assert_int_equal(rc_graph_type_classes(g, 0, canon), RC_OK);
+    const uint32_t qualified[] = {0, 1, 2, 3, 1};
+    assert_memory_equal(canon, qualified, sizeof qualified);
+    assert_int_equal(rc_graph_type_classes(g, RC_CENSUS_SHORT_NAMES, canon), RC_OK);
+    const uint32_t shortnames[] = {0, 0, 2, 3, 0};
+    assert_memory_equal(canon, shortnames, sizeof shortnames);
+    use_counting_allocator();
+    rc_alloc_fail_after(0);
+    const uint32_t before[5] = {9, 9, 9, 9, 9};
+    memcpy(canon, before, sizeof before);
+    assert_int_equal(rc_graph_type_classes(g, 0, canon), RC_ENOMEM);
+    assert_memory_equal(canon, before, sizeof before);
+    assert_int_equal(live_blocks, 0);
+    rc_alloc_fail_after(-1);
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
 static void
 test_allocation_failure_at_every_point(void **state)
 {
@@ -303,6 +331,7 @@ main(void)
         cmocka_unit_test(test_new_nodes_since_a_census),
         cmocka_unit_test(test_many_objects_identity_set),
         cmocka_unit_test(test_mark_types_by_short_and_qualified_name),
+        cmocka_unit_test(test_type_classes_by_qualified_and_short_name),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

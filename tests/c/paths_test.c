@@ -368,6 +368,80 @@ test_grouping_by_signature(void **state)
     rc_graph_free(g);
 }
 
+/* Several sets grouped at once read as each set grouped alone, and with a
+ * limit each set's first groups are still its largest, in order. */
+static void
+test_grouping_sets_each_as_if_alone(void **state)
+{
+    (void)state;
+    rc_graph *g = grouping_graph();
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    /* The cache's bytes split 30/20 between sets 0 and 1, the singletons
+     * in set 2 (57), set 1 (58) and set 0 (59). */
+    rc_id members[53];
+    uint32_t set_of[53];
+    size_t n = 0;
+    for (rc_id v = 4; v < 60; v++) {
+        if (v < 54 || v >= 57) {
+            members[n] = v;
+            set_of[n++] = v < 54 ? (v % 5 < 3 ? 0 : 1) : (uint32_t)(59 - v);
+        }
+    }
+    for (size_t limit = 0; limit <= 3; limit++) {
+        size_t lim = limit == 3 ? SIZE_MAX : limit;
+        rc_group *groups = NULL;
+        size_t *start = NULL;
+        uint32_t *group_of = NULL;
+        assert_int_equal(rc_paths_group_sets(g, p, members, set_of, n, 3, lim, &groups, &start,
+                                             &group_of),
+                         RC_OK);
+        assert_int_equal(start[0], 0);
+        for (uint32_t k = 0; k < 3; k++) {
+            rc_id subset[53];
+            size_t m = 0, where[53];
+            for (size_t i = 0; i < n; i++) {
+                if (set_of[i] == k) {
+                    where[m] = i;
+                    subset[m++] = members[i];
+                }
+            }
+            rc_group *alone = NULL;
+            uint32_t *alone_of = NULL;
+            size_t ng = 0;
+            assert_int_equal(rc_paths_group(g, p, subset, m, &alone, &ng, &alone_of), RC_OK);
+            assert_int_equal(start[k + 1] - start[k], ng);
+            for (size_t r = 0; r < ng && r < lim; r++) {
+                const rc_group *x = &groups[start[k] + r];
+                assert_int_equal(x->representative, alone[r].representative);
+                assert_int_equal(x->count, alone[r].count);
+                assert_int_equal(x->bytes, alone[r].bytes);
+            }
+            for (size_t j = 0; j < m; j++) {
+                size_t r = group_of[where[j]] - start[k];
+                assert_true(r < ng);
+                if (alone_of[j] < lim) {
+                    assert_int_equal(r, alone_of[j]);
+                } else {
+                    assert_true(r >= lim); /* an untaken group stays past the limit */
+                    assert_int_equal(groups[start[k] + r].representative,
+                                     alone[alone_of[j]].representative);
+                }
+            }
+            rc_free(alone);
+            rc_free(alone_of);
+        }
+        rc_free(groups);
+        rc_free(start);
+        rc_free(group_of);
+    }
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 /* A linked list 200,000 long, ids reversed (held by C code at N - 1, which
  * points to N - 2, ...): a repeated hop adds nothing to the signature, so
  * the list is two groups, found without walking each chain (the quadratic
@@ -604,6 +678,7 @@ main(void)
         cmocka_unit_test(test_c_held_roots_group_by_type),
         cmocka_unit_test(test_grouping_by_signature),
         cmocka_unit_test(test_a_dict_in_an_attribute_folds_its_keys),
+        cmocka_unit_test(test_grouping_sets_each_as_if_alone),
         cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
         cmocka_unit_test(test_only_consecutive_repeats_collapse),
         cmocka_unit_test(test_allocation_failure_at_every_point),
