@@ -701,6 +701,10 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     size_t n = 0, marked;
     taken_group **per_type = NULL;
     size_t *n_per_type = NULL, *order = NULL, n_types = 0;
+    struct {
+        size_t count;
+        uint64_t bytes;
+    } *type_total = NULL;
     if (objects != Py_None) {
         seq = PySequence_Fast(objects, "explain() objects must be a sequence");
         if (!seq) {
@@ -814,7 +818,8 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             per_type = rc_calloc(n_types ? n_types : 1, sizeof *per_type);
             n_per_type = rc_calloc(n_types ? n_types : 1, sizeof *n_per_type);
             order = rc_malloc((n_types ? n_types : 1) * sizeof *order);
-            failed = !per_type || !n_per_type || !order;
+            type_total = rc_calloc(n_types ? n_types : 1, sizeof *type_total);
+            failed = !per_type || !n_per_type || !order || !type_total;
         }
         for (size_t k = 0; !failed && k < n_types; k++) {
             order[k] = pairs[2 * k + 1];
@@ -825,6 +830,9 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (k != UINT32_MAX) {
                 new_ids[m] = members[i];
                 set_of[m++] = k;
+                /* Every new object of the type, not only the groups shown. */
+                type_total[k].count++;
+                type_total[k].bytes += rc_graph_size(a.g, members[i]);
             }
         }
         failed = failed ||
@@ -848,12 +856,8 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     } else {
         result = PyList_New(0);
         for (size_t k = 0; k < n_types; k++) {
-            size_t total = 0;
-            uint64_t bytes = 0;
-            for (size_t i = 0; i < n_per_type[k]; i++) {
-                total += per_type[k][i].group.count;
-                bytes += per_type[k][i].group.bytes;
-            }
+            size_t total = type_total[k].count;
+            uint64_t bytes = type_total[k].bytes;
             PyObject *groups = groups_to_list(module, per_type[k], n_per_type[k]);
             per_type[k] = NULL;
             PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(a.g, (uint32_t)order[k]),
@@ -882,6 +886,7 @@ finally:
     rc_free(per_type);
     rc_free(n_per_type);
     rc_free(order);
+    rc_free(type_total);
     rc_free(new_ids);
     rc_free(members);
     rc_free(addrs);

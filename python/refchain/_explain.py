@@ -163,6 +163,10 @@ class LeakReport:
         for typename, count, nbytes, groups in self.types:
             out.append("%s: +%d new (%s)" % (name(typename), count, human_bytes(nbytes)))
             out.extend("  " + str(g) for g in groups)
+            rest = count - sum(g.count for g in groups)
+            if rest > 0:
+                out.append("  ... and %d more (%s) in smaller groups" % (
+                    rest, human_bytes(nbytes - sum(g.bytes for g in groups))))
         return "\n".join(out)
 
 

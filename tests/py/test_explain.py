@@ -274,3 +274,26 @@ def test_a_dict_held_in_an_attribute_is_one_group(run_script):
     assert got["loggers"][0][0] == 300, got["loggers"]
     assert got["loggers"][0][1] == ("class logging.Logger → .manager Manager → "
                                    ".loggerDict dict → [*] Logger")
+
+
+def test_leaks_counts_every_new_object_of_a_type(run_script):
+    # Ten queues of 100 jobs: three groups shown (limit=3), all 1000 counted.
+    out = run_script("""
+        import json
+        import refchain
+
+        class Job:
+            pass
+
+        point = refchain.census()
+        for i in range(10):
+            globals()["QUEUE_%d" % i] = [Job() for _ in range(100)]
+        report = refchain.leaks(point, limit=3)
+        rows = {t: [n, b, [g.count for g in groups]] for t, n, b, groups in report}
+        print(json.dumps([rows["__main__.Job"], str(report).splitlines()[:5]]))
+    """).stdout
+    (count, nbytes, shown), text = json.loads(out)
+    assert count == 1000 and shown == [100, 100, 100]
+    assert nbytes == 1000 * (nbytes // 1000) and nbytes > 0
+    assert text[0].startswith("__main__.Job: +1000 new (")
+    assert text[4].startswith("  ... and 700 more (")
