@@ -877,8 +877,50 @@ def _describe_root(kind, root):
             return "immortal type %s" % _class_name(root)
         return "immortal %s" % _tname(root)
     if kind == "c":
-        return "C code (held by a reference no Python object explains): %s" % _tname(root)
+        return _describe_c_held(root)
     return "%s %s" % (kind, _tname(root))
+
+
+_method_func = types.MethodType.__dict__["__func__"].__get__
+
+
+def _signal_of(handler):
+    """The name of the signal whose handler is `handler`, or None."""
+    signal = _dict_get(sys.modules, "_signal")    # the C module: plain ints, C functions
+    if not _is(signal, types.ModuleType):
+        return None
+    ns = _module_dict(signal)
+    getsignal, valid = _dict_get(ns, "getsignal"), _dict_get(ns, "valid_signals")
+    if type(getsignal) is not types.BuiltinFunctionType or \
+            type(valid) is not types.BuiltinFunctionType:
+        return None
+    for signum in valid():
+        try:
+            if getsignal(signum) is handler:
+                names = sorted(k for k, v in dict.items(ns) if type(k) is str and
+                               k.startswith("SIG") and "_" not in k and type(v) is int and
+                               v == signum)
+                return names[0] if names else "signal %d" % signum
+        except Exception:
+            continue
+    return None
+
+
+def _describe_c_held(root):
+    """What C code holds, named when it is a callable: CPython lists no
+    atexit callback, audit hook or codec search function, so a bound method
+    or a function held from C is most often one of those."""
+    func = _method_func(root) if type(root) is types.MethodType else root
+    if type(func) is not types.FunctionType:
+        return "C code (held by a reference no Python object explains)"
+    module, qualname = _func_module(func), _func_qualname(func)
+    what = "%s.%s" % (_format.name(module), _format.name(qualname)) \
+        if type(module) is str and type(root) is types.FunctionType else _format.name(qualname)
+    what = ("a bound method %s" if type(root) is types.MethodType else "a function %s") % what
+    signame = _signal_of(root)
+    where = ("the handler of %s" % signame if signame else
+             "an atexit callback, or another registry kept in C")
+    return "C code: %s (%s)" % (what, where)
 
 
 # ---- entry points ---------------------------------------------------------------------

@@ -594,3 +594,32 @@ def test_a_by_type_list_is_never_the_holder(run_script):
     assert out[2] == "module __main__ → ['H'] Holder → .items list → [*] Obj"
     assert out[3] == "None"            # refchain's own lists are never counted
     assert out[4] == "None"            # held by nothing but refchain's list
+
+
+def test_c_held_bound_methods_are_named_and_grouped(run_script):
+    out = run_script("""
+        import atexit, signal
+        import refchain
+
+        class SshConnection:
+            def __init__(self):
+                atexit.register(self.close)
+            def close(self):
+                pass
+
+        class Daemon:
+            def on_term(self, *args):
+                pass
+
+        for _ in range(2000):
+            SshConnection()
+        signal.signal(signal.SIGTERM, Daemon().on_term)
+        groups = refchain.explain(SshConnection)
+        print(len(groups), groups[0].count)
+        print(groups[0].path())
+        print(refchain.explain(Daemon)[0].path())
+    """).stdout.splitlines()
+    assert out[0] == "1 2000"
+    assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "
+                      "another registry kept in C) → .__self__ SshConnection")
+    assert out[2] == "C code: a bound method Daemon.on_term (the handler of SIGTERM) → .__self__ Daemon"
