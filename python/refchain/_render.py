@@ -393,6 +393,34 @@ def _chain_steps(chain):
     return steps
 
 
+class _Run:
+    """k hops alike (the same label to the same type) left out of a drawing
+    between the first and the last of a run, as the text reads 'hop ×k'."""
+
+    __slots__ = ("count", "label", "typename")
+
+    def __init__(self, count, label, typename):
+        self.count, self.label, self.typename = count, label, typename
+
+
+def _collapse_runs(steps):
+    """steps with each run of 3 or more alike hops drawn as its first hop, a
+    _Run for the middle ones, and its last hop."""
+    out, i = [], 0
+    while i < len(steps):
+        obj, label = steps[i]
+        j = i
+        while (j + 1 < len(steps) and label is not None and steps[j + 1][1] == label
+               and type(steps[j + 1][0]) is type(obj)):
+            j += 1
+        if j - i >= 2:
+            out += [steps[i], _Run(j - i - 1, label, _chains._tname(obj)), steps[j]]
+        else:
+            out += steps[i:j + 1]
+        i = j + 1
+    return out
+
+
 def _elide(steps, max_nodes):
     """steps, or its two ends around None when it has more than max_nodes."""
     if len(steps) <= max_nodes:
@@ -408,11 +436,17 @@ def _draw_chain(d, chain, max_nodes):
         d.node(chain.target, "target")
         d.note(chain.root_description)
         return
-    steps, elided = _elide(_chain_steps(chain), max_nodes)
+    steps, elided = _elide(_collapse_runs(_chain_steps(chain)), max_nodes)
     prev, obj = None, None
     for i, step in enumerate(steps):
         if step is None:
             n = d.placeholder("%s %d hops not drawn" % (_ELLIPSIS, elided))
+            d.edge(prev, n, "", "elided")
+            prev = n
+            continue
+        if isinstance(step, _Run):
+            n = d.placeholder("%s %s %s ×%d" % (_ELLIPSIS, step.label, step.typename,
+                                                    step.count))
             d.edge(prev, n, "", "elided")
             prev = n
             continue

@@ -61,6 +61,33 @@ def colours(root):
 # ---- content ---------------------------------------------------------------------------
 
 
+def test_a_run_of_alike_hops_is_drawn_once(run_script, tmp_path):
+    # A 2000-long linked list draws as root, first link, "… .next Node ×1997",
+    # last link: five nodes, as the text reads ".next Node ×1999".
+    out = run_script("""
+import refchain
+
+class Node:
+    def __init__(self, nxt):
+        self.next = nxt
+
+head = None
+for _ in range(2000):
+    head = Node(head)
+tail = head
+while tail.next is not None:
+    tail = tail.next
+chain = refchain.find_chain(tail)
+print(chain)
+refchain.show_chain(chain, filename="long.svg")
+""").stdout
+    assert out.startswith("module __main__ → ['head'] Node → .next Node ×1999 (")
+    root, texts, tips = svg_texts((tmp_path / "long.svg").read_bytes())
+    nodes = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if g.get("class") == "node"]
+    assert len(nodes) == 5
+    assert "\u2026 .next Node \u00d71997" in texts
+
+
 def test_cache_leak_svg_has_every_node_and_edge_label(run_script, tmp_path):
     out = run_script(CACHE_LEAK + """
 refchain.show_chain(chain, filename="chain.svg")
