@@ -638,35 +638,15 @@ static PyObject *
 rc_thread_frames_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
     PyObject *result = PyDict_New();
-    if (!result) {
-        return NULL;
-    }
-#if PY_VERSION_HEX >= 0x03090000
-    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
-#else
-    PyInterpreterState *interp = PyThreadState_Get()->interp;
-#endif
     /* The GIL is held throughout, and nothing here releases it. */
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
-        /* thread_id is threading.get_ident()'s (PyThreadState_GetID is not) */
-        unsigned long long tid = t->thread_id;
-#if PY_VERSION_HEX >= 0x03090000
-        PyObject *frame = (PyObject *)PyThreadState_GetFrame(t);
-#else
-        PyObject *frame = (PyObject *)t->frame;
-        Py_XINCREF(frame);
-#endif
-        if (!frame) {
-            continue;
+    for (PyThreadState *t = rc_thread_head(); result && t; t = PyThreadState_Next(t)) {
+        PyObject *frame = rc_thread_frame(t);
+        PyObject *key = frame ? PyLong_FromUnsignedLong(rc_thread_ident(t)) : NULL;
+        if (frame && (!key || PyDict_SetItem(result, key, frame) < 0)) {
+            Py_CLEAR(result);
         }
-        PyObject *key = PyLong_FromUnsignedLongLong(tid);
-        int rc = key ? PyDict_SetItem(result, key, frame) : -1;
         Py_XDECREF(key);
-        Py_DECREF(frame);
-        if (rc < 0) {
-            Py_DECREF(result);
-            return NULL;
-        }
+        Py_XDECREF(frame);
     }
     return result;
 }
@@ -677,33 +657,18 @@ rc_thread_frames_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 static PyObject *
 rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
 {
-#if PY_VERSION_HEX >= 0x03090000
-    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
-#else
-    PyInterpreterState *interp = PyThreadState_Get()->interp;
-#endif
-    unsigned long long found = 0;
+    unsigned long found = 0;
     int hit = 0;
     Py_ssize_t threads = 0;
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
+    for (PyThreadState *t = rc_thread_head(); t; t = PyThreadState_Next(t)) {
         threads++;
-#if PY_VERSION_HEX >= 0x03090000
-        PyFrameObject *f = hit ? NULL : PyThreadState_GetFrame(t);
-#else
-        PyFrameObject *f = hit ? NULL : t->frame;
-        Py_XINCREF(f);
-#endif
+        PyObject *f = hit ? NULL : rc_thread_frame(t);
         while (f) {
-            if ((PyObject *)f == frame) {
+            if (f == frame) {
                 hit = 1;
-                found = t->thread_id;
+                found = rc_thread_ident(t);
             }
-#if PY_VERSION_HEX >= 0x03090000
-            PyFrameObject *back = hit ? NULL : PyFrame_GetBack(f);
-#else
-            PyFrameObject *back = hit ? NULL : f->f_back;
-            Py_XINCREF(back);
-#endif
+            PyObject *back = hit ? NULL : rc_frame_back(f);
             Py_DECREF(f);
             f = back;
         }
@@ -714,7 +679,7 @@ rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
     if (!hit) {
         Py_RETURN_NONE;
     }
-    return Py_BuildValue("(Kn)", found, threads);
+    return Py_BuildValue("(kn)", found, threads);
 }
 
 /* Reading frame.f_locals before 3.13 creates a snapshot dict that stays on

@@ -839,56 +839,18 @@ add_frame(walk *w, PyObject *frame)
     return RC_OK;
 }
 
-/* The current interpreter's threads, through the C API: sys._current_frames
- * may be replaced by anyone, and it lists every interpreter's threads.  The
- * GIL, held throughout, keeps the thread list and each stack still. */
-static PyThreadState *
-first_thread(void)
-{
-#if PY_VERSION_HEX >= 0x03090000
-    return PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(PyThreadState_Get()));
-#else
-    return PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
-#endif
-}
-
-/* A new reference to the thread's innermost frame, or NULL (3.11+
- * materialises it: an allocation, with automatic collection off). */
-static PyObject *
-thread_top_frame(PyThreadState *t)
-{
-#if PY_VERSION_HEX >= 0x03090000
-    return (PyObject *)PyThreadState_GetFrame(t);
-#else
-    Py_XINCREF(t->frame);
-    return (PyObject *)t->frame;
-#endif
-}
-
-/* A new reference to the frame's caller, or NULL (with an exception set if
- * 3.11+ could not materialise it). */
-static PyObject *
-frame_back(PyObject *f)
-{
-#if PY_VERSION_HEX >= 0x03090000
-    return (PyObject *)PyFrame_GetBack((PyFrameObject *)f);
-#else
-    PyObject *back = (PyObject *)((PyFrameObject *)f)->f_back;
-    Py_XINCREF(back);
-    return back;
-#endif
-}
-
 /* Record the frames of the current interpreter's threads, and on 3.11+
  * what the running ones hold.  Runs no Python code. */
 static rc_status
 collect_frames(walk *w)
 {
     rc_status st = RC_OK;
-    for (PyThreadState *t = first_thread(); t && st == RC_OK; t = PyThreadState_Next(t)) {
-        PyObject *f = thread_top_frame(t);
+    /* The current interpreter's threads, through the C API: sys._current_frames
+     * may be replaced by anyone, and it lists every interpreter's threads. */
+    for (PyThreadState *t = rc_thread_head(); t && st == RC_OK; t = PyThreadState_Next(t)) {
+        PyObject *f = rc_thread_frame(t);
         while (f && st == RC_OK) {
-            PyObject *back = frame_back(f);
+            PyObject *back = rc_frame_back(f);
             st = add_frame(w, f);
             f = back;
         }

@@ -35,6 +35,45 @@ iframe_code(_PyInterpreterFrame *f)
 }
 #endif
 
+PyThreadState *
+rc_thread_head(void)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return PyInterpreterState_ThreadHead(PyThreadState_GetInterpreter(PyThreadState_Get()));
+#else
+    return PyInterpreterState_ThreadHead(PyThreadState_Get()->interp);
+#endif
+}
+
+PyObject *
+rc_thread_frame(PyThreadState *t)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return (PyObject *)PyThreadState_GetFrame(t);
+#else
+    Py_XINCREF(t->frame);
+    return (PyObject *)t->frame;
+#endif
+}
+
+unsigned long
+rc_thread_ident(PyThreadState *t)
+{
+    return t->thread_id;
+}
+
+PyObject *
+rc_frame_back(PyObject *frame)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    return (PyObject *)PyFrame_GetBack((PyFrameObject *)frame);
+#else
+    PyObject *back = (PyObject *)((PyFrameObject *)frame)->f_back;
+    Py_XINCREF(back);
+    return back;
+#endif
+}
+
 PyObject *const *
 rc_frame_slots(PyObject *frame, size_t *n)
 {

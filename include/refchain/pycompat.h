@@ -13,6 +13,21 @@
 #include <stddef.h>
 
 struct _object;
+struct _ts;
+
+/* The first thread state of the calling thread's interpreter (never another
+ * interpreter's); walk on with PyThreadState_Next().  The GIL, held, keeps
+ * the list still.  (3.8 has no PyThreadState_GetInterpreter.) */
+struct _ts *rc_thread_head(void);
+/* A new reference to the thread's innermost frame, or NULL (3.11+
+ * materialises it: an allocation; it clears an allocation failure). */
+struct _object *rc_thread_frame(struct _ts *t);
+/* threading.get_ident()'s number for the thread (PyThreadState_GetID is
+ * another counter). */
+unsigned long rc_thread_ident(struct _ts *t);
+/* A new reference to the frame's caller, or NULL (with an exception set if
+ * 3.11+ could not materialise it). */
+struct _object *rc_frame_back(struct _object *frame);
 
 /* The variable slots of a frame, borrowed: its locals, then its cell and
  * free variables (a cell or free slot holds the cell once the function has

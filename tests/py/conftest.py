@@ -3,6 +3,7 @@ heap under test holds only what the test puts there."""
 
 import importlib.util
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -57,3 +58,13 @@ def line_of(source, needle):
         if needle in line:
             return number
     raise ValueError(needle)
+
+
+def how_it_ended(code):
+    """A child's return code as words: 'killed by SIGSEGV', 'exit status 1'."""
+    if code < 0:
+        try:
+            return "killed by %s" % signal.Signals(-code).name
+        except ValueError:
+            return "killed by signal %d" % -code
+    return "exit status %d" % code

@@ -23,9 +23,10 @@ made, which no other code touches between the two answers:
 Each case runs in a fresh interpreter, with faulthandler on."""
 
 import json
-import signal
 
 import pytest
+
+from conftest import how_it_ended
 
 SCRIPT = r"""
 import ctypes, faulthandler, gc, json, os, sys, threading
@@ -140,15 +141,6 @@ CASES = [
 ]
 
 
-def _how_it_ended(code):
-    if code < 0:
-        try:
-            return "killed by %s" % signal.Signals(-code).name
-        except ValueError:
-            return "killed by signal %d" % -code
-    return "exit status %d" % code
-
-
 @pytest.mark.parametrize("case", CASES)
 def test_a_patched_hook_changes_no_answer(case, run_script):
     """census, capture, find_chain, explain and garbage answer exactly as
@@ -157,7 +149,7 @@ def test_a_patched_hook_changes_no_answer(case, run_script):
                       timeout=120)
     if proc.returncode != 0:
         pytest.fail("%s\n--- stdout\n%s\n--- stderr\n%s" % (
-            _how_it_ended(proc.returncode), proc.stdout[-3000:], proc.stderr[-5000:]),
+            how_it_ended(proc.returncode), proc.stdout[-3000:], proc.stderr[-5000:]),
             pytrace=False)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     base = out["unpatched"]

@@ -20,10 +20,11 @@ How a legacy subinterpreter is made (checked on this machine's builds):
 The sub reports its answers through a pipe (os.write on an inherited fd)."""
 
 import json
-import signal
 import sys
 
 import pytest
+
+from conftest import how_it_ended
 
 pytestmark = pytest.mark.skipif(
     not (3, 11) <= sys.version_info[:2] <= (3, 13),
@@ -145,15 +146,6 @@ report("main_at_end", census())
 '''
 
 
-def _how_it_ended(code):
-    if code < 0:
-        try:
-            return "killed by %s" % signal.Signals(-code).name
-        except ValueError:
-            return "killed by signal %d" % -code
-    return "exit status %d" % code
-
-
 class Outcome:
     """What the script reported, step by step, and how it ended."""
 
@@ -167,7 +159,7 @@ class Outcome:
     def __getitem__(self, key):
         if key not in self.steps:
             pytest.fail("no %r: the script ended (%s) before it got there\n--- stdout\n%s\n"
-                        "--- stderr\n%s" % (key, _how_it_ended(self.code), self.stdout[-3000:],
+                        "--- stderr\n%s" % (key, how_it_ended(self.code), self.stdout[-3000:],
                                             self.stderr[-5000:]), pytrace=False)
         return self.steps[key]
 
@@ -201,5 +193,5 @@ def test_the_main_interpreter_survives_a_subinterpreters_capture(outcome):
     assert outcome["depth"] == 20
     assert outcome["chain_after"].startswith(
         "module __main__ → ['MAIN'] list → [42] HeldByMain"), outcome["chain_after"]
-    assert outcome.code == 0, "%s\n--- stderr\n%s" % (_how_it_ended(outcome.code),
+    assert outcome.code == 0, "%s\n--- stderr\n%s" % (how_it_ended(outcome.code),
                                                       outcome.stderr[-5000:])

@@ -13,22 +13,14 @@ RC_STRESS_SHORT_SECONDS (default 5)."""
 
 import json
 import os
-import signal
 
 import pytest
+
+from conftest import how_it_ended
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LONG = float(os.environ.get("RC_STRESS_SECONDS", "60"))
 SHORT = float(os.environ.get("RC_STRESS_SHORT_SECONDS", "5"))
-
-
-def _how_it_ended(code):
-    if code < 0:
-        try:
-            return "killed by %s" % signal.Signals(-code).name
-        except ValueError:
-            return "killed by signal %d" % -code
-    return "exit status %d" % code
 
 
 def stress(run_script, mode, seconds, extra_env=None):
@@ -43,7 +35,7 @@ def stress(run_script, mode, seconds, extra_env=None):
                       timeout=seconds + 240)
     if proc.returncode != 0:
         pytest.fail("%s (%s mode, %g s)\n--- stdout\n%s\n--- stderr\n%s" % (
-            _how_it_ended(proc.returncode), mode, seconds, proc.stdout[-3000:],
+            how_it_ended(proc.returncode), mode, seconds, proc.stdout[-3000:],
             proc.stderr[-6000:]), pytrace=False)
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     print("stress %s, %s s on %s: calls %s, worker steps %s, __del__ %d (%d inside refchain)"
