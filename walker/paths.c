@@ -371,8 +371,14 @@ static uint32_t
 hop_index(const rc_graph *g, const rc_paths *p, rc_id v)
 {
     rc_id u = p->parent[v];
+    unsigned uf = rc_graph_flags(g, u);
     if ((rc_graph_type_flags(g, rc_graph_type(g, u)) & RC_TYPE_COLLECTION) &&
-        !(rc_graph_flags(g, u) & RC_NODE_NAMESPACE)) {
+        !(uf & RC_NODE_NAMESPACE)) {
+        return COLLAPSED;
+    }
+    /* A module names things through its __dict__; what else it refers to
+     * is its C state (before 3.9, atexit's callbacks): items, not names. */
+    if ((uf & RC_NODE_MODULE) && !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE)) {
         return COLLAPSED;
     }
     return p->edge[v];

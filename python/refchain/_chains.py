@@ -533,7 +533,12 @@ def _label_module(objs, i, edge):
     parent, child = objs[i], objs[i + 1]
     if child is _module_dict(parent):
         return _collapse_dict(objs, i, ".__dict__", "item")
-    return None
+    # Anything else a module refers to is in its C state (m_traverse): before
+    # 3.9, atexit's registered callbacks.
+    name = _dict_get(_module_dict(parent), "__name__")
+    if name == "atexit" and type(name) is str:
+        return 1, "<atexit callback>"
+    return 1, "<C state of module %s>" % _format.name(name) if type(name) is str else None
 
 
 def _label_class(objs, i, edge):

@@ -5,6 +5,7 @@ Every scenario runs in a fresh interpreter, so the heap holds only what the
 scenario puts there."""
 
 import json
+import sys
 
 import pytest
 
@@ -620,6 +621,10 @@ def test_c_held_bound_methods_are_named_and_grouped(run_script):
         print(refchain.explain(Daemon)[0].path())
     """).stdout.splitlines()
     assert out[0] == "1 2000"
-    assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "
-                      "another registry kept in C) → .__self__ SshConnection")
+    if sys.version_info < (3, 9):
+        # 3.8's atexit module traverses its callbacks: the registry is seen.
+        assert out[1] == "module atexit → <atexit callback> method → .__self__ SshConnection"
+    else:
+        assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "
+                          "another registry kept in C) → .__self__ SshConnection")
     assert out[2] == "C code: a bound method Daemon.on_term (the handler of SIGTERM) → .__self__ Daemon"
