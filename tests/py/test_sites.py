@@ -27,12 +27,17 @@ def test_a_library_allocation_names_the_users_line(run_script):
     print(refchain.find_chain(logging.getLogger("req.7")))
     """, name="svc.py").stdout.splitlines()
     user = "svc.py:%d" % line_of(LOGGERS, "the user's line")
+
+    def names_user(site):
+        # The library's line follows when tracemalloc's innermost frame is
+        # in logging (3.9 attributes the Logger to the caller's line itself).
+        return site == user or (site.startswith(user + " (via ") and "logging" in site)
+
     growth = [line.strip() for line in out if line.strip().startswith("+300 at")]
-    assert growth and growth[0].startswith("+300 at %s (via " % user)
-    assert "logging" in growth[0] and growth[0].endswith(")")
+    assert growth and names_user(growth[0][len("+300 at "):])
     [[n, site]] = json.loads(out[-2])
-    assert n == 300 and site.startswith(user + " (via ")
-    assert ", allocated at %s (via " % user in out[-1]
+    assert n == 300 and names_user(site)
+    assert names_user(out[-1].split(", allocated at ", 1)[1])
 
 
 def test_the_user_chooses_what_their_code_is(run_script):
