@@ -173,7 +173,7 @@ def cpu(func):
     return time.process_time() - start
 
 census, leaks = [], []
-for _ in range(5):                  # interleaved, so that both see the same load
+for _ in range(9):                  # interleaved, so that both see the same load
     census.append(cpu(refchain.census))
     leaks.append(cpu(lambda: refchain.leaks(before)))
 print(json.dumps({"census": min(census), "leaks": min(leaks),
