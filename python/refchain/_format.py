@@ -2,26 +2,26 @@
 tables."""
 
 import itertools
-import re
 
 # The longest name (type, key, attribute, file...) a report spells out.
 NAME_MAX = 200
 
-# What a terminal would act on instead of showing: C0 controls, DEL, C1
-# controls, lone surrogates (unprintable), the Unicode line and paragraph
-# separators, and the bidirectional controls that reorder what follows.
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e"
-                     r"\u2066-\u2069\ud800-\udfff]")
+
+def _escapes():
+    """{code point: its escape} for what a terminal would act on instead of
+    showing: C0 controls, DEL, C1 controls, lone surrogates (unprintable),
+    the Unicode line and paragraph separators, and the bidirectional
+    controls that reorder what follows.  A str.translate() table: one
+    pass in C, and no regular expression for the package to import."""
+    table = {c: "\\x%02x" % c for c in list(range(0x20)) + list(range(0x7F, 0xA0))}
+    table.update((c, "\\u%04x" % c) for c in [0x061C, 0x200E, 0x200F]
+                 + list(range(0x2028, 0x202F)) + list(range(0x2066, 0x206A))
+                 + list(range(0xD800, 0xE000)))
+    table.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+    return table
 
 
-_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _escape_char(match):
-    c = match.group()
-    if c in _SHORT_ESCAPES:
-        return _SHORT_ESCAPES[c]
-    return "\\x%02x" % ord(c) if ord(c) < 0x100 else "\\u%04x" % ord(c)
+_ESCAPES = _escapes()
 
 
 def name(text, limit=NAME_MAX):
@@ -35,7 +35,7 @@ def name(text, limit=NAME_MAX):
     cut = len(text) - limit if len(text) > limit else 0
     if cut:
         text = text[:limit]
-    text = _UNSAFE.sub(_escape_char, text)
+    text = text.translate(_ESCAPES)
     return text + "\u2026(%d more characters)" % cut if cut else text
 
 
