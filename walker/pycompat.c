@@ -154,3 +154,97 @@ rc_frame_locals_mapping(PyObject *frame)
     return NULL;
 #endif
 }
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* The head of a dict's keys object and an entry of a table with keys of
+ * any type (DICT_KEYS_GENERAL), as Include/internal/pycore_dict.h lays them
+ * out in 3.11-3.13 (default builds).  Only rc_dict_next_hash reads them, and
+ * only after PyDict_Next() has confirmed the entry's key and value. */
+typedef struct rc_dict_keys {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} rc_dict_keys;
+
+typedef struct rc_dict_entry {
+    Py_hash_t me_hash;
+    PyObject *me_key;
+    PyObject *me_value;
+} rc_dict_entry;
+
+/* Whether hashing key runs no Python code: a hash function of C that
+ * reads only the object (str, int, float, complex, bytes, identity), a
+ * frozenset's (it combines the hashes its entries stored), or a tuple's
+ * over such items. */
+static int
+hash_is_c(PyObject *key, int depth)
+{
+    hashfunc h = Py_TYPE(key)->tp_hash;
+    if (h == PyUnicode_Type.tp_hash || h == PyLong_Type.tp_hash || h == PyFloat_Type.tp_hash ||
+        h == PyComplex_Type.tp_hash || h == PyBytes_Type.tp_hash ||
+        h == PyBaseObject_Type.tp_hash || h == PyType_Type.tp_hash ||
+        h == PyFrozenSet_Type.tp_hash) {
+        return 1;
+    }
+    if (h != PyTuple_Type.tp_hash || depth > 8) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(key); i++) {
+        if (!hash_is_c(PyTuple_GET_ITEM(key, i), depth + 1)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+#endif
+
+/* The next (key, hash) of dict d from *pos, the hash being the one d stored
+ * with the key, read without calling user code: 1, or 0 at the end.
+ * *known is 0 when the hash cannot be read that way.
+ *   3.8-3.12: _PyDict_Next() returns it.
+ *   3.13 keeps that function private (no longer exported): the entry
+ *   PyDict_Next() just returned is read in the keys object, trusted only
+ *   when its key and value are the ones PyDict_Next() returned; otherwise
+ *   the hash is computed again when that runs no Python code
+ *   (hash_is_c), and else it is unknown. */
+int
+rc_dict_next_hash(PyObject *d, Py_ssize_t *pos, PyObject **key, Py_hash_t *hash, int *known)
+{
+    PyObject *value;
+#if PY_VERSION_HEX < 0x030D0000
+    *known = 1;
+    return _PyDict_Next(d, pos, key, &value, hash);
+#else
+    if (!PyDict_Next(d, pos, key, &value)) {
+        return 0;
+    }
+    const rc_dict_keys *keys = (const rc_dict_keys *)((PyDictObject *)d)->ma_keys;
+    Py_ssize_t i = *pos - 1;
+    *known = 0;
+    if (!((PyDictObject *)d)->ma_values && keys && keys->dk_kind == 0 &&
+        keys->dk_log2_size < 8 * sizeof(Py_ssize_t) &&
+        keys->dk_log2_index_bytes >= keys->dk_log2_size &&
+        keys->dk_log2_index_bytes <= keys->dk_log2_size + 3 && 0 <= i &&
+        i < keys->dk_nentries && keys->dk_nentries <= ((Py_ssize_t)1 << keys->dk_log2_size)) {
+        const rc_dict_entry *entries =
+            (const rc_dict_entry *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+        if (entries[i].me_key == *key && entries[i].me_value == value) {
+            *hash = entries[i].me_hash;
+            *known = 1;
+        }
+    }
+    if (!*known && hash_is_c(*key, 0)) {
+        *hash = Py_TYPE(*key)->tp_hash(*key);
+        *known = *hash != -1;
+        if (!*known) {
+            PyErr_Clear(); /* none of these fails; be sure */
+        }
+    }
+    return 1;
+#endif
+}

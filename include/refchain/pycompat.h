@@ -56,4 +56,15 @@ struct _object *rc_frame_locals_mapping(struct _object *frame);
  * NULL for a managed dict on 3.14+ (layout unknown, untested). */
 struct _object *rc_object_dict(struct _object *op);
 
+/* The next (key, hash) of dict d from *pos, the hash being the one d
+ * stored with the key, read without calling user code: 1, or 0 at the end.
+ * *known is 0 when the hash cannot be read that way.  3.8 to 3.12:
+ * _PyDict_Next().  3.13 no longer exports it: the entry PyDict_Next() just
+ * returned is read in the keys object (pycore_dict.h's layout), trusted
+ * only when its key and value are the ones PyDict_Next() returned; else
+ * the hash is computed again when that runs no Python code, and else it is
+ * unknown. */
+int rc_dict_next_hash(struct _object *d, ptrdiff_t *pos, struct _object **key, ptrdiff_t *hash,
+                      int *known);
+
 #endif
