@@ -663,6 +663,109 @@ def _label_lru(objs, i, edge):
     return None
 
 
+# An asyncio Future's or Task's fields: (getset of the C classes, label).
+# A field is named by its public accessor where there is one, else by the
+# private attribute that both implementations (C _asyncio and the
+# pure-Python asyncio.futures and asyncio.tasks) have.
+_FUTURE_FIELDS = (
+    ("_result", ".result()"),
+    ("_exception", ".exception()"),
+    ("_coro", ".get_coro()"),
+    ("_fut_waiter", "._fut_waiter"),
+    ("_source_traceback", "._source_traceback"),
+    ("_cancel_message", "._cancel_message"),
+    ("_loop", ".get_loop()"),
+)
+# The pure-Python classes keep the same fields as instance attributes:
+# their labels as the C classes' read.
+_PY_FUTURE_LABELS = dict(("." + name, label) for name, label in _FUTURE_FIELDS)
+_PY_FUTURE_LABELS.update({"._callbacks": "done callbacks", "._context": "context",
+                          "._name": ".get_name()"})
+
+
+def _module_class(modname, name):
+    """The class `name` of the imported module `modname`, or None; read
+    from the module's dict (imports nothing)."""
+    module = _dict_get(sys.modules, modname)
+    if not _is(module, types.ModuleType):
+        return None
+    cls = _dict_get(_module_dict(module), name)
+    return cls if _is(cls, type) else None
+
+
+def _future_class(tp):
+    """(kind, class) for a type whose instances are asyncio futures: the
+    first of _asyncio.Task, _asyncio.Future (kind "c") and the pure-Python
+    asyncio.tasks._PyTask, asyncio.futures._PyFuture (kind "py") in tp's
+    MRO; None for any other type."""
+    known = ((_module_class("_asyncio", "Task"), "c"), (_module_class("_asyncio", "Future"), "c"),
+             (_module_class("asyncio.tasks", "_PyTask"), "py"),
+             (_module_class("asyncio.futures", "_PyFuture"), "py"))
+    for cls in _type_mro(tp):
+        for candidate, kind in known:
+            if candidate is not None and cls is candidate:
+                return kind, cls
+    return None
+
+
+def _c_future_labeller(cls):
+    """The _label_* function for instances of a subclass of the C class cls
+    (_asyncio.Future or Task).  Its fields are read through cls's own getset
+    descriptors (a subclass's property of the same name is user code)."""
+    ns = _class_dict(cls)
+    fields = []
+    for name, label in _FUTURE_FIELDS:
+        desc = _dict_get(ns, name) if ns is not None else None
+        if _is_one_of(desc, (_GETSET, _MEMBER)):
+            fields.append((label, desc))
+    callbacks = _dict_get(ns, "_callbacks") if ns is not None else None
+    if not _is_one_of(callbacks, (_GETSET, _MEMBER)):
+        callbacks = None
+    context_type = _module_class("_contextvars", "Context")
+    is_task = cls is _module_class("_asyncio", "Task")
+
+    def label(objs, i, edge):
+        fut, child = objs[i], objs[i + 1]
+        for text, value in _read(fut, fields):
+            if value is child:
+                return 1, text
+        try:
+            # A list of (callback, context) pairs: a new one when the first
+            # callback is in a field of its own, the rest in a list.
+            pairs = callbacks.__get__(fut) if callbacks is not None else None
+        except Exception:
+            pairs = None
+        if type(pairs) is list:
+            if pairs is child:
+                return 1, "done callbacks"
+            first = list.__getitem__(pairs, 0) if list.__len__(pairs) else None
+            if type(first) is tuple and tuple.__len__(first) == 2:
+                if tuple.__getitem__(first, 0) is child:
+                    return 1, "done callback"
+                if tuple.__getitem__(first, 1) is child:
+                    return 1, "done callback's context"
+            if type(child) is list and list.__len__(child) == list.__len__(pairs) - 1 and \
+                    all(a is b for a, b in zip(list.__iter__(child), pairs[1:])):
+                return 1, "done callbacks"
+        if context_type is not None and type(child) is context_type:
+            return 1, "context"
+        if is_task and type(child) is str:
+            return 1, ".get_name()"         # no other field is a str
+        return None
+
+    return label
+
+
+def _label_py_future(objs, i, edge):
+    """The pure-Python Future and Task: their attributes, labelled as the C
+    classes' fields read."""
+    result = _label_attributes(objs, i, edge)
+    if result is None:
+        return None
+    hops, text = result
+    return hops, _PY_FUTURE_LABELS.get(text, text)
+
+
 def _label_container(objs, i, edge):
     parent, child = objs[i], objs[i + 1]
     if _is(parent, dict):
@@ -764,7 +867,11 @@ def _handlers(parent):
         handlers.append(_label_lru)
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
         handlers.append(_label_container)
-    handlers.append(_label_attributes)
+    future = _future_class(tp)
+    if future is not None and future[0] == "c":
+        handlers.append(_c_future_labeller(future[1]))
+    handlers.append(_label_py_future if future is not None and future[0] == "py"
+                    else _label_attributes)
     _handlers_memo[id(tp)] = (tp, handlers)
     return handlers
 

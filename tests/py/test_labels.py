@@ -70,3 +70,79 @@ check()
     chain = found["chain"]
     assert chain["labels"] == ["['FRAME']", "local 'x'"]
     assert text_of(chain) == "module __main__ → ['FRAME'] frame → local 'x' Target"
+
+
+# ---- asyncio ---------------------------------------------------------------------------
+
+ASYNCIO = """
+import asyncio
+from asyncio import futures, tasks
+
+class AuditRecord:
+    pass
+
+class Failure(Exception):
+    pass
+
+class Callback:
+    def __call__(self, future):
+        pass
+
+async def audit():
+    return AuditRecord()
+
+async def wait_for_job(job, event):
+    await event.wait()
+
+LOOP = asyncio.new_event_loop()
+asyncio.set_event_loop(LOOP)
+TASK = LOOP.create_task(audit())
+LOOP.run_until_complete(TASK)
+FAILED = LOOP.create_future()
+FAILED.set_exception(Failure())
+ONE = LOOP.create_future()
+ONE.add_done_callback(Callback())
+THREE = LOOP.create_future()
+for _ in range(3):
+    THREE.add_done_callback(Callback())
+EVENT = asyncio.Event()
+PENDING = LOOP.create_task(wait_for_job(Target(), EVENT))
+LOOP.run_until_complete(asyncio.sleep(0))
+PYTASK = tasks._PyTask(audit(), loop=LOOP)
+LOOP.run_until_complete(PYTASK)
+PYFAILED = futures._PyFuture(loop=LOOP)
+PYFAILED.set_exception(Failure())
+
+def check():
+    report(refchain.find_chain(TASK.result()), "result")
+    report(refchain.find_chain(FAILED.exception()), "exception")
+    report(refchain.find_chain(ONE._callbacks[0][0]), "callback")
+    report(refchain.find_chain(ONE._callbacks[0][1]), "context")
+    report(refchain.find_chain(THREE._callbacks[2][0]), "third")
+    report(refchain.find_chain(PENDING.get_coro()), "coro")
+    report(refchain.find_chain(PYTASK.result()), "pyresult")
+    report(refchain.find_chain(PYFAILED.exception()), "pyexception")
+check()
+EVENT.set()
+LOOP.run_until_complete(PENDING)
+"""
+
+
+def test_asyncio_future_and_task_fields_are_named(run_script):
+    found = chains(run_script, ASYNCIO)
+    assert text_of(found["result"]) == "module __main__ → ['TASK'] Task → .result() AuditRecord"
+    assert text_of(found["exception"]) == "module __main__ → ['FAILED'] Future → .exception() Failure"
+    assert text_of(found["callback"]) == "module __main__ → ['ONE'] Future → done callback Callback"
+    assert text_of(found["context"]) == \
+        "module __main__ → ['ONE'] Future → done callback's context Context"
+    # The first callback is a field of its own; the others are in a list.
+    assert found["third"]["labels"] == ["['THREE']", "done callbacks", "[1]", "[0]"]
+    assert text_of(found["coro"]) == "module __main__ → ['PENDING'] Task → .get_coro() coroutine"
+
+
+def test_asyncio_pure_python_future_and_task_read_alike(run_script):
+    found = chains(run_script, ASYNCIO)
+    assert text_of(found["pyresult"]) == \
+        "module __main__ → ['PYTASK'] Task → .result() AuditRecord"
+    assert text_of(found["pyexception"]) == \
+        "module __main__ → ['PYFAILED'] Future → .exception() Failure"
