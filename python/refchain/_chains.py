@@ -766,6 +766,38 @@ def _label_py_future(objs, i, edge):
     return hops, _PY_FUTURE_LABELS.get(text, text)
 
 
+def _local_dicts(local):
+    """The dict of per-thread dicts of a _thread._local (threading.local):
+    the last dict it visits (after the kw dict of its arguments), keyed by
+    one object per thread, never a str."""
+    dicts = [r for r in gc.get_referents(local) if type(r) is dict]
+    if dicts and not any(type(k) is str for k in dict.keys(dicts[-1])):
+        return dicts[-1]
+    return None
+
+
+def _label_local(objs, i, edge):
+    """threading.local -> its dict of dicts -> one thread's dict -> a value
+    reads as one step: '.name in thread T', the thread named from the key
+    that stands for it (see _refchain._local_thread)."""
+    local, child = objs[i], objs[i + 1]
+    if type(child) is not dict or child is not _local_dicts(local):
+        return None
+    if i + 2 >= len(objs):
+        return 1, "per-thread dicts"
+    try:
+        key = _dict_find(child, objs[i + 2])
+    except KeyError:
+        return 1, "per-thread dicts"
+    thread = _thread_name(_refchain._local_thread(key), escape=str)
+    where = " in %s" % thread if thread else " in a thread"
+    if type(objs[i + 2]) is dict and i + 3 < len(objs):
+        label = _after_namespace(objs[i + 2], objs[i + 3], "attr")
+        if label is not None:
+            return 3, label + where
+    return 2, ".__dict__" + where
+
+
 def _label_container(objs, i, edge):
     parent, child = objs[i], objs[i + 1]
     if _is(parent, dict):
@@ -867,6 +899,9 @@ def _handlers(parent):
         handlers.append(_label_lru)
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
         handlers.append(_label_container)
+    local = _module_class("_thread", "_local")
+    if local is not None and _is(parent, local):
+        handlers.append(_label_local)
     future = _future_class(tp)
     if future is not None and future[0] == "c":
         handlers.append(_c_future_labeller(future[1]))
@@ -913,7 +948,12 @@ def _is_main_thread(ident, n_threads):
 
 def _thread_of(frame):
     """The name of the thread whose stack holds frame, or None."""
-    found = _refchain._thread_of(frame)
+    return _thread_name(_refchain._thread_of(frame))
+
+
+def _thread_name(found, escape=_format.name):
+    """'thread NAME' for found, the (thread id, number of threads) of one
+    of this interpreter's threads, the name escaped; None for None."""
     if found is None:
         return None
     ident, n_threads = found
@@ -929,7 +969,7 @@ def _thread_of(frame):
     if thread is not None:
         name = _plain_attr(thread, "_name")
         if type(name) is str:
-            return "thread %s" % _format.name(name)
+            return "thread %s" % escape(name)
     elif threading is None and _is_main_thread(ident, n_threads):
         # No threading module, so no Thread objects; the main thread is
         # still known by threading's name for it.

@@ -146,3 +146,40 @@ def test_asyncio_pure_python_future_and_task_read_alike(run_script):
         "module __main__ → ['PYTASK'] Task → .result() AuditRecord"
     assert text_of(found["pyexception"]) == \
         "module __main__ → ['PYFAILED'] Future → .exception() Failure"
+
+
+# ---- threading.local -------------------------------------------------------------------
+
+
+def test_threading_local_names_the_thread_and_the_attribute(run_script):
+    found = chains(run_script, """
+import threading
+
+STATE = threading.local()
+STATE.user = Target()
+started, release = threading.Event(), threading.Event()
+
+def worker():
+    STATE.user = Target()
+    started.set()
+    release.wait()
+
+thread = threading.Thread(target=worker, name="io-worker")
+thread.start()
+started.wait()
+
+def check():
+    report(refchain.find_chain(STATE.user), "main")
+    mine = STATE.user
+    theirs = [t for t in gc.get_objects() if type(t) is Target and t is not mine]
+    assert len(theirs) == 1
+    del mine
+    report(refchain.find_chain(theirs.pop()), "worker")
+check()
+release.set()
+thread.join()
+""")
+    assert text_of(found["main"]) == \
+        "module __main__ → ['STATE'] _local → .user in thread MainThread Target"
+    assert text_of(found["worker"]) == \
+        "module __main__ → ['STATE'] _local → .user in thread io-worker Target"
