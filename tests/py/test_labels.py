@@ -183,3 +183,39 @@ thread.join()
         "module __main__ → ['STATE'] _local → .user in thread MainThread Target"
     assert text_of(found["worker"]) == \
         "module __main__ → ['STATE'] _local → .user in thread io-worker Target"
+
+
+# ---- functools.partial -----------------------------------------------------------------
+
+
+def test_partial_names_func_args_and_keywords(run_script):
+    found = chains(run_script, """
+import functools
+
+class Handler(functools.partial):
+    pass
+
+def make_callback():
+    def callback(*args, **kwargs):
+        pass
+    return callback
+
+CALLBACK = functools.partial(make_callback(), Target(), Target(), mode=Target())
+HANDLER = Handler(make_callback(), Target())
+
+def check():
+    report(refchain.find_chain(CALLBACK.func), "func")
+    report(refchain.find_chain(CALLBACK.args[1]), "arg")
+    report(refchain.find_chain(CALLBACK.keywords["mode"]), "keyword")
+    report(refchain.find_chain(HANDLER.func), "subclass_func")
+    report(refchain.find_chain(HANDLER.args[0]), "subclass_arg")
+check()
+""")
+    assert text_of(found["func"]) == "module __main__ → ['CALLBACK'] partial → .func function"
+    assert text_of(found["arg"]) == \
+        "module __main__ → ['CALLBACK'] partial → .args tuple → [1] Target"
+    assert text_of(found["keyword"]) == \
+        "module __main__ → ['CALLBACK'] partial → .keywords dict → ['mode'] Target"
+    assert text_of(found["subclass_func"]) == "module __main__ → ['HANDLER'] Handler → .func function"
+    assert text_of(found["subclass_arg"]) == \
+        "module __main__ → ['HANDLER'] Handler → .args tuple → [0] Target"
