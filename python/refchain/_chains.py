@@ -624,11 +624,30 @@ def _label_frame(objs, i, edge):
 
 
 def _lru_layout(wrapper):
-    """(referents, start, stride): the bounded cache's links are visited
-    first, as (key, result) pairs before 3.10 and (key, result, link type)
-    triples after the wrapper's type from 3.10."""
+    """(referents, start, stride, links, cache, func) of an lru_cache
+    wrapper.  Its traversal visits a bounded cache's links first, from
+    index `start`: (key, result) pairs before 3.10, (key, result, link type)
+    triples after the wrapper's type from 3.10; `links` is their number.
+    Then its cache dict and the wrapped callable, at the indexes `cache` and
+    `func`: func first before 3.10, the cache first from 3.10.  The links
+    are counted from the cache dict, which maps each key to its link (an
+    unbounded cache has no links, and maps keys to results).  cache and func
+    are None when the referents are not laid out so."""
     refs = gc.get_referents(wrapper)
-    return refs, (1 if _PY310 else 0), (3 if _PY310 else 2)
+    start, stride = (1, 3) if _PY310 else (0, 2)
+    links = 0
+    for r in refs:
+        if type(r) is dict and dict.__len__(r):
+            link_type = type(next(iter(dict.values(r))))
+            if _type_name(link_type) == "_lru_list_elem" and \
+                    all(type(v) is link_type for v in dict.values(r)):
+                links = dict.__len__(r)
+                break
+    after = start + stride * links
+    cache, func = (after, after + 1) if _PY310 else (after + 1, after)
+    if max(cache, func) >= len(refs) or type(refs[cache]) is not dict:
+        return refs, start, stride, 0, None, None
+    return refs, start, stride, links, cache, func
 
 
 def _lru_wrapper_dict(wrapper):
@@ -641,8 +660,8 @@ def _label_lru(objs, i, edge):
     wdict = _lru_wrapper_dict(wrapper)
     if child is wdict:
         return _collapse_dict(objs, i, ".__dict__", "attr")
-    refs, start, stride = _lru_layout(wrapper)
-    if type(child) is dict and any(r is child for r in refs):
+    refs, start, stride, links, cache, func = _lru_layout(wrapper)
+    if cache is not None and refs[cache] is child:
         # The wrapper's own cache dict: key -> result (unbounded caches).
         if i + 2 < len(objs):
             nxt = objs[i + 2]
@@ -652,13 +671,15 @@ def _label_lru(objs, i, edge):
                 if _dict_has_key(child, nxt):
                     return 2, "cache key"
         return 1, "lru_cache"
-    if 0 <= edge < len(refs) and refs[edge] is child and edge >= start:
+    if 0 <= edge < len(refs) and refs[edge] is child and start <= edge < start + stride * links:
         pos = (edge - start) % stride
         if pos == 1:
             return 1, "[%s]" % _key_repr(refs[edge - 1])
         if pos == 0:
             return 1, "cache key"
-    if _is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child:
+    if (func is not None and refs[func] is child) or \
+            (_is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child):
+        # The wrapped callable (sqlite3's statement cache wraps its Connection).
         return 1, ".__wrapped__"
     return None
 
@@ -996,6 +1017,13 @@ def _describe_cache(wrapper):
     qualname = _dict_get(wdict, "__qualname__") if type(wdict) is dict else None
     if type(qualname) is str:
         return "cache %s" % _format.name(qualname)
+    if func is None:
+        refs, _, _, _, _, index = _lru_layout(wrapper)
+        func = refs[index] if index is not None else None
+        del refs
+    if func is not None and type(func) is not types.FunctionType:
+        # A callable object: sqlite3's statement cache wraps its Connection.
+        return "cache (an lru_cache of a %s)" % _class_name(type(func))
     return "cache (an lru_cache)"
 
 

@@ -219,3 +219,53 @@ check()
     assert text_of(found["subclass_func"]) == "module __main__ → ['HANDLER'] Handler → .func function"
     assert text_of(found["subclass_arg"]) == \
         "module __main__ → ['HANDLER'] Handler → .args tuple → [0] Target"
+
+
+# ---- lru_cache wrappers -----------------------------------------------------------------
+
+
+def test_lru_cache_wrapped_callable_is_no_cache_entry(run_script):
+    # sqlite3's Connection (3.11+) keeps its statement cache in an lru_cache
+    # wrapper whose wrapped callable is the Connection itself.
+    found = chains(run_script, """
+import functools, sqlite3
+
+class Lookup:
+    def __call__(self, key):
+        return Target()
+
+CACHED = functools.lru_cache(maxsize=8)(Lookup())
+for key in range(3):
+    CACHED(key)
+UNBOUNDED = functools.lru_cache(maxsize=None)(Lookup())
+UNBOUNDED(1)
+
+@functools.lru_cache(maxsize=8)
+def settings(key):
+    return {"key": key}
+for key in range(3):
+    settings(key)
+
+def check():
+    report(refchain.find_chain(CACHED.__wrapped__), "bounded")
+    report(refchain.find_chain(UNBOUNDED.__wrapped__), "unbounded")
+    report(refchain.find_chain(settings(1)), "dict_result")
+    connection = sqlite3.connect(":memory:")
+    connection.execute("select 1")
+    chain = refchain.find_chain(connection)
+    if chain is not None:       # before 3.11, nothing else holds it
+        report(chain, "sqlite")
+check()
+""")
+    # A wrapper is a root of its own.
+    assert text_of(found["bounded"]) == \
+        "cache (an lru_cache of a __main__.Lookup) → .__wrapped__ Lookup"
+    assert text_of(found["unbounded"]) == \
+        "cache (an lru_cache of a __main__.Lookup) → .__wrapped__ Lookup"
+    # A result that is a dict is no cache dict.
+    assert text_of(found["dict_result"]) == "cache __main__.settings → [1] dict"
+    if PY311:
+        assert text_of(found["sqlite"]) == \
+            "cache (an lru_cache of a sqlite3.Connection) → .__wrapped__ Connection"
+    else:
+        assert "sqlite" not in found
