@@ -818,6 +818,35 @@ slot_name(PyCodeObject *co, Py_ssize_t i, int *is_cell)
 #endif
 }
 
+/* Appends (name, value, is_cell) to list for each of the n variable slots
+ * of a frame running co (see rc_frame_slots).  0, or -1 with an exception
+ * set. */
+static int
+slot_items(PyObject *list, PyCodeObject *co, PyObject *const *slots, size_t n)
+{
+    /* Strong references first: appending allocates, which may collect. */
+    PyObject **values = PyMem_Calloc(n ? n : 1, sizeof *values);
+    if (!values) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        values[i] = slots[i];
+        Py_XINCREF(values[i]);
+    }
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        int is_cell = 0;
+        PyObject *name = slot_name(co, (Py_ssize_t)i, &is_cell);
+        ok = !name || frame_item(list, name, values[i], is_cell) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Py_XDECREF(values[i]);
+    }
+    PyMem_Free(values);
+    return ok ? 0 : -1;
+}
+
 /* _frame_items(frame) -> [(name, value, is_cell)] for the frame's local,
  * cell and free variables (cells as their contents), read in place. */
 static PyObject *
@@ -840,18 +869,7 @@ rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
 #endif
     size_t n;
     PyObject *const *slots = rc_frame_slots(frame, &n);
-    /* Strong references first: appending allocates, which may collect. */
-    PyObject **values = PyMem_Calloc(n ? n : 1, sizeof *values);
-    int ok = values != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        values[i] = slots[i];
-        Py_XINCREF(values[i]);
-    }
-    for (size_t i = 0; ok && i < n; i++) {
-        int is_cell = 0;
-        PyObject *name = slot_name(co, (Py_ssize_t)i, &is_cell);
-        ok = !name || frame_item(list, name, values[i], is_cell) == 0;
-    }
+    int ok = slot_items(list, co, slots, n) == 0;
 #if PY_VERSION_HEX >= 0x030C0000
     if (ok && !slots) {
         /* A frame layout refchain does not know (3.14+, untested): one
@@ -875,18 +893,43 @@ rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
         }
     }
 #endif
-    for (size_t i = 0; values && i < n; i++) {
-        Py_XDECREF(values[i]);
-    }
-    PyMem_Free(values);
     Py_DECREF(co);
     if (!ok) {
-        if (!values) {
-            PyErr_NoMemory();
-        }
         Py_CLEAR(list);
     }
     return list;
+}
+
+/* _gen_frame(gen) -> (frame object or None, code or None, [(name, value,
+ * is_cell)] or None) of a generator, coroutine or async generator: its
+ * frame read in place, creating no frame object (see rc_gen_slots); the
+ * items as _frame_items gives them, None once it has finished. */
+static PyObject *
+rc_gen_frame_py(PyObject *Py_UNUSED(module), PyObject *gen)
+{
+    if (!PyGen_Check(gen) && !PyCoro_CheckExact(gen) && !PyAsyncGen_CheckExact(gen)) {
+        PyErr_Format(PyExc_TypeError, "_gen_frame() needs a generator or coroutine, not %s",
+                     Py_TYPE(gen)->tp_name);
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        return NULL;
+    }
+    size_t n;
+    PyObject *code, *frame;
+    PyObject *const *slots = rc_gen_slots(gen, &n, &code, &frame);
+    /* Held: appending may collect, and run a finalizer that closes gen. */
+    Py_XINCREF(code);
+    Py_XINCREF(frame);
+    int ok = !slots || slot_items(list, (PyCodeObject *)code, slots, n) == 0;
+    PyObject *result = ok ? PyTuple_Pack(3, frame ? frame : Py_None, code ? code : Py_None,
+                                         slots ? list : Py_None)
+                          : NULL;
+    Py_DECREF(list);
+    Py_XDECREF(code);
+    Py_XDECREF(frame);
+    return result;
 }
 
 /* _freevar_name(code, i) -> the name of the code's i-th free variable (the
@@ -1200,6 +1243,7 @@ static PyMethodDef rc_methods[] = {
     {"_local_thread", rc_local_thread_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
+    {"_gen_frame", rc_gen_frame_py, METH_O, NULL},
     {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},
     {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
      NULL},

@@ -599,16 +599,24 @@ def _label_frame(objs, i, edge):
     items = _frame_items(frame)
     if items is None:
         return 1, "<local variable>"
-    plain = [name for name, value, is_cell in items if value is child and not is_cell]
-    if plain:
-        return 1, "local %s" % _key_repr(plain[0])
-    if type(child) is dict and nxt is not None:
+    if type(child) is dict and nxt is not None and \
+            not any(value is child for _, value, _ in items):
         # Before 3.13, a dict the frame holds that is no variable of it: its
         # f_locals snapshot.
         try:
             return 2, "local %s" % _key_repr(_dict_find(child, nxt))
         except KeyError:
             pass
+    return _label_variables(items, child, nxt)
+
+
+def _label_variables(items, child, nxt):
+    """The label of a frame's reference to child (nxt the object after it)
+    when child is one of its variables, items as _frame_items gives them;
+    None when it is none."""
+    plain = [name for name, value, is_cell in items if value is child and not is_cell]
+    if plain:
+        return 1, "local %s" % _key_repr(plain[0])
     if type(child) is types.CellType:
         # A cell or free variable: the frame holds the cell.
         try:
@@ -620,6 +628,33 @@ def _label_frame(objs, i, edge):
             if nxt is not None and nxt is contents:
                 return 2, "local %s" % _key_repr(names[0])
             return 1, "cell of local %s" % _key_repr(names[0])
+    # A cell variable's slot holds its value itself until the code starts
+    # (3.11+: a generator not yet started).
+    names = [name for name, value, is_cell in items if value is child and is_cell]
+    if names:
+        return 1, "local %s" % _key_repr(names[0])
+    return None
+
+
+# The attribute prefix of each kind of generator (gi_frame, cr_frame...).
+_GEN_PREFIXES = ((types.GeneratorType, "gi"), (types.CoroutineType, "cr"),
+                 (types.AsyncGeneratorType, "ag"))
+
+
+def _label_generator(objs, i, edge):
+    """A generator, coroutine or async generator: its frame object and code,
+    and from 3.11 the variables of its frame, which it holds itself (read in
+    place: reading gi_frame would create a frame object)."""
+    gen, child = objs[i], objs[i + 1]
+    nxt = objs[i + 2] if i + 2 < len(objs) else None
+    prefix = next((p for tp, p in _GEN_PREFIXES if type(gen) is tp), "gi")
+    frame, code, items = _refchain._gen_frame(gen)
+    if frame is not None and child is frame:
+        return 1, ".%s_frame" % prefix
+    if code is not None and child is code:
+        return 1, ".%s_code" % prefix
+    if items is not None and _PY311:
+        return _label_variables(items, child, nxt)
     return None
 
 
@@ -916,6 +951,8 @@ def _handlers(parent):
         handlers.append(_label_frame)
     if tp is types.CellType:
         handlers.append(_label_cell)
+    if tp is types.GeneratorType or tp is types.CoroutineType or tp is types.AsyncGeneratorType:
+        handlers.append(_label_generator)
     if _type_name(tp) == "_lru_cache_wrapper":
         handlers.append(_label_lru)
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":

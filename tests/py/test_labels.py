@@ -269,3 +269,74 @@ check()
             "cache (an lru_cache of a sqlite3.Connection) → .__wrapped__ Connection"
     else:
         assert "sqlite" not in found
+
+
+# ---- generators and coroutines ---------------------------------------------------------
+
+
+def test_generator_and_coroutine_frames_name_their_variables(run_script):
+    found = chains(run_script, """
+import asyncio
+
+def numbers(start):
+    current = Target()
+    yield start
+    yield current
+
+async def wait_for_job(job, event):
+    await event.wait()
+
+async def agen():
+    held = Target()
+    yield 1
+    yield held
+
+GEN = numbers(1)
+next(GEN)
+ASKED = numbers(2)
+next(ASKED)
+ASKED.gi_frame.f_lineno         # 3.11+ creates its frame object here
+LOOP = asyncio.new_event_loop()
+asyncio.set_event_loop(LOOP)
+EVENT = asyncio.Event()
+PENDING = LOOP.create_task(wait_for_job(Target(), EVENT))
+LOOP.run_until_complete(asyncio.sleep(0))
+AGEN = agen()
+LOOP.run_until_complete(AGEN.__anext__())
+
+def variables(gen):
+    frame = {"generator": "gi_frame", "coroutine": "cr_frame",
+             "async_generator": "ag_frame"}[type(gen).__name__]
+    return getattr(gen, frame) if sys.version_info < (3, 11) else gen
+
+def check():
+    report(refchain.find_chain(referent(variables(GEN), Target)), "gen")
+    report(refchain.find_chain(referent(variables(ASKED), Target)), "asked")
+    report(refchain.find_chain(ASKED.gi_frame), "frame")
+    report(refchain.find_chain(referent(variables(PENDING.get_coro()), Target)), "coro")
+    report(refchain.find_chain(referent(variables(AGEN), Target)), "agen")
+    # Labelling created no frame object (3.11+ creates one when asked).
+    print("frames=" + json.dumps([type(r).__name__ for r in gc.get_referents(GEN)
+                                  if type(r).__name__ == "frame"]))
+check()
+EVENT.set()
+LOOP.run_until_complete(PENDING)
+""")
+    if PY311:   # the generator holds its variables itself
+        assert text_of(found["gen"]) == "module __main__ → ['GEN'] generator → local 'current' Target"
+        assert text_of(found["asked"]) == \
+            "module __main__ → ['ASKED'] generator → local 'current' Target"
+        assert found["coro"]["labels"] == ["['PENDING']", ".get_coro()", "local 'job'"]
+        assert text_of(found["agen"]) == \
+            "module __main__ → ['AGEN'] async_generator → local 'held' Target"
+    else:
+        assert text_of(found["gen"]) == \
+            "module __main__ → ['GEN'] generator → .gi_frame frame → local 'current' Target"
+        assert text_of(found["asked"]) == \
+            "module __main__ → ['ASKED'] generator → .gi_frame frame → local 'current' Target"
+        assert found["coro"]["labels"] == ["['PENDING']", ".get_coro()", ".cr_frame",
+                                           "local 'job'"]
+        assert text_of(found["agen"]) == \
+            "module __main__ → ['AGEN'] async_generator → .ag_frame frame → local 'held' Target"
+    assert text_of(found["frame"]) == "module __main__ → ['ASKED'] generator → .gi_frame frame"
+    assert found["frames"] == ([] if PY311 else ["frame"])
