@@ -17,7 +17,8 @@ A chain from the C side is one object per hop of the raw reference graph:
 module -> its __dict__ -> value.  A person reads that as one step, so the
 namespace hops are collapsed here: module globals `['name']`, instance and
 class attributes `.name`, closure variables `closure 'x'`, frame locals
-`local 'x'` and globals `global 'x'`, and lru_cache entries `[key]`."""
+`local 'x'` and globals `global 'x'`, lru_cache entries `[key]`, and a
+threading.local's attributes `.x in thread T`."""
 
 import gc
 import sys
