@@ -682,6 +682,54 @@ rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
     return Py_BuildValue("(kn)", found, threads);
 }
 
+/* _local_thread(key) -> (thread id, number of threads) of the thread of this
+ * interpreter whose threading.local dicts are stored under key in every
+ * _thread._local's dict of dicts, or None.  The key is the thread's own
+ * localdummy on 3.13+ (its thread state's threading_local_key), and before
+ * that a weak reference to the localdummy that the thread state's dict
+ * holds (under a key of the local's own).  Compares by identity only. */
+static PyObject *
+rc_local_thread_py(PyObject *Py_UNUSED(module), PyObject *key)
+{
+#if PY_VERSION_HEX >= 0x03090000
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
+#else
+    PyInterpreterState *interp = PyThreadState_Get()->interp;
+#endif
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *dummy = PyWeakref_CheckRef(key) ? PyWeakref_GET_OBJECT(key) : NULL;
+    if (!dummy || dummy == Py_None) {
+        Py_RETURN_NONE;
+    }
+#endif
+    unsigned long long found = 0;
+    int hit = 0;
+    Py_ssize_t threads = 0;
+    /* The GIL is held throughout, and nothing here runs code or releases it. */
+    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
+        threads++;
+        if (hit) {
+            continue;
+        }
+#if PY_VERSION_HEX >= 0x030D0000
+        hit = t->threading_local_key == key;
+#else
+        PyObject *dict = t->dict, *k, *v;
+        Py_ssize_t pos = 0;
+        while (!hit && dict && PyDict_Check(dict) && PyDict_Next(dict, &pos, &k, &v)) {
+            hit = v == dummy;
+        }
+#endif
+        if (hit) {
+            found = t->thread_id;
+        }
+    }
+    if (!hit) {
+        Py_RETURN_NONE;
+    }
+    return Py_BuildValue("(Kn)", found, threads);
+}
+
 /* Reading frame.f_locals before 3.13 creates a snapshot dict that stays on
  * the frame: a lasting change to the heap under inspection (a garbage frame
  * would free one more object than predicted).  So does code.co_varnames on
@@ -735,6 +783,35 @@ slot_name(PyCodeObject *co, Py_ssize_t i, int *is_cell)
 #endif
 }
 
+/* Appends (name, value, is_cell) to list for each of the n variable slots
+ * of a frame running co (see rc_frame_slots).  0, or -1 with an exception
+ * set. */
+static int
+slot_items(PyObject *list, PyCodeObject *co, PyObject *const *slots, size_t n)
+{
+    /* Strong references first: appending allocates, which may collect. */
+    PyObject **values = PyMem_Calloc(n ? n : 1, sizeof *values);
+    if (!values) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        values[i] = slots[i];
+        Py_XINCREF(values[i]);
+    }
+    int ok = 1;
+    for (size_t i = 0; ok && i < n; i++) {
+        int is_cell = 0;
+        PyObject *name = slot_name(co, (Py_ssize_t)i, &is_cell);
+        ok = !name || frame_item(list, name, values[i], is_cell) == 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        Py_XDECREF(values[i]);
+    }
+    PyMem_Free(values);
+    return ok ? 0 : -1;
+}
+
 /* _frame_items(frame) -> [(name, value, is_cell)] for the frame's local,
  * cell and free variables (cells as their contents), read in place. */
 static PyObject *
@@ -757,18 +834,7 @@ rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
 #endif
     size_t n;
     PyObject *const *slots = rc_frame_slots(frame, &n);
-    /* Strong references first: appending allocates, which may collect. */
-    PyObject **values = PyMem_Calloc(n ? n : 1, sizeof *values);
-    int ok = values != NULL;
-    for (size_t i = 0; ok && i < n; i++) {
-        values[i] = slots[i];
-        Py_XINCREF(values[i]);
-    }
-    for (size_t i = 0; ok && i < n; i++) {
-        int is_cell = 0;
-        PyObject *name = slot_name(co, (Py_ssize_t)i, &is_cell);
-        ok = !name || frame_item(list, name, values[i], is_cell) == 0;
-    }
+    int ok = slot_items(list, co, slots, n) == 0;
 #if PY_VERSION_HEX >= 0x030C0000
     if (ok && !slots) {
         /* A frame layout refchain does not know (3.14+, untested): one
@@ -792,18 +858,43 @@ rc_frame_items_py(PyObject *Py_UNUSED(module), PyObject *frame)
         }
     }
 #endif
-    for (size_t i = 0; values && i < n; i++) {
-        Py_XDECREF(values[i]);
-    }
-    PyMem_Free(values);
     Py_DECREF(co);
     if (!ok) {
-        if (!values) {
-            PyErr_NoMemory();
-        }
         Py_CLEAR(list);
     }
     return list;
+}
+
+/* _gen_frame(gen) -> (frame object or None, code or None, [(name, value,
+ * is_cell)] or None) of a generator, coroutine or async generator: its
+ * frame read in place, creating no frame object (see rc_gen_slots); the
+ * items as _frame_items gives them, None once it has finished. */
+static PyObject *
+rc_gen_frame_py(PyObject *Py_UNUSED(module), PyObject *gen)
+{
+    if (!PyGen_Check(gen) && !PyCoro_CheckExact(gen) && !PyAsyncGen_CheckExact(gen)) {
+        PyErr_Format(PyExc_TypeError, "_gen_frame() needs a generator or coroutine, not %s",
+                     Py_TYPE(gen)->tp_name);
+        return NULL;
+    }
+    PyObject *list = PyList_New(0);
+    if (!list) {
+        return NULL;
+    }
+    size_t n;
+    PyObject *code, *frame;
+    PyObject *const *slots = rc_gen_slots(gen, &n, &code, &frame);
+    /* Held: appending may collect, and run a finalizer that closes gen. */
+    Py_XINCREF(code);
+    Py_XINCREF(frame);
+    int ok = !slots || slot_items(list, (PyCodeObject *)code, slots, n) == 0;
+    PyObject *result = ok ? PyTuple_Pack(3, frame ? frame : Py_None, code ? code : Py_None,
+                                         slots ? list : Py_None)
+                          : NULL;
+    Py_DECREF(list);
+    Py_XDECREF(code);
+    Py_XDECREF(frame);
+    return result;
 }
 
 /* _freevar_name(code, i) -> the name of the code's i-th free variable (the
@@ -1020,8 +1111,10 @@ static PyMethodDef rc_methods[] = {
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
     {"_thread_frames", rc_thread_frames_py, METH_NOARGS, NULL},
     {"_thread_of", rc_thread_of_py, METH_O, NULL},
+    {"_local_thread", rc_local_thread_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_frame_items", rc_frame_items_py, METH_O, NULL},
+    {"_gen_frame", rc_gen_frame_py, METH_O, NULL},
     {"_freevar_name", (PyCFunction)(void (*)(void))rc_freevar_name_py, METH_FASTCALL, NULL},
     {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
      NULL},

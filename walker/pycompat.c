@@ -100,6 +100,42 @@ rc_frame_slots(PyObject *frame, size_t *n)
 #endif
 }
 
+PyObject *const *
+rc_gen_slots(PyObject *gen, size_t *n, PyObject **code, PyObject **frame)
+{
+    *n = 0;
+    *code = *frame = NULL;
+    /* Coroutines and async generators start with the generator's fields. */
+    if (!PyGen_Check(gen) && !PyCoro_CheckExact(gen) && !PyAsyncGen_CheckExact(gen)) {
+        return NULL;
+    }
+#if PY_VERSION_HEX < 0x030B0000
+    PyFrameObject *f = ((PyGenObject *)gen)->gi_frame;
+    if (!f) {
+        return NULL; /* finished */
+    }
+    *frame = (PyObject *)f;
+    *code = (PyObject *)f->f_code;
+    return rc_frame_slots((PyObject *)f, n);
+#elif defined(RC_FRAME_INTERNALS)
+    PyGenObject *g = (PyGenObject *)gen;
+    if (g->gi_frame_state >= FRAME_CLEARED) {
+        return NULL; /* finished */
+    }
+    _PyInterpreterFrame *f = (_PyInterpreterFrame *)g->gi_iframe;
+    PyCodeObject *co = iframe_code(f);
+    if (!co) {
+        return NULL;
+    }
+    *frame = (PyObject *)f->frame_obj;
+    *code = (PyObject *)co;
+    *n = (size_t)co->co_nlocalsplus;
+    return f->localsplus;
+#else
+    return NULL;
+#endif
+}
+
 int
 rc_frame_hides_slots(PyObject *frame)
 {

@@ -37,6 +37,18 @@ struct _object *rc_frame_back(struct _object *frame);
  * layout is unknown to refchain (3.14+: tagged stack references). */
 struct _object *const *rc_frame_slots(struct _object *frame, size_t *n);
 
+/* The frame of a generator, coroutine or async generator, read without
+ * creating a frame object (reading gi_frame on 3.11+ creates one and leaves
+ * it on the generator).  Returns its variable slots as rc_frame_slots does,
+ * *n their number, *code the code that names them and *frame its frame
+ * object (both borrowed; *frame NULL when it has none: on 3.11+, until
+ * something asks for it).  NULL (*n = 0, *code and *frame NULL) when it has
+ * finished, or where its layout is unknown to refchain (3.14+).  From 3.11
+ * the generator holds its frame's data itself, and its tp_traverse visits
+ * the slots. */
+struct _object *const *rc_gen_slots(struct _object *gen, size_t *n, struct _object **code,
+                                    struct _object **frame);
+
 /* Whether the frame's own tp_traverse leaves out its slots and its f_locals
  * mapping: on 3.11+, a frame still running on its thread's stack (owned by
  * the thread, not by the frame object or a generator). */

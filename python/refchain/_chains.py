@@ -17,7 +17,8 @@ A chain from the C side is one object per hop of the raw reference graph:
 module -> its __dict__ -> value.  A person reads that as one step, so the
 namespace hops are collapsed here: module globals `['name']`, instance and
 class attributes `.name`, closure variables `closure 'x'`, frame locals
-`local 'x'` and globals `global 'x'`, and lru_cache entries `[key]`."""
+`local 'x'` and globals `global 'x'`, lru_cache entries `[key]`, and a
+threading.local's attributes `.x in thread T`."""
 
 import gc
 import sys
@@ -604,16 +605,24 @@ def _label_frame(objs, i, edge):
     items = _frame_items(frame)
     if items is None:
         return 1, "<local variable>"
-    plain = [name for name, value, is_cell in items if value is child and not is_cell]
-    if plain:
-        return 1, "local %s" % _key_repr(plain[0])
-    if type(child) is dict and nxt is not None:
+    if type(child) is dict and nxt is not None and \
+            not any(value is child for _, value, _ in items):
         # Before 3.13, a dict the frame holds that is no variable of it: its
         # f_locals snapshot.
         try:
             return 2, "local %s" % _key_repr(_dict_find(child, nxt))
         except KeyError:
             pass
+    return _label_variables(items, child, nxt)
+
+
+def _label_variables(items, child, nxt):
+    """The label of a frame's reference to child (nxt the object after it)
+    when child is one of its variables, items as _frame_items gives them;
+    None when it is none."""
+    plain = [name for name, value, is_cell in items if value is child and not is_cell]
+    if plain:
+        return 1, "local %s" % _key_repr(plain[0])
     if type(child) is types.CellType:
         # A cell or free variable: the frame holds the cell.
         try:
@@ -625,15 +634,61 @@ def _label_frame(objs, i, edge):
             if nxt is not None and nxt is contents:
                 return 2, "local %s" % _key_repr(names[0])
             return 1, "cell of local %s" % _key_repr(names[0])
+    # A cell variable's slot holds its value itself until the code starts
+    # (3.11+: a generator not yet started).
+    names = [name for name, value, is_cell in items if value is child and is_cell]
+    if names:
+        return 1, "local %s" % _key_repr(names[0])
+    return None
+
+
+# The attribute prefix of each kind of generator (gi_frame, cr_frame...).
+_GEN_PREFIXES = ((types.GeneratorType, "gi"), (types.CoroutineType, "cr"),
+                 (types.AsyncGeneratorType, "ag"))
+
+
+def _label_generator(objs, i, edge):
+    """A generator, coroutine or async generator: its frame object and code,
+    and from 3.11 the variables of its frame, which it holds itself (read in
+    place: reading gi_frame would create a frame object)."""
+    gen, child = objs[i], objs[i + 1]
+    nxt = objs[i + 2] if i + 2 < len(objs) else None
+    prefix = next((p for tp, p in _GEN_PREFIXES if type(gen) is tp), "gi")
+    frame, code, items = _refchain._gen_frame(gen)
+    if frame is not None and child is frame:
+        return 1, ".%s_frame" % prefix
+    if code is not None and child is code:
+        return 1, ".%s_code" % prefix
+    if items is not None and _PY311:
+        return _label_variables(items, child, nxt)
     return None
 
 
 def _lru_layout(wrapper):
-    """(referents, start, stride): the bounded cache's links are visited
-    first, as (key, result) pairs before 3.10 and (key, result, link type)
-    triples after the wrapper's type from 3.10."""
+    """(referents, start, stride, links, cache, func) of an lru_cache
+    wrapper.  Its traversal visits a bounded cache's links first, from
+    index `start`: (key, result) pairs before 3.10, (key, result, link type)
+    triples after the wrapper's type from 3.10; `links` is their number.
+    Then its cache dict and the wrapped callable, at the indexes `cache` and
+    `func`: func first before 3.10, the cache first from 3.10.  The links
+    are counted from the cache dict, which maps each key to its link (an
+    unbounded cache has no links, and maps keys to results).  cache and func
+    are None when the referents are not laid out so."""
     refs = gc.get_referents(wrapper)
-    return refs, (1 if _PY310 else 0), (3 if _PY310 else 2)
+    start, stride = (1, 3) if _PY310 else (0, 2)
+    links = 0
+    for r in refs:
+        if type(r) is dict and dict.__len__(r):
+            link_type = type(next(iter(dict.values(r))))
+            if _type_name(link_type) == "_lru_list_elem" and \
+                    all(type(v) is link_type for v in dict.values(r)):
+                links = dict.__len__(r)
+                break
+    after = start + stride * links
+    cache, func = (after, after + 1) if _PY310 else (after + 1, after)
+    if max(cache, func) >= len(refs) or type(refs[cache]) is not dict:
+        return refs, start, stride, 0, None, None
+    return refs, start, stride, links, cache, func
 
 
 def _lru_wrapper_dict(wrapper):
@@ -646,8 +701,8 @@ def _label_lru(objs, i, edge):
     wdict = _lru_wrapper_dict(wrapper)
     if child is wdict:
         return _collapse_dict(objs, i, ".__dict__", "attr")
-    refs, start, stride = _lru_layout(wrapper)
-    if type(child) is dict and any(r is child for r in refs):
+    refs, start, stride, links, cache, func = _lru_layout(wrapper)
+    if cache is not None and refs[cache] is child:
         # The wrapper's own cache dict: key -> result (unbounded caches).
         if i + 2 < len(objs):
             nxt = objs[i + 2]
@@ -657,15 +712,152 @@ def _label_lru(objs, i, edge):
                 if _dict_has_key(child, nxt):
                     return 2, "cache key"
         return 1, "lru_cache"
-    if 0 <= edge < len(refs) and refs[edge] is child and edge >= start:
+    if 0 <= edge < len(refs) and refs[edge] is child and start <= edge < start + stride * links:
         pos = (edge - start) % stride
         if pos == 1:
             return 1, "[%s]" % _key_repr(refs[edge - 1])
         if pos == 0:
             return 1, "cache key"
-    if _is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child:
+    if (func is not None and refs[func] is child) or \
+            (_is(wdict, dict) and _dict_get(wdict, "__wrapped__") is child):
+        # The wrapped callable (sqlite3's statement cache wraps its Connection).
         return 1, ".__wrapped__"
     return None
+
+
+# An asyncio Future's or Task's fields: (getset of the C classes, label).
+# A field is named by its public accessor where there is one, else by the
+# private attribute that both implementations (C _asyncio and the
+# pure-Python asyncio.futures and asyncio.tasks) have.
+_FUTURE_FIELDS = (
+    ("_result", ".result()"),
+    ("_exception", ".exception()"),
+    ("_coro", ".get_coro()"),
+    ("_fut_waiter", "._fut_waiter"),
+    ("_source_traceback", "._source_traceback"),
+    ("_cancel_message", "._cancel_message"),
+    ("_loop", ".get_loop()"),
+)
+# The pure-Python classes keep the same fields as instance attributes:
+# their labels as the C classes' read.
+_PY_FUTURE_LABELS = dict(("." + name, label) for name, label in _FUTURE_FIELDS)
+_PY_FUTURE_LABELS.update({"._callbacks": "done callbacks", "._context": "context",
+                          "._name": ".get_name()"})
+
+
+def _module_class(modname, name):
+    """The class `name` of the imported module `modname`, or None; read
+    from the module's dict (imports nothing)."""
+    module = _dict_get(sys.modules, modname)
+    if not _is(module, types.ModuleType):
+        return None
+    cls = _dict_get(_module_dict(module), name)
+    return cls if _is(cls, type) else None
+
+
+def _future_class(tp):
+    """(kind, class) for a type whose instances are asyncio futures: the
+    first of _asyncio.Task, _asyncio.Future (kind "c") and the pure-Python
+    asyncio.tasks._PyTask, asyncio.futures._PyFuture (kind "py") in tp's
+    MRO; None for any other type."""
+    known = ((_module_class("_asyncio", "Task"), "c"), (_module_class("_asyncio", "Future"), "c"),
+             (_module_class("asyncio.tasks", "_PyTask"), "py"),
+             (_module_class("asyncio.futures", "_PyFuture"), "py"))
+    for cls in _type_mro(tp):
+        for candidate, kind in known:
+            if candidate is not None and cls is candidate:
+                return kind, cls
+    return None
+
+
+def _c_future_labeller(cls):
+    """The _label_* function for instances of a subclass of the C class cls
+    (_asyncio.Future or Task).  Its fields are read through cls's own getset
+    descriptors (a subclass's property of the same name is user code)."""
+    ns = _class_dict(cls)
+    fields = []
+    for name, label in _FUTURE_FIELDS:
+        desc = _dict_get(ns, name) if ns is not None else None
+        if _is_one_of(desc, (_GETSET, _MEMBER)):
+            fields.append((label, desc))
+    callbacks = _dict_get(ns, "_callbacks") if ns is not None else None
+    if not _is_one_of(callbacks, (_GETSET, _MEMBER)):
+        callbacks = None
+    context_type = _module_class("_contextvars", "Context")
+    is_task = cls is _module_class("_asyncio", "Task")
+
+    def label(objs, i, edge):
+        fut, child = objs[i], objs[i + 1]
+        for text, value in _read(fut, fields):
+            if value is child:
+                return 1, text
+        try:
+            # A list of (callback, context) pairs: a new one when the first
+            # callback is in a field of its own, the rest in a list.
+            pairs = callbacks.__get__(fut) if callbacks is not None else None
+        except Exception:
+            pairs = None
+        if type(pairs) is list:
+            if pairs is child:
+                return 1, "done callbacks"
+            first = list.__getitem__(pairs, 0) if list.__len__(pairs) else None
+            if type(first) is tuple and tuple.__len__(first) == 2:
+                if tuple.__getitem__(first, 0) is child:
+                    return 1, "done callback"
+                if tuple.__getitem__(first, 1) is child:
+                    return 1, "done callback's context"
+            if type(child) is list and list.__len__(child) == list.__len__(pairs) - 1 and \
+                    all(a is b for a, b in zip(list.__iter__(child), pairs[1:])):
+                return 1, "done callbacks"
+        if context_type is not None and type(child) is context_type:
+            return 1, "context"
+        if is_task and type(child) is str:
+            return 1, ".get_name()"         # no other field is a str
+        return None
+
+    return label
+
+
+def _label_py_future(objs, i, edge):
+    """The pure-Python Future and Task: their attributes, labelled as the C
+    classes' fields read."""
+    result = _label_attributes(objs, i, edge)
+    if result is None:
+        return None
+    hops, text = result
+    return hops, _PY_FUTURE_LABELS.get(text, text)
+
+
+def _local_dicts(local):
+    """The dict of per-thread dicts of a _thread._local (threading.local):
+    the last dict it visits (after the kw dict of its arguments), keyed by
+    one object per thread, never a str."""
+    dicts = [r for r in gc.get_referents(local) if type(r) is dict]
+    if dicts and not any(type(k) is str for k in dict.keys(dicts[-1])):
+        return dicts[-1]
+    return None
+
+
+def _label_local(objs, i, edge):
+    """threading.local -> its dict of dicts -> one thread's dict -> a value
+    reads as one step: '.name in thread T', the thread named from the key
+    that stands for it (see _refchain._local_thread)."""
+    local, child = objs[i], objs[i + 1]
+    if type(child) is not dict or child is not _local_dicts(local):
+        return None
+    if i + 2 >= len(objs):
+        return 1, "per-thread dicts"
+    try:
+        key = _dict_find(child, objs[i + 2])
+    except KeyError:
+        return 1, "per-thread dicts"
+    thread = _thread_name(_refchain._local_thread(key), escape=str)
+    where = " in %s" % thread if thread else " in a thread"
+    if type(objs[i + 2]) is dict and i + 3 < len(objs):
+        label = _after_namespace(objs[i + 2], objs[i + 3], "attr")
+        if label is not None:
+            return 3, label + where
+    return 2, ".__dict__" + where
 
 
 def _label_container(objs, i, edge):
@@ -765,11 +957,20 @@ def _handlers(parent):
         handlers.append(_label_frame)
     if tp is types.CellType:
         handlers.append(_label_cell)
+    if tp is types.GeneratorType or tp is types.CoroutineType or tp is types.AsyncGeneratorType:
+        handlers.append(_label_generator)
     if _type_name(tp) == "_lru_cache_wrapper":
         handlers.append(_label_lru)
     if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
         handlers.append(_label_container)
-    handlers.append(_label_attributes)
+    local = _module_class("_thread", "_local")
+    if local is not None and _is(parent, local):
+        handlers.append(_label_local)
+    future = _future_class(tp)
+    if future is not None and future[0] == "c":
+        handlers.append(_c_future_labeller(future[1]))
+    handlers.append(_label_py_future if future is not None and future[0] == "py"
+                    else _label_attributes)
     _handlers_memo[id(tp)] = (tp, handlers)
     return handlers
 
@@ -811,7 +1012,12 @@ def _is_main_thread(ident, n_threads):
 
 def _thread_of(frame):
     """The name of the thread whose stack holds frame, or None."""
-    found = _refchain._thread_of(frame)
+    return _thread_name(_refchain._thread_of(frame))
+
+
+def _thread_name(found, escape=_format.name):
+    """'thread NAME' for found, the (thread id, number of threads) of one
+    of this interpreter's threads, the name escaped; None for None."""
     if found is None:
         return None
     ident, n_threads = found
@@ -827,7 +1033,7 @@ def _thread_of(frame):
     if thread is not None:
         name = _plain_attr(thread, "_name")
         if type(name) is str:
-            return "thread %s" % _format.name(name)
+            return "thread %s" % escape(name)
     elif threading is None and _is_main_thread(ident, n_threads):
         # No threading module, so no Thread objects; the main thread is
         # still known by threading's name for it.
@@ -854,6 +1060,13 @@ def _describe_cache(wrapper):
     qualname = _dict_get(wdict, "__qualname__") if type(wdict) is dict else None
     if type(qualname) is str:
         return "cache %s" % _format.name(qualname)
+    if func is None:
+        refs, _, _, _, _, index = _lru_layout(wrapper)
+        func = refs[index] if index is not None else None
+        del refs
+    if func is not None and type(func) is not types.FunctionType:
+        # A callable object: sqlite3's statement cache wraps its Connection.
+        return "cache (an lru_cache of a %s)" % _class_name(type(func))
     return "cache (an lru_cache)"
 
 
