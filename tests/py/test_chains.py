@@ -621,8 +621,8 @@ def test_c_held_bound_methods_are_named_and_grouped(run_script):
         print(refchain.explain(Daemon)[0].path())
     """).stdout.splitlines()
     assert out[0] == "1 2000"
-    if sys.version_info < (3, 9):
-        # 3.8's atexit module traverses its callbacks: the registry is seen.
+    if sys.version_info < (3, 10):
+        # Before 3.10 the atexit module traverses its callbacks: the registry is seen.
         assert out[1] == "module atexit → <atexit callback> method → .__self__ SshConnection"
     else:
         assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "
