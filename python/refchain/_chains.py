@@ -747,11 +747,12 @@ _PY_FUTURE_LABELS.update({"._callbacks": "done callbacks", "._context": "context
 
 def _module_class(modname, name):
     """The class `name` of the imported module `modname`, or None; read
-    from the module's dict (imports nothing)."""
-    module = _dict_get(sys.modules, modname)
+    from the module's dict (imports nothing).  Asked for every type a
+    chain meets: the namespaces are copied once per describe() call."""
+    module = _names(sys.modules).get(modname)
     if not _is(module, types.ModuleType):
         return None
-    cls = _dict_get(_module_dict(module), name)
+    cls = _names(_module_dict(module)).get(name)
     return cls if _is(cls, type) else None
 
 
