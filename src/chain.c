@@ -18,6 +18,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/paths.h"
+#include "refchain/select.h"
 
 #define CHAIN_UNREACHABLE RC_ROOT_KINDS
 
@@ -652,14 +653,151 @@ groups_to_list(PyObject *module, taken_group *t, size_t n)
     return list;
 }
 
-static int
-cmp_type_count(const void *x, const void *y)
+/* An explanation's sets, each with its taken groups: one set (every member)
+ * or, by type, one per part of `parts`. */
+typedef struct explained {
+    size_t n_sets;
+    taken_group **per_set;
+    size_t *n_per_set;
+    rc_type_partition parts;
+} explained;
+
+static void
+explained_free(explained *e)
 {
-    const size_t *a = x, *b = y; /* (count, type) pairs */
-    if (a[0] != b[0]) {
-        return a[0] > b[0] ? -1 : 1;
+    for (size_t k = 0; e->per_set && k < e->n_sets; k++) {
+        if (e->per_set[k]) {
+            taken_free(e->per_set[k], e->n_per_set[k]);
+        }
     }
-    return (a[1] > b[1]) - (a[1] < b[1]);
+    rc_free(e->per_set);
+    rc_free(e->n_per_set);
+    rc_type_partition_clear(&e->parts);
+}
+
+/* The question's own handles: the references the calls in flight hold to
+ * what the user passed (`given`), the arguments, and the caller's
+ * variables that refer to the objects asked about. */
+static int
+explain_question(PyObject *module, question *q, PyObject *given, PyObject *objects,
+                 PyObject *seq, PyObject *selector)
+{
+    /* The held references: the argument and PySequence_Fast()'s own.  The
+     * user's container is held by the calls in flight, how many times
+     * depends on the version (3.11+ moves arguments into the callee's
+     * frame): it is never a root by itself. */
+    if (given && given != Py_None) {
+        for (Py_ssize_t k = 0; k < Py_REFCNT(given) && k < 64; k++) {
+            if (question_hold(q, given) < 0) {
+                return -1;
+            }
+        }
+    }
+    if ((seq && (question_hold(q, objects) < 0 || question_hold(q, seq) < 0)) ||
+        (selector != Py_None && question_hold(q, selector) < 0)) {
+        return -1;
+    }
+    return seq ? question_caller(module, q, PySequence_Fast_ITEMS(seq),
+                                 (size_t)PySequence_Fast_GET_SIZE(seq))
+               : 0;
+}
+
+/* The members explain() asks about (*ids, rc_malloc'ed): the objects given,
+ * those new since a census, or every object of the selected types.
+ * Raises on failure. */
+static int
+explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsigned char *mask,
+                rc_id **ids, size_t *n)
+{
+    rc_status st;
+    if (seq) {
+        Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
+        uintptr_t *addrs = rc_malloc((k ? (size_t)k : 1) * sizeof *addrs);
+        if (!addrs) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < k; i++) {
+            addrs[i] = (uintptr_t)PySequence_Fast_GET_ITEM(seq, i);
+        }
+        st = rc_select_addrs(a->g, addrs, (size_t)k, mask, ids, n);
+        rc_free(addrs);
+    } else if (since) {
+        st = rc_census_new_nodes(since, a->g, mask, ids, n);
+        if (st == RC_EINVAL) {
+            PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
+            return -1;
+        }
+    } else if (mask) {
+        /* The frames of the tool's own running functions explain nothing. */
+        st = rc_select_nodes(a->g, mask, RC_NODE_TOOL_FRAME, ids, n);
+    } else {
+        PyErr_SetString(PyExc_TypeError, "explain() needs a type, objects or since=");
+        return -1;
+    }
+    if (st != RC_OK) {
+        rc_raise(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* Group members[0..n), all as one set or by type (the `limit` largest
+ * types, each grouped as if alone), and take references to what the answer
+ * names.  Raises on failure; e is freed by explained_free() either way. */
+static int
+explain_take(const analysis *a, const rc_id *members, size_t n, int by_type, size_t limit,
+             explained *e)
+{
+    const uint32_t *set_of = NULL;
+    e->n_sets = 1;
+    if (by_type) {
+        rc_status st = rc_partition_by_type(a->g, members, n, limit, &e->parts);
+        if (st != RC_OK) {
+            rc_raise(st);
+            return -1;
+        }
+        members = e->parts.members;
+        set_of = e->parts.part_of;
+        n = e->parts.n_members;
+        e->n_sets = e->parts.n_parts;
+    }
+    e->per_set = rc_calloc(e->n_sets ? e->n_sets : 1, sizeof *e->per_set);
+    e->n_per_set = rc_calloc(e->n_sets ? e->n_sets : 1, sizeof *e->n_per_set);
+    if (!e->per_set || !e->n_per_set) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return take_groups(a, members, set_of, n, e->n_sets, limit, e->per_set, e->n_per_set);
+}
+
+/* The Python answer; consumes e's taken groups.  Reads only g's type names. */
+static PyObject *
+explain_result(PyObject *module, const rc_graph *g, int by_type, explained *e)
+{
+    if (!by_type) {
+        PyObject *list = groups_to_list(module, e->per_set[0], e->n_per_set[0]);
+        e->per_set[0] = NULL;
+        return list;
+    }
+    PyObject *result = PyList_New(0);
+    for (size_t k = 0; k < e->n_sets; k++) {
+        const rc_type_part *part = &e->parts.parts[k];
+        PyObject *groups = groups_to_list(module, e->per_set[k], e->n_per_set[k]);
+        e->per_set[k] = NULL;
+        PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(g, part->type),
+                                                (Py_ssize_t)part->count,
+                                                (unsigned long long)part->bytes, groups)
+                                : NULL;
+        Py_XDECREF(groups);
+        if (!result || !item || PyList_Append(result, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(result);
+            break; /* explained_free() releases the sets left */
+        }
+        Py_DECREF(item);
+    }
+    return result;
 }
 
 /* _explain(selector, objects, since, limit, by_type, given=None)
@@ -695,201 +833,26 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *seq = NULL, *result = NULL;
     question q = {0};
     analysis a = {0};
-    rc_id *members = NULL, *new_ids = NULL;
-    uintptr_t *addrs = NULL;
+    explained e = {0};
+    rc_id *members = NULL;
     unsigned char *mask = NULL;
     size_t n = 0, marked;
-    taken_group **per_type = NULL;
-    size_t *n_per_type = NULL, *order = NULL, n_types = 0;
-    struct {
-        size_t count;
-        uint64_t bytes;
-    } *type_total = NULL;
-    if (objects != Py_None) {
-        seq = PySequence_Fast(objects, "explain() objects must be a sequence");
-        if (!seq) {
-            goto finally;
-        }
-    }
-    /* The caller's stack holds each argument; the caller's variables may
-     * refer to the objects asked about. */
-    Py_ssize_t n_obj = seq ? PySequence_Fast_GET_SIZE(seq) : 0;
-    /* The held references: the argument and PySequence_Fast()'s own.  The
-     * user's container is held by the calls in flight, how many times
-     * depends on the version (3.11+ moves arguments into the callee's
-     * frame): it is never a root by itself. */
-    if (av[5] && av[5] != Py_None) {
-        for (Py_ssize_t k = 0; k < Py_REFCNT(av[5]) && k < 64; k++) {
-            if (question_hold(&q, av[5]) < 0) {
-                goto finally;
-            }
-        }
-    }
-    if ((seq && (question_hold(&q, objects) < 0 || question_hold(&q, seq) < 0)) ||
-        (selector != Py_None && question_hold(&q, selector) < 0) ||
-        (seq && question_caller(module, &q, PySequence_Fast_ITEMS(seq), (size_t)n_obj) < 0) ||
-        analyse(module, &q, 1, &a) < 0) {
+    if (objects != Py_None &&
+        !(seq = PySequence_Fast(objects, "explain() objects must be a sequence"))) {
         goto finally;
     }
-    if (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) {
+    if (explain_question(module, &q, av[5], objects, seq, selector) < 0 ||
+        analyse(module, &q, 1, &a) < 0 ||
+        (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) ||
+        explain_members(&a, seq, since, mask, &members, &n) < 0 ||
+        explain_take(&a, members, n, by_type, (size_t)limit, &e) < 0) {
         goto finally;
-    }
-    if (seq) {
-        addrs = rc_malloc((n_obj ? (size_t)n_obj : 1) * sizeof *addrs);
-        members = rc_malloc((n_obj ? (size_t)n_obj : 1) * sizeof *members);
-        if (!addrs || !members) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        for (Py_ssize_t i = 0; i < n_obj; i++) {
-            addrs[i] = (uintptr_t)PySequence_Fast_GET_ITEM(seq, i);
-        }
-        if (rc_graph_find_many(a.g, addrs, (size_t)n_obj, members) != RC_OK) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        for (Py_ssize_t i = 0; i < n_obj; i++) {
-            if (members[i] != RC_NO_ID && (!mask || mask[rc_graph_type(a.g, members[i])])) {
-                members[n++] = members[i];
-            }
-        }
-    } else if (since) {
-        rc_status st = rc_census_new_nodes(since, a.g, mask, &members, &n);
-        if (st != RC_OK) {
-            if (st == RC_EINVAL) {
-                PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
-            } else {
-                rc_raise(st);
-            }
-            goto finally;
-        }
-    } else if (mask) {
-        if (!(members = nodes_of_types(a.g, mask, &n))) {
-            goto finally;
-        }
-        /* The frames of the tool's own running functions explain nothing. */
-        size_t kept = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!(rc_graph_flags(a.g, members[i]) & RC_NODE_TOOL_FRAME)) {
-                members[kept++] = members[i];
-            }
-        }
-        n = kept;
-    } else {
-        PyErr_SetString(PyExc_TypeError, "explain() needs a type, objects or since=");
-        goto finally;
-    }
-    if (!by_type) {
-        n_types = 1;
-        per_type = rc_calloc(1, sizeof *per_type);
-        n_per_type = rc_calloc(1, sizeof *n_per_type);
-        if (!per_type || !n_per_type ||
-            take_groups(&a, members, NULL, n, 1, (size_t)limit, per_type, n_per_type) < 0) {
-            if (!PyErr_Occurred()) {
-                PyErr_NoMemory();
-            }
-            goto finally;
-        }
-    } else {
-        /* Partition by type name (qualified), largest first, in time linear
-         * in the members and the types. */
-        size_t nt = rc_graph_type_count(a.g), m = 0;
-        size_t *pairs = rc_calloc(2 * (nt ? nt : 1), sizeof *pairs);
-        /* Types sharing a name count together: key by the first type id
-         * that carries the name. */
-        uint32_t *canon = rc_malloc((nt ? nt : 1) * sizeof *canon);
-        uint32_t *rank = rc_malloc((nt ? nt : 1) * sizeof *rank);
-        uint32_t *set_of = rc_malloc((n ? n : 1) * sizeof *set_of);
-        new_ids = rc_malloc((n ? n : 1) * sizeof *new_ids);
-        int failed = !pairs || !canon || !rank || !set_of || !new_ids ||
-                     rc_graph_type_classes(a.g, 0, canon) != RC_OK;
-        if (!failed) {
-            for (uint32_t t = 0; t < nt; t++) {
-                pairs[2 * t + 1] = t;
-                rank[t] = UINT32_MAX;
-            }
-            for (size_t i = 0; i < n; i++) {
-                pairs[2 * canon[rc_graph_type(a.g, members[i])]]++;
-            }
-            qsort(pairs, nt, 2 * sizeof *pairs, cmp_type_count);
-            for (n_types = 0; n_types < nt && n_types < (size_t)limit && pairs[2 * n_types];) {
-                n_types++;
-            }
-            per_type = rc_calloc(n_types ? n_types : 1, sizeof *per_type);
-            n_per_type = rc_calloc(n_types ? n_types : 1, sizeof *n_per_type);
-            order = rc_malloc((n_types ? n_types : 1) * sizeof *order);
-            type_total = rc_calloc(n_types ? n_types : 1, sizeof *type_total);
-            failed = !per_type || !n_per_type || !order || !type_total;
-        }
-        for (size_t k = 0; !failed && k < n_types; k++) {
-            order[k] = pairs[2 * k + 1];
-            rank[order[k]] = (uint32_t)k;
-        }
-        for (size_t i = 0; !failed && i < n; i++) {
-            uint32_t k = rank[canon[rc_graph_type(a.g, members[i])]];
-            if (k != UINT32_MAX) {
-                new_ids[m] = members[i];
-                set_of[m++] = k;
-                /* Every new object of the type, not only the groups shown. */
-                type_total[k].count++;
-                type_total[k].bytes += rc_graph_size(a.g, members[i]);
-            }
-        }
-        failed = failed ||
-                 take_groups(&a, new_ids, set_of, m, n_types, (size_t)limit, per_type,
-                             n_per_type) < 0;
-        rc_free(pairs);
-        rc_free(canon);
-        rc_free(rank);
-        rc_free(set_of);
-        if (failed) {
-            if (!PyErr_Occurred()) {
-                PyErr_NoMemory();
-            }
-            goto finally;
-        }
     }
     /* Every object the answer names is held now: Python may run. */
-    if (!by_type) {
-        result = groups_to_list(module, per_type[0], n_per_type[0]);
-        per_type[0] = NULL;
-    } else {
-        result = PyList_New(0);
-        for (size_t k = 0; k < n_types; k++) {
-            size_t total = type_total[k].count;
-            uint64_t bytes = type_total[k].bytes;
-            PyObject *groups = groups_to_list(module, per_type[k], n_per_type[k]);
-            per_type[k] = NULL;
-            PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(a.g, (uint32_t)order[k]),
-                                                    (Py_ssize_t)total, (unsigned long long)bytes,
-                                                    groups)
-                                    : NULL;
-            Py_XDECREF(groups);
-            if (!result || !item || PyList_Append(result, item) < 0) {
-                Py_XDECREF(item);
-                Py_CLEAR(result);
-                for (size_t j = k + 1; j < n_types; j++) {
-                    taken_free(per_type[j], n_per_type[j]);
-                    per_type[j] = NULL;
-                }
-                break;
-            }
-            Py_DECREF(item);
-        }
-    }
+    result = explain_result(module, a.g, by_type, &e);
 finally:
-    for (size_t k = 0; per_type && k < n_types; k++) {
-        if (per_type[k]) {
-            taken_free(per_type[k], n_per_type[k]);
-        }
-    }
-    rc_free(per_type);
-    rc_free(n_per_type);
-    rc_free(order);
-    rc_free(type_total);
-    rc_free(new_ids);
+    explained_free(&e);
     rc_free(members);
-    rc_free(addrs);
     rc_free(mask);
     analysis_free(&a);
     question_free(&q);

@@ -7,6 +7,7 @@
 #include <frameobject.h>
 
 #include "refchain/alloc.h"
+#include "refchain/select.h"
 
 #ifdef Py_GIL_DISABLED
 #error "refchain does not support free-threaded CPython builds yet"
@@ -275,52 +276,20 @@ type_sel_parse(PyObject *arg, const char *func, type_sel *sel)
     return 0;
 }
 
-/* Fill mask[] for `sel` over g's types; returns the number marked.
- * mask is rc_malloc'ed; NULL with MemoryError set on failure. */
 unsigned char *
 type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked)
 {
-    size_t nt = rc_graph_type_count(g);
-    unsigned char *mask = rc_calloc(nt ? nt : 1, 1);
-    if (!mask) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    if (sel->nothing) {
-        *marked = 0;
-    } else if (sel->name) {
-        *marked = rc_graph_mark_types(g, sel->name, mask);
-    } else {
-        *marked = 0;
-        for (uint32_t t = 0; t < nt; t++) {
-            mask[t] = rc_graph_type_key(g, t) == (uintptr_t)sel->type;
-            *marked += mask[t];
-        }
+    rc_type_query q = {
+        .by = sel->nothing ? RC_MATCH_NOTHING : sel->name ? RC_MATCH_NAME : RC_MATCH_KEY,
+        .name = sel->name,
+        .key = (uintptr_t)sel->type,
+    };
+    unsigned char *mask = NULL;
+    rc_status st = rc_select_mask(g, &q, &mask, marked);
+    if (st != RC_OK) {
+        rc_raise(st);
     }
     return mask;
-}
-
-/* The ids of the nodes whose type is set in mask. */
-rc_id *
-nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n)
-{
-    size_t nn = rc_graph_node_count(g), count = 0;
-    for (rc_id i = 0; i < nn; i++) {
-        count += mask[rc_graph_type(g, i)];
-    }
-    rc_id *ids = rc_malloc((count ? count : 1) * sizeof *ids);
-    if (!ids) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    count = 0;
-    for (rc_id i = 0; i < nn; i++) {
-        if (mask[rc_graph_type(g, i)]) {
-            ids[count++] = i;
-        }
-    }
-    *n = count;
-    return ids;
 }
 
 /* ---- module functions ---------------------------------------------------- */
@@ -364,11 +333,7 @@ rc_count_py(PyObject *module, PyObject *arg)
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     size_t marked;
     if (g && (mask = type_sel_mask(&sel, g, &marked))) {
-        size_t n = 0, nn = rc_graph_node_count(g);
-        for (rc_id i = 0; marked && i < nn; i++) {
-            n += mask[rc_graph_type(g, i)];
-        }
-        result = PyLong_FromSize_t(n);
+        result = PyLong_FromSize_t(rc_select_count(g, mask));
     }
     rc_free(mask);
     rc_graph_free(g);
@@ -388,9 +353,13 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     unsigned char *mask = NULL;
     rc_id *ids = NULL;
     size_t marked, n;
+    rc_status st = RC_OK;
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
-    if (g && (mask = type_sel_mask(&sel, g, &marked)) && (ids = nodes_of_types(g, mask, &n))) {
+    if (g && (mask = type_sel_mask(&sel, g, &marked)) &&
+        (st = rc_select_nodes(g, mask, 0, &ids, &n)) == RC_OK) {
         result = rc_objects_list(module, g, ids, n);
+    } else if (st != RC_OK) {
+        rc_raise(st);
     }
     rc_free(ids);
     rc_free(mask);
@@ -440,16 +409,32 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
-/* A growth row by name, to find each type's row by bisection. */
-typedef struct named_row {
-    const char *name;
-    uint32_t row;
-} named_row;
-
-static int
-cmp_named_row(const void *x, const void *y)
+/* {row name: [new objects]} for the first `rows` rows of `diff` (rows > 0).
+ * The references are taken (rc_objects_list) before any other Python
+ * object is made; after that only the diff's names are read. */
+static PyObject *
+growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_diff *diff,
+               size_t rows, unsigned flags)
 {
-    return strcmp(((const named_row *)x)->name, ((const named_row *)y)->name);
+    rc_id *ids = NULL;
+    size_t *start = NULL;
+    rc_status st = rc_census_new_by_row(since, g, diff, rows, flags, &ids, &start);
+    if (st != RC_OK) {
+        return rc_raise(st);
+    }
+    PyObject *objects = rc_objects_list(module, g, ids, start[rows]);
+    rc_free(ids);
+    PyObject *lists = objects ? PyDict_New() : NULL;
+    for (size_t r = 0; lists && r < rows; r++) {
+        PyObject *row = PyList_GetSlice(objects, (Py_ssize_t)start[r], (Py_ssize_t)start[r + 1]);
+        if (!row || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row) < 0) {
+            Py_CLEAR(lists);
+        }
+        Py_XDECREF(row);
+    }
+    rc_free(start);
+    Py_XDECREF(objects);
+    return lists;
 }
 
 /* _growth(peaks, since, shortnames, limit, objects)
@@ -478,88 +463,24 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (since_obj != Py_None && !(since = rc_census_unwrap(module, since_obj, "since"))) {
         return NULL;
     }
-    PyObject *result = NULL, *objects = NULL, *lists = NULL;
+    PyObject *result = NULL, *lists = NULL;
     rc_census *now = NULL, *new_peaks = NULL;
     rc_diff *diff = NULL;
-    uint32_t *row_of_type = NULL;
-    unsigned char *mask = NULL;
-    named_row *by_name = NULL;
-    PyObject **row_lists = NULL;
-    rc_id *ids = NULL;
-    size_t n_ids = 0, rows = 0;
     rc_status st;
+    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
     if (!g) {
         goto finally;
     }
-    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
     if ((st = rc_census_of(g, flags, &now)) != RC_OK ||
         (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
         rc_raise(st);
         goto finally;
     }
-    rows = rc_diff_len(diff);
-    if ((size_t)limit < rows) {
-        rows = (size_t)limit;
-    }
-    if (want_objects && since && rows) {
-        /* The new objects of the growing types, grouped by row. */
-        size_t nt = rc_graph_type_count(g);
-        row_of_type = rc_malloc((nt ? nt : 1) * sizeof *row_of_type);
-        mask = rc_calloc(nt ? nt : 1, 1);
-        by_name = rc_malloc(rows * sizeof *by_name);
-        if (!row_of_type || !mask || !by_name) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        /* Each type's row, by name: sorted once, then bisected (linear in
-         * the types, however many rows). */
-        for (size_t r = 0; r < rows; r++) {
-            by_name[r] = (named_row){rc_diff_row_at(diff, r)->name, (uint32_t)r};
-        }
-        qsort(by_name, rows, sizeof *by_name, cmp_named_row);
-        for (uint32_t t = 0; t < nt; t++) {
-            named_row key = {shortnames ? rc_graph_type_short_name(g, t)
-                                        : rc_graph_type_name(g, t), 0};
-            const named_row *found = bsearch(&key, by_name, rows, sizeof *by_name, cmp_named_row);
-            row_of_type[t] = found ? found->row : UINT32_MAX;
-            mask[t] = found != NULL;
-        }
-        if ((st = rc_census_new_nodes(since, g, mask, &ids, &n_ids)) != RC_OK) {
-            rc_raise(st);
-            goto finally;
-        }
-        objects = rc_objects_list(module, g, ids, n_ids);
-        if (!objects) {
-            goto finally;
-        }
-    }
-    /* From here on Python objects are created: the graph's addresses are
-     * not touched again, only its type table. */
-    if (objects) {
-        /* One list per row, filled by row number: no name is looked up
-         * per object (a name may be megabytes long). */
-        row_lists = rc_calloc(rows, sizeof *row_lists);
-        int ok = row_lists != NULL;
-        if (!ok) {
-            PyErr_NoMemory();
-        }
-        for (size_t r = 0; ok && r < rows; r++) {
-            ok = (row_lists[r] = PyList_New(0)) != NULL;
-        }
-        for (size_t i = 0; ok && i < n_ids; i++) {
-            uint32_t r = row_of_type[rc_graph_type(g, ids[i])];
-            ok = PyList_Append(row_lists[r], PyList_GET_ITEM(objects, i)) == 0;
-        }
-        lists = ok ? PyDict_New() : NULL;
-        for (size_t r = 0; lists && r < rows; r++) {
-            if (PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row_lists[r]) < 0) {
-                Py_CLEAR(lists);
-            }
-        }
-        if (!lists) {
-            goto finally;
-        }
+    size_t rows = rc_diff_len(diff) < (size_t)limit ? rc_diff_len(diff) : (size_t)limit;
+    if (want_objects && since && rows &&
+        !(lists = growth_objects(module, since, g, diff, rows, flags))) {
+        goto finally;
     }
     PyObject *peaks_out = rc_census_wrap(module, new_peaks);
     new_peaks = NULL;
@@ -574,16 +495,7 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XDECREF(now_out);
     Py_XDECREF(diff_out);
 finally:
-    Py_XDECREF(objects);
     Py_XDECREF(lists);
-    for (size_t r = 0; row_lists && r < rows; r++) {
-        Py_XDECREF(row_lists[r]);
-    }
-    rc_free(row_lists);
-    rc_free(by_name);
-    rc_free(ids);
-    rc_free(mask);
-    rc_free(row_of_type);
     rc_diff_free(diff);
     rc_census_free(new_peaks);
     rc_census_free(now);

@@ -117,10 +117,9 @@ typedef struct type_sel {
 /* Parse arg into sel (TypeError naming func otherwise); Py_XDECREF(sel.keep)
  * when done. */
 int type_sel_parse(PyObject *arg, const char *func, type_sel *sel);
-/* mask[t] for every type of g (rc_malloc'ed); *marked receives how many. */
+/* mask[t] for every type of g (rc_malloc'ed; see rc_select_mask); *marked
+ * receives how many.  NULL with MemoryError set on failure. */
 unsigned char *type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked);
-/* The ids of the nodes whose type is set in mask (rc_malloc'ed). */
-rc_id *nodes_of_types(const rc_graph *g, const unsigned char *mask, size_t *n);
 
 int rc_graph_type_init(PyObject *module, rc_state *st);
 int rc_census_types_init(PyObject *module, rc_state *st);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "name_index.h"
 #include "refchain/census.h"
 
 typedef struct ident {
@@ -499,66 +500,7 @@ error:
     return RC_ENOMEM;
 }
 
-/* ---- selecting objects ---------------------------------------------------- */
-
-/* Names, then the names' addresses (their types' ids, as in cmp_name_ptr's
- * array): equal names end up ordered by type id. */
-static int
-cmp_name_ptr_then_id(const void *a, const void *b)
-{
-    const char *const *x = *(const char *const *const *)a, *const *y =
-                                                             *(const char *const *const *)b;
-    int c = strcmp(*x, *y);
-    return c ? c : (x > y) - (x < y);
-}
-
-rc_status
-rc_graph_type_classes(const rc_graph *g, unsigned flags, uint32_t *canon)
-{
-    size_t nt = rc_graph_type_count(g);
-    const char **names = rc_malloc((nt ? nt : 1) * sizeof *names);
-    const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
-    if (!names || !order) {
-        rc_free(names);
-        rc_free(order);
-        return RC_ENOMEM;
-    }
-    for (size_t t = 0; t < nt; t++) {
-        names[t] = (flags & RC_CENSUS_SHORT_NAMES) ? rc_graph_type_short_name(g, (uint32_t)t)
-                                                   : rc_graph_type_name(g, (uint32_t)t);
-        order[t] = &names[t];
-    }
-    qsort(order, nt, sizeof *order, cmp_name_ptr_then_id);
-    for (size_t k = 0; k < nt; k++) {
-        size_t t = (size_t)(order[k] - names);
-        canon[t] = k && strcmp(*order[k - 1], names[t]) == 0
-                       ? canon[order[k - 1] - names]
-                       : (uint32_t)t;
-    }
-    rc_free(order);
-    rc_free(names);
-    return RC_OK;
-}
-
-size_t
-rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask)
-{
-    size_t nt = rc_graph_type_count(g), marked = 0;
-    bool qualified = strchr(name, '.') != NULL;
-    const char *bare = strncmp(name, "builtins.", 9) == 0 ? name + 9 : NULL;
-    for (size_t t = 0; t < nt; t++) {
-        bool hit;
-        if (qualified) {
-            const char *full = rc_graph_type_name(g, (uint32_t)t);
-            hit = strcmp(full, name) == 0 || (bare && strcmp(full, bare) == 0);
-        } else {
-            hit = strcmp(rc_graph_type_short_name(g, (uint32_t)t), name) == 0;
-        }
-        mask[t] = hit;
-        marked += hit;
-    }
-    return marked;
-}
+/* ---- new objects ----------------------------------------------------------- */
 
 rc_status
 rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *type_mask,
@@ -598,4 +540,83 @@ rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *ty
     *ids = v;
     *n = count;
     return RC_OK;
+}
+
+rc_status
+rc_diff_rows_of_types(const rc_diff *d, size_t rows, const rc_graph *g, unsigned flags,
+                      uint32_t *row_of_type)
+{
+    size_t nt = rc_graph_type_count(g);
+    bool short_names = (flags & RC_CENSUS_SHORT_NAMES) != 0;
+    if (rows > d->n) {
+        rows = d->n;
+    }
+    const char **names = rc_malloc((rows ? rows : 1) * sizeof *names);
+    rc_name_index ix = {0};
+    if (!names || rc_name_index_init(&ix, names, rows) < 0) {
+        rc_free(names);
+        return RC_ENOMEM;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        names[r] = d->rows[r].name;
+        rc_name_index_add(&ix, (uint32_t)r);
+    }
+    for (uint32_t t = 0; t < nt; t++) {
+        row_of_type[t] = rc_name_index_find(
+            &ix, short_names ? rc_graph_type_short_name(g, t) : rc_graph_type_name(g, t));
+    }
+    rc_name_index_free(&ix);
+    rc_free(names);
+    return RC_OK;
+}
+
+rc_status
+rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d, size_t rows,
+                     unsigned flags, rc_id **ids, size_t **row_start)
+{
+    size_t nt = rc_graph_type_count(g), n = 0;
+    if (rows > d->n) {
+        rows = d->n;
+    }
+    rc_status st = RC_ENOMEM;
+    uint32_t *row_of_type = rc_malloc((nt ? nt : 1) * sizeof *row_of_type);
+    unsigned char *mask = rc_malloc(nt ? nt : 1);
+    size_t *start = rc_calloc(rows + 2, sizeof *start);
+    rc_id *found = NULL, *sorted = NULL;
+    if (!row_of_type || !mask || !start ||
+        (st = rc_diff_rows_of_types(d, rows, g, flags, row_of_type)) != RC_OK) {
+        goto finally;
+    }
+    for (size_t t = 0; t < nt; t++) {
+        mask[t] = row_of_type[t] != RC_NAME_ABSENT;
+    }
+    if ((st = rc_census_new_nodes(since, g, mask, &found, &n)) != RC_OK) {
+        goto finally;
+    }
+    st = RC_ENOMEM;
+    if (!(sorted = rc_malloc((n ? n : 1) * sizeof *sorted))) {
+        goto finally;
+    }
+    /* A stable counting sort by row: each row keeps id order. */
+    for (size_t i = 0; i < n; i++) {
+        start[row_of_type[rc_graph_type(g, found[i])] + 2]++;
+    }
+    for (size_t r = 2; r < rows + 2; r++) {
+        start[r] += start[r - 1];
+    }
+    for (size_t i = 0; i < n; i++) {
+        sorted[start[row_of_type[rc_graph_type(g, found[i])] + 1]++] = found[i];
+    }
+    *ids = sorted;
+    *row_start = start;
+    sorted = NULL;
+    start = NULL;
+    st = RC_OK;
+finally:
+    rc_free(row_of_type);
+    rc_free(mask);
+    rc_free(start);
+    rc_free(found);
+    rc_free(sorted);
+    return st;
 }

@@ -83,18 +83,6 @@ rc_status rc_census_diff(const rc_census *before, const rc_census *after, rc_dif
 rc_status rc_census_growth(const rc_census *peaks, const rc_census *now,
                            rc_census **new_peaks, rc_diff **growth);
 
-/* Number the types of `g` by name: canon[t] (for t < rc_graph_type_count(g))
- * is the smallest type id whose name equals t's: its qualified name, or
- * with RC_CENSUS_SHORT_NAMES its __name__ (distinct type objects may share
- * a name, and count as one type, as in a census).  O(T log T).  On
- * RC_ENOMEM canon is untouched. */
-rc_status rc_graph_type_classes(const rc_graph *g, unsigned flags, uint32_t *canon);
-
-/* Mark in mask[0..rc_graph_type_count(g)) the types called `name`: a name
- * with a '.' is compared with qualified names (a "builtins." prefix may be
- * omitted), any other with __name__.  Returns the number of types marked. */
-size_t rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask);
-
 /* The nodes of `g` that `since` did not count, restricted to the types set in
  * `type_mask` (NULL: all types), leaving out the tool's own running frames
  * (RC_NODE_TOOL_FRAME: 3.11+ creates them for the capture).  `since` must have been taken with
@@ -102,5 +90,24 @@ size_t rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *m
  * by the caller.  On error the outputs are untouched. */
 rc_status rc_census_new_nodes(rc_census *since, const rc_graph *g,
                               const unsigned char *type_mask, rc_id **ids, size_t *n);
+
+/* The rows of growth or diff `d` that g's types fall in: row_of_type[t]
+ * (for t < rc_graph_type_count(g)) is the index of the row among d's first
+ * `rows` whose name is type t's (its __name__ with RC_CENSUS_SHORT_NAMES,
+ * else its qualified name), or UINT32_MAX.  Linear in the types, the rows
+ * and the length of their names.  On RC_ENOMEM row_of_type is untouched. */
+rc_status rc_diff_rows_of_types(const rc_diff *d, size_t rows, const rc_graph *g,
+                                unsigned flags, uint32_t *row_of_type);
+
+/* The new objects behind growth `d`'s first `rows` rows: the nodes of `g`
+ * that rc_census_new_nodes(since, g, ...) finds, restricted to the types
+ * whose name (as rc_diff_rows_of_types matches it with `flags`) is one of
+ * those rows', grouped by row.  Row r's nodes are
+ * (*ids)[(*row_start)[r] .. (*row_start)[r + 1]), in id order.  *ids and
+ * *row_start (rows + 1 entries, rows capped at rc_diff_len(d)) are
+ * rc_malloc'ed and owned by the caller.  RC_EINVAL when `since` was taken
+ * without RC_CENSUS_WITH_IDS.  On error the outputs are untouched. */
+rc_status rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d,
+                               size_t rows, unsigned flags, rc_id **ids, size_t **row_start);
 
 #endif

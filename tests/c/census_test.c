@@ -1,12 +1,13 @@
 /* census_test: counts and bytes per type, name merging, short names, diffs,
- * objgraph-style growth peaks, new objects since a census, type selection,
- * and allocation failure. */
+ * objgraph-style growth peaks, new objects since a census (grouped by growth
+ * row), and allocation failure. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc_counter.h"
 #include "refchain/alloc.h"
 #include "refchain/census.h"
+#include "refchain/select.h"
 #include "testutil.h"
 
 /* Type 0 and 3 share the name "mod.Leaky" (a class defined twice). */
@@ -224,50 +225,131 @@ test_many_objects_identity_set(void **state)
     rc_graph_free(g);
 }
 
+/* Growth rows and the new objects behind them.  Before: nodes typed bytes,
+ * int, mod.Leaky; after, the same three plus six new ones.  The after
+ * graph interns type ids 0..4 as bytes, int, mod.Leaky, pkg.Leaky,
+ * mod.Leaky (the second class of that name). */
+static const unsigned GROW_BEFORE[] = {1, 2, 0};
+static const unsigned GROW_AFTER[] = {1, 2, 0, 4, 1, 3, 4, 1, 2};
+
 static void
-test_mark_types_by_short_and_qualified_name(void **state)
+grow_setup(unsigned flags, rc_graph **ga, rc_graph **gb, rc_census **a, rc_diff **d)
 {
-    (void)state;
-    const unsigned types[] = {0, 1, 2, 3, 4};
-    rc_graph *g = graph_of(5, types);
-    unsigned char mask[5];
-    assert_int_equal(rc_graph_mark_types(g, "Leaky", mask), 3);
-    assert_int_equal(rc_graph_mark_types(g, "mod.Leaky", mask), 2);
-    assert_int_equal(rc_graph_mark_types(g, "pkg.Leaky", mask), 1);
-    assert_int_equal(rc_graph_mark_types(g, "builtins.bytes", mask), 1);
-    assert_true(mask[1]);
-    assert_int_equal(rc_graph_mark_types(g, "bytes", mask), 1);
-    assert_int_equal(rc_graph_mark_types(g, "NoSuchType", mask), 0);
-    assert_int_equal(rc_graph_mark_types(g, "", mask), 0);
-    rc_graph_free(g);
+    rc_census *b = NULL, *peaks = NULL;
+    *ga = graph_of(3, GROW_BEFORE);
+    *gb = graph_of(9, GROW_AFTER);
+    assert_int_equal(rc_census_of(*ga, RC_CENSUS_WITH_IDS | flags, a), RC_OK);
+    assert_int_equal(rc_census_of(*gb, flags, &b), RC_OK);
+    assert_int_equal(rc_census_growth(*a, b, &peaks, d), RC_OK);
+    rc_census_free(b);
+    rc_census_free(peaks);
 }
 
-/* Types sharing a name are one class, numbered by the smallest type id:
- * nodes typed pkg.Leaky, mod.Leaky, int, bytes, mod.Leaky intern type ids
- * 0..4 in that order. */
 static void
-test_type_classes_by_qualified_and_short_name(void **state)
+test_rows_of_types_by_qualified_and_short_name(void **state)
 {
     (void)state;
-    const unsigned types[] = {4, 3, 2, 1, 0};
-    rc_graph *g = graph_of(5, types);
-    uint32_t canon[5];
-    assert_int_equal(rc_graph_type_classes(g, 0, canon), RC_OK);
-    const uint32_t qualified[] = {0, 1, 2, 3, 1};
-    assert_memory_equal(canon, qualified, sizeof qualified);
-    assert_int_equal(rc_graph_type_classes(g, RC_CENSUS_SHORT_NAMES, canon), RC_OK);
-    const uint32_t shortnames[] = {0, 0, 2, 3, 0};
-    assert_memory_equal(canon, shortnames, sizeof shortnames);
+    rc_graph *ga, *gb;
+    rc_census *a;
+    rc_diff *d;
+    grow_setup(0, &ga, &gb, &a, &d);
+    /* bytes +2 (130 B), pkg.Leaky +2 (110 B), int +1 (90 B), mod.Leaky +1. */
+    assert_int_equal(rc_diff_len(d), 4);
+    assert_string_equal(rc_diff_row_at(d, 1)->name, "pkg.Leaky");
+    assert_string_equal(rc_diff_row_at(d, 3)->name, "mod.Leaky");
+    uint32_t row[5];
+    assert_int_equal(rc_diff_rows_of_types(d, 4, gb, 0, row), RC_OK);
+    const uint32_t all[] = {0, 2, 3, 1, 3};
+    assert_memory_equal(row, all, sizeof all);
+    assert_int_equal(rc_diff_rows_of_types(d, 2, gb, 0, row), RC_OK);
+    const uint32_t two[] = {0, UINT32_MAX, UINT32_MAX, 1, UINT32_MAX};
+    assert_memory_equal(row, two, sizeof two);
+    assert_int_equal(rc_diff_rows_of_types(d, 0, gb, 0, row), RC_OK);
+    for (size_t t = 0; t < 5; t++) {
+        assert_int_equal(row[t], UINT32_MAX);
+    }
+    rc_census_free(a);
+    rc_diff_free(d);
+    rc_graph_free(ga);
+    rc_graph_free(gb);
+
+    /* By __name__ the three Leaky classes are one row, the first. */
+    grow_setup(RC_CENSUS_SHORT_NAMES, &ga, &gb, &a, &d);
+    assert_int_equal(rc_diff_len(d), 3);
+    assert_string_equal(rc_diff_row_at(d, 0)->name, "Leaky");
+    assert_int_equal(rc_diff_rows_of_types(d, 3, gb, RC_CENSUS_SHORT_NAMES, row), RC_OK);
+    const uint32_t shorts[] = {1, 2, 0, 0, 0};
+    assert_memory_equal(row, shorts, sizeof shorts);
+    rc_census_free(a);
+    rc_diff_free(d);
+    rc_graph_free(ga);
+    rc_graph_free(gb);
+}
+
+static void
+test_new_objects_grouped_by_row(void **state)
+{
+    (void)state;
+    rc_graph *ga, *gb;
+    rc_census *a, *plain = NULL;
+    rc_diff *d;
+    grow_setup(0, &ga, &gb, &a, &d);
+    rc_id *ids = NULL;
+    size_t *start = NULL;
+    assert_int_equal(rc_census_new_by_row(a, gb, d, 4, 0, &ids, &start), RC_OK);
+    const size_t want_start[] = {0, 2, 4, 5, 6};
+    const rc_id want[] = {4, 7, 3, 6, 8, 5};
+    assert_memory_equal(start, want_start, sizeof want_start);
+    assert_memory_equal(ids, want, sizeof want);
+    rc_free(ids);
+    rc_free(start);
+    /* Fewer rows: only theirs; more rows than the diff has: capped. */
+    assert_int_equal(rc_census_new_by_row(a, gb, d, 2, 0, &ids, &start), RC_OK);
+    assert_int_equal(start[2], 4);
+    assert_memory_equal(ids, want, 4 * sizeof *ids);
+    rc_free(ids);
+    rc_free(start);
+    assert_int_equal(rc_census_new_by_row(a, gb, d, 99, 0, &ids, &start), RC_OK);
+    assert_memory_equal(start, want_start, sizeof want_start);
+    rc_free(ids);
+    rc_free(start);
+    assert_int_equal(rc_census_new_by_row(a, gb, d, 0, 0, &ids, &start), RC_OK);
+    assert_int_equal(start[0], 0);
+    rc_free(ids);
+    rc_free(start);
+    ids = NULL;
+    start = NULL;
+    assert_int_equal(rc_census_of(ga, 0, &plain), RC_OK);
+    assert_int_equal(rc_census_new_by_row(plain, gb, d, 4, 0, &ids, &start), RC_EINVAL);
+    assert_null(ids);
+    assert_null(start);
+
+    /* Every allocation failure leaves the outputs untouched and nothing live. */
     use_counting_allocator();
-    rc_alloc_fail_after(0);
-    const uint32_t before[5] = {9, 9, 9, 9, 9};
-    memcpy(canon, before, sizeof before);
-    assert_int_equal(rc_graph_type_classes(g, 0, canon), RC_ENOMEM);
-    assert_memory_equal(canon, before, sizeof before);
-    assert_int_equal(live_blocks, 0);
-    rc_alloc_fail_after(-1);
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_status st = rc_census_new_by_row(a, gb, d, 4, 0, &ids, &start);
+        if (st == RC_OK) {
+            assert_memory_equal(ids, want, sizeof want);
+            rc_free(ids);
+            rc_free(start);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(ids);
+        assert_null(start);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 5);
     use_default_allocator();
-    rc_graph_free(g);
+    rc_census_free(plain);
+    rc_census_free(a);
+    rc_diff_free(d);
+    rc_graph_free(ga);
+    rc_graph_free(gb);
 }
 
 static void
@@ -330,8 +412,8 @@ main(void)
         cmocka_unit_test(test_growth_follows_peaks),
         cmocka_unit_test(test_new_nodes_since_a_census),
         cmocka_unit_test(test_many_objects_identity_set),
-        cmocka_unit_test(test_mark_types_by_short_and_qualified_name),
-        cmocka_unit_test(test_type_classes_by_qualified_and_short_name),
+        cmocka_unit_test(test_rows_of_types_by_qualified_and_short_name),
+        cmocka_unit_test(test_new_objects_grouped_by_row),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
