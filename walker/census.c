@@ -1,5 +1,6 @@
 /* Census: per-type counts and bytes over a frozen graph, census diffs,
- * objgraph-style growth peaks, and "which objects are new since a census".
+ * objgraph-style growth peaks, and "which objects are new since a census"
+ * (also grouped by the growth row their type's name falls in).
  *
  * A census owns everything it points to: its rows' names live in its own
  * pool, and the optional identity set is a copy of (address, type key) pairs

@@ -45,8 +45,8 @@ probe(const rc_name_index *ix, const char *name, uint64_t h)
     size_t i = (size_t)(h >> 32) & ix->mask;
     for (;;) {
         const rc_name_slot *s = &ix->slots[i];
-        if (s->value_plus1 == 0 ||
-            (s->tag == (uint32_t)h && strcmp(ix->names[s->value_plus1 - 1], name) == 0)) {
+        if (s->value_plus1 == 0 || (s->tag == (uint32_t)h &&
+                                    strcmp(ix->names[s->value_plus1 - 1], name) == 0)) {
             return i;
         }
         i = (i + 1) & ix->mask;

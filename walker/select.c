@@ -33,7 +33,8 @@ rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *mask)
 }
 
 rc_status
-rc_select_mask(const rc_graph *g, const rc_type_query *q, unsigned char **mask, size_t *marked)
+rc_select_mask(const rc_graph *g, const rc_type_query *q, unsigned char **mask,
+               size_t *marked)
 {
     size_t nt = rc_graph_type_count(g), n = 0;
     unsigned char *m = rc_calloc(nt ? nt : 1, 1);
@@ -74,8 +75,8 @@ selected(const rc_graph *g, const unsigned char *mask, unsigned skip_flags, rc_i
 }
 
 rc_status
-rc_select_nodes(const rc_graph *g, const unsigned char *mask, unsigned skip_flags, rc_id **ids,
-                size_t *n)
+rc_select_nodes(const rc_graph *g, const unsigned char *mask, unsigned skip_flags,
+                rc_id **ids, size_t *n)
 {
     size_t nn = rc_graph_node_count(g), count = 0;
     for (rc_id i = 0; i < nn; i++) {
@@ -97,8 +98,8 @@ rc_select_nodes(const rc_graph *g, const unsigned char *mask, unsigned skip_flag
 }
 
 rc_status
-rc_select_addrs(const rc_graph *g, const uintptr_t *addrs, size_t k, const unsigned char *mask,
-                rc_id **ids, size_t *n)
+rc_select_addrs(const rc_graph *g, const uintptr_t *addrs, size_t k,
+                const unsigned char *mask, rc_id **ids, size_t *n)
 {
     rc_id *v = rc_malloc((k ? k : 1) * sizeof *v);
     if (!v) {
@@ -131,7 +132,8 @@ rc_graph_type_classes(const rc_graph *g, bool short_names, uint32_t *canon)
         return RC_ENOMEM;
     }
     for (uint32_t t = 0; t < nt; t++) {
-        names[t] = short_names ? rc_graph_type_short_name(g, t) : rc_graph_type_name(g, t);
+        names[t] =
+            short_names ? rc_graph_type_short_name(g, t) : rc_graph_type_name(g, t);
     }
     /* Added in id order: a name keeps the smallest id that carries it. */
     for (uint32_t t = 0; t < nt; t++) {

@@ -44,8 +44,8 @@ size_t rc_graph_mark_types(const rc_graph *g, const char *name, unsigned char *m
 /* The mask of the types `q` matches: *mask (rc_calloc'ed, one byte per type
  * of g, at least one byte; the caller rc_free()s it) and *marked, the
  * number of types set.  On RC_ENOMEM the outputs are untouched. */
-rc_status rc_select_mask(const rc_graph *g, const rc_type_query *q, unsigned char **mask,
-                         size_t *marked);
+rc_status rc_select_mask(const rc_graph *g, const rc_type_query *q,
+                         unsigned char **mask, size_t *marked);
 
 /* The number of nodes whose type is set in `mask`.  Cannot fail. */
 size_t rc_select_count(const rc_graph *g, const unsigned char *mask);
@@ -53,8 +53,8 @@ size_t rc_select_count(const rc_graph *g, const unsigned char *mask);
 /* The nodes whose type is set in `mask` and that carry none of `skip_flags`
  * (RC_NODE_*), in id order: *ids (rc_malloc'ed, the caller frees it) holds
  * *n of them.  On RC_ENOMEM the outputs are untouched. */
-rc_status rc_select_nodes(const rc_graph *g, const unsigned char *mask, unsigned skip_flags,
-                          rc_id **ids, size_t *n);
+rc_status rc_select_nodes(const rc_graph *g, const unsigned char *mask,
+                          unsigned skip_flags, rc_id **ids, size_t *n);
 
 /* The nodes at addrs[0..k) that are in g and, unless `mask` is NULL, whose
  * type it sets, in the order given (an address given twice gives its node
