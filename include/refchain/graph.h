@@ -68,9 +68,10 @@ void rc_builder_nodes_only(rc_builder *b);
  * Only valid before the first rc_builder_seed()/rc_builder_edge().
  * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable.
  *
- * After any other error from a builder function below, the builder may only
- * be freed (rc_builder_free) or frozen (rc_builder_freeze, which fails and
- * frees it): what it recorded is incomplete. */
+ * An error from any builder function below leaves the builder valid (it can
+ * still be freed) but incomplete: the failed seed, mark, type, edge or close
+ * was not recorded.  Callers free it; freezing it anyway gives a graph
+ * without what failed, or RC_EINVAL when a node was left unexpanded. */
 rc_status rc_builder_exclude(rc_builder *b, uintptr_t addr);
 
 /* Add `addr` as a node unless it is one already (or excluded).  Seeds are
