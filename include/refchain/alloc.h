@@ -29,7 +29,9 @@ void *rc_malloc(size_t size);
 void *rc_calloc(size_t n, size_t size);
 void *rc_realloc(void *ptr, size_t size);
 void *rc_reallocarray(void *ptr, size_t n, size_t size);
+/* NULL is allowed (a no-op). */
 void rc_free(void *ptr);
+/* A NUL-terminated copy of at most n bytes of s; NULL on ENOMEM. */
 char *rc_strndup(const char *s, size_t n);
 
 #endif

@@ -55,8 +55,10 @@ typedef struct rc_capture_opts {
 
 enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
 
-/* Capture the heap into a new graph.  Requires the GIL.  On RC_EPYTHON a
- * Python exception is set; on any error *out is untouched and nothing leaks. */
+/* Capture the heap into a new graph (owned by the caller: rc_graph_free).
+ * Requires the GIL.  opts and everything it points to are borrowed for the
+ * call only.  On RC_EPYTHON a Python exception is set; on any error *out is
+ * untouched, nothing leaks, and the collector is enabled again if it was. */
 rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
 
 /* The shallow size refchain records for `op`: sys.getsizeof's answer when

@@ -32,11 +32,14 @@ enum {
 
 /* The census of every node of `g`.  On error *out is untouched. */
 rc_status rc_census_of(const rc_graph *g, unsigned flags, rc_census **out);
+/* NULL is allowed (a no-op).  Every row and name the census lent dies with it. */
 void rc_census_free(rc_census *c);
 
 size_t rc_census_len(const rc_census *c);
+/* Row i < rc_census_len(c), borrowed: it and its name live as long as the
+ * census (rc_census_sort_ids does not move rows). */
 const rc_census_row *rc_census_row_at(const rc_census *c, size_t i);
-/* The row named `name`, or NULL. */
+/* The row named `name` (borrowed, as above), or NULL. */
 const rc_census_row *rc_census_find(const rc_census *c, const char *name);
 uint64_t rc_census_total_count(const rc_census *c);
 uint64_t rc_census_total_bytes(const rc_census *c);
@@ -45,7 +48,8 @@ bool rc_census_total_lower_bound(const rc_census *c);
 /* Number of remembered object identities (0 without RC_CENSUS_WITH_IDS). */
 size_t rc_census_id_count(const rc_census *c);
 /* Whether an object with this address and type key was counted: O(log n)
- * once the identities are sorted, O(n) before. */
+ * once the identities are sorted, O(n) before.  It never sorts them itself
+ * (const means const): call rc_census_sort_ids() first for many questions. */
 int rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key);
 /* Sort the remembered identities (done once, on first need: a census point
  * that is never asked about costs no sort).  On RC_ENOMEM nothing changes. */
@@ -67,7 +71,10 @@ typedef struct rc_diff_row {
 typedef struct rc_diff rc_diff;
 
 size_t rc_diff_len(const rc_diff *d);
+/* Row i < rc_diff_len(d), borrowed: it and its name live as long as the diff
+ * (names are the diff's own copies, not the censuses'). */
 const rc_diff_row *rc_diff_row_at(const rc_diff *d, size_t i);
+/* NULL is allowed (a no-op). */
 void rc_diff_free(rc_diff *d);
 
 /* Every type whose count or bytes differ between `before` and `after`,

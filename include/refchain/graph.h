@@ -55,7 +55,8 @@ typedef struct rc_builder rc_builder;
 
 /* A new, empty builder sized for about `node_hint` nodes.  NULL on ENOMEM. */
 rc_builder *rc_builder_new(size_t node_hint);
-/* Free a builder that was not frozen.  NULL is a no-op. */
+/* Free a builder that was not frozen (freezing consumes it).  NULL is
+ * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);
 
 /* Discover nodes through rc_builder_edge() but store no edge: the frozen
@@ -65,7 +66,12 @@ void rc_builder_nodes_only(rc_builder *b);
 
 /* Exclude `addr`: edges to it are dropped and it never becomes a node.
  * Only valid before the first rc_builder_seed()/rc_builder_edge().
- * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable. */
+ * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable.
+ *
+ * An error from any builder function below leaves the builder valid (it can
+ * still be freed) but incomplete: the failed seed, mark, type, edge or close
+ * was not recorded.  Callers free it; freezing it anyway gives a graph
+ * without what failed, or RC_EINVAL when a node was left unexpanded. */
 rc_status rc_builder_exclude(rc_builder *b, uintptr_t addr);
 
 /* Add `addr` as a node unless it is one already (or excluded).  Seeds are
@@ -98,7 +104,8 @@ uint32_t rc_builder_find_type(const rc_builder *b, uintptr_t key);
 int rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st);
 
 /* Record an edge from the node being expanded to `target` (discovering it
- * when new).  Edges to excluded addresses and to 0 are dropped. */
+ * when new).  Edges to excluded addresses and to 0 are dropped.  Only valid
+ * between rc_builder_next() and rc_builder_close() (RC_EINVAL otherwise). */
 rc_status rc_builder_edge(rc_builder *b, uintptr_t target);
 
 /* rc_builder_edge() for each of targets[0..n), in order.  On error the
@@ -116,13 +123,20 @@ rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,
 rc_status rc_builder_freeze(rc_builder *b, rc_graph **out);
 
 /* Build the in-edges (a census does not need them; chains do).  Idempotent.
- * On RC_ENOMEM the graph is unchanged. */
+ * On RC_ENOMEM the graph is unchanged.  This is the one function that
+ * changes a frozen graph, and it takes a non-const pointer: call it before
+ * sharing the graph with readers. */
 rc_status rc_graph_build_in(rc_graph *g);
 int rc_graph_has_in(const rc_graph *g);
 
 /* ---- querying --------------------------------------------------------- */
 
+/* Free a graph.  NULL is allowed (a no-op).  Every pointer the accessors
+ * below returned dies with it. */
 void rc_graph_free(rc_graph *g);
+
+/* The accessors never change the graph; ids out of range are the caller's
+ * bug (they are not checked). */
 
 size_t rc_graph_node_count(const rc_graph *g);
 size_t rc_graph_edge_count(const rc_graph *g);
@@ -138,7 +152,9 @@ unsigned rc_graph_flags(const rc_graph *g, rc_id id);
 
 /* The out-/in-neighbours of `id`; *n receives their number.  Out-edges keep
  * the order tp_traverse reported them in; in-edges are sorted by source and
- * exist only after rc_graph_build_in() (before, rc_graph_in gives none). */
+ * exist only after rc_graph_build_in() (before, rc_graph_in gives none).
+ * Borrowed: the arrays live as long as the graph (rc_graph_build_in does not
+ * move the out-edges). */
 const rc_id *rc_graph_out(const rc_graph *g, rc_id id, size_t *n);
 const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
 
@@ -149,6 +165,8 @@ rc_id rc_graph_find(const rc_graph *g, uintptr_t addr);
 rc_status rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *ids);
 
 size_t rc_graph_type_count(const rc_graph *g);
+/* A type's qualified name and its __name__: borrowed, NUL-terminated UTF-8
+ * that lives as long as the graph. */
 const char *rc_graph_type_name(const rc_graph *g, uint32_t type);
 const char *rc_graph_type_short_name(const rc_graph *g, uint32_t type);
 uintptr_t rc_graph_type_key(const rc_graph *g, uint32_t type);

@@ -91,7 +91,8 @@ typedef struct rc_render_output {
     char messages[512];
 } rc_render_output;
 
-/* Lay out `g` and render it as `format`.  On RC_OK out->data holds the
+/* Lay out `g` (borrowed for the call only: every text is copied) and
+ * render it as `format`.  On RC_OK out->data holds the
  * bytes, which the caller rc_free()s.  On error out->data is NULL,
  * out->messages says why, and nothing leaks:
  *   RC_EINVAL   two nodes share an id, an edge names a missing node, or a

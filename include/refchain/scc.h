@@ -44,6 +44,7 @@ typedef struct rc_cycle_group {
 rc_status rc_cycles_group(const rc_graph *g, const uint32_t *comp, size_t n_comp,
                           const uint8_t *cyclic, rc_cycle_group **groups, size_t *n_groups,
                           rc_id **members, size_t **member_start, uint32_t **group_of);
+/* Free groups[0..n) and the array.  NULL is allowed (a no-op). */
 void rc_cycle_groups_free(rc_cycle_group *groups, size_t n);
 
 /* Shortest cycles within components: a breadth-first search from a node
@@ -52,11 +53,14 @@ void rc_cycle_groups_free(rc_cycle_group *groups, size_t n);
  * costs only the component it explores. */
 typedef struct rc_cycle_finder rc_cycle_finder;
 
-/* NULL when out of memory.  comp must outlive the finder. */
+/* NULL when out of memory.  g and comp are borrowed and must outlive the
+ * finder. */
 rc_cycle_finder *rc_cycle_finder_new(const rc_graph *g, const uint32_t *comp);
+/* NULL is allowed (a no-op). */
 void rc_cycle_finder_free(rc_cycle_finder *f);
 
-/* A shortest cycle through `start`.  *len receives its length in references
+/* A shortest cycle through `start`.  The finder's scratch memory changes
+ * (it is not const), and is left ready for the next search, also on error.  *len receives its length in references
  * (0 when start is in no cycle or no component), and the first min(*len, max_hops) of them:
  * path[i] (rc_malloc'ed ids, start first) and edge[i] (rc_malloc'ed), the
  * index among path[i]'s out-edges of the reference to the next node on the
