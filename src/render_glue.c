@@ -69,6 +69,45 @@ row(PyObject *seq, Py_ssize_t i, Py_ssize_t n, const char *what)
     return t;
 }
 
+/* cn[i] for each (id, label, tooltip, kind) of nodes; strs kept by keep. */
+static int
+nodes_of(PyObject *nodes, PyObject *keep, rc_render_node *cn)
+{
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(nodes); i++) {
+        PyObject *t = row(nodes, i, 4, "node");
+        int kind;
+        if (!t || (cn[i].id = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
+                   PyErr_Occurred()) ||
+            text_of(PyTuple_GET_ITEM(t, 1), keep, &cn[i].label) < 0 ||
+            text_of(PyTuple_GET_ITEM(t, 2), keep, &cn[i].tooltip) < 0 ||
+            (kind = name_index(PyTuple_GET_ITEM(t, 3), KIND_NAMES, RC_RENDER_KINDS, "kind")) < 0) {
+            return -1;
+        }
+        cn[i].kind = (rc_render_kind)kind;
+    }
+    return 0;
+}
+
+/* ce[i] for each (from, to, label, style) of edges; strs kept by keep. */
+static int
+edges_of(PyObject *edges, PyObject *keep, rc_render_edge *ce)
+{
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(edges); i++) {
+        PyObject *t = row(edges, i, 4, "edge");
+        int style;
+        if (!t || (ce[i].from = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
+                   PyErr_Occurred()) ||
+            (ce[i].to = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 1)), PyErr_Occurred()) ||
+            text_of(PyTuple_GET_ITEM(t, 2), keep, &ce[i].label) < 0 ||
+            (style = name_index(PyTuple_GET_ITEM(t, 3), STYLE_NAMES, RC_RENDER_STYLES,
+                                "style")) < 0) {
+            return -1;
+        }
+        ce[i].style = (rc_render_style)style;
+    }
+    return 0;
+}
+
 /* _render(nodes, edges, format, title) -> bytes
  *   nodes: [(id, label, tooltip, kind)], edges: [(from, to, label, style)]. */
 static PyObject *
@@ -107,30 +146,8 @@ rc_render_py(PyObject *Py_UNUSED(module), PyObject *args)
         PyErr_NoMemory();
         goto finally;
     }
-    for (Py_ssize_t i = 0; i < nn; i++) {
-        PyObject *t = row(nodes, i, 4, "node");
-        int kind;
-        if (!t || (cn[i].id = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
-                   PyErr_Occurred()) ||
-            text_of(PyTuple_GET_ITEM(t, 1), keep, &cn[i].label) < 0 ||
-            text_of(PyTuple_GET_ITEM(t, 2), keep, &cn[i].tooltip) < 0 ||
-            (kind = name_index(PyTuple_GET_ITEM(t, 3), KIND_NAMES, RC_RENDER_KINDS, "kind")) < 0) {
-            goto finally;
-        }
-        cn[i].kind = (rc_render_kind)kind;
-    }
-    for (Py_ssize_t i = 0; i < ne; i++) {
-        PyObject *t = row(edges, i, 4, "edge");
-        int style;
-        if (!t || (ce[i].from = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
-                   PyErr_Occurred()) ||
-            (ce[i].to = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 1)), PyErr_Occurred()) ||
-            text_of(PyTuple_GET_ITEM(t, 2), keep, &ce[i].label) < 0 ||
-            (style = name_index(PyTuple_GET_ITEM(t, 3), STYLE_NAMES, RC_RENDER_STYLES,
-                                "style")) < 0) {
-            goto finally;
-        }
-        ce[i].style = (rc_render_style)style;
+    if (nodes_of(nodes, keep, cn) < 0 || edges_of(edges, keep, ce) < 0) {
+        goto finally;
     }
     g = (rc_render_graph){cn, (size_t)nn, ce, (size_t)ne, {NULL, 0}};
     if (text_of(title_arg, keep, &g.title) < 0) {
