@@ -4,7 +4,8 @@
  * Roots are what holds the heap from outside it: modules in sys.modules,
  * classes, lru_cache wrappers, the frames of running threads, immortal
  * objects, and any object whose refcount exceeds its in-degree (a surplus no
- * Python holder explains: C code holds it).  One multi-source BFS from all of
+ * Python holder explains: C code holds it; rc_held_outside() in
+ * refchain/held.h is that test).  One multi-source BFS from all of
  * them gives every reachable object its shortest chain at once.  A chain from
  * a named root (module, class, cache, immortal, frame) is preferred to any
  * chain from a C-held root, however shorter: C-held roots only explain what
