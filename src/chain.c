@@ -18,6 +18,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/paths.h"
+#include "refchain/search.h"
 #include "refchain/select.h"
 
 #define CHAIN_UNREACHABLE RC_ROOT_KINDS
@@ -449,7 +450,11 @@ take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ss
     uint32_t depth = rc_paths_depth(a->paths, v);
     size_t len = depth == RC_UNREACHED ? 1 : (size_t)depth + 1;
     rc_id *ids = rc_malloc(len * sizeof *ids);
-    if (!ids) {
+    *edges = rc_malloc(len * sizeof **edges);
+    if (!ids || !*edges) {
+        rc_free(ids);
+        rc_free(*edges);
+        *edges = NULL; /* the caller frees what it finds there */
         PyErr_NoMemory();
         return -1;
     }
@@ -458,12 +463,18 @@ take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ss
         *kind = CHAIN_UNREACHABLE;
     } else {
         rc_paths_chain(a->paths, v, ids, len);
+        rc_paths_chain_edges(a->paths, ids, len, *edges);
         *kind = a->kinds[ids[0]];
     }
-    int rc = take_ids(a->g, ids, len, objs, edges);
+    *objs = take_objects(a->g, ids, len);
     rc_free(ids);
+    if (!*objs) {
+        rc_free(*edges);
+        *edges = NULL;
+        return -1;
+    }
     *n = (Py_ssize_t)len;
-    return rc;
+    return 0;
 }
 
 /* ---- find_chain ---------------------------------------------------------- */
@@ -485,12 +496,13 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
     }
     rc_id v = rc_graph_find(a.g, (uintptr_t)obj);
     rc_status st = v == RC_NO_ID ? RC_OK
-                                 : rc_paths_find(a.g, v, a.disc, a.n_disc, &ids, &len, &kind);
+                                 : rc_paths_find(a.g, v, a.disc, a.n_disc, &ids, &edges, &len,
+                                                 &kind);
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;
     }
-    if (v == RC_NO_ID || (len == 0 && !held_by_others(a.g, v, &q))) {
+    if (v == RC_NO_ID || (len == 0 && !held_by_others(&a, v))) {
         result = Py_None; /* nothing but the question holds obj */
         Py_INCREF(result);
         goto finally;
@@ -505,12 +517,14 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
         ids[0] = v;
         len = 1;
     }
-    if (take_ids(a.g, ids, len, &objs, &edges) == 0) {
+    if ((objs = take_objects(a.g, ids, len)) != NULL) {
         analysis_free(&a);
         result = chain_new(module, chain_kind, objs, (Py_ssize_t)len, edges);
+        edges = NULL; /* chain_new took it */
     }
 finally:
     rc_free(ids);
+    rc_free(edges);
     analysis_free(&a);
     question_free(&q);
     return result;
@@ -863,10 +877,11 @@ finally:
 
 /* ---- objgraph's find_backref_chain / find_ref_chain ----------------------- */
 
+/* *ignore receives extra_ignore as an address set (rc_free it). */
 static int
 parse_chain_args(const char *func, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
                  PyObject **obj, PyObject **predicate, Py_ssize_t *max_depth,
-                 PyObject **ignore_set)
+                 uintptr_t **ignore, size_t *n_ignore)
 {
     static const char *const names[] = {"obj", "predicate", "max_depth", "extra_ignore", NULL};
     PyObject *a[4];
@@ -887,137 +902,60 @@ parse_chain_args(const char *func, PyObject *const *args, Py_ssize_t nargs, PyOb
     if (rc_arg_size(func, "max_depth", a[2], 20, max_depth) < 0) {
         return -1;
     }
-    *ignore_set = PySet_New(a[3]);
-    if (!*ignore_set) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_SetString(PyExc_TypeError, "extra_ignore must be an iterable of object ids");
-        }
-        return -1;
-    }
-    return 0;
+    *ignore = ignore_addrs(a[3], 0, NULL, 0, n_ignore);
+    return *ignore ? 0 : -1;
 }
 
 /* Breadth-first from obj, over in-edges (backwards) or out-edges, up to
- * max_depth, for the nearest object satisfying predicate.  Every object of
- * the capture is held strongly while predicate (Python code) runs. */
+ * max_depth, for the nearest object satisfying predicate (rc_search).
+ * Every object of the capture is held strongly before predicate (Python
+ * code) first runs, and only those references are dereferenced after. */
 static PyObject *
 chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames,
              int backwards)
 {
-    PyObject *obj, *predicate, *ignore;
+    PyObject *obj, *predicate;
     Py_ssize_t max_depth;
+    uintptr_t *ignore;
+    size_t n_ignore, len = 0;
     if (parse_chain_args(backwards ? "find_backref_chain" : "find_ref_chain", args, nargs,
-                         kwnames, &obj, &predicate, &max_depth, &ignore) < 0) {
+                         kwnames, &obj, &predicate, &max_depth, &ignore, &n_ignore) < 0) {
         return NULL;
     }
     question q = {0};
     analysis a = {0};
     PyObject *result = NULL, **refs = NULL;
-    rc_id *parent = NULL, *queue = NULL;
-    uint32_t *depth = NULL;
-    size_t n = 0;
+    rc_id *chain = NULL;
     if (question_hold(&q, obj) < 0 || question_hold(&q, predicate) < 0 ||
         question_caller(module, &q, &obj, 1) < 0 || analyse(module, &q, 0, &a) < 0) {
         goto finally;
     }
-    n = rc_graph_node_count(a.g);
     rc_id start = rc_graph_find(a.g, (uintptr_t)obj);
-    refs = rc_malloc((n ? n : 1) * sizeof *refs);
-    parent = rc_malloc((n ? n : 1) * sizeof *parent);
-    queue = rc_malloc((n ? n : 1) * sizeof *queue);
-    depth = rc_malloc((n ? n : 1) * sizeof *depth);
-    if (!refs || !parent || !queue || !depth) {
-        rc_free(refs);
-        refs = NULL;
-        PyErr_NoMemory();
-        goto finally;
-    }
-    for (rc_id v = 0; v < n; v++) {
-        refs[v] = (PyObject *)rc_graph_addr(a.g, v);
-        Py_INCREF(refs[v]);
-        depth[v] = RC_UNREACHED;
-    }
-    /* From here Python code runs: only refs[] is dereferenced. */
-    rc_id found = RC_NO_ID;
-    size_t head = 0, tail = 0;
     if (start != RC_NO_ID) {
-        depth[start] = 0;
-        parent[start] = RC_NO_ID;
-        queue[tail++] = start;
-    }
-    while (head < tail && found == RC_NO_ID) {
-        rc_id u = queue[head++];
-        if (u != start) {
-            PyObject *r = PyObject_CallFunctionObjArgs(predicate, refs[u], NULL);
-            int truth = r ? PyObject_IsTrue(r) : -1;
-            Py_XDECREF(r);
-            if (truth < 0) {
-                goto finally;
-            }
-            if (truth) {
-                found = u;
-                break;
-            }
+        if (!(refs = take_every_node(a.g))) {
+            goto finally;
         }
-        if ((Py_ssize_t)depth[u] >= max_depth) {
-            continue;
-        }
-        size_t deg;
-        const rc_id *next = backwards ? rc_graph_in(a.g, u, &deg) : rc_graph_out(a.g, u, &deg);
-        for (size_t i = 0; i < deg; i++) {
-            rc_id v = next[i];
-            if (depth[v] != RC_UNREACHED ||
-                (rc_graph_flags(a.g, v) & RC_NODE_TOOL_FRAME)) {
-                continue;
-            }
-            int ignored = 0;
-            for (size_t d = 0; d < q.n_disc; d++) {
-                uintptr_t from = backwards ? rc_graph_addr(a.g, v) : rc_graph_addr(a.g, u);
-                uintptr_t to = backwards ? rc_graph_addr(a.g, u) : rc_graph_addr(a.g, v);
-                ignored |= q.disc[d].from == from && q.disc[d].to == to;
-            }
-            PyObject *id = ignored ? NULL : PyLong_FromVoidPtr(refs[v]);
-            if (!ignored && !id) {
-                goto finally;
-            }
-            /* Three outcomes: yes, no, or an error from a user __eq__. */
-            int skip = ignored ? 1 : PySet_Contains(ignore, id);
-            Py_XDECREF(id);
-            if (skip < 0) {
-                goto finally;
-            }
-            if (skip) {
-                continue;
-            }
-            depth[v] = depth[u] + 1;
-            parent[v] = u;
-            queue[tail++] = v;
+        node_call call = {predicate, refs};
+        rc_search_opts o = {backwards, (size_t)max_depth, ignore, n_ignore, a.disc, a.n_disc,
+                            node_call_truth, &call};
+        rc_status st = rc_search(a.g, start, &o, &chain, &len);
+        if (st != RC_OK) {
+            rc_raise(st);
+            goto finally;
         }
     }
-    if (found == RC_NO_ID) {
-        result = Py_BuildValue("[O]", obj);
-    } else {
-        result = PyList_New((Py_ssize_t)depth[found] + 1);
-        Py_ssize_t i = backwards ? 0 : (Py_ssize_t)depth[found];
-        for (rc_id v = found; result && v != RC_NO_ID; v = parent[v]) {
-            Py_INCREF(refs[v]);
-            PyList_SET_ITEM(result, i, refs[v]);
-            i += backwards ? 1 : -1;
-        }
+    result = PyList_New(len ? (Py_ssize_t)len : 1);
+    for (size_t i = 0; result && i < (len ? len : 1); i++) {
+        PyObject *item = len ? refs[chain[i]] : obj;
+        Py_INCREF(item);
+        PyList_SET_ITEM(result, (Py_ssize_t)i, item);
     }
 finally:
-    if (refs) {
-        for (rc_id v = 0; v < n; v++) {
-            Py_DECREF(refs[v]);
-        }
-    }
-    rc_free(refs);
-    rc_free(parent);
-    rc_free(queue);
-    rc_free(depth);
+    release_every_node(refs, a.g);
+    rc_free(chain);
     analysis_free(&a);
     question_free(&q);
-    Py_DECREF(ignore);
+    rc_free(ignore);
     return result;
 }
 

@@ -12,6 +12,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/scc.h"
+#include "refchain/unreachable.h"
 
 /* One group's answer, held in C until the graph is gone. */
 typedef struct taken_cycles {
@@ -101,6 +102,135 @@ list_of(PyObject **objs, size_t n)
     return list;
 }
 
+/* The cycles among the set, grouped by rc_cycles_group(). */
+typedef struct cycles {
+    uint32_t *comp;
+    size_t n_comp;
+    uint8_t *cyclic;
+    rc_cycle_group *groups;
+    size_t n_groups;
+    rc_id *members;
+    size_t *start;
+    uint32_t *group_of;
+} cycles;
+
+static void
+cycles_free(cycles *c)
+{
+    rc_cycle_groups_free(c->groups, c->n_groups);
+    rc_free(c->group_of);
+    rc_free(c->members);
+    rc_free(c->start);
+    rc_free(c->comp);
+    rc_free(c->cyclic);
+}
+
+/* The set asked about, one byte per node (rc_malloc'ed): the prediction
+ * (rc_unreachable) or the objects given; *count receives how many objects
+ * it holds as the answer counts them.  NULL with an exception set. */
+static uint8_t *
+select_set(analysis *a, PyObject *objects, size_t *count)
+{
+    uint8_t *in_set = NULL;
+    rc_status st;
+    if (objects == Py_None) {
+        rc_paths_free(a->paths); /* the BFS is redone from the collector's roots */
+        a->paths = NULL;
+        if ((st = rc_unreachable(a->g, a->kinds, a->disc, a->n_disc, &in_set, count)) != RC_OK) {
+            rc_raise(st);
+        }
+        return in_set;
+    }
+    size_t n = rc_graph_node_count(a->g), k = (size_t)PyList_GET_SIZE(objects);
+    uintptr_t *addrs = rc_malloc((k ? k : 1) * sizeof *addrs);
+    rc_id *ids = rc_malloc((k ? k : 1) * sizeof *ids);
+    in_set = rc_calloc(n ? n : 1, 1);
+    st = addrs && ids && in_set ? RC_OK : RC_ENOMEM;
+    for (size_t i = 0; st == RC_OK && i < k; i++) {
+        addrs[i] = (uintptr_t)PyList_GET_ITEM(objects, (Py_ssize_t)i);
+    }
+    if (st == RC_OK) {
+        st = rc_graph_find_many(a->g, addrs, k, ids);
+    }
+    *count = 0;
+    for (size_t i = 0; st == RC_OK && i < k; i++) {
+        if (ids[i] != RC_NO_ID && !in_set[ids[i]]) {
+            in_set[ids[i]] = 1;
+            ++*count;
+        }
+    }
+    rc_free(addrs);
+    rc_free(ids);
+    if (st != RC_OK) {
+        rc_free(in_set);
+        rc_raise(st);
+        return NULL;
+    }
+    return in_set;
+}
+
+/* Every reference the first ng groups' answer needs, taken before any
+ * Python object is made.  NULL with an exception set. */
+static taken_cycles *
+take_all(const rc_graph *g, const cycles *c, size_t ng, size_t max_hops)
+{
+    taken_cycles *taken = rc_calloc(ng ? ng : 1, sizeof *taken);
+    rc_cycle_finder *finder = max_hops ? rc_cycle_finder_new(g, c->comp) : NULL;
+    rc_status st = taken && (!max_hops || finder) ? RC_OK : RC_ENOMEM;
+    for (size_t i = 0; st == RC_OK && i < ng; i++) {
+        uint32_t rep = c->groups[i].representative;
+        taken[i].members = rc_malloc(c->groups[i].objects * sizeof *taken[i].members);
+        if (!taken[i].members) {
+            st = RC_ENOMEM;
+        } else if (finder) {
+            st = take_cycle(g, finder, c->members[c->start[rep]], max_hops, &taken[i]);
+        }
+    }
+    for (size_t k = 0; st == RC_OK && k < c->n_comp; k++) {
+        uint32_t gi = c->group_of[k];
+        for (size_t j = c->start[k]; gi < ng && j < c->start[k + 1]; j++) {
+            PyObject *o = (PyObject *)rc_graph_addr(g, c->members[j]);
+            Py_INCREF(o);
+            taken[gi].members[taken[gi].n_members++] = o;
+        }
+    }
+    rc_cycle_finder_free(finder);
+    if (st != RC_OK) {
+        taken_cycles_free(taken, taken ? ng : 0);
+        rc_raise(st);
+        return NULL;
+    }
+    return taken;
+}
+
+/* One group's answer tuple (see _garbage). */
+static PyObject *
+group_item(const rc_graph *g, const rc_cycle_group *gr, const taken_cycles *t)
+{
+    PyObject *names = PyTuple_New((Py_ssize_t)gr->n_types);
+    for (size_t k = 0; names && k < gr->n_types; k++) {
+        PyObject *s = PyUnicode_FromString(rc_graph_type_name(g, gr->types[k]));
+        if (!s) {
+            Py_CLEAR(names);
+            break;
+        }
+        PyTuple_SET_ITEM(names, (Py_ssize_t)k, s);
+    }
+    PyObject *cycle = names ? list_of(t->cycle, t->n_cycle) : NULL;
+    PyObject *edges = cycle ? index_list(t->edge, t->shown) : NULL;
+    PyObject *all = edges ? list_of(t->members, t->n_members) : NULL;
+    PyObject *item = all ? Py_BuildValue("(OnnKOOOnO)", names, (Py_ssize_t)gr->cycles,
+                                         (Py_ssize_t)gr->objects, (unsigned long long)gr->bytes,
+                                         gr->finalizers ? Py_True : Py_False, cycle, edges,
+                                         (Py_ssize_t)t->hops, all)
+                         : NULL;
+    Py_XDECREF(names);
+    Py_XDECREF(cycle);
+    Py_XDECREF(edges);
+    Py_XDECREF(all);
+    return item;
+}
+
 /* _garbage(objects, limit, hops) -> (object_count, groups)
  *   objects: None (predict the next collection) or a list of objects.
  *   groups: [(type names, cycles, objects, bytes, has_finalizers,
@@ -125,17 +255,11 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     question q = {0};
     analysis a = {0};
-    PyObject *result = NULL, *groups_list = NULL;
-    uint8_t *in_set = NULL, *cyclic = NULL;
-    uint32_t *comp = NULL;
-    uintptr_t *addrs = NULL;
-    rc_id *ids = NULL, *members = NULL;
-    size_t *start = NULL, n_comp = 0, n_groups = 0, ng = 0, count = 0;
-    uint32_t *group_of = NULL;
-    rc_cycle_group *groups = NULL;
+    cycles c = {0};
+    PyObject *result = NULL, *list = NULL;
+    uint8_t *in_set = NULL;
     taken_cycles *taken = NULL;
-    rc_cycle_finder *finder = NULL;
-    rc_status st;
+    size_t count = 0, ng = 0;
     /* The BFS (which also records sizes) even for given objects: their
      * bytes are reported as the prediction's are.  A prediction sees the
      * tool's objects as the collector does: a Chain the user holds keeps its
@@ -143,147 +267,40 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * at, say) is freed with it. */
     q.tools = objects == Py_None;
     if ((objects != Py_None && question_hold(&q, objects) < 0) ||
-        analyse(module, &q, 1, &a) < 0) {
+        analyse(module, &q, 1, &a) < 0 || !(in_set = select_set(&a, objects, &count))) {
         goto finally;
     }
-    size_t n = rc_graph_node_count(a.g);
-    in_set = rc_calloc(n ? n : 1, 1);
-    if (!in_set) {
-        PyErr_NoMemory();
-        goto finally;
+    rc_status st = rc_scc(a.g, in_set, &c.comp, &c.n_comp, &c.cyclic);
+    if (st == RC_OK) {
+        st = rc_cycles_group(a.g, c.comp, c.n_comp, c.cyclic, &c.groups, &c.n_groups,
+                             &c.members, &c.start, &c.group_of);
     }
-    if (objects == Py_None) {
-        /* The collector's roots are the objects held from outside the heap.
-         * A tracked class or lru_cache is no such root by kind alone (a
-         * class made and dropped at import time, in a cycle with its
-         * __mro__, is freed): only if C code holds it. */
-        rc_paths_free(a.paths);
-        a.paths = NULL;
-        for (rc_id v = 0; v < n; v++) {
-            size_t indeg;
-            if ((a.kinds[v] == RC_ROOT_CLASS || a.kinds[v] == RC_ROOT_CACHE) &&
-                (rc_graph_flags(a.g, v) & RC_NODE_TRACKED)) {
-                (void)rc_graph_in(a.g, v, &indeg);
-                a.kinds[v] = (uint64_t)rc_graph_refcnt(a.g, v) > indeg ? RC_ROOT_C
-                                                                       : RC_ROOT_NONE;
-            }
-        }
-        if ((st = rc_paths_bfs(a.g, a.kinds, a.disc, a.n_disc, &a.paths)) != RC_OK) {
-            rc_raise(st);
-            goto finally;
-        }
-        /* What the collector would find: GC objects no root reaches.  It
-         * counts the tracked ones; untracked ones die with them. */
-        for (rc_id v = 0; v < n; v++) {
-            unsigned f = rc_graph_flags(a.g, v);
-            if ((f & RC_NODE_GC) && rc_paths_depth(a.paths, v) == RC_UNREACHED) {
-                in_set[v] = 1;
-                count += (f & RC_NODE_TRACKED) != 0;
-            }
-        }
-    } else {
-        size_t k = (size_t)PyList_GET_SIZE(objects);
-        addrs = rc_malloc((k ? k : 1) * sizeof *addrs);
-        ids = rc_malloc((k ? k : 1) * sizeof *ids);
-        if (!addrs || !ids) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        for (size_t i = 0; i < k; i++) {
-            addrs[i] = (uintptr_t)PyList_GET_ITEM(objects, (Py_ssize_t)i);
-        }
-        if ((st = rc_graph_find_many(a.g, addrs, k, ids)) != RC_OK) {
-            rc_raise(st);
-            goto finally;
-        }
-        for (size_t i = 0; i < k; i++) {
-            if (ids[i] != RC_NO_ID && !in_set[ids[i]]) {
-                in_set[ids[i]] = 1;
-                count++;
-            }
-        }
-    }
-    if ((st = rc_scc(a.g, in_set, &comp, &n_comp, &cyclic)) != RC_OK ||
-        (st = rc_cycles_group(a.g, comp, n_comp, cyclic, &groups, &n_groups, &members, &start,
-                              &group_of)) != RC_OK) {
+    if (st != RC_OK) {
         rc_raise(st);
         goto finally;
     }
-    ng = (size_t)limit < n_groups ? (size_t)limit : n_groups;
-    taken = rc_calloc(ng ? ng : 1, sizeof *taken);
-    finder = max_hops ? rc_cycle_finder_new(a.g, comp) : NULL;
-    if (!taken || (max_hops && !finder)) {
-        PyErr_NoMemory();
+    ng = (size_t)limit < c.n_groups ? (size_t)limit : c.n_groups;
+    if (!(taken = take_all(a.g, &c, ng, (size_t)max_hops))) {
         goto finally;
     }
-    /* Take every reference the answer needs before creating anything. */
-    for (size_t i = 0; i < ng; i++) {
-        uint32_t c = groups[i].representative;
-        taken[i].members = rc_malloc(groups[i].objects * sizeof *taken[i].members);
-        if (!taken[i].members) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        if (finder && (st = take_cycle(a.g, finder, members[start[c]], (size_t)max_hops,
-                                       &taken[i])) != RC_OK) {
-            rc_raise(st);
-            goto finally;
-        }
-    }
-    for (size_t c = 0; c < n_comp; c++) {
-        uint32_t gi = group_of[c];
-        for (size_t j = start[c]; gi < ng && j < start[c + 1]; j++) {
-            PyObject *o = (PyObject *)rc_graph_addr(a.g, members[j]);
-            Py_INCREF(o);
-            taken[gi].members[taken[gi].n_members++] = o;
-        }
-    }
     /* Every object named is held: build the answer. */
-    groups_list = PyList_New(0);
-    for (size_t i = 0; groups_list && i < ng; i++) {
-        PyObject *names = PyTuple_New((Py_ssize_t)groups[i].n_types);
-        for (size_t t = 0; names && t < groups[i].n_types; t++) {
-            PyObject *s = PyUnicode_FromString(rc_graph_type_name(a.g, groups[i].types[t]));
-            if (!s) {
-                Py_CLEAR(names);
-                break;
-            }
-            PyTuple_SET_ITEM(names, (Py_ssize_t)t, s);
+    list = PyList_New((Py_ssize_t)ng);
+    for (size_t i = 0; list && i < ng; i++) {
+        PyObject *item = group_item(a.g, &c.groups[i], &taken[i]);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
         }
-        PyObject *cycle = names ? list_of(taken[i].cycle, taken[i].n_cycle) : NULL;
-        PyObject *edges = cycle ? index_list(taken[i].edge, taken[i].shown) : NULL;
-        PyObject *all = edges ? list_of(taken[i].members, taken[i].n_members) : NULL;
-        PyObject *item = all ? Py_BuildValue("(OnnKOOOnO)", names, (Py_ssize_t)groups[i].cycles,
-                                             (Py_ssize_t)groups[i].objects,
-                                             (unsigned long long)groups[i].bytes,
-                                             groups[i].finalizers ? Py_True : Py_False, cycle,
-                                             edges, (Py_ssize_t)taken[i].hops, all)
-                             : NULL;
-        Py_XDECREF(names);
-        Py_XDECREF(cycle);
-        Py_XDECREF(edges);
-        Py_XDECREF(all);
-        if (!item || PyList_Append(groups_list, item) < 0) {
-            Py_CLEAR(groups_list);
-        }
-        Py_XDECREF(item);
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
-    if (groups_list) {
-        result = Py_BuildValue("(nO)", (Py_ssize_t)count, groups_list);
+    if (list) {
+        result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
     }
 finally:
-    rc_cycle_finder_free(finder);
     taken_cycles_free(taken, ng);
-    rc_cycle_groups_free(groups, n_groups);
-    rc_free(group_of);
-    Py_XDECREF(groups_list);
-    rc_free(members);
-    rc_free(start);
-    rc_free(comp);
-    rc_free(cyclic);
+    Py_XDECREF(list);
+    cycles_free(&c);
     rc_free(in_set);
-    rc_free(addrs);
-    rc_free(ids);
     analysis_free(&a);
     question_free(&q);
     return result;

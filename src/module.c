@@ -94,6 +94,7 @@ rc_raise(rc_status st)
         PyErr_SetString(PyExc_MemoryError, rc_status_str(st));
         break;
     case RC_EPYTHON:
+    case RC_ECALLBACK: /* src/'s callbacks fail only with an exception set */
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_SystemError, "refchain: Python error without exception");
         }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/held.h"
 #include "refchain/pycompat.h"
 #include "refchain/paths.h"
 
@@ -190,57 +191,161 @@ finally:
     return 0;
 }
 
-/* Whether v has an in-edge that is neither from a tool frame nor one of the
- * question's discounted handles: something other than the question holds v. */
+/* Whether something besides the question holds v: C code (a surplus
+ * refcount), or a referrer that is neither a tool frame nor one of the
+ * question's discounted handles. */
 int
-held_by_others(const rc_graph *g, rc_id v, const question *q)
+held_by_others(const analysis *a, rc_id v)
 {
-    size_t n;
-    const rc_id *in = rc_graph_in(g, v, &n);
-    uint32_t *left = rc_malloc((q->n_disc ? q->n_disc : 1) * sizeof *left);
-    int others = 0;
-    for (size_t d = 0; left && d < q->n_disc; d++) {
-        left[d] = q->disc[d].to == rc_graph_addr(g, v) ? q->disc[d].count : 0;
-    }
-    for (size_t i = 0; i < n && !others; i++) {
-        int discounted = (rc_graph_flags(g, in[i]) & RC_NODE_TOOL_FRAME) != 0;
-        for (size_t d = 0; left && !discounted && d < q->n_disc; d++) {
-            if (left[d] && q->disc[d].from == rc_graph_addr(g, in[i])) {
-                left[d]--;
-                discounted = 1;
-            }
-        }
-        others = !discounted;
-    }
-    rc_free(left);
-    return others;
+    rc_holders h = rc_holders_of(a->g, v, NULL, 0, a->disc, a->n_disc);
+    return h.outside > 0 || h.others > 0;
 }
 
-/* Strong references to the objects ids[0..len) (new refs in *objs,
- * rc_malloc'ed) and the index of each hop's edge in its source's out-edges. */
-int
-take_ids(const rc_graph *g, const rc_id *ids, size_t len, PyObject ***objs, uint32_t **edges)
+PyObject **
+take_objects(const rc_graph *g, const rc_id *ids, size_t len)
 {
-    *objs = rc_malloc(len * sizeof **objs);
-    *edges = rc_malloc(len * sizeof **edges);
-    if (!*objs || !*edges) {
-        rc_free(*objs);
-        rc_free(*edges);
+    PyObject **objs = rc_malloc((len ? len : 1) * sizeof *objs);
+    if (!objs) {
         PyErr_NoMemory();
-        return -1;
+        return NULL;
     }
     for (size_t i = 0; i < len; i++) {
-        (*objs)[i] = (PyObject *)rc_graph_addr(g, ids[i]);
-        Py_INCREF((*objs)[i]);
-        if (i + 1 < len) {
-            size_t deg, k = 0;
-            const rc_id *out = rc_graph_out(g, ids[i], &deg);
-            while (k < deg && out[k] != ids[i + 1]) {
-                k++;
-            }
-            (*edges)[i] = (uint32_t)k;
+        objs[i] = (PyObject *)rc_graph_addr(g, ids[i]);
+        Py_INCREF(objs[i]);
+    }
+    return objs;
+}
+
+PyObject **
+take_every_node(const rc_graph *g)
+{
+    size_t n = rc_graph_node_count(g);
+    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    if (!refs) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (rc_id v = 0; v < n; v++) {
+        refs[v] = (PyObject *)rc_graph_addr(g, v);
+        Py_INCREF(refs[v]);
+    }
+    return refs;
+}
+
+void
+release_every_node(PyObject **refs, const rc_graph *g)
+{
+    for (size_t v = 0; refs && v < rc_graph_node_count(g); v++) {
+        Py_DECREF(refs[v]);
+    }
+    rc_free(refs);
+}
+
+int
+node_call_truth(void *ctx, rc_id v)
+{
+    const node_call *c = ctx;
+    PyObject *r = PyObject_CallFunctionObjArgs(c->fn, c->refs[v], NULL);
+    int truth = r ? PyObject_IsTrue(r) : -1;
+    Py_XDECREF(r);
+    return truth;
+}
+
+/* ---- extra_ignore ---------------------------------------------------------- */
+
+/* Python's hash modulus (sys.hash_info.modulus), as pyhash.h defines it: an
+ * int below it hashes to itself. */
+#if SIZEOF_VOID_P >= 8
+#define HASH_MODULUS (((uint64_t)1 << 61) - 1)
+#define ADDR_END HASH_MODULUS /* no 64-bit platform maps user memory this high */
+#define CANDIDATES 1
+#else
+#define HASH_MODULUS (((uint64_t)1 << 31) - 1)
+#define ADDR_END ((uint64_t)UINTPTR_MAX + 1)
+#define CANDIDATES 3 /* h, h + M, h + 2M can all be addresses */
+#endif
+
+/* Append to a[*n] the addresses `item` names, the way objgraph's
+ * `id(x) in set(extra_ignore)` matches them.  An int names its value.  Any
+ * other item names the ids it is equal to, which all hash as it does: those
+ * are its hash plus multiples of the modulus.  Its __eq__ runs here, before
+ * any capture (never during a walk), and an exception from it propagates.
+ * With ids_only, an item that is no int is a TypeError (show_backrefs's
+ * rule).  Room for CANDIDATES addresses is the caller's. */
+static int
+item_addrs(PyObject *item, int ids_only, uintptr_t *a, size_t *n)
+{
+    if (PyLong_CheckExact(item) || (ids_only && PyLong_Check(item))) {
+        a[*n] = (uintptr_t)PyLong_AsVoidPtr(item);
+        if (PyErr_Occurred()) {
+            PyErr_Clear(); /* no object has that id */
+            a[*n] = 0;
+        }
+        ++*n;
+        return 0;
+    }
+    if (ids_only) {
+        PyErr_Format(PyExc_TypeError, "extra_ignore must hold object ids (int), not %.100s",
+                     Py_TYPE(item)->tp_name);
+        return -1;
+    }
+    Py_hash_t h = PyObject_Hash(item);
+    if (h == -1 && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
+            PyErr_SetString(PyExc_TypeError, "extra_ignore must be an iterable of object ids");
+        }
+        return -1;
+    }
+    for (uint64_t x = (uint64_t)h; h >= 0 && x < ADDR_END; x += HASH_MODULUS) {
+        PyObject *id = PyLong_FromUnsignedLongLong(x);
+        int eq = id ? PyObject_RichCompareBool(item, id, Py_EQ) : -1;
+        Py_XDECREF(id);
+        if (eq < 0) {
+            return -1;
+        }
+        if (eq) {
+            a[(*n)++] = (uintptr_t)x;
         }
     }
     return 0;
 }
 
+uintptr_t *
+ignore_addrs(PyObject *ignore, int ids_only, const uintptr_t *extra, size_t n_extra, size_t *n)
+{
+    PyObject *seq = ignore ? PySequence_Fast(ignore, "extra_ignore must be an iterable of "
+                                                     "object ids")
+                           : PyTuple_New(0);
+    if (!seq) {
+        return NULL;
+    }
+    /* Items run Python code (__eq__) and may change a list: iterate a copy. */
+    PyObject *items = PySequence_Tuple(seq);
+    Py_DECREF(seq);
+    if (!items) {
+        return NULL;
+    }
+    size_t k = (size_t)PyTuple_GET_SIZE(items), used = 0;
+    uintptr_t *a = k <= (SIZE_MAX - n_extra) / CANDIDATES - 1
+                       ? rc_malloc((k * CANDIDATES + n_extra + 1) * sizeof *a)
+                       : NULL;
+    if (!a) {
+        Py_DECREF(items);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (size_t i = 0; i < k; i++) {
+        if (item_addrs(PyTuple_GET_ITEM(items, (Py_ssize_t)i), ids_only, a, &used) < 0) {
+            rc_free(a);
+            Py_DECREF(items);
+            return NULL;
+        }
+    }
+    Py_DECREF(items);
+    for (size_t i = 0; i < n_extra; i++) {
+        a[used++] = extra[i];
+    }
+    rc_addrs_sort(a, &used);
+    *n = used;
+    return a;
+}

@@ -166,11 +166,34 @@ void analysis_free(analysis *a);
  * node ids; with bfs, also sizes, root kinds and the whole BFS.  On failure
  * an exception is set and *a is empty. */
 int analyse(PyObject *module, const question *q, int bfs, analysis *a);
-/* Whether v is referred to by something other than tool frames and the
- * question's discounted handles. */
-int held_by_others(const rc_graph *g, rc_id v, const question *q);
-/* Strong references to ids[0..len) (*objs, rc_malloc'ed), and each hop's
- * edge index in its source's out-edges (*edges).  Raises on failure. */
-int take_ids(const rc_graph *g, const rc_id *ids, size_t len, PyObject ***objs, uint32_t **edges);
+/* Whether something besides the question holds v: C code, or a referrer
+ * other than a tool frame and the question's discounted handles. */
+int held_by_others(const analysis *a, rc_id v);
+/* New strong references to the objects at ids[0..len), in an rc_malloc'ed
+ * array; NULL with MemoryError.  No Python code may have run since the
+ * capture. */
+PyObject **take_objects(const rc_graph *g, const rc_id *ids, size_t len);
+/* take_objects() for every node of g: refs[v] holds node v.  Take it
+ * before a callback runs Python code during a walk; afterwards only refs[]
+ * may be dereferenced.  release_every_node() drops them (refs may be NULL;
+ * g must be the same graph). */
+PyObject **take_every_node(const rc_graph *g);
+void release_every_node(PyObject **refs, const rc_graph *g);
+
+/* A walker callback that asks Python about a node: bool(fn(refs[v])), as
+ * 1 or 0, or -1 with the exception set.  refs from take_every_node(). */
+typedef struct node_call {
+    PyObject *fn;
+    PyObject *const *refs;
+} node_call;
+int node_call_truth(void *ctx, rc_id v);
+
+/* objgraph's extra_ignore as a sorted address set (refchain/held.h), with
+ * extra[0..n_extra) added; `ignore` NULL is empty.  With ids_only every item
+ * must be an int; otherwise items match ids as objgraph's set does (an
+ * item's __eq__ may run, and its exception propagates).  Call it before the
+ * capture.  rc_malloc'ed (*n entries); NULL with an exception set. */
+uintptr_t *ignore_addrs(PyObject *ignore, int ids_only, const uintptr_t *extra, size_t n_extra,
+                        size_t *n);
 
 #endif

@@ -136,6 +136,8 @@ rc_status_str(rc_status st)
         return "Python error";
     case RC_ERENDER:
         return "Graphviz could not lay out or render the graph";
+    case RC_ECALLBACK:
+        return "a callback failed";
     }
     return "unknown status";
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/held.h"
 #include "refchain/paths.h"
 
 struct rc_paths {
@@ -58,7 +59,7 @@ root_kind_of(const rc_graph *g, rc_id v)
     if (f & RC_NODE_IMMORTAL) {
         return RC_ROOT_IMMORTAL;
     }
-    return (uint64_t)rc_graph_refcnt(g, v) > indeg ? RC_ROOT_C : RC_ROOT_NONE;
+    return rc_held_outside(g, v) > 0 ? RC_ROOT_C : RC_ROOT_NONE;
 }
 
 rc_status
@@ -218,10 +219,12 @@ rc_paths_parent(const rc_paths *p, rc_id v)
     return p->parent[v];
 }
 
-uint32_t
-rc_paths_edge_index(const rc_paths *p, rc_id v)
+void
+rc_paths_chain_edges(const rc_paths *p, const rc_id *chain, size_t len, uint32_t *edges)
 {
-    return p->edge[v];
+    for (size_t i = 0; i + 1 < len; i++) {
+        edges[i] = p->edge[chain[i + 1]];
+    }
 }
 
 rc_id
@@ -265,9 +268,24 @@ take_discount(rc_discount *d, size_t nd, rc_id from, rc_id to)
     return false;
 }
 
+/* The index, among from's out-edges, of its occ-th (from 0) edge to `to`:
+ * in-edges list a source's edges in its out-edge order. */
+static uint32_t
+out_index(const rc_graph *g, rc_id from, rc_id to, uint32_t occ)
+{
+    size_t deg;
+    const rc_id *out = rc_graph_out(g, from, &deg);
+    for (size_t k = 0; k < deg; k++) {
+        if (out[k] == to && occ-- == 0) {
+            return (uint32_t)k;
+        }
+    }
+    return UINT32_MAX;
+}
+
 rc_status
 rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
-              size_t n_discounts, rc_id **chain, size_t *len, uint8_t *kind)
+              size_t n_discounts, rc_id **chain, uint32_t **edges, size_t *len, uint8_t *kind)
 {
     if (!rc_graph_has_in(g)) {
         return RC_EINVAL;
@@ -275,9 +293,12 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
     size_t n = rc_graph_node_count(g);
     rc_id *next = rc_malloc((n ? n : 1) * sizeof *next); /* one hop toward the target */
     rc_id *queue = rc_malloc((n ? n : 1) * sizeof *queue);
+    uint32_t *occ = rc_malloc((n ? n : 1) * sizeof *occ); /* which edge u -> next[u] */
     rc_discount *disc = rc_malloc((n_discounts ? n_discounts : 1) * sizeof *disc);
+    rc_id *c = NULL;
+    uint32_t *e = NULL;
     rc_status st = RC_ENOMEM;
-    if (!next || !queue || !disc) {
+    if (!next || !queue || !occ || !disc) {
         goto finally;
     }
     if (n_discounts) {
@@ -314,45 +335,55 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
             rc_id v = queue[q];
             size_t deg;
             const rc_id *in = rc_graph_in(g, v, &deg);
-            for (size_t i = 0; i < deg; i++) {
+            for (size_t i = 0, run = 0; i < deg; i++) {
                 rc_id u = in[i];
+                run = i > 0 && in[i - 1] == u ? run + 1 : 0; /* sorted by source */
                 if (next[u] != unvisited || (rc_graph_flags(g, u) & RC_NODE_TOOL_FRAME) ||
                     take_discount(disc, n_discounts, u, v)) {
                     continue;
                 }
                 next[u] = v;
+                occ[u] = (uint32_t)run;
                 queue[tail++] = u;
             }
         }
         start = end;
         end = tail;
     }
-    *len = 0;
-    *kind = RC_ROOT_NONE;
-    *chain = NULL;
     if (best == RC_NO_ID && best_c != RC_NO_ID) {
         best = best_c;
         best_kind = RC_ROOT_C;
     }
+    size_t l = 0;
     if (best != RC_NO_ID) {
-        size_t l = 1;
+        l = 1;
         for (rc_id v = best; v != target; v = next[v]) {
             l++;
         }
-        rc_id *c = rc_malloc(l * sizeof *c);
-        if (!c) {
+        c = rc_malloc(l * sizeof *c);
+        e = edges ? rc_malloc(l * sizeof *e) : NULL;
+        if (!c || (edges && !e)) {
+            rc_free(c);
+            rc_free(e);
             goto finally;
         }
         size_t i = 0;
         for (rc_id v = best; v != RC_NO_ID; v = next[v]) {
+            if (e && v != target) {
+                e[i] = out_index(g, v, next[v], occ[v]);
+            }
             c[i++] = v;
         }
-        *chain = c;
-        *len = l;
-        *kind = best_kind;
     }
+    *chain = c;
+    if (edges) {
+        *edges = e;
+    }
+    *len = l;
+    *kind = best != RC_NO_ID ? best_kind : RC_ROOT_NONE;
     st = RC_OK;
 finally:
+    rc_free(occ);
     rc_free(disc);
     rc_free(queue);
     rc_free(next);

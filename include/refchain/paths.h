@@ -4,7 +4,8 @@
  * Roots are what holds the heap from outside it: modules in sys.modules,
  * classes, lru_cache wrappers, the frames of running threads, immortal
  * objects, and any object whose refcount exceeds its in-degree (a surplus no
- * Python holder explains: C code holds it).  One multi-source BFS from all of
+ * Python holder explains: C code holds it; rc_held_outside() in
+ * refchain/held.h is that test).  One multi-source BFS from all of
  * them gives every reachable object its shortest chain at once.  A chain from
  * a named root (module, class, cache, immortal, frame) is preferred to any
  * chain from a C-held root, however shorter: C-held roots only explain what
@@ -59,23 +60,29 @@ void rc_paths_free(rc_paths *p);
 uint32_t rc_paths_depth(const rc_paths *p, rc_id v);
 /* The node v was reached from, or RC_NO_ID for roots and unreached nodes. */
 rc_id rc_paths_parent(const rc_paths *p, rc_id v);
-/* The index of the edge parent -> v among the parent's out-edges. */
-uint32_t rc_paths_edge_index(const rc_paths *p, rc_id v);
 /* The root v's chain starts at (v itself for a root), or RC_NO_ID. */
 rc_id rc_paths_root(const rc_paths *p, rc_id v);
 
 /* The chain root .. v into buf[0..cap): returns its number of nodes (depth
  * + 1), or 0 when v is unreached or cap is too small. */
 size_t rc_paths_chain(const rc_paths *p, rc_id v, rc_id *buf, size_t cap);
+/* For a chain from rc_paths_chain(): edges[i] receives the index, among
+ * chain[i]'s out-edges, of the edge the BFS followed to chain[i + 1], for
+ * i + 1 < len (edges has room for len - 1).  Allocates nothing. */
+void rc_paths_chain_edges(const rc_paths *p, const rc_id *chain, size_t len, uint32_t *edges);
 
 /* The shortest chain to one node, found backwards from it (cheaper than the
  * whole BFS when only one answer is needed; g needs in-edges).  Among roots
  * at the shortest distance, the most preferred kind wins.  On RC_OK,
  * *chain (rc_malloc'ed, root first, target last) has *len nodes and *kind is
  * the root's kind; *len is 0 (and *chain NULL) when no root reaches target.
- * Discounts are followed as in rc_paths_bfs. */
+ * With edges non-NULL, *edges (rc_malloc'ed, *len entries, NULL with the
+ * chain) receives, for each hop i, the index among chain[i]'s out-edges of
+ * the edge the search followed to chain[i + 1].  Discounts are followed as
+ * in rc_paths_bfs.  On error the outputs are untouched. */
 rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
-                        size_t n_discounts, rc_id **chain, size_t *len, uint8_t *kind);
+                        size_t n_discounts, rc_id **chain, uint32_t **edges, size_t *len,
+                        uint8_t *kind);
 
 /* Grouping: members whose chains have the same signature are grouped.  A
  * signature is the root (a C-held root: its type) plus, for each hop

@@ -13,7 +13,8 @@ typedef enum rc_status {
     RC_ETOOBIG,   /* more nodes, edges or types than a uint32 id can name */
     RC_ENOTFOUND, /* the requested node/name is not in the graph */
     RC_EPYTHON,   /* a Python exception is set (capture only) */
-    RC_ERENDER    /* Graphviz could not lay out or render a graph (render/ only) */
+    RC_ERENDER,   /* Graphviz could not lay out or render a graph (render/ only) */
+    RC_ECALLBACK  /* a caller's callback reported failure; its own error state stands */
 } rc_status;
 
 /* A static, human-readable description of a status.  Never NULL. */

@@ -170,7 +170,7 @@ test_named_roots_beat_shorter_c_held_ones(void **state)
         rc_id *chain = NULL;
         size_t len = 0;
         uint8_t kind = 0;
-        assert_int_equal(rc_paths_find(g, 4, NULL, 0, &chain, &len, &kind), RC_OK);
+        assert_int_equal(rc_paths_find(g, 4, NULL, 0, &chain, NULL, &len, &kind), RC_OK);
         if (ne == 6) {
             assert_int_equal(rc_paths_root(p, 4), 0);
             assert_int_equal(rc_paths_depth(p, 4), 4);
@@ -609,7 +609,7 @@ test_find_agrees_with_the_bfs(void **state)
             rc_id *chain = NULL;
             size_t len = 0;
             uint8_t kind = 0;
-            assert_int_equal(rc_paths_find(g, v, NULL, 0, &chain, &len, &kind), RC_OK);
+            assert_int_equal(rc_paths_find(g, v, NULL, 0, &chain, NULL, &len, &kind), RC_OK);
             uint32_t depth = rc_paths_depth(p, v);
             if (depth == RC_UNREACHED) {
                 assert_int_equal(len, 0);
@@ -653,12 +653,33 @@ test_find_honours_discounts(void **state)
     size_t len;
     uint8_t kind;
     rc_discount d = {3, 2, 1};
-    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, &len, &kind), RC_OK);
+    uint32_t *edges = NULL;
+    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, &edges, &len, &kind), RC_OK);
     assert_int_equal(len, 2);
     assert_int_equal(kind, RC_ROOT_FRAME);
+    assert_int_equal(edges[0], 1); /* the first 3 -> 2 edge was discounted */
+    rc_free(edges);
     rc_free(chain);
+    assert_int_equal(rc_paths_find(g, 2, NULL, 0, &chain, &edges, &len, &kind), RC_OK);
+    assert_int_equal(len, 2);
+    assert_int_equal(edges[0], 0);
+    rc_free(edges);
+    rc_free(chain);
+    /* The BFS records the same edge. */
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, &d, 1, &p), RC_OK);
+    rc_id ids[4];
+    uint32_t hops[4];
+    assert_int_equal(rc_paths_chain(p, 2, ids, 4), 2);
+    rc_paths_chain_edges(p, ids, 2, hops);
+    assert_int_equal(ids[0], 3);
+    assert_int_equal(hops[0], 1);
+    rc_paths_free(p);
+    rc_free(kinds);
     d.count = 2;
-    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, &len, &kind), RC_OK);
+    assert_int_equal(rc_paths_find(g, 2, &d, 1, &chain, NULL, &len, &kind), RC_OK);
     assert_int_equal(len, 3);
     assert_int_equal(kind, RC_ROOT_MODULE);
     assert_int_equal(chain[0], 0);

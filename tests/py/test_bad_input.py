@@ -122,3 +122,57 @@ def test_free_threaded_builds_refuse_to_import(run_script):
     """, check=False)
     assert proc.returncode != 0
     assert "ImportError: refchain does not support free-threaded CPython" in proc.stderr
+
+
+def test_extra_ignore_items_match_ids_as_objgraphs_set_does(run_script):
+    # objgraph tests `id(x) in set(extra_ignore)`: an item that is no int
+    # ignores the id it is equal to (and hashes as).  refchain asks each such
+    # item once, before the capture, so an __eq__ that raises propagates
+    # with its own exception, whether or not the search meets that id.
+    out = run_script("""
+    import inspect, json, refchain
+
+    class Boom(Exception):
+        pass
+
+    class Hostile:
+        def __hash__(self):
+            return 12345
+        def __eq__(self, other):
+            raise Boom("from __eq__")
+
+    class IdOf:
+        def __init__(self, obj):
+            self.i = id(obj)
+        def __hash__(self):
+            return hash(self.i)
+        def __eq__(self, other):
+            return other == self.i
+
+    target = bytes(10)
+    A = [target]
+    B = [[target]]
+    results = []
+    for call in (refchain.find_backref_chain, refchain.find_ref_chain):
+        try:
+            call(target, inspect.ismodule, extra_ignore=[Hostile()])
+        except Boom as e:
+            results.append(str(e))
+    # Each result is reduced at once: a list holding target would be a
+    # second way to it.
+    chains = []
+    for ignore in ([IdOf(A)], (id(A),)):
+        chain = refchain.find_backref_chain(target, inspect.ismodule, extra_ignore=ignore)
+        chains.append((len(chain), chain[3] is B[0]))
+        del chain
+    unhashable = None
+    try:
+        refchain.find_backref_chain(target, inspect.ismodule, extra_ignore=[[1]])
+    except TypeError as e:
+        unhashable = str(e)
+    print(json.dumps([results, chains, unhashable]))
+    """).stdout
+    results, chains, unhashable = json.loads(out)
+    assert results == ["from __eq__", "from __eq__"]
+    assert chains == [[5, True], [5, True]]  # around A, through B
+    assert unhashable == "extra_ignore must be an iterable of object ids"

@@ -1,0 +1,114 @@
+/* unreachable_test: the collector's roots (held from outside, or a named
+ * root other than a class or cache), the set of GC objects they miss, the
+ * tracked count, discounts, and allocation failure. */
+#include <stdlib.h>
+
+#include "alloc_counter.h"
+#include "refchain/alloc.h"
+#include "refchain/paths.h"
+#include "refchain/unreachable.h"
+#include "testutil.h"
+
+enum { T_OBJECT, T_TYPE, T_LRU };
+static const char *const NAMES[] = {"object", "type", "functools._lru_cache_wrapper"};
+static const unsigned TYPE_FLAGS[] = {0, 0, RC_TYPE_LRU_CACHE};
+
+#define GC (RC_NODE_GC | RC_NODE_TRACKED)
+
+/* 0 held from outside -> 1;  2 <-> 3 a cycle nobody holds;  4 a tracked
+ * class in a cycle with 5, held by nothing else;  6 a tracked class held
+ * from outside -> 7;  8 an untracked GC object in the 2 <-> 3 cycle;  9 not
+ * a GC object, held by 2. */
+static rc_graph *
+heap(void)
+{
+    const unsigned types[] = {T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT, T_TYPE,
+                              T_OBJECT, T_LRU,    T_OBJECT, T_OBJECT, T_OBJECT};
+    const unsigned extra[] = {1, 0, 0, 0, 0, 0, 1, 0, 0, 0};
+    const unsigned flags[] = {GC, GC, GC, GC, GC | RC_NODE_TYPE, GC, GC, GC, RC_NODE_GC, 0};
+    const test_edge e[] = {{0, 1}, {2, 3}, {3, 2}, {4, 5}, {5, 4}, {6, 7}, {3, 8}, {8, 2},
+                           {2, 9}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(10, e, 9, types, NAMES, &attrs, &g), RC_OK);
+    return g;
+}
+
+static void
+test_the_set_is_what_no_collector_root_reaches(void **state)
+{
+    (void)state;
+    rc_graph *g = heap();
+    uint8_t *kinds = NULL, *in_set = NULL;
+    size_t tracked = 0;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[4], RC_ROOT_CLASS); /* a root for chains ... */
+    assert_int_equal(rc_unreachable(g, kinds, NULL, 0, &in_set, &tracked), RC_OK);
+    const uint8_t want[] = {0, 0, 1, 1, 1, 1, 0, 0, 1, 0}; /* ... but not for the collector */
+    assert_memory_equal(in_set, want, 10);
+    assert_int_equal(tracked, 4); /* 8 is untracked */
+    assert_int_equal(kinds[4], RC_ROOT_CLASS); /* kinds is only read */
+    rc_free(in_set);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_discounts_are_followed_as_by_the_bfs(void **state)
+{
+    (void)state;
+    rc_graph *g = heap();
+    uint8_t *kinds = NULL, *in_set = NULL;
+    size_t tracked = 0;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    const rc_discount d = {0, 1, 1};
+    assert_int_equal(rc_unreachable(g, kinds, &d, 1, &in_set, &tracked), RC_OK);
+    assert_int_equal(in_set[1], 1);
+    assert_int_equal(tracked, 5);
+    rc_free(in_set);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_allocation_failure_at_every_point(void **state)
+{
+    (void)state;
+    rc_graph *g = heap();
+    uint8_t *kinds = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        uint8_t *in_set = (uint8_t *)&failures;
+        size_t tracked = 77;
+        rc_status st = rc_unreachable(g, kinds, NULL, 0, &in_set, &tracked);
+        if (st == RC_OK) {
+            assert_int_equal(tracked, 4);
+            rc_free(in_set);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_ptr_equal(in_set, (uint8_t *)&failures);
+        assert_int_equal(tracked, 77);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 3);
+    use_default_allocator();
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_the_set_is_what_no_collector_root_reaches),
+        cmocka_unit_test(test_discounts_are_followed_as_by_the_bfs),
+        cmocka_unit_test(test_allocation_failure_at_every_point),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
