@@ -174,4 +174,7 @@ int held_by_others(const rc_graph *g, rc_id v, const question *q);
  * edge index in its source's out-edges (*edges).  Raises on failure. */
 int take_ids(const rc_graph *g, const rc_id *ids, size_t len, PyObject ***objs, uint32_t **edges);
 
+/* _label_path(objs, edges, start=0, limit=0) (labels.c). */
+PyObject *rc_label_path_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
 #endif

@@ -941,51 +941,31 @@ _handlers_memo = {}
 
 
 def _handlers(parent):
-    """The _label_* functions that may name a reference from parent, in the
-    order they are tried; they depend on its type alone."""
+    """The _label_* functions for the containers relate (walker/relate.c)
+    leaves to Python: lru_cache wrappers, threading.local and the C asyncio
+    futures, in the order they are tried."""
     tp = type(parent)
     memo = _handlers_memo.get(id(tp))
     if memo is not None and memo[0] is tp:
         return memo[1]
     handlers = []
-    if _is(parent, types.ModuleType):
-        handlers.append(_label_module)
-    if _is(parent, type):
-        handlers.append(_label_class)
-    if tp is types.FunctionType:
-        handlers.append(_label_function)
-    if tp is types.FrameType:
-        handlers.append(_label_frame)
-    if tp is types.CellType:
-        handlers.append(_label_cell)
-    if tp is types.GeneratorType or tp is types.CoroutineType or tp is types.AsyncGeneratorType:
-        handlers.append(_label_generator)
     if _type_name(tp) == "_lru_cache_wrapper":
         handlers.append(_label_lru)
-    if _is(parent, (dict, list, tuple, set, frozenset)) or _type_name(tp) == "deque":
-        handlers.append(_label_container)
     local = _module_class("_thread", "_local")
     if local is not None and _is(parent, local):
         handlers.append(_label_local)
     future = _future_class(tp)
     if future is not None and future[0] == "c":
         handlers.append(_c_future_labeller(future[1]))
-    handlers.append(_label_py_future if future is not None and future[0] == "py"
-                    else _label_attributes)
+    handlers.append(_label_attributes)
     _handlers_memo[id(tp)] = (tp, handlers)
     return handlers
 
 
-def _label_step(objs, edges, i):
-    """(hops consumed, label) for the step that starts at objs[i]."""
-    parent = objs[i]
+def _deferred_step(objs, edges, i):
+    """(hops consumed, label) for a step relate left to Python."""
     edge = edges[i] if i < len(edges) else -1
-    tp = type(parent)
-    if (tp is list or tp is tuple) and 0 <= edge < len(parent) and parent[edge] is objs[i + 1]:
-        # The common case first (a list's referents are its items, in
-        # order): what _label_container would say, without its search.
-        return 1, "[%d]" % edge
-    for handler in _handlers(parent):
+    for handler in _handlers(objs[i]):
         try:
             result = handler(objs, i, edge)
         except Exception:
@@ -993,6 +973,37 @@ def _label_step(objs, edges, i):
         if result is not None:
             return result
     return 1, _FALLBACK % edge
+
+
+def _label_path(objs, edges, start, limit=0):
+    """[(end index, label)] of the steps from objs[start], named by relate
+    (C) and, for the steps it leaves to Python, by _deferred_step."""
+    objs = tuple(objs)
+    edges = tuple(edges)
+    steps = []
+    i = start
+    while i < len(objs) - 1 and (not limit or len(steps) < limit):
+        named = _refchain._label_path(objs, edges, i, limit - len(steps) if limit else 0)
+        for end, label in named:
+            if label is None:
+                try:
+                    hops, label = _deferred_step(objs, edges, i)
+                except Exception:
+                    hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
+                end = i + hops
+            steps.append((end, label))
+            i = end
+        if not named:
+            break
+    return steps
+
+
+def _label_step(objs, edges, i):
+    """(hops consumed, label) for the step that starts at objs[i]."""
+    steps = _label_path(objs, edges, i, 1)
+    if not steps:
+        return 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
+    return steps[0][0] - i, steps[0][1]
 
 
 # ---- roots ---------------------------------------------------------------------------
@@ -1168,19 +1179,13 @@ def label_path(objs, edges):
     attribute in it read '.attr'); the index is where each label ends."""
     steps = []
     shown = {}          # label -> as text shows it (a long chain repeats a few)
-    i = 0
     try:
-        while i < len(objs) - 1:
-            try:
-                hops, label = _label_step(objs, edges, i)
-            except Exception:
-                hops, label = 1, _FALLBACK % (edges[i] if i < len(edges) else -1)
-            i += hops
+        for end, label in _label_path(objs, edges, 0):
             # A label holds one name (a key, an attribute, a variable).
             text = shown.get(label)
             if text is None:
                 text = shown[label] = _format.name(label)
-            steps.append((i, text))
+            steps.append((end, text))
     finally:
         forget()
     return tuple(steps)
