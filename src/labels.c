@@ -1,9 +1,9 @@
 /* _label_path(objs, edges, start=0, limit=0): the labels of a chain's
  * references, named by relate (walker/relate.c).
  *
- * Returns a tuple of (end index, label) for the steps from objs[start]; a
- * label None ends the tuple where relate left the step to the caller (see
- * rc_relate_path).  The objects are the caller's, held by the objs
+ * Returns a tuple of (end index, label) for the steps from objs[start], at
+ * most `limit` of them (0: all): what refchain._chains.label_path() returns
+ * before it escapes the labels for text.  The objects are the caller's, held by the objs
  * sequence for the whole call; no Python code runs until the labels are
  * converted. */
 #include "rcmodule.h"
@@ -16,13 +16,8 @@ steps_to_tuple(const rc_label_step *steps, size_t n)
 {
     PyObject *result = PyTuple_New((Py_ssize_t)n);
     for (size_t i = 0; result && i < n; i++) {
-        PyObject *label = Py_None;
-        if (steps[i].label) {
-            label = PyUnicode_DecodeUTF8(steps[i].label, (Py_ssize_t)strlen(steps[i].label),
-                                         "replace");
-        } else {
-            Py_INCREF(label);
-        }
+        PyObject *label =
+            PyUnicode_DecodeUTF8(steps[i].label, (Py_ssize_t)strlen(steps[i].label), "replace");
         PyObject *step = label ? Py_BuildValue("(nN)", (Py_ssize_t)steps[i].end, label) : NULL;
         if (!step) {
             Py_CLEAR(result);

@@ -682,54 +682,6 @@ rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
     return Py_BuildValue("(kn)", found, threads);
 }
 
-/* _local_thread(key) -> (thread id, number of threads) of the thread of this
- * interpreter whose threading.local dicts are stored under key in every
- * _thread._local's dict of dicts, or None.  The key is the thread's own
- * localdummy on 3.13+ (its thread state's threading_local_key), and before
- * that a weak reference to the localdummy that the thread state's dict
- * holds (under a key of the local's own).  Compares by identity only. */
-static PyObject *
-rc_local_thread_py(PyObject *Py_UNUSED(module), PyObject *key)
-{
-#if PY_VERSION_HEX >= 0x03090000
-    PyInterpreterState *interp = PyThreadState_GetInterpreter(PyThreadState_Get());
-#else
-    PyInterpreterState *interp = PyThreadState_Get()->interp;
-#endif
-#if PY_VERSION_HEX < 0x030D0000
-    PyObject *dummy = PyWeakref_CheckRef(key) ? PyWeakref_GET_OBJECT(key) : NULL;
-    if (!dummy || dummy == Py_None) {
-        Py_RETURN_NONE;
-    }
-#endif
-    unsigned long long found = 0;
-    int hit = 0;
-    Py_ssize_t threads = 0;
-    /* The GIL is held throughout, and nothing here runs code or releases it. */
-    for (PyThreadState *t = PyInterpreterState_ThreadHead(interp); t; t = PyThreadState_Next(t)) {
-        threads++;
-        if (hit) {
-            continue;
-        }
-#if PY_VERSION_HEX >= 0x030D0000
-        hit = t->threading_local_key == key;
-#else
-        PyObject *dict = t->dict, *k, *v;
-        Py_ssize_t pos = 0;
-        while (!hit && dict && PyDict_Check(dict) && PyDict_Next(dict, &pos, &k, &v)) {
-            hit = v == dummy;
-        }
-#endif
-        if (hit) {
-            found = t->thread_id;
-        }
-    }
-    if (!hit) {
-        Py_RETURN_NONE;
-    }
-    return Py_BuildValue("(Kn)", found, threads);
-}
-
 typedef struct name_hash {
     Py_hash_t hash;
     Py_ssize_t index;
@@ -908,7 +860,6 @@ static PyMethodDef rc_methods[] = {
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
     {"_thread_frames", rc_thread_frames_py, METH_NOARGS, NULL},
     {"_thread_of", rc_thread_of_py, METH_O, NULL},
-    {"_local_thread", rc_local_thread_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
      NULL},

@@ -457,3 +457,36 @@ rc_dict_next_hash(PyObject *d, Py_ssize_t *pos, PyObject **key, Py_hash_t *hash,
     return 1;
 #endif
 }
+
+int
+rc_local_key_thread(PyObject *key, unsigned long *ident, size_t *n_threads)
+{
+    int hit = 0;
+    *ident = 0;
+    *n_threads = 0;
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *dummy = PyWeakref_CheckRef(key) ? PyWeakref_GET_OBJECT(key) : NULL;
+    if (!dummy || dummy == Py_None) {
+        dummy = NULL;
+    }
+#endif
+    for (PyThreadState *t = rc_thread_head(); t; t = PyThreadState_Next(t)) {
+        ++*n_threads;
+        if (hit) {
+            continue;
+        }
+#if PY_VERSION_HEX >= 0x030D0000
+        hit = t->threading_local_key == key;
+#else
+        PyObject *dict = t->dict, *k, *v;
+        Py_ssize_t pos = 0;
+        while (dummy && !hit && dict && PyDict_Check(dict) && PyDict_Next(dict, &pos, &k, &v)) {
+            hit = v == dummy;
+        }
+#endif
+        if (hit) {
+            *ident = t->thread_id;
+        }
+    }
+    return hit;
+}

@@ -18,6 +18,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+#if PY_VERSION_HEX < 0x030C0000
+#include <structmember.h> /* PyMemberDef */
+#endif
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -948,6 +951,386 @@ py_future_label(const char *label)
     return NULL;
 }
 
+/* A chain of references being labelled (see rc_relate_path). */
+typedef struct path {
+    const rc_relate_ctx *ctx;
+    PyObject *const *objs;
+    size_t n;
+    const long *edges;
+    size_t n_edges;
+} path;
+
+/* ---- C containers ------------------------------------------------------------ */
+
+/* The referents of an object in tp_traverse order, in C memory: its visit
+ * only appends (no Python object, no Python code). */
+typedef struct referents {
+    PyObject **items;
+    size_t n, cap;
+    int failed;
+} referents;
+
+static int
+record_visit(PyObject *obj, void *arg)
+{
+    referents *r = arg;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 32;
+        PyObject **p = rc_reallocarray(r->items, cap, sizeof *p);
+        if (!p) {
+            r->failed = 1;
+            return 1; /* stops the traversal */
+        }
+        r->items = p;
+        r->cap = cap;
+    }
+    r->items[r->n++] = obj;
+    return 0;
+}
+
+/* 0, or -1 on ENOMEM (r freed). */
+static int
+read_referents(PyObject *op, referents *r)
+{
+    memset(r, 0, sizeof *r);
+    traverseproc trav = Py_TYPE(op)->tp_traverse;
+    if (trav && PyObject_IS_GC(op)) {
+        trav(op, record_visit, r);
+    }
+    if (r->failed) {
+        rc_free(r->items);
+        memset(r, 0, sizeof *r);
+        return -1;
+    }
+    return 0;
+}
+
+/* The C asyncio Future and Task (_asyncio): a field is named by its public
+ * accessor where there is one, else by the private attribute both
+ * implementations have.  The fields are read through the C class's own
+ * getters (found in its dict as getset descriptors: a subclass's property
+ * of the same name is user code), which only return the field: live mode
+ * only.  The done callbacks have no such getter (`_callbacks` builds a new
+ * list), so they are found in the traversal order, which every version
+ * keeps: ..., the loop, the first callback and its context, the list of
+ * the others, ... */
+static const char *const c_future_fields[][2] = {
+    {"_result", ".result()"},
+    {"_exception", ".exception()"},
+    {"_coro", ".get_coro()"},
+    {"_fut_waiter", "._fut_waiter"},
+    {"_source_traceback", "._source_traceback"},
+    {"_cancel_message", "._cancel_message"},
+    {"_loop", ".get_loop()"},
+};
+
+/* A new reference to what cls's C getter `name` returns for obj, or NULL. */
+static PyObject *
+c_getter(PyObject *cls, PyObject *obj, const char *name)
+{
+    PyObject *desc = dict_get_str(class_dict((PyTypeObject *)cls), name);
+    if (!desc || Py_TYPE(desc) != &PyGetSetDescr_Type) {
+        return NULL;
+    }
+    PyGetSetDef *gs = ((PyGetSetDescrObject *)desc)->d_getset;
+    PyObject *value = gs->get ? gs->get(obj, gs->closure) : NULL;
+    if (!value) {
+        PyErr_Clear();
+    }
+    return value;
+}
+
+static int
+relate_c_future(const rc_relate_ctx *ctx, PyObject *fut, PyObject *child, rc_relation *out)
+{
+    if (ctx->mode != RC_RELATE_LIVE) {
+        return 0;
+    }
+    int is_task = has_base(Py_TYPE(fut), ctx->c_future[0]);
+    PyObject *cls = is_task ? ctx->c_future[0] : ctx->c_future[1];
+    PyObject *loop = NULL;
+    for (size_t i = 0; i < sizeof c_future_fields / sizeof *c_future_fields; i++) {
+        PyObject *value = c_getter(cls, fut, c_future_fields[i][0]);
+        int hit = value && value == child;
+        if (i + 1 == sizeof c_future_fields / sizeof *c_future_fields) {
+            loop = value; /* the fields hold it: compared by address only */
+        }
+        Py_XDECREF(value);
+        if (hit) {
+            return NAMED(set_text(out, RC_REL_ATTR, c_future_fields[i][1]));
+        }
+    }
+    referents r;
+    if (read_referents(fut, &r) < 0) {
+        return -1;
+    }
+    const char *label = NULL;
+    for (size_t i = 0; loop && loop != Py_None && i < r.n; i++) {
+        if (r.items[i] != loop) {
+            continue;
+        }
+        size_t next = i + 1;
+        if (i + 2 < r.n && ctx->context && Py_TYPE(r.items[i + 2]) == (PyTypeObject *)ctx->context) {
+            label = child == r.items[i + 1]   ? "done callback"
+                    : child == r.items[i + 2] ? "done callback's context"
+                                              : NULL;
+            next = i + 3;
+        }
+        if (!label && next < r.n && PyList_CheckExact(r.items[next]) && child == r.items[next]) {
+            label = "done callbacks";
+        }
+        break;
+    }
+    rc_free(r.items);
+    if (!label && ctx->context && Py_TYPE(child) == (PyTypeObject *)ctx->context) {
+        label = "context";
+    }
+    if (!label && is_task && PyUnicode_CheckExact(child)) {
+        label = ".get_name()"; /* no other field is a str */
+    }
+    return label ? NAMED(set_text(out, RC_REL_TEXT, label)) : 0;
+}
+
+/* An lru_cache wrapper (_functools._lru_cache_wrapper).  Its traversal
+ * visits a bounded cache's links first, from index `start`: (key, result)
+ * pairs before 3.10, (key, result, link type) triples after the wrapper's
+ * type from 3.10.  Then its cache dict and the wrapped callable: func
+ * first before 3.10, the cache first from 3.10.  The links are counted from
+ * the cache dict, which maps each key to its link (an unbounded cache has
+ * no links, and maps keys to results). */
+typedef struct lru_layout {
+    referents refs;
+    size_t start, stride, links;
+    long cache, func; /* indexes in refs, or -1 */
+} lru_layout;
+
+static int
+is_lru_link_type(PyTypeObject *tp)
+{
+    const char *dot = strrchr(tp->tp_name, '.');
+    return strcmp(dot ? dot + 1 : tp->tp_name, "_lru_list_elem") == 0;
+}
+
+/* 0, or -1 on ENOMEM. */
+static int
+read_lru_layout(PyObject *wrapper, lru_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    if (read_referents(wrapper, &l->refs) < 0) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    l->start = 1, l->stride = 3;
+#else
+    l->start = 0, l->stride = 2;
+#endif
+    for (size_t i = 0; i < l->refs.n; i++) {
+        PyObject *d = l->refs.items[i], *k, *v;
+        Py_ssize_t pos = 0;
+        if (!PyDict_CheckExact(d) || !PyDict_GET_SIZE(d)) {
+            continue;
+        }
+        PyTypeObject *link_type = NULL;
+        int all = 1;
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            link_type = link_type ? link_type : Py_TYPE(v);
+            all &= Py_TYPE(v) == link_type;
+        }
+        if (is_lru_link_type(link_type) && all) {
+            l->links = (size_t)PyDict_GET_SIZE(d);
+            break;
+        }
+    }
+    size_t after = l->start + l->stride * l->links;
+#if PY_VERSION_HEX >= 0x030A0000
+    l->cache = (long)after, l->func = (long)after + 1;
+#else
+    l->cache = (long)after + 1, l->func = (long)after;
+#endif
+    if ((size_t)(l->cache > l->func ? l->cache : l->func) >= l->refs.n ||
+        !PyDict_CheckExact(l->refs.items[l->cache])) {
+        l->links = 0;
+        l->cache = l->func = -1;
+    }
+    return 0;
+}
+
+static int
+relate_lru(const rc_relate_ctx *ctx, PyObject *wrapper, PyObject *child, long edge,
+           rc_relation *out)
+{
+    PyObject *wdict = rc_object_dict(wrapper);
+    if (wdict && child == wdict) {
+        return NAMED(set_namespace(out, RC_NS_ATTR));
+    }
+    lru_layout l;
+    if (read_lru_layout(wrapper, &l) < 0) {
+        return -1;
+    }
+    int r = 0;
+    PyObject **refs = l.refs.items;
+    if (l.cache >= 0 && refs[l.cache] == child) {
+        r = NAMED(set_text(out, RC_REL_LRU_CACHE, "lru_cache"));
+    } else if (edge >= 0 && (size_t)edge < l.refs.n && refs[edge] == child &&
+               (size_t)edge >= l.start && (size_t)edge < l.start + l.stride * l.links &&
+               ((size_t)edge - l.start) % l.stride < 2) {
+        if (((size_t)edge - l.start) % l.stride == 1) {
+            r = NAMED(set_key(ctx, out, refs[edge - 1]));
+        } else {
+            r = NAMED(set_text(out, RC_REL_TEXT, "cache key"));
+        }
+    } else if ((l.func >= 0 && refs[l.func] == child) ||
+               (wdict && PyDict_Check(wdict) && dict_get_str(wdict, "__wrapped__") == child)) {
+        /* The wrapped callable (sqlite3's statement cache wraps its Connection). */
+        r = NAMED(set_text(out, RC_REL_ATTR, ".__wrapped__"));
+    }
+    rc_free(l.refs.items);
+    return r;
+}
+
+/* threading.local (_thread._local): its dict of per-thread dicts is the
+ * last dict it visits (after the kw dict of its arguments), keyed by one
+ * object per thread, never a str. */
+static PyObject *
+local_dicts(PyObject *local, int *err)
+{
+    referents r;
+    *err = read_referents(local, &r) < 0;
+    PyObject *last = NULL, *k, *v;
+    for (size_t i = 0; i < r.n; i++) {
+        last = PyDict_CheckExact(r.items[i]) ? r.items[i] : last;
+    }
+    rc_free(r.items);
+    Py_ssize_t pos = 0;
+    while (last && PyDict_Next(last, &pos, &k, &v)) {
+        if (PyUnicode_CheckExact(k)) {
+            return NULL;
+        }
+    }
+    return last && PyDict_GET_SIZE(last) ? last : NULL;
+}
+
+/* obj's own attribute `name` (borrowed), read in place, or NULL; none when
+ * a class of its MRO has the name (a property of a Thread subclass is user
+ * code). */
+static PyObject *
+plain_attr(PyObject *obj, const char *name)
+{
+    PyObject *mro = Py_TYPE(obj)->tp_mro;
+    for (Py_ssize_t c = 0; mro && PyTuple_Check(mro) && c < PyTuple_GET_SIZE(mro); c++) {
+        PyObject *cls = PyTuple_GET_ITEM(mro, c);
+        if (PyType_Check(cls) && dict_get_str(class_dict((PyTypeObject *)cls), name)) {
+            return NULL;
+        }
+    }
+    size_t n;
+    PyObject *const *values = rc_inline_values(obj, &n);
+    for (size_t i = 0; i < n; i++) {
+        PyObject *key = values[i] ? rc_inline_name(obj, i) : NULL;
+        if (key && PyUnicode_CheckExact(key) && str_ready(key) &&
+            PyUnicode_CompareWithASCIIString(key, name) == 0) {
+            return values[i];
+        }
+    }
+    return dict_get_str(rc_object_dict(obj), name);
+}
+
+/* Whether ident is the main thread's, without importing threading: 3.13+
+ * asks _thread._get_main_thread_ident() (C, live mode only); otherwise every
+ * thread not started through threading runs beside the main one, which is
+ * always listed: a lone thread is the main thread. */
+static int
+is_main_thread(const rc_relate_ctx *ctx, PyObject *modules, unsigned long ident, size_t n)
+{
+    PyObject *thread = dict_get_str(modules, "_thread");
+    PyObject *get = thread && PyModule_Check(thread)
+                        ? dict_get_str(PyModule_GetDict(thread), "_get_main_thread_ident")
+                        : NULL;
+    if (get && PyCFunction_CheckExact(get) && ctx->mode == RC_RELATE_LIVE) {
+        PyObject *r = PyObject_CallObject(get, NULL);
+        unsigned long main = r && PyLong_CheckExact(r) ? PyLong_AsUnsignedLong(r) : 0;
+        Py_XDECREF(r);
+        PyErr_Clear();
+        return main == ident;
+    }
+    return n == 1;
+}
+
+/* " in thread NAME" for the thread whose local dicts are under key, as
+ * threading names it (its Thread's _name), else by number. */
+static void
+put_local_thread(const rc_relate_ctx *ctx, text *t, PyObject *key)
+{
+    unsigned long ident;
+    size_t n;
+    if (!rc_local_key_thread(key, &ident, &n)) {
+        puts_ascii(t, " in a thread");
+        return;
+    }
+    PyObject *modules = PyImport_GetModuleDict();
+    PyObject *threading = dict_get_str(modules, "threading");
+    threading = threading && PyModule_Check(threading) ? threading : NULL;
+    PyObject *thread = NULL;
+    PyObject *active = threading ? dict_get_str(PyModule_GetDict(threading), "_active") : NULL;
+    PyObject *k, *v;
+    Py_ssize_t pos = 0;
+    while (active && PyDict_CheckExact(active) && PyDict_Next(active, &pos, &k, &v)) {
+        int overflow = 0;
+        if (PyLong_CheckExact(k) && (unsigned long)PyLong_AsLongLongAndOverflow(k, &overflow) == ident &&
+            !overflow) {
+            thread = v;
+            break;
+        }
+    }
+    if (thread) {
+        PyObject *name = plain_attr(thread, "_name");
+        if (name && PyUnicode_CheckExact(name) && str_ready(name)) {
+            puts_ascii(t, " in thread ");
+            put_str(t, name, PyUnicode_GET_LENGTH(name));
+            return;
+        }
+    } else if (!threading && is_main_thread(ctx, modules, ident, n)) {
+        puts_ascii(t, " in thread MainThread");
+        return;
+    }
+    char buf[48];
+    snprintf(buf, sizeof buf, " in thread %lu", ident);
+    puts_ascii(t, buf);
+}
+
+/* The step local -> dict of dicts (-> a thread's dict (-> a value)). */
+static char *
+local_label(const path *p, size_t i, size_t *hops, int *err)
+{
+    PyObject *dicts = p->objs[i + 1];
+    PyObject *key = i + 2 < p->n ? dict_key_of(dicts, p->objs[i + 2]) : NULL;
+    text t = {0};
+    *hops = 1;
+    if (!key) {
+        puts_ascii(&t, "per-thread dicts");
+    } else {
+        PyObject *tdict = p->objs[i + 2];
+        PyObject *attr = PyDict_CheckExact(tdict) && i + 3 < p->n ? dict_key_of(tdict, p->objs[i + 3])
+                                                                   : NULL;
+        if (attr && PyUnicode_CheckExact(attr) && str_ready(attr)) {
+            put(&t, '.');
+            put_str(&t, attr, PyUnicode_GET_LENGTH(attr));
+        } else if (attr) {
+            put(&t, '[');
+            put_key_repr(p->ctx, &t, attr, 0);
+            put(&t, ']');
+        } else {
+            puts_ascii(&t, ".__dict__");
+        }
+        put_local_thread(p->ctx, &t, key);
+        *hops = attr ? 3 : 2;
+    }
+    char *s = utf8_of(&t, 0);
+    rc_free(t.cp);
+    *err = s == NULL;
+    return s;
+}
+
 rc_status
 rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge,
           rc_relation *out)
@@ -955,11 +1338,7 @@ rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge
     memset(out, 0, sizeof *out);
     PyTypeObject *tp = Py_TYPE(parent);
     int r = 0;
-    if (has_base(tp, ctx->lru_wrapper) || has_base(tp, ctx->local) ||
-        in_mro(tp, ctx->c_future, 2)) {
-        out->kind = RC_REL_DEFER;
-        return RC_OK;
-    }
+
     if ((tp == &PyList_Type || tp == &PyTuple_Type) && edge >= 0 &&
         edge < (long)Py_SIZE(parent) &&
         (tp == &PyList_Type ? PyList_GET_ITEM(parent, edge) : PyTuple_GET_ITEM(parent, edge)) ==
@@ -982,6 +1361,17 @@ rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge
                 : 0;
     } else if (tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) {
         r = relate_generator(ctx, parent, child, out);
+    }
+    if (!r && has_base(tp, ctx->local)) {
+        int err;
+        PyObject *dicts = local_dicts(parent, &err);
+        r = err ? -1 : dicts && dicts == child ? NAMED(set_text(out, RC_REL_LOCAL_DICTS, "per-thread dicts")) : 0;
+    }
+    if (!r && has_base(tp, ctx->lru_wrapper)) {
+        r = relate_lru(ctx, parent, child, edge, out);
+    }
+    if (!r && in_mro(tp, ctx->c_future, 2)) {
+        r = relate_c_future(ctx, parent, child, out);
     }
     if (!r && (PyDict_Check(parent) || PyList_Check(parent) || PyTuple_Check(parent) ||
                PyAnySet_Check(parent) || has_base(tp, ctx->deque))) {
@@ -1045,17 +1435,10 @@ rc_relate_ctx_init(rc_relate_ctx *ctx, rc_relate_mode mode)
     ctx->c_future[1] = module_class(modules, "_asyncio", "Future");
     ctx->py_future[0] = module_class(modules, "asyncio.tasks", "_PyTask");
     ctx->py_future[1] = module_class(modules, "asyncio.futures", "_PyFuture");
+    ctx->context = module_class(modules, "_contextvars", "Context");
 }
 
 /* ---- paths ------------------------------------------------------------------- */
-
-typedef struct path {
-    const rc_relate_ctx *ctx;
-    PyObject *const *objs;
-    size_t n;
-    const long *edges;
-    size_t n_edges;
-} path;
 
 static long
 edge_at(const path *p, size_t i)
@@ -1127,7 +1510,7 @@ closure_label(const path *p, size_t i, const rc_relation *rel, size_t *hops, int
 }
 
 /* The label of the step that starts at objs[i], and its number of hops;
- * NULL with *hops 1 when relate deferred it.  *err on ENOMEM. */
+ * NULL with *err set on ENOMEM. */
 static char *
 path_step(const path *p, size_t i, size_t *hops, int *err)
 {
@@ -1141,9 +1524,6 @@ path_step(const path *p, size_t i, size_t *hops, int *err)
     }
     int more = i + 2 < p->n;
     switch (rel.kind) {
-    case RC_REL_DEFER:
-        rc_relation_clear(&rel);
-        return NULL;
     case RC_REL_NAMESPACE:
         label = more ? after_namespace(p, i + 1, (int)rel.number, NULL, err) : NULL;
         break;
@@ -1170,6 +1550,27 @@ path_step(const path *p, size_t i, size_t *hops, int *err)
             }
         }
         break;
+    case RC_REL_LRU_CACHE:
+        /* The wrapper's own cache dict: key -> result (unbounded caches). */
+        if (more) {
+            PyObject *key = dict_key_of(p->objs[i + 1], p->objs[i + 2]);
+            rc_relation kr = {0};
+            if (key && set_key(p->ctx, &kr, key) != RC_OK) {
+                *err = 1;
+            } else if (key) {
+                label = kr.text;
+                kr.text = NULL;
+            } else if (dict_has_key(p->objs[i + 1], p->objs[i + 2])) {
+                label = ascii_dup("cache key");
+                *err = label == NULL;
+            }
+            rc_relation_clear(&kr);
+        }
+        break;
+    case RC_REL_LOCAL_DICTS:
+        label = local_label(p, i, hops, err);
+        rc_relation_clear(&rel);
+        return label;
     case RC_REL_CLOSURE:
         label = more ? closure_label(p, i, &rel, hops, err) : NULL;
         break;
@@ -1248,9 +1649,6 @@ rc_relate_path(const rc_relate_ctx *ctx, PyObject *const *objs, size_t n, const 
         i += hops;
         out[count].end = i;
         out[count++].label = label;
-        if (!label) {
-            break; /* deferred: the caller names this step */
-        }
     }
     *steps = out;
     *n_steps = count;

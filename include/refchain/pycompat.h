@@ -116,4 +116,14 @@ struct _object *rc_object_dict(struct _object *op);
 int rc_dict_next_hash(struct _object *d, ptrdiff_t *pos, struct _object **key, ptrdiff_t *hash,
                       int *known);
 
+/* The thread of this interpreter whose threading.local dicts are stored
+ * under `key` in every _thread._local's dict of dicts: 1 with *ident its
+ * threading.get_ident() number, or 0; *n_threads the number of this
+ * interpreter's threads either way.  The key is the thread's own localdummy
+ * on 3.13+ (its thread state's threading_local_key), and before that a weak
+ * reference to the localdummy that the thread state's dict holds (under a
+ * key of the local's own).  Compares by identity only; the GIL, held, keeps
+ * the thread list still.  Never allocates. */
+int rc_local_key_thread(struct _object *key, unsigned long *ident, size_t *n_threads);
+
 #endif

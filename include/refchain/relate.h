@@ -33,7 +33,6 @@ typedef enum rc_relate_mode {
 
 typedef enum rc_rel_kind {
     RC_REL_FALLBACK,   /* nothing names it: `<referent #k>` */
-    RC_REL_DEFER,      /* a container relate leaves to the caller (see below) */
     RC_REL_TEXT,       /* a fixed text: `<atexit callback>`, `key of dict`, `member` */
     RC_REL_KEY,        /* a dict's value: `[key]` */
     RC_REL_INDEX,      /* a list, tuple or deque item: `[i]` */
@@ -44,7 +43,9 @@ typedef enum rc_rel_kind {
     RC_REL_LOCAL,      /* a frame's or generator's variable: `local 'x'` */
     RC_REL_CELL_LOCAL, /* the cell of a frame's cell variable */
     RC_REL_GLOBALS,    /* a frame's f_globals */
-    RC_REL_LOCALS_DICT /* a dict a frame holds that is none of its variables */
+    RC_REL_LOCALS_DICT, /* a dict a frame holds that is none of its variables */
+    RC_REL_LRU_CACHE,   /* an lru_cache wrapper's cache dict */
+    RC_REL_LOCAL_DICTS  /* a threading.local's dict of per-thread dicts */
 } rc_rel_kind;
 
 /* How a namespace's entries read (RC_REL_NAMESPACE). */
@@ -53,7 +54,8 @@ enum { RC_NS_ITEM, RC_NS_ATTR };
 typedef struct rc_relation {
     rc_rel_kind kind;
     /* The label when this reference is read alone: UTF-8, rc_malloc'ed,
-     * owned by the relation (NULL for RC_REL_DEFER). */
+     * owned by the relation (NULL for RC_REL_LOCALS_DICT, which the next
+     * reference names). */
     char *text;
     /* RC_REL_KEY: the key as an attribute name reads it (`name` for a str
      * key, `[repr]` otherwise) and the key's repr; RC_REL_LOCAL and
@@ -77,6 +79,7 @@ typedef struct rc_relate_ctx {
     struct _object *local;        /* _thread._local */
     struct _object *c_future[2];  /* _asyncio.Task, _asyncio.Future */
     struct _object *py_future[2]; /* asyncio.tasks._PyTask, asyncio.futures._PyFuture */
+    struct _object *context;      /* _contextvars.Context */
 } rc_relate_ctx;
 
 /* Fill ctx from sys.modules.  Reads dicts only (no lookup that compares
@@ -87,9 +90,9 @@ void rc_relate_ctx_init(rc_relate_ctx *ctx, rc_relate_mode mode);
 
 /* Name the reference referrer -> referent, `index` being the referent's
  * position among the referrer's tp_traverse referents (-1 when unknown).
- * Fills *out (free it with rc_relation_clear()).  RC_REL_DEFER: an
- * lru_cache wrapper, a threading.local or a C asyncio future, which the
- * caller names itself.  RC_OK, or RC_ENOMEM with *out cleared; in
+ * Fills *out (free it with rc_relation_clear()).  The C asyncio futures'
+ * fields are named in RC_RELATE_LIVE mode only (through their C getters);
+ * in RC_RELATE_CAPTURE mode they read `<referent #k>`.  RC_OK, or RC_ENOMEM with *out cleared; in
  * RC_RELATE_LIVE mode RC_EPYTHON cannot happen (an exception from an int's
  * repr is cleared). */
 rc_status rc_relate(const rc_relate_ctx *ctx, struct _object *referrer, struct _object *referent,
@@ -100,16 +103,16 @@ void rc_relation_clear(rc_relation *rel);
 
 typedef struct rc_label_step {
     size_t end;  /* the label names the references up to objs[end] */
-    char *label; /* UTF-8, rc_malloc'ed; NULL: relate deferred this step */
+    char *label; /* UTF-8, rc_malloc'ed, never NULL */
 } rc_label_step;
 
 /* The labels of the references objs[start] -> objs[start + 1] -> ...
  * -> objs[n - 1] (edges[i], for i < n_edges, the index of objs[i + 1] among
  * objs[i]'s referents), at most `limit` steps (limit 0: no limit).  One step
- * may span several references (its `end` says where it stops).  It stops
- * after a step relate deferred (label NULL, end = its start + 1): the
- * caller names that step and calls again from where its name ends.
- * *steps (rc_free() each label, then the array: see rc_label_steps_free) and
+ * may span several references (its `end` says where it stops).  The
+ * objects must stay alive and no Python code may run during the call (the
+ * caller holds them; relate runs none).  RC_RELATE_LIVE is the mode meant
+ * here: the C futures' fields need it.  *steps (rc_free() each label, then the array: see rc_label_steps_free) and
  * *n_steps receive the steps.  RC_OK; RC_ENOMEM with nothing allocated. */
 rc_status rc_relate_path(const rc_relate_ctx *ctx, struct _object *const *objs, size_t n,
                          const long *edges, size_t n_edges, size_t start, size_t limit,
