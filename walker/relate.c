@@ -789,6 +789,7 @@ relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
         f[n].name = ".tb_frame", f[n++].value = (PyObject *)tb->tb_frame;
     } else if (PyType_Check(parent)) {
         f[n].name = ".__bases__", f[n++].value = ((PyTypeObject *)parent)->tp_bases;
+        f[n].name = ".__mro__", f[n++].value = ((PyTypeObject *)parent)->tp_mro;
     }
     for (int i = 0; i < n; i++) {
         if (f[i].value && f[i].value == child) {
