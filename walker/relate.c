@@ -1247,7 +1247,7 @@ is_main_thread(const rc_relate_ctx *ctx, PyObject *modules, unsigned long ident,
     PyObject *get = thread && PyModule_Check(thread)
                         ? dict_get_str(PyModule_GetDict(thread), "_get_main_thread_ident")
                         : NULL;
-    if (get && PyCFunction_CheckExact(get) && ctx->mode == RC_RELATE_LIVE) {
+    if (get && Py_TYPE(get) == &PyCFunction_Type && ctx->mode == RC_RELATE_LIVE) {
         PyObject *r = PyObject_CallObject(get, NULL);
         unsigned long main = r && PyLong_CheckExact(r) ? PyLong_AsUnsignedLong(r) : 0;
         Py_XDECREF(r);
@@ -1381,14 +1381,23 @@ rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge
     if (!r) {
         r = relate_attributes(ctx, parent, child, out);
     }
+    if (r == 1 && out->kind == RC_REL_LOCALS_DICT) {
+        /* What follows names it; alone, it reads as any field would. */
+        rc_relation alone;
+        memset(&alone, 0, sizeof alone);
+        r = relate_attributes(ctx, parent, child, &alone) < 0 ? -1 : 1;
+        out->text = alone.text;
+        alone.text = NULL;
+        rc_relation_clear(&alone);
+    }
     if (r < 0) {
         rc_relation_clear(out);
         return RC_ENOMEM;
     }
-    if (!r) {
+    if (!r || !out->text) {
         char buf[48];
         snprintf(buf, sizeof buf, "<referent #%ld>", edge);
-        if (set_text(out, RC_REL_FALLBACK, buf) != RC_OK) {
+        if (set_text(out, r ? out->kind : RC_REL_FALLBACK, buf) != RC_OK) {
             rc_relation_clear(out);
             return RC_ENOMEM;
         }
@@ -1533,23 +1542,6 @@ path_step(const path *p, size_t i, size_t *hops, int *err)
         break;
     case RC_REL_LOCALS_DICT:
         label = more ? after_namespace(p, i + 1, RC_NS_ITEM, "local ", err) : NULL;
-        if (!label && !*err) {
-            /* No variable after all: what relate says of it as a plain
-             * object (its fields, or `<referent #k>`). */
-            rc_relation_clear(&rel);
-            if (relate_attributes(p->ctx, p->objs[i], p->objs[i + 1], &rel) < 0) {
-                *err = 1;
-                return NULL;
-            }
-            if (!rel.text) {
-                char buf[48];
-                snprintf(buf, sizeof buf, "<referent #%ld>", edge_at(p, i));
-                label = ascii_dup(buf);
-                *err = label == NULL;
-                rc_relation_clear(&rel);
-                return label;
-            }
-        }
         break;
     case RC_REL_LRU_CACHE:
         /* The wrapper's own cache dict: key -> result (unbounded caches). */

@@ -54,8 +54,7 @@ enum { RC_NS_ITEM, RC_NS_ATTR };
 typedef struct rc_relation {
     rc_rel_kind kind;
     /* The label when this reference is read alone: UTF-8, rc_malloc'ed,
-     * owned by the relation (NULL for RC_REL_LOCALS_DICT, which the next
-     * reference names). */
+     * owned by the relation, never NULL after RC_OK. */
     char *text;
     /* RC_REL_KEY: the key as an attribute name reads it (`name` for a str
      * key, `[repr]` otherwise) and the key's repr; RC_REL_LOCAL and

@@ -191,3 +191,26 @@ def test_lru_cache_entries_and_partial():
 def test_an_unnamed_reference_reads_its_index():
     item = Item()
     assert labels(map(item, ()), item) == ["<referent #1>"]
+
+
+def test_an_allocation_failure_is_a_memory_error():
+    from refchain import _refchain
+    f = make_closure()
+    cell = f.__closure__[0]
+    module = types.ModuleType("mod")
+    module.KEY = {("k", 1): [cell.cell_contents]}
+    path = (module, module.__dict__, module.KEY, module.KEY[("k", 1)],
+            cell.cell_contents)
+    expected = labels(*path)
+    _refchain._fail_after(-1)
+    labels(*path)
+    points = _refchain._fail_after(-1)
+    assert points > 0
+    for n in range(points):
+        _refchain._fail_after(n)
+        try:
+            with pytest.raises(MemoryError):
+                labels(*path)
+        finally:
+            _refchain._fail_after(-1)
+    assert labels(*path) == expected == ["['KEY']", "[('k', 1)]", "[0]"]
