@@ -5,9 +5,14 @@
  * up by scanning for exact-str keys (a dict lookup would call the __eq__ of
  * a colliding user key), sets by their table, lists and tuples by index.
  * Text is built as code points in C memory and only converted to UTF-8, so
- * nothing here creates a Python object, except an int key's repr past 64
- * bits in live mode.  CPython's private layouts (frame variables, inline
- * attribute values, a frame's f_back field) are read through pycompat.h.
+ * nothing here creates a Python object or runs Python code.  Live mode only
+ * (RC_RELATE_LIVE) also calls C that returns a new object or a new
+ * reference: an int key's repr past 64 bits, the C asyncio futures' own
+ * getters (each returns a field), _thread._get_main_thread_ident(); none of
+ * these allocates a gc-tracked object, so no collection (no __del__) can
+ * run under a borrowed pointer.  CPython's private layouts (frame
+ * variables, inline attribute values, a frame's f_back field, a thread
+ * state's threading.local key) are read through pycompat.h.
  *
  * The order in which a referrer's kinds of reference are tried is the order
  * in which a person would name them: the referrer's own kind first (module,
