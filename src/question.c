@@ -97,8 +97,10 @@ question_caller(PyObject *module, question *q, PyObject *const *targets, size_t 
         return 0;
     }
     int rc = -1;
-    size_t n_slots;
-    PyObject *const *slots = rc_frame_slots(frame, &n_slots);
+    rc_frame_vars vars;
+    rc_frame_vars_read(frame, &vars);
+    PyObject *const *slots = vars.slots;
+    size_t n_slots = vars.n;
     PyObject *mapping = rc_frame_locals_mapping(frame);
     uint32_t *in_slots = PyMem_Calloc(n ? n : 1, sizeof *in_slots);
     uint32_t *in_mapping = PyMem_Calloc(n ? n : 1, sizeof *in_mapping);

@@ -786,11 +786,11 @@ add_running_frame_refs(walk *w, PyObject *frame)
             st = rc_builder_mark(w->b, (uintptr_t)locals, RC_NODE_NAMESPACE);
         }
     }
-    size_t n;
-    PyObject *const *slots = rc_frame_slots(frame, &n);
-    for (size_t i = 0; st == RC_OK && i < n; i++) {
-        if (slots[i]) {
-            st = add_frame_ref(w, frame, slots[i]);
+    rc_frame_vars vars;
+    rc_frame_vars_read(frame, &vars);
+    for (size_t i = 0; st == RC_OK && i < vars.n; i++) {
+        if (vars.slots[i]) {
+            st = add_frame_ref(w, frame, vars.slots[i]);
         }
     }
     return st;

@@ -74,64 +74,248 @@ rc_frame_back(PyObject *frame)
 #endif
 }
 
-PyObject *const *
-rc_frame_slots(PyObject *frame, size_t *n)
+#ifdef RC_FRAME_INTERNALS
+/* The variables of an interpreter frame (3.11-3.13), shared by frame objects
+ * and generators. */
+static int
+iframe_vars(_PyInterpreterFrame *f, rc_frame_vars *out)
 {
-    *n = 0;
+    PyCodeObject *co = f ? iframe_code(f) : NULL;
+    if (!co) {
+        return 0;
+    }
+    out->slots = f->localsplus;
+    out->n = (size_t)co->co_nlocalsplus;
+    out->code = (PyObject *)co;
+    out->frame = (PyObject *)f->frame_obj;
+    return 1;
+}
+#endif
+
+int
+rc_frame_vars_read(PyObject *op, rc_frame_vars *out)
+{
+    memset(out, 0, sizeof *out);
+    int is_gen = PyGen_Check(op) || PyCoro_CheckExact(op) || PyAsyncGen_CheckExact(op);
+    if (!is_gen && !PyFrame_Check(op)) {
+        return 0;
+    }
+#if PY_VERSION_HEX < 0x030B0000
+    /* Coroutines and async generators start with the generator's fields. */
+    PyFrameObject *f = is_gen ? ((PyGenObject *)op)->gi_frame : (PyFrameObject *)op;
+    if (!f) {
+        return 0; /* a finished generator */
+    }
+    PyCodeObject *co = f->f_code;
+    out->slots = f->f_localsplus;
+    out->n = (size_t)(co->co_nlocals + PyTuple_GET_SIZE(co->co_cellvars) +
+                      PyTuple_GET_SIZE(co->co_freevars));
+    out->code = (PyObject *)co;
+    out->frame = (PyObject *)f;
+    return 1;
+#elif defined(RC_FRAME_INTERNALS)
+    _PyInterpreterFrame *f;
+    if (is_gen) {
+        PyGenObject *g = (PyGenObject *)op;
+        if (g->gi_frame_state >= FRAME_CLEARED) {
+            return 0; /* finished */
+        }
+        f = (_PyInterpreterFrame *)g->gi_iframe;
+    } else {
+        f = ((PyFrameObject *)op)->f_frame;
+    }
+    if (!iframe_vars(f, out)) {
+        memset(out, 0, sizeof *out);
+        return 0;
+    }
+    if (!is_gen) {
+        out->frame = op;
+    }
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#if PY_VERSION_HEX >= 0x030B0000
+/* The local kinds of pycore_code.h (co_localspluskinds). */
+#define RC_CO_FAST_CELL 0x40
+#define RC_CO_FAST_FREE 0x80
+#endif
+
+PyObject *
+rc_code_slot_name(PyObject *code, size_t i, int *is_cell)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+    *is_cell = 0;
+#if PY_VERSION_HEX < 0x030B0000
+    PyObject *groups[3] = {co->co_varnames, co->co_cellvars, co->co_freevars};
+    size_t sizes[3] = {(size_t)co->co_nlocals, (size_t)PyTuple_GET_SIZE(co->co_cellvars),
+                       (size_t)PyTuple_GET_SIZE(co->co_freevars)};
+    for (int g = 0; g < 3; i -= sizes[g], g++) {
+        if (i < sizes[g]) {
+            *is_cell = g > 0;
+            return i < (size_t)PyTuple_GET_SIZE(groups[g]) ? PyTuple_GET_ITEM(groups[g], i) : NULL;
+        }
+    }
+    return NULL;
+#else
+    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
+    if (i >= (size_t)PyTuple_GET_SIZE(names) || i >= (size_t)PyBytes_GET_SIZE(kinds)) {
+        return NULL;
+    }
+    *is_cell =
+        ((unsigned char)PyBytes_AS_STRING(kinds)[i] & (RC_CO_FAST_CELL | RC_CO_FAST_FREE)) != 0;
+    return PyTuple_GET_ITEM(names, i);
+#endif
+}
+
+PyObject *
+rc_code_freevar_name(PyObject *code, size_t k)
+{
+    PyCodeObject *co = (PyCodeObject *)code;
+#if PY_VERSION_HEX < 0x030B0000
+    return k < (size_t)PyTuple_GET_SIZE(co->co_freevars) ? PyTuple_GET_ITEM(co->co_freevars, k)
+                                                        : NULL;
+#else
+    PyObject *names = co->co_localsplusnames, *kinds = co->co_localspluskinds;
+    size_t n = (size_t)PyTuple_GET_SIZE(names) < (size_t)PyBytes_GET_SIZE(kinds)
+                   ? (size_t)PyTuple_GET_SIZE(names)
+                   : (size_t)PyBytes_GET_SIZE(kinds);
+    for (size_t i = 0, free = 0; i < n; i++) {
+        if ((unsigned char)PyBytes_AS_STRING(kinds)[i] & RC_CO_FAST_FREE && free++ == k) {
+            return PyTuple_GET_ITEM(names, i);
+        }
+    }
+    return NULL;
+#endif
+}
+
+PyObject *
+rc_frame_back_field(PyObject *frame)
+{
     if (!PyFrame_Check(frame)) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030B0000
-    PyFrameObject *f = (PyFrameObject *)frame;
-    PyCodeObject *co = f->f_code;
-    *n = (size_t)(co->co_nlocals + PyTuple_GET_SIZE(co->co_cellvars) +
-                  PyTuple_GET_SIZE(co->co_freevars));
-    return f->f_localsplus;
-#elif defined(RC_FRAME_INTERNALS)
-    _PyInterpreterFrame *f = ((PyFrameObject *)frame)->f_frame;
-    PyCodeObject *co = f ? iframe_code(f) : NULL;
-    if (!co) {
-        return NULL;
-    }
-    *n = (size_t)co->co_nlocalsplus;
-    return f->localsplus;
+#if PY_VERSION_HEX < 0x030B0000 || defined(RC_FRAME_INTERNALS)
+    return (PyObject *)((PyFrameObject *)frame)->f_back;
 #else
     return NULL;
 #endif
 }
 
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+/* The head of a dict's keys object and an entry of a table with str keys
+ * only (a split table's shared keys among them), as
+ * Include/internal/pycore_dict.h lays them out in 3.11-3.13 (default
+ * builds). */
+typedef struct rc_dict_keys {
+    Py_ssize_t dk_refcnt;
+    uint8_t dk_log2_size;
+    uint8_t dk_log2_index_bytes;
+    uint8_t dk_kind;
+    uint32_t dk_version;
+    Py_ssize_t dk_usable;
+    Py_ssize_t dk_nentries;
+    char dk_indices[];
+} rc_dict_keys;
+
+typedef struct rc_unicode_entry {
+    PyObject *me_key;
+    PyObject *me_value;
+} rc_unicode_entry;
+
+#define RC_DICT_KEYS_GENERAL 0
+
+#if PY_VERSION_HEX >= 0x030D0000
+/* 3.13's struct _dictvalues. */
+typedef struct rc_values313 {
+    uint8_t capacity;
+    uint8_t size;
+    uint8_t embedded;
+    uint8_t valid;
+    PyObject *values[1];
+} rc_values313;
+#endif
+
+/* The shared keys of tp's instances (ht_cached_keys), or NULL. */
+static const rc_dict_keys *
+cached_keys(PyTypeObject *tp)
+{
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        return NULL;
+    }
+    const rc_dict_keys *keys = (const rc_dict_keys *)((PyHeapTypeObject *)tp)->ht_cached_keys;
+    if (!keys || keys->dk_kind == RC_DICT_KEYS_GENERAL ||
+        keys->dk_log2_size >= 8 * sizeof(Py_ssize_t) ||
+        keys->dk_log2_index_bytes < keys->dk_log2_size ||
+        keys->dk_log2_index_bytes > keys->dk_log2_size + 3 || keys->dk_nentries < 0 ||
+        keys->dk_nentries > ((Py_ssize_t)1 << keys->dk_log2_size)) {
+        return NULL;
+    }
+    return keys;
+}
+#endif
+
 PyObject *const *
-rc_gen_slots(PyObject *gen, size_t *n, PyObject **code, PyObject **frame)
+rc_inline_values(PyObject *op, size_t *n)
 {
     *n = 0;
-    *code = *frame = NULL;
-    /* Coroutines and async generators start with the generator's fields. */
-    if (!PyGen_Check(gen) && !PyCoro_CheckExact(gen) && !PyAsyncGen_CheckExact(gen)) {
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+    PyTypeObject *tp = Py_TYPE(op);
+    const rc_dict_keys *keys = cached_keys(tp);
+    if (!keys || !PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
         return NULL;
     }
-#if PY_VERSION_HEX < 0x030B0000
-    PyFrameObject *f = ((PyGenObject *)gen)->gi_frame;
-    if (!f) {
-        return NULL; /* finished */
-    }
-    *frame = (PyObject *)f;
-    *code = (PyObject *)f->f_code;
-    return rc_frame_slots((PyObject *)f, n);
-#elif defined(RC_FRAME_INTERNALS)
-    PyGenObject *g = (PyGenObject *)gen;
-    if (g->gi_frame_state >= FRAME_CLEARED) {
-        return NULL; /* finished */
-    }
-    _PyInterpreterFrame *f = (_PyInterpreterFrame *)g->gi_iframe;
-    PyCodeObject *co = iframe_code(f);
-    if (!co) {
-        return NULL;
-    }
-    *frame = (PyObject *)f->frame_obj;
-    *code = (PyObject *)co;
-    *n = (size_t)co->co_nlocalsplus;
-    return f->localsplus;
+    PyObject *const *values = NULL;
+    size_t count = (size_t)keys->dk_nentries;
+#if PY_VERSION_HEX < 0x030C0000
+    values = ((PyObject *const *const *)op)[-4]; /* 3.11: _PyObject_ValuesPointer */
+#elif PY_VERSION_HEX < 0x030D0000
+    uintptr_t word = ((const uintptr_t *)op)[-3]; /* 3.12: PyDictOrValues, tagged */
+    values = word & 1 ? (PyObject *const *)(word + 1) : NULL; /* stored as values - 1 */
 #else
+    /* 3.13: _PyObject_InlineValues(), a struct _dictvalues after the object:
+     * capacity, size, embedded, valid, then the values. */
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_INLINE_VALUES)) {
+        return NULL;
+    }
+    const rc_values313 *inline_values =
+        (const rc_values313 *)((const char *)op + tp->tp_basicsize);
+    if (!inline_values->valid) {
+        return NULL; /* the attributes moved to a dict */
+    }
+    if (inline_values->capacity < count) {
+        count = inline_values->capacity;
+    }
+    values = inline_values->values;
+#endif
+    if (!values) {
+        return NULL;
+    }
+    *n = count;
+    return values;
+#else
+    (void)op;
+    return NULL;
+#endif
+}
+
+PyObject *
+rc_inline_name(PyObject *op, size_t i)
+{
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
+    const rc_dict_keys *keys = cached_keys(Py_TYPE(op));
+    if (!keys || i >= (size_t)keys->dk_nentries) {
+        return NULL;
+    }
+    const rc_unicode_entry *entries =
+        (const rc_unicode_entry *)(keys->dk_indices + ((size_t)1 << keys->dk_log2_index_bytes));
+    PyObject *key = entries[i].me_key;
+    return key && PyUnicode_Check(key) ? key : NULL;
+#else
+    (void)op;
+    (void)i;
     return NULL;
 #endif
 }
@@ -192,21 +376,10 @@ rc_frame_locals_mapping(PyObject *frame)
 }
 
 #if PY_VERSION_HEX >= 0x030D0000
-/* The head of a dict's keys object and an entry of a table with keys of
- * any type (DICT_KEYS_GENERAL), as Include/internal/pycore_dict.h lays them
- * out in 3.11-3.13 (default builds).  Only rc_dict_next_hash reads them, and
- * only after PyDict_Next() has confirmed the entry's key and value. */
-typedef struct rc_dict_keys {
-    Py_ssize_t dk_refcnt;
-    uint8_t dk_log2_size;
-    uint8_t dk_log2_index_bytes;
-    uint8_t dk_kind;
-    uint32_t dk_version;
-    Py_ssize_t dk_usable;
-    Py_ssize_t dk_nentries;
-    char dk_indices[];
-} rc_dict_keys;
-
+/* An entry of a table with keys of any type (DICT_KEYS_GENERAL), as
+ * pycore_dict.h lays it out in 3.11-3.13 (default builds).  Only
+ * rc_dict_next_hash reads it, and only after PyDict_Next() has confirmed the
+ * entry's key and value. */
 typedef struct rc_dict_entry {
     Py_hash_t me_hash;
     PyObject *me_key;
@@ -283,4 +456,37 @@ rc_dict_next_hash(PyObject *d, Py_ssize_t *pos, PyObject **key, Py_hash_t *hash,
     }
     return 1;
 #endif
+}
+
+int
+rc_local_key_thread(PyObject *key, unsigned long *ident, size_t *n_threads)
+{
+    int hit = 0;
+    *ident = 0;
+    *n_threads = 0;
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *dummy = PyWeakref_CheckRef(key) ? PyWeakref_GET_OBJECT(key) : NULL;
+    if (!dummy || dummy == Py_None) {
+        dummy = NULL;
+    }
+#endif
+    for (PyThreadState *t = rc_thread_head(); t; t = PyThreadState_Next(t)) {
+        ++*n_threads;
+        if (hit) {
+            continue;
+        }
+#if PY_VERSION_HEX >= 0x030D0000
+        hit = t->threading_local_key == key;
+#else
+        PyObject *dict = t->dict, *k, *v;
+        Py_ssize_t pos = 0;
+        while (dummy && !hit && dict && PyDict_Check(dict) && PyDict_Next(dict, &pos, &k, &v)) {
+            hit = v == dummy;
+        }
+#endif
+        if (hit) {
+            *ident = t->thread_id;
+        }
+    }
+    return hit;
 }

@@ -29,25 +29,62 @@ unsigned long rc_thread_ident(struct _ts *t);
  * 3.11+ could not materialise it). */
 struct _object *rc_frame_back(struct _object *frame);
 
-/* The variable slots of a frame, borrowed: its locals, then its cell and
- * free variables (a cell or free slot holds the cell once the function has
- * started), in the order of co_varnames + co_cellvars + co_freevars before
- * 3.11 and of co_localsplusnames from 3.11.  A slot may be NULL (unbound).
- * *n receives their number.  NULL (and *n = 0) where this interpreter's frame
- * layout is unknown to refchain (3.14+: tagged stack references). */
-struct _object *const *rc_frame_slots(struct _object *frame, size_t *n);
+/* The variables of a running or finished frame, or of a generator,
+ * coroutine or async generator, read in place: the one reader of frame
+ * variables (capture, the caller's discount and relate all use it).
+ *   slots: borrowed, its locals, then its cell and free variables (a cell or
+ *          free slot holds the cell once the function has started), in the
+ *          order of co_varnames + co_cellvars + co_freevars before 3.11 and
+ *          of co_localsplusnames from 3.11; a slot may be NULL (unbound);
+ *   n:     their number;
+ *   code:  the code object that names them (borrowed);
+ *   frame: the frame object (borrowed), or NULL: a generator's frame on
+ *          3.11+ until something asks for it (reading gi_frame creates one).
+ * Returns 1 when it filled *out; 0 (and *out zeroed) for another object, a
+ * finished generator, or where this interpreter's frame layout is unknown to
+ * refchain (3.14+: tagged stack references).  3.11-3.13 read the
+ * _PyInterpreterFrame (pycore_frame.h); before 3.11 the frame object's
+ * public fields.  From 3.11 a generator holds its frame's data itself, and
+ * its tp_traverse visits the slots.  Never allocates. */
+typedef struct rc_frame_vars {
+    struct _object *const *slots;
+    size_t n;
+    struct _object *code;
+    struct _object *frame;
+} rc_frame_vars;
+int rc_frame_vars_read(struct _object *frame_or_gen, rc_frame_vars *out);
 
-/* The frame of a generator, coroutine or async generator, read without
- * creating a frame object (reading gi_frame on 3.11+ creates one and leaves
- * it on the generator).  Returns its variable slots as rc_frame_slots does,
- * *n their number, *code the code that names them and *frame its frame
- * object (both borrowed; *frame NULL when it has none: on 3.11+, until
- * something asks for it).  NULL (*n = 0, *code and *frame NULL) when it has
- * finished, or where its layout is unknown to refchain (3.14+).  From 3.11
- * the generator holds its frame's data itself, and its tp_traverse visits
- * the slots. */
-struct _object *const *rc_gen_slots(struct _object *gen, size_t *n, struct _object **code,
-                                    struct _object **frame);
+/* The name of variable slot i of a frame running `code` (borrowed; NULL past
+ * its names), and in *is_cell whether it is a cell or free variable.  3.11+
+ * reads co_localspluskinds, whose bits (CO_FAST_CELL, CO_FAST_FREE) are
+ * private to pycore_code.h; reading co_varnames instead would cache a new
+ * tuple on the code object. */
+struct _object *rc_code_slot_name(struct _object *code, size_t i, int *is_cell);
+
+/* The name of the code's k-th free variable: the one its function's
+ * __closure__[k] holds (borrowed, or NULL).  co_freevars on 3.11+ would cache
+ * a new tuple on the code object. */
+struct _object *rc_code_freevar_name(struct _object *code, size_t k);
+
+/* The frame object a frame object's f_back field holds (borrowed, or NULL):
+ * what its tp_traverse visits as its caller.  PyFrame_GetBack() would
+ * create the caller's frame object on 3.11+.  3.11-3.13: the field of the
+ * internal struct _frame; NULL on 3.14+ (layout unknown). */
+struct _object *rc_frame_back_field(struct _object *frame);
+
+/* 3.11-3.13: the inline attribute values of an instance whose class keeps
+ * them out of a dict (Py_TPFLAGS_MANAGED_DICT, INLINE_VALUES on 3.13),
+ * borrowed, *n their number; slot i is named by rc_inline_name(op, i).
+ * NULL (*n = 0) when it has none (its attributes are in a dict: see
+ * rc_object_dict) or on other versions.  The values and their names are
+ * private layouts (pycore_dict.h, pycore_object.h): 3.11 keeps a values
+ * pointer four words before the object, 3.12 a tagged pointer three words
+ * before it, 3.13 the values after the object (tp_basicsize), with a valid
+ * flag; their names are the type's shared keys (ht_cached_keys), entry i
+ * naming value i.  Never allocates. */
+struct _object *const *rc_inline_values(struct _object *op, size_t *n);
+/* The name (a str, borrowed) of inline value i of op, or NULL. */
+struct _object *rc_inline_name(struct _object *op, size_t i);
 
 /* Whether the frame's own tp_traverse leaves out its slots and its f_locals
  * mapping: on 3.11+, a frame still running on its thread's stack (owned by
@@ -78,5 +115,15 @@ struct _object *rc_object_dict(struct _object *op);
  * unknown. */
 int rc_dict_next_hash(struct _object *d, ptrdiff_t *pos, struct _object **key, ptrdiff_t *hash,
                       int *known);
+
+/* The thread of this interpreter whose threading.local dicts are stored
+ * under `key` in every _thread._local's dict of dicts: 1 with *ident its
+ * threading.get_ident() number, or 0; *n_threads the number of this
+ * interpreter's threads either way.  The key is the thread's own localdummy
+ * on 3.13+ (its thread state's threading_local_key), and before that a weak
+ * reference to the localdummy that the thread state's dict holds (under a
+ * key of the local's own).  Compares by identity only; the GIL, held, keeps
+ * the thread list still.  Never allocates. */
+int rc_local_key_thread(struct _object *key, unsigned long *ident, size_t *n_threads);
 
 #endif
