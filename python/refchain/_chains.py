@@ -1187,8 +1187,6 @@ def label_path(objs, edges):
 
 
 def _target_info(obj):
-    from refchain import _refchain
-
     text = "(%d B)" % _refchain._shallow_size(obj)
     site = site_of(obj)
     if site:
@@ -1221,3 +1219,14 @@ def format_chain(chain):
     parts.extend(_format.runs(map(hop, steps)))
     del steps
     return " → ".join(parts) + " " + _target_info(target)
+
+
+def chain_repr(chain):
+    """repr() of a Chain: its root's kind, its length and its target's type."""
+    try:
+        target = chain.target
+    except ReferenceError:
+        return "<refchain.Chain: cleared by the garbage collector>"
+    name = _format.name(_refchain._tp_name(type(target)))
+    del target
+    return "<refchain.Chain: %s root, %d hops to a %s>" % (chain.root_kind, chain.hops, name)

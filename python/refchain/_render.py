@@ -1,6 +1,8 @@
 """Drawing chains, grouped leaks and reference graphs with Graphviz, in
-process: show_chain, show_backrefs, show_refs, render, and the picture
-behind show_explain(filename=...) and the _repr_svg_ of Chain and Group.
+process: show_chain, show_backrefs, show_refs, and the pictures behind
+render() (refchain/_wrap.py), show_explain(filename=...) and the
+_repr_svg_ of Chain and Group.  It draws what the reports hand it and
+imports none of them.
 
 This module decides what is drawn: which objects, what each node and edge
 says and what kind of node it is.  The C side does the rest: one capture
@@ -14,17 +16,15 @@ count, unless repr=True asks for their repr().  Edge labels come from
 refchain._chains, which reads objects only through trusted C machinery."""
 
 import gc
-import linecache
 import os
 import sys
 import tempfile
-import tracemalloc
 import types
 import weakref
 
 from refchain import _chains, _refchain
-from refchain._format import human_bytes
-from refchain._sites import display_path as _display_path, frames_of as _frames, site_of
+from refchain._format import human_bytes, short
+from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
 # File extension -> format.
 FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg"}
@@ -61,7 +61,7 @@ _HEAPTYPE = 1 << 9
 
 
 def _short(text, limit=_REPR_MAX):
-    return text if len(text) <= limit else text[:limit - 1] + _ELLIPSIS
+    return short(text, limit)
 
 
 # ---- checking arguments ------------------------------------------------------------
@@ -272,22 +272,7 @@ def _tooltip(obj, refcount):
                             "" if refcount is None else
                             ", immortal" if refcount < 0 or refcount >= _STATIC_REFCOUNT
                             else ", refcount %d" % refcount)]
-    if not tracemalloc.is_tracing():
-        text.append("(tracemalloc is off: no allocation traceback)")
-        return "\n".join(text)
-    frames = _frames(obj)
-    if not frames:
-        text.append("(not traced: allocated before tracemalloc.start()?)")
-        return "\n".join(text)
-    text.append("Allocated at (most recent call first):")
-    for filename, lineno in frames[:_TIP_FRAMES]:
-        text.append("  %s:%d" % (_display_path(filename), lineno))
-        line = linecache.getline(filename, lineno).strip()
-        if line:
-            text.append("    " + _short(line, 120))
-    if len(frames) > _TIP_FRAMES:
-        text.append("  ... %d more frames" % (len(frames) - _TIP_FRAMES))
-    return "\n".join(text)
+    return "\n".join(text + traceback_lines(obj, _TIP_FRAMES))
 
 
 # ---- the drawing ---------------------------------------------------------------------
@@ -618,34 +603,6 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
 
 
 # ---- the public calls ------------------------------------------------------------------
-
-
-def render(what, format="svg", *, refs=False, max_depth=3, extra_ignore=(), filter=None,
-           too_many=10, max_nodes=MAX_NODES, repr=False):
-    """Draw `what` and return the bytes of the picture.
-
-    `what` is a Chain (find_chain's answer), a Group or a list of Groups
-    (explain's answer: one collapsed graph), or a list of objects: their
-    referrers (as show_backrefs draws them) or, with refs=True, their
-    references (as show_refs does).  `format` is 'svg', 'png', 'pdf' or
-    'dot' ('gv').  max_nodes caps the number of objects drawn."""
-    fmt = _check_format(format, "render")
-    max_nodes = _check_int(max_nodes, "max_nodes", "render", 1)
-    from refchain._explain import Group
-
-    if isinstance(what, _refchain.Chain):
-        d = _chain_drawing(what, repr, max_nodes)
-    elif isinstance(what, Group):
-        d = _groups_drawing([what], repr, max_nodes)
-    elif isinstance(what, (list, tuple)) and what and all(isinstance(g, Group) for g in what):
-        d = _groups_drawing(list(what), repr, max_nodes)
-    elif isinstance(what, (list, tuple)):
-        d = _hood_drawing(what, not refs, max_depth, extra_ignore, filter, too_many,
-                          max_nodes, repr, "render")
-    else:
-        raise TypeError("render() needs a Chain, a Group, a list of Groups or a list of "
-                        "objects, not %s (for one object, pass [obj])" % type(what).__name__)
-    return d.render(fmt)
 
 
 def show_backrefs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,
