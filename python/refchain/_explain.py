@@ -5,9 +5,9 @@ import collections
 import sys
 
 from refchain import _refchain, _render
-from refchain._chains import _is, _tname, _type_name
 from refchain._format import human_bytes, name, runs
 from refchain._growth import TRACEMALLOC_HINT, _check_limit
+from refchain._safe import _is, _tname, _type_name
 from refchain._sites import allocation_sites, tracing
 
 

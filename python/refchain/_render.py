@@ -22,7 +22,7 @@ import tempfile
 import types
 import weakref
 
-from refchain import _chains, _refchain
+from refchain import _chains, _refchain, _safe
 from refchain._format import human_bytes, short
 from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
@@ -56,9 +56,6 @@ def _sized_len(tp):
         if tp is base:
             return length
     return None
-
-_HEAPTYPE = 1 << 9
-
 
 def _short(text, limit=_REPR_MAX):
     return short(text, limit)
@@ -179,7 +176,7 @@ def _attr_count(obj):
     tp = type(obj)
     refs = [r for r in gc.get_referents(obj) if r is not tp]
     if any(type(r) is dict for r in refs):
-        desc = _chains._dict_descriptor(obj)
+        desc = _safe._dict_descriptor(obj)
         try:
             ns = desc.__get__(obj) if desc is not None else None
         except Exception:
@@ -191,12 +188,12 @@ def _attr_count(obj):
 
 def _has_attributes(obj):
     """Whether obj's class gives its instances a __dict__ or __slots__."""
-    if _chains._dict_descriptor(obj) is not None:
+    if _safe._dict_descriptor(obj) is not None:
         return True
-    for cls in _chains._mro(obj):
-        ns = _chains._class_dict(cls)
-        if ns is not None and _chains._dict_get(ns, "__slots__", _chains._MISSING) \
-                is not _chains._MISSING:
+    for cls in _safe._mro(obj):
+        ns = _safe._class_dict(cls)
+        if ns is not None and _safe._dict_get(ns, "__slots__", _safe._MISSING) \
+                is not _safe._MISSING:
             return True
     return False
 
@@ -205,7 +202,7 @@ def _safe_repr(obj, use_repr):
     """A short description of obj that runs no user code (unless use_repr)."""
     tp = type(obj)
     try:
-        if _chains._is_one_of(obj, _SCALARS):
+        if _safe._is_one_of(obj, _SCALARS):
             if tp is int and int.bit_length(obj) > 128:
                 return "<int of %d bits>" % int.bit_length(obj)
             return _short(repr(obj))
@@ -216,31 +213,31 @@ def _safe_repr(obj, use_repr):
         if _sized_len(tp) is not None:
             n = _sized_len(tp)(obj)
             return "%d item%s" % (n, "" if n == 1 else "s")
-        if _chains._is(obj, types.ModuleType):
-            name = _chains._dict_get(_chains._module_dict(obj), "__name__")
+        if _safe._is(obj, types.ModuleType):
+            name = _safe._dict_get(_safe._module_dict(obj), "__name__")
             return _short(name) if type(name) is str else ""
-        if _chains._is(obj, type):
-            return _short(_chains._class_name(obj))
+        if _safe._is(obj, type):
+            return _short(_safe._class_name(obj))
         if tp is types.FunctionType:
-            return _short(_chains._func_qualname(obj) + "()")
+            return _short(_safe._func_qualname(obj) + "()")
         if tp is types.FrameType:
-            code = _chains._frame_code(obj)
+            code = _safe._frame_code(obj)
             return _short("%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
-                                             _chains._frame_lineno(obj) or 0))
+                                             _safe._frame_lineno(obj) or 0))
         if tp is types.CodeType:
             return _short(obj.co_name)
-        if _chains._is(obj, weakref.ReferenceType):
+        if _safe._is(obj, weakref.ReferenceType):
             target = weakref.ReferenceType.__call__(obj)
-            return "dead" if target is None else "to " + _short(_chains._tname(target))
-        if _chains._type_flags(tp) & _HEAPTYPE:
+            return "dead" if target is None else "to " + _short(_safe._tname(target))
+        if _safe._type_flags(tp) & _safe._HEAPTYPE:
             if use_repr:
                 try:
                     return _short(repr(obj))
                 except Exception as e:
-                    return "<repr() raised %s>" % _chains._tname(e)
-            name = "%s@0x%x" % (_chains._type_name(tp), id(obj))
+                    return "<repr() raised %s>" % _safe._tname(e)
+            name = "%s@0x%x" % (_safe._type_name(tp), id(obj))
             for base, length in _SIZED:
-                if _chains._is(obj, base):
+                if _safe._is(obj, base):
                     return "%s (%d items)" % (name, length(obj))
             if not _has_attributes(obj):
                 return name  # a C type made with PyType_FromSpec
@@ -267,7 +264,7 @@ def _facts_lines(obj, refcount):
 
 
 def _tooltip(obj, refcount):
-    text = ["%s at 0x%x" % (_chains._class_name(type(obj)), id(obj)),
+    text = ["%s at 0x%x" % (_safe._class_name(type(obj)), id(obj)),
             "%d bytes%s" % (_refchain._shallow_size(obj),
                             "" if refcount is None else
                             ", immortal" if refcount < 0 or refcount >= _STATIC_REFCOUNT
@@ -344,7 +341,7 @@ class _Drawing:
                 obj, count = self.objects[node.obj], self.refcounts[node.obj]
                 r = _safe_repr(obj, self.use_repr)
                 if node.head is None:
-                    lines = [_chains._class_name(type(obj))] + ([r] if r else [])
+                    lines = [_safe._class_name(type(obj))] + ([r] if r else [])
                 elif r:
                     lines.append("e.g. " + r)
                 if node.facts:
@@ -399,7 +396,7 @@ def _collapse_runs(steps):
                and type(steps[j + 1][0]) is type(obj)):
             j += 1
         if j - i >= 2:
-            out += [steps[i], _Run(j - i - 1, label, _chains._tname(obj)), steps[j]]
+            out += [steps[i], _Run(j - i - 1, label, _safe._tname(obj)), steps[j]]
         else:
             out += steps[i:j + 1]
         i = j + 1
@@ -454,7 +451,7 @@ def _collapsed(parent, label):
     namespace."""
     if label in ("member", "key of dict", "cache key"):
         return True
-    return label.startswith("[") and not _chains._is(parent, (types.ModuleType, type))
+    return label.startswith("[") and not _safe._is(parent, (types.ModuleType, type))
 
 
 def _draw_group(d, gi, group, max_nodes):
@@ -490,7 +487,7 @@ def _draw_group(d, gi, group, max_nodes):
             continue
         if _collapsed(parent, label):
             label, shared = "[*]", False
-        path.append("%s %s" % (label, _chains._tname(obj)))
+        path.append("%s %s" % (label, _safe._tname(obj)))
         if i == len(steps) - 1:
             n = target(obj)
             if count != 1:
@@ -548,7 +545,7 @@ def _weak_edges(d, backwards, too_many, max_nodes):
                     continue
                 d.edge(d.node(r), d.keys[id(obj)], "weakref", "weak")
             del refs
-        elif _chains._is(obj, weakref.ReferenceType):
+        elif _safe._is(obj, weakref.ReferenceType):
             target = weakref.ReferenceType.__call__(obj)
             if target is not None and (id(target) in d.object_index or
                                        len(d.objects) < max_nodes):
