@@ -3,6 +3,7 @@ Python package"): the package's modules import one another without a
 circle, and the extension never imports or calls the package: the package
 wraps the C types for formatting and drawing, the C side never calls up."""
 
+import ast
 import gc
 import os
 import re
@@ -132,3 +133,24 @@ def test_the_package_still_formats_and_draws_the_c_types():
     assert str(census).splitlines()[-1].lstrip("(").startswith("total, ")
     assert str(census - census) == "(no change)"
     assert isinstance(refchain.Chain.__dict__["_repr_svg_"], types.FunctionType)
+
+
+# The leaf modules and the only package modules each may import.
+LEAVES = {"_format": set(), "_safe": {"_format"}, "_sites": {"_format"}}
+
+
+def test_the_leaf_modules_import_only_leaves():
+    for leaf, allowed in LEAVES.items():
+        path = os.path.join(ROOT, "python", "refchain", leaf + ".py")
+        with open(path, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "refchain":
+                imported.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("refchain."):
+                imported.add(node.module.split(".")[1])
+            elif isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[1] for a in node.names
+                                if a.name.startswith("refchain."))
+        assert imported - {"_refchain"} <= allowed, (leaf, sorted(imported))
