@@ -275,7 +275,8 @@ error:
 }
 
 /* _set_description(root, steps): keep the package's description of the
- * chain (see chain_desc), replacing any earlier one. */
+ * chain (see chain_desc).  The first one stays: chain_steps reads it while
+ * building Python objects, when another thread may describe the chain too. */
 static PyObject *
 chain_set_description(PyObject *op, PyObject *args)
 {
@@ -289,8 +290,11 @@ chain_set_description(PyObject *op, PyObject *args)
     if (!desc) {
         return NULL;
     }
-    desc_free(self->desc);
-    self->desc = desc;
+    if (self->desc) {
+        desc_free(desc);
+    } else {
+        self->desc = desc;
+    }
     Py_RETURN_NONE;
 }
 
