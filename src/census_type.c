@@ -1,5 +1,7 @@
 /* refchain.Census (a read-only mapping: type name -> TypeStat(count, bytes))
- * and refchain.CensusDiff (a sequence of DiffRow), over the C census. */
+ * and refchain.CensusDiff (a sequence of DiffRow), over the C census.  Their
+ * str() tables are the package's: it sets __str__ on these types (see
+ * refchain/_wrap.py). */
 #include "rcmodule.h"
 
 typedef struct census_obj {
@@ -18,13 +20,6 @@ no_new(PyTypeObject *tp, PyObject *Py_UNUSED(a), PyObject *Py_UNUSED(k))
     PyErr_Format(PyExc_TypeError, "cannot create '%s' instances; use refchain.census()",
                  tp->tp_name);
     return NULL;
-}
-
-static PyObject *
-format_with(PyObject *op, PyObject *module)
-{
-    PyObject *fn = rc_module_state(module)->formatter;
-    return fn ? PyObject_CallFunctionObjArgs(fn, op, NULL) : PyObject_Repr(op);
 }
 
 static rc_census *
@@ -317,12 +312,6 @@ census_repr(PyObject *op)
                                 (unsigned long long)rc_census_total_bytes(c), rc_census_len(c));
 }
 
-static PyObject *
-census_str(PyObject *op)
-{
-    return format_with(op, ((census_obj *)op)->base.module);
-}
-
 static PyMethodDef census_methods[] = {
     {"get", census_get, METH_VARARGS, "get(name, default=None) -> TypeStat or default"},
     {"keys", census_keys, METH_NOARGS, "keys() -> list of type names, sorted"},
@@ -342,7 +331,6 @@ static PyType_Slot census_slots[] = {
     {Py_tp_new, (void *)no_new},
     {Py_tp_dealloc, (void *)census_dealloc},
     {Py_tp_repr, (void *)census_repr},
-    {Py_tp_str, (void *)census_str},
     {Py_tp_iter, (void *)census_iter},
     {Py_tp_richcompare, (void *)census_richcompare},
     {Py_tp_methods, census_methods},
@@ -434,17 +422,10 @@ diff_repr(PyObject *op)
                                 rc_diff_len(((diff_obj *)op)->d));
 }
 
-static PyObject *
-diff_str(PyObject *op)
-{
-    return format_with(op, ((diff_obj *)op)->base.module);
-}
-
 static PyType_Slot diff_slots[] = {
     {Py_tp_new, (void *)no_new},
     {Py_tp_dealloc, (void *)diff_dealloc},
     {Py_tp_repr, (void *)diff_repr},
-    {Py_tp_str, (void *)diff_str},
     {Py_sq_length, (void *)diff_len},
     {Py_sq_item, (void *)diff_item},
     {Py_tp_doc, (void *)"The change between two censuses: DiffRow(name, count, delta, "

@@ -32,7 +32,7 @@ typedef struct chain_obj {
     rc_tool base;      /* base.held / base.n_held: the path, root first */
     int kind;          /* rc_root_kind, or CHAIN_UNREACHABLE */
     uint32_t *edges;   /* edges[i]: index of the edge objs[i] -> objs[i + 1] */
-    struct chain_desc *desc; /* from refchain._chains.describe(), or NULL */
+    struct chain_desc *desc; /* from _set_description(), or NULL */
 } chain_obj;
 
 static PyObject *
@@ -185,9 +185,11 @@ chain_hops(PyObject *op, void *Py_UNUSED(closure))
     return chain_check(self) < 0 ? NULL : PyLong_FromSsize_t(self->base.n_held - 1);
 }
 
-/* The description refchain._chains.describe() computes, cached as C data:
- * a Python object held by a tool object would show up in later captures
- * as something new, held by C code. */
+/* The description the package computes (its root in words, and a label for
+ * each step), kept as C data: a Python object held by a tool object would
+ * show up in later captures as something new, held by C code.  The package
+ * describes a chain and hands the text in with _set_description(); the
+ * extension never calls the package (see refchain/_wrap.py). */
 typedef struct chain_desc {
     char *root;
     Py_ssize_t n;   /* steps */
@@ -215,7 +217,7 @@ static char *
 text_dup(PyObject *s)
 {
     if (!PyUnicode_Check(s)) {
-        PyErr_SetString(PyExc_TypeError, "describe() must return strs");
+        PyErr_SetString(PyExc_TypeError, "a chain's description must be strs");
         return NULL;
     }
     PyObject *b = PyUnicode_AsEncodedString(s, "utf-8", "surrogatepass");
@@ -236,39 +238,20 @@ text_new(const char *s)
     return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "surrogatepass");
 }
 
+/* The copy of (root, ((object index, label), ...)) for a chain of n_held
+ * objects, or NULL with an exception set. */
 static chain_desc *
-chain_described(chain_obj *self)
+desc_new(PyObject *root, PyObject *steps, Py_ssize_t n_held)
 {
-    if (chain_check(self) < 0) {
-        return NULL;
-    }
-    if (self->desc) {
-        return self->desc;
-    }
-    PyObject *fn = rc_module_state(self->base.module)->describer;
-    if (!fn) {
-        PyErr_SetString(PyExc_RuntimeError, "import refchain to describe chains");
-        return NULL;
-    }
-    PyObject *d = PyObject_CallFunctionObjArgs(fn, (PyObject *)self, NULL);
-    if (!d) {
-        return NULL;
-    }
-    chain_desc *desc = NULL;
-    if (!PyTuple_Check(d) || PyTuple_GET_SIZE(d) != 2 || !PyTuple_Check(PyTuple_GET_ITEM(d, 1))) {
-        PyErr_SetString(PyExc_TypeError, "describe() must return (str, tuple)");
-        goto error;
-    }
-    PyObject *steps = PyTuple_GET_ITEM(d, 1);
     Py_ssize_t n = PyTuple_GET_SIZE(steps);
-    desc = rc_calloc(1, sizeof *desc);
+    chain_desc *desc = rc_calloc(1, sizeof *desc);
     if (!desc || !(desc->at = rc_calloc((size_t)(n ? n : 1), sizeof *desc->at)) ||
         !(desc->labels = rc_calloc((size_t)(n ? n : 1), sizeof *desc->labels))) {
         PyErr_NoMemory();
         goto error;
     }
     desc->n = n;
-    if (!(desc->root = text_dup(PyTuple_GET_ITEM(d, 0)))) {
+    if (!(desc->root = text_dup(root))) {
         goto error;
     }
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -276,9 +259,9 @@ chain_described(chain_obj *self)
         Py_ssize_t at = PyTuple_Check(step) && PyTuple_GET_SIZE(step) == 2
                             ? PyLong_AsSsize_t(PyTuple_GET_ITEM(step, 0))
                             : -1;
-        if (at < 0 || at >= self->base.n_held) {
+        if (at < 0 || at >= n_held) {
             if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_IndexError, "describe(): bad step");
+                PyErr_SetString(PyExc_IndexError, "_set_description(): bad step");
             }
             goto error;
         }
@@ -287,29 +270,65 @@ chain_described(chain_obj *self)
             goto error;
         }
     }
-    Py_DECREF(d);
-    self->desc = desc;
     return desc;
 error:
     desc_free(desc);
-    Py_DECREF(d);
     return NULL;
 }
 
+/* _set_description(root, steps): keep the package's description of the
+ * chain (see chain_desc).  The first one stays: chain_steps reads it while
+ * building Python objects, when another thread may describe the chain too. */
+static PyObject *
+chain_set_description(PyObject *op, PyObject *args)
+{
+    chain_obj *self = (chain_obj *)op;
+    PyObject *root, *steps;
+    if (!PyArg_ParseTuple(args, "UO!:_set_description", &root, &PyTuple_Type, &steps) ||
+        chain_check(self) < 0) {
+        return NULL;
+    }
+    chain_desc *desc = desc_new(root, steps, self->base.n_held);
+    if (!desc) {
+        return NULL;
+    }
+    if (self->desc) {
+        desc_free(desc);
+    } else {
+        self->desc = desc;
+    }
+    Py_RETURN_NONE;
+}
+
+/* _root_description: the kept description's root, or None before the
+ * package has described the chain. */
 static PyObject *
 chain_root_description(PyObject *op, void *Py_UNUSED(closure))
 {
-    chain_desc *d = chain_described((chain_obj *)op);
-    return d ? text_new(d->root) : NULL;
+    chain_obj *self = (chain_obj *)op;
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
+    if (!self->desc) {
+        Py_RETURN_NONE;
+    }
+    return text_new(self->desc->root);
 }
 
-/* steps: [(object, label)] after the root, built fresh on each access. */
+/* _steps: [(object, label)] after the root, built fresh on each access from
+ * the kept description, or None before the package has described it. */
 static PyObject *
 chain_steps(PyObject *op, void *Py_UNUSED(closure))
 {
     chain_obj *self = (chain_obj *)op;
-    chain_desc *d = chain_described(self);
-    PyObject *list = d ? PyList_New(d->n) : NULL;
+    if (chain_check(self) < 0) {
+        return NULL;
+    }
+    chain_desc *d = self->desc;
+    if (!d) {
+        Py_RETURN_NONE;
+    }
+    PyObject *list = PyList_New(d->n);
     for (Py_ssize_t i = 0; list && i < d->n; i++) {
         PyObject *label = text_new(d->labels[i]);
         PyObject *pair = label ? PyTuple_Pack(2, self->base.held[d->at[i]], label) : NULL;
@@ -323,49 +342,6 @@ chain_steps(PyObject *op, void *Py_UNUSED(closure))
     return list;
 }
 
-static Py_ssize_t
-chain_len(PyObject *op)
-{
-    chain_desc *d = chain_described((chain_obj *)op);
-    return d ? d->n : -1;
-}
-
-static PyObject *
-chain_str(PyObject *op)
-{
-    PyObject *fn = rc_module_state(((chain_obj *)op)->base.module)->formatter;
-    return fn ? PyObject_CallFunctionObjArgs(fn, op, NULL) : PyObject_Repr(op);
-}
-
-static PyObject *
-chain_repr(PyObject *op)
-{
-    chain_obj *self = (chain_obj *)op;
-    if (self->base.n_held == 0) {
-        return PyUnicode_FromString("<refchain.Chain: cleared by the garbage collector>");
-    }
-    /* The target's type name, shown the way the package's text shows names. */
-    const char *tp_name = Py_TYPE(self->base.held[self->base.n_held - 1])->tp_name;
-    PyObject *namer = rc_module_state(self->base.module)->namer, *r = NULL;
-    PyObject *kind = chain_kind(op, NULL);
-    PyObject *name = kind ? PyUnicode_DecodeUTF8(tp_name, (Py_ssize_t)strlen(tp_name), "replace")
-                          : NULL;
-    if (name && namer) {
-        Py_SETREF(name, PyObject_CallFunctionObjArgs(namer, name, NULL));
-        if (name && !PyUnicode_Check(name)) {
-            PyErr_SetString(PyExc_TypeError, "the namer hook must return a str");
-            Py_CLEAR(name);
-        }
-    }
-    if (name) {
-        r = PyUnicode_FromFormat("<refchain.Chain: %U root, %zd hops to a %U>", kind,
-                                 self->base.n_held - 1, name);
-    }
-    Py_XDECREF(kind);
-    Py_XDECREF(name);
-    return r;
-}
-
 static PyObject *
 no_new(PyTypeObject *tp, PyObject *Py_UNUSED(a), PyObject *Py_UNUSED(k))
 {
@@ -374,6 +350,9 @@ no_new(PyTypeObject *tp, PyObject *Py_UNUSED(a), PyObject *Py_UNUSED(k))
     return NULL;
 }
 
+/* The text and the picture of a chain (str, repr, root_description, steps,
+ * len and _repr_svg_) are the package's: it sets them on this type (see
+ * refchain/_wrap.py).  Here are the facts it builds them from. */
 static PyGetSetDef chain_getset[] = {
     {"root_kind", chain_kind, NULL,
      "What holds the chain's root: 'module', 'class', 'cache', 'frame', 'immortal', 'c' "
@@ -382,27 +361,14 @@ static PyGetSetDef chain_getset[] = {
     {"target", chain_target, NULL, "The object the chain explains.", NULL},
     {"objects", chain_objects, NULL, "Every object on the chain, root first.", NULL},
     {"hops", chain_hops, NULL, "References followed from the root to the target.", NULL},
-    {"steps", chain_steps, NULL, "[(object, label)] from the root to the target.", NULL},
-    {"root_description", chain_root_description, NULL, "The root, in words.", NULL},
+    {"_steps", chain_steps, NULL, NULL, NULL},
+    {"_root_description", chain_root_description, NULL, NULL, NULL},
     {"_edge_indexes", chain_edge_indexes, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
-/* _repr_svg_(): Jupyter's inline picture, drawn by refchain._render. */
-static PyObject *
-chain_repr_svg(PyObject *op, PyObject *Py_UNUSED(ignored))
-{
-    PyObject *render = PyImport_ImportModule("refchain._render");
-    if (!render) {
-        return NULL;
-    }
-    PyObject *svg = PyObject_CallMethod(render, "chain_svg", "O", op);
-    Py_DECREF(render);
-    return svg;
-}
-
 static PyMethodDef chain_methods[] = {
-    {"_repr_svg_", chain_repr_svg, METH_NOARGS, "The chain drawn as SVG text (for Jupyter)."},
+    {"_set_description", chain_set_description, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -412,10 +378,7 @@ static PyType_Slot chain_slots[] = {
     {Py_tp_dealloc, (void *)chain_dealloc},
     {Py_tp_traverse, (void *)chain_traverse},
     {Py_tp_clear, (void *)chain_clear},
-    {Py_tp_repr, (void *)chain_repr},
-    {Py_tp_str, (void *)chain_str},
     {Py_tp_getset, chain_getset},
-    {Py_sq_length, (void *)chain_len},
     {Py_tp_doc, (void *)"A shortest chain of references from a root to an object."},
     {0, NULL},
 };

@@ -726,36 +726,26 @@ rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyLong_FromUnsignedLong(before);
 }
 
-/* _set_hooks(formatter, describer, tool_globals, namer=None): the package's
- * Python helpers, the globals of its modules (whose running frames are the
- * tool's own), and how text shows a name (escaped and bounded). */
+/* _set_tool_globals(dicts): the globals dicts of the package's modules, a
+ * tuple: their running frames are the tool's own, and captures leave them
+ * out.  Plain data: the extension calls nothing of the package's (the
+ * package wraps the C types for text and pictures, see refchain/_wrap.py). */
 static PyObject *
-rc_set_hooks_py(PyObject *module, PyObject *args)
+rc_set_tool_globals_py(PyObject *module, PyObject *tool_globals)
 {
-    PyObject *formatter, *describer, *tool_globals, *namer = Py_None;
-    if (!PyArg_ParseTuple(args, "OOO!|O:_set_hooks", &formatter, &describer, &PyTuple_Type,
-                          &tool_globals, &namer)) {
+    if (!PyTuple_CheckExact(tool_globals)) {
+        PyErr_Format(PyExc_TypeError, "_set_tool_globals() needs a tuple of dicts, not %.100s",
+                     Py_TYPE(tool_globals)->tp_name);
         return NULL;
     }
-    if (!PyCallable_Check(formatter) || !PyCallable_Check(describer) ||
-        (namer != Py_None && !PyCallable_Check(namer))) {
-        PyErr_SetString(PyExc_TypeError,
-                        "_set_hooks: formatter, describer and namer must be callable");
-        return NULL;
-    }
-    rc_state *s = rc_module_state(module);
-    Py_INCREF(formatter);
-    Py_XSETREF(s->formatter, formatter);
-    Py_INCREF(describer);
-    Py_XSETREF(s->describer, describer);
-    if (namer == Py_None) {
-        Py_CLEAR(s->namer);
-    } else {
-        Py_INCREF(namer);
-        Py_XSETREF(s->namer, namer);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tool_globals); i++) {
+        if (!PyDict_CheckExact(PyTuple_GET_ITEM(tool_globals, i))) {
+            PyErr_SetString(PyExc_TypeError, "_set_tool_globals() needs a tuple of dicts");
+            return NULL;
+        }
     }
     Py_INCREF(tool_globals);
-    Py_XSETREF(s->tool_globals, tool_globals);
+    Py_XSETREF(rc_module_state(module)->tool_globals, tool_globals);
     Py_RETURN_NONE;
 }
 
@@ -779,7 +769,7 @@ static PyMethodDef rc_methods[] = {
     {"_label_path", (PyCFunction)(void (*)(void))rc_label_path_py, METH_FASTCALL, NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
-    {"_set_hooks", rc_set_hooks_py, METH_VARARGS, NULL},
+    {"_set_tool_globals", rc_set_tool_globals_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -867,9 +857,6 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->chain_type);
     Py_VISIT(s->objlist_type);
     Py_VISIT(s->gc);
-    Py_VISIT(s->formatter);
-    Py_VISIT(s->describer);
-    Py_VISIT(s->namer);
     Py_VISIT(s->tool_globals);
     return 0;
 }
@@ -889,9 +876,6 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->chain_type);
     Py_CLEAR(s->objlist_type);
     Py_CLEAR(s->gc);
-    Py_CLEAR(s->formatter);
-    Py_CLEAR(s->describer);
-    Py_CLEAR(s->namer);
     Py_CLEAR(s->tool_globals);
     return 0;
 }

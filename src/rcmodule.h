@@ -45,10 +45,7 @@ typedef struct rc_state {
     PyObject *gc;
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
-    PyObject *formatter; /* refchain._format.table, set by the package */
-    PyObject *describer; /* refchain._chains.describe, set by the package */
-    PyObject *namer;     /* refchain._format.name, set by the package */
-    PyObject *tool_globals; /* tuple of the package modules' globals dicts */
+    PyObject *tool_globals; /* tuple of the package modules' globals dicts (data) */
     size_t last_nodes;
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;

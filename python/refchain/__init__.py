@@ -54,11 +54,16 @@ from refchain._growth import (  # noqa: E402
     new_objects,
     show_growth,
 )
-from refchain._render import render, show_backrefs, show_chain, show_refs  # noqa: E402
+from refchain._render import show_backrefs, show_chain, show_refs  # noqa: E402
 from refchain._sites import set_user_code  # noqa: E402
-from refchain import _chains, _format, _refchain  # noqa: E402
+from refchain._wrap import render  # noqa: E402
+from refchain import _chains, _refchain, _wrap  # noqa: E402
 
-_refchain._set_hooks(_format.table, _chains.describe, _chains.tool_globals(), _format.name)
+# The package formats and draws the C types; the extension never calls it.
+_wrap.attach()
+# Data, not a callback: the globals of the package's modules, whose frames
+# are the tool's own (imported above, so every module is listed).
+_refchain._set_tool_globals(_chains.tool_globals())
 
 __version__ = "0.1.0"
 

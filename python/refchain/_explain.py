@@ -4,11 +4,11 @@ by the path that retains them."""
 import collections
 import sys
 
-from refchain import _refchain
-from refchain._chains import _is, _tname, _type_name
+from refchain import _refchain, _render
 from refchain._format import human_bytes, name, runs
 from refchain._growth import TRACEMALLOC_HINT, _check_limit
-from refchain._sites import allocation_sites
+from refchain._safe import _is, _tname, _type_name
+from refchain._sites import allocation_sites, tracing
 
 
 class Group:
@@ -59,8 +59,6 @@ class Group:
                                                        self.root_kind)
 
     def _repr_svg_(self):
-        from refchain import _render
-
         return _render.render_groups([self], "svg").decode("utf-8")
 
 
@@ -118,8 +116,6 @@ def show_explain(what, limit=5, file=None, filename=None):
     (its extension picks the format: .svg, .png, .pdf, .dot or .gv), and
     return the path."""
     if filename is not None:
-        from refchain import _render
-
         path = _render._target(filename, "show_explain")[0]
         groups = what if isinstance(what, (list, tuple)) and all(
             isinstance(g, Group) for g in what) and what else explain(what, limit)
@@ -134,10 +130,8 @@ def show_explain(what, limit=5, file=None, filename=None):
 
 
 def _write_groups(groups, file):
-    import tracemalloc
-
     lines = [str(g) for g in groups] or ["(nothing to explain)"]
-    if groups and not tracemalloc.is_tracing():
+    if groups and not tracing():
         lines.append(TRACEMALLOC_HINT)
     file.write("\n".join(lines) + "\n")
 

@@ -1,5 +1,5 @@
 """Text formatting for reports: byte counts, names, and the census/diff
-tables."""
+tables (a leaf module: it imports nothing of the package)."""
 
 import itertools
 
@@ -79,27 +79,29 @@ def growth_lines(rows):
     ]
 
 
-def table(obj):
-    """str() of a Census (its 10 largest types), a CensusDiff or a Chain."""
-    from refchain._refchain import Census, Chain
+def census_table(census):
+    """str() of a Census: its 10 largest types and the total."""
+    top = census.top(10)
+    if not top:
+        return "(no objects)"
+    shown = [(name(t), n, b, census.get(t)) for t, n, b in top]
+    width = max(len(t) for t, _, _, _ in shown)
+    lines = ["%-*s %10d %12s" % (width, t, n, at_least(human_bytes(b), stat))
+             for t, n, b, stat in shown]
+    total = census.total
+    lines.append(
+        "%-*s %10d %12s" % (width, "(total, %d types)" % len(census), total.count,
+                            at_least(human_bytes(total.bytes), total))
+    )
+    return "\n".join(lines)
 
-    if isinstance(obj, Chain):
-        from refchain._chains import format_chain
 
-        return format_chain(obj)
-    if isinstance(obj, Census):
-        top = obj.top(10)
-        if not top:
-            return "(no objects)"
-        shown = [(name(t), n, b, obj.get(t)) for t, n, b in top]
-        width = max(len(t) for t, _, _, _ in shown)
-        lines = ["%-*s %10d %12s" % (width, t, n, at_least(human_bytes(b), stat))
-                 for t, n, b, stat in shown]
-        total = obj.total
-        lines.append(
-            "%-*s %10d %12s" % (width, "(total, %d types)" % len(obj), total.count,
-                                at_least(human_bytes(total.bytes), total))
-        )
-        return "\n".join(lines)
-    lines = growth_lines(obj)
+def diff_table(diff):
+    """str() of a CensusDiff: one aligned line per changed type."""
+    lines = growth_lines(diff)
     return "\n".join(lines) if lines else "(no change)"
+
+
+def short(text, limit):
+    """text cut to `limit` characters, the last one an ellipsis."""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"

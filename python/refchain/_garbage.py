@@ -9,8 +9,10 @@ import sys
 import types
 
 from refchain import _refchain
+from refchain._chains import label_path
 from refchain._format import human_bytes, name, runs
 from refchain._growth import _check_limit
+from refchain._safe import _dict_descriptor, _tname, _type_qualname
 from refchain._sites import allocation_sites
 
 
@@ -87,8 +89,6 @@ def _describe_cycle(objs, edges, hops):
     label)] between them, the last one back to node 0 unless the cycle was
     cut (an instance's __dict__ is folded into its '.attr' label, as in
     chains)."""
-    from refchain._chains import _tname, label_path
-
     if not edges:
         return [], []
     steps = label_path(objs, edges)
@@ -189,8 +189,6 @@ def collect_report(limit=10):
     _, predicted = _refchain._garbage(None, sys.maxsize, 0)
     members = [o for group in predicted for o in group[-1]]
     del predicted
-    from refchain._chains import _type_qualname
-
     owned = _instance_dicts(members)
     expected = {id(o): _type_qualname(type(o)) for o in members
                 if gc.is_tracked(o) and id(o) not in owned}
@@ -222,8 +220,6 @@ def _instance_dicts(objects):
     """ids of the dicts among objects that are another member's __dict__
     (before 3.11 an instance's attributes live in one: it is part of the
     instance, not a finding of its own)."""
-    from refchain._chains import _dict_descriptor
-
     dicts = {id(o) for o in objects if type(o) is dict}
     if not dicts:
         return dicts

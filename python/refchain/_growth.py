@@ -2,11 +2,10 @@
 object (untracked ones included), with tracemalloc's allocation lines."""
 
 import sys
-import tracemalloc
 
 from refchain import _refchain
-from refchain._format import growth_lines, name
-from refchain._sites import allocation_sites
+from refchain._format import growth_lines
+from refchain._sites import allocation_sites, tracing as _tracing
 
 # The highest count seen per type (one Census per naming), and the census
 # point: the last growth()/show_growth() capture, which remembers object
@@ -78,7 +77,7 @@ def show_growth(limit=10, file=None, shortnames=True):
         file = sys.stdout
     elif not callable(getattr(file, "write", None)):
         raise TypeError("show_growth() argument 'file' must have a write() method")
-    tracing = tracemalloc.is_tracing()
+    tracing = _tracing()
     commit, rows, objects = _step(limit, shortnames, tracing)
     lines = []
     for row, line in zip(rows, growth_lines(rows)):

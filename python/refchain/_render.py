@@ -1,6 +1,8 @@
 """Drawing chains, grouped leaks and reference graphs with Graphviz, in
-process: show_chain, show_backrefs, show_refs, render, and the picture
-behind show_explain(filename=...) and the _repr_svg_ of Chain and Group.
+process: show_chain, show_backrefs, show_refs, and the pictures behind
+render() (refchain/_wrap.py), show_explain(filename=...) and the
+_repr_svg_ of Chain and Group.  It draws what the reports hand it and
+imports none of them.
 
 This module decides what is drawn: which objects, what each node and edge
 says and what kind of node it is.  The C side does the rest: one capture
@@ -14,17 +16,15 @@ count, unless repr=True asks for their repr().  Edge labels come from
 refchain._chains, which reads objects only through trusted C machinery."""
 
 import gc
-import linecache
 import os
 import sys
 import tempfile
-import tracemalloc
 import types
 import weakref
 
-from refchain import _chains, _refchain
-from refchain._format import human_bytes
-from refchain._sites import display_path as _display_path, frames_of as _frames, site_of
+from refchain import _chains, _refchain, _safe
+from refchain._format import human_bytes, short
+from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
 # File extension -> format.
 FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg"}
@@ -57,11 +57,8 @@ def _sized_len(tp):
             return length
     return None
 
-_HEAPTYPE = 1 << 9
-
-
 def _short(text, limit=_REPR_MAX):
-    return text if len(text) <= limit else text[:limit - 1] + _ELLIPSIS
+    return short(text, limit)
 
 
 # ---- checking arguments ------------------------------------------------------------
@@ -179,7 +176,7 @@ def _attr_count(obj):
     tp = type(obj)
     refs = [r for r in gc.get_referents(obj) if r is not tp]
     if any(type(r) is dict for r in refs):
-        desc = _chains._dict_descriptor(obj)
+        desc = _safe._dict_descriptor(obj)
         try:
             ns = desc.__get__(obj) if desc is not None else None
         except Exception:
@@ -191,12 +188,12 @@ def _attr_count(obj):
 
 def _has_attributes(obj):
     """Whether obj's class gives its instances a __dict__ or __slots__."""
-    if _chains._dict_descriptor(obj) is not None:
+    if _safe._dict_descriptor(obj) is not None:
         return True
-    for cls in _chains._mro(obj):
-        ns = _chains._class_dict(cls)
-        if ns is not None and _chains._dict_get(ns, "__slots__", _chains._MISSING) \
-                is not _chains._MISSING:
+    for cls in _safe._mro(obj):
+        ns = _safe._class_dict(cls)
+        if ns is not None and _safe._dict_get(ns, "__slots__", _safe._MISSING) \
+                is not _safe._MISSING:
             return True
     return False
 
@@ -205,7 +202,7 @@ def _safe_repr(obj, use_repr):
     """A short description of obj that runs no user code (unless use_repr)."""
     tp = type(obj)
     try:
-        if _chains._is_one_of(obj, _SCALARS):
+        if _safe._is_one_of(obj, _SCALARS):
             if tp is int and int.bit_length(obj) > 128:
                 return "<int of %d bits>" % int.bit_length(obj)
             return _short(repr(obj))
@@ -216,31 +213,31 @@ def _safe_repr(obj, use_repr):
         if _sized_len(tp) is not None:
             n = _sized_len(tp)(obj)
             return "%d item%s" % (n, "" if n == 1 else "s")
-        if _chains._is(obj, types.ModuleType):
-            name = _chains._dict_get(_chains._module_dict(obj), "__name__")
+        if _safe._is(obj, types.ModuleType):
+            name = _safe._dict_get(_safe._module_dict(obj), "__name__")
             return _short(name) if type(name) is str else ""
-        if _chains._is(obj, type):
-            return _short(_chains._class_name(obj))
+        if _safe._is(obj, type):
+            return _short(_safe._class_name(obj))
         if tp is types.FunctionType:
-            return _short(_chains._func_qualname(obj) + "()")
+            return _short(_safe._func_qualname(obj) + "()")
         if tp is types.FrameType:
-            code = _chains._frame_code(obj)
+            code = _safe._frame_code(obj)
             return _short("%s() at %s:%d" % (code.co_name, _display_path(code.co_filename),
-                                             _chains._frame_lineno(obj) or 0))
+                                             _safe._frame_lineno(obj) or 0))
         if tp is types.CodeType:
             return _short(obj.co_name)
-        if _chains._is(obj, weakref.ReferenceType):
+        if _safe._is(obj, weakref.ReferenceType):
             target = weakref.ReferenceType.__call__(obj)
-            return "dead" if target is None else "to " + _short(_chains._tname(target))
-        if _chains._type_flags(tp) & _HEAPTYPE:
+            return "dead" if target is None else "to " + _short(_safe._tname(target))
+        if _safe._type_flags(tp) & _safe._HEAPTYPE:
             if use_repr:
                 try:
                     return _short(repr(obj))
                 except Exception as e:
-                    return "<repr() raised %s>" % _chains._tname(e)
-            name = "%s@0x%x" % (_chains._type_name(tp), id(obj))
+                    return "<repr() raised %s>" % _safe._tname(e)
+            name = "%s@0x%x" % (_safe._type_name(tp), id(obj))
             for base, length in _SIZED:
-                if _chains._is(obj, base):
+                if _safe._is(obj, base):
                     return "%s (%d items)" % (name, length(obj))
             if not _has_attributes(obj):
                 return name  # a C type made with PyType_FromSpec
@@ -267,27 +264,12 @@ def _facts_lines(obj, refcount):
 
 
 def _tooltip(obj, refcount):
-    text = ["%s at 0x%x" % (_chains._class_name(type(obj)), id(obj)),
+    text = ["%s at 0x%x" % (_safe._class_name(type(obj)), id(obj)),
             "%d bytes%s" % (_refchain._shallow_size(obj),
                             "" if refcount is None else
                             ", immortal" if refcount < 0 or refcount >= _STATIC_REFCOUNT
                             else ", refcount %d" % refcount)]
-    if not tracemalloc.is_tracing():
-        text.append("(tracemalloc is off: no allocation traceback)")
-        return "\n".join(text)
-    frames = _frames(obj)
-    if not frames:
-        text.append("(not traced: allocated before tracemalloc.start()?)")
-        return "\n".join(text)
-    text.append("Allocated at (most recent call first):")
-    for filename, lineno in frames[:_TIP_FRAMES]:
-        text.append("  %s:%d" % (_display_path(filename), lineno))
-        line = linecache.getline(filename, lineno).strip()
-        if line:
-            text.append("    " + _short(line, 120))
-    if len(frames) > _TIP_FRAMES:
-        text.append("  ... %d more frames" % (len(frames) - _TIP_FRAMES))
-    return "\n".join(text)
+    return "\n".join(text + traceback_lines(obj, _TIP_FRAMES))
 
 
 # ---- the drawing ---------------------------------------------------------------------
@@ -359,7 +341,7 @@ class _Drawing:
                 obj, count = self.objects[node.obj], self.refcounts[node.obj]
                 r = _safe_repr(obj, self.use_repr)
                 if node.head is None:
-                    lines = [_chains._class_name(type(obj))] + ([r] if r else [])
+                    lines = [_safe._class_name(type(obj))] + ([r] if r else [])
                 elif r:
                     lines.append("e.g. " + r)
                 if node.facts:
@@ -414,7 +396,7 @@ def _collapse_runs(steps):
                and type(steps[j + 1][0]) is type(obj)):
             j += 1
         if j - i >= 2:
-            out += [steps[i], _Run(j - i - 1, label, _chains._tname(obj)), steps[j]]
+            out += [steps[i], _Run(j - i - 1, label, _safe._tname(obj)), steps[j]]
         else:
             out += steps[i:j + 1]
         i = j + 1
@@ -469,7 +451,7 @@ def _collapsed(parent, label):
     namespace."""
     if label in ("member", "key of dict", "cache key"):
         return True
-    return label.startswith("[") and not _chains._is(parent, (types.ModuleType, type))
+    return label.startswith("[") and not _safe._is(parent, (types.ModuleType, type))
 
 
 def _draw_group(d, gi, group, max_nodes):
@@ -505,7 +487,7 @@ def _draw_group(d, gi, group, max_nodes):
             continue
         if _collapsed(parent, label):
             label, shared = "[*]", False
-        path.append("%s %s" % (label, _chains._tname(obj)))
+        path.append("%s %s" % (label, _safe._tname(obj)))
         if i == len(steps) - 1:
             n = target(obj)
             if count != 1:
@@ -563,7 +545,7 @@ def _weak_edges(d, backwards, too_many, max_nodes):
                     continue
                 d.edge(d.node(r), d.keys[id(obj)], "weakref", "weak")
             del refs
-        elif _chains._is(obj, weakref.ReferenceType):
+        elif _safe._is(obj, weakref.ReferenceType):
             target = weakref.ReferenceType.__call__(obj)
             if target is not None and (id(target) in d.object_index or
                                        len(d.objects) < max_nodes):
@@ -618,34 +600,6 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
 
 
 # ---- the public calls ------------------------------------------------------------------
-
-
-def render(what, format="svg", *, refs=False, max_depth=3, extra_ignore=(), filter=None,
-           too_many=10, max_nodes=MAX_NODES, repr=False):
-    """Draw `what` and return the bytes of the picture.
-
-    `what` is a Chain (find_chain's answer), a Group or a list of Groups
-    (explain's answer: one collapsed graph), or a list of objects: their
-    referrers (as show_backrefs draws them) or, with refs=True, their
-    references (as show_refs does).  `format` is 'svg', 'png', 'pdf' or
-    'dot' ('gv').  max_nodes caps the number of objects drawn."""
-    fmt = _check_format(format, "render")
-    max_nodes = _check_int(max_nodes, "max_nodes", "render", 1)
-    from refchain._explain import Group
-
-    if isinstance(what, _refchain.Chain):
-        d = _chain_drawing(what, repr, max_nodes)
-    elif isinstance(what, Group):
-        d = _groups_drawing([what], repr, max_nodes)
-    elif isinstance(what, (list, tuple)) and what and all(isinstance(g, Group) for g in what):
-        d = _groups_drawing(list(what), repr, max_nodes)
-    elif isinstance(what, (list, tuple)):
-        d = _hood_drawing(what, not refs, max_depth, extra_ignore, filter, too_many,
-                          max_nodes, repr, "render")
-    else:
-        raise TypeError("render() needs a Chain, a Group, a list of Groups or a list of "
-                        "objects, not %s (for one object, pass [obj])" % type(what).__name__)
-    return d.render(fmt)
 
 
 def show_backrefs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,

@@ -6,15 +6,20 @@ one is often a library's line (logging creating a Logger, asyncio creating a
 Task); the line a person can fix is the innermost frame in *their* code.  A
 site reads "app/views.py:88 (via logging/__init__.py:1353)" when the two
 differ.  That needs more than one frame: tracemalloc.start(25), or
-PYTHONTRACEMALLOC=25."""
+PYTHONTRACEMALLOC=25.
 
+Every report reads tracemalloc here, through one lookup (frames_of): the
+allocation lines of show_growth, explain and garbage, the line after a
+chain, and the traceback in a drawing's tooltip."""
+
+import linecache
 import os
 import sys
 import sysconfig
 import tracemalloc
 
 from refchain import _refchain
-from refchain._format import name
+from refchain._format import name, short
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _user_code = None        # a predicate set by set_user_code(), or None
@@ -90,12 +95,17 @@ def display_path(filename):
     return name(filename if rel.startswith(os.pardir) else rel)
 
 
+def tracing():
+    """Whether tracemalloc traces (no allocation is known otherwise)."""
+    return tracemalloc.is_tracing()
+
+
 def frames_of(obj):
     """tracemalloc's allocation frames of obj, most recent first, as
     (filename, lineno) pairs, or None (not tracing, or not traced).  Read
     through refchain's C helper, which also finds the instances CPython
     3.11's tracemalloc.get_object_traceback() misses."""
-    if not tracemalloc.is_tracing():
+    if not tracing():
         return None
     try:
         return _refchain._alloc_traceback(obj) or None
@@ -121,22 +131,46 @@ def format_site(key):
     return text
 
 
+def _site_key_of(obj):
+    frames = frames_of(obj)
+    return site_key(frames) if frames else None
+
+
 def site_of(obj):
     """Where obj was allocated, as text, or None."""
-    frames = frames_of(obj)
-    return format_site(site_key(frames)) if frames else None
+    key = _site_key_of(obj)
+    return format_site(key) if key else None
 
 
 def allocation_sites(objects, top=3):
     """The `top` allocation sites of `objects` as [(count, text)], most
     frequent first; objects tracemalloc did not trace are skipped."""
-    if not tracemalloc.is_tracing():
+    if not tracing():
         return []
     counts = {}
     for obj in objects:
-        frames = frames_of(obj)
-        if frames:
-            key = site_key(frames)
+        key = _site_key_of(obj)
+        if key:
             counts[key] = counts.get(key, 0) + 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], format_site(item[0])))
     return [(n, format_site(key)) for key, n in ranked[:top]]
+
+
+def traceback_lines(obj, max_frames):
+    """obj's allocation traceback as lines of text, most recent call first,
+    each frame with its source line (at most max_frames frames), or the
+    reason there is none."""
+    if not tracing():
+        return ["(tracemalloc is off: no allocation traceback)"]
+    frames = frames_of(obj)
+    if not frames:
+        return ["(not traced: allocated before tracemalloc.start()?)"]
+    lines = ["Allocated at (most recent call first):"]
+    for filename, lineno in frames[:max_frames]:
+        lines.append("  %s:%d" % (display_path(filename), lineno))
+        line = linecache.getline(filename, lineno).strip()
+        if line:
+            lines.append("    " + short(line, 120))
+    if len(frames) > max_frames:
+        lines.append("  ... %d more frames" % (len(frames) - max_frames))
+    return lines
