@@ -60,7 +60,7 @@ PyObject *rc_raise(rc_status st);
 
 /* Capture the heap, leaving out the tool's objects and discounting the
  * references they hold, plus `held` (n_held addresses the caller holds a
- * reference to, such as its arguments); `edges` is RC_EDGES_NONE, _OUT or _BOTH; `sizes` says whether to
+ * reference to, such as its arguments); `edges` is RC_EDGES_NONE or RC_EDGES_BOTH; `sizes` says whether to
  * record sizes.  Raises and returns NULL on failure.
  * When it returns a graph, no Python code has run since the walk: the
  * caller may dereference its addresses until it allocates a Python object

@@ -39,7 +39,7 @@ typedef struct rc_capture_opts {
     /* Expected number of nodes (the last capture's), to size the index. */
     size_t node_hint;
     /* What to keep of the references: RC_EDGES_NONE (nodes only, enough for a
-     * census), RC_EDGES_OUT, or RC_EDGES_BOTH (out- and in-edges). */
+     * census) or RC_EDGES_BOTH (out- and in-edges). */
     int edges;
     /* Record shallow sizes (0 records 0: a single chain needs none). */
     int sizes;
@@ -53,7 +53,7 @@ typedef struct rc_capture_opts {
     void (*refused_sizeof)(void);
 } rc_capture_opts;
 
-enum { RC_EDGES_NONE, RC_EDGES_OUT, RC_EDGES_BOTH };
+enum { RC_EDGES_NONE, RC_EDGES_BOTH };
 
 /* Capture the heap into a new graph (owned by the caller: rc_graph_free).
  * Requires the GIL.  opts and everything it points to are borrowed for the

@@ -54,6 +54,8 @@ typedef struct rc_paths rc_paths;
  * flagged RC_NODE_TOOL_FRAME are never expanded.  On error *out is untouched. */
 rc_status rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discounts,
                        size_t n_discounts, rc_paths **out);
+/* NULL is allowed (a no-op).  A rc_paths borrows nothing: it may outlive g,
+ * but its ids mean something only for the g it was computed on. */
 void rc_paths_free(rc_paths *p);
 
 /* Distance from the nearest root (0 for a root), or RC_UNREACHED. */
