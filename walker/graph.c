@@ -984,6 +984,19 @@ rc_graph_in(const rc_graph *g, rc_id id, size_t *n)
     return g->in + g->in_off[id];
 }
 
+uint32_t
+rc_graph_out_index(const rc_graph *g, rc_id from, rc_id to, size_t occ)
+{
+    size_t deg;
+    const rc_id *out = rc_graph_out(g, from, &deg);
+    for (size_t k = 0; k < deg; k++) {
+        if (out[k] == to && occ-- == 0) {
+            return (uint32_t)k;
+        }
+    }
+    return UINT32_MAX;
+}
+
 rc_id
 rc_graph_find(const rc_graph *g, uintptr_t addr)
 {

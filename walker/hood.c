@@ -97,21 +97,6 @@ admits(walk *w, rc_id v)
     return w->verdict[v] == VERDICT_KEEP;
 }
 
-/* The index, among from's out-edges, of its occ-th (from 0) edge to `to`:
- * in-edges list a source's edges in its out-edge order. */
-static uint32_t
-out_index(const rc_graph *g, rc_id from, rc_id to, size_t occ)
-{
-    size_t deg;
-    const rc_id *out = rc_graph_out(g, from, &deg);
-    for (size_t k = 0; k < deg; k++) {
-        if (out[k] == to && occ-- == 0) {
-            return (uint32_t)k;
-        }
-    }
-    return UINT32_MAX;
-}
-
 /* Show or count u's neighbours (u is answer object `head`). */
 static rc_status
 expand(walk *w, size_t head)
@@ -153,7 +138,7 @@ expand(walk *w, size_t head)
             return RC_ENOMEM;
         }
         w->h.edges[w->h.n_edges++] = o->backwards
-            ? (rc_hood_edge){w->slot[v], (uint32_t)head, out_index(w->g, v, u, occ)}
+            ? (rc_hood_edge){w->slot[v], (uint32_t)head, rc_graph_out_index(w->g, v, u, occ)}
             : (rc_hood_edge){(uint32_t)head, w->slot[v], (uint32_t)i};
     }
     if (more) {

@@ -268,21 +268,6 @@ take_discount(rc_discount *d, size_t nd, rc_id from, rc_id to)
     return false;
 }
 
-/* The index, among from's out-edges, of its occ-th (from 0) edge to `to`:
- * in-edges list a source's edges in its out-edge order. */
-static uint32_t
-out_index(const rc_graph *g, rc_id from, rc_id to, uint32_t occ)
-{
-    size_t deg;
-    const rc_id *out = rc_graph_out(g, from, &deg);
-    for (size_t k = 0; k < deg; k++) {
-        if (out[k] == to && occ-- == 0) {
-            return (uint32_t)k;
-        }
-    }
-    return UINT32_MAX;
-}
-
 rc_status
 rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
               size_t n_discounts, rc_id **chain, uint32_t **edges, size_t *len, uint8_t *kind)
@@ -370,7 +355,7 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
         size_t i = 0;
         for (rc_id v = best; v != RC_NO_ID; v = next[v]) {
             if (e && v != target) {
-                e[i] = out_index(g, v, next[v], occ[v]);
+                e[i] = rc_graph_out_index(g, v, next[v], occ[v]);
             }
             c[i++] = v;
         }

@@ -157,6 +157,11 @@ unsigned rc_graph_flags(const rc_graph *g, rc_id id);
  * move the out-edges). */
 const rc_id *rc_graph_out(const rc_graph *g, rc_id id, size_t *n);
 const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
+/* The index, among from's out-edges, of its occ-th (from 0) edge to `to`, or
+ * UINT32_MAX.  With occ = how many earlier sources' in-edge entries of `to`
+ * are `from`, this maps an in-edge back to its out-edge (in-edges list a
+ * source's edges in its out-edge order).  O(out-degree of from). */
+uint32_t rc_graph_out_index(const rc_graph *g, rc_id from, rc_id to, size_t occ);
 
 /* The node at `addr`, or RC_NO_ID.  O(V): a frozen graph keeps no index. */
 rc_id rc_graph_find(const rc_graph *g, uintptr_t addr);

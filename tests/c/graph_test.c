@@ -18,6 +18,25 @@ test_empty_graph(void **state)
     rc_graph_free(g);
 }
 
+/* rc_graph_out_index maps the occ-th edge from -> to back to its position
+ * among from's out-edges, duplicates included. */
+static void
+test_out_index_counts_duplicate_edges(void **state)
+{
+    (void)state;
+    /* 0 -> 1, 0 -> 2, 0 -> 1 (a list holding the same object twice), 1 -> 2 */
+    const test_edge e[] = {{0, 1}, {0, 2}, {0, 1}, {1, 2}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(3, e, 4, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_graph_out_index(g, 0, 1, 0), 0);
+    assert_int_equal(rc_graph_out_index(g, 0, 1, 1), 2);
+    assert_int_equal(rc_graph_out_index(g, 0, 1, 2), UINT32_MAX);
+    assert_int_equal(rc_graph_out_index(g, 0, 2, 0), 1);
+    assert_int_equal(rc_graph_out_index(g, 1, 2, 0), 0);
+    assert_int_equal(rc_graph_out_index(g, 2, 0, 0), UINT32_MAX);
+    rc_graph_free(g);
+}
+
 static void
 test_out_and_in_edges(void **state)
 {
@@ -392,6 +411,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_empty_graph),
         cmocka_unit_test(test_out_and_in_edges),
+        cmocka_unit_test(test_out_index_counts_duplicate_edges),
         cmocka_unit_test(test_discovered_nodes_are_expanded_in_id_order),
         cmocka_unit_test(test_excluded_addresses_vanish),
         cmocka_unit_test(test_contract_violations_are_einval),
