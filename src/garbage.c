@@ -60,14 +60,7 @@ take_cycle(const rc_graph *g, rc_cycle_finder *f, rc_id first, size_t max_hops,
         return RC_ENOMEM;
     }
     for (size_t j = 0; t->shown && j <= t->shown; j++) {
-        rc_id v;
-        if (j < t->shown) {
-            v = path[j];
-        } else {
-            size_t deg;
-            v = rc_graph_out(g, path[j - 1], &deg)[t->edge[j - 1]];
-        }
-        t->cycle[j] = (PyObject *)rc_graph_addr(g, v);
+        t->cycle[j] = (PyObject *)rc_graph_addr(g, path[j]);
         Py_INCREF(t->cycle[j]);
         t->n_cycle++;
     }

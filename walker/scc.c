@@ -390,16 +390,19 @@ rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **p
         }
     }
     size_t shown = len < max_hops ? len : max_hops;
-    rc_id *path = rc_malloc((shown ? shown : 1) * sizeof *path);
+    rc_id *path = rc_malloc((shown + 1) * sizeof *path);
     uint32_t *edge = rc_malloc((shown ? shown : 1) * sizeof *edge);
     rc_status st = path && edge ? RC_OK : RC_ENOMEM;
     if (st == RC_OK) {
         /* Node i of the cycle is len - 1 - i steps back from `last`. */
         rc_id u = last;
         uint32_t k = closing;
+        path[shown] = start; /* what the last reference leads to, when all fit */
         for (size_t i = len; i-- > 0;) {
-            if (i < shown) {
+            if (i <= shown) {
                 path[i] = u;
+            }
+            if (i < shown) {
                 edge[i] = k;
             }
             k = via[u];

@@ -60,11 +60,14 @@ rc_cycle_finder *rc_cycle_finder_new(const rc_graph *g, const uint32_t *comp);
 void rc_cycle_finder_free(rc_cycle_finder *f);
 
 /* A shortest cycle through `start`.  The finder's scratch memory changes
- * (it is not const), and is left ready for the next search, also on error.  *len receives its length in references
- * (0 when start is in no cycle or no component), and the first min(*len, max_hops) of them:
- * path[i] (rc_malloc'ed ids, start first) and edge[i] (rc_malloc'ed), the
- * index among path[i]'s out-edges of the reference to the next node on the
- * cycle.  On error the outputs are untouched. */
+ * (it is not const), and is left ready for the next search, also on error.
+ * *len receives its length in references (0 when start is in no cycle or
+ * no component), and the first shown = min(*len, max_hops) of them:
+ * edge[i] (rc_malloc'ed, i < shown) is the index among path[i]'s out-edges
+ * of the reference to path[i + 1], and path (rc_malloc'ed, shown + 1 ids)
+ * runs from start to the node the last shown reference leads to: start
+ * again when the whole cycle is shown.  On error the outputs are
+ * untouched. */
 rc_status rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **path,
                                uint32_t **edge, size_t *len);
 

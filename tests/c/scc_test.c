@@ -94,6 +94,7 @@ test_a_cycle_a_million_long_needs_no_recursion(void **state)
     assert_int_equal(path[0], 0);
     assert_int_equal(path[63], 63);
     assert_int_equal(edge[63], 0);
+    assert_int_equal(path[64], 64); /* where the 64th reference leads */
     rc_free(path);
     rc_free(edge);
     rc_cycle_finder_free(f);
@@ -128,17 +129,17 @@ test_shortest_cycle_through_a_node(void **state)
     struct {
         rc_id start;
         size_t max_hops, len, shown;
-        rc_id path[3];
+        rc_id path[4]; /* shown + 1: then where the last shown reference leads */
         uint32_t edge[3];
     } cases[] = {
-        {0, 64, 2, 2, {0, 3}, {1, 0}},       /* 0 -> 3 -> 0, not the longer way */
-        {1, 64, 3, 3, {1, 2, 0}, {0, 0, 0}}, /* 1 -> 2 -> 0 -> 1 */
-        {1, 2, 3, 2, {1, 2}, {0, 0}},        /* the same, cut after two references */
-        {4, 64, 1, 1, {4}, {0}},             /* a self loop */
-        {5, 64, 0, 0, {0}, {0}},             /* no cycle: 5 -> 0 leaves the component */
-        {6, 64, 2, 2, {6, 7}, {1, 0}},       /* not through 8, outside the set */
-        {8, 64, 0, 0, {0}, {0}},             /* 8 itself is in no component */
-        {0, 64, 2, 2, {0, 3}, {1, 0}},       /* again: searches leave no trace */
+        {0, 64, 2, 2, {0, 3, 0}, {1, 0}},       /* 0 -> 3 -> 0, not the longer way */
+        {1, 64, 3, 3, {1, 2, 0, 1}, {0, 0, 0}}, /* 1 -> 2 -> 0 -> 1 */
+        {1, 2, 3, 2, {1, 2, 0}, {0, 0}},        /* the same, cut after two references */
+        {4, 64, 1, 1, {4, 4}, {0}},             /* a self loop */
+        {5, 64, 0, 0, {5}, {0}},                /* no cycle: 5 -> 0 leaves the component */
+        {6, 64, 2, 2, {6, 7, 6}, {1, 0}},       /* not through 8, outside the set */
+        {8, 64, 0, 0, {8}, {0}},                /* 8 itself is in no component */
+        {0, 64, 2, 2, {0, 3, 0}, {1, 0}},       /* again: searches leave no trace */
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         rc_id *path = NULL;
@@ -152,6 +153,7 @@ test_shortest_cycle_through_a_node(void **state)
             assert_int_equal(path[j], cases[i].path[j]);
             assert_int_equal(edge[j], cases[i].edge[j]);
         }
+        assert_int_equal(path[cases[i].shown], cases[i].path[cases[i].shown]);
         rc_free(path);
         rc_free(edge);
     }
