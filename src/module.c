@@ -544,26 +544,6 @@ rc_size_is_lower_bound_py(PyObject *module, PyObject *obj)
     return PyBool_FromLong(lower);
 }
 
-/* _thread_frames() -> {thread id: innermost frame} for this interpreter's
- * threads, read from the C API (sys._current_frames can be replaced, and it
- * lists every interpreter's threads). */
-static PyObject *
-rc_thread_frames_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
-{
-    PyObject *result = PyDict_New();
-    /* The GIL is held throughout, and nothing here releases it. */
-    for (PyThreadState *t = rc_thread_head(); result && t; t = PyThreadState_Next(t)) {
-        PyObject *frame = rc_thread_frame(t);
-        PyObject *key = frame ? PyLong_FromUnsignedLong(rc_thread_ident(t)) : NULL;
-        if (frame && (!key || PyDict_SetItem(result, key, frame) < 0)) {
-            Py_CLEAR(result);
-        }
-        Py_XDECREF(key);
-        Py_XDECREF(frame);
-    }
-    return result;
-}
-
 /* _thread_of(frame) -> (thread id, number of threads) of the thread of this
  * interpreter whose stack holds frame, or None.  Builds no dict of frames:
  * one held in a Python local makes a frame <-> dict cycle. */
@@ -761,7 +741,6 @@ static PyMethodDef rc_methods[] = {
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
-    {"_thread_frames", rc_thread_frames_py, METH_NOARGS, NULL},
     {"_thread_of", rc_thread_of_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
