@@ -333,3 +333,27 @@ def test_asyncio_futures():
             loop.run_until_complete(task)
     finally:
         loop.close()
+
+
+def test_an_allocation_failure_in_capture_mode_removes_the_hook():
+    f = make_closure()
+    module = types.ModuleType("mod")
+    module.KEY = {("k", 1.5): [f.__closure__[0].cell_contents]}
+    path = (module, module.__dict__, module.KEY, module.KEY[("k", 1.5)],
+            f.__closure__[0].cell_contents)
+    edges = edges_of(path)
+    expected = _refchain._label_path(path, edges, 0, 0, True)
+    _refchain._fail_after(-1)
+    _refchain._label_path(path, edges, 0, 0, True)
+    points = _refchain._fail_after(-1)
+    assert points > 0
+    for n in range(points):
+        _refchain._fail_after(n)
+        try:
+            with pytest.raises(MemoryError):
+                _refchain._label_path(path, edges, 0, 0, True)
+        finally:
+            _refchain._fail_after(-1)
+        assert [Item() for _ in range(100)]   # allocates without the hook
+    assert _refchain._label_path(path, edges, 0, 0, True) == expected
+    assert expected[0] == ((2, "['KEY']"), (3, "[('k', 1.5)]"), (4, "[0]"))
