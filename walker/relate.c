@@ -27,7 +27,9 @@
 #include <structmember.h> /* PyMemberDef */
 #endif
 #include <stdint.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
@@ -293,6 +295,96 @@ put_int_repr(const rc_relate_ctx *ctx, text *t, PyObject *key)
     Py_DECREF(r);
 }
 
+/* Whether the decimal m * 10^e reads back as v. */
+static int
+reads_as(unsigned long long m, long e, double v)
+{
+    char buf[48];
+    snprintf(buf, sizeof buf, "%llue%ld", m, e); /* no decimal point: any locale */
+    return strtod(buf, NULL) == v;
+}
+
+/* A float's repr without PyOS_double_to_string() (which allocates with
+ * PyMem_Malloc): the fewest significant digits (1 to 17) that read back as
+ * the same double, the nearest such when several do (the C library rounds
+ * v to p digits; at a power of two the next decimal up may read back when
+ * the nearest does not), laid out as repr() does: an exponent when the
+ * decimal point would be 4 or more places left of the first digit or more
+ * than 16 right of it, `.0` after an integer.  The C library's decimal
+ * point may be a locale's: only its digits and exponent are read. */
+static void
+put_float_repr(text *t, double v)
+{
+    if (v != v) {
+        puts_ascii(t, "nan");
+        return;
+    }
+    if (v == HUGE_VAL || v == -HUGE_VAL) {
+        puts_ascii(t, v < 0 ? "-inf" : "inf");
+        return;
+    }
+    double a = fabs(v);
+    char buf[64];
+    unsigned long long m = 0;
+    long e = 0;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*e", prec - 1, a);
+        m = 0;
+        const char *p = buf;
+        for (; *p && *p != 'e'; p++) {
+            m = *p >= '0' && *p <= '9' ? m * 10 + (unsigned long long)(*p - '0') : m;
+        }
+        e = (*p == 'e' ? strtol(p + 1, NULL, 10) : 0) - (prec - 1); /* a ~ m * 10^e */
+        if (reads_as(m, e, a)) {
+            break;
+        }
+        if (reads_as(m + 1, e, a)) {
+            m++;
+            break;
+        }
+        if (m > 0 && reads_as(m - 1, e, a)) {
+            m--;
+            break;
+        }
+    }
+    char digits[24];
+    int n = snprintf(digits, sizeof digits, "%llu", m);
+    long decpt = e + n; /* the decimal point's place after digits[0..decpt) */
+    while (n > 1 && digits[n - 1] == '0') {
+        digits[--n] = '\0';
+    }
+    if (signbit(v)) {
+        put(t, '-');
+    }
+    if (m == 0) {
+        puts_ascii(t, "0.0");
+    } else if (decpt <= -4 || decpt > 16) {
+        put(t, (unsigned char)digits[0]);
+        if (n > 1) {
+            put(t, '.');
+            puts_ascii(t, digits + 1);
+        }
+        snprintf(buf, sizeof buf, "e%c%02ld", decpt - 1 < 0 ? '-' : '+', labs(decpt - 1));
+        puts_ascii(t, buf);
+    } else if (decpt <= 0) {
+        puts_ascii(t, "0.");
+        for (long i = decpt; i < 0; i++) {
+            put(t, '0');
+        }
+        puts_ascii(t, digits);
+    } else {
+        for (long i = 0; i < n || i < decpt; i++) {
+            if (i == decpt) {
+                put(t, '.');
+            }
+            put(t, i < n ? (unsigned char)digits[i] : '0');
+        }
+        if (decpt >= n) {
+            puts_ascii(t, ".0");
+        }
+    }
+}
+
 /* _chains._key_repr: repr() of a dict key of a builtin type, truncated to
  * KEY_REPR_MAX characters at depth 0; `<type>` for any other key. */
 static void
@@ -304,6 +396,8 @@ put_key_repr(const rc_relate_ctx *ctx, text *t, PyObject *key, int depth)
         puts_ascii(t, "None");
     } else if (tp == &PyBool_Type) {
         puts_ascii(t, key == Py_True ? "True" : "False");
+    } else if (tp == &PyFloat_Type && ctx->mode != RC_RELATE_LIVE) {
+        put_float_repr(t, PyFloat_AS_DOUBLE(key));
     } else if (tp == &PyFloat_Type) {
         char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(key), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
         if (!s) {
