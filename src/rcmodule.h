@@ -193,7 +193,7 @@ int node_call_truth(void *ctx, rc_id v);
 uintptr_t *ignore_addrs(PyObject *ignore, int ids_only, const uintptr_t *extra, size_t n_extra,
                         size_t *n);
 
-/* _label_path(objs, edges, start=0, limit=0) (labels.c). */
+/* _label_path(objs, edges, start=0, limit=0, capture=False) (labels.c). */
 PyObject *rc_label_path_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif
