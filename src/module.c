@@ -7,6 +7,7 @@
 #include <frameobject.h>
 
 #include "refchain/alloc.h"
+#include "refchain/relate.h"
 #include "refchain/select.h"
 
 #ifdef Py_GIL_DISABLED
@@ -544,153 +545,41 @@ rc_size_is_lower_bound_py(PyObject *module, PyObject *obj)
     return PyBool_FromLong(lower);
 }
 
-/* _thread_of(frame) -> (thread id, number of threads) of the thread of this
- * interpreter whose stack holds frame, or None.  Builds no dict of frames:
- * one held in a Python local makes a frame <-> dict cycle. */
+/* _thread_of(frame) -> (thread id, number of threads) or None (rc_frame_thread). */
 static PyObject *
 rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
 {
-    unsigned long found = 0;
-    int hit = 0;
-    Py_ssize_t threads = 0;
-    for (PyThreadState *t = rc_thread_head(); t; t = PyThreadState_Next(t)) {
-        threads++;
-        PyObject *f = hit ? NULL : rc_thread_frame(t);
-        while (f) {
-            if (f == frame) {
-                hit = 1;
-                found = rc_thread_ident(t);
-            }
-            PyObject *back = hit ? NULL : rc_frame_back(f);
-            Py_DECREF(f);
-            f = back;
-        }
-        if (PyErr_Occurred()) {
-            return NULL;
-        }
+    unsigned long ident;
+    size_t threads;
+    int hit = rc_frame_thread(frame, &ident, &threads);
+    if (hit <= 0) {
+        return hit < 0 ? NULL : Py_BuildValue("");
     }
-    if (!hit) {
-        Py_RETURN_NONE;
-    }
-    return Py_BuildValue("(kn)", found, threads);
+    return Py_BuildValue("(kn)", ident, (Py_ssize_t)threads);
 }
 
-typedef struct name_hash {
-    Py_hash_t hash;
-    Py_ssize_t index;
-} name_hash;
-
-static int
-cmp_name_hash(const void *x, const void *y)
-{
-    const name_hash *a = x, *b = y;
-    return (a->hash > b->hash) - (a->hash < b->hash);
-}
-
-/* _colliding_names(names, dicts) -> [name, ...]: the names (exact strs) that
- * a lookup in one of the dicts would compare with a key that is not an
- * exact str, calling that key's __eq__: the keys whose stored hash equals
- * the name's (every name, for a key whose hash is unknown; see
- * dict_next_hash).  Exact-str keys compare without user code.  Nothing is
- * allocated while a dict is scanned, so no collection can change it under
- * the loop. */
+/* _plain_attr(obj, name) -> object or None: obj's own attribute, read
+ * without running code (rc_plain_attr). */
 static PyObject *
-rc_colliding_names_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+rc_plain_attr_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "_colliding_names() takes a list of strs and a list "
-                                         "of dicts");
+    const char *name;
+    if (nargs != 2 || !PyUnicode_Check(args[1]) || !(name = PyUnicode_AsUTF8(args[1]))) {
+        PyErr_SetString(PyExc_TypeError, "_plain_attr() takes an object and a str");
         return NULL;
     }
-    PyObject *names = args[0], *dicts = args[1], *result = NULL;
-    Py_ssize_t n = PyList_GET_SIZE(names);
-    name_hash *table = rc_malloc((n ? (size_t)n : 1) * sizeof *table);
-    char *hit = rc_calloc(n ? (size_t)n : 1, 1);
-    if (!table || !hit) {
-        PyErr_NoMemory();
-        goto finally;
+    PyObject *value = rc_plain_attr(args[0], name);
+    if (!value) {
+        Py_RETURN_NONE;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *name = PyList_GET_ITEM(names, i);
-        if (!PyUnicode_CheckExact(name)) {
-            PyErr_SetString(PyExc_TypeError, "_colliding_names(): names must be strs");
-            goto finally;
-        }
-        if ((table[i].hash = PyObject_Hash(name)) == -1) {
-            goto finally;
-        }
-        table[i].index = i;
-    }
-    qsort(table, (size_t)n, sizeof *table, cmp_name_hash);
-    for (Py_ssize_t j = 0; j < PyList_GET_SIZE(dicts); j++) {
-        PyObject *d = PyList_GET_ITEM(dicts, j), *key;
-        Py_ssize_t pos = 0;
-        Py_hash_t hash;
-        if (!PyDict_Check(d)) {
-            PyErr_SetString(PyExc_TypeError, "_colliding_names(): dicts must be dicts");
-            goto finally;
-        }
-        int known;
-        while (rc_dict_next_hash(d, &pos, &key, &hash, &known)) {
-            if (PyUnicode_CheckExact(key)) {
-                continue;
-            }
-            if (!known) {
-                memset(hit, 1, (size_t)n); /* it may collide with any name */
-                continue;
-            }
-            name_hash probe = {hash, 0};
-            name_hash *found = bsearch(&probe, table, (size_t)n, sizeof *table, cmp_name_hash);
-            /* Names sharing a hash sit side by side. */
-            for (name_hash *e = found; e && e > table && e[-1].hash == hash;) {
-                hit[(--e)->index] = 1;
-            }
-            for (name_hash *e = found; e && e < table + n && e->hash == hash; e++) {
-                hit[e->index] = 1;
-            }
-        }
-    }
-    result = PyList_New(0);
-    for (Py_ssize_t i = 0; result && i < n; i++) {
-        if (hit[i] && PyList_Append(result, PyList_GET_ITEM(names, i)) < 0) {
-            Py_CLEAR(result);
-        }
-    }
-finally:
-    rc_free(table);
-    rc_free(hit);
-    return result;
+    return value;
 }
 
-#if PY_VERSION_HEX >= 0x030D0000
-/* Exported, but declared only in the internal headers since 3.13. */
-PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
-#endif
-
-/* _alloc_traceback(obj) -> ((filename, lineno), ...) most recent first, or
- * None.  tracemalloc records the start of each memory block; an object
- * starts after its pre-header (the GC header, and from 3.11 the managed
- * dict/weakref pointers).  CPython 3.11's own get_object_traceback()
- * forgets the managed-dict part, so instances of plain classes have no
- * traceback there. */
+/* _alloc_traceback(obj) -> ((filename, lineno), ...) or None (rc_alloc_traceback). */
 static PyObject *
 rc_alloc_traceback_py(PyObject *Py_UNUSED(module), PyObject *obj)
 {
-    PyTypeObject *tp = Py_TYPE(obj);
-    size_t pre = PyType_IS_GC(tp) ? 2 * sizeof(PyObject *) : 0;
-#if PY_VERSION_HEX >= 0x030C0000
-    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
-        pre += 2 * sizeof(PyObject *);
-    }
-#elif PY_VERSION_HEX >= 0x030B0000
-    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
-        pre += 2 * sizeof(PyObject *);
-    }
-#endif
-    if (PyType_Check(obj) && !PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE)) {
-        Py_RETURN_NONE; /* static types are not allocated */
-    }
-    return _PyTraceMalloc_GetTraceback(0, (uintptr_t)obj - pre);
+    return rc_alloc_traceback(obj);
 }
 
 /* _fail_after(n): make the n-th next C allocation fail (n < 0: never). */
@@ -743,8 +632,7 @@ static PyMethodDef rc_methods[] = {
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
     {"_thread_of", rc_thread_of_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
-    {"_colliding_names", (PyCFunction)(void (*)(void))rc_colliding_names_py, METH_FASTCALL,
-     NULL},
+    {"_plain_attr", (PyCFunction)(void (*)(void))rc_plain_attr_py, METH_FASTCALL, NULL},
     {"_label_path", (PyCFunction)(void (*)(void))rc_label_path_py, METH_FASTCALL, NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
@@ -754,59 +642,12 @@ static PyMethodDef rc_methods[] = {
 
 /* ---- module lifecycle ------------------------------------------------------ */
 
-/* The real path of the standard library's extension directory (sysconfig's
- * DESTSHARED), PyMem_RawMalloc'ed, or NULL when it cannot be known: then
- * only CPython's own image is trusted to size objects (see capture.c). */
-static char *
-stdlib_ext_dir(void)
-{
-    char *result = NULL;
-    PyObject *sysconfig = PyImport_ImportModule("sysconfig");
-    PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
-                              : NULL;
-    PyObject *bytes = dir && PyUnicode_Check(dir) ? PyUnicode_EncodeFSDefault(dir) : NULL;
-    char *real = bytes ? realpath(PyBytes_AS_STRING(bytes), NULL) : NULL;
-    if (real) {
-        size_t n = strlen(real) + 1;
-        result = PyMem_RawMalloc(n);
-        if (result) {
-            memcpy(result, real, n);
-        }
-        free(real);
-    }
-    PyErr_Clear();
-    Py_XDECREF(bytes);
-    Py_XDECREF(dir);
-    Py_XDECREF(sysconfig);
-    return result;
-}
-
-/* _struct.Struct's C __sizeof__, found by identity (its type's name is
- * "Struct" on 3.8, "_struct.Struct" later), or NULL. */
-static void (*struct_sizeof(void))(void)
-{
-    void (*fn)(void) = NULL;
-    PyObject *mod = PyImport_ImportModule("_struct");
-    PyObject *type = mod ? PyObject_GetAttrString(mod, "Struct") : NULL;
-    if (type && PyType_Check(type)) {
-        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, "__sizeof__");
-        if (d && Py_TYPE(d) == &PyMethodDescr_Type) {
-            fn = (void (*)(void))((PyMethodDescrObject *)d)->d_method->ml_meth;
-        }
-    }
-    PyErr_Clear();
-    Py_XDECREF(type);
-    Py_XDECREF(mod);
-    return fn;
-}
-
 static int
 rc_exec(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
-    s->stdlib_dir = stdlib_ext_dir();
-    s->refused_sizeof = struct_sizeof();
+    rc_sizing_probe(&s->stdlib_dir, &s->refused_sizeof);
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||

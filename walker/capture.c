@@ -1218,3 +1218,55 @@ finally:
     gc_pause_end(&pause);
     return st;
 }
+
+/* The real path of the standard library's extension directory (sysconfig's
+ * DESTSHARED), PyMem_RawMalloc'ed, or NULL. */
+static char *
+stdlib_ext_dir(void)
+{
+    char *result = NULL;
+    PyObject *sysconfig = PyImport_ImportModule("sysconfig");
+    PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
+                              : NULL;
+    PyObject *bytes = dir && PyUnicode_Check(dir) ? PyUnicode_EncodeFSDefault(dir) : NULL;
+    char *real = bytes ? realpath(PyBytes_AS_STRING(bytes), NULL) : NULL;
+    if (real) {
+        size_t n = strlen(real) + 1;
+        result = PyMem_RawMalloc(n);
+        if (result) {
+            memcpy(result, real, n);
+        }
+        free(real);
+    }
+    PyErr_Clear();
+    Py_XDECREF(bytes);
+    Py_XDECREF(dir);
+    Py_XDECREF(sysconfig);
+    return result;
+}
+
+/* _struct.Struct's C __sizeof__, found by identity (its type's name is
+ * "Struct" on 3.8, "_struct.Struct" later), or NULL. */
+static void (*struct_sizeof(void))(void)
+{
+    void (*fn)(void) = NULL;
+    PyObject *mod = PyImport_ImportModule("_struct");
+    PyObject *type = mod ? PyObject_GetAttrString(mod, "Struct") : NULL;
+    if (type && PyType_Check(type)) {
+        PyObject *d = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, "__sizeof__");
+        if (d && Py_TYPE(d) == &PyMethodDescr_Type) {
+            fn = (void (*)(void))((PyMethodDescrObject *)d)->d_method->ml_meth;
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(type);
+    Py_XDECREF(mod);
+    return fn;
+}
+
+void
+rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void))
+{
+    *stdlib_dir = stdlib_ext_dir();
+    *refused_sizeof = struct_sizeof();
+}

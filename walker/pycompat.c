@@ -490,3 +490,52 @@ rc_local_key_thread(PyObject *key, unsigned long *ident, size_t *n_threads)
     }
     return hit;
 }
+
+int
+rc_frame_thread(PyObject *frame, unsigned long *ident, size_t *n_threads)
+{
+    int hit = 0;
+    *ident = 0;
+    *n_threads = 0;
+    for (PyThreadState *t = rc_thread_head(); t; t = PyThreadState_Next(t)) {
+        ++*n_threads;
+        PyObject *f = hit ? NULL : rc_thread_frame(t);
+        while (f) {
+            if (f == frame) {
+                hit = 1;
+                *ident = rc_thread_ident(t);
+            }
+            PyObject *back = hit ? NULL : rc_frame_back(f);
+            Py_DECREF(f);
+            f = back;
+        }
+        if (PyErr_Occurred()) {
+            return -1;
+        }
+    }
+    return hit;
+}
+
+#if PY_VERSION_HEX >= 0x030D0000
+PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
+#endif
+
+PyObject *
+rc_alloc_traceback(PyObject *obj)
+{
+    PyTypeObject *tp = Py_TYPE(obj);
+    size_t pre = PyType_IS_GC(tp) ? 2 * sizeof(PyObject *) : 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT | Py_TPFLAGS_MANAGED_WEAKREF)) {
+        pre += 2 * sizeof(PyObject *);
+    }
+#elif PY_VERSION_HEX >= 0x030B0000
+    if (PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT)) {
+        pre += 2 * sizeof(PyObject *);
+    }
+#endif
+    if (PyType_Check(obj) && !PyType_HasFeature((PyTypeObject *)obj, Py_TPFLAGS_HEAPTYPE)) {
+        Py_RETURN_NONE; /* static types are not allocated */
+    }
+    return _PyTraceMalloc_GetTraceback(0, (uintptr_t)obj - pre);
+}

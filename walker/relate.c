@@ -1758,3 +1758,39 @@ rc_label_steps_free(rc_label_step *steps, size_t n)
     }
     rc_free(steps);
 }
+
+/* ---- reading one attribute ---------------------------------------------------- */
+
+/* Whether inline value i of op is named `name`. */
+static int
+inline_named(PyObject *op, size_t i, const char *name)
+{
+    PyObject *k = rc_inline_name(op, i);
+    return k && PyUnicode_CheckExact(k) && str_ready(k) &&
+           PyUnicode_CompareWithASCIIString(k, name) == 0;
+}
+
+PyObject *
+rc_plain_attr(PyObject *obj, const char *name)
+{
+    PyObject *mro = Py_TYPE(obj)->tp_mro;
+    if (!mro || !PyTuple_Check(mro)) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
+        PyObject *cls = PyTuple_GET_ITEM(mro, i);
+        if (PyType_Check(cls) && dict_get_str(class_dict((PyTypeObject *)cls), name)) {
+            return NULL; /* a descriptor, or a value of the class's own */
+        }
+    }
+    PyObject *found = dict_get_str(rc_object_dict(obj), name);
+    size_t n = 0;
+    PyObject *const *values = found ? NULL : rc_inline_values(obj, &n);
+    for (size_t i = 0; values && !found && i < n; i++) {
+        if (values[i] && inline_named(obj, i, name)) {
+            found = values[i];
+        }
+    }
+    Py_XINCREF(found);
+    return found;
+}

@@ -68,4 +68,11 @@ rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
  * Python code. */
 uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *lower_bound);
 
+/* The sizing facts of rc_capture_opts, found once (at import: it imports
+ * sysconfig and _struct, Python code): *stdlib_dir (PyMem_RawMalloc'ed, the
+ * caller frees it with PyMem_RawFree) and *refused_sizeof, each NULL when
+ * it cannot be known; then only CPython's own image is trusted to size
+ * objects.  Never fails: any exception is cleared. */
+void rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void));
+
 #endif

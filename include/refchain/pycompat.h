@@ -29,6 +29,23 @@ unsigned long rc_thread_ident(struct _ts *t);
  * 3.11+ could not materialise it). */
 struct _object *rc_frame_back(struct _object *frame);
 
+/* The thread of this interpreter whose stack holds `frame`: 1 with *ident
+ * its threading.get_ident() number, or 0; *n_threads the number of this
+ * interpreter's threads either way.  3.11+ materialises the frames it
+ * walks (rc_thread_frame); -1 with an exception set if that failed.  Builds
+ * no dict of frames (one held in a Python local makes a cycle). */
+int rc_frame_thread(struct _object *frame, unsigned long *ident, size_t *n_threads);
+
+/* tracemalloc's traceback of the memory block of obj, a new reference to
+ * ((filename, lineno), ...) most recent first, or to None (untraced, or a
+ * static type): the one function here that creates objects.  tracemalloc
+ * records where each block starts; an object starts after its pre-header
+ * (the GC header, and from 3.11 the managed dict/weakref pointers), which
+ * CPython 3.11's own get_object_traceback() miscounts for instances of
+ * plain classes.  _PyTraceMalloc_GetTraceback is exported by every version
+ * but declared only in the internal headers from 3.13. */
+struct _object *rc_alloc_traceback(struct _object *obj);
+
 /* The variables of a running or finished frame, or of a generator,
  * coroutine or async generator, read in place: the one reader of frame
  * variables (capture, the caller's discount and relate all use it).

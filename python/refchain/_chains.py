@@ -11,7 +11,7 @@ no repr() of user objects, no getattr() on user classes (a property is user
 code), no overridden __iter__/__getitem__/__eq__.  Types are compared with
 `is`, and names are never looked up with a dict's own lookup (`d.get(name)`,
 `name in d`), which calls the __eq__ of a key whose hash collides with the
-name: _dict_get() and _names() compare exact-str keys only."""
+name: _dict_get() compares exact-str keys only."""
 
 import gc
 import sys
@@ -19,8 +19,6 @@ import types
 
 from refchain import _format, _refchain
 from refchain._safe import (
-    _MISSING,
-    _class_dict,
     _class_name,
     _dict_descriptor,
     _dict_get,
@@ -30,7 +28,6 @@ from refchain._safe import (
     _func_qualname,
     _is,
     _module_dict,
-    _mro,
     _tname,
     _type_name,
 )
@@ -48,55 +45,6 @@ def tool_globals():
                   if type(name) is str and (name == "refchain" or name.startswith("refchain."))
                   and _is(m, types.ModuleType))
     return tuple(_module_dict(m) for _, m in mods)
-
-
-# id(d) -> (d, copy) for the namespaces _names() copied during one
-# describe() call.
-_names_memo = {}
-
-
-def _names(d):
-    """A copy of the namespace d with only its exact-str keys, for many
-    lookups: looking a str up in it runs no user code, in O(1)."""
-    memo = _names_memo.get(id(d))
-    if memo is None or memo[0] is not d:
-        memo = _names_memo[id(d)] = (d, {k: v for k, v in dict.items(d) if type(k) is str})
-    return memo[1]
-
-
-
-
-def forget():
-    """Drop what one describe() call remembered (it holds namespaces)."""
-    _names_memo.clear()
-
-
-def _class_attr(obj, name):
-    """(found, value) of name in the namespaces of obj's type's MRO."""
-    for cls in _mro(obj):
-        ns = _class_dict(cls)
-        value = _names(ns).get(name, _MISSING) if ns is not None else _MISSING
-        if value is not _MISSING:
-            return True, value
-    return False, None
-
-
-def _plain_attr(obj, name):
-    """obj's own attribute `name`, or None: read only when no class of its
-    MRO defines the name as a descriptor (a property of a Thread subclass
-    is user code) and no key there or in its __dict__ would be compared
-    with the name (see _inline_names)."""
-    dicts = [ns for ns in map(_class_dict, _mro(obj)) if ns is not None]
-    dicts += [r for r in gc.get_referents(obj) if type(r) is dict]
-    if _refchain._colliding_names([name], dicts):
-        return None
-    found, class_value = _class_attr(obj, name)
-    if found:
-        return None         # a descriptor, or a value of the class's own
-    try:
-        return object.__getattribute__(obj, name)
-    except Exception:
-        return None
 
 
 # ---- one step ------------------------------------------------------------------------
@@ -180,7 +128,7 @@ def _thread_name(found, escape=_format.name):
             thread = next((t for k, t in dict.items(active)
                            if type(k) is int and k == ident), None)
     if thread is not None:
-        name = _plain_attr(thread, "_name")
+        name = _refchain._plain_attr(thread, "_name")
         if type(name) is str:
             return "thread %s" % escape(name)
     elif threading is None and _is_main_thread(ident, n_threads):
@@ -298,15 +246,12 @@ def describe(chain):
     objs = chain.objects
     kind = chain.root_kind
     try:
-        try:
-            root = _describe_root(kind, objs[0])
-        except Exception:
-            root = "%s %s" % (kind, _tname(objs[0]))
-        if kind == "unreachable":
-            return (root, ())
-        return (root, label_path(objs, chain._edge_indexes))
-    finally:
-        forget()
+        root = _describe_root(kind, objs[0])
+    except Exception:
+        root = "%s %s" % (kind, _tname(objs[0]))
+    if kind == "unreachable":
+        return (root, ())
+    return (root, label_path(objs, chain._edge_indexes))
 
 
 def label_path(objs, edges):
@@ -316,15 +261,12 @@ def label_path(objs, edges):
     attribute in it read '.attr'); the index is where each label ends."""
     steps = []
     shown = {}          # label -> as text shows it (a long chain repeats a few)
-    try:
-        for end, label in _refchain._label_path(tuple(objs), tuple(edges)):
-            # A label holds one name (a key, an attribute, a variable).
-            text = shown.get(label)
-            if text is None:
-                text = shown[label] = _format.name(label)
-            steps.append((end, text))
-    finally:
-        forget()
+    for end, label in _refchain._label_path(tuple(objs), tuple(edges)):
+        # A label holds one name (a key, an attribute, a variable).
+        text = shown.get(label)
+        if text is None:
+            text = shown[label] = _format.name(label)
+        steps.append((end, text))
     return tuple(steps)
 
 

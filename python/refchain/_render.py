@@ -582,7 +582,6 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
     d.refcounts = list(counts)
     for src, dst, index in edges:
         d.edge(src, dst, _edge_label(d.objects[src], d.objects[dst], index))
-    _chains.forget()
     for i, n in more:
         m = d.placeholder("%s %d more %s" % (_ELLIPSIS, n, "referrers" if backwards
                                              else "references"))
