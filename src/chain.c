@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/explain.h"
 #include "refchain/paths.h"
 #include "refchain/search.h"
 #include "refchain/select.h"
@@ -405,41 +406,6 @@ rc_chain_type_init(PyObject *module, rc_state *s)
     return 0;
 }
 
-/* The chain root..v from the BFS, or a one-object "unreachable" chain. */
-static int
-take_chain(const analysis *a, rc_id v, PyObject ***objs, uint32_t **edges, Py_ssize_t *n,
-           int *kind)
-{
-    uint32_t depth = rc_paths_depth(a->paths, v);
-    size_t len = depth == RC_UNREACHED ? 1 : (size_t)depth + 1;
-    rc_id *ids = rc_malloc(len * sizeof *ids);
-    *edges = rc_malloc(len * sizeof **edges);
-    if (!ids || !*edges) {
-        rc_free(ids);
-        rc_free(*edges);
-        *edges = NULL; /* the caller frees what it finds there */
-        PyErr_NoMemory();
-        return -1;
-    }
-    if (depth == RC_UNREACHED) {
-        ids[0] = v;
-        *kind = CHAIN_UNREACHABLE;
-    } else {
-        rc_paths_chain(a->paths, v, ids, len);
-        rc_paths_chain_edges(a->paths, ids, len, *edges);
-        *kind = a->kinds[ids[0]];
-    }
-    *objs = take_objects(a->g, ids, len);
-    rc_free(ids);
-    if (!*objs) {
-        rc_free(*edges);
-        *edges = NULL;
-        return -1;
-    }
-    *n = (Py_ssize_t)len;
-    return 0;
-}
-
 /* ---- find_chain ---------------------------------------------------------- */
 
 static PyObject *
@@ -495,161 +461,74 @@ finally:
 
 /* ---- explain ------------------------------------------------------------- */
 
-typedef struct taken_group {
-    rc_group group;
-    PyObject **chain;
-    uint32_t *edges;
-    Py_ssize_t chain_len;
-    int kind;
-    PyObject **members;
-    size_t n_members;
-} taken_group;
-
-static void
-taken_free(taken_group *t, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        for (Py_ssize_t j = 0; t[i].chain && j < t[i].chain_len; j++) {
-            Py_DECREF(t[i].chain[j]);
-        }
-        for (size_t j = 0; t[i].members && j < t[i].n_members; j++) {
-            Py_DECREF(t[i].members[j]);
-        }
-        rc_free(t[i].chain);
-        rc_free(t[i].edges);
-        rc_free(t[i].members);
-    }
-    rc_free(t);
-}
-
-/* Group members[0..n) by set (set_of[i] < n_sets, or NULL for one set), each
- * set as if alone, and take references to the first `limit` groups of each
- * set: their chains and members.  out[k] has n_out[k] entries.  On error
- * the exception is set and out is untouched. */
-static int
-take_groups(const analysis *a, const rc_id *members, const uint32_t *set_of, size_t n,
-            size_t n_sets, size_t limit, taken_group **out, size_t *n_out)
-{
-    rc_group *groups = NULL;
-    size_t *start = NULL;
-    uint32_t *group_of = NULL;
-    rc_status st = rc_paths_group_sets(a->g, a->paths, members, set_of, n, n_sets, limit,
-                                       &groups, &start, &group_of);
-    if (st != RC_OK) {
-        rc_raise(st);
-        return -1;
-    }
-    int rc = -1;
-    size_t k;
-    for (k = 0; k < n_sets; k++) {
-        size_t ng = start[k + 1] - start[k];
-        if (ng > limit) {
-            ng = limit;
-        }
-        taken_group *t = rc_calloc(ng ? ng : 1, sizeof *t);
-        if (!t) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        out[k] = t;
-        n_out[k] = ng;
-        for (size_t i = 0; i < ng; i++) {
-            const rc_group *gr = &groups[start[k] + i];
-            t[i].group = *gr;
-            t[i].members = rc_malloc((gr->count ? gr->count : 1) * sizeof *t[i].members);
-            if (!t[i].members) {
-                PyErr_NoMemory();
-                k++;
-                goto finally;
-            }
-            if (take_chain(a, gr->representative, &t[i].chain, &t[i].edges, &t[i].chain_len,
-                           &t[i].kind) < 0) {
-                t[i].chain = NULL;
-                k++;
-                goto finally;
-            }
-        }
-    }
-    for (size_t j = 0; j < n; j++) {
-        size_t set = set_of ? set_of[j] : 0, local = group_of[j] - start[set];
-        if (local < n_out[set]) {
-            taken_group *tg = &out[set][local];
-            PyObject *o = (PyObject *)rc_graph_addr(a->g, members[j]);
-            Py_INCREF(o);
-            tg->members[tg->n_members++] = o;
-        }
-    }
-    rc = 0;
-finally:
-    if (rc < 0) {
-        while (k-- > 0) { /* the sets taken so far, the failed one included */
-            taken_free(out[k], n_out[k]);
-            out[k] = NULL;
-            n_out[k] = 0;
-        }
-    }
-    rc_free(groups);
-    rc_free(start);
-    rc_free(group_of);
-    return rc;
-}
-
-/* A list of (count, bytes, chain, members) from taken groups; consumes t. */
+/* A Chain of objs[0..n) (new references are taken) and edges[0..n). */
 static PyObject *
-groups_to_list(PyObject *module, taken_group *t, size_t n)
+chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges, size_t n)
 {
-    PyObject *list = PyList_New(0);
+    PyObject **own = rc_malloc(n * sizeof *own);
+    uint32_t *own_edges = rc_malloc(n * sizeof *own_edges);
+    if (!own || !own_edges) {
+        rc_free(own);
+        rc_free(own_edges);
+        return PyErr_NoMemory();
+    }
     for (size_t i = 0; i < n; i++) {
-        PyObject *members = NULL, *chain = NULL, *item = NULL;
-        if (list && (members = PyList_New((Py_ssize_t)t[i].n_members))) {
-            for (size_t j = 0; j < t[i].n_members; j++) {
-                PyList_SET_ITEM(members, (Py_ssize_t)j, t[i].members[j]);
-            }
-            t[i].n_members = 0; /* the list owns them now */
-        }
-        if (members) {
-            chain = chain_new(module, t[i].kind, t[i].chain, t[i].chain_len, t[i].edges);
-        }
-        t[i].chain = NULL;
-        t[i].edges = NULL;
-        t[i].chain_len = 0;
-        if (chain) {
-            item = Py_BuildValue("(nKOO)", (Py_ssize_t)t[i].group.count,
-                                 (unsigned long long)t[i].group.bytes, chain, members);
-        }
+        own[i] = objs[i];
+        Py_INCREF(own[i]);
+    }
+    memcpy(own_edges, edges, n * sizeof *own_edges);
+    return chain_new(module, kind, own, (Py_ssize_t)n, own_edges);
+}
+
+/* [(count, bytes, chain, members)] for set s of e; objs[i] holds e->ids[i]. */
+static PyObject *
+group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
+           PyObject *const *objs)
+{
+    PyObject *list = PyList_New((Py_ssize_t)s->n_groups);
+    for (size_t i = 0; list && i < s->n_groups; i++) {
+        const rc_explained_group *gr = &e->groups[s->first + i];
+        PyObject *chain = chain_of(module, gr->kind, objs + gr->chain_at,
+                                   e->edges + gr->chain_at, gr->chain_len);
+        PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
+        PyObject *item = members ? Py_BuildValue("(nKOO)", (Py_ssize_t)gr->count,
+                                                 (unsigned long long)gr->bytes, chain, members)
+                                 : NULL;
         Py_XDECREF(chain);
         Py_XDECREF(members);
-        if (!item || PyList_Append(list, item) < 0) {
-            Py_XDECREF(item);
+        if (!item) {
             Py_CLEAR(list);
-        } else {
-            Py_DECREF(item);
+            break;
         }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
     }
-    taken_free(t, n);
     return list;
 }
 
-/* An explanation's sets, each with its taken groups: one set (every member)
- * or, by type, one per part of `parts`. */
-typedef struct explained {
-    size_t n_sets;
-    taken_group **per_set;
-    size_t *n_per_set;
-    rc_type_partition parts;
-} explained;
-
-static void
-explained_free(explained *e)
+/* The Python answer of _explain, once objs holds every id of e. */
+static PyObject *
+explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_explanation *e,
+               PyObject *const *objs)
 {
-    for (size_t k = 0; e->per_set && k < e->n_sets; k++) {
-        if (e->per_set[k]) {
-            taken_free(e->per_set[k], e->n_per_set[k]);
-        }
+    if (!by_type) {
+        return group_list(module, e, &e->sets[0], objs);
     }
-    rc_free(e->per_set);
-    rc_free(e->n_per_set);
-    rc_type_partition_clear(&e->parts);
+    PyObject *result = PyList_New((Py_ssize_t)e->n_sets);
+    for (size_t k = 0; result && k < e->n_sets; k++) {
+        const rc_explained_set *s = &e->sets[k];
+        PyObject *groups = group_list(module, e, s, objs);
+        PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(g, s->type),
+                                                (Py_ssize_t)s->count,
+                                                (unsigned long long)s->bytes, groups)
+                                : NULL;
+        Py_XDECREF(groups);
+        if (!item) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyList_SET_ITEM(result, (Py_ssize_t)k, item);
+    }
+    return result;
 }
 
 /* The question's own handles: the references the calls in flight hold to
@@ -719,64 +598,6 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
     return 0;
 }
 
-/* Group members[0..n), all as one set or by type (the `limit` largest
- * types, each grouped as if alone), and take references to what the answer
- * names.  Raises on failure; e is freed by explained_free() either way. */
-static int
-explain_take(const analysis *a, const rc_id *members, size_t n, int by_type, size_t limit,
-             explained *e)
-{
-    const uint32_t *set_of = NULL;
-    e->n_sets = 1;
-    if (by_type) {
-        rc_status st = rc_partition_by_type(a->g, members, n, limit, &e->parts);
-        if (st != RC_OK) {
-            rc_raise(st);
-            return -1;
-        }
-        members = e->parts.members;
-        set_of = e->parts.part_of;
-        n = e->parts.n_members;
-        e->n_sets = e->parts.n_parts;
-    }
-    e->per_set = rc_calloc(e->n_sets ? e->n_sets : 1, sizeof *e->per_set);
-    e->n_per_set = rc_calloc(e->n_sets ? e->n_sets : 1, sizeof *e->n_per_set);
-    if (!e->per_set || !e->n_per_set) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return take_groups(a, members, set_of, n, e->n_sets, limit, e->per_set, e->n_per_set);
-}
-
-/* The Python answer; consumes e's taken groups.  Reads only g's type names. */
-static PyObject *
-explain_result(PyObject *module, const rc_graph *g, int by_type, explained *e)
-{
-    if (!by_type) {
-        PyObject *list = groups_to_list(module, e->per_set[0], e->n_per_set[0]);
-        e->per_set[0] = NULL;
-        return list;
-    }
-    PyObject *result = PyList_New(0);
-    for (size_t k = 0; k < e->n_sets; k++) {
-        const rc_type_part *part = &e->parts.parts[k];
-        PyObject *groups = groups_to_list(module, e->per_set[k], e->n_per_set[k]);
-        e->per_set[k] = NULL;
-        PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(g, part->type),
-                                                (Py_ssize_t)part->count,
-                                                (unsigned long long)part->bytes, groups)
-                                : NULL;
-        Py_XDECREF(groups);
-        if (!result || !item || PyList_Append(result, item) < 0) {
-            Py_XDECREF(item);
-            Py_CLEAR(result);
-            break; /* explained_free() releases the sets left */
-        }
-        Py_DECREF(item);
-    }
-    return result;
-}
-
 /* _explain(selector, objects, since, limit, by_type, given=None)
  *   selector: None, a type or a type name; objects: None or a sequence;
  *   since: None or a Census; given: what the user passed (its caller's
@@ -810,7 +631,8 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *seq = NULL, *result = NULL;
     question q = {0};
     analysis a = {0};
-    explained e = {0};
+    rc_explanation e = {0};
+    PyObject **objs = NULL;
     rc_id *members = NULL;
     unsigned char *mask = NULL;
     size_t n = 0, marked;
@@ -821,14 +643,21 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (explain_question(module, &q, av[5], objects, seq, selector) < 0 ||
         analyse(module, &q, 1, &a) < 0 ||
         (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) ||
-        explain_members(&a, seq, since, mask, &members, &n) < 0 ||
-        explain_take(&a, members, n, by_type, (size_t)limit, &e) < 0) {
+        explain_members(&a, seq, since, mask, &members, &n) < 0) {
         goto finally;
     }
-    /* Every object the answer names is held now: Python may run. */
-    result = explain_result(module, a.g, by_type, &e);
+    rc_status st = rc_explain(a.g, a.paths, a.kinds, members, n, by_type, (size_t)limit, &e);
+    if (st != RC_OK) {
+        rc_raise(st);
+        goto finally;
+    }
+    if ((objs = take_objects(a.g, e.ids, e.n_ids)) != NULL) {
+        /* Every object the answer names is held now: Python may run. */
+        result = explain_result(module, a.g, by_type, &e, objs);
+    }
 finally:
-    explained_free(&e);
+    rc_release_objects(objs, e.n_ids);
+    rc_explanation_clear(&e);
     rc_free(members);
     rc_free(mask);
     analysis_free(&a);

@@ -218,6 +218,26 @@ take_objects(const rc_graph *g, const rc_id *ids, size_t len)
     return objs;
 }
 
+void
+rc_release_objects(PyObject **objs, size_t n)
+{
+    for (size_t i = 0; objs && i < n; i++) {
+        Py_DECREF(objs[i]);
+    }
+    rc_free(objs);
+}
+
+PyObject *
+rc_list_of(PyObject *const *objs, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        Py_INCREF(objs[i]);
+        PyList_SET_ITEM(list, (Py_ssize_t)i, objs[i]);
+    }
+    return list;
+}
+
 PyObject **
 take_every_node(const rc_graph *g)
 {

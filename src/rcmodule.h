@@ -170,6 +170,10 @@ int held_by_others(const analysis *a, rc_id v);
  * array; NULL with MemoryError.  No Python code may have run since the
  * capture. */
 PyObject **take_objects(const rc_graph *g, const rc_id *ids, size_t len);
+/* Drop objs[0..n) and free the array (NULL is a no-op). */
+void rc_release_objects(PyObject **objs, size_t n);
+/* A new list of objs[0..n) (new references). */
+PyObject *rc_list_of(PyObject *const *objs, size_t n);
 /* take_objects() for every node of g: refs[v] holds node v.  Take it
  * before a callback runs Python code during a walk; afterwards only refs[]
  * may be dereferenced.  release_every_node() drops them (refs may be NULL;

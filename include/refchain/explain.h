@@ -1,0 +1,66 @@
+/* Explanations: many objects grouped by how they are held, as plain C data.
+ *
+ * rc_explain() groups a set of members by retention path (rc_paths_group,
+ * refchain/paths.h), all as one set or split by type first
+ * (rc_partition_by_type, refchain/select.h), and lays out everything an
+ * answer names in one array of node ids: for each group kept, the chain of
+ * its representative (root first) and then its members.  The binding takes
+ * one reference per id and slices; a loaded snapshot can read the same ids. */
+#ifndef REFCHAIN_EXPLAIN_H
+#define REFCHAIN_EXPLAIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "refchain/graph.h"
+#include "refchain/paths.h"
+
+/* The root kind of a group whose representative no root reaches. */
+#define RC_EXPLAIN_UNREACHED RC_ROOT_KINDS
+
+typedef struct rc_explained_group {
+    size_t count;     /* members */
+    uint64_t bytes;   /* their sizes */
+    uint8_t kind;     /* the chain's root kind, or RC_EXPLAIN_UNREACHED */
+    size_t chain_at;  /* ids[chain_at .. + chain_len): root .. representative */
+    size_t chain_len; /* depth + 1; 1 (the representative) when unreached */
+    size_t members_at; /* ids[members_at .. + count): the members, in the order given */
+} rc_explained_group;
+
+typedef struct rc_explained_set {
+    uint32_t type;   /* the type naming the set (rc_graph_type_name), by type only */
+    size_t count;    /* the set's members */
+    uint64_t bytes;  /* their sizes */
+    size_t first;    /* groups[first .. + n_groups) */
+    size_t n_groups; /* at most the limit */
+} rc_explained_set;
+
+typedef struct rc_explanation {
+    rc_explained_set *sets;
+    size_t n_sets;
+    rc_explained_group *groups;
+    size_t n_groups;
+    rc_id *ids;
+    size_t n_ids;
+    /* edges[chain_at + i]: the index among ids[chain_at + i]'s out-edges of
+     * the reference the chain follows to ids[chain_at + i + 1]; parallel to
+     * ids (entries past a chain's last hop are 0). */
+    uint32_t *edges;
+} rc_explanation;
+
+/* Explain members[0..n) (node ids of g, which p was computed on; kinds from
+ * rc_roots_classify).  by_type 0: one set, its count and bytes those of
+ * members, type 0.  by_type 1: one set per type, the `limit` largest types
+ * (SIZE_MAX: all).  Each set keeps its `limit` largest groups, sorted as
+ * rc_paths_group() sorts them.  Fills *out (owned by the caller: free it
+ * with rc_explanation_clear()).  RC_OK, or RC_ENOMEM / RC_ETOOBIG with *out
+ * zeroed. */
+rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
+                     const rc_id *members, size_t n, int by_type, size_t limit,
+                     rc_explanation *out);
+
+/* Free what an explanation owns and zero it; a zeroed one is fine.  e must
+ * not be NULL. */
+void rc_explanation_clear(rc_explanation *e);
+
+#endif
