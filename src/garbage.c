@@ -3,70 +3,16 @@
  *
  * The set is the GC-capable objects no root reaches (after the BFS of
  * walker/paths.c), or, for collect_report(), the objects given.  Its
- * strongly connected components with a cycle are grouped by
- * rc_cycles_group(); for each group the references taken are one shortest
- * cycle of its representative component (the objects along it, for
- * labels) and every member of its cycles (for allocation lines), all before
- * any Python object is created. */
+ * strongly connected components with a cycle are grouped, and each group
+ * shown comes with one shortest cycle (its objects, for labels) and every
+ * member (for allocation lines): rc_garbage_cycles() lays them out as node
+ * ids, and one reference per id is taken before any Python object is
+ * created. */
 #include "rcmodule.h"
 
 #include "refchain/alloc.h"
 #include "refchain/scc.h"
 #include "refchain/unreachable.h"
-
-/* One group's answer, held in C until the graph is gone. */
-typedef struct taken_cycles {
-    PyObject **cycle;     /* along one shortest cycle: its first shown + 1 objects */
-    size_t n_cycle;
-    uint32_t *edge;       /* the edge index of each reference shown */
-    size_t shown, hops;   /* references shown; the cycle's length */
-    PyObject **members;   /* every member of every cycle of the group */
-    size_t n_members;
-} taken_cycles;
-
-static void
-taken_cycles_free(taken_cycles *t, size_t n)
-{
-    for (size_t i = 0; t && i < n; i++) {
-        for (size_t j = 0; t[i].cycle && j < t[i].n_cycle; j++) {
-            Py_DECREF(t[i].cycle[j]);
-        }
-        for (size_t j = 0; t[i].members && j < t[i].n_members; j++) {
-            Py_DECREF(t[i].members[j]);
-        }
-        rc_free(t[i].edge);
-        rc_free(t[i].cycle);
-        rc_free(t[i].members);
-    }
-    rc_free(t);
-}
-
-/* Take one shortest cycle through `first`: the objects along its first
- * max_hops references and the object the last of them leads to, and the
- * references' edge indexes. */
-static rc_status
-take_cycle(const rc_graph *g, rc_cycle_finder *f, rc_id first, size_t max_hops,
-           taken_cycles *t)
-{
-    rc_id *path = NULL;
-    rc_status st = rc_cycle_finder_find(f, first, max_hops, &path, &t->edge, &t->hops);
-    if (st != RC_OK) {
-        return st;
-    }
-    t->shown = t->hops < max_hops ? t->hops : max_hops;
-    t->cycle = rc_malloc((t->shown + 1) * sizeof *t->cycle);
-    if (!t->cycle) {
-        rc_free(path);
-        return RC_ENOMEM;
-    }
-    for (size_t j = 0; t->shown && j <= t->shown; j++) {
-        t->cycle[j] = (PyObject *)rc_graph_addr(g, path[j]);
-        Py_INCREF(t->cycle[j]);
-        t->n_cycle++;
-    }
-    rc_free(path);
-    return RC_OK;
-}
 
 /* [n] of plain ints. */
 static PyObject *
@@ -82,40 +28,6 @@ index_list(const uint32_t *values, size_t n)
         PyList_SET_ITEM(list, (Py_ssize_t)i, k);
     }
     return list;
-}
-
-static PyObject *
-list_of(PyObject **objs, size_t n)
-{
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list && i < n; i++) {
-        Py_INCREF(objs[i]);
-        PyList_SET_ITEM(list, (Py_ssize_t)i, objs[i]);
-    }
-    return list;
-}
-
-/* The cycles among the set, grouped by rc_cycles_group(). */
-typedef struct cycles {
-    uint32_t *comp;
-    size_t n_comp;
-    uint8_t *cyclic;
-    rc_cycle_group *groups;
-    size_t n_groups;
-    rc_id *members;
-    size_t *start;
-    uint32_t *group_of;
-} cycles;
-
-static void
-cycles_free(cycles *c)
-{
-    rc_cycle_groups_free(c->groups, c->n_groups);
-    rc_free(c->group_of);
-    rc_free(c->members);
-    rc_free(c->start);
-    rc_free(c->comp);
-    rc_free(c->cyclic);
 }
 
 /* The set asked about, one byte per node (rc_malloc'ed): the prediction
@@ -162,44 +74,12 @@ select_set(analysis *a, PyObject *objects, size_t *count)
     return in_set;
 }
 
-/* Every reference the first ng groups' answer needs, taken before any
- * Python object is made.  NULL with an exception set. */
-static taken_cycles *
-take_all(const rc_graph *g, const cycles *c, size_t ng, size_t max_hops)
-{
-    taken_cycles *taken = rc_calloc(ng ? ng : 1, sizeof *taken);
-    rc_cycle_finder *finder = max_hops ? rc_cycle_finder_new(g, c->comp) : NULL;
-    rc_status st = taken && (!max_hops || finder) ? RC_OK : RC_ENOMEM;
-    for (size_t i = 0; st == RC_OK && i < ng; i++) {
-        uint32_t rep = c->groups[i].representative;
-        taken[i].members = rc_malloc(c->groups[i].objects * sizeof *taken[i].members);
-        if (!taken[i].members) {
-            st = RC_ENOMEM;
-        } else if (finder) {
-            st = take_cycle(g, finder, c->members[c->start[rep]], max_hops, &taken[i]);
-        }
-    }
-    for (size_t k = 0; st == RC_OK && k < c->n_comp; k++) {
-        uint32_t gi = c->group_of[k];
-        for (size_t j = c->start[k]; gi < ng && j < c->start[k + 1]; j++) {
-            PyObject *o = (PyObject *)rc_graph_addr(g, c->members[j]);
-            Py_INCREF(o);
-            taken[gi].members[taken[gi].n_members++] = o;
-        }
-    }
-    rc_cycle_finder_free(finder);
-    if (st != RC_OK) {
-        taken_cycles_free(taken, taken ? ng : 0);
-        rc_raise(st);
-        return NULL;
-    }
-    return taken;
-}
-
-/* One group's answer tuple (see _garbage). */
+/* Group i's answer tuple (see _garbage); objs[k] holds c->ids[k]. */
 static PyObject *
-group_item(const rc_graph *g, const rc_cycle_group *gr, const taken_cycles *t)
+group_item(const rc_graph *g, const rc_cycles *c, size_t i, PyObject *const *objs)
 {
+    const rc_cycle_group *gr = &c->groups[i];
+    const rc_cycles_shown *t = &c->shown[i];
     PyObject *names = PyTuple_New((Py_ssize_t)gr->n_types);
     for (size_t k = 0; names && k < gr->n_types; k++) {
         PyObject *s = PyUnicode_FromString(rc_graph_type_name(g, gr->types[k]));
@@ -209,9 +89,10 @@ group_item(const rc_graph *g, const rc_cycle_group *gr, const taken_cycles *t)
         }
         PyTuple_SET_ITEM(names, (Py_ssize_t)k, s);
     }
-    PyObject *cycle = names ? list_of(t->cycle, t->n_cycle) : NULL;
-    PyObject *edges = cycle ? index_list(t->edge, t->shown) : NULL;
-    PyObject *all = edges ? list_of(t->members, t->n_members) : NULL;
+    PyObject *cycle = names ? rc_list_of(objs + t->path_at, t->path_len) : NULL;
+    PyObject *edges =
+        cycle ? index_list(c->edges + t->path_at, t->path_len ? t->path_len - 1 : 0) : NULL;
+    PyObject *all = edges ? rc_list_of(objs + t->members_at, gr->objects) : NULL;
     PyObject *item = all ? Py_BuildValue("(OnnKOOOnO)", names, (Py_ssize_t)gr->cycles,
                                          (Py_ssize_t)gr->objects, (unsigned long long)gr->bytes,
                                          gr->finalizers ? Py_True : Py_False, cycle, edges,
@@ -248,11 +129,10 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     question q = {0};
     analysis a = {0};
-    cycles c = {0};
-    PyObject *result = NULL, *list = NULL;
+    rc_cycles c = {0};
+    PyObject *result = NULL, *list = NULL, **objs = NULL;
     uint8_t *in_set = NULL;
-    taken_cycles *taken = NULL;
-    size_t count = 0, ng = 0;
+    size_t count = 0;
     /* The BFS (which also records sizes) even for given objects: their
      * bytes are reported as the prediction's are.  A prediction sees the
      * tool's objects as the collector does: a Chain the user holds keeps its
@@ -263,23 +143,18 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         analyse(module, &q, 1, &a) < 0 || !(in_set = select_set(&a, objects, &count))) {
         goto finally;
     }
-    rc_status st = rc_scc(a.g, in_set, &c.comp, &c.n_comp, &c.cyclic);
-    if (st == RC_OK) {
-        st = rc_cycles_group(a.g, c.comp, c.n_comp, c.cyclic, &c.groups, &c.n_groups,
-                             &c.members, &c.start, &c.group_of);
-    }
+    rc_status st = rc_garbage_cycles(a.g, in_set, (size_t)limit, (size_t)max_hops, &c);
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;
     }
-    ng = (size_t)limit < c.n_groups ? (size_t)limit : c.n_groups;
-    if (!(taken = take_all(a.g, &c, ng, (size_t)max_hops))) {
+    if (!(objs = take_objects(a.g, c.ids, c.n_ids))) {
         goto finally;
     }
     /* Every object named is held: build the answer. */
-    list = PyList_New((Py_ssize_t)ng);
-    for (size_t i = 0; list && i < ng; i++) {
-        PyObject *item = group_item(a.g, &c.groups[i], &taken[i]);
+    list = PyList_New((Py_ssize_t)c.n_shown);
+    for (size_t i = 0; list && i < c.n_shown; i++) {
+        PyObject *item = group_item(a.g, &c, i, objs);
         if (!item) {
             Py_CLEAR(list);
             break;
@@ -290,9 +165,9 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
     }
 finally:
-    taken_cycles_free(taken, ng);
+    rc_release_objects(objs, c.n_ids);
     Py_XDECREF(list);
-    cycles_free(&c);
+    rc_cycles_clear(&c);
     rc_free(in_set);
     analysis_free(&a);
     question_free(&q);

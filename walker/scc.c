@@ -420,3 +420,148 @@ rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **p
     }
     return st;
 }
+
+/* ---- the answer's layout ---------------------------------------------------- */
+
+void
+rc_cycles_clear(rc_cycles *c)
+{
+    rc_cycle_groups_free(c->groups, c->n_groups);
+    rc_free(c->shown);
+    rc_free(c->ids);
+    rc_free(c->edges);
+    memset(c, 0, sizeof *c);
+}
+
+/* What rc_garbage_cycles() works from. */
+typedef struct cycle_parts {
+    uint32_t *comp;
+    size_t n_comp;
+    uint8_t *cyclic;
+    rc_id *members;
+    size_t *start;
+    uint32_t *group_of;
+    rc_id **paths;     /* one per group shown (n_paths) */
+    uint32_t **path_edges;
+    size_t n_paths;
+} cycle_parts;
+
+static void
+cycle_parts_free(cycle_parts *p)
+{
+    for (size_t i = 0; i < p->n_paths; i++) {
+        rc_free(p->paths[i]);
+        rc_free(p->path_edges[i]);
+    }
+    rc_free(p->paths);
+    rc_free(p->path_edges);
+    rc_free(p->comp);
+    rc_free(p->cyclic);
+    rc_free(p->members);
+    rc_free(p->start);
+    rc_free(p->group_of);
+}
+
+/* One shortest cycle of each group shown, into p->paths, and the layout's
+ * offsets into c->shown; *n_ids receives the ids needed. */
+static rc_status
+find_paths(const rc_graph *g, cycle_parts *p, size_t max_hops, rc_cycles *c, size_t *n_ids)
+{
+    rc_cycle_finder *f = max_hops && c->n_shown ? rc_cycle_finder_new(g, p->comp) : NULL;
+    if (max_hops && c->n_shown && !f) {
+        return RC_ENOMEM;
+    }
+    rc_status st = RC_OK;
+    size_t at = 0;
+    for (size_t i = 0; st == RC_OK && i < c->n_shown; i++) {
+        rc_cycles_shown *s = &c->shown[i];
+        if (f) {
+            uint32_t rep = c->groups[i].representative;
+            st = rc_cycle_finder_find(f, p->members[p->start[rep]], max_hops, &p->paths[i],
+                                      &p->path_edges[i], &s->hops);
+        }
+        size_t shown = s->hops < max_hops ? s->hops : max_hops;
+        s->path_len = shown ? shown + 1 : 0;
+        if (at > SIZE_MAX - s->path_len - c->groups[i].objects) {
+            st = RC_ETOOBIG;
+            break;
+        }
+        s->path_at = at;
+        s->members_at = at + s->path_len;
+        at += s->path_len + c->groups[i].objects;
+    }
+    rc_cycle_finder_free(f);
+    *n_ids = at;
+    return st;
+}
+
+/* Copy the paths and the members of the groups shown into c->ids. */
+static void
+lay_out_cycles(const cycle_parts *p, rc_cycles *c)
+{
+    for (size_t i = 0; i < c->n_shown; i++) {
+        const rc_cycles_shown *s = &c->shown[i];
+        if (s->path_len) {
+            memcpy(c->ids + s->path_at, p->paths[i], s->path_len * sizeof *c->ids);
+            memcpy(c->edges + s->path_at, p->path_edges[i], (s->path_len - 1) * sizeof *c->edges);
+        }
+    }
+    /* members_at is each group's cursor here, then set back. */
+    for (size_t k = 0; k < p->n_comp; k++) {
+        uint32_t gi = p->group_of[k];
+        for (size_t j = p->start[k]; gi < c->n_shown && j < p->start[k + 1]; j++) {
+            c->ids[c->shown[gi].members_at++] = p->members[j];
+        }
+    }
+    for (size_t i = 0; i < c->n_shown; i++) {
+        c->shown[i].members_at -= c->groups[i].objects;
+    }
+}
+
+rc_status
+rc_garbage_cycles(const rc_graph *g, const uint8_t *in_set, size_t limit, size_t max_hops,
+                  rc_cycles *out)
+{
+    memset(out, 0, sizeof *out);
+    cycle_parts p = {0};
+    rc_cycles c = {0};
+    size_t n_ids = 0;
+    rc_status st = rc_scc(g, in_set, &p.comp, &p.n_comp, &p.cyclic);
+    if (st == RC_OK) {
+        st = rc_cycles_group(g, p.comp, p.n_comp, p.cyclic, &c.groups, &c.n_groups, &p.members,
+                             &p.start, &p.group_of);
+    }
+    if (st != RC_OK) {
+        goto finally;
+    }
+    c.n_shown = limit < c.n_groups ? limit : c.n_groups;
+    c.shown = rc_calloc(c.n_shown ? c.n_shown : 1, sizeof *c.shown);
+    p.paths = rc_calloc(c.n_shown ? c.n_shown : 1, sizeof *p.paths);
+    p.path_edges = rc_calloc(c.n_shown ? c.n_shown : 1, sizeof *p.path_edges);
+    if (!c.shown || !p.paths || !p.path_edges) {
+        st = RC_ENOMEM;
+        goto finally;
+    }
+    p.n_paths = c.n_shown;
+    if ((st = find_paths(g, &p, max_hops, &c, &n_ids)) != RC_OK) {
+        goto finally;
+    }
+    if (n_ids > SIZE_MAX / sizeof *c.ids) {
+        st = RC_ETOOBIG;
+        goto finally;
+    }
+    c.n_ids = n_ids;
+    c.ids = rc_malloc((n_ids ? n_ids : 1) * sizeof *c.ids);
+    c.edges = rc_calloc(n_ids ? n_ids : 1, sizeof *c.edges);
+    if (!c.ids || !c.edges) {
+        st = RC_ENOMEM;
+        goto finally;
+    }
+    lay_out_cycles(&p, &c);
+    *out = c;
+    c = (rc_cycles){0};
+finally:
+    cycle_parts_free(&p);
+    rc_cycles_clear(&c);
+    return st;
+}

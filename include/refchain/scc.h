@@ -71,4 +71,38 @@ void rc_cycle_finder_free(rc_cycle_finder *f);
 rc_status rc_cycle_finder_find(rc_cycle_finder *f, rc_id start, size_t max_hops, rc_id **path,
                                uint32_t **edge, size_t *len);
 
+/* The cycles among a set, as an answer lays them out: the groups of
+ * rc_cycles_group() and, for the first `limit` of them, one shortest cycle
+ * of the group's representative component and every member, all in one
+ * array of node ids (the binding takes one reference per id and slices). */
+typedef struct rc_cycles_shown {
+    size_t path_at;    /* ids[path_at .. + path_len): the cycle's first */
+    size_t path_len;   /* min(hops, max_hops) references and where the last
+                        * leads (0 ids when max_hops or hops is 0) */
+    size_t hops;       /* the cycle's length in references */
+    size_t members_at; /* ids[members_at .. + group.objects): every member of
+                        * every cycle of the group */
+} rc_cycles_shown;
+
+typedef struct rc_cycles {
+    rc_cycle_group *groups; /* all of them, sorted as rc_cycles_group() sorts */
+    size_t n_groups;
+    rc_cycles_shown *shown; /* shown[i] for groups[i], i < n_shown */
+    size_t n_shown;         /* min(limit, n_groups) */
+    rc_id *ids;
+    size_t n_ids;
+    /* edges[path_at + i]: the index among ids[path_at + i]'s out-edges of
+     * the reference to ids[path_at + i + 1]; parallel to ids (0 elsewhere). */
+    uint32_t *edges;
+} rc_cycles;
+
+/* rc_scc(), rc_cycles_group() and the shortest cycles, for the nodes v with
+ * in_set[v] != 0.  Fills *out (owned by the caller: rc_cycles_clear()).
+ * RC_OK, or RC_ENOMEM / RC_ETOOBIG with *out zeroed. */
+rc_status rc_garbage_cycles(const rc_graph *g, const uint8_t *in_set, size_t limit,
+                            size_t max_hops, rc_cycles *out);
+
+/* Free what c owns and zero it; a zeroed one is fine.  c must not be NULL. */
+void rc_cycles_clear(rc_cycles *c);
+
 #endif

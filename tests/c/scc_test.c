@@ -293,6 +293,93 @@ test_cycles_group_by_signature(void **state)
     rc_graph_free(g);
 }
 
+/* Two 3-rings (types A, B, C) sharing nothing, a self-loop and an acyclic
+ * node: the answer's layout, with a cycle shown in part and in full. */
+static rc_graph *
+rings(void)
+{
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 0}, {3, 4}, {4, 5}, {5, 3}, {6, 6}, {7, 0}};
+    const unsigned types[] = {0, 1, 2, 0, 1, 2, 3, 3};
+    static const char *const names[] = {"m.A", "m.B", "m.C", "m.Node"};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(8, e, 8, types, names, &g), RC_OK);
+    return g;
+}
+
+static void
+test_garbage_cycles_lay_out_paths_and_members(void **state)
+{
+    (void)state;
+    rc_graph *g = rings();
+    uint8_t in_set[8];
+    memset(in_set, 1, sizeof in_set);
+    rc_cycles c;
+    assert_int_equal(rc_garbage_cycles(g, in_set, 10, 2, &c), RC_OK);
+    assert_int_equal(c.n_groups, 2);
+    assert_int_equal(c.n_shown, 2);
+    assert_int_equal(c.groups[0].cycles, 2); /* the rings */
+    const rc_cycles_shown *s = &c.shown[0];
+    assert_int_equal(s->hops, 3);
+    assert_int_equal(s->path_len, 3); /* two references shown, and where they lead */
+    assert_int_equal(c.edges[s->path_at], 0);
+    /* Each ring's members, both rings, node 7 (acyclic) in neither. */
+    int seen[8] = {0};
+    for (size_t k = 0; k < c.groups[0].objects; k++) {
+        seen[c.ids[s->members_at + k]]++;
+    }
+    for (int v = 0; v < 6; v++) {
+        assert_int_equal(seen[v], 1);
+    }
+    assert_int_equal(seen[7], 0);
+    /* The self-loop: its whole cycle, start to start. */
+    const rc_cycles_shown *n = &c.shown[1];
+    assert_int_equal(n->hops, 1);
+    assert_int_equal(n->path_len, 2);
+    assert_int_equal(c.ids[n->path_at], 6);
+    assert_int_equal(c.ids[n->path_at + 1], 6);
+    assert_int_equal(c.ids[n->members_at], 6);
+    assert_int_equal(c.n_ids, 3 + 6 + 2 + 1);
+    rc_cycles_clear(&c);
+    /* limit 1 and no paths: the rings' members only. */
+    assert_int_equal(rc_garbage_cycles(g, in_set, 1, 0, &c), RC_OK);
+    assert_int_equal(c.n_groups, 2);
+    assert_int_equal(c.n_shown, 1);
+    assert_int_equal(c.shown[0].path_len, 0);
+    assert_int_equal(c.n_ids, 6);
+    rc_cycles_clear(&c);
+    assert_null(c.ids);
+    rc_graph_free(g);
+}
+
+static void
+test_garbage_cycles_allocation_failure(void **state)
+{
+    (void)state;
+    rc_graph *g = rings();
+    uint8_t in_set[8];
+    memset(in_set, 1, sizeof in_set);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_cycles c;
+        rc_status st = rc_garbage_cycles(g, in_set, 10, 5, &c);
+        if (st == RC_OK) {
+            assert_int_equal(c.n_shown, 2);
+            rc_cycles_clear(&c);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(c.groups);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 10);
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -302,6 +389,8 @@ main(void)
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_cycles_group_by_signature),
         cmocka_unit_test(test_shortest_cycle_through_a_node),
+        cmocka_unit_test(test_garbage_cycles_lay_out_paths_and_members),
+        cmocka_unit_test(test_garbage_cycles_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
