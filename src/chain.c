@@ -656,7 +656,7 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = explain_result(module, a.g, by_type, &e, objs);
     }
 finally:
-    rc_release_objects(objs, e.n_ids);
+    rc_capture_release(objs, e.n_ids);
     rc_explanation_clear(&e);
     rc_free(members);
     rc_free(mask);
@@ -724,7 +724,7 @@ chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
     }
     rc_id start = rc_graph_find(a.g, (uintptr_t)obj);
     if (start != RC_NO_ID) {
-        if (!(refs = take_every_node(a.g))) {
+        if (!(refs = take_objects(a.g, NULL, rc_graph_node_count(a.g)))) {
             goto finally;
         }
         node_call call = {predicate, refs};
@@ -743,7 +743,7 @@ chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
         PyList_SET_ITEM(result, (Py_ssize_t)i, item);
     }
 finally:
-    release_every_node(refs, a.g);
+    rc_capture_release(refs, a.g ? rc_graph_node_count(a.g) : 0);
     rc_free(chain);
     analysis_free(&a);
     question_free(&q);

@@ -165,7 +165,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
     }
 finally:
-    rc_release_objects(objs, c.n_ids);
+    rc_capture_release(objs, c.n_ids);
     Py_XDECREF(list);
     rc_cycles_clear(&c);
     rc_free(in_set);

@@ -206,25 +206,11 @@ held_by_others(const analysis *a, rc_id v)
 PyObject **
 take_objects(const rc_graph *g, const rc_id *ids, size_t len)
 {
-    PyObject **objs = rc_malloc((len ? len : 1) * sizeof *objs);
+    PyObject **objs = rc_capture_hold(g, ids, len);
     if (!objs) {
         PyErr_NoMemory();
-        return NULL;
-    }
-    for (size_t i = 0; i < len; i++) {
-        objs[i] = (PyObject *)rc_graph_addr(g, ids[i]);
-        Py_INCREF(objs[i]);
     }
     return objs;
-}
-
-void
-rc_release_objects(PyObject **objs, size_t n)
-{
-    for (size_t i = 0; objs && i < n; i++) {
-        Py_DECREF(objs[i]);
-    }
-    rc_free(objs);
 }
 
 PyObject *
@@ -236,31 +222,6 @@ rc_list_of(PyObject *const *objs, size_t n)
         PyList_SET_ITEM(list, (Py_ssize_t)i, objs[i]);
     }
     return list;
-}
-
-PyObject **
-take_every_node(const rc_graph *g)
-{
-    size_t n = rc_graph_node_count(g);
-    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
-    if (!refs) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    for (rc_id v = 0; v < n; v++) {
-        refs[v] = (PyObject *)rc_graph_addr(g, v);
-        Py_INCREF(refs[v]);
-    }
-    return refs;
-}
-
-void
-release_every_node(PyObject **refs, const rc_graph *g)
-{
-    for (size_t v = 0; refs && v < rc_graph_node_count(g); v++) {
-        Py_DECREF(refs[v]);
-    }
-    rc_free(refs);
 }
 
 int

@@ -166,23 +166,15 @@ int analyse(PyObject *module, const question *q, int bfs, analysis *a);
 /* Whether something besides the question holds v: C code, or a referrer
  * other than a tool frame and the question's discounted handles. */
 int held_by_others(const analysis *a, rc_id v);
-/* New strong references to the objects at ids[0..len), in an rc_malloc'ed
- * array; NULL with MemoryError.  No Python code may have run since the
- * capture. */
+/* rc_capture_hold() (refchain/capture.h) with MemoryError set when it
+ * fails; ids NULL takes every node (len its count).  Drop them with
+ * rc_capture_release(). */
 PyObject **take_objects(const rc_graph *g, const rc_id *ids, size_t len);
-/* Drop objs[0..n) and free the array (NULL is a no-op). */
-void rc_release_objects(PyObject **objs, size_t n);
 /* A new list of objs[0..n) (new references). */
 PyObject *rc_list_of(PyObject *const *objs, size_t n);
-/* take_objects() for every node of g: refs[v] holds node v.  Take it
- * before a callback runs Python code during a walk; afterwards only refs[]
- * may be dereferenced.  release_every_node() drops them (refs may be NULL;
- * g must be the same graph). */
-PyObject **take_every_node(const rc_graph *g);
-void release_every_node(PyObject **refs, const rc_graph *g);
 
 /* A walker callback that asks Python about a node: bool(fn(refs[v])), as
- * 1 or 0, or -1 with the exception set.  refs from take_every_node(). */
+ * 1 or 0, or -1 with the exception set.  refs from take_objects(g, NULL, ...). */
 typedef struct node_call {
     PyObject *fn;
     PyObject *const *refs;

@@ -182,16 +182,6 @@ finally:
  * before it first runs (Python code), and only those references are
  * dereferenced after. */
 
-/* Drop refs[0..n) and free the array (NULL is a no-op). */
-static void
-release_refs(PyObject **refs, size_t n)
-{
-    for (size_t i = 0; refs && i < n; i++) {
-        Py_DECREF(refs[i]);
-    }
-    rc_free(refs);
-}
-
 /* Strong references to the items of objs (the list could change under a
  * filter), each also noted as held by the question: the capture discounts
  * them. */
@@ -209,7 +199,7 @@ hold_starts(question *q, PyObject *objs, size_t n)
     }
     for (size_t i = 0; i < n; i++) {
         if (question_hold(q, starts[i]) < 0) {
-            release_refs(starts, n);
+            rc_capture_release(starts, n);
             return NULL;
         }
     }
@@ -378,7 +368,7 @@ rc_neighbourhood_py(PyObject *module, PyObject *args)
     /* No Python code may run from here until every answer object is held. */
     rc_status st = rc_roots_classify(a.g, &a.kinds);
     if (st == RC_OK && (st = find_starts(a.g, starts, n_starts, &ids)) == RC_OK) {
-        if (filter != Py_None && !(refs = take_every_node(a.g))) {
+        if (filter != Py_None && !(refs = take_objects(a.g, NULL, rc_graph_node_count(a.g)))) {
             goto finally;
         }
         node_call call = {filter, refs};
@@ -397,13 +387,13 @@ rc_neighbourhood_py(PyObject *module, PyObject *args)
         result = hood_result(&a, &h, taken, ign, n_ign);
     }
 finally:
-    release_refs(taken, h.n);
-    release_every_node(refs, a.g);
+    rc_capture_release(taken, h.n);
+    rc_capture_release(refs, a.g ? rc_graph_node_count(a.g) : 0);
     rc_free(ids);
     rc_hood_free(&h);
     analysis_free(&a);
     question_free(&q);
-    release_refs(starts, n_starts);
+    rc_capture_release(starts, n_starts);
     rc_free(ign);
     return result;
 }

@@ -1270,3 +1270,23 @@ rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void))
     *stdlib_dir = stdlib_ext_dir();
     *refused_sizeof = struct_sizeof();
 }
+
+PyObject **
+rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n)
+{
+    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    for (size_t i = 0; refs && i < n; i++) {
+        refs[i] = (PyObject *)rc_graph_addr(g, ids ? ids[i] : (rc_id)i);
+        Py_INCREF(refs[i]);
+    }
+    return refs;
+}
+
+void
+rc_capture_release(PyObject **refs, size_t n)
+{
+    for (size_t i = 0; refs && i < n; i++) {
+        Py_DECREF(refs[i]);
+    }
+    rc_free(refs);
+}

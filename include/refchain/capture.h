@@ -68,6 +68,18 @@ rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
  * Python code. */
 uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *lower_bound);
 
+/* New strong references to the objects at ids[0..n) of g, or with ids NULL
+ * to every node (n must then be rc_graph_node_count(g): refs[v] holds node
+ * v), in an rc_malloc'ed array; NULL when out of memory (no exception is
+ * set).  Only while no Python code has run since g was captured: its
+ * addresses are live objects then, and afterwards only the references
+ * taken may be dereferenced.  Runs no Python code. */
+struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
+
+/* Drop refs[0..n) and free the array (NULL is a no-op).  Deallocators,
+ * and so Python code, may run. */
+void rc_capture_release(struct _object **refs, size_t n);
+
 /* The sizing facts of rc_capture_opts, found once (at import: it imports
  * sysconfig and _struct, Python code): *stdlib_dir (PyMem_RawMalloc'ed, the
  * caller frees it with PyMem_RawFree) and *refused_sizeof, each NULL when
