@@ -545,7 +545,8 @@ rc_size_is_lower_bound_py(PyObject *module, PyObject *obj)
     return PyBool_FromLong(lower);
 }
 
-/* _thread_of(frame) -> (thread id, number of threads) or None (rc_frame_thread). */
+/* _thread_of(frame) -> the name of the thread of this interpreter whose
+ * stack holds frame (rc_frame_thread, rc_thread_name), or None. */
 static PyObject *
 rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
 {
@@ -555,24 +556,12 @@ rc_thread_of_py(PyObject *Py_UNUSED(module), PyObject *frame)
     if (hit <= 0) {
         return hit < 0 ? NULL : Py_BuildValue("");
     }
-    return Py_BuildValue("(kn)", ident, (Py_ssize_t)threads);
-}
-
-/* _plain_attr(obj, name) -> object or None: obj's own attribute, read
- * without running code (rc_plain_attr). */
-static PyObject *
-rc_plain_attr_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
-{
-    const char *name;
-    if (nargs != 2 || !PyUnicode_Check(args[1]) || !(name = PyUnicode_AsUTF8(args[1]))) {
-        PyErr_SetString(PyExc_TypeError, "_plain_attr() takes an object and a str");
-        return NULL;
-    }
-    PyObject *value = rc_plain_attr(args[0], name);
-    if (!value) {
-        Py_RETURN_NONE;
-    }
-    return value;
+    rc_relate_ctx ctx;
+    rc_relate_ctx_init(&ctx, RC_RELATE_LIVE);
+    char *name = rc_thread_name(&ctx, ident, threads);
+    PyObject *result = name ? PyUnicode_FromString(name) : PyErr_NoMemory();
+    rc_free(name);
+    return result;
 }
 
 /* _alloc_traceback(obj) -> ((filename, lineno), ...) or None (rc_alloc_traceback). */
@@ -632,7 +621,6 @@ static PyMethodDef rc_methods[] = {
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
     {"_thread_of", rc_thread_of_py, METH_O, NULL},
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
-    {"_plain_attr", (PyCFunction)(void (*)(void))rc_plain_attr_py, METH_FASTCALL, NULL},
     {"_label_path", (PyCFunction)(void (*)(void))rc_label_path_py, METH_FASTCALL, NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},

@@ -1356,17 +1356,11 @@ is_main_thread(const rc_relate_ctx *ctx, PyObject *modules, unsigned long ident,
     return n == 1;
 }
 
-/* " in thread NAME" for the thread whose local dicts are under key, as
- * threading names it (its Thread's _name), else by number. */
+/* "thread NAME" into t for thread ident (rc_thread_name's NAME). */
 static void
-put_local_thread(const rc_relate_ctx *ctx, text *t, PyObject *key)
+put_thread(const rc_relate_ctx *ctx, text *t, unsigned long ident, size_t n)
 {
-    unsigned long ident;
-    size_t n;
-    if (!rc_local_key_thread(key, &ident, &n)) {
-        puts_ascii(t, " in a thread");
-        return;
-    }
+    puts_ascii(t, "thread ");
     PyObject *modules = PyImport_GetModuleDict();
     PyObject *threading = dict_get_str(modules, "threading");
     threading = threading && PyModule_Check(threading) ? threading : NULL;
@@ -1385,17 +1379,40 @@ put_local_thread(const rc_relate_ctx *ctx, text *t, PyObject *key)
     if (thread) {
         PyObject *name = plain_attr(thread, "_name");
         if (name && PyUnicode_CheckExact(name) && str_ready(name)) {
-            puts_ascii(t, " in thread ");
             put_str(t, name, PyUnicode_GET_LENGTH(name));
             return;
         }
     } else if (!threading && is_main_thread(ctx, modules, ident, n)) {
-        puts_ascii(t, " in thread MainThread");
+        puts_ascii(t, "MainThread");
         return;
     }
-    char buf[48];
-    snprintf(buf, sizeof buf, " in thread %lu", ident);
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lu", ident);
     puts_ascii(t, buf);
+}
+
+char *
+rc_thread_name(const rc_relate_ctx *ctx, unsigned long ident, size_t n_threads)
+{
+    text t = {0};
+    put_thread(ctx, &t, ident, n_threads);
+    char *s = utf8_of(&t, sizeof "thread " - 1);
+    rc_free(t.cp);
+    return s;
+}
+
+/* " in thread NAME" for the thread whose local dicts are under key. */
+static void
+put_local_thread(const rc_relate_ctx *ctx, text *t, PyObject *key)
+{
+    unsigned long ident;
+    size_t n;
+    if (!rc_local_key_thread(key, &ident, &n)) {
+        puts_ascii(t, " in a thread");
+        return;
+    }
+    puts_ascii(t, " in ");
+    put_thread(ctx, t, ident, n);
 }
 
 /* The step local -> dict of dicts (-> a thread's dict (-> a value)). */
@@ -1757,40 +1774,4 @@ rc_label_steps_free(rc_label_step *steps, size_t n)
         rc_free(steps[i].label);
     }
     rc_free(steps);
-}
-
-/* ---- reading one attribute ---------------------------------------------------- */
-
-/* Whether inline value i of op is named `name`. */
-static int
-inline_named(PyObject *op, size_t i, const char *name)
-{
-    PyObject *k = rc_inline_name(op, i);
-    return k && PyUnicode_CheckExact(k) && str_ready(k) &&
-           PyUnicode_CompareWithASCIIString(k, name) == 0;
-}
-
-PyObject *
-rc_plain_attr(PyObject *obj, const char *name)
-{
-    PyObject *mro = Py_TYPE(obj)->tp_mro;
-    if (!mro || !PyTuple_Check(mro)) {
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(mro); i++) {
-        PyObject *cls = PyTuple_GET_ITEM(mro, i);
-        if (PyType_Check(cls) && dict_get_str(class_dict((PyTypeObject *)cls), name)) {
-            return NULL; /* a descriptor, or a value of the class's own */
-        }
-    }
-    PyObject *found = dict_get_str(rc_object_dict(obj), name);
-    size_t n = 0;
-    PyObject *const *values = found ? NULL : rc_inline_values(obj, &n);
-    for (size_t i = 0; values && !found && i < n; i++) {
-        if (values[i] && inline_named(obj, i, name)) {
-            found = values[i];
-        }
-    }
-    Py_XINCREF(found);
-    return found;
 }

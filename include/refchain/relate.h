@@ -120,12 +120,14 @@ rc_status rc_relate_path(const rc_relate_ctx *ctx, struct _object *const *objs, 
 /* Free steps[0..n) and the array; NULL-safe. */
 void rc_label_steps_free(rc_label_step *steps, size_t n);
 
-/* obj's own attribute `name` (ASCII), as a new reference, or NULL (no
- * exception set) when obj has none or reading it could run code: when a
- * class of its MRO defines the name (a descriptor, such as a property of a
- * Thread subclass, or a class value).  Reads the instance's __dict__ or its
- * 3.11+ inline values by scanning, so no key's __eq__ runs; creates nothing
- * but the reference.  The GIL must be held. */
-struct _object *rc_plain_attr(struct _object *obj, const char *name);
+/* The name of thread `ident` of this interpreter (one of n_threads, see
+ * rc_frame_thread in refchain/pycompat.h), as threading names it: its
+ * Thread's _name, read in place (never through a property a subclass
+ * defines), else "MainThread" for the main thread when threading was never
+ * imported, else its number.  No user code runs (in RC_RELATE_LIVE mode on
+ * 3.13+ it may call _thread._get_main_thread_ident, C).  UTF-8,
+ * rc_malloc'ed; NULL when out of memory. */
+char *rc_thread_name(const rc_relate_ctx *ctx, unsigned long ident, size_t n_threads);
+
 
 #endif

@@ -94,48 +94,10 @@ def _label_step(objs, edges, i):
 # ---- roots ---------------------------------------------------------------------------
 
 
-def _is_main_thread(ident, n_threads):
-    """Without importing threading (which, imported from another thread,
-    would take that thread for the main one)."""
-    import _thread
-
-    get_main = _dict_get(_module_dict(_thread), "_get_main_thread_ident")  # 3.13+
-    if type(get_main) is types.BuiltinFunctionType:
-        return get_main() == ident
-    # Every thread not started through threading runs beside the main one,
-    # which is always listed: a lone thread is the main thread.
-    return n_threads == 1
-
-
 def _thread_of(frame):
-    """The name of the thread whose stack holds frame, or None."""
-    return _thread_name(_refchain._thread_of(frame))
-
-
-def _thread_name(found, escape=_format.name):
-    """'thread NAME' for found, the (thread id, number of threads) of one
-    of this interpreter's threads, the name escaped; None for None."""
-    if found is None:
-        return None
-    ident, n_threads = found
-    threading = _dict_get(sys.modules, "threading")
-    if not _is(threading, types.ModuleType):
-        threading = None
-    thread = None
-    if threading is not None:
-        active = _dict_get(_module_dict(threading), "_active")
-        if type(active) is dict:
-            thread = next((t for k, t in dict.items(active)
-                           if type(k) is int and k == ident), None)
-    if thread is not None:
-        name = _refchain._plain_attr(thread, "_name")
-        if type(name) is str:
-            return "thread %s" % escape(name)
-    elif threading is None and _is_main_thread(ident, n_threads):
-        # No threading module, so no Thread objects; the main thread is
-        # still known by threading's name for it.
-        return "thread MainThread"
-    return "thread %d" % ident
+    """'thread NAME' for the thread whose stack holds frame, or None."""
+    name = _refchain._thread_of(frame)
+    return None if name is None else "thread %s" % _format.name(name)
 
 
 def _describe_frame(frame):
