@@ -12,27 +12,6 @@
 #include "refchain/alloc.h"
 #include "refchain/relate.h"
 
-/* The edge indexes of edge_seq (a tuple or list of ints) in an rc_malloc'ed
- * array, or NULL with an exception set. */
-static long *
-edge_array(PyObject *edge_seq)
-{
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(edge_seq);
-    long *edges = rc_malloc(((size_t)n + 1) * sizeof *edges);
-    if (!edges) {
-        PyErr_NoMemory();
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        edges[i] = PyLong_AsLong(PySequence_Fast_GET_ITEM(edge_seq, i));
-        if (edges[i] == -1 && PyErr_Occurred()) {
-            rc_free(edges);
-            return NULL;
-        }
-    }
-    return edges;
-}
-
 PyObject *
 rc_label_path_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
@@ -54,9 +33,17 @@ rc_label_path_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         PyErr_SetString(PyExc_ValueError, "_label_path(): start and limit must be >= 0");
         return NULL;
     }
-    long *edges = edge_array(args[1]);
+    size_t n_edges = (size_t)PySequence_Fast_GET_SIZE(args[1]);
+    long *edges = rc_malloc((n_edges + 1) * sizeof *edges);
     if (!edges) {
-        return NULL;
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < n_edges; i++) {
+        edges[i] = PyLong_AsLong(PySequence_Fast_GET_ITEM(args[1], (Py_ssize_t)i));
+        if (edges[i] == -1 && PyErr_Occurred()) {
+            rc_free(edges);
+            return NULL;
+        }
     }
     /* From here to the conversion no Python code runs. */
     rc_relate_ctx ctx;
@@ -64,9 +51,8 @@ rc_label_path_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     rc_label_step *steps;
     size_t n_steps;
     rc_status st = rc_relate_path(&ctx, &PyTuple_GET_ITEM(args[0], 0),
-                                  (size_t)PyTuple_GET_SIZE(args[0]), edges,
-                                  (size_t)PySequence_Fast_GET_SIZE(args[1]), (size_t)start,
-                                  (size_t)limit, &steps, &n_steps);
+                                  (size_t)PyTuple_GET_SIZE(args[0]), edges, n_edges,
+                                  (size_t)start, (size_t)limit, &steps, &n_steps);
     rc_free(edges);
     if (st != RC_OK) {
         return rc_raise(st);
