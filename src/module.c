@@ -918,10 +918,10 @@ rc_no_new(PyTypeObject *tp, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwarg
 int
 rc_add_type(PyObject *module, PyTypeObject *tp, PyTypeObject **slot)
 {
-    const char *dot = tp ? strrchr(tp->tp_name, '.') : NULL;
     if (!tp) {
         return -1;
     }
+    const char *dot = strrchr(tp->tp_name, '.');
     *slot = tp;
     Py_INCREF(tp); /* PyModule_AddObject steals it on success only */
     if (PyModule_AddObject(module, dot ? dot + 1 : tp->tp_name, (PyObject *)tp) < 0) {
