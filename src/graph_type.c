@@ -8,47 +8,38 @@ typedef struct graph_obj {
     rc_graph *g;
 } graph_obj;
 
+#define GRAPH(op) (((graph_obj *)(op))->g)
+
 PyObject *
 rc_graph_wrap(PyObject *module, rc_graph *g)
 {
-    rc_state *s = rc_module_state(module);
-    graph_obj *self = PyObject_New(graph_obj, s->graph_type);
+    PyObject *self = rc_tool_new(module, rc_module_state(module)->graph_type);
     if (!self) {
         rc_graph_free(g);
         return NULL;
     }
-    self->g = g;
-    rc_tool_register((PyObject *)self, module);
-    return (PyObject *)self;
+    GRAPH(self) = g;
+    return self;
 }
 
 static void
 graph_dealloc(PyObject *op)
 {
-    graph_obj *self = (graph_obj *)op;
-    PyTypeObject *tp = Py_TYPE(op);
-    rc_tool_unregister(op);
-    rc_graph_free(self->g);
-    PyObject_Free(op);
-    Py_DECREF(tp);
+    rc_graph_free(GRAPH(op));
+    rc_tool_dealloc(op);
 }
 
 static Py_ssize_t
 graph_len(PyObject *op)
 {
-    return (Py_ssize_t)rc_graph_node_count(((graph_obj *)op)->g);
+    return (Py_ssize_t)rc_graph_node_count(GRAPH(op));
 }
 
+/* edge_count and memory (closure non-NULL). */
 static PyObject *
-graph_edge_count(PyObject *op, void *Py_UNUSED(closure))
+graph_size(PyObject *op, void *memory)
 {
-    return PyLong_FromSize_t(rc_graph_edge_count(((graph_obj *)op)->g));
-}
-
-static PyObject *
-graph_memory(PyObject *op, void *Py_UNUSED(closure))
-{
-    return PyLong_FromSize_t(rc_graph_memory(((graph_obj *)op)->g));
+    return PyLong_FromSize_t(memory ? rc_graph_memory(GRAPH(op)) : rc_graph_edge_count(GRAPH(op)));
 }
 
 static PyObject *
@@ -59,28 +50,19 @@ graph_census(PyObject *op, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
         return NULL;
     }
-    graph_obj *self = (graph_obj *)op;
     rc_census *c = NULL;
     unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
-    rc_status st = rc_census_of(self->g, flags, &c);
-    return st == RC_OK ? rc_census_wrap(self->base.module, c) : rc_raise(st);
+    rc_status st = rc_census_of(GRAPH(op), flags, &c);
+    return st == RC_OK ? rc_census_wrap(((rc_tool *)op)->module, c) : rc_raise(st);
 }
 
 static PyObject *
 graph_repr(PyObject *op)
 {
-    const rc_graph *g = ((graph_obj *)op)->g;
+    const rc_graph *g = GRAPH(op);
     return PyUnicode_FromFormat("<refchain.Graph: %zu objects, %zu references, %zu types>",
                                 rc_graph_node_count(g), rc_graph_edge_count(g),
                                 rc_graph_type_count(g));
-}
-
-static PyObject *
-no_new(PyTypeObject *tp, PyObject *Py_UNUSED(a), PyObject *Py_UNUSED(k))
-{
-    PyErr_Format(PyExc_TypeError, "cannot create '%s' instances; use refchain.capture()",
-                 tp->tp_name);
-    return NULL;
 }
 
 static PyMethodDef graph_methods[] = {
@@ -90,13 +72,13 @@ static PyMethodDef graph_methods[] = {
 };
 
 static PyGetSetDef graph_getset[] = {
-    {"edge_count", graph_edge_count, NULL, "Number of references in the capture.", NULL},
-    {"memory", graph_memory, NULL, "Bytes the capture itself occupies.", NULL},
+    {"edge_count", graph_size, NULL, "Number of references in the capture.", NULL},
+    {"memory", graph_size, NULL, "Bytes the capture itself occupies.", "memory"},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
 static PyType_Slot graph_slots[] = {
-    {Py_tp_new, (void *)no_new},
+    {Py_tp_new, (void *)rc_no_new},
     {Py_tp_dealloc, (void *)graph_dealloc},
     {Py_tp_repr, (void *)graph_repr},
     {Py_tp_methods, graph_methods},
@@ -106,24 +88,11 @@ static PyType_Slot graph_slots[] = {
     {0, NULL},
 };
 
-static PyType_Spec graph_spec = {
-    .name = "refchain.Graph",
-    .basicsize = sizeof(graph_obj),
-    .flags = Py_TPFLAGS_DEFAULT,
-    .slots = graph_slots,
-};
+static PyType_Spec graph_spec = {"refchain.Graph", sizeof(graph_obj), 0, Py_TPFLAGS_DEFAULT,
+                                 graph_slots};
 
 int
 rc_graph_type_init(PyObject *module, rc_state *s)
 {
-    s->graph_type = (PyTypeObject *)PyType_FromSpec(&graph_spec);
-    if (!s->graph_type) {
-        return -1;
-    }
-    Py_INCREF(s->graph_type);
-    if (PyModule_AddObject(module, "Graph", (PyObject *)s->graph_type) < 0) {
-        Py_DECREF(s->graph_type);
-        return -1;
-    }
-    return 0;
+    return rc_add_type(module, (PyTypeObject *)PyType_FromSpec(&graph_spec), &s->graph_type);
 }

@@ -730,3 +730,51 @@ PyInit__refchain(void)
 {
     return PyModuleDef_Init(&rc_module);
 }
+
+/* ---- the result types' shared parts (see rcmodule.h) ---------------------- */
+
+PyObject *
+rc_no_new(PyTypeObject *tp, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    const char *maker = strcmp(tp->tp_name, "refchain.Graph") == 0   ? "capture"
+                        : strcmp(tp->tp_name, "refchain.Chain") == 0 ? "find_chain"
+                                                                     : "census";
+    PyErr_Format(PyExc_TypeError, "cannot create '%s' instances; use refchain.%s()",
+                 tp->tp_name, maker);
+    return NULL;
+}
+
+int
+rc_add_type(PyObject *module, PyTypeObject *tp, PyTypeObject **slot)
+{
+    if (!tp) {
+        return -1;
+    }
+    const char *dot = strrchr(tp->tp_name, '.');
+    *slot = tp;
+    Py_INCREF(tp); /* PyModule_AddObject steals it on success only */
+    if (PyModule_AddObject(module, dot ? dot + 1 : tp->tp_name, (PyObject *)tp) < 0) {
+        Py_DECREF(tp);
+        return -1;
+    }
+    return 0;
+}
+
+PyObject *
+rc_tool_new(PyObject *module, PyTypeObject *tp)
+{
+    PyObject *self = PyObject_New(PyObject, tp);
+    if (self) {
+        rc_tool_register(self, module);
+    }
+    return self;
+}
+
+void
+rc_tool_dealloc(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    rc_tool_unregister(op);
+    PyObject_Free(op);
+    Py_DECREF(tp);
+}

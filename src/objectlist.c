@@ -34,6 +34,7 @@ objlist_traverse(PyObject *op, visitproc visit, void *arg)
 }
 
 static PyType_Slot objlist_slots[] = {
+    {Py_tp_base, (void *)&PyList_Type},
     {Py_tp_dealloc, (void *)objlist_dealloc},
     {Py_tp_traverse, (void *)objlist_traverse},
     {Py_tp_doc, (void *)"A list of heap objects, as by_type() returns it.  While it lives, refchain\n"
@@ -41,28 +42,16 @@ static PyType_Slot objlist_slots[] = {
     {0, NULL},
 };
 
-static PyType_Spec objlist_spec = {
-    .name = "refchain.ObjectList",
-    .basicsize = sizeof(objlist),
-    .flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .slots = objlist_slots,
-};
+static PyType_Spec objlist_spec = {"refchain.ObjectList", sizeof(objlist), 0,
+                                   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC, objlist_slots};
 
 PyObject *
 rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n)
 {
-    rc_state *s = rc_module_state(module);
-    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
-    if (!refs) {
-        return PyErr_NoMemory();
-    }
     /* Strong references first: building the list may trigger a collection. */
-    for (size_t i = 0; i < n; i++) {
-        refs[i] = (PyObject *)rc_graph_addr(g, ids[i]);
-        Py_INCREF(refs[i]);
-    }
-    PyObject *plain = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; i < n; i++) {
+    PyObject **refs = take_objects(g, ids, n);
+    PyObject *plain = refs ? PyList_New((Py_ssize_t)n) : NULL;
+    for (size_t i = 0; refs && i < n; i++) {
         if (plain) {
             PyList_SET_ITEM(plain, (Py_ssize_t)i, refs[i]);
         } else {
@@ -71,14 +60,13 @@ rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n)
     }
     rc_free(refs);
     /* list.__init__ copies the items: C code only. */
-    PyObject *result = plain ? PyObject_CallFunctionObjArgs((PyObject *)s->objlist_type, plain, NULL)
-                             : NULL;
+    PyTypeObject *tp = rc_module_state(module)->objlist_type;
+    PyObject *result = plain ? PyObject_CallFunctionObjArgs((PyObject *)tp, plain, NULL) : NULL;
     Py_XDECREF(plain);
     if (result) {
-        objlist *self = (objlist *)result;
         Py_INCREF(module);
-        self->module = module;
-        rc_tool_link_add(module, &self->link, result, RC_TOOL_LIST);
+        ((objlist *)result)->module = module;
+        rc_tool_link_add(module, &((objlist *)result)->link, result, RC_TOOL_LIST);
     }
     return result;
 }
@@ -86,16 +74,5 @@ rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n)
 int
 rc_objlist_type_init(PyObject *module, rc_state *s)
 {
-    PyObject *bases = PyTuple_Pack(1, (PyObject *)&PyList_Type);
-    s->objlist_type = bases ? (PyTypeObject *)PyType_FromSpecWithBases(&objlist_spec, bases) : NULL;
-    Py_XDECREF(bases);
-    if (!s->objlist_type) {
-        return -1;
-    }
-    Py_INCREF(s->objlist_type);
-    if (PyModule_AddObject(module, "ObjectList", (PyObject *)s->objlist_type) < 0) {
-        Py_DECREF(s->objlist_type);
-        return -1;
-    }
-    return 0;
+    return rc_add_type(module, (PyTypeObject *)PyType_FromSpec(&objlist_spec), &s->objlist_type);
 }

@@ -189,7 +189,25 @@ int node_call_truth(void *ctx, rc_id v);
 uintptr_t *ignore_addrs(PyObject *ignore, int ids_only, const uintptr_t *extra, size_t n_extra,
                         size_t *n);
 
-/* _label_path(objs, edges, start=0, limit=0, capture=False) (labels.c). */
+/* _label_path(objs, edges, start=0, limit=0) (labels.c). */
 PyObject *rc_label_path_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
+
+/* ---- the result types' shared parts (end of src/module.c) ---------------- */
+
+/* tp_new of the result types: only refchain's questions make them
+ * (TypeError "cannot create 'refchain.X' instances; use refchain.f()"). */
+PyObject *rc_no_new(PyTypeObject *tp, PyObject *args, PyObject *kwargs);
+/* Store tp (a new type, or NULL after a failed PyType_FromSpec*) in *slot
+ * and add it to module under its name after the last dot; the module state
+ * owns the reference it is given, the module another.  -1 with an exception
+ * set (*slot, when set, is left for the module's m_clear). */
+int rc_add_type(PyObject *module, PyTypeObject *tp, PyTypeObject **slot);
+/* A new instance of tp (an rc_tool type: tp_basicsize bytes, the fields
+ * after the rc_tool header uninitialised), registered with the module;
+ * NULL with an exception set. */
+PyObject *rc_tool_new(PyObject *module, PyTypeObject *tp);
+/* The tail of an rc_tool type's tp_dealloc, once its own fields are freed:
+ * unregister, free the object, drop the type's reference. */
+void rc_tool_dealloc(PyObject *op);
 
 #endif

@@ -5,7 +5,8 @@ The extension (refchain._refchain) captures, answers and holds results; it
 never imports or calls this package.  Instead the package puts its
 formatting and drawing on the C types here, once, at import: a Chain's
 str(), repr(), root_description, steps, len() and _repr_svg_ (Jupyter's
-picture), and the str() tables of Census and CensusDiff.
+picture), and the mapping protocol, reprs and str() tables of Census and
+CensusDiff (refchain._census, refchain._format).
 
 Why set attributes on the C types rather than subclass them: the C
 questions make instances of their own types, so a Python subclass would
@@ -15,7 +16,7 @@ new attributes: refchain.Chain stays the one type C makes, so
 type(chain).__name__, isinstance() checks and the refusal to pickle (no
 __dict__, no __reduce__) are unchanged."""
 
-from refchain import _chains, _format, _refchain, _render
+from refchain import _census, _chains, _format, _refchain, _render
 from refchain._explain import Group
 
 
@@ -77,5 +78,11 @@ def attach():
     chain.root_description = property(_root_description, doc="The root, in words.")
     chain.steps = property(_steps, doc="[(object, label)] from the root to the target.")
     chain._repr_svg_ = _render.chain_svg
-    _refchain.Census.__str__ = _format.census_table
+    census = _refchain.Census
+    for name in ("__getitem__", "__contains__", "__iter__", "get", "keys", "values", "items",
+                 "top"):
+        setattr(census, name, getattr(_census, name))
+    census.__repr__ = _census.census_repr
+    census.__str__ = _format.census_table
+    _refchain.CensusDiff.__repr__ = _census.diff_repr
     _refchain.CensusDiff.__str__ = _format.diff_table

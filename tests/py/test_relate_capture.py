@@ -1,9 +1,10 @@
 """relate's capture mode (RC_RELATE_CAPTURE), which a capture runs for
 every edge: it must create no Python object, run no Python code and take
-no reference.  _refchain._label_path(objs, edges, start, limit, True) runs
-it under a hook that counts every Python allocation (PYMEM_DOMAIN_OBJ and
-PYMEM_DOMAIN_MEM) and returns (steps, allocations, reference changes of
-objs); each path and each referent of each referrer here is named in both
+no reference.  The test-only module _rc_probe (tests/py/ext/relate_probe.c,
+built next to the package from the same walker sources) runs it:
+_rc_probe.relate_captured(objs, edges) counts every Python allocation
+(PYMEM_DOMAIN_OBJ and PYMEM_DOMAIN_MEM) with a hook and returns (steps,
+allocations, reference changes of objs); each path and each referent of each referrer here is named in both
 modes, and the labels must agree but where capture mode is documented to
 read less: the C asyncio futures' fields (`<referent #k>`) and an int key
 past 64 bits (`<int>`)."""
@@ -16,6 +17,7 @@ import sys
 import threading
 import types
 
+import _rc_probe
 import pytest
 
 from refchain import _refchain
@@ -36,7 +38,7 @@ def both(objs, edges):
     allocated nothing and changed no reference count."""
     objs = tuple(objs)
     live = [label for _, label in _refchain._label_path(objs, edges)]
-    steps, allocs, changed = _refchain._label_path(objs, edges, 0, 0, True)
+    steps, allocs, changed = _rc_probe.relate_captured(objs, edges)
     assert (allocs, changed) == (0, 0), (live, allocs, changed)
     return live, [label for _, label in steps]
 
@@ -125,7 +127,7 @@ def test_float_keys_read_as_repr_in_capture_mode():
     for key in keys:
         if key != key:
             continue
-        steps, allocs, changed = _refchain._label_path(({key: item}, item), (1,), 0, 0, True)
+        steps, allocs, changed = _rc_probe.relate_captured(({key: item}, item), (1,))
         assert (steps[0][1], allocs, changed) == ("[%r]" % key, 0, 0)
 
 
@@ -342,18 +344,18 @@ def test_an_allocation_failure_in_capture_mode_removes_the_hook():
     path = (module, module.__dict__, module.KEY, module.KEY[("k", 1.5)],
             f.__closure__[0].cell_contents)
     edges = edges_of(path)
-    expected = _refchain._label_path(path, edges, 0, 0, True)
-    _refchain._fail_after(-1)
-    _refchain._label_path(path, edges, 0, 0, True)
-    points = _refchain._fail_after(-1)
+    expected = _rc_probe.relate_captured(path, edges)
+    _rc_probe.fail_after(-1)
+    _rc_probe.relate_captured(path, edges)
+    points = _rc_probe.fail_after(-1)
     assert points > 0
     for n in range(points):
-        _refchain._fail_after(n)
+        _rc_probe.fail_after(n)
         try:
             with pytest.raises(MemoryError):
-                _refchain._label_path(path, edges, 0, 0, True)
+                _rc_probe.relate_captured(path, edges)
         finally:
-            _refchain._fail_after(-1)
+            _rc_probe.fail_after(-1)
         assert [Item() for _ in range(100)]   # allocates without the hook
-    assert _refchain._label_path(path, edges, 0, 0, True) == expected
+    assert _rc_probe.relate_captured(path, edges) == expected
     assert expected[0] == ((2, "['KEY']"), (3, "[('k', 1.5)]"), (4, "[0]"))
