@@ -771,6 +771,13 @@ rc_builder_edge_id(rc_builder *b, rc_id target)
     return RC_OK;
 }
 
+rc_status
+rc_builder_resolve(rc_builder *b)
+{
+    seal(b);
+    return b->n_seeds ? flush_seeds(b) : RC_OK;
+}
+
 size_t
 rc_builder_node_count(const rc_builder *b)
 {

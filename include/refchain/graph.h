@@ -121,6 +121,11 @@ rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
  * on any error the edge is not recorded. */
 rc_status rc_builder_edge_id(rc_builder *b, rc_id target);
 
+/* Resolve the buffered seeds and marks now, so rc_builder_node_count()
+ * counts them (a loader checks that its addresses were distinct).  On
+ * RC_ENOMEM those not resolved stay buffered. */
+rc_status rc_builder_resolve(rc_builder *b);
+
 /* The number of nodes discovered so far.  Seeds and marks are buffered and
  * counted once resolved: rc_builder_next() resolves them when it runs out
  * of nodes, rc_builder_edge_id() when its target is still buffered. */

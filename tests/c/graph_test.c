@@ -420,6 +420,16 @@ load_by_id(unsigned n, rc_graph **out)
     for (unsigned i = 0; i < n && st == RC_OK; i++) {
         st = rc_builder_mark(b, FAKE(n - i), 0);
     }
+    /* A repeated address is one node: resolving shows the count. */
+    if (st == RC_OK) {
+        st = rc_builder_mark(b, FAKE(n), 0);
+    }
+    if (st == RC_OK) {
+        st = rc_builder_resolve(b);
+    }
+    if (st == RC_OK && rc_builder_node_count(b) != n) {
+        st = RC_EINVAL;
+    }
     uintptr_t addr;
     unsigned flags;
     uint32_t t = 0;
