@@ -7,8 +7,8 @@
  *      fills, zstd compresses it into `out`, which is written to the file.
  *      Strings are interned as they appear: the first use defines one,
  *      later uses refer to it by number;
- *   4. commit: end the frame, fsync, close, rename over the target, fsync
- *      the directory.
+ *   4. commit: end the frame, write the body's size into the prefix, fsync,
+ *      close, rename over the target, fsync the directory.
  * Any failure in 2-4 closes and unlinks the temporary file, so the target
  * is never partial. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: rc_malloc for zstd */
@@ -49,6 +49,7 @@ typedef struct writer {
     ZSTD_CCtx *cctx;
     unsigned char *in, *out;
     size_t in_len, out_cap;
+    uint64_t body; /* bytes of body compressed so far */
 
     str_slot *slots;
     size_t slot_mask;
@@ -131,6 +132,7 @@ static bool
 compress(writer *w, ZSTD_EndDirective mode)
 {
     ZSTD_inBuffer input = {w->in, w->in_len, 0};
+    w->body += w->in_len;
     for (;;) {
         ZSTD_outBuffer output = {w->out, w->out_cap, 0};
         size_t left = ZSTD_compressStream2(w->cctx, &output, &input, mode);
@@ -190,6 +192,14 @@ put_varint(writer *w, uint64_t v)
     *p++ = (unsigned char)v;
     w->in_len = (size_t)(p - w->in);
     return true;
+}
+
+static void
+put_le(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
 }
 
 static inline uint64_t
@@ -517,6 +527,12 @@ sync_dir(const char *path)
 static bool
 commit(writer *w)
 {
+    unsigned char size[8];
+    put_le(size, w->body, sizeof size);
+    if (pwrite(w->fd, size, sizeof size, SNAP_BODY_SIZE_AT) != (ssize_t)sizeof size) {
+        fail(w, RC_SNAP_EIO, "cannot write the temporary file %s: %s", w->tmp, strerror(errno));
+        return false;
+    }
     if (fsync(w->fd) != 0) {
         fail(w, RC_SNAP_EIO, "cannot fsync %s: %s", w->tmp, strerror(errno));
         return false;
@@ -552,9 +568,10 @@ start_stream(writer *w)
         fail(w, RC_SNAP_EIO, "zstd refused its parameters");
         return false;
     }
+    /* The body size (bytes 16..23) is patched in by commit(). */
     unsigned char prefix[SNAP_PREFIX_LEN] = {0};
     memcpy(prefix, SNAP_MAGIC, SNAP_MAGIC_LEN);
-    prefix[8] = RC_SNAP_VERSION; /* u32 LE version; bytes 12..15: flags, 0 */
+    put_le(prefix + 8, RC_SNAP_VERSION, 4);
     return write_all(w, prefix, sizeof prefix);
 }
 

@@ -5,12 +5,14 @@
  * against the range its field allows before it is used, and the first
  * failure is sticky: later reads return 0 and the loops stop.
  *
- * Memory: the body header's counts are accepted only if the records they
- * announce, at their minimum encoded size, fit in the largest body the file
- * may decompress to (RC_SNAP_MAX_RATIO times its size, plus
- * RC_SNAP_BODY_SLACK).  Only then are arrays sized by them; strings grow
- * with the bytes actually read.  Decompressing past that limit fails too,
- * so memory stays within a fixed multiple of the file's size. */
+ * Memory: the prefix declares the body's size, which may be at most
+ * RC_SNAP_MAX_RATIO times the compressed bytes; the body header's counts
+ * are accepted only if the records they announce, at their minimum encoded
+ * size, fit in it; the body must decompress to exactly that size.  Arrays
+ * are pre-sized from counts up to RC_SNAP_PREALLOC_PER_BYTE entries per
+ * compressed byte and grow with the records actually read past that, so
+ * what a hostile file makes us allocate is proportional to what it
+ * decompresses to, not to what it claims. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createDCtx_advanced: rc_malloc for zstd */
 #include <errno.h>
 #include <fcntl.h>
@@ -64,6 +66,9 @@ struct rc_snapshot {
     size_t n_roots;
     fact_rec *facts;
     size_t n_facts;
+    /* Capacities while loading (see reserve()). */
+    size_t label_cap, value_cap, alloc_cap, frames_cap, tb_off_cap, tb_frames_cap, roots_cap,
+        facts_cap;
 };
 
 typedef struct reader {
@@ -81,7 +86,8 @@ typedef struct reader {
     unsigned char *out;
     size_t out_cap, pos, len;
     bool frame_done;
-    uint64_t body, body_limit;
+    uint64_t body, body_size; /* decompressed so far; declared */
+    uint64_t prealloc;        /* most entries an array is pre-sized to */
 
     rc_snapshot *s;
 } reader;
@@ -176,10 +182,10 @@ refill(reader *r)
             return false;
         }
         r->body += o.pos;
-        if (r->body > r->body_limit) {
+        if (r->body > r->body_size) {
             fail(r, RC_SNAP_EFORMAT,
-                 "the body decompresses to more than %llu bytes, over %d times the file's size",
-                 (unsigned long long)r->body_limit, RC_SNAP_MAX_RATIO);
+                 "the body decompresses to more than the %llu bytes the header declares",
+                 (unsigned long long)r->body_size);
             return false;
         }
         r->frame_done = ret == 0;
@@ -246,6 +252,32 @@ static int64_t
 unzigzag(uint64_t v)
 {
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Make arr (elements of `elem` bytes, capacity *cap) hold `need`: at
+ * least min(count, prealloc) entries at first, then growing by half, never
+ * past `count` (the header's, checked against the body size). */
+static bool
+reserve(reader *r, void **arr, size_t *cap, uint64_t need, size_t elem, uint64_t count)
+{
+    if (need <= *cap && *arr) {
+        return true;
+    }
+    uint64_t c = *arr ? *cap + *cap / 2 + 16 : (count < r->prealloc ? count : r->prealloc);
+    if (c > count) {
+        c = count;
+    }
+    if (c < need) {
+        c = need;
+    }
+    void *p = rc_reallocarray(*arr, c ? (size_t)c : 1, elem);
+    if (!p) {
+        fail_nomem(r);
+        return false;
+    }
+    *arr = p;
+    *cap = (size_t)c;
+    return true;
 }
 
 /* ---- strings -------------------------------------------------------- */
@@ -401,11 +433,12 @@ check_counts(reader *r, const body_head *h)
     uint64_t total = 0;
     for (size_t i = 0; i < sizeof rec / sizeof *rec; i++) {
         /* count <= limit keeps count * size (size <= 8) from overflowing. */
-        if (rec[i].count > r->body_limit ||
-            (total += rec[i].count * rec[i].size) > r->body_limit) {
+        if (rec[i].count > r->body_size ||
+            (total += rec[i].count * rec[i].size) > r->body_size) {
             fail(r, RC_SNAP_EFORMAT,
-                 "the body header announces %llu %s, more than a file of this size can hold",
-                 (unsigned long long)rec[i].count, rec[i].what);
+                 "the body header announces %llu %s, more than its declared %llu bytes can hold",
+                 (unsigned long long)rec[i].count, rec[i].what,
+                 (unsigned long long)r->body_size);
             return false;
         }
     }
@@ -458,14 +491,18 @@ read_locations(reader *r, const body_head *h)
 {
     rc_snapshot *s = r->s;
     r->where = "the frame table";
-    s->frames = rc_calloc(h->n_frames ? h->n_frames : 1, sizeof *s->frames);
-    s->tb_off = rc_calloc(h->n_tb + 1, sizeof *s->tb_off);
-    s->tb_frames = rc_calloc(h->n_tb_frames ? h->n_tb_frames : 1, sizeof *s->tb_frames);
-    if (!s->frames || !s->tb_off || !s->tb_frames) {
-        fail_nomem(r);
+    if (!reserve(r, (void **)&s->frames, &s->frames_cap, 0, sizeof *s->frames, h->n_frames) ||
+        !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, 1, sizeof *s->tb_off, h->n_tb + 1) ||
+        !reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, 0, sizeof *s->tb_frames,
+                 h->n_tb_frames)) {
         return false;
     }
+    s->tb_off[0] = 0;
     for (uint64_t i = 0; i < h->n_frames && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->frames, &s->frames_cap, i + 1, sizeof *s->frames,
+                     h->n_frames)) {
+            break;
+        }
         s->frames[i].file = get_string(r, true, false, "a frame's file name");
         s->frames[i].line = (uint32_t)get_bounded(r, UINT32_MAX, "a frame's line");
     }
@@ -475,6 +512,10 @@ read_locations(reader *r, const body_head *h)
     for (uint64_t i = 0; i < h->n_tb && r->st == RC_SNAP_OK; i++) {
         uint64_t depth = get_bounded(r, h->n_tb_frames - used, "a traceback's depth");
         for (uint64_t k = 0; k < depth && r->st == RC_SNAP_OK; k++) {
+            if (!reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, used + k + 1,
+                         sizeof *s->tb_frames, h->n_tb_frames)) {
+                break;
+            }
             s->tb_frames[used + k] =
                 (uint32_t)get_bounded(r, h->n_frames ? h->n_frames - 1 : 0, "a frame index");
             if (r->st == RC_SNAP_OK && !h->n_frames) {
@@ -482,6 +523,10 @@ read_locations(reader *r, const body_head *h)
             }
         }
         used += depth;
+        if (r->st != RC_SNAP_OK || !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, i + 2,
+                                            sizeof *s->tb_off, h->n_tb + 1)) {
+            break;
+        }
         s->tb_off[i + 1] = (uint32_t)used;
     }
     s->n_tb = (size_t)h->n_tb;
@@ -552,13 +597,21 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
         }
     }
     *edges += deg;
+    if (s->label && r->st == RC_SNAP_OK) {
+        if (!reserve(r, (void **)&s->label, &s->label_cap, first + deg, sizeof *s->label,
+                     h->n_edges)) {
+            return;
+        }
+    }
     for (uint64_t k = 0; s->label && k < deg && r->st == RC_SNAP_OK; k++) {
         s->label[first + k] = get_string(r, true, true, "an edge label");
     }
-    if (s->value && r->st == RC_SNAP_OK) {
+    if (s->value && r->st == RC_SNAP_OK &&
+        reserve(r, (void **)&s->value, &s->value_cap, v + 1, sizeof *s->value, h->n_nodes)) {
         s->value[v] = get_string(r, false, true, "the value");
     }
-    if (s->alloc && r->st == RC_SNAP_OK) {
+    if (s->alloc && r->st == RC_SNAP_OK &&
+        reserve(r, (void **)&s->alloc, &s->alloc_cap, v + 1, sizeof *s->alloc, h->n_nodes)) {
         uint64_t tb = get_bounded(r, h->n_tb, "the traceback");
         s->alloc[v] = tb ? (uint32_t)(tb - 1) : RC_SNAP_NONE;
     }
@@ -574,19 +627,12 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
     rc_snapshot *s = r->s;
     r->where = "the node table";
     size_t n = (size_t)h->n_nodes;
-    if (h->sections & RC_SNAP_LABELS) {
-        s->label = rc_malloc((h->n_edges ? (size_t)h->n_edges : 1) * sizeof *s->label);
-    }
-    if (h->sections & RC_SNAP_VALUES) {
-        s->value = rc_malloc((n ? n : 1) * sizeof *s->value);
-    }
-    if (h->sections & RC_SNAP_ALLOCS) {
-        s->alloc = rc_malloc((n ? n : 1) * sizeof *s->alloc);
-    }
-    if (((h->sections & RC_SNAP_LABELS) && !s->label) ||
-        ((h->sections & RC_SNAP_VALUES) && !s->value) ||
-        ((h->sections & RC_SNAP_ALLOCS) && !s->alloc)) {
-        fail_nomem(r);
+    if (((h->sections & RC_SNAP_LABELS) &&
+         !reserve(r, (void **)&s->label, &s->label_cap, 0, sizeof *s->label, h->n_edges)) ||
+        ((h->sections & RC_SNAP_VALUES) &&
+         !reserve(r, (void **)&s->value, &s->value_cap, 0, sizeof *s->value, n)) ||
+        ((h->sections & RC_SNAP_ALLOCS) &&
+         !reserve(r, (void **)&s->alloc, &s->alloc_cap, 0, sizeof *s->alloc, n))) {
         return false;
     }
     uint64_t edges = 0;
@@ -616,13 +662,11 @@ read_roots_and_facts(reader *r, const body_head *h)
 {
     rc_snapshot *s = r->s;
     r->where = "the root table";
-    s->roots = rc_calloc(h->n_roots ? h->n_roots : 1, sizeof *s->roots);
-    s->facts = rc_calloc(h->n_facts ? h->n_facts : 1, sizeof *s->facts);
-    if (!s->roots || !s->facts) {
-        fail_nomem(r);
-        return false;
-    }
     for (uint64_t i = 0; i < h->n_roots && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->roots, &s->roots_cap, i + 1, sizeof *s->roots,
+                     h->n_roots)) {
+            break;
+        }
         uint64_t node = get_varint(r);
         if (r->st == RC_SNAP_OK && node >= h->n_nodes) {
             fail(r, RC_SNAP_EFORMAT, "root %llu names node %llu of %llu", (unsigned long long)i,
@@ -635,6 +679,10 @@ read_roots_and_facts(reader *r, const body_head *h)
     s->n_roots = (size_t)h->n_roots;
     r->where = "the fact table";
     for (uint64_t i = 0; i < h->n_facts && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->facts, &s->facts_cap, i + 1, sizeof *s->facts,
+                     h->n_facts)) {
+            break;
+        }
         s->facts[i].key = get_string(r, true, false, "a fact's key");
         s->facts[i].value = get_string(r, true, false, "a fact's value");
     }
@@ -666,6 +714,11 @@ read_end(reader *r)
     if (r->st != RC_SNAP_OK) {
         return false;
     }
+    if (r->body != r->body_size) {
+        fail(r, RC_SNAP_EFORMAT, "the body is %llu bytes, the header declares %llu",
+             (unsigned long long)r->body, (unsigned long long)r->body_size);
+        return false;
+    }
     bool more = r->zin.pos < r->zin.size;
     if (!more && r->fd >= 0 && !r->file_eof) {
         if (!read_more(r)) {
@@ -682,19 +735,36 @@ read_end(reader *r)
 
 /* ---- loading -------------------------------------------------------- */
 
+static uint64_t
+get_le(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* The prefix p[0..n) of a file of file_size bytes. */
 static bool
-check_prefix(reader *r, const unsigned char *p, size_t n)
+check_prefix(reader *r, const unsigned char *p, size_t n, uint64_t file_size)
 {
     if (n == 0) {
         fail(r, RC_SNAP_EFORMAT, "the file is empty");
         return false;
     }
-    if (n < SNAP_PREFIX_LEN || memcmp(p, SNAP_MAGIC, SNAP_MAGIC_LEN) != 0) {
+    size_t k = n < SNAP_MAGIC_LEN ? n : SNAP_MAGIC_LEN;
+    if (memcmp(p, SNAP_MAGIC, k) != 0) {
         fail(r, RC_SNAP_EFORMAT, "not a refchain snapshot (no \"\\x89RCSNAP\\n\" magic)");
         return false;
     }
-    uint32_t version = p[8] | (uint32_t)p[9] << 8 | (uint32_t)p[10] << 16 | (uint32_t)p[11] << 24;
-    uint32_t flags = p[12] | (uint32_t)p[13] << 8 | (uint32_t)p[14] << 16 | (uint32_t)p[15] << 24;
+    if (n < SNAP_PREFIX_LEN) {
+        fail(r, RC_SNAP_EFORMAT, "truncated: the file ends inside its %d-byte header",
+             SNAP_PREFIX_LEN);
+        return false;
+    }
+    uint32_t version = (uint32_t)get_le(p + 8, 4);
+    uint32_t flags = (uint32_t)get_le(p + 12, 4);
     if (version != RC_SNAP_VERSION) {
         fail(r, RC_SNAP_EVERSION, "snapshot format version %u; this refchain reads version %d",
              (unsigned)version, RC_SNAP_VERSION);
@@ -705,14 +775,23 @@ check_prefix(reader *r, const unsigned char *p, size_t n)
              (unsigned)flags);
         return false;
     }
+    uint64_t frame = file_size > SNAP_PREFIX_LEN ? file_size - SNAP_PREFIX_LEN : 0;
+    r->body_size = get_le(p + SNAP_BODY_SIZE_AT, 8);
+    if (frame > UINT64_MAX / RC_SNAP_MAX_RATIO || r->body_size > frame * RC_SNAP_MAX_RATIO) {
+        fail(r, RC_SNAP_EFORMAT,
+             "the header declares a body of %llu bytes, more than %llu compressed bytes "
+             "can hold",
+             (unsigned long long)r->body_size, (unsigned long long)frame);
+        return false;
+    }
+    r->prealloc = frame * RC_SNAP_PREALLOC_PER_BYTE + 1024;
     return true;
 }
 
 static bool
-start(reader *r, uint64_t file_size)
+start(reader *r)
 {
     r->where = "the header";
-    r->body_limit = file_size * RC_SNAP_MAX_RATIO + RC_SNAP_BODY_SLACK;
     r->out_cap = READ_CHUNK;
     r->out = rc_malloc(r->out_cap);
     r->s = rc_calloc(1, sizeof *r->s);
@@ -735,7 +814,7 @@ read_body(reader *r)
     if (!read_head(r, &h)) {
         return false;
     }
-    rc_builder *b = rc_builder_new((size_t)h.n_nodes);
+    rc_builder *b = rc_builder_new((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
     if (!b) {
         fail_nomem(r);
         return false;
@@ -779,7 +858,7 @@ rc_snapshot_load_mem(const void *data, size_t size, const char *name, rc_snapsho
         errbuf[0] = '\0';
     }
     const unsigned char *p = data;
-    bool ok = check_prefix(&r, p, size) && start(&r, size);
+    bool ok = check_prefix(&r, p, size, size) && start(&r);
     if (ok) {
         r.zin = (ZSTD_inBuffer){p + SNAP_PREFIX_LEN, size - SNAP_PREFIX_LEN, 0};
         ok = read_body(&r);
@@ -807,8 +886,8 @@ rc_snapshot_load(const char *path, rc_snapshot **out, char *errbuf, size_t errle
     bool ok = false;
     if (fstat(r.fd, &sb) != 0) {
         fail(&r, RC_SNAP_EIO, "cannot stat: %s", strerror(errno));
-    } else if (S_ISDIR(sb.st_mode)) {
-        fail(&r, RC_SNAP_EIO, "is a directory");
+    } else if (!S_ISREG(sb.st_mode)) {
+        fail(&r, RC_SNAP_EIO, "not a regular file");
     } else if (!(r.inbuf = rc_malloc(READ_CHUNK))) {
         r.where = "the header";
         fail_nomem(&r);
@@ -828,8 +907,8 @@ rc_snapshot_load(const char *path, rc_snapshot **out, char *errbuf, size_t errle
             }
             got += (size_t)k;
         }
-        uint64_t size = sb.st_size > 0 ? (uint64_t)sb.st_size : got;
-        ok = r.st == RC_SNAP_OK && check_prefix(&r, r.inbuf, got) && start(&r, size);
+        ok = r.st == RC_SNAP_OK && check_prefix(&r, r.inbuf, got, (uint64_t)sb.st_size) &&
+             start(&r);
         if (ok) {
             r.zin = (ZSTD_inBuffer){r.inbuf, 0, 0};
             ok = read_body(&r);

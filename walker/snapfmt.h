@@ -3,10 +3,12 @@
 #ifndef REFCHAIN_SNAPFMT_H
 #define REFCHAIN_SNAPFMT_H
 
-/* The 16-byte plain prefix: magic, u32 LE version, u32 LE flags (0). */
+/* The 24-byte plain prefix: magic, u32 LE version, u32 LE flags (0), u64 LE
+ * body size (decompressed). */
 #define SNAP_MAGIC "\x89RCSNAP\n"
 #define SNAP_MAGIC_LEN 8
-#define SNAP_PREFIX_LEN 16
+#define SNAP_BODY_SIZE_AT 16
+#define SNAP_PREFIX_LEN 24
 
 /* The section bits of the body header (RC_SNAP_LABELS... in snapshot.h). */
 #define SNAP_SECTIONS_KNOWN 7u

@@ -10,8 +10,9 @@
  * The reader treats every byte as hostile.  Counts are checked against what
  * the file can hold before anything is sized by them, ids and indexes are
  * range-checked, and any failure returns a status and a message naming the
- * file and what is wrong.  It never crashes, hangs or allocates more than a
- * fixed multiple of the file's size.
+ * file and what is wrong.  It never crashes or hangs, and what it allocates
+ * is proportional to the bytes it has actually decompressed (which the
+ * file's declared body size bounds).
  *
  * Both sides allocate through rc_malloc (refchain/alloc.h), zstd's contexts
  * included. */
@@ -31,10 +32,15 @@
  * and longest node value, in bytes. */
 #define RC_SNAP_MAX_TEXT 65536
 #define RC_SNAP_MAX_VALUE 4096
-/* A loader refuses a body that decompresses to more than this many times
- * the file's size (plus RC_SNAP_BODY_SLACK): a zstd bomb fails early. */
-#define RC_SNAP_MAX_RATIO 1024
-#define RC_SNAP_BODY_SLACK 65536
+/* The loader's size rule (docs/format.md, "Limits"): the prefix declares
+ * the body's decompressed size, which must be at most RC_SNAP_MAX_RATIO
+ * times the compressed bytes (zstd cannot do better: a 128 KiB RLE block
+ * takes 4 bytes), and the counts the body announces must fit in it at their
+ * minimum encoded size.  Arrays are pre-sized from counts only up to
+ * RC_SNAP_PREALLOC_PER_BYTE entries per compressed byte; past that they
+ * grow with the records actually read. */
+#define RC_SNAP_MAX_RATIO 32768
+#define RC_SNAP_PREALLOC_PER_BYTE 16
 
 /* Why a dump or load failed.  Own codes rather than rc_status: files fail in
  * ways a graph does not (the OS refused, the bytes are wrong). */

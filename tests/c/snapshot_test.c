@@ -693,18 +693,41 @@ zz(int64_t v)
     return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
 }
 
+/* The 24-byte prefix: magic, version, flags 0, the body size declared. */
+static void
+prefix(unsigned char *p, uint32_t version, uint64_t body_size)
+{
+    memcpy(p, "\x89RCSNAP\n", 8);
+    memset(p + 8, 0, 16);
+    for (int i = 0; i < 4; i++) {
+        p[8 + i] = (unsigned char)(version >> (8 * i));
+    }
+    for (int i = 0; i < 8; i++) {
+        p[16 + i] = (unsigned char)(body_size >> (8 * i));
+    }
+}
+
+/* Compress raw[0..n) behind a prefix declaring `declared` bytes of body
+ * (the true size when declared is UINT64_MAX); *len receives the size. */
+static unsigned char *
+make_file(const void *raw, size_t n, uint32_t version, uint64_t declared, int level, size_t *len)
+{
+    size_t cap = 24 + ZSTD_compressBound(n);
+    unsigned char *file = malloc(cap);
+    prefix(file, version, declared == UINT64_MAX ? n : declared);
+    size_t z = ZSTD_compress(file + 24, cap - 24, raw, n, level);
+    assert_false(ZSTD_isError(z));
+    *len = 24 + z;
+    return file;
+}
+
 static rc_snap_status
 load_body(const body *b, uint32_t version, char *err, size_t errlen)
 {
-    size_t cap = 16 + ZSTD_compressBound(b->n);
-    unsigned char *file = malloc(cap);
-    memcpy(file, "\x89RCSNAP\n", 8);
-    memset(file + 8, 0, 8);
-    file[8] = (unsigned char)version;
-    size_t z = ZSTD_compress(file + 16, cap - 16, b->b, b->n, 3);
-    assert_false(ZSTD_isError(z));
+    size_t len;
+    unsigned char *file = make_file(b->b, b->n, version, UINT64_MAX, 3, &len);
     rc_snapshot *s = NULL;
-    rc_snap_status st = rc_snapshot_load_mem(file, 16 + z, "hostile.rcsnap", &s, err, errlen);
+    rc_snap_status st = rc_snapshot_load_mem(file, len, "hostile.rcsnap", &s, err, errlen);
     if (st == RC_SNAP_OK) {
         rc_snapshot_free(s);
     }
@@ -843,7 +866,7 @@ test_hostile_bodies(void **state)
         fail_msg("the valid hand-made body fails: %s", err);
     }
     static const char *const expect[N_BAD] = {
-        [HUGE_NODES] = "more than a file of this size can hold",
+        [HUGE_NODES] = "announces 2147483648 nodes, more than its declared",
         [TOO_MANY_IDS] = "more than 2**32 - 2",
         [UNKNOWN_SECTION] = "unknown sections",
         [TYPE_SELF_REF] = "refers to string 0, but only 0 are defined",
@@ -912,8 +935,9 @@ test_bad_prefix_and_frames(void **state)
     assert_int_equal(rc_snapshot_load_mem("PK\3\4 not ours at all", 20, "z", &s, err, sizeof err),
                      RC_SNAP_EFORMAT);
     assert_non_null(strstr(err, "not a refchain snapshot"));
-    unsigned char junk[64] = "\x89RCSNAP\n\1\0\0\0\0\0\0\0";
-    for (size_t i = 16; i < sizeof junk; i++) {
+    unsigned char junk[64];
+    prefix(junk, RC_SNAP_VERSION, 100);
+    for (size_t i = 24; i < sizeof junk; i++) {
         junk[i] = (unsigned char)(i * 37);
     }
     assert_int_equal(rc_snapshot_load_mem(junk, sizeof junk, "j", &s, err, sizeof err),
@@ -938,10 +962,12 @@ test_bad_prefix_and_frames(void **state)
     rc_snapshot_free(NULL);
 }
 
-/* A decompression bomb: a small file whose body would decompress to far
- * more than RC_SNAP_MAX_RATIO times its size fails once it gets there. */
+/* Size rules: a body larger than declared fails as soon as it gets there
+ * (a zstd bomb behind a small declared size), a declared size beyond what
+ * zstd can pack into the compressed bytes fails before decompressing, and a
+ * legitimately very compressible heap (ratio far above 1000) still loads. */
 static void
-test_decompression_bomb(void **state)
+test_declared_body_size(void **state)
 {
     (void)state;
     enum { N_FRAMES = 1000, LEN = 60000 };
@@ -966,20 +992,63 @@ test_decompression_bomb(void **state)
         n += LEN;
         raw[n++] = 1;
     }
-    size_t zcap = 16 + ZSTD_compressBound(n);
-    unsigned char *file = malloc(zcap);
-    memcpy(file, "\x89RCSNAP\n\1\0\0\0\0\0\0\0", 16);
-    size_t z = ZSTD_compress(file + 16, zcap - 16, raw, n, 19);
-    assert_false(ZSTD_isError(z));
-    assert_true(n / (16 + z) > RC_SNAP_MAX_RATIO);
     char err[512];
     rc_snapshot *s = NULL;
-    assert_int_equal(rc_snapshot_load_mem(file, 16 + z, "bomb", &s, err, sizeof err),
+    size_t len;
+    unsigned char *file = make_file(raw, n, RC_SNAP_VERSION, 100000, 3, &len);
+    assert_int_equal(rc_snapshot_load_mem(file, len, "bomb", &s, err, sizeof err),
                      RC_SNAP_EFORMAT);
-    assert_non_null(strstr(err, "decompresses to more than"));
+    assert_string_equal(err, "bomb: the body decompresses to more than the 100000 bytes the "
+                             "header declares");
     free(file);
+    /* Declaring more than 32768 bytes per compressed byte. */
+    file = make_file(raw, 100, RC_SNAP_VERSION, 0, 3, &len);
+    prefix(file, RC_SNAP_VERSION, (uint64_t)(len - 24) * RC_SNAP_MAX_RATIO + 1);
+    assert_int_equal(rc_snapshot_load_mem(file, len, "big", &s, err, sizeof err),
+                     RC_SNAP_EFORMAT);
+    assert_non_null(strstr(err, "compressed bytes can hold"));
+    free(file);
+    /* Declaring more than the body holds. */
+    body *b = malloc(sizeof *b);
+    make_body(b, OK);
+    file = make_file(b->b, b->n, RC_SNAP_VERSION, b->n + 1, 3, &len);
+    assert_int_equal(rc_snapshot_load_mem(file, len, "short", &s, err, sizeof err),
+                     RC_SNAP_EFORMAT);
+    assert_non_null(strstr(err, "the header declares"));
+    free(file);
+    free(b);
     free(raw);
     free(h);
+
+    /* A list of 400000 references to one int: very regular, very small. */
+    enum { N = 400000 };
+    rc_builder *bl = rc_builder_new(0);
+    assert_non_null(bl);
+    assert_int_equal(rc_builder_mark(bl, 0x1000, 0), RC_OK);
+    assert_int_equal(rc_builder_mark(bl, 0x2000, 0), RC_OK);
+    uint32_t tl, ti;
+    assert_int_equal(rc_builder_type(bl, 1, "list", "list", 0, &tl), RC_OK);
+    assert_int_equal(rc_builder_type(bl, 2, "int", "int", 0, &ti), RC_OK);
+    uintptr_t a;
+    unsigned fl;
+    rc_status st;
+    assert_true(rc_builder_next(bl, &a, &fl, &st));
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(rc_builder_edge_id(bl, 1), RC_OK);
+    }
+    assert_int_equal(rc_builder_close(bl, tl, 8 * N + 56, 1, RC_NODE_GC), RC_OK);
+    assert_true(rc_builder_next(bl, &a, &fl, &st));
+    assert_int_equal(rc_builder_close(bl, ti, 28, N + 1, 0), RC_OK);
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(bl, &g), RC_OK);
+    assert_int_equal(rc_snapshot_dump(path, g, NULL, err, sizeof err), RC_SNAP_OK);
+    struct stat sb;
+    assert_int_equal(stat(path, &sb), 0);
+    assert_true((uint64_t)N / (uint64_t)sb.st_size > 1000);
+    assert_int_equal(rc_snapshot_load(path, &s, err, sizeof err), RC_SNAP_OK);
+    assert_int_equal(rc_graph_edge_count(rc_snapshot_graph(s)), N);
+    rc_snapshot_free(s);
+    rc_graph_free(g);
 }
 
 /* ---- the atomic write ----------------------------------------------- */
@@ -1074,7 +1143,7 @@ main(void)
         cmocka_unit_test(test_byte_flips),
         cmocka_unit_test(test_hostile_bodies),
         cmocka_unit_test(test_bad_prefix_and_frames),
-        cmocka_unit_test(test_decompression_bomb),
+        cmocka_unit_test(test_declared_body_size),
         cmocka_unit_test(test_atomic_write),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
