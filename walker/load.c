@@ -76,7 +76,9 @@ typedef struct reader {
     char *errbuf;
     size_t errlen;
     rc_snap_status st;
-    const char *where; /* the part being read, for messages */
+    const char *where; /* the part being read, for messages (NULL: node `node`) */
+    uint64_t node;
+    char where_buf[48];
 
     int fd;               /* -1 when reading from memory */
     bool file_eof;
@@ -117,10 +119,21 @@ fail(reader *r, rc_snap_status st, const char *fmt, ...)
     va_end(ap);
 }
 
+/* What is being read, for a message: formatted only when one is made. */
+static const char *
+where(reader *r)
+{
+    if (r->where) {
+        return r->where;
+    }
+    snprintf(r->where_buf, sizeof r->where_buf, "node %llu", (unsigned long long)r->node);
+    return r->where_buf;
+}
+
 static void
 fail_nomem(reader *r)
 {
-    fail(r, RC_SNAP_ENOMEM, "out of memory while loading %s", r->where);
+    fail(r, RC_SNAP_ENOMEM, "out of memory while loading %s", where(r));
 }
 
 /* ---- the decompressed stream ---------------------------------------- */
@@ -176,7 +189,7 @@ refill(reader *r)
             if (ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation) {
                 fail_nomem(r);
             } else {
-                fail(r, RC_SNAP_EFORMAT, "corrupt compressed data in %s: %s", r->where,
+                fail(r, RC_SNAP_EFORMAT, "corrupt compressed data in %s: %s", where(r),
                      ZSTD_getErrorName(ret));
             }
             return false;
@@ -195,7 +208,7 @@ refill(reader *r)
         }
         bool no_input = r->zin.pos == r->zin.size && (r->fd < 0 || r->file_eof);
         if (!r->frame_done && no_input) {
-            fail(r, RC_SNAP_EFORMAT, "truncated: the compressed data ends inside %s", r->where);
+            fail(r, RC_SNAP_EFORMAT, "truncated: the compressed data ends inside %s", where(r));
             return false;
         }
     }
@@ -206,7 +219,7 @@ static inline bool
 get_byte(reader *r, unsigned char *b)
 {
     if (r->pos == r->len && !refill(r)) {
-        fail(r, RC_SNAP_EFORMAT, "truncated: the body ends inside %s", r->where);
+        fail(r, RC_SNAP_EFORMAT, "truncated: the body ends inside %s", where(r));
         return false;
     }
     *b = r->out[r->pos++];
@@ -217,6 +230,21 @@ get_byte(reader *r, unsigned char *b)
 static uint64_t
 get_varint(reader *r)
 {
+    /* Fast path: the whole number is in the buffer. */
+    if (r->len - r->pos >= 10) {
+        const unsigned char *p = r->out + r->pos;
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 10; i++) {
+            if (i == 9 && p[i] > 1) {
+                break; /* the slow path reports it */
+            }
+            v |= (uint64_t)(p[i] & 0x7F) << (7 * i);
+            if (!(p[i] & 0x80)) {
+                r->pos += i + 1;
+                return v;
+            }
+        }
+    }
     uint64_t v = 0;
     for (unsigned shift = 0; r->st == RC_SNAP_OK; shift += 7) {
         unsigned char b;
@@ -224,7 +252,7 @@ get_varint(reader *r)
             break;
         }
         if (shift == 63 && b > 1) {
-            fail(r, RC_SNAP_EFORMAT, "a number in %s does not fit in 64 bits", r->where);
+            fail(r, RC_SNAP_EFORMAT, "a number in %s does not fit in 64 bits", where(r));
             break;
         }
         v |= (uint64_t)(b & 0x7F) << shift;
@@ -241,7 +269,7 @@ get_bounded(reader *r, uint64_t max, const char *what)
 {
     uint64_t v = get_varint(r);
     if (r->st == RC_SNAP_OK && v > max) {
-        fail(r, RC_SNAP_EFORMAT, "%s: %s is %llu, more than %llu", r->where, what,
+        fail(r, RC_SNAP_EFORMAT, "%s: %s is %llu, more than %llu", where(r), what,
              (unsigned long long)v, (unsigned long long)max);
         return 0;
     }
@@ -288,7 +316,7 @@ define_string(reader *r, size_t len)
 {
     rc_snapshot *s = r->s;
     if (s->n_str >= UINT32_MAX - 1) {
-        fail(r, RC_SNAP_EFORMAT, "%s: more than 2**32 - 2 strings", r->where);
+        fail(r, RC_SNAP_EFORMAT, "%s: more than 2**32 - 2 strings", where(r));
         return false;
     }
     if (s->n_str + 2 > s->str_cap) {
@@ -359,7 +387,7 @@ get_string(reader *r, bool text, bool optional, const char *what)
     uint32_t id;
     if (v == SNAP_STR_NONE) {
         if (!optional) {
-            fail(r, RC_SNAP_EFORMAT, "%s: %s is missing", r->where, what);
+            fail(r, RC_SNAP_EFORMAT, "%s: %s is missing", where(r), what);
         }
         return RC_SNAP_NONE;
     } else if (v == SNAP_STR_NEW) {
@@ -371,18 +399,18 @@ get_string(reader *r, bool text, bool optional, const char *what)
     } else {
         if (v - SNAP_STR_BASE >= r->s->n_str) {
             fail(r, RC_SNAP_EFORMAT, "%s: %s refers to string %llu, but only %zu are defined",
-                 r->where, what, (unsigned long long)(v - SNAP_STR_BASE), r->s->n_str);
+                 where(r), what, (unsigned long long)(v - SNAP_STR_BASE), r->s->n_str);
             return RC_SNAP_NONE;
         }
         id = (uint32_t)(v - SNAP_STR_BASE);
         if (str_len(r->s, id) > max) {
-            fail(r, RC_SNAP_EFORMAT, "%s: %s is %zu bytes, more than %zu", r->where, what,
+            fail(r, RC_SNAP_EFORMAT, "%s: %s is %zu bytes, more than %zu", where(r), what,
                  str_len(r->s, id), max);
             return RC_SNAP_NONE;
         }
     }
     if (text && !r->s->str_text[id]) {
-        fail(r, RC_SNAP_EFORMAT, "%s: %s is not valid UTF-8 without NUL bytes", r->where, what);
+        fail(r, RC_SNAP_EFORMAT, "%s: %s is not valid UTF-8 without NUL bytes", where(r), what);
         return RC_SNAP_NONE;
     }
     return id;
@@ -586,7 +614,7 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
         int64_t d = unzigzag(get_varint(r));
         /* prev is in [0, n): the target is in range iff -prev <= d < n - prev. */
         if (r->st == RC_SNAP_OK && (d < -prev || d >= (int64_t)h->n_nodes - prev)) {
-            fail(r, RC_SNAP_EFORMAT, "%s: edge %llu points outside the %llu nodes", r->where,
+            fail(r, RC_SNAP_EFORMAT, "%s: edge %llu points outside the %llu nodes", where(r),
                  (unsigned long long)k, (unsigned long long)h->n_nodes);
             break;
         }
@@ -636,10 +664,9 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
         return false;
     }
     uint64_t edges = 0;
-    char where[64];
-    r->where = where;
+    r->where = NULL;
     for (uint64_t v = 0; v < n && r->st == RC_SNAP_OK; v++) {
-        snprintf(where, sizeof where, "node %llu", (unsigned long long)v);
+        r->node = v;
         uintptr_t addr;
         unsigned flags;
         rc_status st;
@@ -649,8 +676,11 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
         }
         read_node(r, b, h, v, &edges);
     }
+    if (r->st != RC_SNAP_OK) {
+        return false;
+    }
     r->where = "the node table";
-    if (r->st == RC_SNAP_OK && edges != h->n_edges) {
+    if (edges != h->n_edges) {
         fail(r, RC_SNAP_EFORMAT, "the nodes hold %llu edges, the header says %llu",
              (unsigned long long)edges, (unsigned long long)h->n_edges);
     }
@@ -853,7 +883,7 @@ rc_snap_status
 rc_snapshot_load_mem(const void *data, size_t size, const char *name, rc_snapshot **out,
                      char *errbuf, size_t errlen)
 {
-    reader r = {.name = name ? name : "(memory)", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    reader r = {.name = name ? name : "(memory)", .where = "the header", .errbuf = errbuf, .errlen = errlen, .fd = -1};
     if (errbuf && errlen) {
         errbuf[0] = '\0';
     }
@@ -869,7 +899,7 @@ rc_snapshot_load_mem(const void *data, size_t size, const char *name, rc_snapsho
 rc_snap_status
 rc_snapshot_load(const char *path, rc_snapshot **out, char *errbuf, size_t errlen)
 {
-    reader r = {.name = path ? path : "(null)", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    reader r = {.name = path ? path : "(null)", .where = "the header", .errbuf = errbuf, .errlen = errlen, .fd = -1};
     if (errbuf && errlen) {
         errbuf[0] = '\0';
     }
