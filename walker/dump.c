@@ -564,7 +564,7 @@ start_stream(writer *w)
     }
     if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SNAP_ZSTD_LEVEL)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, 22))) {
+        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG))) {
         fail(w, RC_SNAP_EIO, "zstd refused its parameters");
         return false;
     }

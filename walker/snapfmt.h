@@ -26,7 +26,8 @@
 /* zstd: the writer's level, and the largest window the reader accepts
  * (the writer's level uses far less). */
 #define SNAP_ZSTD_LEVEL 3
-#define SNAP_WINDOW_LOG_MAX 24
+#define SNAP_WINDOW_LOG 20
+#define SNAP_WINDOW_LOG_MAX 22
 
 /* Minimum encoded bytes of each record: the loader's count check. */
 #define SNAP_MIN_TYPE 4
