@@ -516,6 +516,9 @@ sync_dir(const char *path)
 {
     const char *slash = strrchr(path, '/');
     char *dir = slash ? rc_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
+    if (slash && !dir) {
+        return;
+    }
     int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY);
     if (fd >= 0) {
         (void)fsync(fd);

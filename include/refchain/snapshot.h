@@ -113,8 +113,9 @@ typedef struct rc_snap_tables {
  * untouched, the temporary file is removed, and, when errbuf is not NULL,
  * errbuf receives a NUL-terminated message of at most errlen bytes naming
  * the file and the cause.  RC_SNAP_EINVAL for a table that breaks the
- * contract above (checked before anything is written), RC_SNAP_EIO,
- * RC_SNAP_ENOMEM.  g is only read. */
+ * contract above (the arrays are checked before any file is created, what
+ * the callbacks return as it is written), RC_SNAP_EIO, RC_SNAP_ENOMEM.
+ * g is only read. */
 rc_snap_status rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tables,
                                 char *errbuf, size_t errlen);
 
