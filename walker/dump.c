@@ -271,6 +271,10 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
         }
     }
     /* New: keep a copy, then define it in the stream. */
+    if (w->n_str >= UINT32_MAX - 2) {
+        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 distinct strings");
+        return false;
+    }
     if (w->n_str + 2 > w->str_cap) {
         size_t cap = w->str_cap ? w->str_cap * 2 : 1024;
         size_t *p = rc_reallocarray(w->str_off, cap, sizeof *p);
