@@ -733,6 +733,58 @@ rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
 }
 
 rc_status
+rc_builder_edge_id(rc_builder *b, rc_id target)
+{
+    if (!b->expanding) {
+        return RC_EINVAL;
+    }
+    /* Marks are resolved lazily: a target marked but not resolved yet. */
+    if (target >= b->n && b->n_seeds) {
+        rc_status st = flush_seeds(b);
+        if (st != RC_OK) {
+            return st;
+        }
+    }
+    if (target >= b->n) {
+        return RC_EINVAL;
+    }
+    if (b->nodes_only) {
+        return RC_OK;
+    }
+    if (b->n_out + b->n_pending >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    if (b->n_pending) {
+        rc_status st = flush(b);
+        if (st != RC_OK) {
+            return st;
+        }
+    }
+    if (b->n_out == b->out_cap) {
+        size_t cap = b->out_cap + b->out_cap / 2 + 1;
+        if (!grow((void **)&b->out, cap, sizeof *b->out)) {
+            return RC_ENOMEM;
+        }
+        b->out_cap = cap;
+    }
+    b->out[b->n_out++] = target;
+    return RC_OK;
+}
+
+rc_status
+rc_builder_resolve(rc_builder *b)
+{
+    seal(b);
+    return b->n_seeds ? flush_seeds(b) : RC_OK;
+}
+
+size_t
+rc_builder_node_count(const rc_builder *b)
+{
+    return b->n;
+}
+
+rc_status
 rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
                  unsigned flags)
 {

@@ -112,6 +112,25 @@ rc_status rc_builder_edge(rc_builder *b, uintptr_t target);
  * edges recorded so far stay recorded. */
 rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
 
+/* Record an edge from the node being expanded to the node with id
+ * `target`, with no address lookup: for a loader that marked every node
+ * (rc_builder_mark(b, addr, 0), in file order, so ids are mark order when
+ * the addresses are distinct) before the first rc_builder_next().  Ordered
+ * with rc_builder_edge() calls.  RC_EINVAL outside an expansion or when
+ * `target` is not a node id even after resolving the buffered marks;
+ * on any error the edge is not recorded. */
+rc_status rc_builder_edge_id(rc_builder *b, rc_id target);
+
+/* Resolve the buffered seeds and marks now, so rc_builder_node_count()
+ * counts them (a loader checks that its addresses were distinct).  On
+ * RC_ENOMEM those not resolved stay buffered. */
+rc_status rc_builder_resolve(rc_builder *b);
+
+/* The number of nodes discovered so far.  Seeds and marks are buffered and
+ * counted once resolved: rc_builder_next() resolves them when it runs out
+ * of nodes, rc_builder_edge_id() when its target is still buffered. */
+size_t rc_builder_node_count(const rc_builder *b);
+
 /* Finish expanding the current node with its attributes (added to the
  * flags its seeding gave it).  Must follow each successful rc_builder_next(). */
 rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,

@@ -405,6 +405,106 @@ test_find_many(void **state)
     rc_graph_free(g);
 }
 
+/* A loader marks every node first, in file order, then closes them with
+ * edges given by id: ids follow mark order, no node becomes a seed, and
+ * edges by id and by address keep their order. */
+static rc_status
+load_by_id(unsigned n, rc_graph **out)
+{
+    rc_builder *b = rc_builder_new(0);
+    if (!b) {
+        return RC_ENOMEM;
+    }
+    rc_status st = RC_OK;
+    /* Addresses in decreasing order: ids must not follow address order. */
+    for (unsigned i = 0; i < n && st == RC_OK; i++) {
+        st = rc_builder_mark(b, FAKE(n - i), 0);
+    }
+    /* A repeated address is one node: resolving shows the count. */
+    if (st == RC_OK) {
+        st = rc_builder_mark(b, FAKE(n), 0);
+    }
+    if (st == RC_OK) {
+        st = rc_builder_resolve(b);
+    }
+    if (st == RC_OK && rc_builder_node_count(b) != n) {
+        st = RC_EINVAL;
+    }
+    uintptr_t addr;
+    unsigned flags;
+    uint32_t t = 0;
+    if (st == RC_OK) {
+        st = rc_builder_type(b, 0x1000, "object", "object", 0, &t);
+    }
+    while (st == RC_OK && rc_builder_next(b, &addr, &flags, &st)) {
+        for (unsigned k = 0; k < 3 && st == RC_OK; k++) {
+            rc_id target = (rc_id)((addr / 16 + k) % n);
+            st = k == 1 ? rc_builder_edge(b, FAKE(n - target)) : rc_builder_edge_id(b, target);
+        }
+        if (st == RC_OK) {
+            st = rc_builder_close(b, t, 8, 1, flags | RC_NODE_GC);
+        }
+    }
+    if (st != RC_OK) {
+        rc_builder_free(b);
+        return st;
+    }
+    return rc_builder_freeze(b, out);
+}
+
+static void
+test_edges_by_id_for_a_loader(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    rc_graph *g = NULL;
+    assert_int_equal(load_by_id(N, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), N);
+    assert_int_equal(rc_graph_edge_count(g), 3 * N);
+    for (rc_id v = 0; v < N; v++) {
+        uintptr_t a = rc_graph_addr(g, v);
+        assert_int_equal(a, FAKE(N - v));
+        assert_int_equal(rc_graph_flags(g, v), RC_NODE_GC);
+        size_t deg;
+        const rc_id *out = rc_graph_out(g, v, &deg);
+        assert_int_equal(deg, 3);
+        for (unsigned k = 0; k < 3; k++) {
+            assert_int_equal(out[k], (a / 16 + k) % N);
+        }
+    }
+    rc_graph_free(g);
+
+    /* Contract: only during an expansion, only to an existing id. */
+    rc_builder *b = rc_builder_new(0);
+    assert_non_null(b);
+    assert_int_equal(rc_builder_edge_id(b, 0), RC_EINVAL);
+    assert_int_equal(rc_builder_mark(b, 16, 0), RC_OK);
+    uintptr_t addr;
+    unsigned flags;
+    rc_status st;
+    assert_true(rc_builder_next(b, &addr, &flags, &st));
+    assert_int_equal(rc_builder_node_count(b), 1);
+    assert_int_equal(rc_builder_edge_id(b, 1), RC_EINVAL);
+    assert_int_equal(rc_builder_edge_id(b, 0), RC_OK);
+    assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+    rc_builder_free(b);
+
+    /* Every allocation may fail: RC_ENOMEM, nothing leaked. */
+    use_counting_allocator();
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        g = NULL;
+        st = load_by_id(N, &g);
+        rc_graph_free(g);
+        assert_int_equal(live_blocks, 0);
+        if (st == RC_OK) {
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+    }
+    use_default_allocator();
+}
+
 int
 main(void)
 {
@@ -422,6 +522,7 @@ main(void)
         cmocka_unit_test(test_nodes_only_discovers_but_stores_no_edges),
         cmocka_unit_test(test_find_many),
         cmocka_unit_test(test_marks_flag_nodes_without_making_seeds),
+        cmocka_unit_test(test_edges_by_id_for_a_loader),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,639 @@
+/* The snapshot writer (see refchain/snapshot.h and docs/format.md).
+ *
+ * States of a dump:
+ *   1. check: the tables are validated before any file exists;
+ *   2. open: a temporary file <path>.XXXXXX (mode 0600) next to the target;
+ *   3. stream: records are encoded into `in` (STAGE bytes); each time it
+ *      fills, zstd compresses it into `out`, which is written to the file.
+ *      Strings are interned as they appear: the first use defines one,
+ *      later uses refer to it by number;
+ *   4. commit: end the frame, write the body's size into the prefix, fsync,
+ *      close, rename over the target, fsync the directory.
+ * Any failure in 2-4 closes and unlinks the temporary file, so the target
+ * is never partial. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: rc_malloc for zstd */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "refchain/alloc.h"
+#include "refchain/snapshot.h"
+#include "refchain/strutil.h"
+#include "snapfmt.h"
+
+#define STAGE 65536
+
+/* The writer's string table: open addressing over (hash, id) slots; the
+ * bytes live in one pool. */
+typedef struct str_slot {
+    uint64_t hash;
+    uint32_t id_plus_1; /* 0: empty */
+} str_slot;
+
+typedef struct writer {
+    const char *path;
+    char *errbuf;
+    size_t errlen;
+    rc_snap_status st;
+
+    char *tmp; /* the temporary file's path */
+    int fd;
+    ZSTD_CCtx *cctx;
+    unsigned char *in, *out;
+    size_t in_len, out_cap;
+    uint64_t body; /* bytes of body compressed so far */
+
+    str_slot *slots;
+    size_t slot_mask;
+    size_t *str_off; /* id -> offset in pool; str_off[n_str] = pool_len */
+    size_t n_str, str_cap;
+    char *pool;
+    size_t pool_len, pool_cap;
+} writer;
+
+static void *
+zstd_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return rc_malloc(size);
+}
+
+static void
+zstd_free(void *opaque, void *p)
+{
+    (void)opaque;
+    rc_free(p);
+}
+
+static const ZSTD_customMem zstd_mem = {zstd_alloc, zstd_free, NULL};
+
+/* Record the first failure: a status and "path: message". */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+fail(writer *w, rc_snap_status st, const char *fmt, ...)
+{
+    if (w->st != RC_SNAP_OK) {
+        return;
+    }
+    w->st = st;
+    if (!w->errbuf || !w->errlen) {
+        return;
+    }
+    int k = snprintf(w->errbuf, w->errlen, "%s: ", w->path);
+    if (k < 0 || (size_t)k >= w->errlen) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(w->errbuf + k, w->errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+static void
+fail_nomem(writer *w)
+{
+    fail(w, RC_SNAP_ENOMEM, "out of memory while writing the snapshot");
+}
+
+/* ---- output ------------------------------------------------------------- */
+
+static bool
+write_all(writer *w, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (n) {
+        ssize_t k = write(w->fd, p, n);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k <= 0) {
+            fail(w, RC_SNAP_EIO, "cannot write the temporary file %s: %s", w->tmp,
+                 k < 0 ? strerror(errno) : "no progress");
+            return false;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return true;
+}
+
+/* Compress in[0..in_len) with `mode` and write what zstd produced. */
+static bool
+compress(writer *w, ZSTD_EndDirective mode)
+{
+    ZSTD_inBuffer input = {w->in, w->in_len, 0};
+    w->body += w->in_len;
+    for (;;) {
+        ZSTD_outBuffer output = {w->out, w->out_cap, 0};
+        size_t left = ZSTD_compressStream2(w->cctx, &output, &input, mode);
+        if (ZSTD_isError(left)) {
+            /* zstd fails here only when its allocations do. */
+            if (ZSTD_getErrorCode(left) == ZSTD_error_memory_allocation) {
+                fail_nomem(w);
+            } else {
+                fail(w, RC_SNAP_EIO, "zstd failed: %s", ZSTD_getErrorName(left));
+            }
+            return false;
+        }
+        if (output.pos && !write_all(w, w->out, output.pos)) {
+            return false;
+        }
+        bool done = mode == ZSTD_e_end ? left == 0 : input.pos == input.size;
+        if (done) {
+            break;
+        }
+    }
+    w->in_len = 0;
+    return true;
+}
+
+static inline bool
+put_bytes(writer *w, const void *data, size_t n)
+{
+    const unsigned char *p = data;
+    while (n) {
+        if (w->in_len == STAGE && !compress(w, ZSTD_e_continue)) {
+            return false;
+        }
+        size_t k = STAGE - w->in_len;
+        if (k > n) {
+            k = n;
+        }
+        memcpy(w->in + w->in_len, p, k);
+        w->in_len += k;
+        p += k;
+        n -= k;
+    }
+    return true;
+}
+
+/* Unsigned LEB128. */
+static inline bool
+put_varint(writer *w, uint64_t v)
+{
+    if (STAGE - w->in_len < 10 && !compress(w, ZSTD_e_continue)) {
+        return false;
+    }
+    unsigned char *p = w->in + w->in_len;
+    while (v >= 0x80) {
+        *p++ = (unsigned char)(v | 0x80);
+        v >>= 7;
+    }
+    *p++ = (unsigned char)v;
+    w->in_len = (size_t)(p - w->in);
+    return true;
+}
+
+static void
+put_le(unsigned char *p, uint64_t v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        p[i] = (unsigned char)(v >> (8 * i));
+    }
+}
+
+static inline uint64_t
+zigzag(int64_t v)
+{
+    return ((uint64_t)v << 1) ^ (uint64_t)(v >> 63);
+}
+
+/* ---- strings ------------------------------------------------------------ */
+
+static uint64_t
+hash_bytes(const char *s, size_t n)
+{
+    uint64_t h = UINT64_C(0xcbf29ce484222325); /* FNV-1a */
+    for (size_t i = 0; i < n; i++) {
+        h = (h ^ (unsigned char)s[i]) * UINT64_C(0x100000001b3);
+    }
+    return h ^ (h >> 29);
+}
+
+static bool
+strings_grow_slots(writer *w)
+{
+    size_t cap = w->slots ? (w->slot_mask + 1) * 2 : 1024;
+    str_slot *s = rc_calloc(cap, sizeof *s);
+    if (!s) {
+        return false;
+    }
+    for (size_t i = 0; w->slots && i <= w->slot_mask; i++) {
+        if (w->slots[i].id_plus_1) {
+            size_t j = (size_t)w->slots[i].hash & (cap - 1);
+            while (s[j].id_plus_1) {
+                j = (j + 1) & (cap - 1);
+            }
+            s[j] = w->slots[i];
+        }
+    }
+    rc_free(w->slots);
+    w->slots = s;
+    w->slot_mask = cap - 1;
+    return true;
+}
+
+/* Write a reference to s[0..n): its number when seen before, else define
+ * it.  Text is checked to be valid UTF-8 without NUL. */
+static bool
+put_string(writer *w, const char *s, size_t n, bool text, const char *what)
+{
+    if (n > (text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE)) {
+        fail(w, RC_SNAP_EINVAL, "%s is %zu bytes long, more than the %d allowed", what, n,
+             text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE);
+        return false;
+    }
+    if (text && !rc_utf8_is_valid(s, n)) {
+        fail(w, RC_SNAP_EINVAL, "%s is not valid UTF-8 without NUL bytes", what);
+        return false;
+    }
+    if ((w->n_str + 1) * 2 > (w->slots ? w->slot_mask + 1 : 0) && !strings_grow_slots(w)) {
+        fail_nomem(w);
+        return false;
+    }
+    uint64_t h = hash_bytes(s, n);
+    size_t j = (size_t)h & w->slot_mask;
+    for (; w->slots[j].id_plus_1; j = (j + 1) & w->slot_mask) {
+        uint32_t id = w->slots[j].id_plus_1 - 1;
+        size_t len = w->str_off[id + 1] - w->str_off[id];
+        if (w->slots[j].hash == h && len == n && memcmp(w->pool + w->str_off[id], s, n) == 0) {
+            return put_varint(w, (uint64_t)id + SNAP_STR_BASE);
+        }
+    }
+    /* New: keep a copy, then define it in the stream. */
+    if (w->n_str >= UINT32_MAX - 2) {
+        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 distinct strings");
+        return false;
+    }
+    if (w->n_str + 2 > w->str_cap) {
+        size_t cap = w->str_cap ? w->str_cap * 2 : 1024;
+        size_t *p = rc_reallocarray(w->str_off, cap, sizeof *p);
+        if (!p) {
+            fail_nomem(w);
+            return false;
+        }
+        w->str_off = p;
+        w->str_cap = cap;
+    }
+    if (w->pool_len + n > w->pool_cap) {
+        size_t cap = w->pool_cap ? w->pool_cap : 65536;
+        while (cap < w->pool_len + n) {
+            cap *= 2;
+        }
+        char *p = rc_realloc(w->pool, cap);
+        if (!p) {
+            fail_nomem(w);
+            return false;
+        }
+        w->pool = p;
+        w->pool_cap = cap;
+    }
+    if (n) {
+        memcpy(w->pool + w->pool_len, s, n);
+    }
+    w->str_off[w->n_str] = w->pool_len;
+    w->pool_len += n;
+    w->str_off[w->n_str + 1] = w->pool_len;
+    w->slots[j] = (str_slot){h, (uint32_t)w->n_str + 1};
+    w->n_str++;
+    return put_varint(w, SNAP_STR_NEW) && put_varint(w, n) && put_bytes(w, s, n);
+}
+
+static bool
+put_text(writer *w, const char *s, const char *what)
+{
+    return put_string(w, s, strlen(s), true, what);
+}
+
+/* ---- checking the tables ------------------------------------------------ */
+
+static bool
+check_tables(writer *w, const rc_graph *g, const rc_snap_tables *t)
+{
+    if (t->n_frames && !t->frames) {
+        fail(w, RC_SNAP_EINVAL, "n_frames is %zu but frames is NULL", t->n_frames);
+        return false;
+    }
+    for (size_t i = 0; i < t->n_frames; i++) {
+        if (!t->frames[i].file) {
+            fail(w, RC_SNAP_EINVAL, "frame %zu has no file name", i);
+            return false;
+        }
+    }
+    if (t->n_tracebacks) {
+        if (!t->traceback_off || t->traceback_off[0] != 0 ||
+            (t->traceback_off[t->n_tracebacks] && !t->traceback_frames)) {
+            fail(w, RC_SNAP_EINVAL, "the traceback table is malformed");
+            return false;
+        }
+        for (size_t i = 0; i < t->n_tracebacks; i++) {
+            if (t->traceback_off[i + 1] < t->traceback_off[i]) {
+                fail(w, RC_SNAP_EINVAL, "traceback %zu ends before it starts", i);
+                return false;
+            }
+        }
+        for (size_t k = 0; k < t->traceback_off[t->n_tracebacks]; k++) {
+            if (t->traceback_frames[k] >= t->n_frames) {
+                fail(w, RC_SNAP_EINVAL, "a traceback names frame %u of %zu",
+                     (unsigned)t->traceback_frames[k], t->n_frames);
+                return false;
+            }
+        }
+    }
+    if ((t->n_roots && !t->roots) || (t->n_facts && !t->facts)) {
+        fail(w, RC_SNAP_EINVAL, "a root or fact count comes with a NULL table");
+        return false;
+    }
+    for (size_t i = 0; i < t->n_roots; i++) {
+        if (t->roots[i].node >= rc_graph_node_count(g)) {
+            fail(w, RC_SNAP_EINVAL, "root %zu names node %u of %zu", i,
+                 (unsigned)t->roots[i].node, rc_graph_node_count(g));
+            return false;
+        }
+    }
+    for (size_t i = 0; i < t->n_facts; i++) {
+        if (!t->facts[i].key || !t->facts[i].value) {
+            fail(w, RC_SNAP_EINVAL, "fact %zu has a NULL key or value", i);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ---- the body ----------------------------------------------------------- */
+
+static bool
+put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v)
+{
+    size_t deg;
+    const rc_id *out = rc_graph_out(g, v, &deg);
+    if (!put_varint(w, rc_graph_type(g, v)) || !put_varint(w, rc_graph_size(g, v)) ||
+        !put_varint(w, rc_graph_refcnt(g, v)) || !put_varint(w, rc_graph_flags(g, v)) ||
+        !put_varint(w, deg)) {
+        return false;
+    }
+    int64_t prev = v;
+    for (size_t k = 0; k < deg; k++) {
+        if (!put_varint(w, zigzag((int64_t)out[k] - prev))) {
+            return false;
+        }
+        prev = out[k];
+    }
+    for (size_t k = 0; t->edge_label && k < deg; k++) {
+        size_t len = 0;
+        const char *s = t->edge_label(t->ctx, v, k, &len);
+        bool ok = s ? put_string(w, s, len, true, "an edge label") : put_varint(w, SNAP_STR_NONE);
+        if (!ok) {
+            return false;
+        }
+    }
+    if (t->node_value) {
+        size_t len = 0;
+        const char *s = t->node_value(t->ctx, v, &len);
+        if (!(s ? put_string(w, s, len, false, "a node value") : put_varint(w, SNAP_STR_NONE))) {
+            return false;
+        }
+    }
+    if (t->node_alloc) {
+        uint32_t tb = t->node_alloc(t->ctx, v);
+        if (tb != RC_SNAP_NONE && tb >= t->n_tracebacks) {
+            fail(w, RC_SNAP_EINVAL, "node %u names traceback %u of %zu", (unsigned)v,
+                 (unsigned)tb, t->n_tracebacks);
+            return false;
+        }
+        if (!put_varint(w, tb == RC_SNAP_NONE ? 0 : (uint64_t)tb + 1)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool
+put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
+{
+    size_t n = rc_graph_node_count(g), nt = rc_graph_type_count(g);
+    unsigned sections = (t->edge_label ? RC_SNAP_LABELS : 0) |
+                        (t->node_value ? RC_SNAP_VALUES : 0) |
+                        (t->node_alloc ? RC_SNAP_ALLOCS : 0);
+    size_t n_tb_frames = t->n_tracebacks ? t->traceback_off[t->n_tracebacks] : 0;
+    const uint64_t head[] = {nt, n, rc_graph_edge_count(g), sections, t->n_frames,
+                             t->n_tracebacks, n_tb_frames, t->n_roots, t->n_facts};
+    for (size_t i = 0; i < sizeof head / sizeof *head; i++) {
+        if (!put_varint(w, head[i])) {
+            return false;
+        }
+    }
+    for (uint32_t i = 0; i < nt; i++) {
+        if (!put_varint(w, rc_graph_type_key(g, i)) ||
+            !put_varint(w, rc_graph_type_flags(g, i)) ||
+            !put_text(w, rc_graph_type_name(g, i), "a type name") ||
+            !put_text(w, rc_graph_type_short_name(g, i), "a type name")) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < t->n_frames; i++) {
+        if (!put_text(w, t->frames[i].file, "a file name") ||
+            !put_varint(w, t->frames[i].line)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < t->n_tracebacks; i++) {
+        if (!put_varint(w, t->traceback_off[i + 1] - t->traceback_off[i])) {
+            return false;
+        }
+        for (size_t k = t->traceback_off[i]; k < t->traceback_off[i + 1]; k++) {
+            if (!put_varint(w, t->traceback_frames[k])) {
+                return false;
+            }
+        }
+    }
+    uintptr_t prev = 0;
+    for (rc_id v = 0; v < n; v++) {
+        uintptr_t a = rc_graph_addr(g, v);
+        if (!put_varint(w, zigzag((int64_t)(a - prev)))) {
+            return false;
+        }
+        prev = a;
+    }
+    for (rc_id v = 0; v < n; v++) {
+        if (!put_node(w, g, t, v)) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < t->n_roots; i++) {
+        const rc_snap_root *r = &t->roots[i];
+        if (!put_varint(w, r->node) || !put_varint(w, r->kind) ||
+            !(r->text ? put_text(w, r->text, "a root's text") : put_varint(w, SNAP_STR_NONE))) {
+            return false;
+        }
+    }
+    for (size_t i = 0; i < t->n_facts; i++) {
+        if (!put_text(w, t->facts[i].key, "a fact's key") ||
+            !put_text(w, t->facts[i].value, "a fact's value")) {
+            return false;
+        }
+    }
+    return put_varint(w, w->n_str) && put_bytes(w, SNAP_END, SNAP_END_LEN);
+}
+
+/* ---- the file ----------------------------------------------------------- */
+
+static bool
+open_temp(writer *w)
+{
+    size_t n = strlen(w->path);
+    w->tmp = rc_malloc(n + 8);
+    if (!w->tmp) {
+        fail_nomem(w);
+        return false;
+    }
+    memcpy(w->tmp, w->path, n);
+    memcpy(w->tmp + n, ".XXXXXX", 8);
+    w->fd = mkstemp(w->tmp); /* mode 0600 */
+    if (w->fd < 0) {
+        fail(w, RC_SNAP_EIO, "cannot create a temporary file next to it: %s", strerror(errno));
+        rc_free(w->tmp);
+        w->tmp = NULL;
+        return false;
+    }
+    if (fchmod(w->fd, 0600) != 0) {
+        fail(w, RC_SNAP_EIO, "cannot set the mode of %s: %s", w->tmp, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+/* fsync the directory holding path, so the rename is durable.  Best effort:
+ * some file systems refuse to open or sync a directory. */
+static void
+sync_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? rc_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
+    if (slash && !dir) {
+        return;
+    }
+    int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+    rc_free(dir);
+}
+
+static bool
+commit(writer *w)
+{
+    unsigned char size[8];
+    put_le(size, w->body, sizeof size);
+    if (pwrite(w->fd, size, sizeof size, SNAP_BODY_SIZE_AT) != (ssize_t)sizeof size) {
+        fail(w, RC_SNAP_EIO, "cannot write the temporary file %s: %s", w->tmp, strerror(errno));
+        return false;
+    }
+    if (fsync(w->fd) != 0) {
+        fail(w, RC_SNAP_EIO, "cannot fsync %s: %s", w->tmp, strerror(errno));
+        return false;
+    }
+    int fd = w->fd;
+    w->fd = -1;
+    if (close(fd) != 0) {
+        fail(w, RC_SNAP_EIO, "cannot close %s: %s", w->tmp, strerror(errno));
+        return false;
+    }
+    if (rename(w->tmp, w->path) != 0) {
+        fail(w, RC_SNAP_EIO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
+        return false;
+    }
+    sync_dir(w->path);
+    return true;
+}
+
+static bool
+start_stream(writer *w)
+{
+    w->out_cap = ZSTD_CStreamOutSize();
+    w->in = rc_malloc(STAGE);
+    w->out = rc_malloc(w->out_cap);
+    w->cctx = ZSTD_createCCtx_advanced(zstd_mem);
+    if (!w->in || !w->out || !w->cctx) {
+        fail_nomem(w);
+        return false;
+    }
+    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SNAP_ZSTD_LEVEL)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG))) {
+        fail(w, RC_SNAP_EIO, "zstd refused its parameters");
+        return false;
+    }
+    /* The body size (bytes 16..23) is patched in by commit(). */
+    unsigned char prefix[SNAP_PREFIX_LEN] = {0};
+    memcpy(prefix, SNAP_MAGIC, SNAP_MAGIC_LEN);
+    put_le(prefix + 8, RC_SNAP_VERSION, 4);
+    return write_all(w, prefix, sizeof prefix);
+}
+
+rc_snap_status
+rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tables, char *errbuf,
+                 size_t errlen)
+{
+    static const rc_snap_tables none;
+    writer w = {.path = path ? path : "(null)", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    if (errbuf && errlen) {
+        errbuf[0] = '\0';
+    }
+    const rc_snap_tables *t = tables ? tables : &none;
+    if (!path || !g) {
+        fail(&w, RC_SNAP_EINVAL, "no path or no graph");
+        return w.st;
+    }
+    if (check_tables(&w, g, t) && open_temp(&w) && start_stream(&w) && put_body(&w, g, t) &&
+        compress(&w, ZSTD_e_end)) {
+        commit(&w);
+    }
+    if (w.fd >= 0) {
+        close(w.fd);
+    }
+    if (w.st != RC_SNAP_OK && w.tmp) {
+        unlink(w.tmp);
+    }
+    rc_free(w.tmp);
+    ZSTD_freeCCtx(w.cctx);
+    rc_free(w.in);
+    rc_free(w.out);
+    rc_free(w.slots);
+    rc_free(w.str_off);
+    rc_free(w.pool);
+    return w.st;
+}
+
+const char *
+rc_snap_status_str(rc_snap_status st)
+{
+    switch (st) {
+    case RC_SNAP_OK:
+        return "success";
+    case RC_SNAP_ENOMEM:
+        return "out of memory";
+    case RC_SNAP_EIO:
+        return "input/output error";
+    case RC_SNAP_EFORMAT:
+        return "not a refchain snapshot, or a corrupt one";
+    case RC_SNAP_EVERSION:
+        return "unsupported snapshot version";
+    case RC_SNAP_EINVAL:
+        return "invalid argument";
+    case RC_SNAP_ETOOBIG:
+        return "snapshot too large for a graph";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,1077 @@
+/* The snapshot reader (see refchain/snapshot.h and docs/format.md).
+ *
+ * Every byte is hostile.  The reader pulls the body through a small
+ * decompression buffer one number at a time; every number is checked
+ * against the range its field allows before it is used, and the first
+ * failure is sticky: later reads return 0 and the loops stop.
+ *
+ * Memory: the prefix declares the body's size, which may be at most
+ * RC_SNAP_MAX_RATIO times the compressed bytes; the body header's counts
+ * are accepted only if the records they announce, at their minimum encoded
+ * size, fit in it; the body must decompress to exactly that size.  Arrays
+ * are pre-sized from counts up to RC_SNAP_PREALLOC_PER_BYTE entries per
+ * compressed byte and grow with the records actually read past that, so
+ * what a hostile file makes us allocate is proportional to what it
+ * decompresses to, not to what it claims. */
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createDCtx_advanced: rc_malloc for zstd */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zstd.h>
+#include <zstd_errors.h>
+
+#include "refchain/alloc.h"
+#include "refchain/snapshot.h"
+#include "refchain/strutil.h"
+#include "snapfmt.h"
+
+#define READ_CHUNK 65536
+
+typedef struct frame_rec {
+    uint32_t file, line;
+} frame_rec;
+
+typedef struct root_rec {
+    uint32_t node, kind, text;
+} root_rec;
+
+typedef struct fact_rec {
+    uint32_t key, value;
+} fact_rec;
+
+struct rc_snapshot {
+    rc_graph *graph;
+    unsigned sections;
+    /* Strings: string i is pool[str_off[i] .. str_off[i + 1] - 1), NUL
+     * terminated in the pool; str_text[i] says it is valid UTF-8. */
+    char *pool;
+    size_t pool_len, pool_cap;
+    size_t *str_off;
+    unsigned char *str_text;
+    size_t n_str, str_cap;
+    uint32_t *label; /* per edge, string id or RC_SNAP_NONE (LABELS) */
+    uint32_t *value; /* per node, string id or RC_SNAP_NONE (VALUES) */
+    uint32_t *alloc; /* per node, traceback or RC_SNAP_NONE (ALLOCS) */
+    frame_rec *frames;
+    size_t n_frames;
+    uint32_t *tb_off, *tb_frames;
+    size_t n_tb;
+    root_rec *roots;
+    size_t n_roots;
+    fact_rec *facts;
+    size_t n_facts;
+    /* Capacities while loading (see reserve()). */
+    size_t label_cap, value_cap, alloc_cap, frames_cap, tb_off_cap, tb_frames_cap, roots_cap,
+        facts_cap;
+};
+
+typedef struct reader {
+    const char *name;
+    char *errbuf;
+    size_t errlen;
+    rc_snap_status st;
+    const char *where; /* the part being read, for messages (NULL: node `node`) */
+    uint64_t node;
+    char where_buf[48];
+
+    int fd;               /* -1 when reading from memory */
+    bool file_eof;
+    unsigned char *inbuf; /* file input (NULL from memory) */
+    ZSTD_inBuffer zin;
+    ZSTD_DCtx *dctx;
+    unsigned char *out;
+    size_t out_cap, pos, len;
+    bool frame_done;
+    uint64_t body, body_size; /* decompressed so far; declared */
+    uint64_t prealloc;        /* most entries an array is pre-sized to */
+
+    rc_snapshot *s;
+} reader;
+
+/* ---- errors --------------------------------------------------------- */
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void
+fail(reader *r, rc_snap_status st, const char *fmt, ...)
+{
+    if (r->st != RC_SNAP_OK) {
+        return;
+    }
+    r->st = st;
+    if (!r->errbuf || !r->errlen) {
+        return;
+    }
+    int k = snprintf(r->errbuf, r->errlen, "%s: ", r->name);
+    if (k < 0 || (size_t)k >= r->errlen) {
+        return;
+    }
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->errbuf + k, r->errlen - (size_t)k, fmt, ap);
+    va_end(ap);
+}
+
+/* What is being read, for a message: formatted only when one is made. */
+static const char *
+where(reader *r)
+{
+    if (r->where) {
+        return r->where;
+    }
+    snprintf(r->where_buf, sizeof r->where_buf, "node %llu", (unsigned long long)r->node);
+    return r->where_buf;
+}
+
+static void
+fail_nomem(reader *r)
+{
+    fail(r, RC_SNAP_ENOMEM, "out of memory while loading %s", where(r));
+}
+
+/* ---- the decompressed stream ---------------------------------------- */
+
+static void *
+zstd_alloc(void *opaque, size_t size)
+{
+    (void)opaque;
+    return rc_malloc(size);
+}
+
+static void
+zstd_free(void *opaque, void *p)
+{
+    (void)opaque;
+    rc_free(p);
+}
+
+static const ZSTD_customMem zstd_mem = {zstd_alloc, zstd_free, NULL};
+
+/* Read more of the file into the input buffer. */
+static bool
+read_more(reader *r)
+{
+    for (;;) {
+        ssize_t k = read(r->fd, r->inbuf, READ_CHUNK);
+        if (k < 0 && errno == EINTR) {
+            continue;
+        }
+        if (k < 0) {
+            fail(r, RC_SNAP_EIO, "cannot read: %s", strerror(errno));
+            return false;
+        }
+        r->zin = (ZSTD_inBuffer){r->inbuf, (size_t)k, 0};
+        r->file_eof = k == 0;
+        return true;
+    }
+}
+
+/* Decompress more of the body into out[].  False at the end of the frame
+ * (r->frame_done) or on an error (r->st). */
+static bool
+refill(reader *r)
+{
+    r->pos = r->len = 0;
+    while (r->st == RC_SNAP_OK && !r->frame_done) {
+        if (r->zin.pos == r->zin.size && !r->file_eof && r->fd >= 0 && !read_more(r)) {
+            return false;
+        }
+        ZSTD_outBuffer o = {r->out, r->out_cap, 0};
+        size_t ret = ZSTD_decompressStream(r->dctx, &o, &r->zin);
+        if (ZSTD_isError(ret)) {
+            if (ZSTD_getErrorCode(ret) == ZSTD_error_memory_allocation) {
+                fail_nomem(r);
+            } else {
+                fail(r, RC_SNAP_EFORMAT, "corrupt compressed data in %s: %s", where(r),
+                     ZSTD_getErrorName(ret));
+            }
+            return false;
+        }
+        r->body += o.pos;
+        if (r->body > r->body_size) {
+            fail(r, RC_SNAP_EFORMAT,
+                 "the body decompresses to more than the %llu bytes the header declares",
+                 (unsigned long long)r->body_size);
+            return false;
+        }
+        r->frame_done = ret == 0;
+        if (o.pos) {
+            r->len = o.pos;
+            return true;
+        }
+        bool no_input = r->zin.pos == r->zin.size && (r->fd < 0 || r->file_eof);
+        if (!r->frame_done && no_input) {
+            fail(r, RC_SNAP_EFORMAT, "truncated: the compressed data ends inside %s", where(r));
+            return false;
+        }
+    }
+    return false;
+}
+
+static inline bool
+get_byte(reader *r, unsigned char *b)
+{
+    if (r->pos == r->len && !refill(r)) {
+        fail(r, RC_SNAP_EFORMAT, "truncated: the body ends inside %s", where(r));
+        return false;
+    }
+    *b = r->out[r->pos++];
+    return true;
+}
+
+/* An unsigned LEB128 number of at most 64 bits; 0 after an error. */
+static uint64_t
+get_varint(reader *r)
+{
+    /* Fast path: the whole number is in the buffer. */
+    if (r->len - r->pos >= 10) {
+        const unsigned char *p = r->out + r->pos;
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 10; i++) {
+            if (i == 9 && p[i] > 1) {
+                break; /* the slow path reports it */
+            }
+            v |= (uint64_t)(p[i] & 0x7F) << (7 * i);
+            if (!(p[i] & 0x80)) {
+                r->pos += i + 1;
+                return v;
+            }
+        }
+    }
+    uint64_t v = 0;
+    for (unsigned shift = 0; r->st == RC_SNAP_OK; shift += 7) {
+        unsigned char b;
+        if (!get_byte(r, &b)) {
+            break;
+        }
+        if (shift == 63 && b > 1) {
+            fail(r, RC_SNAP_EFORMAT, "a number in %s does not fit in 64 bits", where(r));
+            break;
+        }
+        v |= (uint64_t)(b & 0x7F) << shift;
+        if (!(b & 0x80)) {
+            return v;
+        }
+    }
+    return 0;
+}
+
+/* get_varint() that must be <= max: `what` names the field. */
+static uint64_t
+get_bounded(reader *r, uint64_t max, const char *what)
+{
+    uint64_t v = get_varint(r);
+    if (r->st == RC_SNAP_OK && v > max) {
+        fail(r, RC_SNAP_EFORMAT, "%s: %s is %llu, more than %llu", where(r), what,
+             (unsigned long long)v, (unsigned long long)max);
+        return 0;
+    }
+    return r->st == RC_SNAP_OK ? v : 0;
+}
+
+static int64_t
+unzigzag(uint64_t v)
+{
+    return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
+}
+
+/* Make arr (elements of `elem` bytes, capacity *cap) hold `need`: at
+ * least min(count, prealloc) entries at first, then growing by half, never
+ * past `count` (the header's, checked against the body size). */
+static bool
+reserve(reader *r, void **arr, size_t *cap, uint64_t need, size_t elem, uint64_t count)
+{
+    if (need <= *cap && *arr) {
+        return true;
+    }
+    uint64_t c = *arr ? *cap + *cap / 2 + 16 : (count < r->prealloc ? count : r->prealloc);
+    if (c > count) {
+        c = count;
+    }
+    if (c < need) {
+        c = need;
+    }
+    void *p = rc_reallocarray(*arr, c ? (size_t)c : 1, elem);
+    if (!p) {
+        fail_nomem(r);
+        return false;
+    }
+    *arr = p;
+    *cap = (size_t)c;
+    return true;
+}
+
+/* ---- strings -------------------------------------------------------- */
+
+/* Define string n_str from the next `len` bytes. */
+static bool
+define_string(reader *r, size_t len)
+{
+    rc_snapshot *s = r->s;
+    if (s->n_str >= UINT32_MAX - 1) {
+        fail(r, RC_SNAP_EFORMAT, "%s: more than 2**32 - 2 strings", where(r));
+        return false;
+    }
+    if (s->n_str + 2 > s->str_cap) {
+        size_t cap = s->str_cap ? s->str_cap * 2 : 256;
+        size_t *off = rc_reallocarray(s->str_off, cap, sizeof *off);
+        if (!off) {
+            fail_nomem(r);
+            return false;
+        }
+        s->str_off = off;
+        unsigned char *text = rc_realloc(s->str_text, cap);
+        if (!text) {
+            fail_nomem(r);
+            return false;
+        }
+        s->str_text = text;
+        s->str_cap = cap;
+    }
+    /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
+     * are read. */
+    if (s->pool_len + len + 1 > s->pool_cap) {
+        size_t cap = s->pool_cap ? s->pool_cap : 4096;
+        while (cap < s->pool_len + len + 1) {
+            cap *= 2;
+        }
+        char *p = rc_realloc(s->pool, cap);
+        if (!p) {
+            fail_nomem(r);
+            return false;
+        }
+        s->pool = p;
+        s->pool_cap = cap;
+    }
+    char *dst = s->pool + s->pool_len;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char b;
+        if (!get_byte(r, &b)) {
+            return false;
+        }
+        dst[i] = (char)b;
+    }
+    dst[len] = '\0';
+    if (s->n_str == 0) {
+        s->str_off[0] = 0;
+    }
+    s->str_text[s->n_str] = (unsigned char)rc_utf8_is_valid(dst, len);
+    s->pool_len += len + 1;
+    s->str_off[++s->n_str] = s->pool_len;
+    return true;
+}
+
+static size_t
+str_len(const rc_snapshot *s, uint32_t id)
+{
+    return s->str_off[id + 1] - s->str_off[id] - 1;
+}
+
+/* A string reference: its id, or RC_SNAP_NONE for "none" (an error unless
+ * `optional`).  Text must be valid UTF-8 without NUL. */
+static uint32_t
+get_string(reader *r, bool text, bool optional, const char *what)
+{
+    uint64_t v = get_varint(r);
+    if (r->st != RC_SNAP_OK) {
+        return RC_SNAP_NONE;
+    }
+    size_t max = text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE;
+    uint32_t id;
+    if (v == SNAP_STR_NONE) {
+        if (!optional) {
+            fail(r, RC_SNAP_EFORMAT, "%s: %s is missing", where(r), what);
+        }
+        return RC_SNAP_NONE;
+    } else if (v == SNAP_STR_NEW) {
+        uint64_t len = get_bounded(r, max, "a string's length");
+        if (r->st != RC_SNAP_OK || !define_string(r, (size_t)len)) {
+            return RC_SNAP_NONE;
+        }
+        id = (uint32_t)(r->s->n_str - 1);
+    } else {
+        if (v - SNAP_STR_BASE >= r->s->n_str) {
+            fail(r, RC_SNAP_EFORMAT, "%s: %s refers to string %llu, but only %zu are defined",
+                 where(r), what, (unsigned long long)(v - SNAP_STR_BASE), r->s->n_str);
+            return RC_SNAP_NONE;
+        }
+        id = (uint32_t)(v - SNAP_STR_BASE);
+        if (str_len(r->s, id) > max) {
+            fail(r, RC_SNAP_EFORMAT, "%s: %s is %zu bytes, more than %zu", where(r), what,
+                 str_len(r->s, id), max);
+            return RC_SNAP_NONE;
+        }
+    }
+    if (text && !r->s->str_text[id]) {
+        fail(r, RC_SNAP_EFORMAT, "%s: %s is not valid UTF-8 without NUL bytes", where(r), what);
+        return RC_SNAP_NONE;
+    }
+    return id;
+}
+
+static const char *
+str_at(const rc_snapshot *s, uint32_t id)
+{
+    return id == RC_SNAP_NONE ? NULL : s->pool + s->str_off[id];
+}
+
+/* ---- the body ------------------------------------------------------- */
+
+typedef struct body_head {
+    uint64_t n_types, n_nodes, n_edges, sections, n_frames, n_tb, n_tb_frames, n_roots,
+        n_facts;
+} body_head;
+
+/* The count rule: the records announced, at their minimum size, must fit
+ * in the largest body this file may hold.  Checked before any allocation. */
+static bool
+check_counts(reader *r, const body_head *h)
+{
+    if (h->sections & ~(uint64_t)SNAP_SECTIONS_KNOWN) {
+        fail(r, RC_SNAP_EFORMAT, "the body header names unknown sections (%#llx)",
+             (unsigned long long)h->sections);
+        return false;
+    }
+    if (h->n_nodes > RC_MAX_IDS || h->n_edges > RC_MAX_IDS || h->n_types > RC_MAX_IDS) {
+        fail(r, RC_SNAP_ETOOBIG, "the body header announces more than 2**32 - 2 nodes, "
+                                 "edges or types");
+        return false;
+    }
+    const struct {
+        uint64_t count, size;
+        const char *what;
+    } rec[] = {
+        {h->n_types, SNAP_MIN_TYPE, "types"},
+        {h->n_nodes, SNAP_MIN_NODE + !!(h->sections & RC_SNAP_VALUES) +
+                         !!(h->sections & RC_SNAP_ALLOCS), "nodes"},
+        {h->n_edges, SNAP_MIN_EDGE + !!(h->sections & RC_SNAP_LABELS), "edges"},
+        {h->n_frames, SNAP_MIN_FRAME, "frames"},
+        {h->n_tb, SNAP_MIN_TRACEBACK, "tracebacks"},
+        {h->n_tb_frames, SNAP_MIN_TB_FRAME, "traceback frames"},
+        {h->n_roots, SNAP_MIN_ROOT, "roots"},
+        {h->n_facts, SNAP_MIN_FACT, "facts"},
+    };
+    uint64_t total = 0;
+    for (size_t i = 0; i < sizeof rec / sizeof *rec; i++) {
+        /* count <= limit keeps count * size (size <= 8) from overflowing. */
+        if (rec[i].count > r->body_size ||
+            (total += rec[i].count * rec[i].size) > r->body_size) {
+            fail(r, RC_SNAP_EFORMAT,
+                 "the body header announces %llu %s, more than its declared %llu bytes can hold",
+                 (unsigned long long)rec[i].count, rec[i].what,
+                 (unsigned long long)r->body_size);
+            return false;
+        }
+    }
+    if (h->n_tb_frames && !h->n_tb) {
+        fail(r, RC_SNAP_EFORMAT, "traceback frames without tracebacks");
+        return false;
+    }
+    return true;
+}
+
+static bool
+read_head(reader *r, body_head *h)
+{
+    r->where = "the body header";
+    uint64_t *f[] = {&h->n_types, &h->n_nodes, &h->n_edges, &h->sections, &h->n_frames,
+                     &h->n_tb, &h->n_tb_frames, &h->n_roots, &h->n_facts};
+    for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+        *f[i] = get_varint(r);
+    }
+    return r->st == RC_SNAP_OK && check_counts(r, h);
+}
+
+static bool
+read_types(reader *r, rc_builder *b, const body_head *h)
+{
+    r->where = "the type table";
+    for (uint64_t i = 0; i < h->n_types && r->st == RC_SNAP_OK; i++) {
+        uint64_t key = get_bounded(r, UINTPTR_MAX, "a type's key");
+        uint64_t flags = get_bounded(r, UINT32_MAX, "a type's flags");
+        uint32_t name = get_string(r, true, false, "a type's name");
+        uint32_t short_name = get_string(r, true, false, "a type's short name");
+        if (r->st != RC_SNAP_OK) {
+            break;
+        }
+        uint32_t t;
+        rc_status st = rc_builder_type(b, (uintptr_t)key, str_at(r->s, name),
+                                       str_at(r->s, short_name), (unsigned)flags, &t);
+        if (st != RC_OK) {
+            fail_nomem(r);
+        } else if (t != i) {
+            fail(r, RC_SNAP_EFORMAT, "type %llu repeats the key of type %u",
+                 (unsigned long long)i, (unsigned)t);
+        }
+    }
+    return r->st == RC_SNAP_OK;
+}
+
+static bool
+read_locations(reader *r, const body_head *h)
+{
+    rc_snapshot *s = r->s;
+    r->where = "the frame table";
+    if (!reserve(r, (void **)&s->frames, &s->frames_cap, 0, sizeof *s->frames, h->n_frames) ||
+        !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, 1, sizeof *s->tb_off, h->n_tb + 1) ||
+        !reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, 0, sizeof *s->tb_frames,
+                 h->n_tb_frames)) {
+        return false;
+    }
+    s->tb_off[0] = 0;
+    for (uint64_t i = 0; i < h->n_frames && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->frames, &s->frames_cap, i + 1, sizeof *s->frames,
+                     h->n_frames)) {
+            break;
+        }
+        s->frames[i].file = get_string(r, true, false, "a frame's file name");
+        s->frames[i].line = (uint32_t)get_bounded(r, UINT32_MAX, "a frame's line");
+    }
+    s->n_frames = (size_t)h->n_frames;
+    r->where = "the traceback table";
+    uint64_t used = 0;
+    for (uint64_t i = 0; i < h->n_tb && r->st == RC_SNAP_OK; i++) {
+        uint64_t depth = get_bounded(r, h->n_tb_frames - used, "a traceback's depth");
+        for (uint64_t k = 0; k < depth && r->st == RC_SNAP_OK; k++) {
+            if (!reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, used + k + 1,
+                         sizeof *s->tb_frames, h->n_tb_frames)) {
+                break;
+            }
+            s->tb_frames[used + k] =
+                (uint32_t)get_bounded(r, h->n_frames ? h->n_frames - 1 : 0, "a frame index");
+            if (r->st == RC_SNAP_OK && !h->n_frames) {
+                fail(r, RC_SNAP_EFORMAT, "a traceback names a frame, but there are none");
+            }
+        }
+        used += depth;
+        if (r->st != RC_SNAP_OK || !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, i + 2,
+                                            sizeof *s->tb_off, h->n_tb + 1)) {
+            break;
+        }
+        s->tb_off[i + 1] = (uint32_t)used;
+    }
+    s->n_tb = (size_t)h->n_tb;
+    if (r->st == RC_SNAP_OK && used != h->n_tb_frames) {
+        fail(r, RC_SNAP_EFORMAT, "the tracebacks hold %llu frames, the header says %llu",
+             (unsigned long long)used, (unsigned long long)h->n_tb_frames);
+    }
+    return r->st == RC_SNAP_OK;
+}
+
+static bool
+read_addresses(reader *r, rc_builder *b, const body_head *h)
+{
+    r->where = "the address table";
+    uint64_t prev = 0;
+    for (uint64_t v = 0; v < h->n_nodes && r->st == RC_SNAP_OK; v++) {
+        uint64_t a = prev + (uint64_t)unzigzag(get_varint(r));
+        if (r->st != RC_SNAP_OK) {
+            break;
+        }
+        if (a == 0 || a > UINTPTR_MAX) {
+            fail(r, RC_SNAP_EFORMAT, "node %llu has address %#llx", (unsigned long long)v,
+                 (unsigned long long)a);
+            break;
+        }
+        if (rc_builder_mark(b, (uintptr_t)a, 0) != RC_OK) {
+            fail_nomem(r);
+        }
+        prev = a;
+    }
+    if (r->st == RC_SNAP_OK && rc_builder_resolve(b) != RC_OK) {
+        fail_nomem(r);
+    }
+    if (r->st == RC_SNAP_OK && rc_builder_node_count(b) != h->n_nodes) {
+        fail(r, RC_SNAP_EFORMAT, "%llu nodes but only %zu distinct addresses: an address repeats",
+             (unsigned long long)h->n_nodes, rc_builder_node_count(b));
+    }
+    return r->st == RC_SNAP_OK;
+}
+
+/* One node's row: attributes, out-edges, labels, value, traceback. */
+static void
+read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *edges)
+{
+    rc_snapshot *s = r->s;
+    uint64_t type = get_bounded(r, h->n_types ? h->n_types - 1 : 0, "the type");
+    if (r->st == RC_SNAP_OK && !h->n_types) {
+        fail(r, RC_SNAP_EFORMAT, "a node, but no type table");
+    }
+    uint64_t size = get_varint(r);
+    uint64_t refcnt = get_bounded(r, UINT32_MAX, "the reference count");
+    uint64_t flags = get_bounded(r, UINT16_MAX, "the flags");
+    uint64_t deg = get_bounded(r, h->n_edges - *edges, "the out-degree");
+    uint64_t first = *edges;
+    int64_t prev = (int64_t)v;
+    for (uint64_t k = 0; k < deg && r->st == RC_SNAP_OK; k++) {
+        int64_t d = unzigzag(get_varint(r));
+        /* prev is in [0, n): the target is in range iff -prev <= d < n - prev. */
+        if (r->st == RC_SNAP_OK && (d < -prev || d >= (int64_t)h->n_nodes - prev)) {
+            fail(r, RC_SNAP_EFORMAT, "%s: edge %llu points outside the %llu nodes", where(r),
+                 (unsigned long long)k, (unsigned long long)h->n_nodes);
+            break;
+        }
+        prev += d;
+        rc_status st = r->st == RC_SNAP_OK ? rc_builder_edge_id(b, (rc_id)prev) : RC_OK;
+        if (st != RC_OK) {
+            fail_nomem(r);
+        }
+    }
+    *edges += deg;
+    if (s->label && r->st == RC_SNAP_OK) {
+        if (!reserve(r, (void **)&s->label, &s->label_cap, first + deg, sizeof *s->label,
+                     h->n_edges)) {
+            return;
+        }
+    }
+    for (uint64_t k = 0; s->label && k < deg && r->st == RC_SNAP_OK; k++) {
+        s->label[first + k] = get_string(r, true, true, "an edge label");
+    }
+    if (s->value && r->st == RC_SNAP_OK &&
+        reserve(r, (void **)&s->value, &s->value_cap, v + 1, sizeof *s->value, h->n_nodes)) {
+        s->value[v] = get_string(r, false, true, "the value");
+    }
+    if (s->alloc && r->st == RC_SNAP_OK &&
+        reserve(r, (void **)&s->alloc, &s->alloc_cap, v + 1, sizeof *s->alloc, h->n_nodes)) {
+        uint64_t tb = get_bounded(r, h->n_tb, "the traceback");
+        s->alloc[v] = tb ? (uint32_t)(tb - 1) : RC_SNAP_NONE;
+    }
+    if (r->st == RC_SNAP_OK &&
+        rc_builder_close(b, (uint32_t)type, size, refcnt, (unsigned)flags) != RC_OK) {
+        fail_nomem(r);
+    }
+}
+
+static bool
+read_nodes(reader *r, rc_builder *b, const body_head *h)
+{
+    rc_snapshot *s = r->s;
+    r->where = "the node table";
+    size_t n = (size_t)h->n_nodes;
+    if (((h->sections & RC_SNAP_LABELS) &&
+         !reserve(r, (void **)&s->label, &s->label_cap, 0, sizeof *s->label, h->n_edges)) ||
+        ((h->sections & RC_SNAP_VALUES) &&
+         !reserve(r, (void **)&s->value, &s->value_cap, 0, sizeof *s->value, n)) ||
+        ((h->sections & RC_SNAP_ALLOCS) &&
+         !reserve(r, (void **)&s->alloc, &s->alloc_cap, 0, sizeof *s->alloc, n))) {
+        return false;
+    }
+    uint64_t edges = 0;
+    r->where = NULL;
+    for (uint64_t v = 0; v < n && r->st == RC_SNAP_OK; v++) {
+        r->node = v;
+        uintptr_t addr;
+        unsigned flags;
+        rc_status st;
+        if (!rc_builder_next(b, &addr, &flags, &st)) {
+            fail_nomem(r); /* every node was resolved: only ENOMEM is left */
+            break;
+        }
+        read_node(r, b, h, v, &edges);
+    }
+    if (r->st != RC_SNAP_OK) {
+        return false;
+    }
+    r->where = "the node table";
+    if (edges != h->n_edges) {
+        fail(r, RC_SNAP_EFORMAT, "the nodes hold %llu edges, the header says %llu",
+             (unsigned long long)edges, (unsigned long long)h->n_edges);
+    }
+    return r->st == RC_SNAP_OK;
+}
+
+static bool
+read_roots_and_facts(reader *r, const body_head *h)
+{
+    rc_snapshot *s = r->s;
+    r->where = "the root table";
+    for (uint64_t i = 0; i < h->n_roots && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->roots, &s->roots_cap, i + 1, sizeof *s->roots,
+                     h->n_roots)) {
+            break;
+        }
+        uint64_t node = get_varint(r);
+        if (r->st == RC_SNAP_OK && node >= h->n_nodes) {
+            fail(r, RC_SNAP_EFORMAT, "root %llu names node %llu of %llu", (unsigned long long)i,
+                 (unsigned long long)node, (unsigned long long)h->n_nodes);
+        }
+        s->roots[i].node = (uint32_t)node;
+        s->roots[i].kind = (uint32_t)get_bounded(r, UINT32_MAX, "a root's kind");
+        s->roots[i].text = get_string(r, true, true, "a root's text");
+    }
+    s->n_roots = (size_t)h->n_roots;
+    r->where = "the fact table";
+    for (uint64_t i = 0; i < h->n_facts && r->st == RC_SNAP_OK; i++) {
+        if (!reserve(r, (void **)&s->facts, &s->facts_cap, i + 1, sizeof *s->facts,
+                     h->n_facts)) {
+            break;
+        }
+        s->facts[i].key = get_string(r, true, false, "a fact's key");
+        s->facts[i].value = get_string(r, true, false, "a fact's value");
+    }
+    s->n_facts = (size_t)h->n_facts;
+    return r->st == RC_SNAP_OK;
+}
+
+/* The trailer, then nothing: not in the body, not after the frame. */
+static bool
+read_end(reader *r)
+{
+    r->where = "the trailer";
+    uint64_t n_str = get_varint(r);
+    unsigned char end[SNAP_END_LEN];
+    for (size_t i = 0; i < SNAP_END_LEN && r->st == RC_SNAP_OK; i++) {
+        get_byte(r, &end[i]);
+    }
+    if (r->st != RC_SNAP_OK) {
+        return false;
+    }
+    if (n_str != r->s->n_str || memcmp(end, SNAP_END, SNAP_END_LEN) != 0) {
+        fail(r, RC_SNAP_EFORMAT, "the trailer is wrong: the sections do not end where they should");
+        return false;
+    }
+    if (r->pos < r->len || refill(r)) {
+        fail(r, RC_SNAP_EFORMAT, "data follows the trailer inside the compressed body");
+        return false;
+    }
+    if (r->st != RC_SNAP_OK) {
+        return false;
+    }
+    if (r->body != r->body_size) {
+        fail(r, RC_SNAP_EFORMAT, "the body is %llu bytes, the header declares %llu",
+             (unsigned long long)r->body, (unsigned long long)r->body_size);
+        return false;
+    }
+    bool more = r->zin.pos < r->zin.size;
+    if (!more && r->fd >= 0 && !r->file_eof) {
+        if (!read_more(r)) {
+            return false;
+        }
+        more = r->zin.size > 0;
+    }
+    if (more) {
+        fail(r, RC_SNAP_EFORMAT, "bytes follow the compressed body");
+        return false;
+    }
+    return true;
+}
+
+/* ---- loading -------------------------------------------------------- */
+
+static uint64_t
+get_le(const unsigned char *p, size_t n)
+{
+    uint64_t v = 0;
+    for (size_t i = n; i-- > 0;) {
+        v = v << 8 | p[i];
+    }
+    return v;
+}
+
+/* The prefix p[0..n) of a file of file_size bytes. */
+static bool
+check_prefix(reader *r, const unsigned char *p, size_t n, uint64_t file_size)
+{
+    if (n == 0) {
+        fail(r, RC_SNAP_EFORMAT, "the file is empty");
+        return false;
+    }
+    size_t k = n < SNAP_MAGIC_LEN ? n : SNAP_MAGIC_LEN;
+    if (memcmp(p, SNAP_MAGIC, k) != 0) {
+        fail(r, RC_SNAP_EFORMAT, "not a refchain snapshot (no \"\\x89RCSNAP\\n\" magic)");
+        return false;
+    }
+    if (n < SNAP_PREFIX_LEN) {
+        fail(r, RC_SNAP_EFORMAT, "truncated: the file ends inside its %d-byte header",
+             SNAP_PREFIX_LEN);
+        return false;
+    }
+    uint32_t version = (uint32_t)get_le(p + 8, 4);
+    uint32_t flags = (uint32_t)get_le(p + 12, 4);
+    if (version != RC_SNAP_VERSION) {
+        fail(r, RC_SNAP_EVERSION, "snapshot format version %u; this refchain reads version %d",
+             (unsigned)version, RC_SNAP_VERSION);
+        return false;
+    }
+    if (flags != 0) {
+        fail(r, RC_SNAP_EVERSION, "unknown header flags %#x (a newer refchain wrote it?)",
+             (unsigned)flags);
+        return false;
+    }
+    uint64_t frame = file_size > SNAP_PREFIX_LEN ? file_size - SNAP_PREFIX_LEN : 0;
+    r->body_size = get_le(p + SNAP_BODY_SIZE_AT, 8);
+    if (frame > UINT64_MAX / RC_SNAP_MAX_RATIO || r->body_size > frame * RC_SNAP_MAX_RATIO) {
+        fail(r, RC_SNAP_EFORMAT,
+             "the header declares a body of %llu bytes, more than %llu compressed bytes "
+             "can hold",
+             (unsigned long long)r->body_size, (unsigned long long)frame);
+        return false;
+    }
+    r->prealloc = frame * RC_SNAP_PREALLOC_PER_BYTE + 1024;
+    return true;
+}
+
+static bool
+start(reader *r)
+{
+    r->where = "the header";
+    r->out_cap = READ_CHUNK;
+    r->out = rc_malloc(r->out_cap);
+    r->s = rc_calloc(1, sizeof *r->s);
+    r->dctx = ZSTD_createDCtx_advanced(zstd_mem);
+    if (!r->out || !r->s || !r->dctx) {
+        fail_nomem(r);
+        return false;
+    }
+    if (ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, SNAP_WINDOW_LOG_MAX))) {
+        fail(r, RC_SNAP_EIO, "zstd refused its parameters");
+        return false;
+    }
+    return true;
+}
+
+static bool
+read_body(reader *r)
+{
+    body_head h = {0};
+    if (!read_head(r, &h)) {
+        return false;
+    }
+    rc_builder *b = rc_builder_new((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
+    if (!b) {
+        fail_nomem(r);
+        return false;
+    }
+    r->s->sections = (unsigned)h.sections;
+    bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h) &&
+              read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
+    if (!ok) {
+        rc_builder_free(b);
+        return false;
+    }
+    r->where = "the graph";
+    if (rc_builder_freeze(b, &r->s->graph) != RC_OK) {
+        fail_nomem(r);
+        return false;
+    }
+    return true;
+}
+
+/* Run a reader whose input is set up; hand over or free the snapshot. */
+static rc_snap_status
+finish(reader *r, bool ok, rc_snapshot **out)
+{
+    if (ok && r->st == RC_SNAP_OK) {
+        *out = r->s;
+        r->s = NULL;
+    }
+    rc_snapshot_free(r->s);
+    ZSTD_freeDCtx(r->dctx);
+    rc_free(r->out);
+    rc_free(r->inbuf);
+    return r->st;
+}
+
+rc_snap_status
+rc_snapshot_load_mem(const void *data, size_t size, const char *name, rc_snapshot **out,
+                     char *errbuf, size_t errlen)
+{
+    reader r = {.name = name ? name : "(memory)", .where = "the header", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    if (errbuf && errlen) {
+        errbuf[0] = '\0';
+    }
+    const unsigned char *p = data;
+    bool ok = check_prefix(&r, p, size, size) && start(&r);
+    if (ok) {
+        r.zin = (ZSTD_inBuffer){p + SNAP_PREFIX_LEN, size - SNAP_PREFIX_LEN, 0};
+        ok = read_body(&r);
+    }
+    return finish(&r, ok, out);
+}
+
+rc_snap_status
+rc_snapshot_load(const char *path, rc_snapshot **out, char *errbuf, size_t errlen)
+{
+    reader r = {.name = path ? path : "(null)", .where = "the header", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    if (errbuf && errlen) {
+        errbuf[0] = '\0';
+    }
+    if (!path) {
+        fail(&r, RC_SNAP_EINVAL, "no path");
+        return r.st;
+    }
+    r.fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (r.fd < 0) {
+        fail(&r, RC_SNAP_EIO, "cannot open: %s", strerror(errno));
+        return r.st;
+    }
+    struct stat sb;
+    bool ok = false;
+    if (fstat(r.fd, &sb) != 0) {
+        fail(&r, RC_SNAP_EIO, "cannot stat: %s", strerror(errno));
+    } else if (!S_ISREG(sb.st_mode)) {
+        fail(&r, RC_SNAP_EIO, "not a regular file");
+    } else if (!(r.inbuf = rc_malloc(READ_CHUNK))) {
+        r.where = "the header";
+        fail_nomem(&r);
+    } else {
+        /* The prefix: read up to 16 bytes (fewer only at the end of file). */
+        size_t got = 0;
+        while (got < SNAP_PREFIX_LEN && r.st == RC_SNAP_OK) {
+            ssize_t k = read(r.fd, r.inbuf + got, SNAP_PREFIX_LEN - got);
+            if (k < 0 && errno == EINTR) {
+                continue;
+            }
+            if (k < 0) {
+                fail(&r, RC_SNAP_EIO, "cannot read: %s", strerror(errno));
+            }
+            if (k <= 0) {
+                break;
+            }
+            got += (size_t)k;
+        }
+        ok = r.st == RC_SNAP_OK && check_prefix(&r, r.inbuf, got, (uint64_t)sb.st_size) &&
+             start(&r);
+        if (ok) {
+            r.zin = (ZSTD_inBuffer){r.inbuf, 0, 0};
+            ok = read_body(&r);
+        }
+    }
+    close(r.fd);
+    return finish(&r, ok, out);
+}
+
+void
+rc_snapshot_free(rc_snapshot *s)
+{
+    if (!s) {
+        return;
+    }
+    rc_graph_free(s->graph);
+    rc_free(s->pool);
+    rc_free(s->str_off);
+    rc_free(s->str_text);
+    rc_free(s->label);
+    rc_free(s->value);
+    rc_free(s->alloc);
+    rc_free(s->frames);
+    rc_free(s->tb_off);
+    rc_free(s->tb_frames);
+    rc_free(s->roots);
+    rc_free(s->facts);
+    rc_free(s);
+}
+
+/* ---- accessors ------------------------------------------------------ */
+
+rc_graph *
+rc_snapshot_graph(const rc_snapshot *s)
+{
+    return s->graph;
+}
+
+unsigned
+rc_snapshot_sections(const rc_snapshot *s)
+{
+    return s->sections;
+}
+
+const char *
+rc_snapshot_label(const rc_snapshot *s, rc_id from, size_t k)
+{
+    if (!s->label) {
+        return NULL;
+    }
+    size_t n0, n;
+    /* The edge's index in the CSR array: out-arrays are slices of one. */
+    size_t e = (size_t)(rc_graph_out(s->graph, from, &n) - rc_graph_out(s->graph, 0, &n0));
+    return str_at(s, s->label[e + k]);
+}
+
+const char *
+rc_snapshot_value(const rc_snapshot *s, rc_id v, size_t *len)
+{
+    uint32_t id = s->value ? s->value[v] : RC_SNAP_NONE;
+    if (id == RC_SNAP_NONE) {
+        *len = 0;
+        return NULL;
+    }
+    *len = str_len(s, id);
+    return str_at(s, id);
+}
+
+uint32_t
+rc_snapshot_node_traceback(const rc_snapshot *s, rc_id v)
+{
+    return s->alloc ? s->alloc[v] : RC_SNAP_NONE;
+}
+
+size_t
+rc_snapshot_alloc_depth(const rc_snapshot *s, rc_id v)
+{
+    uint32_t t = rc_snapshot_node_traceback(s, v);
+    return t == RC_SNAP_NONE ? 0 : s->tb_off[t + 1] - s->tb_off[t];
+}
+
+rc_snap_frame
+rc_snapshot_frame(const rc_snapshot *s, size_t i)
+{
+    return (rc_snap_frame){str_at(s, s->frames[i].file), s->frames[i].line};
+}
+
+rc_snap_frame
+rc_snapshot_alloc_frame(const rc_snapshot *s, rc_id v, size_t i)
+{
+    uint32_t t = s->alloc[v];
+    return rc_snapshot_frame(s, s->tb_frames[s->tb_off[t] + i]);
+}
+
+size_t
+rc_snapshot_frame_count(const rc_snapshot *s)
+{
+    return s->n_frames;
+}
+
+size_t
+rc_snapshot_traceback_count(const rc_snapshot *s)
+{
+    return s->n_tb;
+}
+
+const uint32_t *
+rc_snapshot_traceback(const rc_snapshot *s, size_t t, size_t *n)
+{
+    *n = s->tb_off[t + 1] - s->tb_off[t];
+    return s->tb_frames + s->tb_off[t];
+}
+
+size_t
+rc_snapshot_root_count(const rc_snapshot *s)
+{
+    return s->n_roots;
+}
+
+rc_snap_root
+rc_snapshot_root(const rc_snapshot *s, size_t i)
+{
+    return (rc_snap_root){s->roots[i].node, s->roots[i].kind, str_at(s, s->roots[i].text)};
+}
+
+size_t
+rc_snapshot_fact_count(const rc_snapshot *s)
+{
+    return s->n_facts;
+}
+
+rc_snap_fact
+rc_snapshot_fact(const rc_snapshot *s, size_t i)
+{
+    return (rc_snap_fact){str_at(s, s->facts[i].key), str_at(s, s->facts[i].value)};
+}
