@@ -372,57 +372,85 @@ suspect_nodes(const rc_dominators *d, uint64_t min_bytes, size_t limit, rc_id **
     return RC_OK;
 }
 
-/* Each suspect's accumulation: per (suspect, type) sums over the nodes it
- * immediately dominates, then the type retaining the most. */
+/* One node a suspect immediately dominates. */
+typedef struct acc_entry {
+    uint32_t suspect; /* index into the sorted suspect ids */
+    uint32_t type;
+    uint64_t bytes;
+} acc_entry;
+
+static int
+cmp_acc(const void *x, const void *y)
+{
+    const acc_entry *a = x, *b = y;
+    if (a->suspect != b->suspect) {
+        return a->suspect < b->suspect ? -1 : 1;
+    }
+    return (a->type > b->type) - (a->type < b->type);
+}
+
+/* Each suspect's accumulation: the nodes it immediately dominates, sorted
+ * by (suspect, type) and summed run by run; the type retaining the most
+ * wins (the smaller type id on a tie).  Memory is linear in those nodes,
+ * whatever the number of types. */
 static rc_status
 accumulations(const rc_graph *g, const rc_dominators *d, rc_suspect *items, size_t k)
 {
-    size_t nt = rc_graph_type_count(g);
-    if (k && nt > SIZE_MAX / k / 16) {
-        return RC_ENOMEM;
-    }
     rc_id *sorted = rc_malloc((k ? k : 1) * sizeof *sorted);
-    size_t cells = k * nt;
-    cells += cells == 0;
-    uint64_t *cnt = rc_calloc(cells, sizeof *cnt);
-    uint64_t *sum = rc_calloc(cells, sizeof *sum);
-    if (!sorted || !cnt || !sum) {
+    size_t *item_of = rc_malloc((k ? k : 1) * sizeof *item_of);
+    if (!sorted || !item_of) {
         rc_free(sorted);
-        rc_free(cnt);
-        rc_free(sum);
+        rc_free(item_of);
         return RC_ENOMEM;
     }
     for (size_t s = 0; s < k; s++) {
         sorted[s] = items[s].node;
+        items[s].top_type = UINT32_MAX;
     }
     qsort(sorted, k, sizeof *sorted, cmp_ids);
+    for (size_t s = 0; s < k; s++) {
+        const rc_id *at = bsearch(&items[s].node, sorted, k, sizeof *sorted, cmp_ids);
+        item_of[at - sorted] = s;
+    }
+    size_t n_acc = 0;
     for (rc_id v = 0; v < d->n && k; v++) {
         rc_id up = d->idom[v];
-        if (up == RC_NO_ID || up == RC_DOM_ROOT) {
-            continue;
-        }
-        const rc_id *hit = bsearch(&up, sorted, k, sizeof *sorted, cmp_ids);
+        n_acc += up < RC_DOM_ROOT && bsearch(&up, sorted, k, sizeof *sorted, cmp_ids) != NULL;
+    }
+    acc_entry *acc = rc_malloc((n_acc ? n_acc : 1) * sizeof *acc);
+    if (!acc) {
+        rc_free(sorted);
+        rc_free(item_of);
+        return RC_ENOMEM;
+    }
+    n_acc = 0;
+    for (rc_id v = 0; v < d->n && k; v++) {
+        rc_id up = d->idom[v];
+        const rc_id *hit = up < RC_DOM_ROOT ? bsearch(&up, sorted, k, sizeof *sorted, cmp_ids)
+                                            : NULL;
         if (hit) {
-            size_t at = (size_t)(hit - sorted) * nt + rc_graph_type(g, v);
-            cnt[at]++;
-            sum[at] += d->bytes[v];
+            acc[n_acc++] = (acc_entry){(uint32_t)(hit - sorted), rc_graph_type(g, v),
+                                       d->bytes[v]};
         }
     }
-    for (size_t s = 0; s < k; s++) {
-        size_t row = (size_t)((const rc_id *)bsearch(&items[s].node, sorted, k, sizeof *sorted,
-                                                      cmp_ids) - sorted) * nt;
-        items[s].top_type = UINT32_MAX;
-        for (size_t t = 0; t < nt; t++) {
-            if (cnt[row + t] && (items[s].top_type == UINT32_MAX || sum[row + t] > items[s].top_bytes)) {
-                items[s].top_type = (uint32_t)t;
-                items[s].top_bytes = sum[row + t];
-                items[s].top_count = cnt[row + t];
-            }
+    qsort(acc, n_acc, sizeof *acc, cmp_acc);
+    for (size_t i = 0; i < n_acc;) {
+        size_t j = i;
+        uint64_t sum = 0;
+        for (; j < n_acc && cmp_acc(&acc[i], &acc[j]) == 0; j++) {
+            sum += acc[j].bytes;
         }
+        rc_suspect *it = &items[item_of[acc[i].suspect]];
+        if (it->top_type == UINT32_MAX || sum > it->top_bytes) {
+            it->top_type = acc[i].type;
+            it->top_bytes = sum;
+            it->top_count = j - i;
+        }
+        i = j;
     }
+    rc_free(acc);
+    rc_free(item_of);
     rc_free(sorted);
-    rc_free(cnt);
-    rc_free(sum);
     return RC_OK;
 }
 
