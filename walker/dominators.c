@@ -156,9 +156,9 @@ semidominators(const rc_graph *g, const uint8_t *kinds, uint32_t m, const uint32
     }
 }
 
-/* Phases 3-5 (see the table above); frees E and F before allocating the
- * bytes.  Returns RC_ENOMEM with every array still to be freed by the
- * caller (bytes not allocated). */
+/* Phases 3-5 (see the table above), once the caller has freed E and F.
+ * RC_ENOMEM (the bytes could not be allocated) leaves a, b and c to the
+ * caller. */
 static rc_status
 finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, uint64_t **bytes_out,
        rc_dominators *d)
