@@ -161,7 +161,7 @@ rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = Py_BuildValue("(KO)", (unsigned long long)s.heap_bytes, list);
     }
 finally:
-    rc_release_objects(objs, s.n_ids);
+    rc_capture_release(objs, s.n_ids);
     Py_XDECREF(list);
     rc_suspects_clear(&s);
     analysis_free(&a);
@@ -241,7 +241,7 @@ rc_dominator_tree_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = tree_list(t, n, objs);
     }
 finally:
-    rc_release_objects(objs, k);
+    rc_capture_release(objs, k);
     rc_free(ids);
     rc_free(t);
     rc_dominators_free(d);

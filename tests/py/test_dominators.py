@@ -153,12 +153,14 @@ def test_show_dominators_draws_the_largest_children_and_a_summary(tmp_path):
     holder.big = [bytearray(5000) for _ in range(3)]
     holder.small = [bytearray(10) for _ in range(20)]
     path = refchain.show_dominators(holder.small, filename=str(tmp_path / "d.dot"), width=4)
-    text = open(path).read()
+    with open(path) as f:
+        text = f.read()
     assert "list" in text and "retains" in text
     assert "\u2026 16 more" in text                     # 20 children, 4 drawn
     assert text.count("label=\"bytearray") == 4
     path = refchain.show_dominators(holder, filename=str(tmp_path / "d.svg"), depth=1, width=8)
-    assert open(path).read().lstrip().startswith("<?xml")
+    with open(path) as f:
+        assert f.read().lstrip().startswith("<?xml")
 
 
 def test_bad_input():
