@@ -12,6 +12,9 @@ same process and run (see bench/README.md):
                         one capture()                                <= 2.0x
   7. garbage:           garbage() with 10,000 garbage cycles /
                         one capture()                                <= 1.5x
+  8. dominators:        the dominator tree and retained sizes
+                        (retained() less its capture) / one capture() <= 1.0x
+                        and its peak extra RSS per object            <= 12 B
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -219,8 +222,45 @@ def garbage_speed(composition, n, pairs):
     return result
 
 
+def peak_extra(func):
+    """Peak RSS over the current one while func() runs, in bytes."""
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset VmHWM to the current RSS
+    before = status_kib("VmRSS")
+    result = func()
+    peak = status_kib("VmHWM")
+    del result
+    return (peak - before) * 1024
+
+
+def dominators_speed(composition, n, pairs):
+    """retained() is one capture (both edge directions and sizes, as
+    capture() records), the root kinds and the dominator tree with every
+    retained size: its time less one capture's is the tree's."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    target = HEAP[0]
+    retained = refchain.retained(target)          # warm-up
+    nodes = len(refchain.capture())
+    result = paired(lambda: refchain.retained(target), refchain.capture, pairs)
+    result["ratio_with_capture"] = result["ratio"]
+    result["ratios"] = [r - 1.0 for r in result["ratios"]]
+    for key in ("ratio", "min", "max"):
+        result[key] -= 1.0
+    capture_peak = min(peak_extra(refchain.capture) for _ in range(2))
+    retained_peak = min(peak_extra(lambda: refchain.retained(target)) for _ in range(2))
+    result.update(nodes=nodes, retained=list(retained),
+                  extra_bytes_per_object=(retained_peak - capture_peak) / nodes,
+                  capture_peak_per_object=capture_peak / nodes)
+    return result
+
+
 CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
-                                    chain_speed, explain_speed, garbage_speed)}
+                                    chain_speed, explain_speed, garbage_speed,
+                                    dominators_speed)}
 
 
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
@@ -354,6 +394,22 @@ def main():
         "7 garbage(10k cycles) / capture", "service", n, ("<= 1.5x", 1.5), r, ratio_text,
         lambda r: "predicts %d objects in %d cycles (%d groups)"
         % (r["object_count"], r["cycles"], r["groups"])))
+
+    for n in sizes:
+        r = in_subprocess("dominators_speed", composition="service", n=n, pairs=pairs)
+        r["value"] = r.get("ratio")
+        records.append(report(
+            "8 dominators+retained / capture", "service", n, ("<= 1.0x", 1.0), r, ratio_text,
+            lambda r: "retained() / capture() %.2fx; the heap retains %d B in %d objects; "
+            "%d nodes" % (r["ratio_with_capture"], r["retained"][0], r["retained"][1],
+                          r["nodes"])))
+        m = dict(r)
+        m["value"] = r.get("extra_bytes_per_object")
+        records.append(report(
+            "8 dominators peak extra RSS/object", "service", n, ("<= 12 B", 12), m,
+            lambda r: "%.1f B" % r["extra_bytes_per_object"],
+            lambda r: "over one capture's own peak of %.1f B/object"
+            % r["capture_peak_per_object"]))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

@@ -461,9 +461,8 @@ finally:
 
 /* ---- explain ------------------------------------------------------------- */
 
-/* A Chain of objs[0..n) (new references are taken) and edges[0..n). */
-static PyObject *
-chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges, size_t n)
+PyObject *
+rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges, size_t n)
 {
     PyObject **own = rc_malloc(n * sizeof *own);
     uint32_t *own_edges = rc_malloc(n * sizeof *own_edges);
@@ -488,7 +487,7 @@ group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
     PyObject *list = PyList_New((Py_ssize_t)s->n_groups);
     for (size_t i = 0; list && i < s->n_groups; i++) {
         const rc_explained_group *gr = &e->groups[s->first + i];
-        PyObject *chain = chain_of(module, gr->kind, objs + gr->chain_at,
+        PyObject *chain = rc_chain_of(module, gr->kind, objs + gr->chain_at,
                                    e->edges + gr->chain_at, gr->chain_len);
         PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
         PyObject *item = members ? Py_BuildValue("(nKOO)", (Py_ssize_t)gr->count,

@@ -641,7 +641,8 @@ rc_exec(PyObject *module)
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
         PyModule_AddFunctions(module, rc_garbage_methods) < 0 ||
-        PyModule_AddFunctions(module, rc_render_methods) < 0) {
+        PyModule_AddFunctions(module, rc_render_methods) < 0 ||
+        PyModule_AddFunctions(module, rc_retained_methods) < 0) {
         return -1;
     }
     return 0;

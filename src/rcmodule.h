@@ -122,10 +122,18 @@ int rc_graph_type_init(PyObject *module, rc_state *st);
 int rc_census_types_init(PyObject *module, rc_state *st);
 int rc_chain_type_init(PyObject *module, rc_state *st);
 
-/* Method tables of src/chain.c, src/garbage.c and src/render_glue.c. */
+/* Method tables of src/chain.c, src/garbage.c, src/render_glue.c and
+ * src/retained.c. */
 extern PyMethodDef rc_chain_methods[];
 extern PyMethodDef rc_garbage_methods[];
 extern PyMethodDef rc_render_methods[];
+extern PyMethodDef rc_retained_methods[];
+
+/* A Chain (src/chain.c) of objs[0..n) (new references are taken) and
+ * edges[0..n); kind is an rc_root_kind, or RC_ROOT_KINDS for a chain no
+ * root reaches.  NULL with an exception set. */
+PyObject *rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges,
+                      size_t n);
 
 /* ---- questions (src/question.c) --------------------------------------- */
 

@@ -36,7 +36,9 @@ from refchain._refchain import (  # noqa: E402
     find_backref_chain,
     find_chain,
     find_ref_chain,
+    retained,
 )
+from refchain._dominators import Suspect, suspects  # noqa: E402
 from refchain._explain import Group, LeakReport, explain, leaks, show_explain  # noqa: E402
 from refchain._garbage import (  # noqa: E402
     CollectReport,
@@ -54,7 +56,12 @@ from refchain._growth import (  # noqa: E402
     new_objects,
     show_growth,
 )
-from refchain._render import show_backrefs, show_chain, show_refs  # noqa: E402
+from refchain._render import (  # noqa: E402
+    show_backrefs,
+    show_chain,
+    show_dominators,
+    show_refs,
+)
 from refchain._sites import set_user_code  # noqa: E402
 from refchain._wrap import render  # noqa: E402
 from refchain import _chains, _refchain, _wrap  # noqa: E402
@@ -80,6 +87,7 @@ __all__ = [
     "Graph",
     "Group",
     "LeakReport",
+    "Suspect",
     "TypeStat",
     "at",
     "by_type",
@@ -97,10 +105,13 @@ __all__ = [
     "leaks",
     "new_objects",
     "render",
+    "retained",
     "set_user_code",
     "show_backrefs",
     "show_chain",
+    "show_dominators",
     "show_explain",
     "show_growth",
     "show_refs",
+    "suspects",
 ]

@@ -661,3 +661,42 @@ def render_groups(groups, format="svg"):
 def chain_svg(chain):
     """Chain._repr_svg_: the chain as SVG text."""
     return _chain_drawing(chain, False, MAX_NODES).render("svg").decode("utf-8")
+
+
+# ---- the dominator tree -------------------------------------------------------------
+
+
+def _dominators_drawing(obj, depth, width, use_repr):
+    d = _Drawing(use_repr)
+    tree = _refchain._dominator_tree(obj, depth, width)
+    nodes = []
+    for i, (o, parent, nbytes, count, others) in enumerate(tree):
+        what = "retains %s in %s object%s" % (human_bytes(nbytes), "{:,}".format(count),
+                                            "" if count == 1 else "s")
+        if o is None:
+            n = d.placeholder("%s %s more" % (_ELLIPSIS, "{:,}".format(others)))
+            d.nodes[n].lines.append(what)
+        else:
+            n = d.node(o, "target" if i == 0 else "object")
+            d.nodes[n].lines.append(what)
+        nodes.append(n)
+        if parent >= 0:
+            d.edge(nodes[parent], n, "", "elided" if o is None else "strong")
+    del o, tree
+    d.note("What %s retains: each object's children are what only it keeps alive, the "
+           "largest first" % _safe._tname(obj))
+    return d
+
+
+def show_dominators(obj, filename=None, *, depth=3, width=8, repr=False):
+    """Draw obj's dominator subtree into `filename` (see show_backrefs() for
+    formats): the objects only obj keeps alive, each under the object that
+    alone keeps it alive, with what each retains (bytes and objects).  Each
+    node shows its `width` largest children, the rest summed up in one
+    node; `depth` levels below obj.  Returns the path."""
+    path, fmt = _target(filename, "show_dominators")
+    depth = _check_int(depth, "depth", "show_dominators", 0)
+    width = _check_int(width, "width", "show_dominators", 1)
+    d = _dominators_drawing(obj, depth, width, repr)
+    del obj
+    return _output(d.render(fmt), path, "dominators")

@@ -1,0 +1,74 @@
+"""suspects: the leak-suspects report, from the dominator tree.
+
+Each suspect is an accumulation point of the heap: an object that retains
+at least `min_share` of it (what would be freed with it), none of whose
+dominated objects does.  Above it the memory is held by one object after
+another (a module, its __dict__); below it the memory spreads over many
+objects (the entries of a cache).  retained() and the tree itself come from
+the extension (walker/dominators.c)."""
+
+from refchain import _refchain
+from refchain._format import human_bytes, name
+from refchain._growth import _check_limit
+from refchain._safe import _tname
+
+
+class Suspect:
+    """One leak suspect: `obj` retains `bytes` in `count` objects, `share`
+    of the heap; `chain` is its shortest chain from a root; `accumulated`
+    names the type of the objects it holds directly that retain the most
+    (`accumulated_count` of them, retaining `accumulated_bytes`), or None."""
+
+    __slots__ = ("obj", "bytes", "count", "share", "chain", "accumulated",
+                 "accumulated_count", "accumulated_bytes")
+
+    def __init__(self, obj, nbytes, count, share, chain, accumulated, acc_count, acc_bytes):
+        self.obj = obj
+        self.bytes = nbytes
+        self.count = count
+        self.share = share
+        self.chain = chain
+        self.accumulated = accumulated
+        self.accumulated_count = acc_count
+        self.accumulated_bytes = acc_bytes
+
+    def holder(self):
+        """Who holds obj, in words: its type, the chain's root and the hops
+        from it (the last hop's label only: the type is said first)."""
+        chain = self.chain
+        if chain.root_kind == "unreachable":
+            return "%s (unreachable)" % _tname(self.obj)
+        steps = chain.steps
+        if not steps:
+            return chain.root_description
+        hops = ["%s %s" % (label, _tname(obj)) for obj, label in steps[:-1]]
+        hops.append(steps[-1][1])
+        return "%s held by %s" % (_tname(self.obj), " \u2192 ".join(
+            [chain.root_description] + hops))
+
+    def __str__(self):
+        text = "%s retains %s (%.0f%% of the heap)" % (
+            self.holder(), human_bytes(self.bytes), 100.0 * self.share)
+        if self.accumulated is not None:
+            text += " in {:,} {}".format(self.accumulated_count, name(self.accumulated))
+        return text
+
+    def __repr__(self):
+        return "<refchain.Suspect: %s retains %s (%.0f%%), %d objects>" % (
+            _tname(self.obj), human_bytes(self.bytes), 100.0 * self.share, self.count)
+
+
+def suspects(limit=10, min_share=0.01):
+    """The leak suspects, the largest first: up to `limit` objects each
+    retaining at least `min_share` (0..1) of the heap while none of the
+    objects it dominates does (see Suspect).  Print them one per line."""
+    limit = _check_limit(limit, "suspects")
+    if isinstance(min_share, bool) or not isinstance(min_share, (int, float)):
+        raise TypeError("suspects() argument 'min_share' must be a number, not %s"
+                        % type(min_share).__name__)
+    if not 0.0 <= min_share <= 1.0:
+        raise ValueError("suspects() argument 'min_share' must be between 0 and 1, got %r"
+                         % (min_share,))
+    heap, raw = _refchain._suspects(float(min_share), limit)
+    return [Suspect(obj, nbytes, count, nbytes / heap if heap else 0.0, chain, top, tc, tb)
+            for obj, nbytes, count, chain, top, tc, tb in raw]

@@ -1,0 +1,482 @@
+/* dominators_test: the dominator tree and retained sizes against a naive
+ * oracle on random graphs (remove each node, see what the virtual root
+ * still reaches), hand-made shapes (diamond, cycles, a chain a million
+ * long), leak suspects, dominator subtrees, and allocation failure at
+ * every point. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_counter.h"
+#include "refchain/alloc.h"
+#include "refchain/dominators.h"
+#include "refchain/paths.h"
+#include "testutil.h"
+
+/* ---- the oracle -------------------------------------------------------- */
+
+/* reach[v] = 1 for what the virtual root reaches without passing through
+ * `removed` (RC_NO_ID: nothing removed); tool frames are not expanded. */
+static void
+oracle_reach(const rc_graph *g, const uint8_t *kinds, rc_id removed, uint8_t *reach,
+             rc_id *queue)
+{
+    size_t n = rc_graph_node_count(g), head = 0, tail = 0;
+    memset(reach, 0, n);
+    for (rc_id v = 0; v < n; v++) {
+        if (kinds[v] && v != removed) {
+            reach[v] = 1;
+            queue[tail++] = v;
+        }
+    }
+    while (head < tail) {
+        rc_id u = queue[head++];
+        if (rc_graph_flags(g, u) & RC_NODE_TOOL_FRAME) {
+            continue;
+        }
+        size_t deg;
+        const rc_id *out = rc_graph_out(g, u, &deg);
+        for (size_t i = 0; i < deg; i++) {
+            if (!reach[out[i]] && out[i] != removed) {
+                reach[out[i]] = 1;
+                queue[tail++] = out[i];
+            }
+        }
+    }
+}
+
+/* Check d against the oracle: every node's dominated set, its retained
+ * bytes and count, and its immediate dominator (the strict dominator with
+ * the smallest dominated set). */
+static void
+check_against_oracle(const rc_graph *g, const uint8_t *kinds, const rc_dominators *d)
+{
+    size_t n = rc_graph_node_count(g);
+    uint8_t *base = malloc(n + 1), *without = malloc(n + 1);
+    uint8_t *dom = calloc(n * n + 1, 1); /* dom[x * n + v]: x dominates v */
+    uint64_t *cnt = calloc(n + 1, sizeof *cnt);
+    rc_id *queue = malloc((n + 1) * sizeof *queue);
+    assert_non_null(dom);
+    oracle_reach(g, kinds, RC_NO_ID, base, queue);
+    uint64_t heap = 0;
+    size_t reached = 0;
+    for (rc_id x = 0; x < n; x++) {
+        heap += base[x] ? rc_graph_size(g, x) : 0;
+        reached += base[x];
+        if (!base[x]) {
+            assert_int_equal(rc_dominators_idom(d, x), RC_NO_ID);
+            assert_int_equal(rc_dominators_bytes(d, x), 0);
+            assert_int_equal(rc_dominators_count(d, x), 0);
+            continue;
+        }
+        oracle_reach(g, kinds, x, without, queue);
+        uint64_t bytes = 0;
+        for (rc_id v = 0; v < n; v++) {
+            if (base[v] && !without[v]) {
+                dom[(size_t)x * n + v] = 1;
+                bytes += rc_graph_size(g, v);
+                cnt[x]++;
+            }
+        }
+        assert_int_equal(rc_dominators_bytes(d, x), bytes);
+        assert_int_equal(rc_dominators_count(d, x), cnt[x]);
+    }
+    for (rc_id v = 0; v < n; v++) {
+        if (!base[v]) {
+            continue;
+        }
+        rc_id best = RC_DOM_ROOT;
+        for (rc_id x = 0; x < n; x++) {
+            if (x != v && dom[(size_t)x * n + v] && (best == RC_DOM_ROOT || cnt[x] < cnt[best])) {
+                best = x;
+            }
+        }
+        assert_int_equal(rc_dominators_idom(d, v), best);
+    }
+    assert_int_equal(rc_dominators_heap_bytes(d), heap);
+    assert_int_equal(rc_dominators_reached(d), reached);
+    free(base);
+    free(without);
+    free(dom);
+    free(cnt);
+    free(queue);
+}
+
+static unsigned long rng_state = 12345;
+
+static unsigned
+rnd(unsigned bound)
+{
+    rng_state = rng_state * 6364136223846793005UL + 1442695040888963407UL;
+    return (unsigned)((rng_state >> 33) % bound);
+}
+
+static void
+test_random_graphs_equal_the_oracle(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 400; round++) {
+        unsigned n = 1 + rnd(round < 100 ? 8 : 40);
+        unsigned n_edges = rnd(n * (1 + rnd(4)) + 1);
+        test_edge *e = malloc((n_edges + 1) * sizeof *e);
+        unsigned *flags = calloc(n, sizeof *flags);
+        uint8_t *kinds = calloc(n, 1);
+        for (unsigned i = 0; i < n_edges; i++) {
+            e[i] = (test_edge){rnd(n), rnd(n)};
+        }
+        for (unsigned v = 0; v < n; v++) {
+            if (rnd(10) == 0) {
+                flags[v] = RC_NODE_TOOL_FRAME; /* never a root, never expanded */
+            } else if (rnd(6) == 0 || (v == 0 && rnd(2))) {
+                kinds[v] = (uint8_t)(1 + rnd(RC_ROOT_KINDS - 1));
+            }
+        }
+        const test_attrs attrs = {NULL, flags, NULL};
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_ex(n, e, n_edges, NULL, NULL, &attrs, &g), RC_OK);
+        rc_dominators *d = NULL;
+        assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+        check_against_oracle(g, kinds, d);
+        rc_dominators_free(d);
+        rc_graph_free(g);
+        free(e);
+        free(flags);
+        free(kinds);
+    }
+}
+
+static void
+test_roots_from_the_classifier(void **state)
+{
+    (void)state;
+    /* 0 held from outside -> 1 -> {2, 3} -> 4; 5 <-> 6 nobody holds. */
+    const unsigned extra[] = {1, 0, 0, 0, 0, 0, 0};
+    const test_edge e[] = {{0, 1}, {1, 2}, {1, 3}, {2, 4}, {3, 4}, {5, 6}, {6, 5}};
+    const test_attrs attrs = {extra, NULL, NULL};
+    rc_graph *g = NULL;
+    uint8_t *kinds = NULL;
+    rc_dominators *d = NULL;
+    assert_int_equal(build_graph_ex(7, e, 7, NULL, NULL, &attrs, &g), RC_OK);
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    check_against_oracle(g, kinds, d);
+    assert_int_equal(rc_dominators_idom(d, 0), RC_DOM_ROOT);
+    assert_int_equal(rc_dominators_idom(d, 4), 1); /* the diamond's top */
+    assert_int_equal(rc_dominators_idom(d, 5), RC_NO_ID);
+    assert_int_equal(rc_dominators_bytes(d, 0), 10 + 20 + 30 + 40 + 50);
+    assert_int_equal(rc_dominators_count(d, 1), 4);
+    assert_int_equal(rc_dominators_bytes(d, 5), 0);
+    assert_true(rc_dominators_memory(d) <= rc_dominators_peak_memory(d));
+    rc_dominators_free(d);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
+static void
+test_a_cycle_through_a_root(void **state)
+{
+    (void)state;
+    /* Root 0 -> 1 -> 2 -> 3 -> 1; 3 -> 4; root 5 -> 3. */
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {3, 1}, {3, 4}, {5, 3}};
+    const uint8_t kinds[] = {RC_ROOT_MODULE, 0, 0, 0, 0, RC_ROOT_C};
+    rc_graph *g = NULL;
+    rc_dominators *d = NULL;
+    assert_int_equal(build_graph(6, e, 6, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    check_against_oracle(g, kinds, d);
+    assert_int_equal(rc_dominators_idom(d, 1), RC_DOM_ROOT); /* reached from 0 and via 3 */
+    assert_int_equal(rc_dominators_idom(d, 2), 1);
+    assert_int_equal(rc_dominators_idom(d, 3), RC_DOM_ROOT);
+    assert_int_equal(rc_dominators_idom(d, 4), 3);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
+static void
+test_no_graph_without_in_edges(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    rc_graph *g = NULL;
+    assert_non_null(b);
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    const uint8_t kinds[1] = {0};
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_EINVAL);
+    assert_null(d);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK); /* an empty graph */
+    assert_int_equal(rc_dominators_reached(d), 0);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
+/* A chain root 0 -> 1 -> ... -> n-1, with a back edge from each node to
+ * the root (so the in-edges are long lists too), built directly. */
+static rc_graph *
+long_chain(unsigned n)
+{
+    rc_builder *b = rc_builder_new(n);
+    assert_non_null(b);
+    assert_int_equal(rc_builder_seed(b, FAKE(0)), RC_OK);
+    uintptr_t addr;
+    unsigned flags;
+    rc_status st = RC_OK;
+    uint32_t t = 0;
+    assert_int_equal(rc_builder_type(b, 0x1000, "object", "object", 0, &t), RC_OK);
+    while (rc_builder_next(b, &addr, &flags, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        if (id + 1 < n) {
+            assert_int_equal(rc_builder_edge(b, FAKE(id + 1)), RC_OK);
+        }
+        assert_int_equal(rc_builder_edge(b, FAKE(0)), RC_OK);
+        assert_int_equal(rc_builder_close(b, t, 8, 1, 0), RC_OK);
+    }
+    assert_int_equal(st, RC_OK);
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
+    return g;
+}
+
+static void
+test_a_million_long_chain_needs_no_recursion(void **state)
+{
+    (void)state;
+    const unsigned n = 1000000;
+    rc_graph *g = long_chain(n);
+    uint8_t *kinds = calloc(n, 1);
+    kinds[0] = RC_ROOT_MODULE;
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    assert_int_equal(rc_dominators_reached(d), n);
+    for (rc_id v = 1; v < n; v += 99991) {
+        assert_int_equal(rc_dominators_idom(d, v), v - 1);
+        assert_int_equal(rc_dominators_count(d, v), n - v);
+        assert_int_equal(rc_dominators_bytes(d, v), 8 * (uint64_t)(n - v));
+    }
+    assert_int_equal(rc_dominators_bytes(d, 0), 8 * (uint64_t)n);
+    /* The peak is 20 bytes a node, the result 16. */
+    assert_true(rc_dominators_peak_memory(d) <= 20 * (size_t)n + 128);
+    assert_true(rc_dominators_memory(d) <= 16 * (size_t)n + 128);
+    /* A suspect at 10%: the deepest node retaining that much. */
+    rc_paths *p = NULL;
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_suspects s;
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.1, 3, &s), RC_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.items[0].node, n - n / 10);
+    assert_int_equal(s.items[0].chain_len, n - n / 10 + 1);
+    rc_suspects_clear(&s);
+    rc_paths_free(p);
+    rc_dominators_free(d);
+    free(kinds);
+    rc_graph_free(g);
+}
+
+/* A module 0 -> its dict 1 -> a cache dict 2 -> 3..12 (type "bytes")
+ * and 13 (a "str"); the dict 1 also -> 14 -> 15 (small); a C root 16 ->
+ * 14.  Sizes are 10 * (id + 1). */
+enum { T_OBJ, T_BYTES, T_STR };
+static const char *const NAMES[] = {"object", "bytes", "str"};
+
+static rc_graph *
+cache_heap(uint8_t *kinds)
+{
+    unsigned types[17] = {0};
+    test_edge e[32];
+    size_t ne = 0;
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 2};
+    for (unsigned v = 3; v <= 13; v++) {
+        e[ne++] = (test_edge){2, v};
+        types[v] = v == 13 ? T_STR : T_BYTES;
+    }
+    e[ne++] = (test_edge){1, 14};
+    e[ne++] = (test_edge){14, 15};
+    e[ne++] = (test_edge){16, 14};
+    memset(kinds, 0, 17);
+    kinds[0] = RC_ROOT_MODULE;
+    kinds[16] = RC_ROOT_C;
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(17, e, ne, types, NAMES, &g), RC_OK);
+    return g;
+}
+
+static void
+test_suspects_are_the_accumulation_points(void **state)
+{
+    (void)state;
+    uint8_t kinds[17];
+    rc_graph *g = cache_heap(kinds);
+    rc_dominators *d = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    check_against_oracle(g, kinds, d);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_suspects s;
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.3, 10, &s), RC_OK);
+    assert_int_equal(s.n, 1);
+    const rc_suspect *it = &s.items[0];
+    assert_int_equal(it->node, 2); /* the cache dict, not the module or its dict */
+    assert_int_equal(it->count, 12);
+    uint64_t bytes = 30;
+    for (unsigned v = 3; v <= 13; v++) {
+        bytes += 10 * (v + 1);
+    }
+    assert_int_equal(it->bytes, bytes);
+    assert_string_equal(rc_graph_type_name(g, it->top_type), "bytes");
+    assert_int_equal(it->top_count, 10);
+    assert_int_equal(it->top_bytes, bytes - 30 - 140);
+    assert_int_equal(it->kind, RC_ROOT_MODULE);
+    assert_int_equal(it->chain_len, 3);
+    const rc_id want[] = {0, 1, 2};
+    assert_memory_equal(s.ids + it->chain_at, want, sizeof want);
+    assert_int_equal(s.edges[it->chain_at + 1], 0); /* 1's first edge leads to 2 */
+    assert_int_equal(s.heap_bytes, rc_dominators_heap_bytes(d));
+    rc_suspects_clear(&s);
+    /* With no threshold every node is big: the suspects are the leaves of
+     * the dominator tree, largest first (14 dominates 15, so it is none). */
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.0, 100, &s), RC_OK);
+    assert_int_equal(s.n, 13); /* 3..13, 15, 16 */
+    for (size_t i = 1; i < s.n; i++) {
+        assert_true(s.items[i - 1].bytes >= s.items[i].bytes);
+        assert_int_not_equal(s.items[i].node, 14);
+    }
+    assert_int_equal(s.items[0].node, 16);
+    assert_int_equal(s.items[0].kind, RC_ROOT_C);
+    assert_int_equal(s.items[0].top_type, UINT32_MAX);
+    rc_suspects_clear(&s);
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 1.5, 10, &s), RC_EINVAL);
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.3, 0, &s), RC_OK);
+    assert_int_equal(s.n, 0);
+    rc_suspects_clear(&s);
+    rc_paths_free(p);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
+static void
+test_subtree_largest_children_first_and_a_summary(void **state)
+{
+    (void)state;
+    uint8_t kinds[17];
+    rc_graph *g = cache_heap(kinds);
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    rc_domtree_node *t = NULL;
+    size_t n = 0;
+    assert_int_equal(rc_domtree_layout(d, 0, 5, 3, &t, &n), RC_OK);
+    /* 0; 1; 2 (14 is not dominated by 1); 13, 12, 11 and a summary of 3..10. */
+    assert_int_equal(n, 7);
+    assert_int_equal(t[0].node, 0);
+    assert_int_equal(t[0].parent, UINT32_MAX);
+    assert_int_equal(t[1].node, 1);
+    assert_int_equal(t[2].node, 2);
+    assert_int_equal(t[2].parent, 1);
+    assert_int_equal(t[3].node, 13);
+    assert_int_equal(t[4].node, 12);
+    assert_int_equal(t[5].node, 11);
+    assert_int_equal(t[6].node, RC_NO_ID);
+    assert_int_equal(t[6].parent, 2);
+    assert_int_equal(t[6].others, 8);
+    assert_int_equal(t[6].count, 8);
+    assert_int_equal(t[6].bytes, 40 + 50 + 60 + 70 + 80 + 90 + 100 + 110);
+    rc_free(t);
+    assert_int_equal(rc_domtree_layout(d, 0, 1, 3, &t, &n), RC_OK);
+    assert_int_equal(n, 2);
+    rc_free(t);
+    assert_int_equal(rc_domtree_layout(d, 0, 0, 3, &t, &n), RC_OK);
+    assert_int_equal(n, 1);
+    rc_free(t);
+    assert_int_equal(rc_domtree_layout(d, 0, 2, 0, &t, &n), RC_EINVAL);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
+static void
+test_allocation_failure_at_every_point(void **state)
+{
+    (void)state;
+    uint8_t kinds[17];
+    rc_graph *g = cache_heap(kinds);
+    rc_paths *p = NULL;
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_dominators *d = NULL;
+        rc_status st = rc_dominators_compute(g, kinds, &d);
+        if (st == RC_OK) {
+            rc_alloc_fail_after(-1);
+            check_against_oracle(g, kinds, d);
+            rc_dominators_free(d);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(d);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_int_equal(failures, 7);
+    rc_alloc_fail_after(-1);
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    long base = live_blocks;
+    failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_suspects s;
+        rc_status st = rc_suspects_find(g, d, p, kinds, 0.0, 10, &s);
+        if (st == RC_OK) {
+            assert_true(s.n > 0);
+            rc_suspects_clear(&s);
+            assert_int_equal(live_blocks, base);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(s.items);
+        assert_int_equal(live_blocks, base);
+        failures++;
+    }
+    assert_true(failures >= 6);
+    failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_domtree_node *t = NULL;
+        size_t n = 0;
+        rc_status st = rc_domtree_layout(d, 0, 4, 1, &t, &n);
+        if (st == RC_OK) {
+            assert_int_equal(n, 5); /* 0, 1, 2, 13, a summary of 3..12 */
+            rc_free(t);
+            assert_int_equal(live_blocks, base);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(t);
+        assert_int_equal(live_blocks, base);
+        failures++;
+    }
+    assert_true(failures >= 5);
+    rc_dominators_free(d);
+    use_default_allocator();
+    rc_paths_free(p);
+    rc_graph_free(g);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_random_graphs_equal_the_oracle),
+        cmocka_unit_test(test_roots_from_the_classifier),
+        cmocka_unit_test(test_a_cycle_through_a_root),
+        cmocka_unit_test(test_no_graph_without_in_edges),
+        cmocka_unit_test(test_a_million_long_chain_needs_no_recursion),
+        cmocka_unit_test(test_suspects_are_the_accumulation_points),
+        cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
+        cmocka_unit_test(test_allocation_failure_at_every_point),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,185 @@
+"""retained, suspects and show_dominators: what would be freed (issue 15)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import refchain
+from conftest import _pythonpath
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_random_heaps_retained_matches_the_oracle():
+    env = dict(os.environ, PYTHONPATH=_pythonpath())
+    env.pop("PYTHONTRACEMALLOC", None)
+    proc = subprocess.run([sys.executable, "-S", os.path.join(HERE, "domheap.py"), "0", "100"],
+                          env=env, capture_output=True, text=True, timeout=600)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    summary = json.loads(lines[-1])
+    assert summary["seeds"] == 100
+    assert summary["checked"] >= 100, summary
+    assert summary["retaining_more"] >= 40, summary     # not only (size, 1) answers
+    assert summary["failures"] == 0, "\n".join(lines[:10])
+
+
+CACHE_LEAK = """
+    import gc, json
+    import refchain
+
+    _CACHE = {}
+
+    def handle(request_id):
+        page = _CACHE.get(request_id)
+        if page is None:
+            page = _CACHE[request_id] = bytes(1024)
+        return page
+
+    for request_id in range(20000):
+        handle(request_id)
+    gc.collect()
+    found = refchain.suspects(limit=3)
+    top = found[0]
+    print(json.dumps({
+        "is_cache": top.obj is _CACHE,
+        "bytes_in_cache": sum(1 for v in _CACHE.values() if type(v) is bytes),
+        "accumulated": top.accumulated,
+        "accumulated_count": top.accumulated_count,
+        "count": top.count,
+        "retained": list(refchain.retained(_CACHE)),
+        "bytes": top.bytes,
+        "share": top.share,
+        "text": str(top),
+        "repr": repr(top),
+        "sorted": [s.bytes for s in found] == sorted((s.bytes for s in found), reverse=True),
+    }))
+    """
+
+
+def test_the_classic_cache_leak(run_script):
+    out = json.loads(run_script(CACHE_LEAK).stdout)
+    assert out["is_cache"]
+    assert out["accumulated"] == "bytes"
+    assert out["accumulated_count"] == out["bytes_in_cache"] == 20000
+    # The dict, the 20,000 bytes and the int keys it alone holds: not the
+    # small ints 0..256, nor 19999, which the global request_id holds too.
+    assert out["count"] == 1 + 20000 + (20000 - 257 - 1)
+    assert out["retained"] == [out["bytes"], out["count"]]
+    assert out["bytes"] > 20000 * 1024
+    assert 0.3 < out["share"] <= 1.0
+    assert out["text"].startswith("dict held by module __main__ \u2192 ['_CACHE'] retains ")
+    assert out["text"].endswith("of the heap) in 20,000 bytes"), out["text"]
+    assert out["repr"].startswith("<refchain.Suspect: dict retains ")
+    assert out["sorted"]
+
+
+LIVE_CHECK = """
+    import gc, json
+    import refchain
+
+    class Service:
+        pass
+
+    svc = Service()
+    svc.sessions = {"s%d" % i: [bytearray(64), {"n": i * 1000}] for i in range(5000)}
+    c0 = c1 = top = None
+    gc.collect()
+    top = refchain.suspects(limit=1)[0]
+    same = top.obj is svc.sessions
+    label = top.chain.steps[-1][1]
+    predicted = top.count
+    top = None
+    gc.collect()
+    c0 = refchain.census()
+    svc.sessions = None          # the reference the suspect names
+    gc.collect()
+    c1 = refchain.census()
+    print(json.dumps({"same": same, "label": label, "predicted": predicted,
+                      "lost": c0.total.count - c1.total.count}))
+    """
+
+
+def test_clearing_the_named_reference_frees_what_was_predicted(run_script):
+    out = json.loads(run_script(LIVE_CHECK).stdout)
+    assert out["same"]
+    assert out["label"] == ".sessions"
+    # The dict, 5000 keys, lists, bytearrays, inner dicts and ints (0 is shared).
+    assert out["predicted"] == 1 + 5000 * 5 - 1
+    assert out["lost"] == out["predicted"]
+
+
+class Node:
+    pass
+
+
+def test_retained_sums_what_only_the_object_keeps():
+    inner = [bytearray(100) for _ in range(10)]
+    holder = Node()
+    holder.items = inner
+    size = sys.getsizeof
+    want_bytes = size(inner) + sum(size(b) for b in inner)
+    assert refchain.retained(inner) == (want_bytes, 11)
+    shared = inner[0]
+    # Another holder of one bytearray: the list no longer retains it.
+    assert refchain.retained(inner) == (want_bytes - size(shared), 10)
+    del shared
+    # retained() of what only the call holds: the object alone.
+    assert refchain.retained(Node()) == (size(Node()), 1)
+
+
+def test_weak_references_never_retain():
+    import weakref
+
+    class Target:
+        pass
+
+    strong = [Target()]
+    weak = weakref.ref(strong[0])
+    cache = weakref.WeakValueDictionary({"k": strong[0]})
+    target_size = sys.getsizeof(strong[0])
+    nbytes, count = refchain.retained(strong)
+    assert count == 2 and nbytes == sys.getsizeof(strong) + target_size
+    assert refchain.retained(weak) == (sys.getsizeof(weak), 1)
+    assert refchain.retained(cache)[1] < 10 and weak() is strong[0]
+    del cache
+
+
+def test_show_dominators_draws_the_largest_children_and_a_summary(tmp_path):
+    holder = Node()
+    holder.big = [bytearray(5000) for _ in range(3)]
+    holder.small = [bytearray(10) for _ in range(20)]
+    path = refchain.show_dominators(holder.small, filename=str(tmp_path / "d.dot"), width=4)
+    with open(path) as f:
+        text = f.read()
+    assert "list" in text and "retains" in text
+    assert "\u2026 16 more" in text                     # 20 children, 4 drawn
+    assert text.count("label=\"bytearray") == 4
+    path = refchain.show_dominators(holder, filename=str(tmp_path / "d.svg"), depth=1, width=8)
+    with open(path) as f:
+        assert f.read().lstrip().startswith("<?xml")
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="not in the capture"):
+        refchain.retained(refchain.census())        # the tool's own objects are left out
+    with pytest.raises(TypeError):
+        refchain.retained()
+    with pytest.raises(TypeError):
+        refchain.retained(1, 2)
+    with pytest.raises(ValueError, match="min_share"):
+        refchain.suspects(min_share=1.5)
+    with pytest.raises(TypeError, match="min_share"):
+        refchain.suspects(min_share="0.1")
+    with pytest.raises(ValueError, match="limit"):
+        refchain.suspects(limit=-1)
+    with pytest.raises(ValueError, match="not in the capture"):
+        refchain.show_dominators(refchain.census(), filename="x.svg")
+    with pytest.raises(ValueError, match="width"):
+        refchain.show_dominators([], filename="x.svg", width=0)
+    with pytest.raises(ValueError, match="extension"):
+        refchain.show_dominators([], filename="x.txt")
+    assert refchain.suspects(limit=0) == []

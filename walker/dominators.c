@@ -1,0 +1,646 @@
+/* The dominator tree, retained sizes, leak suspects and dominator subtrees
+ * (see refchain/dominators.h).
+ *
+ * Semi-NCA (Georgiadis), in DFS-number space: the virtual root is number 0
+ * and the reached nodes get 1 .. m-1 in preorder.  Five uint32 arrays are
+ * reused from phase to phase; their states:
+ *
+ *   phase        A (node space)  B (number space)     C              E          F
+ *   1. DFS       pre[node]       vertex[num]          parent[num]    edge iter  -
+ *   2. semi      pre[node]       vertex[j], j <= i;   parent[num]    best[j]    ancestor[j]
+ *      (i from m-1 down)         semi[j], j > i                      (j > i)    (j > i)
+ *   3. NCA       pre[node]       semi[num]            idom[num]      freed      freed
+ *   4. to nodes  idom[node]      vertex[num]          idom -> count  bytes (uint64, new)
+ *   5. sizes     idom[node]      vertex[num], freed   count[node]    bytes[node]
+ *
+ * Numbers j > i are the processed (linked) ones in phase 2: ancestor[j] is
+ * parent[j] when j is linked, then compressed; best[j] is the smallest
+ * semidominator on the compressed path from j up to (not including) the
+ * first unlinked ancestor.  The DFS keeps no stack: it climbs back through
+ * parent[], and each number's next edge lives in E.  Path compression
+ * reverses the ancestor pointers on the way up and restores them on the
+ * way down, so it needs no stack either.  In phase 2, a number's vertex is
+ * read once, when it is processed; its semidominator then takes its place
+ * in B, and phase 4 rebuilds vertex from pre. */
+#include "refchain/dominators.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "refchain/alloc.h"
+
+struct rc_dominators {
+    size_t n;
+    rc_id *idom;      /* node space */
+    uint64_t *bytes;  /* node space */
+    uint32_t *count;  /* node space (n + 1 entries, the array reused from C) */
+    uint64_t heap_bytes;
+    size_t reached;
+    size_t peak;
+};
+
+#define NONE UINT32_MAX
+
+void
+rc_dominators_free(rc_dominators *d)
+{
+    if (!d) {
+        return;
+    }
+    rc_free(d->idom);
+    rc_free(d->bytes);
+    rc_free(d->count);
+    rc_free(d);
+}
+
+/* Phase 1: preorder numbers from the virtual root; returns m. */
+static uint32_t
+dfs(const rc_graph *g, const uint8_t *kinds, uint32_t *pre, uint32_t *vertex, uint32_t *parent,
+    uint32_t *iter)
+{
+    size_t n = rc_graph_node_count(g);
+    for (size_t v = 0; v < n; v++) {
+        pre[v] = NONE;
+    }
+    uint32_t m = 1, cur = 0;
+    vertex[0] = RC_DOM_ROOT;
+    parent[0] = 0;
+    iter[0] = 0;
+    for (;;) {
+        rc_id next = NONE;
+        if (cur == 0) {
+            while (iter[0] < n) {
+                rc_id v = iter[0]++;
+                if (kinds[v] != RC_ROOT_NONE && pre[v] == NONE) {
+                    next = v;
+                    break;
+                }
+            }
+        } else if (!(rc_graph_flags(g, vertex[cur]) & RC_NODE_TOOL_FRAME)) {
+            size_t deg;
+            const rc_id *outs = rc_graph_out(g, vertex[cur], &deg);
+            while (iter[cur] < deg) {
+                rc_id v = outs[iter[cur]++];
+                if (pre[v] == NONE) {
+                    next = v;
+                    break;
+                }
+            }
+        }
+        if (next != NONE) {
+            pre[next] = m;
+            vertex[m] = next;
+            parent[m] = cur;
+            iter[m] = 0;
+            cur = m++;
+        } else if (cur == 0) {
+            return m;
+        } else {
+            cur = parent[cur];
+        }
+    }
+}
+
+/* The smallest semidominator on the path from linked number v up to its
+ * first unlinked ancestor, compressing the path (pointer reversal). */
+static uint32_t
+eval(uint32_t v, uint32_t i, uint32_t *ancestor, uint32_t *best)
+{
+    if (v <= i) {
+        return v; /* unprocessed: its semidominator is itself, for now */
+    }
+    uint32_t prev = NONE, x = v;
+    while (ancestor[x] > i) {
+        uint32_t up = ancestor[x];
+        ancestor[x] = prev;
+        prev = x;
+        x = up;
+    }
+    uint32_t top = x, b = best[top];
+    while (prev != NONE) {
+        uint32_t down = ancestor[prev];
+        if (best[prev] > b) {
+            best[prev] = b;
+        } else {
+            b = best[prev];
+        }
+        ancestor[prev] = top;
+        prev = down;
+    }
+    return best[v];
+}
+
+/* Phase 2: semidominators, in reverse preorder. */
+static void
+semidominators(const rc_graph *g, const uint8_t *kinds, uint32_t m, const uint32_t *pre,
+               uint32_t *vertex, const uint32_t *parent, uint32_t *best, uint32_t *ancestor)
+{
+    for (uint32_t i = m - 1; i >= 1; i--) {
+        rc_id w = vertex[i];
+        uint32_t s = kinds[w] != RC_ROOT_NONE ? 0 : i;
+        size_t deg;
+        const rc_id *in = rc_graph_in(g, w, &deg);
+        for (size_t k = 0; k < deg && s > 0; k++) {
+            rc_id v = in[k];
+            if (pre[v] == NONE || (rc_graph_flags(g, v) & RC_NODE_TOOL_FRAME)) {
+                continue;
+            }
+            uint32_t e = eval(pre[v], i, ancestor, best);
+            if (e < s) {
+                s = e;
+            }
+        }
+        vertex[i] = s; /* B now holds semi[i] */
+        best[i] = s;
+        ancestor[i] = parent[i];
+    }
+}
+
+/* Phases 3-5 (see the table above), once the caller has freed E and F.
+ * RC_ENOMEM (the bytes could not be allocated) leaves a, b and c to the
+ * caller. */
+static rc_status
+finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, uint64_t **bytes_out,
+       rc_dominators *d)
+{
+    size_t n = rc_graph_node_count(g);
+    for (uint32_t i = 1; i < m; i++) {
+        uint32_t x = c[i];
+        while (x > b[i]) {
+            x = c[x];
+        }
+        c[i] = x;
+    }
+    uint64_t *bytes = rc_malloc((n ? n : 1) * sizeof *bytes);
+    if (!bytes) {
+        return RC_ENOMEM;
+    }
+    for (rc_id v = 0; v < n; v++) {
+        if (a[v] != NONE) {
+            b[a[v]] = v;
+        }
+    }
+    uint64_t heap = 0;
+    for (rc_id v = 0; v < n; v++) {
+        uint32_t p = a[v];
+        a[v] = p == NONE ? RC_NO_ID : c[p] == 0 ? RC_DOM_ROOT : b[c[p]];
+        bytes[v] = p == NONE ? 0 : rc_graph_size(g, v);
+        heap += bytes[v];
+    }
+    for (rc_id v = 0; v < n; v++) {
+        c[v] = a[v] != RC_NO_ID;
+    }
+    for (uint32_t i = m - 1; i >= 1; i--) {
+        rc_id v = b[i], up = a[v];
+        if (up != RC_DOM_ROOT) {
+            bytes[up] += bytes[v];
+            c[up] += c[v];
+        }
+    }
+    d->heap_bytes = heap;
+    *bytes_out = bytes;
+    return RC_OK;
+}
+
+rc_status
+rc_dominators_compute(const rc_graph *g, const uint8_t *kinds, rc_dominators **out)
+{
+    if (!rc_graph_has_in(g)) {
+        return RC_EINVAL;
+    }
+    size_t n = rc_graph_node_count(g);
+    rc_dominators *d = rc_calloc(1, sizeof *d);
+    uint32_t *a = rc_malloc((n ? n : 1) * sizeof *a);
+    uint32_t *b = rc_malloc((n + 1) * sizeof *b);
+    uint32_t *c = rc_malloc((n + 1) * sizeof *c);
+    uint32_t *e = rc_malloc((n + 1) * sizeof *e);
+    uint32_t *f = rc_malloc((n + 1) * sizeof *f);
+    uint64_t *bytes = NULL;
+    rc_status st = RC_ENOMEM;
+    if (!d || !a || !b || !c || !e || !f) {
+        goto error;
+    }
+    uint32_t m = dfs(g, kinds, a, b, c, e);
+    semidominators(g, kinds, m, a, b, c, e, f);
+    rc_free(e);
+    rc_free(f);
+    e = f = NULL;
+    if ((st = finish(g, m, a, b, c, &bytes, d)) != RC_OK) {
+        goto error;
+    }
+    rc_free(b);
+    d->n = n;
+    d->idom = a;
+    d->count = c;
+    d->bytes = bytes;
+    d->reached = m - 1;
+    d->peak = sizeof *d + (n ? n : 1) * sizeof *a + 4 * (n + 1) * sizeof *b;
+    *out = d;
+    return RC_OK;
+error:
+    rc_free(d);
+    rc_free(a);
+    rc_free(b);
+    rc_free(c);
+    rc_free(e);
+    rc_free(f);
+    return st;
+}
+
+size_t
+rc_dominators_node_count(const rc_dominators *d)
+{
+    return d->n;
+}
+
+rc_id
+rc_dominators_idom(const rc_dominators *d, rc_id v)
+{
+    return d->idom[v];
+}
+
+uint64_t
+rc_dominators_bytes(const rc_dominators *d, rc_id v)
+{
+    return d->bytes[v];
+}
+
+uint64_t
+rc_dominators_count(const rc_dominators *d, rc_id v)
+{
+    return d->count[v];
+}
+
+uint64_t
+rc_dominators_heap_bytes(const rc_dominators *d)
+{
+    return d->heap_bytes;
+}
+
+size_t
+rc_dominators_reached(const rc_dominators *d)
+{
+    return d->reached;
+}
+
+size_t
+rc_dominators_memory(const rc_dominators *d)
+{
+    size_t n = d->n ? d->n : 1;
+    return sizeof *d + n * (sizeof *d->idom + sizeof *d->bytes) + (d->n + 1) * sizeof *d->count;
+}
+
+size_t
+rc_dominators_peak_memory(const rc_dominators *d)
+{
+    return d->peak;
+}
+
+/* ---- leak suspects --------------------------------------------------------- */
+
+void
+rc_suspects_clear(rc_suspects *s)
+{
+    rc_free(s->items);
+    rc_free(s->ids);
+    rc_free(s->edges);
+    memset(s, 0, sizeof *s);
+}
+
+/* Larger retained bytes first, then smaller id. */
+static int
+cmp_by_bytes_desc(const rc_dominators *d, rc_id x, rc_id y)
+{
+    if (d->bytes[x] != d->bytes[y]) {
+        return d->bytes[x] > d->bytes[y] ? -1 : 1;
+    }
+    return (x > y) - (x < y);
+}
+
+/* qsort has no context argument: a file-scope pointer, set only around the
+ * sorts below (the walker runs under the GIL; callers never nest). */
+static const rc_dominators *sort_dom;
+
+static int
+cmp_ids_by_bytes(const void *x, const void *y)
+{
+    return cmp_by_bytes_desc(sort_dom, *(const rc_id *)x, *(const rc_id *)y);
+}
+
+static int
+cmp_ids(const void *x, const void *y)
+{
+    rc_id a = *(const rc_id *)x, b = *(const rc_id *)y;
+    return (a > b) - (a < b);
+}
+
+/* The big nodes that dominate no big node, the `limit` largest, into
+ * *ids (rc_malloc'ed, sorted by bytes).  RC_ENOMEM leaves nothing. */
+static rc_status
+suspect_nodes(const rc_dominators *d, uint64_t min_bytes, size_t limit, rc_id **ids, size_t *k)
+{
+    uint8_t *inner = rc_calloc(d->n ? d->n : 1, 1);
+    if (!inner) {
+        return RC_ENOMEM;
+    }
+    size_t found = 0;
+    for (rc_id v = 0; v < d->n; v++) {
+        if (d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && d->idom[v] != RC_DOM_ROOT) {
+            inner[d->idom[v]] = 1;
+        }
+    }
+    for (rc_id v = 0; v < d->n; v++) {
+        found += d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && !inner[v];
+    }
+    rc_id *all = rc_malloc((found ? found : 1) * sizeof *all);
+    if (!all) {
+        rc_free(inner);
+        return RC_ENOMEM;
+    }
+    found = 0;
+    for (rc_id v = 0; v < d->n; v++) {
+        if (d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && !inner[v]) {
+            all[found++] = v;
+        }
+    }
+    rc_free(inner);
+    sort_dom = d;
+    qsort(all, found, sizeof *all, cmp_ids_by_bytes);
+    sort_dom = NULL;
+    *ids = all;
+    *k = found < limit ? found : limit;
+    return RC_OK;
+}
+
+/* One node a suspect immediately dominates. */
+typedef struct acc_entry {
+    uint32_t suspect; /* index into the sorted suspect ids */
+    uint32_t type;
+    uint64_t bytes;
+} acc_entry;
+
+static int
+cmp_acc(const void *x, const void *y)
+{
+    const acc_entry *a = x, *b = y;
+    if (a->suspect != b->suspect) {
+        return a->suspect < b->suspect ? -1 : 1;
+    }
+    return (a->type > b->type) - (a->type < b->type);
+}
+
+/* Each suspect's accumulation: the nodes it immediately dominates, sorted
+ * by (suspect, type) and summed run by run; the type retaining the most
+ * wins (the smaller type id on a tie).  Memory is linear in those nodes,
+ * whatever the number of types. */
+static rc_status
+accumulations(const rc_graph *g, const rc_dominators *d, rc_suspect *items, size_t k)
+{
+    rc_id *sorted = rc_malloc((k ? k : 1) * sizeof *sorted);
+    size_t *item_of = rc_malloc((k ? k : 1) * sizeof *item_of);
+    if (!sorted || !item_of) {
+        rc_free(sorted);
+        rc_free(item_of);
+        return RC_ENOMEM;
+    }
+    for (size_t s = 0; s < k; s++) {
+        sorted[s] = items[s].node;
+        items[s].top_type = UINT32_MAX;
+    }
+    qsort(sorted, k, sizeof *sorted, cmp_ids);
+    for (size_t s = 0; s < k; s++) {
+        const rc_id *at = bsearch(&items[s].node, sorted, k, sizeof *sorted, cmp_ids);
+        item_of[at - sorted] = s;
+    }
+    size_t n_acc = 0;
+    for (rc_id v = 0; v < d->n && k; v++) {
+        rc_id up = d->idom[v];
+        n_acc += up < RC_DOM_ROOT && bsearch(&up, sorted, k, sizeof *sorted, cmp_ids) != NULL;
+    }
+    acc_entry *acc = rc_malloc((n_acc ? n_acc : 1) * sizeof *acc);
+    if (!acc) {
+        rc_free(sorted);
+        rc_free(item_of);
+        return RC_ENOMEM;
+    }
+    n_acc = 0;
+    for (rc_id v = 0; v < d->n && k; v++) {
+        rc_id up = d->idom[v];
+        const rc_id *hit = up < RC_DOM_ROOT ? bsearch(&up, sorted, k, sizeof *sorted, cmp_ids)
+                                            : NULL;
+        if (hit) {
+            acc[n_acc++] = (acc_entry){(uint32_t)(hit - sorted), rc_graph_type(g, v),
+                                       d->bytes[v]};
+        }
+    }
+    qsort(acc, n_acc, sizeof *acc, cmp_acc);
+    for (size_t i = 0; i < n_acc;) {
+        size_t j = i;
+        uint64_t sum = 0;
+        for (; j < n_acc && cmp_acc(&acc[i], &acc[j]) == 0; j++) {
+            sum += acc[j].bytes;
+        }
+        rc_suspect *it = &items[item_of[acc[i].suspect]];
+        if (it->top_type == UINT32_MAX || sum > it->top_bytes) {
+            it->top_type = acc[i].type;
+            it->top_bytes = sum;
+            it->top_count = j - i;
+        }
+        i = j;
+    }
+    rc_free(acc);
+    rc_free(item_of);
+    rc_free(sorted);
+    return RC_OK;
+}
+
+/* The chains of the suspects, laid out in out->ids / out->edges. */
+static rc_status
+lay_out_chains(const rc_paths *p, const uint8_t *kinds, rc_suspects *out)
+{
+    size_t total = 0;
+    for (size_t s = 0; s < out->n; s++) {
+        uint32_t depth = rc_paths_depth(p, out->items[s].node);
+        out->items[s].chain_len = depth == RC_UNREACHED ? 1 : (size_t)depth + 1;
+        out->items[s].chain_at = total;
+        total += out->items[s].chain_len;
+    }
+    out->ids = rc_malloc((total ? total : 1) * sizeof *out->ids);
+    out->edges = rc_calloc(total ? total : 1, sizeof *out->edges);
+    if (!out->ids || !out->edges) {
+        return RC_ENOMEM;
+    }
+    out->n_ids = total;
+    for (size_t s = 0; s < out->n; s++) {
+        rc_suspect *it = &out->items[s];
+        rc_id *chain = out->ids + it->chain_at;
+        if (it->chain_len == 1 && rc_paths_depth(p, it->node) == RC_UNREACHED) {
+            chain[0] = it->node;
+            it->kind = RC_ROOT_NONE;
+            continue;
+        }
+        rc_paths_chain(p, it->node, chain, it->chain_len);
+        rc_paths_chain_edges(p, chain, it->chain_len, out->edges + it->chain_at);
+        it->kind = kinds[chain[0]];
+    }
+    return RC_OK;
+}
+
+rc_status
+rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
+                 const uint8_t *kinds, double min_share, size_t limit, rc_suspects *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!(min_share >= 0.0 && min_share <= 1.0)) {
+        return RC_EINVAL;
+    }
+    double want = min_share * (double)d->heap_bytes;
+    uint64_t min_bytes = (uint64_t)want;
+    min_bytes += (double)min_bytes < want || min_bytes == 0; /* ceil, at least 1 */
+    rc_id *ids = NULL;
+    size_t k = 0;
+    rc_status st = suspect_nodes(d, min_bytes, limit, &ids, &k);
+    if (st != RC_OK) {
+        return st;
+    }
+    out->items = rc_calloc(k ? k : 1, sizeof *out->items);
+    if (!out->items) {
+        rc_free(ids);
+        return RC_ENOMEM;
+    }
+    out->n = k;
+    out->heap_bytes = d->heap_bytes;
+    for (size_t s = 0; s < k; s++) {
+        out->items[s].node = ids[s];
+        out->items[s].bytes = d->bytes[ids[s]];
+        out->items[s].count = d->count[ids[s]];
+    }
+    rc_free(ids);
+    if ((st = accumulations(g, d, out->items, k)) != RC_OK ||
+        (st = lay_out_chains(p, kinds, out)) != RC_OK) {
+        rc_suspects_clear(out);
+    }
+    return st;
+}
+
+/* ---- dominator subtrees ---------------------------------------------------- */
+
+/* The children of the nodes at layout[from .. to) (one pass over the
+ * nodes), appended to the layout: each parent's `width` largest, then a
+ * summary of the rest.  *n and *cap track the layout (rc_realloc'ed).
+ * Summaries in the range have node RC_NO_ID, which no idom equals. */
+static rc_status
+next_level(const rc_dominators *d, size_t from, size_t to, size_t width, rc_domtree_node **lay,
+           size_t *n, size_t *cap)
+{
+    size_t k = to - from, found = 0;
+    rc_id *parents = rc_malloc((k ? k : 1) * sizeof *parents);
+    size_t *start = rc_calloc(k + 1, sizeof *start);
+    rc_id *kids = NULL, *bucket = NULL;
+    rc_status st = RC_ENOMEM;
+    if (!parents || !start) {
+        goto finally;
+    }
+    for (size_t i = 0; i < k; i++) {
+        parents[i] = (*lay)[from + i].node;
+    }
+    qsort(parents, k, sizeof *parents, cmp_ids);
+    for (rc_id v = 0; v < d->n; v++) {
+        rc_id up = d->idom[v];
+        found += up < RC_DOM_ROOT && bsearch(&up, parents, k, sizeof *parents, cmp_ids) != NULL;
+    }
+    kids = rc_malloc((found ? found : 1) * sizeof *kids);
+    bucket = rc_malloc((found ? found : 1) * sizeof *bucket);
+    if (!kids || !bucket) {
+        goto finally;
+    }
+    found = 0;
+    for (rc_id v = 0; v < d->n; v++) {
+        rc_id up = d->idom[v];
+        if (up < RC_DOM_ROOT && bsearch(&up, parents, k, sizeof *parents, cmp_ids)) {
+            kids[found++] = v;
+        }
+    }
+    sort_dom = d;
+    qsort(kids, found, sizeof *kids, cmp_ids_by_bytes);
+    sort_dom = NULL;
+    /* Bucket the kids by parent, keeping their order (largest first). */
+    for (size_t j = 0; j < found; j++) {
+        const rc_id *hit = bsearch(&d->idom[kids[j]], parents, k, sizeof *parents, cmp_ids);
+        start[(size_t)(hit - parents) + 1]++;
+    }
+    for (size_t i = 0; i < k; i++) {
+        start[i + 1] += start[i];
+    }
+    for (size_t j = 0; j < found; j++) {
+        const rc_id *hit = bsearch(&d->idom[kids[j]], parents, k, sizeof *parents, cmp_ids);
+        bucket[start[hit - parents]++] = kids[j];
+    }
+    /* start[i] is now the end of parent i's bucket (and start of i + 1's). */
+    st = RC_OK;
+    for (size_t i = from; st == RC_OK && i < to; i++) {
+        rc_id pv = (*lay)[i].node;
+        if (pv == RC_NO_ID) {
+            continue;
+        }
+        size_t pi = (size_t)((const rc_id *)bsearch(&pv, parents, k, sizeof *parents, cmp_ids) -
+                             parents);
+        size_t lo = pi ? start[pi - 1] : 0, hi = start[pi];
+        size_t take = hi - lo < width ? hi - lo : width;
+        if (*n + take + 1 > *cap) {
+            size_t ncap = (*n + take + 1) * 2;
+            rc_domtree_node *p = rc_reallocarray(*lay, ncap, sizeof *p);
+            if (!p) {
+                st = RC_ENOMEM;
+                break;
+            }
+            *lay = p;
+            *cap = ncap;
+        }
+        for (size_t j = lo; j < lo + take; j++) {
+            rc_id v = bucket[j];
+            (*lay)[(*n)++] = (rc_domtree_node){v, (uint32_t)i, d->bytes[v], d->count[v], 0};
+        }
+        if (hi - lo > take) {
+            rc_domtree_node rest = {RC_NO_ID, (uint32_t)i, 0, 0, hi - lo - take};
+            for (size_t j = lo + take; j < hi; j++) {
+                rest.bytes += d->bytes[bucket[j]];
+                rest.count += d->count[bucket[j]];
+            }
+            (*lay)[(*n)++] = rest;
+        }
+    }
+finally:
+    rc_free(bucket);
+    rc_free(kids);
+    rc_free(start);
+    rc_free(parents);
+    return st;
+}
+
+rc_status
+rc_domtree_layout(const rc_dominators *d, rc_id top, size_t depth, size_t width,
+                  rc_domtree_node **out, size_t *n)
+{
+    if (width == 0 || top >= d->n || d->idom[top] == RC_NO_ID) {
+        return RC_EINVAL;
+    }
+    size_t cap = 16, used = 1, from = 0;
+    rc_domtree_node *lay = rc_malloc(cap * sizeof *lay);
+    if (!lay) {
+        return RC_ENOMEM;
+    }
+    lay[0] = (rc_domtree_node){top, UINT32_MAX, d->bytes[top], d->count[top], 0};
+    for (size_t level = 0; level < depth && from < used; level++) {
+        size_t to = used;
+        rc_status st = next_level(d, from, to, width, &lay, &used, &cap);
+        if (st != RC_OK) {
+            rc_free(lay);
+            return st;
+        }
+        from = to;
+    }
+    *out = lay;
+    *n = used;
+    return RC_OK;
+}
