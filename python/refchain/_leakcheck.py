@@ -178,10 +178,10 @@ def leak_check(fn, *, rounds=5, warmup=2, calls_per_round=100, types=None, ignor
     warmup = _check_count(warmup, "warmup", 0)
     calls_per_round = _check_count(calls_per_round, "calls_per_round", 1)
     types, ignore = _specs(types, "types", "leak_check"), _specs(ignore, "ignore", "leak_check")
+    per_round = []      # made before the baseline: it is no growth
     for _ in range(warmup * calls_per_round):
         fn()
     start = prev = settled_census()
-    per_round = []
     for _ in range(rounds):
         for _ in range(calls_per_round):
             fn()
