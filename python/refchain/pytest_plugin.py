@@ -89,6 +89,27 @@ def _options(item):
             _leakcheck._specs(kwargs.get("ignore"), "ignore", MARKER), repeat, warmup)
 
 
+def check(body, name, types=(), ignore=(), repeat=DEFAULT_REPEAT, warmup=DEFAULT_WARMUP):
+    """Run body() warmup times, then up to `repeat` rounds, each followed by
+    a census after a gc.collect().  Returns the LeakCheckReport of the types
+    that grew in every round (false when none did).  The rounds stop at the
+    first that shows no growth."""
+    per_round = []      # made before the baseline: it is no growth
+    for _ in range(warmup):
+        body()
+    start = prev = _leakcheck.settled_census()
+    for _ in range(repeat):
+        body()
+        now = _leakcheck.settled_census()
+        per_round.append(_leakcheck.grown(prev, now, types, ignore))
+        prev = now
+        if not per_round[-1]:
+            break       # nothing grew this round, so nothing grew in every round
+    if not all(per_round):
+        per_round = []
+    return _leakcheck.report(name, start, prev, per_round)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     options = _options(pyfuncitem)
@@ -98,18 +119,8 @@ def pytest_pyfunc_call(pyfuncitem):
     types, ignore, repeat, warmup = options
     funcargs = pyfuncitem.funcargs
     testargs = {arg: funcargs[arg] for arg in pyfuncitem._fixtureinfo.argnames}
-    per_round = []      # made before the baseline: it is no growth
-    for _ in range(warmup):
-        testfunction(**testargs)
-    start = prev = _leakcheck.settled_census()
-    for _ in range(repeat):
-        testfunction(**testargs)
-        now = _leakcheck.settled_census()
-        per_round.append(_leakcheck.grown(prev, now, types, ignore))
-        prev = now
-        if not per_round[-1]:
-            return True     # nothing grew this round, so nothing grew in every round
-    found = _leakcheck.report(pyfuncitem.name, start, prev, per_round)
+    found = check(lambda: testfunction(**testargs), pyfuncitem.name, types, ignore, repeat,
+                  warmup)
     if found:
         lines = ["%s leaked %s" % (pyfuncitem.name, line) for line in found.summary()]
         pytest.fail("\n".join(lines + ["", str(found)]), pytrace=False)
