@@ -9,7 +9,7 @@ refchain (its pytest11 entry point loads it).  Then:
 - `--refchain-leaks` checks every test (`--refchain-repeat`,
   `--refchain-warmup` change the defaults);
 - the `refchain_census` fixture is a Census taken (after a gc.collect())
-  just before the test body, for custom checks:
+  when it is set up, for custom checks:
   `refchain.leaks(since=refchain_census)`.
 
 The check: the test body runs `warmup` times, then a census is taken
@@ -61,9 +61,10 @@ def pytest_configure(config):
 
 @pytest.fixture
 def refchain_census():
-    """A refchain.Census of the heap just before the test body, taken after
-    a gc.collect(): compare with refchain.census() or pass it to
-    refchain.leaks(since=...) / refchain.new_objects(since=...)."""
+    """A refchain.Census of the heap when the fixture is set up (list it
+    after the test's other fixtures), taken after a gc.collect(): compare
+    with refchain.census() or pass it to refchain.leaks(since=...) or
+    refchain.new_objects(since=...)."""
     return _leakcheck.settled_census()
 
 
