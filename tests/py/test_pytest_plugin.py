@@ -3,9 +3,12 @@ fails each test with the right type, count and holder; a clean suite of
 fifty tests that fill caches, intern strings, import modules, compile
 regexes and start threads passes under --refchain-leaks."""
 
+import os
 import re
 
 import pytest
+
+import refchain
 
 pytest_plugins = ["pytester"]
 
@@ -102,6 +105,15 @@ EXPECTED = {
 }
 
 
+@pytest.fixture(autouse=True)
+def _importable(monkeypatch):
+    """refchain and pytest importable by the inner pytest, which runs in
+    another directory (./run test gives PYTHONPATH relative paths)."""
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(m.__file__)))
+             for m in (refchain, pytest)]
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
 def _run(pytester, *args):
     return pytester.runpytest_subprocess("-p", "refchain.pytest_plugin", "-p",
                                          "no:cacheprovider", *args)
@@ -125,8 +137,12 @@ def test_ten_leaks_each_named_with_type_count_and_holder(pytester):
     assert "allocated at" not in text
 
 
-def test_allocation_line_with_tracemalloc(pytester, monkeypatch):
+@pytest.fixture
+def traced(monkeypatch):
     monkeypatch.setenv("PYTHONTRACEMALLOC", "5")
+
+
+def test_allocation_line_with_tracemalloc(pytester, traced):
     pytester.makepyfile(test_ten_leaks=TEN_LEAKS)
     result = _run(pytester, "-q", "-k", "global_list")
     result.assert_outcomes(failed=1)
