@@ -98,7 +98,9 @@ EXPECTED = {
     "test_mutable_default": ("Token", ".__defaults__ tuple → [*] list → [*] Token"),
     "test_unbounded_lru_cache": ("Page", "cache test_ten_leaks.page → [*] Page"),
     "test_fixture_keeps_state": ("Item", ".funcargs dict → [*] list → [*] Item"),
-    "test_atexit_callbacks": ("Callback", "C code"),
+    # Named where the interpreter lets refchain see atexit's list (3.8-3.10).
+    "test_atexit_callbacks": ("Callback", ("module atexit → <atexit callback> Callback",
+                                           "C code")),
     "test_set_of_keys": ("Key", "module test_ten_leaks → ['SEEN'] set → [*] Key"),
     "test_instance_attribute": ("User", "['APP'] App → .users list → [*] User"),
     "test_logging_handlers": ("NullHandler", ".handlers list → [*] NullHandler"),
@@ -112,6 +114,11 @@ def _importable(monkeypatch):
     paths = [os.path.dirname(os.path.dirname(os.path.abspath(m.__file__)))
              for m in (refchain, pytest)]
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(paths))
+
+
+# What else grows, by design, in these tests.
+ALSO = {"test_dict_cache": {"int", "bytes"},
+        "test_logging_handlers": {"list", "weakref", "weakref.ReferenceType"}}
 
 
 def _run(pytester, *args):
@@ -128,11 +135,14 @@ def test_ten_leaks_each_named_with_type_count_and_holder(pytester):
         line = re.search(r"%s leaked 3 (test_ten_leaks\.|logging\.)?%s: held through (.*)"
                          % (test, typename), text)
         assert line, (test, text)
-        assert holder in line.group(2), (test, line.group(0))
-        # Nothing else: the plugin's own objects are not growth.
-        assert len(re.findall(r"^%s leaked" % test, text, re.M)) == (
-            3 if test == "test_logging_handlers" else 2 if test == "test_dict_cache" else 1), \
-            (test, text)
+        assert any(h in line.group(2) for h in
+                   (holder if isinstance(holder, tuple) else (holder,))), (test, line.group(0))
+        # Nothing else: the plugin's own objects are not growth.  (Before
+        # 3.11 an instance with attributes has a __dict__: dict grows too.)
+        leaked = set(re.findall(r"^%s leaked \d+ (\S+):" % test, text, re.M))
+        assert leaked - {"dict"} <= ALSO.get(test, set()) | {
+            ("logging." if test == "test_logging_handlers" else "test_ten_leaks.") + typename}, \
+            (test, leaked)
     # No allocation line unless tracemalloc traces (next test).
     assert "allocated at" not in text
 
