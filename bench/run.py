@@ -15,6 +15,11 @@ same process and run (see bench/README.md):
   8. dominators:        the dominator tree and retained sizes
                         (retained() less its capture) / one capture() <= 1.0x
                         and its peak extra RSS per object            <= 12 B
+  9. pytest plugin:     the check of one test with an empty body
+                        (defaults: warmup=1, repeat=1), 100k-object
+                        heap / one gc.collect()                      <= 3.0x
+  10. leak_check:        leak_check(cache leak, rounds=5) / the same
+                        700 calls without it                         <= 10x
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -255,12 +260,59 @@ def dominators_speed(composition, n, pairs):
     result.update(nodes=nodes, retained=list(retained),
                   extra_bytes_per_object=(retained_peak - capture_peak) / nodes,
                   capture_peak_per_object=capture_peak / nodes)
+def plugin_overhead(composition, n, pairs):
+    import refchain
+    from refchain import pytest_plugin
+
+    make_heap(composition, n)
+    gc.collect()
+
+    def body():
+        pass
+
+    found = pytest_plugin.check(body, "test_empty")
+    result = paired(lambda: pytest_plugin.check(body, "test_empty"), gc.collect, pairs)
+    result.update(nodes=refchain.census().total.count, tracked=len(gc.get_objects()),
+                  leaked=len(found))
+    return result
+
+
+_PAGES = {}
+_REQUESTS = [0]
+
+
+def cache_leak():
+    """The classic cache leak: every request's page memoised under a new id."""
+    _REQUESTS[0] += 1
+    i = _REQUESTS[0]
+    page = _PAGES.get(i)
+    if page is None:
+        page = ("<html>request %d</html>" % i).encode().ljust(1024)
+        _PAGES[i] = page
+    return len(page)
+
+
+def leak_check_cost(pairs):
+    import refchain
+
+    def bare():
+        for _ in range(700):           # warmup=2 + rounds=5, 100 calls each
+            cache_leak()
+
+    def checked():
+        return refchain.leak_check(cache_leak, rounds=5, warmup=2, calls_per_round=100)
+
+    report = checked()
+    result = paired(checked, bare, pairs)
+    result.update(leaked=sorted(l.typename for l in report),
+                  nodes=refchain.census().total.count)
     return result
 
 
 CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed)}
+                                    plugin_overhead, leak_check_cost)}
 
 
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
@@ -410,6 +462,22 @@ def main():
             lambda r: "%.1f B" % r["extra_bytes_per_object"],
             lambda r: "over one capture's own peak of %.1f B/object"
             % r["capture_peak_per_object"]))
+    r = in_subprocess("plugin_overhead", composition="service", n=100000, pairs=pairs)
+    r["value"] = r.get("ratio")
+    records.append(report(
+        "9 pytest plugin check / gc.collect", "service", 100000, ("<= 3.0x", 3.0), r,
+        ratio_text,
+        lambda r: "per checked test, empty body: %.1f ms vs %.1f ms; %d objects, %d gc-tracked"
+        % (1000 * statistics.median(a for a, _ in r["seconds"]),
+           1000 * statistics.median(b for _, b in r["seconds"]), r["nodes"], r["tracked"])))
+    r = in_subprocess("leak_check_cost", pairs=pairs)
+    r["value"] = r.get("ratio")
+    records.append(report(
+        "10 leak_check(5 rounds) / bare loop", "none", r.get("nodes", 0), ("<= 10x", 10.0), r,
+        ratio_text,
+        lambda r: "%.1f ms vs %.1f ms for 700 calls; reports %s"
+        % (1000 * statistics.median(a for a, _ in r["seconds"]),
+           1000 * statistics.median(b for _, b in r["seconds"]), ", ".join(r["leaked"]))))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

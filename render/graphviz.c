@@ -126,6 +126,15 @@ static const char *const FORMAT_NAMES[RC_RENDER_FORMATS] = {
     [RC_RENDER_PNG] = "png",
     [RC_RENDER_PDF] = "pdf",
     [RC_RENDER_DOT] = "dot",
+    [RC_RENDER_JPG] = "jpg",
+    [RC_RENDER_GIF] = "gif",
+    [RC_RENDER_BMP] = "bmp",
+    [RC_RENDER_TIF] = "tif",
+    [RC_RENDER_PS] = "ps",
+    [RC_RENDER_EPS] = "eps",
+    [RC_RENDER_JSON] = "json",
+    [RC_RENDER_XDOT] = "xdot",
+    [RC_RENDER_PLAIN] = "plain",
 };
 
 const char *
@@ -192,6 +201,32 @@ node_name(char *buf, size_t cap, uint64_t id)
     snprintf(buf, cap, "n%llu", (unsigned long long)id);
 }
 
+/* agsafeset() each of n's extra attributes, as NUL-terminated copies. */
+static rc_status
+set_attrs(Agnode_t *v, const rc_render_node *n)
+{
+    for (size_t k = 0; k < n->n_attrs; k++) {
+        rc_text name = n->attrs[2 * k], value = n->attrs[2 * k + 1];
+        char *nm = rc_malloc(name.len + 1), *val = rc_malloc(value.len + 1);
+        if (!nm || !val) {
+            rc_free(nm);
+            rc_free(val);
+            return RC_ENOMEM;
+        }
+        memcpy(nm, name.s ? name.s : "", name.len);
+        nm[name.len] = '\0';
+        memcpy(val, value.s ? value.s : "", value.len);
+        val[value.len] = '\0';
+        int rc = nm[0] ? agsafeset(v, nm, val, "") : 0;
+        rc_free(nm);
+        rc_free(val);
+        if (rc != 0) {
+            return RC_ENOMEM;
+        }
+    }
+    return RC_OK;
+}
+
 static rc_status
 add_nodes(Agraph_t *g, const attrs *a, const rc_render_graph *in, rc_render_output *out)
 {
@@ -223,6 +258,9 @@ add_nodes(Agraph_t *g, const attrs *a, const rc_render_graph *in, rc_render_outp
             agxset(v, a->shape, l->shape);
             agxset(v, a->style, l->style);
             agxset(v, a->penwidth, l->penwidth);
+        }
+        if ((st = set_attrs(v, n)) != RC_OK) {
+            return st;
         }
     }
     return RC_OK;
@@ -296,6 +334,10 @@ check(const rc_render_graph *in, rc_render_format format, rc_render_output *out)
     for (size_t i = 0; i < in->n_nodes; i++) {
         if ((unsigned)in->nodes[i].kind >= RC_RENDER_KINDS) {
             say(out, "a node's kind is out of range");
+            return RC_EINVAL;
+        }
+        if (in->nodes[i].n_attrs && !in->nodes[i].attrs) {
+            say(out, "NULL attribute array");
             return RC_EINVAL;
         }
     }

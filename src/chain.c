@@ -801,6 +801,70 @@ rc_at_py(PyObject *module, PyObject *arg)
     return found;
 }
 
+/* _at_addrs(addresses) -> list: objgraph's at_addrs on one capture.  Every
+ * live object whose id() is in `addresses` (an iterable of ints), tracked
+ * or not (get_new_ids() reports both), in the iterable's order.  The ints
+ * are read before the capture; no Python code runs between the capture
+ * and the last Py_INCREF. */
+static PyObject *
+rc_at_addrs_py(PyObject *module, PyObject *arg)
+{
+    PyObject *seq = PySequence_Fast(arg, "at_addrs() argument must be an iterable of ints");
+    if (!seq) {
+        return NULL;
+    }
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uintptr_t *addrs = PyMem_Calloc(n ? (size_t)n : 1, sizeof *addrs);
+    PyObject *found = PyList_New(0), *scratch = PyList_New(n);
+    rc_graph *g = NULL;
+    if (!addrs || !found || !scratch) {
+        PyErr_NoMemory();
+        goto error;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyLong_Check(item)) {
+            PyErr_Format(PyExc_TypeError, "at_addrs() needs int addresses, not %.100s",
+                         Py_TYPE(item)->tp_name);
+            goto error;
+        }
+        addrs[i] = (uintptr_t)PyLong_AsVoidPtr(item);
+        if (PyErr_Occurred()) { /* negative or too big: no object lives there */
+            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+                goto error;
+            }
+            PyErr_Clear();
+            addrs[i] = 0;
+        }
+    }
+    if (!(g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0))) {
+        goto error;
+    }
+    /* Take every reference first (no allocation, so no Python code runs),
+     * then build the list. */
+    Py_ssize_t k = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (addrs[i] && rc_graph_find(g, addrs[i]) != RC_NO_ID) {
+            Py_INCREF((PyObject *)addrs[i]);
+            PyList_SET_ITEM(scratch, k++, (PyObject *)addrs[i]);
+        }
+    }
+    rc_graph_free(g);
+    g = NULL;
+    Py_SETREF(found, PyList_GetSlice(scratch, 0, k));
+    Py_DECREF(scratch);
+    PyMem_Free(addrs);
+    Py_DECREF(seq);
+    return found;
+error:
+    rc_graph_free(g);
+    Py_XDECREF(scratch);
+    Py_XDECREF(found);
+    PyMem_Free(addrs);
+    Py_DECREF(seq);
+    return NULL;
+}
+
 PyMethodDef rc_chain_methods[] = {
     {"find_chain", rc_find_chain_py, METH_O,
      "find_chain(obj) -> Chain or None\n\n"
@@ -810,14 +874,15 @@ PyMethodDef rc_chain_methods[] = {
     {"_explain", (PyCFunction)(void (*)(void))rc_explain_py, METH_FASTCALL, NULL},
     {"find_backref_chain", (PyCFunction)(void (*)(void))rc_find_backref_chain_py,
      METH_FASTCALL | METH_KEYWORDS,
-     "find_backref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
+     "find_backref_chain($module, /, obj, predicate, max_depth=20, extra_ignore=())\n--\n\n"
      "objgraph's call: [root, ..., obj] where predicate(root) is true, following\n"
      "referrers; [obj] when none is found within max_depth."},
     {"find_ref_chain", (PyCFunction)(void (*)(void))rc_find_ref_chain_py,
      METH_FASTCALL | METH_KEYWORDS,
-     "find_ref_chain(obj, predicate, max_depth=20, extra_ignore=()) -> list\n\n"
+     "find_ref_chain($module, /, obj, predicate, max_depth=20, extra_ignore=())\n--\n\n"
      "objgraph's call: [obj, ..., target] where predicate(target) is true, following\n"
      "references; [obj] when none is found within max_depth."},
+    {"_at_addrs", rc_at_addrs_py, METH_O, NULL},
     {"at", rc_at_py, METH_O,
      "at(address) -> object\n\nThe live gc-tracked object with this id(); ValueError if none."},
     {NULL, NULL, 0, NULL},

@@ -69,12 +69,53 @@ row(PyObject *seq, Py_ssize_t i, Py_ssize_t n, const char *what)
     return t;
 }
 
-/* cn[i] for each (id, label, tooltip, kind) of nodes; strs kept by keep. */
+/* n's extra attributes from a tuple of (name, value) str pairs, in an
+ * array kept by keep (a bytes object). */
+static int
+attrs_of(PyObject *pairs, PyObject *keep, rc_render_node *n)
+{
+    if (!PyTuple_Check(pairs)) {
+        PyErr_SetString(PyExc_TypeError, "_render: a node's attributes must be a tuple");
+        return -1;
+    }
+    Py_ssize_t k = PyTuple_GET_SIZE(pairs);
+    if (k == 0) {
+        return 0;
+    }
+    PyObject *buf = PyBytes_FromStringAndSize(NULL, k * 2 * (Py_ssize_t)sizeof(rc_text));
+    if (!buf || PyList_Append(keep, buf) < 0) {
+        Py_XDECREF(buf);
+        return -1;
+    }
+    Py_DECREF(buf); /* keep holds it */
+    rc_text *a = (rc_text *)(void *)PyBytes_AS_STRING(buf);
+    for (Py_ssize_t j = 0; j < k; j++) {
+        PyObject *p = PyTuple_GET_ITEM(pairs, j);
+        if (!PyTuple_Check(p) || PyTuple_GET_SIZE(p) != 2) {
+            PyErr_SetString(PyExc_TypeError, "_render: each attribute must be a (name, value) pair");
+            return -1;
+        }
+        if (text_of(PyTuple_GET_ITEM(p, 0), keep, &a[2 * j]) < 0 ||
+            text_of(PyTuple_GET_ITEM(p, 1), keep, &a[2 * j + 1]) < 0) {
+            return -1;
+        }
+    }
+    n->attrs = a;
+    n->n_attrs = (size_t)k;
+    return 0;
+}
+
+/* cn[i] for each (id, label, tooltip, kind[, attrs]) of nodes; strs kept by
+ * keep. */
 static int
 nodes_of(PyObject *nodes, PyObject *keep, rc_render_node *cn)
 {
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(nodes); i++) {
-        PyObject *t = row(nodes, i, 4, "node");
+        PyObject *t = PySequence_Fast_GET_ITEM(nodes, i);
+        t = row(nodes, i, PyTuple_Check(t) && PyTuple_GET_SIZE(t) == 5 ? 5 : 4, "node");
+        if (t && PyTuple_GET_SIZE(t) == 5 && attrs_of(PyTuple_GET_ITEM(t, 4), keep, &cn[i]) < 0) {
+            return -1;
+        }
         int kind;
         if (!t || (cn[i].id = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
                    PyErr_Occurred()) ||
@@ -126,8 +167,7 @@ rc_render_py(PyObject *Py_UNUSED(module), PyObject *args)
         }
     }
     if (format < 0) {
-        PyErr_Format(PyExc_ValueError, "unknown format '%s': use one of dot, pdf, png, svg",
-                     format_name);
+        PyErr_Format(PyExc_ValueError, "unknown format '%s'", format_name);
         return NULL;
     }
     PyObject *result = NULL, *keep = PyList_New(0);

@@ -27,6 +27,17 @@ typedef enum rc_render_format {
     RC_RENDER_PNG,
     RC_RENDER_PDF,
     RC_RENDER_DOT, /* DOT text, with the layout's positions */
+    /* The other formats the in-process Graphviz of Debian 12 writes
+     * (objgraph hands any extension to `dot -T`). */
+    RC_RENDER_JPG,
+    RC_RENDER_GIF,
+    RC_RENDER_BMP,
+    RC_RENDER_TIF,
+    RC_RENDER_PS,
+    RC_RENDER_EPS,
+    RC_RENDER_JSON,
+    RC_RENDER_XDOT,
+    RC_RENDER_PLAIN,
     RC_RENDER_FORMATS
 } rc_render_format;
 
@@ -62,6 +73,12 @@ typedef struct rc_render_node {
     rc_text label;
     rc_text tooltip;
     rc_render_kind kind;
+    /* Extra Graphviz attributes, set after the kind's look (so they
+     * override it): attrs[2k] names one, attrs[2k+1] is its value, for k
+     * < n_attrs.  Borrowed for the call; NULL when n_attrs is 0.  A name
+     * or value is cut at its first NUL. */
+    const rc_text *attrs;
+    size_t n_attrs;
 } rc_render_node;
 
 typedef struct rc_render_edge {
@@ -101,7 +118,7 @@ typedef struct rc_render_output {
  *   RC_ERENDER  Graphviz could not lay out or render the graph. */
 rc_status rc_render(const rc_render_graph *g, rc_render_format format, rc_render_output *out);
 
-/* "svg", "png", "pdf", "dot"; NULL when out of range. */
+/* "svg", "png", "pdf", "dot", "jpg", ...; NULL when out of range. */
 const char *rc_render_format_name(rc_render_format format);
 
 /* The text Graphviz is handed for `s[0..n)`: repaired and escaped as

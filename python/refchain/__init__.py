@@ -30,7 +30,6 @@ from refchain._refchain import (  # noqa: E402
     Graph,
     ObjectList,
     TypeStat,
-    at,
     capture,
     census,
     find_backref_chain,
@@ -62,6 +61,17 @@ from refchain._render import (  # noqa: E402
     show_dominators,
     show_refs,
 )
+from refchain._leakcheck import Leak, LeakCheckReport, leak_check, no_growth  # noqa: E402
+from refchain._objgraph import (  # noqa: E402
+    at,
+    at_addrs,
+    get_leaking_objects,
+    get_new_ids,
+    is_proper_module,
+    most_common_types,
+    show_most_common_types,
+    typestats,
+)
 from refchain._sites import set_user_code  # noqa: E402
 from refchain._wrap import render  # noqa: E402
 from refchain import _chains, _refchain, _wrap  # noqa: E402
@@ -86,10 +96,19 @@ __all__ = [
     "GarbageReport",
     "Graph",
     "Group",
+    "Leak",
+    "LeakCheckReport",
     "LeakReport",
     "Suspect",
     "TypeStat",
     "at",
+    "at_addrs",
+    "get_leaking_objects",
+    "get_new_ids",
+    "is_proper_module",
+    "most_common_types",
+    "show_most_common_types",
+    "typestats",
     "by_type",
     "capture",
     "census",
@@ -102,8 +121,10 @@ __all__ = [
     "find_ref_chain",
     "garbage",
     "growth",
+    "leak_check",
     "leaks",
     "new_objects",
+    "no_growth",
     "render",
     "retained",
     "set_user_code",

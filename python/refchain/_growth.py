@@ -4,7 +4,8 @@ object (untracked ones included), with tracemalloc's allocation lines."""
 import sys
 
 from refchain import _refchain
-from refchain._format import growth_lines
+from refchain._format import growth_lines, name
+from refchain._objgraph import matcher, typestats
 from refchain._sites import allocation_sites, tracing as _tracing
 
 # The highest count seen per type (one Census per naming), and the census
@@ -55,28 +56,68 @@ def _step(limit, shortnames, with_objects):
     return commit, list(diff)[:limit], objects
 
 
-def growth(limit=10, shortnames=True):
+def growth(limit=10, peak_stats=None, shortnames=True, filter=None):
     """The types whose count rose above their previous peak since the last
     call, as (name, count, delta) tuples, largest delta first.  The first
-    call sets the baseline (every type counts as growth from zero)."""
+    call sets the baseline (every type counts as growth from zero).
+
+    objgraph's arguments, in its order: peak_stats, a dict of type name ->
+    peak count, is used and updated instead of refchain's own baseline;
+    filter(obj) -> false leaves obj out (then only gc-tracked objects are
+    seen, as in objgraph: calling a predicate on every str and int would
+    cost more than the question)."""
     limit = _check_limit(limit, "growth")
     _check_bool(shortnames, "shortnames", "growth")
-    commit, rows, _ = _step(limit, shortnames, False)
-    commit()
-    return [(r.name, r.count, r.delta) for r in rows]
+    if peak_stats is None and filter is None:
+        commit, rows, _ = _step(limit, shortnames, False)
+        commit()
+        return [(r.name, r.count, r.delta) for r in rows]
+    return _dict_growth(limit, peak_stats, shortnames, filter, "growth")
 
 
-def show_growth(limit=10, file=None, shortnames=True):
+# growth(filter=...)'s baseline when no peak_stats is given, per naming.
+_filtered_peaks = {True: {}, False: {}}
+
+
+def _dict_growth(limit, peak_stats, shortnames, filter, func):
+    """objgraph's growth on a dict of peaks (no gc.collect())."""
+    if peak_stats is None:
+        peak_stats = _filtered_peaks[shortnames]
+    elif not isinstance(peak_stats, dict):
+        raise TypeError("%s() argument 'peak_stats' must be a dict or None, not %s"
+                        % (func, type(peak_stats).__name__))
+    stats = typestats(shortnames=shortnames, filter=filter)
+    deltas = []
+    for name, n in stats.items():
+        old = peak_stats.get(name, 0)
+        if n > old:
+            deltas.append((name, n, n - old))
+            peak_stats[name] = n
+    deltas.sort(key=lambda row: (-row[2], row[0]))
+    return deltas[:limit]
+
+
+def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=None):
     """Print the types whose count rose above their previous peak since the
     last call: name, count, +delta and the byte delta.  Under each, when
     tracemalloc is tracing, the top allocation lines of the new instances.
-    The first call sets the baseline.  Prints nothing when nothing grew."""
+    The first call sets the baseline.  Prints nothing when nothing grew.
+
+    objgraph's arguments, in its order: with peak_stats or filter (see
+    growth()) the rows are objgraph's (name, count, +delta), with no bytes
+    and no allocation lines."""
     limit = _check_limit(limit, "show_growth")
     _check_bool(shortnames, "shortnames", "show_growth")
     if file is None:
         file = sys.stdout
     elif not callable(getattr(file, "write", None)):
         raise TypeError("show_growth() argument 'file' must have a write() method")
+    if peak_stats is not None or filter is not None:
+        rows = _dict_growth(limit, peak_stats, shortnames, filter, "show_growth")
+        if rows:
+            width = max(len(name(n)) for n, _, _ in rows)
+            file.write("".join("%-*s%9d %+9d\n" % (width, name(n), c, d) for n, c, d in rows))
+        return
     tracing = _tracing()
     commit, rows, objects = _step(limit, shortnames, tracing)
     lines = []
@@ -93,16 +134,24 @@ def show_growth(limit=10, file=None, shortnames=True):
     commit()
 
 
-def count(typename):
+def count(typename, objects=None):
     """How many live objects have this type (objgraph's meaning: a name with
     a dot is qualified, `mod.Class`; without, it is the class's __name__; a
-    type object matches itself), untracked objects included."""
-    return _refchain.count(typename)
+    type object matches itself), untracked objects included.  With
+    `objects` (objgraph's keyword), count among those objects only."""
+    if objects is None:
+        return _refchain.count(typename)
+    match = matcher(typename, "count")
+    return sum(1 for o in objects if match(type(o)))
 
 
-def by_type(typename):
-    """The live objects of this type, as a list (see count())."""
-    return _refchain.by_type(typename)
+def by_type(typename, objects=None):
+    """The live objects of this type, as a list (see count()).  With
+    `objects`, those of `objects` that have this type."""
+    if objects is None:
+        return _refchain.by_type(typename)
+    match = matcher(typename, "by_type")
+    return [o for o in objects if match(type(o))]
 
 
 def new_objects(typename=None, since=None):

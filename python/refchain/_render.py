@@ -23,11 +23,20 @@ import types
 import weakref
 
 from refchain import _chains, _refchain, _safe
-from refchain._format import human_bytes, short
+from refchain._format import human_bytes, name as _format_name, short
 from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
-# File extension -> format.
-FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg"}
+# File extension -> format: what the in-process Graphviz of Debian 12 writes
+# (objgraph hands any extension to `dot -T`; its webp plugin cannot be
+# loaded in process, so webp is not offered).
+FORMATS = {"dot": "dot", "gv": "dot", "pdf": "pdf", "png": "png", "svg": "svg",
+           "jpg": "jpg", "jpeg": "jpg", "gif": "gif", "bmp": "bmp", "tif": "tif",
+           "tiff": "tif", "ps": "ps", "eps": "eps", "json": "json", "xdot": "xdot",
+           "plain": "plain"}
+# Formats that are text; the rest are images ("Image generated as ...").
+_TEXT_FORMATS = ("dot", "json", "xdot", "plain")
+# objgraph's highlight=: a blue node.
+_HIGHLIGHT = (("fillcolor", "#cfe0ff"), ("color", "#1f4fbf"))
 MAX_NODES = 200
 
 _REPR_MAX = 60      # characters of the repr line of a node
@@ -78,6 +87,12 @@ def _check_objs(objs, func):
     if not isinstance(objs, (list, tuple)):
         raise TypeError("%s() argument 'objs' must be a list of objects, not %s "
                         "(for one object, pass [obj])" % (func, type(objs).__name__))
+
+
+def _check_callable(value, name, func):
+    if value is not None and not callable(value):
+        raise TypeError("%s() argument '%s' must be callable or None, not %s"
+                        % (func, name, type(value).__name__))
 
 
 def _check_format(format, func):
@@ -137,9 +152,9 @@ def write_file(path, data):
     return path
 
 
-def _output(data, filename, what):
+def _output(data, filename, what, nodes=None):
     """Write data to filename, or to a new temporary file when it is None
-    (and say where).  Returns the path."""
+    (and say where, in objgraph's words).  Returns the path."""
     if filename is None:
         fd, path = tempfile.mkstemp(prefix="refchain-%s-" % what, suffix=".svg")
         os.close(fd)
@@ -148,7 +163,8 @@ def _output(data, filename, what):
         except BaseException:
             os.unlink(path)
             raise
-        print("Graph written to %s" % path)
+        print("Graph written to %s" % path if nodes is None
+              else "Graph written to %s (%d nodes)" % (path, nodes))
         return path
     return write_file(filename, data)
 
@@ -300,6 +316,7 @@ class _Drawing:
         self.title = []
         self.use_repr = use_repr
         self.refcounts = None
+        self.look = None         # objgraph's options, a _Look, or None
 
     def _object(self, obj):
         i = self.object_index.get(id(obj))
@@ -337,20 +354,70 @@ class _Drawing:
         for i, node in enumerate(self.nodes):
             tip = ""
             lines = list(node.head or ())
+            attrs = ()
             if node.obj is not None:
                 obj, count = self.objects[node.obj], self.refcounts[node.obj]
                 r = _safe_repr(obj, self.use_repr)
                 if node.head is None:
-                    lines = [_safe._class_name(type(obj))] + ([r] if r else [])
+                    lines = [_type_line(obj, self.look)] + ([r] if r else [])
                 elif r:
                     lines.append("e.g. " + r)
                 if node.facts:
-                    lines += _facts_lines(obj, count)
+                    lines += _facts_lines(obj, count if self.look is None or
+                                          self.look.refcounts is not False else None)
                 tip = _tooltip(obj, count)
+                if self.look is not None:
+                    extra, attrs = self.look.of(obj)
+                    lines += extra
                 del obj
             lines += node.lines
-            nodes.append((i, "\n".join(lines), tip, node.kind))
+            nodes.append((i, "\n".join(lines), tip, node.kind, attrs) if attrs
+                         else (i, "\n".join(lines), tip, node.kind))
         return _refchain._render(nodes, self.edges, fmt, "\n".join(self.title))
+
+
+class _Look:
+    """objgraph's drawing options: highlight(obj) draws obj in blue,
+    extra_info(obj) adds a line, extra_node_attrs(obj) adds Graphviz
+    attributes, refcounts=False hides the refcount, and shortnames picks
+    the type line (None: refchain's module.qualname; True: the class's
+    __name__; False: qualified).  These call the user's functions, as
+    objgraph does, after the capture."""
+
+    __slots__ = ("highlight", "extra_info", "extra_node_attrs", "refcounts", "shortnames")
+
+    def __init__(self, highlight=None, extra_info=None, extra_node_attrs=None,
+                 refcounts=None, shortnames=None, func="show_backrefs"):
+        _check_callable(highlight, "highlight", func)
+        _check_callable(extra_info, "extra_info", func)
+        _check_callable(extra_node_attrs, "extra_node_attrs", func)
+        self.highlight, self.extra_info = highlight, extra_info
+        self.extra_node_attrs = extra_node_attrs
+        self.refcounts, self.shortnames = refcounts, shortnames
+
+    def of(self, obj):
+        """(extra label lines, Graphviz attribute pairs) for obj."""
+        lines, attrs = [], []
+        if self.extra_info is not None:
+            info = self.extra_info(obj)
+            if info is not None:
+                lines += _short(str(info), RC_LINE_MAX).split("\n")
+        if self.highlight is not None and self.highlight(obj):
+            attrs += _HIGHLIGHT
+        if self.extra_node_attrs is not None:
+            extra = self.extra_node_attrs(obj)
+            if extra:
+                attrs += [(str(k), str(v)) for k, v in dict(extra).items()]
+        return lines, tuple(attrs)
+
+
+RC_LINE_MAX = 200
+
+
+def _type_line(obj, look):
+    if look is not None and look.shortnames:
+        return _format_name(_safe._type_name(type(obj)))
+    return _safe._class_name(type(obj))
 
 
 def _kind_of(root_kind):
@@ -555,7 +622,7 @@ def _weak_edges(d, backwards, too_many, max_nodes):
 
 
 def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, max_nodes,
-                  use_repr, func):
+                  use_repr, func, look=None):
     _check_objs(objs, func)
     max_depth = _check_int(max_depth, "max_depth", func, 0)
     too_many = _check_int(too_many, "too_many", func, 1)
@@ -573,6 +640,7 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
         starts, backwards, max_depth, too_many, max_nodes, ignore, filter)
     del starts
     d = _Drawing(use_repr)
+    d.look = look
     n_starts = len({id(o) for o in objs})
     obj = None
     for i, obj in enumerate(objects):
@@ -601,50 +669,139 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
 # ---- the public calls ------------------------------------------------------------------
 
 
-def show_backrefs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,
-                  filename=None, max_nodes=MAX_NODES, repr=False):
-    """Draw what refers to each object of `objs` (a list), up to max_depth
-    references away, into `filename` (its extension picks the format:
-    .svg, .png, .pdf, .dot or .gv).  objgraph's call: extra_ignore is a
-    collection of id()s to leave out, filter(obj) -> false leaves obj out,
-    and a node shows at most too_many referrers (the others are counted in
-    a "… N more" node).  max_nodes caps the whole graph.  Referrers are not
+def _objgraph_target(filename, output, func):
+    """(path, format) for objgraph's filename= and output= (a file object
+    DOT text is written to)."""
+    if filename is not None and output is not None:
+        raise ValueError("Cannot specify both output and filename.")
+    if output is not None:
+        if not callable(getattr(output, "write", None)):
+            raise TypeError("%s() argument 'output' must have a write() method" % func)
+        return None, "dot"
+    return _target(filename, func)
+
+
+def _deliver(d, path, fmt, output, what):
+    """Render d and hand it over as objgraph does: DOT text to `output`, or
+    a file at `path` (or a new temporary SVG), saying so in objgraph's
+    words.  Returns the path written, or None for `output`."""
+    data = d.render(fmt)
+    if output is not None:
+        output.write(data.decode("utf-8", "replace"))
+        return None
+    if path is None:
+        return _output(data, None, what, len(d.objects))
+    write_file(path, data)
+    if fmt in _TEXT_FORMATS:
+        print("Graph written to %s (%d nodes)" % (path, len(d.objects)))
+    else:
+        print("Image generated as %s" % path)
+    return path
+
+
+def _show_hood(objs, backwards, max_depth, extra_ignore, filter, too_many, highlight,
+               filename, extra_info, refcounts, shortnames, output, extra_node_attrs,
+               max_nodes, use_repr, func):
+    path, fmt = _objgraph_target(filename, output, func)
+    if not isinstance(objs, (list, tuple)):
+        objs = [objs]       # objgraph accepts one object
+    look = _Look(highlight, extra_info, extra_node_attrs, refcounts, shortnames, func)
+    d = _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, max_nodes,
+                      use_repr, func, look)
+    return _deliver(d, path, fmt, output, "backrefs" if backwards else "refs")
+
+
+def show_backrefs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10,
+                  highlight=None, filename=None, extra_info=None, refcounts=None,
+                  shortnames=None, output=None, extra_node_attrs=None, *,
+                  max_nodes=MAX_NODES, repr=False):
+    """Draw what refers to each object of `objs` (a list, or one object), up
+    to max_depth references away, into `filename` (its extension picks the
+    format: .svg, .png, .pdf, .dot, .jpg, ...), or as DOT text into
+    `output` (a file object).  objgraph's call and keywords: extra_ignore
+    is a collection of id()s to leave out, filter(obj) -> false leaves obj
+    out, a node shows at most too_many referrers (the others are counted in
+    a "… N more" node), highlight(obj) -> true draws obj in blue,
+    extra_info(obj) adds a line, extra_node_attrs(obj) -> dict adds Graphviz
+    attributes, refcounts=False hides refcounts, shortnames=True shows bare
+    class names.  max_nodes caps the whole graph.  Referrers are not
     followed past a module.  Without a filename the picture goes to a new
-    SVG file in the temporary directory, whose path is printed.  Returns
-    the path written."""
-    path, fmt = _target(filename, "show_backrefs")
-    d = _hood_drawing(objs, True, max_depth, extra_ignore, filter, too_many, max_nodes,
-                      repr, "show_backrefs")
-    return _output(d.render(fmt), path, "backrefs")
+    SVG file in the temporary directory.  Returns the path written."""
+    return _show_hood(objs, True, max_depth, extra_ignore, filter, too_many, highlight,
+                      filename, extra_info, refcounts, shortnames, output, extra_node_attrs,
+                      max_nodes, repr, "show_backrefs")
 
 
-def show_refs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10, *,
-              filename=None, max_nodes=MAX_NODES, repr=False):
+def show_refs(objs, max_depth=3, extra_ignore=(), filter=None, too_many=10,
+              highlight=None, filename=None, extra_info=None, refcounts=None,
+              shortnames=None, output=None, extra_node_attrs=None, *,
+              max_nodes=MAX_NODES, repr=False):
     """Draw what each object of `objs` refers to, up to max_depth references
     away; otherwise like show_backrefs()."""
-    path, fmt = _target(filename, "show_refs")
-    d = _hood_drawing(objs, False, max_depth, extra_ignore, filter, too_many, max_nodes,
-                      repr, "show_refs")
-    return _output(d.render(fmt), path, "refs")
+    return _show_hood(objs, False, max_depth, extra_ignore, filter, too_many, highlight,
+                      filename, extra_info, refcounts, shortnames, output, extra_node_attrs,
+                      max_nodes, repr, "show_refs")
 
 
-def show_chain(chain_or_obj, filename=None, *, max_nodes=MAX_NODES, repr=False):
-    """Draw a Chain, or find_chain(obj)'s chain for any other object, into
-    `filename` (see show_backrefs() for formats).  Returns the path."""
-    path, fmt = _target(filename, "show_chain")
+def _is_objgraph_chain(x):
+    return isinstance(x, (list, tuple)) and not isinstance(x, _refchain.Chain)
+
+
+def _draw_list_chain(d, chain, backrefs):
+    """An objgraph chain, a list of objects each referring to the next
+    (find_backref_chain's [root, ..., obj], find_ref_chain's [obj, ...,
+    target]), drawn as it is.  The object asked about is red: the last with
+    backrefs, the first without."""
+    target = chain[-1] if backrefs else chain[0]
+    prev = None
+    for i, obj in enumerate(chain):
+        n = d.node(obj, "target" if obj is target else "object")
+        if prev is not None:
+            d.edge(prev, n, _pair_label(chain[i - 1], obj))
+        prev = n
+    del obj, target
+
+
+def _pair_label(src, dst):
+    """The label of the reference src -> dst: relate's name for the first
+    referent of src that is dst."""
+    for index, ref in enumerate(gc.get_referents(src)):
+        if ref is dst:
+            del ref
+            return _edge_label(src, dst, index)
+    return ""
+
+
+def show_chain(*chains, backrefs=True, highlight=None, extra_info=None, refcounts=None,
+               shortnames=None, filename=None, output=None, extra_node_attrs=None,
+               max_nodes=MAX_NODES, repr=False):
+    """Draw chains into one picture, into `filename` (see show_backrefs()
+    for formats) or as DOT text into `output`.  Each chain is a Chain
+    (find_chain's answer), objgraph's list of objects (find_backref_chain's
+    or find_ref_chain's answer: each object refers to the next), or any
+    other object, drawn as find_chain(obj).  Empty chains are skipped, as
+    objgraph skips them.  backrefs=False marks the first object of a list
+    as the one asked about, not the last.  Returns the path written."""
+    path, fmt = _objgraph_target(filename, output, "show_chain")
     max_nodes = _check_int(max_nodes, "max_nodes", "show_chain", 1)
-    if isinstance(chain_or_obj, _refchain.Chain):
-        chain = chain_or_obj
-    else:
-        chain = _refchain.find_chain(chain_or_obj)
-    if chain is None:
-        d = _Drawing(repr)
-        d.node(chain_or_obj, "target")
-        d.note("Nothing keeps this object alive besides the caller's own variables")
-    else:
-        d = _chain_drawing(chain, repr, max_nodes)
-    del chain, chain_or_obj
-    return _output(d.render(fmt), path, "chain")
+    d = _Drawing(repr)
+    d.look = _Look(highlight, extra_info, extra_node_attrs, refcounts, shortnames,
+                   "show_chain")
+    chains = [c for c in chains if not (_is_objgraph_chain(c) and not c)]
+    item = None
+    for item in chains:
+        if _is_objgraph_chain(item):
+            _draw_list_chain(d, list(item), backrefs)
+            continue
+        chain = item if isinstance(item, _refchain.Chain) else _refchain.find_chain(item)
+        if chain is None:
+            d.node(item, "target")
+            d.note("Nothing keeps this object alive besides the caller's own variables")
+        else:
+            _draw_chain(d, chain, max_nodes)
+        del chain
+    del item, chains
+    return _deliver(d, path, fmt, output, "chain")
 
 
 def show_groups(groups, filename, max_nodes=MAX_NODES, repr=False):

@@ -12,11 +12,11 @@
 
 /* root module -> ['_CACHE'] dict -> [5000] bytes (the classic cache leak). */
 static const rc_render_node LEAK_NODES[] = {
-    {1, T("module\n__main__"), T("module __main__"), RC_RENDER_MODULE},
-    {2, T("dict\n10001 items"), T("dict at 0x10"), RC_RENDER_OBJECT},
+    {1, T("module\n__main__"), T("module __main__"), RC_RENDER_MODULE, NULL, 0},
+    {2, T("dict\n10001 items"), T("dict at 0x10"), RC_RENDER_OBJECT, NULL, 0},
     {3, T("bytes\nb'\\x00\\x00'\n1057 B, refcount 1"), T("allocated at\nleak.py:9"),
-     RC_RENDER_TARGET},
-    {4, T("\xE2\x80\xA6 9 more referrers"), T(""), RC_RENDER_MORE},
+     RC_RENDER_TARGET, NULL, 0},
+    {4, T("\xE2\x80\xA6 9 more referrers"), T(""), RC_RENDER_MORE, NULL, 0},
 };
 static const rc_render_edge LEAK_EDGES[] = {
     {1, 2, T("['_CACHE']"), RC_RENDER_STRONG},
@@ -142,8 +142,8 @@ test_hostile_labels_stay_valid(void **state)
     static const char nasty[] = "q\"uo'te \\ back\\N\\G new\nline nul\0 <script>alert(1)</script>"
                                 " &#0; &#x1; \xed\xa0\x80 \xff";
     rc_render_node nodes[] = {
-        {7, {nasty, sizeof nasty - 1}, {nasty, sizeof nasty - 1}, RC_RENDER_TARGET},
-        {8, {big, sizeof big}, {big, sizeof big}, RC_RENDER_OBJECT},
+        {7, {nasty, sizeof nasty - 1}, {nasty, sizeof nasty - 1}, RC_RENDER_TARGET, NULL, 0},
+        {8, {big, sizeof big}, {big, sizeof big}, RC_RENDER_OBJECT, NULL, 0},
     };
     rc_render_edge edges[] = {{8, 7, {nasty, sizeof nasty - 1}, RC_RENDER_STRONG}};
     rc_render_graph g = {nodes, 2, edges, 1, {nasty, sizeof nasty - 1}};
@@ -171,7 +171,7 @@ static void
 test_bad_graphs_are_einval(void **state)
 {
     (void)state;
-    rc_render_node twins[] = {{1, T("a"), T(""), 0}, {1, T("b"), T(""), 0}};
+    rc_render_node twins[] = {{1, T("a"), T(""), 0, NULL, 0}, {1, T("b"), T(""), 0, NULL, 0}};
     rc_render_graph g = {twins, 2, NULL, 0, {NULL, 0}};
     expect_einval(&g, RC_RENDER_SVG, "two nodes have the id 1");
 
@@ -180,12 +180,72 @@ test_bad_graphs_are_einval(void **state)
     expect_einval(&g, RC_RENDER_SVG, "names node 9");
 
     expect_einval(&LEAK, RC_RENDER_FORMATS, "format");
-    rc_render_node odd[] = {{1, T("a"), T(""), RC_RENDER_KINDS}};
+    rc_render_node odd[] = {{1, T("a"), T(""), RC_RENDER_KINDS, NULL, 0}};
     g = (rc_render_graph){odd, 1, NULL, 0, {NULL, 0}};
     expect_einval(&g, RC_RENDER_SVG, "kind");
     rc_render_edge odd_edge[] = {{1, 1, T(""), RC_RENDER_STYLES}};
     g = (rc_render_graph){twins, 1, odd_edge, 1, {NULL, 0}};
     expect_einval(&g, RC_RENDER_SVG, "style");
+}
+
+/* A node's extra attributes override its kind's look and may be any
+ * Graphviz attribute (objgraph's extra_node_attrs and highlight). */
+static const rc_text BLUE_ATTRS[] = {T("fillcolor"), T("#0000ff"), T("URL"), T("http://x/1")};
+static const rc_render_node ATTR_NODES[] = {
+    {1, T("a"), T(""), RC_RENDER_TARGET, BLUE_ATTRS, 2},
+    {2, T("b"), T(""), RC_RENDER_OBJECT, NULL, 0},
+};
+static const rc_render_graph ATTRS = {ATTR_NODES, 2, NULL, 0, {NULL, 0}};
+
+static void
+test_node_attributes_override_the_look(void **state)
+{
+    (void)state;
+    size_t len;
+    char *dot = render_ok(&ATTRS, RC_RENDER_DOT, &len);
+    assert_non_null(strstr(dot, "URL=\"http://x/1\""));
+    assert_non_null(strstr(dot, "fillcolor=\"#0000ff\""));
+    assert_null(strstr(dot, "#ffd6d6")); /* the target's fill, overridden */
+    rc_free(dot);
+    rc_render_node missing[] = {{1, T("a"), T(""), 0, NULL, 1}};
+    rc_render_graph g = {missing, 1, NULL, 0, {NULL, 0}};
+    expect_einval(&g, RC_RENDER_SVG, "attribute");
+    use_counting_allocator();
+    for (long n = 0; n < 1000; n++) {
+        rc_alloc_fail_after(n);
+        rc_render_output out;
+        rc_status st = rc_render(&ATTRS, RC_RENDER_DOT, &out);
+        assert_int_equal(live_blocks, st == RC_OK ? 1 : 0);
+        if (st == RC_OK) {
+            rc_free(out.data);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+    }
+    use_default_allocator();
+}
+
+/* The raster and text formats beyond svg/png/pdf/dot, by their magic. */
+static void
+test_more_formats(void **state)
+{
+    (void)state;
+    static const struct {
+        rc_render_format f;
+        const char *magic;
+    } cases[] = {
+        {RC_RENDER_JPG, "\xff\xd8\xff"}, {RC_RENDER_GIF, "GIF8"},  {RC_RENDER_BMP, "BM"},
+        {RC_RENDER_TIF, "II*"},         {RC_RENDER_PS, "%!PS"},   {RC_RENDER_EPS, "%!PS"},
+        {RC_RENDER_JSON, "{"},          {RC_RENDER_XDOT, "digraph"}, {RC_RENDER_PLAIN, "graph"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t len;
+        char *data = render_ok(&LEAK, cases[i].f, &len);
+        assert_true(len > strlen(cases[i].magic));
+        assert_memory_equal(data, cases[i].magic, strlen(cases[i].magic));
+        rc_free(data);
+        assert_non_null(rc_render_format_name(cases[i].f));
+    }
 }
 
 static void
@@ -236,6 +296,8 @@ main(void)
         cmocka_unit_test(test_hostile_labels_stay_valid),
         cmocka_unit_test(test_bad_graphs_are_einval),
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_node_attributes_override_the_look),
+        cmocka_unit_test(test_more_formats),
         cmocka_unit_test(test_allocation_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,106 @@
+"""refchain.leak_check() and `with refchain.no_growth(...)`."""
+
+import json
+
+import pytest
+
+import refchain
+
+CACHE_LEAK = """
+import functools, json, tracemalloc
+tracemalloc.start()
+import refchain
+
+_CACHE = {}
+_n = [0]
+
+def handle():
+    _n[0] += 1
+    _CACHE[_n[0] * 1000003] = b"x" * 100 + str(_n[0]).encode()   # line 11: the leak
+
+@functools.lru_cache(maxsize=128)
+def render(i):
+    return b"page %d" % i
+
+def bounded():
+    _n[0] += 1
+    render(_n[0] % 500)
+"""
+
+
+def test_catches_the_classic_cache_leak(run_script):
+    out = run_script(CACHE_LEAK + """
+report = refchain.leak_check(handle, rounds=5, warmup=2, calls_per_round=100)
+print(json.dumps([bool(report), [(l.typename, l.count, l.per_round) for l in report],
+                  str(report)]))
+""").stdout
+    ok, leaks, text = json.loads(out)
+    assert ok
+    rows = {name: (count, per_round) for name, count, per_round in leaks}
+    assert rows["bytes"] == (500, [100] * 5)
+    assert rows["int"] == (500, [100] * 5)
+    assert set(rows) == {"bytes", "int"}
+    assert "leak_check(handle): 2 types grew in every one of 5 rounds:" in text
+    assert "held through module __main__ → ['_CACHE'] dict → [*] bytes" in text
+    assert "allocated at script.py:11" in text
+
+
+def test_a_bounded_lru_cache_reports_nothing(run_script):
+    out = run_script(CACHE_LEAK + """
+report = refchain.leak_check(bounded, rounds=5, warmup=2, calls_per_round=100)
+print(json.dumps([bool(report), len(report), str(report)]))
+""").stdout
+    ok, n, text = json.loads(out)
+    assert not ok and n == 0
+    assert text == "leak_check(bounded): no type grew in every one of 5 rounds."
+
+
+def test_types_and_ignore_select(run_script):
+    out = run_script(CACHE_LEAK + """
+only = refchain.leak_check(handle, rounds=2, warmup=1, calls_per_round=20, types=[bytes])
+rest = refchain.leak_check(handle, rounds=2, warmup=1, calls_per_round=20, ignore=["int"])
+print(json.dumps([[l.typename for l in only], [l.typename for l in rest]]))
+""").stdout
+    assert json.loads(out) == [["bytes"], ["bytes"]]
+
+
+def test_no_growth_raises_with_the_same_message(run_script):
+    out = run_script(CACHE_LEAK + """
+try:
+    with refchain.no_growth(types=["bytes", "int"]):
+        for _ in range(50):
+            handle()
+except AssertionError as e:
+    text = str(e)
+else:
+    text = None
+render(7)
+with refchain.no_growth(types=["bytes"]) as ok:
+    render(7)
+with refchain.no_growth(ignore=["bytes", "int"]):
+    handle()
+print(json.dumps([text, bool(ok.report)]))
+""").stdout
+    text, ok = json.loads(out)
+    assert text.startswith("no_growth: 2 types grew in every one of 1 round:")
+    assert "bytes: +50" in text and "int: +50" in text
+    assert "held through module __main__ → ['_CACHE'] dict → [*] bytes" in text
+    assert ok is False
+
+
+def test_no_growth_lets_exceptions_through():
+    with pytest.raises(KeyError):
+        with refchain.no_growth():
+            raise KeyError("x")
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: refchain.leak_check(3), TypeError, "'fn' must be callable"),
+    (lambda: refchain.leak_check(len, rounds=0), ValueError, "'rounds' must be >= 1"),
+    (lambda: refchain.leak_check(len, warmup=-1), ValueError, "'warmup' must be >= 0"),
+    (lambda: refchain.leak_check(len, calls_per_round=1.5), TypeError, "must be int"),
+    (lambda: refchain.no_growth(types=[3]), TypeError, "must hold type names or types"),
+])
+def test_bad_arguments(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
