@@ -1,6 +1,7 @@
 """refchain.leak_check() and `with refchain.no_growth(...)`."""
 
 import json
+import re
 
 import pytest
 
@@ -38,7 +39,10 @@ print(json.dumps([bool(report), [(l.typename, l.count, l.per_round) for l in rep
     assert ok
     rows = {name: (count, per_round) for name, count, per_round in leaks}
     assert rows["bytes"] == (500, [100] * 5)
-    assert rows["int"] == (500, [100] * 5)
+    # The int keys: other ints may die during a round (3.13 frees two of
+    # the warm-up's in the first), so the net growth is near 100, never 0.
+    count, per_round = rows["int"]
+    assert 490 <= count <= 500 and all(95 <= k <= 100 for k in per_round), rows["int"]
     assert set(rows) == {"bytes", "int"}
     assert "leak_check(handle): 2 types grew in every one of 5 rounds:" in text
     assert "held through module __main__ → ['_CACHE'] dict → [*] bytes" in text
@@ -83,7 +87,9 @@ print(json.dumps([text, bool(ok.report)]))
 """).stdout
     text, ok = json.loads(out)
     assert text.startswith("no_growth: 2 types grew in every one of 1 round:")
-    assert "bytes: +50" in text and "int: +50" in text
+    assert "bytes: +50" in text
+    grew = re.search(r"^int: \+(\d+) ", text, re.M)
+    assert grew and 45 <= int(grew.group(1)) <= 50, text
     assert "held through module __main__ → ['_CACHE'] dict → [*] bytes" in text
     assert ok is False
 
