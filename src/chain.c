@@ -640,7 +640,7 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto finally;
     }
     if (explain_question(module, &q, av[5], objects, seq, selector) < 0 ||
-        analyse(module, &q, 1, &a) < 0 ||
+        analyse(module, &q, AN_ALL, &a) < 0 ||
         (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) ||
         explain_members(&a, seq, since, mask, &members, &n) < 0) {
         goto finally;
@@ -766,23 +766,35 @@ rc_find_ref_chain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs,
 
 /* ---- at ------------------------------------------------------------------- */
 
+/* The address an int names (0, which no object has, for one out of
+ * range), or -1 with TypeError (`what` names the argument) when it is no
+ * int. */
+static int
+address_of(PyObject *arg, const char *what, uintptr_t *out)
+{
+    if (!PyLong_Check(arg)) {
+        PyErr_Format(PyExc_TypeError, "%s, not %.100s", what, Py_TYPE(arg)->tp_name);
+        return -1;
+    }
+    *out = (uintptr_t)PyLong_AsVoidPtr(arg);
+    if (*out == 0 && PyErr_Occurred()) {
+        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
+            return -1;
+        }
+        PyErr_Clear(); /* negative or too big: no object lives there */
+    }
+    return 0;
+}
+
 /* at(address): a capture, not a scan of gc.get_objects(), so that objects
  * moved to the permanent generation by gc.freeze() (which no CPython API
  * lists) are found too, through what refers to them. */
 static PyObject *
 rc_at_py(PyObject *module, PyObject *arg)
 {
-    if (!PyLong_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "at() argument must be an int address, not %.100s",
-                     Py_TYPE(arg)->tp_name);
+    uintptr_t addr;
+    if (address_of(arg, "at() argument must be an int address", &addr) < 0) {
         return NULL;
-    }
-    uintptr_t addr = (uintptr_t)PyLong_AsVoidPtr(arg);
-    if (addr == 0 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
-            return NULL;
-        }
-        PyErr_Clear(); /* negative or too big: no object lives there */
     }
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     if (!g) {
@@ -813,56 +825,44 @@ rc_at_addrs_py(PyObject *module, PyObject *arg)
     if (!seq) {
         return NULL;
     }
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    uintptr_t *addrs = PyMem_Calloc(n ? (size_t)n : 1, sizeof *addrs);
-    PyObject *found = PyList_New(0), *scratch = PyList_New(n);
+    size_t n = (size_t)PySequence_Fast_GET_SIZE(seq), k = 0;
+    uintptr_t *addrs = rc_malloc((n ? n : 1) * sizeof *addrs);
+    rc_id *ids = rc_malloc((n ? n : 1) * sizeof *ids);
+    PyObject *result = NULL, **objs = NULL;
     rc_graph *g = NULL;
-    if (!addrs || !found || !scratch) {
+    if (!addrs || !ids) {
         PyErr_NoMemory();
-        goto error;
+        goto finally;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PySequence_Fast_GET_ITEM(seq, i);
-        if (!PyLong_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "at_addrs() needs int addresses, not %.100s",
-                         Py_TYPE(item)->tp_name);
-            goto error;
-        }
-        addrs[i] = (uintptr_t)PyLong_AsVoidPtr(item);
-        if (PyErr_Occurred()) { /* negative or too big: no object lives there */
-            if (!PyErr_ExceptionMatches(PyExc_OverflowError)) {
-                goto error;
-            }
-            PyErr_Clear();
-            addrs[i] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (address_of(PySequence_Fast_GET_ITEM(seq, (Py_ssize_t)i),
+                       "at_addrs() needs int addresses", &addrs[i]) < 0) {
+            goto finally;
         }
     }
     if (!(g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0))) {
-        goto error;
+        goto finally;
     }
-    /* Take every reference first (no allocation, so no Python code runs),
-     * then build the list. */
-    Py_ssize_t k = 0;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (addrs[i] && rc_graph_find(g, addrs[i]) != RC_NO_ID) {
-            Py_INCREF((PyObject *)addrs[i]);
-            PyList_SET_ITEM(scratch, k++, (PyObject *)addrs[i]);
+    rc_status st = rc_graph_find_many(g, addrs, n, ids);
+    if (st != RC_OK) {
+        rc_raise(st);
+        goto finally;
+    }
+    for (size_t i = 0; i < n; i++) { /* the addresses asked about, in order */
+        if (addrs[i] && ids[i] != RC_NO_ID) {
+            ids[k++] = ids[i];
         }
     }
+    if ((objs = take_objects(g, ids, k)) != NULL) {
+        result = rc_list_of(objs, k);
+    }
+finally:
+    rc_capture_release(objs, k);
     rc_graph_free(g);
-    g = NULL;
-    Py_SETREF(found, PyList_GetSlice(scratch, 0, k));
-    Py_DECREF(scratch);
-    PyMem_Free(addrs);
+    rc_free(addrs);
+    rc_free(ids);
     Py_DECREF(seq);
-    return found;
-error:
-    rc_graph_free(g);
-    Py_XDECREF(scratch);
-    Py_XDECREF(found);
-    PyMem_Free(addrs);
-    Py_DECREF(seq);
-    return NULL;
+    return result;
 }
 
 PyMethodDef rc_chain_methods[] = {

@@ -140,7 +140,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * at, say) is freed with it. */
     q.tools = objects == Py_None;
     if ((objects != Py_None && question_hold(&q, objects) < 0) ||
-        analyse(module, &q, 1, &a) < 0 || !(in_set = select_set(&a, objects, &count))) {
+        analyse(module, &q, AN_ALL, &a) < 0 || !(in_set = select_set(&a, objects, &count))) {
         goto finally;
     }
     rc_status st = rc_garbage_cycles(a.g, in_set, (size_t)limit, (size_t)max_hops, &c);

@@ -150,13 +150,12 @@ analysis_free(analysis *a)
     memset(a, 0, sizeof *a);
 }
 
-/* bfs: also the root kinds and the whole BFS (for groups, which also need
- * sizes); without it, a capture for one chain, which needs no sizes. */
 int
-analyse(PyObject *module, const question *q, int bfs, analysis *a)
+analyse(PyObject *module, const question *q, unsigned what, analysis *a)
 {
     memset(a, 0, sizeof *a);
-    a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, bfs, q->tools);
+    a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, what & AN_SIZES,
+                                q->tools);
     if (!a->g) {
         return -1;
     }
@@ -179,7 +178,8 @@ analyse(PyObject *module, const question *q, int bfs, analysis *a)
             a->disc[a->n_disc++] = (rc_discount){ids[2 * i], ids[2 * i + 1], q->disc[i].count};
         }
     }
-    if (bfs && (st = rc_roots_classify(a->g, &a->kinds)) == RC_OK) {
+    if ((what & AN_KINDS) && (st = rc_roots_classify(a->g, &a->kinds)) == RC_OK &&
+        (what & AN_PATHS)) {
         st = rc_paths_bfs(a->g, a->kinds, a->disc, a->n_disc, &a->paths);
     }
 finally:

@@ -167,10 +167,16 @@ int question_discount(question *q, PyObject *from, PyObject *to, uint32_t count)
 int question_caller(PyObject *module, question *q, PyObject *const *targets, size_t n);
 
 void analysis_free(analysis *a);
-/* Capture with both edge directions and the question's discounts mapped to
- * node ids; with bfs, also sizes, root kinds and the whole BFS.  On failure
- * an exception is set and *a is empty. */
-int analyse(PyObject *module, const question *q, int bfs, analysis *a);
+/* What analyse() computes besides the capture (both edge directions, the
+ * question's discounts mapped to node ids). */
+enum {
+    AN_SIZES = 1, /* shallow sizes */
+    AN_KINDS = 2, /* a->kinds, the root kinds */
+    AN_PATHS = 4, /* a->paths, the whole BFS (needs AN_KINDS) */
+    AN_ALL = AN_SIZES | AN_KINDS | AN_PATHS
+};
+/* On failure an exception is set and *a is empty. */
+int analyse(PyObject *module, const question *q, unsigned what, analysis *a);
 /* Whether something besides the question holds v: C code, or a referrer
  * other than a tool frame and the question's discounted handles. */
 int held_by_others(const analysis *a, rc_id v);

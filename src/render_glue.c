@@ -402,12 +402,12 @@ rc_neighbourhood_py(PyObject *module, PyObject *args)
     uintptr_t *ign = ignore_addrs(ignore, 1, own, 2, &n_ign);
     if (!ign || !(starts = hold_starts(&q, objs, n_starts)) || question_hold(&q, objs) < 0 ||
         question_hold(&q, args) < 0 || question_hold(&q, ignore) < 0 ||
-        question_hold(&q, filter) < 0 || analyse(module, &q, 0, &a) < 0) {
+        question_hold(&q, filter) < 0 || analyse(module, &q, AN_KINDS, &a) < 0) {
         goto finally;
     }
     /* No Python code may run from here until every answer object is held. */
-    rc_status st = rc_roots_classify(a.g, &a.kinds);
-    if (st == RC_OK && (st = find_starts(a.g, starts, n_starts, &ids)) == RC_OK) {
+    rc_status st = find_starts(a.g, starts, n_starts, &ids);
+    if (st == RC_OK) {
         if (filter != Py_None && !(refs = take_objects(a.g, NULL, rc_graph_node_count(a.g)))) {
             goto finally;
         }

@@ -10,37 +10,22 @@
  * before the first Python object is created. */
 #include "rcmodule.h"
 
-#include <string.h>
-
 #include "refchain/alloc.h"
 #include "refchain/dominators.h"
 
-/* The capture, its root kinds (and with paths the BFS: a->paths) and the
- * dominator tree in *d.  On failure an exception is set and nothing is
- * left to free. */
+/* The capture with sizes, its root kinds (and with paths the BFS:
+ * a->paths) and the dominator tree in *d.  On failure an exception is set
+ * and nothing is left to free. */
 static int
 dominate(PyObject *module, int paths, analysis *a, rc_dominators **d)
 {
-    question q = {0};
-    rc_status st;
+    question q = {0}; /* nothing discounted: see above */
     *d = NULL;
-    if (paths) {
-        if (analyse(module, &q, 1, a) < 0) {
-            return -1;
-        }
-    } else {
-        memset(a, 0, sizeof *a);
-        a->g = rc_module_capture(module, NULL, 0, RC_EDGES_BOTH, 1);
-        if (!a->g) {
-            return -1;
-        }
-        if ((st = rc_roots_classify(a->g, &a->kinds)) != RC_OK) {
-            analysis_free(a);
-            rc_raise(st);
-            return -1;
-        }
+    if (analyse(module, &q, paths ? AN_ALL : AN_SIZES | AN_KINDS, a) < 0) {
+        return -1;
     }
-    if ((st = rc_dominators_compute(a->g, a->kinds, d)) != RC_OK) {
+    rc_status st = rc_dominators_compute(a->g, a->kinds, d);
+    if (st != RC_OK) {
         analysis_free(a);
         rc_raise(st);
         return -1;

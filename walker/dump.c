@@ -86,16 +86,9 @@ fail(writer *w, rc_snap_status st, const char *fmt, ...)
         return;
     }
     w->st = st;
-    if (!w->errbuf || !w->errlen) {
-        return;
-    }
-    int k = snprintf(w->errbuf, w->errlen, "%s: ", w->path);
-    if (k < 0 || (size_t)k >= w->errlen) {
-        return;
-    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(w->errbuf + k, w->errlen - (size_t)k, fmt, ap);
+    snap_verror(w->errbuf, w->errlen, w->path, fmt, ap);
     va_end(ap);
 }
 

@@ -1065,6 +1065,9 @@ rc_graph_find(const rc_graph *g, uintptr_t addr)
 rc_status
 rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *ids)
 {
+    if (k == 0) {
+        return RC_OK; /* no scan for nothing */
+    }
     /* Index the k queries, not the graph, and scan the graph once. */
     addr_index ix;
     if (!index_init(&ix, k)) {

@@ -106,16 +106,9 @@ fail(reader *r, rc_snap_status st, const char *fmt, ...)
         return;
     }
     r->st = st;
-    if (!r->errbuf || !r->errlen) {
-        return;
-    }
-    int k = snprintf(r->errbuf, r->errlen, "%s: ", r->name);
-    if (k < 0 || (size_t)k >= r->errlen) {
-        return;
-    }
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(r->errbuf + k, r->errlen - (size_t)k, fmt, ap);
+    snap_verror(r->errbuf, r->errlen, r->name, fmt, ap);
     va_end(ap);
 }
 

@@ -3,6 +3,10 @@
 #ifndef REFCHAIN_SNAPFMT_H
 #define REFCHAIN_SNAPFMT_H
 
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+
 /* The 24-byte plain prefix: magic, u32 LE version, u32 LE flags (0), u64 LE
  * body size (decompressed). */
 #define SNAP_MAGIC "\x89RCSNAP\n"
@@ -38,5 +42,19 @@
 #define SNAP_MIN_TB_FRAME 1
 #define SNAP_MIN_ROOT 3
 #define SNAP_MIN_FACT 2
+
+/* "name: message" into buf[0..len) (nothing when buf is NULL or len 0):
+ * the error text of dump and load. */
+static inline void
+snap_verror(char *buf, size_t len, const char *name, const char *fmt, va_list ap)
+{
+    if (!buf || !len) {
+        return;
+    }
+    int k = snprintf(buf, len, "%s: ", name);
+    if (k >= 0 && (size_t)k < len) {
+        vsnprintf(buf + k, len - (size_t)k, fmt, ap);
+    }
+}
 
 #endif
