@@ -45,6 +45,9 @@
 
 /* "name: message" into buf[0..len) (nothing when buf is NULL or len 0):
  * the error text of dump and load. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 4, 0)))
+#endif
 static inline void
 snap_verror(char *buf, size_t len, const char *name, const char *fmt, va_list ap)
 {
