@@ -482,13 +482,13 @@ rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *e
 /* [(count, bytes, chain, members)] for set s of e; objs[i] holds e->ids[i]. */
 static PyObject *
 group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
-           PyObject *const *objs)
+           PyObject *const *objs, rc_chain_maker make_chain)
 {
     PyObject *list = PyList_New((Py_ssize_t)s->n_groups);
     for (size_t i = 0; list && i < s->n_groups; i++) {
         const rc_explained_group *gr = &e->groups[s->first + i];
-        PyObject *chain = rc_chain_of(module, gr->kind, objs + gr->chain_at,
-                                   e->edges + gr->chain_at, gr->chain_len);
+        PyObject *chain = make_chain(module, gr->kind, objs + gr->chain_at,
+                                     e->edges + gr->chain_at, gr->chain_len);
         PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
         PyObject *item = members ? Py_BuildValue("(nKOO)", (Py_ssize_t)gr->count,
                                                  (unsigned long long)gr->bytes, chain, members)
@@ -504,18 +504,17 @@ group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
     return list;
 }
 
-/* The Python answer of _explain, once objs holds every id of e. */
-static PyObject *
-explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_explanation *e,
-               PyObject *const *objs)
+PyObject *
+rc_explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_explanation *e,
+                  PyObject *const *objs, rc_chain_maker make_chain)
 {
     if (!by_type) {
-        return group_list(module, e, &e->sets[0], objs);
+        return group_list(module, e, &e->sets[0], objs, make_chain);
     }
     PyObject *result = PyList_New((Py_ssize_t)e->n_sets);
     for (size_t k = 0; result && k < e->n_sets; k++) {
         const rc_explained_set *s = &e->sets[k];
-        PyObject *groups = group_list(module, e, s, objs);
+        PyObject *groups = group_list(module, e, s, objs, make_chain);
         PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(g, s->type),
                                                 (Py_ssize_t)s->count,
                                                 (unsigned long long)s->bytes, groups)
@@ -652,7 +651,7 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if ((objs = take_objects(a.g, e.ids, e.n_ids)) != NULL) {
         /* Every object the answer names is held now: Python may run. */
-        result = explain_result(module, a.g, by_type, &e, objs);
+        result = rc_explain_result(module, a.g, by_type, &e, objs, rc_chain_of);
     }
 finally:
     rc_capture_release(objs, e.n_ids);

@@ -14,22 +14,6 @@
 #include "refchain/scc.h"
 #include "refchain/unreachable.h"
 
-/* [n] of plain ints. */
-static PyObject *
-index_list(const uint32_t *values, size_t n)
-{
-    PyObject *list = PyList_New((Py_ssize_t)n);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *k = PyLong_FromUnsignedLong(values[i]);
-        if (!k) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, k);
-    }
-    return list;
-}
-
 /* The set asked about, one byte per node (rc_malloc'ed): the prediction
  * (rc_unreachable) or the objects given; *count receives how many objects
  * it holds as the answer counts them.  NULL with an exception set. */
@@ -91,7 +75,7 @@ group_item(const rc_graph *g, const rc_cycles *c, size_t i, PyObject *const *obj
     }
     PyObject *cycle = names ? rc_list_of(objs + t->path_at, t->path_len) : NULL;
     PyObject *edges =
-        cycle ? index_list(c->edges + t->path_at, t->path_len ? t->path_len - 1 : 0) : NULL;
+        cycle ? rc_id_list(c->edges + t->path_at, t->path_len ? t->path_len - 1 : 0) : NULL;
     PyObject *all = edges ? rc_list_of(objs + t->members_at, gr->objects) : NULL;
     PyObject *item = all ? Py_BuildValue("(OnnKOOOnO)", names, (Py_ssize_t)gr->cycles,
                                          (Py_ssize_t)gr->objects, (unsigned long long)gr->bytes,
@@ -103,6 +87,21 @@ group_item(const rc_graph *g, const rc_cycles *c, size_t i, PyObject *const *obj
     Py_XDECREF(edges);
     Py_XDECREF(all);
     return item;
+}
+
+PyObject *
+rc_garbage_groups(const rc_graph *g, const rc_cycles *c, PyObject *const *objs)
+{
+    PyObject *list = PyList_New((Py_ssize_t)c->n_shown);
+    for (size_t i = 0; list && i < c->n_shown; i++) {
+        PyObject *item = group_item(g, c, i, objs);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
 }
 
 /* _garbage(objects, limit, hops) -> (object_count, groups)
@@ -152,16 +151,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto finally;
     }
     /* Every object named is held: build the answer. */
-    list = PyList_New((Py_ssize_t)c.n_shown);
-    for (size_t i = 0; list && i < c.n_shown; i++) {
-        PyObject *item = group_item(a.g, &c, i, objs);
-        if (!item) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-    }
-    if (list) {
+    if ((list = rc_garbage_groups(a.g, &c, objs)) != NULL) {
         result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
     }
 finally:

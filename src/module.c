@@ -411,12 +411,29 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     return result;
 }
 
-/* {row name: [new objects]} for the first `rows` rows of `diff` (rows > 0).
- * The references are taken (rc_objects_list) before any other Python
- * object is made; after that only the diff's names are read. */
+/* [int] of ids[0..n). */
+PyObject *
+rc_id_list(const rc_id *ids, size_t n)
+{
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *k = PyLong_FromUnsignedLong(ids[i]);
+        if (!k) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, k);
+    }
+    return list;
+}
+
+/* {row name: [new objects]} for the first `rows` rows of `diff` (rows > 0),
+ * or with ids_only {row name: [node id]}.  The references are taken
+ * (rc_objects_list) before any other Python object is made; after that
+ * only the diff's names are read. */
 static PyObject *
 growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_diff *diff,
-               size_t rows, unsigned flags)
+               size_t rows, unsigned flags, int ids_only)
 {
     rc_id *ids = NULL;
     size_t *start = NULL;
@@ -424,7 +441,8 @@ growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_d
     if (st != RC_OK) {
         return rc_raise(st);
     }
-    PyObject *objects = rc_objects_list(module, g, ids, start[rows]);
+    PyObject *objects = ids_only ? rc_id_list(ids, start[rows])
+                                 : rc_objects_list(module, g, ids, start[rows]);
     rc_free(ids);
     PyObject *lists = objects ? PyDict_New() : NULL;
     for (size_t r = 0; lists && r < rows; r++) {
@@ -445,6 +463,19 @@ growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_d
  * ones allocated" question, so the two always agree. */
 static PyObject *
 rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
+    if (!g) {
+        return NULL;
+    }
+    PyObject *result = rc_growth_answer(module, g, args, nargs, 0);
+    rc_graph_free(g);
+    return result;
+}
+
+PyObject *
+rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_ssize_t nargs,
+                 int ids_only)
 {
     static const char *const names[] = {"peaks", "since", "shortnames", "limit", "objects", NULL};
     PyObject *a[5];
@@ -469,11 +500,8 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_census *now = NULL, *new_peaks = NULL;
     rc_diff *diff = NULL;
     rc_status st;
-    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
-    if (!g) {
-        goto finally;
-    }
+    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0) |
+                     (ids_only ? RC_CENSUS_NO_TOOL_FRAMES : 0);
     if ((st = rc_census_of(g, flags, &now)) != RC_OK ||
         (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
         rc_raise(st);
@@ -481,7 +509,7 @@ rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     size_t rows = rc_diff_len(diff) < (size_t)limit ? rc_diff_len(diff) : (size_t)limit;
     if (want_objects && since && rows &&
-        !(lists = growth_objects(module, since, g, diff, rows, flags))) {
+        !(lists = growth_objects(module, since, g, diff, rows, flags, ids_only))) {
         goto finally;
     }
     PyObject *peaks_out = rc_census_wrap(module, new_peaks);
@@ -501,7 +529,6 @@ finally:
     rc_diff_free(diff);
     rc_census_free(new_peaks);
     rc_census_free(now);
-    rc_graph_free(g);
     return result;
 }
 
@@ -639,6 +666,8 @@ rc_exec(PyObject *module)
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||
+        rc_snapshot_types_init(module, s) < 0 ||
+        PyModule_AddFunctions(module, rc_snapshot_methods) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
         PyModule_AddFunctions(module, rc_garbage_methods) < 0 ||
         PyModule_AddFunctions(module, rc_render_methods) < 0 ||
@@ -665,6 +694,8 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->diff_row);
     Py_VISIT(s->chain_type);
     Py_VISIT(s->objlist_type);
+    Py_VISIT(s->dump_type);
+    Py_VISIT(s->snapshot_type);
     Py_VISIT(s->gc);
     Py_VISIT(s->tool_globals);
     return 0;
@@ -684,6 +715,8 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->diff_row);
     Py_CLEAR(s->chain_type);
     Py_CLEAR(s->objlist_type);
+    Py_CLEAR(s->dump_type);
+    Py_CLEAR(s->snapshot_type);
     Py_CLEAR(s->gc);
     Py_CLEAR(s->tool_globals);
     return 0;

@@ -42,6 +42,8 @@ typedef struct rc_state {
     PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
     PyTypeObject *chain_type;
     PyTypeObject *objlist_type;
+    PyTypeObject *dump_type;     /* src/snapshot.c */
+    PyTypeObject *snapshot_type;
     PyObject *gc;
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
@@ -134,6 +136,34 @@ extern PyMethodDef rc_retained_methods[];
  * root reaches.  NULL with an exception set. */
 PyObject *rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges,
                       size_t n);
+
+/* What makes a chain of an answer: rc_chain_of live, plain data for a
+ * loaded snapshot (src/snapshot.c). */
+typedef PyObject *(*rc_chain_maker)(PyObject *module, int kind, PyObject *const *objs,
+                                    const uint32_t *edges, size_t n);
+
+struct rc_explanation;
+/* The Python answer of _explain (src/chain.c), once objs[k] stands for the
+ * explanation's ids[k]: [(count, bytes, chain, members)], or by type
+ * [(type name, count, bytes, [(count, bytes, chain, members)])]. */
+PyObject *rc_explain_result(PyObject *module, const rc_graph *g, int by_type,
+                            const struct rc_explanation *e, PyObject *const *objs,
+                            rc_chain_maker make_chain);
+
+/* _growth's answer (src/module.c) on graph g, which the caller owns: args
+ * as _growth takes them; with ids_only the new objects are node ids. */
+PyObject *rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args,
+                           Py_ssize_t nargs, int ids_only);
+/* [int] of ids[0..n). */
+PyObject *rc_id_list(const rc_id *ids, size_t n);
+
+struct rc_cycles;
+/* _garbage's groups (src/garbage.c) once objs[k] stands for c->ids[k]. */
+PyObject *rc_garbage_groups(const rc_graph *g, const struct rc_cycles *c, PyObject *const *objs);
+
+/* Snapshot files (src/snapshot.c): _dump_begin and _load, and their types. */
+extern PyMethodDef rc_snapshot_methods[];
+int rc_snapshot_types_init(PyObject *module, rc_state *st);
 
 /* ---- questions (src/question.c) --------------------------------------- */
 

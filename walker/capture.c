@@ -1290,3 +1290,320 @@ rc_capture_release(PyObject **refs, size_t n)
     }
     rc_free(refs);
 }
+
+/* ---- what a dump reads of the objects it holds -------------------------------- */
+
+long
+rc_short_value(PyObject *op, char *buf)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+    if (tp == &PyUnicode_Type) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(op, &len); /* C only: caches the UTF-8 */
+        if (!s) {
+            PyErr_Clear(); /* lone surrogates have no UTF-8 */
+            return -1;
+        }
+        size_t n = (size_t)len < RC_SHORT_VALUE_MAX ? (size_t)len : RC_SHORT_VALUE_MAX;
+        while (n < (size_t)len && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+            n--; /* cut before a continuation byte: a whole character */
+        }
+        memcpy(buf, s, n);
+        return (long)n;
+    }
+    if (tp == &PyBytes_Type) {
+        size_t n = (size_t)PyBytes_GET_SIZE(op);
+        n = n < RC_SHORT_VALUE_MAX ? n : RC_SHORT_VALUE_MAX;
+        memcpy(buf, PyBytes_AS_STRING(op), n);
+        return (long)n;
+    }
+    if (op == Py_None || op == Py_True || op == Py_False) {
+        const char *s = op == Py_None ? "None" : op == Py_True ? "True" : "False";
+        memcpy(buf, s, strlen(s));
+        return (long)strlen(s);
+    }
+    if (tp == &PyLong_Type) {
+        int overflow;
+        long long v = PyLong_AsLongLongAndOverflow(op, &overflow); /* exact int: C only */
+        if (overflow || (v == -1 && PyErr_Occurred())) {
+            PyErr_Clear();
+            return -1;
+        }
+        return snprintf(buf, RC_SHORT_VALUE_MAX, "%lld", v);
+    }
+    if (tp == &PyFloat_Type) {
+        char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(op), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);
+        if (!s) {
+            PyErr_Clear();
+            return -1;
+        }
+        size_t n = strlen(s) < RC_SHORT_VALUE_MAX ? strlen(s) : RC_SHORT_VALUE_MAX;
+        memcpy(buf, s, n);
+        PyMem_Free(s);
+        return (long)n;
+    }
+    return -1;
+}
+
+/* An open-addressing set of uint32 indexes into a table the caller keys. */
+typedef struct idx_set {
+    uint32_t *slot; /* UINT32_MAX: empty */
+    size_t mask, used;
+} idx_set;
+
+static int
+idx_set_grow(idx_set *t, size_t want, uint64_t (*hash)(const void *, uint32_t), const void *ctx)
+{
+    if (t->slot && 2 * (want + 1) <= t->mask + 1) {
+        return 0;
+    }
+    size_t cap = t->slot ? 2 * (t->mask + 1) : 1024;
+    while (2 * (want + 1) > cap) {
+        cap *= 2;
+    }
+    uint32_t *slot = rc_reallocarray(NULL, cap, sizeof *slot);
+    if (!slot) {
+        return -1;
+    }
+    memset(slot, 0xFF, cap * sizeof *slot);
+    for (size_t i = 0; t->slot && i <= t->mask; i++) {
+        if (t->slot[i] != UINT32_MAX) {
+            size_t j = (size_t)hash(ctx, t->slot[i]) & (cap - 1);
+            while (slot[j] != UINT32_MAX) {
+                j = (j + 1) & (cap - 1);
+            }
+            slot[j] = t->slot[i];
+        }
+    }
+    rc_free(t->slot);
+    t->slot = slot;
+    t->mask = cap - 1;
+    return 0;
+}
+
+static uint64_t
+mix(uint64_t h, uint64_t v)
+{
+    h ^= v + 0x9E3779B97F4A7C15ull + (h << 6) + (h >> 2);
+    return h * 0xFF51AFD7ED558CCDull;
+}
+
+/* The sites being built: frames keyed by (file object, line) while they are
+ * collected (file_obj[i] borrowed from the traceback tuples, which
+ * tracemalloc interns), tracebacks by their frame indexes. */
+typedef struct sites_build {
+    rc_sites *s;
+    PyObject **file_obj;
+    size_t frames_cap, tb_cap, tbf_cap;
+    idx_set by_frame, by_tb;
+    /* The traceback being looked up: pending[0..n_pending). */
+    uint32_t *pending;
+    size_t n_pending, pending_cap;
+} sites_build;
+
+static uint64_t
+frame_hash(const void *ctx, uint32_t i)
+{
+    const sites_build *b = ctx;
+    return mix((uint64_t)(uintptr_t)b->file_obj[i], b->s->frames[i].line);
+}
+
+static uint64_t
+tb_hash_of(const uint32_t *f, size_t n)
+{
+    uint64_t h = n;
+    for (size_t i = 0; i < n; i++) {
+        h = mix(h, f[i]);
+    }
+    return h;
+}
+
+static uint64_t
+tb_hash(const void *ctx, uint32_t t)
+{
+    const rc_sites *s = ((const sites_build *)ctx)->s;
+    return tb_hash_of(s->traceback_frames + s->traceback_off[t],
+                      s->traceback_off[t + 1] - s->traceback_off[t]);
+}
+
+static int
+reserve(void **p, size_t *cap, size_t want, size_t size)
+{
+    if (want <= *cap) {
+        return 0;
+    }
+    size_t c = *cap ? 2 * *cap : 64;
+    while (c < want) {
+        c *= 2;
+    }
+    void *q = rc_reallocarray(*p, c, size);
+    if (!q) {
+        return -1;
+    }
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+/* The index of frame (file, line), added when new; UINT32_MAX on ENOMEM,
+ * or for a file name with no UTF-8 (exception cleared: the frame is left out). */
+static uint32_t
+frame_index(sites_build *b, PyObject *file, uint32_t line)
+{
+    rc_sites *s = b->s;
+    if (idx_set_grow(&b->by_frame, s->n_frames + 1, frame_hash, b) < 0) {
+        return UINT32_MAX;
+    }
+    size_t j = (size_t)mix((uint64_t)(uintptr_t)file, line) & b->by_frame.mask;
+    for (; b->by_frame.slot[j] != UINT32_MAX; j = (j + 1) & b->by_frame.mask) {
+        uint32_t i = b->by_frame.slot[j];
+        if (b->file_obj[i] == file && s->frames[i].line == line) {
+            return i;
+        }
+    }
+    size_t cap = b->frames_cap;
+    if (reserve((void **)&s->frames, &cap, s->n_frames + 1, sizeof *s->frames) < 0 ||
+        reserve((void **)&b->file_obj, &b->frames_cap, s->n_frames + 1, sizeof *b->file_obj) < 0) {
+        return UINT32_MAX;
+    }
+    Py_ssize_t len;
+    const char *utf8 = PyUnicode_Check(file) ? PyUnicode_AsUTF8AndSize(file, &len) : NULL;
+    if (!utf8) {
+        PyErr_Clear();
+        utf8 = "<unknown>";
+        len = 9;
+    }
+    char *copy = rc_malloc((size_t)len + 1);
+    if (!copy) {
+        return UINT32_MAX;
+    }
+    memcpy(copy, utf8, (size_t)len + 1);
+    uint32_t i = (uint32_t)s->n_frames++;
+    s->frames[i] = (rc_snap_frame){copy, line};
+    b->file_obj[i] = file;
+    b->by_frame.slot[j] = i;
+    b->by_frame.used++;
+    return i;
+}
+
+/* The index of the traceback b->pending, added when new; UINT32_MAX on ENOMEM. */
+static uint32_t
+traceback_index(sites_build *b)
+{
+    rc_sites *s = b->s;
+    if (idx_set_grow(&b->by_tb, s->n_tracebacks + 1, tb_hash, b) < 0) {
+        return UINT32_MAX;
+    }
+    size_t j = (size_t)tb_hash_of(b->pending, b->n_pending) & b->by_tb.mask;
+    for (; b->by_tb.slot[j] != UINT32_MAX; j = (j + 1) & b->by_tb.mask) {
+        uint32_t t = b->by_tb.slot[j];
+        size_t n = s->traceback_off[t + 1] - s->traceback_off[t];
+        if (n == b->n_pending &&
+            !memcmp(s->traceback_frames + s->traceback_off[t], b->pending, n * sizeof *b->pending)) {
+            return t;
+        }
+    }
+    size_t used = s->traceback_off[s->n_tracebacks];
+    if (used + b->n_pending > UINT32_MAX - 1 ||
+        reserve((void **)&s->traceback_off, &b->tb_cap, s->n_tracebacks + 2,
+                sizeof *s->traceback_off) < 0 ||
+        reserve((void **)&s->traceback_frames, &b->tbf_cap, used + b->n_pending + 1,
+                sizeof *s->traceback_frames) < 0) {
+        return UINT32_MAX;
+    }
+    memcpy(s->traceback_frames + used, b->pending, b->n_pending * sizeof *b->pending);
+    uint32_t t = (uint32_t)s->n_tracebacks++;
+    s->traceback_off[t + 1] = (uint32_t)(used + b->n_pending);
+    b->by_tb.slot[j] = t;
+    b->by_tb.used++;
+    return t;
+}
+
+/* obj's traceback index into *t (RC_SNAP_NONE when untraced): 0, or -1 on
+ * ENOMEM or with an exception set. */
+static int
+site_of_object(sites_build *b, PyObject *obj, uint32_t *t)
+{
+    *t = RC_SNAP_NONE;
+    PyObject *tb = rc_alloc_traceback(obj);
+    if (!tb) {
+        return -1;
+    }
+    int rc = 0;
+    b->n_pending = 0;
+    if (PyTuple_Check(tb) && PyTuple_GET_SIZE(tb) > 0) {
+        Py_ssize_t n = PyTuple_GET_SIZE(tb);
+        if (reserve((void **)&b->pending, &b->pending_cap, (size_t)n, sizeof *b->pending) < 0) {
+            rc = -1;
+        }
+        for (Py_ssize_t i = 0; rc == 0 && i < n; i++) {
+            PyObject *fr = PyTuple_GET_ITEM(tb, i);
+            if (!PyTuple_Check(fr) || PyTuple_GET_SIZE(fr) != 2) {
+                continue;
+            }
+            long line = PyLong_AsLong(PyTuple_GET_ITEM(fr, 1));
+            if (line == -1 && PyErr_Occurred()) {
+                PyErr_Clear();
+                continue;
+            }
+            uint32_t f = frame_index(b, PyTuple_GET_ITEM(fr, 0),
+                                     line < 0 ? 0 : line > (long)UINT32_MAX ? UINT32_MAX
+                                                                            : (uint32_t)line);
+            if (f == UINT32_MAX) {
+                rc = -1;
+            } else {
+                b->pending[b->n_pending++] = f;
+            }
+        }
+        if (rc == 0 && b->n_pending > 0 && (*t = traceback_index(b)) == UINT32_MAX) {
+            rc = -1;
+        }
+    }
+    Py_DECREF(tb); /* frames keep their file names in tracemalloc's table */
+    return rc;
+}
+
+rc_status
+rc_capture_sites(PyObject *const *refs, size_t n, rc_sites *out)
+{
+    memset(out, 0, sizeof *out);
+    sites_build b = {.s = out};
+    rc_status st = RC_ENOMEM;
+    size_t cap = 0;
+    out->node_traceback = rc_reallocarray(NULL, n ? n : 1, sizeof *out->node_traceback);
+    if (!out->node_traceback ||
+        reserve((void **)&out->traceback_off, &cap, 1, sizeof *out->traceback_off) < 0) {
+        goto finally;
+    }
+    b.tb_cap = cap;
+    out->traceback_off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (site_of_object(&b, refs[i], &out->node_traceback[i]) < 0) {
+            st = PyErr_Occurred() ? RC_EPYTHON : RC_ENOMEM;
+            goto finally;
+        }
+    }
+    st = RC_OK;
+finally:
+    rc_free(b.file_obj);
+    rc_free(b.by_frame.slot);
+    rc_free(b.by_tb.slot);
+    rc_free(b.pending);
+    if (st != RC_OK) {
+        rc_sites_clear(out);
+    }
+    return st;
+}
+
+void
+rc_sites_clear(rc_sites *s)
+{
+    for (size_t i = 0; s->frames && i < s->n_frames; i++) {
+        rc_free((void *)(uintptr_t)s->frames[i].file);
+    }
+    rc_free(s->frames);
+    rc_free(s->traceback_off);
+    rc_free(s->traceback_frames);
+    rc_free(s->node_traceback);
+    memset(s, 0, sizeof *s);
+}

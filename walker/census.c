@@ -125,7 +125,11 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     if (!count || !bytes || !names || !order || !rows) {
         goto finally;
     }
+    unsigned skip = (flags & RC_CENSUS_NO_TOOL_FRAMES) ? RC_NODE_TOOL_FRAME : 0;
     for (rc_id i = 0; i < n; i++) {
+        if (rc_graph_flags(g, i) & skip) {
+            continue;
+        }
         uint32_t t = rc_graph_type(g, i);
         count[t]++;
         bytes[t] += rc_graph_size(g, i);

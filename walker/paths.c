@@ -80,6 +80,27 @@ rc_roots_classify(const rc_graph *g, uint8_t **out)
     return RC_OK;
 }
 
+rc_status
+rc_roots_list(const uint8_t *kinds, size_t n, rc_id **ids, size_t *k)
+{
+    size_t count = 0;
+    for (size_t v = 0; v < n; v++) {
+        count += kinds[v] != RC_ROOT_NONE;
+    }
+    rc_id *out = rc_malloc((count ? count : 1) * sizeof *out);
+    if (!out) {
+        return RC_ENOMEM;
+    }
+    *k = 0;
+    for (size_t v = 0; v < n; v++) {
+        if (kinds[v] != RC_ROOT_NONE) {
+            out[(*k)++] = (rc_id)v;
+        }
+    }
+    *ids = out;
+    return RC_OK;
+}
+
 /* ---- the BFS --------------------------------------------------------------- */
 
 void

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "refchain/graph.h"
+#include "refchain/snapshot.h"
 
 struct _object;
 
@@ -86,5 +87,36 @@ void rc_capture_release(struct _object **refs, size_t n);
  * it cannot be known; then only CPython's own image is trusted to size
  * objects.  Never fails: any exception is cleared. */
 void rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void));
+
+/* ---- what a dump reads of the objects it holds ---------------------------- */
+
+/* Longest value rc_short_value() gives, in bytes. */
+#define RC_SHORT_VALUE_MAX 64
+
+/* A short, safe value of op into buf (RC_SHORT_VALUE_MAX bytes): its
+ * length, or -1 when op has none.  Only exact str (its UTF-8, cut at a
+ * character boundary), bytes (a prefix), int (decimal, when it fits in 64
+ * bits), float (repr's digits), bool and None have one: read in place, no
+ * Python code runs and no Python object is created.  The caller holds op. */
+long rc_short_value(struct _object *op, char *buf);
+
+/* Allocation tracebacks of held objects, deduplicated: the location table of
+ * a snapshot (refchain/snapshot.h's rc_snap_tables). */
+typedef struct rc_sites {
+    rc_snap_frame *frames; /* file names rc_malloc'ed, owned */
+    size_t n_frames;
+    uint32_t *traceback_off; /* n_tracebacks + 1 */
+    uint32_t *traceback_frames;
+    size_t n_tracebacks;
+    uint32_t *node_traceback; /* per object: an index, or RC_SNAP_NONE */
+} rc_sites;
+
+/* Fill *out with tracemalloc's traceback of each of refs[0..n) (held by the
+ * caller).  Creates Python objects (the
+ * tracebacks tracemalloc hands out) but runs no Python code.  RC_OK, or
+ * RC_ENOMEM / RC_EPYTHON (exception set) with *out cleared. */
+rc_status rc_capture_sites(struct _object *const *refs, size_t n, rc_sites *out);
+/* Free what *s owns and zero it. */
+void rc_sites_clear(rc_sites *s);
 
 #endif

@@ -28,6 +28,9 @@ typedef struct rc_census rc_census;
 enum {
     RC_CENSUS_SHORT_NAMES = 1 << 0, /* key rows by __name__, not module.qualname */
     RC_CENSUS_WITH_IDS = 1 << 1,    /* remember which objects were counted */
+    /* Leave out the tool's own running frames (RC_NODE_TOOL_FRAME): a
+     * snapshot's census counts the heap as it was without the dump. */
+    RC_CENSUS_NO_TOOL_FRAMES = 1 << 2,
 };
 
 /* The census of every node of `g`.  On error *out is untouched. */

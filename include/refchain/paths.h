@@ -39,6 +39,11 @@ const char *rc_root_kind_name(rc_root_kind kind);
  * needs its in-edges (rc_graph_build_in; RC_EINVAL otherwise). */
 rc_status rc_roots_classify(const rc_graph *g, uint8_t **out);
 
+/* The roots among kinds[0..n) (the nodes whose kind is not RC_ROOT_NONE),
+ * in id order: *ids (rc_malloc'ed, the caller frees it) and *k.  RC_OK or
+ * RC_ENOMEM (nothing allocated). */
+rc_status rc_roots_list(const uint8_t *kinds, size_t n, rc_id **ids, size_t *k);
+
 /* An edge the BFS must not follow `count` times: the question's own handles
  * (a caller's local variable referring to the object asked about). */
 typedef struct rc_discount {

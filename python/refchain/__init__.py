@@ -61,6 +61,8 @@ from refchain._render import (  # noqa: E402
     show_dominators,
     show_refs,
 )
+from refchain._snapshot import SnapChain, Snapshot, dump, load  # noqa: E402
+from refchain._node import SnapNode  # noqa: E402
 from refchain._leakcheck import Leak, LeakCheckReport, leak_check, no_growth  # noqa: E402
 from refchain._objgraph import (  # noqa: E402
     at,
@@ -99,6 +101,9 @@ __all__ = [
     "Leak",
     "LeakCheckReport",
     "LeakReport",
+    "SnapChain",
+    "SnapNode",
+    "Snapshot",
     "Suspect",
     "TypeStat",
     "at",
@@ -114,6 +119,7 @@ __all__ = [
     "census",
     "collect_report",
     "count",
+    "dump",
     "cycle_monitor",
     "explain",
     "find_backref_chain",
@@ -123,6 +129,7 @@ __all__ = [
     "growth",
     "leak_check",
     "leaks",
+    "load",
     "new_objects",
     "no_growth",
     "render",

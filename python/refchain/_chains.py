@@ -31,7 +31,7 @@ from refchain._safe import (
     _tname,
     _type_name,
 )
-from refchain._sites import display_path as _display_path, site_of
+from refchain._sites import display_path as _display_path, site_of, site_of_frames
 
 _PY310 = sys.version_info >= (3, 10)
 
@@ -232,9 +232,13 @@ def label_path(objs, edges):
     return tuple(steps)
 
 
-def _target_info(obj):
-    text = "(%d B)" % _refchain._shallow_size(obj)
-    site = site_of(obj)
+def _target_info(obj, node=False):
+    """'(size B), allocated at site' of a live object, or of a snapshot's
+    object (node: a SnapNode, as its file recorded it)."""
+    if node:
+        text, site = "(%d B)" % obj.size, site_of_frames(obj.frames())
+    else:
+        text, site = "(%d B)" % _refchain._shallow_size(obj), site_of(obj)
     if site:
         text += ", allocated at %s" % site
     return text
@@ -244,17 +248,22 @@ def format_chain(chain):
     """One line: root, then ' → label type' per step, the target's size and
     allocation line last.  A step repeated k times in a row (a nested
     list's '[0] list', a linked list's '.next Node') reads once, as
-    '[0] list ×k', as garbage() paths do; the Chain keeps every step."""
+    '[0] list ×k', as garbage() paths do; the Chain keeps every step.  A
+    snapshot's chain (refchain.SnapChain, with ._snap) reads the same from
+    what its file recorded."""
     root, steps = chain.root_description, chain.steps
     target = chain.target
+    node = getattr(chain, "_snap", None) is not None
     if chain.root_kind == "unreachable":
-        return "%s: %s %s" % (root, _tname(target), _target_info(target))
+        return "%s: %s %s" % (root, type_name(target, node), _target_info(target, node))
     if not steps:
-        return "%s %s" % (root, _target_info(target))
+        return "%s %s" % (root, _target_info(target, node))
     type_names = {}     # id(type) -> its name as text shows it
 
     def hop(step):
         obj, label = step
+        if node:
+            return "%s %s" % (label, type_name(obj, True))
         tp = type(obj)
         name = type_names.get(id(tp))
         if name is None:
@@ -264,7 +273,12 @@ def format_chain(chain):
     parts = [root]
     parts.extend(_format.runs(map(hop, steps)))
     del steps
-    return " → ".join(parts) + " " + _target_info(target)
+    return " → ".join(parts) + " " + _target_info(target, node)
+
+
+def type_name(obj, node=False):
+    """The name of obj's type as text shows it; node: obj is a SnapNode."""
+    return _format.name(obj.tname) if node else _tname(obj)
 
 
 def chain_repr(chain):

@@ -5,10 +5,15 @@ import collections
 import sys
 
 from refchain import _refchain, _render
+from refchain._chains import type_name
 from refchain._format import human_bytes, name, runs
 from refchain._growth import TRACEMALLOC_HINT, _check_limit
 from refchain._safe import _is, _tname, _type_name
 from refchain._sites import allocation_sites, tracing
+
+
+# refchain/graph.h's RC_TYPE_COLLECTION and RC_TYPE_LRU_CACHE.
+_TYPE_COLLECTION, _TYPE_LRU_CACHE = 1 << 1, 1 << 3
 
 
 class Group:
@@ -36,12 +41,15 @@ class Group:
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
 
+        node = getattr(self.chain, "_snap", None) is not None
+
         def hops():
             parent = self.chain.root
             for obj, label in self.chain.steps:
-                if _varies(parent) and (label.startswith("[") or label == "member"):
+                if (_node_varies(parent) if node else _varies(parent)) and \
+                        (label.startswith("[") or label == "member"):
                     label = "[*]"
-                yield "%s %s" % (label, _tname(obj))
+                yield "%s %s" % (label, type_name(obj, node))
                 parent = obj
 
         return " → ".join([self.chain.root_description] + list(runs(hops())))
@@ -60,6 +68,11 @@ class Group:
 
     def _repr_svg_(self):
         return _render.render_groups([self], "svg").decode("utf-8")
+
+
+def _node_varies(parent):
+    """_varies() of a snapshot's object (SnapNode), from its type's flags."""
+    return bool(parent.type_flags & (_TYPE_COLLECTION | _TYPE_LRU_CACHE))
 
 
 def _varies(parent):
@@ -129,9 +142,9 @@ def show_explain(what, limit=5, file=None, filename=None):
     _write_groups(groups, file)
 
 
-def _write_groups(groups, file):
+def _write_groups(groups, file, traced=None):
     lines = [str(g) for g in groups] or ["(nothing to explain)"]
-    if groups and not tracing():
+    if groups and not (tracing() if traced is None else traced):
         lines.append(TRACEMALLOC_HINT)
     file.write("\n".join(lines) + "\n")
 

@@ -12,6 +12,7 @@ from refchain import _refchain
 from refchain._chains import label_path
 from refchain._format import human_bytes, name, runs
 from refchain._growth import _check_limit
+from refchain._node import SnapNode
 from refchain._safe import _dict_descriptor, _tname, _type_qualname
 from refchain._sites import allocation_sites
 
@@ -81,31 +82,43 @@ class CycleGroup:
         return "<refchain.CycleGroup: %d × %s>" % (self.count, self.signature)
 
 
-def _describe_cycle(objs, edges, hops):
+def _describe_cycle(objs, edges, hops, steps=None):
     """Plain data for one cycle, so that a report keeps no object alive.
     objs: the objects along its first references (edges: their edge
     indexes) and the object the last of them leads to; hops: its length.
     Returns nodes [(type name, size)] in cycle order and edges [(i, j,
     label)] between them, the last one back to node 0 unless the cycle was
     cut (an instance's __dict__ is folded into its '.attr' label, as in
-    chains)."""
+    chains).  A snapshot's cycle comes with its steps (labels from the
+    file) and SnapNodes for objects."""
     if not edges:
         return [], []
-    steps = label_path(objs, edges)
+    node = steps is not None
+    if steps is None:
+        steps = label_path(objs, edges)
     complete = len(edges) == hops
     starts = [0] + [end for end, _ in steps[:-1]]
     if not complete:
         starts.append(len(objs) - 1)
-    nodes = [(_tname(objs[i]), _refchain._shallow_size(objs[i])) for i in starts]
+    nodes = [(name(objs[i].tname), objs[i].size) if node else
+             (_tname(objs[i]), _refchain._shallow_size(objs[i])) for i in starts]
     return nodes, [(n, 0 if complete and n == len(steps) - 1 else n + 1, label)
                    for n, (_, label) in enumerate(steps)]
 
 
-def _groups(raw):
+def _groups(raw, snap=None):
+    """CycleGroups of _garbage's raw groups, or of a snapshot's (`snap`: its
+    node ids become SnapNodes, and its file names the references)."""
     groups = []
     for types, cycles, objects, nbytes, finalizers, objs, edges, hops, members in raw:
-        lines = allocation_sites(members)
-        cycle = _describe_cycle(objs, edges, hops)
+        steps = frames = None
+        if snap is not None:
+            members = [snap._node(i) for i in members]
+            steps = snap._c.labels(tuple(objs), tuple(edges)) if edges else ()
+            objs = [snap._node(i) for i in objs]
+            frames = SnapNode.frames
+        lines = allocation_sites(members, frames=frames)
+        cycle = _describe_cycle(objs, edges, hops, steps)
         del members[:], objs[:]
         groups.append(CycleGroup(types, cycles, objects, nbytes, finalizers, lines, cycle,
                                  hops))

@@ -142,15 +142,25 @@ def site_of(obj):
     return format_site(key) if key else None
 
 
-def allocation_sites(objects, top=3):
+def site_of_frames(frames):
+    """Where an object allocated with these frames was made, as text, or None."""
+    return format_site(site_key(frames)) if frames else None
+
+
+def allocation_sites(objects, top=3, frames=None):
     """The `top` allocation sites of `objects` as [(count, text)], most
-    frequent first; objects tracemalloc did not trace are skipped."""
-    if not tracing():
-        return []
+    frequent first; objects tracemalloc did not trace are skipped.  With
+    `frames`, a function giving an object's frames (a snapshot's), instead
+    of tracemalloc now."""
+    if frames is None:
+        if not tracing():
+            return []
+        frames = frames_of
     counts = {}
     for obj in objects:
-        key = _site_key_of(obj)
-        if key:
+        fs = frames(obj)
+        if fs:
+            key = site_key(fs)
             counts[key] = counts.get(key, 0) + 1
     ranked = sorted(counts.items(), key=lambda item: (-item[1], format_site(item[0])))
     return [(n, format_site(key)) for key, n in ranked[:top]]

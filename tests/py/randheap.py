@@ -401,99 +401,103 @@ def garbage_checked(problems, what, unreachable_targets, reachable_targets):
     return collected
 
 
-# ---- the driver (module level: see the docstring) --------------------------------------
-
-# Warm CPython's lazy per-code caches, which would otherwise appear between a
-# census and its oracle: the specialisation cache a code object gets after
-# enough calls (before 3.11: sys.getsizeof(code) grows), and the co_varnames /
-# co_cellvars / co_freevars tuples 3.11+ builds on first access (labelling a
-# frame's reference reads them).
-for _ in range(2000):
-    _type_name(int)
-    oracle(None, ())
-unreachable_oracle()                    # and the ABC caches Counter() consults
-for _ in list(globals().values()):
-    _ = getattr(_, "__code__", None)
-    if _ is not None:
-        _.co_varnames, _.co_cellvars, _.co_freevars
-        for _ in _.co_consts:
-            if hasattr(_, "co_varnames"):
-                _.co_varnames, _.co_cellvars, _.co_freevars
-_ = None
-
-me_frame = sys._getframe()
-OPCACHE = sys.version_info < (3, 11)
-ARGS = [int(a) for a in sys.argv[1:]]
-FIRST, COUNT = ARGS[0], ARGS[1]
-SIZE = ARGS[2] if len(ARGS) > 2 else 100
-N_TARGETS = ARGS[3] if len(ARGS) > 3 else 2
-BATCH = ARGS[4] if len(ARGS) > 4 else 5
+# What build() fills: the part of the graph kept alive, and what it made.
 ROOT = []
 MADE = {}
-SUMMARY = {"seeds": 0, "failures": 0, "heaps": 0, "objects": 0, "chains": 0,
-           "unreachable_chains": 0, "garbage_checks": 0, "garbage_objects": 0}
-# Every global the loop assigns exists before the first census.
-SEEDS = SEED = C = ROWS = TARGETS = OBJ = CHAIN = PROBLEMS = UNREACHABLE = None
-REACHABLE = OURS = DIFF = D = HOPS = BAD = TID = None
-for SEED in range(FIRST, FIRST + COUNT, BATCH):
-    SEEDS = list(range(SEED, min(SEED + BATCH, FIRST + COUNT)))
-    PROBLEMS = []
-    gc.collect()
-    for SEED in SEEDS:
-        build(SEED, SIZE)
 
-    # 1. census against the oracle's walk
-    TARGETS = sorted(MADE)
-    random.Random(SEEDS[0]).shuffle(TARGETS)
-    TARGETS = TARGETS[:N_TARGETS * len(SEEDS)]
-    C = refchain.census()               # nothing may be created from here to the walk
-    ROWS, TARGETS = oracle(C, TARGETS)
-    OURS = {name: list(stat) for name, stat in C.items()}
-    DIFF = {name: (OURS.get(name), ROWS.get(name))
-            for name in set(OURS) | set(ROWS) if OURS.get(name) != ROWS.get(name)}
-    if DIFF:
-        PROBLEMS.append(["census", DIFF])
-    SUMMARY["objects"] += C.total.count
-    C = ROWS = OURS = DIFF = None
+# ---- the driver (module level: see the docstring) --------------------------------------
+# Only when run as a script: tests/py/snaprand.py imports build() alone.
+if __name__ == "__main__":
 
-    # 2. chains against the oracle's distances
-    UNREACHABLE, REACHABLE = [], []
-    for TID, D in sorted(TARGETS.items()):
-        OBJ = refchain.at(TID)          # the object at this address...
-        if id(OBJ) != TID or type(OBJ).__name__ != MADE[TID]:
-            PROBLEMS.append(["at", TID, MADE[TID], type(OBJ).__name__])
-            OBJ = None
-            continue                    # ...checked, so at() cannot fool the test
-        CHAIN = refchain.find_chain(OBJ)
-        if CHAIN is None:
-            PROBLEMS.append(["chain is None", MADE[TID], D])
-        elif D is None:
-            SUMMARY["unreachable_chains"] += 1
-            UNREACHABLE.append(TID)
-            if CHAIN.root_kind != "unreachable":
-                PROBLEMS.append(["expected unreachable", MADE[TID], str(CHAIN)])
-        else:
-            SUMMARY["chains"] += 1
-            REACHABLE.append(TID)
-            HOPS = CHAIN.hops
-            BAD = steps_are_references(CHAIN.objects)
-            if (HOPS != 2 + D or CHAIN.root_kind != "module" or CHAIN.objects[-1] is not OBJ
-                    or CHAIN.objects[2] is not ROOT or BAD):
-                PROBLEMS.append(["chain", MADE[TID], D, HOPS, CHAIN.root_kind, BAD,
-                                 str(CHAIN)])
-        CHAIN = OBJ = None
-    TARGETS = None
+    # Warm CPython's lazy per-code caches, which would otherwise appear between a
+    # census and its oracle: the specialisation cache a code object gets after
+    # enough calls (before 3.11: sys.getsizeof(code) grows), and the co_varnames /
+    # co_cellvars / co_freevars tuples 3.11+ builds on first access (labelling a
+    # frame's reference reads them).
+    for _ in range(2000):
+        _type_name(int)
+        oracle(None, ())
+    unreachable_oracle()                    # and the ABC caches Counter() consults
+    for _ in list(globals().values()):
+        _ = getattr(_, "__code__", None)
+        if _ is not None:
+            _.co_varnames, _.co_cellvars, _.co_freevars
+            for _ in _.co_consts:
+                if hasattr(_, "co_varnames"):
+                    _.co_varnames, _.co_cellvars, _.co_freevars
+    _ = None
 
-    # 3. garbage, with ROOT alive, then with ROOT gone
-    SUMMARY["garbage_objects"] += garbage_checked(PROBLEMS, "garbage", UNREACHABLE, REACHABLE)
-    del ROOT[:]
-    MADE.clear()
-    SUMMARY["garbage_objects"] += garbage_checked(PROBLEMS, "garbage after clearing ROOT", (), ())
-    SUMMARY["garbage_checks"] += 2
+    me_frame = sys._getframe()
+    OPCACHE = sys.version_info < (3, 11)
+    ARGS = [int(a) for a in sys.argv[1:]]
+    FIRST, COUNT = ARGS[0], ARGS[1]
+    SIZE = ARGS[2] if len(ARGS) > 2 else 100
+    N_TARGETS = ARGS[3] if len(ARGS) > 3 else 2
+    BATCH = ARGS[4] if len(ARGS) > 4 else 5
+    SUMMARY = {"seeds": 0, "failures": 0, "heaps": 0, "objects": 0, "chains": 0,
+               "unreachable_chains": 0, "garbage_checks": 0, "garbage_objects": 0}
+    # Every global the loop assigns exists before the first census.
+    SEEDS = SEED = C = ROWS = TARGETS = OBJ = CHAIN = PROBLEMS = UNREACHABLE = None
+    REACHABLE = OURS = DIFF = D = HOPS = BAD = TID = None
+    for SEED in range(FIRST, FIRST + COUNT, BATCH):
+        SEEDS = list(range(SEED, min(SEED + BATCH, FIRST + COUNT)))
+        PROBLEMS = []
+        gc.collect()
+        for SEED in SEEDS:
+            build(SEED, SIZE)
 
-    SUMMARY["seeds"] += len(SEEDS)
-    SUMMARY["heaps"] += 1
-    if PROBLEMS:
-        SUMMARY["failures"] += 1
-        print(json.dumps({"seeds": SEEDS, "problems": PROBLEMS}, default=repr), flush=True)
-print(json.dumps(SUMMARY), flush=True)
+        # 1. census against the oracle's walk
+        TARGETS = sorted(MADE)
+        random.Random(SEEDS[0]).shuffle(TARGETS)
+        TARGETS = TARGETS[:N_TARGETS * len(SEEDS)]
+        C = refchain.census()               # nothing may be created from here to the walk
+        ROWS, TARGETS = oracle(C, TARGETS)
+        OURS = {name: list(stat) for name, stat in C.items()}
+        DIFF = {name: (OURS.get(name), ROWS.get(name))
+                for name in set(OURS) | set(ROWS) if OURS.get(name) != ROWS.get(name)}
+        if DIFF:
+            PROBLEMS.append(["census", DIFF])
+        SUMMARY["objects"] += C.total.count
+        C = ROWS = OURS = DIFF = None
+
+        # 2. chains against the oracle's distances
+        UNREACHABLE, REACHABLE = [], []
+        for TID, D in sorted(TARGETS.items()):
+            OBJ = refchain.at(TID)          # the object at this address...
+            if id(OBJ) != TID or type(OBJ).__name__ != MADE[TID]:
+                PROBLEMS.append(["at", TID, MADE[TID], type(OBJ).__name__])
+                OBJ = None
+                continue                    # ...checked, so at() cannot fool the test
+            CHAIN = refchain.find_chain(OBJ)
+            if CHAIN is None:
+                PROBLEMS.append(["chain is None", MADE[TID], D])
+            elif D is None:
+                SUMMARY["unreachable_chains"] += 1
+                UNREACHABLE.append(TID)
+                if CHAIN.root_kind != "unreachable":
+                    PROBLEMS.append(["expected unreachable", MADE[TID], str(CHAIN)])
+            else:
+                SUMMARY["chains"] += 1
+                REACHABLE.append(TID)
+                HOPS = CHAIN.hops
+                BAD = steps_are_references(CHAIN.objects)
+                if (HOPS != 2 + D or CHAIN.root_kind != "module" or CHAIN.objects[-1] is not OBJ
+                        or CHAIN.objects[2] is not ROOT or BAD):
+                    PROBLEMS.append(["chain", MADE[TID], D, HOPS, CHAIN.root_kind, BAD,
+                                     str(CHAIN)])
+            CHAIN = OBJ = None
+        TARGETS = None
+
+        # 3. garbage, with ROOT alive, then with ROOT gone
+        SUMMARY["garbage_objects"] += garbage_checked(PROBLEMS, "garbage", UNREACHABLE, REACHABLE)
+        del ROOT[:]
+        MADE.clear()
+        SUMMARY["garbage_objects"] += garbage_checked(PROBLEMS, "garbage after clearing ROOT", (), ())
+        SUMMARY["garbage_checks"] += 2
+
+        SUMMARY["seeds"] += len(SEEDS)
+        SUMMARY["heaps"] += 1
+        if PROBLEMS:
+            SUMMARY["failures"] += 1
+            print(json.dumps({"seeds": SEEDS, "problems": PROBLEMS}, default=repr), flush=True)
+    print(json.dumps(SUMMARY), flush=True)

@@ -1,0 +1,323 @@
+"""Snapshots: the heap written to a file (dump), read back (load), and the
+same questions answered from it, with the same text as on the live heap.
+
+dump() captures once, holds every object while the roots are described
+(refchain._chains, the live describer, on objects that cannot die), and
+writes the graph with every reference's label, short values, allocation
+tracebacks and process facts (docs/format.md).  load() returns a Snapshot;
+its answers name SnapNodes, the file's objects, never live ones."""
+
+import gc
+import json
+import os
+import socket
+import sys
+import time
+import tracemalloc
+
+from refchain import _chains, _format, _garbage, _refchain
+from refchain._explain import Group, LeakReport, _write_groups
+from refchain._format import growth_lines
+from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
+from refchain._node import SnapNode
+from refchain._sites import allocation_sites
+
+# refchain/snapshot.h: which side tables a file carries.
+_SECTION_LABELS, _SECTION_VALUES, _SECTION_ALLOCS = 1, 2, 4
+
+
+# ---- dump ------------------------------------------------------------------------------
+
+
+def _rss():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return str(int(line.split()[1]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return ""
+
+
+def _facts(redact):
+    """What the file says about the process, as (key, value) strings."""
+    facts = [
+        ("pid", str(os.getpid())),
+        ("host", socket.gethostname()),
+        ("argv", json.dumps(sys.argv[:1] if redact else sys.argv)),
+        ("time", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+        ("python", sys.version.replace("\n", " ")),
+        ("implementation", "%s %s" % (sys.implementation.name, sys.platform)),
+        ("debug build", str(hasattr(sys, "gettotalrefcount"))),
+        ("executable", sys.executable),
+        ("rss bytes", _rss()),
+        ("gc counts", json.dumps(gc.get_count())),
+        ("gc thresholds", json.dumps(gc.get_threshold())),
+        ("gc stats", json.dumps(gc.get_stats())),
+    ]
+    if tracemalloc.is_tracing():
+        current, peak = tracemalloc.get_traced_memory()
+        facts += [("tracemalloc traced bytes", str(current)),
+                  ("tracemalloc peak bytes", str(peak)),
+                  ("tracemalloc frames", str(tracemalloc.get_traceback_limit()))]
+    return facts
+
+
+def dump(path, *, values=True, redact=False):
+    """Write the whole heap to `path` (a snapshot file, conventionally
+    .rcsnap): every object, every reference with its label, the roots with
+    their descriptions, short values of str, bytes, int, float, bool and
+    None (values=False or redact=True writes none; redact=True also leaves
+    out dict keys that are data, and argv past the program), allocation
+    tracebacks when tracemalloc traces, and process facts.  The file is
+    written atomically with mode 0600.  Returns the path."""
+    _check_bool(values, "values", "dump")
+    _check_bool(redact, "redact", "dump")
+    path = os.fspath(path)
+    state = _refchain._dump_begin()
+    try:
+        ids, texts = [], []
+        for node_id, kind, obj in state.roots():
+            try:
+                text = _chains._describe_root(kind, obj)
+            except Exception:
+                text = "%s %s" % (kind, _format.name(type(obj).__name__))
+            ids.append(node_id)
+            texts.append(text)
+        del obj
+        state.write(path, ids, texts, _facts(redact), values and not redact,
+                    tracemalloc.is_tracing(), redact)
+    finally:
+        state.close()
+    return path
+
+
+# ---- load ------------------------------------------------------------------------------
+
+
+def load(path):
+    """Read a snapshot file into a Snapshot.  A file that is not a
+    snapshot, or a truncated, corrupt or newer one, raises ValueError naming
+    the file and what is wrong; one that cannot be read raises OSError."""
+    path = os.fspath(path)
+    return Snapshot(_refchain._load(path), path)
+
+
+class SnapChain:
+    """A chain read from a snapshot: a refchain.Chain's attributes and text,
+    with SnapNodes for objects."""
+
+    __slots__ = ("_snap", "root_kind", "objects", "_edge_indexes", "root_description", "steps")
+
+    def __init__(self, snap, kind, ids, edges):
+        self._snap = snap
+        self.root_kind = kind
+        self.objects = [snap._node(i) for i in ids]
+        self._edge_indexes = edges
+        if kind == "unreachable":
+            self.root_description, self.steps = _chains.UNREACHABLE, []
+            return
+        root = self.objects[0]
+        text = snap._c.root(root._root)[2] if root._root is not None else None
+        self.root_description = text or "%s %s" % (kind, root.tname)
+        self.steps = []
+        shown = {}
+        for end, label in snap._c.labels(tuple(ids), tuple(edges)):
+            text = shown.get(label)
+            if text is None:
+                text = shown[label] = _format.name(label)
+            self.steps.append((self.objects[end], text))
+
+    @property
+    def root(self):
+        return None if self.root_kind == "unreachable" else self.objects[0]
+
+    @property
+    def target(self):
+        return self.objects[-1]
+
+    @property
+    def hops(self):
+        return len(self.objects) - 1
+
+    def __len__(self):
+        return len(self.steps)
+
+    __str__ = _chains.format_chain
+
+    def __repr__(self):
+        return "<refchain.SnapChain: %s root, %d hops to a %s>" % (
+            self.root_kind, self.hops, self.target.tname)
+
+
+class Snapshot:
+    """A heap read from a snapshot file.  Every question of the live heap
+    is a method here, with the same text; what needs the live process
+    (handing back real objects) raises, saying so."""
+
+    def __init__(self, c, path):
+        self._c = c
+        self.path = path
+        self._nodes = {}
+
+    def __len__(self):
+        return len(self._c)
+
+    def __repr__(self):
+        return "<refchain.Snapshot %r: %d objects>" % (self.path, len(self))
+
+    @property
+    def facts(self):
+        """The process facts the dump recorded (pid, argv, time, Python
+        version, RSS, tracemalloc's traced memory, gc counts and stats)."""
+        return dict(self._c.facts())
+
+    @property
+    def traced(self):
+        """Whether the dump recorded allocation tracebacks."""
+        return bool(self._c.sections() & _SECTION_ALLOCS)
+
+    def _node(self, node_id):
+        node = self._nodes.get(node_id)
+        if node is None:
+            node = self._nodes[node_id] = SnapNode(self, node_id, self._c.node(node_id))
+        return node
+
+    def node(self, address):
+        """The object at `address` (an int, as id() gave it) in the snapshot."""
+        node_id = self._c.find(_address(address))
+        if node_id is None:
+            raise KeyError("no object at 0x%x in %s" % (_address(address), self.path))
+        return self._node(node_id)
+
+    def at(self, address):
+        raise TypeError("at() hands back a live object, and a snapshot holds none: use "
+                        "snapshot.node(address) for what the file recorded about it")
+
+    # -- what grew -------------------------------------------------------------------
+
+    def census(self, shortnames=False):
+        """The census of the snapshot: type name -> (count, bytes)."""
+        _check_bool(shortnames, "shortnames", "census")
+        return self._c.census(shortnames)
+
+    def _growth(self, since, limit, shortnames, with_objects):
+        peaks = _census_of(since, shortnames, "growth") if since is not None else None
+        point = _census_of(since, shortnames, "growth") if since is not None else None
+        _, _, diff, ids = self._c.growth(peaks, point, shortnames, min(limit, sys.maxsize),
+                                         with_objects and point is not None)
+        return list(diff)[:limit], ids
+
+    def growth(self, since=None, limit=10, shortnames=True):
+        """The types whose count rose since `since` (an older Snapshot of
+        the same process, or a Census), as (name, count, delta), largest
+        delta first; without `since`, every type."""
+        limit = _check_limit(limit, "growth")
+        _check_bool(shortnames, "shortnames", "growth")
+        rows, _ = self._growth(since, limit, shortnames, False)
+        return [(r.name, r.count, r.delta) for r in rows]
+
+    def show_growth(self, since=None, limit=10, shortnames=True, file=None):
+        """show_growth()'s text for what grew between `since` and this
+        snapshot: each type's count, growth and byte growth, and the lines
+        that allocated the new instances."""
+        limit = _check_limit(limit, "show_growth")
+        _check_bool(shortnames, "shortnames", "show_growth")
+        file = _out(file, "show_growth")
+        rows, ids = self._growth(since, limit, shortnames, self.traced)
+        lines = []
+        for row, line in zip(rows, growth_lines(rows)):
+            lines.append(line)
+            if ids:
+                nodes = [self._node(i) for i in ids.get(row.name, ())]
+                for n, site in allocation_sites(nodes, frames=SnapNode.frames):
+                    lines.append("    +%d at %s" % (n, site))
+        if rows and not self.traced:
+            lines.append(TRACEMALLOC_HINT)
+        if lines:
+            file.write("\n".join(lines) + "\n")
+
+    def new_objects(self, typename=None, since=None):
+        """The objects of this snapshot that were not in `since` (an older
+        Snapshot of the same process, or a Census): an object is new when no
+        object of its type lived at its address then."""
+        if since is None:
+            raise ValueError("new_objects() needs since=: an older snapshot or a census")
+        ids = self._c.new_ids(_census_of(since, False, "new_objects"), typename)
+        return [self._node(i) for i in ids]
+
+    # -- what keeps it alive -----------------------------------------------------------
+
+    def find_chain(self, obj):
+        """The shortest chain of references from a root to `obj` (an
+        address, or a SnapNode of this snapshot)."""
+        node = obj if isinstance(obj, SnapNode) and obj._snap is self else self.node(obj)
+        kind, ids, edges = self._c.chain(node.id)
+        return SnapChain(self, kind, ids, edges)
+
+    def _groups(self, raw, typename):
+        groups = []
+        for count, nbytes, (kind, ids, edges), members in raw:
+            nodes = [self._node(i) for i in members]
+            groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
+                                allocation_sites(nodes, frames=SnapNode.frames)))
+        return groups
+
+    def explain(self, typename, limit=5):
+        """explain()'s groups for the objects of `typename` in the snapshot."""
+        limit = _check_limit(limit, "explain")
+        if not isinstance(typename, str):
+            raise TypeError("Snapshot.explain() takes a type name, not %s"
+                            % type(typename).__name__)
+        raw = self._c.explain(typename, None, min(limit, sys.maxsize), False)
+        return self._groups(raw, typename)
+
+    def show_explain(self, typename, limit=5, file=None):
+        groups = self.explain(typename, limit)
+        _write_groups(groups, _out(file, "show_explain"), self.traced)
+
+    def leaks(self, since, limit=5):
+        """leaks()'s report: what is new since `since` (an older Snapshot of
+        the same process, or a Census), by type, each type explained."""
+        limit = _check_limit(limit, "leaks")
+        raw = self._c.explain(None, _census_of(since, False, "leaks"), min(limit, sys.maxsize),
+                              True)
+        return LeakReport([(typename, count, nbytes, self._groups(groups, typename))
+                           for typename, count, nbytes, groups in raw])
+
+
+    # -- what the next collection frees ---------------------------------------------
+
+    def garbage(self, limit=10):
+        """garbage()'s prediction for the snapshot: what a full collection
+        would have freed at the dump, and its cycles grouped by type."""
+        limit = _check_limit(limit, "garbage")
+        count, raw = self._c.garbage(min(limit, sys.maxsize), _garbage.CYCLE_HOPS)
+        return _garbage.GarbageReport(count, _garbage._groups(raw, self))
+
+
+def _address(address):
+    if isinstance(address, SnapNode):
+        return address.address
+    if isinstance(address, bool) or not isinstance(address, int):
+        raise TypeError("an address must be an int (as id() gives), not %s"
+                        % type(address).__name__)
+    return address
+
+
+def _census_of(since, shortnames, func):
+    if isinstance(since, Snapshot):
+        return since.census(shortnames)
+    if isinstance(since, _refchain.Census):
+        return since
+    raise TypeError("%s() argument 'since' must be a Snapshot or a Census, not %s"
+                    % (func, type(since).__name__))
+
+
+def _out(file, func):
+    if file is None:
+        return sys.stdout
+    if not callable(getattr(file, "write", None)):
+        raise TypeError("%s() argument 'file' must have a write() method" % func)
+    return file

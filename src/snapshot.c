@@ -1,0 +1,941 @@
+/* Snapshot files: refchain.dump()'s two calls, and refchain.load()'s graph.
+ *
+ * _dump_begin() captures (both edge directions, sizes), classifies the
+ * roots and takes a strong reference to every node before returning: the
+ * DumpState it returns holds the whole heap, so that the package may describe the
+ * roots in Python (on objects that cannot die), and its write() may read
+ * every object, which relate (edge labels), rc_short_value (values) and
+ * rc_capture_sites (allocation tracebacks) do in C, running no Python code.
+ * The state's references are discounted by any capture another thread makes
+ * meanwhile (it is a tool object).  close() (or the state's deallocation)
+ * drops them.
+ *
+ * _load(path) reads a file (walker/load.c) into a SnapshotGraph, which answers
+ * from the graph alone: node ids in, node ids and plain values out.  The
+ * package (refchain._snapshot) turns them into the same text as the live
+ * answers. */
+#include "rcmodule.h"
+
+#include "refchain/alloc.h"
+#include "refchain/explain.h"
+#include "refchain/relate.h"
+#include "refchain/scc.h"
+#include "refchain/select.h"
+#include "refchain/snapshot.h"
+#include "refchain/unreachable.h"
+
+/* ---- errors ----------------------------------------------------------------- */
+
+/* Raise for a failed dump or load: MemoryError, OSError (the OS refused) or
+ * ValueError (the file is not a snapshot this code reads), with the file
+ * layer's message, which names the file. */
+static PyObject *
+snap_raise(rc_snap_status st, const char *msg)
+{
+    PyObject *exc = st == RC_SNAP_ENOMEM ? PyExc_MemoryError
+                    : st == RC_SNAP_EIO  ? PyExc_OSError
+                                         : PyExc_ValueError;
+    PyErr_SetString(exc, msg[0] ? msg : rc_snap_status_str(st));
+    return NULL;
+}
+
+/* ---- _dump_begin() -> DumpState ------------------------------------------------ */
+
+typedef struct dump_obj {
+    rc_tool base; /* base.held: refs[v] holds node v */
+    analysis a;   /* the graph, sizes and root kinds */
+} dump_obj;
+
+
+static void
+dump_close_refs(dump_obj *self)
+{
+    PyObject **refs = self->base.held;
+    size_t n = (size_t)self->base.n_held;
+    self->base.held = NULL;
+    self->base.n_held = 0;
+    rc_capture_release(refs, n); /* deallocs may run: the fields are clear */
+}
+
+static PyObject *
+rc_dump_begin_py(PyObject *module, PyObject *Py_UNUSED(arg))
+{
+    question q = {0};
+    analysis a;
+    if (analyse(module, &q, AN_SIZES | AN_KINDS, &a) < 0) {
+        return NULL;
+    }
+    PyObject **refs = take_objects(a.g, NULL, rc_graph_node_count(a.g));
+    if (!refs) {
+        analysis_free(&a);
+        return NULL;
+    }
+    /* Every node is held: Python code may run from here on. */
+    dump_obj *self = (dump_obj *)rc_tool_new(module, rc_module_state(module)->dump_type);
+    if (!self) {
+        rc_capture_release(refs, rc_graph_node_count(a.g));
+        analysis_free(&a);
+        return NULL;
+    }
+    self->a = a;
+    self->base.held = refs;
+    self->base.n_held = (Py_ssize_t)rc_graph_node_count(a.g);
+    return (PyObject *)self;
+}
+
+static int
+dump_check(const dump_obj *self)
+{
+    if (!self->base.held) {
+        PyErr_SetString(PyExc_ValueError, "this dump is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* roots() -> [(node id, root kind name, object)] for every root. */
+static PyObject *
+dump_roots(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    dump_obj *self = (dump_obj *)op;
+    if (dump_check(self) < 0) {
+        return NULL;
+    }
+    size_t n = rc_graph_node_count(self->a.g);
+    rc_id *ids;
+    size_t k;
+    rc_status st = rc_roots_list(self->a.kinds, n, &ids, &k);
+    if (st != RC_OK) {
+        return rc_raise(st);
+    }
+    PyObject *list = PyList_New((Py_ssize_t)k);
+    for (size_t i = 0; list && i < k; i++) {
+        PyObject *item = Py_BuildValue("(IsO)", (unsigned)ids[i],
+                                       rc_root_kind_name(self->a.kinds[ids[i]]),
+                                       self->base.held[ids[i]]);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    rc_free(ids);
+    return list;
+}
+
+/* What the file layer's callbacks read: the held objects, relate's context,
+ * and the labels of the referrer being written (computed once for all its
+ * out-edges). */
+typedef struct dump_ctx {
+    const dump_obj *self;
+    rc_relate_ctx relate;
+    int values, redact;
+    rc_sites sites;
+    rc_id from;            /* whose labels are in rels[], or RC_NO_ID */
+    rc_relation *rels;
+    size_t n_rels, rels_cap;
+    int failed;            /* a label could not be made (out of memory) */
+    char value[RC_SHORT_VALUE_MAX];
+} dump_ctx;
+
+static void
+drop_labels(dump_ctx *c)
+{
+    for (size_t i = 0; i < c->n_rels; i++) {
+        rc_relation_clear(&c->rels[i]);
+    }
+    c->n_rels = 0;
+    c->from = RC_NO_ID;
+}
+
+/* What redact=True writes for a data dict's key. */
+#define REDACTED_KEY "[<redacted>]"
+
+static const char *
+dump_label(void *ctx, rc_id from, size_t k, size_t *len)
+{
+    dump_ctx *c = ctx;
+    if (c->from != from) {
+        drop_labels(c);
+        size_t deg;
+        const rc_id *out = rc_graph_out(c->self->a.g, from, &deg);
+        if (deg > c->rels_cap) {
+            rc_relation *r = rc_reallocarray(c->rels, deg, sizeof *r);
+            if (!r) {
+                c->failed = 1;
+                return NULL;
+            }
+            c->rels = r;
+            c->rels_cap = deg;
+        }
+        PyObject *const *refs = c->self->base.held;
+        for (size_t i = 0; i < deg; i++) {
+            if (rc_relate(&c->relate, refs[from], refs[out[i]], (long)i, &c->rels[i]) != RC_OK) {
+                c->failed = 1;
+                drop_labels(c);
+                return NULL;
+            }
+            c->n_rels = i + 1;
+        }
+        c->from = from;
+    }
+    if (k >= c->n_rels) {
+        return NULL;
+    }
+    if (c->redact && c->rels[k].kind == RC_REL_KEY &&
+        !(rc_graph_flags(c->self->a.g, from) & RC_NODE_NAMESPACE)) {
+        /* A data dict's key is data; a namespace's keys are names in code. */
+        *len = strlen(REDACTED_KEY);
+        return REDACTED_KEY;
+    }
+    *len = strlen(c->rels[k].text);
+    return c->rels[k].text;
+}
+
+static const char *
+dump_value(void *ctx, rc_id v, size_t *len)
+{
+    dump_ctx *c = ctx;
+    long n = c->values ? rc_short_value(c->self->base.held[v], c->value) : -1;
+    if (n < 0) {
+        return NULL;
+    }
+    *len = (size_t)n;
+    return c->value;
+}
+
+static uint32_t
+dump_alloc(void *ctx, rc_id v)
+{
+    return ((dump_ctx *)ctx)->sites.node_traceback[v];
+}
+
+/* The UTF-8 of str item i of list (borrowed, cached in the str), or NULL
+ * with TypeError naming what. */
+static const char *
+list_text(PyObject *list, Py_ssize_t i, const char *what)
+{
+    PyObject *s = PyList_GET_ITEM(list, i);
+    if (!PyUnicode_Check(s)) {
+        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
+        return NULL;
+    }
+    return PyUnicode_AsUTF8(s);
+}
+
+/* Fill t->roots and t->facts from root_ids/root_texts (parallel lists:
+ * node ids and str) and facts (a list of (str, str)).  Raises on failure. */
+static int
+dump_side_tables(const dump_obj *self, PyObject *root_ids, PyObject *root_texts, PyObject *facts,
+                 rc_snap_tables *t)
+{
+    Py_ssize_t nr = PyList_GET_SIZE(root_ids), nf = PyList_GET_SIZE(facts);
+    if (PyList_GET_SIZE(root_texts) != nr) {
+        PyErr_SetString(PyExc_ValueError, "write(): one root text per root");
+        return -1;
+    }
+    rc_snap_root *roots = rc_malloc((size_t)(nr ? nr : 1) * sizeof *roots);
+    rc_snap_fact *fs = rc_malloc((size_t)(nf ? nf : 1) * sizeof *fs);
+    t->roots = roots;
+    t->facts = fs;
+    if (!roots || !fs) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t n = rc_graph_node_count(self->a.g);
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        unsigned long v = PyLong_AsUnsignedLong(PyList_GET_ITEM(root_ids, i));
+        if (PyErr_Occurred() || v >= n) {
+            PyErr_SetString(PyExc_ValueError, "write(): a root id is not a node");
+            return -1;
+        }
+        roots[i] = (rc_snap_root){(rc_id)v, self->a.kinds[v], list_text(root_texts, i, "a root text")};
+        if (!roots[i].text) {
+            return -1;
+        }
+        t->n_roots = (size_t)i + 1;
+    }
+    for (Py_ssize_t i = 0; i < nf; i++) {
+        PyObject *kv = PyList_GET_ITEM(facts, i);
+        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(kv, 1))) {
+            PyErr_SetString(PyExc_TypeError, "write(): facts must be (str, str) pairs");
+            return -1;
+        }
+        fs[i] = (rc_snap_fact){PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 0)),
+                               PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 1))};
+        if (!fs[i].key || !fs[i].value) {
+            return -1;
+        }
+        t->n_facts = (size_t)i + 1;
+    }
+    return 0;
+}
+
+/* write(path, root_ids, root_texts, facts, values, sites, redact): the
+ * file.  redact: data dicts' keys read REDACTED_KEY. */
+static PyObject *
+dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    dump_obj *self = (dump_obj *)op;
+    if (nargs != 7 || !PyList_Check(args[1]) || !PyList_Check(args[2]) || !PyList_Check(args[3])) {
+        PyErr_SetString(PyExc_TypeError, "write(path, root_ids, root_texts, facts, values, "
+                                         "sites, redact): lists expected");
+        return NULL;
+    }
+    PyObject *path = NULL;
+    int values = PyObject_IsTrue(args[4]), sites = PyObject_IsTrue(args[5]),
+        redact = PyObject_IsTrue(args[6]);
+    if (dump_check(self) < 0 || values < 0 || sites < 0 || redact < 0 ||
+        !PyUnicode_FSConverter(args[0], &path)) {
+        return NULL;
+    }
+    dump_ctx c = {.self = self, .values = values, .redact = redact, .from = RC_NO_ID};
+    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value};
+    PyObject *result = NULL;
+    char msg[512] = "";
+    if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0) {
+        goto finally;
+    }
+    if (sites) {
+        rc_status st = rc_capture_sites(self->base.held, (size_t)self->base.n_held, &c.sites);
+        if (st != RC_OK) {
+            rc_raise(st);
+            goto finally;
+        }
+        t.node_alloc = dump_alloc;
+        t.frames = c.sites.frames;
+        t.n_frames = c.sites.n_frames;
+        t.traceback_off = c.sites.traceback_off;
+        t.traceback_frames = c.sites.traceback_frames;
+        t.n_tracebacks = c.sites.n_tracebacks;
+    }
+    /* From here to the end of the file no Python code runs (relate's live
+     * mode may create an int's repr, on objects held here). */
+    rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
+    rc_snap_status st =
+        rc_snapshot_dump(PyBytes_AS_STRING(path), self->a.g, &t, msg, sizeof msg);
+    if (st == RC_SNAP_OK && c.failed) {
+        remove(PyBytes_AS_STRING(path)); /* it lacks labels: no half-truths on disk */
+        st = RC_SNAP_ENOMEM;
+    }
+    if (st != RC_SNAP_OK) {
+        snap_raise(st, msg);
+        goto finally;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+finally:
+    drop_labels(&c);
+    rc_free(c.rels);
+    rc_sites_clear(&c.sites);
+    rc_free((void *)(uintptr_t)t.roots);
+    rc_free((void *)(uintptr_t)t.facts);
+    Py_XDECREF(path);
+    return result;
+}
+
+static PyObject *
+dump_close(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    dump_close_refs((dump_obj *)op);
+    Py_RETURN_NONE;
+}
+
+static void
+dump_dealloc(PyObject *op)
+{
+    dump_obj *self = (dump_obj *)op;
+    dump_close_refs(self);
+    analysis_free(&self->a);
+    rc_tool_dealloc(op);
+}
+
+static PyMethodDef dump_methods[] = {
+    {"roots", dump_roots, METH_NOARGS, "roots() -> [(node id, kind, object)]"},
+    {"write", (PyCFunction)(void (*)(void))dump_write, METH_FASTCALL,
+     "write(path, root_ids, root_texts, facts, values, sites, redact)"},
+    {"close", dump_close, METH_NOARGS, "Drop the references to the heap."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot dump_slots[] = {
+    {Py_tp_new, (void *)rc_no_new},
+    {Py_tp_dealloc, (void *)dump_dealloc},
+    {Py_tp_methods, dump_methods},
+    {0, NULL},
+};
+
+static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TPFLAGS_DEFAULT,
+                                dump_slots};
+
+/* ---- _load(path) -> SnapshotGraph---------------------------------------------- */
+
+typedef struct snap_obj {
+    rc_tool base;
+    rc_snapshot *s;
+    uint8_t *kinds;     /* per node: rc_roots_classify */
+    uint32_t *root_at;  /* per node: its root index, or RC_SNAP_NONE */
+    rc_paths *paths;    /* the BFS from the roots, made on first use */
+} snap_obj;
+
+#define SNAP(op) ((snap_obj *)(op))
+#define SGRAPH(op) rc_snapshot_graph(SNAP(op)->s)
+
+static void
+snap_dealloc(PyObject *op)
+{
+    snap_obj *self = SNAP(op);
+    rc_paths_free(self->paths);
+    rc_free(self->kinds);
+    rc_free(self->root_at);
+    rc_snapshot_free(self->s);
+    rc_tool_dealloc(op);
+}
+
+static PyObject *
+rc_load_py(PyObject *module, PyObject *arg)
+{
+    PyObject *path;
+    if (!PyUnicode_FSConverter(arg, &path)) {
+        return NULL;
+    }
+    rc_snapshot *s = NULL;
+    char msg[512] = "";
+    rc_snap_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rc_snapshot_load(PyBytes_AS_STRING(path), &s, msg, sizeof msg);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (st != RC_SNAP_OK) {
+        return snap_raise(st, msg);
+    }
+    rc_graph *g = rc_snapshot_graph(s);
+    size_t n = rc_graph_node_count(g), nr = rc_snapshot_root_count(s);
+    uint8_t *kinds = NULL;
+    uint32_t *root_at = rc_reallocarray(NULL, n ? n : 1, sizeof *root_at);
+    rc_status gst = root_at ? rc_graph_build_in(g) : RC_ENOMEM;
+    if (gst == RC_OK) {
+        /* Roots are classified from the graph alone, as in the live process. */
+        gst = rc_roots_classify(g, &kinds);
+    }
+    snap_obj *self = gst == RC_OK ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type) : NULL;
+    if (!self) {
+        rc_free(kinds);
+        rc_free(root_at);
+        rc_snapshot_free(s);
+        return gst == RC_OK ? NULL : rc_raise(gst);
+    }
+    memset(root_at, 0xFF, (n ? n : 1) * sizeof *root_at);
+    for (size_t i = 0; i < nr; i++) {
+        root_at[rc_snapshot_root(s, i).node] = (uint32_t)i;
+    }
+    self->s = s;
+    self->kinds = kinds;
+    self->root_at = root_at;
+    self->paths = NULL;
+    return (PyObject *)self;
+}
+
+static Py_ssize_t
+snap_len(PyObject *op)
+{
+    return (Py_ssize_t)rc_graph_node_count(SGRAPH(op));
+}
+
+/* The BFS from the file's roots, made once.  -1 with an exception set. */
+static int
+snap_paths(snap_obj *self)
+{
+    rc_status st = self->paths ? RC_OK
+                               : rc_paths_bfs(rc_snapshot_graph(self->s), self->kinds, NULL, 0,
+                                              &self->paths);
+    if (st != RC_OK) {
+        rc_raise(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* A node id argument: -1 with an exception set when it is not one. */
+static long
+node_arg(PyObject *op, PyObject *arg)
+{
+    unsigned long v = PyLong_AsUnsignedLong(arg);
+    if (PyErr_Occurred() || v >= rc_graph_node_count(SGRAPH(op))) {
+        PyErr_Clear();
+        PyErr_SetString(PyExc_IndexError, "not a node id of this snapshot");
+        return -1;
+    }
+    return (long)v;
+}
+
+/* census(shortnames=False) */
+static PyObject *
+snap_census(PyObject *op, PyObject *arg)
+{
+    int shortnames = PyObject_IsTrue(arg);
+    if (shortnames < 0) {
+        return NULL;
+    }
+    rc_census *c = NULL;
+    unsigned flags = RC_CENSUS_WITH_IDS | RC_CENSUS_NO_TOOL_FRAMES |
+                     (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
+    rc_status st = rc_census_of(SGRAPH(op), flags, &c);
+    return st == RC_OK ? rc_census_wrap(((rc_tool *)op)->module, c) : rc_raise(st);
+}
+
+/* find(address) -> node id or None */
+static PyObject *
+snap_find(PyObject *op, PyObject *arg)
+{
+    unsigned long long addr = PyLong_AsUnsignedLongLong(arg);
+    if (addr == (unsigned long long)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    rc_id v = rc_graph_find(SGRAPH(op), (uintptr_t)addr);
+    if (v == RC_NO_ID) {
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLong(v);
+}
+
+static PyObject *
+none_ref(void)
+{
+    Py_INCREF(Py_None);
+    return Py_None;
+}
+
+/* node(id) -> (address, type name, short name, size, refcount, flags,
+ *              type flags, value bytes or None, root index or None) */
+static PyObject *
+snap_node(PyObject *op, PyObject *arg)
+{
+    long v = node_arg(op, arg);
+    if (v < 0) {
+        return NULL;
+    }
+    const rc_graph *g = SGRAPH(op);
+    uint32_t t = rc_graph_type(g, (rc_id)v);
+    size_t len;
+    const char *value = rc_snapshot_value(SNAP(op)->s, (rc_id)v, &len);
+    uint32_t r = SNAP(op)->root_at[v];
+    PyObject *value_obj = value ? PyBytes_FromStringAndSize(value, (Py_ssize_t)len)
+                                : none_ref();
+    PyObject *root = r == RC_SNAP_NONE ? none_ref() : PyLong_FromUnsignedLong(r);
+    PyObject *result = value_obj && root
+                           ? Py_BuildValue("(KssKkIIOO)", (unsigned long long)rc_graph_addr(g, (rc_id)v),
+                                           rc_graph_type_name(g, t), rc_graph_type_short_name(g, t),
+                                           (unsigned long long)rc_graph_size(g, (rc_id)v),
+                                           (unsigned long)rc_graph_refcnt(g, (rc_id)v),
+                                           rc_graph_flags(g, (rc_id)v), rc_graph_type_flags(g, t),
+                                           value_obj, root)
+                           : NULL;
+    Py_XDECREF(value_obj);
+    Py_XDECREF(root);
+    return result;
+}
+
+/* root(i) -> (node id, kind name, text or None) */
+static PyObject *
+snap_root(PyObject *op, PyObject *arg)
+{
+    Py_ssize_t i = PyNumber_AsSsize_t(arg, PyExc_IndexError);
+    if (i == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (i < 0 || (size_t)i >= rc_snapshot_root_count(SNAP(op)->s)) {
+        PyErr_SetString(PyExc_IndexError, "root index out of range");
+        return NULL;
+    }
+    rc_snap_root r = rc_snapshot_root(SNAP(op)->s, (size_t)i);
+    return Py_BuildValue("(Isz)", (unsigned)r.node,
+                         rc_root_kind_name(r.kind < RC_ROOT_KINDS ? r.kind : RC_ROOT_C), r.text);
+}
+
+/* labels(from) -> (label or None, ...) for each out-edge, and the targets. */
+static PyObject *
+snap_out(PyObject *op, PyObject *arg)
+{
+    long v = node_arg(op, arg);
+    if (v < 0) {
+        return NULL;
+    }
+    size_t deg;
+    const rc_id *out = rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
+    PyObject *t = PyTuple_New((Py_ssize_t)deg);
+    for (size_t k = 0; t && k < deg; k++) {
+        const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
+        PyObject *item = Py_BuildValue("(Iz)", (unsigned)out[k], label);
+        if (!item) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)k, item);
+    }
+    return t;
+}
+
+/* labels(ids, edges) -> ((end, label), ...): the steps of the chain
+ * ids[0] -> ids[1] -> ... (edges[i]: the index among ids[i]'s out-edges of
+ * the reference to ids[i + 1]), read from the file's labels.  An edge the
+ * file has no label for reads `<referent #k>`, as live. */
+static PyObject *
+snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !PyTuple_Check(args[0]) || !PyTuple_Check(args[1]) ||
+        PyTuple_GET_SIZE(args[1]) + 1 != (PyTuple_GET_SIZE(args[0]) ? PyTuple_GET_SIZE(args[0]) : 1)) {
+        PyErr_SetString(PyExc_TypeError, "labels(ids, edges): tuples, one edge per hop");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(args[1]);
+    PyObject *steps = PyTuple_New(n);
+    for (Py_ssize_t i = 0; steps && i < n; i++) {
+        long v = node_arg(op, PyTuple_GET_ITEM(args[0], i));
+        unsigned long k = v < 0 ? 0 : PyLong_AsUnsignedLong(PyTuple_GET_ITEM(args[1], i));
+        size_t deg = 0;
+        if (v >= 0 && !PyErr_Occurred()) {
+            rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
+        }
+        if (v < 0 || PyErr_Occurred() || k >= deg) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_IndexError, "labels(): not an edge of this snapshot");
+            }
+            Py_CLEAR(steps);
+            break;
+        }
+        const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
+        PyObject *item = label ? Py_BuildValue("(ns)", i + 1, label)
+                               : PyUnicode_FromFormat("<referent #%lu>", k);
+        if (item && !label) {
+            Py_SETREF(item, Py_BuildValue("(nN)", i + 1, item));
+        }
+        if (!item) {
+            Py_CLEAR(steps);
+            break;
+        }
+        PyTuple_SET_ITEM(steps, i, item);
+    }
+    return steps;
+}
+
+/* frames(id) -> ((file, line), ...) innermost first, or None */
+static PyObject *
+snap_frames(PyObject *op, PyObject *arg)
+{
+    long v = node_arg(op, arg);
+    if (v < 0) {
+        return NULL;
+    }
+    size_t n = rc_snapshot_alloc_depth(SNAP(op)->s, (rc_id)v);
+    if (n == 0) {
+        Py_RETURN_NONE;
+    }
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; t && i < n; i++) {
+        rc_snap_frame f = rc_snapshot_alloc_frame(SNAP(op)->s, (rc_id)v, i);
+        PyObject *item = Py_BuildValue("(sI)", f.file, (unsigned)f.line);
+        if (!item) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
+    }
+    return t;
+}
+
+/* facts() -> [(key, value)]; sections() -> int */
+static PyObject *
+snap_facts(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    size_t n = rc_snapshot_fact_count(SNAP(op)->s);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (size_t i = 0; list && i < n; i++) {
+        rc_snap_fact f = rc_snapshot_fact(SNAP(op)->s, i);
+        PyObject *item = Py_BuildValue("(ss)", f.key, f.value);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    return list;
+}
+
+static PyObject *
+snap_sections(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    return PyLong_FromUnsignedLong(rc_snapshot_sections(SNAP(op)->s));
+}
+
+/* A chain as plain data: (kind, (node id, ...), (edge index, ...)). */
+static PyObject *
+id_chain(PyObject *Py_UNUSED(module), int kind, PyObject *const *ids, const uint32_t *edges,
+         size_t n)
+{
+    PyObject *nodes = PyTuple_New((Py_ssize_t)n), *hops = PyTuple_New(n ? (Py_ssize_t)n - 1 : 0);
+    for (size_t i = 0; nodes && hops && i < n; i++) {
+        Py_INCREF(ids[i]);
+        PyTuple_SET_ITEM(nodes, (Py_ssize_t)i, ids[i]);
+        if (i + 1 < n) {
+            PyObject *e = PyLong_FromUnsignedLong(edges[i]);
+            if (!e) {
+                Py_CLEAR(nodes);
+                break;
+            }
+            PyTuple_SET_ITEM(hops, (Py_ssize_t)i, e);
+        }
+    }
+    PyObject *result = nodes && hops
+                           ? Py_BuildValue("(sOO)", kind < RC_ROOT_KINDS ? rc_root_kind_name(kind)
+                                                                         : "unreachable",
+                                           nodes, hops)
+                           : NULL;
+    Py_XDECREF(nodes);
+    Py_XDECREF(hops);
+    return result;
+}
+
+/* ints[i] = node id ids[i] as an int (new references); NULL on failure. */
+static PyObject **
+id_objects(const rc_id *ids, size_t n)
+{
+    PyObject **objs = rc_calloc(n ? n : 1, sizeof *objs);
+    for (size_t i = 0; objs && i < n; i++) {
+        if (!(objs[i] = PyLong_FromUnsignedLong(ids[i]))) {
+            rc_capture_release(objs, i);
+            objs = NULL;
+        }
+    }
+    if (!objs && !PyErr_Occurred()) {
+        PyErr_NoMemory();
+    }
+    return objs;
+}
+
+/* chain(id) -> (kind, ids, edges): the shortest chain from a root. */
+static PyObject *
+snap_chain(PyObject *op, PyObject *arg)
+{
+    long v = node_arg(op, arg);
+    if (v < 0 || snap_paths(SNAP(op)) < 0) {
+        return NULL;
+    }
+    const rc_paths *p = SNAP(op)->paths;
+    size_t depth = rc_paths_depth(p, (rc_id)v);
+    int kind = RC_ROOT_KINDS;
+    size_t n = 1;
+    rc_id *ids = NULL;
+    uint32_t *edges = NULL;
+    if (depth != UINT32_MAX) {
+        n = depth + 1;
+        kind = SNAP(op)->kinds[rc_paths_root(p, (rc_id)v)];
+    }
+    ids = rc_malloc(n * sizeof *ids);
+    edges = rc_calloc(n, sizeof *edges);
+    PyObject *result = NULL, **objs = NULL;
+    if (!ids || !edges) {
+        PyErr_NoMemory();
+        goto finally;
+    }
+    if (depth != UINT32_MAX) {
+        rc_paths_chain(p, (rc_id)v, ids, n);
+        rc_paths_chain_edges(p, ids, n, edges);
+    } else {
+        ids[0] = (rc_id)v;
+    }
+    if ((objs = id_objects(ids, n)) != NULL) {
+        result = id_chain(NULL, kind, objs, edges, n);
+    }
+finally:
+    rc_capture_release(objs, objs ? n : 0);
+    rc_free(ids);
+    rc_free(edges);
+    return result;
+}
+
+/* explain(selector, since, limit, by_type) -> as _explain, with node ids for
+ * objects and (kind, ids, edges) for chains. */
+static PyObject *
+snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"selector", "since", "limit", "by_type", NULL};
+    PyObject *av[4];
+    Py_ssize_t limit;
+    if (rc_parse_fast("explain", args, nargs, NULL, names, 4, av) < 0 ||
+        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0) {
+        return NULL;
+    }
+    PyObject *module = ((rc_tool *)op)->module;
+    int by_type = PyObject_IsTrue(av[3]);
+    rc_census *since = NULL;
+    if (by_type < 0 || (av[1] != Py_None && !(since = rc_census_unwrap(module, av[1], "since")))) {
+        return NULL;
+    }
+    const rc_graph *g = SGRAPH(op);
+    type_sel sel = {0};
+    unsigned char *mask = NULL;
+    size_t marked, n = 0;
+    rc_id *members = NULL;
+    rc_explanation e = {0};
+    PyObject *result = NULL, **objs = NULL;
+    rc_status st = RC_OK;
+    if (av[0] != Py_None && (type_sel_parse(av[0], "explain", &sel) < 0 ||
+                             !(mask = type_sel_mask(&sel, g, &marked)))) {
+        goto finally;
+    }
+    st = since ? rc_census_new_nodes(since, g, mask, &members, &n)
+               : rc_select_nodes(g, mask, RC_NODE_TOOL_FRAME, &members, &n);
+    if (st == RC_OK) {
+        st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, members, n, by_type, (size_t)limit,
+                        &e);
+    }
+    if (st == RC_EINVAL && since) {
+        PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
+    } else if (st != RC_OK) {
+        rc_raise(st);
+    } else if ((objs = id_objects(e.ids, e.n_ids)) != NULL) {
+        result = rc_explain_result(module, g, by_type, &e, objs, id_chain);
+    }
+finally:
+    rc_capture_release(objs, objs ? e.n_ids : 0);
+    rc_explanation_clear(&e);
+    rc_free(members);
+    rc_free(mask);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* new_ids(since, selector) -> [node id]: the nodes no object of their type
+ * occupied in `since` (a census of another snapshot or of the live heap). */
+static PyObject *
+snap_new_ids(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"since", "selector", NULL};
+    PyObject *av[2];
+    if (rc_parse_fast("new_ids", args, nargs, NULL, names, 2, av) < 0) {
+        return NULL;
+    }
+    PyObject *module = ((rc_tool *)op)->module;
+    rc_census *since = rc_census_unwrap(module, av[0], "since");
+    if (!since) {
+        return NULL;
+    }
+    type_sel sel = {0};
+    unsigned char *mask = NULL;
+    size_t marked, n = 0;
+    rc_id *ids = NULL;
+    PyObject *result = NULL;
+    if (av[1] != Py_None && (type_sel_parse(av[1], "new_objects", &sel) < 0 ||
+                             !(mask = type_sel_mask(&sel, SGRAPH(op), &marked)))) {
+        goto finally;
+    }
+    rc_status st = rc_census_new_nodes(since, SGRAPH(op), mask, &ids, &n);
+    if (st == RC_EINVAL) {
+        PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
+    } else if (st != RC_OK) {
+        rc_raise(st);
+    } else {
+        result = rc_id_list(ids, n);
+    }
+finally:
+    rc_free(ids);
+    rc_free(mask);
+    Py_XDECREF(sel.keep);
+    return result;
+}
+
+/* growth(peaks, since, shortnames, limit, objects): _growth's answer on
+ * this snapshot, the new objects as node ids. */
+static PyObject *
+snap_growth(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    return rc_growth_answer(((rc_tool *)op)->module, SGRAPH(op), args, nargs, 1);
+}
+
+/* garbage(limit, hops) -> (object_count, groups): _garbage's prediction on
+ * this snapshot, with node ids for objects. */
+static PyObject *
+snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"limit", "hops", NULL};
+    PyObject *av[2];
+    Py_ssize_t limit, hops;
+    if (rc_parse_fast("garbage", args, nargs, NULL, names, 2, av) < 0 ||
+        rc_arg_size("garbage", "limit", av[0], 0, &limit) < 0 ||
+        rc_arg_size("garbage", "hops", av[1], 0, &hops) < 0) {
+        return NULL;
+    }
+    const rc_graph *g = SGRAPH(op);
+    uint8_t *in_set = NULL;
+    size_t count = 0;
+    rc_cycles c = {0};
+    PyObject *result = NULL, *list = NULL, **objs = NULL;
+    rc_status st = rc_unreachable(g, SNAP(op)->kinds, NULL, 0, &in_set, &count);
+    if (st == RC_OK) {
+        st = rc_garbage_cycles(g, in_set, (size_t)limit, (size_t)hops, &c);
+    }
+    if (st != RC_OK) {
+        rc_raise(st);
+    } else if ((objs = id_objects(c.ids, c.n_ids)) != NULL &&
+               (list = rc_garbage_groups(g, &c, objs)) != NULL) {
+        result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
+    }
+    rc_capture_release(objs, objs ? c.n_ids : 0);
+    Py_XDECREF(list);
+    rc_cycles_clear(&c);
+    rc_free(in_set);
+    return result;
+}
+
+static PyMethodDef snap_methods[] = {
+    {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
+     "garbage(limit, hops) -> (object_count, groups)"},
+    {"growth", (PyCFunction)(void (*)(void))snap_growth, METH_FASTCALL,
+     "growth(peaks, since, shortnames, limit, objects)"},
+    {"census", snap_census, METH_O, "census(shortnames) -> Census"},
+    {"find", snap_find, METH_O, "find(address) -> node id or None"},
+    {"node", snap_node, METH_O,
+     "node(id) -> (address, type, short type, size, refcount, flags, type flags, value, root)"},
+    {"root", snap_root, METH_O, "root(i) -> (node id, kind, text)"},
+    {"out", snap_out, METH_O, "out(id) -> ((target id, label), ...)"},
+    {"labels", (PyCFunction)(void (*)(void))snap_labels, METH_FASTCALL,
+     "labels(ids, edges) -> ((end, label), ...)"},
+    {"frames", snap_frames, METH_O, "frames(id) -> ((file, line), ...) or None"},
+    {"facts", snap_facts, METH_NOARGS, "facts() -> [(key, value)]"},
+    {"sections", snap_sections, METH_NOARGS, "sections() -> which side tables the file has"},
+    {"chain", snap_chain, METH_O, "chain(id) -> (kind, ids, edges)"},
+    {"explain", (PyCFunction)(void (*)(void))snap_explain, METH_FASTCALL,
+     "explain(selector, since, limit, by_type)"},
+    {"new_ids", (PyCFunction)(void (*)(void))snap_new_ids, METH_FASTCALL,
+     "new_ids(since, selector) -> [node id]"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyType_Slot snap_slots[] = {
+    {Py_tp_new, (void *)rc_no_new},
+    {Py_tp_dealloc, (void *)snap_dealloc},
+    {Py_tp_methods, snap_methods},
+    {Py_sq_length, (void *)snap_len},
+    {0, NULL},
+};
+
+static PyType_Spec snap_spec = {"refchain.SnapshotGraph", sizeof(snap_obj), 0, Py_TPFLAGS_DEFAULT,
+                                snap_slots};
+
+PyMethodDef rc_snapshot_methods[] = {
+    {"_dump_begin", rc_dump_begin_py, METH_NOARGS, NULL},
+    {"_load", rc_load_py, METH_O, NULL},
+    {NULL, NULL, 0, NULL},
+};
+
+int
+rc_snapshot_types_init(PyObject *module, rc_state *s)
+{
+    return rc_add_type(module, (PyTypeObject *)PyType_FromSpec(&dump_spec), &s->dump_type) ||
+                   rc_add_type(module, (PyTypeObject *)PyType_FromSpec(&snap_spec),
+                               &s->snapshot_type)
+               ? -1
+               : 0;
+}

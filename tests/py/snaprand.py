@@ -1,0 +1,100 @@
+"""Random heaps round-tripped through a snapshot file (issue 14).
+
+Run as a script, in a fresh interpreter with refchain importable:
+
+    python -S snaprand.py FIRST COUNT [SIZE [TARGETS [DIR]]]
+
+Seed k builds randheap.py's random graph of SIZE objects (default 100):
+instances, slotted and finalized ones, dicts, lists, tuples, sets, closures,
+bound methods, weak references, generators, coroutines, frames, exceptions
+with tracebacks, and the garbage cycles the part it drops leaves.  Then, at
+one moment (nothing is allocated that outlives a question):
+
+1. a live census, then refchain.dump();
+2. the live answers, as text: find_chain() for TARGETS objects the seed
+   made (default 10), explain() of its types, and garbage();
+3. refchain.load() of the file, and the same answers from the snapshot.
+
+Every answer must be equal: census rows (count and bytes), chain text,
+explain groups and the garbage prediction.  It prints one JSON line per
+difference, then a summary line `{"seeds": N, "failures": F, ...}`.
+
+The driver runs at module level (see randheap.py): no function frame of it
+runs while refchain looks."""
+
+import gc
+import json
+import os
+import sys
+import tempfile
+
+import randheap
+import refchain
+
+FIRST, COUNT = int(sys.argv[1]), int(sys.argv[2])
+SIZE = int(sys.argv[3]) if len(sys.argv) > 3 else 100
+N_TARGETS = int(sys.argv[4]) if len(sys.argv) > 4 else 10
+DIR = sys.argv[5] if len(sys.argv) > 5 else tempfile.mkdtemp(prefix="snaprand-")
+PATH = os.path.join(DIR, "heap.rcsnap")
+TYPES = ("Plain", "Slotted", "Finalized", "dict", "list", "tuple", "set", "function")
+SUMMARY = {"seeds": 0, "failures": 0, "objects": 0, "chains": 0, "groups": 0,
+           "garbage_objects": 0}
+# Every global the loop assigns exists before the first census.
+SEED = CENSUS = ADDRS = LIVE_CHAINS = LIVE_EXPLAIN = LIVE_GARBAGE = SNAP = ROWS = None
+A = T = PROBLEMS = None
+# Warm what the first question would otherwise create between the census
+# and the dump (lazy caches of the package's code).
+refchain.dump(PATH)
+refchain.load(PATH).find_chain(id(randheap.ROOT))
+for SEED in range(FIRST, FIRST + COUNT):
+    randheap.ROOT.clear()
+    randheap.MADE.clear()
+    randheap.build(SEED, SIZE)      # its dropped cycles wait for the collector
+    ADDRS = sorted(randheap.MADE)[::max(1, len(randheap.MADE) // N_TARGETS)]
+    PROBLEMS = []
+    CENSUS = refchain.census()
+    refchain.dump(PATH)
+    LIVE_CHAINS = {}
+    for A in ADDRS:
+        # Only what the seed made and is still there (a collected cycle's
+        # address may hold a newer object).
+        if refchain.count(randheap.MADE[A], [refchain.at(A)]) if refchain.at(A) is not None \
+                else False:
+            LIVE_CHAINS[A] = str(refchain.find_chain(refchain.at(A)))
+    LIVE_EXPLAIN = {}       # filled by a loop: a comprehension's dict is held by C
+    for T in TYPES:
+        LIVE_EXPLAIN[T] = [str(g) for g in refchain.explain(T, limit=3)]
+    LIVE_GARBAGE = refchain.garbage()
+    SUMMARY["garbage_objects"] += LIVE_GARBAGE.object_count
+    LIVE_GARBAGE = str(LIVE_GARBAGE)
+    SNAP = refchain.load(PATH)
+    ROWS = (dict(CENSUS.items()), dict(SNAP.census().items()))
+    if ROWS[0] != ROWS[1]:
+        PROBLEMS.append({"census": {k: (ROWS[0].get(k), ROWS[1].get(k))
+                                    for k in set(ROWS[0]) | set(ROWS[1])
+                                    if ROWS[0].get(k) != ROWS[1].get(k)}})
+    for A in LIVE_CHAINS:
+        try:
+            T = str(SNAP.find_chain(A))
+        except KeyError:
+            T = "(not in the snapshot: a %s)" % randheap.MADE[A]
+        if T != LIVE_CHAINS[A]:
+            PROBLEMS.append({"chain": hex(A), "live": LIVE_CHAINS[A], "snapshot": T})
+    for T in TYPES:
+        if [str(g) for g in SNAP.explain(T, limit=3)] != LIVE_EXPLAIN[T]:
+            PROBLEMS.append({"explain": T, "live": LIVE_EXPLAIN[T],
+                             "snapshot": [str(g) for g in SNAP.explain(T, limit=3)]})
+        SUMMARY["groups"] += len(LIVE_EXPLAIN[T])
+    if hasattr(SNAP, "garbage") and str(SNAP.garbage()) != LIVE_GARBAGE:
+        PROBLEMS.append({"garbage": {"live": LIVE_GARBAGE, "snapshot": str(SNAP.garbage())}})
+    SUMMARY["seeds"] += 1
+    SUMMARY["objects"] += len(SNAP)
+    SUMMARY["chains"] += len(LIVE_CHAINS)
+    if PROBLEMS:
+        SUMMARY["failures"] += 1
+        print(json.dumps({"seed": SEED, "problems": PROBLEMS}), flush=True)
+    CENSUS = SNAP = ROWS = LIVE_CHAINS = LIVE_EXPLAIN = LIVE_GARBAGE = None
+    randheap.ROOT.clear()
+    gc.collect()
+os.unlink(PATH)
+print(json.dumps(SUMMARY), flush=True)
