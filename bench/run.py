@@ -20,6 +20,12 @@ same process and run (see bench/README.md):
                         heap / one gc.collect()                      <= 3.0x
   10. leak_check:        leak_check(cache leak, rounds=5) / the same
                         700 calls without it                         <= 10x
+  11. dump:             refchain.dump() / one capture()              <= 1.5x
+  12. file size:        snapshot bytes per object (labels, values
+                        and allocation tracebacks included)          <= 20 B
+  13. load:             refchain.load() / one capture()              <= 0.5x
+  14. offline report:   load + show_growth + explain of the top
+                        type from the file / a live show_growth      <= 2.0x
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -309,13 +315,49 @@ def leak_check_cost(pairs):
     return result
 
 
-CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
-                                    chain_speed, explain_speed, garbage_speed,
-                                    dominators_speed)}
-                                    plugin_overhead, leak_check_cost)}
 
 
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
+
+
+def snapshot_speed(composition, n, pairs):
+    """dump() and load() against one capture of the same heap, the file's
+    size, and an offline report (load, growth with allocation lines, the
+    top type explained) against a live show_growth."""
+    import tempfile
+    import tracemalloc
+
+    tracemalloc.start()                 # tracebacks go in the file (the costly case)
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    d = tempfile.mkdtemp(prefix="rcbench-")
+    path = os.path.join(d, "heap.rcsnap")
+    refchain.dump(path)                 # warm-up
+    dump = paired(lambda: refchain.dump(path), refchain.capture, pairs)
+    size = os.path.getsize(path)
+    nodes = len(refchain.load(path))
+    load = paired(lambda: refchain.load(path), refchain.capture, pairs)
+
+    def offline():
+        snap = refchain.load(path)
+        rows = snap.growth(limit=10)
+        snap.show_growth(limit=10, file=io.StringIO())
+        return snap.explain(rows[0][0], limit=3)
+
+    refchain.show_growth(file=io.StringIO())    # the live baseline
+    report = paired(offline, lambda: refchain.show_growth(file=io.StringIO()), pairs)
+    os.unlink(path)
+    os.rmdir(d)
+    return {"dump": dump, "load": load, "report": report, "nodes": nodes,
+            "bytes": size, "bytes_per_object": size / nodes}
+
+
+CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
+                                    chain_speed, explain_speed, garbage_speed,
+                                    dominators_speed, plugin_overhead, leak_check_cost,
+                                    snapshot_speed)}
 
 
 def in_subprocess(func, **kwargs):
@@ -478,6 +520,22 @@ def main():
         lambda r: "%.1f ms vs %.1f ms for 700 calls; reports %s"
         % (1000 * statistics.median(a for a, _ in r["seconds"]),
            1000 * statistics.median(b for _, b in r["seconds"]), ", ".join(r["leaked"]))))
+
+    for n in sizes:
+        s = in_subprocess("snapshot_speed", composition="service", n=n, pairs=pairs)
+        for key, figure, target in (("dump", "11 dump / capture", ("<= 1.5x", 1.5)),
+                                    ("load", "13 load / capture", ("<= 0.5x", 0.5)),
+                                    ("report", "14 offline report / show_growth",
+                                     ("<= 2.0x", 2.0))):
+            r = s.get(key, s) if "error" not in s else s
+            r = dict(r, value=r.get("ratio"), nodes=s.get("nodes"))
+            records.append(report(figure, "service", n, target, r, ratio_text,
+                                  lambda r: "%s objects; tracemalloc on" % r["nodes"]))
+        m = dict(s, value=s.get("bytes_per_object"))
+        records.append(report(
+            "12 snapshot bytes per object", "service", n, ("<= 20 B", 20), m,
+            lambda r: "%.1f B" % r["bytes_per_object"],
+            lambda r: "%.1f MiB for %d objects" % (r["bytes"] / 2 ** 20, r["nodes"])))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

@@ -374,8 +374,8 @@ static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TP
 typedef struct snap_obj {
     rc_tool base;
     rc_snapshot *s;
-    uint8_t *kinds;     /* per node: rc_roots_classify */
-    uint32_t *root_at;  /* per node: its root index, or RC_SNAP_NONE */
+    uint32_t *root_at;  /* per node: its root index in the file, or RC_SNAP_NONE */
+    uint8_t *kinds;     /* per node: rc_roots_classify, made on first use */
     rc_paths *paths;    /* the BFS from the roots, made on first use */
 } snap_obj;
 
@@ -412,26 +412,20 @@ rc_load_py(PyObject *module, PyObject *arg)
     }
     rc_graph *g = rc_snapshot_graph(s);
     size_t n = rc_graph_node_count(g), nr = rc_snapshot_root_count(s);
-    uint8_t *kinds = NULL;
     uint32_t *root_at = rc_reallocarray(NULL, n ? n : 1, sizeof *root_at);
-    rc_status gst = root_at ? rc_graph_build_in(g) : RC_ENOMEM;
-    if (gst == RC_OK) {
-        /* Roots are classified from the graph alone, as in the live process. */
-        gst = rc_roots_classify(g, &kinds);
-    }
-    snap_obj *self = gst == RC_OK ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type) : NULL;
+    snap_obj *self = root_at ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type)
+                             : NULL;
     if (!self) {
-        rc_free(kinds);
         rc_free(root_at);
         rc_snapshot_free(s);
-        return gst == RC_OK ? NULL : rc_raise(gst);
+        return root_at ? NULL : PyErr_NoMemory();
     }
     memset(root_at, 0xFF, (n ? n : 1) * sizeof *root_at);
     for (size_t i = 0; i < nr; i++) {
         root_at[rc_snapshot_root(s, i).node] = (uint32_t)i;
     }
     self->s = s;
-    self->kinds = kinds;
+    self->kinds = NULL;
     self->root_at = root_at;
     self->paths = NULL;
     return (PyObject *)self;
@@ -443,10 +437,31 @@ snap_len(PyObject *op)
     return (Py_ssize_t)rc_graph_node_count(SGRAPH(op));
 }
 
-/* The BFS from the file's roots, made once.  -1 with an exception set. */
+/* The in-edges and root kinds, made on first use (a census needs neither).
+ * Roots are classified from the graph alone, as in the live process.  -1
+ * with an exception set. */
+static int
+snap_kinds(snap_obj *self)
+{
+    rc_graph *g = rc_snapshot_graph(self->s);
+    rc_status st = self->kinds ? RC_OK : rc_graph_build_in(g);
+    if (st == RC_OK && !self->kinds) {
+        st = rc_roots_classify(g, &self->kinds);
+    }
+    if (st != RC_OK) {
+        rc_raise(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* The BFS from the roots, made once.  -1 with an exception set. */
 static int
 snap_paths(snap_obj *self)
 {
+    if (snap_kinds(self) < 0) {
+        return -1;
+    }
     rc_status st = self->paths ? RC_OK
                                : rc_paths_bfs(rc_snapshot_graph(self->s), self->kinds, NULL, 0,
                                               &self->paths);
@@ -865,6 +880,9 @@ snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (rc_parse_fast("garbage", args, nargs, NULL, names, 2, av) < 0 ||
         rc_arg_size("garbage", "limit", av[0], 0, &limit) < 0 ||
         rc_arg_size("garbage", "hops", av[1], 0, &hops) < 0) {
+        return NULL;
+    }
+    if (snap_kinds(SNAP(op)) < 0) {
         return NULL;
     }
     const rc_graph *g = SGRAPH(op);

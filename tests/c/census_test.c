@@ -48,6 +48,20 @@ test_counts_bytes_and_merged_names(void **state)
     assert_int_equal(rc_census_id_count(c), 0);
     rc_census_free(c);
 
+    /* The tool's own running frames are left out on request. */
+    const unsigned flags[] = {0, RC_NODE_TOOL_FRAME, 0, 0, 0, 0};
+    const test_attrs attrs = {NULL, flags, NULL};
+    rc_graph *tg = NULL;
+    assert_int_equal(build_graph_ex(6, NULL, 0, types, NAMES, &attrs, &tg), RC_OK);
+    assert_int_equal(rc_census_of(tg, RC_CENSUS_NO_TOOL_FRAMES, &c), RC_OK);
+    assert_int_equal(rc_census_find(c, "bytes")->count, 1);
+    assert_int_equal(rc_census_total_count(c), 5);
+    rc_census_free(c);
+    assert_int_equal(rc_census_of(tg, 0, &c), RC_OK);
+    assert_int_equal(rc_census_find(c, "bytes")->count, 2);
+    rc_census_free(c);
+    rc_graph_free(tg);
+
     /* Short names merge mod.Leaky and pkg.Leaky. */
     assert_int_equal(rc_census_of(g, RC_CENSUS_SHORT_NAMES, &c), RC_OK);
     assert_int_equal(rc_census_len(c), 3);

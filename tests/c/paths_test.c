@@ -36,6 +36,18 @@ test_roots_are_classified(void **state)
                             RC_ROOT_FRAME, RC_ROOT_NONE, RC_ROOT_IMMORTAL, RC_ROOT_C,
                             RC_ROOT_NONE};
     assert_memory_equal(kinds, want, 10);
+    rc_id *roots = NULL;
+    size_t n_roots = 0;
+    assert_int_equal(rc_roots_list(kinds, 10, &roots, &n_roots), RC_OK);
+    const rc_id want_roots[] = {0, 1, 3, 4, 5, 7, 8};
+    assert_int_equal(n_roots, 7);
+    assert_memory_equal(roots, want_roots, sizeof want_roots);
+    rc_free(roots);
+    rc_alloc_fail_after(0);
+    roots = NULL;
+    assert_int_equal(rc_roots_list(kinds, 10, &roots, &n_roots), RC_ENOMEM);
+    assert_null(roots);
+    rc_alloc_fail_after(-1);
     assert_string_equal(rc_root_kind_name(RC_ROOT_MODULE), "module");
     assert_string_equal(rc_root_kind_name(RC_ROOT_C), "c");
     assert_string_equal(rc_root_kind_name(RC_ROOT_FRAME), "frame");
