@@ -366,7 +366,7 @@ check_tables(writer *w, const rc_graph *g, const rc_snap_tables *t)
 /* ---- the body ----------------------------------------------------------- */
 
 static bool
-put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v)
+put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_t *prev_id)
 {
     size_t deg;
     const rc_id *out = rc_graph_out(g, v, &deg);
@@ -408,6 +408,13 @@ put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v)
             return false;
         }
     }
+    if (t->node_id) {
+        uint32_t id = t->node_id(t->ctx, v);
+        if (!put_varint(w, zigzag((int64_t)id - (int64_t)*prev_id))) {
+            return false;
+        }
+        *prev_id = id;
+    }
     return true;
 }
 
@@ -417,7 +424,7 @@ put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
     size_t n = rc_graph_node_count(g), nt = rc_graph_type_count(g);
     unsigned sections = (t->edge_label ? RC_SNAP_LABELS : 0) |
                         (t->node_value ? RC_SNAP_VALUES : 0) |
-                        (t->node_alloc ? RC_SNAP_ALLOCS : 0);
+                        (t->node_alloc ? RC_SNAP_ALLOCS : 0) | (t->node_id ? RC_SNAP_IDS : 0);
     size_t n_tb_frames = t->n_tracebacks ? t->traceback_off[t->n_tracebacks] : 0;
     const uint64_t head[] = {nt, n, rc_graph_edge_count(g), sections, t->n_frames,
                              t->n_tracebacks, n_tb_frames, t->n_roots, t->n_facts};
@@ -458,8 +465,9 @@ put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
         }
         prev = a;
     }
+    uint32_t prev_id = 0;
     for (rc_id v = 0; v < n; v++) {
-        if (!put_node(w, g, t, v)) {
+        if (!put_node(w, g, t, v, &prev_id)) {
             return false;
         }
     }
