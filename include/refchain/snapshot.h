@@ -139,8 +139,7 @@ enum {
  * RC_SNAP_ID_FIRST + RC_SNAP_ID_STEP * v, modulo 2**32 (distinct for the
  * first 2**31 nodes).  The numbers follow V8's heap snapshots, whose root
  * is id 1, "(GC roots)" id 3, and whose heap objects have odd ids (even ids
- * are for embedder objects); refchain/heapsnap.h gives its synthetic nodes
- * ids 1 and 3. */
+ * are for embedder objects); refchain/heapsnap.h's "(GC roots)" is id 3. */
 #define RC_SNAP_ID_FIRST 5u
 #define RC_SNAP_ID_STEP 2u
 
