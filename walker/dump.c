@@ -9,24 +9,21 @@
  *      later uses refer to it by number;
  *   4. commit: end the frame, write the body's size into the prefix, fsync,
  *      close, rename over the target, fsync the directory.
- * Any failure in 2-4 closes and unlinks the temporary file, so the target
- * is never partial. */
+ * snapfile.h does the file's part.  Any failure in 2-4 closes and unlinks
+ * the temporary file, so the target is never partial. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: rc_malloc for zstd */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <zstd.h>
 #include <zstd_errors.h>
 
 #include "refchain/alloc.h"
 #include "refchain/snapshot.h"
 #include "refchain/strutil.h"
+#include "snapfile.h"
 #include "snapfmt.h"
 
 #define STAGE 65536
@@ -44,8 +41,8 @@ typedef struct writer {
     size_t errlen;
     rc_snap_status st;
 
-    char *tmp; /* the temporary file's path */
-    int fd;
+    snap_file file;
+    char msg[256]; /* snap_file's messages */
     ZSTD_CCtx *cctx;
     unsigned char *in, *out;
     size_t in_len, out_cap;
@@ -100,24 +97,20 @@ fail_nomem(writer *w)
 
 /* ---- output ------------------------------------------------------------- */
 
+/* Record a snap_file failure: its status and message. */
+static bool
+file_ok(writer *w, rc_snap_status st)
+{
+    if (st != RC_SNAP_OK) {
+        fail(w, st, "%s", w->msg);
+    }
+    return st == RC_SNAP_OK;
+}
+
 static bool
 write_all(writer *w, const void *data, size_t n)
 {
-    const unsigned char *p = data;
-    while (n) {
-        ssize_t k = write(w->fd, p, n);
-        if (k < 0 && errno == EINTR) {
-            continue;
-        }
-        if (k <= 0) {
-            fail(w, RC_SNAP_EIO, "cannot write the temporary file %s: %s", w->tmp,
-                 k < 0 ? strerror(errno) : "no progress");
-            return false;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return true;
+    return file_ok(w, snap_file_write(&w->file, data, n, w->msg, sizeof w->msg));
 }
 
 /* Compress in[0..in_len) with `mode` and write what zstd produced. */
@@ -366,7 +359,7 @@ check_tables(writer *w, const rc_graph *g, const rc_snap_tables *t)
 /* ---- the body ----------------------------------------------------------- */
 
 static bool
-put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v)
+put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_t *prev_id)
 {
     size_t deg;
     const rc_id *out = rc_graph_out(g, v, &deg);
@@ -408,6 +401,13 @@ put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v)
             return false;
         }
     }
+    if (t->node_id) {
+        uint32_t id = t->node_id(t->ctx, v);
+        if (!put_varint(w, zigzag((int64_t)id - (int64_t)*prev_id))) {
+            return false;
+        }
+        *prev_id = id;
+    }
     return true;
 }
 
@@ -417,7 +417,7 @@ put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
     size_t n = rc_graph_node_count(g), nt = rc_graph_type_count(g);
     unsigned sections = (t->edge_label ? RC_SNAP_LABELS : 0) |
                         (t->node_value ? RC_SNAP_VALUES : 0) |
-                        (t->node_alloc ? RC_SNAP_ALLOCS : 0);
+                        (t->node_alloc ? RC_SNAP_ALLOCS : 0) | (t->node_id ? RC_SNAP_IDS : 0);
     size_t n_tb_frames = t->n_tracebacks ? t->traceback_off[t->n_tracebacks] : 0;
     const uint64_t head[] = {nt, n, rc_graph_edge_count(g), sections, t->n_frames,
                              t->n_tracebacks, n_tb_frames, t->n_roots, t->n_facts};
@@ -458,8 +458,9 @@ put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
         }
         prev = a;
     }
+    uint32_t prev_id = 0;
     for (rc_id v = 0; v < n; v++) {
-        if (!put_node(w, g, t, v)) {
+        if (!put_node(w, g, t, v, &prev_id)) {
             return false;
         }
     }
@@ -482,73 +483,13 @@ put_body(writer *w, const rc_graph *g, const rc_snap_tables *t)
 /* ---- the file ----------------------------------------------------------- */
 
 static bool
-open_temp(writer *w)
-{
-    size_t n = strlen(w->path);
-    w->tmp = rc_malloc(n + 8);
-    if (!w->tmp) {
-        fail_nomem(w);
-        return false;
-    }
-    memcpy(w->tmp, w->path, n);
-    memcpy(w->tmp + n, ".XXXXXX", 8);
-    w->fd = mkstemp(w->tmp); /* mode 0600 */
-    if (w->fd < 0) {
-        fail(w, RC_SNAP_EIO, "cannot create a temporary file next to it: %s", strerror(errno));
-        rc_free(w->tmp);
-        w->tmp = NULL;
-        return false;
-    }
-    if (fchmod(w->fd, 0600) != 0) {
-        fail(w, RC_SNAP_EIO, "cannot set the mode of %s: %s", w->tmp, strerror(errno));
-        return false;
-    }
-    return true;
-}
-
-/* fsync the directory holding path, so the rename is durable.  Best effort:
- * some file systems refuse to open or sync a directory. */
-static void
-sync_dir(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? rc_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : NULL;
-    if (slash && !dir) {
-        return;
-    }
-    int fd = open(dir ? dir : ".", O_RDONLY | O_DIRECTORY);
-    if (fd >= 0) {
-        (void)fsync(fd);
-        close(fd);
-    }
-    rc_free(dir);
-}
-
-static bool
 commit(writer *w)
 {
     unsigned char size[8];
     put_le(size, w->body, sizeof size);
-    if (pwrite(w->fd, size, sizeof size, SNAP_BODY_SIZE_AT) != (ssize_t)sizeof size) {
-        fail(w, RC_SNAP_EIO, "cannot write the temporary file %s: %s", w->tmp, strerror(errno));
-        return false;
-    }
-    if (fsync(w->fd) != 0) {
-        fail(w, RC_SNAP_EIO, "cannot fsync %s: %s", w->tmp, strerror(errno));
-        return false;
-    }
-    int fd = w->fd;
-    w->fd = -1;
-    if (close(fd) != 0) {
-        fail(w, RC_SNAP_EIO, "cannot close %s: %s", w->tmp, strerror(errno));
-        return false;
-    }
-    if (rename(w->tmp, w->path) != 0) {
-        fail(w, RC_SNAP_EIO, "cannot rename %s into place: %s", w->tmp, strerror(errno));
-        return false;
-    }
-    sync_dir(w->path);
-    return true;
+    return file_ok(w, snap_file_pwrite(&w->file, size, sizeof size, SNAP_BODY_SIZE_AT, w->msg,
+                                       sizeof w->msg)) &&
+           file_ok(w, snap_file_commit(&w->file, w->msg, sizeof w->msg));
 }
 
 static bool
@@ -580,7 +521,8 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
                  size_t errlen)
 {
     static const rc_snap_tables none;
-    writer w = {.path = path ? path : "(null)", .errbuf = errbuf, .errlen = errlen, .fd = -1};
+    writer w = {.path = path ? path : "(null)", .errbuf = errbuf, .errlen = errlen,
+                .file = SNAP_FILE_INIT(path)};
     if (errbuf && errlen) {
         errbuf[0] = '\0';
     }
@@ -589,17 +531,12 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
         fail(&w, RC_SNAP_EINVAL, "no path or no graph");
         return w.st;
     }
-    if (check_tables(&w, g, t) && open_temp(&w) && start_stream(&w) && put_body(&w, g, t) &&
-        compress(&w, ZSTD_e_end)) {
+    if (check_tables(&w, g, t) &&
+        file_ok(&w, snap_file_open(&w.file, w.msg, sizeof w.msg)) && start_stream(&w) &&
+        put_body(&w, g, t) && compress(&w, ZSTD_e_end)) {
         commit(&w);
     }
-    if (w.fd >= 0) {
-        close(w.fd);
-    }
-    if (w.st != RC_SNAP_OK && w.tmp) {
-        unlink(w.tmp);
-    }
-    rc_free(w.tmp);
+    snap_file_close(&w.file);
     ZSTD_freeCCtx(w.cctx);
     rc_free(w.in);
     rc_free(w.out);

@@ -58,6 +58,7 @@ struct rc_snapshot {
     uint32_t *label; /* per edge, string id or RC_SNAP_NONE (LABELS) */
     uint32_t *value; /* per node, string id or RC_SNAP_NONE (VALUES) */
     uint32_t *alloc; /* per node, traceback or RC_SNAP_NONE (ALLOCS) */
+    uint32_t *ids;   /* per node, object id (IDS) */
     frame_rec *frames;
     size_t n_frames;
     uint32_t *tb_off, *tb_frames;
@@ -67,7 +68,7 @@ struct rc_snapshot {
     fact_rec *facts;
     size_t n_facts;
     /* Capacities while loading (see reserve()). */
-    size_t label_cap, value_cap, alloc_cap, frames_cap, tb_off_cap, tb_frames_cap, roots_cap,
+    size_t label_cap, value_cap, alloc_cap, ids_cap, frames_cap, tb_off_cap, tb_frames_cap, roots_cap,
         facts_cap;
 };
 
@@ -443,7 +444,8 @@ check_counts(reader *r, const body_head *h)
     } rec[] = {
         {h->n_types, SNAP_MIN_TYPE, "types"},
         {h->n_nodes, SNAP_MIN_NODE + !!(h->sections & RC_SNAP_VALUES) +
-                         !!(h->sections & RC_SNAP_ALLOCS), "nodes"},
+                         !!(h->sections & RC_SNAP_ALLOCS) + !!(h->sections & RC_SNAP_IDS),
+         "nodes"},
         {h->n_edges, SNAP_MIN_EDGE + !!(h->sections & RC_SNAP_LABELS), "edges"},
         {h->n_frames, SNAP_MIN_FRAME, "frames"},
         {h->n_tb, SNAP_MIN_TRACEBACK, "tracebacks"},
@@ -590,7 +592,8 @@ read_addresses(reader *r, rc_builder *b, const body_head *h)
 
 /* One node's row: attributes, out-edges, labels, value, traceback. */
 static void
-read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *edges)
+read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *edges,
+          uint32_t *prev_id)
 {
     rc_snapshot *s = r->s;
     uint64_t type = get_bounded(r, h->n_types ? h->n_types - 1 : 0, "the type");
@@ -636,6 +639,15 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
         uint64_t tb = get_bounded(r, h->n_tb, "the traceback");
         s->alloc[v] = tb ? (uint32_t)(tb - 1) : RC_SNAP_NONE;
     }
+    if (s->ids && r->st == RC_SNAP_OK &&
+        reserve(r, (void **)&s->ids, &s->ids_cap, v + 1, sizeof *s->ids, h->n_nodes)) {
+        int64_t d = unzigzag(get_varint(r)), last = *prev_id;
+        /* The id is in [0, 2**32) iff -last <= d <= UINT32_MAX - last. */
+        if (r->st == RC_SNAP_OK && (d < -last || d > (int64_t)UINT32_MAX - last)) {
+            fail(r, RC_SNAP_EFORMAT, "%s: its object id does not fit in 32 bits", where(r));
+        }
+        s->ids[v] = *prev_id = r->st == RC_SNAP_OK ? (uint32_t)(last + d) : 0;
+    }
     if (r->st == RC_SNAP_OK &&
         rc_builder_close(b, (uint32_t)type, size, refcnt, (unsigned)flags) != RC_OK) {
         fail_nomem(r);
@@ -653,10 +665,13 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
         ((h->sections & RC_SNAP_VALUES) &&
          !reserve(r, (void **)&s->value, &s->value_cap, 0, sizeof *s->value, n)) ||
         ((h->sections & RC_SNAP_ALLOCS) &&
-         !reserve(r, (void **)&s->alloc, &s->alloc_cap, 0, sizeof *s->alloc, n))) {
+         !reserve(r, (void **)&s->alloc, &s->alloc_cap, 0, sizeof *s->alloc, n)) ||
+        ((h->sections & RC_SNAP_IDS) &&
+         !reserve(r, (void **)&s->ids, &s->ids_cap, 0, sizeof *s->ids, n))) {
         return false;
     }
     uint64_t edges = 0;
+    uint32_t prev_id = 0;
     r->where = NULL;
     for (uint64_t v = 0; v < n && r->st == RC_SNAP_OK; v++) {
         r->node = v;
@@ -667,7 +682,7 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
             fail_nomem(r); /* every node was resolved: only ENOMEM is left */
             break;
         }
-        read_node(r, b, h, v, &edges);
+        read_node(r, b, h, v, &edges, &prev_id);
     }
     if (r->st != RC_SNAP_OK) {
         return false;
@@ -954,6 +969,7 @@ rc_snapshot_free(rc_snapshot *s)
     rc_free(s->label);
     rc_free(s->value);
     rc_free(s->alloc);
+    rc_free(s->ids);
     rc_free(s->frames);
     rc_free(s->tb_off);
     rc_free(s->tb_frames);
@@ -1004,6 +1020,12 @@ uint32_t
 rc_snapshot_node_traceback(const rc_snapshot *s, rc_id v)
 {
     return s->alloc ? s->alloc[v] : RC_SNAP_NONE;
+}
+
+uint32_t
+rc_snapshot_node_id(const rc_snapshot *s, rc_id v)
+{
+    return s->ids ? s->ids[v] : (uint32_t)(RC_SNAP_ID_FIRST + RC_SNAP_ID_STEP * (uint32_t)v);
 }
 
 size_t

@@ -15,7 +15,7 @@
 #define SNAP_PREFIX_LEN 24
 
 /* The section bits of the body header (RC_SNAP_LABELS... in snapshot.h). */
-#define SNAP_SECTIONS_KNOWN 7u
+#define SNAP_SECTIONS_KNOWN 15u
 
 /* A string reference: 0 none, 1 a new string follows (varint length, then
  * the bytes), n >= 2 the string defined (n - 2)-th. */

@@ -106,6 +106,10 @@ typedef struct rc_snap_tables {
     size_t n_roots;
     const rc_snap_fact *facts;
     size_t n_facts;
+    /* v's object id (any uint32; refchain/idmap.h assigns ids that stay
+     * the same across the dumps of one process).  NULL: no id section, and
+     * the reader falls back to rc_snapshot_node_id()'s default. */
+    uint32_t (*node_id)(void *ctx, rc_id v);
 } rc_snap_tables;
 
 /* Write g and `tables` (NULL: none) to `path`.  On success the file is
@@ -128,7 +132,16 @@ enum {
     RC_SNAP_LABELS = 1 << 0,
     RC_SNAP_VALUES = 1 << 1,
     RC_SNAP_ALLOCS = 1 << 2,
+    RC_SNAP_IDS = 1 << 3,
 };
+
+/* Object ids without an id section (rc_snapshot_node_id): node v gets
+ * RC_SNAP_ID_FIRST + RC_SNAP_ID_STEP * v, modulo 2**32 (distinct for the
+ * first 2**31 nodes).  The numbers follow V8's heap snapshots, whose root
+ * is id 1, "(GC roots)" id 3, and whose heap objects have odd ids (even ids
+ * are for embedder objects); refchain/heapsnap.h's "(GC roots)" is id 3. */
+#define RC_SNAP_ID_FIRST 5u
+#define RC_SNAP_ID_STEP 2u
 
 /* Read `path`.  On success *out receives a snapshot the caller frees with
  * rc_snapshot_free().  On failure *out is untouched, nothing leaks, and
@@ -152,7 +165,8 @@ void rc_snapshot_free(rc_snapshot *s);
 /* The graph, owned by the snapshot.  Non-const so the caller can build its
  * in-edges; it must not be freed. */
 rc_graph *rc_snapshot_graph(const rc_snapshot *s);
-/* RC_SNAP_LABELS | RC_SNAP_VALUES | RC_SNAP_ALLOCS, as present. */
+/* RC_SNAP_LABELS | RC_SNAP_VALUES | RC_SNAP_ALLOCS | RC_SNAP_IDS, as
+ * present. */
 unsigned rc_snapshot_sections(const rc_snapshot *s);
 
 /* The label of from's k-th out-edge (NUL-terminated UTF-8), or NULL when
@@ -170,6 +184,10 @@ size_t rc_snapshot_frame_count(const rc_snapshot *s);
 rc_snap_frame rc_snapshot_frame(const rc_snapshot *s, size_t i);
 size_t rc_snapshot_traceback_count(const rc_snapshot *s);
 uint32_t rc_snapshot_node_traceback(const rc_snapshot *s, rc_id v);
+/* v's object id: the one the dump's node_id callback gave (RC_SNAP_IDS),
+ * else RC_SNAP_ID_FIRST + RC_SNAP_ID_STEP * v (modulo 2**32).  The reader
+ * checks that ids fit in 32 bits, not that they are distinct. */
+uint32_t rc_snapshot_node_id(const rc_snapshot *s, rc_id v);
 /* Traceback t's frame indexes; *n receives their number. */
 const uint32_t *rc_snapshot_traceback(const rc_snapshot *s, size_t t, size_t *n);
 

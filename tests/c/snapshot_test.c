@@ -44,8 +44,18 @@ typedef struct fixture {
     char (*value)[48];
     size_t *value_len; /* SIZE_MAX: none */
     uint32_t *alloc;
+    uint32_t *id;
     rc_snap_tables tables;
 } fixture;
+
+/* fixture_make()'s `sections`: the RC_SNAP_* callbacks to set, and these
+ * tables. */
+enum {
+    FIX_FRAMES = 1 << 5, /* the frame and traceback tables */
+    FIX_ROOTS = 1 << 6,  /* roots and facts */
+    FIX_ALL = RC_SNAP_LABELS | RC_SNAP_VALUES | RC_SNAP_ALLOCS | RC_SNAP_IDS | FIX_FRAMES |
+              FIX_ROOTS,
+};
 
 static const char *const TYPE_NAMES[] = {"dict", "list", "builtins.str", "tuple",
                                          "mod.Kl\xc3\xa4sse", "int", "frame", "cell"};
@@ -89,6 +99,12 @@ cb_alloc(void *ctx, rc_id v)
     return ((fixture *)ctx)->alloc[v];
 }
 
+static uint32_t
+cb_id(void *ctx, rc_id v)
+{
+    return ((fixture *)ctx)->id[v];
+}
+
 static rc_snap_root roots[6];
 
 /* A random fixture of n nodes.  Addresses grow in small steps with
@@ -110,6 +126,10 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
     f->value = calloc(n + 1, sizeof *f->value);
     f->value_len = calloc(n + 1, sizeof *f->value_len);
     f->alloc = calloc(n + 1, sizeof *f->alloc);
+    f->id = calloc(n + 1, sizeof *f->id);
+    /* Ids as an idmap gives them: mostly increasing odd numbers, some kept
+     * from long ago, and both ends of the uint32 range. */
+    uint32_t next_id = RC_SNAP_ID_FIRST + 2 * (uint32_t)rnd_below(1000);
     uintptr_t a = 0x7f0000000000u + (rnd() & 0xffff0);
     for (unsigned v = 0; v < n; v++) {
         a += rnd_below(8) ? 16 * (1 + rnd_below(6)) : (rnd() & 0xfffff0) + 16;
@@ -143,6 +163,8 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
             f->value_len[v] = SIZE_MAX;
         }
         f->alloc[v] = rnd_below(3) ? rnd_below(4) : RC_SNAP_NONE;
+        unsigned r_id = rnd_below(40);
+        f->id[v] = r_id == 0 ? UINT32_MAX : r_id == 1 ? 0 : r_id < 8 ? 1 + 2 * (uint32_t)rnd_below(next_id / 2) : (next_id += 2);
     }
     rc_snap_tables *t = &f->tables;
     t->ctx = f;
@@ -155,7 +177,10 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
     if (sections & RC_SNAP_ALLOCS) {
         t->node_alloc = cb_alloc;
     }
-    if (sections & 8) {
+    if (sections & RC_SNAP_IDS) {
+        t->node_id = cb_id;
+    }
+    if (sections & FIX_FRAMES) {
         t->frames = FRAMES;
         t->n_frames = 4;
         t->traceback_off = TB_OFF;
@@ -166,7 +191,7 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
             f->alloc[v] = RC_SNAP_NONE;
         }
     }
-    if ((sections & 16) && n) {
+    if ((sections & FIX_ROOTS) && n) {
         static const char *const texts[] = {"module __main__", "class mod.K",
                                             "frame main() app.py:10 thread MainThread", NULL,
                                             "held by C", "\xe2\x9c\x93 ok"};
@@ -198,6 +223,7 @@ fixture_free(fixture *f)
     free(f->value);
     free(f->value_len);
     free(f->alloc);
+    free(f->id);
 }
 
 /* The fixture's graph, built through the builder by address (the loader
@@ -332,7 +358,7 @@ assert_same(const fixture *f, const rc_graph *g, const rc_snapshot *s)
         assert_int_equal(rc_graph_type_flags(h, i), rc_graph_type_flags(g, i));
     }
     unsigned want = (t->edge_label ? RC_SNAP_LABELS : 0) | (t->node_value ? RC_SNAP_VALUES : 0) |
-                    (t->node_alloc ? RC_SNAP_ALLOCS : 0);
+                    (t->node_alloc ? RC_SNAP_ALLOCS : 0) | (t->node_id ? RC_SNAP_IDS : 0);
     assert_int_equal(rc_snapshot_sections(s), want);
     for (rc_id v = 0; v < rc_graph_node_count(g); v++) {
         assert_int_equal(rc_graph_addr(h, v), rc_graph_addr(g, v));
@@ -365,6 +391,8 @@ assert_same(const fixture *f, const rc_graph *g, const rc_snapshot *s)
                 assert_memory_equal(gv, wv, wl);
             }
         }
+        uint32_t want_id = t->node_id ? cb_id(t->ctx, v) : RC_SNAP_ID_FIRST + RC_SNAP_ID_STEP * v;
+        assert_int_equal(rc_snapshot_node_id(s, v), want_id);
         uint32_t tb = t->node_alloc ? cb_alloc(t->ctx, v) : RC_SNAP_NONE;
         assert_int_equal(rc_snapshot_node_traceback(s, v), tb);
         size_t depth = tb == RC_SNAP_NONE ? 0 : t->traceback_off[tb + 1] - t->traceback_off[tb];
@@ -453,7 +481,8 @@ test_round_trip_random_graphs(void **state)
     for (uint64_t seed = 0; seed < 200; seed++) {
         fixture f;
         unsigned n = seed % 25 == 0 ? (unsigned)(seed % 3) : 200 + (unsigned)(seed * 37 % 400);
-        unsigned sections = seed < 32 ? (unsigned)seed : 31;
+        /* Every combination of the four sections and two tables first. */
+        unsigned sections = seed < 64 ? (unsigned)((seed & 15) | (seed & 48) << 1) : FIX_ALL;
         fixture_make(&f, n, seed, sections);
         round_trip(&f, seed % 7 == 3);
         fixture_free(&f);
@@ -468,7 +497,7 @@ test_bytes_per_object(void **state)
     const struct {
         unsigned sections;
         const char *what;
-    } cases[] = {{0, "graph only"}, {RC_SNAP_LABELS, "with labels"}, {31, "everything"}};
+    } cases[] = {{0, "graph only"}, {RC_SNAP_LABELS, "with labels"}, {FIX_ALL, "everything"}};
     for (size_t c = 0; c < 3; c++) {
         fixture f;
         fixture_make(&f, N, 7, cases[c].sections);
@@ -488,7 +517,7 @@ test_empty_graph_and_no_tables(void **state)
 {
     (void)state;
     fixture f;
-    fixture_make(&f, 0, 1, 31);
+    fixture_make(&f, 0, 1, FIX_ALL);
     round_trip(&f, false);
     round_trip(&f, true);
     fixture_free(&f);
@@ -501,7 +530,7 @@ test_dump_allocation_failure_at_every_point(void **state)
 {
     (void)state;
     fixture f;
-    fixture_make(&f, 300, 11, 31);
+    fixture_make(&f, 300, 11, FIX_ALL);
     rc_graph *g = NULL;
     assert_int_equal(fixture_graph(&f, &g), RC_OK);
     use_counting_allocator();
@@ -531,7 +560,7 @@ test_load_allocation_failure_at_every_point(void **state)
 {
     (void)state;
     fixture f;
-    fixture_make(&f, 300, 12, 31);
+    fixture_make(&f, 300, 12, FIX_ALL);
     rc_graph *g = NULL;
     assert_int_equal(fixture_graph(&f, &g), RC_OK);
     assert_int_equal(rc_snapshot_dump(path, g, &f.tables, NULL, 0), RC_SNAP_OK);
@@ -600,7 +629,7 @@ static unsigned char *
 small_file(size_t *n)
 {
     fixture f;
-    fixture_make(&f, 40, 5, 31);
+    fixture_make(&f, 40, 5, FIX_ALL);
     rc_graph *g = NULL;
     assert_int_equal(fixture_graph(&f, &g), RC_OK);
     assert_int_equal(rc_snapshot_dump(path, g, &f.tables, NULL, 0), RC_SNAP_OK);
@@ -761,6 +790,8 @@ enum bad {
     VARINT_TOO_LONG,
     BAD_TRAILER,
     DATA_AFTER_TRAILER,
+    ID_NEGATIVE,
+    ID_TOO_BIG,
     N_BAD
 };
 
@@ -773,7 +804,7 @@ make_body(body *b, enum bad bad)
     put(b, 1);
     put(b, bad == HUGE_NODES ? UINT64_C(1) << 31 : bad == TOO_MANY_IDS ? UINT64_C(1) << 40 : 2);
     put(b, bad == FEWER_EDGES ? 3 : 2);
-    put(b, bad == UNKNOWN_SECTION ? 8 : 7);
+    put(b, bad == UNKNOWN_SECTION ? 16 : 15);
     put(b, 1);
     put(b, 1);
     put(b, 1);
@@ -822,6 +853,7 @@ make_body(body *b, enum bad bad)
         put_str(b, "v");
     }
     put(b, bad == TRACEBACK_OUT_OF_RANGE ? 2 : 1);
+    put(b, bad == ID_NEGATIVE ? zz(-1) : zz(5)); /* id 5 */
     /* node 1 */
     if (bad == VARINT_TOO_LONG) {
         for (int i = 0; i < 10; i++) {
@@ -839,6 +871,8 @@ make_body(body *b, enum bad bad)
     put(b, 0);
     put(b, 0);
     put(b, 0);
+    /* id 7, or 5 + (2**32 - 5) = 2**32 */
+    put(b, bad == ID_TOO_BIG ? zz((int64_t)UINT32_MAX - 4) : zz(2));
     /* root, fact */
     put(b, bad == ROOT_OUT_OF_RANGE ? 2 : 1);
     put(b, 4);
@@ -887,6 +921,8 @@ test_hostile_bodies(void **state)
         [VARINT_TOO_LONG] = "does not fit in 64 bits",
         [BAD_TRAILER] = "the trailer is wrong",
         [DATA_AFTER_TRAILER] = "data follows the trailer",
+        [ID_NEGATIVE] = "node 0: its object id does not fit in 32 bits",
+        [ID_TOO_BIG] = "node 1: its object id does not fit in 32 bits",
     };
     for (int bad = OK + 1; bad < N_BAD; bad++) {
         if (bad == DUP_TYPE_KEY) {
@@ -1095,7 +1131,7 @@ static const char *
 cb_bad_label(void *ctx, rc_id from, size_t k, size_t *len)
 {
     (void)ctx;
-    if (from == 250 && k == 0) {
+    if (from >= 250 && k == 0) {
         *len = 3;
         return "a\xffz";
     }
@@ -1108,7 +1144,7 @@ test_atomic_write(void **state)
 {
     (void)state;
     fixture f;
-    fixture_make(&f, 300, 3, 31);
+    fixture_make(&f, 300, 3, FIX_ALL);
     rc_graph *g = NULL;
     assert_int_equal(fixture_graph(&f, &g), RC_OK);
     char err[512];

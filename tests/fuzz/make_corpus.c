@@ -42,6 +42,15 @@ alloc(void *ctx, rc_id v)
     return v % 4 == 0 ? RC_SNAP_NONE : v % 2;
 }
 
+/* Object ids as an idmap gives them: odd, mostly increasing, one kept
+ * from earlier. */
+static uint32_t
+node_id(void *ctx, rc_id v)
+{
+    (void)ctx;
+    return v % 5 == 3 ? 7 : 101 + 2 * v;
+}
+
 static rc_graph *
 graph(unsigned n, unsigned seed)
 {
@@ -104,7 +113,8 @@ main(int argc, char **argv)
     static const uint32_t off[] = {0, 1, 3}, tbf[] = {0, 1, 0};
     static const rc_snap_root roots[] = {{0, 1, "module __main__"}, {1, 2, NULL}};
     static const rc_snap_fact facts[] = {{"pid", "1"}, {"argv", "x"}};
-    rc_snap_tables all = {NULL, label, value, alloc, frames, 2, off, tbf, 2, roots, 2, facts, 2};
+    rc_snap_tables all = {NULL, label, value, alloc, frames, 2, off, tbf, 2, roots, 2, facts, 2,
+                          node_id};
     const struct {
         const char *name;
         unsigned n, seed;
