@@ -2,6 +2,8 @@
  * tool's own objects, and the module-level functions.  Each function parses
  * its arguments, calls one core function and converts the result. */
 #include "rcmodule.h"
+
+#include "refchain/idmap.h"
 #include "refchain/pycompat.h"
 
 #include <frameobject.h>
@@ -730,6 +732,8 @@ rc_free_module(void *module)
     if (s) {
         PyMem_RawFree(s->stdlib_dir);
         s->stdlib_dir = NULL;
+        rc_idmap_free(s->idmap);
+        s->idmap = NULL;
     }
 }
 

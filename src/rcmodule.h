@@ -44,6 +44,7 @@ typedef struct rc_state {
     PyTypeObject *objlist_type;
     PyTypeObject *dump_type;     /* src/snapshot.c */
     PyTypeObject *snapshot_type;
+    struct rc_idmap *idmap; /* the object ids of the last dump (refchain/idmap.h), or NULL */
     PyObject *gc;
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */

@@ -18,6 +18,8 @@
 
 #include "refchain/alloc.h"
 #include "refchain/explain.h"
+#include "refchain/heapsnap.h"
+#include "refchain/idmap.h"
 #include "refchain/relate.h"
 #include "refchain/scc.h"
 #include "refchain/select.h"
@@ -135,6 +137,7 @@ typedef struct dump_ctx {
     rc_relation *rels;
     size_t n_rels, rels_cap;
     int failed;            /* a label could not be made (out of memory) */
+    uint32_t *ids;         /* object ids (rc_idmap_assign) */
     char value[RC_SHORT_VALUE_MAX];
 } dump_ctx;
 
@@ -202,6 +205,35 @@ dump_value(void *ctx, rc_id v, size_t *len)
     }
     *len = (size_t)n;
     return c->value;
+}
+
+static uint32_t
+dump_id(void *ctx, rc_id v)
+{
+    return ((dump_ctx *)ctx)->ids[v];
+}
+
+/* ids[v] for every node: the same object keeps its id across the dumps of
+ * this process (refchain/idmap.h; the map is the module's).  Raises on
+ * failure. */
+static uint32_t *
+dump_ids(const dump_obj *self)
+{
+    rc_state *st = rc_module_state(self->base.module);
+    size_t n = rc_graph_node_count(self->a.g);
+    uint32_t *ids = rc_reallocarray(NULL, n ? n : 1, sizeof *ids);
+    if (!ids || (!st->idmap && !(st->idmap = rc_idmap_new()))) {
+        rc_free(ids);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    rc_status rs = rc_idmap_assign(st->idmap, self->a.g, ids);
+    if (rs != RC_OK) {
+        rc_free(ids);
+        rc_raise(rs);
+        return NULL;
+    }
+    return ids;
 }
 
 static uint32_t
@@ -294,9 +326,11 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value};
     PyObject *result = NULL;
     char msg[512] = "";
-    if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0) {
+    if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0 ||
+        !(c.ids = dump_ids(self))) {
         goto finally;
     }
+    t.node_id = dump_id;
     if (sites) {
         rc_status st = rc_capture_sites(self->base.held, (size_t)self->base.n_held, &c.sites);
         if (st != RC_OK) {
@@ -329,6 +363,7 @@ finally:
     drop_labels(&c);
     rc_free(c.rels);
     rc_sites_clear(&c.sites);
+    rc_free(c.ids);
     rc_free((void *)(uintptr_t)t.roots);
     rc_free((void *)(uintptr_t)t.facts);
     Py_XDECREF(path);
@@ -907,7 +942,29 @@ snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* export(path): Chrome DevTools' .heapsnapshot of the snapshot
+ * (walker/heapsnap.c), written atomically. */
+static PyObject *
+snap_export(PyObject *op, PyObject *arg)
+{
+    PyObject *path;
+    if (!PyUnicode_FSConverter(arg, &path)) {
+        return NULL;
+    }
+    char msg[512] = "";
+    rc_snap_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = rc_heapsnap_export(SNAP(op)->s, PyBytes_AS_STRING(path), msg, sizeof msg);
+    Py_END_ALLOW_THREADS
+    Py_DECREF(path);
+    if (st != RC_SNAP_OK) {
+        return snap_raise(st, msg);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef snap_methods[] = {
+    {"export", snap_export, METH_O, "export(path): a Chrome DevTools .heapsnapshot"},
     {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
      "garbage(limit, hops) -> (object_count, groups)"},
     {"growth", (PyCFunction)(void (*)(void))snap_growth, METH_FASTCALL,
