@@ -443,7 +443,8 @@ def cmd_export(args, progress):
         raise InputError("export: this refchain cannot export snapshots yet "
                          "(Snapshot.export_heapsnapshot is missing)")
     snap = _load(args.snap, progress)
-    with progress.step("exporting %s" % args.output):
+    with progress.step("exporting %s" % args.output), \
+            contextlib.redirect_stdout(io.StringIO()):
         try:
             snap.export_heapsnapshot(args.output)
         except (ValueError, OSError) as exc:
