@@ -292,9 +292,16 @@ def cmd_diff(args, progress):
 
 def _holders(new, old, types, limit):
     """[(typename, count, bytes, [Group])] for the report: leaks() since
-    `old`, or explain() of the `types` largest types without it."""
+    `old` of the `types` types that grew most (the growth table's order),
+    or explain() of the `types` largest types without it."""
     if old is not None:
-        return list(new.leaks(since=old, limit=limit))[:types]
+        # leaks() ranks its types by new objects, ties in no useful order: ask
+        # for more, keep the growth table's first `types`.
+        report = {t: (t, n, b, groups[:limit]) for t, n, b, groups in
+                  new.leaks(since=old, limit=max(limit, 2 * types, 10))}
+        order = [t for t, _, _ in new.growth(since=old, limit=None, shortnames=False)]
+        order += [t for t in report if t not in set(order)]
+        return [report[t] for t in order if t in report][:types]
     census = new.census()
     out = []
     for typename, count, _ in new.growth(limit=types, shortnames=False):
