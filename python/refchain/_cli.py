@@ -241,7 +241,7 @@ def cmd_info(args, progress):
     if top:
         out += ["", "largest types (by count):"]
         shown = [(name(t), n, b, census.get(t)) for t, n, b in top]
-        width = max(len(t) for t, _, _, _ in shown)
+        width = max([len(t) for t, _, _, _ in shown] + [len("(total, %d types)" % len(census))])
         out += ["  %-*s %10d %12s" % (width, t, n, at_least(human_bytes(b), stat))
                 for t, n, b, stat in shown]
         out.append("  %-*s %10d %12s" % (width, "(total, %d types)" % len(census), total.count,
@@ -482,8 +482,7 @@ def _parser():
     sub = top.add_subparsers(dest="command", title="snapshot commands", metavar="COMMAND")
 
     def command(name, func, help, description):
-        p = sub.add_parser(name, parents=[common], help=help, description=description,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        p = sub.add_parser(name, parents=[common], help=help, description=description)
         p.set_defaults(func=func)
         return p
 

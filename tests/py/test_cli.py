@@ -168,6 +168,8 @@ def test_diff_text_json_and_fail_on_growth(dumps):
             proc.stderr.count("\n") == 1
     proc = cli(where, "diff", "before.rcsnap", "after.rcsnap", "--fail-on-growth", "bytes")
     assert proc.stderr == "refchain diff: growth found: bytes +500\n"
+    proc = cli(where, "diff", "--fail-on-growth", "bytes", "--", "before.rcsnap", "after.rcsnap")
+    assert proc.returncode == 1 and proc.stderr == "refchain diff: growth found: bytes +500\n"
     proc = cli(where, "diff", "before.rcsnap", "after.rcsnap", "--fail-on-growth", "Missing")
     assert proc.returncode == 0 and proc.stderr == ""
     proc = cli(where, "diff", "before.rcsnap", "after.rcsnap", "--json",
