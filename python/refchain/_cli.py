@@ -97,8 +97,8 @@ def _address(text):
     except ValueError:
         raise argparse.ArgumentTypeError(
             "%r is not an address (hex 0x7f... or decimal, as id() gives)" % text) from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("%r is not an address: it is negative" % text)
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError("%r is not an address: out of range" % text)
     return value
 
 
@@ -353,7 +353,7 @@ def cmd_report(args, progress):
     if old is not None:
         out.append("  since     " + _header(old))
     out += ["  " + n for n in notes]
-    out += ["", "== What grew %s (type, count, change, bytes change) ==" % (
+    out += ["", "== What grew %s: type, count, change, bytes change ==" % (
                 "since " + old.path if old is not None else "(no --since: every type, from 0)"),
             growth.getvalue().rstrip("\n") or "(no type grew)",
             "", "== What holds %s ==" % ("the new objects" if old is not None else

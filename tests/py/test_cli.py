@@ -297,6 +297,8 @@ def test_help_of_every_command_and_version(dumps):
 
 
 @pytest.mark.parametrize("args", [["nope"], ["report"], ["chain", "after.rcsnap", "zz"],
+                                  ["chain", "after.rcsnap", "-0x10"],
+                                  ["chain", "after.rcsnap", "0x1" + "0" * 16],
                                   ["diff", "before.rcsnap"], ["draw", "after.rcsnap", "-o",
                                                               "x.svg"],
                                   ["info", "after.rcsnap", "--limit", "-1"]])
