@@ -1,0 +1,591 @@
+"""The command line, `python -m refchain` and the `refchain` console script:
+questions asked of snapshot files (refchain.dump()) from a shell, with the
+same text as the Python API, or JSON with --json (docs/cli.md describes its
+shapes).
+
+Exit codes: 0 ok, 1 when `diff --fail-on-growth` finds growth, 2 for a
+usage or input error (a bad or unreadable file: one line on stderr naming
+it, no traceback).  Loading and the steps of a report print their time on
+stderr when stderr is a terminal, and nothing otherwise."""
+
+import argparse
+import contextlib
+import inspect
+import io
+import json
+import os
+import sys
+import time
+
+EXIT_OK, EXIT_GREW, EXIT_ERROR = 0, 1, 2
+JSON_SCHEMA = 1   # bumped when a JSON shape changes incompatibly (fields may be added)
+
+# refchain/snapshot.h's sections (refchain._snapshot), by name.
+_SECTIONS = ((1, "labels"), (2, "values"), (4, "allocations"))
+
+DESCRIPTION = """\
+refchain: what grew, what keeps it alive, and where it was made.
+
+The snapshot commands answer questions on heap snapshot files, written in the
+process by refchain.dump("x.rcsnap"), read here offline."""
+
+EPILOG = """\
+Every command takes --help, and --json for machine-readable output
+(docs/cli.md).  Exit codes: 0 ok, 1 when diff --fail-on-growth finds growth,
+2 for a usage error or a bad file.
+
+Inside a process: the Python API (import refchain; refchain.show_growth(),
+refchain.show_explain("T"), refchain.dump(path)), objgraph's calls
+(docs/objgraph.md), and the pytest plugin (pytest --refchain-leaks)."""
+
+
+class InputError(Exception):
+    """A bad file, address or request: one line on stderr, exit 2."""
+
+
+# ---- progress ----------------------------------------------------------------------------
+
+
+class Progress:
+    """'loading a.rcsnap… 1.2 s' lines on stderr, when it is a terminal."""
+
+    def __init__(self, stream):
+        try:
+            self.stream = stream if stream.isatty() else None
+        except (AttributeError, ValueError):
+            self.stream = None
+
+    @contextlib.contextmanager
+    def step(self, text):
+        if self.stream is None:
+            yield
+            return
+        self.stream.write(text + "\u2026 ")
+        self.stream.flush()
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stream.write("%.1f s\n" % (time.monotonic() - start))
+            self.stream.flush()
+
+
+# ---- helpers -----------------------------------------------------------------------------
+
+
+def _one_line(exc):
+    text = str(exc) if not isinstance(exc, KeyError) or not exc.args else str(exc.args[0])
+    return " ".join(text.split()) or type(exc).__name__
+
+
+def _load(path, progress):
+    import refchain
+    with progress.step("loading %s" % path):
+        try:
+            return refchain.load(path)
+        except (ValueError, OSError) as exc:
+            raise InputError(_one_line(exc)) from None
+
+
+def _address(text):
+    """argparse type: 0x-prefixed hex or decimal."""
+    try:
+        if text.lower().startswith(("0x", "-0x", "+0x")):
+            value = int(text, 16)
+        else:
+            value = int(text, 10)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            "%r is not an address (hex 0x7f... or decimal, as id() gives)" % text) from None
+    if not 0 <= value < 1 << 64:
+        raise argparse.ArgumentTypeError("%r is not an address: out of range" % text)
+    return value
+
+
+def _count(text):
+    """argparse type: an int >= 0."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError("%r is not a count (an integer >= 0)" % text)
+    return value
+
+
+def _node(snap, address):
+    try:
+        return snap.node(address)
+    except KeyError as exc:
+        raise InputError(_one_line(exc)) from None
+
+
+def _short(typename):
+    return typename.rsplit(".", 1)[-1]
+
+
+def _hex(address):
+    return "0x%x" % address
+
+
+def _write_json(data):
+    out = {"schema": JSON_SCHEMA}
+    out.update(data)
+    sys.stdout.write(json.dumps(out, indent=2) + "\n")
+
+
+def _sites(lines):
+    return [{"site": site, "count": n} for n, site in lines]
+
+
+def _file_info(snap):
+    facts = snap.facts
+    return {"path": snap.path, "objects": len(snap), "pid": facts.get("pid"),
+            "time": facts.get("time"), "python": facts.get("python")}
+
+
+def _header(snap):
+    facts = snap.facts
+    version = (facts.get("python") or "?").split(" ")[0]
+    return "%s: %d objects, pid %s, %s, Python %s" % (
+        snap.path, len(snap), facts.get("pid", "?"), facts.get("time", "?"), version)
+
+
+def _pair_notes(old, new):
+    """Warnings when two snapshots do not look like one process, in order."""
+    notes = []
+    fo, fn = old.facts, new.facts
+    if fo.get("pid") and fn.get("pid") and (fo.get("pid"), fo.get("host")) != \
+            (fn.get("pid"), fn.get("host")):
+        notes.append("note: the snapshots come from different processes (pid %s, pid %s): "
+                     "growth compares two unrelated heaps" % (fo.get("pid"), fn.get("pid")))
+    if fo.get("time") and fn.get("time") and fo["time"] > fn["time"]:
+        notes.append("note: %s was written before %s: is the order of the files right?"
+                     % (new.path, old.path))
+    return notes
+
+
+# ---- JSON shapes -------------------------------------------------------------------------
+
+
+def chain_json(chain):
+    target = chain.target
+    return {
+        "address": _hex(target.address),
+        "type": target.typename,
+        "root_kind": chain.root_kind,
+        "root": chain.root_description,
+        "hops": chain.hops,
+        "steps": [{"label": label, "type": obj.typename, "address": _hex(obj.address),
+                   "size": obj.size} for obj, label in chain.steps],
+        "text": str(chain),
+    }
+
+
+def group_json(group):
+    return {"type": group.typename, "count": group.count, "bytes": group.bytes,
+            "root_kind": group.root_kind, "path": group.path(),
+            "allocated_at": _sites(group.lines), "chain": chain_json(group.chain),
+            "text": str(group)}
+
+
+def garbage_json(report):
+    return {"object_count": report.object_count,
+            "cycles": [{"types": list(g.types), "signature": g.signature, "count": g.count,
+                        "objects": g.objects, "bytes": g.bytes,
+                        "has_finalizers": bool(g.has_finalizers), "path": g.path(),
+                        "allocated_at": _sites(g.lines), "text": str(g)} for g in report],
+            "text": str(report)}
+
+
+def _growth_rows(new, old, limit):
+    """[{type, count, delta, bytes_delta, ...}] of what grew (everything
+    without `old`), with allocation sites when the snapshot traced."""
+    from refchain._node import SnapNode
+    from refchain._sites import allocation_sites
+    rows, ids = new._growth(old, limit, False, new.traced)
+    out = []
+    for row in rows:
+        nodes = [new._node(i) for i in (ids or {}).get(row.name, ())]
+        out.append({"type": row.name, "count": row.count, "delta": row.delta,
+                    "bytes_delta": row.bytes_delta,
+                    "bytes_lower_bound": bool(row.bytes_lower_bound),
+                    "allocated_at": _sites(allocation_sites(nodes, frames=SnapNode.frames))})
+    return out
+
+
+# ---- commands ----------------------------------------------------------------------------
+
+
+def cmd_info(args, progress):
+    from refchain._format import at_least, human_bytes, name
+    snap = _load(args.snap, progress)
+    census = snap.census()
+    sections = [n for bit, n in _SECTIONS if snap._c.sections() & bit]
+    top = census.top(args.limit)
+    total = census.total
+    if args.json:
+        _write_json({"command": "info", "file": snap.path, "objects": len(snap),
+                     "traced": snap.traced, "sections": sections, "facts": snap.facts,
+                     "types": [{"type": t, "count": n, "bytes": b} for t, n, b in top],
+                     "total": {"count": total.count, "bytes": total.bytes,
+                               "types": len(census)}})
+        return EXIT_OK
+    out = ["file      %s" % snap.path,
+           "objects   %d" % len(snap),
+           "sections  %s" % (", ".join(sections) or "(none)"),
+           "", "facts:"]
+    facts = snap.facts
+    width = max([len(k) for k in facts] or [0])
+    out += ["  %-*s  %s" % (width, k, v) for k, v in facts.items()]
+    if top:
+        out += ["", "largest types (by count):"]
+        shown = [(name(t), n, b, census.get(t)) for t, n, b in top]
+        width = max([len(t) for t, _, _, _ in shown] + [len("(total, %d types)" % len(census))])
+        out += ["  %-*s %10d %12s" % (width, t, n, at_least(human_bytes(b), stat))
+                for t, n, b, stat in shown]
+        out.append("  %-*s %10d %12s" % (width, "(total, %d types)" % len(census), total.count,
+                                         at_least(human_bytes(total.bytes), total)))
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def _fail_set(new, old, types):
+    """(type, delta) of every type that grew, restricted to `types` (full or
+    short names) when given."""
+    grown = [(t, d) for t, _, d in new.growth(since=old, limit=None, shortnames=False) if d > 0]
+    if types:
+        wanted = set(types)
+        grown = [(t, d) for t, d in grown if t in wanted or _short(t) in wanted]
+    return grown
+
+
+def cmd_diff(args, progress):
+    old = _load(args.old, progress)
+    new = _load(args.new, progress)
+    with progress.step("comparing"):
+        failed = None
+        if args.fail_on_growth is not None:
+            failed = _fail_set(new, old, args.fail_on_growth)
+        code = EXIT_GREW if failed else EXIT_OK
+        args.code = code    # what a broken pipe still returns
+        if args.json:
+            rows = _growth_rows(new, old, args.limit)
+        else:
+            text = io.StringIO()
+            new.show_growth(since=old, limit=args.limit, file=text)
+    if args.json:
+        _write_json({"command": "diff", "old": _file_info(old), "new": _file_info(new),
+                     "notes": _pair_notes(old, new), "growth": rows,
+                     "fail_on_growth": args.fail_on_growth,
+                     "failed": [{"type": t, "delta": d} for t, d in failed or ()]})
+    else:
+        out = ["%s" % _header(old), "%s" % _header(new)] + _pair_notes(old, new) + [""]
+        sys.stdout.write("\n".join(out) + "\n")
+        sys.stdout.write(text.getvalue() or "(no type grew)\n")
+    if failed:
+        sys.stdout.flush()
+        sys.stderr.write("refchain diff: growth found: %s\n" % ", ".join(
+            "%s %+d" % (t, d) for t, d in failed))
+    return code
+
+
+def _holders(new, old, types, limit):
+    """[(typename, count, bytes, [Group])] for the report: leaks() since
+    `old` of the `types` types that grew most (the growth table's order),
+    or explain() of the `types` largest types without it."""
+    if old is not None:
+        # leaks() ranks its types by new objects, ties in no useful order: ask
+        # for more, keep the growth table's first `types`.
+        report = {t: (t, n, b, groups[:limit]) for t, n, b, groups in
+                  new.leaks(since=old, limit=max(limit, 2 * types, 10))}
+        order = [t for t, _, _ in new.growth(since=old, limit=None, shortnames=False)]
+        order += [t for t in report if t not in set(order)]
+        return [report[t] for t in order if t in report][:types]
+    census = new.census()
+    out = []
+    for typename, count, _ in new.growth(limit=types, shortnames=False):
+        out.append((typename, count, census[typename].bytes, new.explain(typename, limit)))
+    return out
+
+
+def _holders_text(holders, since):
+    from refchain._format import human_bytes, name
+    if not holders:
+        return "(nothing new since the older snapshot)" if since else "(no objects)"
+    out = []
+    for typename, count, nbytes, groups in holders:
+        out.append("%s: %s%d %s (%s)" % (name(typename), "+" if since else "", count,
+                                         "new" if since else "objects", human_bytes(nbytes)))
+        out.extend("  " + str(g) for g in groups)
+        rest = count - sum(g.count for g in groups)
+        if rest > 0:
+            out.append("  ... and %d more (%s) in smaller groups" % (
+                rest, human_bytes(nbytes - sum(g.bytes for g in groups))))
+    return "\n".join(out)
+
+
+def cmd_report(args, progress):
+    old = _load(args.since, progress) if args.since is not None else None
+    new = _load(args.snap, progress)
+    with progress.step("growth"):
+        if args.json:
+            rows = _growth_rows(new, old, args.limit)
+        else:
+            growth = io.StringIO()
+            new.show_growth(since=old, limit=args.limit, file=growth)
+    with progress.step("holders"):
+        holders = _holders(new, old, args.explain, args.groups)
+    with progress.step("garbage"):
+        garbage = new.garbage(args.groups)
+    notes = _pair_notes(old, new) if old is not None else []
+    if args.json:
+        _write_json({
+            "command": "report", "file": _file_info(new),
+            "since": _file_info(old) if old is not None else None, "notes": notes,
+            "growth": rows,
+            "holders": [{"type": t, "count": n, "bytes": b, "new": old is not None,
+                         "groups": [group_json(g) for g in groups]}
+                        for t, n, b, groups in holders],
+            "garbage": garbage_json(garbage)})
+        return EXIT_OK
+    out = ["refchain report", "  snapshot  " + _header(new)]
+    if old is not None:
+        out.append("  since     " + _header(old))
+    out += ["  " + n for n in notes]
+    out += ["", "== What grew %s: type, count, change, bytes change ==" % (
+                "since " + old.path if old is not None else "(no --since: every type, from 0)"),
+            growth.getvalue().rstrip("\n") or "(no type grew)",
+            "", "== What holds %s ==" % ("the new objects" if old is not None else
+                                         "the largest types"),
+            _holders_text(holders, old is not None),
+            "", "== Garbage: what the next gc.collect() would free ==", str(garbage)]
+    sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def cmd_chain(args, progress):
+    snap = _load(args.snap, progress)
+    chain = snap.find_chain(_node(snap, args.address))
+    if args.json:
+        _write_json(dict(chain_json(chain), command="chain", file=snap.path))
+    else:
+        sys.stdout.write(str(chain) + "\n")
+    return EXIT_OK
+
+
+def cmd_explain(args, progress):
+    snap = _load(args.snap, progress)
+    with progress.step("explaining %s" % args.type):
+        groups = snap.explain(args.type, args.limit)
+    if not groups and not any(t == args.type or _short(t) == args.type
+                              for t in snap.census().keys()):
+        sys.stderr.write("refchain: note: %s has no object of type %r\n"
+                         % (snap.path, args.type))
+    if args.json:
+        _write_json({"command": "explain", "file": snap.path, "type": args.type,
+                     "traced": snap.traced, "groups": [group_json(g) for g in groups]})
+    else:
+        text = io.StringIO()
+        snap.show_explain(args.type, args.limit, file=text)
+        sys.stdout.write(text.getvalue())
+    return EXIT_OK
+
+
+def _draw_call(snap, args):
+    """(what, call) for draw's options: call() draws into args.output.
+    Raises InputError when this refchain cannot draw a snapshot that way."""
+    from refchain import Snapshot
+
+    def missing(method):
+        return InputError("draw --%s: this refchain cannot draw from a snapshot file yet "
+                          "(Snapshot.%s is missing); draw in the live process instead"
+                          % (args.what, method))
+
+    if args.what == "chain":
+        if not hasattr(Snapshot, "show_chain"):
+            raise missing("show_chain")
+        node = _node(snap, args.address)
+        return lambda: snap.show_chain(snap.find_chain(node), filename=args.output)
+    if args.what == "explain":
+        if "filename" not in inspect.signature(Snapshot.show_explain).parameters:
+            raise missing("show_explain(filename=...)")
+        return lambda: snap.show_explain(args.type, args.limit, filename=args.output)
+    method = "show_" + args.what
+    if not hasattr(Snapshot, method):
+        raise missing(method)
+    node = _node(snap, args.address)
+    return lambda: getattr(snap, method)([node], max_depth=args.max_depth,
+                                         filename=args.output)
+
+
+def cmd_draw(args, progress):
+    if args.chain is not None:
+        args.what, args.address = "chain", args.chain
+    elif args.explain is not None:
+        args.what, args.type = "explain", args.explain
+    elif args.backrefs is not None:
+        args.what, args.address = "backrefs", args.backrefs
+    else:
+        args.what, args.address = "refs", args.refs
+    snap = _load(args.snap, progress)
+    call = _draw_call(snap, args)
+    with progress.step("drawing %s" % args.output), \
+            contextlib.redirect_stdout(io.StringIO()):
+        try:
+            call()
+        except (ValueError, OSError) as exc:
+            raise InputError(_one_line(exc)) from None
+    if args.json:
+        _write_json({"command": "draw", "file": snap.path, "drawing": args.what,
+                     "output": args.output, "bytes": os.path.getsize(args.output)})
+    else:
+        print("drew the %s into %s" % (args.what, args.output))
+    return EXIT_OK
+
+
+def cmd_export(args, progress):
+    from refchain import Snapshot
+    if not hasattr(Snapshot, "export_heapsnapshot"):
+        raise InputError("export: this refchain cannot export snapshots yet "
+                         "(Snapshot.export_heapsnapshot is missing)")
+    snap = _load(args.snap, progress)
+    with progress.step("exporting %s" % args.output), \
+            contextlib.redirect_stdout(io.StringIO()):
+        try:
+            snap.export_heapsnapshot(args.output)
+        except (ValueError, OSError) as exc:
+            raise InputError(_one_line(exc)) from None
+    size = os.path.getsize(args.output)
+    if args.json:
+        _write_json({"command": "export", "file": snap.path, "output": args.output,
+                     "objects": len(snap), "bytes": size})
+    else:
+        print("wrote %s (%d objects, %d bytes): open it in Chrome DevTools, Memory tab, "
+              "Load" % (args.output, len(snap), size))
+    return EXIT_OK
+
+
+# ---- the parser --------------------------------------------------------------------------
+
+
+def _parser():
+    from refchain import __version__
+    top = argparse.ArgumentParser(
+        prog="refchain", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version="refchain %s" % __version__,
+                     help="print refchain's version and exit")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--json", action="store_true",
+                        help="print JSON instead of text (docs/cli.md)")
+    sub = top.add_subparsers(dest="command", title="snapshot commands", metavar="COMMAND")
+
+    def command(name, func, help, description):
+        p = sub.add_parser(name, parents=[common], help=help, description=description)
+        p.set_defaults(func=func)
+        return p
+
+    p = command("report", cmd_report, "growth, what holds it, and garbage, in one report",
+                "One report to read top to bottom: what grew (since OLD, or everything), "
+                "what holds the new objects (the largest types without --since), with "
+                "where they were allocated, and what the next gc.collect() would free.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("--since", metavar="OLD", help="an older snapshot of the same process")
+    p.add_argument("--limit", type=_count, default=10, metavar="N",
+                   help="types in the growth table (default 10)")
+    p.add_argument("--explain", type=_count, default=3, metavar="K",
+                   help="how many of the top types to explain (default 3)")
+    p.add_argument("--groups", type=_count, default=3, metavar="G",
+                   help="groups per explained type, and cycle groups (default 3)")
+
+    p = command("diff", cmd_diff, "what grew between two snapshots",
+                "What grew between OLD and NEW (two snapshots of one process): each "
+                "type's count, change and byte change, and the lines that allocated the "
+                "new objects.  With --fail-on-growth, exit 1 when anything (or any TYPE "
+                "given) grew: put it last, or end its types with --.")
+    p.add_argument("old", metavar="OLD", help="the older snapshot")
+    p.add_argument("new", metavar="NEW", help="the newer snapshot")
+    p.add_argument("--limit", type=_count, default=10, metavar="N",
+                   help="types shown (default 10)")
+    p.add_argument("--fail-on-growth", nargs="*", metavar="TYPE",
+                   help="exit 1 when any type grew, or one of these (full or short names)")
+
+    p = command("chain", cmd_chain, "the chain of references from a root to an object",
+                "The shortest chain of references from a root to the object at ADDRESS.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("address", type=_address, metavar="ADDRESS",
+                   help="the object's address: 0x7f... or decimal, as id() gives")
+
+    p = command("explain", cmd_explain, "why the objects of a type are alive, grouped",
+                "The objects of TYPE grouped by the path that retains them, largest "
+                "group first, with where they were allocated.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("type", metavar="TYPE", help="a type name: bytes, mymod.Session")
+    p.add_argument("--limit", type=_count, default=5, metavar="N",
+                   help="groups shown (default 5)")
+
+    p = command("draw", cmd_draw, "draw a chain, an explanation or a neighbourhood",
+                "Draw from a snapshot into a picture; the extension of -o picks the "
+                "format (.svg, .png, .pdf, .dot, ...).")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--chain", type=_address, metavar="ADDRESS",
+                      help="the chain from a root to this object")
+    what.add_argument("--explain", metavar="TYPE", help="the groups of explain TYPE")
+    what.add_argument("--backrefs", type=_address, metavar="ADDRESS",
+                      help="what refers to this object")
+    what.add_argument("--refs", type=_address, metavar="ADDRESS",
+                      help="what this object refers to")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the picture")
+    p.add_argument("--limit", type=_count, default=5, metavar="N",
+                   help="groups drawn with --explain (default 5)")
+    p.add_argument("--max-depth", type=_count, default=3, metavar="N",
+                   help="references followed with --backrefs/--refs (default 3)")
+
+    p = command("export", cmd_export, "write a Chrome DevTools .heapsnapshot",
+                "Convert a snapshot into Chrome DevTools' .heapsnapshot format (DevTools' "
+                "Memory tab, memlab).")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("-o", "--output", required=True, metavar="FILE",
+                   help="the .heapsnapshot to write")
+
+    p = command("info", cmd_info, "what a snapshot file holds",
+                "The file's process facts (pid, argv, time, Python, RSS, gc), object "
+                "count, sections and largest types.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("--limit", type=_count, default=10, metavar="N",
+                   help="types shown (default 10)")
+    return top
+
+
+def main(argv=None):
+    """Run the command line on `argv` (sys.argv[1:] by default); returns
+    the exit code."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    if not argv:
+        parser.print_help()
+        return EXIT_OK
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:   # --help, --version, or a usage error (2)
+        return exc.code if isinstance(exc.code, int) else EXIT_ERROR
+    if getattr(args, "func", None) is None:
+        parser.print_help()
+        return EXIT_OK
+    args.code = EXIT_OK
+    try:
+        return args.func(args, Progress(sys.stderr))
+    except InputError as exc:
+        sys.stdout.flush()
+        sys.stderr.write("refchain: %s\n" % exc)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # A reader (| head) went away: say nothing more, keep the verdict.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return args.code
+    except KeyboardInterrupt:
+        sys.stderr.write("\n")
+        return 130
