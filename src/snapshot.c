@@ -947,6 +947,31 @@ finally:
     return result;
 }
 
+/* label(id, k) -> the label of node id's k-th reference, or None. */
+static PyObject *
+snap_label(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "label(id, k)");
+        return NULL;
+    }
+    long v = node_arg(op, args[0]);
+    size_t deg = 0, k = v < 0 ? 0 : PyLong_AsSize_t(args[1]);
+    if (v < 0 || (k == (size_t)-1 && PyErr_Occurred())) {
+        return NULL;
+    }
+    rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
+    if (k >= deg) {
+        PyErr_SetString(PyExc_IndexError, "label(): not an edge of this snapshot");
+        return NULL;
+    }
+    const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
+    if (!label) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(label);
+}
+
 /* types() -> ((type object's address, name, short name), ...): the type
  * table, which names the class objects of the file. */
 static PyObject *
@@ -971,6 +996,8 @@ snap_types(PyObject *op, PyObject *Py_UNUSED(arg))
 static PyMethodDef snap_methods[] = {
     {"hood", (PyCFunction)(void (*)(void))snap_hood, METH_FASTCALL,
      "hood(ids, backwards, max_depth, too_many, max_nodes) -> as _neighbourhood, with node ids"},
+    {"label", (PyCFunction)(void (*)(void))snap_label, METH_FASTCALL,
+     "label(id, k) -> the label of node id's k-th reference, or None"},
     {"types", snap_types, METH_NOARGS, "types() -> ((address, name, short name), ...)"},
     {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
      "garbage(limit, hops) -> (object_count, groups)"},

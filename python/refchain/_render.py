@@ -636,6 +636,9 @@ def _chain_drawing(chain, use_repr, max_nodes):
 
 def _groups_drawing(groups, use_repr, max_nodes):
     d = _Drawing(use_repr, _view_of(groups[0]) if groups else _LIVE)
+    if any(_view_of(g) is not d.view for g in groups):
+        raise ValueError("cannot draw groups of different heaps (live, or another "
+                         "snapshot) in one picture")
     for gi, group in enumerate(groups):
         _draw_group(d, gi, group, max_nodes)
     if not groups:

@@ -29,6 +29,9 @@ _KEY_LABEL = "key of dict"
 # Built-in scalars whose file value is their repr() (refchain/capture.h's
 # rc_short_value), and the singletons that have none.
 _REPR_IS_VALUE = ("int", "float", "bool", "NoneType")
+# A str value this long may have been cut (capture.h's RC_SHORT_VALUE_MAX
+# bytes, less a character's continuation bytes).
+_CUT_AT = 64 - 3
 _SINGLETONS = {"ellipsis": "Ellipsis", "NotImplementedType": "NotImplemented"}
 
 
@@ -86,7 +89,12 @@ class SnapView:
                 return _render._short(value.decode("ascii", "replace"))
             if name == "str":
                 text = value.decode("utf-8", "replace")
-                return _render._short(str.__repr__(text[:_render._REPR_MAX + 1]))
+                shown = _render._short(str.__repr__(text[:_render._REPR_MAX + 1]))
+                if len(value) >= _CUT_AT and len(text) <= _render._REPR_MAX:
+                    # The file's value may be a prefix (RC_SHORT_VALUE_MAX
+                    # bytes): say so, as a cut repr reads live.
+                    shown = shown[:-1] + _render._ELLIPSIS
+                return shown
             if name == "bytes":
                 return _render._short(bytes.__repr__(value[:_render._REPR_MAX + 1]))
         if name in _SINGLETONS:
@@ -110,7 +118,7 @@ class SnapView:
     # -- references ---------------------------------------------------------------
 
     def edge_label(self, src, dst, index):
-        label = self._snap._c.out(src.id)[index][1] if index >= 0 else None
+        label = self._snap._c.label(src.id, index) if index >= 0 else None
         return "" if label is None or label.startswith("<referent") else _format.name(label)
 
     def weak_edges(self, d, backwards, too_many, max_nodes):
@@ -176,9 +184,11 @@ class Drawings:
     __slots__ = ()
 
     def _drawing_view(self):
-        view = self.__dict__.get("_view")
+        """The SnapView of this snapshot (one, so drawings can tell views
+        apart by identity)."""
+        view = getattr(self, "_view", None)
         if view is None:
-            view = self.__dict__["_view"] = SnapView(self)
+            view = self._view = SnapView(self)
         return view
 
     def _nodes_of(self, objs, func):
