@@ -931,8 +931,8 @@ snap_hood(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         }
         ids[i] = (rc_id)v;
     }
-    rc_hood_opts o = {backwards, (uint32_t)(max_depth > UINT32_MAX - 1 ? UINT32_MAX - 1 : max_depth),
-                      (size_t)too_many, (size_t)max_nodes, NULL, 0, NULL, NULL};
+    uint32_t depth = (uint32_t)(max_depth > UINT32_MAX - 1 ? UINT32_MAX - 1 : max_depth);
+    rc_hood_opts o = {backwards, depth, (size_t)too_many, (size_t)max_nodes, NULL, 0, NULL, NULL};
     rc_status st = rc_hood_walk(SGRAPH(op), ids, n, &o, &h);
     if (st != RC_OK) {
         rc_raise(st);
@@ -981,8 +981,8 @@ snap_types(PyObject *op, PyObject *Py_UNUSED(arg))
     size_t n = rc_graph_type_count(g);
     PyObject *t = PyTuple_New((Py_ssize_t)n);
     for (size_t i = 0; t && i < n; i++) {
-        PyObject *item = Py_BuildValue("(Kss)", (unsigned long long)rc_graph_type_key(g, (uint32_t)i),
-                                       rc_graph_type_name(g, (uint32_t)i),
+        unsigned long long key = rc_graph_type_key(g, (uint32_t)i);
+        PyObject *item = Py_BuildValue("(Kss)", key, rc_graph_type_name(g, (uint32_t)i),
                                        rc_graph_type_short_name(g, (uint32_t)i));
         if (!item) {
             Py_CLEAR(t);

@@ -210,3 +210,24 @@ def test_another_snapshots_objects_are_refused(leak):
         snap.render([other.node(live["target"])])
     with pytest.raises(ValueError, match="another snapshot"):
         snap.show_chain(other.find_chain(live["target"]), filename=str(tmp_path / "x.svg"))
+
+
+def test_allocation_failure_is_memory_error_never_a_crash(leak):
+    snap, live, tmp_path = leak
+    from refchain import _refchain
+    for op in (lambda: snap.render([live["session"]], "dot", max_depth=2),
+               lambda: snap.render(snap.find_chain(live["target"]), "dot")):
+        failures = 0
+        for n in range(100000):
+            _refchain._fail_after(n)
+            try:
+                op()
+            except MemoryError:
+                failures += 1
+                continue
+            finally:
+                _refchain._fail_after(-1)
+            break
+        else:
+            pytest.fail("never succeeded")
+        assert failures >= 2, op
