@@ -7,6 +7,7 @@ line, so a frame root reads the same line); the test then loads the file
 in this process, where none of the program's objects live, and draws."""
 
 import json
+import pathlib
 import re
 import xml.etree.ElementTree as ET
 
@@ -77,7 +78,7 @@ def test_chain_drawing_equals_the_live_one(leak):
     assert dot_labels(dot) == dot_labels(live["chain"])
     assert len(dot_labels(dot)) == 3 + 2 + 1           # nodes, edges, title
     path = snap.show_chain(chain, filename=str(tmp_path / "chain.svg"))
-    root, texts, tips, colours = svg_texts(open(path, "rb").read())
+    root, texts, tips, colours = svg_texts(pathlib.Path(path).read_bytes())
     assert {TARGET_RED, FRAME_AMBER} <= colours
     assert "root: a running frame" in texts
     assert "local 'cache'" in texts and "[7]" in texts
@@ -101,7 +102,7 @@ def test_explain_drawing_equals_the_live_one(leak):
     assert dot_labels(snap.render(groups, "dot")) == dot_labels(live["groups"])
     path = snap.show_explain("Session", limit=1, filename=str(tmp_path / "groups.svg"))
     assert path == str(tmp_path / "groups.svg")
-    root, texts, _, colours = svg_texts(open(path, "rb").read())
+    root, texts, _, colours = svg_texts(pathlib.Path(path).read_bytes())
     assert "25 × Session" in texts and "[*] × 25" in texts
     assert any(t.startswith("e.g. Session@0x") and t.endswith("(2 attrs)") for t in texts)
     assert "leak.py:%d (25)" % line_of(LEAK, "Session(i)") in texts
@@ -116,7 +117,7 @@ def test_explain_drawing_equals_the_live_one(leak):
 def test_backrefs_and_refs_from_the_file(leak):
     snap, live, tmp_path = leak
     back = snap.show_backrefs([live["session"]], max_depth=2, filename=str(tmp_path / "b.svg"))
-    root, texts, _, colours = svg_texts(open(back, "rb").read())
+    root, texts, _, colours = svg_texts(pathlib.Path(back).read_bytes())
     assert "[3]" in texts and "local 'sessions'" in texts
     assert "25 items" in texts
     assert "Referrers of 1 object, up to 2 hops" in texts
@@ -134,7 +135,7 @@ def test_backrefs_and_refs_from_the_file(leak):
                                               max_depth=1, too_many=10))
     assert "\u2026 15 more references" in texts
     dot = snap.show_refs([live["list"]], max_depth=1, filename=str(tmp_path / "r.gv"))
-    assert open(dot).read().startswith("digraph refchain {")
+    assert pathlib.Path(dot).read_text("utf-8").startswith("digraph refchain {")
 
 
 def test_a_redacted_dump_draws_no_values(run_script, tmp_path):
