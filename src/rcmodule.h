@@ -211,6 +211,13 @@ int analyse(PyObject *module, const question *q, unsigned what, analysis *a);
 /* Whether something besides the question holds v: C code, or a referrer
  * other than a tool frame and the question's discounted handles. */
 int held_by_others(const analysis *a, rc_id v);
+struct rc_hood;
+/* _neighbourhood's answer (src/render_glue.c) once taken[k] stands for
+ * h->ids[k]: (objects, edges, more, root kinds from a->kinds, refcounts
+ * from a->g less the ignored referrers ign[0..n_ign), capped).  NULL with
+ * an exception set. */
+PyObject *rc_hood_result(const analysis *a, const struct rc_hood *h, PyObject *const *taken,
+                         const uintptr_t *ign, size_t n_ign);
 /* rc_capture_hold() (refchain/capture.h) with MemoryError set when it
  * fails; ids NULL takes every node (len its count).  Drop them with
  * rc_capture_release(). */

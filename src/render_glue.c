@@ -323,9 +323,9 @@ hood_objects(const analysis *a, const rc_hood *h, PyObject *const *taken, const 
     return ok ? 0 : -1;
 }
 
-/* The whole answer, once every object in it is held. */
-static PyObject *
-hood_result(const analysis *a, const rc_hood *h, PyObject *const *taken, const uintptr_t *ign,
+/* The whole answer, once every object in it is held (rcmodule.h). */
+PyObject *
+rc_hood_result(const analysis *a, const rc_hood *h, PyObject *const *taken, const uintptr_t *ign,
             size_t n_ign)
 {
     PyObject *facts[3] = {NULL, NULL, NULL}, *result = NULL;
@@ -424,7 +424,7 @@ rc_neighbourhood_py(PyObject *module, PyObject *args)
     }
     /* Every answer object is held: Python objects may be made now. */
     if ((taken = take_answer(a.g, &h, starts)) != NULL) {
-        result = hood_result(&a, &h, taken, ign, n_ign);
+        result = rc_hood_result(&a, &h, taken, ign, n_ign);
     }
 finally:
     rc_capture_release(taken, h.n);

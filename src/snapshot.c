@@ -19,6 +19,7 @@
 #include "refchain/alloc.h"
 #include "refchain/explain.h"
 #include "refchain/heapsnap.h"
+#include "refchain/hood.h"
 #include "refchain/idmap.h"
 #include "refchain/relate.h"
 #include "refchain/scc.h"
@@ -963,8 +964,116 @@ snap_export(PyObject *op, PyObject *arg)
     Py_RETURN_NONE;
 }
 
+/* ---- drawings (refchain._snapdraw) ----------------------------------------------- */
+
+/* hood(ids, backwards, max_depth, too_many, max_nodes) -> as _neighbourhood
+ * (src/render_glue.c), with node ids for objects: what Snapshot.show_backrefs
+ * and show_refs draw, walked by rc_hood_walk() on the file's graph.
+ * Refcounts are the recorded ones less the tool's frames' references. */
+static PyObject *
+snap_hood(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    static const char *const names[] = {"ids", "backwards", "max_depth", "too_many", "max_nodes",
+                                        NULL};
+    PyObject *av[5];
+    Py_ssize_t max_depth, too_many, max_nodes;
+    if (rc_parse_fast("hood", args, nargs, NULL, names, 5, av) < 0 ||
+        rc_arg_size("hood", "max_depth", av[2], 0, &max_depth) < 0 ||
+        rc_arg_size("hood", "too_many", av[3], 0, &too_many) < 0 ||
+        rc_arg_size("hood", "max_nodes", av[4], 0, &max_nodes) < 0) {
+        return NULL;
+    }
+    int backwards = PyObject_IsTrue(av[1]);
+    if (backwards < 0 || !PyTuple_Check(av[0]) || too_many < 1 || max_nodes < 1) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_ValueError, "hood(): a tuple of ids, too_many >= 1 and "
+                                              "max_nodes >= 1");
+        }
+        return NULL;
+    }
+    size_t n = (size_t)PyTuple_GET_SIZE(av[0]);
+    rc_id *ids = rc_malloc((n ? n : 1) * sizeof *ids);
+    rc_hood h = {0};
+    PyObject *result = NULL, **objs = NULL;
+    if (!ids) {
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < n; i++) {
+        long v = node_arg(op, PyTuple_GET_ITEM(av[0], (Py_ssize_t)i));
+        if (v < 0) {
+            goto finally;
+        }
+        ids[i] = (rc_id)v;
+    }
+    uint32_t depth = (uint32_t)(max_depth > UINT32_MAX - 1 ? UINT32_MAX - 1 : max_depth);
+    rc_hood_opts o = {backwards, depth, (size_t)too_many, (size_t)max_nodes, NULL, 0, NULL, NULL};
+    rc_status st = rc_hood_walk(SGRAPH(op), ids, n, &o, &h);
+    if (st != RC_OK) {
+        rc_raise(st);
+    } else if ((objs = id_objects(h.ids, h.n)) != NULL) {
+        analysis a = {.g = SGRAPH(op), .kinds = SNAP(op)->kinds};
+        result = rc_hood_result(&a, &h, objs, NULL, 0);
+    }
+finally:
+    rc_capture_release(objs, objs ? h.n : 0);
+    rc_hood_free(&h);
+    rc_free(ids);
+    return result;
+}
+
+/* label(id, k) -> the label of node id's k-th reference, or None. */
+static PyObject *
+snap_label(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "label(id, k)");
+        return NULL;
+    }
+    long v = node_arg(op, args[0]);
+    size_t deg = 0, k = v < 0 ? 0 : PyLong_AsSize_t(args[1]);
+    if (v < 0 || (k == (size_t)-1 && PyErr_Occurred())) {
+        return NULL;
+    }
+    rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
+    if (k >= deg) {
+        PyErr_SetString(PyExc_IndexError, "label(): not an edge of this snapshot");
+        return NULL;
+    }
+    const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
+    if (!label) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_FromString(label);
+}
+
+/* types() -> ((type object's address, name, short name), ...): the type
+ * table, which names the class objects of the file. */
+static PyObject *
+snap_types(PyObject *op, PyObject *Py_UNUSED(arg))
+{
+    const rc_graph *g = SGRAPH(op);
+    size_t n = rc_graph_type_count(g);
+    PyObject *t = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; t && i < n; i++) {
+        unsigned long long key = rc_graph_type_key(g, (uint32_t)i);
+        PyObject *item = Py_BuildValue("(Kss)", key, rc_graph_type_name(g, (uint32_t)i),
+                                       rc_graph_type_short_name(g, (uint32_t)i));
+        if (!item) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
+    }
+    return t;
+}
+
 static PyMethodDef snap_methods[] = {
     {"export", snap_export, METH_O, "export(path): a Chrome DevTools .heapsnapshot"},
+    {"hood", (PyCFunction)(void (*)(void))snap_hood, METH_FASTCALL,
+     "hood(ids, backwards, max_depth, too_many, max_nodes) -> as _neighbourhood, with node ids"},
+    {"label", (PyCFunction)(void (*)(void))snap_label, METH_FASTCALL,
+     "label(id, k) -> the label of node id's k-th reference, or None"},
+    {"types", snap_types, METH_NOARGS, "types() -> ((address, name, short name), ...)"},
     {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
      "garbage(limit, hops) -> (object_count, groups)"},
     {"growth", (PyCFunction)(void (*)(void))snap_growth, METH_FASTCALL,

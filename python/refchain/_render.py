@@ -264,28 +264,92 @@ def _safe_repr(obj, use_repr):
     return ""
 
 
-def _facts_lines(obj, refcount):
+def _facts_lines(view, obj, refcount):
     """Size and refcount, and the allocation line."""
-    size = human_bytes(_refchain._shallow_size(obj))
+    size = human_bytes(view.size(obj))
     if refcount is None:
         lines = [size]
     elif refcount < 0 or refcount >= _STATIC_REFCOUNT:
         lines = ["%s, immortal" % size]
     else:
         lines = ["%s, refcount %d" % (size, refcount)]
-    site = site_of(obj)
+    site = view.site(obj)
     if site:
         lines.append(site)
     return lines
 
 
-def _tooltip(obj, refcount):
-    text = ["%s at 0x%x" % (_safe._class_name(type(obj)), id(obj)),
-            "%d bytes%s" % (_refchain._shallow_size(obj),
+def _tooltip(view, obj, refcount):
+    text = ["%s at 0x%x" % (view.class_name(obj), view.address(obj)),
+            "%d bytes%s" % (view.size(obj),
                             "" if refcount is None else
                             ", immortal" if refcount < 0 or refcount >= _STATIC_REFCOUNT
                             else ", refcount %d" % refcount)]
-    return "\n".join(text + traceback_lines(obj, _TIP_FRAMES))
+    return "\n".join(text + view.traceback(obj, _TIP_FRAMES))
+
+
+class _LiveView:
+    """What a drawing reads of the objects it draws, from the live heap.  A
+    snapshot's drawings read the same through refchain._snapdraw.SnapView
+    (a chain or group tells which by its ._snap, see _view_of); the drawing
+    code is one and the same."""
+
+    __slots__ = ()
+
+    def refcounts(self, objects):
+        # The refcounts of the objects, from one capture that asks about
+        # nothing else (max_depth=0).
+        return list(_refchain._neighbourhood(objects, False, 0, 1, 1, (), None)[4])
+
+    def repr_line(self, obj, use_repr):
+        return _safe_repr(obj, use_repr)
+
+    def type_line(self, obj, shortnames):
+        if shortnames:
+            return _format_name(_safe._type_name(type(obj)))
+        return _safe._class_name(type(obj))
+
+    def tname(self, obj):
+        return _safe._tname(obj)
+
+    def same_type(self, a, b):
+        return type(a) is type(b)
+
+    def namespace(self, obj):
+        """Whether obj is a module or a class (its keys are names in code)."""
+        return _safe._is(obj, (types.ModuleType, type))
+
+    def size(self, obj):
+        return _refchain._shallow_size(obj)
+
+    def site(self, obj):
+        return site_of(obj)
+
+    def class_name(self, obj):
+        return _safe._class_name(type(obj))
+
+    def address(self, obj):
+        return id(obj)
+
+    def traceback(self, obj, max_frames):
+        return traceback_lines(obj, max_frames)
+
+    def edge_label(self, src, dst, index):
+        return _edge_label(src, dst, index)
+
+    def weak_edges(self, d, backwards, too_many, max_nodes):
+        _weak_edges(d, backwards, too_many, max_nodes)
+
+
+_LIVE = _LiveView()
+
+
+def _view_of(answer):
+    """The view that reads answer's objects: a snapshot's chain (or a group
+    of one) carries ._snap, whose _drawing_view() reads the file."""
+    chain = getattr(answer, "chain", answer)
+    snap = getattr(chain, "_snap", None)
+    return _LIVE if snap is None else snap._drawing_view()
 
 
 # ---- the drawing ---------------------------------------------------------------------
@@ -307,7 +371,8 @@ class _Drawing:
     list and nowhere else, so that counting their references can leave the
     drawing's own out."""
 
-    def __init__(self, use_repr=False):
+    def __init__(self, use_repr=False, view=_LIVE):
+        self.view = view         # what reads the objects: _LIVE, or a snapshot's
         self.objects = []
         self.object_index = {}   # id(obj) -> index in objects
         self.nodes = []
@@ -345,11 +410,9 @@ class _Drawing:
         self.title.append(_short(text, _TITLE_LINE_MAX))
 
     def render(self, fmt):
+        view = self.view
         if self.refcounts is None:
-            # The refcounts of the objects, from one capture that asks
-            # about nothing else (max_depth=0).
-            self.refcounts = list(_refchain._neighbourhood(
-                self.objects, False, 0, 1, 1, (), None)[4]) if self.objects else []
+            self.refcounts = view.refcounts(self.objects) if self.objects else []
         nodes = []
         for i, node in enumerate(self.nodes):
             tip = ""
@@ -357,15 +420,15 @@ class _Drawing:
             attrs = ()
             if node.obj is not None:
                 obj, count = self.objects[node.obj], self.refcounts[node.obj]
-                r = _safe_repr(obj, self.use_repr)
+                r = view.repr_line(obj, self.use_repr)
                 if node.head is None:
-                    lines = [_type_line(obj, self.look)] + ([r] if r else [])
+                    lines = [_type_line(view, obj, self.look)] + ([r] if r else [])
                 elif r:
                     lines.append("e.g. " + r)
                 if node.facts:
-                    lines += _facts_lines(obj, count if self.look is None or
+                    lines += _facts_lines(view, obj, count if self.look is None or
                                           self.look.refcounts is not False else None)
-                tip = _tooltip(obj, count)
+                tip = _tooltip(view, obj, count)
                 if self.look is not None:
                     extra, attrs = self.look.of(obj)
                     lines += extra
@@ -414,10 +477,8 @@ class _Look:
 RC_LINE_MAX = 200
 
 
-def _type_line(obj, look):
-    if look is not None and look.shortnames:
-        return _format_name(_safe._type_name(type(obj)))
-    return _safe._class_name(type(obj))
+def _type_line(view, obj, look):
+    return view.type_line(obj, look is not None and look.shortnames)
 
 
 def _kind_of(root_kind):
@@ -452,7 +513,7 @@ class _Run:
         self.count, self.label, self.typename = count, label, typename
 
 
-def _collapse_runs(steps):
+def _collapse_runs(steps, view):
     """steps with each run of 3 or more alike hops drawn as its first hop, a
     _Run for the middle ones, and its last hop."""
     out, i = [], 0
@@ -460,10 +521,10 @@ def _collapse_runs(steps):
         obj, label = steps[i]
         j = i
         while (j + 1 < len(steps) and label is not None and steps[j + 1][1] == label
-               and type(steps[j + 1][0]) is type(obj)):
+               and view.same_type(steps[j + 1][0], obj)):
             j += 1
         if j - i >= 2:
-            out += [steps[i], _Run(j - i - 1, label, _safe._tname(obj)), steps[j]]
+            out += [steps[i], _Run(j - i - 1, label, view.tname(obj)), steps[j]]
         else:
             out += steps[i:j + 1]
         i = j + 1
@@ -485,7 +546,7 @@ def _draw_chain(d, chain, max_nodes):
         d.node(chain.target, "target")
         d.note(chain.root_description)
         return
-    steps, elided = _elide(_collapse_runs(_chain_steps(chain)), max_nodes)
+    steps, elided = _elide(_collapse_runs(_chain_steps(chain), d.view), max_nodes)
     prev, obj = None, None
     for i, step in enumerate(steps):
         if step is None:
@@ -512,13 +573,13 @@ def _draw_chain(d, chain, max_nodes):
            else "%s, %d hops" % (chain.root_description, chain.hops))
 
 
-def _collapsed(parent, label):
+def _collapsed(view, parent, label):
     """Whether the hop parent -> child (labelled) is one of many alike, the
     [*] of a group's path: an item of a container or cache, not a name in a
     namespace."""
     if label in ("member", "key of dict", "cache key"):
         return True
-    return label.startswith("[") and not _safe._is(parent, (types.ModuleType, type))
+    return label.startswith("[") and not view.namespace(parent)
 
 
 def _draw_group(d, gi, group, max_nodes):
@@ -552,9 +613,9 @@ def _draw_group(d, gi, group, max_nodes):
             _mark_root(d, n, chain.root_kind)
             prev, parent = n, obj
             continue
-        if _collapsed(parent, label):
+        if _collapsed(d.view, parent, label):
             label, shared = "[*]", False
-        path.append("%s %s" % (label, _safe._tname(obj)))
+        path.append("%s %s" % (label, d.view.tname(obj)))
         if i == len(steps) - 1:
             n = target(obj)
             if count != 1:
@@ -568,13 +629,16 @@ def _draw_group(d, gi, group, max_nodes):
 
 
 def _chain_drawing(chain, use_repr, max_nodes):
-    d = _Drawing(use_repr)
+    d = _Drawing(use_repr, _view_of(chain))
     _draw_chain(d, chain, max_nodes)
     return d
 
 
 def _groups_drawing(groups, use_repr, max_nodes):
-    d = _Drawing(use_repr)
+    d = _Drawing(use_repr, _view_of(groups[0]) if groups else _LIVE)
+    if any(_view_of(g) is not d.view for g in groups):
+        raise ValueError("cannot draw groups of different heaps (live, or another "
+                         "snapshot) in one picture")
     for gi, group in enumerate(groups):
         _draw_group(d, gi, group, max_nodes)
     if not groups:
@@ -636,12 +700,20 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
         raise TypeError("%s() argument 'extra_ignore' must be an iterable of object ids, "
                         "not %s" % (func, type(extra_ignore).__name__)) from None
     starts = objs if type(objs) is list else list(objs)
-    objects, edges, more, kinds, counts, capped = _refchain._neighbourhood(
-        starts, backwards, max_depth, too_many, max_nodes, ignore, filter)
+    answer = _refchain._neighbourhood(starts, backwards, max_depth, too_many, max_nodes,
+                                      ignore, filter)
     del starts
     d = _Drawing(use_repr)
     d.look = look
-    n_starts = len({id(o) for o in objs})
+    _draw_hood(d, answer, len({id(o) for o in objs}), backwards, max_depth, too_many, max_nodes)
+    return d
+
+
+def _draw_hood(d, answer, n_starts, backwards, max_depth, too_many, max_nodes):
+    """Draw _neighbourhood's answer (or a snapshot's, d.view reading its
+    objects): the first n_starts objects are the ones asked about."""
+    objects, edges, more, kinds, counts, capped = answer
+    del answer
     obj = None
     for i, obj in enumerate(objects):
         d.node(obj, "target" if i < n_starts else _kind_of(kinds[i]))
@@ -649,13 +721,13 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
     del obj, objects
     d.refcounts = list(counts)
     for src, dst, index in edges:
-        d.edge(src, dst, _edge_label(d.objects[src], d.objects[dst], index))
+        d.edge(src, dst, d.view.edge_label(d.objects[src], d.objects[dst], index))
     for i, n in more:
         m = d.placeholder("%s %d more %s" % (_ELLIPSIS, n, "referrers" if backwards
                                              else "references"))
         d.edge(m, i, "", "elided") if backwards else d.edge(i, m, "", "elided")
     known = len(d.objects)
-    _weak_edges(d, backwards, too_many, max_nodes)
+    d.view.weak_edges(d, backwards, too_many, max_nodes)
     d.refcounts += [None] * (len(d.objects) - known)
     what = "Referrers of" if backwards else "References from"
     d.note("%s %d object%s, up to %d hop%s" % (what, n_starts, "" if n_starts == 1 else "s",
@@ -663,7 +735,6 @@ def _hood_drawing(objs, backwards, max_depth, extra_ignore, filter, too_many, ma
     if capped:
         d.note("Capped at %d objects (max_nodes=%d): %d more not drawn"
                % (max_nodes, max_nodes, capped))
-    return d
 
 
 # ---- the public calls ------------------------------------------------------------------

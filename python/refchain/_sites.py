@@ -172,7 +172,12 @@ def traceback_lines(obj, max_frames):
     reason there is none."""
     if not tracing():
         return ["(tracemalloc is off: no allocation traceback)"]
-    frames = frames_of(obj)
+    return frames_lines(frames_of(obj), max_frames)
+
+
+def frames_lines(frames, max_frames):
+    """traceback_lines() of an object allocated with these frames (a
+    snapshot's, or None)."""
     if not frames:
         return ["(not traced: allocated before tracemalloc.start()?)"]
     lines = ["Allocated at (most recent call first):"]

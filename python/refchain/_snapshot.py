@@ -15,12 +15,13 @@ import sys
 import time
 import tracemalloc
 
-from refchain import _chains, _format, _garbage, _refchain
+from refchain import _chains, _format, _garbage, _refchain, _render
 from refchain._explain import Group, LeakReport, _write_groups
 from refchain._format import growth_lines
 from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
 from refchain._node import SnapNode
 from refchain._sites import allocation_sites
+from refchain._snapdraw import Drawings
 
 # refchain/snapshot.h: which side tables a file carries.
 _SECTION_LABELS, _SECTION_VALUES, _SECTION_ALLOCS = 1, 2, 4
@@ -145,16 +146,19 @@ class SnapChain:
         return len(self.steps)
 
     __str__ = _chains.format_chain
+    _repr_svg_ = _render.chain_svg
 
     def __repr__(self):
         return "<refchain.SnapChain: %s root, %d hops to a %s>" % (
             self.root_kind, self.hops, self.target.tname)
 
 
-class Snapshot:
+class Snapshot(Drawings):
     """A heap read from a snapshot file.  Every question of the live heap
     is a method here, with the same text; what needs the live process
-    (handing back real objects) raises, saying so."""
+    (handing back real objects) raises, saying so.  Its drawings
+    (show_chain, show_explain(filename=), show_backrefs, show_refs, render)
+    come from refchain._snapdraw.Drawings."""
 
     def __init__(self, c, path):
         self._c = c
@@ -273,7 +277,11 @@ class Snapshot:
         raw = self._c.explain(typename, None, min(limit, sys.maxsize), False)
         return self._groups(raw, typename)
 
-    def show_explain(self, typename, limit=5, file=None):
+    def show_explain(self, typename, limit=5, file=None, filename=None):
+        """Print explain(typename, limit); with a filename, draw the groups
+        instead (see refchain.show_explain) and return the path."""
+        if filename is not None:
+            return self._show_explain_drawing(typename, limit, filename)
         groups = self.explain(typename, limit)
         _write_groups(groups, _out(file, "show_explain"), self.traced)
 
