@@ -980,7 +980,8 @@ snap_hood(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (rc_parse_fast("hood", args, nargs, NULL, names, 5, av) < 0 ||
         rc_arg_size("hood", "max_depth", av[2], 0, &max_depth) < 0 ||
         rc_arg_size("hood", "too_many", av[3], 0, &too_many) < 0 ||
-        rc_arg_size("hood", "max_nodes", av[4], 0, &max_nodes) < 0) {
+        rc_arg_size("hood", "max_nodes", av[4], 0, &max_nodes) < 0 ||
+        snap_kinds(SNAP(op)) < 0) {
         return NULL;
     }
     int backwards = PyObject_IsTrue(av[1]);
