@@ -47,9 +47,11 @@ rc_relation_clear(rc_relation *rel)
     if (!rel) {
         return;
     }
+    if (!rel->packed) {
+        rc_free(rel->attr);
+        rc_free(rel->repr);
+    }
     rc_free(rel->text);
-    rc_free(rel->attr);
-    rc_free(rel->repr);
     rc_free(rel->thread);
     for (size_t i = 0; rel->names && i < rel->n_names; i++) {
         rc_free(rel->names[i]);

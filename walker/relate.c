@@ -45,10 +45,14 @@
 
 /* ---- text: code points in C memory ----------------------------------------- */
 
+/* A text starts in its own `local` array (most labels are short: no
+ * allocation per label) and moves to the heap when it outgrows it; free it
+ * with text_free().  `text t = {0}` is an empty text. */
 typedef struct text {
     uint32_t *cp;
     size_t n, cap;
     int failed;
+    uint32_t local[48];
 } text;
 
 static void
@@ -58,16 +62,35 @@ put(text *t, uint32_t c)
         return;
     }
     if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        uint32_t *p = rc_reallocarray(t->cp, cap, sizeof *p);
-        if (!p) {
-            t->failed = 1;
-            return;
+        if (!t->cp) {
+            t->cp = t->local;
+            t->cap = sizeof t->local / sizeof *t->local;
+        } else {
+            size_t cap = 2 * t->cap;
+            int local = t->cp == t->local;
+            uint32_t *p = rc_reallocarray(local ? NULL : t->cp, cap, sizeof *p);
+            if (!p) {
+                t->failed = 1;
+                return;
+            }
+            if (local) {
+                memcpy(p, t->local, t->n * sizeof *p);
+            }
+            t->cp = p;
+            t->cap = cap;
         }
-        t->cp = p;
-        t->cap = cap;
     }
     t->cp[t->n++] = c;
+}
+
+static void
+text_free(text *t)
+{
+    if (t->cp != t->local) {
+        rc_free(t->cp);
+    }
+    t->cp = NULL;
+    t->n = t->cap = 0;
 }
 
 static void
@@ -228,18 +251,23 @@ put_type_name(text *t, PyTypeObject *tp)
     puts_utf8(t, dot ? dot + 1 : tp->tp_name);
 }
 
-/* Code points [from, n) as UTF-8 in rc_malloc'ed memory, or NULL. */
-static char *
-utf8_of(const text *t, size_t from)
+/* The UTF-8 size of code points [from, to) (a lone surrogate reads U+FFFD). */
+static size_t
+utf8_size(const text *t, size_t from, size_t to)
 {
-    if (t->failed) {
-        return NULL;
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) {
+        uint32_t c = t->cp[i];
+        n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
     }
-    char *out = rc_malloc(4 * (t->n - from) + 1), *p = out;
-    if (!out) {
-        return NULL;
-    }
-    for (size_t i = from; i < t->n; i++) {
+    return n;
+}
+
+/* Code points [from, to) as UTF-8 at p; returns the end. */
+static char *
+utf8_put(const text *t, size_t from, size_t to, char *p)
+{
+    for (size_t i = from; i < to; i++) {
         uint32_t c = t->cp[i];
         if (c >= 0xD800 && c < 0xE000) {
             c = 0xFFFD; /* a lone surrogate has no UTF-8: _format.name escapes the rest */
@@ -260,7 +288,20 @@ utf8_of(const text *t, size_t from)
             *p++ = (char)(0x80 | (c & 0x3F));
         }
     }
-    *p = '\0';
+    return p;
+}
+
+/* Code points [from, n) as UTF-8 in rc_malloc'ed memory, or NULL. */
+static char *
+utf8_of(const text *t, size_t from)
+{
+    if (t->failed) {
+        return NULL;
+    }
+    char *out = rc_malloc(utf8_size(t, from, t->n) + 1);
+    if (out) {
+        *utf8_put(t, from, t->n, out) = '\0';
+    }
     return out;
 }
 
@@ -1025,7 +1066,7 @@ set_named(rc_relation *out, rc_rel_kind kind, const char *prefix, PyObject *name
     puts_ascii(&t, suffix);
     out->kind = kind;
     out->text = utf8_of(&t, 0);
-    rc_free(t.cp);
+    text_free(&t);
     return out->text ? RC_OK : RC_ENOMEM;
 }
 
@@ -1043,7 +1084,7 @@ set_variable(const rc_relate_ctx *ctx, rc_relation *out, rc_rel_kind kind, const
     puts_ascii(&t, prefix);
     put_key_repr(ctx, &t, name, 0);
     out->text = utf8_of(&t, 0);
-    rc_free(t.cp);
+    text_free(&t);
     return out->text && out->repr ? RC_OK : RC_ENOMEM;
 }
 
@@ -1068,22 +1109,38 @@ is_local_key(PyObject *key)
 static rc_status
 set_key(const rc_relate_ctx *ctx, rc_relation *out, PyObject *key)
 {
+    /* One allocation (one per edge of a big dict): `[repr]`, repr, attr. */
     text t = {0};
-    put(&t, '[');
     put_key_repr(ctx, &t, key, 0);
-    put(&t, ']');
-    out->kind = RC_REL_KEY;
-    out->text = utf8_of(&t, 0);
-    t.n = 0;
-    put_key_repr(ctx, &t, key, 0);
-    out->repr = utf8_of(&t, 0);
-    if (PyUnicode_CheckExact(key) && str_ready(key)) {
-        t.n = 0;
+    size_t r = t.n;
+    int is_str = PyUnicode_CheckExact(key) && str_ready(key);
+    if (is_str) {
         put_str(&t, key, PyUnicode_GET_LENGTH(key));
-        out->attr = utf8_of(&t, 0);
-        out->flags |= RC_RELF_STR_KEY;
-    } else if (out->text) {
-        out->attr = rc_strndup(out->text, strlen(out->text));
+    }
+    size_t rb = t.failed ? 0 : utf8_size(&t, 0, r);
+    size_t ab = t.failed ? 0 : is_str ? utf8_size(&t, r, t.n) : rb + 2;
+    char *block = t.failed ? NULL : rc_malloc(2 * rb + ab + 5);
+    out->kind = RC_REL_KEY;
+    if (block) {
+        char *p = block;
+        *p++ = '[';
+        p = utf8_put(&t, 0, r, p);
+        *p++ = ']';
+        *p++ = '\0';
+        out->repr = p;
+        p = utf8_put(&t, 0, r, p);
+        *p++ = '\0';
+        out->attr = p;
+        if (is_str) {
+            p = utf8_put(&t, r, t.n, p);
+        } else {
+            memcpy(p, block, rb + 2);
+            p += rb + 2;
+        }
+        *p = '\0';
+        out->text = block;
+        out->packed = 1;
+        out->flags |= is_str ? RC_RELF_STR_KEY : 0;
     }
     unsigned long ident;
     size_t n;
@@ -1094,17 +1151,27 @@ set_key(const rc_relate_ctx *ctx, rc_relation *out, PyObject *key)
         put_thread(ctx, &t, ident, n);
         out->thread = utf8_of(&t, 0);
     }
-    rc_free(t.cp);
+    text_free(&t);
     return out->text && out->repr && out->attr && (!thread_key || out->thread) ? RC_OK : RC_ENOMEM;
 }
 
 static rc_status
 set_index(rc_relation *out, long i)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "[%ld]", i);
+    char buf[32], *p = buf + sizeof buf;
+    unsigned long u = i < 0 ? 0UL - (unsigned long)i : (unsigned long)i;
+    *--p = '\0';
+    *--p = ']';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0) {
+        *--p = '-';
+    }
+    *--p = '[';
     out->number = i;
-    return set_text(out, RC_REL_INDEX, buf);
+    return set_text(out, RC_REL_INDEX, p);
 }
 
 static rc_status
@@ -1163,12 +1230,12 @@ relate_function(PyObject *parent, PyObject *child, rc_relation *out)
             t.n = 0;
             put_str_repr(&t, name, PyUnicode_GET_LENGTH(name)); /* %r: not truncated */
             if (!(out->names[k] = utf8_of(&t, 0))) {
-                rc_free(t.cp);
+                text_free(&t);
                 return -1;
             }
         }
     }
-    rc_free(t.cp);
+    text_free(&t);
     return 1;
 }
 
@@ -1554,7 +1621,7 @@ relate_instance_attrs(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyOb
             rc_relation_clear(&kr);
             out->kind = RC_REL_ATTR;
             out->text = utf8_of(&t, 0);
-            rc_free(t.cp);
+            text_free(&t);
             return out->text ? 1 : -1;
         }
     }
@@ -1822,7 +1889,7 @@ rc_thread_name(const rc_relate_ctx *ctx, unsigned long ident, size_t n_threads)
     text t = {0};
     put_thread(ctx, &t, ident, n_threads);
     char *s = utf8_of(&t, sizeof "thread " - 1);
-    rc_free(t.cp);
+    text_free(&t);
     return s;
 }
 
@@ -1941,17 +2008,22 @@ rc_relate_out(const rc_relate_ctx *ctx, PyObject *parent, PyObject *const *child
 {
     rc_status st = RC_OK;
     prep pp;
+    size_t k = 0;
     prep_init(&pp, ctx, parent, 1);
-    memset(out, 0, n * sizeof *out);
-    for (size_t k = 0; k < n && st == RC_OK; k++) {
+    for (; k < n && st == RC_OK; k++) {
+        memset(&out[k], 0, sizeof out[k]);
         if (!relate_item(parent, children[k], (long)k, &out[k], &st)) {
             st = relate_one(ctx, &pp, parent, children[k], (long)k, &out[k]);
         }
     }
     prep_free(&pp);
     if (st != RC_OK) {
-        for (size_t k = 0; k < n; k++) {
-            rc_relation_clear(&out[k]);
+        for (size_t j = 0; j < n; j++) {
+            if (j < k) {
+                rc_relation_clear(&out[j]);
+            } else {
+                memset(&out[j], 0, sizeof out[j]);
+            }
         }
     }
     return st;

@@ -67,6 +67,10 @@ typedef struct rc_relation {
      * (names[k] NULL: not a str).  Owned (the array and each name). */
     char **names;
     size_t n_names;
+    /* 1 when attr and repr live in text's allocation (rc_relate's keys):
+     * rc_relation_clear then frees text only.  Not part of the data
+     * (rc_relation_equal and the encoding ignore it). */
+    int packed;
 } rc_relation;
 
 /* Free what a relation owns and zero it; NULL-safe. */
