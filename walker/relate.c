@@ -45,10 +45,14 @@
 
 /* ---- text: code points in C memory ----------------------------------------- */
 
+/* A text starts in its own `local` array (most labels are short: no
+ * allocation per label) and moves to the heap when it outgrows it; free it
+ * with text_free().  `text t = {0}` is an empty text. */
 typedef struct text {
     uint32_t *cp;
     size_t n, cap;
     int failed;
+    uint32_t local[48];
 } text;
 
 static void
@@ -58,16 +62,35 @@ put(text *t, uint32_t c)
         return;
     }
     if (t->n == t->cap) {
-        size_t cap = t->cap ? 2 * t->cap : 64;
-        uint32_t *p = rc_reallocarray(t->cp, cap, sizeof *p);
-        if (!p) {
-            t->failed = 1;
-            return;
+        if (!t->cp) {
+            t->cp = t->local;
+            t->cap = sizeof t->local / sizeof *t->local;
+        } else {
+            size_t cap = 2 * t->cap;
+            int local = t->cp == t->local;
+            uint32_t *p = rc_reallocarray(local ? NULL : t->cp, cap, sizeof *p);
+            if (!p) {
+                t->failed = 1;
+                return;
+            }
+            if (local) {
+                memcpy(p, t->local, t->n * sizeof *p);
+            }
+            t->cp = p;
+            t->cap = cap;
         }
-        t->cp = p;
-        t->cap = cap;
     }
     t->cp[t->n++] = c;
+}
+
+static void
+text_free(text *t)
+{
+    if (t->cp != t->local) {
+        rc_free(t->cp);
+    }
+    t->cp = NULL;
+    t->n = t->cap = 0;
 }
 
 static void
@@ -228,18 +251,23 @@ put_type_name(text *t, PyTypeObject *tp)
     puts_utf8(t, dot ? dot + 1 : tp->tp_name);
 }
 
-/* Code points [from, n) as UTF-8 in rc_malloc'ed memory, or NULL. */
-static char *
-utf8_of(const text *t, size_t from)
+/* The UTF-8 size of code points [from, to) (a lone surrogate reads U+FFFD). */
+static size_t
+utf8_size(const text *t, size_t from, size_t to)
 {
-    if (t->failed) {
-        return NULL;
+    size_t n = 0;
+    for (size_t i = from; i < to; i++) {
+        uint32_t c = t->cp[i];
+        n += c < 0x80 ? 1 : c < 0x800 ? 2 : c < 0x10000 ? 3 : 4;
     }
-    char *out = rc_malloc(4 * (t->n - from) + 1), *p = out;
-    if (!out) {
-        return NULL;
-    }
-    for (size_t i = from; i < t->n; i++) {
+    return n;
+}
+
+/* Code points [from, to) as UTF-8 at p; returns the end. */
+static char *
+utf8_put(const text *t, size_t from, size_t to, char *p)
+{
+    for (size_t i = from; i < to; i++) {
         uint32_t c = t->cp[i];
         if (c >= 0xD800 && c < 0xE000) {
             c = 0xFFFD; /* a lone surrogate has no UTF-8: _format.name escapes the rest */
@@ -260,7 +288,20 @@ utf8_of(const text *t, size_t from)
             *p++ = (char)(0x80 | (c & 0x3F));
         }
     }
-    *p = '\0';
+    return p;
+}
+
+/* Code points [from, n) as UTF-8 in rc_malloc'ed memory, or NULL. */
+static char *
+utf8_of(const text *t, size_t from)
+{
+    if (t->failed) {
+        return NULL;
+    }
+    char *out = rc_malloc(utf8_size(t, from, t->n) + 1);
+    if (out) {
+        *utf8_put(t, from, t->n, out) = '\0';
+    }
     return out;
 }
 
@@ -548,6 +589,460 @@ count_referents(PyObject *parent, PyObject *child, Py_ssize_t from, Py_ssize_t *
     return c.n;
 }
 
+/* ---- C containers ------------------------------------------------------------ */
+
+/* The referents of an object in tp_traverse order, in C memory: its visit
+ * only appends (no Python object, no Python code). */
+typedef struct referents {
+    PyObject **items;
+    size_t n, cap;
+    int failed;
+} referents;
+
+static int
+record_visit(PyObject *obj, void *arg)
+{
+    referents *r = arg;
+    if (r->n == r->cap) {
+        size_t cap = r->cap ? 2 * r->cap : 32;
+        PyObject **p = rc_reallocarray(r->items, cap, sizeof *p);
+        if (!p) {
+            r->failed = 1;
+            return 1; /* stops the traversal */
+        }
+        r->items = p;
+        r->cap = cap;
+    }
+    r->items[r->n++] = obj;
+    return 0;
+}
+
+/* 0, or -1 on ENOMEM (r freed). */
+static int
+read_referents(PyObject *op, referents *r)
+{
+    memset(r, 0, sizeof *r);
+    traverseproc trav = Py_TYPE(op)->tp_traverse;
+    if (trav && PyObject_IS_GC(op)) {
+        trav(op, record_visit, r);
+    }
+    if (r->failed) {
+        rc_free(r->items);
+        memset(r, 0, sizeof *r);
+        return -1;
+    }
+    return 0;
+}
+
+/* An lru_cache wrapper (_functools._lru_cache_wrapper).  Its traversal
+ * visits a bounded cache's links first, from index `start`: (key, result)
+ * pairs before 3.10, (key, result, link type) triples after the wrapper's
+ * type from 3.10.  Then its cache dict and the wrapped callable: func
+ * first before 3.10, the cache first from 3.10.  The links are counted from
+ * the cache dict, which maps each key to its link (an unbounded cache has
+ * no links, and maps keys to results). */
+typedef struct lru_layout {
+    referents refs;
+    size_t start, stride, links;
+    long cache, func; /* indexes in refs, or -1 */
+} lru_layout;
+
+static int
+is_lru_link_type(PyTypeObject *tp)
+{
+    const char *dot = strrchr(tp->tp_name, '.');
+    return strcmp(dot ? dot + 1 : tp->tp_name, "_lru_list_elem") == 0;
+}
+
+/* 0, or -1 on ENOMEM. */
+static int
+read_lru_layout(PyObject *wrapper, lru_layout *l)
+{
+    memset(l, 0, sizeof *l);
+    if (read_referents(wrapper, &l->refs) < 0) {
+        return -1;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    l->start = 1, l->stride = 3;
+#else
+    l->start = 0, l->stride = 2;
+#endif
+    for (size_t i = 0; i < l->refs.n; i++) {
+        PyObject *d = l->refs.items[i], *k, *v;
+        Py_ssize_t pos = 0;
+        if (!PyDict_CheckExact(d) || !PyDict_GET_SIZE(d)) {
+            continue;
+        }
+        PyTypeObject *link_type = NULL;
+        int all = 1;
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            link_type = link_type ? link_type : Py_TYPE(v);
+            all &= Py_TYPE(v) == link_type;
+        }
+        if (is_lru_link_type(link_type) && all) {
+            l->links = (size_t)PyDict_GET_SIZE(d);
+            break;
+        }
+    }
+    size_t after = l->start + l->stride * l->links;
+#if PY_VERSION_HEX >= 0x030A0000
+    l->cache = (long)after, l->func = (long)after + 1;
+#else
+    l->cache = (long)after + 1, l->func = (long)after;
+#endif
+    if ((size_t)(l->cache > l->func ? l->cache : l->func) >= l->refs.n ||
+        !PyDict_CheckExact(l->refs.items[l->cache])) {
+        l->links = 0;
+        l->cache = l->func = -1;
+    }
+    return 0;
+}
+
+/* ---- one referrer, prepared ---------------------------------------------------- */
+
+/* What rc_relate looks up in a referrer by scanning (a dict's key for a
+ * value, a list's first index of an item, a member field holding an
+ * object...), kept for the references of one referrer.  rc_relate makes
+ * each lookup once, by scanning (batch 0); rc_relate_out names n
+ * references, so each lookup it makes is answered from a table built on
+ * first use, in one pass over the referrer (batch 1).  A table answers
+ * exactly what the scan would: the first match in the scan's order.  No
+ * Python code runs while a prep lives, so the tables stay true. */
+
+/* Open addressing from an address to a value; the first value added for
+ * an address stays (a scan's first match). */
+typedef struct ptr_entry {
+    uintptr_t key, val;
+} ptr_entry;
+
+typedef struct ptrmap {
+    ptr_entry *slots;
+    size_t mask;
+    unsigned shift; /* 64 - log2(mask + 1): Fibonacci hashing keeps the top bits */
+} ptrmap;
+
+/* 0, or -1 on ENOMEM (m zeroed).  Room for n addresses at half load. */
+static int
+ptrmap_init(ptrmap *m, size_t n)
+{
+    size_t cap = 16;
+    unsigned bits = 4;
+    memset(m, 0, sizeof *m);
+    while (cap / 2 < n + 1) {
+        if (cap > SIZE_MAX / 4) {
+            return -1;
+        }
+        cap *= 2;
+        bits++;
+    }
+    m->slots = rc_calloc(cap, sizeof *m->slots);
+    if (!m->slots) {
+        return -1;
+    }
+    m->mask = cap - 1;
+    m->shift = 64 - bits;
+    return 0;
+}
+
+static size_t
+ptr_slot(const ptrmap *m, uintptr_t k)
+{
+    uint64_t h = ((uint64_t)k >> 4) * 0x9E3779B97F4A7C15ull;
+    return (size_t)(h >> m->shift) & m->mask;
+}
+
+static void
+ptrmap_add(ptrmap *m, const void *key, uintptr_t v)
+{
+    uintptr_t k = (uintptr_t)key;
+    for (size_t i = ptr_slot(m, k); k; i = (i + 1) & m->mask) {
+        if (m->slots[i].key == k) {
+            return;
+        }
+        if (!m->slots[i].key) {
+            m->slots[i].key = k;
+            m->slots[i].val = v;
+            return;
+        }
+    }
+}
+
+static int
+ptrmap_get(const ptrmap *m, const void *key, uintptr_t *v)
+{
+    uintptr_t k = (uintptr_t)key;
+    for (size_t i = m->slots && k ? ptr_slot(m, k) : 0; m->slots && k; i = (i + 1) & m->mask) {
+        if (m->slots[i].key == k) {
+            *v = m->slots[i].val;
+            return 1;
+        }
+        if (!m->slots[i].key) {
+            return 0;
+        }
+    }
+    return 0;
+}
+
+static void
+ptrmap_free(ptrmap *m)
+{
+    rc_free(m->slots);
+    memset(m, 0, sizeof *m);
+}
+
+/* A dict's values -> their first key, and its keys (batch only). */
+typedef struct dmap {
+    PyObject *d;
+    int vals_built, keys_built;
+    ptrmap vals, keys;
+} dmap;
+
+typedef struct prep {
+    int batch;
+    PyObject *parent;
+    /* The classes of the context parent is an instance of. */
+    int is_deque, is_lru, is_local, is_c_future, is_py_future;
+    dmap dm[2]; /* the parent dict and an instance's attribute dict */
+    int seq_known;
+    Py_ssize_t seq_offset; /* a list's or tuple's referents before its items */
+    int seq_built;
+    ptrmap seq_first; /* item -> its first index */
+    int deque_built;
+    ptrmap deque_first; /* item -> its first index */
+    int set_built;
+    ptrmap set_keys;
+    int mem_built;
+    ptrmap mem_first; /* value -> the name (a str) of its first member field */
+    int dd_known, dd; /* has_dict_descriptor */
+    int inl_built;
+    ptrmap inl_first; /* inline value -> its first name */
+    int modname_known;
+    PyObject *modname; /* a module's __name__ */
+    int lru_known;
+    lru_layout lru;
+    int local_known;
+    PyObject *local_dicts;
+} prep;
+
+static int has_base(PyTypeObject *tp, PyObject *cls);
+static int in_mro(PyTypeObject *tp, PyObject *const *classes, size_t n);
+
+static void
+prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
+{
+    PyTypeObject *tp = Py_TYPE(parent);
+    memset(pp, 0, sizeof *pp);
+    pp->batch = batch;
+    pp->parent = parent;
+    pp->is_deque = has_base(tp, ctx->deque);
+    pp->is_lru = has_base(tp, ctx->lru_wrapper);
+    pp->is_local = has_base(tp, ctx->local);
+    pp->is_c_future = in_mro(tp, ctx->c_future, 2);
+    pp->is_py_future = in_mro(tp, ctx->py_future, 2);
+}
+
+static void
+prep_free(prep *pp)
+{
+    for (int i = 0; i < 2; i++) {
+        ptrmap_free(&pp->dm[i].vals);
+        ptrmap_free(&pp->dm[i].keys);
+    }
+    ptrmap_free(&pp->seq_first);
+    ptrmap_free(&pp->deque_first);
+    ptrmap_free(&pp->set_keys);
+    ptrmap_free(&pp->mem_first);
+    ptrmap_free(&pp->inl_first);
+    rc_free(pp->lru.refs.items);
+    memset(pp, 0, sizeof *pp);
+}
+
+static dmap *
+dmap_of(prep *pp, PyObject *d)
+{
+    for (int i = 0; i < 2; i++) {
+        if (pp->dm[i].d == d) {
+            return &pp->dm[i];
+        }
+        if (!pp->dm[i].d) {
+            pp->dm[i].d = d;
+            return &pp->dm[i];
+        }
+    }
+    return NULL; /* a third dict: scanned */
+}
+
+/* The first key under which dict d holds child (dict_key_of), or NULL in
+ * *key.  0, or -1 on ENOMEM. */
+static int
+lookup_dict_key(prep *pp, PyObject *d, PyObject *child, PyObject **key)
+{
+    dmap *m = pp->batch ? dmap_of(pp, d) : NULL;
+    if (!m) {
+        *key = dict_key_of(d, child);
+        return 0;
+    }
+    if (!m->vals_built) {
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        if (ptrmap_init(&m->vals, (size_t)PyDict_GET_SIZE(d)) < 0) {
+            return -1;
+        }
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            ptrmap_add(&m->vals, v, (uintptr_t)k);
+        }
+        m->vals_built = 1;
+    }
+    uintptr_t k = 0;
+    *key = ptrmap_get(&m->vals, child, &k) ? (PyObject *)k : NULL;
+    return 0;
+}
+
+/* Whether child is a key of dict d (dict_has_key): 1, 0, or -1 on ENOMEM. */
+static int
+lookup_dict_has_key(prep *pp, PyObject *d, PyObject *child)
+{
+    dmap *m = pp->batch ? dmap_of(pp, d) : NULL;
+    if (!m) {
+        return dict_has_key(d, child);
+    }
+    if (!m->keys_built) {
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        if (ptrmap_init(&m->keys, (size_t)PyDict_GET_SIZE(d)) < 0) {
+            return -1;
+        }
+        while (PyDict_Next(d, &pos, &k, &v)) {
+            ptrmap_add(&m->keys, k, 1);
+        }
+        m->keys_built = 1;
+    }
+    uintptr_t one;
+    return ptrmap_get(&m->keys, child, &one);
+}
+
+/* The number of a list's or tuple's referents before its items. */
+static Py_ssize_t
+seq_offset(prep *pp, PyObject *parent, PyObject *child, Py_ssize_t n)
+{
+    if (!pp->seq_known) {
+        Py_ssize_t first_at;
+        pp->seq_offset = count_referents(parent, child, 0, &first_at) - n;
+        pp->seq_known = 1;
+    }
+    return pp->seq_offset;
+}
+
+/* The first index of child in items[0..n), or -1 in *at.  0, or -1 on ENOMEM. */
+static int
+seq_first(prep *pp, PyObject *const *items, Py_ssize_t n, PyObject *child, Py_ssize_t *at)
+{
+    *at = -1;
+    if (!pp->batch) {
+        for (Py_ssize_t i = 0; *at < 0 && i < n; i++) {
+            *at = items[i] == child ? i : -1;
+        }
+        return 0;
+    }
+    if (!pp->seq_built) {
+        if (ptrmap_init(&pp->seq_first, (size_t)n) < 0) {
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            ptrmap_add(&pp->seq_first, items[i], (uintptr_t)i);
+        }
+        pp->seq_built = 1;
+    }
+    uintptr_t v;
+    *at = ptrmap_get(&pp->seq_first, child, &v) ? (Py_ssize_t)v : -1;
+    return 0;
+}
+
+/* A deque's first item index holding child, or -1 in *at (its referents
+ * end with its items, in order).  0, or -1 on ENOMEM. */
+static int
+deque_first(prep *pp, PyObject *parent, PyObject *child, Py_ssize_t *at)
+{
+    if (!pp->batch) {
+        Py_ssize_t first_at, total = count_referents(parent, child, 0, &first_at);
+        Py_ssize_t offset = total - Py_SIZE(parent);
+        count_referents(parent, child, offset, &first_at);
+        *at = first_at >= 0 ? first_at - offset : -1;
+        return 0;
+    }
+    if (!pp->deque_built) {
+        referents r;
+        if (read_referents(parent, &r) < 0) {
+            return -1;
+        }
+        Py_ssize_t offset = (Py_ssize_t)r.n - Py_SIZE(parent);
+        if (ptrmap_init(&pp->deque_first, r.n) < 0) {
+            rc_free(r.items);
+            return -1;
+        }
+        for (size_t j = offset > 0 ? (size_t)offset : 0; j < r.n; j++) {
+            ptrmap_add(&pp->deque_first, r.items[j], (uintptr_t)((Py_ssize_t)j - offset));
+        }
+        rc_free(r.items);
+        pp->deque_built = 1;
+    }
+    uintptr_t v;
+    *at = ptrmap_get(&pp->deque_first, child, &v) ? (Py_ssize_t)v : -1;
+    return 0;
+}
+
+/* Whether child is in the set's table: 1, 0, or -1 on ENOMEM. */
+static int
+set_has(prep *pp, PyObject *parent, PyObject *child)
+{
+    PySetObject *so = (PySetObject *)parent;
+    if (!pp->batch) {
+        for (Py_ssize_t i = 0; i <= so->mask; i++) {
+            if (so->table[i].key == child) {
+                return 1;
+            }
+        }
+        return 0;
+    }
+    if (!pp->set_built) {
+        if (ptrmap_init(&pp->set_keys, (size_t)so->fill) < 0) { /* active and dummy */
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i <= so->mask; i++) {
+            ptrmap_add(&pp->set_keys, so->table[i].key, 1);
+        }
+        pp->set_built = 1;
+    }
+    uintptr_t one;
+    return ptrmap_get(&pp->set_keys, child, &one);
+}
+
+/* A module's __name__ (borrowed) or NULL. */
+static PyObject *
+module_name(prep *pp, PyObject *md)
+{
+    if (!pp->modname_known) {
+        pp->modname = dict_get_str(md, "__name__");
+        pp->modname_known = 1;
+    }
+    return pp->modname;
+}
+
+/* The lru_cache wrapper's layout; 0, or -1 on ENOMEM. */
+static int
+lru_of(prep *pp, PyObject *wrapper, lru_layout **l)
+{
+    if (!pp->lru_known) {
+        if (read_lru_layout(wrapper, &pp->lru) < 0) {
+            return -1;
+        }
+        pp->lru_known = 1;
+    }
+    *l = &pp->lru;
+    return 0;
+}
+
+
 /* ---- relation builders ------------------------------------------------------- */
 
 static rc_status
@@ -571,7 +1066,7 @@ set_named(rc_relation *out, rc_rel_kind kind, const char *prefix, PyObject *name
     puts_ascii(&t, suffix);
     out->kind = kind;
     out->text = utf8_of(&t, 0);
-    rc_free(t.cp);
+    text_free(&t);
     return out->text ? RC_OK : RC_ENOMEM;
 }
 
@@ -589,8 +1084,24 @@ set_variable(const rc_relate_ctx *ctx, rc_relation *out, rc_rel_kind kind, const
     puts_ascii(&t, prefix);
     put_key_repr(ctx, &t, name, 0);
     out->text = utf8_of(&t, 0);
-    rc_free(t.cp);
+    text_free(&t);
     return out->text && out->repr ? RC_OK : RC_ENOMEM;
+}
+
+static void put_thread(const rc_relate_ctx *ctx, text *t, unsigned long ident, size_t n);
+
+/* Whether key may be a threading.local's key for a thread: its localdummy
+ * (3.13+) or a weak reference to it (rc_local_key_thread says whose). */
+static int
+is_local_key(PyObject *key)
+{
+#if PY_VERSION_HEX < 0x030D0000
+    PyObject *dummy = PyWeakref_CheckRef(key) ? PyWeakref_GET_OBJECT(key) : NULL;
+    key = dummy && dummy != Py_None ? dummy : NULL;
+#endif
+    const char *name = key ? Py_TYPE(key)->tp_name : "";
+    const char *dot = strrchr(name, '.');
+    return strcmp(dot ? dot + 1 : name, "_localdummy") == 0;
 }
 
 /* RC_REL_KEY for a dict's value under key: `[repr]`, with the attribute
@@ -598,33 +1109,69 @@ set_variable(const rc_relate_ctx *ctx, rc_relation *out, rc_rel_kind kind, const
 static rc_status
 set_key(const rc_relate_ctx *ctx, rc_relation *out, PyObject *key)
 {
+    /* One allocation (one per edge of a big dict): `[repr]`, repr, attr. */
     text t = {0};
-    put(&t, '[');
     put_key_repr(ctx, &t, key, 0);
-    put(&t, ']');
-    out->kind = RC_REL_KEY;
-    out->text = utf8_of(&t, 0);
-    t.n = 0;
-    put_key_repr(ctx, &t, key, 0);
-    out->repr = utf8_of(&t, 0);
-    if (PyUnicode_CheckExact(key) && str_ready(key)) {
-        t.n = 0;
+    size_t r = t.n;
+    int is_str = PyUnicode_CheckExact(key) && str_ready(key);
+    if (is_str) {
         put_str(&t, key, PyUnicode_GET_LENGTH(key));
-        out->attr = utf8_of(&t, 0);
-    } else if (out->text) {
-        out->attr = rc_strndup(out->text, strlen(out->text));
     }
-    rc_free(t.cp);
-    return out->text && out->repr && out->attr ? RC_OK : RC_ENOMEM;
+    size_t rb = t.failed ? 0 : utf8_size(&t, 0, r);
+    size_t ab = t.failed ? 0 : is_str ? utf8_size(&t, r, t.n) : rb + 2;
+    char *block = t.failed ? NULL : rc_malloc(2 * rb + ab + 5);
+    out->kind = RC_REL_KEY;
+    if (block) {
+        char *p = block;
+        *p++ = '[';
+        p = utf8_put(&t, 0, r, p);
+        *p++ = ']';
+        *p++ = '\0';
+        out->repr = p;
+        p = utf8_put(&t, 0, r, p);
+        *p++ = '\0';
+        out->attr = p;
+        if (is_str) {
+            p = utf8_put(&t, r, t.n, p);
+        } else {
+            memcpy(p, block, rb + 2);
+            p += rb + 2;
+        }
+        *p = '\0';
+        out->text = block;
+        out->packed = 1;
+        out->flags |= is_str ? RC_RELF_STR_KEY : 0;
+    }
+    unsigned long ident;
+    size_t n;
+    int thread_key = is_local_key(key) && rc_local_key_thread(key, &ident, &n);
+    if (thread_key) {
+        /* A threading.local's key: which thread, for the local's step. */
+        t.n = 0;
+        put_thread(ctx, &t, ident, n);
+        out->thread = utf8_of(&t, 0);
+    }
+    text_free(&t);
+    return out->text && out->repr && out->attr && (!thread_key || out->thread) ? RC_OK : RC_ENOMEM;
 }
 
 static rc_status
 set_index(rc_relation *out, long i)
 {
-    char buf[32];
-    snprintf(buf, sizeof buf, "[%ld]", i);
+    char buf[32], *p = buf + sizeof buf;
+    unsigned long u = i < 0 ? 0UL - (unsigned long)i : (unsigned long)i;
+    *--p = '\0';
+    *--p = ']';
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (i < 0) {
+        *--p = '-';
+    }
+    *--p = '[';
     out->number = i;
-    return set_text(out, RC_REL_INDEX, buf);
+    return set_text(out, RC_REL_INDEX, p);
 }
 
 static rc_status
@@ -641,7 +1188,7 @@ set_namespace(rc_relation *out, int style)
 #define NAMED(st) ((st) == RC_OK ? 1 : -1)
 
 static int
-relate_module(PyObject *parent, PyObject *child, rc_relation *out)
+relate_module(prep *pp, PyObject *parent, PyObject *child, rc_relation *out)
 {
     PyObject *md = PyModule_GetDict(parent); /* borrowed, never NULL for a module */
     if (child == md) {
@@ -649,7 +1196,7 @@ relate_module(PyObject *parent, PyObject *child, rc_relation *out)
     }
     /* Anything else a module refers to is in its C state (m_traverse):
      * before 3.10, atexit's registered callbacks. */
-    PyObject *name = dict_get_str(md, "__name__");
+    PyObject *name = module_name(pp, md);
     if (!name || !PyUnicode_CheckExact(name) || !str_ready(name)) {
         return 0;
     }
@@ -663,11 +1210,33 @@ static int
 relate_function(PyObject *parent, PyObject *child, rc_relation *out)
 {
     PyFunctionObject *f = (PyFunctionObject *)parent;
-    if (f->func_closure && child == f->func_closure) {
-        out->aux = f->func_code;
-        return NAMED(set_text(out, RC_REL_CLOSURE, ".__closure__"));
+    if (!f->func_closure || child != f->func_closure) {
+        return 0;
     }
-    return 0;
+    /* The names of the code's free variables, for the closure's step. */
+    size_t n = 0;
+    while (rc_code_freevar_name(f->func_code, n)) {
+        n++;
+    }
+    if (set_text(out, RC_REL_CLOSURE, ".__closure__") != RC_OK ||
+        (n && !(out->names = rc_calloc(n, sizeof *out->names)))) {
+        return -1;
+    }
+    out->n_names = n;
+    text t = {0};
+    for (size_t k = 0; k < n; k++) {
+        PyObject *name = rc_code_freevar_name(f->func_code, k);
+        if (PyUnicode_Check(name) && str_ready(name)) {
+            t.n = 0;
+            put_str_repr(&t, name, PyUnicode_GET_LENGTH(name)); /* %r: not truncated */
+            if (!(out->names[k] = utf8_of(&t, 0))) {
+                text_free(&t);
+                return -1;
+            }
+        }
+    }
+    text_free(&t);
+    return 1;
 }
 
 /* One variable slot as the frame's readers show it: a cell or free slot
@@ -700,7 +1269,6 @@ relate_variables(const rc_relate_ctx *ctx, const rc_frame_vars *vars, PyObject *
         PyObject *contents = PyCell_GET(child) ? PyCell_GET(child) : child;
         for (size_t i = 0; i < vars->n; i++) {
             if (var_value(vars, i, &name, &is_cell) == contents && is_cell) {
-                out->aux = contents;
                 return NAMED(set_variable(ctx, out, RC_REL_CELL_LOCAL, "cell of local ", name));
             }
         }
@@ -801,58 +1369,58 @@ relate_generator(const rc_relate_ctx *ctx, PyObject *gen, PyObject *child, rc_re
 /* A list's or tuple's item: the index the edge points at when it holds the
  * child (its referents end with its items), else the first that does. */
 static int
-relate_sequence(PyObject *parent, PyObject *child, long edge, rc_relation *out)
+relate_sequence(prep *pp, PyObject *parent, PyObject *child, long edge, rc_relation *out)
 {
     int is_list = PyList_Check(parent);
     Py_ssize_t n = is_list ? PyList_GET_SIZE(parent) : PyTuple_GET_SIZE(parent);
     PyObject **items = is_list ? ((PyListObject *)parent)->ob_item : ((PyTupleObject *)parent)->ob_item;
     if (edge >= 0) {
-        Py_ssize_t first_at;
-        Py_ssize_t offset = count_referents(parent, child, 0, &first_at) - n;
+        Py_ssize_t offset = seq_offset(pp, parent, child, n);
         if (edge - offset >= 0 && edge - offset < n && items[edge - offset] == child) {
             return NAMED(set_index(out, (long)(edge - offset)));
         }
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (items[i] == child) {
-            return NAMED(set_index(out, (long)i));
-        }
+    Py_ssize_t at;
+    if (seq_first(pp, items, n, child, &at) < 0) {
+        return -1;
     }
-    return 0;
+    return at >= 0 ? NAMED(set_index(out, (long)at)) : 0;
 }
 
 static int
-relate_container(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge,
-                 rc_relation *out)
+relate_container(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child,
+                 long edge, rc_relation *out)
 {
     if (PyDict_Check(parent)) {
-        PyObject *key = dict_key_of(parent, child);
+        PyObject *key;
+        if (lookup_dict_key(pp, parent, child, &key) < 0) {
+            return -1;
+        }
         if (key) {
             return NAMED(set_key(ctx, out, key));
         }
-        if (dict_has_key(parent, child)) {
+        int has = lookup_dict_has_key(pp, parent, child);
+        if (has > 0) {
+            out->flags |= RC_RELF_DICT_KEY;
             return NAMED(set_text(out, RC_REL_TEXT, "key of dict"));
         }
-        return 0;
+        return has;
     }
     if (PyList_Check(parent) || PyTuple_Check(parent)) {
-        return relate_sequence(parent, child, edge, out);
+        return relate_sequence(pp, parent, child, edge, out);
     }
-    if (has_base(Py_TYPE(parent), ctx->deque)) {
+    if (pp->is_deque) {
         /* A deque's referents end with its items, in order (deque_traverse
          * walks its blocks left to right); its length is its ob_size. */
-        Py_ssize_t first_at, total = count_referents(parent, child, 0, &first_at);
-        Py_ssize_t offset = total - Py_SIZE(parent);
-        count_referents(parent, child, offset, &first_at);
-        return first_at >= 0 ? NAMED(set_index(out, (long)(first_at - offset))) : 0;
+        Py_ssize_t at;
+        if (deque_first(pp, parent, child, &at) < 0) {
+            return -1;
+        }
+        return at >= 0 ? NAMED(set_index(out, (long)at)) : 0;
     }
     if (PyAnySet_Check(parent)) {
-        PySetObject *so = (PySetObject *)parent;
-        for (Py_ssize_t i = 0; i <= so->mask; i++) {
-            if (so->table[i].key == child) {
-                return NAMED(set_text(out, RC_REL_TEXT, "member"));
-            }
-        }
+        int has = set_has(pp, parent, child);
+        return has > 0 ? NAMED(set_text(out, RC_REL_TEXT, "member")) : has;
     }
     return 0;
 }
@@ -899,13 +1467,31 @@ relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
 }
 
 /* The PyMemberDef fields along parent's MRO (a class's __slots__, a builtin
- * type's fields), each found as a member descriptor in a class dict. */
+ * type's fields), each found as a member descriptor in a class dict: the
+ * name (borrowed) of the first that holds child, or NULL, in *name.  0, or
+ * -1 on ENOMEM. */
 static int
-relate_members(PyObject *parent, PyObject *child, rc_relation *out)
+member_of(prep *pp, PyObject *parent, PyObject *child, PyObject **name)
 {
     PyTypeObject *tp = Py_TYPE(parent);
     PyObject *mro = tp->tp_mro;
     Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
+    uintptr_t found;
+    *name = NULL;
+    if (pp->batch && !pp->mem_built) {
+        size_t room = 0;
+        for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
+            PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
+            PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
+            room += ns ? (size_t)PyDict_GET_SIZE(ns) : 0;
+        }
+        if (ptrmap_init(&pp->mem_first, room) < 0) {
+            return -1;
+        }
+    } else if (pp->batch) {
+        *name = ptrmap_get(&pp->mem_first, child, &found) ? (PyObject *)found : NULL;
+        return 0;
+    }
     for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
         PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
         PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
@@ -922,16 +1508,36 @@ relate_members(PyObject *parent, PyObject *child, rc_relation *out)
                 continue;
             }
             PyObject *value = *(PyObject **)((char *)parent + m->offset);
-            if (value && value == child) {
-                if (PyDict_CheckExact(child) && str_ready(k) &&
-                    PyUnicode_CompareWithASCIIString(k, "__dict__") == 0) {
-                    return NAMED(set_namespace(out, RC_NS_ATTR));
-                }
-                return NAMED(set_named(out, RC_REL_ATTR, ".", k, ""));
+            if (pp->batch) {
+                ptrmap_add(&pp->mem_first, value, (uintptr_t)k);
+            } else if (value && value == child) {
+                *name = k;
+                return 0;
             }
         }
     }
+    if (pp->batch) {
+        pp->mem_built = 1;
+        *name = ptrmap_get(&pp->mem_first, child, &found) ? (PyObject *)found : NULL;
+    }
     return 0;
+}
+
+static int
+relate_members(prep *pp, PyObject *parent, PyObject *child, rc_relation *out)
+{
+    PyObject *k;
+    if (member_of(pp, parent, child, &k) < 0) {
+        return -1;
+    }
+    if (!k) {
+        return 0;
+    }
+    if (PyDict_CheckExact(child) && str_ready(k) &&
+        PyUnicode_CompareWithASCIIString(k, "__dict__") == 0) {
+        return NAMED(set_namespace(out, RC_NS_ATTR));
+    }
+    return NAMED(set_named(out, RC_REL_ATTR, ".", k, ""));
 }
 
 /* Whether the first `__dict__` of parent's MRO is a C descriptor (a
@@ -954,20 +1560,41 @@ has_dict_descriptor(PyTypeObject *tp)
 
 /* An attribute of an instance: its inline values (3.11+) or its __dict__. */
 static int
-relate_instance_attrs(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child,
+relate_instance_attrs(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child,
                       rc_relation *out)
 {
     PyTypeObject *tp = Py_TYPE(parent);
-    if (!has_dict_descriptor(tp)) {
+    if (!pp->dd_known) {
+        pp->dd = has_dict_descriptor(tp);
+        pp->dd_known = 1;
+    }
+    if (!pp->dd) {
         return 0;
     }
     size_t n;
     PyObject *const *values = rc_inline_values(parent, &n);
-    for (size_t i = 0; i < n; i++) {
-        PyObject *name = values[i] == child ? rc_inline_name(parent, i) : NULL;
-        if (name) {
-            return NAMED(set_named(out, RC_REL_ATTR, ".", name, ""));
+    PyObject *name = NULL;
+    if (pp->batch && !pp->inl_built) {
+        if (ptrmap_init(&pp->inl_first, n) < 0) {
+            return -1;
         }
+        for (size_t i = 0; i < n; i++) {
+            PyObject *vname = values[i] ? rc_inline_name(parent, i) : NULL;
+            if (vname) {
+                ptrmap_add(&pp->inl_first, values[i], (uintptr_t)vname);
+            }
+        }
+        pp->inl_built = 1;
+    }
+    uintptr_t found;
+    if (pp->batch) {
+        name = ptrmap_get(&pp->inl_first, child, &found) ? (PyObject *)found : NULL;
+    }
+    for (size_t i = 0; !pp->batch && !name && i < n; i++) {
+        name = values[i] == child ? rc_inline_name(parent, i) : NULL;
+    }
+    if (name) {
+        return NAMED(set_named(out, RC_REL_ATTR, ".", name, ""));
     }
     int managed = 0;
 #if PY_VERSION_HEX >= 0x030B0000
@@ -978,7 +1605,10 @@ relate_instance_attrs(const rc_relate_ctx *ctx, PyObject *parent, PyObject *chil
         if (ns == child) {
             return NAMED(set_namespace(out, RC_NS_ATTR));
         }
-        PyObject *key = PyDict_CheckExact(child) || managed ? dict_key_of(ns, child) : NULL;
+        PyObject *key = NULL;
+        if ((PyDict_CheckExact(child) || managed) && lookup_dict_key(pp, ns, child, &key) < 0) {
+            return -1;
+        }
         if (key) {
             rc_relation kr = {0};
             if (set_key(ctx, &kr, key) != RC_OK) {
@@ -991,7 +1621,7 @@ relate_instance_attrs(const rc_relate_ctx *ctx, PyObject *parent, PyObject *chil
             rc_relation_clear(&kr);
             out->kind = RC_REL_ATTR;
             out->text = utf8_of(&t, 0);
-            rc_free(t.cp);
+            text_free(&t);
             return out->text ? 1 : -1;
         }
     }
@@ -1002,9 +1632,10 @@ relate_instance_attrs(const rc_relate_ctx *ctx, PyObject *parent, PyObject *chil
 }
 
 static int
-relate_attributes(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, rc_relation *out)
+relate_attributes(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child,
+                  rc_relation *out)
 {
-    int r = relate_members(parent, child, out);
+    int r = relate_members(pp, parent, child, out);
     if (!r) {
         r = relate_getsets(parent, child, out);
     }
@@ -1012,7 +1643,7 @@ relate_attributes(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, r
         r = NAMED(set_text(out, RC_REL_ATTR, ".__class__"));
     }
     if (!r) {
-        r = relate_instance_attrs(ctx, parent, child, out);
+        r = relate_instance_attrs(ctx, pp, parent, child, out);
     }
     return r;
 }
@@ -1028,82 +1659,7 @@ in_mro(PyTypeObject *tp, PyObject *const *classes, size_t n)
     return 0;
 }
 
-/* The pure-Python asyncio Future and Task: their attributes read as the C
- * classes' fields do. */
-static const char *const py_future_labels[][2] = {
-    {"._result", ".result()"},
-    {"._exception", ".exception()"},
-    {"._coro", ".get_coro()"},
-    {"._loop", ".get_loop()"},
-    {"._callbacks", "done callbacks"},
-    {"._context", "context"},
-    {"._name", ".get_name()"},
-};
 
-static const char *
-py_future_label(const char *label)
-{
-    for (size_t i = 0; i < sizeof py_future_labels / sizeof *py_future_labels; i++) {
-        if (strcmp(label, py_future_labels[i][0]) == 0) {
-            return py_future_labels[i][1];
-        }
-    }
-    return NULL;
-}
-
-/* A chain of references being labelled (see rc_relate_path). */
-typedef struct path {
-    const rc_relate_ctx *ctx;
-    PyObject *const *objs;
-    size_t n;
-    const long *edges;
-    size_t n_edges;
-} path;
-
-/* ---- C containers ------------------------------------------------------------ */
-
-/* The referents of an object in tp_traverse order, in C memory: its visit
- * only appends (no Python object, no Python code). */
-typedef struct referents {
-    PyObject **items;
-    size_t n, cap;
-    int failed;
-} referents;
-
-static int
-record_visit(PyObject *obj, void *arg)
-{
-    referents *r = arg;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 32;
-        PyObject **p = rc_reallocarray(r->items, cap, sizeof *p);
-        if (!p) {
-            r->failed = 1;
-            return 1; /* stops the traversal */
-        }
-        r->items = p;
-        r->cap = cap;
-    }
-    r->items[r->n++] = obj;
-    return 0;
-}
-
-/* 0, or -1 on ENOMEM (r freed). */
-static int
-read_referents(PyObject *op, referents *r)
-{
-    memset(r, 0, sizeof *r);
-    traverseproc trav = Py_TYPE(op)->tp_traverse;
-    if (trav && PyObject_IS_GC(op)) {
-        trav(op, record_visit, r);
-    }
-    if (r->failed) {
-        rc_free(r->items);
-        memset(r, 0, sizeof *r);
-        return -1;
-    }
-    return 0;
-}
 
 /* The C asyncio Future and Task (_asyncio): a field is named by its public
  * accessor where there is one, else by the private attribute both
@@ -1191,82 +1747,19 @@ relate_c_future(const rc_relate_ctx *ctx, PyObject *fut, PyObject *child, rc_rel
     return label ? NAMED(set_text(out, RC_REL_TEXT, label)) : 0;
 }
 
-/* An lru_cache wrapper (_functools._lru_cache_wrapper).  Its traversal
- * visits a bounded cache's links first, from index `start`: (key, result)
- * pairs before 3.10, (key, result, link type) triples after the wrapper's
- * type from 3.10.  Then its cache dict and the wrapped callable: func
- * first before 3.10, the cache first from 3.10.  The links are counted from
- * the cache dict, which maps each key to its link (an unbounded cache has
- * no links, and maps keys to results). */
-typedef struct lru_layout {
-    referents refs;
-    size_t start, stride, links;
-    long cache, func; /* indexes in refs, or -1 */
-} lru_layout;
-
 static int
-is_lru_link_type(PyTypeObject *tp)
-{
-    const char *dot = strrchr(tp->tp_name, '.');
-    return strcmp(dot ? dot + 1 : tp->tp_name, "_lru_list_elem") == 0;
-}
-
-/* 0, or -1 on ENOMEM. */
-static int
-read_lru_layout(PyObject *wrapper, lru_layout *l)
-{
-    memset(l, 0, sizeof *l);
-    if (read_referents(wrapper, &l->refs) < 0) {
-        return -1;
-    }
-#if PY_VERSION_HEX >= 0x030A0000
-    l->start = 1, l->stride = 3;
-#else
-    l->start = 0, l->stride = 2;
-#endif
-    for (size_t i = 0; i < l->refs.n; i++) {
-        PyObject *d = l->refs.items[i], *k, *v;
-        Py_ssize_t pos = 0;
-        if (!PyDict_CheckExact(d) || !PyDict_GET_SIZE(d)) {
-            continue;
-        }
-        PyTypeObject *link_type = NULL;
-        int all = 1;
-        while (PyDict_Next(d, &pos, &k, &v)) {
-            link_type = link_type ? link_type : Py_TYPE(v);
-            all &= Py_TYPE(v) == link_type;
-        }
-        if (is_lru_link_type(link_type) && all) {
-            l->links = (size_t)PyDict_GET_SIZE(d);
-            break;
-        }
-    }
-    size_t after = l->start + l->stride * l->links;
-#if PY_VERSION_HEX >= 0x030A0000
-    l->cache = (long)after, l->func = (long)after + 1;
-#else
-    l->cache = (long)after + 1, l->func = (long)after;
-#endif
-    if ((size_t)(l->cache > l->func ? l->cache : l->func) >= l->refs.n ||
-        !PyDict_CheckExact(l->refs.items[l->cache])) {
-        l->links = 0;
-        l->cache = l->func = -1;
-    }
-    return 0;
-}
-
-static int
-relate_lru(const rc_relate_ctx *ctx, PyObject *wrapper, PyObject *child, long edge,
+relate_lru(const rc_relate_ctx *ctx, prep *pp, PyObject *wrapper, PyObject *child, long edge,
            rc_relation *out)
 {
     PyObject *wdict = rc_object_dict(wrapper);
     if (wdict && child == wdict) {
         return NAMED(set_namespace(out, RC_NS_ATTR));
     }
-    lru_layout l;
-    if (read_lru_layout(wrapper, &l) < 0) {
+    lru_layout *lp;
+    if (lru_of(pp, wrapper, &lp) < 0) {
         return -1;
     }
+    const lru_layout l = *lp;
     int r = 0;
     PyObject **refs = l.refs.items;
     if (l.cache >= 0 && refs[l.cache] == child) {
@@ -1284,7 +1777,6 @@ relate_lru(const rc_relate_ctx *ctx, PyObject *wrapper, PyObject *child, long ed
         /* The wrapped callable (sqlite3's statement cache wraps its Connection). */
         r = NAMED(set_text(out, RC_REL_ATTR, ".__wrapped__"));
     }
-    rc_free(l.refs.items);
     return r;
 }
 
@@ -1397,74 +1889,40 @@ rc_thread_name(const rc_relate_ctx *ctx, unsigned long ident, size_t n_threads)
     text t = {0};
     put_thread(ctx, &t, ident, n_threads);
     char *s = utf8_of(&t, sizeof "thread " - 1);
-    rc_free(t.cp);
+    text_free(&t);
     return s;
 }
 
-/* " in thread NAME" for the thread whose local dicts are under key. */
-static void
-put_local_thread(const rc_relate_ctx *ctx, text *t, PyObject *key)
+/* A list's or tuple's item at its edge index: the common case, named
+ * before anything is prepared (a list's referents are its items, in
+ * order).  1 when it named it (or RC_ENOMEM in *st), else 0. */
+static int
+relate_item(PyObject *parent, PyObject *child, long edge, rc_relation *out, rc_status *st)
 {
-    unsigned long ident;
-    size_t n;
-    if (!rc_local_key_thread(key, &ident, &n)) {
-        puts_ascii(t, " in a thread");
-        return;
-    }
-    puts_ascii(t, " in ");
-    put_thread(ctx, t, ident, n);
-}
-
-/* The step local -> dict of dicts (-> a thread's dict (-> a value)). */
-static char *
-local_label(const path *p, size_t i, size_t *hops, int *err)
-{
-    PyObject *dicts = p->objs[i + 1];
-    PyObject *key = i + 2 < p->n ? dict_key_of(dicts, p->objs[i + 2]) : NULL;
-    text t = {0};
-    *hops = 1;
-    if (!key) {
-        puts_ascii(&t, "per-thread dicts");
-    } else {
-        PyObject *tdict = p->objs[i + 2];
-        PyObject *attr = PyDict_CheckExact(tdict) && i + 3 < p->n ? dict_key_of(tdict, p->objs[i + 3])
-                                                                   : NULL;
-        if (attr && PyUnicode_CheckExact(attr) && str_ready(attr)) {
-            put(&t, '.');
-            put_str(&t, attr, PyUnicode_GET_LENGTH(attr));
-        } else if (attr) {
-            put(&t, '[');
-            put_key_repr(p->ctx, &t, attr, 0);
-            put(&t, ']');
-        } else {
-            puts_ascii(&t, ".__dict__");
-        }
-        put_local_thread(p->ctx, &t, key);
-        *hops = attr ? 3 : 2;
-    }
-    char *s = utf8_of(&t, 0);
-    rc_free(t.cp);
-    *err = s == NULL;
-    return s;
-}
-
-rc_status
-rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge,
-          rc_relation *out)
-{
-    memset(out, 0, sizeof *out);
     PyTypeObject *tp = Py_TYPE(parent);
-    int r = 0;
-
     if ((tp == &PyList_Type || tp == &PyTuple_Type) && edge >= 0 &&
         edge < (long)Py_SIZE(parent) &&
         (tp == &PyList_Type ? PyList_GET_ITEM(parent, edge) : PyTuple_GET_ITEM(parent, edge)) ==
             child) {
-        /* The common case first: a list's referents are its items, in order. */
-        return set_index(out, edge);
+        *st = set_index(out, edge);
+        if (*st != RC_OK) {
+            rc_relation_clear(out);
+        }
+        return 1;
     }
+    return 0;
+}
+
+/* rc_relate past relate_item, with pp prepared for parent. */
+static rc_status
+relate_one(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child, long edge,
+           rc_relation *out)
+{
+    PyTypeObject *tp = Py_TYPE(parent);
+    int r = 0;
+
     if (PyModule_Check(parent)) {
-        r = relate_module(parent, child, out);
+        r = relate_module(pp, parent, child, out);
     } else if (PyType_Check(parent)) {
         PyObject *d = class_dict((PyTypeObject *)parent);
         r = d && child == d ? NAMED(set_namespace(out, RC_NS_ATTR)) : 0;
@@ -1479,29 +1937,33 @@ rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge
     } else if (tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) {
         r = relate_generator(ctx, parent, child, out);
     }
-    if (!r && has_base(tp, ctx->local)) {
-        int err;
-        PyObject *dicts = local_dicts(parent, &err);
+    if (!r && pp->is_local) {
+        int err = 0;
+        if (!pp->local_known) {
+            pp->local_dicts = local_dicts(parent, &err);
+            pp->local_known = !err;
+        }
+        PyObject *dicts = pp->local_dicts;
         r = err ? -1 : dicts && dicts == child ? NAMED(set_text(out, RC_REL_LOCAL_DICTS, "per-thread dicts")) : 0;
     }
-    if (!r && has_base(tp, ctx->lru_wrapper)) {
-        r = relate_lru(ctx, parent, child, edge, out);
+    if (!r && pp->is_lru) {
+        r = relate_lru(ctx, pp, parent, child, edge, out);
     }
-    if (!r && in_mro(tp, ctx->c_future, 2)) {
+    if (!r && pp->is_c_future) {
         r = relate_c_future(ctx, parent, child, out);
     }
     if (!r && (PyDict_Check(parent) || PyList_Check(parent) || PyTuple_Check(parent) ||
-               PyAnySet_Check(parent) || has_base(tp, ctx->deque))) {
-        r = relate_container(ctx, parent, child, edge, out);
+               PyAnySet_Check(parent) || pp->is_deque)) {
+        r = relate_container(ctx, pp, parent, child, edge, out);
     }
     if (!r) {
-        r = relate_attributes(ctx, parent, child, out);
+        r = relate_attributes(ctx, pp, parent, child, out);
     }
     if (r == 1 && out->kind == RC_REL_LOCALS_DICT) {
         /* What follows names it; alone, it reads as any field would. */
         rc_relation alone;
         memset(&alone, 0, sizeof alone);
-        r = relate_attributes(ctx, parent, child, &alone) < 0 ? -1 : 1;
+        r = relate_attributes(ctx, pp, parent, child, &alone) < 0 ? -1 : 1;
         out->text = alone.text;
         alone.text = NULL;
         rc_relation_clear(&alone);
@@ -1518,19 +1980,53 @@ rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge
             return RC_ENOMEM;
         }
     }
+    if (pp->is_py_future) {
+        out->flags |= RC_RELF_PY_FUTURE; /* its fields read as the C futures' */
+    }
     return RC_OK;
 }
 
-void
-rc_relation_clear(rc_relation *rel)
+rc_status
+rc_relate(const rc_relate_ctx *ctx, PyObject *parent, PyObject *child, long edge,
+          rc_relation *out)
 {
-    if (!rel) {
-        return;
+    rc_status st;
+    memset(out, 0, sizeof *out);
+    if (relate_item(parent, child, edge, out, &st)) {
+        return st;
     }
-    rc_free(rel->text);
-    rc_free(rel->attr);
-    rc_free(rel->repr);
-    memset(rel, 0, sizeof *rel);
+    prep pp;
+    prep_init(&pp, ctx, parent, 0);
+    st = relate_one(ctx, &pp, parent, child, edge, out);
+    prep_free(&pp);
+    return st;
+}
+
+rc_status
+rc_relate_out(const rc_relate_ctx *ctx, PyObject *parent, PyObject *const *children, size_t n,
+              rc_relation *out)
+{
+    rc_status st = RC_OK;
+    prep pp;
+    size_t k = 0;
+    prep_init(&pp, ctx, parent, 1);
+    for (; k < n && st == RC_OK; k++) {
+        memset(&out[k], 0, sizeof out[k]);
+        if (!relate_item(parent, children[k], (long)k, &out[k], &st)) {
+            st = relate_one(ctx, &pp, parent, children[k], (long)k, &out[k]);
+        }
+    }
+    prep_free(&pp);
+    if (st != RC_OK) {
+        for (size_t j = 0; j < n; j++) {
+            if (j < k) {
+                rc_relation_clear(&out[j]);
+            } else {
+                memset(&out[j], 0, sizeof out[j]);
+            }
+        }
+    }
+    return st;
 }
 
 /* ---- context ----------------------------------------------------------------- */
@@ -1566,212 +2062,35 @@ rc_relate_ctx_init(rc_relate_ctx *ctx, rc_relate_mode mode)
 
 /* ---- paths ------------------------------------------------------------------- */
 
-static long
-edge_at(const path *p, size_t i)
-{
-    return i < p->n_edges ? p->edges[i] : -1;
-}
-
-/* The label of the namespace dict objs[i] -> objs[i + 1] read as one step,
- * style RC_NS_ATTR (`.name`, `[repr]` for another key) or RC_NS_ITEM
- * (`[repr]`), prefix before a repr ("global " / "local "; NULL for the
- * style); NULL when objs[i + 1] is not a value of the dict.  *err on
- * ENOMEM. */
-static char *
-after_namespace(const path *p, size_t i, int style, const char *prefix, int *err)
-{
-    PyObject *ns = p->objs[i];
-    PyObject *key = PyDict_Check(ns) ? dict_key_of(ns, p->objs[i + 1]) : NULL;
-    if (!key) {
-        return NULL;
-    }
-    text t = {0};
-    if (prefix) {
-        puts_ascii(&t, prefix);
-        put_key_repr(p->ctx, &t, key, 0);
-    } else if (style == RC_NS_ATTR && PyUnicode_CheckExact(key) && str_ready(key)) {
-        put(&t, '.');
-        put_str(&t, key, PyUnicode_GET_LENGTH(key));
-    } else {
-        put(&t, '[');
-        put_key_repr(p->ctx, &t, key, 0);
-        put(&t, ']');
-    }
-    char *s = utf8_of(&t, 0);
-    rc_free(t.cp);
-    *err = s == NULL;
-    return s;
-}
-
-/* The closure step function -> __closure__ -> cell (-> contents). */
-static char *
-closure_label(const path *p, size_t i, const rc_relation *rel, size_t *hops, int *err)
-{
-    PyObject *closure = p->objs[i + 1];
-    PyObject *cell = p->objs[i + 2];
-    Py_ssize_t idx = -1;
-    for (Py_ssize_t k = 0; idx < 0 && PyTuple_Check(closure) && k < PyTuple_GET_SIZE(closure); k++) {
-        idx = PyTuple_GET_ITEM(closure, k) == cell ? k : -1;
-    }
-    if (idx < 0) {
-        return NULL;
-    }
-    PyObject *name = rc_code_freevar_name(rel->aux, (size_t)idx);
-    PyObject *contents = PyCell_Check(cell) && PyCell_GET(cell) ? PyCell_GET(cell) : cell;
-    int whole = i + 3 < p->n && contents == p->objs[i + 3];
-    text t = {0};
-    puts_ascii(&t, whole ? "closure " : "closure cell ");
-    if (name && PyUnicode_Check(name) && str_ready(name)) {
-        put_str_repr(&t, name, PyUnicode_GET_LENGTH(name)); /* %r: not truncated */
-    } else {
-        char buf[32];
-        snprintf(buf, sizeof buf, "'#%ld'", (long)idx);
-        puts_ascii(&t, buf);
-    }
-    char *s = utf8_of(&t, 0);
-    rc_free(t.cp);
-    *err = s == NULL;
-    *hops = whole ? 3 : 2;
-    return s;
-}
-
-/* The label of the step that starts at objs[i], and its number of hops;
- * NULL with *err set on ENOMEM. */
-static char *
-path_step(const path *p, size_t i, size_t *hops, int *err)
-{
-    rc_relation rel;
-    char *label = NULL;
-    *hops = 1;
-    *err = 0;
-    if (rc_relate(p->ctx, p->objs[i], p->objs[i + 1], edge_at(p, i), &rel) != RC_OK) {
-        *err = 1;
-        return NULL;
-    }
-    int more = i + 2 < p->n;
-    switch (rel.kind) {
-    case RC_REL_NAMESPACE:
-        label = more ? after_namespace(p, i + 1, (int)rel.number, NULL, err) : NULL;
-        break;
-    case RC_REL_GLOBALS:
-        label = more ? after_namespace(p, i + 1, RC_NS_ITEM, "global ", err) : NULL;
-        break;
-    case RC_REL_LOCALS_DICT:
-        label = more ? after_namespace(p, i + 1, RC_NS_ITEM, "local ", err) : NULL;
-        break;
-    case RC_REL_LRU_CACHE:
-        /* The wrapper's own cache dict: key -> result (unbounded caches). */
-        if (more) {
-            PyObject *key = dict_key_of(p->objs[i + 1], p->objs[i + 2]);
-            rc_relation kr = {0};
-            if (key && set_key(p->ctx, &kr, key) != RC_OK) {
-                *err = 1;
-            } else if (key) {
-                label = kr.text;
-                kr.text = NULL;
-            } else if (dict_has_key(p->objs[i + 1], p->objs[i + 2])) {
-                label = ascii_dup("cache key");
-                *err = label == NULL;
-            }
-            rc_relation_clear(&kr);
-        }
-        break;
-    case RC_REL_LOCAL_DICTS:
-        label = local_label(p, i, hops, err);
-        rc_relation_clear(&rel);
-        return label;
-    case RC_REL_CLOSURE:
-        label = more ? closure_label(p, i, &rel, hops, err) : NULL;
-        break;
-    case RC_REL_CELL_LOCAL:
-        if (more && p->objs[i + 2] == rel.aux) {
-            text t = {0};
-            puts_ascii(&t, "local ");
-            puts_utf8(&t, rel.repr);
-            label = utf8_of(&t, 0);
-            rc_free(t.cp);
-            *err = label == NULL;
-            *hops = label ? 2 : 1;
-            rc_relation_clear(&rel);
-            return label;
-        }
-        break;
-    default:
-        break;
-    }
-    if (label) {
-        if (rel.kind != RC_REL_CLOSURE) {
-            *hops = 2;
-        }
-    } else if (!*err) {
-        label = rel.text;
-        rel.text = NULL;
-        *hops = 1;
-    }
-    rc_relation_clear(&rel);
-    return label;
-}
-
-/* The pure-Python futures' labels, applied to a step that starts at one. */
-static char *
-py_future_step(const path *p, size_t i, char *label)
-{
-    const char *mapped = label && in_mro(Py_TYPE(p->objs[i]), p->ctx->py_future, 2)
-                             ? py_future_label(label)
-                             : NULL;
-    if (!mapped) {
-        return label;
-    }
-    char *s = ascii_dup(mapped);
-    if (s) {
-        rc_free(label);
-    }
-    return s ? s : label;
-}
-
 rc_status
 rc_relate_path(const rc_relate_ctx *ctx, PyObject *const *objs, size_t n, const long *edges,
                size_t n_edges, size_t start, size_t limit, rc_label_step **steps, size_t *n_steps)
 {
-    path p = {ctx, objs, n, edges, n_edges};
-    rc_label_step *out = NULL;
-    size_t count = 0, cap = 0;
+    /* A step reads at most 3 references: `limit` steps read fewer than 3 * limit. */
+    size_t n_rels = start + 1 < n ? n - 1 - start : 0;
+    if (limit && n_rels / 3 >= limit) {
+        n_rels = 3 * limit;
+    }
     *steps = NULL;
     *n_steps = 0;
-    for (size_t i = start; i + 1 < n && (!limit || count < limit);) {
-        size_t hops;
-        int err;
-        char *label = path_step(&p, i, &hops, &err);
-        if (err) {
-            goto nomem;
-        }
-        label = py_future_step(&p, i, label);
-        if (count == cap) {
-            cap = cap ? 2 * cap : 16;
-            rc_label_step *grown = rc_reallocarray(out, cap, sizeof *grown);
-            if (!grown) {
-                rc_free(label);
-                goto nomem;
-            }
-            out = grown;
-        }
-        i += hops;
-        out[count].end = i;
-        out[count++].label = label;
+    rc_relation *rels = rc_calloc(n_rels ? n_rels : 1, sizeof *rels);
+    if (!rels) {
+        return RC_ENOMEM;
     }
-    *steps = out;
-    *n_steps = count;
-    return RC_OK;
-nomem:
-    rc_label_steps_free(out, count);
-    return RC_ENOMEM;
-}
-
-void
-rc_label_steps_free(rc_label_step *steps, size_t n)
-{
-    for (size_t i = 0; steps && i < n; i++) {
-        rc_free(steps[i].label);
+    rc_status st = RC_OK;
+    for (size_t j = 0; j < n_rels && st == RC_OK; j++) {
+        size_t i = start + j;
+        st = rc_relate(ctx, objs[i], objs[i + 1], i < n_edges ? edges[i] : -1, &rels[j]);
     }
-    rc_free(steps);
+    if (st == RC_OK) {
+        st = rc_present(rels, n_rels, limit, steps, n_steps);
+    }
+    for (size_t j = 0; j < *n_steps; j++) {
+        (*steps)[j].end += start;
+    }
+    for (size_t j = 0; j < n_rels; j++) {
+        rc_relation_clear(&rels[j]);
+    }
+    rc_free(rels);
+    return st;
 }

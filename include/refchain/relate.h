@@ -10,11 +10,17 @@
  * for every edge (RC_RELATE_CAPTURE).  RC_RELATE_LIVE may also create
  * Python objects (an int's repr past 64 bits), on objects the caller holds.
  *
- * rc_relate_path() is the presentation pass over a path of such relations:
- * a few references read as one step (module -> its __dict__ -> value reads
- * `['name']`, instance -> __dict__ -> value `.name`, function ->
- * __closure__ -> cell -> value `closure 'x'`, frame -> f_globals -> value
- * `global 'x'`).
+ * A relation (refchain/present.h) is plain C data: it holds all that the
+ * presentation of a chain reads (a key's repr, a closure's variable names,
+ * a thread's name), so a snapshot stores it per edge (rc_relation_encode)
+ * and presents its chains offline exactly as live.  rc_relate_out() names
+ * all of a referrer's references in one pass.
+ *
+ * rc_relate_path() relates each reference of a path and presents them
+ * (rc_present): a few references read as one step (module -> its __dict__
+ * -> value reads `['name']`, instance -> __dict__ -> value `.name`,
+ * function -> __closure__ -> cell -> value `closure 'x'`, frame ->
+ * f_globals -> value `global 'x'`).
  *
  * Like capture.h, this header names PyObject `struct _object`. */
 #ifndef REFCHAIN_RELATE_H
@@ -22,6 +28,7 @@
 
 #include <stddef.h>
 
+#include "refchain/present.h"
 #include "refchain/status.h"
 
 struct _object;
@@ -30,43 +37,6 @@ typedef enum rc_relate_mode {
     RC_RELATE_LIVE,   /* on objects held by strong references: may allocate */
     RC_RELATE_CAPTURE /* inside a capture: no Python object, no Python code */
 } rc_relate_mode;
-
-typedef enum rc_rel_kind {
-    RC_REL_FALLBACK,   /* nothing names it: `<referent #k>` */
-    RC_REL_TEXT,       /* a fixed text: `<atexit callback>`, `key of dict`, `member` */
-    RC_REL_KEY,        /* a dict's value: `[key]` */
-    RC_REL_INDEX,      /* a list, tuple or deque item: `[i]` */
-    RC_REL_ATTR,       /* a named field or attribute: `.name` */
-    RC_REL_NAMESPACE,  /* a module's, class's or instance's __dict__ */
-    RC_REL_CLOSURE,    /* a function's __closure__ tuple */
-    RC_REL_CELL,       /* a cell's contents */
-    RC_REL_LOCAL,      /* a frame's or generator's variable: `local 'x'` */
-    RC_REL_CELL_LOCAL, /* the cell of a frame's cell variable */
-    RC_REL_GLOBALS,    /* a frame's f_globals */
-    RC_REL_LOCALS_DICT, /* a dict a frame holds that is none of its variables */
-    RC_REL_LRU_CACHE,   /* an lru_cache wrapper's cache dict */
-    RC_REL_LOCAL_DICTS  /* a threading.local's dict of per-thread dicts */
-} rc_rel_kind;
-
-/* How a namespace's entries read (RC_REL_NAMESPACE). */
-enum { RC_NS_ITEM, RC_NS_ATTR };
-
-typedef struct rc_relation {
-    rc_rel_kind kind;
-    /* The label when this reference is read alone: UTF-8, rc_malloc'ed,
-     * owned by the relation, never NULL after RC_OK. */
-    char *text;
-    /* RC_REL_KEY: the key as an attribute name reads it (`name` for a str
-     * key, `[repr]` otherwise) and the key's repr; RC_REL_LOCAL and
-     * RC_REL_CELL_LOCAL: the variable name's repr.  Owned, or NULL. */
-    char *attr;
-    char *repr;
-    /* RC_REL_NAMESPACE: RC_NS_ITEM or RC_NS_ATTR; RC_REL_INDEX: the index. */
-    long number;
-    /* Borrowed, valid as long as the referrer: RC_REL_CLOSURE the function's
-     * code; RC_REL_CELL_LOCAL the cell's contents. */
-    struct _object *aux;
-} rc_relation;
 
 /* The classes relate recognises by identity, found in the already-imported
  * modules' dicts (never imported, never matched by name).  Borrowed: valid
@@ -97,13 +67,17 @@ void rc_relate_ctx_init(rc_relate_ctx *ctx, rc_relate_mode mode);
 rc_status rc_relate(const rc_relate_ctx *ctx, struct _object *referrer, struct _object *referent,
                     long index, rc_relation *out);
 
-/* Free what a relation owns and zero it; NULL-safe. */
-void rc_relation_clear(rc_relation *rel);
-
-typedef struct rc_label_step {
-    size_t end;  /* the label names the references up to objs[end] */
-    char *label; /* UTF-8, rc_malloc'ed, never NULL */
-} rc_label_step;
+/* Name every reference of `parent` at once: children[k] its k-th referent
+ * (the graph's out-edge order; k is the `index` rc_relate takes), out[k]
+ * receiving exactly what rc_relate(ctx, parent, children[k], k, &out[k])
+ * gives.  O(n + the size of parent) for dicts, sets, deques, lists,
+ * tuples, modules, classes and instances (each lookup rc_relate makes by
+ * scanning is made through a table built once).  Same promises as
+ * rc_relate in each mode (in RC_RELATE_CAPTURE mode: no Python object, no
+ * Python code, no reference taken).  RC_OK; RC_ENOMEM with out[0..n)
+ * zeroed (nothing owned). */
+rc_status rc_relate_out(const rc_relate_ctx *ctx, struct _object *parent,
+                        struct _object *const *children, size_t n, rc_relation *out);
 
 /* The labels of the references objs[start] -> objs[start + 1] -> ...
  * -> objs[n - 1] (edges[i], for i < n_edges, the index of objs[i + 1] among
@@ -111,14 +85,12 @@ typedef struct rc_label_step {
  * may span several references (its `end` says where it stops).  The
  * objects must stay alive and no Python code may run during the call (the
  * caller holds them; relate runs none).  RC_RELATE_LIVE is the mode meant
- * here: the C futures' fields need it.  *steps (rc_free() each label, then the array: see rc_label_steps_free) and
+ * here: the C futures' fields need it.  It is rc_relate on each reference
+ * it reads (at most 3 * limit of them), then rc_present.  *steps (rc_free() each label, then the array: see rc_label_steps_free) and
  * *n_steps receive the steps.  RC_OK; RC_ENOMEM with nothing allocated. */
 rc_status rc_relate_path(const rc_relate_ctx *ctx, struct _object *const *objs, size_t n,
                          const long *edges, size_t n_edges, size_t start, size_t limit,
                          rc_label_step **steps, size_t *n_steps);
-
-/* Free steps[0..n) and the array; NULL-safe. */
-void rc_label_steps_free(rc_label_step *steps, size_t n);
 
 /* The name of thread `ident` of this interpreter (one of n_threads, see
  * rc_frame_thread in refchain/pycompat.h), as threading names it: its

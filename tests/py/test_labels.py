@@ -10,8 +10,25 @@ import json
 import sys
 
 PRELUDE = """
-import gc, json, sys
+import atexit, gc, json, sys
 import refchain
+
+# Every chain's labels also read offline, as a loaded snapshot reads them
+# (tests/py/ext/relate_probe.c): each referrer's references named at once
+# (rc_relate_out), encoded, decoded and presented.  They must be the same.
+import _rc_probe
+from refchain import _refchain
+_live_label_path = _refchain._label_path
+_offline_checks = [0]
+def _checked_label_path(objs, edges, start=0, limit=0):
+    steps = _live_label_path(objs, edges, start, limit)
+    offline = _rc_probe.offline_path(tuple(objs), tuple(edges), start, limit, False)
+    _offline_checks[0] += 1
+    if offline != steps:
+        print("offline_mismatch=" + json.dumps([list(steps), list(offline)]))
+    return steps
+_refchain._label_path = _checked_label_path
+atexit.register(lambda: print("offline_checks=%d" % _offline_checks[0]))
 
 class Target:
     pass
@@ -41,6 +58,8 @@ def chains(run_script, body):
         tag, sep, data = line.partition("=")
         if sep and tag.isidentifier():
             found[tag] = json.loads(data)
+    assert "offline_mismatch" not in found, found["offline_mismatch"]
+    assert found.pop("offline_checks") > 0
     return found
 
 

@@ -8,20 +8,29 @@ import gc
 import sys
 import types
 
+import _rc_probe
 import pytest
 
-from refchain import _chains
+from refchain import _chains, _refchain
 
 PY311 = sys.version_info >= (3, 11)
 
 
 def labels(*objs):
-    """The labels of the path objs[0] -> objs[1] -> ..."""
+    """The labels of the path objs[0] -> objs[1] -> ...; offline (each
+    referrer's references named by rc_relate_out, encoded, decoded and
+    presented, as a loaded snapshot reads them) they read the same."""
     edges = []
     for parent, child in zip(objs, objs[1:]):
         refs = gc.get_referents(parent)
         edges.append(next((i for i, r in enumerate(refs) if r is child), -1))
-    return [label for _, label in _chains.label_path(objs, edges)]
+    found = [label for _, label in _chains.label_path(objs, edges)]
+    live = _refchain._label_path(tuple(objs), tuple(edges))
+    assert _rc_probe.offline_path(tuple(objs), tuple(edges), 0, 0, False) == live
+    for start in range(len(objs)):
+        assert (_rc_probe.offline_path(tuple(objs), tuple(edges), start, 1, False)
+                == _refchain._label_path(tuple(objs), tuple(edges), start, 1))
+    return found
 
 
 class Plain:
@@ -194,7 +203,6 @@ def test_an_unnamed_reference_reads_its_index():
 
 
 def test_an_allocation_failure_is_a_memory_error():
-    from refchain import _refchain
     f = make_closure()
     cell = f.__closure__[0]
     module = types.ModuleType("mod")

@@ -37,9 +37,13 @@ def both(objs, edges):
     """(live labels, capture labels) of a path, checking that capture mode
     allocated nothing and changed no reference count."""
     objs = tuple(objs)
-    live = [label for _, label in _refchain._label_path(objs, edges)]
+    live_steps = _refchain._label_path(objs, edges)
+    live = [label for _, label in live_steps]
     steps, allocs, changed = _rc_probe.relate_captured(objs, edges)
     assert (allocs, changed) == (0, 0), (live, allocs, changed)
+    # Offline (as a loaded snapshot reads them), each mode reads the same.
+    assert _rc_probe.offline_path(objs, edges, 0, 0, False) == live_steps
+    assert _rc_probe.offline_path(objs, edges, 0, 0, True) == steps
     return live, [label for _, label in steps]
 
 
