@@ -127,73 +127,122 @@ dump_roots(PyObject *op, PyObject *Py_UNUSED(arg))
 }
 
 /* What the file layer's callbacks read: the held objects, relate's context,
- * and the labels of the referrer being written (computed once for all its
- * out-edges). */
+ * and the encoded labels of the referrer being written (related in one pass
+ * for all its out-edges, rc_relate_out, then encoded at once: the relations
+ * are dropped before the next referrer). */
 typedef struct dump_ctx {
     const dump_obj *self;
     rc_relate_ctx relate;
     int values, redact;
     rc_sites sites;
-    rc_id from;            /* whose labels are in rels[], or RC_NO_ID */
-    rc_relation *rels;
-    size_t n_rels, rels_cap;
-    int failed;            /* a label could not be made (out of memory) */
-    uint32_t *ids;         /* object ids (rc_idmap_assign) */
+    rc_id from;             /* whose labels are in text[], or RC_NO_ID */
+    char *text;             /* the labels, NUL-separated: label k at text[at[k]] */
+    size_t *at, text_len, text_cap, at_cap;
+    rc_relation *rels;      /* scratch for rc_relate_out */
+    PyObject **children;    /* scratch: the referents */
+    size_t rels_cap;
+    char *enc;              /* scratch: one encoded label */
+    size_t enc_cap;
+    int failed;             /* a label could not be made (out of memory) */
+    uint32_t *ids;          /* object ids (rc_idmap_assign) */
     char value[RC_SHORT_VALUE_MAX];
 } dump_ctx;
 
 static void
-drop_labels(dump_ctx *c)
+dump_ctx_free(dump_ctx *c)
 {
-    for (size_t i = 0; i < c->n_rels; i++) {
-        rc_relation_clear(&c->rels[i]);
-    }
-    c->n_rels = 0;
-    c->from = RC_NO_ID;
+    rc_free(c->text);
+    rc_free(c->at);
+    rc_free(c->rels);
+    rc_free(c->children);
+    rc_free(c->enc);
 }
 
-/* What redact=True writes for a data dict's key. */
-#define REDACTED_KEY "[<redacted>]"
+/* What redact=True writes for a data dict's key: a key relation that names
+ * nothing. */
+static char redacted_text[] = "[<redacted>]", redacted_repr[] = "<redacted>";
+
+/* Append rel's encoded form (or the redacted key's) to c->text. */
+static int
+keep_label(dump_ctx *c, const rc_relation *rel, int redact)
+{
+    rc_relation red = {.kind = RC_REL_KEY, .text = redacted_text, .attr = redacted_text,
+                       .repr = redacted_repr};
+    size_t len;
+    if (rc_relation_encode(redact ? &red : rel, &c->enc, &c->enc_cap, &len) != RC_OK) {
+        return -1;
+    }
+    if (c->text_len + len + 1 > c->text_cap) {
+        size_t cap = c->text_cap ? 2 * c->text_cap : 4096;
+        while (cap < c->text_len + len + 1) {
+            cap *= 2;
+        }
+        char *t = rc_realloc(c->text, cap);
+        if (!t) {
+            return -1;
+        }
+        c->text = t;
+        c->text_cap = cap;
+    }
+    memcpy(c->text + c->text_len, c->enc, len + 1);
+    c->text_len += len + 1;
+    return 0;
+}
+
+/* Relate and encode every out-edge of `from`.  -1 when out of memory. */
+static int
+relate_referrer(dump_ctx *c, rc_id from)
+{
+    size_t deg;
+    const rc_id *out = rc_graph_out(c->self->a.g, from, &deg);
+    if (deg > c->rels_cap) {
+        rc_relation *r = rc_reallocarray(c->rels, deg, sizeof *r);
+        PyObject **ch = r ? rc_reallocarray(c->children, deg, sizeof *ch) : NULL;
+        size_t *at = ch ? rc_reallocarray(c->at, deg, sizeof *at) : NULL;
+        c->rels = r ? r : c->rels;
+        c->children = ch ? ch : c->children;
+        c->at = at ? at : c->at;
+        if (!at) {
+            return -1;
+        }
+        c->rels_cap = c->at_cap = deg;
+    }
+    PyObject *const *refs = c->self->base.held;
+    for (size_t i = 0; i < deg; i++) {
+        c->children[i] = refs[out[i]];
+    }
+    if (rc_relate_out(&c->relate, refs[from], c->children, deg, c->rels) != RC_OK) {
+        return -1;
+    }
+    /* A data dict's key is data; a namespace's keys are names in code. */
+    int data = c->redact && !(rc_graph_flags(c->self->a.g, from) & RC_NODE_NAMESPACE);
+    int rc = 0;
+    c->text_len = 0;
+    for (size_t i = 0; i < deg; i++) {
+        c->at[i] = c->text_len;
+        if (rc == 0 && keep_label(c, &c->rels[i], data && c->rels[i].kind == RC_REL_KEY) < 0) {
+            rc = -1;
+        }
+        rc_relation_clear(&c->rels[i]);
+    }
+    return rc;
+}
 
 static const char *
 dump_label(void *ctx, rc_id from, size_t k, size_t *len)
 {
     dump_ctx *c = ctx;
     if (c->from != from) {
-        drop_labels(c);
-        size_t deg;
-        const rc_id *out = rc_graph_out(c->self->a.g, from, &deg);
-        if (deg > c->rels_cap) {
-            rc_relation *r = rc_reallocarray(c->rels, deg, sizeof *r);
-            if (!r) {
-                c->failed = 1;
-                return NULL;
-            }
-            c->rels = r;
-            c->rels_cap = deg;
-        }
-        PyObject *const *refs = c->self->base.held;
-        for (size_t i = 0; i < deg; i++) {
-            if (rc_relate(&c->relate, refs[from], refs[out[i]], (long)i, &c->rels[i]) != RC_OK) {
-                c->failed = 1;
-                drop_labels(c);
-                return NULL;
-            }
-            c->n_rels = i + 1;
+        c->from = RC_NO_ID;
+        if (relate_referrer(c, from) < 0) {
+            c->failed = 1;
+            return NULL;
         }
         c->from = from;
     }
-    if (k >= c->n_rels) {
-        return NULL;
-    }
-    if (c->redact && c->rels[k].kind == RC_REL_KEY &&
-        !(rc_graph_flags(c->self->a.g, from) & RC_NODE_NAMESPACE)) {
-        /* A data dict's key is data; a namespace's keys are names in code. */
-        *len = strlen(REDACTED_KEY);
-        return REDACTED_KEY;
-    }
-    *len = strlen(c->rels[k].text);
-    return c->rels[k].text;
+    const char *label = c->text + c->at[k];
+    *len = strlen(label);
+    return label;
 }
 
 static const char *
@@ -361,8 +410,7 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(Py_None);
     result = Py_None;
 finally:
-    drop_labels(&c);
-    rc_free(c.rels);
+    dump_ctx_free(&c);
     rc_sites_clear(&c.sites);
     rc_free(c.ids);
     rc_free((void *)(uintptr_t)t.roots);
@@ -605,7 +653,43 @@ snap_root(PyObject *op, PyObject *arg)
                          rc_root_kind_name(r.kind < RC_ROOT_KINDS ? r.kind : RC_ROOT_C), r.text);
 }
 
-/* labels(from) -> (label or None, ...) for each out-edge, and the targets. */
+/* The relation of v's k-th reference as the file recorded it (*rel, free
+ * with rc_relation_clear), or `<referent #k>` when the file has none or an
+ * undecodable one (loaded files are hostile).  -1 with MemoryError set. */
+static int
+edge_relation(PyObject *op, rc_id v, size_t k, rc_relation *rel)
+{
+    const char *label = rc_snapshot_label(SNAP(op)->s, v, k);
+    rc_status st = label ? rc_relation_decode(label, strlen(label), rel) : RC_EINVAL;
+    if (st == RC_EINVAL) {
+        char buf[48];
+        snprintf(buf, sizeof buf, "<referent #%zu>", k);
+        memset(rel, 0, sizeof *rel);
+        rel->kind = RC_REL_FALLBACK;
+        rel->text = rc_strndup(buf, strlen(buf));
+        st = rel->text ? RC_OK : RC_ENOMEM;
+    }
+    if (st != RC_OK) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+/* The text of v's k-th reference read alone (a new str). */
+static PyObject *
+edge_text(PyObject *op, rc_id v, size_t k)
+{
+    rc_relation rel;
+    if (edge_relation(op, v, k, &rel) < 0) {
+        return NULL;
+    }
+    PyObject *text = PyUnicode_DecodeUTF8(rel.text, (Py_ssize_t)strlen(rel.text), "replace");
+    rc_relation_clear(&rel);
+    return text;
+}
+
+/* out(from) -> ((target id, label), ...) for each out-edge. */
 static PyObject *
 snap_out(PyObject *op, PyObject *arg)
 {
@@ -617,8 +701,8 @@ snap_out(PyObject *op, PyObject *arg)
     const rc_id *out = rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
     PyObject *t = PyTuple_New((Py_ssize_t)deg);
     for (size_t k = 0; t && k < deg; k++) {
-        const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
-        PyObject *item = Py_BuildValue("(Iz)", (unsigned)out[k], label);
+        PyObject *text = edge_text(op, (rc_id)v, k);
+        PyObject *item = text ? Py_BuildValue("(IN)", (unsigned)out[k], text) : NULL;
         if (!item) {
             Py_CLEAR(t);
             break;
@@ -628,10 +712,34 @@ snap_out(PyObject *op, PyObject *arg)
     return t;
 }
 
-/* labels(ids, edges) -> ((end, label), ...): the steps of the chain
- * ids[0] -> ids[1] -> ... (edges[i]: the index among ids[i]'s out-edges of
- * the reference to ids[i + 1]), read from the file's labels.  An edge the
- * file has no label for reads `<referent #k>`, as live. */
+/* The relations of the chain ids[0] -> ids[1] -> ... (edges[i]: the index
+ * among ids[i]'s out-edges of the reference to ids[i + 1]) into rels[0..n).
+ * -1 with an exception set (and rels cleared). */
+static int
+chain_relations(PyObject *op, PyObject *ids, PyObject *edges, rc_relation *rels, Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = node_arg(op, PyTuple_GET_ITEM(ids, i));
+        size_t k = v < 0 ? 0 : PyLong_AsSize_t(PyTuple_GET_ITEM(edges, i)), deg = 0;
+        if (v >= 0 && !PyErr_Occurred()) {
+            rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
+        }
+        if (v >= 0 && !PyErr_Occurred() && k >= deg) {
+            PyErr_SetString(PyExc_IndexError, "labels(): not an edge of this snapshot");
+        }
+        if (PyErr_Occurred() || edge_relation(op, (rc_id)v, k, &rels[i]) < 0) {
+            while (i-- > 0) {
+                rc_relation_clear(&rels[i]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* labels(ids, edges) -> ((end, label), ...): the steps of a chain as the
+ * live chain reads them (rc_present on the file's relations: a module's
+ * __dict__ and the global in it read `['name']`). */
 static PyObject *
 snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -641,34 +749,35 @@ snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     Py_ssize_t n = PyTuple_GET_SIZE(args[1]);
-    PyObject *steps = PyTuple_New(n);
-    for (Py_ssize_t i = 0; steps && i < n; i++) {
-        long v = node_arg(op, PyTuple_GET_ITEM(args[0], i));
-        unsigned long k = v < 0 ? 0 : PyLong_AsUnsignedLong(PyTuple_GET_ITEM(args[1], i));
-        size_t deg = 0;
-        if (v >= 0 && !PyErr_Occurred()) {
-            rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
-        }
-        if (v < 0 || PyErr_Occurred() || k >= deg) {
-            if (!PyErr_Occurred()) {
-                PyErr_SetString(PyExc_IndexError, "labels(): not an edge of this snapshot");
-            }
-            Py_CLEAR(steps);
-            break;
-        }
-        const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
-        PyObject *item = label ? Py_BuildValue("(ns)", i + 1, label)
-                               : PyUnicode_FromFormat("<referent #%lu>", k);
-        if (item && !label) {
-            Py_SETREF(item, Py_BuildValue("(nN)", i + 1, item));
-        }
-        if (!item) {
-            Py_CLEAR(steps);
-            break;
-        }
-        PyTuple_SET_ITEM(steps, i, item);
+    rc_relation *rels = rc_calloc(n ? (size_t)n : 1, sizeof *rels);
+    if (!rels) {
+        return PyErr_NoMemory();
     }
-    return steps;
+    if (chain_relations(op, args[0], args[1], rels, n) < 0) {
+        rc_free(rels);
+        return NULL;
+    }
+    rc_label_step *steps = NULL;
+    size_t n_steps = 0;
+    rc_status st = rc_present(rels, (size_t)n, 0, &steps, &n_steps);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        rc_relation_clear(&rels[i]);
+    }
+    rc_free(rels);
+    if (st != RC_OK) {
+        return rc_raise(st);
+    }
+    PyObject *result = PyTuple_New((Py_ssize_t)n_steps);
+    for (size_t i = 0; result && i < n_steps; i++) {
+        PyObject *item = Py_BuildValue("(ns)", (Py_ssize_t)steps[i].end, steps[i].label);
+        if (!item) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, (Py_ssize_t)i, item);
+    }
+    rc_label_steps_free(steps, n_steps);
+    return result;
 }
 
 /* frames(id) -> ((file, line), ...) innermost first, or None */
@@ -765,41 +874,36 @@ id_objects(const rc_id *ids, size_t n)
     return objs;
 }
 
-/* chain(id) -> (kind, ids, edges): the shortest chain from a root. */
+/* chain(id) -> (kind, ids, edges): the shortest chain from a root, found
+ * as live find_chain() finds it (rc_paths_find, backwards from the target). */
 static PyObject *
 snap_chain(PyObject *op, PyObject *arg)
 {
     long v = node_arg(op, arg);
-    if (v < 0 || snap_paths(SNAP(op)) < 0) {
+    if (v < 0 || snap_kinds(SNAP(op)) < 0) {
         return NULL;
     }
-    const rc_paths *p = SNAP(op)->paths;
-    size_t depth = rc_paths_depth(p, (rc_id)v);
-    int kind = RC_ROOT_KINDS;
-    size_t n = 1;
     rc_id *ids = NULL;
     uint32_t *edges = NULL;
-    if (depth != UINT32_MAX) {
-        n = depth + 1;
-        kind = SNAP(op)->kinds[rc_paths_root(p, (rc_id)v)];
+    size_t n = 0;
+    uint8_t kind = RC_ROOT_KINDS;
+    rc_status st = rc_paths_find(SGRAPH(op), (rc_id)v, NULL, 0, &ids, &edges, &n, &kind);
+    if (st == RC_OK && n == 0) {
+        kind = RC_ROOT_KINDS; /* no root reaches it: the chain is the target alone */
+        ids = rc_malloc(sizeof *ids);
+        edges = rc_calloc(1, sizeof *edges);
+        st = ids && edges ? RC_OK : RC_ENOMEM;
+        n = 1;
+        if (ids) {
+            ids[0] = (rc_id)v;
+        }
     }
-    ids = rc_malloc(n * sizeof *ids);
-    edges = rc_calloc(n, sizeof *edges);
     PyObject *result = NULL, **objs = NULL;
-    if (!ids || !edges) {
-        PyErr_NoMemory();
-        goto finally;
-    }
-    if (depth != UINT32_MAX) {
-        rc_paths_chain(p, (rc_id)v, ids, n);
-        rc_paths_chain_edges(p, ids, n, edges);
-    } else {
-        ids[0] = (rc_id)v;
-    }
-    if ((objs = id_objects(ids, n)) != NULL) {
+    if (st != RC_OK) {
+        rc_raise(st);
+    } else if ((objs = id_objects(ids, n)) != NULL) {
         result = id_chain(NULL, kind, objs, edges, n);
     }
-finally:
     rc_capture_release(objs, objs ? n : 0);
     rc_free(ids);
     rc_free(edges);
@@ -1022,7 +1126,7 @@ finally:
     return result;
 }
 
-/* label(id, k) -> the label of node id's k-th reference, or None. */
+/* label(id, k) -> the label of node id's k-th reference read alone. */
 static PyObject *
 snap_label(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -1040,11 +1144,7 @@ snap_label(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_IndexError, "label(): not an edge of this snapshot");
         return NULL;
     }
-    const char *label = rc_snapshot_label(SNAP(op)->s, (rc_id)v, k);
-    if (!label) {
-        Py_RETURN_NONE;
-    }
-    return PyUnicode_FromString(label);
+    return edge_text(op, (rc_id)v, k);
 }
 
 /* types() -> ((type object's address, name, short name), ...): the type
@@ -1073,7 +1173,7 @@ static PyMethodDef snap_methods[] = {
     {"hood", (PyCFunction)(void (*)(void))snap_hood, METH_FASTCALL,
      "hood(ids, backwards, max_depth, too_many, max_nodes) -> as _neighbourhood, with node ids"},
     {"label", (PyCFunction)(void (*)(void))snap_label, METH_FASTCALL,
-     "label(id, k) -> the label of node id's k-th reference, or None"},
+     "label(id, k) -> the label of node id's k-th reference"},
     {"types", snap_types, METH_NOARGS, "types() -> ((address, name, short name), ...)"},
     {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
      "garbage(limit, hops) -> (object_count, groups)"},

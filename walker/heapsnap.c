@@ -21,6 +21,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/heapsnap.h"
+#include "refchain/present.h"
 #include "refchain/strutil.h"
 #include "snapfile.h"
 #include "snapfmt.h"
@@ -686,8 +687,19 @@ put_edges(exporter *x)
             const char *name;
             size_t len = 0;
             uint32_t index = 0;
-            unsigned type = edge_of_label(rc_snapshot_label(s, v, k), k, &index, &name, &len);
-            if (!put_edge(x, type, name, len, index, out[k], first)) {
+            /* The file stores a reference's relation encoded (refchain/present.h);
+             * its text read alone names the edge.  An undecodable one is unnamed. */
+            const char *label = rc_snapshot_label(s, v, k);
+            rc_relation rel;
+            memset(&rel, 0, sizeof rel);
+            if (label && rc_relation_decode(label, strlen(label), &rel) == RC_ENOMEM) {
+                fail_nomem(x);
+                return false;
+            }
+            unsigned type = edge_of_label(rel.text, k, &index, &name, &len);
+            bool ok = put_edge(x, type, name, len, index, out[k], first);
+            rc_relation_clear(&rel);
+            if (!ok) {
                 return false;
             }
             first = false;

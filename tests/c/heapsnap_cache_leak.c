@@ -10,7 +10,21 @@
 #include <string.h>
 
 #include "refchain/heapsnap.h"
+#include "refchain/present.h"
 #include "refchain/snapshot.h"
+
+/* The file's encoded form of a reference read alone as `text`
+ * (refchain/present.h); NULL when out of memory. */
+static const char *
+encoded_label(const char *text, size_t *len)
+{
+    static char *buf;
+    static size_t cap;
+    char copy[64];
+    snprintf(copy, sizeof copy, "%s", text);
+    rc_relation rel = {.kind = RC_REL_TEXT, .text = copy};
+    return rc_relation_encode(&rel, &buf, &cap, len) == RC_OK ? buf : NULL;
+}
 
 enum { N_CACHED = 1000, FIRST_BYTES = 3, FIRST_KEY = FIRST_BYTES + N_CACHED,
        N = FIRST_KEY + N_CACHED + 2 };
@@ -24,21 +38,18 @@ label(void *ctx, rc_id from, size_t k, size_t *len)
     static char buf[32];
     (void)ctx;
     if (from == 0) {
-        *len = strlen("__dict__");
-        return "__dict__";
+        return encoded_label("__dict__", len);
     }
     if (from == 1) {
         static const char *const names[] = {"['_CACHE']", "['greeting']", "['handler']"};
-        *len = strlen(names[k]);
-        return names[k];
+        return encoded_label(names[k], len);
     }
     if (from == 2 && k % 2 == 0) {
-        *len = strlen("key of dict");
-        return "key of dict";
+        return encoded_label("key of dict", len);
     }
     if (from == 2) {
-        *len = (size_t)snprintf(buf, sizeof buf, "[%zu]", 1000 + k / 2);
-        return buf;
+        snprintf(buf, sizeof buf, "[%zu]", 1000 + k / 2);
+        return encoded_label(buf, len);
     }
     return NULL;
 }

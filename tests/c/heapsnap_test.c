@@ -232,10 +232,7 @@ cb_label(void *ctx, rc_id from, size_t k, size_t *len)
     size_t seen = 0;
     for (size_t e = 0; e < N_EDGES; e++) {
         if (EDGES[e].from == from && seen++ == k) {
-            if (EDGES[e].label) {
-                *len = strlen(EDGES[e].label);
-            }
-            return EDGES[e].label;
+            return EDGES[e].label ? encoded_label(EDGES[e].label, len) : NULL;
         }
     }
     fail_msg("no edge %u/%zu", (unsigned)from, k);

@@ -7,9 +7,11 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <cmocka.h>
 
 #include "refchain/graph.h"
+#include "refchain/present.h"
 
 #define FAKE(i) ((uintptr_t)((i) + 1) * 16)
 
@@ -90,6 +92,21 @@ build_graph(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *
             const char *const *names, rc_graph **out)
 {
     return build_graph_ex(n, edges, n_edges, types, names, NULL, out);
+}
+
+/* A snapshot's edge label for a reference whose text read alone is `text`
+ * (refchain/present.h's encoded form, the kind RC_REL_TEXT), in a static
+ * buffer valid until the next call; *len its length. */
+static inline const char *
+encoded_label(const char *text, size_t *len)
+{
+    static char *buf;
+    static size_t cap;
+    char copy[256];
+    snprintf(copy, sizeof copy, "%s", text);
+    rc_relation rel = {.kind = RC_REL_TEXT, .text = copy};
+    assert_int_equal(rc_relation_encode(&rel, &buf, &cap, len), RC_OK);
+    return buf;
 }
 
 #endif
