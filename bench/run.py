@@ -320,14 +320,16 @@ def leak_check_cost(pairs):
 # -- in the parent: one subprocess per measurement, a table, a JSON file ----
 
 
-def snapshot_speed(composition, n, pairs):
+def snapshot_speed(composition, n, pairs, traced=False):
     """dump() and load() against one capture of the same heap, the file's
     size, and an offline report (load, growth with allocation lines, the
-    top type explained) against a live show_growth."""
+    top type explained) against a live show_growth.  traced: with
+    tracemalloc on, so every object's traceback goes in the file."""
     import tempfile
     import tracemalloc
 
-    tracemalloc.start()                 # tracebacks go in the file (the costly case)
+    if traced:
+        tracemalloc.start()
     import refchain
 
     make_heap(composition, n)
@@ -521,19 +523,23 @@ def main():
         % (1000 * statistics.median(a for a, _ in r["seconds"]),
            1000 * statistics.median(b for _, b in r["seconds"]), ", ".join(r["leaked"]))))
 
-    for n in sizes:
-        s = in_subprocess("snapshot_speed", composition="service", n=n, pairs=pairs)
+    for n, traced in [(n, False) for n in sizes] + [(sizes[0], True)]:
+        s = in_subprocess("snapshot_speed", composition="service", n=n, pairs=pairs,
+                          traced=traced)
         for key, figure, target in (("dump", "11 dump / capture", ("<= 1.5x", 1.5)),
                                     ("load", "13 load / capture", ("<= 0.5x", 0.5)),
                                     ("report", "14 offline report / show_growth",
                                      ("<= 2.0x", 2.0))):
             r = s.get(key, s) if "error" not in s else s
             r = dict(r, value=r.get("ratio"), nodes=s.get("nodes"))
-            records.append(report(figure, "service", n, target, r, ratio_text,
-                                  lambda r: "%s objects; tracemalloc on" % r["nodes"]))
+            records.append(report(figure + (" (traced)" if traced else ""), "service", n,
+                                  target, r, ratio_text,
+                                  lambda r: "%s objects; tracemalloc %s"
+                                  % (r["nodes"], "on" if traced else "off")))
         m = dict(s, value=s.get("bytes_per_object"))
         records.append(report(
-            "12 snapshot bytes per object", "service", n, ("<= 20 B", 20), m,
+            "12 snapshot bytes per object" + (" (traced)" if traced else ""), "service", n,
+            ("<= 20 B", 20), m,
             lambda r: "%.1f B" % r["bytes_per_object"],
             lambda r: "%.1f MiB for %d objects" % (r["bytes"] / 2 ** 20, r["nodes"])))
 
