@@ -129,7 +129,14 @@ def test_an_offline_diff_names_the_leak_as_show_growth_did_live(demo):
         before, after = refchain.load("before.rcsnap"), refchain.load("after.rcsnap")
         buf = io.StringIO()
         after.show_growth(since=before, limit=5, file=buf)
-        assert buf.getvalue() == live["growth"]
+        # The same types, allocation lines and deltas.  The interpreter may
+        # make or free an object or two of its own between the live
+        # baseline and the first dump (3.8-3.10: a list, a dict resize).
+        assert _growth_rows(buf.getvalue()).keys() == _growth_rows(live["growth"]).keys()
+        for name, (delta, sites) in _growth_rows(buf.getvalue()).items():
+            live_delta, live_sites = _growth_rows(live["growth"])[name]
+            assert abs(delta - live_delta) <= 2, (name, buf.getvalue(), live["growth"])
+            assert [s for _, s in sites][:1] == [s for _, s in live_sites][:1]
         assert "+2000 at " in buf.getvalue() and "service.py:29" in buf.getvalue()
         rows = dict((n, delta) for n, _, delta in after.growth(since=before, limit=5))
         assert rows["Session"] == 2000 and rows["bytes"] == 2000
@@ -138,6 +145,19 @@ def test_an_offline_diff_names_the_leak_as_show_growth_did_live(demo):
         assert "held through class service.Session → .active list → [*] Session" in report
     finally:
         os.chdir(old)
+
+
+def _growth_rows(text):
+    """{type: (delta, [(count, site)])} of show_growth's text."""
+    rows = {}
+    for line in text.splitlines():
+        if line.startswith("    +"):
+            count, site = line.strip()[1:].split(" at ", 1)
+            rows[name][1].append((int(count), site))
+        elif line.strip():
+            name, _, delta = line.split()[:3]
+            rows[name] = (int(delta), [])
+    return rows
 
 
 def test_facts_and_file_mode(demo):
