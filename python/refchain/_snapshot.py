@@ -76,6 +76,20 @@ def dump(path, *, values=True, redact=False):
     _check_bool(values, "values", "dump")
     _check_bool(redact, "redact", "dump")
     path = os.fspath(path)
+    # The collector would walk the whole heap again each time the root
+    # descriptions' allocations trigger it: pause it until the file is
+    # written (the capture pauses it during its walk already).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        _dump(path, values, redact)
+    finally:
+        if enabled:
+            gc.enable()
+    return path
+
+
+def _dump(path, values, redact):
     state = _refchain._dump_begin()
     try:
         ids, texts = [], []
@@ -91,7 +105,6 @@ def dump(path, *, values=True, redact=False):
                     tracemalloc.is_tracing(), redact)
     finally:
         state.close()
-    return path
 
 
 # ---- load ------------------------------------------------------------------------------
