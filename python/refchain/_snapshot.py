@@ -10,7 +10,6 @@ its answers name SnapNodes, the file's objects, never live ones."""
 import gc
 import json
 import os
-import socket
 import sys
 import time
 import tracemalloc
@@ -43,6 +42,10 @@ def _rss():
 
 def _facts(redact):
     """What the file says about the process, as (key, value) strings."""
+    # Imported here, not with the package: importing _socket (a single-phase
+    # C module) in a subinterpreter lets its captures reach the main
+    # interpreter's objects through the module's shared dict copy.
+    import socket
     facts = [
         ("pid", str(os.getpid())),
         ("host", socket.gethostname()),
