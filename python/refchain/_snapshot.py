@@ -42,13 +42,13 @@ def _rss():
 
 def _facts(redact):
     """What the file says about the process, as (key, value) strings."""
-    # Imported here, not with the package: importing _socket (a single-phase
-    # C module) in a subinterpreter lets its captures reach the main
-    # interpreter's objects through the module's shared dict copy.
-    import socket
     facts = [
         ("pid", str(os.getpid())),
-        ("host", socket.gethostname()),
+        # uname, not socket.gethostname(): importing _socket (a single-phase
+        # C module) would add objects between two dumps, and in a
+        # subinterpreter would let captures reach the main interpreter's
+        # objects through the module's shared dict copy.
+        ("host", os.uname().nodename),
         ("argv", json.dumps(sys.argv[:1] if redact else sys.argv)),
         ("time", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
         ("python", sys.version.replace("\n", " ")),

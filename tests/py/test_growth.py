@@ -5,13 +5,14 @@ import json
 from conftest import line_of
 
 CACHE_LEAK = """
-    import json, sys
+    import gc, json, sys
     import refchain
     _CACHE = {}
     def handle(request_id):
         _CACHE[request_id] = bytes(1024)
         return len(_CACHE)
     handle(-1)                      # warm up
+    gc.collect()                    # import cycles must not die mid-count
     refchain.growth(limit=None)     # baseline
     for i in range(10000):
         handle(i)

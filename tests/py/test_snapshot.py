@@ -7,6 +7,7 @@ import ctypes.util
 import json
 import os
 import stat
+import socket
 import struct
 import subprocess
 import sys
@@ -166,6 +167,7 @@ def test_facts_and_file_mode(demo):
     snap = refchain.load(str(d / "after.rcsnap"))
     facts = snap.facts
     assert int(facts["pid"]) > 0 and facts["python"].startswith(sys.version.split()[0])
+    assert facts["host"] == socket.gethostname()
     assert json.loads(facts["argv"]) == ["demo.py"]
     assert int(facts["rss bytes"]) > 0 and int(facts["tracemalloc traced bytes"]) > 0
     assert len(json.loads(facts["gc stats"])) == 3
