@@ -247,7 +247,7 @@ def test_a_million_deep_chain_reads_each_run_once(run_script, kind):
     reads the repeated hop once with its count (it spelled out every hop:
     11 MB for the lists; the links took minutes), in time proportional to
     a capture; the Chain still holds every step."""
-    out = json.loads(run_script(DEEP % {"kind": kind}, timeout=120).stdout)
+    out = json.loads(run_script(DEEP % {"kind": kind}, timeout=600).stdout)
     hop = "[0] list" if kind == "lists" else ".next Link"
     first = "['ROOT'] list" if kind == "lists" else "['ROOT'] Link"
     n = 1_000_000 if kind == "lists" else 999_999
