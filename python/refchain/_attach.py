@@ -174,12 +174,32 @@ def _ptrace_advice(pid):
         why = ("kernel.yama.ptrace_scope is 3 (no process may be traced until a reboot): "
                "call refchain.dump() in the process instead")
     else:
-        why = ("as uid %d you may trace only your own processes, without CAP_SYS_PTRACE: "
-               "run as root or as the target's user, or grant CAP_SYS_PTRACE "
-               "(docker: --cap-add=SYS_PTRACE)" % uid)
-        if scope == 0:
-            why = "kernel.yama.ptrace_scope is 0; " + why
+        why = ("%s; without CAP_SYS_PTRACE (this process %s it, as uid %d) one may trace "
+               "only a dumpable process of one's own user (the target runs as uid %s): "
+               "run as root with CAP_SYS_PTRACE (docker: --cap-add=SYS_PTRACE) or as the "
+               "target's user" % ("kernel.yama.ptrace_scope is 0" if scope == 0 else
+                                  "no Yama ptrace_scope on this kernel",
+                                  "has" if _has_cap_sys_ptrace() else "lacks", uid,
+                                  _owner(pid)))
     return "ptrace is not permitted on %d: %s" % (pid, why)
+
+
+def _has_cap_sys_ptrace():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 19 & 1)   # CAP_SYS_PTRACE
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _owner(pid):
+    try:
+        return str(os.stat("/proc/%d" % pid).st_uid)
+    except OSError:
+        return "?"
 
 
 def _status(pid):
