@@ -325,3 +325,40 @@ def test_target_stuck_in_a_c_call(tmp_path):
         assert not (tmp_path / "x.rcsnap").exists()
     finally:
         _stop(target)
+
+
+# ---- the request's checks, in process ----------------------------------------------------
+
+
+def test_request_directory_must_be_private(tmp_path, monkeypatch):
+    from refchain import _attach
+    monkeypatch.setattr(_attach, "REQUEST_DIR", str(tmp_path / "req-%d"))
+    uid, gid = os.geteuid(), os.getegid()
+    made = _attach._request_dir(uid, gid)
+    assert os.stat(made).st_mode & 0o777 == 0o700
+    os.chmod(made, 0o755)                       # opened up by someone: refused
+    with pytest.raises(_attach.AttachError, match="is not a private directory"):
+        _attach._request_dir(uid, gid)
+    os.rmdir(made)
+    os.symlink(str(tmp_path), made)              # a symlink planted in its place
+    with pytest.raises(_attach.AttachError, match="is not a private directory"):
+        _attach._request_dir(uid, gid)
+
+
+def test_target_checks_the_request(tmp_path):
+    from refchain import _attach
+    good = {"nonce": "n", "output": str(tmp_path / "a.rcsnap"), "fork": False,
+            "python": list(sys.version_info[:2]), "debug": hasattr(sys, "gettotalrefcount")}
+    result = str(tmp_path / "result")
+    for bad, message in ((dict(good, python=[2, 7]), "the request is for Python"),
+                         (dict(good, output="relative.rcsnap"), "not an absolute path"),
+                         (dict(good, output=7), "not an absolute path"),
+                         (dict(good, fork="yes"), "fork is not a bool")):
+        with pytest.raises((RuntimeError, ValueError), match=message):
+            _attach._serve(bad, result)
+        assert not os.path.exists(result) and not os.path.exists(good["output"])
+    _attach._serve(good, result)
+    with open(result) as f:
+        res = json.load(f)
+    assert res["ok"] and res["nonce"] == "n" and res["path"] == good["output"]
+    assert len(refchain.load(good["output"])) > 1000
