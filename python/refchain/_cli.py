@@ -469,6 +469,45 @@ def cmd_export(args, progress):
 # ---- the parser --------------------------------------------------------------------------
 
 
+def cmd_attach(args, progress):
+    from refchain._attach import AttachError, attach
+    with progress.step("attaching to %d" % args.pid):
+        try:
+            res = attach(args.pid, args.output, args.fork, args.timeout)
+        except AttachError as exc:
+            raise InputError(_one_line(exc)) from None
+    if args.json:
+        _write_json(dict(res, command="attach"))
+    else:
+        sys.stdout.write("wrote %s: process %d (Python %s, through %s), its main thread "
+                         "paused %.2f s, %.1f s in all\n"
+                         % (res["path"], res["pid"], res["python"], res["method"],
+                            res["pause"] or 0.0, res["seconds"]))
+    return EXIT_OK
+
+
+def _seconds(text):
+    """argparse type: seconds > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 < value < 1e9:
+        raise argparse.ArgumentTypeError("%r is not a number of seconds (> 0)" % text)
+    return value
+
+
+def _pid(text):
+    """argparse type: a process id."""
+    try:
+        value = int(text, 10)
+    except ValueError:
+        value = 0
+    if not 0 < value < 1 << 22:
+        raise argparse.ArgumentTypeError("%r is not a process id" % text)
+    return value
+
+
 def _parser():
     from refchain import __version__
     top = argparse.ArgumentParser(
@@ -556,6 +595,19 @@ def _parser():
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--limit", type=_count, default=10, metavar="N",
                    help="types shown (default 10)")
+
+    p = command("attach", cmd_attach, "make a running Python process write a snapshot",
+                "Make the running CPython PID write a snapshot, with no code change and "
+                "no restart: through gdb before Python 3.14, sys.remote_exec from 3.14. "
+                "It needs ptrace permission (root, or the target's user; docs/attach.md) "
+                "and a refchain built for the target's Python version (this one's).")
+    p.add_argument("pid", type=_pid, metavar="PID", help="the process id")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="the snapshot to write (default refchain-PID-TIME.rcsnap here)")
+    p.add_argument("--fork", action="store_true",
+                   help="dump(fork=True): a forked child of the target writes the file")
+    p.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
+                   help="seconds to wait for the file (default 60)")
     return top
 
 

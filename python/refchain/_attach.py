@@ -1,0 +1,515 @@
+"""`refchain attach PID`: make a running CPython write a snapshot, with no
+code change and no restart (docs/attach.md).
+
+How: the attaching process (this one) writes a request file, 0600, named by
+the target's pid, in a private directory (/tmp/refchain-attach-UID, 0700,
+owned by the target's user).  Then it makes the target run TARGET_PROGRAM,
+a constant: on 3.14+ through sys.remote_exec(); before, through gdb, which
+maps a page in the target, copies the program into it, queues
+PyRun_SimpleString(page) with Py_AddPendingCall() and detaches.  The
+target's main thread runs pending calls between two bytecodes, so the dump
+happens at a safe point (no allocation or object change under way in the
+main thread, which holds the GIL).  The program validates the directory and
+the request, takes the request (unlinks it), imports refchain from the
+sys.path entry the request names, and calls _serve(), which dumps and
+writes a result file that this side waits for, up to the timeout.
+
+Nothing in the injected string comes from the user: paths and flags travel
+in the request file, read as JSON.  A call still queued at the timeout stays
+queued (CPython cannot withdraw a pending call); the request is withdrawn,
+and the program does nothing when it runs later, since it finds none."""
+
+import json
+import os
+import re
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+REQUEST_DIR = "/tmp/refchain-attach-%d"   # % the target's euid; TARGET_PROGRAM repeats it
+
+# Run by the target in __main__'s namespace (PyRun_SimpleString): it binds
+# one name and deletes it, and never lets an exception out (a pending call
+# that fails would raise SystemError into the code the main thread was
+# running; PyRun_SimpleString would print it and exit on SystemExit).
+TARGET_PROGRAM = r'''
+def _refchain_attach_():
+    import os, sys
+    me = os.geteuid()
+    d = "/tmp/refchain-attach-%d" % me
+    def private(st, kind):
+        return st.st_mode & 0o170000 == kind and st.st_uid in (0, me) and not st.st_mode & 0o077
+    try:
+        if not private(os.lstat(d), 0o040000):
+            return
+        name = "%s/%d.request" % (d, os.getpid())
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW)
+        try:
+            if not private(os.fstat(fd), 0o100000):
+                return
+            data = os.read(fd, 1 << 16)
+        finally:
+            os.close(fd)
+        os.unlink(name)
+    except OSError:
+        return
+    result = "%s/%d.result" % (d, os.getpid())
+    nonce = None
+    try:
+        import json
+        req = json.loads(data.decode("utf-8"))
+        nonce = req["nonce"]
+        if "refchain._attach" not in sys.modules:
+            saved = list(sys.path)
+            sys.path.insert(0, req["sys_path"])
+            try:
+                import refchain._attach
+            finally:
+                sys.path[:] = saved
+        sys.modules["refchain._attach"]._serve(req, result)
+    except BaseException as exc:
+        try:
+            text = json.dumps({"nonce": nonce, "ok": False,
+                               "error": "%s: %s" % (type(exc).__name__, exc)})
+            fd = os.open(result + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+            try:
+                os.write(fd, text.encode("utf-8"))
+            finally:
+                os.close(fd)
+            os.rename(result + ".tmp", result)
+        except BaseException:
+            pass
+try:
+    _refchain_attach_()
+finally:
+    del _refchain_attach_
+'''
+
+
+class AttachError(Exception):
+    """Attaching failed; the message is one line for the user, and the
+    target was left as it was."""
+
+
+# ---- the target's side -----------------------------------------------------------------
+
+
+def _write_result(path, result):
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        os.write(fd, json.dumps(result).encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def _check_request(req):
+    want = (req.get("python"), req.get("debug"))
+    have = (list(sys.version_info[:2]), hasattr(sys, "gettotalrefcount"))
+    if want != have:
+        raise RuntimeError("the request is for Python %s, this process runs %s"
+                           % (want, have))
+    output = req.get("output")
+    if not isinstance(output, str) or not os.path.isabs(output) or "\0" in output:
+        raise ValueError("the request's output is not an absolute path: %r" % (output,))
+    if not isinstance(req.get("fork"), bool):
+        raise ValueError("the request's fork is not a bool")
+    return output
+
+
+def _serve(req, result_path):
+    """In the target, at a pending call in the main thread: dump as the
+    request says, and write the result file (the fork dump's child is waited
+    for by a daemon thread, so the main thread goes on after the fork)."""
+    import refchain
+    nonce = req.get("nonce")
+    output = _check_request(req)
+    start = time.monotonic()
+    if not req["fork"]:
+        refchain.dump(output)
+        _write_result(result_path, {"nonce": nonce, "ok": True, "path": output,
+                                    "pause": time.monotonic() - start})
+        return
+    handle = refchain.dump(output, fork=True)
+    pause = time.monotonic() - start
+
+    def wait():
+        try:
+            path = handle.wait()
+            res = {"nonce": nonce, "ok": True, "path": path, "pause": pause}
+        except BaseException as exc:
+            res = {"nonce": nonce, "ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+        try:
+            _write_result(result_path, res)
+        except OSError:
+            pass
+
+    threading.Thread(target=wait, name="refchain-attach-wait", daemon=True).start()
+
+
+# ---- the attaching side: what the target is ----------------------------------------------
+
+
+def _ptrace_advice(pid):
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            scope = int(f.read().strip())
+    except (OSError, ValueError):
+        scope = None
+    uid = os.geteuid()
+    if scope == 1:
+        why = ("kernel.yama.ptrace_scope is 1 (only a parent may trace its children): run "
+               "as root, or lower it with `sysctl kernel.yama.ptrace_scope=0`, or grant "
+               "CAP_SYS_PTRACE")
+    elif scope == 2:
+        why = ("kernel.yama.ptrace_scope is 2 (only CAP_SYS_PTRACE may trace): run as root "
+               "or with CAP_SYS_PTRACE (docker: --cap-add=SYS_PTRACE)")
+    elif scope == 3:
+        why = ("kernel.yama.ptrace_scope is 3 (no process may be traced until a reboot): "
+               "call refchain.dump() in the process instead")
+    else:
+        why = ("%s; without CAP_SYS_PTRACE (this process %s it, as uid %d) one may trace "
+               "only a dumpable process of one's own user (the target runs as uid %s): "
+               "run as root with CAP_SYS_PTRACE (docker: --cap-add=SYS_PTRACE) or as the "
+               "target's user" % ("kernel.yama.ptrace_scope is 0" if scope == 0 else
+                                  "no Yama ptrace_scope on this kernel",
+                                  "has" if _has_cap_sys_ptrace() else "lacks", uid,
+                                  _owner(pid)))
+    return "ptrace is not permitted on %d: %s" % (pid, why)
+
+
+def _has_cap_sys_ptrace():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("CapEff:"):
+                    return bool(int(line.split()[1], 16) >> 19 & 1)   # CAP_SYS_PTRACE
+    except (OSError, ValueError, IndexError):
+        pass
+    return False
+
+
+def _owner(pid):
+    try:
+        return str(os.stat("/proc/%d" % pid).st_uid)
+    except OSError:
+        return "?"
+
+
+def _status(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            fields = dict(line.split(":", 1) for line in f if ":" in line)
+    except FileNotFoundError:
+        raise AttachError("no such process: %d" % pid) from None
+    except OSError as exc:
+        raise AttachError("cannot read /proc/%d/status: %s" % (pid, exc.strerror)) from None
+    fields = {k: v.strip() for k, v in fields.items()}
+    if fields.get("Tgid") != str(pid):
+        raise AttachError("no such process: %d (it is a thread of process %s)"
+                          % (pid, fields.get("Tgid")))
+    return fields
+
+
+def _python_of(pid):
+    """(major, minor, debug) from the target's executable and mapped
+    libpython names, or None when neither is a CPython's."""
+    try:
+        exe = os.readlink("/proc/%d/exe" % pid)
+        with open("/proc/%d/maps" % pid) as f:
+            maps = f.read()
+    except PermissionError:
+        raise AttachError(_ptrace_advice(pid)) from None
+    except FileNotFoundError:
+        raise AttachError("no such process: %d" % pid) from None
+    names = [os.path.basename(exe.replace(" (deleted)", ""))]
+    names += sorted(set(re.findall(r"/(libpython[^/\s]*\.so[^/\s]*)$", maps, re.M)))
+    for name in reversed(names):   # a libpython, if mapped, is the interpreter
+        m = re.match(r"(?:lib)?python(\d)\.(\d+)(d?)(?:\b|\.|$)", name)
+        if m and m.group(1) == "3":
+            return int(m.group(1)), int(m.group(2)), m.group(3) == "d", exe
+    return None, None, None, exe
+
+
+def describe_target(pid):
+    """Check that `pid` is a running CPython this refchain can dump; return
+    (major, minor, debug).  Raises AttachError for a missing, stopped, traced
+    or foreign process, or another interpreter version."""
+    if pid == os.getpid():
+        raise AttachError("%d is this process: call refchain.dump() instead" % pid)
+    fields = _status(pid)
+    state = fields.get("State", "")[:1]
+    if state in ("Z", "X"):
+        raise AttachError("no such process: %d (it has exited and not been reaped)" % pid)
+    if state in ("T", "t"):
+        raise AttachError("%d is stopped (%s): resume it first (kill -CONT %d)"
+                          % (pid, fields.get("State"), pid))
+    tracer = fields.get("TracerPid", "0")
+    if tracer != "0":
+        raise AttachError("%d is already traced by process %s (a debugger, strace, or "
+                          "another attach): detach it first" % (pid, tracer))
+    major, minor, debug, exe = _python_of(pid)
+    if major is None:
+        raise AttachError("%d is not a CPython: it runs %s, with no libpython mapped"
+                          % (pid, exe))
+    here = sys.version_info[:2] + (hasattr(sys, "gettotalrefcount"),)
+    if (major, minor, debug) != here:
+        raise AttachError(
+            "%d runs Python %d.%d%s, and this refchain is built for Python %d.%d%s (%s): "
+            "run python%d.%d%s -m refchain attach %d with a refchain installed for it"
+            % (pid, major, minor, " (debug)" if debug else "", here[0], here[1],
+               " (debug)" if here[2] else "", sys.executable, major, minor,
+               "d" if debug else "", pid))
+    return major, minor, debug
+
+
+# ---- the request ------------------------------------------------------------------------
+
+
+def _request_dir(uid, gid):
+    """/tmp/refchain-attach-UID, 0700, owned by the target's user; refuse one
+    that another user made or opened up."""
+    path = REQUEST_DIR % uid
+    try:
+        os.mkdir(path, 0o700)
+        if os.geteuid() != uid:
+            os.chown(path, uid, gid)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise AttachError("cannot make %s: %s" % (path, exc.strerror)) from None
+    st = os.lstat(path)
+    if (not stat.S_ISDIR(st.st_mode) or st.st_uid not in (0, uid)
+            or st.st_mode & 0o077):
+        raise AttachError("%s is not a private directory of uid %d (mode %o, owner %d): "
+                          "remove it" % (path, uid, st.st_mode & 0o7777, st.st_uid))
+    return path
+
+
+def _write_private(path, data, uid, gid):
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        if os.geteuid() != uid:
+            os.fchown(fd, uid, gid)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _unlink(path):
+    """True when this call removed path."""
+    try:
+        os.unlink(path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+# ---- gdb ---------------------------------------------------------------------------------
+
+
+def _gdb_script(debug, version):
+    """The gdb commands: check the symbols (and Py_Version from 3.11), map a
+    page, copy TARGET_PROGRAM into it with integer stores (a string literal
+    would make gdb call malloc in the target, which may be stopped inside
+    malloc), queue the call, detach.  An error stops the script before the
+    injection; gdb -batch then detaches."""
+    code = TARGET_PROGRAM.encode("ascii") + b"\0"
+    code += b"\0" * (-len(code) % 8)
+    size = (len(code) + 4095) // 4096 * 4096
+    lines = [
+        "set confirm off",
+        "set pagination off",
+        "set unwindonsignal on",
+        "set $ok = 0",
+        "echo refchain-check\\n",
+        "p (long)&Py_AddPendingCall",
+        "p (long)&PyRun_SimpleString",
+    ]
+    if debug:
+        lines.append("p (long)&_Py_NegativeRefcount")
+    if version >= (3, 11):
+        lines += ["if (((unsigned long)Py_Version) >> 16) != %d" % (version[0] << 8 | version[1]),
+                  "  echo refchain-version-mismatch\\n",
+                  "  p/x Py_Version",
+                  "  p nosuchsymbol_stop_here",
+                  "end"]
+    lines += [
+        "set $page = (char *)(long)mmap((void *)0, (long)%d, 3, 0x22, -1, (long)0)" % size,
+        "if (long)$page == -1",
+        "  echo refchain-mmap-failed\\n",
+        "  p nosuchsymbol_stop_here",
+        "end",
+    ]
+    for i in range(0, len(code), 8):
+        word = int.from_bytes(code[i:i + 8], "little")
+        lines.append("set {unsigned long long}($page + %d) = 0x%x" % (i, word))
+    lines += [
+        "set $rc = (int)Py_AddPendingCall((int (*)(void *))PyRun_SimpleString, (void *)$page)",
+        "if $rc == 0",
+        "  echo refchain-queued\\n",
+        "else",
+        "  echo refchain-queue-full\\n",
+        "end",
+        "detach",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _run_gdb(pid, script, timeout):
+    gdb = shutil.which("gdb")
+    if gdb is None:
+        raise AttachError("gdb is not installed (or not on PATH): refchain attach needs it "
+                          "for Python before 3.14; install it: apt-get install gdb "
+                          "(tools/setup-debian does)")
+    fd, path = tempfile.mkstemp(prefix="refchain-attach-", suffix=".gdb")
+    try:
+        os.write(fd, script.encode("ascii"))
+        os.close(fd)
+        cmd = [gdb, "-nx", "-nw", "-batch", "-iex", "set debuginfod enabled off",
+               "-iex", "set auto-load off", "-p", str(pid), "-x", path]
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, env=dict(os.environ, LC_ALL="C"))
+        try:
+            out, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _stop_gdb(proc, pid)
+            raise AttachError(
+                "gdb did not finish within %g s (the target may hold a lock gdb's call "
+                "waits for); gdb was interrupted, which unwinds its call, and detached"
+                % timeout) from None
+    finally:
+        os.unlink(path)
+    return out.decode("utf-8", "replace")
+
+
+def _stop_gdb(proc, pid):
+    """SIGINT makes gdb stop the target's call and, with unwindonsignal,
+    restore the frame before it; gdb -batch then detaches.  Kill it only if
+    it does not end, and wake the target, which ptrace may leave stopped."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.communicate(timeout=10)
+        return
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+    try:
+        os.kill(pid, signal.SIGCONT)
+    except OSError:
+        pass
+
+
+def _gdb_verdict(pid, out):
+    if "refchain-queued" in out:
+        return
+    low = out.lower()
+    if "operation not permitted" in low:
+        raise AttachError(_ptrace_advice(pid))
+    if "no such process" in low:
+        raise AttachError("no such process: %d" % pid)
+    if "refchain-version-mismatch" in out:
+        raise AttachError("%d: its Py_Version is not the version its executable names; "
+                          "nothing was injected" % pid)
+    if "refchain-queue-full" in out:
+        raise AttachError("%d's pending-call queue is full: nothing was injected, try again"
+                          % pid)
+    if "refchain-check" in out and "No symbol" in out and "refchain-mmap" not in out:
+        raise AttachError("%d is not a CPython this refchain can attach to: it lacks "
+                          "Py_AddPendingCall or PyRun_SimpleString (or the debug build's "
+                          "symbols); nothing was injected" % pid)
+    tail = " | ".join(line for line in out.strip().splitlines()[-3:])
+    raise AttachError("gdb could not inject into %d; nothing was queued: %s" % (pid, tail))
+
+
+# ---- attach ------------------------------------------------------------------------------
+
+
+def _await_result(pid, request, result, nonce, deadline, timeout):
+    while True:
+        try:
+            with open(result, "rb") as f:
+                res = json.loads(f.read().decode("utf-8"))
+            if res.get("nonce") == nonce:
+                _unlink(result)
+                return res
+        except (FileNotFoundError, ValueError):
+            pass
+        if not os.path.exists("/proc/%d" % pid):
+            _unlink(request)
+            raise AttachError("process %d exited before it wrote the snapshot" % pid)
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    if _unlink(request):
+        raise AttachError(
+            "%d did not reach a safe point within %g s: its main thread ran no Python "
+            "bytecode (blocked in a C call: a read, a lock, a long sleep), so nothing was "
+            "done.  The request is withdrawn; the call queued in the target stays queued "
+            "and does nothing when the main thread runs again" % (pid, timeout))
+    raise AttachError("%d took the request but did not finish the snapshot within %g s; "
+                      "it may still write it" % (pid, timeout))
+
+
+def attach(pid, output=None, fork=False, timeout=60.0):
+    """Make process `pid` (a running CPython of this interpreter version)
+    write a snapshot to `output` (default refchain-PID-TIME.rcsnap in the
+    current directory); return a dict: path, pause (seconds the target's
+    main thread spent), seconds (command to file), method."""
+    start = time.monotonic()
+    major, minor, debug = describe_target(pid)
+    if output is None:
+        output = "refchain-%d-%s.rcsnap" % (pid, time.strftime("%Y%m%dT%H%M%S"))
+    output = os.path.abspath(output)
+    if not os.path.isdir(os.path.dirname(output)):
+        raise AttachError("the directory of %s does not exist" % output)
+    st = os.stat("/proc/%d" % pid)
+    folder = _request_dir(st.st_uid, st.st_gid)
+    request = os.path.join(folder, "%d.request" % pid)
+    result = os.path.join(folder, "%d.result" % pid)
+    nonce = os.urandom(16).hex()
+    import refchain
+    req = {"nonce": nonce, "output": output, "fork": bool(fork),
+           "python": [major, minor], "debug": debug,
+           "sys_path": os.path.dirname(os.path.dirname(os.path.abspath(refchain.__file__)))}
+    _unlink(result)
+    _write_private(request, json.dumps(req).encode("utf-8"), st.st_uid, st.st_gid)
+    deadline = start + timeout
+    try:
+        method = _inject(pid, folder, (major, minor), debug, st, timeout)
+    except BaseException:
+        _unlink(request)
+        raise
+    res = _await_result(pid, request, result, nonce, deadline, timeout)
+    if not res.get("ok"):
+        raise AttachError("%d could not write the snapshot: %s" % (pid, res.get("error")))
+    return {"pid": pid, "path": res["path"], "pause": res.get("pause"),
+            "seconds": time.monotonic() - start, "method": method,
+            "python": "%d.%d%s" % (major, minor, "d" if debug else "")}
+
+
+def _inject(pid, folder, version, debug, st, timeout):
+    if version >= (3, 14) and hasattr(sys, "remote_exec"):
+        # PEP 768 (untested here: no 3.14 on the machine that wrote this).
+        script = os.path.join(folder, "%d.py" % pid)
+        _write_private(script, TARGET_PROGRAM.encode("ascii"), st.st_uid, st.st_gid)
+        try:
+            sys.remote_exec(pid, script)
+        except PermissionError:
+            raise AttachError(_ptrace_advice(pid)) from None
+        except (OSError, RuntimeError) as exc:
+            raise AttachError("sys.remote_exec(%d) failed: %s" % (pid, exc)) from None
+        return "sys.remote_exec"
+    out = _run_gdb(pid, _gdb_script(debug, version), max(timeout, 5.0))
+    _gdb_verdict(pid, out)
+    return "gdb"

@@ -1,0 +1,364 @@
+"""`python -m refchain attach PID` (issue 16, item 3): a running CPython of
+this interpreter, with no refchain on its path, writes a snapshot at a safe
+point; a real threaded HTTP server keeps answering meanwhile.  Each bad
+input exits 2 with its one-line message and leaves the target running."""
+
+import glob
+import inspect
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+
+import pytest
+
+import refchain
+from conftest import _pythonpath
+
+
+def _ptrace_scope():
+    try:
+        with open("/proc/sys/kernel/yama/ptrace_scope") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+if shutil.which("gdb") is None:
+    pytestmark = pytest.mark.skip(reason="gdb is not installed (tools/setup-debian installs it)")
+elif _ptrace_scope() == 3 or (os.geteuid() != 0 and _ptrace_scope() >= 1):
+    pytestmark = pytest.mark.skip(reason="ptrace is not available here (ptrace_scope %d, uid %d)"
+                                  % (_ptrace_scope(), os.geteuid()))
+
+SERVER = """
+import http.server, sys
+
+class Session:
+    def __init__(self, n):
+        self.n = n
+        self.payload = bytes(256)
+
+SESSIONS = []          # the leak's holder: every request's Session stays here
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        SESSIONS.append(Session(len(SESSIONS)))
+        body = str(len(SESSIONS)).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(server.server_address[1], flush=True)
+server.serve_forever(poll_interval=0.05)
+"""
+
+CLIENT = """
+import os, sys, urllib.request
+port, stop = int(sys.argv[1]), sys.argv[2]
+ok, failed = 0, []
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+while not os.path.exists(stop):
+    try:
+        with opener.open("http://127.0.0.1:%d/" % port, timeout=60) as reply:
+            reply.read()
+        ok += 1
+    except Exception as exc:
+        failed.append(repr(exc))
+print(ok, len(failed), failed[:3], flush=True)
+"""
+
+
+def _target_env():
+    """The target's environment: no refchain on its path, so the snapshot
+    proves the injected code found it."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONPATH", "http_proxy", "HTTP_PROXY")}
+    return env
+
+
+def _spawn(tmp_path, source, name="target.py", stdin=subprocess.DEVNULL):
+    script = tmp_path / name
+    script.write_text(textwrap.dedent(source))
+    return subprocess.Popen([sys.executable, str(script)], env=_target_env(), stdin=stdin,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _attach(*args, env=None, prefix=(), timeout=300):
+    full_env = dict(os.environ, PYTHONPATH=_pythonpath())
+    full_env.update(env or {})
+    return subprocess.run(list(prefix) + [sys.executable, "-m", "refchain", "attach"]
+                          + [str(a) for a in args], env=full_env, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, timeout=timeout)
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    for stream in (proc.stdin, proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+def _count(port):
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open("http://127.0.0.1:%d/" % port, timeout=60) as reply:
+        return int(reply.read())
+
+
+def _serve_and_attach(tmp_path, *options):
+    server = _spawn(tmp_path, SERVER, "server.py")
+    client = None
+    try:
+        port = int(server.stdout.readline())
+        stop = tmp_path / "stop"
+        (tmp_path / "client.py").write_text(CLIENT)
+        client = subprocess.Popen([sys.executable, str(tmp_path / "client.py"), str(port),
+                                   str(stop)], env=_target_env(), stdout=subprocess.PIPE,
+                                  text=True)
+        deadline = time.monotonic() + 120
+        while _count(port) < 300 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        out = tmp_path / "server.rcsnap"
+        proc = _attach(server.pid, "-o", out, "--timeout", "120", *options)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr == ""
+        assert proc.stdout.startswith("wrote %s: process %d (Python " % (out, server.pid))
+        after = _count(port)
+        time.sleep(0.3)
+        assert _count(port) > after + 1          # the client's loop goes on
+        stop.write_text("")
+        ok, failed, first = client.communicate(timeout=120)[0].split(" ", 2)
+        assert int(failed) == 0, first
+        assert int(ok) >= 300
+        assert server.poll() is None
+        return refchain.load(str(out)), after
+    finally:
+        if client is not None:
+            _stop(client)
+        _stop(server)
+
+
+def _check_leak(snap, served):
+    counts = {name: count for name, count, _ in snap.growth(limit=10 ** 6)}
+    assert 300 <= counts["Session"] <= served
+    groups = snap.explain("Session")
+    text = str(groups[0].chain)
+    assert groups[0].count >= 300
+    assert "__main__" in text and "SESSIONS" in text, text
+
+
+def test_attach_a_server_under_load(tmp_path):
+    snap, served = _serve_and_attach(tmp_path)
+    _check_leak(snap, served)
+
+
+@pytest.mark.skipif("fork" not in inspect.signature(refchain.dump).parameters,
+                    reason="refchain.dump has no fork= parameter on this branch yet")
+def test_attach_fork_a_server_under_load(tmp_path):
+    snap, served = _serve_and_attach(tmp_path, "--fork")
+    _check_leak(snap, served)
+
+
+def test_attach_json(tmp_path):
+    target = _spawn(tmp_path, "import time\nwhile True: time.sleep(0.05)\n")
+    try:
+        time.sleep(0.3)
+        proc = _attach(target.pid, "-o", tmp_path / "t.rcsnap", "--json")
+        assert proc.returncode == 0, proc.stderr
+        data = json.loads(proc.stdout)
+        assert data["command"] == "attach" and data["pid"] == target.pid
+        assert data["path"] == str(tmp_path / "t.rcsnap") and data["method"] == "gdb"
+        assert 0 <= data["pause"] <= data["seconds"]
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
+# ---- bad inputs: exit 2, one line, the target still running ------------------------------
+
+
+def _refused(proc, *needles):
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stdout == ""
+    line = proc.stderr
+    assert line.startswith("refchain: ") and line.count("\n") == 1, line
+    for needle in needles:
+        assert needle in line, line
+    return line
+
+
+SLEEPER = "import time\nprint('ready', flush=True)\nwhile True: time.sleep(0.05)\n"
+
+
+def test_no_such_process(tmp_path):
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    _refused(_attach(gone.pid), "no such process: %d" % gone.pid)
+    usage = _attach("0")
+    assert usage.returncode == 2 and "'0' is not a process id" in usage.stderr
+    assert not list(tmp_path.iterdir())
+
+
+def test_not_a_cpython(tmp_path):
+    sleep = subprocess.Popen(["sleep", "100"])
+    try:
+        time.sleep(0.2)
+        _refused(_attach(sleep.pid, "-o", tmp_path / "x.rcsnap"),
+                 "%d is not a CPython: it runs " % sleep.pid, "sleep")
+        assert sleep.poll() is None
+        assert not (tmp_path / "x.rcsnap").exists()
+    finally:
+        _stop(sleep)
+
+
+def _other_interpreter():
+    mine = (sys.version_info[:2], hasattr(sys, "gettotalrefcount"))
+    found = sorted(glob.glob("/root/.pyenv/versions/3.*/bin/python3.*[0-9]"))
+    found += ["/usr/bin/python3.11", "/usr/bin/python3.11d"]
+    for path in found:
+        if not os.access(path, os.X_OK):
+            continue
+        name = os.path.basename(path)
+        minor = int(name.split(".")[1].rstrip("d"))
+        if minor >= 8 and ((3, minor), name.endswith("d")) != mine:
+            return path
+    return None
+
+
+def test_other_interpreter_version(tmp_path):
+    other = _other_interpreter()
+    if other is None:
+        pytest.skip("no other CPython 3.8+ on this machine")
+    script = tmp_path / "other.py"
+    script.write_text(SLEEPER)
+    target = subprocess.Popen([other, str(script)], env=_target_env(),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        line = _refused(_attach(target.pid), "%d runs Python 3." % target.pid,
+                        "and this refchain is built for Python %d.%d" % sys.version_info[:2])
+        assert "-m refchain attach %d" % target.pid in line
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
+def test_ptrace_not_permitted(tmp_path):
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to drop CAP_SYS_PTRACE")
+    # A non-dumpable target, and an attacher without CAP_SYS_PTRACE.
+    target = _spawn(tmp_path, "import ctypes\nctypes.CDLL(None).prctl(4, 0, 0, 0, 0)\n"
+                    + SLEEPER)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        drop = ["setpriv", "--bounding-set", "-sys_ptrace", "--inh-caps", "-sys_ptrace"]
+        _refused(_attach(target.pid, prefix=drop),
+                 "ptrace is not permitted on %d" % target.pid, "CAP_SYS_PTRACE", "lacks",
+                 "ptrace_scope")
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
+def test_gdb_missing(tmp_path):
+    target = _spawn(tmp_path, SLEEPER)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        empty = tmp_path / "bin"
+        empty.mkdir()
+        _refused(_attach(target.pid, env={"PATH": str(empty)}),
+                 "gdb is not installed", "apt-get install gdb")
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
+def test_stopped_and_traced_targets(tmp_path):
+    target = _spawn(tmp_path, SLEEPER)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        os.kill(target.pid, signal.SIGSTOP)
+        time.sleep(0.2)
+        _refused(_attach(target.pid), "%d is stopped" % target.pid, "kill -CONT")
+        os.kill(target.pid, signal.SIGCONT)
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
+STUCK = """
+import sys
+print("ready", flush=True)
+sys.stdin.buffer.read(1)       # a C call with the GIL released: no bytecode runs
+import time
+time.sleep(0.5)                # the queued call runs: it finds no request
+print(sorted(k for k in globals() if "refchain" in k), "refchain" in sys.modules, flush=True)
+"""
+
+
+def test_target_stuck_in_a_c_call(tmp_path):
+    target = _spawn(tmp_path, STUCK, stdin=subprocess.PIPE)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        start = time.monotonic()
+        proc = _attach(target.pid, "-o", tmp_path / "x.rcsnap", "--timeout", "2")
+        _refused(proc, "%d did not reach a safe point within 2 s" % target.pid,
+                 "stays queued")
+        assert time.monotonic() - start < 60
+        assert target.poll() is None
+        target.stdin.write("x")
+        target.stdin.close()
+        out = target.stdout.read()
+        assert target.wait(timeout=60) == 0, target.stderr.read()
+        assert out == "[] False\n"                # ran, found no request, left nothing
+        assert not (tmp_path / "x.rcsnap").exists()
+    finally:
+        _stop(target)
+
+
+# ---- the request's checks, in process ----------------------------------------------------
+
+
+def test_request_directory_must_be_private(tmp_path, monkeypatch):
+    from refchain import _attach
+    monkeypatch.setattr(_attach, "REQUEST_DIR", str(tmp_path / "req-%d"))
+    uid, gid = os.geteuid(), os.getegid()
+    made = _attach._request_dir(uid, gid)
+    assert os.stat(made).st_mode & 0o777 == 0o700
+    os.chmod(made, 0o755)                       # opened up by someone: refused
+    with pytest.raises(_attach.AttachError, match="is not a private directory"):
+        _attach._request_dir(uid, gid)
+    os.rmdir(made)
+    os.symlink(str(tmp_path), made)              # a symlink planted in its place
+    with pytest.raises(_attach.AttachError, match="is not a private directory"):
+        _attach._request_dir(uid, gid)
+
+
+def test_target_checks_the_request(tmp_path):
+    from refchain import _attach
+    good = {"nonce": "n", "output": str(tmp_path / "a.rcsnap"), "fork": False,
+            "python": list(sys.version_info[:2]), "debug": hasattr(sys, "gettotalrefcount")}
+    result = str(tmp_path / "result")
+    for bad, message in ((dict(good, python=[2, 7]), "the request is for Python"),
+                         (dict(good, output="relative.rcsnap"), "not an absolute path"),
+                         (dict(good, output=7), "not an absolute path"),
+                         (dict(good, fork="yes"), "fork is not a bool")):
+        with pytest.raises((RuntimeError, ValueError), match=message):
+            _attach._serve(bad, result)
+        assert not os.path.exists(result) and not os.path.exists(good["output"])
+    _attach._serve(good, result)
+    with open(result) as f:
+        res = json.load(f)
+    assert res["ok"] and res["nonce"] == "n" and res["path"] == good["output"]
+    assert len(refchain.load(good["output"])) > 1000
