@@ -55,6 +55,22 @@ def rss_bytes():
     return None
 
 
+# RSS read before a dump's capture, kept where the capture finds no new
+# object (an int held in a frame would be one more object in the snapshot
+# than in a census taken just before): 8 bytes, little-endian, 0 = unknown.
+_RSS_BEFORE_DUMP = bytearray(8)
+
+
+def mark_rss_before_dump():
+    """Read RSS now for the dump about to capture (rss_before_dump())."""
+    _RSS_BEFORE_DUMP[:] = (rss_bytes() or 0).to_bytes(8, "little")
+
+
+def rss_before_dump():
+    """The RSS mark_rss_before_dump() read, or None."""
+    return int.from_bytes(_RSS_BEFORE_DUMP, "little") or None
+
+
 def note_census(objects, rss):
     """Remember a census's object count (and the RSS before it) for the next
     estimate."""

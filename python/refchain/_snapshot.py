@@ -34,9 +34,8 @@ def _rss():
     return "" if rss is None else str(rss)
 
 
-def _facts(redact, rss_before=None):
-    """What the file says about the process, as (key, value) strings.
-    rss_before: RSS before the capture, without refchain's own memory."""
+def _facts(redact):
+    """What the file says about the process, as (key, value) strings."""
     facts = [
         ("pid", str(os.getpid())),
         # uname, not socket.gethostname(): importing _socket (a single-phase
@@ -51,7 +50,8 @@ def _facts(redact, rss_before=None):
         ("debug build", str(hasattr(sys, "gettotalrefcount"))),
         ("executable", sys.executable),
         ("rss bytes", _rss()),
-        ("rss before capture bytes", "" if rss_before is None else str(rss_before)),
+        # Without refchain's own memory: read before the capture.
+        ("rss before capture bytes", str(_memory.rss_before_dump() or "")),
         ("gc counts", json.dumps(gc.get_count())),
         ("gc thresholds", json.dumps(gc.get_threshold())),
         ("gc stats", json.dumps(gc.get_stats())),
@@ -79,21 +79,21 @@ def dump(path, *, values=True, redact=False, force=False):
     _check_bool(force, "force", "dump")
     path = os.fspath(path)
     _memory.check_budget("dump", values=values and not redact, force=force)
-    rss_before = _memory.rss_bytes()
+    _memory.mark_rss_before_dump()
     # The collector would walk the whole heap again each time the root
     # descriptions' allocations trigger it: pause it until the file is
     # written (the capture pauses it during its walk already).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        _dump(path, values, redact, rss_before)
+        _dump(path, values, redact)
     finally:
         if enabled:
             gc.enable()
     return path
 
 
-def _dump(path, values, redact, rss_before=None):
+def _dump(path, values, redact):
     state = _refchain._dump_begin()
     try:
         ids, texts = [], []
@@ -105,7 +105,7 @@ def _dump(path, values, redact, rss_before=None):
             ids.append(node_id)
             texts.append(text)
         del obj
-        state.write(path, ids, texts, _facts(redact, rss_before), values and not redact,
+        state.write(path, ids, texts, _facts(redact), values and not redact,
                     tracemalloc.is_tracing(), redact)
     finally:
         state.close()
