@@ -60,6 +60,8 @@ STEADY = 1 / 3           # smallest delta / largest delta, for "steady"
 EXPLAINED_PER_TICK = 3   # types explained (two captures each) per interval, at most
 _SHUTDOWN_WAIT = 2.0     # seconds the atexit hook waits for a running interval
 _ERRORS_REMEMBERED = 32  # distinct errors logged once each; more are only counted
+_CENSUS, _EXPLAIN, _DUMP = ("this interval's census", "explaining the growing types",
+                            "the snapshot dump_when asked for")
 
 
 def verdict(deltas, steady=STEADY):
@@ -203,7 +205,7 @@ class Watcher:
         self.dumped = None
         self._dump_failed = False
         self._errors_seen = set()
-        self._refusing = False
+        self._refusing = set()   # what was refused and logged, until it fits again
         self._hinted = False
 
     # -- the caller's side --------------------------------------------------------------
@@ -307,8 +309,8 @@ class Watcher:
 
     def _refused(self, exc, what):
         self.refusals += 1
-        if not self._refusing:
-            self._refusing = True
+        if what not in self._refusing:
+            self._refusing.add(what)
             self._emit(logging.WARNING, "refchain.watch: skipped %s: %s (logged once until "
                        "the memory fits again)", what, exc)
 
@@ -317,7 +319,7 @@ class Watcher:
         try:
             _memory.check_budget("census")
         except _memory.MemoryBudgetError as exc:
-            self._refused(exc, "this interval's census")
+            self._refused(exc, _CENSUS)
             return None, None
         rss = _memory.rss_bytes()
         census = _refchain.census()
@@ -347,7 +349,7 @@ class Watcher:
             with self._lock:
                 self._buffer[-1] = census
             trends = self._trends()
-        self._refusing = False
+        self._refusing.discard(_CENSUS)
         layers = _memory.layers_of(census, rss)
         before = set(self._growing.split("\0")) if self._growing else set()
         explained = self._explain([t for t in trends if t.typename not in before])
@@ -380,7 +382,7 @@ class Watcher:
             try:
                 _memory.check_budget("capture")
             except _memory.MemoryBudgetError as exc:
-                self._refused(exc, "explaining the growing types")
+                self._refused(exc, _EXPLAIN)
                 break
             new = _refchain.new_objects(point, trend.typename)
             groups = [g for g in (explain(new, self.groups) if new else [])
@@ -389,6 +391,9 @@ class Watcher:
             for g in groups:
                 g.typename = trend.typename
             out[trend.typename] = groups
+        else:
+            if out:
+                self._refusing.discard(_EXPLAIN)
         return out
 
     def _log(self, trends, before, explained, layers):
@@ -416,8 +421,9 @@ class Watcher:
             os.makedirs(directory, exist_ok=True)
             dump(path)
         except _memory.MemoryBudgetError as exc:
-            self._refused(exc, "the snapshot dump_when asked for")   # tried again next time
+            self._refused(exc, _DUMP)   # tried again next time
             return
+        self._refusing.discard(_DUMP)
         except Exception:
             self._dump_failed = True    # a full disk: one capture wasted, not one per interval
             raise
