@@ -423,10 +423,10 @@ class Watcher:
         except _memory.MemoryBudgetError as exc:
             self._refused(exc, _DUMP)   # tried again next time
             return
-        self._refusing.discard(_DUMP)
         except Exception:
             self._dump_failed = True    # a full disk: one capture wasted, not one per interval
             raise
+        self._refusing.discard(_DUMP)
         self.dumped = path
         self._emit(logging.WARNING, "refchain.watch: dump_when held: wrote %s", path)
 
