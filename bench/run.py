@@ -26,6 +26,9 @@ same process and run (see bench/README.md):
   13. load:             refchain.load() / one capture()              <= 0.5x
   14. offline report:   load + show_growth + explain of the top
                         type from the file / a live show_growth      <= 2.0x
+  15. watch() overhead: CPU of refchain.watch() at interval=60 on the
+                        1M heap, in % of one core (measured over 10
+                        intervals of 1 s, scaled to 60 s)            <= 0.5%
 
 Every measurement runs in a fresh subprocess that builds its own heap.  Timed
 operations alternate in pairs (A, B, A, B, ...), one ratio per pair, and the
@@ -356,10 +359,36 @@ def snapshot_speed(composition, n, pairs, traced=False):
             "bytes": size, "bytes_per_object": size / nodes}
 
 
+def watch_overhead(composition, n, interval=1.0, intervals=10, at=60.0):
+    """CPU time of the watcher thread per interval (a census, the verdict,
+    the memory-layers line), with the main thread asleep as an idle
+    service's would be, over `intervals` intervals of `interval` seconds;
+    scaled to one interval of `at` seconds, in % of one core."""
+    import logging
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    logger = logging.getLogger("refchain.bench")
+    logger.addHandler(logging.NullHandler())
+    logger.propagate = False
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    w = refchain.watch(interval=interval, logger=logger)
+    while w.ticks < intervals + 1:
+        time.sleep(interval / 20)
+    cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+    ticks = w.ticks
+    w.stop()
+    per_tick = cpu / ticks
+    return {"value": 100 * per_tick / at, "seconds_per_census": per_tick, "ticks": ticks,
+            "busy_share": cpu / wall, "interval": interval, "objects": w.layers.objects,
+            "growing": [t.typename for t in w.growing], "refusals": w.refusals}
+
+
 CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
-                                    snapshot_speed)}
+                                    snapshot_speed, watch_overhead)}
 
 
 def in_subprocess(func, **kwargs):
@@ -542,6 +571,15 @@ def main():
             ("<= 20 B", 20), m,
             lambda r: "%.1f B" % r["bytes_per_object"],
             lambda r: "%.1f MiB for %d objects" % (r["bytes"] / 2 ** 20, r["nodes"])))
+
+    r = in_subprocess("watch_overhead", composition="service", n=sizes[0])
+    records.append(report(
+        "15 watch() CPU at interval=60", "service", sizes[0], ("<= 0.5%", 0.5), r,
+        lambda r: "%.2f%% of a core" % r["value"],
+        lambda r: "%.0f ms of CPU per census of %d objects, over %d intervals of %g s "
+        "(%.1f%% of a core at that interval)" % (1000 * r["seconds_per_census"], r["objects"],
+                                                 r["ticks"], r["interval"],
+                                                 100 * r["busy_share"])))
 
     elapsed = time.time() - started
     print("\n%d of %d figures met their target (%.0f s)."

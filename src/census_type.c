@@ -131,6 +131,16 @@ census_names(PyObject *op, PyObject *arg)
     return list;
 }
 
+/* _forget_objects(): free the identities the census remembers for
+ * new_objects(since=...), keeping its counts (refchain.watch keeps the
+ * counts of many censuses and the identities of the last one only). */
+static PyObject *
+census_forget_objects(PyObject *op, PyObject *Py_UNUSED(ignored))
+{
+    rc_census_forget_ids(CENSUS(op));
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 census_total(PyObject *op, void *Py_UNUSED(closure))
 {
@@ -174,6 +184,8 @@ census_richcompare(PyObject *a, PyObject *b, int op)
 static PyMethodDef census_methods[] = {
     {"_row", census_row, METH_O, "_row(name) -> TypeStat, or None when no type has that name"},
     {"_names", census_names, METH_O, "_names(by_count) -> names, by name or largest count first"},
+    {"_forget_objects", census_forget_objects, METH_NOARGS,
+     "_forget_objects(): keep the counts, free the identities new_objects() reads"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -254,6 +254,16 @@ rc_census_id_count(const rc_census *c)
     return c->n_ids;
 }
 
+void
+rc_census_forget_ids(rc_census *c)
+{
+    rc_free(c->ids);
+    c->ids = NULL;
+    c->n_ids = 0;
+    c->has_ids = false;
+    c->ids_sorted = false;
+}
+
 rc_status
 rc_census_sort_ids(rc_census *c)
 {

@@ -30,7 +30,6 @@ from refchain._refchain import (  # noqa: E402
     Graph,
     ObjectList,
     TypeStat,
-    capture,
     census,
     find_backref_chain,
     find_chain,
@@ -75,6 +74,13 @@ from refchain._objgraph import (  # noqa: E402
     typestats,
 )
 from refchain._sites import set_user_code  # noqa: E402
+from refchain._memory import (  # noqa: E402
+    MemoryBudgetError,
+    MemoryLayers,
+    capture,
+    memory_layers,
+)
+from refchain._watch import Trend, Watcher, watch  # noqa: E402
 from refchain._wrap import render  # noqa: E402
 from refchain import _chains, _refchain, _wrap  # noqa: E402
 
@@ -101,11 +107,15 @@ __all__ = [
     "Leak",
     "LeakCheckReport",
     "LeakReport",
+    "MemoryBudgetError",
+    "MemoryLayers",
     "SnapChain",
     "SnapNode",
     "Snapshot",
     "Suspect",
+    "Trend",
     "TypeStat",
+    "Watcher",
     "at",
     "at_addrs",
     "get_leaking_objects",
@@ -130,6 +140,7 @@ __all__ = [
     "leak_check",
     "leaks",
     "load",
+    "memory_layers",
     "new_objects",
     "no_growth",
     "render",
@@ -142,4 +153,5 @@ __all__ = [
     "show_growth",
     "show_refs",
     "suspects",
+    "watch",
 ]

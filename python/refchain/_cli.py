@@ -224,9 +224,11 @@ def cmd_info(args, progress):
     sections = [n for bit, n in _SECTIONS if snap._c.sections() & bit]
     top = census.top(args.limit)
     total = census.total
+    layers = snap.memory_layers()
     if args.json:
         _write_json({"command": "info", "file": snap.path, "objects": len(snap),
                      "traced": snap.traced, "sections": sections, "facts": snap.facts,
+                     "memory": layers.as_dict(),
                      "types": [{"type": t, "count": n, "bytes": b} for t, n, b in top],
                      "total": {"count": total.count, "bytes": total.bytes,
                                "types": len(census)}})
@@ -234,6 +236,7 @@ def cmd_info(args, progress):
     out = ["file      %s" % snap.path,
            "objects   %d" % len(snap),
            "sections  %s" % (", ".join(sections) or "(none)"),
+           "memory    %s" % layers.summary(),
            "", "facts:"]
     facts = snap.facts
     width = max([len(k) for k in facts] or [0])
@@ -343,15 +346,18 @@ def cmd_report(args, progress):
         _write_json({
             "command": "report", "file": _file_info(new),
             "since": _file_info(old) if old is not None else None, "notes": notes,
+            "memory": new.memory_layers().as_dict(),
+            "since_memory": old.memory_layers().as_dict() if old is not None else None,
             "growth": rows,
             "holders": [{"type": t, "count": n, "bytes": b, "new": old is not None,
                          "groups": [group_json(g) for g in groups]}
                         for t, n, b, groups in holders],
             "garbage": garbage_json(garbage)})
         return EXIT_OK
-    out = ["refchain report", "  snapshot  " + _header(new)]
+    out = ["refchain report", "  snapshot  " + _header(new),
+           "  memory    " + new.memory_layers().summary()]
     if old is not None:
-        out.append("  since     " + _header(old))
+        out += ["  since     " + _header(old), "  memory    " + old.memory_layers().summary()]
     out += ["  " + n for n in notes]
     out += ["", "== What grew %s: type, count, change, bytes change ==" % (
                 "since " + old.path if old is not None else "(no --since: every type, from 0)"),
@@ -590,7 +596,8 @@ def _parser():
                    help="the .heapsnapshot to write")
 
     p = command("info", cmd_info, "what a snapshot file holds",
-                "The file's process facts (pid, argv, time, Python, RSS, gc), object "
+                "The file's process facts (pid, argv, time, Python, RSS, gc), its memory "
+                "layers (RSS = the objects' bytes + what they do not explain), object "
                 "count, sections and largest types.")
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--limit", type=_count, default=10, metavar="N",

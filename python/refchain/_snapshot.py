@@ -14,7 +14,7 @@ import sys
 import time
 import tracemalloc
 
-from refchain import _chains, _format, _garbage, _refchain, _render
+from refchain import _chains, _format, _garbage, _memory, _refchain, _render
 from refchain._explain import Group, LeakReport, _write_groups
 from refchain._format import growth_lines
 from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
@@ -30,14 +30,8 @@ _SECTION_LABELS, _SECTION_VALUES, _SECTION_ALLOCS = 1, 2, 4
 
 
 def _rss():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return str(int(line.split()[1]) * 1024)
-    except (OSError, ValueError, IndexError):
-        pass
-    return ""
+    rss = _memory.rss_bytes()
+    return "" if rss is None else str(rss)
 
 
 def _facts(redact):
@@ -56,6 +50,8 @@ def _facts(redact):
         ("debug build", str(hasattr(sys, "gettotalrefcount"))),
         ("executable", sys.executable),
         ("rss bytes", _rss()),
+        # Without refchain's own memory: read before the capture.
+        ("rss before capture bytes", str(_memory.rss_before_dump() or "")),
         ("gc counts", json.dumps(gc.get_count())),
         ("gc thresholds", json.dumps(gc.get_threshold())),
         ("gc stats", json.dumps(gc.get_stats())),
@@ -68,17 +64,22 @@ def _facts(redact):
     return facts
 
 
-def dump(path, *, values=True, redact=False):
+def dump(path, *, values=True, redact=False, force=False):
     """Write the whole heap to `path` (a snapshot file, conventionally
     .rcsnap): every object, every reference with its label, the roots with
     their descriptions, short values of str, bytes, int, float, bool and
     None (values=False or redact=True writes none; redact=True also leaves
     out dict keys that are data, and argv past the program), allocation
     tracebacks when tracemalloc traces, and process facts.  The file is
-    written atomically with mode 0600.  Returns the path."""
+    written atomically with mode 0600.  Returns the path.  A dump needing
+    more memory than is left raises refchain.MemoryBudgetError first
+    (force=True skips the check)."""
     _check_bool(values, "values", "dump")
     _check_bool(redact, "redact", "dump")
+    _check_bool(force, "force", "dump")
     path = os.fspath(path)
+    _memory.check_budget("dump", values=values and not redact, force=force)
+    _memory.mark_rss_before_dump()
     # The collector would walk the whole heap again each time the root
     # descriptions' allocations trigger it: pause it until the file is
     # written (the capture pauses it during its walk already).
@@ -192,6 +193,11 @@ class Snapshot(Drawings):
         """The process facts the dump recorded (pid, argv, time, Python
         version, RSS, tracemalloc's traced memory, gc counts and stats)."""
         return dict(self._c.facts())
+
+    def memory_layers(self):
+        """The MemoryLayers the dump recorded: RSS before the capture, the
+        objects' bytes (the snapshot's census), tracemalloc's traced bytes."""
+        return _memory.snapshot_layers(self.facts, self._c.census(False))
 
     @property
     def traced(self):

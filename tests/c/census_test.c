@@ -212,6 +212,14 @@ test_new_nodes_since_a_census(void **state)
     rc_free(ids);
     rc_graph_free(gc);
 
+    /* Forgetting the identities keeps the counts and refuses the question. */
+    uint64_t total = rc_census_total_count(a);
+    rc_census_forget_ids(a);
+    assert_int_equal(rc_census_id_count(a), 0);
+    assert_int_equal(rc_census_total_count(a), total);
+    assert_int_equal(rc_census_new_nodes(a, gb, NULL, &ids, &n), RC_EINVAL);
+    rc_census_forget_ids(a); /* twice is a no-op */
+
     assert_int_equal(rc_census_of(ga, 0, &plain), RC_OK);
     assert_int_equal(rc_census_new_nodes(plain, gb, NULL, &ids, &n), RC_EINVAL);
     rc_census_free(plain);
