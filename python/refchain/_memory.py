@@ -38,8 +38,10 @@ KINDS = ("census", "capture", "dump", "fork")
 # A limit this large means "no limit" (cgroup v1 writes 2**63 less a page).
 _UNLIMITED = 1 << 60
 
-# (objects, rss) of the last census refchain took here, or None.
-_last = None
+# The last census refchain took here: objects and the RSS before it, 8 bytes
+# each, little-endian (0 objects: none yet).  Bytes, not ints: ints held
+# here would be objects a later census counts as new.
+_LAST = bytearray(16)
 
 
 def rss_bytes():
@@ -74,8 +76,8 @@ def rss_before_dump():
 def note_census(objects, rss):
     """Remember a census's object count (and the RSS before it) for the next
     estimate."""
-    global _last
-    _last = (int(objects), rss)
+    _LAST[:8] = int(objects).to_bytes(8, "little")
+    _LAST[8:] = (rss or 0).to_bytes(8, "little")
 
 
 # ---- layers ------------------------------------------------------------------------------
@@ -323,8 +325,9 @@ def estimate_objects():
     gc.get_objects(): 8 bytes per tracked object for a moment) times
     OBJECTS_PER_TRACKED, for the untracked str, int, bytes, tuples and
     dicts a capture counts too."""
-    if _last is not None:
-        objects, then = _last
+    objects = int.from_bytes(_LAST[:8], "little")
+    if objects:
+        then = int.from_bytes(_LAST[8:], "little")
         now = rss_bytes()
         scale = max(1.0, now / then) if now and then else 1.0
         return int(objects * scale), "the last census's %d objects%s" % (
