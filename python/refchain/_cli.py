@@ -102,6 +102,17 @@ def _address(text):
     return value
 
 
+def _fraction(text):
+    """argparse type: a share of the heap, 0..1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("%r is not a share of the heap (0 to 1)" % text)
+    return value
+
+
 def _count(text):
     """argparse type: an int >= 0."""
     try:
@@ -187,6 +198,27 @@ def group_json(group):
             "root_kind": group.root_kind, "path": group.path(),
             "allocated_at": _sites(group.lines), "chain": chain_json(group.chain),
             "text": str(group)}
+
+
+def suspect_json(suspect):
+    acc = None
+    if suspect.accumulated is not None:
+        acc = {"type": suspect.accumulated, "count": suspect.accumulated_count,
+               "bytes": suspect.accumulated_bytes}
+    return {"address": _hex(suspect.obj.address), "type": suspect.obj.typename,
+            "bytes": suspect.bytes, "count": suspect.count, "share": suspect.share,
+            "holder": suspect.holder(), "accumulated": acc,
+            "chain": chain_json(suspect.chain), "text": str(suspect)}
+
+
+def _suspects_text(suspects, min_share):
+    if not suspects:
+        return "(no suspect: no object retains %s of the heap alone)" % _share(min_share)
+    return "\n".join(str(s) for s in suspects)
+
+
+def _share(share):
+    return "%g%%" % (100.0 * share)
 
 
 def garbage_json(report):
@@ -336,6 +368,8 @@ def cmd_report(args, progress):
             new.show_growth(since=old, limit=args.limit, file=growth)
     with progress.step("holders"):
         holders = _holders(new, old, args.explain, args.groups)
+    with progress.step("suspects"):
+        suspects = new.suspects(args.suspects, args.min_share)
     with progress.step("garbage"):
         garbage = new.garbage(args.groups)
     notes = _pair_notes(old, new) if old is not None else []
@@ -347,6 +381,7 @@ def cmd_report(args, progress):
             "holders": [{"type": t, "count": n, "bytes": b, "new": old is not None,
                          "groups": [group_json(g) for g in groups]}
                         for t, n, b, groups in holders],
+            "suspects": [suspect_json(x) for x in suspects],
             "garbage": garbage_json(garbage)})
         return EXIT_OK
     out = ["refchain report", "  snapshot  " + _header(new)]
@@ -359,8 +394,22 @@ def cmd_report(args, progress):
             "", "== What holds %s ==" % ("the new objects" if old is not None else
                                          "the largest types"),
             _holders_text(holders, old is not None),
+            "", "== Leak suspects: what would be freed with one object ==",
+            _suspects_text(suspects, args.min_share),
             "", "== Garbage: what the next gc.collect() would free ==", str(garbage)]
     sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def cmd_suspects(args, progress):
+    snap = _load(args.snap, progress)
+    with progress.step("dominators"):
+        suspects = snap.suspects(args.limit, args.min_share)
+    if args.json:
+        _write_json({"command": "suspects", "file": snap.path, "min_share": args.min_share,
+                     "suspects": [suspect_json(x) for x in suspects]})
+    else:
+        sys.stdout.write(_suspects_text(suspects, args.min_share) + "\n")
     return EXIT_OK
 
 
@@ -486,10 +535,11 @@ def _parser():
         p.set_defaults(func=func)
         return p
 
-    p = command("report", cmd_report, "growth, what holds it, and garbage, in one report",
+    p = command("report", cmd_report, "growth, what holds it, leak suspects and garbage, in one report",
                 "One report to read top to bottom: what grew (since OLD, or everything), "
                 "what holds the new objects (the largest types without --since), with "
-                "where they were allocated, and what the next gc.collect() would free.")
+                "where they were allocated, the leak suspects (what one object's "
+                "release would free), and what the next gc.collect() would free.")
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--since", metavar="OLD", help="an older snapshot of the same process")
     p.add_argument("--limit", type=_count, default=10, metavar="N",
@@ -498,6 +548,23 @@ def _parser():
                    help="how many of the top types to explain (default 3)")
     p.add_argument("--groups", type=_count, default=3, metavar="G",
                    help="groups per explained type, and cycle groups (default 3)")
+    p.add_argument("--suspects", type=_count, default=5, metavar="S",
+                   help="leak suspects shown (default 5)")
+    p.add_argument("--min-share", type=_fraction, default=0.01, metavar="F",
+                   help="the share of the heap (0 to 1) a suspect retains at least "
+                        "(default 0.01)")
+
+    p = command("suspects", cmd_suspects, "the objects whose release would free the most",
+                "The leak suspects: the objects that each retain (would free with "
+                "them) at least a share of the heap while none of the objects they "
+                "retain does, largest first, each with its chain from a root and the "
+                "type of the objects the memory spreads over.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("--limit", type=_count, default=10, metavar="N",
+                   help="suspects shown (default 10)")
+    p.add_argument("--min-share", type=_fraction, default=0.01, metavar="F",
+                   help="the share of the heap (0 to 1) a suspect retains at least "
+                        "(default 0.01)")
 
     p = command("diff", cmd_diff, "what grew between two snapshots",
                 "What grew between OLD and NEW (two snapshots of one process): each "
