@@ -145,8 +145,9 @@ typedef PyObject *(*rc_chain_maker)(PyObject *module, int kind, PyObject *const 
 
 struct rc_explanation;
 /* The Python answer of _explain (src/chain.c), once objs[k] stands for the
- * explanation's ids[k]: [(count, bytes, chain, members)], or by type
- * [(type name, count, bytes, [(count, bytes, chain, members)])]. */
+ * explanation's ids[k]: [(count, bytes, chain, members, retained bytes,
+ * retained count)], or by type [(type name, count, bytes, [group],
+ * retained bytes, retained count)]. */
 PyObject *rc_explain_result(PyObject *module, const rc_graph *g, int by_type,
                             const struct rc_explanation *e, PyObject *const *objs,
                             rc_chain_maker make_chain);

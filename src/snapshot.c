@@ -941,7 +941,8 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     PyObject *av[4];
     Py_ssize_t limit;
     if (rc_parse_fast("explain", args, nargs, NULL, names, 4, av) < 0 ||
-        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0) {
+        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0 ||
+        snap_dominators(SNAP(op)) < 0) {
         return NULL;
     }
     PyObject *module = ((rc_tool *)op)->module;
@@ -967,6 +968,9 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (st == RC_OK) {
         st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, members, n, by_type, (size_t)limit,
                         &e);
+    }
+    if (st == RC_OK) {
+        st = rc_explain_retained(&e, SNAP(op)->dom, g, members, n, by_type);
     }
     if (st == RC_EINVAL && since) {
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");

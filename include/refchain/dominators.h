@@ -69,8 +69,8 @@ size_t rc_dominators_peak_memory(const rc_dominators *d);
 /* ---- what sets of nodes retain ------------------------------------------ */
 
 /* One labelling of nodes into sets: nodes[i] belongs to set set_of[i]
- * (< n_sets, or UINT32_MAX for none; a node listed twice must carry the
- * same set).  bytes[k] and count[k] (n_sets entries each, the caller's)
+ * (< n_sets, or UINT32_MAX for none: such entries are skipped; a node
+ * listed twice with a set must carry the same one).  bytes[k] and count[k] (n_sets entries each, the caller's)
  * receive what set k retains as one: the union of its members' dominated
  * sets, so a member under another member of its set counts once, and an
  * unreached member adds nothing. */

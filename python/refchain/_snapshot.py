@@ -15,7 +15,7 @@ import time
 import tracemalloc
 
 from refchain import _chains, _dominators, _format, _garbage, _refchain, _render
-from refchain._explain import Group, LeakReport, _write_groups
+from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
 from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
 from refchain._node import SnapNode
@@ -278,10 +278,11 @@ class Snapshot(Drawings):
 
     def _groups(self, raw, typename):
         groups = []
-        for count, nbytes, (kind, ids, edges), members in raw:
+        for count, nbytes, (kind, ids, edges), members, rbytes, rcount in raw:
             nodes = [self._node(i) for i in members]
             groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
-                                allocation_sites(nodes, frames=SnapNode.frames)))
+                                allocation_sites(nodes, frames=SnapNode.frames), rbytes,
+                                rcount))
         return groups
 
     def explain(self, typename, limit=5):
@@ -307,8 +308,8 @@ class Snapshot(Drawings):
         limit = _check_limit(limit, "leaks")
         raw = self._c.explain(None, _census_of(since, False, "leaks"), min(limit, sys.maxsize),
                               True)
-        return LeakReport([(typename, count, nbytes, self._groups(groups, typename))
-                           for typename, count, nbytes, groups in raw])
+        return LeakReport([LeakRow(typename, count, nbytes, self._groups(groups, typename), rb,
+                                   rc) for typename, count, nbytes, groups, rb, rc in raw])
 
     # -- what would be freed -------------------------------------------------------
 
