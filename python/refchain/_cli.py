@@ -195,6 +195,7 @@ def chain_json(chain):
 
 def group_json(group):
     return {"type": group.typename, "count": group.count, "bytes": group.bytes,
+            "retained_bytes": group.retained_bytes, "retained_count": group.retained_count,
             "root_kind": group.root_kind, "path": group.path(),
             "allocated_at": _sites(group.lines), "chain": chain_json(group.chain),
             "text": str(group)}

@@ -146,6 +146,7 @@ def test_report_json(dumps, grew):
     assert (held["type"], held["count"], held["new"]) == ("bytes", 500, True)
     group = held["groups"][0]
     assert group["count"] == 500 and group["root_kind"] == "module"
+    assert (group["retained_bytes"], group["retained_count"]) == (group["bytes"], 500)
     assert group["path"].startswith("module app → ")
     assert group["chain"]["root"] == "module app" and group["chain"]["type"] == "bytes"
     assert group["chain"]["steps"][0]["label"] == "['CACHE']"
