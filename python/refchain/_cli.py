@@ -324,14 +324,16 @@ def cmd_diff(args, progress):
 
 
 def _holders(new, old, types, limit):
+    from refchain._explain import LeakRow
     """[(typename, count, bytes, [Group])] for the report: leaks() since
     `old` of the `types` types that grew most (the growth table's order),
     or explain() of the `types` largest types without it."""
     if old is not None:
         # leaks() ranks its types by new objects, ties in no useful order: ask
         # for more, keep the growth table's first `types`.
-        report = {t: (t, n, b, groups[:limit]) for t, n, b, groups in
-                  new.leaks(since=old, limit=max(limit, 2 * types, 10))}
+        report = {row[0]: LeakRow(*row[:3], row[3][:limit], row.retained_bytes,
+                                  row.retained_count)
+                  for row in new.leaks(since=old, limit=max(limit, 2 * types, 10))}
         order = [t for t, _, _ in new.growth(since=old, limit=None, shortnames=False)]
         order += [t for t in report if t not in set(order)]
         return [report[t] for t in order if t in report][:types]
@@ -343,13 +345,17 @@ def _holders(new, old, types, limit):
 
 
 def _holders_text(holders, since):
+    from refchain._explain import _retaining
     from refchain._format import human_bytes, name
     if not holders:
         return "(nothing new since the older snapshot)" if since else "(no objects)"
     out = []
-    for typename, count, nbytes, groups in holders:
-        out.append("%s: %s%d %s (%s)" % (name(typename), "+" if since else "", count,
-                                         "new" if since else "objects", human_bytes(nbytes)))
+    for row in holders:
+        typename, count, nbytes, groups = row
+        out.append("%s: %s%d %s (%s%s)" % (
+            name(typename), "+" if since else "", count, "new" if since else "objects",
+            human_bytes(nbytes), _retaining(count, nbytes, getattr(row, "retained_count", None),
+                                            getattr(row, "retained_bytes", None))))
         out.extend("  " + str(g) for g in groups)
         rest = count - sum(g.count for g in groups)
         if rest > 0:
@@ -379,9 +385,11 @@ def cmd_report(args, progress):
             "command": "report", "file": _file_info(new),
             "since": _file_info(old) if old is not None else None, "notes": notes,
             "growth": rows,
-            "holders": [{"type": t, "count": n, "bytes": b, "new": old is not None,
-                         "groups": [group_json(g) for g in groups]}
-                        for t, n, b, groups in holders],
+            "holders": [{"type": row[0], "count": row[1], "bytes": row[2],
+                         "retained_bytes": getattr(row, "retained_bytes", None),
+                         "retained_count": getattr(row, "retained_count", None),
+                         "new": old is not None, "groups": [group_json(g) for g in row[3]]}
+                        for row in holders],
             "suspects": [suspect_json(x) for x in suspects],
             "garbage": garbage_json(garbage)})
         return EXIT_OK

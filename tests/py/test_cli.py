@@ -144,6 +144,7 @@ def test_report_json(dumps, grew):
     assert row["allocated_at"] == [{"site": "app.py:%d" % LEAK_LINE, "count": 500}]
     held = data["holders"][0]
     assert (held["type"], held["count"], held["new"]) == ("bytes", 500, True)
+    assert (held["retained_bytes"], held["retained_count"]) == (held["bytes"], 500)
     group = held["groups"][0]
     assert group["count"] == 500 and group["root_kind"] == "module"
     assert (group["retained_bytes"], group["retained_count"]) == (group["bytes"], 500)
