@@ -198,7 +198,7 @@ def test_random_heaps_retained_reads_the_same_from_a_file(tmp_path):
     assert proc.returncode == 0 and lines, proc.stderr[-3000:]
     summary = json.loads(lines[-1])
     assert summary["seeds"] == 20
-    assert summary["checked"] >= 150, summary
+    assert summary["checked"] >= 150 and summary["gone"] <= 5, summary
     assert summary["retaining_more"] >= 40, summary
     assert summary["failures"] == 0, "\n".join(lines[:10])
 

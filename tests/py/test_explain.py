@@ -300,9 +300,9 @@ def test_leaks_counts_every_new_object_of_a_type(run_script):
     (count, nbytes, shown), text, retained = json.loads(out)
     assert count == 1000 and shown == [100, 100, 100]
     assert nbytes == 1000 * (nbytes // 1000) and nbytes > 0
-    # The ten lists retain the jobs (and before 3.11 their __dict__s): the
+    # The ten lists retain the jobs (which have no __dict__ yet): the
     # largest problem, first.
-    jobs = 1000 if sys.version_info >= (3, 11) else 2000
+    jobs = 1000
     assert retained[:2] == [["list", 10 + jobs], ["__main__.Job", jobs]]
     assert text[0].startswith("list: +10 new (")
     assert text[0].endswith("; retaining %s in {:,} objects)".format(10 + jobs)
