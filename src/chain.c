@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/dominators.h"
 #include "refchain/explain.h"
 #include "refchain/paths.h"
 #include "refchain/search.h"
@@ -490,8 +491,10 @@ group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
         PyObject *chain = make_chain(module, gr->kind, objs + gr->chain_at,
                                      e->edges + gr->chain_at, gr->chain_len);
         PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
-        PyObject *item = members ? Py_BuildValue("(nKOO)", (Py_ssize_t)gr->count,
-                                                 (unsigned long long)gr->bytes, chain, members)
+        PyObject *item = members ? Py_BuildValue("(nKOOKK)", (Py_ssize_t)gr->count,
+                                                 (unsigned long long)gr->bytes, chain, members,
+                                                 (unsigned long long)gr->retained_bytes,
+                                                 (unsigned long long)gr->retained_count)
                                  : NULL;
         Py_XDECREF(chain);
         Py_XDECREF(members);
@@ -515,9 +518,11 @@ rc_explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_exp
     for (size_t k = 0; result && k < e->n_sets; k++) {
         const rc_explained_set *s = &e->sets[k];
         PyObject *groups = group_list(module, e, s, objs, make_chain);
-        PyObject *item = groups ? Py_BuildValue("(snKO)", rc_graph_type_name(g, s->type),
+        PyObject *item = groups ? Py_BuildValue("(snKOKK)", rc_graph_type_name(g, s->type),
                                                 (Py_ssize_t)s->count,
-                                                (unsigned long long)s->bytes, groups)
+                                                (unsigned long long)s->bytes, groups,
+                                                (unsigned long long)s->retained_bytes,
+                                                (unsigned long long)s->retained_count)
                                 : NULL;
         Py_XDECREF(groups);
         if (!item) {
@@ -600,8 +605,10 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
  *   selector: None, a type or a type name; objects: None or a sequence;
  *   since: None or a Census; given: what the user passed (its caller's
  *   stack holds a reference no capture sees).
- * -> [(count, bytes, chain, members)], or with by_type
- *    [(type name, count, bytes, [(count, bytes, chain, members)])] */
+ * -> [(count, bytes, chain, members, retained bytes, retained count)], or
+ *    with by_type [(type name, count, bytes, [group], retained bytes,
+ *    retained count)]: groups and types largest retained bytes first
+ *    (rc_explain_retained). */
 static PyObject *
 rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -644,7 +651,12 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         explain_members(&a, seq, since, mask, &members, &n) < 0) {
         goto finally;
     }
+    rc_dominators *d = NULL;
     rc_status st = rc_explain(a.g, a.paths, a.kinds, members, n, by_type, (size_t)limit, &e);
+    if (st == RC_OK && (st = rc_dominators_compute(a.g, a.kinds, &d)) == RC_OK) {
+        st = rc_explain_retained(&e, d, a.g, members, n, by_type);
+        rc_dominators_free(d);
+    }
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;

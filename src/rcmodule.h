@@ -145,11 +145,32 @@ typedef PyObject *(*rc_chain_maker)(PyObject *module, int kind, PyObject *const 
 
 struct rc_explanation;
 /* The Python answer of _explain (src/chain.c), once objs[k] stands for the
- * explanation's ids[k]: [(count, bytes, chain, members)], or by type
- * [(type name, count, bytes, [(count, bytes, chain, members)])]. */
+ * explanation's ids[k]: [(count, bytes, chain, members, retained bytes,
+ * retained count)], or by type [(type name, count, bytes, [group],
+ * retained bytes, retained count)]. */
 PyObject *rc_explain_result(PyObject *module, const rc_graph *g, int by_type,
                             const struct rc_explanation *e, PyObject *const *objs,
                             rc_chain_maker make_chain);
+
+/* What holds the objects an answer names (src/retained.c): take_objects
+ * live, node ids as ints for a loaded snapshot (src/snapshot.c).  NULL
+ * with an exception set; release with rc_capture_release(). */
+typedef PyObject **(*rc_objs_maker)(const rc_graph *g, const rc_id *ids, size_t n);
+
+struct rc_dominators;
+/* _suspects' and _dominator_tree's arguments and answers (src/retained.c),
+ * live or from a snapshot: -1 / NULL with an exception set.  Suspects:
+ * (heap bytes, [(object, bytes, count, chain, top type or None, top count,
+ * top bytes)]); the tree: [(object or None, parent index or -1, bytes,
+ * count, others)]. */
+int rc_suspects_args(PyObject *const *args, Py_ssize_t nargs, double *share, Py_ssize_t *limit);
+PyObject *rc_suspects_answer(PyObject *module, const rc_graph *g, const struct rc_dominators *d,
+                             const rc_paths *p, const uint8_t *kinds, double share, size_t limit,
+                             rc_objs_maker make_objs, rc_chain_maker make_chain);
+int rc_domtree_args(PyObject *const *args, Py_ssize_t nargs, PyObject **top, Py_ssize_t *depth,
+                    Py_ssize_t *width);
+PyObject *rc_domtree_answer(const rc_graph *g, const struct rc_dominators *d, rc_id top,
+                            size_t depth, size_t width, rc_objs_maker make_objs);
 
 /* _growth's answer (src/module.c) on graph g, which the caller owns: args
  * as _growth takes them; with ids_only the new objects are node ids. */

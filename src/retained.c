@@ -68,15 +68,15 @@ rc_retained_py(PyObject *module, PyObject *obj)
     return result;
 }
 
-/* Suspect i's tuple (see _suspects); objs[k] holds s->ids[k]. */
+/* Suspect i's tuple (see _suspects); objs[k] stands for s->ids[k]. */
 static PyObject *
 suspect_item(PyObject *module, const rc_graph *g, const rc_suspects *s, size_t i,
-             PyObject *const *objs)
+             PyObject *const *objs, rc_chain_maker make_chain)
 {
     const rc_suspect *it = &s->items[i];
     int kind = it->kind == RC_ROOT_NONE ? RC_ROOT_KINDS : it->kind;
-    PyObject *chain = rc_chain_of(module, kind, objs + it->chain_at, s->edges + it->chain_at,
-                                  it->chain_len);
+    PyObject *chain = make_chain(module, kind, objs + it->chain_at, s->edges + it->chain_at,
+                                 it->chain_len);
     if (!chain) {
         return NULL;
     }
@@ -96,46 +96,44 @@ suspect_item(PyObject *module, const rc_graph *g, const rc_suspects *s, size_t i
     return item;
 }
 
-/* _suspects(min_share, limit) -> (heap bytes,
- *     [(object, bytes, count, chain, top type name or None, top count, top bytes)]) */
-static PyObject *
-rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+int
+rc_suspects_args(PyObject *const *args, Py_ssize_t nargs, double *share, Py_ssize_t *limit)
 {
     static const char *const names[] = {"min_share", "limit", NULL};
     PyObject *av[2];
-    Py_ssize_t limit;
     if (rc_parse_fast("_suspects", args, nargs, NULL, names, 2, av) < 0 ||
-        rc_arg_size("_suspects", "limit", av[1], 0, &limit) < 0) {
-        return NULL;
+        rc_arg_size("_suspects", "limit", av[1], 0, limit) < 0) {
+        return -1;
     }
-    double share = PyFloat_AsDouble(av[0]);
-    if (share == -1.0 && PyErr_Occurred()) {
-        return NULL;
+    *share = PyFloat_AsDouble(av[0]);
+    if (*share == -1.0 && PyErr_Occurred()) {
+        return -1;
     }
-    if (!(share >= 0.0 && share <= 1.0)) {
+    if (!(*share >= 0.0 && *share <= 1.0)) {
         PyErr_SetString(PyExc_ValueError, "min_share must be between 0 and 1");
-        return NULL;
+        return -1;
     }
-    analysis a;
-    rc_dominators *d;
-    if (dominate(module, 1, &a, &d) < 0) {
-        return NULL;
-    }
+    return 0;
+}
+
+PyObject *
+rc_suspects_answer(PyObject *module, const rc_graph *g, const rc_dominators *d,
+                   const rc_paths *p, const uint8_t *kinds, double share, size_t limit,
+                   rc_objs_maker make_objs, rc_chain_maker make_chain)
+{
     rc_suspects s;
     PyObject **objs = NULL, *list = NULL, *result = NULL;
-    rc_status st = rc_suspects_find(a.g, d, a.paths, a.kinds, share, (size_t)limit, &s);
-    rc_dominators_free(d);
+    rc_status st = rc_suspects_find(g, d, p, kinds, share, limit, &s);
     if (st != RC_OK) {
-        rc_raise(st);
-        goto finally;
+        return rc_raise(st);
     }
-    if (!(objs = take_objects(a.g, s.ids, s.n_ids))) {
+    if (!(objs = make_objs(g, s.ids, s.n_ids))) {
         goto finally;
     }
     /* Every object named is held: Python may run. */
     list = PyList_New((Py_ssize_t)s.n);
     for (size_t i = 0; list && i < s.n; i++) {
-        PyObject *item = suspect_item(module, a.g, &s, i, objs);
+        PyObject *item = suspect_item(module, g, &s, i, objs, make_chain);
         if (!item) {
             Py_CLEAR(list);
             break;
@@ -146,9 +144,30 @@ rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         result = Py_BuildValue("(KO)", (unsigned long long)s.heap_bytes, list);
     }
 finally:
-    rc_capture_release(objs, s.n_ids);
+    rc_capture_release(objs, objs ? s.n_ids : 0);
     Py_XDECREF(list);
     rc_suspects_clear(&s);
+    return result;
+}
+
+/* _suspects(min_share, limit) -> (heap bytes,
+ *     [(object, bytes, count, chain, top type name or None, top count, top bytes)]) */
+static PyObject *
+rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    double share;
+    Py_ssize_t limit;
+    if (rc_suspects_args(args, nargs, &share, &limit) < 0) {
+        return NULL;
+    }
+    analysis a;
+    rc_dominators *d;
+    if (dominate(module, 1, &a, &d) < 0) {
+        return NULL;
+    }
+    PyObject *result = rc_suspects_answer(module, a.g, d, a.paths, a.kinds, share,
+                                          (size_t)limit, take_objects, rc_chain_of);
+    rc_dominators_free(d);
     analysis_free(&a);
     return result;
 }
@@ -177,41 +196,36 @@ tree_list(const rc_domtree_node *t, size_t n, PyObject *const *objs)
     return list;
 }
 
-/* _dominator_tree(obj, depth, width) -> [(object or None, parent index or -1,
- *     bytes, count, others)]: rc_domtree_layout's answer, a None entry
- *     summing up `others` smaller children. */
-static PyObject *
-rc_dominator_tree_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+int
+rc_domtree_args(PyObject *const *args, Py_ssize_t nargs, PyObject **top, Py_ssize_t *depth,
+                Py_ssize_t *width)
 {
     static const char *const names[] = {"obj", "depth", "width", NULL};
     PyObject *av[3];
-    Py_ssize_t depth, width;
     if (rc_parse_fast("_dominator_tree", args, nargs, NULL, names, 3, av) < 0 ||
-        rc_arg_size("_dominator_tree", "depth", av[1], 0, &depth) < 0 ||
-        rc_arg_size("_dominator_tree", "width", av[2], 1, &width) < 0) {
-        return NULL;
+        rc_arg_size("_dominator_tree", "depth", av[1], 0, depth) < 0 ||
+        rc_arg_size("_dominator_tree", "width", av[2], 1, width) < 0) {
+        return -1;
     }
-    if (width < 1) {
+    if (*width < 1) {
         PyErr_SetString(PyExc_ValueError, "width must be >= 1");
-        return NULL;
+        return -1;
     }
-    analysis a;
-    rc_dominators *d;
-    if (dominate(module, 0, &a, &d) < 0) {
-        return NULL;
-    }
+    *top = av[0];
+    return 0;
+}
+
+PyObject *
+rc_domtree_answer(const rc_graph *g, const rc_dominators *d, rc_id top, size_t depth,
+                  size_t width, rc_objs_maker make_objs)
+{
     PyObject **objs = NULL, *result = NULL;
     rc_domtree_node *t = NULL;
     rc_id *ids = NULL;
     size_t n = 0, k = 0;
-    rc_id v = node_of(a.g, av[0], "show_dominators");
-    if (v == RC_NO_ID) {
-        goto finally;
-    }
-    rc_status st = rc_domtree_layout(d, v, (size_t)depth, (size_t)width, &t, &n);
+    rc_status st = rc_domtree_layout(d, top, depth, width, &t, &n);
     if (st != RC_OK) {
-        rc_raise(st);
-        goto finally;
+        return rc_raise(st);
     }
     if (!(ids = rc_malloc(n * sizeof *ids))) {
         PyErr_NoMemory();
@@ -222,13 +236,37 @@ rc_dominator_tree_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             ids[k++] = t[i].node;
         }
     }
-    if ((objs = take_objects(a.g, ids, k)) != NULL) {
+    if ((objs = make_objs(g, ids, k)) != NULL) {
         result = tree_list(t, n, objs);
     }
 finally:
-    rc_capture_release(objs, k);
+    rc_capture_release(objs, objs ? k : 0);
     rc_free(ids);
     rc_free(t);
+    return result;
+}
+
+/* _dominator_tree(obj, depth, width) -> [(object or None, parent index or -1,
+ *     bytes, count, others)]: rc_domtree_layout's answer, a None entry
+ *     summing up `others` smaller children. */
+static PyObject *
+rc_dominator_tree_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *obj;
+    Py_ssize_t depth, width;
+    if (rc_domtree_args(args, nargs, &obj, &depth, &width) < 0) {
+        return NULL;
+    }
+    analysis a;
+    rc_dominators *d;
+    if (dominate(module, 0, &a, &d) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL;
+    rc_id v = node_of(a.g, obj, "show_dominators");
+    if (v != RC_NO_ID) {
+        result = rc_domtree_answer(a.g, d, v, (size_t)depth, (size_t)width, take_objects);
+    }
     rc_dominators_free(d);
     analysis_free(&a);
     return result;

@@ -17,6 +17,7 @@
 #include "rcmodule.h"
 
 #include "refchain/alloc.h"
+#include "refchain/dominators.h"
 #include "refchain/explain.h"
 #include "refchain/heapsnap.h"
 #include "refchain/hood.h"
@@ -461,6 +462,7 @@ typedef struct snap_obj {
     uint32_t *root_at;  /* per node: its root index in the file, or RC_SNAP_NONE */
     uint8_t *kinds;     /* per node: rc_roots_classify, made on first use */
     rc_paths *paths;    /* the BFS from the roots, made on first use */
+    rc_dominators *dom; /* the dominator tree, made on first use */
 } snap_obj;
 
 #define SNAP(op) ((snap_obj *)(op))
@@ -470,6 +472,7 @@ static void
 snap_dealloc(PyObject *op)
 {
     snap_obj *self = SNAP(op);
+    rc_dominators_free(self->dom);
     rc_paths_free(self->paths);
     rc_free(self->kinds);
     rc_free(self->root_at);
@@ -512,6 +515,7 @@ rc_load_py(PyObject *module, PyObject *arg)
     self->kinds = NULL;
     self->root_at = root_at;
     self->paths = NULL;
+    self->dom = NULL;
     return (PyObject *)self;
 }
 
@@ -549,6 +553,24 @@ snap_paths(snap_obj *self)
     rc_status st = self->paths ? RC_OK
                                : rc_paths_bfs(rc_snapshot_graph(self->s), self->kinds, NULL, 0,
                                               &self->paths);
+    if (st != RC_OK) {
+        rc_raise(st);
+        return -1;
+    }
+    return 0;
+}
+
+/* The dominator tree over the root kinds, made once.  -1 with an
+ * exception set. */
+static int
+snap_dominators(snap_obj *self)
+{
+    if (snap_kinds(self) < 0) {
+        return -1;
+    }
+    rc_status st = self->dom ? RC_OK
+                             : rc_dominators_compute(rc_snapshot_graph(self->s), self->kinds,
+                                                     &self->dom);
     if (st != RC_OK) {
         rc_raise(st);
         return -1;
@@ -919,7 +941,8 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     PyObject *av[4];
     Py_ssize_t limit;
     if (rc_parse_fast("explain", args, nargs, NULL, names, 4, av) < 0 ||
-        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0) {
+        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0 ||
+        snap_dominators(SNAP(op)) < 0) {
         return NULL;
     }
     PyObject *module = ((rc_tool *)op)->module;
@@ -945,6 +968,9 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     if (st == RC_OK) {
         st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, members, n, by_type, (size_t)limit,
                         &e);
+    }
+    if (st == RC_OK) {
+        st = rc_explain_retained(&e, SNAP(op)->dom, g, members, n, by_type);
     }
     if (st == RC_EINVAL && since) {
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
@@ -1168,6 +1194,59 @@ snap_types(PyObject *op, PyObject *Py_UNUSED(arg))
     return t;
 }
 
+/* rc_objs_maker for a snapshot: the ids as ints. */
+static PyObject **
+snap_id_objects(const rc_graph *Py_UNUSED(g), const rc_id *ids, size_t n)
+{
+    return id_objects(ids, n);
+}
+
+/* retained(id) -> (bytes, count) */
+static PyObject *
+snap_retained(PyObject *op, PyObject *arg)
+{
+    long v = node_arg(op, arg);
+    if (v < 0 || snap_dominators(SNAP(op)) < 0) {
+        return NULL;
+    }
+    const rc_dominators *d = SNAP(op)->dom;
+    return Py_BuildValue("(KK)", (unsigned long long)rc_dominators_bytes(d, (rc_id)v),
+                         (unsigned long long)rc_dominators_count(d, (rc_id)v));
+}
+
+/* suspects(min_share, limit) -> as _suspects, with node ids for objects and
+ * (kind, ids, edges) for chains. */
+static PyObject *
+snap_suspects(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    double share;
+    Py_ssize_t limit;
+    if (rc_suspects_args(args, nargs, &share, &limit) < 0 || snap_paths(SNAP(op)) < 0 ||
+        snap_dominators(SNAP(op)) < 0) {
+        return NULL;
+    }
+    snap_obj *self = SNAP(op);
+    return rc_suspects_answer(((rc_tool *)op)->module, SGRAPH(op), self->dom, self->paths,
+                              self->kinds, share, (size_t)limit, snap_id_objects, id_chain);
+}
+
+/* dominator_tree(id, depth, width) -> as _dominator_tree, with node ids. */
+static PyObject *
+snap_dominator_tree(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
+{
+    PyObject *top;
+    Py_ssize_t depth, width;
+    if (rc_domtree_args(args, nargs, &top, &depth, &width) < 0) {
+        return NULL;
+    }
+    long v = node_arg(op, top);
+    if (v < 0 || snap_dominators(SNAP(op)) < 0) {
+        return NULL;
+    }
+    return rc_domtree_answer(SGRAPH(op), SNAP(op)->dom, (rc_id)v, (size_t)depth, (size_t)width,
+                             snap_id_objects);
+}
+
 static PyMethodDef snap_methods[] = {
     {"export", snap_export, METH_O, "export(path): a Chrome DevTools .heapsnapshot"},
     {"hood", (PyCFunction)(void (*)(void))snap_hood, METH_FASTCALL,
@@ -1191,6 +1270,11 @@ static PyMethodDef snap_methods[] = {
     {"facts", snap_facts, METH_NOARGS, "facts() -> [(key, value)]"},
     {"sections", snap_sections, METH_NOARGS, "sections() -> which side tables the file has"},
     {"chain", snap_chain, METH_O, "chain(id) -> (kind, ids, edges)"},
+    {"retained", snap_retained, METH_O, "retained(id) -> (bytes, count)"},
+    {"suspects", (PyCFunction)(void (*)(void))snap_suspects, METH_FASTCALL,
+     "suspects(min_share, limit) -> (heap bytes, [...])"},
+    {"dominator_tree", (PyCFunction)(void (*)(void))snap_dominator_tree, METH_FASTCALL,
+     "dominator_tree(id, depth, width) -> [(id or None, parent, bytes, count, others)]"},
     {"explain", (PyCFunction)(void (*)(void))snap_explain, METH_FASTCALL,
      "explain(selector, since, limit, by_type)"},
     {"new_ids", (PyCFunction)(void (*)(void))snap_new_ids, METH_FASTCALL,

@@ -296,6 +296,171 @@ rc_dominators_peak_memory(const rc_dominators *d)
     return d->peak;
 }
 
+/* ---- what sets of nodes retain ------------------------------------------ */
+
+/* The dominator tree as children lists: kids[off[p] .. off[p + 1]) are the
+ * nodes p immediately dominates, p == n standing for the virtual root
+ * (off has n + 2 entries).  Unreached nodes are nobody's children. */
+static rc_status
+children(const rc_dominators *d, uint32_t **off_out, uint32_t **kids_out)
+{
+    size_t n = d->n;
+    uint32_t *off = rc_calloc(n + 2, sizeof *off);
+    uint32_t *kids = rc_malloc((d->reached ? d->reached : 1) * sizeof *kids);
+    if (!off || !kids) {
+        rc_free(off);
+        rc_free(kids);
+        return RC_ENOMEM;
+    }
+    for (size_t v = 0; v < n; v++) {
+        if (d->idom[v] != RC_NO_ID) {
+            off[(d->idom[v] == RC_DOM_ROOT ? n : d->idom[v]) + 1]++;
+        }
+    }
+    for (size_t p = 1; p < n + 2; p++) {
+        off[p] += off[p - 1];
+    }
+    for (size_t v = 0; v < n; v++) { /* off[p] runs up to p's end ... */
+        if (d->idom[v] != RC_NO_ID) {
+            kids[off[d->idom[v] == RC_DOM_ROOT ? n : d->idom[v]]++] = (uint32_t)v;
+        }
+    }
+    for (size_t p = n + 1; p > 0; p--) { /* ... and is set back */
+        off[p] = off[p - 1];
+    }
+    off[0] = 0;
+    *off_out = off;
+    *kids_out = kids;
+    return RC_OK;
+}
+
+/* Entering (delta 1) or leaving (delta -1) node v on the walk: a member
+ * entered while no member of its set is on the path adds what it retains. */
+static void
+visit(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab, const uint32_t *lab,
+      uint32_t *const *active, uint32_t v, int delta)
+{
+    for (size_t l = 0; l < n_lab; l++) {
+        uint32_t k = lab[l * d->n + v];
+        if (k == NONE) {
+            continue;
+        }
+        if (delta > 0 && active[l][k]++ == 0) {
+            sets[l].bytes[k] += d->bytes[v];
+            sets[l].count[k] += d->count[v];
+        } else if (delta < 0) {
+            active[l][k]--;
+        }
+    }
+}
+
+/* Depth-first over the children lists from the virtual root; the path is
+ * a growing stack of (node, next child position). */
+static rc_status
+walk_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab, const uint32_t *lab,
+          uint32_t *const *active, const uint32_t *off, const uint32_t *kids)
+{
+    size_t cap = 64, sp = 1;
+    uint32_t *stack = rc_reallocarray(NULL, cap, 2 * sizeof *stack);
+    if (!stack) {
+        return RC_ENOMEM;
+    }
+    stack[0] = (uint32_t)d->n;
+    stack[1] = off[d->n];
+    while (sp > 0) {
+        uint32_t *top = &stack[2 * (sp - 1)];
+        if (top[1] == off[top[0] + 1]) {
+            if (top[0] != d->n) {
+                visit(d, sets, n_lab, lab, active, top[0], -1);
+            }
+            sp--;
+            continue;
+        }
+        uint32_t c = kids[top[1]++];
+        visit(d, sets, n_lab, lab, active, c, 1);
+        if (sp == cap) {
+            uint32_t *grown = rc_reallocarray(stack, cap * 2, 2 * sizeof *stack);
+            if (!grown) {
+                rc_free(stack);
+                return RC_ENOMEM;
+            }
+            stack = grown;
+            cap *= 2;
+        }
+        stack[2 * sp] = c;
+        stack[2 * sp + 1] = off[c];
+        sp++;
+    }
+    rc_free(stack);
+    return RC_OK;
+}
+
+/* lab[l * n + v]: v's set in labelling l, or NONE. */
+static rc_status
+label(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab, uint32_t *lab)
+{
+    for (size_t i = 0; i < d->n * n_lab; i++) {
+        lab[i] = NONE;
+    }
+    for (size_t l = 0; l < n_lab; l++) {
+        for (size_t i = 0; i < sets[l].n; i++) {
+            rc_id v = sets[l].nodes[i];
+            uint32_t k = sets[l].set_of[i];
+            if (v >= d->n || (k != NONE && k >= sets[l].n_sets)) {
+                return RC_EINVAL;
+            }
+            if (k != NONE) {
+                lab[l * d->n + v] = k;
+            }
+        }
+    }
+    return RC_OK;
+}
+
+rc_status
+rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab)
+{
+    size_t total = 0;
+    for (size_t l = 0; l < n_lab; l++) {
+        memset(sets[l].bytes, 0, sets[l].n_sets * sizeof *sets[l].bytes);
+        memset(sets[l].count, 0, sets[l].n_sets * sizeof *sets[l].count);
+        total += sets[l].n_sets;
+    }
+    if (n_lab == 0 || d->n == 0) {
+        return RC_OK;
+    }
+    uint32_t *off = NULL, *kids = NULL;
+    uint32_t *lab = d->n <= SIZE_MAX / sizeof *lab / n_lab
+                        ? rc_malloc(d->n * n_lab * sizeof *lab) : NULL;
+    uint32_t *counts = rc_calloc(total ? total : 1, sizeof *counts);
+    uint32_t **active = rc_calloc(n_lab, sizeof *active);
+    rc_status st = lab && counts && active ? RC_OK : RC_ENOMEM;
+    if (st == RC_OK) {
+        st = label(d, sets, n_lab, lab);
+    }
+    if (st == RC_OK) {
+        st = children(d, &off, &kids);
+    }
+    if (st == RC_OK) {
+        for (size_t l = 0, at = 0; l < n_lab; at += sets[l].n_sets, l++) {
+            active[l] = counts + at;
+        }
+        st = walk_sets(d, sets, n_lab, lab, active, off, kids);
+    }
+    if (st != RC_OK) {
+        for (size_t l = 0; l < n_lab; l++) {
+            memset(sets[l].bytes, 0, sets[l].n_sets * sizeof *sets[l].bytes);
+            memset(sets[l].count, 0, sets[l].n_sets * sizeof *sets[l].count);
+        }
+    }
+    rc_free(off);
+    rc_free(kids);
+    rc_free(lab);
+    rc_free(counts);
+    rc_free(active);
+    return st;
+}
+
 /* ---- leak suspects --------------------------------------------------------- */
 
 void

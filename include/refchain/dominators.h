@@ -66,6 +66,30 @@ size_t rc_dominators_reached(const rc_dominators *d);
 size_t rc_dominators_memory(const rc_dominators *d);
 size_t rc_dominators_peak_memory(const rc_dominators *d);
 
+/* ---- what sets of nodes retain ------------------------------------------ */
+
+/* One labelling of nodes into sets: nodes[i] belongs to set set_of[i]
+ * (< n_sets, or UINT32_MAX for none: such entries are skipped; a node
+ * listed twice with a set must carry the same one).  bytes[k] and count[k] (n_sets entries each, the caller's)
+ * receive what set k retains as one: the union of its members' dominated
+ * sets, so a member under another member of its set counts once, and an
+ * unreached member adds nothing. */
+typedef struct rc_dom_sets {
+    const rc_id *nodes;
+    const uint32_t *set_of;
+    size_t n;
+    size_t n_sets;
+    uint64_t *bytes;
+    uint64_t *count;
+} rc_dom_sets;
+
+/* Fill every labelling of sets[0..n_lab) with one walk of the dominator
+ * tree: time O(V * n_lab + the members), working memory 8 + 4 * n_lab
+ * bytes per node and 4 per set, freed before it returns.  RC_OK, or
+ * RC_ENOMEM / RC_EINVAL (a node id out of range or a set >= n_sets) with
+ * the outputs zeroed. */
+rc_status rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab);
+
 /* ---- leak suspects --------------------------------------------------------- */
 
 typedef struct rc_suspect {

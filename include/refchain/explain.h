@@ -25,6 +25,8 @@ typedef struct rc_explained_group {
     size_t chain_at;  /* ids[chain_at .. + chain_len): root .. representative */
     size_t chain_len; /* depth + 1; 1 (the representative) when unreached */
     size_t members_at; /* ids[members_at .. + count): the members, in the order given */
+    /* What the members retain together (rc_explain_retained; 0 before). */
+    uint64_t retained_bytes, retained_count;
 } rc_explained_group;
 
 typedef struct rc_explained_set {
@@ -33,6 +35,8 @@ typedef struct rc_explained_set {
     uint64_t bytes;  /* their sizes */
     size_t first;    /* groups[first .. + n_groups) */
     size_t n_groups; /* at most the limit */
+    /* What the set's members retain together (rc_explain_retained; 0 before). */
+    uint64_t retained_bytes, retained_count;
 } rc_explained_set;
 
 typedef struct rc_explanation {
@@ -58,6 +62,18 @@ typedef struct rc_explanation {
 rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
                      const rc_id *members, size_t n, int by_type, size_t limit,
                      rc_explanation *out);
+
+struct rc_dominators;
+/* What the groups and sets of e (rc_explain's answer for members[0..n)
+ * and by_type, on the graph d was computed on) retain: each group's
+ * members as one, and each set's members (all of them, also those of the
+ * groups not kept) as one, by rc_dominators_sets() (refchain/dominators.h):
+ * what would be freed if the reference they share went.  Then each set's
+ * groups, and the sets, are sorted by retained bytes, the largest first
+ * (ties keep their order).  RC_OK; RC_ENOMEM (or RC_EINVAL when members
+ * are not the graph's) leaves e as it was. */
+rc_status rc_explain_retained(rc_explanation *e, const struct rc_dominators *d,
+                              const rc_graph *g, const rc_id *members, size_t n, int by_type);
 
 /* Free what an explanation owns and zero it; a zeroed one is fine.  e must
  * not be NULL. */

@@ -102,6 +102,17 @@ def _address(text):
     return value
 
 
+def _fraction(text):
+    """argparse type: a share of the heap, 0..1."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("%r is not a share of the heap (0 to 1)" % text)
+    return value
+
+
 def _count(text):
     """argparse type: an int >= 0."""
     try:
@@ -184,9 +195,31 @@ def chain_json(chain):
 
 def group_json(group):
     return {"type": group.typename, "count": group.count, "bytes": group.bytes,
+            "retained_bytes": group.retained_bytes, "retained_count": group.retained_count,
             "root_kind": group.root_kind, "path": group.path(),
             "allocated_at": _sites(group.lines), "chain": chain_json(group.chain),
             "text": str(group)}
+
+
+def suspect_json(suspect):
+    acc = None
+    if suspect.accumulated is not None:
+        acc = {"type": suspect.accumulated, "count": suspect.accumulated_count,
+               "bytes": suspect.accumulated_bytes}
+    return {"address": _hex(suspect.obj.address), "type": suspect.obj.typename,
+            "bytes": suspect.bytes, "count": suspect.count, "share": suspect.share,
+            "holder": suspect.holder(), "accumulated": acc,
+            "chain": chain_json(suspect.chain), "text": str(suspect)}
+
+
+def _suspects_text(suspects, min_share):
+    if not suspects:
+        return "(no suspect: no object retains %s of the heap alone)" % _share(min_share)
+    return "\n".join(str(s) for s in suspects)
+
+
+def _share(share):
+    return "%g%%" % (100.0 * share)
 
 
 def garbage_json(report):
@@ -294,14 +327,16 @@ def cmd_diff(args, progress):
 
 
 def _holders(new, old, types, limit):
+    from refchain._explain import LeakRow
     """[(typename, count, bytes, [Group])] for the report: leaks() since
     `old` of the `types` types that grew most (the growth table's order),
     or explain() of the `types` largest types without it."""
     if old is not None:
         # leaks() ranks its types by new objects, ties in no useful order: ask
         # for more, keep the growth table's first `types`.
-        report = {t: (t, n, b, groups[:limit]) for t, n, b, groups in
-                  new.leaks(since=old, limit=max(limit, 2 * types, 10))}
+        report = {row[0]: LeakRow(*row[:3], row[3][:limit], row.retained_bytes,
+                                  row.retained_count)
+                  for row in new.leaks(since=old, limit=max(limit, 2 * types, 10))}
         order = [t for t, _, _ in new.growth(since=old, limit=None, shortnames=False)]
         order += [t for t in report if t not in set(order)]
         return [report[t] for t in order if t in report][:types]
@@ -313,13 +348,17 @@ def _holders(new, old, types, limit):
 
 
 def _holders_text(holders, since):
+    from refchain._explain import _retaining
     from refchain._format import human_bytes, name
     if not holders:
         return "(nothing new since the older snapshot)" if since else "(no objects)"
     out = []
-    for typename, count, nbytes, groups in holders:
-        out.append("%s: %s%d %s (%s)" % (name(typename), "+" if since else "", count,
-                                         "new" if since else "objects", human_bytes(nbytes)))
+    for row in holders:
+        typename, count, nbytes, groups = row
+        out.append("%s: %s%d %s (%s%s)" % (
+            name(typename), "+" if since else "", count, "new" if since else "objects",
+            human_bytes(nbytes), _retaining(count, nbytes, getattr(row, "retained_count", None),
+                                            getattr(row, "retained_bytes", None))))
         out.extend("  " + str(g) for g in groups)
         rest = count - sum(g.count for g in groups)
         if rest > 0:
@@ -339,6 +378,8 @@ def cmd_report(args, progress):
             new.show_growth(since=old, limit=args.limit, file=growth)
     with progress.step("holders"):
         holders = _holders(new, old, args.explain, args.groups)
+    with progress.step("suspects"):
+        suspects = new.suspects(args.suspects, args.min_share)
     with progress.step("garbage"):
         garbage = new.garbage(args.groups)
     notes = _pair_notes(old, new) if old is not None else []
@@ -349,9 +390,12 @@ def cmd_report(args, progress):
             "memory": new.memory_layers().as_dict(),
             "since_memory": old.memory_layers().as_dict() if old is not None else None,
             "growth": rows,
-            "holders": [{"type": t, "count": n, "bytes": b, "new": old is not None,
-                         "groups": [group_json(g) for g in groups]}
-                        for t, n, b, groups in holders],
+            "holders": [{"type": row[0], "count": row[1], "bytes": row[2],
+                         "retained_bytes": getattr(row, "retained_bytes", None),
+                         "retained_count": getattr(row, "retained_count", None),
+                         "new": old is not None, "groups": [group_json(g) for g in row[3]]}
+                        for row in holders],
+            "suspects": [suspect_json(x) for x in suspects],
             "garbage": garbage_json(garbage)})
         return EXIT_OK
     out = ["refchain report", "  snapshot  " + _header(new),
@@ -365,8 +409,22 @@ def cmd_report(args, progress):
             "", "== What holds %s ==" % ("the new objects" if old is not None else
                                          "the largest types"),
             _holders_text(holders, old is not None),
+            "", "== Leak suspects: what would be freed with one object ==",
+            _suspects_text(suspects, args.min_share),
             "", "== Garbage: what the next gc.collect() would free ==", str(garbage)]
     sys.stdout.write("\n".join(out) + "\n")
+    return EXIT_OK
+
+
+def cmd_suspects(args, progress):
+    snap = _load(args.snap, progress)
+    with progress.step("dominators"):
+        suspects = snap.suspects(args.limit, args.min_share)
+    if args.json:
+        _write_json({"command": "suspects", "file": snap.path, "min_share": args.min_share,
+                     "suspects": [suspect_json(x) for x in suspects]})
+    else:
+        sys.stdout.write(_suspects_text(suspects, args.min_share) + "\n")
     return EXIT_OK
 
 
@@ -531,10 +589,11 @@ def _parser():
         p.set_defaults(func=func)
         return p
 
-    p = command("report", cmd_report, "growth, what holds it, and garbage, in one report",
+    p = command("report", cmd_report, "growth, what holds it, leak suspects and garbage, in one report",
                 "One report to read top to bottom: what grew (since OLD, or everything), "
                 "what holds the new objects (the largest types without --since), with "
-                "where they were allocated, and what the next gc.collect() would free.")
+                "where they were allocated, the leak suspects (what one object's "
+                "release would free), and what the next gc.collect() would free.")
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--since", metavar="OLD", help="an older snapshot of the same process")
     p.add_argument("--limit", type=_count, default=10, metavar="N",
@@ -543,6 +602,23 @@ def _parser():
                    help="how many of the top types to explain (default 3)")
     p.add_argument("--groups", type=_count, default=3, metavar="G",
                    help="groups per explained type, and cycle groups (default 3)")
+    p.add_argument("--suspects", type=_count, default=5, metavar="S",
+                   help="leak suspects shown (default 5)")
+    p.add_argument("--min-share", type=_fraction, default=0.01, metavar="F",
+                   help="the share of the heap (0 to 1) a suspect retains at least "
+                        "(default 0.01)")
+
+    p = command("suspects", cmd_suspects, "the objects whose release would free the most",
+                "The leak suspects: the objects that each retain (would free with "
+                "them) at least a share of the heap while none of the objects they "
+                "retain does, largest first, each with its chain from a root and the "
+                "type of the objects the memory spreads over.")
+    p.add_argument("snap", metavar="SNAP", help="the snapshot file")
+    p.add_argument("--limit", type=_count, default=10, metavar="N",
+                   help="suspects shown (default 10)")
+    p.add_argument("--min-share", type=_fraction, default=0.01, metavar="F",
+                   help="the share of the heap (0 to 1) a suspect retains at least "
+                        "(default 0.01)")
 
     p = command("diff", cmd_diff, "what grew between two snapshots",
                 "What grew between OLD and NEW (two snapshots of one process): each "

@@ -10,7 +10,7 @@ the extension (walker/dominators.c)."""
 from refchain import _refchain
 from refchain._format import human_bytes, name
 from refchain._growth import _check_limit
-from refchain._safe import _tname
+from refchain._chains import type_name
 
 
 class Suspect:
@@ -36,14 +36,15 @@ class Suspect:
         """Who holds obj, in words: its type, the chain's root and the hops
         from it (the last hop's label only: the type is said first)."""
         chain = self.chain
+        node = getattr(chain, "_snap", None) is not None
         if chain.root_kind == "unreachable":
-            return "%s (unreachable)" % _tname(self.obj)
+            return "%s (unreachable)" % type_name(self.obj, node)
         steps = chain.steps
         if not steps:
             return chain.root_description
-        hops = ["%s %s" % (label, _tname(obj)) for obj, label in steps[:-1]]
+        hops = ["%s %s" % (label, type_name(obj, node)) for obj, label in steps[:-1]]
         hops.append(steps[-1][1])
-        return "%s held by %s" % (_tname(self.obj), " \u2192 ".join(
+        return "%s held by %s" % (type_name(self.obj, node), " \u2192 ".join(
             [chain.root_description] + hops))
 
     def __str__(self):
@@ -54,14 +55,22 @@ class Suspect:
         return text
 
     def __repr__(self):
+        node = getattr(self.chain, "_snap", None) is not None
         return "<refchain.Suspect: %s retains %s (%.0f%%), %d objects>" % (
-            _tname(self.obj), human_bytes(self.bytes), 100.0 * self.share, self.count)
+            type_name(self.obj, node), human_bytes(self.bytes), 100.0 * self.share, self.count)
 
 
 def suspects(limit=10, min_share=0.01):
     """The leak suspects, the largest first: up to `limit` objects each
     retaining at least `min_share` (0..1) of the heap while none of the
     objects it dominates does (see Suspect).  Print them one per line."""
+    limit, min_share = _check_args(limit, min_share)
+    heap, raw = _refchain._suspects(min_share, limit)
+    return _suspects(heap, raw)
+
+
+def _check_args(limit, min_share):
+    """suspects()' arguments, checked: (limit, min_share as a float)."""
     limit = _check_limit(limit, "suspects")
     if isinstance(min_share, bool) or not isinstance(min_share, (int, float)):
         raise TypeError("suspects() argument 'min_share' must be a number, not %s"
@@ -69,6 +78,11 @@ def suspects(limit=10, min_share=0.01):
     if not 0.0 <= min_share <= 1.0:
         raise ValueError("suspects() argument 'min_share' must be between 0 and 1, got %r"
                          % (min_share,))
-    heap, raw = _refchain._suspects(float(min_share), limit)
+    return limit, float(min_share)
+
+
+def _suspects(heap, raw):
+    """Suspects from _suspects' raw answer (live, or a snapshot's with its
+    chains made)."""
     return [Suspect(obj, nbytes, count, nbytes / heap if heap else 0.0, chain, top, tc, tb)
             for obj, nbytes, count, chain, top, tc, tb in raw]

@@ -22,14 +22,20 @@ class Group:
     and a hop repeated back to back (a linked list's .next) read once.  The
     representative chain is the shallowest member's."""
 
-    __slots__ = ("typename", "count", "bytes", "chain", "lines")
+    __slots__ = ("typename", "count", "bytes", "chain", "lines", "retained_bytes",
+                 "retained_count")
 
-    def __init__(self, typename, count, nbytes, chain, lines):
+    def __init__(self, typename, count, nbytes, chain, lines, retained_bytes=None,
+                 retained_count=None):
         self.typename = typename
         self.count = count
         self.bytes = nbytes
         self.chain = chain       # one representative refchain.Chain
         self.lines = lines       # [(count, "file:line")], most frequent first
+        # What the members retain together: what would be freed if the
+        # reference they share went (members under members counted once).
+        self.retained_bytes = retained_bytes
+        self.retained_count = retained_count
 
     @property
     def root_kind(self):
@@ -55,8 +61,11 @@ class Group:
         return " → ".join([self.chain.root_description] + list(runs(hops())))
 
     def __str__(self):
-        text = "%d %s (%s), held through %s" % (
-            self.count, name(self.typename), human_bytes(self.bytes), self.path())
+        text = "%d %s (%s%s), held through %s" % (
+            self.count, name(self.typename), human_bytes(self.bytes),
+            _retaining(self.count, self.bytes, self.retained_count, self.retained_bytes,
+                       self.chain.root_kind == "unreachable"),
+            self.path())
         if self.lines:
             text += "; allocated at " + ", ".join(
                 "%s (%d)" % (site, n) for n, site in self.lines)
@@ -68,6 +77,16 @@ class Group:
 
     def _repr_svg_(self):
         return _render.render_groups([self], "svg").decode("utf-8")
+
+
+def _retaining(count, nbytes, retained_count, retained_bytes, unreachable=False):
+    """'; retaining 1.2 MiB in 2,500 objects' when what the objects retain
+    together is not just themselves ('' when unknown or unreachable)."""
+    if retained_count is None or unreachable or \
+            (retained_count, retained_bytes) == (count, nbytes):
+        return ""
+    return "; retaining %s in {:,} object%s".format(retained_count) % (
+        human_bytes(retained_bytes), "" if retained_count == 1 else "s")
 
 
 def _node_varies(parent):
@@ -85,10 +104,10 @@ def _varies(parent):
 
 def _groups(raw, typename):
     groups = []
-    for count, nbytes, chain, members in raw:
+    for count, nbytes, chain, members, rbytes, rcount in raw:
         lines = allocation_sites(members)
         del members[:]
-        groups.append(Group(typename, count, nbytes, chain, lines))
+        groups.append(Group(typename, count, nbytes, chain, lines, rbytes, rcount))
     return groups
 
 
@@ -105,9 +124,11 @@ def _selector(what):
 
 def explain(what, limit=5):
     """Group the live instances of `what` (a type name, a type, or an iterable
-    of objects) by the path that retains them.  Returns up to `limit` Groups,
-    the largest first; each has .count, .bytes, .lines (allocation sites, when
-    tracemalloc traces) and one representative .chain."""
+    of objects) by the path that retains them.  Returns up to `limit` Groups
+    (the most numerous), those retaining the most bytes first; each has
+    .count, .bytes, .retained_bytes and .retained_count (what its members
+    retain together), .lines (allocation sites, when tracemalloc traces) and
+    one representative .chain."""
     limit = _check_limit(limit, "explain")
     selector, objects = _selector(what)
     raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,
@@ -149,13 +170,26 @@ def _write_groups(groups, file, traced=None):
     file.write("\n".join(lines) + "\n")
 
 
+class LeakRow(tuple):
+    """One type of a LeakReport: (typename, count, bytes, [Group]), and
+    what its new objects retain together (retained_bytes, retained_count)."""
+
+    def __new__(cls, typename, count, nbytes, groups, retained_bytes=None,
+                retained_count=None):
+        row = tuple.__new__(cls, (typename, count, nbytes, groups))
+        row.retained_bytes = retained_bytes
+        row.retained_count = retained_count
+        return row
+
+
 class LeakReport:
-    """What appeared since a census point, by type, each type explained."""
+    """What appeared since a census point, by type, each type explained:
+    the types whose new objects retain the most first."""
 
     __slots__ = ("types",)
 
     def __init__(self, types):
-        self.types = types   # [(typename, count, bytes, [Group])]
+        self.types = [t if isinstance(t, LeakRow) else LeakRow(*t) for t in types]
 
     def __iter__(self):
         return iter(self.types)
@@ -167,8 +201,11 @@ class LeakReport:
         if not self.types:
             return "(nothing new since the census)"
         out = []
-        for typename, count, nbytes, groups in self.types:
-            out.append("%s: +%d new (%s)" % (name(typename), count, human_bytes(nbytes)))
+        for row in self.types:
+            typename, count, nbytes, groups = row
+            out.append("%s: +%d new (%s%s)" % (
+                name(typename), count, human_bytes(nbytes),
+                _retaining(count, nbytes, row.retained_count, row.retained_bytes)))
             out.extend("  " + str(g) for g in groups)
             rest = count - sum(g.count for g in groups)
             if rest > 0:
@@ -186,5 +223,5 @@ def leaks(since, limit=5):
                         % type(since).__name__)
     limit = _check_limit(limit, "leaks")
     raw = _refchain._explain(None, None, since, min(limit, sys.maxsize), True)
-    return LeakReport([(typename, count, nbytes, _groups(groups, typename))
-                       for typename, count, nbytes, groups in raw])
+    return LeakReport([LeakRow(typename, count, nbytes, _groups(groups, typename), rb, rc)
+                       for typename, count, nbytes, groups, rb, rc in raw])

@@ -897,6 +897,13 @@ def chain_svg(chain):
 def _dominators_drawing(obj, depth, width, use_repr):
     d = _Drawing(use_repr)
     tree = _refchain._dominator_tree(obj, depth, width)
+    _draw_dominators(d, tree, _safe._tname(obj))
+    return d
+
+
+def _draw_dominators(d, tree, top_name):
+    """Draw _dominator_tree's answer (live objects, or a snapshot's
+    SnapNodes) into d."""
     nodes = []
     for i, (o, parent, nbytes, count, others) in enumerate(tree):
         what = "retains %s in %s object%s" % (human_bytes(nbytes), "{:,}".format(count),
@@ -912,8 +919,7 @@ def _dominators_drawing(obj, depth, width, use_repr):
             d.edge(nodes[parent], n, "", "elided" if o is None else "strong")
     del o, tree
     d.note("What %s retains: each object's children are what only it keeps alive, the "
-           "largest first" % _safe._tname(obj))
-    return d
+           "largest first" % top_name)
 
 
 def show_dominators(obj, filename=None, *, depth=3, width=8, repr=False):

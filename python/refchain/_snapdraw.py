@@ -268,6 +268,23 @@ class Drawings:
         path = _render._target(filename, "show_explain")[0]
         return _render.show_groups(self._groups_of(what, limit, "show_explain"), path)
 
+    def show_dominators(self, obj, filename=None, *, depth=3, width=8):
+        """Draw the dominator subtree of `obj` (an address or SnapNode of
+        this snapshot) as refchain.show_dominators() draws the live heap:
+        what only obj kept alive, each object under the one that alone kept
+        it, with what each retains; `width` largest children per node, the
+        rest summed up, `depth` levels.  Returns the path written."""
+        path, fmt = _render._target(filename, "show_dominators")
+        depth = _render._check_int(depth, "depth", "show_dominators", 0)
+        width = _render._check_int(width, "width", "show_dominators", 1)
+        node = self._nodes_of([obj], "show_dominators")[0]
+        tree = [(None if i is None else self._node(i),) + tuple(rest)
+                for i, *rest in self._c.dominator_tree(node.id, depth, width)]
+        d = _render._Drawing(False, self._drawing_view())
+        d.look = _render._Look(func="show_dominators")
+        _render._draw_dominators(d, tree, _format.name(node.tname))
+        return _render._output(d.render(fmt), path, "dominators")
+
     def show_backrefs(self, objs, max_depth=3, too_many=10, filename=None, *,
                       max_nodes=_render.MAX_NODES):
         """Draw what refers to each object of `objs` (a list of addresses or

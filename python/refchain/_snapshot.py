@@ -14,8 +14,8 @@ import sys
 import time
 import tracemalloc
 
-from refchain import _chains, _format, _garbage, _memory, _refchain, _render
-from refchain._explain import Group, LeakReport, _write_groups
+from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
+from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
 from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
 from refchain._node import SnapNode
@@ -284,10 +284,11 @@ class Snapshot(Drawings):
 
     def _groups(self, raw, typename):
         groups = []
-        for count, nbytes, (kind, ids, edges), members in raw:
+        for count, nbytes, (kind, ids, edges), members, rbytes, rcount in raw:
             nodes = [self._node(i) for i in members]
             groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
-                                allocation_sites(nodes, frames=SnapNode.frames)))
+                                allocation_sites(nodes, frames=SnapNode.frames), rbytes,
+                                rcount))
         return groups
 
     def explain(self, typename, limit=5):
@@ -313,9 +314,26 @@ class Snapshot(Drawings):
         limit = _check_limit(limit, "leaks")
         raw = self._c.explain(None, _census_of(since, False, "leaks"), min(limit, sys.maxsize),
                               True)
-        return LeakReport([(typename, count, nbytes, self._groups(groups, typename))
-                           for typename, count, nbytes, groups in raw])
+        return LeakReport([LeakRow(typename, count, nbytes, self._groups(groups, typename), rb,
+                                   rc) for typename, count, nbytes, groups, rb, rc in raw])
 
+    # -- what would be freed -------------------------------------------------------
+
+    def retained(self, obj):
+        """What `obj` (an address, or a SnapNode of this snapshot) retained
+        at the dump, as refchain.retained() answers live: (bytes, count)
+        of the objects every chain from a root to them passed through it."""
+        node = obj if isinstance(obj, SnapNode) and obj._snap is self else self.node(obj)
+        return self._c.retained(node.id)
+
+    def suspects(self, limit=10, min_share=0.01):
+        """refchain.suspects()' report for the snapshot: the Suspects,
+        largest first, their objects SnapNodes and chains SnapChains."""
+        limit, min_share = _dominators._check_args(limit, min_share)
+        heap, raw = self._c.suspects(min_share, min(limit, sys.maxsize))
+        return _dominators._suspects(heap, [
+            (self._node(i), nbytes, count, SnapChain(self, *chain), top, tc, tb)
+            for i, nbytes, count, chain, top, tc, tb in raw])
 
     # -- for other tools -----------------------------------------------------------------
 

@@ -465,6 +465,153 @@ test_allocation_failure_at_every_point(void **state)
     rc_graph_free(g);
 }
 
+/* ---- what sets retain ---------------------------------------------------- */
+
+/* The union of the members' dominated sets, from the oracle. */
+static void
+oracle_sets(const rc_graph *g, const uint8_t *kinds, const rc_dom_sets *ls, uint64_t *bytes,
+            uint64_t *count)
+{
+    size_t n = rc_graph_node_count(g);
+    uint8_t *base = malloc(n + 1), *without = malloc(n + 1), *in = malloc(n + 1);
+    rc_id *queue = malloc((n + 1) * sizeof *queue);
+    oracle_reach(g, kinds, RC_NO_ID, base, queue);
+    for (size_t k = 0; k < ls->n_sets; k++) {
+        memset(in, 0, n + 1);
+        for (size_t i = 0; i < ls->n; i++) {
+            if (ls->set_of[i] != k || !base[ls->nodes[i]]) {
+                continue;
+            }
+            oracle_reach(g, kinds, ls->nodes[i], without, queue);
+            for (rc_id v = 0; v < n; v++) {
+                in[v] |= base[v] && !without[v];
+            }
+        }
+        bytes[k] = count[k] = 0;
+        for (rc_id v = 0; v < n; v++) {
+            bytes[k] += in[v] ? rc_graph_size(g, v) : 0;
+            count[k] += in[v];
+        }
+    }
+    free(base);
+    free(without);
+    free(in);
+    free(queue);
+}
+
+static void
+test_sets_retain_the_union_of_their_members(void **state)
+{
+    (void)state;
+    int nested = 0;
+    for (int round = 0; round < 300; round++) {
+        unsigned n = 1 + rnd(round < 100 ? 8 : 30);
+        unsigned n_edges = rnd(n * (1 + rnd(3)) + 1);
+        test_edge *e = malloc((n_edges + 1) * sizeof *e);
+        uint8_t *kinds = calloc(n, 1);
+        for (unsigned i = 0; i < n_edges; i++) {
+            e[i] = (test_edge){rnd(n), rnd(n)};
+        }
+        for (unsigned v = 0; v < n; v++) {
+            if (rnd(5) == 0 || v == 0) {
+                kinds[v] = RC_ROOT_MODULE;
+            }
+        }
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph(n, e, n_edges, NULL, NULL, &g), RC_OK);
+        rc_dominators *d = NULL;
+        assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+        /* Two labellings: a random part of the nodes (some listed twice)
+         * into 1..4 sets, and every node into one set. */
+        size_t m = 1 + rnd(n + 2);
+        rc_id *nodes = malloc((m + n) * sizeof *nodes);
+        uint32_t *set_of = malloc((m + n) * sizeof *set_of);
+        uint32_t n_sets = 1 + rnd(4);
+        uint32_t *set_of_node = malloc(n * sizeof *set_of_node);
+        for (unsigned v = 0; v < n; v++) {
+            set_of_node[v] = rnd(5) == 0 ? UINT32_MAX : rnd(n_sets);
+        }
+        for (size_t i = 0; i < m; i++) {
+            nodes[i] = rnd(n);
+            set_of[i] = set_of_node[nodes[i]];
+        }
+        for (unsigned v = 0; v < n; v++) {
+            nodes[m + v] = v;
+            set_of[m + v] = 0;
+        }
+        uint64_t got[2][8], want[2][8];
+        rc_dom_sets ls[2] = {{nodes, set_of, m, n_sets, got[0], got[0] + 4},
+                             {nodes + m, set_of + m, n, 1, got[1], got[1] + 4}};
+        assert_int_equal(rc_dominators_sets(d, ls, 2), RC_OK);
+        for (int l = 0; l < 2; l++) {
+            oracle_sets(g, kinds, &ls[l], want[l], want[l] + 4);
+            for (size_t k = 0; k < ls[l].n_sets; k++) {
+                assert_int_equal(got[l][k], want[l][k]);
+                assert_int_equal(got[l][4 + k], want[l][4 + k]);
+            }
+        }
+        /* Everything together retains the heap. */
+        assert_int_equal(got[1][0], rc_dominators_heap_bytes(d));
+        assert_int_equal(got[1][4], rc_dominators_reached(d));
+        for (size_t i = 0; i < m; i++) {
+            rc_id up = rc_dominators_idom(d, nodes[i]);
+            nested += up != RC_NO_ID && up != RC_DOM_ROOT && set_of_node[up] == set_of[i] &&
+                      set_of[i] != UINT32_MAX;
+        }
+        free(set_of_node);
+        free(nodes);
+        free(set_of);
+        rc_dominators_free(d);
+        rc_graph_free(g);
+        free(e);
+        free(kinds);
+    }
+    assert_true(nested > 50); /* members under members of their own set were met */
+}
+
+static void
+test_sets_bad_input_and_allocation_failure(void **state)
+{
+    (void)state;
+    uint8_t kinds[17];
+    rc_graph *g = cache_heap(kinds);
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    rc_id nodes[] = {1, 2, 3, 99};
+    uint32_t set_of[] = {0, 1, 1, 0};
+    uint64_t bytes[2] = {7, 7}, count[2] = {7, 7};
+    rc_dom_sets bad = {nodes, set_of, 4, 2, bytes, count};
+    assert_int_equal(rc_dominators_sets(d, &bad, 1), RC_EINVAL); /* node 99 */
+    assert_true(bytes[0] == 0 && count[1] == 0);
+    bad.n = 3;
+    bad.n_sets = 1; /* set 1 out of range */
+    assert_int_equal(rc_dominators_sets(d, &bad, 1), RC_EINVAL);
+    rc_dom_sets ls = {nodes, set_of, 3, 2, bytes, count};
+    assert_int_equal(rc_dominators_sets(d, &ls, 1), RC_OK);
+    uint64_t want0 = bytes[0], want1 = bytes[1];
+    assert_int_equal(want0, rc_dominators_bytes(d, 1));
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_status st = rc_dominators_sets(d, &ls, 1);
+        if (st == RC_OK) {
+            assert_true(bytes[0] == want0 && bytes[1] == want1);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_true(bytes[0] == 0 && bytes[1] == 0 && count[0] == 0);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 5);
+    rc_alloc_fail_after(-1);
+    use_default_allocator();
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -477,6 +624,8 @@ main(void)
         cmocka_unit_test(test_suspects_are_the_accumulation_points),
         cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_sets_retain_the_union_of_their_members),
+        cmocka_unit_test(test_sets_bad_input_and_allocation_failure),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

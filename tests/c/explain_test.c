@@ -6,6 +6,7 @@
 
 #include "alloc_counter.h"
 #include "refchain/alloc.h"
+#include "refchain/dominators.h"
 #include "refchain/explain.h"
 #include "testutil.h"
 
@@ -229,6 +230,105 @@ test_allocation_failure_at_every_point(void **state)
     fixture_free(&f);
 }
 
+/* Sizes are 10 * (id + 1): what ids a..b (inclusive) weigh. */
+static uint64_t
+weigh(rc_id a, rc_id b)
+{
+    uint64_t sum = 0;
+    for (rc_id v = a; v <= b; v++) {
+        sum += 10u * (v + 1);
+    }
+    return sum;
+}
+
+static void
+test_retained_sizes_order_groups_and_sets(void **state)
+{
+    (void)state;
+    fixture f = analysed();
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(f.g, f.kinds, &d), RC_OK);
+    /* One set: the cache dict 3, its bytes 5..34, the items' bytes 40..44. */
+    rc_id m[N];
+    size_t n = 0;
+    m[n++] = 3;
+    for (rc_id v = 5; v < 35; v++) {
+        m[n++] = v;
+    }
+    for (rc_id v = 40; v < 45; v++) {
+        m[n++] = v;
+    }
+    rc_explanation e;
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, m, n, 0, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(e.n_groups, 3);
+    assert_int_equal(e.groups[2].count, 1); /* by count: 30, 5, then the dict */
+    assert_int_equal(e.groups[2].retained_bytes, 0);
+    assert_int_equal(rc_explain_retained(&e, d, f.g, m, n, 0), RC_OK);
+    /* By retained bytes: the dict (itself and the 30 bytes), the 30 bytes,
+     * the items' 5 bytes. */
+    const uint64_t bytes[] = {40 + weigh(5, 34), weigh(5, 34), weigh(40, 44)};
+    const uint64_t counts[] = {31, 30, 5}, members[] = {1, 30, 5};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(e.groups[i].retained_bytes, bytes[i]);
+        assert_int_equal(e.groups[i].retained_count, counts[i]);
+        assert_int_equal(e.groups[i].count, members[i]);
+    }
+    assert_int_equal(e.ids[e.groups[0].members_at], 3);
+    assert_int_equal(e.ids[e.groups[0].chain_at + e.groups[0].chain_len - 1], 3);
+    /* The set counts the bytes under the dict once. */
+    assert_int_equal(e.sets[0].retained_bytes, bytes[0] + bytes[2]);
+    assert_int_equal(e.sets[0].retained_count, 36);
+    rc_explanation_clear(&e);
+
+    /* By type: the dict (1 member) retains more than the bytes (7, two
+     * of them unreached, retaining nothing): it comes first. */
+    n = 0;
+    m[n++] = 3;
+    for (rc_id v = 40; v < N; v++) {
+        m[n++] = v;
+    }
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, m, n, 1, SIZE_MAX, &e), RC_OK);
+    assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "bytes");
+    assert_int_equal(rc_explain_retained(&e, d, f.g, m, n, 1), RC_OK);
+    assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "dict");
+    assert_int_equal(e.sets[0].retained_bytes, 40 + weigh(5, 34));
+    assert_int_equal(e.sets[1].retained_bytes, weigh(40, 44));
+    assert_int_equal(e.sets[1].retained_count, 5);
+    const rc_explained_group *gr = &e.groups[e.sets[1].first];
+    assert_int_equal(e.sets[1].n_groups, 2);
+    assert_int_equal(gr[0].count, 5);
+    assert_int_equal(gr[1].kind, RC_EXPLAIN_UNREACHED);
+    assert_int_equal(gr[1].retained_count, 0);
+    assert_int_equal(e.ids[e.groups[e.sets[0].first].members_at], 3);
+
+    /* Allocation failure leaves the explanation as it was. */
+    rc_explanation_clear(&e);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, m, n, 1, SIZE_MAX, &e), RC_OK);
+    rc_explained_set sets[2];
+    memcpy(sets, e.sets, sizeof sets);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_status st = rc_explain_retained(&e, d, f.g, m, n, 1);
+        if (st == RC_OK) {
+            assert_int_equal(e.sets[0].retained_bytes, 40 + weigh(5, 34));
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_memory_equal(sets, e.sets, sizeof sets);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 8);
+    rc_alloc_fail_after(-1);
+    use_default_allocator();
+    rc_explanation_clear(&e);
+    rc_dominators_free(d);
+    fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -237,6 +337,7 @@ main(void)
         cmocka_unit_test(test_by_type_keeps_the_largest_types_and_groups),
         cmocka_unit_test(test_nothing_to_explain),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_retained_sizes_order_groups_and_sets),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,7 +97,7 @@ def cli_json(where, *args):
 
 LEAK_LINE = line_of(APP, "the leak")
 CYCLE_LINE = line_of(MAIN, "a = Node()")
-SUBCOMMANDS = ("report", "diff", "chain", "explain", "draw", "export", "info")
+SUBCOMMANDS = ("report", "diff", "chain", "explain", "draw", "export", "info", "suspects")
 
 
 def _section(text, title):
@@ -127,7 +127,11 @@ def test_report_since_names_type_growth_site_holder_and_garbage(dumps, grew):
     assert "would free %d objects" % members in garbage
     assert "1 cycle of Node ↺ (%d objects" % members in garbage
     assert "allocated at main.py:%d (" % CYCLE_LINE in garbage
-    assert text.index("== What grew") < text.index("== What holds") < text.index("== Garbage")
+    suspects = _section(text, "Leak suspects").splitlines()
+    assert suspects[1].startswith("dict held by module app → ['CACHE'] retains "), text
+    assert suspects[1].endswith("of the heap) in 510 bytes"), text
+    assert text.index("== What grew") < text.index("== What holds") < \
+        text.index("== Leak suspects") < text.index("== Garbage")
 
 
 def test_report_json(dumps, grew):
@@ -140,8 +144,10 @@ def test_report_json(dumps, grew):
     assert row["allocated_at"] == [{"site": "app.py:%d" % LEAK_LINE, "count": 500}]
     held = data["holders"][0]
     assert (held["type"], held["count"], held["new"]) == ("bytes", 500, True)
+    assert (held["retained_bytes"], held["retained_count"]) == (held["bytes"], 500)
     group = held["groups"][0]
     assert group["count"] == 500 and group["root_kind"] == "module"
+    assert (group["retained_bytes"], group["retained_count"]) == (group["bytes"], 500)
     assert group["path"].startswith("module app → ")
     assert group["chain"]["root"] == "module app" and group["chain"]["type"] == "bytes"
     assert group["chain"]["steps"][0]["label"] == "['CACHE']"
@@ -149,6 +155,11 @@ def test_report_json(dumps, grew):
     assert data["garbage"]["object_count"] == cycle["objects"]
     assert (cycle["types"], cycle["count"]) == (["__main__.Node"], 1)
     assert cycle["signature"] == "Node ↺" and len(data["garbage"]["cycles"]) == 1
+    top = data["suspects"][0]
+    assert len(data["suspects"]) <= 5
+    assert (top["type"], top["holder"]) == ("dict", "dict held by module app → ['CACHE']")
+    assert top["accumulated"]["type"] == "bytes" and top["accumulated"]["count"] == 510
+    assert top["chain"]["root"] == "module app" and top["chain"]["address"] == top["address"]
 
 
 def test_report_without_since_explains_the_largest_types(dumps):
@@ -205,6 +216,31 @@ def test_diff_text_json_and_fail_on_growth(dumps, grew):
         "of the files right?"
     data = cli_json(where, "diff", "other.rcsnap", "before.rcsnap")
     assert data["notes"] == notes
+
+
+def test_suspects(dumps):
+    import refchain
+    where, _ = dumps
+    proc = cli(where, "suspects", "after.rcsnap", "--limit", "2")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    # The same text as the Python API's, and the cache first.
+    snap = refchain.load(str(where / "after.rcsnap"))
+    assert lines == [str(s) for s in snap.suspects(limit=2)]
+    assert lines[0].startswith("dict held by module app → ['CACHE'] retains ")
+    data = cli_json(where, "suspects", "after.rcsnap", "--limit", "1")
+    assert data["file"] == "after.rcsnap" and data["min_share"] == 0.01
+    (top,) = data["suspects"]
+    assert top["text"] == lines[0]
+    want = snap.suspects(limit=1)[0]
+    assert (top["bytes"], top["count"], top["share"]) == (want.bytes, want.count, want.share)
+    assert top["address"] == "0x%x" % want.obj.address
+    assert top["accumulated"] == {"type": "bytes", "count": 510,
+                                  "bytes": want.accumulated_bytes}
+    none = cli(where, "suspects", "after.rcsnap", "--min-share", "1")
+    assert none.returncode == 0
+    assert none.stdout == "(no suspect: no object retains 100% of the heap alone)\n"
 
 
 def test_chain_by_hex_and_decimal(dumps):
@@ -319,7 +355,10 @@ def test_help_of_every_command_and_version(dumps):
                                   ["chain", "after.rcsnap", "0x1" + "0" * 16],
                                   ["diff", "before.rcsnap"], ["draw", "after.rcsnap", "-o",
                                                               "x.svg"],
-                                  ["info", "after.rcsnap", "--limit", "-1"]])
+                                  ["info", "after.rcsnap", "--limit", "-1"],
+                                  ["suspects", "after.rcsnap", "--min-share", "2"],
+                                  ["suspects", "after.rcsnap", "--limit", "x"],
+                                  ["report", "after.rcsnap", "--min-share", "-0.5"]])
 def test_usage_errors_exit_2(dumps, args):
     where, _ = dumps
     proc = cli(where, *args)
@@ -348,7 +387,7 @@ def test_bad_files_exit_2_with_one_line_naming_the_file(dumps, bad):
         path.write_bytes(BAD[bad])
     for args in (["info", bad], ["report", "after.rcsnap", "--since", bad],
                  ["diff", "before.rcsnap", bad, "--fail-on-growth"], ["chain", bad, "0x10"],
-                 ["explain", bad, "bytes", "--json"]):
+                 ["explain", bad, "bytes", "--json"], ["suspects", bad]):
         proc = cli(where, *args)
         assert proc.returncode == 2, (args, proc.stderr)
         assert proc.stdout == "" and "Traceback" not in proc.stderr
@@ -381,7 +420,8 @@ def test_progress_on_a_terminal_only(dumps):
     assert proc.returncode == 0
     lines = seen.decode("utf-8").replace("\r\n", "\n").splitlines()
     assert [l.split("\u2026")[0] for l in lines] == [
-        "loading before.rcsnap", "loading after.rcsnap", "growth", "holders", "garbage"]
+        "loading before.rcsnap", "loading after.rcsnap", "growth", "holders", "suspects",
+        "garbage"]
     assert all(l.endswith(" s") for l in lines), lines
 
 

@@ -183,3 +183,101 @@ def test_bad_input():
     with pytest.raises(ValueError, match="extension"):
         refchain.show_dominators([], filename="x.txt")
     assert refchain.suspects(limit=0) == []
+
+
+# ---- loaded snapshots -------------------------------------------------------------------
+
+
+def test_random_heaps_retained_reads_the_same_from_a_file(tmp_path):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([_pythonpath(), HERE]))
+    env.pop("PYTHONTRACEMALLOC", None)
+    proc = subprocess.run([sys.executable, "-S", os.path.join(HERE, "snapdom.py"), "0", "20",
+                           "100", "10", str(tmp_path)],
+                          env=env, capture_output=True, text=True, timeout=600)
+    lines = proc.stdout.splitlines()
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    summary = json.loads(lines[-1])
+    assert summary["seeds"] == 20
+    assert summary["checked"] >= 150 and summary["gone"] <= 5, summary
+    assert summary["retaining_more"] >= 40, summary
+    assert summary["failures"] == 0, "\n".join(lines[:10])
+
+
+SNAP_CACHE_LEAK = """
+    import gc, json, sys
+    import refchain
+
+    _CACHE = {}
+
+    def handle(request_id):
+        page = _CACHE.get(request_id)
+        if page is None:
+            page = _CACHE[request_id] = bytes(1024)
+        return page
+
+    for request_id in range(20000):
+        handle(request_id)
+    refchain.dump("warm.rcsnap")
+    refchain.load("warm.rcsnap").suspects()
+    gc.collect()
+    LIVE = [(id(s.obj), s.bytes, s.count, str(s), s.accumulated, s.accumulated_count,
+             s.accumulated_bytes) for s in refchain.suspects(limit=3)]
+    RETAINED = refchain.retained(_CACHE)
+    refchain.dump("leak.rcsnap")
+    snap = refchain.load("leak.rcsnap")
+    found = snap.suspects(limit=3)
+    top = found[0]
+    out = {
+        "live": LIVE,
+        "snapshot": [(s.obj.address, s.bytes, s.count, str(s), s.accumulated,
+                      s.accumulated_count, s.accumulated_bytes) for s in found],
+        "retained": [list(RETAINED), list(snap.retained(id(_CACHE))),
+                     list(snap.retained(snap.node(id(_CACHE))))],
+        "node": type(top.obj).__name__, "chain": type(top.chain).__name__,
+        "repr": repr(top),
+        "tree": snap.show_dominators(id(_CACHE), filename="tree.dot", width=3),
+    }
+    errors = []
+    for bad in (1, "x", 2.5, None, True):
+        try:
+            snap.retained(bad)
+        except Exception as e:
+            errors.append([type(e).__name__, str(e)])
+    for call in (lambda: snap.suspects(min_share=2), lambda: snap.suspects(limit=-1),
+                 lambda: snap.show_dominators(id(_CACHE), filename="t.svg", width=0),
+                 lambda: snap.show_dominators(1, filename="t.svg")):
+        try:
+            call()
+        except Exception as e:
+            errors.append([type(e).__name__, str(e)])
+    out["errors"] = errors
+    print(json.dumps(out))
+    """
+
+
+def test_a_snapshot_names_the_cache_leak_as_live_did(run_script, tmp_path):
+    out = json.loads(run_script(SNAP_CACHE_LEAK).stdout)
+    live, snap = out["live"], out["snapshot"]
+    # The same suspects (same objects by address), retaining the same, with
+    # the same text.
+    assert [s[0] for s in snap] == [s[0] for s in live]
+    assert snap[0] == live[0]
+    assert snap[0][3].startswith("dict held by module __main__ \u2192 ['_CACHE'] retains ")
+    assert snap[0][3].endswith("of the heap) in 20,000 bytes")
+    assert snap[0][4:6] == ["bytes", 20000]
+    a, b, c = out["retained"]
+    assert a == b == c == [live[0][1], live[0][2]]
+    assert out["node"] == "SnapNode" and out["chain"] == "SnapChain"
+    assert out["repr"].startswith("<refchain.Suspect: dict retains ")
+    text = (tmp_path / "tree.dot").read_text()
+    # The dict's children: 20,000 bytes and the int keys only it holds.
+    assert "retains" in text and "\u2026 39,739 more" in text
+    assert text.count("label=\"bytes") == 3
+    errors = out["errors"]
+    assert errors[0][0] == "KeyError" and "no object at 0x1" in errors[0][1]
+    assert [e[0] for e in errors[1:5]] == ["TypeError"] * 4
+    assert all("an address must be an int" in e[1] for e in errors[1:5])
+    assert errors[5][0] == "ValueError" and "min_share" in errors[5][1]
+    assert errors[6][0] == "ValueError" and "limit" in errors[6][1]
+    assert errors[7][0] == "ValueError" and "width" in errors[7][1]
+    assert errors[8][0] == "KeyError" and "no object at 0x1" in errors[8][1]

@@ -3,10 +3,12 @@
 import gc
 import io
 import json
+import sys
 
 import pytest
 
 import refchain
+from refchain._format import human_bytes
 from conftest import line_of
 
 LEAK = """
@@ -292,10 +294,63 @@ def test_leaks_counts_every_new_object_of_a_type(run_script):
             globals()["QUEUE_%d" % i] = [Job() for _ in range(100)]
         report = refchain.leaks(point, limit=3)
         rows = {t: [n, b, [g.count for g in groups]] for t, n, b, groups in report}
-        print(json.dumps([rows["__main__.Job"], str(report).splitlines()[:5]]))
+        print(json.dumps([rows["__main__.Job"], str(report).splitlines(),
+                          [(row[0], row.retained_count) for row in report]]))
     """).stdout
-    (count, nbytes, shown), text = json.loads(out)
+    (count, nbytes, shown), text, retained = json.loads(out)
     assert count == 1000 and shown == [100, 100, 100]
     assert nbytes == 1000 * (nbytes // 1000) and nbytes > 0
-    assert text[0].startswith("__main__.Job: +1000 new (")
-    assert text[4].startswith("  ... and 700 more (")
+    # The ten lists retain the jobs (which have no __dict__ yet): the
+    # largest problem, first.
+    jobs = 1000
+    assert retained[:2] == [["list", 10 + jobs], ["__main__.Job", jobs]]
+    assert text[0].startswith("list: +10 new (")
+    assert text[0].endswith("; retaining %s in {:,} objects)".format(10 + jobs)
+                            % text[0].split("retaining ")[1].split(" in ")[0])
+    at = next(i for i, line in enumerate(text) if line.startswith("__main__.Job: +1000 new ("))
+    assert text[at + 4].startswith("  ... and 700 more (")
+
+
+
+GROUPS_BY_RETAINED = """
+    import json, sys
+    import refchain
+
+    # Five lists each holding 1000 bytes of 2000 (a group each: few lists,
+    # much retained), and 50 empty lists in one list (one group: many
+    # lists, retaining only themselves).
+    for i in range(5):
+        globals()["BIG_%d" % i] = [bytes(2000) for _ in range(1000)]
+    SMALL = [[] for _ in range(50)]
+    groups = refchain.explain("list", limit=100)
+    mine = [[g.count, g.bytes, g.retained_bytes, g.retained_count, str(g)] for g in groups
+            if "['BIG_" in g.path() or "['SMALL']" in g.path()]
+    order = [g.retained_bytes for g in groups]
+    groups = None
+    size = sys.getsizeof
+    refchain.dump("lists.rcsnap")
+    snap = [str(g) for g in refchain.load("lists.rcsnap").explain("list", limit=100)
+            if "['BIG_" in g.path() or "['SMALL']" in g.path()]
+    print(json.dumps({
+        "order": order, "mine": mine, "snapshot": snap,
+        "want_big": size(BIG_0) + 1000 * size(bytes(2000)), "small_size": size([]),
+    }))
+    """
+
+
+def test_explain_puts_the_groups_retaining_most_first(run_script):
+    out = json.loads(run_script(GROUPS_BY_RETAINED).stdout)
+    assert out["order"] == sorted(out["order"], reverse=True)
+    mine = out["mine"]
+    assert len(mine) == 7
+    for count, nbytes, rbytes, rcount, text in mine[:5]:
+        assert (count, rbytes, rcount) == (1, out["want_big"], 1001)
+        assert text.startswith("1 list (%s; retaining " % human_bytes(nbytes))
+        assert " in 1,001 objects), held through module __main__ \u2192 ['BIG_" in text
+    # The list SMALL retains its 50 lists; the 50, only themselves (no
+    # "retaining" clause), last although they are the most numerous.
+    assert mine[5][3] == 51 and "['SMALL'] list." in mine[5][4]
+    assert mine[6][:4] == [50, 50 * out["small_size"], 50 * out["small_size"], 50]
+    assert mine[6][4].startswith("50 list (") and "retaining" not in mine[6][4]
+    # A snapshot dumped right after reads the same groups, in the same order.
+    assert out["snapshot"] == [m[4] for m in mine]
