@@ -28,6 +28,10 @@
 #include "refchain/relate.h"
 #include "fork_roots.h"
 
+#if PY_VERSION_HEX < 0x03090000
+#define Py_IS_TYPE(op, tp) (Py_TYPE(op) == (tp))
+#endif
+
 enum { NAME_MAX_CHARS = 200 };
 
 typedef struct text {
