@@ -495,13 +495,16 @@ static const PyMemAllocatorDomain fork_domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOM
                                                      PYMEM_DOMAIN_OBJ};
 
 /* The allocators tracemalloc's hooks wrap: each hook's ctx is the saved
- * PyMemAllocatorEx (tracemalloc.c, 3.8-3.13).  Trusted only when every hook
- * lies in CPython's own image, which is where tracemalloc's are; another
- * hook on top (a profiler's) is refused: its ctx means something else. */
+ * PyMemAllocatorEx, in tracemalloc's `allocators` struct {mem, raw, obj}
+ * (3.8-3.13).  Trusted only when every hook lies in CPython's own image and
+ * the three contexts are laid out so; another hook on top (a profiler's, or
+ * debug hooks set up after tracemalloc started) is refused: its ctx means
+ * something else. */
 static int
 fork_beneath(fork_plan *p)
 {
     Dl_info self, hook;
+    const PyMemAllocatorEx *ctx[3];
     if (!dladdr((void *)(uintptr_t)PyMem_Malloc, &self)) {
         goto refuse;
     }
@@ -512,7 +515,14 @@ fork_beneath(fork_plan *p)
             hook.dli_fbase != self.dli_fbase) {
             goto refuse;
         }
-        p->beneath[d] = *(const PyMemAllocatorEx *)a.ctx;
+        ctx[d] = a.ctx;
+    }
+    /* fork_domains: raw, mem, obj; the struct: mem, raw, obj. */
+    if (ctx[0] != ctx[1] + 1 || ctx[2] != ctx[0] + 1) {
+        goto refuse;
+    }
+    for (int d = 0; d < 3; d++) {
+        p->beneath[d] = *ctx[d];
     }
     p->untrace = 1;
     return 0;

@@ -160,7 +160,13 @@ class DumpProcess:
     def _poll(self, block):
         with self._lock:
             if not self._reaped:
-                pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+                try:
+                    pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+                except ChildProcessError:   # someone else reaped it (os.wait()?)
+                    self._reaped, self._keep = True, None
+                    os.close(self._fd)
+                    self._error = "the fork dump's child %d was reaped elsewhere" % self.pid
+                    return True
                 if pid:
                     self._finish(status, rusage)
             return self._reaped
