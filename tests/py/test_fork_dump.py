@@ -3,6 +3,7 @@ file reads like an in-process dump, other threads' stacks survive, the
 parent is untouched and never deadlocks, and a signal under load writes a
 file while a client's requests all succeed."""
 
+import gc
 import os
 import signal
 import subprocess
@@ -86,12 +87,17 @@ def test_fork_dump_leaves_the_parent_heap_unchanged(tmp_path):
     holds) until the child has exited: the census after wait()."""
     path = str(tmp_path / "h.rcsnap")
     refchain.dump(path, fork=True).wait(60)     # first-time imports and caches
-    before = refchain.census()
-    job = refchain.dump(path, fork=True)
-    if sys.version_info >= (3, 12):
+    gc.collect()
+    gc.disable()            # no collection of the test runner's garbage in between
+    try:
+        before = refchain.census()
+        job = refchain.dump(path, fork=True)
+        if sys.version_info >= (3, 12):
+            assert not _grown(before, refchain.census())
+        job.wait(60)
         assert not _grown(before, refchain.census())
-    job.wait(60)
-    assert not _grown(before, refchain.census())
+    finally:
+        gc.enable()
 
 
 def test_other_threads_stacks_survive(tmp_path):
@@ -203,8 +209,9 @@ def test_dump_on_signal_under_load(tmp_path):
     out = tmp_path / "dumps"
     out.mkdir()
     path, env = _script(tmp_path, SERVER, "server.py")
+    log = tmp_path / "server.log"
     proc = subprocess.Popen([sys.executable, str(path), str(out)], cwd=str(tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     try:
         port = int(proc.stdout.readline())
         failures, done = [], threading.Event()
@@ -224,20 +231,23 @@ def test_dump_on_signal_under_load(tmp_path):
         while count[0] < 50:
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGUSR1)
-        deadline = time.monotonic() + 60
-        while not list(out.iterdir()) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 120
+        # The finished file, not the writer's temporary <path>.XXXXXX.
+        while not list(out.glob("*.rcsnap")) and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(0.5)
+        time.sleep(1)       # the reaper thread logs it and takes the next signal
         # A burst: the first forks, the rest arrive while its child writes.
         for _ in range(6):
             os.kill(proc.pid, signal.SIGUSR1)
             time.sleep(0.005)
-        time.sleep(3)
+        while log.read_text().count("wrote") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
         done.set()
         c.join()
     finally:
         proc.terminate()
-        _, err = proc.communicate(timeout=30)
+        proc.communicate(timeout=30)
+    err = log.read_text()
     assert not failures, failures[:5]
     files = sorted(out.iterdir())
     assert 2 <= len(files) <= 6, (files, err)
