@@ -6,17 +6,22 @@ With fork=True it forks at once (the parent's pause is the fork's), and a
 daemon thread waits for the child and logs the path; with fork=False that
 thread writes the dump itself.  One dump at a time: a signal that arrives
 while one is being written is counted, and the count is logged with the
-path of the dump under way."""
+path of the dump under way.
 
-import logging
+logging and signal are imported when dump_on_signal() is called: importing
+refchain adds no module of the standard library for it."""
+
 import os
-import signal
 import threading
 import time
+from _signal import SIGUSR1
 
 from refchain._snapshot import dump
 
-log = logging.getLogger("refchain")
+
+def _log():
+    import logging
+    return logging.getLogger("refchain")
 
 
 class SignalDump:
@@ -32,12 +37,14 @@ class SignalDump:
         self._pending = 0           # signals counted during the dump under way
         self._busy = False
         self._lock = threading.RLock()  # reentrant: a handler may interrupt a handler
+        import signal
+        self._signal = signal
         self._previous = signal.signal(signum, self._handle)
         self._installed = True
 
     def __repr__(self):
         return "<refchain.SignalDump %s -> %s: %d dumps>" % (
-            signal.Signals(self.signum).name, self.directory, len(self.paths))
+            self._signal.Signals(self.signum).name, self.directory, len(self.paths))
 
     def _name(self):
         now = time.time()
@@ -62,7 +69,7 @@ class SignalDump:
         except Exception as e:
             with self._lock:
                 self._busy = False
-            log.error("refchain: the dump on signal %d to %s failed: %s", signum, path, e)
+            _log().error("refchain: the dump on signal %d to %s failed: %s", signum, path, e)
 
     def _finish(self, path, job):
         try:
@@ -84,14 +91,14 @@ class SignalDump:
         more = "; %d more signal%s arrived during the dump, coalesced" % (
             pending, "" if pending == 1 else "s") if pending else ""
         if error is None:
-            log.info("refchain: wrote %s (%s)%s", path, how, more)
+            _log().info("refchain: wrote %s (%s)%s", path, how, more)
         else:
-            log.error("refchain: the dump to %s failed: %s%s", path, error, more)
+            _log().error("refchain: the dump to %s failed: %s%s", path, error, more)
 
     def uninstall(self):
         """Restore the handler that was there before (main thread only)."""
         if self._installed:
-            signal.signal(self.signum, self._previous)
+            self._signal.signal(self.signum, self._previous)
             self._installed = False
 
     def __enter__(self):
@@ -101,7 +108,7 @@ class SignalDump:
         self.uninstall()
 
 
-def dump_on_signal(signum=signal.SIGUSR1, directory=None, fork=True, *, values=True,
+def dump_on_signal(signum=SIGUSR1, directory=None, fork=True, *, values=True,
                    redact=False):
     """Write a snapshot to `directory` (default: the current directory)
     as refchain-<pid>-<UTC time>.rcsnap each time `signum` arrives, and log
@@ -121,4 +128,5 @@ def dump_on_signal(signum=signal.SIGUSR1, directory=None, fork=True, *, values=T
     if threading.current_thread() is not threading.main_thread():
         raise ValueError("dump_on_signal() installs a signal handler: call it from the main "
                          "thread")
+    _log()      # logging imported here, in the main thread, not in a handler
     return SignalDump(signum, directory, fork, values, redact)
