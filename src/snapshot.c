@@ -17,6 +17,7 @@
 #include "rcmodule.h"
 
 #include <dlfcn.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include "refchain/alloc.h"
@@ -622,7 +623,7 @@ static PyObject *
 fork_run(PyObject *module, fork_plan *p)
 {
     int fds[2];
-    if (pipe(fds) < 0) {
+    if (pipe2(fds, O_CLOEXEC) < 0) { /* no exec()ed program inherits it */
         return PyErr_SetFromErrno(PyExc_OSError);
     }
     pid_t pid = fork();
