@@ -159,7 +159,7 @@ def test_fork_safety_with_threads_allocating_and_logging(tmp_path):
         for r in range(int(sys.argv[1])):
             job = refchain.dump("d%d.rcsnap" % r, fork=True)
             pauses.append(job.pause)
-            job.wait(60)
+            job.wait(180)       # generous: 8 busy threads share the cores with the child
         stop.set()
         for t in threads:
             t.join()
@@ -210,8 +210,9 @@ def test_dump_on_signal_under_load(tmp_path):
     out.mkdir()
     path, env = _script(tmp_path, SERVER, "server.py")
     log = tmp_path / "server.log"
-    proc = subprocess.Popen([sys.executable, str(path), str(out)], cwd=str(tmp_path), env=env,
-                            stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
+    with log.open("w") as err_file:
+        proc = subprocess.Popen([sys.executable, str(path), str(out)], cwd=str(tmp_path),
+                                env=env, stdout=subprocess.PIPE, stderr=err_file, text=True)
     try:
         port = int(proc.stdout.readline())
         failures, done = [], threading.Event()
