@@ -473,9 +473,10 @@ static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TP
  * do not exist in the child.  What it calls is C: the capture (with the
  * tracked list: no audit hook), root classification, the descriptions of
  * src/fork_roots.c, relate, and the file writer (malloc and zstd: glibc's
- * malloc is made consistent across fork by its atfork handlers).  It takes no
- * reference (the copy-on-write heap stays shared: nothing can be freed, since
- * nothing runs), reads no tracemalloc traceback, and puts tracemalloc's
+ * malloc is made consistent across fork by its atfork handlers).  It holds
+ * no object as dump_begin does (nothing can be freed, since nothing runs,
+ * and increfs would copy every shared page), reads no tracemalloc
+ * traceback, and puts tracemalloc's
  * hooks aside (their table lock may have been held by a thread freeing raw
  * memory without the GIL).  It leaves with _exit(): no atexit handler, no
  * flush of stdio buffers it shares with the parent.  Its only message is
