@@ -233,10 +233,9 @@ def test_dump_on_signal_under_load(tmp_path):
             time.sleep(0.01)
         os.kill(proc.pid, signal.SIGUSR1)
         deadline = time.monotonic() + 120
-        # The finished file, not the writer's temporary <path>.XXXXXX.
-        while not list(out.glob("*.rcsnap")) and time.monotonic() < deadline:
+        # Logged: the dump is over, and the next signal starts another.
+        while "wrote" not in log.read_text() and time.monotonic() < deadline:
             time.sleep(0.05)
-        time.sleep(1)       # the reaper thread logs it and takes the next signal
         # A burst: the first forks, the rest arrive while its child writes.
         for _ in range(6):
             os.kill(proc.pid, signal.SIGUSR1)
