@@ -122,9 +122,9 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int ed
     return rc_module_capture_ex(module, held, n_held, edges, sizes, 0);
 }
 
-rc_graph *
-rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
-                     int sizes, int tools)
+static rc_graph *
+module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
+               int tools, PyObject *tracked)
 {
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
@@ -139,6 +139,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
     if (!exclude || !all_held) {
         rc_free(exclude);
         rc_free(all_held);
+        Py_XDECREF(tracked);
         PyErr_NoMemory();
         return NULL;
     }
@@ -166,6 +167,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
         .node_hint = s->last_nodes + s->last_nodes / 8,
         .edges = edges,
         .sizes = sizes,
+        .tracked = tracked,
     };
     rc_graph *g = NULL;
     rc_status st = rc_capture(&opts, &g);
@@ -177,6 +179,19 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
     }
     s->last_nodes = rc_graph_node_count(g);
     return g;
+}
+
+rc_graph *
+rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
+                     int sizes, int tools)
+{
+    return module_capture(module, held, n_held, edges, sizes, tools, NULL);
+}
+
+rc_graph *
+rc_module_capture_tracked(PyObject *module, PyObject *tracked)
+{
+    return module_capture(module, NULL, 0, RC_EDGES_BOTH, 1, 0, tracked);
 }
 
 /* ---- vectorcall arguments ------------------------------------------------- */

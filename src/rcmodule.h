@@ -74,6 +74,9 @@ rc_graph *rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_he
  * other and their references count (what the collector sees). */
 rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held,
                                int edges, int sizes, int tools);
+/* A dump's capture (both edge directions, sizes) seeded from `tracked`
+ * (rc_capture_opts.tracked: stolen, also on failure). */
+rc_graph *rc_module_capture_tracked(PyObject *module, PyObject *tracked);
 
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */

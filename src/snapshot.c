@@ -16,6 +16,10 @@
  * answers. */
 #include "rcmodule.h"
 
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <unistd.h>
+
 #include "refchain/alloc.h"
 #include "refchain/dominators.h"
 #include "refchain/explain.h"
@@ -27,6 +31,7 @@
 #include "refchain/select.h"
 #include "refchain/snapshot.h"
 #include "refchain/unreachable.h"
+#include "fork_roots.h"
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -453,6 +458,285 @@ static PyType_Slot dump_slots[] = {
 
 static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TPFLAGS_DEFAULT,
                                 dump_slots};
+
+/* ---- _fork_dump(): the same file, written by a forked child ---------------------
+ *
+ * The parent (GIL held, no thread switch possible) prepares in C what the
+ * child needs: the path, the facts as C strings, the signal handlers' names,
+ * on CPython < 3.12 the list of tracked objects (gc.get_objects' audit hooks
+ * may be Python code: they run here, in the parent), and when tracemalloc
+ * traces, the allocators beneath its hooks.  Then fork(), without
+ * PyOS_AfterFork_Child: the child keeps every thread's state and frames, so
+ * the snapshot shows every thread's stack as it was.
+ *
+ * The child runs no Python code: the GIL's mutex, a logging lock, an import
+ * lock may have been held by another thread at the fork, and those threads
+ * do not exist in the child.  What it calls is C: the capture (with the
+ * tracked list: no audit hook), root classification, the descriptions of
+ * src/fork_roots.c, relate, and the file writer (malloc and zstd: glibc's
+ * malloc is made consistent across fork by its atfork handlers).  It holds
+ * no object as dump_begin does (nothing can be freed, since nothing runs,
+ * and increfs would copy every shared page), reads no tracemalloc
+ * traceback, and puts tracemalloc's
+ * hooks aside (their table lock may have been held by a thread freeing raw
+ * memory without the GIL).  It leaves with _exit(): no atexit handler, no
+ * flush of stdio buffers it shares with the parent.  Its only message is
+ * written to a pipe: nothing on success, the error text on failure. */
+
+typedef struct fork_plan {
+    const char *path;
+    rc_snap_fact *facts;
+    size_t n_facts;
+    int values, redact;
+    PyObject *tracked; /* < 3.12: the list (one reference, the child's to steal) */
+    rc_fork_env env;
+    int untrace;       /* tracemalloc traces: install `beneath` in the child */
+    PyMemAllocatorEx beneath[3];
+} fork_plan;
+
+static const PyMemAllocatorDomain fork_domains[3] = {PYMEM_DOMAIN_RAW, PYMEM_DOMAIN_MEM,
+                                                     PYMEM_DOMAIN_OBJ};
+
+/* The allocators tracemalloc's hooks wrap: each hook's ctx is the saved
+ * PyMemAllocatorEx, in tracemalloc's `allocators` struct {mem, raw, obj}
+ * (3.8-3.13).  Trusted only when every hook lies in CPython's own image and
+ * the three contexts are laid out so; another hook on top (a profiler's, or
+ * debug hooks set up after tracemalloc started) is refused: its ctx means
+ * something else. */
+static int
+fork_beneath(fork_plan *p)
+{
+    Dl_info self, hook;
+    const PyMemAllocatorEx *ctx[3];
+    if (!dladdr((void *)(uintptr_t)PyMem_Malloc, &self)) {
+        goto refuse;
+    }
+    for (int d = 0; d < 3; d++) {
+        PyMemAllocatorEx a;
+        PyMem_GetAllocator(fork_domains[d], &a);
+        if (!a.ctx || !dladdr((void *)(uintptr_t)a.malloc, &hook) ||
+            hook.dli_fbase != self.dli_fbase) {
+            goto refuse;
+        }
+        ctx[d] = a.ctx;
+    }
+    /* fork_domains: raw, mem, obj; the struct: mem, raw, obj. */
+    if (ctx[0] != ctx[1] + 1 || ctx[2] != ctx[0] + 1) {
+        goto refuse;
+    }
+    for (int d = 0; d < 3; d++) {
+        p->beneath[d] = *ctx[d];
+    }
+    p->untrace = 1;
+    return 0;
+refuse:
+    PyErr_SetString(PyExc_RuntimeError,
+                    "dump(fork=True): tracemalloc traces beneath another allocator hook, and the "
+                    "child could not set its lock aside; dump without fork, or stop the hook");
+    return -1;
+}
+
+/* The child's error text: the pending exception's type and message. */
+static void
+fork_error_text(char *msg, size_t cap, const char *what)
+{
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyObject *arg = value && PyExceptionInstance_Check(value) &&
+                            PyTuple_Check(((PyBaseExceptionObject *)value)->args) &&
+                            PyTuple_GET_SIZE(((PyBaseExceptionObject *)value)->args) > 0
+                        ? PyTuple_GET_ITEM(((PyBaseExceptionObject *)value)->args, 0)
+                        : NULL;
+    const char *text = arg && PyUnicode_Check(arg) ? PyUnicode_AsUTF8(arg) : NULL;
+    snprintf(msg, cap, "%s: %s%s%s", what,
+             type ? ((PyTypeObject *)type)->tp_name : "error", text ? ": " : "",
+             text ? text : "");
+}
+
+/* The roots and their descriptions into t (rc_malloc'ed; never freed: the
+ * child exits).  -1 when out of memory. */
+static int
+fork_roots(const dump_obj *self, const rc_fork_env *env, rc_snap_tables *t)
+{
+    rc_id *ids;
+    size_t k;
+    if (rc_roots_list(self->a.kinds, rc_graph_node_count(self->a.g), &ids, &k) != RC_OK) {
+        return -1;
+    }
+    rc_snap_root *roots = rc_malloc((k ? k : 1) * sizeof *roots);
+    for (size_t i = 0; roots && i < k; i++) {
+        uint8_t kind = self->a.kinds[ids[i]];
+        char *text = rc_fork_describe_root(kind, rc_root_kind_name(kind),
+                                           self->base.held[ids[i]], env);
+        if (!text) {
+            return -1;
+        }
+        roots[i] = (rc_snap_root){ids[i], kind, text};
+    }
+    t->roots = roots;
+    t->n_roots = k;
+    return roots ? 0 : -1;
+}
+
+/* Everything the child does; 0, or -1 with msg set.  Runs no Python code. */
+static int
+fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
+{
+    if (p->untrace) {
+        for (int d = 0; d < 3; d++) {
+            PyMem_SetAllocator(fork_domains[d], &p->beneath[d]);
+        }
+    }
+    dump_obj self = {.base = {.module = module}};
+    self.a.g = rc_module_capture_tracked(module, p->tracked);
+    rc_status st = self.a.g ? rc_roots_classify(self.a.g, &self.a.kinds) : RC_OK;
+    if (!self.a.g || st != RC_OK) {
+        if (st != RC_OK) {
+            rc_raise(st);
+        }
+        fork_error_text(msg, cap, "the fork dump's capture failed");
+        return -1;
+    }
+    self.base.held = rc_capture_borrow(self.a.g);
+    self.base.n_held = (Py_ssize_t)rc_graph_node_count(self.a.g);
+    dump_ctx c = {.self = &self, .values = p->values && !p->redact, .redact = p->redact,
+                  .from = RC_NO_ID};
+    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value,
+                        .node_id = dump_id, .facts = p->facts, .n_facts = p->n_facts};
+    if (!self.base.held || fork_roots(&self, &p->env, &t) < 0 || !(c.ids = dump_ids(&self))) {
+        snprintf(msg, cap, "the fork dump's child ran out of memory");
+        return -1;
+    }
+    rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
+    rc_snap_status ss = rc_snapshot_dump(p->path, self.a.g, &t, msg, cap);
+    if (ss == RC_SNAP_OK && c.failed) {
+        remove(p->path);
+        ss = RC_SNAP_ENOMEM;
+    }
+    if (ss != RC_SNAP_OK && !msg[0]) {
+        snprintf(msg, cap, "%s", rc_snap_status_str(ss));
+    }
+    return ss == RC_SNAP_OK ? 0 : -1;
+}
+
+/* fork, then the child's work and _exit; the parent gets (pid, read end of
+ * the message pipe).  The parent's reference to p->tracked stays its own. */
+static PyObject *
+fork_run(PyObject *module, fork_plan *p)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) < 0) { /* no exec()ed program inherits it */
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        char msg[1024] = "";
+        close(fds[0]);
+        int rc = fork_child(module, p, msg, sizeof msg);
+        if (rc < 0) {
+            ssize_t w = write(fds[1], msg, strlen(msg));
+            (void)w;
+        }
+        _exit(rc < 0 ? 1 : 0);
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        close(fds[0]);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return Py_BuildValue("(ii)", (int)pid, fds[0]);
+}
+
+/* The facts list (of (str, str)) as C strings borrowed from it. */
+static int
+fork_facts(PyObject *facts, fork_plan *p)
+{
+    Py_ssize_t nf = PyList_GET_SIZE(facts);
+    p->facts = rc_malloc((size_t)(nf ? nf : 1) * sizeof *p->facts);
+    if (!p->facts) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < nf; i++) {
+        PyObject *kv = PyList_GET_ITEM(facts, i);
+        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) || !PyUnicode_Check(PyTuple_GET_ITEM(kv, 1))) {
+            PyErr_SetString(PyExc_TypeError, "_fork_dump(): facts must be (str, str) pairs");
+            return -1;
+        }
+        p->facts[i] = (rc_snap_fact){PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 0)),
+                                     PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 1))};
+        if (!p->facts[i].key || !p->facts[i].value) {
+            return -1;
+        }
+    }
+    p->n_facts = (size_t)nf;
+    return 0;
+}
+
+/* The handlers and names lists (same length; names str) into p->env. */
+static int
+fork_signals(PyObject *handlers, PyObject *names, fork_plan *p)
+{
+    Py_ssize_t n = PyList_GET_SIZE(handlers);
+    const char **sn = rc_malloc((size_t)(n ? n : 1) * sizeof *sn);
+    if (!sn) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    p->env.signal_names = sn;
+    if (PyList_GET_SIZE(names) != n) {
+        PyErr_SetString(PyExc_ValueError, "_fork_dump(): one name per handler");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!(sn[i] = list_text(names, i, "a signal name"))) {
+            return -1;
+        }
+    }
+    p->env.handlers = &PyList_GET_ITEM(handlers, 0);
+    p->env.n_signals = (size_t)n;
+    return 0;
+}
+
+/* _fork_dump(path, facts, values, redact, tracing, handlers, signal_names,
+ * cwd) -> (pid, fd, tracked): the child writes path; fd is the read end of
+ * its message pipe; tracked is what the parent keeps until the child has
+ * exited (< 3.12 the tracked list, else None: dropping it meanwhile would
+ * write every refcount, copying the shared pages). */
+static PyObject *
+rc_fork_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyList_Check(args[1]) || !PyList_Check(args[5]) ||
+        !PyList_Check(args[6]) || !PyUnicode_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "_fork_dump(path, facts, values, redact, tracing, "
+                                         "handlers, signal_names, cwd)");
+        return NULL;
+    }
+    fork_plan p = {0};
+    PyObject *path = NULL, *run = NULL, *result = NULL;
+    p.values = PyObject_IsTrue(args[2]);
+    p.redact = PyObject_IsTrue(args[3]);
+    int tracing = PyObject_IsTrue(args[4]);
+    if (p.values < 0 || p.redact < 0 || tracing < 0 || !PyUnicode_FSConverter(args[0], &path) ||
+        fork_facts(args[1], &p) < 0 || fork_signals(args[5], args[6], &p) < 0 ||
+        !(p.env.cwd = PyUnicode_AsUTF8(args[7])) || (tracing && fork_beneath(&p) < 0) ||
+        !(p.tracked = rc_capture_tracked_list(rc_module_state(module)->gc))) {
+        goto finally;
+    }
+    p.path = PyBytes_AS_STRING(path);
+    /* From here to the fork no Python code runs. */
+    if ((run = fork_run(module, &p)) != NULL) {
+        result = Py_BuildValue("(OO)", run, p.tracked);
+    }
+finally:
+    Py_XDECREF(run);
+    Py_XDECREF(p.tracked);
+    Py_XDECREF(path);
+    rc_free(p.facts);
+    rc_free((void *)(uintptr_t)p.env.signal_names);
+    return result;
+}
 
 /* ---- _load(path) -> SnapshotGraph---------------------------------------------- */
 
@@ -1295,6 +1579,7 @@ static PyType_Spec snap_spec = {"refchain.SnapshotGraph", sizeof(snap_obj), 0, P
 
 PyMethodDef rc_snapshot_methods[] = {
     {"_dump_begin", rc_dump_begin_py, METH_NOARGS, NULL},
+    {"_fork_dump", (PyCFunction)(void (*)(void))rc_fork_dump_py, METH_FASTCALL, NULL},
     {"_load", rc_load_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };

@@ -1066,12 +1066,30 @@ typedef struct tracked_list {
 #endif
 } tracked_list;
 
-static rc_status
-tracked_list_get(rc_builder *b, PyObject *gc, tracked_list *t)
+PyObject *
+rc_capture_tracked_list(PyObject *gc)
 {
 #if PY_VERSION_HEX < 0x030C0000
     PyMethodDef *get_objects = gc_method(gc, "get_objects");
-    t->all = get_objects ? gc_call(gc, get_objects) : NULL;
+    PyObject *all = get_objects ? gc_call(gc, get_objects) : NULL;
+    if (all && !PyList_CheckExact(all)) {
+        Py_CLEAR(all);
+        PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
+    }
+    return all;
+#else
+    (void)gc;
+    Py_RETURN_NONE;
+#endif
+}
+
+/* Steals `given` (opts->tracked, or NULL: then gc.get_objects() is called). */
+static rc_status
+tracked_list_get(rc_builder *b, PyObject *gc, PyObject *given, tracked_list *t)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    PyMethodDef *get_objects = given ? NULL : gc_method(gc, "get_objects");
+    t->all = given ? given : get_objects ? gc_call(gc, get_objects) : NULL;
     if (!t->all) {
         return RC_EPYTHON;
     }
@@ -1085,6 +1103,7 @@ tracked_list_get(rc_builder *b, PyObject *gc, tracked_list *t)
     (void)b;
     (void)gc;
     (void)t;
+    Py_XDECREF(given); /* None, or nothing */
     return RC_OK;
 #endif
 }
@@ -1124,7 +1143,9 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     rc_status st = RC_ENOMEM;
     gc_pause pause = {0};
     tracked_list tracked = {0};
+    PyObject *given = opts->tracked; /* stolen: tracked_list_get owns it */
     if (gc_pause_start(opts->gc_module, &pause) < 0) {
+        Py_XDECREF(given);
         return RC_EPYTHON;
     }
     w.sizeof_name = PyUnicode_InternFromString("__sizeof__");
@@ -1161,7 +1182,8 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
      * table and builtins so that objects moved to the permanent generation
      * by gc.freeze() are reached.  The enumeration first: its audit hooks
      * are the last Python code that may run before the walk ends. */
-    st = tracked_list_get(w.b, opts->gc_module, &tracked);
+    st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
+    given = NULL;
     if (st == RC_OK) {
         st = collect_frames(&w);
     }
@@ -1204,6 +1226,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     }
 
 finally:
+    Py_XDECREF(given);
     tracked_list_release(&tracked);
     release_frames(&w);
     rc_builder_free(w.b);
@@ -1278,6 +1301,17 @@ rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n)
     for (size_t i = 0; refs && i < n; i++) {
         refs[i] = (PyObject *)rc_graph_addr(g, ids ? ids[i] : (rc_id)i);
         Py_INCREF(refs[i]);
+    }
+    return refs;
+}
+
+PyObject **
+rc_capture_borrow(const rc_graph *g)
+{
+    size_t n = rc_graph_node_count(g);
+    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    for (size_t i = 0; refs && i < n; i++) {
+        refs[i] = (PyObject *)rc_graph_addr(g, (rc_id)i);
     }
     return refs;
 }

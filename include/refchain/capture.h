@@ -52,6 +52,14 @@ typedef struct rc_capture_opts {
      * _struct.Struct.__sizeof__ reads a NULL pointer on an instance whose
      * __init__ never ran.  NULL for none. */
     void (*refused_sizeof)(void);
+    /* CPython < 3.12, optional: a list of the tracked objects made by
+     * rc_capture_tracked_list() before, with no Python code run since, that
+     * the capture seeds from instead of calling gc.get_objects() (whose
+     * audit hooks may be Python code).  rc_capture() steals this reference
+     * (also on failure) and releases it after seeding: it must be the only
+     * reference, so that the recorded refcounts are the heap's.  A fork
+     * dump's child uses it (src/snapshot.c).  NULL otherwise. */
+    struct _object *tracked;
 } rc_capture_opts;
 
 enum { RC_EDGES_NONE, RC_EDGES_BOTH };
@@ -76,6 +84,20 @@ uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *l
  * addresses are live objects then, and afterwards only the references
  * taken may be dereferenced.  Runs no Python code. */
 struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
+
+/* The addresses of every node of g (refs[v] is node v), as rc_capture_hold
+ * gives them but with no reference taken: only for a process in which no
+ * Python code will run again and nothing is freed (a fork dump's child,
+ * which writes no refcount so that the copy-on-write heap stays shared).
+ * rc_malloc'ed; NULL when out of memory. */
+struct _object **rc_capture_borrow(const rc_graph *g);
+
+/* CPython < 3.12: a new list of this interpreter's tracked objects from
+ * gc.get_objects()'s C function (gc: the gc module; its audit hooks may
+ * run Python code), for rc_capture_opts.tracked.  3.12+: None (the capture
+ * enumerates with PyUnstable_GC_VisitObjects, in C).  NULL with an
+ * exception set on failure. */
+struct _object *rc_capture_tracked_list(struct _object *gc);
 
 /* Drop refs[0..n) and free the array (NULL is a no-op).  Deallocators,
  * and so Python code, may run. */

@@ -60,7 +60,8 @@ from refchain._render import (  # noqa: E402
     show_dominators,
     show_refs,
 )
-from refchain._snapshot import SnapChain, Snapshot, dump, load  # noqa: E402
+from refchain._snapshot import DumpProcess, SnapChain, Snapshot, dump, load  # noqa: E402
+from refchain._ondemand import dump_on_signal  # noqa: E402
 from refchain._node import SnapNode  # noqa: E402
 from refchain._leakcheck import Leak, LeakCheckReport, leak_check, no_growth  # noqa: E402
 from refchain._objgraph import (  # noqa: E402
@@ -130,6 +131,8 @@ __all__ = [
     "collect_report",
     "count",
     "dump",
+    "dump_on_signal",
+    "DumpProcess",
     "cycle_monitor",
     "explain",
     "find_backref_chain",

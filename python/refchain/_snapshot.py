@@ -11,8 +11,10 @@ import gc
 import json
 import os
 import sys
+import threading
 import time
 import tracemalloc
+import types
 
 from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
 from refchain._explain import Group, LeakReport, LeakRow, _write_groups
@@ -64,7 +66,7 @@ def _facts(redact):
     return facts
 
 
-def dump(path, *, values=True, redact=False, force=False):
+def dump(path, *, values=True, redact=False, fork=False, force=False):
     """Write the whole heap to `path` (a snapshot file, conventionally
     .rcsnap): every object, every reference with its label, the roots with
     their descriptions, short values of str, bytes, int, float, bool and
@@ -73,13 +75,20 @@ def dump(path, *, values=True, redact=False, force=False):
     tracebacks when tracemalloc traces, and process facts.  The file is
     written atomically with mode 0600.  Returns the path.  A dump needing
     more memory than is left raises refchain.MemoryBudgetError first
-    (force=True skips the check)."""
+    (force=True skips the check).
+
+    fork=True forks: the child writes the snapshot of the copy-on-write
+    heap, running no Python code, and leaves with _exit(); this returns at
+    once a DumpProcess (pid, pause, wait(), done()).  See docs/snapshots.md."""
     _check_bool(values, "values", "dump")
     _check_bool(redact, "redact", "dump")
+    _check_bool(fork, "fork", "dump")
     _check_bool(force, "force", "dump")
     path = os.fspath(path)
-    _memory.check_budget("dump", values=values and not redact, force=force)
+    _memory.check_budget("fork" if fork else "dump", values=values and not redact, force=force)
     _memory.mark_rss_before_dump()
+    if fork:
+        return _fork_dump(path, values, redact)
     # The collector would walk the whole heap again each time the root
     # descriptions' allocations trigger it: pause it until the file is
     # written (the capture pauses it during its walk already).
@@ -109,6 +118,129 @@ def _dump(path, values, redact):
                     tracemalloc.is_tracing(), redact)
     finally:
         state.close()
+
+
+# ---- fork dumps ------------------------------------------------------------------------
+
+
+class DumpProcess:
+    """A fork dump under way: the child (pid) writes `path`.  pause is how
+    long the parent stopped, in seconds (the facts, the fork); wait() gives
+    the path once the child has exited, or raises RuntimeError with the
+    child's message; peak_bytes is then the child's peak RSS (getrusage's
+    ru_maxrss).  Wait for every DumpProcess: an unwaited child stays a
+    zombie until the process exits."""
+
+    def __init__(self, pid, fd, path, pause, keep):
+        self.pid, self.path, self.pause = pid, path, pause
+        self.peak_bytes = None
+        self._fd, self._keep = fd, keep     # keep: see _refchain._fork_dump
+        self._error = None
+        self._reaped = False
+        self._lock = threading.Lock()
+
+    def __repr__(self):
+        state = "running" if not self._reaped else "failed" if self._error else "done"
+        return "<refchain.DumpProcess pid %d %s: %r>" % (self.pid, state, self.path)
+
+    def _finish(self, status, rusage):
+        self._reaped = True
+        self._keep = None
+        self.peak_bytes = rusage.ru_maxrss * 1024
+        try:
+            msg = os.read(self._fd, 4096).decode("utf-8", "replace")
+        finally:
+            os.close(self._fd)
+        if os.WIFSIGNALED(status):
+            sig = os.WTERMSIG(status)
+            self._error = "the fork dump's child was killed by signal %d%s" % (
+                sig, " (SIGKILL: the out-of-memory killer?)" if sig == 9 else "")
+        elif os.WEXITSTATUS(status) != 0:
+            self._error = msg or "the fork dump's child exited with %d" % os.WEXITSTATUS(status)
+
+    def _poll(self, block):
+        with self._lock:
+            if not self._reaped:
+                try:
+                    pid, status, rusage = os.wait4(self.pid, 0 if block else os.WNOHANG)
+                except ChildProcessError:   # someone else reaped it (os.wait()?)
+                    self._reaped, self._keep = True, None
+                    os.close(self._fd)
+                    self._error = "the fork dump's child %d was reaped elsewhere" % self.pid
+                    return True
+                if pid:
+                    self._finish(status, rusage)
+            return self._reaped
+
+    def done(self):
+        """Whether the child has exited (reaping it if so)."""
+        return self._poll(False)
+
+    def wait(self, timeout=None):
+        """The path, once the child has written it; RuntimeError with the
+        child's message if it failed; TimeoutError after `timeout` seconds."""
+        if timeout is None:
+            self._poll(True)
+        else:
+            deadline = time.monotonic() + timeout
+            while not self._poll(False):
+                if time.monotonic() >= deadline:
+                    raise TimeoutError("the fork dump's child %d is still writing %s after %g s"
+                                       % (self.pid, self.path, timeout))
+                time.sleep(0.005)
+        if self._error:
+            raise RuntimeError("fork dump to %s failed: %s" % (self.path, self._error))
+        return self.path
+
+    def __del__(self):
+        try:
+            self.done()
+        except Exception:
+            pass
+
+
+def _signal_handlers():
+    """([handler], [signal name]) for the Python functions installed as
+    signal handlers: a fork dump's child names them without Python."""
+    import signal
+    names = {}
+    for k, v in dict.items(signal.__dict__):
+        if type(k) is str and k.startswith("SIG") and "_" not in k and isinstance(v, int):
+            names.setdefault(int(v), []).append(k)
+    handlers, labels = [], []
+    for signum in signal.valid_signals():
+        try:
+            h = signal.getsignal(signum)
+        except (OSError, ValueError):
+            continue
+        if type(h) in (types.FunctionType, types.MethodType):
+            handlers.append(h)
+            labels.append(sorted(names[signum])[0] if signum in names else "signal %d" % signum)
+    return handlers, labels
+
+
+def _check_target(path):
+    """A clear error, in the parent, for a path the child could not write."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise IsADirectoryError("dump(fork=True): %r is a directory, not a file name" % path)
+    if not os.path.exists(folder):
+        raise FileNotFoundError("dump(fork=True): the directory %r does not exist" % folder)
+    if not os.path.isdir(folder):
+        raise NotADirectoryError("dump(fork=True): %r is not a directory" % folder)
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise PermissionError("dump(fork=True): the directory %r is not writable" % folder)
+
+
+def _fork_dump(path, values, redact):
+    _check_target(path)
+    start = time.perf_counter()
+    facts = _facts(redact) + [("fork", "written by a forked child, which ran no Python code; "
+                                       "no allocation tracebacks")]
+    handlers, labels = _signal_handlers()
+    (pid, fd), keep = _refchain._fork_dump(path, facts, values, redact, tracemalloc.is_tracing(),
+                                           handlers, labels, os.getcwd())
+    return DumpProcess(pid, fd, path, time.perf_counter() - start, keep)
 
 
 # ---- load ------------------------------------------------------------------------------
