@@ -510,6 +510,8 @@ def _inject(pid, folder, version, debug, st, timeout):
         except (OSError, RuntimeError) as exc:
             raise AttachError("sys.remote_exec(%d) failed: %s" % (pid, exc)) from None
         return "sys.remote_exec"
-    out = _run_gdb(pid, _gdb_script(debug, version), max(timeout, 5.0))
+    # gdb gets at least 30 s whatever --timeout says: starting it and reading
+    # the target's symbols alone takes seconds on a busy machine.
+    out = _run_gdb(pid, _gdb_script(debug, version), max(timeout, 30.0))
     _gdb_verdict(pid, out)
     return "gdb"
