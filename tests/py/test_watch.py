@@ -138,7 +138,9 @@ def test_logs_the_allocation_line_the_holder_and_the_memory_line(run_script, tmp
     path = str(tmp_path / "dumps" / files[0])
     assert text.splitlines()[-1] == "DUMPED " + os.path.join("dumps", files[0])
     snap = refchain.load(path)
-    assert snap.census()["__main__.Session"].count >= 100
+    # Written when the type is first flagged: after three deltas of 25, at
+    # least 75 Sessions (more when the first census came late).
+    assert snap.census()["__main__.Session"].count >= 75
 
 
 def test_stop_and_context_manager(run_script):
