@@ -74,8 +74,8 @@ for SEED in range(FIRST, FIRST + COUNT):
     if sys.version_info < (3, 11) and ROWS[0].get("code") and ROWS[1].get("code") \
             and ROWS[0]["code"][0] == ROWS[1]["code"][0] \
             and 0 <= ROWS[1]["code"][1] - ROWS[0]["code"][1] < 4096:
-        # 3.8 to 3.10 give a code object its opcache (counted by __sizeof__) on its
-        # 1024th call: the package's own calls between the census and the
+        # 3.8 to 3.10 give a code object its opcache (counted by __sizeof__) once
+        # it has run often enough: the package's own calls between the census and the
         # dump cross it now and then.  Same objects, a few bytes more.
         ROWS[1]["code"] = ROWS[0]["code"]
     if ROWS[0] != ROWS[1]:
