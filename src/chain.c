@@ -608,7 +608,7 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
  * -> [(count, bytes, chain, members, retained bytes, retained count)], or
  *    with by_type [(type name, count, bytes, [group], retained bytes,
  *    retained count)]: groups and types largest retained bytes first
- *    (rc_explain_retained). */
+ *    (rc_explain with the dominator tree). */
 static PyObject *
 rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -652,9 +652,9 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto finally;
     }
     rc_dominators *d = NULL;
-    rc_status st = rc_explain(a.g, a.paths, a.kinds, members, n, by_type, (size_t)limit, &e);
-    if (st == RC_OK && (st = rc_dominators_compute(a.g, a.kinds, &d)) == RC_OK) {
-        st = rc_explain_retained(&e, d, a.g, members, n, by_type);
+    rc_status st = rc_dominators_compute(a.g, a.kinds, &d);
+    if (st == RC_OK) {
+        st = rc_explain(a.g, a.paths, a.kinds, d, members, n, by_type, (size_t)limit, &e);
         rc_dominators_free(d);
     }
     if (st != RC_OK) {

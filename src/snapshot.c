@@ -1250,11 +1250,8 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     st = since ? rc_census_new_nodes(since, g, mask, &members, &n)
                : rc_select_nodes(g, mask, RC_NODE_TOOL_FRAME, &members, &n);
     if (st == RC_OK) {
-        st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, members, n, by_type, (size_t)limit,
-                        &e);
-    }
-    if (st == RC_OK) {
-        st = rc_explain_retained(&e, SNAP(op)->dom, g, members, n, by_type);
+        st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, SNAP(op)->dom, members, n,
+                        by_type, (size_t)limit, &e);
     }
     if (st == RC_EINVAL && since) {
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");

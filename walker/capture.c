@@ -694,6 +694,10 @@ expand(walk *w, PyObject *op, unsigned seeded)
                 return RC_ENOMEM;
             }
         }
+        PyObject *hidden = rc_unvisited_dict(op);
+        if (hidden && visit(hidden, w) < 0) {
+            return RC_ENOMEM;
+        }
         if (PyDict_Check(op) && (st = dict_keys(w, op)) != RC_OK) {
             return st;
         }

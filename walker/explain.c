@@ -18,21 +18,39 @@ rc_explanation_clear(rc_explanation *e)
     memset(e, 0, sizeof *e);
 }
 
+/* The order of the answer: output set k is grouped set order[k], whose
+ * i-th group is groups[pick[start[order[k]] + i]]. */
+typedef struct ranking {
+    const size_t *start, *pick, *order;
+} ranking;
+
+static size_t
+ranked_groups(const ranking *r, size_t k)
+{
+    return r->start[r->order[k] + 1] - r->start[r->order[k]];
+}
+
+static size_t
+ranked_group(const ranking *r, size_t k, size_t i)
+{
+    return r->pick[r->start[r->order[k]] + i];
+}
+
 /* Chain lengths and offsets of the groups kept, and the sets' entries;
  * returns the ids they need in all, or SIZE_MAX on overflow. */
 static size_t
-lay_out(const rc_paths *p, const rc_group *groups, const size_t *start, size_t limit,
+lay_out(const rc_paths *p, const rc_group *groups, const ranking *r, size_t limit,
         rc_explanation *e)
 {
     size_t at = 0;
     e->n_groups = 0;
     for (size_t k = 0; k < e->n_sets; k++) {
-        size_t ng = start[k + 1] - start[k];
+        size_t ng = ranked_groups(r, k);
         rc_explained_set *s = &e->sets[k];
         s->first = e->n_groups;
         s->n_groups = ng < limit ? ng : limit;
         for (size_t i = 0; i < s->n_groups; i++) {
-            const rc_group *gr = &groups[start[k] + i];
+            const rc_group *gr = &groups[ranked_group(r, k, i)];
             rc_explained_group *out = &e->groups[e->n_groups++];
             uint32_t depth = rc_paths_depth(p, gr->representative);
             out->count = gr->count;
@@ -50,17 +68,23 @@ lay_out(const rc_paths *p, const rc_group *groups, const size_t *start, size_t l
 }
 
 /* Fill ids and edges: each kept group's chain, then its members in the
- * order given.  kept[gi] is the output group of group gi, or SIZE_MAX. */
+ * order given.  kept[gi] is the output group of group gi, or SIZE_MAX.
+ * gret: what each group retains (bytes, then counts after n_all), or NULL. */
 static void
-fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const size_t *start,
-     const rc_id *members, const uint32_t *group_of, size_t n, size_t *kept, rc_explanation *e)
+fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const ranking *r,
+     const uint64_t *gret, size_t n_all, const rc_id *members, const uint32_t *group_of,
+     size_t n, size_t *kept, rc_explanation *e)
 {
     for (size_t k = 0; k < e->n_sets; k++) {
         for (size_t i = 0; i < e->sets[k].n_groups; i++) {
-            size_t gi = start[k] + i, oi = e->sets[k].first + i;
+            size_t gi = ranked_group(r, k, i), oi = e->sets[k].first + i;
             rc_explained_group *out = &e->groups[oi];
             rc_id *chain = e->ids + out->chain_at;
             kept[gi] = oi;
+            if (gret) {
+                out->retained_bytes = gret[gi];
+                out->retained_count = gret[n_all + gi];
+            }
             if (out->chain_len == 1 &&
                 rc_paths_depth(p, groups[gi].representative) == RC_UNREACHED) {
                 chain[0] = groups[gi].representative;
@@ -85,9 +109,60 @@ fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const size
     }
 }
 
+/* qsort has no context argument: file-scope keys, set only around the sorts
+ * below (the walker runs under the GIL; callers never nest). */
+static const uint64_t *sort_keys;
+static const rc_group *sort_groups;
+
+/* Larger key first, then the earlier position. */
+static int
+cmp_by_key(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    if (sort_keys[a] != sort_keys[b]) {
+        return sort_keys[a] > sort_keys[b] ? -1 : 1;
+    }
+    return (a > b) - (a < b);
+}
+
+/* Group indexes: more retained bytes first, then as rc_paths_group()
+ * sorts (more members, then the smaller representative). */
+static int
+cmp_group(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    const rc_group *ga = &sort_groups[a], *gb = &sort_groups[b];
+    if (sort_keys[a] != sort_keys[b]) {
+        return sort_keys[a] > sort_keys[b] ? -1 : 1;
+    }
+    if (ga->count != gb->count) {
+        return ga->count > gb->count ? -1 : 1;
+    }
+    return (ga->representative > gb->representative) - (ga->representative < gb->representative);
+}
+
+/* What every group and set retains, by rc_dominators_sets(): sums[0..n_all)
+ * the groups' bytes, then their counts, then the sets' bytes and counts.
+ * set_of NULL: every member is in set 0. */
+static rc_status
+retained_sums(const rc_dominators *d, const rc_id *members, const uint32_t *group_of,
+              const uint32_t *set_of, size_t n, size_t n_all, size_t n_sets, uint64_t *sums)
+{
+    uint32_t *one = set_of ? NULL : rc_calloc(n ? n : 1, sizeof *one);
+    if (!set_of && !one) {
+        return RC_ENOMEM;
+    }
+    rc_dom_sets ls[2] = {{members, group_of, n, n_all, sums, sums + n_all},
+                         {members, set_of ? set_of : one, n, n_sets, sums + 2 * n_all,
+                          sums + 2 * n_all + n_sets}};
+    rc_status st = rc_dominators_sets(d, ls, 2);
+    rc_free(one);
+    return st;
+}
+
 rc_status
-rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_id *members,
-           size_t n, int by_type, size_t limit, rc_explanation *out)
+rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
+           const rc_id *members, size_t n, int by_type, size_t limit, rc_explanation *out)
 {
     memset(out, 0, sizeof *out);
     rc_type_partition parts = {0};
@@ -104,11 +179,13 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
         n_sets = parts.n_parts;
     }
     rc_group *groups = NULL;
-    size_t *start = NULL, *kept = NULL;
+    size_t *start = NULL, *kept = NULL, *pick = NULL, *set_order = NULL;
     uint32_t *group_of = NULL;
+    uint64_t *sums = NULL;
     rc_explanation e = {0};
-    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, limit, &groups, &start,
-                                  &group_of)) != RC_OK) {
+    /* With retained sizes every group is ranked below, not by count here. */
+    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d ? 0 : limit, &groups,
+                                  &start, &group_of)) != RC_OK) {
         goto finally;
     }
     size_t n_all = start[n_sets];
@@ -116,23 +193,55 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     e.sets = rc_calloc(n_sets ? n_sets : 1, sizeof *e.sets);
     e.groups = rc_calloc(n_all ? n_all : 1, sizeof *e.groups);
     kept = rc_malloc((n_all ? n_all : 1) * sizeof *kept);
-    if (!e.sets || !e.groups || !kept) {
+    pick = rc_malloc((n_all ? n_all : 1) * sizeof *pick);
+    set_order = rc_malloc(n_sets * sizeof *set_order + 1);
+    sums = d ? rc_malloc((2 * (n_all + n_sets) + 1) * sizeof *sums) : NULL;
+    if (!e.sets || !e.groups || !kept || !pick || !set_order || (d && !sums)) {
         st = RC_ENOMEM;
         goto finally;
     }
+    if (d && (st = retained_sums(d, members, group_of, set_of, n, n_all, n_sets, sums)) !=
+                 RC_OK) {
+        goto finally;
+    }
+    for (size_t i = 0; i < n_all; i++) {
+        pick[i] = i;
+    }
     for (size_t k = 0; k < n_sets; k++) {
+        set_order[k] = k;
+    }
+    if (d) {
+        /* Each set's groups, then the sets, by what they retain. */
+        sort_keys = sums;
+        sort_groups = groups;
+        for (size_t k = 0; k < n_sets; k++) {
+            qsort(pick + start[k], start[k + 1] - start[k], sizeof *pick, cmp_group);
+        }
+        sort_keys = sums + 2 * n_all;
+        qsort(set_order, n_sets, sizeof *set_order, cmp_by_key);
+        sort_keys = NULL;
+        sort_groups = NULL;
+    }
+    for (size_t k = 0; k < n_sets; k++) {
+        size_t s = set_order[k];
+        rc_explained_set *es = &e.sets[k];
         if (by_type) {
-            e.sets[k].type = parts.parts[k].type;
-            e.sets[k].count = (size_t)parts.parts[k].count;
-            e.sets[k].bytes = parts.parts[k].bytes;
+            es->type = parts.parts[s].type;
+            es->count = (size_t)parts.parts[s].count;
+            es->bytes = parts.parts[s].bytes;
         } else {
-            e.sets[k].count = n;
+            es->count = n;
             for (size_t j = 0; j < n; j++) {
-                e.sets[k].bytes += rc_graph_size(g, members[j]);
+                es->bytes += rc_graph_size(g, members[j]);
             }
         }
+        if (d) {
+            es->retained_bytes = sums[2 * n_all + s];
+            es->retained_count = sums[2 * n_all + n_sets + s];
+        }
     }
-    e.n_ids = lay_out(p, groups, start, limit, &e);
+    ranking r = {start, pick, set_order};
+    e.n_ids = lay_out(p, groups, &r, limit, &e);
     if (e.n_ids == SIZE_MAX || e.n_ids > SIZE_MAX / sizeof *e.ids) {
         st = RC_ETOOBIG;
         goto finally;
@@ -146,168 +255,18 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     for (size_t i = 0; i < n_all; i++) {
         kept[i] = SIZE_MAX;
     }
-    fill(p, kinds, groups, start, members, group_of, n, kept, &e);
+    fill(p, kinds, groups, &r, sums, n_all, members, group_of, n, kept, &e);
     *out = e;
     e = (rc_explanation){0};
 finally:
     rc_explanation_clear(&e);
     rc_free(kept);
+    rc_free(pick);
+    rc_free(set_order);
+    rc_free(sums);
     rc_free(groups);
     rc_free(start);
     rc_free(group_of);
     rc_type_partition_clear(&parts);
-    return st;
-}
-
-/* ---- what the groups retain ----------------------------------------------- */
-
-/* qsort has no context argument: file-scope keys, set only around the sorts
- * below (the walker runs under the GIL; callers never nest). */
-static const uint64_t *sort_keys;
-
-/* Larger key first, then the earlier position. */
-static int
-cmp_by_key(const void *x, const void *y)
-{
-    size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    if (sort_keys[a] != sort_keys[b]) {
-        return sort_keys[a] > sort_keys[b] ? -1 : 1;
-    }
-    return (a > b) - (a < b);
-}
-
-/* Sort items[0..k) (each `size` bytes) by keys[0..k), largest first,
- * stably; scratch holds k indexes and k * size bytes. */
-static void
-sort_by_keys(void *items, size_t k, size_t size, const uint64_t *keys, size_t *order,
-             unsigned char *scratch)
-{
-    for (size_t i = 0; i < k; i++) {
-        order[i] = i;
-    }
-    sort_keys = keys;
-    qsort(order, k, sizeof *order, cmp_by_key);
-    sort_keys = NULL;
-    for (size_t i = 0; i < k; i++) {
-        memcpy(scratch + i * size, (unsigned char *)items + order[i] * size, size);
-    }
-    memcpy(items, scratch, k * size);
-}
-
-/* The set of every member (UINT32_MAX when its type is no set's), as a
- * new rc_malloc'ed array; NULL when out of memory. */
-static uint32_t *
-member_sets(const rc_explanation *e, const rc_graph *g, const rc_id *members, size_t n,
-            int by_type)
-{
-    uint32_t *set_of = rc_malloc((n ? n : 1) * sizeof *set_of);
-    size_t nt = rc_graph_type_count(g);
-    uint32_t *map = by_type ? rc_malloc((nt ? nt : 1) * sizeof *map) : NULL;
-    if (!set_of || (by_type && !map)) {
-        rc_free(set_of);
-        rc_free(map);
-        return NULL;
-    }
-    for (size_t t = 0; by_type && t < nt; t++) {
-        map[t] = UINT32_MAX;
-    }
-    for (size_t k = 0; by_type && k < e->n_sets; k++) {
-        map[e->sets[k].type] = (uint32_t)k;
-    }
-    for (size_t i = 0; i < n; i++) {
-        set_of[i] = !by_type ? 0 : members[i] < rc_graph_node_count(g)
-                                        ? map[rc_graph_type(g, members[i])]
-                                        : UINT32_MAX;
-    }
-    rc_free(map);
-    return set_of;
-}
-
-/* Sort each set's groups and the sets by what they retain; keys, order
- * and scratch hold max(n_sets, n_groups) entries (scratch of the larger
- * struct). */
-static void
-sort_retained(rc_explanation *e, uint64_t *keys, size_t *order, unsigned char *scratch)
-{
-    for (size_t k = 0; k < e->n_sets; k++) {
-        rc_explained_group *gr = e->groups + e->sets[k].first;
-        for (size_t i = 0; i < e->sets[k].n_groups; i++) {
-            keys[i] = gr[i].retained_bytes;
-        }
-        sort_by_keys(gr, e->sets[k].n_groups, sizeof *gr, keys, order, scratch);
-    }
-    for (size_t k = 0; k < e->n_sets; k++) {
-        keys[k] = e->sets[k].retained_bytes;
-    }
-    sort_by_keys(e->sets, e->n_sets, sizeof *e->sets, keys, order, scratch);
-}
-
-/* The sort's buffers (see sort_retained), all or none. */
-static int
-sort_buffers(const rc_explanation *e, uint64_t **keys, size_t **order, unsigned char **scratch)
-{
-    size_t most = e->n_sets > e->n_groups ? e->n_sets : e->n_groups;
-    size_t big = sizeof(rc_explained_set) > sizeof(rc_explained_group)
-                     ? sizeof(rc_explained_set) : sizeof(rc_explained_group);
-    most = most ? most : 1;
-    *keys = rc_malloc(most * sizeof **keys);
-    *order = rc_malloc(most * sizeof **order);
-    *scratch = most <= SIZE_MAX / big ? rc_malloc(most * big) : NULL;
-    if (!*keys || !*order || !*scratch) {
-        rc_free(*keys);
-        rc_free(*order);
-        rc_free(*scratch);
-        *keys = NULL;
-        *order = NULL;
-        *scratch = NULL;
-        return -1;
-    }
-    return 0;
-}
-
-rc_status
-rc_explain_retained(rc_explanation *e, const rc_dominators *d, const rc_graph *g,
-                    const rc_id *members, size_t n, int by_type)
-{
-    size_t ng = e->n_groups, ns = e->n_sets;
-    uint32_t *group_of = rc_malloc((e->n_ids ? e->n_ids : 1) * sizeof *group_of);
-    uint32_t *set_of = member_sets(e, g, members, n, by_type);
-    size_t n_sums = 2 * (ng + ns) + 1;
-    uint64_t *sums = rc_malloc(n_sums * sizeof *sums), *keys = NULL;
-    size_t *order = NULL;
-    unsigned char *scratch = NULL;
-    rc_status st = group_of && set_of && sums && sort_buffers(e, &keys, &order, &scratch) == 0
-                       ? RC_OK : RC_ENOMEM;
-    if (st == RC_OK) {
-        /* The groups label their members in ids; chains carry no group. */
-        for (size_t i = 0; i < e->n_ids; i++) {
-            group_of[i] = UINT32_MAX;
-        }
-        for (size_t k = 0; k < ng; k++) {
-            for (size_t i = 0; i < e->groups[k].count; i++) {
-                group_of[e->groups[k].members_at + i] = (uint32_t)k;
-            }
-        }
-        rc_dom_sets ls[2] = {{e->ids, group_of, e->n_ids, ng, sums, sums + ng},
-                             {members, set_of, n, ns, sums + 2 * ng, sums + 2 * ng + ns}};
-        st = rc_dominators_sets(d, ls, 2);
-    }
-    if (st == RC_OK) {
-        for (size_t k = 0; k < ng; k++) {
-            e->groups[k].retained_bytes = sums[k];
-            e->groups[k].retained_count = sums[ng + k];
-        }
-        for (size_t k = 0; k < ns; k++) {
-            e->sets[k].retained_bytes = sums[2 * ng + k];
-            e->sets[k].retained_count = sums[2 * ng + ns + k];
-        }
-        sort_retained(e, keys, order, scratch);
-    }
-    rc_free(keys);
-    rc_free(order);
-    rc_free(scratch);
-    rc_free(group_of);
-    rc_free(set_of);
-    rc_free(sums);
     return st;
 }

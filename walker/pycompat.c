@@ -362,6 +362,24 @@ rc_object_dict(PyObject *op)
 }
 
 PyObject *
+rc_unvisited_dict(PyObject *op)
+{
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+    PyTypeObject *tp = Py_TYPE(op);
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_MANAGED_DICT) ||
+        !PyType_HasFeature(tp, Py_TPFLAGS_INLINE_VALUES)) {
+        return NULL;
+    }
+    const rc_values313 *inline_values =
+        (const rc_values313 *)((const char *)op + tp->tp_basicsize);
+    return inline_values->valid ? rc_object_dict(op) : NULL;
+#else
+    (void)op;
+    return NULL;
+#endif
+}
+
+PyObject *
 rc_frame_locals_mapping(PyObject *frame)
 {
 #ifdef RC_FRAME_INTERNALS

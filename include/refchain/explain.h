@@ -25,7 +25,7 @@ typedef struct rc_explained_group {
     size_t chain_at;  /* ids[chain_at .. + chain_len): root .. representative */
     size_t chain_len; /* depth + 1; 1 (the representative) when unreached */
     size_t members_at; /* ids[members_at .. + count): the members, in the order given */
-    /* What the members retain together (rc_explain_retained; 0 before). */
+    /* What the members retain together (0 unless rc_explain had d). */
     uint64_t retained_bytes, retained_count;
 } rc_explained_group;
 
@@ -35,7 +35,7 @@ typedef struct rc_explained_set {
     uint64_t bytes;  /* their sizes */
     size_t first;    /* groups[first .. + n_groups) */
     size_t n_groups; /* at most the limit */
-    /* What the set's members retain together (rc_explain_retained; 0 before). */
+    /* What the set's members retain together (0 unless rc_explain had d). */
     uint64_t retained_bytes, retained_count;
 } rc_explained_set;
 
@@ -52,28 +52,27 @@ typedef struct rc_explanation {
     uint32_t *edges;
 } rc_explanation;
 
-/* Explain members[0..n) (node ids of g, which p was computed on; kinds from
- * rc_roots_classify).  by_type 0: one set, its count and bytes those of
- * members, type 0.  by_type 1: one set per type, the `limit` largest types
- * (SIZE_MAX: all).  Each set keeps its `limit` largest groups, sorted as
- * rc_paths_group() sorts them.  Fills *out (owned by the caller: free it
- * with rc_explanation_clear()).  RC_OK, or RC_ENOMEM / RC_ETOOBIG with *out
- * zeroed. */
-rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
-                     const rc_id *members, size_t n, int by_type, size_t limit,
-                     rc_explanation *out);
-
 struct rc_dominators;
-/* What the groups and sets of e (rc_explain's answer for members[0..n)
- * and by_type, on the graph d was computed on) retain: each group's
- * members as one, and each set's members (all of them, also those of the
- * groups not kept) as one, by rc_dominators_sets() (refchain/dominators.h):
- * what would be freed if the reference they share went.  Then each set's
- * groups, and the sets, are sorted by retained bytes, the largest first
- * (ties keep their order).  RC_OK; RC_ENOMEM (or RC_EINVAL when members
- * are not the graph's) leaves e as it was. */
-rc_status rc_explain_retained(rc_explanation *e, const struct rc_dominators *d,
-                              const rc_graph *g, const rc_id *members, size_t n, int by_type);
+/* Explain members[0..n) (node ids of g, which p and d were computed on;
+ * kinds from rc_roots_classify).  by_type 0: one set, its count and bytes
+ * those of members, type 0.  by_type 1: one set per type, the `limit`
+ * largest types by count (SIZE_MAX: all).
+ *
+ * d NULL: each set keeps its `limit` largest groups by count, sorted as
+ * rc_paths_group() sorts them, and nothing retained is filled in.  d given
+ * (rc_dominators_compute on g): every group's and set's retained bytes and
+ * count are computed (a group's members as one, a set's all its members
+ * as one: what would be freed if the reference they share went), each set
+ * keeps the `limit` groups retaining the most bytes (then by count), and
+ * the sets come largest retained first; the few members that retain a heap
+ * are never cut for many that retain nothing.
+ *
+ * Fills *out (owned by the caller: free it with rc_explanation_clear()).
+ * RC_OK, or RC_ENOMEM / RC_ETOOBIG (RC_EINVAL: members not d's graph's)
+ * with *out zeroed. */
+rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
+                     const struct rc_dominators *d, const rc_id *members, size_t n,
+                     int by_type, size_t limit, rc_explanation *out);
 
 /* Free what an explanation owns and zero it; a zeroed one is fine.  e must
  * not be NULL. */

@@ -122,6 +122,14 @@ struct _object *rc_frame_locals_mapping(struct _object *frame);
  * NULL for a managed dict on 3.14+ (layout unknown, untested). */
 struct _object *rc_object_dict(struct _object *op);
 
+/* 3.13: the materialised __dict__ of an instance whose inline values are
+ * still valid, borrowed.  tp_traverse (PyObject_VisitManagedDict) then
+ * visits the values and not the dict, although the instance holds a strong
+ * reference to it: reading obj.__dict__ (dir() does) makes such a dict.
+ * NULL otherwise and on other versions, where a materialised dict replaces
+ * the inline values and tp_traverse visits it.  Never allocates. */
+struct _object *rc_unvisited_dict(struct _object *op);
+
 /* The next (key, hash) of dict d from *pos, the hash being the one d
  * stored with the key, read without calling user code: 1, or 0 at the end.
  * *known is 0 when the hash cannot be read that way.  3.8 to 3.12:

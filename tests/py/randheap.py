@@ -51,6 +51,7 @@ import sys
 import weakref
 
 import refchain
+from unvisited import lower_bound_ok, unvisited_dict
 
 gc.disable()
 
@@ -271,10 +272,13 @@ def oracle(census, targets):
         for o in batch:
             if issubclass(type(o), dict):
                 refs.extend(dict.keys(o))
+            hidden = unvisited_dict(o)
+            if hidden is not None:
+                refs.append(hidden)
         pending = {id(r): r for r in refs}
         for k in pending.keys() & seen.keys():
             del pending[k]
-    del batch, refs, pending, o
+    del batch, refs, pending, o, hidden
     objects = list(seen.values())
     by_type = {}
     for t, size in zip(map(type, objects), map(sys.getsizeof, objects)):
@@ -453,6 +457,10 @@ if __name__ == "__main__":
         C = refchain.census()               # nothing may be created from here to the walk
         ROWS, TARGETS = oracle(C, TARGETS)
         OURS = {name: list(stat) for name, stat in C.items()}
+        for D in C.items():             # sized as a lower bound: counts agree, bytes at most
+            if D[1].bytes_lower_bound and lower_bound_ok(D[0]) and D[0] in ROWS and (
+                    OURS[D[0]][0] == ROWS[D[0]][0] and OURS[D[0]][1] <= ROWS[D[0]][1]):
+                OURS[D[0]] = ROWS[D[0]]
         DIFF = {name: (OURS.get(name), ROWS.get(name))
                 for name in set(OURS) | set(ROWS) if OURS.get(name) != ROWS.get(name)}
         if DIFF:

@@ -12,7 +12,10 @@ one moment (nothing is allocated that outlives a question):
 
 1. a live census, then refchain.dump();
 2. the live answers, as text: find_chain() for TARGETS objects the seed
-   made (default 10), explain() of its types, and garbage();
+   made (default 10), explain() of its types, and garbage().  Each is
+   written to a file as it comes, not kept: kept answers would be objects
+   the dump did not have, and explain() ranks groups by what they retain,
+   so a dict of answers can enter the live top groups;
 3. refchain.load() of the file, and the same answers from the snapshot.
 
 Every answer must be equal: census rows (count and bytes), chain text,
@@ -41,31 +44,44 @@ SUMMARY = {"seeds": 0, "failures": 0, "objects": 0, "chains": 0, "groups": 0,
            "garbage_objects": 0}
 # Every global the loop assigns exists before the first census.
 SEED = CENSUS = ADDRS = LIVE_CHAINS = LIVE_EXPLAIN = LIVE_GARBAGE = SNAP = ROWS = None
-A = T = PROBLEMS = None
+A = T = PROBLEMS = LINE = None
+LIVE = os.open(PATH + ".live", os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+
+
+def _answer(kind, key, text):
+    os.write(LIVE, (json.dumps([kind, key, text]) + "\n").encode())
+
+
 # Warm what the first question would otherwise create between the census
-# and the dump (lazy caches of the package's code).
+# and the dump (lazy caches of the package's code, the answers' writer).
 refchain.dump(PATH)
 refchain.load(PATH).find_chain(id(randheap.ROOT))
+_answer("warm", 0, list(map(str, refchain.explain("list", limit=3))))
 for SEED in range(FIRST, FIRST + COUNT):
     randheap.ROOT.clear()
     randheap.MADE.clear()
     randheap.build(SEED, SIZE)      # its dropped cycles wait for the collector
     ADDRS = sorted(randheap.MADE)[::max(1, len(randheap.MADE) // N_TARGETS)]
     PROBLEMS = []
+    os.ftruncate(LIVE, 0)
+    os.lseek(LIVE, 0, os.SEEK_SET)
     CENSUS = refchain.census()
     refchain.dump(PATH)
-    LIVE_CHAINS = {}
     for A in ADDRS:
         # Only what the seed made and is still there (a collected cycle's
         # address may hold a newer object).
         if refchain.count(randheap.MADE[A], [refchain.at(A)]) if refchain.at(A) is not None \
                 else False:
-            LIVE_CHAINS[A] = str(refchain.find_chain(refchain.at(A)))
-    LIVE_EXPLAIN = {}       # filled by a loop: a comprehension's dict is held by C
+            _answer("chain", A, str(refchain.find_chain(refchain.at(A))))
     for T in TYPES:
         # map(), not a comprehension: before 3.12 one runs as a function,
         # whose frame the live answer would name as a root.
-        LIVE_EXPLAIN[T] = list(map(str, refchain.explain(T, limit=3)))
+        _answer("explain", T, list(map(str, refchain.explain(T, limit=3))))
+    os.lseek(LIVE, 0, os.SEEK_SET)
+    LIVE_CHAINS, LIVE_EXPLAIN = {}, {}
+    for LINE in os.read(LIVE, 1 << 24).decode().splitlines():
+        LINE = json.loads(LINE)
+        (LIVE_CHAINS if LINE[0] == "chain" else LIVE_EXPLAIN)[LINE[1]] = LINE[2]
     LIVE_GARBAGE = refchain.garbage()
     SUMMARY["garbage_objects"] += LIVE_GARBAGE.object_count
     LIVE_GARBAGE = str(LIVE_GARBAGE)
@@ -105,5 +121,7 @@ for SEED in range(FIRST, FIRST + COUNT):
     CENSUS = SNAP = ROWS = LIVE_CHAINS = LIVE_EXPLAIN = LIVE_GARBAGE = None
     randheap.ROOT.clear()
     gc.collect()
+os.close(LIVE)
 os.unlink(PATH)
+os.unlink(PATH + ".live")
 print(json.dumps(SUMMARY), flush=True)
