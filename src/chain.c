@@ -491,10 +491,13 @@ group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
         PyObject *chain = make_chain(module, gr->kind, objs + gr->chain_at,
                                      e->edges + gr->chain_at, gr->chain_len);
         PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
-        PyObject *item = members ? Py_BuildValue("(nKOOKK)", (Py_ssize_t)gr->count,
+        PyObject *item = members ? Py_BuildValue("(nKOOKK(nKK))", (Py_ssize_t)gr->count,
                                                  (unsigned long long)gr->bytes, chain, members,
                                                  (unsigned long long)gr->retained_bytes,
-                                                 (unsigned long long)gr->retained_count)
+                                                 (unsigned long long)gr->retained_count,
+                                                 (Py_ssize_t)gr->holder_at,
+                                                 (unsigned long long)gr->holder_bytes,
+                                                 (unsigned long long)gr->holder_count)
                                  : NULL;
         Py_XDECREF(chain);
         Py_XDECREF(members);
@@ -605,7 +608,8 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
  *   selector: None, a type or a type name; objects: None or a sequence;
  *   since: None or a Census; given: what the user passed (its caller's
  *   stack holds a reference no capture sees).
- * -> [(count, bytes, chain, members, retained bytes, retained count)], or
+ * -> [(count, bytes, chain, members, retained bytes, retained count,
+ *    (holder's index on the chain, its retained bytes, its retained count))], or
  *    with by_type [(type name, count, bytes, [group], retained bytes,
  *    retained count)]: groups and types largest retained bytes first
  *    (rc_explain with the dominator tree). */

@@ -67,13 +67,31 @@ lay_out(const rc_paths *p, const rc_group *groups, const ranking *r, size_t limi
     return at;
 }
 
+/* The holder of a group (see rc_explained_group): the index of chain[0..n)'s
+ * first collection before the representative, else n - 2.  A namespace
+ * (a module's or an object's __dict__) is no collection: its keys are
+ * names, the same for every member. */
+static size_t
+holder_of(const rc_graph *g, const rc_id *chain, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        if ((rc_graph_type_flags(g, rc_graph_type(g, chain[i])) &
+             (RC_TYPE_COLLECTION | RC_TYPE_LRU_CACHE)) &&
+            !(rc_graph_flags(g, chain[i]) & RC_NODE_NAMESPACE)) {
+            return i;
+        }
+    }
+    return n - 2;
+}
+
 /* Fill ids and edges: each kept group's chain, then its members in the
  * order given.  kept[gi] is the output group of group gi, or SIZE_MAX.
  * gret: what each group retains (bytes, then counts after n_all), or NULL. */
 static void
-fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const ranking *r,
-     const uint64_t *gret, size_t n_all, const rc_id *members, const uint32_t *group_of,
-     size_t n, size_t *kept, rc_explanation *e)
+fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
+     const rc_group *groups,
+     const ranking *r, const uint64_t *gret, size_t n_all, const rc_id *members,
+     const uint32_t *group_of, size_t n, size_t *kept, rc_explanation *e)
 {
     for (size_t k = 0; k < e->n_sets; k++) {
         for (size_t i = 0; i < e->sets[k].n_groups; i++) {
@@ -94,6 +112,13 @@ fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const rank
             rc_paths_chain(p, groups[gi].representative, chain, out->chain_len);
             rc_paths_chain_edges(p, chain, out->chain_len, e->edges + out->chain_at);
             out->kind = kinds[chain[0]];
+            if (out->chain_len >= 2) {
+                out->holder_at = holder_of(g, chain, out->chain_len);
+            }
+            if (d && out->chain_len >= 2) {
+                out->holder_bytes = rc_dominators_bytes(d, chain[out->holder_at]);
+                out->holder_count = rc_dominators_count(d, chain[out->holder_at]);
+            }
         }
     }
     /* members_at is each group's cursor here, then set back. */
@@ -104,8 +129,8 @@ fill(const rc_paths *p, const uint8_t *kinds, const rc_group *groups, const rank
             e->ids[out->members_at++] = members[j];
         }
     }
-    for (size_t g = 0; g < e->n_groups; g++) {
-        e->groups[g].members_at -= e->groups[g].count;
+    for (size_t k = 0; k < e->n_groups; k++) {
+        e->groups[k].members_at -= e->groups[k].count;
     }
 }
 
@@ -255,7 +280,7 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     for (size_t i = 0; i < n_all; i++) {
         kept[i] = SIZE_MAX;
     }
-    fill(p, kinds, groups, &r, sums, n_all, members, group_of, n, kept, &e);
+    fill(g, p, kinds, d, groups, &r, sums, n_all, members, group_of, n, kept, &e);
     *out = e;
     e = (rc_explanation){0};
 finally:

@@ -23,10 +23,11 @@ class Group:
     representative chain is the shallowest member's."""
 
     __slots__ = ("typename", "count", "bytes", "chain", "lines", "retained_bytes",
-                 "retained_count")
+                 "retained_count", "_holder_at", "holder_retained_bytes",
+                 "holder_retained_count")
 
     def __init__(self, typename, count, nbytes, chain, lines, retained_bytes=None,
-                 retained_count=None):
+                 retained_count=None, holder=(None, None, None)):
         self.typename = typename
         self.count = count
         self.bytes = nbytes
@@ -36,14 +37,28 @@ class Group:
         # reference they share went (members under members counted once).
         self.retained_bytes = retained_bytes
         self.retained_count = retained_count
+        # The holder: the chain's first collection, where the members' paths
+        # part (else the object before the representative), and what it
+        # retains: what fixing it would free.  None when the representative
+        # is a root or unreached.
+        has_holder = len(chain.steps) >= 1 and chain.root_kind != "unreachable"
+        self._holder_at, self.holder_retained_bytes, self.holder_retained_count = \
+            holder if has_holder else (None, None, None)
 
     @property
     def root_kind(self):
         return self.chain.root_kind
 
-    def path(self):
+    @property
+    def holder(self):
+        """The object that holds the group (see holder_retained_bytes), or None."""
+        if self._holder_at is None:
+            return None
+        return self.chain.objects[self._holder_at]
+
+    def path(self, holder=False):
         """The retention path with keys and indexes collapsed: the group's
-        signature as text."""
+        signature as text.  holder=True: the path to the holder only."""
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
 
@@ -58,7 +73,13 @@ class Group:
                 yield "%s %s" % (label, type_name(obj, node))
                 parent = obj
 
-        return " → ".join([self.chain.root_description] + list(runs(hops())))
+        steps = list(hops())
+        if holder and self._holder_at is not None:
+            # chain.objects lists a namespace that the steps fold away.
+            held = self.holder
+            steps = steps[:next((k + 1 for k, (obj, _) in enumerate(self.chain.steps)
+                                 if obj is held), 0)]
+        return " → ".join([self.chain.root_description] + list(runs(steps)))
 
     def __str__(self):
         text = "%d %s (%s%s), held through %s" % (
@@ -79,14 +100,19 @@ class Group:
         return _render.render_groups([self], "svg").decode("utf-8")
 
 
+def _retaining_text(retained_bytes, retained_count):
+    """'1.2 MiB in 2,500 objects'."""
+    return "%s in {:,} object%s".format(retained_count) % (
+        human_bytes(retained_bytes), "" if retained_count == 1 else "s")
+
+
 def _retaining(count, nbytes, retained_count, retained_bytes, unreachable=False):
     """'; retaining 1.2 MiB in 2,500 objects' when what the objects retain
     together is not just themselves ('' when unknown or unreachable)."""
     if retained_count is None or unreachable or \
             (retained_count, retained_bytes) == (count, nbytes):
         return ""
-    return "; retaining %s in {:,} object%s".format(retained_count) % (
-        human_bytes(retained_bytes), "" if retained_count == 1 else "s")
+    return "; retaining " + _retaining_text(retained_bytes, retained_count)
 
 
 def _node_varies(parent):
@@ -104,10 +130,10 @@ def _varies(parent):
 
 def _groups(raw, typename):
     groups = []
-    for count, nbytes, chain, members, rbytes, rcount in raw:
+    for count, nbytes, chain, members, rbytes, rcount, holder in raw:
         lines = allocation_sites(members)
         del members[:]
-        groups.append(Group(typename, count, nbytes, chain, lines, rbytes, rcount))
+        groups.append(Group(typename, count, nbytes, chain, lines, rbytes, rcount, holder))
     return groups
 
 
@@ -124,11 +150,12 @@ def _selector(what):
 
 def explain(what, limit=5):
     """Group the live instances of `what` (a type name, a type, or an iterable
-    of objects) by the path that retains them.  Returns up to `limit` Groups
-    (the most numerous), those retaining the most bytes first; each has
-    .count, .bytes, .retained_bytes and .retained_count (what its members
-    retain together), .lines (allocation sites, when tracemalloc traces) and
-    one representative .chain."""
+    of objects) by the path that retains them.  Returns the `limit` Groups
+    retaining the most bytes (then the most numerous), largest first; each
+    has .count, .bytes, .retained_bytes and .retained_count (what its
+    members retain together), .holder and what it retains, .lines
+    (allocation sites, when tracemalloc traces) and one representative
+    .chain."""
     limit = _check_limit(limit, "explain")
     selector, objects = _selector(what)
     raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,

@@ -97,17 +97,26 @@ def _dict_growth(limit, peak_stats, shortnames, filter, func):
     return deltas[:limit]
 
 
-def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=None):
+def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=None, *,
+                holders=False):
     """Print the types whose count rose above their previous peak since the
     last call: name, count, +delta and the byte delta.  Under each, when
     tracemalloc is tracing, the top allocation lines of the new instances.
     The first call sets the baseline.  Prints nothing when nothing grew.
+
+    holders=True adds, under each type, the largest holder of its new
+    objects and what that holder retains (what fixing it would free): one
+    capture and dominator tree more, as leaks() takes.
 
     objgraph's arguments, in its order: with peak_stats or filter (see
     growth()) the rows are objgraph's (name, count, +delta), with no bytes
     and no allocation lines."""
     limit = _check_limit(limit, "show_growth")
     _check_bool(shortnames, "shortnames", "show_growth")
+    _check_bool(holders, "holders", "show_growth")
+    if holders and (peak_stats is not None or filter is not None):
+        raise ValueError("show_growth(holders=True) needs refchain's own baseline: "
+                         "not with peak_stats or filter")
     if file is None:
         file = sys.stdout
     elif not callable(getattr(file, "write", None)):
@@ -119,19 +128,44 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
             file.write("".join("%-*s%9d %+9d\n" % (width, name(n), c, d) for n, c, d in rows))
         return
     tracing = _tracing()
+    since = _point
     commit, rows, objects = _step(limit, shortnames, tracing)
+    held = _holders(since, rows, shortnames) if holders and rows and since is not None else {}
     lines = []
     for row, line in zip(rows, growth_lines(rows)):
         lines.append(line)
         if objects:
             for n, site in allocation_sites(objects.get(row.name, ())):
                 lines.append("    +%d at %s" % (n, site))
+        if row.name in held:
+            lines.append(held[row.name])
     del objects
     if rows and not tracing:
         lines.append(TRACEMALLOC_HINT)
     if lines:
         file.write("\n".join(lines) + "\n")
     commit()
+
+
+def _holders(since, rows, shortnames):
+    """{row name: "    held by PATH, which retains N"} for the growth rows:
+    per type, the group of its objects new since the census point `since`
+    that retains the most (leaks()' first group), and what its holder
+    retains."""
+    # Imported here: _explain imports this module.
+    from refchain._explain import _groups, _retaining_text
+    # Types ranked by new objects, not by growth over the peak: ask for more.
+    raw = _refchain._explain(None, None, since, max(2 * len(rows), 10), True)
+    held = {}
+    for typename, _, _, groups, _, _ in raw:
+        key = typename if not shortnames else typename.rpartition(".")[2]
+        group = _groups(groups[:1], typename)[0] if groups else None
+        if group is None or key in held or group.holder_retained_bytes is None:
+            continue
+        held[key] = "    held by %s, which retains %s" % (
+            group.path(holder=True),
+            _retaining_text(group.holder_retained_bytes, group.holder_retained_count))
+    return held
 
 
 def count(typename, objects=None):

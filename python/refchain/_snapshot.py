@@ -416,11 +416,11 @@ class Snapshot(Drawings):
 
     def _groups(self, raw, typename):
         groups = []
-        for count, nbytes, (kind, ids, edges), members, rbytes, rcount in raw:
+        for count, nbytes, (kind, ids, edges), members, rbytes, rcount, holder in raw:
             nodes = [self._node(i) for i in members]
             groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
                                 allocation_sites(nodes, frames=SnapNode.frames), rbytes,
-                                rcount))
+                                rcount, holder))
         return groups
 
     def explain(self, typename, limit=5):

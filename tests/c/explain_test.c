@@ -276,6 +276,10 @@ test_retained_sizes_order_groups_and_sets(void **state)
     }
     assert_int_equal(e.ids[e.groups[0].members_at], 3);
     assert_int_equal(e.ids[e.groups[0].chain_at + e.groups[0].chain_len - 1], 3);
+    /* The 30 bytes' holder is the dict: what dropping the cache frees. */
+    assert_int_equal(e.ids[e.groups[1].chain_at + e.groups[1].holder_at], 3);
+    assert_int_equal(e.groups[1].holder_bytes, bytes[0]);
+    assert_int_equal(e.groups[1].holder_count, 31);
     /* The set counts the bytes under the dict once. */
     assert_int_equal(e.sets[0].retained_bytes, bytes[0] + bytes[2]);
     assert_int_equal(e.sets[0].retained_count, 36);

@@ -281,3 +281,72 @@ def test_a_snapshot_names_the_cache_leak_as_live_did(run_script, tmp_path):
     assert errors[6][0] == "ValueError" and "limit" in errors[6][1]
     assert errors[7][0] == "ValueError" and "width" in errors[7][1]
     assert errors[8][0] == "KeyError" and "no object at 0x1" in errors[8][1]
+
+
+HOLDERS = """
+    import gc, io, json, sys
+    import refchain
+    from refchain._explain import _retaining_text
+
+    class Session:
+        active = []
+        def __init__(self, i):
+            self.tags = ["t%d" % i]
+            Session.active.append(self)
+
+    CACHE = {}
+    gc.collect()
+    first = io.StringIO()
+    refchain.show_growth(file=first, holders=True)      # the baseline: no holders yet
+    for i in range(3000):
+        CACHE[10 ** 6 + i] = bytes(512)
+        Session(i)
+    out = io.StringIO()
+    refchain.show_growth(limit=6, file=out, holders=True)
+    rows = {}
+    name = None
+    for line in out.getvalue().splitlines():
+        if not line.startswith(" "):
+            name = line.split()[0]
+        elif line.startswith("    held by "):
+            rows[name] = line
+    groups = refchain.explain("bytes", limit=1)
+    live = [groups[0].holder is CACHE, groups[0].path(holder=True),
+            groups[0].holder_retained_bytes, groups[0].holder_retained_count]
+    groups = None
+    refchain.dump("holders.rcsnap")
+    sg = refchain.load("holders.rcsnap").explain("bytes", limit=1)[0]
+    print(json.dumps({
+        "first": first.getvalue(), "rows": rows, "live": live,
+        "cache": _retaining_text(*refchain.retained(CACHE)),
+        "active": _retaining_text(*refchain.retained(Session.active)),
+        "snap": [sg.holder.address == id(CACHE), sg.path(holder=True),
+                 sg.holder_retained_bytes, sg.holder_retained_count],
+    }))
+    """
+
+
+def test_show_growth_names_each_types_largest_holder(run_script, tmp_path):
+    """show_growth(holders=True): under each growing type, the object that
+    holds its new objects and what fixing it would free."""
+    out = json.loads(run_script(HOLDERS).stdout)
+    assert "held by" not in out["first"]
+    rows = out["rows"]
+    assert rows["bytes"] == "    held by module __main__ \u2192 ['CACHE'] dict, which retains " \
+        + out["cache"]
+    # The sessions, their tags lists and the tags' strs all part at the list
+    # Session.active: the one reference to fix.
+    for name in ("Session", "list"):
+        assert rows[name] == "    held by class __main__.Session \u2192 .active list, which " \
+            "retains " + out["active"], rows
+    is_cache, path, nbytes, count = out["live"]
+    assert is_cache and path == "module __main__ \u2192 ['CACHE'] dict"
+    assert count == 1 + 2 * 3000                  # the dict, its int keys and bytes values
+    assert out["snap"] == [True, path, nbytes, count]
+
+
+def test_show_growth_holders_bad_input():
+    with pytest.raises(TypeError, match="holders"):
+        refchain.show_growth(holders=1)
+    with pytest.raises(ValueError, match="holders=True"):
+        refchain.show_growth(peak_stats={}, holders=True)
