@@ -9,7 +9,7 @@ the extension (walker/dominators.c)."""
 
 from refchain import _refchain
 from refchain._format import human_bytes, name
-from refchain._growth import _check_limit
+from refchain._args import _check_limit
 from refchain._chains import type_name
 
 

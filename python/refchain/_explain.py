@@ -7,9 +7,9 @@ import sys
 from refchain import _refchain, _render
 from refchain._chains import type_name
 from refchain._format import human_bytes, name, runs
-from refchain._growth import TRACEMALLOC_HINT, _check_limit
+from refchain._args import _check_limit
 from refchain._safe import _is, _tname, _type_name
-from refchain._sites import allocation_sites, tracing
+from refchain._sites import TRACEMALLOC_HINT, allocation_sites, tracing
 
 
 # refchain/graph.h's RC_TYPE_COLLECTION and RC_TYPE_LRU_CACHE.

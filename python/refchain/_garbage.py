@@ -11,7 +11,7 @@ import types
 from refchain import _refchain
 from refchain._chains import label_path
 from refchain._format import human_bytes, name, runs
-from refchain._growth import _check_limit
+from refchain._args import _check_limit
 from refchain._node import SnapNode
 from refchain._safe import _dict_descriptor, _tname, _type_qualname
 from refchain._sites import allocation_sites

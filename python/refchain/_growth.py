@@ -4,9 +4,11 @@ object (untracked ones included), with tracemalloc's allocation lines."""
 import sys
 
 from refchain import _refchain
+from refchain._args import _check_bool, _check_limit
+from refchain._explain import _groups, _retaining_text
 from refchain._format import growth_lines, name
 from refchain._objgraph import matcher, typestats
-from refchain._sites import allocation_sites, tracing as _tracing
+from refchain._sites import TRACEMALLOC_HINT, allocation_sites, tracing as _tracing
 
 # The highest count seen per type (one Census per naming), and the census
 # point: the last growth()/show_growth() capture, which remembers object
@@ -14,30 +16,6 @@ from refchain._sites import allocation_sites, tracing as _tracing
 # the tool's own: captures leave them out, so holding them is not growth.
 _peaks = {True: None, False: None}
 _point = None
-
-TRACEMALLOC_HINT = (
-    "(tracemalloc is off: run with PYTHONTRACEMALLOC=1, or call "
-    "tracemalloc.start() early, to see where the new objects were allocated)"
-)
-
-
-def _check_limit(limit, func):
-    if limit is None:
-        return sys.maxsize
-    if isinstance(limit, bool) or not isinstance(limit, int):
-        raise TypeError(
-            "%s() argument 'limit' must be int or None, not %s" % (func, type(limit).__name__)
-        )
-    if limit < 0:
-        raise ValueError("%s() argument 'limit' must be >= 0, got %d" % (func, limit))
-    return limit
-
-
-def _check_bool(value, name, func):
-    if not isinstance(value, bool):
-        raise TypeError(
-            "%s() argument '%s' must be bool, not %s" % (func, name, type(value).__name__)
-        )
 
 
 def _step(limit, shortnames, with_objects):
@@ -152,8 +130,6 @@ def _holders(since, rows, shortnames):
     per type, the group of its objects new since the census point `since`
     that retains the most (leaks()' first group), and what its holder
     retains."""
-    # Imported here: _explain imports this module.
-    from refchain._explain import _groups, _retaining_text
     # Types ranked by new objects, not by growth over the peak: ask for more.
     raw = _refchain._explain(None, None, since, max(2 * len(rows), 10), True)
     held = {}

@@ -21,6 +21,11 @@ import tracemalloc
 from refchain import _refchain
 from refchain._format import name, short
 
+TRACEMALLOC_HINT = (
+    "(tracemalloc is off: run with PYTHONTRACEMALLOC=1, or call "
+    "tracemalloc.start() early, to see where the new objects were allocated)"
+)
+
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _user_code = None        # a predicate set by set_user_code(), or None
 

@@ -19,9 +19,9 @@ import types
 from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
 from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
-from refchain._growth import TRACEMALLOC_HINT, _check_bool, _check_limit
+from refchain._args import _check_bool, _check_limit
 from refchain._node import SnapNode
-from refchain._sites import allocation_sites
+from refchain._sites import TRACEMALLOC_HINT, allocation_sites
 from refchain._snapdraw import Drawings
 
 # refchain/snapshot.h: which side tables a file carries.

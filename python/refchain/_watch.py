@@ -52,7 +52,7 @@ import time
 from refchain import _memory, _refchain
 from refchain._explain import explain
 from refchain._format import human_bytes, name as _name
-from refchain._growth import TRACEMALLOC_HINT
+from refchain._sites import TRACEMALLOC_HINT
 from refchain._leakcheck import _spec_matches
 from refchain._sites import tracing
 

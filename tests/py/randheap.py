@@ -272,7 +272,7 @@ def oracle(census, targets):
         for o in batch:
             if issubclass(type(o), dict):
                 refs.extend(dict.keys(o))
-            hidden = unvisited_dict(o)
+            hidden = unvisited_dict and unvisited_dict(o)
             if hidden is not None:
                 refs.append(hidden)
         pending = {id(r): r for r in refs}

@@ -125,7 +125,7 @@ while work:
     work.extend(gc.get_referents(o))
     if isinstance(o, dict):
         work.extend(dict.keys(o))
-    hidden = unvisited_dict(o)
+    hidden = unvisited_dict and unvisited_dict(o)
     if hidden is not None:
         work.append(hidden)
 del work, allobjs, hidden

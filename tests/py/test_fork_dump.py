@@ -175,8 +175,10 @@ def test_fork_safety_with_threads_allocating_and_logging(tmp_path):
 
 
 SERVER = """
-    import http.server, logging, signal, sys, threading
+    import faulthandler, http.server, logging, signal, sys, threading
     import refchain
+
+    faulthandler.register(signal.SIGUSR2, all_threads=True)    # the test's diagnosis
 
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(name)s %(message)s")
 
@@ -244,6 +246,12 @@ def test_dump_on_signal_under_load(tmp_path):
             time.sleep(0.1)
         done.set()
         c.join()
+        if log.read_text().count("wrote") < 2:      # say where the server is stuck
+            os.kill(proc.pid, signal.SIGUSR2)
+            time.sleep(2)
+            children = subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid,stat,etime,wchan"],
+                                      capture_output=True, text=True).stdout
+            log.open("a").write("\n[test] the server's children:\n" + children)
     finally:
         proc.terminate()
         proc.communicate(timeout=30)

@@ -27,10 +27,8 @@ def lower_bound_ok(name):
     return name in ("_struct.Struct", "Struct") or name.startswith(("_ctypes.", "ctypes."))
 
 
-def unvisited_dict(o):
+def _unvisited_dict(o):
     """o's materialised __dict__ when gc.get_referents(o) leaves it out, else None."""
-    if not _ACTIVE:
-        return None
     tp = type(o)
     if tp.__flags__ & (_MANAGED_DICT | _INLINE_VALUES) != _MANAGED_DICT | _INLINE_VALUES:
         return None
@@ -39,3 +37,9 @@ def unvisited_dict(o):
         return None
     dict_ptr = ctypes.c_void_p.from_address(id(o) - 3 * _WORD).value   # MANAGED_DICT_OFFSET
     return ctypes.cast(dict_ptr, ctypes.py_object).value if dict_ptr else None
+
+
+# None where no such dict exists: an oracle then calls nothing per object
+# (before 3.11 a function called often enough grows its code object's
+# opcache, which the census would already have counted smaller).
+unvisited_dict = _unvisited_dict if _ACTIVE else None
