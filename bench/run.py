@@ -271,6 +271,9 @@ def dominators_speed(composition, n, pairs):
     result.update(nodes=nodes, retained=list(retained),
                   extra_bytes_per_object=(retained_peak - capture_peak) / nodes,
                   capture_peak_per_object=capture_peak / nodes)
+    return result
+
+
 def plugin_overhead(composition, n, pairs):
     import refchain
     from refchain import pytest_plugin
