@@ -118,8 +118,9 @@ def _check_request(req):
     output = req.get("output")
     if not isinstance(output, str) or not os.path.isabs(output) or "\0" in output:
         raise ValueError("the request's output is not an absolute path: %r" % (output,))
-    if not isinstance(req.get("fork"), bool):
-        raise ValueError("the request's fork is not a bool")
+    for key in ("fork", "force"):
+        if not isinstance(req.get(key), bool):
+            raise ValueError("the request's %s is not a bool" % key)
     return output
 
 
@@ -132,11 +133,11 @@ def _serve(req, result_path):
     output = _check_request(req)
     start = time.monotonic()
     if not req["fork"]:
-        refchain.dump(output)
+        refchain.dump(output, force=req["force"])
         _write_result(result_path, {"nonce": nonce, "ok": True, "path": output,
                                     "pause": time.monotonic() - start})
         return
-    handle = refchain.dump(output, fork=True)
+    handle = refchain.dump(output, fork=True, force=req["force"])
     pause = time.monotonic() - start
 
     def wait():
@@ -461,11 +462,12 @@ def _await_result(pid, request, result, nonce, deadline, timeout):
                       "it may still write it" % (pid, timeout))
 
 
-def attach(pid, output=None, fork=False, timeout=60.0):
+def attach(pid, output=None, fork=False, timeout=60.0, force=False):
     """Make process `pid` (a running CPython of this interpreter version)
     write a snapshot to `output` (default refchain-PID-TIME.rcsnap in the
     current directory); return a dict: path, pause (seconds the target's
-    main thread spent), seconds (command to file), method."""
+    main thread spent), seconds (command to file), method.  The target
+    checks its memory budget first (force=True skips the check)."""
     start = time.monotonic()
     major, minor, debug = describe_target(pid)
     if output is None:
@@ -479,7 +481,7 @@ def attach(pid, output=None, fork=False, timeout=60.0):
     result = os.path.join(folder, "%d.result" % pid)
     nonce = os.urandom(16).hex()
     import refchain
-    req = {"nonce": nonce, "output": output, "fork": bool(fork),
+    req = {"nonce": nonce, "output": output, "fork": bool(fork), "force": bool(force),
            "python": [major, minor], "debug": debug,
            "sys_path": os.path.dirname(os.path.dirname(os.path.abspath(refchain.__file__)))}
     _unlink(result)
@@ -492,7 +494,10 @@ def attach(pid, output=None, fork=False, timeout=60.0):
         raise
     res = _await_result(pid, request, result, nonce, deadline, timeout)
     if not res.get("ok"):
-        raise AttachError("%d could not write the snapshot: %s" % (pid, res.get("error")))
+        error = str(res.get("error"))
+        if error.startswith("MemoryBudgetError"):
+            error += " (here: attach --force skips the check)"
+        raise AttachError("%d could not write the snapshot: %s" % (pid, error))
     return {"pid": pid, "path": res["path"], "pause": res.get("pause"),
             "seconds": time.monotonic() - start, "method": method,
             "python": "%d.%d%s" % (major, minor, "d" if debug else "")}

@@ -537,7 +537,7 @@ def cmd_attach(args, progress):
     from refchain._attach import AttachError, attach
     with progress.step("attaching to %d" % args.pid):
         try:
-            res = attach(args.pid, args.output, args.fork, args.timeout)
+            res = attach(args.pid, args.output, args.fork, args.timeout, args.force)
         except AttachError as exc:
             raise InputError(_one_line(exc)) from None
     if args.json:
@@ -691,6 +691,8 @@ def _parser():
                    help="dump(fork=True): a forked child of the target writes the file")
     p.add_argument("--timeout", type=_seconds, default=60.0, metavar="S",
                    help="seconds to wait for the file (default 60)")
+    p.add_argument("--force", action="store_true",
+                   help="skip the target's memory budget check (dump(force=True))")
     return top
 
 

@@ -68,3 +68,38 @@ def how_it_ended(code):
         except ValueError:
             return "killed by signal %d" % -code
     return "exit status %d" % code
+
+
+def memory_limit_env(tmp_path, free, version=2, available=64 << 30, cache=0):
+    """The environment that makes refchain's memory budget (refchain._memory)
+    see a fake cgroup (v1 or v2) leaving `free` bytes, and a meminfo with
+    `available` bytes: files under tmp_path, named by REFCHAIN_CGROUP_ROOT,
+    REFCHAIN_PROC_CGROUP and REFCHAIN_MEMINFO."""
+    root = tmp_path / "cgroup"
+    limit = 1 << 30
+    if version == 2:
+        # The limit sits on the parent; the process's own level has none.
+        parent = root / "svc"
+        (parent / "app").mkdir(parents=True, exist_ok=True)
+        (parent / "memory.max").write_text("%d\n" % limit)
+        (parent / "memory.current").write_text("%d\n" % (limit - free + cache))
+        (parent / "memory.stat").write_text("anon 1\ninactive_file %d\n" % cache)
+        (parent / "app" / "memory.max").write_text("max\n")
+        (parent / "app" / "memory.current").write_text("4096\n")
+        line = "0::/svc/app\n"
+    else:
+        level = root / "memory" / "svc"
+        level.mkdir(parents=True, exist_ok=True)
+        (level / "memory.limit_in_bytes").write_text("%d\n" % limit)
+        (level / "memory.usage_in_bytes").write_text("%d\n" % (limit - free + cache))
+        (level / "memory.stat").write_text("cache 5\ntotal_inactive_file %d\n" % cache)
+        (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+        (root / "memory" / "memory.usage_in_bytes").write_text("1\n")
+        # Under a container's path the host's levels are missing: skipped.
+        line = "4:memory:/svc/docker/abc\n0::/\n"
+    (tmp_path / "proc-cgroup").write_text(line)
+    (tmp_path / "meminfo").write_text("MemTotal: 1 kB\nMemAvailable: %d kB\n"
+                                      % (available // 1024))
+    return {"REFCHAIN_CGROUP_ROOT": str(root),
+            "REFCHAIN_PROC_CGROUP": str(tmp_path / "proc-cgroup"),
+            "REFCHAIN_MEMINFO": str(tmp_path / "meminfo")}

@@ -17,7 +17,7 @@ import urllib.request
 import pytest
 
 import refchain
-from conftest import _pythonpath
+from conftest import _pythonpath, memory_limit_env
 
 
 def _ptrace_scope():
@@ -85,10 +85,11 @@ def _target_env():
     return env
 
 
-def _spawn(tmp_path, source, name="target.py", stdin=subprocess.DEVNULL):
+def _spawn(tmp_path, source, name="target.py", stdin=subprocess.DEVNULL, env=None):
     script = tmp_path / name
     script.write_text(textwrap.dedent(source))
-    return subprocess.Popen([sys.executable, str(script)], env=_target_env(), stdin=stdin,
+    return subprocess.Popen([sys.executable, str(script)], env=dict(_target_env(), **(env or {})),
+                            stdin=stdin,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -344,13 +345,14 @@ def test_request_directory_must_be_private(tmp_path, monkeypatch):
 
 def test_target_checks_the_request(tmp_path):
     from refchain import _attach
-    good = {"nonce": "n", "output": str(tmp_path / "a.rcsnap"), "fork": False,
+    good = {"nonce": "n", "output": str(tmp_path / "a.rcsnap"), "fork": False, "force": False,
             "python": list(sys.version_info[:2]), "debug": hasattr(sys, "gettotalrefcount")}
     result = str(tmp_path / "result")
     for bad, message in ((dict(good, python=[2, 7]), "the request is for Python"),
                          (dict(good, output="relative.rcsnap"), "not an absolute path"),
                          (dict(good, output=7), "not an absolute path"),
-                         (dict(good, fork="yes"), "fork is not a bool")):
+                         (dict(good, fork="yes"), "fork is not a bool"),
+                         (dict(good, force=None), "force is not a bool")):
         with pytest.raises((RuntimeError, ValueError), match=message):
             _attach._serve(bad, result)
         assert not os.path.exists(result) and not os.path.exists(good["output"])
@@ -359,3 +361,29 @@ def test_target_checks_the_request(tmp_path):
         res = json.load(f)
     assert res["ok"] and res["nonce"] == "n" and res["path"] == good["output"]
     assert len(refchain.load(good["output"])) > 1000
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_the_target_refuses_when_its_memory_is_short(tmp_path, fork):
+    """In a target whose cgroup leaves 1 MiB, attach gets the memory budget's
+    refusal (exit 2, the numbers, the way out), writes nothing, and the
+    target goes on; --force writes the snapshot."""
+    server = _spawn(tmp_path, SERVER, "server.py", env=memory_limit_env(tmp_path, 1 << 20))
+    try:
+        port = int(server.stdout.readline())
+        _count(port)
+        out = tmp_path / "short.rcsnap"
+        fork_arg = ("--fork",) if fork else ()
+        proc = _attach(server.pid, "-o", out, "--timeout", "120", *fork_arg)
+        assert proc.returncode == 2, proc.stderr
+        assert "could not write the snapshot: MemoryBudgetError: refchain: a " in proc.stderr
+        assert "the memory left is 1.0 MiB" in proc.stderr
+        assert "(here: attach --force skips the check)" in proc.stderr
+        assert not out.exists()
+        served = _count(port)
+        assert _count(port) == served + 1 and server.poll() is None
+        proc = _attach(server.pid, "-o", out, "--timeout", "120", "--force", *fork_arg)
+        assert proc.returncode == 0, proc.stderr
+        assert len(refchain.load(str(out))) > 1000
+    finally:
+        _stop(server)
