@@ -86,12 +86,13 @@ holder_of(const rc_graph *g, const rc_id *chain, size_t n)
 
 /* Fill ids and edges: each kept group's chain, then its members in the
  * order given.  kept[gi] is the output group of group gi, or SIZE_MAX.
- * gret: what each group retains (bytes, then counts after n_all), or NULL. */
+ * gret: what each group retains (bytes, then counts after n_all), or NULL
+ * (then d is NULL too). */
 static void
 fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
-     const rc_group *groups,
-     const ranking *r, const uint64_t *gret, size_t n_all, const rc_id *members,
-     const uint32_t *group_of, size_t n, size_t *kept, rc_explanation *e)
+     const rc_group *groups, const ranking *r, const uint64_t *gret, size_t n_all,
+     const rc_id *members, const uint32_t *group_of, size_t n, size_t *kept,
+     rc_explanation *e)
 {
     for (size_t k = 0; k < e->n_sets; k++) {
         for (size_t i = 0; i < e->sets[k].n_groups; i++) {
@@ -114,10 +115,8 @@ fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_domina
             out->kind = kinds[chain[0]];
             if (out->chain_len >= 2) {
                 out->holder_at = holder_of(g, chain, out->chain_len);
-            }
-            if (d && out->chain_len >= 2) {
-                out->holder_bytes = rc_dominators_bytes(d, chain[out->holder_at]);
-                out->holder_count = rc_dominators_count(d, chain[out->holder_at]);
+                out->holder_bytes = d ? rc_dominators_bytes(d, chain[out->holder_at]) : 0;
+                out->holder_count = d ? rc_dominators_count(d, chain[out->holder_at]) : 0;
             }
         }
     }
@@ -185,6 +184,34 @@ retained_sums(const rc_dominators *d, const rc_id *members, const uint32_t *grou
     return st;
 }
 
+/* pick: each set's groups in answer order (indexes into groups, within
+ * start[k] .. start[k + 1]); set_order: the sets in answer order.  With
+ * sums (retained_sums), both by what they retain; without, as grouped. */
+static void
+rank(const rc_group *groups, const size_t *start, size_t n_sets, const uint64_t *sums,
+     size_t *pick, size_t *set_order)
+{
+    size_t n_all = start[n_sets];
+    for (size_t i = 0; i < n_all; i++) {
+        pick[i] = i;
+    }
+    for (size_t k = 0; k < n_sets; k++) {
+        set_order[k] = k;
+    }
+    if (!sums) {
+        return;
+    }
+    sort_keys = sums;
+    sort_groups = groups;
+    for (size_t k = 0; k < n_sets; k++) {
+        qsort(pick + start[k], start[k + 1] - start[k], sizeof *pick, cmp_group);
+    }
+    sort_keys = sums + 2 * n_all;
+    qsort(set_order, n_sets, sizeof *set_order, cmp_by_key);
+    sort_keys = NULL;
+    sort_groups = NULL;
+}
+
 rc_status
 rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
            const rc_id *members, size_t n, int by_type, size_t limit, rc_explanation *out)
@@ -229,24 +256,7 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
                  RC_OK) {
         goto finally;
     }
-    for (size_t i = 0; i < n_all; i++) {
-        pick[i] = i;
-    }
-    for (size_t k = 0; k < n_sets; k++) {
-        set_order[k] = k;
-    }
-    if (d) {
-        /* Each set's groups, then the sets, by what they retain. */
-        sort_keys = sums;
-        sort_groups = groups;
-        for (size_t k = 0; k < n_sets; k++) {
-            qsort(pick + start[k], start[k + 1] - start[k], sizeof *pick, cmp_group);
-        }
-        sort_keys = sums + 2 * n_all;
-        qsort(set_order, n_sets, sizeof *set_order, cmp_by_key);
-        sort_keys = NULL;
-        sort_groups = NULL;
-    }
+    rank(groups, start, n_sets, sums, pick, set_order);
     for (size_t k = 0; k < n_sets; k++) {
         size_t s = set_order[k];
         rc_explained_set *es = &e.sets[k];
