@@ -27,10 +27,8 @@ def test_random_heaps_retained_matches_the_oracle():
     assert summary["failures"] == 0, "\n".join(lines[:10])
 
 
-CACHE_LEAK = """
-    import gc, json
-    import refchain
-
+# The classic cache leak: a module-level dict caching bytes(1024) per request id.
+CACHE_LEAK_BODY = """
     _CACHE = {}
 
     def handle(request_id):
@@ -41,7 +39,12 @@ CACHE_LEAK = """
 
     for request_id in range(20000):
         handle(request_id)
-    gc.collect()
+"""
+
+CACHE_LEAK = """
+    import gc, json
+    import refchain
+""" + CACHE_LEAK_BODY + """    gc.collect()
     found = refchain.suspects(limit=3)
     top = found[0]
     print(json.dumps({
@@ -206,18 +209,7 @@ def test_random_heaps_retained_reads_the_same_from_a_file(tmp_path):
 SNAP_CACHE_LEAK = """
     import gc, json, sys
     import refchain
-
-    _CACHE = {}
-
-    def handle(request_id):
-        page = _CACHE.get(request_id)
-        if page is None:
-            page = _CACHE[request_id] = bytes(1024)
-        return page
-
-    for request_id in range(20000):
-        handle(request_id)
-    refchain.dump("warm.rcsnap")
+""" + CACHE_LEAK_BODY + """    refchain.dump("warm.rcsnap")
     refchain.load("warm.rcsnap").suspects()
     gc.collect()
     LIVE = [(id(s.obj), s.bytes, s.count, str(s), s.accumulated, s.accumulated_count,
