@@ -367,9 +367,30 @@ def _holders_text(holders, since):
     return "\n".join(out)
 
 
+def _html_report(args, new, old, progress):
+    """report --html FILE: the report as one self-contained HTML page."""
+    from refchain import _html
+    with progress.step("building %s" % args.html):
+        data = _html.build(new, old, limit=args.limit, explain=args.explain,
+                           groups=args.groups, suspects=args.suspects, min_share=args.min_share)
+        try:
+            _html.write(args.html, data)
+        except OSError as exc:
+            raise InputError(_one_line(exc)) from None
+    size = os.path.getsize(args.html)
+    if args.json:
+        _write_json({"command": "report", "file": _file_info(new), "html": args.html,
+                     "bytes": size})
+    else:
+        print("wrote %s (%d bytes): open it in a browser" % (args.html, size))
+    return EXIT_OK
+
+
 def cmd_report(args, progress):
     old = _load(args.since, progress) if args.since is not None else None
     new = _load(args.snap, progress)
+    if args.html is not None:
+        return _html_report(args, new, old, progress)
     with progress.step("growth"):
         if args.json:
             rows = _growth_rows(new, old, args.limit)
@@ -596,6 +617,8 @@ def _parser():
                 "release would free), and what the next gc.collect() would free.")
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--since", metavar="OLD", help="an older snapshot of the same process")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the report as one self-contained HTML page (docs/report.md)")
     p.add_argument("--limit", type=_count, default=10, metavar="N",
                    help="types in the growth table (default 10)")
     p.add_argument("--explain", type=_count, default=3, metavar="K",
