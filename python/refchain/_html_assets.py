@@ -161,7 +161,8 @@ JS = r"""
     }).map(function (g) {
       return el("tr", null, [td(num(g.count), "n"), td(bytes(g.bytes), "n"),
         td(g.retained_bytes !== null ? bytes(g.retained_bytes) : "", "n"),
-        td(g.path, "chain"), el("td", {cls: "sites", text: sites(g.allocated_at)})]);
+        el("td", {cls: "chain"}, [g.path, el("div", {cls: "muted", text: "e.g. " + g.chain.text})]),
+        el("td", {cls: "sites", text: sites(g.allocated_at)})]);
     });
     holderParts.push(table(null, [["objects", "n"], ["bytes", "n"], ["retaining", "n"], ["held through"],
                                   ["allocated at"]], rows));
