@@ -44,8 +44,14 @@ async function main() {
     const url = "file://" + path.resolve(file);
     const start = Date.now();
     await page.goto(url, { waitUntil: "load" });
-    await page.waitForSelector("body[data-ready='1']", { timeout: 10000 });
+    out.ready = await page.waitForSelector("body[data-ready='1']", { timeout: 10000 })
+      .then(() => true, () => false);
     out.render_ms = Date.now() - start;
+    if (!out.ready) {     // the page's script failed: say why, and stop
+      out.calls = await page.evaluate(() => window.__calls);
+      process.stdout.write(JSON.stringify(out) + "\n");
+      return;
+    }
 
     out.title = await page.title();
     out.text = await page.evaluate(() => document.body.innerText);

@@ -121,6 +121,7 @@ def _browser(page, tmp_path, filter_text=""):
                           text=True, timeout=180, env=dict(os.environ, CHROMIUM=CHROMIUM))
     assert proc.returncode == 0, proc.stderr[-3000:]
     res = json.loads(proc.stdout)
+    assert res["ready"], res      # the page's script ran to its end
     assert os.path.getsize(shot) > 0
     return res
 
