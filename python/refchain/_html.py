@@ -11,14 +11,10 @@ script and loads nothing).  The live refchain.report() dumps the process to
 a temporary file and loads it, so the live page and the offline one are the
 same code and the same page."""
 
-import base64
-import datetime
-import hashlib
-import heapq
-import html
-import json
 import os
-import tempfile
+
+# The other modules are imported where they are used: `import refchain`
+# imports this module, and must not add to the heap it measures.
 
 # The census table holds at most this many types (the largest by bytes);
 # the page shows them PAGE_ROWS at a time.  A 10M-object heap has some
@@ -36,6 +32,7 @@ TREE_DRAWINGS = 40
 def _svg(snap, what):
     """The drawing of `what` (a chain or groups) as a data: URL, or None
     when it cannot be drawn."""
+    import base64
     try:
         data = snap.render(what, "svg")
     except (ValueError, TypeError, OSError, RuntimeError):
@@ -47,6 +44,7 @@ def _census_rows(census, old, cap=CENSUS_CAP):
     """([[type, count, bytes, new]], types in all): the census, the `cap`
     types of most bytes; `new` is the count's change since `old` (a Census),
     or None without one."""
+    import heapq
     rows = heapq.nlargest(cap, ((stat.bytes, name, stat.count) for name, stat in
                                 census.items()))
     out = []
@@ -76,6 +74,7 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
     """The dominator tree's top levels: the roots retaining the most, each
     with its largest dominated children, as
     [{id, parent, type, address, bytes, count, others, chain, svg}]."""
+    import heapq
     from refchain._cli import chain_json
     top = heapq.nlargest(blocks, ((snap._c.retained(i)[0], i) for i in _roots(snap)))
     out = []
@@ -104,6 +103,7 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
 def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_share=0.01):
     """The page's data for `snap` (a Snapshot) since `since` (an older
     Snapshot of the same process, a Census, or None)."""
+    import datetime
     from refchain import Snapshot
     from refchain._cli import _file_info, _growth_rows, _holders, _pair_notes, garbage_json, \
         group_json, suspect_json
@@ -149,6 +149,7 @@ def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_sh
 def script_json(data):
     """`data` as JSON safe inside <script>: no <, >, & or line separators
     a browser could read as markup or as the end of the script."""
+    import json
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
@@ -156,6 +157,9 @@ def script_json(data):
 
 def page(data):
     """The HTML page (str) showing `data` (build()'s answer)."""
+    import base64
+    import hashlib
+    import html
     from refchain._html_assets import CSS, JS
     # The policy lets the page run its own script only (by its hash: no
     # inline handler, no other script), show data: images and load nothing:
@@ -195,6 +199,7 @@ def report(path, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_s
     Snapshot of this process), what holds it, the leak suspects, the
     garbage, the census and the dominator tree (docs/report.md).  The heap
     is dumped to a temporary file, read back and removed.  Returns the path."""
+    import tempfile
     from refchain._snapshot import dump, load
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="refchain-report-") as tmp:
