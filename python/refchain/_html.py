@@ -77,7 +77,7 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
     with its largest dominated children, as
     [{id, parent, type, address, bytes, count, others, chain, svg}]."""
     import heapq
-    from refchain._cli import chain_json
+    from refchain._shapes import chain_json
     top = heapq.nlargest(blocks, ((snap._c.retained(i)[0], i) for i in _roots(snap)))
     out = []
     for _, root_id in top:
@@ -107,7 +107,7 @@ def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_sh
     Snapshot of the same process, a Census, or None)."""
     import datetime
     from refchain import Snapshot
-    from refchain._cli import _file_info, _growth_rows, _holders, _pair_notes, garbage_json, \
+    from refchain._shapes import _file_info, _growth_rows, _holders, _pair_notes, garbage_json, \
         group_json, suspect_json
     old_census = None
     if since is not None:
