@@ -83,6 +83,7 @@ from refchain._memory import (  # noqa: E402
 )
 from refchain._watch import Trend, Watcher, watch  # noqa: E402
 from refchain._wrap import render  # noqa: E402
+from refchain._html import report  # noqa: E402
 from refchain import _chains, _refchain, _wrap  # noqa: E402
 
 # The package formats and draws the C types; the extension never calls it.
@@ -147,6 +148,7 @@ __all__ = [
     "new_objects",
     "no_growth",
     "render",
+    "report",
     "retained",
     "set_user_code",
     "show_backrefs",

@@ -17,6 +17,11 @@ import os
 import sys
 import time
 
+# The JSON shapes (docs/cli.md), shared with the HTML report (refchain._html).
+from refchain._shapes import (  # noqa: F401
+    _file_info, _growth_rows, _hex, _holders, _pair_notes, _sites, chain_json, garbage_json,
+    group_json, suspect_json)
+
 EXIT_OK, EXIT_GREW, EXIT_ERROR = 0, 1, 2
 JSON_SCHEMA = 1   # bumped when a JSON shape changes incompatibly (fields may be added)
 
@@ -135,24 +140,10 @@ def _short(typename):
     return typename.rsplit(".", 1)[-1]
 
 
-def _hex(address):
-    return "0x%x" % address
-
-
 def _write_json(data):
     out = {"schema": JSON_SCHEMA}
     out.update(data)
     sys.stdout.write(json.dumps(out, indent=2) + "\n")
-
-
-def _sites(lines):
-    return [{"site": site, "count": n} for n, site in lines]
-
-
-def _file_info(snap):
-    facts = snap.facts
-    return {"path": snap.path, "objects": len(snap), "pid": facts.get("pid"),
-            "time": facts.get("time"), "python": facts.get("python")}
 
 
 def _header(snap):
@@ -162,54 +153,7 @@ def _header(snap):
         snap.path, len(snap), facts.get("pid", "?"), facts.get("time", "?"), version)
 
 
-def _pair_notes(old, new):
-    """Warnings when two snapshots do not look like one process, in order."""
-    notes = []
-    fo, fn = old.facts, new.facts
-    if fo.get("pid") and fn.get("pid") and (fo.get("pid"), fo.get("host")) != \
-            (fn.get("pid"), fn.get("host")):
-        notes.append("note: the snapshots come from different processes (pid %s, pid %s): "
-                     "growth compares two unrelated heaps" % (fo.get("pid"), fn.get("pid")))
-    if fo.get("time") and fn.get("time") and fo["time"] > fn["time"]:
-        notes.append("note: %s was written before %s: is the order of the files right?"
-                     % (new.path, old.path))
-    return notes
-
-
-# ---- JSON shapes -------------------------------------------------------------------------
-
-
-def chain_json(chain):
-    target = chain.target
-    return {
-        "address": _hex(target.address),
-        "type": target.typename,
-        "root_kind": chain.root_kind,
-        "root": chain.root_description,
-        "hops": chain.hops,
-        "steps": [{"label": label, "type": obj.typename, "address": _hex(obj.address),
-                   "size": obj.size} for obj, label in chain.steps],
-        "text": str(chain),
-    }
-
-
-def group_json(group):
-    return {"type": group.typename, "count": group.count, "bytes": group.bytes,
-            "retained_bytes": group.retained_bytes, "retained_count": group.retained_count,
-            "root_kind": group.root_kind, "path": group.path(),
-            "allocated_at": _sites(group.lines), "chain": chain_json(group.chain),
-            "text": str(group)}
-
-
-def suspect_json(suspect):
-    acc = None
-    if suspect.accumulated is not None:
-        acc = {"type": suspect.accumulated, "count": suspect.accumulated_count,
-               "bytes": suspect.accumulated_bytes}
-    return {"address": _hex(suspect.obj.address), "type": suspect.obj.typename,
-            "bytes": suspect.bytes, "count": suspect.count, "share": suspect.share,
-            "holder": suspect.holder(), "accumulated": acc,
-            "chain": chain_json(suspect.chain), "text": str(suspect)}
+# ---- the suspects' text (the JSON shapes: refchain._shapes) ------------------------------
 
 
 def _suspects_text(suspects, min_share):
@@ -220,31 +164,6 @@ def _suspects_text(suspects, min_share):
 
 def _share(share):
     return "%g%%" % (100.0 * share)
-
-
-def garbage_json(report):
-    return {"object_count": report.object_count,
-            "cycles": [{"types": list(g.types), "signature": g.signature, "count": g.count,
-                        "objects": g.objects, "bytes": g.bytes,
-                        "has_finalizers": bool(g.has_finalizers), "path": g.path(),
-                        "allocated_at": _sites(g.lines), "text": str(g)} for g in report],
-            "text": str(report)}
-
-
-def _growth_rows(new, old, limit):
-    """[{type, count, delta, bytes_delta, ...}] of what grew (everything
-    without `old`), with allocation sites when the snapshot traced."""
-    from refchain._node import SnapNode
-    from refchain._sites import allocation_sites
-    rows, ids = new._growth(old, limit, False, new.traced)
-    out = []
-    for row in rows:
-        nodes = [new._node(i) for i in (ids or {}).get(row.name, ())]
-        out.append({"type": row.name, "count": row.count, "delta": row.delta,
-                    "bytes_delta": row.bytes_delta,
-                    "bytes_lower_bound": bool(row.bytes_lower_bound),
-                    "allocated_at": _sites(allocation_sites(nodes, frames=SnapNode.frames))})
-    return out
 
 
 # ---- commands ----------------------------------------------------------------------------
@@ -326,27 +245,6 @@ def cmd_diff(args, progress):
     return code
 
 
-def _holders(new, old, types, limit):
-    from refchain._explain import LeakRow
-    """[(typename, count, bytes, [Group])] for the report: leaks() since
-    `old` of the `types` types that grew most (the growth table's order),
-    or explain() of the `types` largest types without it."""
-    if old is not None:
-        # leaks() ranks its types by new objects, ties in no useful order: ask
-        # for more, keep the growth table's first `types`.
-        report = {row[0]: LeakRow(*row[:3], row[3][:limit], row.retained_bytes,
-                                  row.retained_count)
-                  for row in new.leaks(since=old, limit=max(limit, 2 * types, 10))}
-        order = [t for t, _, _ in new.growth(since=old, limit=None, shortnames=False)]
-        order += [t for t in report if t not in set(order)]
-        return [report[t] for t in order if t in report][:types]
-    census = new.census()
-    out = []
-    for typename, count, _ in new.growth(limit=types, shortnames=False):
-        out.append((typename, count, census[typename].bytes, new.explain(typename, limit)))
-    return out
-
-
 def _holders_text(holders, since):
     from refchain._explain import _retaining
     from refchain._format import human_bytes, name
@@ -367,9 +265,30 @@ def _holders_text(holders, since):
     return "\n".join(out)
 
 
+def _html_report(args, new, old, progress):
+    """report --html FILE: the report as one self-contained HTML page."""
+    from refchain import _html
+    with progress.step("building %s" % args.html):
+        data = _html.build(new, old, limit=args.limit, explain=args.explain,
+                           groups=args.groups, suspects=args.suspects, min_share=args.min_share)
+        try:
+            _html.write(args.html, data)
+        except OSError as exc:
+            raise InputError(_one_line(exc)) from None
+    size = os.path.getsize(args.html)
+    if args.json:
+        _write_json({"command": "report", "file": _file_info(new), "html": args.html,
+                     "bytes": size})
+    else:
+        print("wrote %s (%d bytes): open it in a browser" % (args.html, size))
+    return EXIT_OK
+
+
 def cmd_report(args, progress):
     old = _load(args.since, progress) if args.since is not None else None
     new = _load(args.snap, progress)
+    if args.html is not None:
+        return _html_report(args, new, old, progress)
     with progress.step("growth"):
         if args.json:
             rows = _growth_rows(new, old, args.limit)
@@ -596,6 +515,8 @@ def _parser():
                 "release would free), and what the next gc.collect() would free.")
     p.add_argument("snap", metavar="SNAP", help="the snapshot file")
     p.add_argument("--since", metavar="OLD", help="an older snapshot of the same process")
+    p.add_argument("--html", metavar="FILE",
+                   help="write the report as one self-contained HTML page (docs/report.md)")
     p.add_argument("--limit", type=_count, default=10, metavar="N",
                    help="types in the growth table (default 10)")
     p.add_argument("--explain", type=_count, default=3, metavar="K",
