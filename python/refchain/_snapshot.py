@@ -336,6 +336,14 @@ class Snapshot(Drawings):
         """Whether the dump recorded allocation tracebacks."""
         return bool(self._c.sections() & _SECTION_ALLOCS)
 
+    def _release(self):
+        """Drop the caches whose entries refer back to the snapshot (its
+        SnapNodes, its drawing view), so that it is freed when the last
+        reference goes, without waiting for the cycle collector: a live
+        report reads a snapshot of its own process and leaves no garbage."""
+        self._nodes = {}
+        self.__dict__.pop("_view", None)
+
     def _node(self, node_id):
         node = self._nodes.get(node_id)
         if node is None:
