@@ -4,7 +4,8 @@
  * `held` is the sum of their sizes; `last_use` is when a block last
  * entered or left the pool (rc_pool_clock() seconds).  The pool is a
  * process-wide singleton like the allocator it sits on: captures run under
- * the GIL, but snapshots load with it released, hence the mutex. */
+ * the GIL, but snapshots load with it released, hence the mutex, which is
+ * held across fork() so that a fork dump's child never inherits it locked. */
 #include <pthread.h>
 #include <stdbool.h>
 #include <time.h>
@@ -52,9 +53,29 @@ release_locked(void)
     return freed;
 }
 
+static void
+lock_for_fork(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void
+unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+static void
+register_fork_handlers(void)
+{
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+}
+
 void
 rc_pool_enable(int on)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
     pthread_mutex_lock(&lock);
     enabled = on != 0;
     if (!enabled) {
