@@ -53,7 +53,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "out", "results.json")
-COMPOSITIONS = ("service", "payload")  # heap.build, heap.build_payload_heavy
+COMPOSITIONS = ("service", "payload", "django")  # heap.BUILDERS
 
 
 # -- in the child: build a heap, measure one figure, return a dict ----------
@@ -65,7 +65,7 @@ HEAP = []  # the measured heap, alive until the child exits
 def make_heap(composition, n):
     import heap
 
-    HEAP.append(heap.build(n) if composition == "service" else heap.build_payload_heavy(n))
+    HEAP.append(heap.BUILDERS[composition](n))
 
 
 def timed(func):
@@ -132,12 +132,68 @@ def status_kib(field):
     raise RuntimeError("no %s in /proc/self/status" % field)
 
 
+def first_capture_speed(composition, n):
+    """The first capture in a fresh process (nothing to reuse yet) and the
+    gc.collect() right after it, once each."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    first = timed(refchain.capture)
+    collect = timed(gc.collect)
+    return {"ratio": first / collect, "min": first / collect, "max": first / collect,
+            "pairs": 1, "ratios": [first / collect], "seconds": [(first, collect)]}
+
+
+def census_speed(composition, n, pairs):
+    """refchain.census() against gc.collect(), pair by pair, after one
+    census as a warm-up."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    refchain.census()
+    result = paired(refchain.census, gc.collect, pairs)
+    result.update(nodes=refchain.census().total.count)
+    return result
+
+
+def _release_pool():
+    """Give back what refchain keeps between captures (before issue 18 it
+    kept nothing), so a peak counts the memory a capture takes."""
+    import refchain
+
+    release = getattr(refchain, "release_memory", None)
+    return release() if release else 0
+
+
+def census_memory(composition, n):
+    """Peak extra RSS of one census (after a warm-up census whose kept
+    memory is released first), per object counted."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    refchain.census()
+    _release_pool()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib("VmRSS")
+    census = refchain.census()
+    peak = status_kib("VmHWM")
+    extra = (peak - before) * 1024
+    count = census.total.count
+    return {"bytes_per_object": extra / count, "extra_bytes": extra, "nodes": count}
+
+
 def capture_memory(composition, n):
     import refchain
 
     make_heap(composition, n)
     gc.collect()
     refchain.capture()  # warm-up, dropped at once
+    _release_pool()     # what it kept for reuse: the peak below counts all
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset VmHWM to the current RSS
@@ -427,7 +483,8 @@ def _rss():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
 
 
-CHILDREN = {f.__name__: f for f in (capture_speed, show_growth_speed, capture_memory,
+CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, census_speed,
+                                    census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
                                     snapshot_speed, watch_overhead,
@@ -475,12 +532,61 @@ def ratio_text(r):
     return "%.2fx [%.2f-%.2f]" % (r["ratio"], r["min"], r["max"])
 
 
+def reuse_figures(sizes, pairs, started):
+    """Issue 18's figures on every composition: capture repeated, the first
+    capture in a fresh process and a census, each against gc.collect(), and
+    the peak extra RSS per object of a capture and of a census."""
+    import refchain
+
+    print("refchain %s, issue 18 figures on Python %s, %d pairs\n"
+          % (refchain.__version__, platform.python_version(), pairs))
+    print(ROW % ("figure", "heap", "size", "result", "target", "met"))
+    records = []
+    for n in sizes:
+        for comp in COMPOSITIONS:
+            for func, figure, target, kwargs in (
+                    ("capture_speed", "1 capture() / gc.collect()", ("<= 0.6x", 0.6),
+                     {"pairs": pairs}),
+                    ("first_capture_speed", "17 first capture / gc.collect()",
+                     ("<= 1.5x", 1.5), {}),
+                    ("census_speed", "18 census() / gc.collect()", ("<= 0.5x", 0.5),
+                     {"pairs": pairs})):
+                r = in_subprocess(func, composition=comp, n=n, **kwargs)
+                r["value"] = r.get("ratio")
+                records.append(report(figure, comp, n, target, r, ratio_text,
+                                      lambda r: "%.0f ms vs %.0f ms (median)" % (
+                                          1000 * statistics.median(a for a, _ in r["seconds"]),
+                                          1000 * statistics.median(b for _, b in r["seconds"]))))
+            for func, figure, target in (("capture_memory", "3 capture peak RSS per object",
+                                          ("<= 48 B", 48)),
+                                         ("census_memory", "19 census peak RSS per object",
+                                          ("<= 16 B", 16))):
+                r = in_subprocess(func, composition=comp, n=n)
+                r["value"] = r.get("bytes_per_object")
+                records.append(report(figure, comp, n, target, r,
+                                      lambda r: "%.1f B" % r["bytes_per_object"],
+                                      lambda r: "%.0f MiB extra over %d objects"
+                                      % (r["extra_bytes"] / 2 ** 20, r["nodes"])))
+    elapsed = time.time() - started
+    print("\n%d of %d figures met their target (%.0f s)."
+          % (sum(r["met"] for r in records), len(records), elapsed))
+    path = os.path.join(os.path.dirname(RESULTS), "reuse.json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump({"date": time.strftime("%Y-%m-%d %H:%M:%S"), "python": platform.python_version(),
+                   "refchain": refchain.__version__, "pairs": pairs, "seconds": round(elapsed),
+                   "results": records}, f, indent=1)
+    print("Wrote %s" % os.path.relpath(path))
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", help="heap sizes, comma-separated "
                         "(default 1000000,10000000; --quick: 1000000)")
     parser.add_argument("--pairs", type=int, help="timed pairs per figure (default 7; --quick: 3)")
     parser.add_argument("--quick", action="store_true", help="1M only, 3 pairs")
+    parser.add_argument("--reuse", action="store_true",
+                        help="only the figures of issue 18 (capture memory reuse)")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -498,6 +604,9 @@ def main():
     import refchain
 
     started = time.time()
+    if args.reuse:
+        reuse_figures(sizes, pairs, started)
+        return
     print("refchain %s benchmarks on Python %s (%s), %d CPUs"
           % (refchain.__version__, platform.python_version(), sys.executable, os.cpu_count()))
     print("Ratios against a peer in the same process: median over pairs, [min-max].")

@@ -9,6 +9,7 @@
 #include <frameobject.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 #include "refchain/relate.h"
 #include "refchain/select.h"
 
@@ -651,6 +652,19 @@ rc_set_tool_globals_py(PyObject *module, PyObject *tool_globals)
     Py_RETURN_NONE;
 }
 
+/* release_memory(): free the capture's pool now. */
+static PyObject *
+rc_release_memory_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(rc_pool_release());
+}
+
+static PyObject *
+rc_pool_bytes_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(rc_pool_held());
+}
+
 static PyMethodDef rc_methods[] = {
     {"capture", rc_capture_py, METH_NOARGS,
      "capture() -> Graph\n\nSnapshot the whole heap (tracked and untracked objects)."},
@@ -669,6 +683,10 @@ static PyMethodDef rc_methods[] = {
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_tool_globals", rc_set_tool_globals_py, METH_O, NULL},
+    {"release_memory", rc_release_memory_py, METH_NOARGS,
+     "release_memory() -> int\n\nFree the memory refchain keeps between captures for reuse; "
+     "return the bytes freed."},
+    {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 
@@ -679,6 +697,7 @@ rc_exec(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
+    rc_pool_enable(1);
     rc_sizing_probe(&s->stdlib_dir, &s->refused_sizeof);
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
@@ -750,6 +769,7 @@ rc_free_module(void *module)
         rc_idmap_free(s->idmap);
         s->idmap = NULL;
     }
+    rc_pool_release();
 }
 
 static PyModuleDef_Slot rc_slots[] = {

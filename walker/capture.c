@@ -63,6 +63,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/capture.h"
+#include "refchain/pool.h"
 #include "refchain/strutil.h"
 
 #ifdef Py_GIL_DISABLED
@@ -1152,6 +1153,9 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         Py_XDECREF(given);
         return RC_EPYTHON;
     }
+    /* A pool no capture reused for RC_POOL_IDLE_SECONDS is given back
+     * before this one allocates (refchain/pool.h). */
+    rc_pool_expire(rc_pool_clock());
     w.sizeof_name = PyUnicode_InternFromString("__sizeof__");
     w.module_name = PyUnicode_InternFromString("__module__");
     if (!w.sizeof_name || !w.module_name) {

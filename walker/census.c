@@ -12,6 +12,7 @@
 #include "refchain/alloc.h"
 #include "name_index.h"
 #include "refchain/census.h"
+#include "refchain/pool.h"
 
 typedef struct ident {
     uintptr_t addr;
@@ -24,8 +25,8 @@ struct rc_census {
     char *pool;
     uint64_t total_count, total_bytes;
     bool total_lower_bound;
-    ident *ids;
-    size_t n_ids;
+    ident *ids; /* from the capture's pool: a census a minute reuses it */
+    size_t n_ids, ids_bytes;
     bool has_ids;
     bool ids_sorted; /* sorted by address on first use (rc_census_sort_ids) */
 };
@@ -164,7 +165,7 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     if (flags & RC_CENSUS_WITH_IDS) {
         /* Copied in node order; sorted only if someone asks what is new. */
         c->has_ids = true;
-        c->ids = rc_malloc((n ? n : 1) * sizeof *c->ids);
+        c->ids = rc_pool_alloc((n ? n : 1) * sizeof *c->ids, &c->ids_bytes);
         if (!c->ids) {
             goto finally;
         }
@@ -195,7 +196,7 @@ rc_census_free(rc_census *c)
     }
     rc_free(c->rows);
     rc_free(c->pool);
-    rc_free(c->ids);
+    rc_pool_free(c->ids, c->ids_bytes);
     rc_free(c);
 }
 
@@ -257,9 +258,10 @@ rc_census_id_count(const rc_census *c)
 void
 rc_census_forget_ids(rc_census *c)
 {
-    rc_free(c->ids);
+    rc_pool_free(c->ids, c->ids_bytes);
     c->ids = NULL;
     c->n_ids = 0;
+    c->ids_bytes = 0;
     c->has_ids = false;
     c->ids_sorted = false;
 }
@@ -271,12 +273,13 @@ rc_census_sort_ids(rc_census *c)
         c->ids_sorted = true;
         return RC_OK;
     }
-    ident *tmp = rc_malloc(c->n_ids * sizeof *tmp);
+    size_t tmp_bytes;
+    ident *tmp = rc_pool_alloc(c->n_ids * sizeof *tmp, &tmp_bytes);
     if (!tmp) {
         return RC_ENOMEM;
     }
     radix_sort_ids(c->ids, tmp, c->n_ids);
-    rc_free(tmp);
+    rc_pool_free(tmp, tmp_bytes);
     c->ids_sorted = true;
     return RC_OK;
 }

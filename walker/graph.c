@@ -16,13 +16,22 @@
  * occupied slots without loading addr[id], so a lookup costs one random load
  * plus one for the match, and both are prefetched in batches.
  *
- * Seeds are buffered and resolved in batches the same way. */
+ * Seeds are buffered and resolved in batches the same way.
+ *
+ * The large arrays (node attributes, edges, the index, in-edges) come from
+ * and go back to the capture's pool (refchain/pool.h), so a capture after a
+ * capture reuses resident memory.  Each records its block's size in bytes
+ * (*_bytes): a block taken from the pool may be larger than asked for, and
+ * growing within it costs nothing.  Nothing is zeroed that is written
+ * before it is read: a node's flags are cleared when it is added, and only
+ * the index and the in-edge counts are cleared. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
 #include "refchain/graph.h"
+#include "refchain/pool.h"
 
 #define DEAD RC_NO_ID
 #define PENDING_BATCH 4096
@@ -55,6 +64,7 @@ typedef struct big_size {
 /* The address index, shared by builder and graph. */
 typedef struct addr_index {
     uint64_t *slots;
+    size_t bytes; /* of the slots' block */
     size_t mask;
     unsigned shift; /* 64 - log2(mask + 1) */
 } addr_index;
@@ -66,10 +76,12 @@ struct rc_builder {
     uint32_t *refcnt;
     uint16_t *flags;
     uint32_t *out_off;
+    size_t addr_bytes, type_bytes, size_bytes, refcnt_bytes, flags_bytes, out_off_bytes;
     size_t n, cap, closed;
     bool expanding;
 
     rc_id *out;
+    size_t out_bytes;
     size_t n_out, out_cap, n_dead;
     uintptr_t *pending;
     size_t n_pending;
@@ -100,6 +112,8 @@ struct rc_graph {
     uint16_t *flags;
     uint32_t *out_off, *in_off;
     rc_id *out, *in;
+    size_t addr_bytes, type_bytes, size_bytes, refcnt_bytes, flags_bytes, out_off_bytes;
+    size_t out_bytes, in_off_bytes, in_bytes;
     big_size *big;
     size_t n_big;
     type_table types;
@@ -172,24 +186,79 @@ grow(void **arr, size_t cap, size_t size)
     return true;
 }
 
-/* Shrink to exactly n elements; keep the old block if that fails. */
-static void
-shrink(void **arr, size_t n, size_t size)
+/* n elements of `size` bytes in bytes; SIZE_MAX on overflow (no allocation
+ * can succeed then). */
+static size_t
+array_bytes(size_t n, size_t size)
 {
-    void *p = rc_reallocarray(*arr, n ? n : 1, size);
-    if (p) {
-        *arr = p;
+    return size && n > SIZE_MAX / size ? SIZE_MAX : n * size;
+}
+
+/* A pooled array of at least n elements: *bytes receives its block's size. */
+static bool
+pool_array(void **arr, size_t *bytes, size_t n, size_t size)
+{
+    size_t want = array_bytes(n, size);
+    *arr = want == SIZE_MAX ? NULL : rc_pool_alloc(want, bytes);
+    return *arr != NULL;
+}
+
+/* Grow a pooled array to hold `cap` elements: free when its block is large
+ * enough already. */
+static bool
+grow_pooled(void **arr, size_t *bytes, size_t cap, size_t size)
+{
+    size_t want = array_bytes(cap, size);
+    if (want <= *bytes) {
+        return true;
+    }
+    if (want == SIZE_MAX) {
+        return false;
+    }
+    void *p = rc_realloc(*arr, want);
+    if (!p) {
+        return false;
+    }
+    *arr = p;
+    *bytes = want;
+    return true;
+}
+
+/* Shrink a pooled array to n + n/8 elements when its block is more than a
+ * quarter larger than that; keep the old block if that fails.  The slack is
+ * what the next capture asks for (rc_module_capture's hint): shrinking to n
+ * would unmap tail pages that it would fault in again. */
+static void
+shrink_pooled(void **arr, size_t *bytes, size_t n, size_t size)
+{
+    size_t want = array_bytes(n + n / 8 ? n + n / 8 : 1, size);
+    if (want < *bytes - *bytes / 5) {
+        void *p = rc_realloc(*arr, want);
+        if (p) {
+            *arr = p;
+            *bytes = want;
+        }
     }
 }
 
+/* Give a pooled array back (NULL is a no-op). */
+static void
+unpool(void *arr, size_t *bytes)
+{
+    rc_pool_free(arr, *bytes);
+    *bytes = 0;
+}
+
+/* An empty index for about `expected` addresses.  Cleared: an empty slot
+ * is 0. */
 static bool
 index_init(addr_index *ix, size_t expected)
 {
     size_t slots = pow2_ceil(expected * LOAD_DEN / LOAD_NUM + 16);
-    ix->slots = rc_calloc(slots, sizeof *ix->slots);
-    if (!ix->slots) {
+    if (!pool_array((void **)&ix->slots, &ix->bytes, slots, sizeof *ix->slots)) {
         return false;
     }
+    memset(ix->slots, 0, slots * sizeof *ix->slots);
     ix->mask = slots - 1;
     ix->shift = 64 - log2_floor(slots);
     return true;
@@ -201,10 +270,10 @@ index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
 {
     addr_index nx = {.mask = (ix->mask + 1) * 2 - 1};
     nx.shift = 64 - log2_floor(nx.mask + 1);
-    nx.slots = rc_calloc(nx.mask + 1, sizeof *nx.slots);
-    if (!nx.slots) {
+    if (!pool_array((void **)&nx.slots, &nx.bytes, nx.mask + 1, sizeof *nx.slots)) {
         return false;
     }
+    memset(nx.slots, 0, (nx.mask + 1) * sizeof *nx.slots);
     for (size_t id = 0; id < n; id++) {
         uint64_t h = hash_addr(addr[id]);
         size_t i = home_slot(&nx, h);
@@ -213,7 +282,7 @@ index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
         }
         nx.slots[i] = make_slot(h, id);
     }
-    rc_free(ix->slots);
+    unpool(ix->slots, &ix->bytes);
     *ix = nx;
     return true;
 }
@@ -335,6 +404,41 @@ types_intern(type_table *t, uintptr_t key, const char *name, const char *short_n
 
 /* ---- the builder -------------------------------------------------------- */
 
+/* Make room for `need` edges in out[]: the first edges get a pooled array
+ * sized for one edge per node at least, later ones grow it by half. */
+static rc_status
+reserve_edges(rc_builder *b, size_t need)
+{
+    if (need <= b->out_cap) {
+        return RC_OK;
+    }
+    size_t cap = b->out ? b->out_cap + b->out_cap / 2 : b->cap;
+    if (cap < need) {
+        cap = need;
+    }
+    bool ok = b->out ? grow_pooled((void **)&b->out, &b->out_bytes, cap, sizeof *b->out)
+                     : pool_array((void **)&b->out, &b->out_bytes, cap, sizeof *b->out);
+    if (!ok) {
+        return RC_ENOMEM;
+    }
+    b->out_cap = b->out_bytes / sizeof *b->out;
+    return RC_OK;
+}
+
+/* How many nodes the node arrays hold, the smallest block deciding. */
+static size_t
+node_capacity(const rc_builder *b)
+{
+    size_t cap = b->addr_bytes / sizeof *b->addr;
+    size_t c[] = {b->type_bytes / sizeof *b->type, b->size_bytes / sizeof *b->size,
+                  b->refcnt_bytes / sizeof *b->refcnt, b->flags_bytes / sizeof *b->flags,
+                  b->out_off_bytes / sizeof *b->out_off - 1};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+        cap = c[i] < cap ? c[i] : cap;
+    }
+    return cap > RC_MAX_IDS ? RC_MAX_IDS : cap;
+}
+
 rc_builder *
 rc_builder_new(size_t node_hint)
 {
@@ -348,22 +452,28 @@ rc_builder_new(size_t node_hint)
     if (!b) {
         return NULL;
     }
-    b->cap = node_hint;
-    b->out_cap = node_hint * 2;
-    b->addr = rc_malloc(b->cap * sizeof *b->addr);
-    b->type = rc_malloc(b->cap * sizeof *b->type);
-    b->size = rc_malloc(b->cap * sizeof *b->size);
-    b->refcnt = rc_malloc(b->cap * sizeof *b->refcnt);
-    b->flags = rc_calloc(b->cap, sizeof *b->flags);
-    b->out_off = rc_malloc((b->cap + 1) * sizeof *b->out_off);
-    b->out = rc_malloc(b->out_cap * sizeof *b->out);
-    b->pending = rc_malloc(PENDING_BATCH * sizeof *b->pending);
-    b->seeds = rc_malloc(PENDING_BATCH * sizeof *b->seeds);
-    if (!b->addr || !b->type || !b->size || !b->refcnt || !b->flags || !b->out_off ||
-        !b->out || !b->pending || !b->seeds || !index_init(&b->index, node_hint)) {
+    size_t cap = node_hint;
+    /* The index first: it is the largest block, and the pool hands out the
+     * smallest that fits.  Edges get their array when the first arrives (a
+     * census stores none). */
+    if (!index_init(&b->index, node_hint) ||
+        !pool_array((void **)&b->addr, &b->addr_bytes, cap, sizeof *b->addr) ||
+        !pool_array((void **)&b->type, &b->type_bytes, cap, sizeof *b->type) ||
+        !pool_array((void **)&b->size, &b->size_bytes, cap, sizeof *b->size) ||
+        !pool_array((void **)&b->refcnt, &b->refcnt_bytes, cap, sizeof *b->refcnt) ||
+        !pool_array((void **)&b->flags, &b->flags_bytes, cap, sizeof *b->flags) ||
+        !pool_array((void **)&b->out_off, &b->out_off_bytes, cap + 1, sizeof *b->out_off)) {
         rc_builder_free(b);
         return NULL;
     }
+    b->pending = rc_malloc(PENDING_BATCH * sizeof *b->pending);
+    b->seeds = rc_malloc(PENDING_BATCH * sizeof *b->seeds);
+    if (!b->pending || !b->seeds) {
+        rc_builder_free(b);
+        return NULL;
+    }
+    /* A block taken from the pool may hold more than asked for. */
+    b->cap = node_capacity(b);
     b->out_off[0] = 0;
     return b;
 }
@@ -374,16 +484,16 @@ rc_builder_free(rc_builder *b)
     if (!b) {
         return;
     }
-    rc_free(b->addr);
-    rc_free(b->type);
-    rc_free(b->size);
-    rc_free(b->refcnt);
-    rc_free(b->flags);
-    rc_free(b->out_off);
-    rc_free(b->out);
+    unpool(b->addr, &b->addr_bytes);
+    unpool(b->type, &b->type_bytes);
+    unpool(b->size, &b->size_bytes);
+    unpool(b->refcnt, &b->refcnt_bytes);
+    unpool(b->flags, &b->flags_bytes);
+    unpool(b->out_off, &b->out_off_bytes);
+    unpool(b->out, &b->out_bytes);
     rc_free(b->pending);
     rc_free(b->seeds);
-    rc_free(b->index.slots);
+    unpool(b->index.slots, &b->index.bytes);
     rc_free(b->excluded);
     rc_free(b->big);
     types_free(&b->types);
@@ -464,15 +574,14 @@ reserve_node(rc_builder *b)
     }
     /* Arrays that grew before a failure keep their larger block; only the
      * common capacity decides what is in use. */
-    if (!grow((void **)&b->addr, cap, sizeof *b->addr) ||
-        !grow((void **)&b->type, cap, sizeof *b->type) ||
-        !grow((void **)&b->size, cap, sizeof *b->size) ||
-        !grow((void **)&b->refcnt, cap, sizeof *b->refcnt) ||
-        !grow((void **)&b->flags, cap, sizeof *b->flags) ||
-        !grow((void **)&b->out_off, cap + 1, sizeof *b->out_off)) {
+    if (!grow_pooled((void **)&b->addr, &b->addr_bytes, cap, sizeof *b->addr) ||
+        !grow_pooled((void **)&b->type, &b->type_bytes, cap, sizeof *b->type) ||
+        !grow_pooled((void **)&b->size, &b->size_bytes, cap, sizeof *b->size) ||
+        !grow_pooled((void **)&b->refcnt, &b->refcnt_bytes, cap, sizeof *b->refcnt) ||
+        !grow_pooled((void **)&b->flags, &b->flags_bytes, cap, sizeof *b->flags) ||
+        !grow_pooled((void **)&b->out_off, &b->out_off_bytes, cap + 1, sizeof *b->out_off)) {
         return RC_ENOMEM;
     }
-    memset(b->flags + b->cap, 0, (cap - b->cap) * sizeof *b->flags);
     b->cap = cap;
     return RC_OK;
 }
@@ -500,6 +609,7 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
         i = index_probe(&b->index, b->addr, a);
     }
     b->addr[b->n] = a;
+    b->flags[b->n] = 0;
     b->index.slots[i] = make_slot(hash_addr(a), b->n);
     *id = (rc_id)b->n++;
     return RC_OK;
@@ -629,18 +739,11 @@ flush(rc_builder *b)
         b->n_pending -= done;
         return st;
     }
-    size_t need = b->n_out + b->n_pending;
-    if (need > b->out_cap) {
-        size_t cap = b->out_cap + b->out_cap / 2;
-        if (cap < need) {
-            cap = need;
-        }
-        if (!grow((void **)&b->out, cap, sizeof *b->out)) {
-            return RC_ENOMEM;
-        }
-        b->out_cap = cap;
+    rc_status st = reserve_edges(b, b->n_out + b->n_pending);
+    if (st != RC_OK) {
+        return st;
     }
-    rc_status st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, false, &done);
+    st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, false, &done);
     for (size_t j = 0; j < done; j++) {
         b->n_dead += b->out[b->n_out + j] == DEAD;
     }
@@ -760,12 +863,9 @@ rc_builder_edge_id(rc_builder *b, rc_id target)
             return st;
         }
     }
-    if (b->n_out == b->out_cap) {
-        size_t cap = b->out_cap + b->out_cap / 2 + 1;
-        if (!grow((void **)&b->out, cap, sizeof *b->out)) {
-            return RC_ENOMEM;
-        }
-        b->out_cap = cap;
+    rc_status st = reserve_edges(b, b->n_out + 1);
+    if (st != RC_OK) {
+        return st;
     }
     b->out[b->n_out++] = target;
     return RC_OK;
@@ -841,13 +941,17 @@ rc_graph_build_in(rc_graph *g)
         return RC_OK;
     }
     size_t n = g->n, m = g->n_edges;
-    uint32_t *in_off = rc_calloc(n + 1, sizeof *in_off);
-    rc_id *in = rc_malloc((m ? m : 1) * sizeof *in);
-    if (!in_off || !in) {
-        rc_free(in_off);
-        rc_free(in);
+    uint32_t *in_off = NULL;
+    rc_id *in = NULL;
+    size_t in_off_bytes = 0, in_bytes = 0;
+    if (!pool_array((void **)&in_off, &in_off_bytes, n + 1, sizeof *in_off) ||
+        !pool_array((void **)&in, &in_bytes, m ? m : 1, sizeof *in)) {
+        unpool(in_off, &in_off_bytes);
         return RC_ENOMEM;
     }
+    shrink_pooled((void **)&in_off, &in_off_bytes, n + 1, sizeof *in_off);
+    shrink_pooled((void **)&in, &in_bytes, m, sizeof *in);
+    memset(in_off, 0, (n + 1) * sizeof *in_off);
     /* Counting sort of the edges by target: in_off[t] first becomes the end
      * of t's range, then walking the edges backwards leaves it at the start,
      * with each range sorted by source. */
@@ -867,6 +971,8 @@ rc_graph_build_in(rc_graph *g)
     }
     g->in_off = in_off;
     g->in = in;
+    g->in_off_bytes = in_off_bytes;
+    g->in_bytes = in_bytes;
     return RC_OK;
 }
 
@@ -886,25 +992,28 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     }
     st = RC_ENOMEM;
     g = rc_calloc(1, sizeof *g);
-    if (!g) {
+    if (!g || (!b->out && !(b->out = rc_malloc(sizeof *b->out)))) {
         goto error;
     }
+    b->out_bytes = b->out_bytes ? b->out_bytes : sizeof *b->out;
     if (b->n_dead) {
         compact_edges(b);
     }
     /* The index has done its work: free it before anything else is built,
      * which keeps a capture's peak memory at its node and edge arrays. */
-    rc_free(b->index.slots);
+    unpool(b->index.slots, &b->index.bytes);
     b->index.slots = NULL;
     size_t n = b->n, m = b->n_out;
 
-    shrink((void **)&b->addr, n, sizeof *b->addr);
-    shrink((void **)&b->type, n, sizeof *b->type);
-    shrink((void **)&b->size, n, sizeof *b->size);
-    shrink((void **)&b->refcnt, n, sizeof *b->refcnt);
-    shrink((void **)&b->flags, n, sizeof *b->flags);
-    shrink((void **)&b->out_off, n + 1, sizeof *b->out_off);
-    shrink((void **)&b->out, m, sizeof *b->out);
+    /* At most a quarter of slack per array, which rc_graph_memory()
+     * counts. */
+    shrink_pooled((void **)&b->addr, &b->addr_bytes, n, sizeof *b->addr);
+    shrink_pooled((void **)&b->type, &b->type_bytes, n, sizeof *b->type);
+    shrink_pooled((void **)&b->size, &b->size_bytes, n, sizeof *b->size);
+    shrink_pooled((void **)&b->refcnt, &b->refcnt_bytes, n, sizeof *b->refcnt);
+    shrink_pooled((void **)&b->flags, &b->flags_bytes, n, sizeof *b->flags);
+    shrink_pooled((void **)&b->out_off, &b->out_off_bytes, n + 1, sizeof *b->out_off);
+    shrink_pooled((void **)&b->out, &b->out_bytes, m, sizeof *b->out);
 
     g->n = n;
     g->n_edges = m;
@@ -915,6 +1024,13 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     g->flags = b->flags, b->flags = NULL;
     g->out_off = b->out_off, b->out_off = NULL;
     g->out = b->out, b->out = NULL;
+    g->addr_bytes = b->addr_bytes, b->addr_bytes = 0;
+    g->type_bytes = b->type_bytes, b->type_bytes = 0;
+    g->size_bytes = b->size_bytes, b->size_bytes = 0;
+    g->refcnt_bytes = b->refcnt_bytes, b->refcnt_bytes = 0;
+    g->flags_bytes = b->flags_bytes, b->flags_bytes = 0;
+    g->out_off_bytes = b->out_off_bytes, b->out_off_bytes = 0;
+    g->out_bytes = b->out_bytes, b->out_bytes = 0;
     g->big = b->big, b->big = NULL;
     g->n_big = b->n_big;
     g->types = b->types;
@@ -937,15 +1053,15 @@ rc_graph_free(rc_graph *g)
     if (!g) {
         return;
     }
-    rc_free(g->addr);
-    rc_free(g->type);
-    rc_free(g->size);
-    rc_free(g->refcnt);
-    rc_free(g->flags);
-    rc_free(g->out_off);
-    rc_free(g->in_off);
-    rc_free(g->out);
-    rc_free(g->in);
+    unpool(g->addr, &g->addr_bytes);
+    unpool(g->type, &g->type_bytes);
+    unpool(g->size, &g->size_bytes);
+    unpool(g->refcnt, &g->refcnt_bytes);
+    unpool(g->flags, &g->flags_bytes);
+    unpool(g->out_off, &g->out_off_bytes);
+    unpool(g->in_off, &g->in_off_bytes);
+    unpool(g->out, &g->out_bytes);
+    unpool(g->in, &g->in_bytes);
     rc_free(g->big);
     types_free(&g->types);
     rc_free(g);
@@ -966,10 +1082,9 @@ rc_graph_edge_count(const rc_graph *g)
 size_t
 rc_graph_memory(const rc_graph *g)
 {
-    size_t per_node = sizeof *g->addr + sizeof *g->type + sizeof *g->size +
-                      sizeof *g->refcnt + sizeof *g->flags + sizeof *g->out_off;
-    size_t in = g->in_off ? (g->n + 1) * sizeof *g->in_off + g->n_edges * sizeof(rc_id) : 0;
-    return sizeof *g + g->n * per_node + g->n_edges * sizeof(rc_id) + in +
+    /* The blocks held, slack included. */
+    return sizeof *g + g->addr_bytes + g->type_bytes + g->size_bytes + g->refcnt_bytes +
+           g->flags_bytes + g->out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes +
            g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);
@@ -1091,7 +1206,7 @@ rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *i
         uint64_t s = ix.slots[index_probe(&ix, addrs, addrs[j])];
         ids[j] = ids[slot_id(s)];
     }
-    rc_free(ix.slots);
+    unpool(ix.slots, &ix.bytes);
     return RC_OK;
 }
 

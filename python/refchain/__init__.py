@@ -34,6 +34,7 @@ from refchain._refchain import (  # noqa: E402
     find_backref_chain,
     find_chain,
     find_ref_chain,
+    release_memory,
     retained,
 )
 from refchain._dominators import Suspect, suspects  # noqa: E402
@@ -147,6 +148,7 @@ __all__ = [
     "memory_layers",
     "new_objects",
     "no_growth",
+    "release_memory",
     "render",
     "report",
     "retained",

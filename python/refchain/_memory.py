@@ -3,11 +3,14 @@
 Layers: what RSS is made of, as far as refchain can tell.  RSS = the bytes
 of the objects a census counted + what the objects do not explain (the
 allocator's free lists, arenas not returned to the OS, native memory of C
-extensions and the interpreter itself).  When the second part dominates,
-hunting objects will not find the memory.
+extensions and the interpreter itself, and refchain's own pool: the
+capture's arrays it keeps for the next capture, which release_memory()
+frees).  When the second part dominates, hunting objects will not find the
+memory.
 
 Budget: a capture, a dump and a fork dump's child take memory in proportion
-to the number of objects (bench/README.md, "memory budget"), and a leaking
+to the number of objects (bench/README.md, "memory budget"), less what
+refchain's pool already holds for an in-process capture to reuse, and a leaking
 service is often near its cgroup's limit, where the kernel's OOM killer
 strikes without a MemoryError.  check_budget() estimates what an operation
 needs and refuses with MemoryBudgetError when it does not fit the headroom:
@@ -90,15 +93,18 @@ class MemoryLayers:
     objects a census counted; objects: how many; traced: tracemalloc's
     traced memory (None when it does not trace); unexplained: rss - counted
     (None without rss), the allocator's free lists, arenas not returned
-    and native memory.  str() is one line ending with which to hunt."""
+    and native memory; pool: the part of it refchain keeps for its next
+    capture (refchain.release_memory() frees it).  str() is one line ending
+    with which to hunt."""
 
-    __slots__ = ("rss", "counted", "objects", "traced", "unexplained")
+    __slots__ = ("rss", "counted", "objects", "traced", "unexplained", "pool")
 
-    def __init__(self, rss, counted, objects, traced=None):
+    def __init__(self, rss, counted, objects, traced=None, pool=0):
         self.rss = rss
         self.counted = counted
         self.objects = objects
         self.traced = traced
+        self.pool = pool
         self.unexplained = None if rss is None else rss - counted
 
     @property
@@ -126,6 +132,9 @@ class MemoryLayers:
             text = "RSS %s < %s: the objects' bytes exceed RSS by %s (swapped out, or in " \
                    "shared pages)" % (human_bytes(self.rss), objects,
                                       human_bytes(-self.unexplained))
+        if self.pool:
+            text += "; refchain keeps %s of it for its next capture (release_memory())" \
+                % human_bytes(self.pool)
         if self.traced is not None:
             text += "; tracemalloc traces %s" % human_bytes(self.traced)
         return "%s; %s" % (text, self.hint)
@@ -139,7 +148,7 @@ class MemoryLayers:
 
     def as_dict(self):
         return {"rss": self.rss, "counted": self.counted, "objects": self.objects,
-                "traced": self.traced, "unexplained": self.unexplained,
+                "traced": self.traced, "unexplained": self.unexplained, "pool": self.pool,
                 "text": self.summary()}
 
 
@@ -151,6 +160,7 @@ def memory_layers(census=None, *, force=False):
     memory budget first (see check_budget; force=True skips the check)."""
     _check_force(force, "memory_layers")
     rss = rss_bytes()
+    pool = _refchain._pool_bytes()  # resident when RSS was read
     if census is None:
         check_budget("census", force=force)
         census = _refchain.census()
@@ -158,14 +168,17 @@ def memory_layers(census=None, *, force=False):
         raise TypeError("memory_layers() argument 'census' must be a refchain.Census or None, "
                         "not %s" % type(census).__name__)
     note_census(census.total.count, rss)
-    return layers_of(census, rss)
+    return layers_of(census, rss, pool)
 
 
-def layers_of(census, rss):
-    """MemoryLayers of a census taken now, and the RSS read before it."""
+def layers_of(census, rss, pool=None):
+    """MemoryLayers of a census taken now, and the RSS read before it (and
+    refchain's pool then; None: now)."""
     total = census.total
     traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
-    return MemoryLayers(rss, total.bytes, total.count, traced)
+    if pool is None:
+        pool = _refchain._pool_bytes()
+    return MemoryLayers(rss, total.bytes, total.count, traced, pool)
 
 
 def snapshot_layers(facts, census):
@@ -337,19 +350,21 @@ def estimate_objects():
         tracked, OBJECTS_PER_TRACKED)
 
 
-def estimate(kind, objects, values=True, rss=None):
+def estimate(kind, objects, values=True, rss=None, pool=0):
     """Bytes `kind` ("census", "capture", "dump", "fork") needs for
     `objects` objects.  A fork dump's child needs a dump's memory plus a
     copy of every page it writes: it takes a reference to every object, so
-    every page holding one is copied; RSS (`rss`) bounds that."""
+    every page holding one is copied; RSS (`rss`) bounds that.  In process,
+    the `pool` bytes refchain keeps for reuse are resident already and are
+    taken off (a fork's child would copy what it writes into them)."""
     if kind not in KINDS:
         raise ValueError("memory budget: unknown kind %r (one of %s)" % (kind, ", ".join(KINDS)))
     if kind in ("census", "capture"):
-        return objects * COST_PER_OBJECT[kind]
+        return max(0, objects * COST_PER_OBJECT[kind] - pool)
     need = objects * COST_PER_OBJECT["dump" if values else "dump without values"]
     if kind == "fork":
-        need += rss if rss is not None else 0
-    return need
+        return need + (rss if rss is not None else 0)
+    return max(0, need - pool)
 
 
 _WHAT = {"census": "a census", "capture": "a capture", "dump": "a dump",
@@ -371,16 +386,17 @@ def check_budget(kind, *, values=True, force=False):
         return None
     objects, how = estimate_objects()
     rss = rss_bytes()
-    need = estimate(kind, objects, values, rss)
+    pool = _refchain._pool_bytes()
+    need = estimate(kind, objects, values, rss, pool)
     if need <= room.bytes:
         return need
     ways = ["force=True (the kernel may kill the process instead of raising MemoryError)"]
     if kind != "census":
         ways.append("a census instead (refchain.census(): about %s)"
-                    % human_bytes(estimate("census", objects)))
+                    % human_bytes(estimate("census", objects, pool=pool)))
     if kind in ("dump", "fork") and values:
         ways.append("dump(values=False) (about %s)"
-                    % human_bytes(estimate(kind, objects, False, rss)))
+                    % human_bytes(estimate(kind, objects, False, rss, pool)))
     message = ("refchain: %s needs about %s for %d objects (estimated from %s) and the "
                "memory left is %s (%s).  Ways out: %s." % (
                    _WHAT[kind], human_bytes(need), objects, how, human_bytes(room.bytes), room,

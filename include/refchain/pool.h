@@ -1,0 +1,64 @@
+/* The capture's memory pool: large blocks a graph or builder gave up, kept
+ * for the next capture so that it neither maps nor faults in fresh memory.
+ *
+ * A process that takes a census every minute would otherwise map, zero and
+ * fault in the same hundreds of megabytes each time (page faults are about
+ * a third of a capture on a virtual machine).  The builder and the frozen
+ * graph allocate their node, edge and index arrays through rc_pool_alloc()
+ * and hand them back through rc_pool_free() instead of freeing them.
+ *
+ * Rules:
+ *   - Disabled by default (every block is freed at once, as before); the
+ *     extension enables it at import.
+ *   - Only blocks of RC_POOL_MIN_BYTES or more are kept, at most
+ *     RC_POOL_SLOTS of them (the smallest goes first when it is full).
+ *   - The pool is emptied when nothing entered or left it for
+ *     RC_POOL_IDLE_SECONDS, checked by rc_pool_expire() (a capture calls it
+ *     when it starts): no background thread.  rc_pool_release() empties it
+ *     now, and the extension calls it when the module is freed.
+ *   - Blocks are never zeroed: callers write what they read.
+ *   - Thread-safe (a mutex): a snapshot is loaded with the GIL released.
+ *
+ * Every block is allocated and freed through refchain/alloc.h, so fault
+ * injection reaches the pool: taking a kept block is not an allocation,
+ * growing one is. */
+#ifndef REFCHAIN_POOL_H
+#define REFCHAIN_POOL_H
+
+#include <stddef.h>
+
+#define RC_POOL_MIN_BYTES ((size_t)64 * 1024)
+#define RC_POOL_SLOTS 32
+#define RC_POOL_IDLE_SECONDS 300.0
+
+/* Turn pooling on (nonzero) or off.  Turning it off releases the pool. */
+void rc_pool_enable(int on);
+
+/* A block of at least `want` bytes (uninitialised); *got receives its size
+ * in bytes, which the caller passes back to rc_pool_free().  The smallest
+ * kept block of `want` to 2 * `want` bytes is taken first, else the
+ * largest kept block of `want` / 2 bytes or more is grown with rc_realloc
+ * (its pages stay resident), else one is allocated.  NULL on ENOMEM; the pool is unchanged
+ * then (a block that could not be grown stays kept). */
+void *rc_pool_alloc(size_t want, size_t *got);
+
+/* Give back a block of `bytes` bytes from rc_pool_alloc() or rc_malloc():
+ * kept when pooling is on and it is large enough, else freed.  NULL is a
+ * no-op. */
+void rc_pool_free(void *p, size_t bytes);
+
+/* Free every kept block now; returns the bytes freed. */
+size_t rc_pool_release(void);
+
+/* Bytes kept now (resident memory refchain holds between captures). */
+size_t rc_pool_held(void);
+
+/* Seconds on a monotonic clock. */
+double rc_pool_clock(void);
+
+/* Release the pool when nothing entered or left it since `now` less
+ * RC_POOL_IDLE_SECONDS (now from rc_pool_clock()); returns the bytes
+ * freed. */
+size_t rc_pool_expire(double now);
+
+#endif

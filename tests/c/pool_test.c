@@ -1,0 +1,276 @@
+/* The capture's memory pool: what it keeps, what it hands out, release and
+ * expiry, and graphs built through it with an allocation failure at every
+ * point (then built again from what the failures left in the pool). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc_counter.h"
+#include "refchain/pool.h"
+#include "testutil.h"
+
+enum { BIG = 1 << 20 };
+
+static void
+test_disabled_pool_keeps_nothing(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(0);
+    size_t got;
+    void *p = rc_pool_alloc(BIG, &got);
+    assert_non_null(p);
+    assert_int_equal(got, BIG);
+    rc_pool_free(p, got);
+    assert_int_equal(rc_pool_held(), 0);
+    assert_int_equal(live_blocks, 0);
+    use_default_allocator();
+}
+
+static void
+test_a_block_given_back_is_handed_out_again(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t got, again;
+    void *p = rc_pool_alloc(BIG, &got);
+    rc_pool_free(p, got);
+    assert_int_equal(rc_pool_held(), BIG);
+    assert_int_equal(live_blocks, 1);
+    /* Smaller requests get it too, up to half its size, with its full size. */
+    rc_alloc_fail_after(0); /* taking a kept block allocates nothing */
+    void *q = rc_pool_alloc(BIG / 2 + 1, &again);
+    rc_alloc_fail_after(-1);
+    assert_ptr_equal(q, p);
+    assert_int_equal(again, BIG);
+    assert_int_equal(rc_pool_held(), 0);
+    rc_pool_free(q, again);
+    /* Too small a request leaves it for a larger one. */
+    void *small = rc_pool_alloc(BIG / 4, &got);
+    assert_ptr_not_equal(small, p);
+    assert_int_equal(got, BIG / 4);
+    assert_int_equal(rc_pool_held(), BIG);
+    rc_pool_free(small, got);
+    assert_int_equal(rc_pool_held(), BIG + BIG / 4);
+    assert_int_equal(rc_pool_release(), BIG + BIG / 4);
+    assert_int_equal(rc_pool_release(), 0);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
+static void
+test_small_blocks_are_freed_at_once(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t got;
+    void *p = rc_pool_alloc(RC_POOL_MIN_BYTES - 1, &got);
+    rc_pool_free(p, got);
+    assert_int_equal(rc_pool_held(), 0);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_free(NULL, BIG); /* a no-op */
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
+static void
+test_a_smaller_block_is_grown_and_kept_when_growing_fails(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t got;
+    unsigned char *p = rc_pool_alloc(BIG, &got);
+    memset(p, 7, BIG);
+    rc_pool_free(p, got);
+    rc_alloc_fail_after(0);
+    assert_null(rc_pool_alloc(BIG + BIG / 2, &got));
+    assert_int_equal(rc_pool_held(), BIG); /* still kept */
+    assert_int_equal(live_blocks, 1);
+    rc_alloc_fail_after(-1);
+    unsigned char *q = rc_pool_alloc(BIG + BIG / 2, &got);
+    assert_non_null(q);
+    assert_int_equal(got, BIG + BIG / 2);
+    assert_int_equal(q[BIG - 1], 7); /* grown, not replaced */
+    assert_int_equal(rc_pool_held(), 0);
+    rc_pool_free(q, got);
+    /* With nothing kept, a failure is a plain ENOMEM. */
+    assert_int_equal(rc_pool_release(), BIG + BIG / 2);
+    rc_alloc_fail_after(0);
+    assert_null(rc_pool_alloc(BIG, &got));
+    rc_alloc_fail_after(-1);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
+static void
+test_a_full_pool_drops_its_smallest_block(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t total = 0, got[RC_POOL_SLOTS + 1];
+    void *p[RC_POOL_SLOTS + 1];
+    for (size_t i = 0; i <= RC_POOL_SLOTS; i++) {
+        p[i] = rc_pool_alloc(RC_POOL_MIN_BYTES + i * 4096, &got[i]);
+        total += got[i];
+    }
+    for (size_t i = 0; i <= RC_POOL_SLOTS; i++) {
+        rc_pool_free(p[i], got[i]);
+    }
+    assert_int_equal(live_blocks, RC_POOL_SLOTS);
+    assert_int_equal(rc_pool_held(), total - RC_POOL_MIN_BYTES);
+    /* A block smaller than every kept one is freed, not kept. */
+    rc_pool_free(rc_malloc(RC_POOL_MIN_BYTES), RC_POOL_MIN_BYTES);
+    assert_int_equal(live_blocks, RC_POOL_SLOTS);
+    assert_int_equal(rc_pool_release(), total - RC_POOL_MIN_BYTES);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
+static void
+test_an_idle_pool_expires(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t got;
+    void *p = rc_pool_alloc(BIG, &got);
+    rc_pool_free(p, got);
+    double now = rc_pool_clock();
+    assert_int_equal(rc_pool_expire(now), 0);
+    assert_int_equal(rc_pool_expire(now + RC_POOL_IDLE_SECONDS / 2), 0);
+    assert_int_equal(rc_pool_held(), BIG);
+    assert_int_equal(rc_pool_expire(now + RC_POOL_IDLE_SECONDS + 1), BIG);
+    assert_int_equal(rc_pool_held(), 0);
+    assert_int_equal(live_blocks, 0);
+    /* Turning the pool off empties it. */
+    p = rc_pool_alloc(BIG, &got);
+    rc_pool_free(p, got);
+    rc_pool_enable(0);
+    assert_int_equal(rc_pool_held(), 0);
+    assert_int_equal(live_blocks, 0);
+    use_default_allocator();
+}
+
+/* A graph large enough for its arrays to be pooled. */
+enum { N = 12000, M = 28000 };
+
+static void
+random_edges(test_edge *e)
+{
+    unsigned x = 12345;
+    for (size_t i = 0; i < M; i++) {
+        x = x * 1103515245u + 12345u;
+        e[i].from = (x >> 8) % N;
+        x = x * 1103515245u + 12345u;
+        e[i].to = (x >> 8) % N;
+    }
+}
+
+/* Whether the graph's every node and edge equals the reference's (one
+ * assertion per graph: cmocka's are slow under the sanitizers). */
+static int
+same_graph(const rc_graph *g, const rc_graph *ref)
+{
+    if (rc_graph_node_count(g) != rc_graph_node_count(ref) ||
+        rc_graph_edge_count(g) != rc_graph_edge_count(ref)) {
+        return 0;
+    }
+    for (rc_id v = 0; v < rc_graph_node_count(g); v++) {
+        size_t a, b, c, d;
+        const rc_id *x = rc_graph_out(g, v, &a), *y = rc_graph_out(ref, v, &b);
+        const rc_id *xi = rc_graph_in(g, v, &c), *yi = rc_graph_in(ref, v, &d);
+        if (rc_graph_addr(g, v) != rc_graph_addr(ref, v) ||
+            rc_graph_flags(g, v) != rc_graph_flags(ref, v) ||
+            rc_graph_size(g, v) != rc_graph_size(ref, v) || a != b || c != d ||
+            memcmp(x, y, a * sizeof *x) != 0 || memcmp(xi, yi, c * sizeof *xi) != 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void
+test_graphs_built_through_the_pool_with_failures_at_every_point(void **state)
+{
+    (void)state;
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(e);
+    rc_graph *ref = NULL;
+    assert_int_equal(build_graph(N, e, M, NULL, NULL, &ref), RC_OK); /* no pool */
+    use_counting_allocator();
+    rc_pool_enable(1);
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_graph *g = NULL;
+        rc_status st = build_graph(N, e, M, NULL, NULL, &g);
+        rc_alloc_fail_after(-1);
+        if (st == RC_OK) {
+            assert_true(same_graph(g, ref));
+            rc_graph_free(g);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(g);
+        /* What the failure left is reused by a build that succeeds. */
+        assert_int_equal(build_graph(N, e, M, NULL, NULL, &g), RC_OK);
+        assert_true(same_graph(g, ref));
+        rc_graph_free(g);
+        assert_true(rc_pool_held() > 0);
+        failures++;
+    }
+    assert_true(failures > 10);
+    /* Everything the graphs held is in the pool now, and nothing else. */
+    size_t held = rc_pool_held();
+    assert_true(held > N * sizeof(uintptr_t));
+    assert_int_equal(rc_pool_release(), held);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+    rc_graph_free(ref);
+    free(e);
+}
+
+static void
+test_a_graph_reports_the_blocks_it_holds(void **state)
+{
+    (void)state;
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(e);
+    rc_pool_enable(1);
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(N, e, M, NULL, NULL, &g), RC_OK);
+    size_t memory = rc_graph_memory(g);
+    /* At least the exact arrays, at most half over them (freezing trims an
+     * array to an eighth over when it is more than a quarter over that). */
+    size_t exact = N * (8 + 4 + 4 + 4 + 2 + 4 + 4) + 2 * M * 4;
+    assert_true(memory >= exact);
+    assert_true(memory <= exact + exact / 2 + 64 * 1024);
+    rc_graph_free(g);
+    assert_true(rc_pool_held() > 0);
+    rc_pool_enable(0);
+    assert_int_equal(rc_pool_held(), 0);
+    free(e);
+}
+
+int
+main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_disabled_pool_keeps_nothing),
+        cmocka_unit_test(test_a_block_given_back_is_handed_out_again),
+        cmocka_unit_test(test_small_blocks_are_freed_at_once),
+        cmocka_unit_test(test_a_smaller_block_is_grown_and_kept_when_growing_fails),
+        cmocka_unit_test(test_a_full_pool_drops_its_smallest_block),
+        cmocka_unit_test(test_an_idle_pool_expires),
+        cmocka_unit_test(test_graphs_built_through_the_pool_with_failures_at_every_point),
+        cmocka_unit_test(test_a_graph_reports_the_blocks_it_holds),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

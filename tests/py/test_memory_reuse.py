@@ -1,0 +1,46 @@
+"""The capture's memory pool (issue 18): captures reuse their arrays,
+release_memory() gives them back, and memory accounting counts them."""
+
+import gc
+
+import refchain
+from refchain import _memory, _refchain
+
+
+def test_a_capture_reusing_the_pool_sees_the_same_heap():
+    keep = [{"k%d" % i: (i, str(i))} for i in range(20000)]
+    gc.collect()
+    refchain.release_memory()
+    fresh = refchain.capture().census()    # nothing kept: fresh arrays
+    reused = refchain.capture().census()   # the first capture's arrays
+    again = refchain.capture().census()
+    assert fresh == reused == again
+    assert reused["dict"].count >= 20000
+    del keep
+
+
+def test_release_memory_returns_what_the_pool_held():
+    refchain.capture()
+    held = _refchain._pool_bytes()
+    assert held > 0
+    assert refchain.release_memory() == held
+    assert refchain.release_memory() == 0
+    assert _refchain._pool_bytes() == 0
+    refchain.census()
+    assert refchain.release_memory() > 0
+
+
+def test_memory_layers_and_the_budget_count_the_pool():
+    refchain.release_memory()
+    assert refchain.memory_layers().pool == 0
+    refchain.capture()
+    layers = refchain.memory_layers()
+    assert layers.pool > 0 and layers.as_dict()["pool"] == layers.pool
+    assert "refchain keeps" in str(layers) and "release_memory()" in str(layers)
+    # What the pool holds is resident already: an in-process capture needs
+    # that much less, a fork's child (which copies what it writes) no less.
+    assert _memory.estimate("capture", 1000, pool=10000) == 1000 * 72 - 10000
+    assert _memory.estimate("census", 10, pool=10 ** 9) == 0
+    assert _memory.estimate("fork", 1000, rss=5, pool=10 ** 9) == 1000 * 192 + 5
+    refchain.release_memory()
+    assert "refchain keeps" not in str(refchain.memory_layers())

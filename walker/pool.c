@@ -1,0 +1,180 @@
+/* The capture's memory pool (see refchain/pool.h).
+ *
+ * State: slots[0, n) are kept blocks, unordered, each with its size;
+ * `held` is the sum of their sizes; `last_use` is when a block last
+ * entered or left the pool (rc_pool_clock() seconds).  The pool is a
+ * process-wide singleton like the allocator it sits on: captures run under
+ * the GIL, but snapshots load with it released, hence the mutex, which is
+ * held across fork() so that a fork dump's child never inherits it locked. */
+#include <pthread.h>
+#include <stdbool.h>
+#include <time.h>
+
+#include "refchain/alloc.h"
+#include "refchain/pool.h"
+
+typedef struct kept {
+    void *p;
+    size_t bytes;
+} kept;
+
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static bool enabled;
+static kept slots[RC_POOL_SLOTS];
+static size_t n_slots, held;
+static double last_use;
+
+double
+rc_pool_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Remove slot i (the lock held); returns its block. */
+static kept
+take_slot(size_t i)
+{
+    kept k = slots[i];
+    slots[i] = slots[--n_slots];
+    held -= k.bytes;
+    return k;
+}
+
+/* Free every kept block (the lock held); returns the bytes freed. */
+static size_t
+release_locked(void)
+{
+    size_t freed = held;
+    while (n_slots) {
+        rc_free(take_slot(n_slots - 1).p);
+    }
+    return freed;
+}
+
+static void
+lock_for_fork(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void
+unlock_after_fork(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+static void
+register_fork_handlers(void)
+{
+    pthread_atfork(lock_for_fork, unlock_after_fork, unlock_after_fork);
+}
+
+void
+rc_pool_enable(int on)
+{
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, register_fork_handlers);
+    pthread_mutex_lock(&lock);
+    enabled = on != 0;
+    if (!enabled) {
+        release_locked();
+    }
+    pthread_mutex_unlock(&lock);
+}
+
+void *
+rc_pool_alloc(size_t want, size_t *got)
+{
+    if (want == 0) {
+        want = 1;
+    }
+    pthread_mutex_lock(&lock);
+    size_t fit = n_slots, below = n_slots;
+    /* A block more than twice the size asked for is left for a larger
+     * request, and one less than half of it is not worth growing. */
+    for (size_t i = 0; i < n_slots; i++) {
+        size_t have = slots[i].bytes;
+        if (have >= want) {
+            if (have / 2 <= want && (fit == n_slots || have < slots[fit].bytes)) {
+                fit = i;
+            }
+        } else if (have >= want / 2 && (below == n_slots || have > slots[below].bytes)) {
+            below = i;
+        }
+    }
+    kept k = {NULL, 0};
+    if (fit < n_slots || below < n_slots) {
+        k = take_slot(fit < n_slots ? fit : below);
+        last_use = rc_pool_clock();
+    }
+    pthread_mutex_unlock(&lock);
+    if (k.p && k.bytes >= want) {
+        *got = k.bytes;
+        return k.p;
+    }
+    void *p = rc_realloc(k.p, want); /* rc_malloc when nothing was kept */
+    if (!p) {
+        rc_pool_free(k.p, k.bytes); /* still valid: keep it */
+        return NULL;
+    }
+    *got = want;
+    return p;
+}
+
+void
+rc_pool_free(void *p, size_t bytes)
+{
+    if (!p) {
+        return;
+    }
+    pthread_mutex_lock(&lock);
+    if (enabled && bytes >= RC_POOL_MIN_BYTES) {
+        if (n_slots == RC_POOL_SLOTS) {
+            size_t small = 0;
+            for (size_t i = 1; i < n_slots; i++) {
+                small = slots[i].bytes < slots[small].bytes ? i : small;
+            }
+            if (slots[small].bytes < bytes) {
+                kept k = take_slot(small);
+                rc_free(k.p);
+            }
+        }
+        if (n_slots < RC_POOL_SLOTS) {
+            slots[n_slots++] = (kept){p, bytes};
+            held += bytes;
+            last_use = rc_pool_clock();
+            p = NULL;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    rc_free(p);
+}
+
+size_t
+rc_pool_release(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t freed = release_locked();
+    pthread_mutex_unlock(&lock);
+    return freed;
+}
+
+size_t
+rc_pool_held(void)
+{
+    pthread_mutex_lock(&lock);
+    size_t h = held;
+    pthread_mutex_unlock(&lock);
+    return h;
+}
+
+size_t
+rc_pool_expire(double now)
+{
+    pthread_mutex_lock(&lock);
+    size_t freed = n_slots && now - last_use > RC_POOL_IDLE_SECONDS ? release_locked() : 0;
+    pthread_mutex_unlock(&lock);
+    return freed;
+}
