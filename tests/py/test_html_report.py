@@ -102,7 +102,8 @@ def hostile(tmp_path_factory):
 
 def _data(path):
     """The JSON data block of a page, read back as the page's script reads it."""
-    text = open(str(path), encoding="utf-8").read()
+    with open(str(path), encoding="utf-8") as f:
+        text = f.read()
     start = text.index('<script type="application/json" id="refchain-data">')
     start = text.index(">", start) + 1
     return text, json.loads(text[start:text.index("</script>", start)])
