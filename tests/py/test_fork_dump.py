@@ -175,7 +175,7 @@ def test_fork_safety_with_threads_allocating_and_logging(tmp_path):
 
 
 SERVER = """
-    import faulthandler, http.server, logging, signal, sys, threading
+    import faulthandler, http.server, logging, signal, sys, threading, time
     import refchain
 
     faulthandler.register(signal.SIGUSR2, all_threads=True)    # the test's diagnosis
@@ -203,7 +203,12 @@ SERVER = """
     refchain.dump_on_signal(signal.SIGUSR1, directory=sys.argv[1])
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     print(srv.server_address[1], flush=True)
-    threading.Event().wait(900)     # outlives the test, which terminates it
+    # Outlives the test, which terminates it.  Python runs a signal handler in
+    # the main thread, between bytecodes: when the kernel hands SIGUSR1 to a
+    # worker thread, a main thread blocked in one long lock wait (Event.wait)
+    # runs it only when that wait ends.  A service's main loop wakes often.
+    for _ in range(9000):
+        time.sleep(0.1)
 """
 
 
