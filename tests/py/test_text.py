@@ -182,14 +182,15 @@ print(json.dumps({"census": min(census), "leaks": min(leaks),
 """
 
 
-def test_leaks_over_forty_thousand_new_types_costs_at_most_three_censuses(run_script):
+def test_leaks_over_forty_thousand_new_types_costs_at_most_six_censuses(run_script):
     """It was quadratic in the number of types (2.4 s against 0.12 s for a
-    census): each type's name was compared with every earlier one's.  It
-    costs a capture and a dominator tree (the rows' retained sizes): within
-    three censuses (it took 2.2 on 3.8)."""
+    census, 20x): each type's name was compared with every earlier one's.
+    It costs a capture and a dominator tree (the rows' retained sizes), 2.4-2.5
+    censuses since censuses reuse their memory: six leaves room for a loaded
+    machine and still fails a quadratic step."""
     out = json.loads(run_script(MANY_TYPES).stdout)
     assert out["types"] > 40_000 and out["leaks_types"] == 5
-    assert out["leaks"] <= 3 * out["census"], out
+    assert out["leaks"] <= 6 * out["census"], out
 
 
 # ---- a million hops deep ---------------------------------------------------------------
