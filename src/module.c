@@ -314,6 +314,18 @@ type_sel_mask(const type_sel *sel, const rc_graph *g, size_t *marked)
 
 /* ---- module functions ---------------------------------------------------- */
 
+/* _tracked_count() -> the number of gc-tracked objects (the budget's
+ * estimate before any census: gc.get_objects() would build a list of them). */
+static PyObject *
+rc_tracked_count_py(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    size_t n;
+    if (rc_capture_count_tracked(rc_module_state(module)->gc, &n) < 0) {
+        return NULL;
+    }
+    return PyLong_FromSize_t(n);
+}
+
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -687,6 +699,7 @@ static PyMethodDef rc_methods[] = {
      "release_memory() -> int\n\nFree the memory refchain keeps between captures for reuse; "
      "return the bytes freed."},
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
+    {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

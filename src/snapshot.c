@@ -463,16 +463,18 @@ static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TP
  *
  * The parent (GIL held, no thread switch possible) prepares in C what the
  * child needs: the path, the facts as C strings, the signal handlers' names,
- * on CPython < 3.12 the list of tracked objects (gc.get_objects' audit hooks
- * may be Python code: they run here, in the parent), and when tracemalloc
- * traces, the allocators beneath its hooks.  Then fork(), without
+ * rc_capture_tracked_list()'s answer (None: the child enumerates in C; a
+ * list of tracked objects only where the collector's lists do not check out
+ * before 3.12, since gc.get_objects' audit hooks may be Python code: they
+ * run here, in the parent), and when tracemalloc traces, the allocators
+ * beneath its hooks.  Then fork(), without
  * PyOS_AfterFork_Child: the child keeps every thread's state and frames, so
  * the snapshot shows every thread's stack as it was.
  *
  * The child runs no Python code: the GIL's mutex, a logging lock, an import
  * lock may have been held by another thread at the fork, and those threads
- * do not exist in the child.  What it calls is C: the capture (with the
- * tracked list: no audit hook), root classification, the descriptions of
+ * do not exist in the child.  What it calls is C: the capture (never
+ * gc.get_objects: no audit hook), root classification, the descriptions of
  * src/fork_roots.c, relate, and the file writer (malloc and zstd: glibc's
  * malloc is made consistent across fork by its atfork handlers).  It holds
  * no object as dump_begin does (nothing can be freed, since nothing runs,
@@ -488,7 +490,7 @@ typedef struct fork_plan {
     rc_snap_fact *facts;
     size_t n_facts;
     int values, redact;
-    PyObject *tracked; /* < 3.12: the list (one reference, the child's to steal) */
+    PyObject *tracked; /* None, or a list (one reference, the child's to steal) */
     rc_fork_env env;
     int untrace;       /* tracemalloc traces: install `beneath` in the child */
     PyMemAllocatorEx beneath[3];
@@ -702,7 +704,7 @@ fork_signals(PyObject *handlers, PyObject *names, fork_plan *p)
 /* _fork_dump(path, facts, values, redact, tracing, handlers, signal_names,
  * cwd) -> (pid, fd, tracked): the child writes path; fd is the read end of
  * its message pipe; tracked is what the parent keeps until the child has
- * exited (< 3.12 the tracked list, else None: dropping it meanwhile would
+ * exited (a tracked list, else None: dropping a list meanwhile would
  * write every refcount, copying the shared pages). */
 static PyObject *
 rc_fork_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)

@@ -4,11 +4,13 @@
  *   0. Python code may run: automatic collection is turned off, and names
  *      are interned.
  *   1. Enumeration.  Every gc-tracked object of this interpreter is listed:
- *      gc.get_objects()'s C function before 3.12 (called through the gc
- *      module's method table, never the replaceable module attribute),
- *      PyUnstable_GC_VisitObjects() from 3.12.  get_objects() raises an audit
- *      event first, and audit hooks may be Python code: THIS IS THE LAST
- *      POINT AT WHICH PYTHON CODE CAN RUN until the capture returns.
+ *      PyUnstable_GC_VisitObjects() from 3.12, before that the collector's
+ *      generation lists read in place once their layout checks out (see
+ *      tracked_list below), else gc.get_objects()'s C function (called
+ *      through the gc module's method table, never the replaceable module
+ *      attribute).  get_objects() raises an audit event first, and audit
+ *      hooks may be Python code: THIS IS THE LAST POINT AT WHICH PYTHON CODE
+ *      CAN RUN until the capture returns.
  *      Then the frames of this interpreter's threads (never another
  *      interpreter's) are recorded through the C API (thread states, their
  *      frames, f_back): sys._current_frames is not called, since anyone may
@@ -21,7 +23,7 @@
  *      f_locals, which refreshes a snapshot dict, drops references and so
  *      runs deallocators and __del__, which may release the GIL and let
  *      another thread return from a recorded frame.
- *      The enumeration list is released before any refcount is read (its
+ *      A gc.get_objects() list is released before any refcount is read (its
  *      items were alive before it existed and nothing ran since), so the
  *      recorded refcounts are exactly the heap's.
  *   2. The walk: nodes are expanded in id order.  Each node's type is
@@ -1054,27 +1056,108 @@ seed_one(PyObject *op, void *arg)
 }
 #endif
 
-/* The enumeration of tracked objects: PyUnstable_GC_VisitObjects() from 3.12,
- * before that gc.get_objects()'s C function (gc_method: never the module
- * attribute, which may be replaced).  It lists this interpreter's objects
- * only.  Its list is excluded from the capture and released right after
- * seeding.  It raises an audit event first, whose hooks may run Python code,
- * so it is the first step of the capture; every listed object was alive
- * before the list existed and no Python code runs from then to the release,
- * so releasing it frees nothing but the list, and the refcounts read later
- * are exact. */
+/* The enumeration of tracked objects.
+ *
+ * From 3.12, PyUnstable_GC_VisitObjects().
+ *
+ * Before 3.12, the collector's three generation lists, read in place: each
+ * tracked object is preceded by its PyGC_Head {_gc_next, _gc_prev}, linked
+ * into a circular list whose head is a `struct gc_generation {PyGC_Head head;
+ * int threshold; int count;}` of the collector's state, three in a row and
+ * then the `generation0` pointer (the same in 3.8-3.11's headers, also
+ * debug builds).  CPython exports neither the state nor its address, so it
+ * is found and checked at run time (gc_heads_find), never assumed:
+ *   - a new list is tracked at the tail of generation 0, so its _gc_next is
+ *     the address of generation 0's head;
+ *   - the three thresholds there must equal gc.get_threshold()'s, and the
+ *     pointer after them must be generation 0's head.
+ * It lists what gc.get_objects() lists (the three generations, this
+ * interpreter's), with no list of millions of references built and
+ * released, and no audit event (as from 3.12).  When the check fails (an
+ * interpreter built differently), gc.get_objects()'s C function is called
+ * (gc_method: never the module attribute, which may be replaced); it raises
+ * an audit event first, whose hooks may run Python code, so it is the first
+ * step of the capture, its list is excluded from the capture and released
+ * right after seeding: every listed object was alive before the list existed
+ * and no Python code runs from then to the release, so releasing it frees
+ * nothing but the list, and the refcounts read later are exact. */
 typedef struct tracked_list {
 #if PY_VERSION_HEX < 0x030C0000
     PyObject *all;
+    uintptr_t heads[3]; /* heads[0] != 0: the generation lists are read */
 #else
     int unused;
 #endif
 } tracked_list;
 
+#if PY_VERSION_HEX < 0x030C0000
+typedef struct gc_link {
+    uintptr_t next, prev;
+} gc_link;
+
+typedef struct gc_generation_mirror {
+    gc_link head;
+    int threshold;
+    int count;
+} gc_generation_mirror;
+
+/* 1 with heads[0..3) set, 0 when the layout does not check out (heads
+ * untouched), -1 with an exception set.  Allocates a list and calls
+ * gc.get_threshold()'s C function: no Python code. */
+static int
+gc_heads_find(PyObject *gc, uintptr_t heads[3])
+{
+    PyMethodDef *get_threshold = gc_method(gc, "get_threshold");
+    PyObject *thresholds = get_threshold ? gc_call(gc, get_threshold) : NULL;
+    if (!thresholds) {
+        return -1;
+    }
+    long want[3];
+    int ok = PyTuple_CheckExact(thresholds) && PyTuple_GET_SIZE(thresholds) == 3;
+    for (int i = 0; ok && i < 3; i++) {
+        PyObject *t = PyTuple_GET_ITEM(thresholds, i);
+        want[i] = PyLong_CheckExact(t) ? PyLong_AsLong(t) : -1;
+        ok = want[i] >= 0 && want[i] <= INT_MAX;
+    }
+    Py_DECREF(thresholds);
+    PyErr_Clear(); /* an overflow is a failed check, not an error */
+    PyObject *probe = ok ? PyList_New(0) : NULL;
+    if (ok && !probe) {
+        return -1;
+    }
+    uintptr_t gen0 = probe && PyObject_GC_IsTracked(probe) ? ((gc_link *)probe - 1)->next : 0;
+    Py_XDECREF(probe);
+    if (!gen0 || gen0 % sizeof(uintptr_t)) {
+        return 0;
+    }
+    const gc_generation_mirror *gens = (const gc_generation_mirror *)gen0;
+    for (int i = 0; i < 3; i++) {
+        if (gens[i].threshold != want[i]) {
+            return 0;
+        }
+    }
+    if (*(const uintptr_t *)(const void *)&gens[3] != gen0) {
+        return 0;
+    }
+    for (int i = 0; i < 3; i++) {
+        heads[i] = (uintptr_t)&gens[i].head;
+    }
+    return 1;
+}
+#endif
+
 PyObject *
 rc_capture_tracked_list(PyObject *gc)
 {
 #if PY_VERSION_HEX < 0x030C0000
+    uintptr_t heads[3];
+    int found = gc_heads_find(gc, heads);
+    if (found > 0) {
+        Py_RETURN_NONE;
+    }
+    if (found < 0) {
+        return NULL;
+    }
     PyMethodDef *get_objects = gc_method(gc, "get_objects");
     PyObject *all = get_objects ? gc_call(gc, get_objects) : NULL;
     if (all && !PyList_CheckExact(all)) {
@@ -1088,11 +1171,76 @@ rc_capture_tracked_list(PyObject *gc)
 #endif
 }
 
-/* Steals `given` (opts->tracked, or NULL: then gc.get_objects() is called). */
+#if PY_VERSION_HEX >= 0x030C0000
+static int
+count_one(PyObject *op, void *arg)
+{
+    (void)op;
+    ++*(size_t *)arg;
+    return 1;
+}
+#endif
+
+int
+rc_capture_count_tracked(PyObject *gc, size_t *n)
+{
+    *n = 0;
+#if PY_VERSION_HEX < 0x030C0000
+    uintptr_t heads[3];
+    int found = gc_heads_find(gc, heads);
+    if (found > 0) {
+        for (int i = 0; i < 3; i++) {
+            const gc_link *head = (const gc_link *)heads[i];
+            for (const gc_link *l = (const gc_link *)head->next; l != head;
+                 l = (const gc_link *)l->next) {
+                ++*n;
+            }
+        }
+        return 0;
+    }
+    PyMethodDef *get_objects = found == 0 ? gc_method(gc, "get_objects") : NULL;
+    PyObject *all = get_objects ? gc_call(gc, get_objects) : NULL;
+    if (!all) {
+        return -1;
+    }
+    Py_ssize_t len = PyList_Check(all) ? PyList_GET_SIZE(all) : -1;
+    Py_DECREF(all);
+    if (len < 0) {
+        PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
+        return -1;
+    }
+    *n = (size_t)len;
+#else
+    (void)gc;
+    PyUnstable_GC_VisitObjects(count_one, n);
+#endif
+    return 0;
+}
+
+/* Steals `given`: opts->tracked, or NULL (then the generation lists are
+ * read, else gc.get_objects() is called).  Before 3.12 a given None means
+ * rc_capture_tracked_list() found the lists: they are read, and if they no
+ * longer check out the capture fails rather than run an audit hook. */
 static rc_status
 tracked_list_get(rc_builder *b, PyObject *gc, PyObject *given, tracked_list *t)
 {
 #if PY_VERSION_HEX < 0x030C0000
+    if (!given || given == Py_None) {
+        int found = gc_heads_find(gc, t->heads);
+        if (found < 0 || (found == 0 && given)) {
+            if (found == 0) {
+                PyErr_SetString(PyExc_SystemError,
+                                "the collector's generation lists no longer check out");
+            }
+            Py_XDECREF(given);
+            return RC_EPYTHON;
+        }
+        Py_XDECREF(given);
+        if (found > 0) {
+            return RC_OK;
+        }
+        given = NULL;
+    }
     PyMethodDef *get_objects = given ? NULL : gc_method(gc, "get_objects");
     t->all = given ? given : get_objects ? gc_call(gc, get_objects) : NULL;
     if (!t->all) {
@@ -1118,6 +1266,19 @@ tracked_list_seed(rc_builder *b, tracked_list *t)
 {
 #if PY_VERSION_HEX < 0x030C0000
     rc_status st = RC_OK;
+    if (t->heads[0]) {
+        /* No Python code has run since gc_heads_find: the lists are as the
+         * collector left them (its masks live in _gc_prev, and in _gc_next
+         * only while it moves objects to an unreachable list). */
+        for (int i = 0; st == RC_OK && i < 3; i++) {
+            const gc_link *head = (const gc_link *)t->heads[i];
+            for (const gc_link *l = (const gc_link *)head->next; st == RC_OK && l != head;
+                 l = (const gc_link *)l->next) {
+                st = rc_builder_seed_flagged(b, (uintptr_t)(l + 1), RC_NODE_TRACKED);
+            }
+        }
+        return st;
+    }
     for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
         st = rc_builder_seed_flagged(b, (uintptr_t)PyList_GET_ITEM(t->all, i), RC_NODE_TRACKED);
     }

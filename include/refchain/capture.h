@@ -52,11 +52,12 @@ typedef struct rc_capture_opts {
      * _struct.Struct.__sizeof__ reads a NULL pointer on an instance whose
      * __init__ never ran.  NULL for none. */
     void (*refused_sizeof)(void);
-    /* CPython < 3.12, optional: a list of the tracked objects made by
-     * rc_capture_tracked_list() before, with no Python code run since, that
-     * the capture seeds from instead of calling gc.get_objects() (whose
-     * audit hooks may be Python code).  rc_capture() steals this reference
-     * (also on failure) and releases it after seeding: it must be the only
+    /* Optional: what rc_capture_tracked_list() returned, with no Python code
+     * run since.  A list (< 3.12) is seeded from instead of calling
+     * gc.get_objects() (whose audit hooks may be Python code); None means
+     * the capture enumerates in C, and fails rather than fall back to
+     * gc.get_objects().  rc_capture() steals this reference (also on
+     * failure) and releases a list after seeding: it must be the only
      * reference, so that the recorded refcounts are the heap's.  A fork
      * dump's child uses it (src/snapshot.c).  NULL otherwise. */
     struct _object *tracked;
@@ -92,12 +93,21 @@ struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
  * rc_malloc'ed; NULL when out of memory. */
 struct _object **rc_capture_borrow(const rc_graph *g);
 
-/* CPython < 3.12: a new list of this interpreter's tracked objects from
- * gc.get_objects()'s C function (gc: the gc module; its audit hooks may
- * run Python code), for rc_capture_opts.tracked.  3.12+: None (the capture
- * enumerates with PyUnstable_GC_VisitObjects, in C).  NULL with an
- * exception set on failure. */
+/* For rc_capture_opts.tracked, made before a capture that must run no
+ * Python code at all (a fork dump's child).  None when the capture will
+ * enumerate in C: from 3.12 with PyUnstable_GC_VisitObjects, before that
+ * by reading the collector's generation lists, whose layout was just
+ * checked (capture.c).  Else (< 3.12, a layout that does not check out) a
+ * new list of this interpreter's tracked objects from gc.get_objects()'s C
+ * function (gc: the gc module; its audit hooks may run Python code).  NULL
+ * with an exception set on failure. */
 struct _object *rc_capture_tracked_list(struct _object *gc);
+
+/* *n = the number of this interpreter's gc-tracked objects, counted in C as
+ * the capture enumerates them (with no list built, where the collector's
+ * lists check out or from 3.12; else len(gc.get_objects()), whose audit
+ * hooks may run Python code).  0, or -1 with an exception set. */
+int rc_capture_count_tracked(struct _object *gc, size_t *n);
 
 /* Drop refs[0..n) and free the array (NULL is a no-op).  Deallocators,
  * and so Python code, may run. */

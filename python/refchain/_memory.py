@@ -23,7 +23,6 @@ REFCHAIN_PROC_CGROUP (default /proc/self/cgroup) and REFCHAIN_MEMINFO
 
 A leaf module: it imports only the extension and refchain._format."""
 
-import gc
 import os
 import tracemalloc
 
@@ -334,8 +333,8 @@ class MemoryBudgetError(MemoryError):
 def estimate_objects():
     """(objects, how): how many objects a capture would count now.  The
     last census's count when refchain took one here, scaled up by the
-    growth of RSS since (never down); else the gc-tracked objects (one
-    gc.get_objects(): 8 bytes per tracked object for a moment) times
+    growth of RSS since (never down); else the gc-tracked objects (counted
+    in C, walking the collector's lists: no list of them is built) times
     OBJECTS_PER_TRACKED, for the untracked str, int, bytes, tuples and
     dicts a capture counts too."""
     objects = int.from_bytes(_LAST[:8], "little")
@@ -345,7 +344,7 @@ def estimate_objects():
         scale = max(1.0, now / then) if now and then else 1.0
         return int(objects * scale), "the last census's %d objects%s" % (
             objects, " scaled by RSS growth since (x%.2f)" % scale if scale > 1.0 else "")
-    tracked = len(gc.get_objects())
+    tracked = _refchain._tracked_count()
     return tracked * OBJECTS_PER_TRACKED, "%d gc-tracked objects x %d" % (
         tracked, OBJECTS_PER_TRACKED)
 
