@@ -108,6 +108,32 @@ def capture_speed(composition, n, pairs):
     return result
 
 
+def gc_lists_speed(composition, n, pairs):
+    """Before 3.12: a capture and a census that read the collector's lists
+    in place, against the same with gc.get_objects() (the path taken when
+    the lists' layout does not check out), pair by pair."""
+    import refchain
+    from refchain import _refchain
+
+    def without_lists(func):
+        def run():
+            _refchain._allow_gc_lists(False)
+            try:
+                func()
+            finally:
+                _refchain._allow_gc_lists(True)
+        return run
+
+    make_heap(composition, n)
+    gc.collect()
+    refchain.capture()  # warm-up
+    result = {"capture": paired(refchain.capture, without_lists(refchain.capture), pairs),
+              "census": paired(refchain.census, without_lists(refchain.census), pairs),
+              "collect": paired(refchain.capture, gc.collect, pairs)}
+    result.update(ratio=result["capture"]["ratio"], tracked=len(gc.get_objects()))
+    return result
+
+
 def show_growth_speed(composition, n, pairs):
     import objgraph
     import refchain
@@ -488,7 +514,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, census_s
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
                                     snapshot_speed, watch_overhead,
-                                    fork_dump_pause)}
+                                    fork_dump_pause, gc_lists_speed)}
 
 
 def in_subprocess(func, **kwargs):

@@ -326,6 +326,18 @@ rc_tracked_count_py(PyObject *module, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(n);
 }
 
+/* _allow_gc_lists(bool) -> the previous setting (tests: see capture.h). */
+static PyObject *
+rc_allow_gc_lists_py(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    int allow = PyObject_IsTrue(arg);
+    if (allow < 0) {
+        return NULL;
+    }
+    return PyBool_FromLong(rc_capture_allow_gc_lists(allow));
+}
+
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
@@ -628,6 +640,47 @@ rc_alloc_traceback_py(PyObject *Py_UNUSED(module), PyObject *obj)
     return rc_alloc_traceback(obj);
 }
 
+/* _alloc_traceback_counts(objects) -> {frames: count}: the allocation
+ * traceback of each object of a list or tuple (rc_alloc_traceback),
+ * counted per distinct traceback; objects with none are skipped.  What
+ * allocation_sites() does per object in Python, in one loop in C: a report
+ * then reads each distinct traceback once, not each of a million objects. */
+static PyObject *
+rc_alloc_traceback_counts_py(PyObject *Py_UNUSED(module), PyObject *objects)
+{
+    PyObject *seq = PySequence_Fast(objects, "_alloc_traceback_counts() needs a sequence");
+    PyObject *counts = seq ? PyDict_New() : NULL;
+    if (!counts) {
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *tb = rc_alloc_traceback(PySequence_Fast_GET_ITEM(seq, i));
+        if (!tb) {
+            PyErr_Clear(); /* as frames_of(): an object whose lookup failed has none */
+            continue;
+        }
+        int failed = 0;
+        if (PyTuple_Check(tb) && PyTuple_GET_SIZE(tb)) {
+            PyObject *n = PyDict_GetItemWithError(counts, tb);
+            /* n is an int this loop stored */
+            PyObject *more = n || !PyErr_Occurred()
+                                 ? PyLong_FromSsize_t((n ? PyLong_AsSsize_t(n) : 0) + 1)
+                                 : NULL;
+            failed = !more || PyDict_SetItem(counts, tb, more) < 0;
+            Py_XDECREF(more);
+        }
+        Py_DECREF(tb);
+        if (failed) {
+            Py_DECREF(counts);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    return counts;
+}
+
 /* _fail_after(n): make the n-th next C allocation fail (n < 0: never). */
 static PyObject *
 rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
@@ -693,6 +746,7 @@ static PyMethodDef rc_methods[] = {
     {"_tp_name", rc_tp_name_py, METH_O, NULL},
     {"_label_path", (PyCFunction)(void (*)(void))rc_label_path_py, METH_FASTCALL, NULL},
     {"_alloc_traceback", rc_alloc_traceback_py, METH_O, NULL},
+    {"_alloc_traceback_counts", rc_alloc_traceback_counts_py, METH_O, NULL},
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_tool_globals", rc_set_tool_globals_py, METH_O, NULL},
     {"release_memory", rc_release_memory_py, METH_NOARGS,
@@ -700,6 +754,7 @@ static PyMethodDef rc_methods[] = {
      "return the bytes freed."},
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
+    {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,7 +31,7 @@
 #include "refchain/select.h"
 #include "refchain/snapshot.h"
 #include "refchain/unreachable.h"
-#include "fork_roots.h"
+#include "refchain/describe.h"
 
 /* ---- errors ----------------------------------------------------------------- */
 
@@ -475,7 +475,7 @@ static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TP
  * lock may have been held by another thread at the fork, and those threads
  * do not exist in the child.  What it calls is C: the capture (never
  * gc.get_objects: no audit hook), root classification, the descriptions of
- * src/fork_roots.c, relate, and the file writer (malloc and zstd: glibc's
+ * walker/describe.c, relate, and the file writer (malloc and zstd: glibc's
  * malloc is made consistent across fork by its atfork handlers).  It holds
  * no object as dump_begin does (nothing can be freed, since nothing runs,
  * and increfs would copy every shared page), reads no tracemalloc

@@ -1101,12 +1101,17 @@ typedef struct gc_generation_mirror {
     int count;
 } gc_generation_mirror;
 
+static int gc_lists_allowed = 1; /* rc_capture_allow_gc_lists(): tests only */
+
 /* 1 with heads[0..3) set, 0 when the layout does not check out (heads
  * untouched), -1 with an exception set.  Allocates a list and calls
  * gc.get_threshold()'s C function: no Python code. */
 static int
 gc_heads_find(PyObject *gc, uintptr_t heads[3])
 {
+    if (!gc_lists_allowed) {
+        return 0;
+    }
     PyMethodDef *get_threshold = gc_method(gc, "get_threshold");
     PyObject *thresholds = get_threshold ? gc_call(gc, get_threshold) : NULL;
     if (!thresholds) {
@@ -1145,6 +1150,19 @@ gc_heads_find(PyObject *gc, uintptr_t heads[3])
     return 1;
 }
 #endif
+
+int
+rc_capture_allow_gc_lists(int allow)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    int was = gc_lists_allowed;
+    gc_lists_allowed = allow;
+    return was;
+#else
+    (void)allow;
+    return 0;
+#endif
+}
 
 PyObject *
 rc_capture_tracked_list(PyObject *gc)

@@ -103,6 +103,12 @@ struct _object **rc_capture_borrow(const rc_graph *g);
  * with an exception set on failure. */
 struct _object *rc_capture_tracked_list(struct _object *gc);
 
+/* Before 3.12: allow (1, the default) or forbid (0) reading the collector's
+ * lists, as if their layout did not check out, so that tests reach the
+ * gc.get_objects() path; returns the previous setting.  From 3.12: 0, no
+ * effect. */
+int rc_capture_allow_gc_lists(int allow);
+
 /* *n = the number of this interpreter's gc-tracked objects, counted in C as
  * the capture enumerates them (with no list built, where the collector's
  * lists check out or from 3.12; else len(gc.get_objects()), whose audit

@@ -160,13 +160,19 @@ def allocation_sites(objects, top=3, frames=None):
     if frames is None:
         if not tracing():
             return []
-        frames = frames_of
+        # Counted per distinct traceback in C; each traceback's site once.
+        by_frames = _refchain._alloc_traceback_counts(
+            objects if isinstance(objects, (list, tuple)) else list(objects))
+    else:
+        by_frames = {}
+        for obj in objects:
+            fs = frames(obj)
+            if fs:
+                by_frames[fs] = by_frames.get(fs, 0) + 1
     counts = {}
-    for obj in objects:
-        fs = frames(obj)
-        if fs:
-            key = site_key(fs)
-            counts[key] = counts.get(key, 0) + 1
+    for fs, n in by_frames.items():
+        key = site_key(fs)
+        counts[key] = counts.get(key, 0) + n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], format_site(item[0])))
     return [(n, format_site(key)) for key, n in ranked[:top]]
 

@@ -77,6 +77,38 @@ def test_the_extension_imports_no_package_module():
     assert not found, found
 
 
+# DESIGN.md's layering table: who may include what.  The walker units that
+# read objects in place (the capture, relate, their version shims, the fork
+# child's root descriptions) include Python.h; no other walker/ or
+# include/refchain/ file does, and render/ never does.  Graphviz belongs to
+# render/ (and the binding), never to walker/ or include/refchain/.
+_READS_OBJECTS = {"walker/capture.c", "walker/relate.c", "walker/pycompat.c",
+                  "walker/describe.c"}
+_INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
+
+
+def test_each_layer_includes_only_what_it_may():
+    found = []
+    for layer in ("walker", "include/refchain", "render"):
+        for fn in sorted(os.listdir(os.path.join(ROOT, layer))):
+            if not fn.endswith((".c", ".h")):
+                continue
+            rel = layer + "/" + fn
+            with open(os.path.join(ROOT, rel), encoding="utf-8") as f:
+                headers = _INCLUDE.findall(_strip_comments(f.read()))
+            for h in headers:
+                python = h in ("Python.h", "frameobject.h") or h.startswith("internal/")
+                graphviz = h in ("gvc.h", "cgraph.h") or h.startswith("graphviz/")
+                if python and rel not in _READS_OBJECTS:
+                    found.append("%s includes %s" % (rel, h))
+                if graphviz and layer != "render":
+                    found.append("%s includes %s" % (rel, h))
+    assert not found, found
+    # The check sees includes at all: the capture's own.
+    with open(os.path.join(ROOT, "walker", "capture.c"), encoding="utf-8") as f:
+        assert "Python.h" in _INCLUDE.findall(f.read())
+
+
 # The fields of the module state that the extension may call: its own types
 # (ObjectList(list) builds one).
 _CALLABLE_STATE = re.compile(r"\w+_type$")

@@ -63,3 +63,51 @@ def test_the_user_chooses_what_their_code_is(run_script):
     assert none[0][1] == lib[0][1]
     assert default[0][1].startswith("svc.py:")
     assert "list of directories" in error
+
+
+SITES = """
+    import copy, json, tracemalloc
+    BEFORE = [object() for _ in range(50)]          # not traced
+    tracemalloc.start(10)
+    import refchain
+    from refchain import _sites, _refchain
+
+    class Thing:                                    # no free list: each copy is new memory
+        pass
+
+    def make(n):
+        return [copy.copy(Thing()) for _ in range(n)]   # the user's line in make
+
+    A = make(300)
+    B = make(200)
+    C = [copy.copy(Thing()) for _ in range(100)]    # line C
+    mixed = A + B + C + BEFORE + [None, 1]
+    counts = _refchain._alloc_traceback_counts(mixed)
+    print(json.dumps({
+        "sites": _sites.allocation_sites(mixed, top=5),
+        "from a generator": _sites.allocation_sites(o for o in mixed),
+        "one at a time": _sites.allocation_sites(mixed, frames=_sites.frames_of),
+        "distinct": len(counts), "counted": sum(counts.values()),
+    }))
+    try:
+        _refchain._alloc_traceback_counts(42)
+    except TypeError as e:
+        print(json.dumps(str(e)))
+"""
+
+
+def test_allocation_sites_are_counted_per_distinct_traceback(run_script):
+    """allocation_sites() counts each distinct traceback in C, then names
+    each once: the counts are exact (two tracebacks through make() read as
+    one site, its user line), untraced and static objects are skipped, and
+    the answer is the one frames_of() gives object by object."""
+    lines = run_script(SITES, name="app.py").stdout.splitlines()
+    out = json.loads(lines[0])
+    at = lambda marker: "app.py:%d (via " % line_of(SITES, marker)  # noqa: E731
+    (n1, make), (n2, c) = out["sites"]
+    assert (n1, n2) == (500, 100), out
+    assert make.startswith(at("the user's line in make")) and "copyreg.py:" in make, out
+    assert c.startswith(at("line C")) and "copyreg.py:" in c, out
+    assert out["from a generator"] == out["one at a time"] == out["sites"]
+    assert out["distinct"] == 3 and out["counted"] == 600, out
+    assert json.loads(lines[1]) == "_alloc_traceback_counts() needs a sequence"

@@ -18,15 +18,15 @@
  * "cache (an lru_cache)" (Python reads the wrapped callable from its
  * traversal).  Allocations go through CPython's allocators (a str or an int
  * may be made) and rc_malloc; no object is freed that the heap holds. */
-#include "rcmodule.h"
-
+#include <Python.h>
 #include <frameobject.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/paths.h"
 #include "refchain/pycompat.h"
 #include "refchain/relate.h"
-#include "fork_roots.h"
+#include "refchain/describe.h"
 
 #if PY_VERSION_HEX < 0x03090000
 #define Py_IS_TYPE(op, tp) (Py_TYPE(op) == (tp))
