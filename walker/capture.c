@@ -945,7 +945,6 @@ frame_locals(walk *w, PyObject *op)
     return RC_OK;
 }
 
-#if PY_VERSION_HEX < 0x030C0000
 /* The gc module's own C function `name`, from its method table: the module
  * attribute may have been replaced (monitoring libraries wrap gc functions),
  * the table cannot be.  NULL with TypeError when `gc` is not the builtin
@@ -984,7 +983,6 @@ gc_call(PyObject *gc, PyMethodDef *m)
         return NULL;
     }
 }
-#endif
 
 /* Automatic collection is off for the whole capture.  Before 3.10 there is
  * no C API for it, so gc's isenabled/disable/enable are called through their
@@ -1041,56 +1039,37 @@ gc_pause_end(gc_pause *p)
 #endif
 }
 
-#if PY_VERSION_HEX >= 0x030C0000
-typedef struct seed_ctx {
-    rc_builder *b;
-    rc_status st;
-} seed_ctx;
-
-static int
-seed_one(PyObject *op, void *arg)
-{
-    seed_ctx *ctx = arg;
-    ctx->st = rc_builder_seed_flagged(ctx->b, (uintptr_t)op, RC_NODE_TRACKED);
-    return ctx->st == RC_OK; /* 1 continues the iteration */
-}
-#endif
-
 /* The enumeration of tracked objects.
  *
- * From 3.12, PyUnstable_GC_VisitObjects().
- *
- * Before 3.12, the collector's three generation lists, read in place: each
- * tracked object is preceded by its PyGC_Head {_gc_next, _gc_prev}, linked
- * into a circular list whose head is a `struct gc_generation {PyGC_Head head;
- * int threshold; int count;}` of the collector's state, three in a row and
- * then the `generation0` pointer (the same in 3.8-3.11's headers, also
- * debug builds).  CPython exports neither the state nor its address, so it
- * is found and checked at run time (gc_heads_find), never assumed:
+ * The collector keeps every tracked object on a list: each is preceded by
+ * its PyGC_Head {_gc_next, _gc_prev}, linked into a circular list whose
+ * head lies in the collector's state: three `struct gc_generation
+ * {PyGC_Head head; int threshold; int count;}` in a row, the `generation0`
+ * pointer, then the permanent generation gc.freeze() moves objects to (the
+ * same in 3.8-3.13's headers, debug builds too; free-threaded builds have
+ * no such lists).  CPython exports neither the state nor its address, so it
+ * is found and checked at run time (gc_lists_find), never assumed:
  *   - a new list is tracked at the tail of generation 0, so its _gc_next is
  *     the address of generation 0's head;
- *   - the three thresholds there must equal gc.get_threshold()'s, and the
- *     pointer after them must be generation 0's head.
- * It lists what gc.get_objects() lists (the three generations, this
- * interpreter's), with no list of millions of references built and
- * released, and no audit event (as from 3.12).  When the check fails (an
- * interpreter built differently), gc.get_objects()'s C function is called
- * (gc_method: never the module attribute, which may be replaced); it raises
- * an audit event first, whose hooks may run Python code, so it is the first
- * step of the capture, its list is excluded from the capture and released
- * right after seeding: every listed object was alive before the list existed
- * and no Python code runs from then to the release, so releasing it frees
- * nothing but the list, and the refcounts read later are exact. */
-typedef struct tracked_list {
-#if PY_VERSION_HEX < 0x030C0000
-    PyObject *all;
-    uintptr_t heads[3]; /* heads[0] != 0: the generation lists are read */
-#else
-    int unused;
-#endif
-} tracked_list;
-
-#if PY_VERSION_HEX < 0x030C0000
+ *   - the three thresholds there must equal gc.get_threshold()'s, the
+ *     pointer after them must be generation 0's head, and the permanent
+ *     generation's threshold must be 0.
+ *
+ * Before 3.12 the four lists are read in place: what gc.get_objects() lists
+ * (the three generations, this interpreter's) plus the frozen objects it
+ * leaves out, with no list of millions of references built and released,
+ * and no audit event (as from 3.12).  When the check fails (an interpreter
+ * built differently), gc.get_objects()'s C function is called (gc_method:
+ * never the module attribute, which may be replaced); it raises an audit
+ * event first, whose hooks may run Python code, so it is the first step of
+ * the capture, its list is excluded from the capture and released right
+ * after seeding: every listed object was alive before the list existed and
+ * no Python code runs from then to the release, so releasing it frees
+ * nothing but the list, and the refcounts read later are exact.
+ *
+ * From 3.12, PyUnstable_GC_VisitObjects() lists the three generations, and
+ * the permanent one is read in place when the check passes (else frozen
+ * objects are found only through references, as gc.get_objects() would). */
 typedef struct gc_link {
     uintptr_t next, prev;
 } gc_link;
@@ -1101,14 +1080,32 @@ typedef struct gc_generation_mirror {
     int count;
 } gc_generation_mirror;
 
+typedef struct gc_state_mirror {
+    gc_generation_mirror generations[3];
+    uintptr_t generation0;
+    gc_generation_mirror permanent;
+} gc_state_mirror;
+
+enum { GC_PERMANENT = 3, GC_LISTS = 4 };
+
+typedef struct tracked_list {
+    PyObject *all;               /* gc.get_objects()'s list (< 3.12 fallback) */
+    uintptr_t heads[GC_LISTS];   /* heads[GC_PERMANENT] != 0: the lists are read */
+} tracked_list;
+
 static int gc_lists_allowed = 1; /* rc_capture_allow_gc_lists(): tests only */
 
-/* 1 with heads[0..3) set, 0 when the layout does not check out (heads
- * untouched), -1 with an exception set.  Allocates a list and calls
+/* 1 with heads[0..GC_LISTS) set, 0 when the layout does not check out
+ * (heads untouched), -1 with an exception set.  Allocates a list and calls
  * gc.get_threshold()'s C function: no Python code. */
 static int
-gc_heads_find(PyObject *gc, uintptr_t heads[3])
+gc_lists_find(PyObject *gc, uintptr_t heads[GC_LISTS])
 {
+#ifdef Py_GIL_DISABLED
+    (void)gc;
+    (void)heads;
+    return 0;
+#else
     if (!gc_lists_allowed) {
         return 0;
     }
@@ -1135,41 +1132,76 @@ gc_heads_find(PyObject *gc, uintptr_t heads[3])
     if (!gen0 || gen0 % sizeof(uintptr_t)) {
         return 0;
     }
-    const gc_generation_mirror *gens = (const gc_generation_mirror *)gen0;
+    const gc_state_mirror *st = (const gc_state_mirror *)gen0;
     for (int i = 0; i < 3; i++) {
-        if (gens[i].threshold != want[i]) {
+        if (st->generations[i].threshold != want[i]) {
             return 0;
         }
     }
-    if (*(const uintptr_t *)(const void *)&gens[3] != gen0) {
+    if (st->generation0 != gen0 || st->permanent.threshold != 0) {
         return 0;
     }
     for (int i = 0; i < 3; i++) {
-        heads[i] = (uintptr_t)&gens[i].head;
+        heads[i] = (uintptr_t)&st->generations[i].head;
     }
+    heads[GC_PERMANENT] = (uintptr_t)&st->permanent.head;
     return 1;
+#endif
+}
+
+/* Seed (or only count, with b NULL) the objects of the list at `head`, with
+ * `flags`.  No
+ * Python code has run since gc_lists_find: the lists are as the collector
+ * left them (its flags live in _gc_prev, and in _gc_next only while it
+ * moves objects to an unreachable list, never in these). */
+static rc_status
+gc_list_seed(rc_builder *b, uintptr_t head, unsigned flags, size_t *n)
+{
+    const gc_link *h = (const gc_link *)head;
+    rc_status st = RC_OK;
+    for (const gc_link *l = (const gc_link *)h->next; st == RC_OK && l != h;
+         l = (const gc_link *)l->next) {
+        ++*n;
+        if (b) {
+            st = rc_builder_seed_flagged(b, (uintptr_t)(l + 1), flags);
+        }
+    }
+    return st;
+}
+
+#if PY_VERSION_HEX >= 0x030C0000
+typedef struct seed_ctx {
+    rc_builder *b;
+    rc_status st;
+    size_t n;
+} seed_ctx;
+
+static int
+seed_one(PyObject *op, void *arg)
+{
+    seed_ctx *ctx = arg;
+    ctx->n++;
+    if (ctx->b) {
+        ctx->st = rc_builder_seed_flagged(ctx->b, (uintptr_t)op, RC_NODE_TRACKED);
+    }
+    return ctx->st == RC_OK; /* 1 continues the iteration */
 }
 #endif
 
 int
 rc_capture_allow_gc_lists(int allow)
 {
-#if PY_VERSION_HEX < 0x030C0000
     int was = gc_lists_allowed;
     gc_lists_allowed = allow;
     return was;
-#else
-    (void)allow;
-    return 0;
-#endif
 }
 
 PyObject *
 rc_capture_tracked_list(PyObject *gc)
 {
 #if PY_VERSION_HEX < 0x030C0000
-    uintptr_t heads[3];
-    int found = gc_heads_find(gc, heads);
+    uintptr_t heads[GC_LISTS];
+    int found = gc_lists_find(gc, heads);
     if (found > 0) {
         Py_RETURN_NONE;
     }
@@ -1189,135 +1221,90 @@ rc_capture_tracked_list(PyObject *gc)
 #endif
 }
 
-#if PY_VERSION_HEX >= 0x030C0000
-static int
-count_one(PyObject *op, void *arg)
-{
-    (void)op;
-    ++*(size_t *)arg;
-    return 1;
-}
-#endif
-
-int
-rc_capture_count_tracked(PyObject *gc, size_t *n)
-{
-    *n = 0;
-#if PY_VERSION_HEX < 0x030C0000
-    uintptr_t heads[3];
-    int found = gc_heads_find(gc, heads);
-    if (found > 0) {
-        for (int i = 0; i < 3; i++) {
-            const gc_link *head = (const gc_link *)heads[i];
-            for (const gc_link *l = (const gc_link *)head->next; l != head;
-                 l = (const gc_link *)l->next) {
-                ++*n;
-            }
-        }
-        return 0;
-    }
-    PyMethodDef *get_objects = found == 0 ? gc_method(gc, "get_objects") : NULL;
-    PyObject *all = get_objects ? gc_call(gc, get_objects) : NULL;
-    if (!all) {
-        return -1;
-    }
-    Py_ssize_t len = PyList_Check(all) ? PyList_GET_SIZE(all) : -1;
-    Py_DECREF(all);
-    if (len < 0) {
-        PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
-        return -1;
-    }
-    *n = (size_t)len;
-#else
-    (void)gc;
-    PyUnstable_GC_VisitObjects(count_one, n);
-#endif
-    return 0;
-}
-
-/* Steals `given`: opts->tracked, or NULL (then the generation lists are
- * read, else gc.get_objects() is called).  Before 3.12 a given None means
+/* Steals `given`: opts->tracked, or NULL (then the lists are read, else
+ * before 3.12 gc.get_objects() is called).  Before 3.12 a given None means
  * rc_capture_tracked_list() found the lists: they are read, and if they no
  * longer check out the capture fails rather than run an audit hook. */
 static rc_status
 tracked_list_get(rc_builder *b, PyObject *gc, PyObject *given, tracked_list *t)
 {
-#if PY_VERSION_HEX < 0x030C0000
-    if (!given || given == Py_None) {
-        int found = gc_heads_find(gc, t->heads);
-        if (found < 0 || (found == 0 && given)) {
-            if (found == 0) {
-                PyErr_SetString(PyExc_SystemError,
-                                "the collector's generation lists no longer check out");
-            }
-            Py_XDECREF(given);
+    if (given && given != Py_None) {
+        t->all = given;
+        if (!PyList_CheckExact(t->all)) {
+            Py_CLEAR(t->all);
+            PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
             return RC_EPYTHON;
         }
+        return b ? rc_builder_exclude(b, (uintptr_t)t->all) : RC_OK;
+    }
+    int found = gc_lists_find(gc, t->heads);
+    if (found < 0) {
         Py_XDECREF(given);
-        if (found > 0) {
-            return RC_OK;
-        }
-        given = NULL;
-    }
-    PyMethodDef *get_objects = given ? NULL : gc_method(gc, "get_objects");
-    t->all = given ? given : get_objects ? gc_call(gc, get_objects) : NULL;
-    if (!t->all) {
         return RC_EPYTHON;
     }
-    if (!PyList_CheckExact(t->all)) {
-        Py_CLEAR(t->all);
-        PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
+#if PY_VERSION_HEX < 0x030C0000
+    if (found == 0 && given) {
+        Py_DECREF(given);
+        PyErr_SetString(PyExc_SystemError, "the collector's generation lists no longer check out");
         return RC_EPYTHON;
     }
-    return rc_builder_exclude(b, (uintptr_t)t->all);
-#else
-    (void)b;
-    (void)gc;
-    (void)t;
-    Py_XDECREF(given); /* None, or nothing */
-    return RC_OK;
+    if (found == 0) {
+        PyMethodDef *get_objects = gc_method(gc, "get_objects");
+        return get_objects ? tracked_list_get(b, gc, gc_call(gc, get_objects), t) : RC_EPYTHON;
+    }
 #endif
+    Py_XDECREF(given);
+    return RC_OK;
 }
 
+/* Seed from what tracked_list_get() found (b NULL: count into *n only). */
 static rc_status
-tracked_list_seed(rc_builder *b, tracked_list *t)
+tracked_list_seed(rc_builder *b, tracked_list *t, size_t *n)
 {
-#if PY_VERSION_HEX < 0x030C0000
     rc_status st = RC_OK;
-    if (t->heads[0]) {
-        /* No Python code has run since gc_heads_find: the lists are as the
-         * collector left them (its masks live in _gc_prev, and in _gc_next
-         * only while it moves objects to an unreachable list). */
-        for (int i = 0; st == RC_OK && i < 3; i++) {
-            const gc_link *head = (const gc_link *)t->heads[i];
-            for (const gc_link *l = (const gc_link *)head->next; st == RC_OK && l != head;
-                 l = (const gc_link *)l->next) {
-                st = rc_builder_seed_flagged(b, (uintptr_t)(l + 1), RC_NODE_TRACKED);
+    *n = 0;
+    if (t->all) {
+        for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
+            ++*n;
+            if (b) {
+                st = rc_builder_seed_flagged(b, (uintptr_t)PyList_GET_ITEM(t->all, i),
+                                             RC_NODE_TRACKED);
             }
         }
+        Py_CLEAR(t->all);
         return st;
     }
-    for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
-        st = rc_builder_seed_flagged(b, (uintptr_t)PyList_GET_ITEM(t->all, i), RC_NODE_TRACKED);
+#if PY_VERSION_HEX < 0x030C0000
+    for (int i = 0; st == RC_OK && i < GC_PERMANENT; i++) {
+        st = gc_list_seed(b, t->heads[i], RC_NODE_TRACKED, n);
     }
-    Py_CLEAR(t->all);
-    return st;
 #else
-    (void)t;
-    seed_ctx ctx = {b, RC_OK};
+    seed_ctx ctx = {b, RC_OK, 0};
     PyUnstable_GC_VisitObjects(seed_one, &ctx);
-    return ctx.st;
+    st = ctx.st;
+    *n = ctx.n;
 #endif
+    if (st == RC_OK && t->heads[GC_PERMANENT]) {
+        st = gc_list_seed(b, t->heads[GC_PERMANENT], RC_NODE_TRACKED | RC_NODE_FROZEN, n);
+    }
+    return st;
+}
+
+int
+rc_capture_count_tracked(PyObject *gc, size_t *n)
+{
+    tracked_list t = {0};
+    if (tracked_list_get(NULL, gc, NULL, &t) != RC_OK) {
+        return -1;
+    }
+    tracked_list_seed(NULL, &t, n); /* counts only: cannot fail */
+    return 0;
 }
 
 static void
 tracked_list_release(tracked_list *t)
 {
-#if PY_VERSION_HEX < 0x030C0000
     Py_CLEAR(t->all);
-#else
-    (void)t;
-#endif
 }
 
 rc_status
@@ -1365,10 +1352,11 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
             goto finally;
         }
     }
-    /* Seeds: every tracked object, this interpreter's frames, plus the module
-     * table and builtins so that objects moved to the permanent generation
-     * by gc.freeze() are reached.  The enumeration first: its audit hooks
-     * are the last Python code that may run before the walk ends. */
+    /* Seeds: every tracked object (frozen ones too where the collector's
+     * lists check out), this interpreter's frames, plus the module table and
+     * builtins so that frozen objects are reached where they do not.  The
+     * enumeration first: a gc.get_objects() fallback's audit hooks are the
+     * last Python code that may run before the walk ends. */
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
     if (st == RC_OK) {
@@ -1378,7 +1366,8 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         st = seed_frames(&w);
     }
     if (st == RC_OK) {
-        st = tracked_list_seed(w.b, &tracked);
+        size_t n_tracked;
+        st = tracked_list_seed(w.b, &tracked, &n_tracked);
     }
     if (st == RC_OK) {
         st = rc_builder_seed(w.b, (uintptr_t)w.modules);

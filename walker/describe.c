@@ -26,6 +26,7 @@
 #include "refchain/paths.h"
 #include "refchain/pycompat.h"
 #include "refchain/relate.h"
+#include "refchain/strutil.h"
 #include "refchain/describe.h"
 
 #if PY_VERSION_HEX < 0x03090000
@@ -33,42 +34,6 @@
 #endif
 
 enum { NAME_MAX_CHARS = 200 };
-
-typedef struct text {
-    char *s;
-    size_t len, cap;
-    int failed;
-} text;
-
-static void
-add(text *t, const char *s, size_t n)
-{
-    if (t->failed) {
-        return;
-    }
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap : 128;
-        while (cap < t->len + n + 1) {
-            cap *= 2;
-        }
-        char *p = rc_realloc(t->s, cap);
-        if (!p) {
-            t->failed = 1;
-            return;
-        }
-        t->s = p;
-        t->cap = cap;
-    }
-    memcpy(t->s + t->len, s, n);
-    t->len += n;
-    t->s[t->len] = '\0';
-}
-
-static void
-adds(text *t, const char *s)
-{
-    add(t, s, strlen(s));
-}
 
 /* Whether _format's table escapes code point c. */
 static int
@@ -80,7 +45,7 @@ escaped(Py_UCS4 c)
 }
 
 static void
-add_char(text *t, Py_UCS4 c)
+add_char(rc_buf *t, Py_UCS4 c)
 {
     char buf[16];
     size_t n = 0;
@@ -105,12 +70,12 @@ add_char(text *t, Py_UCS4 c)
         buf[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
         buf[n++] = (char)(0x80 | (c & 0x3F));
     }
-    add(t, buf, n);
+    rc_buf_put(t, buf, n);
 }
 
 /* _format.name(s) for a str s. */
 static void
-add_name(text *t, PyObject *s)
+add_name(rc_buf *t, PyObject *s)
 {
 #if PY_VERSION_HEX < 0x030C0000
     if (PyUnicode_READY(s) < 0) {
@@ -128,13 +93,13 @@ add_name(text *t, PyObject *s)
     if (cut) {
         char buf[64];
         snprintf(buf, sizeof buf, "\xe2\x80\xa6(%zd more characters)", cut);
-        adds(t, buf);
+        rc_buf_puts(t, buf);
     }
 }
 
 /* _format.name() of UTF-8 bytes (bad bytes replaced, as decode does). */
 static void
-add_name_utf8(text *t, const char *s, size_t n)
+add_name_utf8(rc_buf *t, const char *s, size_t n)
 {
     PyObject *u = PyUnicode_DecodeUTF8(s, (Py_ssize_t)n, "replace");
     if (!u) {
@@ -169,7 +134,7 @@ is_heap(PyTypeObject *tp)
 
 /* _type_name / _type_qualname: the heap type's str, or tp_name's last part. */
 static void
-add_type_name(text *t, PyTypeObject *tp, int qualified)
+add_type_name(rc_buf *t, PyTypeObject *tp, int qualified)
 {
     if (is_heap(tp)) {
         PyHeapTypeObject *h = (PyHeapTypeObject *)tp;
@@ -186,48 +151,48 @@ add_type_name(text *t, PyTypeObject *tp, int qualified)
 
 /* _class_name: module.qualname, or qualname for builtins or no str module. */
 static void
-add_class_name(text *t, PyTypeObject *tp)
+add_class_name(rc_buf *t, PyTypeObject *tp)
 {
     if (is_heap(tp)) {
         PyObject *module = dict_get(tp->tp_dict, "__module__");
         if (module && PyUnicode_CheckExact(module) &&
             PyUnicode_CompareWithASCIIString(module, "builtins") != 0) {
             add_name(t, module);
-            adds(t, ".");
+            rc_buf_puts(t, ".");
         }
     } else {
         const char *dot = strrchr(tp->tp_name, '.');
         if (dot && !(dot - tp->tp_name == 8 && strncmp(tp->tp_name, "builtins", 8) == 0)) {
             add_name_utf8(t, tp->tp_name, (size_t)(dot - tp->tp_name));
-            adds(t, ".");
+            rc_buf_puts(t, ".");
         }
     }
     add_type_name(t, tp, 1);
 }
 
 static void
-describe_module(text *t, PyObject *m)
+describe_module(rc_buf *t, PyObject *m)
 {
     PyObject *name = dict_get(PyModule_GetDict(m), "__name__");
-    adds(t, "module ");
+    rc_buf_puts(t, "module ");
     if (name && PyUnicode_CheckExact(name)) {
         add_name(t, name);
     } else {
-        adds(t, "<");
+        rc_buf_puts(t, "<");
         add_type_name(t, Py_TYPE(m), 0);
-        adds(t, ">");
+        rc_buf_puts(t, ">");
     }
 }
 
 /* display_path: below the working directory, relative to it. */
 static void
-add_path(text *t, PyObject *filename, const char *cwd)
+add_path(rc_buf *t, PyObject *filename, const char *cwd)
 {
     Py_ssize_t n;
     const char *s = PyUnicode_Check(filename) ? PyUnicode_AsUTF8AndSize(filename, &n) : NULL;
     if (!s) {
         PyErr_Clear();
-        adds(t, "?");
+        rc_buf_puts(t, "?");
         return;
     }
     size_t c = cwd ? strlen(cwd) : 0;
@@ -241,7 +206,7 @@ add_path(text *t, PyObject *filename, const char *cwd)
 }
 
 static void
-describe_frame(text *t, PyObject *frame, const rc_fork_env *env)
+describe_frame(rc_buf *t, PyObject *frame, const rc_fork_env *env)
 {
 #if PY_VERSION_HEX >= 0x03090000
     PyCodeObject *code = PyFrame_GetCode((PyFrameObject *)frame);
@@ -251,11 +216,11 @@ describe_frame(text *t, PyObject *frame, const rc_fork_env *env)
 #endif
     char line[32];
     snprintf(line, sizeof line, ":%d", PyFrame_GetLineNumber((PyFrameObject *)frame));
-    adds(t, "frame ");
+    rc_buf_puts(t, "frame ");
     add_name(t, code->co_name);
-    adds(t, "() at ");
+    rc_buf_puts(t, "() at ");
     add_path(t, code->co_filename, env->cwd);
-    adds(t, line);
+    rc_buf_puts(t, line);
     Py_DECREF(code);
     unsigned long ident;
     size_t threads;
@@ -270,53 +235,53 @@ describe_frame(text *t, PyObject *frame, const rc_fork_env *env)
             t->failed = 1;
             return;
         }
-        adds(t, " in thread ");
+        rc_buf_puts(t, " in thread ");
         add_name_utf8(t, name, strlen(name));
         rc_free(name);
     }
 }
 
 static void
-describe_cache(text *t, PyObject *wrapper)
+describe_cache(rc_buf *t, PyObject *wrapper)
 {
     PyTypeObject *tp = Py_TYPE(wrapper);
     PyObject *wdict = tp->tp_dictoffset > 0 ? *(PyObject **)((char *)wrapper + tp->tp_dictoffset)
                                             : NULL;
     PyObject *func = dict_get(wdict, "__wrapped__");
     PyObject *qualname = dict_get(wdict, "__qualname__");
-    adds(t, "cache ");
+    rc_buf_puts(t, "cache ");
     if (func && Py_IS_TYPE(func, &PyFunction_Type)) {
         PyObject *module = ((PyFunctionObject *)func)->func_module;
         if (module && PyUnicode_CheckExact(module)) {
             add_name(t, module);
-            adds(t, ".");
+            rc_buf_puts(t, ".");
         }
         add_name(t, ((PyFunctionObject *)func)->func_qualname);
     } else if (qualname && PyUnicode_CheckExact(qualname)) {
         add_name(t, qualname);
     } else if (func) {
-        adds(t, "(an lru_cache of a ");
+        rc_buf_puts(t, "(an lru_cache of a ");
         add_class_name(t, Py_TYPE(func));
-        adds(t, ")");
+        rc_buf_puts(t, ")");
     } else {
-        adds(t, "(an lru_cache)");
+        rc_buf_puts(t, "(an lru_cache)");
     }
 }
 
 static void
-describe_c_held(text *t, PyObject *root, const rc_fork_env *env)
+describe_c_held(rc_buf *t, PyObject *root, const rc_fork_env *env)
 {
     int method = Py_IS_TYPE(root, &PyMethod_Type);
     PyObject *func = method ? PyMethod_GET_FUNCTION(root) : root;
     if (!Py_IS_TYPE(func, &PyFunction_Type)) {
-        adds(t, "C code (held by a reference no Python object explains)");
+        rc_buf_puts(t, "C code (held by a reference no Python object explains)");
         return;
     }
     PyObject *module = ((PyFunctionObject *)func)->func_module;
-    adds(t, method ? "C code: a bound method " : "C code: a function ");
+    rc_buf_puts(t, method ? "C code: a bound method " : "C code: a function ");
     if (!method && module && PyUnicode_Check(module)) {
         add_name(t, module);
-        adds(t, ".");
+        rc_buf_puts(t, ".");
     }
     add_name(t, ((PyFunctionObject *)func)->func_qualname);
     const char *signame = NULL;
@@ -324,40 +289,40 @@ describe_c_held(text *t, PyObject *root, const rc_fork_env *env)
         signame = env->handlers[i] == root ? env->signal_names[i] : NULL;
     }
     if (signame) {
-        adds(t, " (the handler of ");
-        adds(t, signame);
-        adds(t, ")");
+        rc_buf_puts(t, " (the handler of ");
+        rc_buf_puts(t, signame);
+        rc_buf_puts(t, ")");
     } else {
-        adds(t, " (an atexit callback, or another registry kept in C)");
+        rc_buf_puts(t, " (an atexit callback, or another registry kept in C)");
     }
 }
 
 char *
 rc_fork_describe_root(int kind, const char *kind_name, PyObject *root, const rc_fork_env *env)
 {
-    text t = {0};
+    rc_buf t = {0};
     if (kind == RC_ROOT_MODULE && PyModule_Check(root)) {
         describe_module(&t, root);
     } else if (kind == RC_ROOT_CLASS && PyType_Check(root)) {
-        adds(&t, "class ");
+        rc_buf_puts(&t, "class ");
         add_class_name(&t, (PyTypeObject *)root);
     } else if (kind == RC_ROOT_CACHE) {
         describe_cache(&t, root);
     } else if (kind == RC_ROOT_FRAME && Py_IS_TYPE(root, &PyFrame_Type)) {
         describe_frame(&t, root, env);
     } else if (kind == RC_ROOT_IMMORTAL && PyType_Check(root)) {
-        adds(&t, "immortal type ");
+        rc_buf_puts(&t, "immortal type ");
         add_class_name(&t, (PyTypeObject *)root);
     } else if (kind == RC_ROOT_C) {
         describe_c_held(&t, root, env);
     } else {
-        adds(&t, kind_name);
-        adds(&t, " ");
+        rc_buf_puts(&t, kind_name);
+        rc_buf_puts(&t, " ");
         add_type_name(&t, Py_TYPE(root), 0);
     }
     if (t.failed) {
-        rc_free(t.s);
+        rc_free(t.p);
         return NULL;
     }
-    return t.s;
+    return t.p;
 }

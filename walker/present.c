@@ -82,50 +82,12 @@ rc_relation_equal(const rc_relation *a, const rc_relation *b)
     return 1;
 }
 
-/* ---- a growing byte buffer --------------------------------------------------- */
-
-typedef struct buf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} buf;
-
 static void
-put_bytes(buf *b, const char *s, size_t n)
-{
-    if (b->failed) {
-        return;
-    }
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) {
-            cap *= 2;
-        }
-        char *p = rc_realloc(b->p, cap);
-        if (!p) {
-            b->failed = 1;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = '\0';
-}
-
-static void
-put_s(buf *b, const char *s)
-{
-    put_bytes(b, s, strlen(s));
-}
-
-static void
-put_long(buf *b, long v)
+put_long(rc_buf *b, long v)
 {
     char tmp[32];
     int n = snprintf(tmp, sizeof tmp, "%ld", v);
-    put_bytes(b, tmp, (size_t)n);
+    rc_buf_put(b, tmp, (size_t)n);
 }
 
 /* ---- encode ------------------------------------------------------------------ */
@@ -158,7 +120,7 @@ is_wrapped(const char *text, const char *prefix, const char *s, const char *suff
 
 /* The short form of r into b, or 0 when r has none. */
 static int
-encode_short(const rc_relation *r, buf *b)
+encode_short(const rc_relation *r, rc_buf *b)
 {
     static const struct {
         rc_rel_kind kind;
@@ -178,22 +140,22 @@ encode_short(const rc_relation *r, buf *b)
     if (r->kind == RC_REL_KEY && r->flags == RC_RELF_STR_KEY && r->number == 0 && r->attr &&
         r->repr && !r->thread && !r->names && !r->n_names && is_wrapped(r->repr, "'", r->attr, "'") &&
         is_wrapped(r->text, "[", r->repr, "]")) {
-        put_s(b, "'");
-        put_s(b, r->attr);
+        rc_buf_puts(b, "'");
+        rc_buf_puts(b, r->attr);
         return 1;
     }
     if (r->kind == RC_REL_KEY && r->flags == 0 && r->number == 0 && r->attr && r->repr &&
         r->repr[0] && !r->thread && !r->names && !r->n_names && is_wrapped(r->text, "[", r->repr, "]") &&
         strcmp(r->attr, r->text) == 0) {
-        put_s(b, "k");
-        put_s(b, r->repr);
+        rc_buf_puts(b, "k");
+        rc_buf_puts(b, r->repr);
         return 1;
     }
     if ((r->kind == RC_REL_LOCAL || r->kind == RC_REL_CELL_LOCAL) && r->flags == 0 &&
         r->number == 0 && r->repr && r->repr[0] && !r->attr && !r->thread && !r->names && !r->n_names &&
         is_wrapped(r->text, r->kind == RC_REL_LOCAL ? "local " : "cell of local ", r->repr, "")) {
-        put_s(b, r->kind == RC_REL_LOCAL ? "L" : "C");
-        put_s(b, r->repr);
+        rc_buf_puts(b, r->kind == RC_REL_LOCAL ? "L" : "C");
+        rc_buf_puts(b, r->repr);
         return 1;
     }
     if (!only_text(r)) {
@@ -211,7 +173,7 @@ encode_short(const rc_relation *r, buf *b)
         if (sscanf(r->text, "<referent #%ld%c", &edge, &end) == 2 && end == '>') {
             snprintf(tmp, sizeof tmp, "<referent #%ld>", edge);
             if (strcmp(tmp, r->text) == 0) {
-                put_s(b, "#");
+                rc_buf_puts(b, "#");
                 put_long(b, edge);
                 return 1;
             }
@@ -219,19 +181,19 @@ encode_short(const rc_relation *r, buf *b)
         return 0;
     }
     if (r->kind == RC_REL_ATTR && r->flags == 0 && r->number == 0 && r->text[0] == '.') {
-        put_s(b, r->text);
+        rc_buf_puts(b, r->text);
         return 1;
     }
     for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) {
         if (r->kind == fixed[i].kind && r->flags == fixed[i].flags &&
             r->number == fixed[i].number && strcmp(r->text, fixed[i].text) == 0) {
-            put_s(b, fixed[i].code);
+            rc_buf_puts(b, fixed[i].code);
             return 1;
         }
     }
     if (r->kind == RC_REL_TEXT && r->flags == 0 && r->number == 0) {
-        put_s(b, "T");
-        put_s(b, r->text);
+        rc_buf_puts(b, "T");
+        rc_buf_puts(b, r->text);
         return 1;
     }
     return 0;
@@ -254,24 +216,24 @@ utf8_cut(const char *s, size_t n, size_t max)
 /* One string field: `_`, or LEN:BYTES, cut to `cut` bytes (ending `...`)
  * when it is longer (cut 0: never). */
 static void
-put_field(buf *b, const char *s, size_t cut)
+put_field(rc_buf *b, const char *s, size_t cut)
 {
     if (!s) {
-        put_s(b, "_");
+        rc_buf_puts(b, "_");
         return;
     }
     size_t n = strlen(s);
     if (cut && n > cut) {
         size_t k = utf8_cut(s, n, cut - 3);
         put_long(b, (long)(k + 3));
-        put_s(b, ":");
-        put_bytes(b, s, k);
-        put_s(b, "...");
+        rc_buf_puts(b, ":");
+        rc_buf_put(b, s, k);
+        rc_buf_puts(b, "...");
         return;
     }
     put_long(b, (long)n);
-    put_s(b, ":");
-    put_bytes(b, s, n);
+    rc_buf_puts(b, ":");
+    rc_buf_put(b, s, n);
 }
 
 static size_t
@@ -283,15 +245,15 @@ field_size(const char *s, size_t cut)
 }
 
 static void
-encode_general(const rc_relation *r, buf *b, size_t cut)
+encode_general(const rc_relation *r, rc_buf *b, size_t cut)
 {
-    put_s(b, "~");
+    rc_buf_puts(b, "~");
     put_long(b, (long)r->kind);
-    put_s(b, ",");
+    rc_buf_puts(b, ",");
     put_long(b, (long)r->flags);
-    put_s(b, ",");
+    rc_buf_puts(b, ",");
     put_long(b, r->number);
-    put_s(b, ",");
+    rc_buf_puts(b, ",");
     put_field(b, r->text, cut);
     put_field(b, r->attr, cut);
     put_field(b, r->repr, cut);
@@ -306,7 +268,7 @@ encode_general(const rc_relation *r, buf *b, size_t cut)
         used += more;
     }
     put_long(b, (long)n_names);
-    put_s(b, ",");
+    rc_buf_puts(b, ",");
     for (size_t i = 0; i < n_names; i++) {
         put_field(b, r->names[i], cut);
     }
@@ -318,7 +280,7 @@ rc_relation_encode(const rc_relation *rel, char **bufp, size_t *cap, size_t *len
     if (!rel->text) {
         return RC_EINVAL;
     }
-    buf b = {*bufp, 0, *cap, 0};
+    rc_buf b = {*bufp, 0, *cap, 0};
     if (!encode_short(rel, &b) || b.n > RC_RELATION_ENCODED_MAX) {
         b.n = 0;
         b.failed = 0;
@@ -590,7 +552,7 @@ py_future_label(const char *label)
 
 /* The label b holds, or NULL with *err on ENOMEM. */
 static char *
-take(buf *b, int *err)
+take(rc_buf *b, int *err)
 {
     if (b->failed) {
         rc_free(b->p);
@@ -598,7 +560,7 @@ take(buf *b, int *err)
         return NULL;
     }
     if (!b->p) {
-        put_s(b, "");
+        rc_buf_puts(b, "");
         return take(b, err);
     }
     return b->p;
@@ -613,17 +575,17 @@ after_namespace(const rc_relation *key, long style, const char *prefix, int *err
     if (key->kind != RC_REL_KEY || !key->repr || !key->attr) {
         return NULL;
     }
-    buf b = {0};
+    rc_buf b = {0};
     if (prefix) {
-        put_s(&b, prefix);
-        put_s(&b, key->repr);
+        rc_buf_puts(&b, prefix);
+        rc_buf_puts(&b, key->repr);
     } else if (style == RC_NS_ATTR && (key->flags & RC_RELF_STR_KEY)) {
-        put_s(&b, ".");
-        put_s(&b, key->attr);
+        rc_buf_puts(&b, ".");
+        rc_buf_puts(&b, key->attr);
     } else {
-        put_s(&b, "[");
-        put_s(&b, key->repr);
-        put_s(&b, "]");
+        rc_buf_puts(&b, "[");
+        rc_buf_puts(&b, key->repr);
+        rc_buf_puts(&b, "]");
     }
     return take(&b, err);
 }
@@ -633,10 +595,10 @@ static char *
 local_label(const rc_relation *rels, size_t i, size_t n_rels, size_t *hops, int *err)
 {
     const rc_relation *key = i + 1 < n_rels ? &rels[i + 1] : NULL;
-    buf b = {0};
+    rc_buf b = {0};
     *hops = 1;
     if (!key || key->kind != RC_REL_KEY) {
-        put_s(&b, "per-thread dicts");
+        rc_buf_puts(&b, "per-thread dicts");
         return take(&b, err);
     }
     const rc_relation *attr = i + 2 < n_rels && rels[i + 2].kind == RC_REL_KEY && rels[i + 2].attr &&
@@ -644,20 +606,20 @@ local_label(const rc_relation *rels, size_t i, size_t n_rels, size_t *hops, int 
                                   ? &rels[i + 2]
                                   : NULL;
     if (attr && (attr->flags & RC_RELF_STR_KEY)) {
-        put_s(&b, ".");
-        put_s(&b, attr->attr);
+        rc_buf_puts(&b, ".");
+        rc_buf_puts(&b, attr->attr);
     } else if (attr) {
-        put_s(&b, "[");
-        put_s(&b, attr->repr);
-        put_s(&b, "]");
+        rc_buf_puts(&b, "[");
+        rc_buf_puts(&b, attr->repr);
+        rc_buf_puts(&b, "]");
     } else {
-        put_s(&b, ".__dict__");
+        rc_buf_puts(&b, ".__dict__");
     }
     if (key->thread) {
-        put_s(&b, " in ");
-        put_s(&b, key->thread);
+        rc_buf_puts(&b, " in ");
+        rc_buf_puts(&b, key->thread);
     } else {
-        put_s(&b, " in a thread");
+        rc_buf_puts(&b, " in a thread");
     }
     *hops = attr ? 3 : 2;
     return take(&b, err);
@@ -674,14 +636,14 @@ closure_label(const rc_relation *rels, size_t i, size_t n_rels, size_t *hops, in
     }
     size_t idx = (size_t)item->number;
     int whole = i + 2 < n_rels && rels[i + 2].kind == RC_REL_CELL;
-    buf b = {0};
-    put_s(&b, whole ? "closure " : "closure cell ");
+    rc_buf b = {0};
+    rc_buf_puts(&b, whole ? "closure " : "closure cell ");
     if (fn->names && idx < fn->n_names && fn->names[idx]) {
-        put_s(&b, fn->names[idx]);
+        rc_buf_puts(&b, fn->names[idx]);
     } else {
-        put_s(&b, "'#");
+        rc_buf_puts(&b, "'#");
         put_long(&b, item->number);
-        put_s(&b, "'");
+        rc_buf_puts(&b, "'");
     }
     *hops = whole ? 3 : 2;
     return take(&b, err);
@@ -722,9 +684,9 @@ present_step(const rc_relation *rels, size_t i, size_t n_rels, size_t *hops, int
         return next ? closure_label(rels, i, n_rels, hops, err) : NULL;
     case RC_REL_CELL_LOCAL:
         if (next && next->kind == RC_REL_CELL && rel->repr) {
-            buf b = {0};
-            put_s(&b, "local ");
-            put_s(&b, rel->repr);
+            rc_buf b = {0};
+            rc_buf_puts(&b, "local ");
+            rc_buf_puts(&b, rel->repr);
             label = take(&b, err);
             *hops = label ? 2 : 1;
             return label;

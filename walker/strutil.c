@@ -1,7 +1,8 @@
-/* UTF-8 validation and repair.  Graphviz warns on stderr about invalid UTF-8
- * and Python refuses to decode it, so every name that comes from C (tp_name)
- * or from a repr goes through here first. */
+/* UTF-8 validation and repair, and a growing byte buffer.  Graphviz warns on
+ * stderr about invalid UTF-8 and Python refuses to decode it, so every name
+ * that comes from C (tp_name) or from a repr goes through here first. */
 #include <stdint.h>
+#include <string.h>
 
 #include "refchain/alloc.h"
 #include "refchain/strutil.h"
@@ -86,4 +87,34 @@ rc_utf8_valid_dup(const char *s, size_t n)
     out[o] = '\0';
     char *shrunk = rc_realloc(out, o + 1);
     return shrunk ? shrunk : out;
+}
+
+void
+rc_buf_put(rc_buf *b, const char *s, size_t n)
+{
+    if (b->failed) {
+        return;
+    }
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 64;
+        while (cap < b->n + n + 1) {
+            cap *= 2;
+        }
+        char *p = rc_realloc(b->p, cap);
+        if (!p) {
+            b->failed = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = '\0';
+}
+
+void
+rc_buf_puts(rc_buf *b, const char *s)
+{
+    rc_buf_put(b, s, strlen(s));
 }

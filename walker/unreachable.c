@@ -25,9 +25,13 @@ rc_unreachable(const rc_graph *g, const uint8_t *kinds, const rc_discount *disco
         memcpy(roots, kinds, n);
     }
     for (rc_id v = 0; v < n; v++) {
-        if ((roots[v] == RC_ROOT_CLASS || roots[v] == RC_ROOT_CACHE) &&
-            (rc_graph_flags(g, v) & RC_NODE_TRACKED)) {
+        unsigned f = rc_graph_flags(g, v);
+        if ((roots[v] == RC_ROOT_CLASS || roots[v] == RC_ROOT_CACHE) && (f & RC_NODE_TRACKED)) {
             roots[v] = rc_held_outside(g, v) > 0 ? RC_ROOT_C : RC_ROOT_NONE;
+        }
+        /* No collection examines a frozen object: what it holds survives. */
+        if ((f & RC_NODE_FROZEN) && roots[v] == RC_ROOT_NONE) {
+            roots[v] = RC_ROOT_C;
         }
     }
     if ((st = rc_paths_bfs(g, roots, discounts, n_discounts, &p)) != RC_OK) {

@@ -103,16 +103,17 @@ struct _object **rc_capture_borrow(const rc_graph *g);
  * with an exception set on failure. */
 struct _object *rc_capture_tracked_list(struct _object *gc);
 
-/* Before 3.12: allow (1, the default) or forbid (0) reading the collector's
- * lists, as if their layout did not check out, so that tests reach the
- * gc.get_objects() path; returns the previous setting.  From 3.12: 0, no
- * effect. */
+/* Allow (1, the default) or forbid (0) reading the collector's lists in
+ * place, as if their layout did not check out, so that tests reach the
+ * other path (before 3.12 gc.get_objects(); from 3.12 no permanent
+ * generation); returns the previous setting. */
 int rc_capture_allow_gc_lists(int allow);
 
-/* *n = the number of this interpreter's gc-tracked objects, counted in C as
- * the capture enumerates them (with no list built, where the collector's
- * lists check out or from 3.12; else len(gc.get_objects()), whose audit
- * hooks may run Python code).  0, or -1 with an exception set. */
+/* *n = the number of this interpreter's gc-tracked objects, frozen ones
+ * included, counted in C as the capture enumerates them (with no list
+ * built, where the collector's lists check out or from 3.12; else
+ * len(gc.get_objects()), whose audit hooks may run Python code).  0, or -1
+ * with an exception set. */
 int rc_capture_count_tracked(struct _object *gc, size_t *n);
 
 /* Drop refs[0..n) and free the array (NULL is a no-op).  Deallocators,

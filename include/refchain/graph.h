@@ -36,6 +36,9 @@ enum {
     /* A dict whose keys are names: some object's own __dict__ (a module's,
      * class's, function's or instance's), or a frame's f_locals. */
     RC_NODE_NAMESPACE = 1 << 9,
+    /* In the collector's permanent generation (gc.freeze()): no collection
+     * examines it, so it keeps alive whatever it references. */
+    RC_NODE_FROZEN = 1 << 10,
 };
 
 /* Per-type flags. */

@@ -11,4 +11,17 @@ char *rc_utf8_valid_dup(const char *s, size_t n);
 /* Whether s[0..n) is valid UTF-8 without NUL bytes or surrogates. */
 int rc_utf8_is_valid(const char *s, size_t n);
 
+/* A growing NUL-terminated byte buffer; {0} is an empty one.  After an
+ * allocation failure `failed` is set and nothing more is added; the owner
+ * rc_free()s p either way. */
+typedef struct rc_buf {
+    char *p;
+    size_t n, cap;
+    int failed;
+} rc_buf;
+
+/* Append s[0..n) (rc_buf_puts: the C string s). */
+void rc_buf_put(rc_buf *b, const char *s, size_t n);
+void rc_buf_puts(rc_buf *b, const char *s);
+
 #endif

@@ -5,7 +5,8 @@
  * refchain/paths.h reach (modules, thread frames, immortal objects).  A
  * tracked class or lru_cache wrapper is no root by its kind alone (a class
  * made and dropped at import time, in a cycle with its __mro__, is freed):
- * only if it is held from outside.  The set is every GC object
+ * only if it is held from outside.  A frozen object (RC_NODE_FROZEN: no
+ * collection examines the permanent generation) is a root.  The set is every GC object
  * (RC_NODE_GC) no root reaches; the collector counts the tracked ones
  * (untracked ones die with them). */
 #ifndef REFCHAIN_UNREACHABLE_H

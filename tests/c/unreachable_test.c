@@ -70,6 +70,33 @@ test_discounts_are_followed_as_by_the_bfs(void **state)
     rc_graph_free(g);
 }
 
+/* gc.freeze(): 0 <-> 1 a frozen cycle nobody holds, 1 -> 2 a young object it
+ * holds; 3 <-> 4 the same cycle unfrozen.  No collection examines the
+ * permanent generation: 0, 1 and what they hold stay; 3 and 4 go. */
+static void
+test_a_frozen_object_is_a_collector_root(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT};
+    const unsigned extra[] = {0, 0, 0, 0, 0};
+    const unsigned flags[] = {GC | RC_NODE_FROZEN, GC | RC_NODE_FROZEN, GC, GC, GC};
+    const test_edge e[] = {{0, 1}, {1, 0}, {1, 2}, {3, 4}, {4, 3}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(5, e, 5, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL, *in_set = NULL;
+    size_t tracked = 0;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(rc_unreachable(g, kinds, NULL, 0, &in_set, &tracked), RC_OK);
+    const uint8_t want[] = {0, 0, 0, 1, 1};
+    assert_memory_equal(in_set, want, 5);
+    assert_int_equal(tracked, 2);
+    assert_int_equal(kinds[0], RC_ROOT_NONE); /* kinds is only read */
+    rc_free(in_set);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 static void
 test_allocation_failure_at_every_point(void **state)
 {
@@ -108,6 +135,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_set_is_what_no_collector_root_reaches),
         cmocka_unit_test(test_discounts_are_followed_as_by_the_bfs),
+        cmocka_unit_test(test_a_frozen_object_is_a_collector_root),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

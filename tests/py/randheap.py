@@ -251,6 +251,7 @@ def oracle(census, targets):
     if census is None:                  # warming up (see the driver)
         return None
     me = id(sys._getframe())            # not the frame: a reference would be a cycle
+    gc.unfreeze()                       # frozen objects (3.12 freezes some at startup) listed too
     start = gc.get_objects()
     start.append(sys.modules)
     start.append(vars(__builtins__) if type(__builtins__) is not dict else __builtins__)

@@ -197,7 +197,7 @@ out = {
     "census": events(refchain.census),
     "capture": events(refchain.capture),
     "estimate": events(_memory.estimate_objects),
-    "tracked": [_refchain._tracked_count(), len(gc.get_objects())],
+    "tracked": [_refchain._tracked_count(), len(gc.get_objects()) + gc.get_freeze_count()],
     "fork dump": events(lambda: refchain.dump(path, fork=True).wait()),
 }
 _refchain._allow_gc_lists(False)
