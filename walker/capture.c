@@ -1149,11 +1149,10 @@ gc_lists_find(PyObject *gc, uintptr_t heads[GC_LISTS])
 #endif
 }
 
-/* Seed (or only count, with b NULL) the objects of the list at `head`, with
- * `flags`.  No
- * Python code has run since gc_lists_find: the lists are as the collector
- * left them (its flags live in _gc_prev, and in _gc_next only while it
- * moves objects to an unreachable list, never in these). */
+/* Seed with `flags` (or only count, with b NULL) the objects of the list at
+ * `head`.  No Python code has run since gc_lists_find: the lists are as the
+ * collector left them (its flags live in _gc_prev, and in _gc_next only
+ * while it moves objects to an unreachable list, never in these). */
 static rc_status
 gc_list_seed(rc_builder *b, uintptr_t head, unsigned flags, size_t *n)
 {
@@ -1196,29 +1195,21 @@ rc_capture_allow_gc_lists(int allow)
     return was;
 }
 
-PyObject *
-rc_capture_tracked_list(PyObject *gc)
+/* Take `all` (stolen; NULL after a failed call: an exception is set) as
+ * gc.get_objects()'s list. */
+static rc_status
+tracked_list_take(rc_builder *b, PyObject *all, tracked_list *t)
 {
-#if PY_VERSION_HEX < 0x030C0000
-    uintptr_t heads[GC_LISTS];
-    int found = gc_lists_find(gc, heads);
-    if (found > 0) {
-        Py_RETURN_NONE;
+    if (!all) {
+        return RC_EPYTHON;
     }
-    if (found < 0) {
-        return NULL;
-    }
-    PyMethodDef *get_objects = gc_method(gc, "get_objects");
-    PyObject *all = get_objects ? gc_call(gc, get_objects) : NULL;
-    if (all && !PyList_CheckExact(all)) {
-        Py_CLEAR(all);
+    if (!PyList_CheckExact(all)) {
+        Py_DECREF(all);
         PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
+        return RC_EPYTHON;
     }
-    return all;
-#else
-    (void)gc;
-    Py_RETURN_NONE;
-#endif
+    t->all = all;
+    return b ? rc_builder_exclude(b, (uintptr_t)all) : RC_OK;
 }
 
 /* Steals `given`: opts->tracked, or NULL (then the lists are read, else
@@ -1229,32 +1220,37 @@ static rc_status
 tracked_list_get(rc_builder *b, PyObject *gc, PyObject *given, tracked_list *t)
 {
     if (given && given != Py_None) {
-        t->all = given;
-        if (!PyList_CheckExact(t->all)) {
-            Py_CLEAR(t->all);
-            PyErr_SetString(PyExc_SystemError, "gc.get_objects() did not return a list");
-            return RC_EPYTHON;
-        }
-        return b ? rc_builder_exclude(b, (uintptr_t)t->all) : RC_OK;
+        return tracked_list_take(b, given, t);
     }
+    Py_XDECREF(given); /* None, or nothing */
     int found = gc_lists_find(gc, t->heads);
     if (found < 0) {
-        Py_XDECREF(given);
         return RC_EPYTHON;
     }
 #if PY_VERSION_HEX < 0x030C0000
     if (found == 0 && given) {
-        Py_DECREF(given);
         PyErr_SetString(PyExc_SystemError, "the collector's generation lists no longer check out");
         return RC_EPYTHON;
     }
     if (found == 0) {
         PyMethodDef *get_objects = gc_method(gc, "get_objects");
-        return get_objects ? tracked_list_get(b, gc, gc_call(gc, get_objects), t) : RC_EPYTHON;
+        return tracked_list_take(b, get_objects ? gc_call(gc, get_objects) : NULL, t);
     }
 #endif
-    Py_XDECREF(given);
     return RC_OK;
+}
+
+PyObject *
+rc_capture_tracked_list(PyObject *gc)
+{
+    tracked_list t = {0};
+    if (tracked_list_get(NULL, gc, NULL, &t) != RC_OK) {
+        return NULL;
+    }
+    if (t.all) {
+        return t.all; /* the fallback: gc.get_objects()'s list */
+    }
+    Py_RETURN_NONE;
 }
 
 /* Seed from what tracked_list_get() found (b NULL: count into *n only). */

@@ -182,8 +182,17 @@ import gc, json, sys, tempfile, os
 import refchain
 from refchain import _memory, _refchain
 
-EVENTS = []
-sys.addaudithook(lambda event, args: EVENTS.append(event) if event == "gc.get_objects" else None)
+EVENTS, REFUSE = [], []
+
+
+def hook(event, args):
+    if event == "gc.get_objects":
+        EVENTS.append(event)
+        if REFUSE:
+            raise RuntimeError("this audit hook refuses")
+
+
+sys.addaudithook(hook)
 
 
 def events(call):
@@ -203,6 +212,14 @@ out = {
 _refchain._allow_gc_lists(False)
 out["census, lists forbidden"] = events(refchain.census)
 out["fork dump, lists forbidden"] = events(lambda: refchain.dump(path, fork=True).wait())
+REFUSE.append(1)
+for name, call in (("census", refchain.census),
+                   ("fork dump", lambda: refchain.dump(path, fork=True).wait())):
+    try:
+        call()
+        out[name + ", hook refuses"] = "answered"
+    except RuntimeError as e:
+        out[name + ", hook refuses"] = str(e)
 print(json.dumps(out))
 """
 
@@ -218,4 +235,7 @@ def test_the_capture_builds_no_list_of_tracked_objects(run_script):
         "census": 0, "capture": 0, "estimate": 0, "fork dump": 0,
         "tracked": [out["tracked"][1]] * 2,
         "census, lists forbidden": fallback, "fork dump, lists forbidden": fallback,
+        # the hook's error reaches the caller where the hook runs at all
+        "census, hook refuses": "this audit hook refuses" if fallback else "answered",
+        "fork dump, hook refuses": "this audit hook refuses" if fallback else "answered",
     }, out
