@@ -134,6 +134,27 @@ def gc_lists_speed(composition, n, pairs):
     return result
 
 
+def sites_speed(n, pairs):
+    """With tracemalloc on: allocation_sites() over n new objects, counted
+    per distinct traceback in C, against the same answer object by object
+    (frames=frames_of, the path a snapshot's frames take)."""
+    import tracemalloc
+
+    tracemalloc.start(1)
+    from refchain import _sites
+
+    class Item:
+        pass
+
+    objects = [Item() for _ in range(n)]
+    assert _sites.allocation_sites(objects) == \
+        _sites.allocation_sites(objects, frames=_sites.frames_of)
+    result = paired(lambda: _sites.allocation_sites(objects),
+                    lambda: _sites.allocation_sites(objects, frames=_sites.frames_of), pairs)
+    result.update(objects=n)
+    return result
+
+
 def show_growth_speed(composition, n, pairs):
     import objgraph
     import refchain
@@ -514,7 +535,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, census_s
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
                                     snapshot_speed, watch_overhead,
-                                    fork_dump_pause, gc_lists_speed)}
+                                    fork_dump_pause, gc_lists_speed, sites_speed)}
 
 
 def in_subprocess(func, **kwargs):
