@@ -69,7 +69,9 @@ typedef struct addr_index {
     unsigned shift; /* 64 - log2(mask + 1) */
 } addr_index;
 
-struct rc_builder {
+/* The per-node arrays, pooled (*_bytes: each block's size), moved whole from
+ * the builder to the graph.  out_off has one entry more than the nodes. */
+typedef struct node_arrays {
     uintptr_t *addr;
     uint32_t *type;
     uint32_t *size;
@@ -77,6 +79,10 @@ struct rc_builder {
     uint16_t *flags;
     uint32_t *out_off;
     size_t addr_bytes, type_bytes, size_bytes, refcnt_bytes, flags_bytes, out_off_bytes;
+} node_arrays;
+
+struct rc_builder {
+    node_arrays nodes;
     size_t n, cap, closed;
     bool expanding;
 
@@ -105,14 +111,9 @@ struct rc_builder {
 
 struct rc_graph {
     size_t n, n_edges;
-    uintptr_t *addr;
-    uint32_t *type;
-    uint32_t *size;
-    uint32_t *refcnt;
-    uint16_t *flags;
-    uint32_t *out_off, *in_off;
+    node_arrays nodes;
+    uint32_t *in_off;
     rc_id *out, *in;
-    size_t addr_bytes, type_bytes, size_bytes, refcnt_bytes, flags_bytes, out_off_bytes;
     size_t out_bytes, in_off_bytes, in_bytes;
     big_size *big;
     size_t n_big;
@@ -248,6 +249,19 @@ unpool(void *arr, size_t *bytes)
     rc_pool_free(arr, *bytes);
     *bytes = 0;
 }
+
+/* One pooled array of a builder or graph: its pointer, its block's bytes,
+ * its element size, and its elements beyond one per node (out_off's 1). */
+typedef struct pooled {
+    void **arr;
+    size_t *bytes;
+    size_t size, extra;
+} pooled;
+
+enum { NODE_ARRAYS = 6 };
+
+#define POOLED(field, bytes_field, extra)                                                  \
+    ((pooled){(void **)&(field), &(bytes_field), sizeof *(field), (extra)})
 
 /* An empty index for about `expected` addresses.  Cleared: an empty slot
  * is 0. */
@@ -425,18 +439,30 @@ reserve_edges(rc_builder *b, size_t need)
     return RC_OK;
 }
 
+/* The node arrays as pooled blocks, in the order they are allocated. */
+static void
+list_node_arrays(node_arrays *a, pooled p[NODE_ARRAYS])
+{
+    p[0] = POOLED(a->addr, a->addr_bytes, 0);
+    p[1] = POOLED(a->type, a->type_bytes, 0);
+    p[2] = POOLED(a->size, a->size_bytes, 0);
+    p[3] = POOLED(a->refcnt, a->refcnt_bytes, 0);
+    p[4] = POOLED(a->flags, a->flags_bytes, 0);
+    p[5] = POOLED(a->out_off, a->out_off_bytes, 1);
+}
+
 /* How many nodes the node arrays hold, the smallest block deciding. */
 static size_t
-node_capacity(const rc_builder *b)
+node_capacity(rc_builder *b)
 {
-    size_t cap = b->addr_bytes / sizeof *b->addr;
-    size_t c[] = {b->type_bytes / sizeof *b->type, b->size_bytes / sizeof *b->size,
-                  b->refcnt_bytes / sizeof *b->refcnt, b->flags_bytes / sizeof *b->flags,
-                  b->out_off_bytes / sizeof *b->out_off - 1};
-    for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
-        cap = c[i] < cap ? c[i] : cap;
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    size_t cap = RC_MAX_IDS;
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        size_t c = *p[i].bytes / p[i].size - p[i].extra;
+        cap = c < cap ? c : cap;
     }
-    return cap > RC_MAX_IDS ? RC_MAX_IDS : cap;
+    return cap;
 }
 
 rc_builder *
@@ -452,17 +478,16 @@ rc_builder_new(size_t node_hint)
     if (!b) {
         return NULL;
     }
-    size_t cap = node_hint;
     /* The index first: it is the largest block, and the pool hands out the
      * smallest that fits.  Edges get their array when the first arrives (a
      * census stores none). */
-    if (!index_init(&b->index, node_hint) ||
-        !pool_array((void **)&b->addr, &b->addr_bytes, cap, sizeof *b->addr) ||
-        !pool_array((void **)&b->type, &b->type_bytes, cap, sizeof *b->type) ||
-        !pool_array((void **)&b->size, &b->size_bytes, cap, sizeof *b->size) ||
-        !pool_array((void **)&b->refcnt, &b->refcnt_bytes, cap, sizeof *b->refcnt) ||
-        !pool_array((void **)&b->flags, &b->flags_bytes, cap, sizeof *b->flags) ||
-        !pool_array((void **)&b->out_off, &b->out_off_bytes, cap + 1, sizeof *b->out_off)) {
+    bool ok = index_init(&b->index, node_hint);
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    for (int i = 0; ok && i < NODE_ARRAYS; i++) {
+        ok = pool_array(p[i].arr, p[i].bytes, node_hint + p[i].extra, p[i].size);
+    }
+    if (!ok) {
         rc_builder_free(b);
         return NULL;
     }
@@ -474,7 +499,7 @@ rc_builder_new(size_t node_hint)
     }
     /* A block taken from the pool may hold more than asked for. */
     b->cap = node_capacity(b);
-    b->out_off[0] = 0;
+    b->nodes.out_off[0] = 0;
     return b;
 }
 
@@ -484,12 +509,11 @@ rc_builder_free(rc_builder *b)
     if (!b) {
         return;
     }
-    unpool(b->addr, &b->addr_bytes);
-    unpool(b->type, &b->type_bytes);
-    unpool(b->size, &b->size_bytes);
-    unpool(b->refcnt, &b->refcnt_bytes);
-    unpool(b->flags, &b->flags_bytes);
-    unpool(b->out_off, &b->out_off_bytes);
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        unpool(*p[i].arr, p[i].bytes);
+    }
     unpool(b->out, &b->out_bytes);
     rc_free(b->pending);
     rc_free(b->seeds);
@@ -562,7 +586,7 @@ reserve_node(rc_builder *b)
         return RC_ETOOBIG;
     }
     if ((b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
-        !index_grow(&b->index, b->addr, b->n)) {
+        !index_grow(&b->index, b->nodes.addr, b->n)) {
         return RC_ENOMEM;
     }
     if (b->n < b->cap) {
@@ -574,13 +598,12 @@ reserve_node(rc_builder *b)
     }
     /* Arrays that grew before a failure keep their larger block; only the
      * common capacity decides what is in use. */
-    if (!grow_pooled((void **)&b->addr, &b->addr_bytes, cap, sizeof *b->addr) ||
-        !grow_pooled((void **)&b->type, &b->type_bytes, cap, sizeof *b->type) ||
-        !grow_pooled((void **)&b->size, &b->size_bytes, cap, sizeof *b->size) ||
-        !grow_pooled((void **)&b->refcnt, &b->refcnt_bytes, cap, sizeof *b->refcnt) ||
-        !grow_pooled((void **)&b->flags, &b->flags_bytes, cap, sizeof *b->flags) ||
-        !grow_pooled((void **)&b->out_off, &b->out_off_bytes, cap + 1, sizeof *b->out_off)) {
-        return RC_ENOMEM;
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        if (!grow_pooled(p[i].arr, p[i].bytes, cap + p[i].extra, p[i].size)) {
+            return RC_ENOMEM;
+        }
     }
     b->cap = cap;
     return RC_OK;
@@ -590,7 +613,7 @@ reserve_node(rc_builder *b)
 static rc_status
 find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
 {
-    size_t i = index_probe(&b->index, b->addr, a);
+    size_t i = index_probe(&b->index, b->nodes.addr, a);
     uint64_t s = b->index.slots[i];
     if (s) {
         *id = (rc_id)slot_id(s);
@@ -606,10 +629,10 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
         return st;
     }
     if (b->index.mask != old_mask) {
-        i = index_probe(&b->index, b->addr, a);
+        i = index_probe(&b->index, b->nodes.addr, a);
     }
-    b->addr[b->n] = a;
-    b->flags[b->n] = 0;
+    b->nodes.addr[b->n] = a;
+    b->nodes.flags[b->n] = 0;
     b->index.slots[i] = make_slot(hash_addr(a), b->n);
     *id = (rc_id)b->n++;
     return RC_OK;
@@ -637,7 +660,7 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
             uint64_t h = hash_addr(addrs[j + D]);
             uint64_t s = b->index.slots[home_slot(&b->index, h)];
             if (s && slot_may_hold(s, h)) {
-                __builtin_prefetch(&b->addr[slot_id(s)]);
+                __builtin_prefetch(&b->nodes.addr[slot_id(s)]);
             }
         }
         rc_id id;
@@ -650,7 +673,7 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
             ids[j] = id;
         }
         if (seeds && id != DEAD) {
-            b->flags[id] |= (uint16_t)((b->marking ? 0 : RC_NODE_SEED) | b->seed_flags);
+            b->nodes.flags[id] |= (uint16_t)((b->marking ? 0 : RC_NODE_SEED) | b->seed_flags);
         }
     }
     *done = n;
@@ -773,11 +796,11 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
         return 0;
     }
     b->expanding = true;
-    *addr = b->addr[b->closed];
-    *flags = b->flags[b->closed];
+    *addr = b->nodes.addr[b->closed];
+    *flags = b->nodes.flags[b->closed];
     /* The caller reads the object next: fetch a later one's header now. */
     if (b->closed + PREFETCH_AHEAD < b->n) {
-        __builtin_prefetch((const void *)b->addr[b->closed + PREFETCH_AHEAD]);
+        __builtin_prefetch((const void *)b->nodes.addr[b->closed + PREFETCH_AHEAD]);
     }
     return 1;
 }
@@ -901,14 +924,14 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
             b->big_cap = cap;
         }
         b->big[b->n_big++] = (big_size){(rc_id)id, size};
-        b->size[id] = UINT32_MAX;
+        b->nodes.size[id] = UINT32_MAX;
     } else {
-        b->size[id] = (uint32_t)size;
+        b->nodes.size[id] = (uint32_t)size;
     }
-    b->type[id] = type;
-    b->refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
-    b->flags[id] = (uint16_t)(b->flags[id] | flags);
-    b->out_off[id + 1] = b->nodes_only ? 0 : (uint32_t)(b->n_out + b->n_pending);
+    b->nodes.type[id] = type;
+    b->nodes.refcnt[id] = refcnt >= UINT32_MAX ? UINT32_MAX : (uint32_t)refcnt;
+    b->nodes.flags[id] = (uint16_t)(b->nodes.flags[id] | flags);
+    b->nodes.out_off[id + 1] = b->nodes_only ? 0 : (uint32_t)(b->n_out + b->n_pending);
     b->closed++;
     b->expanding = false;
     return RC_OK;
@@ -920,8 +943,8 @@ compact_edges(rc_builder *b)
 {
     size_t w = 0, start = 0;
     for (size_t u = 0; u < b->n; u++) {
-        size_t end = b->out_off[u + 1];
-        b->out_off[u] = (uint32_t)w;
+        size_t end = b->nodes.out_off[u + 1];
+        b->nodes.out_off[u] = (uint32_t)w;
         for (size_t e = start; e < end; e++) {
             if (b->out[e] != DEAD) {
                 b->out[w++] = b->out[e];
@@ -929,7 +952,7 @@ compact_edges(rc_builder *b)
         }
         start = end;
     }
-    b->out_off[b->n] = (uint32_t)w;
+    b->nodes.out_off[b->n] = (uint32_t)w;
     b->n_out = w;
     b->n_dead = 0;
 }
@@ -965,7 +988,7 @@ rc_graph_build_in(rc_graph *g)
     }
     in_off[n] = (uint32_t)m;
     for (size_t u = n; u-- > 0;) {
-        for (size_t e = g->out_off[u + 1]; e-- > g->out_off[u];) {
+        for (size_t e = g->nodes.out_off[u + 1]; e-- > g->nodes.out_off[u];) {
             in[--in_off[g->out[e]]] = (rc_id)u;
         }
     }
@@ -1007,29 +1030,18 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
 
     /* At most a quarter of slack per array, which rc_graph_memory()
      * counts. */
-    shrink_pooled((void **)&b->addr, &b->addr_bytes, n, sizeof *b->addr);
-    shrink_pooled((void **)&b->type, &b->type_bytes, n, sizeof *b->type);
-    shrink_pooled((void **)&b->size, &b->size_bytes, n, sizeof *b->size);
-    shrink_pooled((void **)&b->refcnt, &b->refcnt_bytes, n, sizeof *b->refcnt);
-    shrink_pooled((void **)&b->flags, &b->flags_bytes, n, sizeof *b->flags);
-    shrink_pooled((void **)&b->out_off, &b->out_off_bytes, n + 1, sizeof *b->out_off);
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        shrink_pooled(p[i].arr, p[i].bytes, n + p[i].extra, p[i].size);
+    }
     shrink_pooled((void **)&b->out, &b->out_bytes, m, sizeof *b->out);
 
     g->n = n;
     g->n_edges = m;
-    g->addr = b->addr, b->addr = NULL;
-    g->type = b->type, b->type = NULL;
-    g->size = b->size, b->size = NULL;
-    g->refcnt = b->refcnt, b->refcnt = NULL;
-    g->flags = b->flags, b->flags = NULL;
-    g->out_off = b->out_off, b->out_off = NULL;
+    g->nodes = b->nodes;
+    memset(&b->nodes, 0, sizeof b->nodes);
     g->out = b->out, b->out = NULL;
-    g->addr_bytes = b->addr_bytes, b->addr_bytes = 0;
-    g->type_bytes = b->type_bytes, b->type_bytes = 0;
-    g->size_bytes = b->size_bytes, b->size_bytes = 0;
-    g->refcnt_bytes = b->refcnt_bytes, b->refcnt_bytes = 0;
-    g->flags_bytes = b->flags_bytes, b->flags_bytes = 0;
-    g->out_off_bytes = b->out_off_bytes, b->out_off_bytes = 0;
     g->out_bytes = b->out_bytes, b->out_bytes = 0;
     g->big = b->big, b->big = NULL;
     g->n_big = b->n_big;
@@ -1053,12 +1065,11 @@ rc_graph_free(rc_graph *g)
     if (!g) {
         return;
     }
-    unpool(g->addr, &g->addr_bytes);
-    unpool(g->type, &g->type_bytes);
-    unpool(g->size, &g->size_bytes);
-    unpool(g->refcnt, &g->refcnt_bytes);
-    unpool(g->flags, &g->flags_bytes);
-    unpool(g->out_off, &g->out_off_bytes);
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&g->nodes, p);
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        unpool(*p[i].arr, p[i].bytes);
+    }
     unpool(g->in_off, &g->in_off_bytes);
     unpool(g->out, &g->out_bytes);
     unpool(g->in, &g->in_bytes);
@@ -1083,8 +1094,8 @@ size_t
 rc_graph_memory(const rc_graph *g)
 {
     /* The blocks held, slack included. */
-    return sizeof *g + g->addr_bytes + g->type_bytes + g->size_bytes + g->refcnt_bytes +
-           g->flags_bytes + g->out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes +
+    return sizeof *g + g->nodes.addr_bytes + g->nodes.type_bytes + g->nodes.size_bytes + g->nodes.refcnt_bytes +
+           g->nodes.flags_bytes + g->nodes.out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes +
            g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);
@@ -1093,20 +1104,20 @@ rc_graph_memory(const rc_graph *g)
 uintptr_t
 rc_graph_addr(const rc_graph *g, rc_id id)
 {
-    return g->addr[id];
+    return g->nodes.addr[id];
 }
 
 uint32_t
 rc_graph_type(const rc_graph *g, rc_id id)
 {
-    return g->type[id];
+    return g->nodes.type[id];
 }
 
 uint64_t
 rc_graph_size(const rc_graph *g, rc_id id)
 {
-    if (g->size[id] != UINT32_MAX) {
-        return g->size[id];
+    if (g->nodes.size[id] != UINT32_MAX) {
+        return g->nodes.size[id];
     }
     /* big[] is sorted by id: nodes are closed in id order. */
     size_t lo = 0, hi = g->n_big;
@@ -1124,20 +1135,20 @@ rc_graph_size(const rc_graph *g, rc_id id)
 uint32_t
 rc_graph_refcnt(const rc_graph *g, rc_id id)
 {
-    return g->refcnt[id];
+    return g->nodes.refcnt[id];
 }
 
 unsigned
 rc_graph_flags(const rc_graph *g, rc_id id)
 {
-    return g->flags[id];
+    return g->nodes.flags[id];
 }
 
 const rc_id *
 rc_graph_out(const rc_graph *g, rc_id id, size_t *n)
 {
-    *n = g->out_off[id + 1] - g->out_off[id];
-    return g->out + g->out_off[id];
+    *n = g->nodes.out_off[id + 1] - g->nodes.out_off[id];
+    return g->out + g->nodes.out_off[id];
 }
 
 const rc_id *
@@ -1170,7 +1181,7 @@ rc_graph_find(const rc_graph *g, uintptr_t addr)
     /* A scan: a frozen graph keeps no index (it would cost 16 bytes a node),
      * and single lookups are rare next to the O(V + E) queries they start. */
     for (size_t i = 0; addr && i < g->n; i++) {
-        if (g->addr[i] == addr) {
+        if (g->nodes.addr[i] == addr) {
             return (rc_id)i;
         }
     }
@@ -1196,7 +1207,7 @@ rc_graph_find_many(const rc_graph *g, const uintptr_t *addrs, size_t k, rc_id *i
         }
     }
     for (size_t v = 0; v < g->n; v++) {
-        uint64_t s = ix.slots[index_probe(&ix, addrs, g->addr[v])];
+        uint64_t s = ix.slots[index_probe(&ix, addrs, g->nodes.addr[v])];
         if (s) {
             ids[slot_id(s)] = (rc_id)v;
         }
