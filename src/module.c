@@ -640,45 +640,11 @@ rc_alloc_traceback_py(PyObject *Py_UNUSED(module), PyObject *obj)
     return rc_alloc_traceback(obj);
 }
 
-/* _alloc_traceback_counts(objects) -> {frames: count}: the allocation
- * traceback of each object of a list or tuple (rc_alloc_traceback),
- * counted per distinct traceback; objects with none are skipped.  What
- * allocation_sites() does per object in Python, in one loop in C: a report
- * then reads each distinct traceback once, not each of a million objects. */
+/* _alloc_traceback_counts(objects) -> {frames: count} (rc_alloc_traceback_counts). */
 static PyObject *
 rc_alloc_traceback_counts_py(PyObject *Py_UNUSED(module), PyObject *objects)
 {
-    PyObject *seq = PySequence_Fast(objects, "_alloc_traceback_counts() needs a sequence");
-    PyObject *counts = seq ? PyDict_New() : NULL;
-    if (!counts) {
-        Py_XDECREF(seq);
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
-        PyObject *tb = rc_alloc_traceback(PySequence_Fast_GET_ITEM(seq, i));
-        if (!tb) {
-            PyErr_Clear(); /* as frames_of(): an object whose lookup failed has none */
-            continue;
-        }
-        int failed = 0;
-        if (PyTuple_Check(tb) && PyTuple_GET_SIZE(tb)) {
-            PyObject *n = PyDict_GetItemWithError(counts, tb);
-            /* n is an int this loop stored */
-            PyObject *more = n || !PyErr_Occurred()
-                                 ? PyLong_FromSsize_t((n ? PyLong_AsSsize_t(n) : 0) + 1)
-                                 : NULL;
-            failed = !more || PyDict_SetItem(counts, tb, more) < 0;
-            Py_XDECREF(more);
-        }
-        Py_DECREF(tb);
-        if (failed) {
-            Py_DECREF(counts);
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    Py_DECREF(seq);
-    return counts;
+    return rc_alloc_traceback_counts(objects);
 }
 
 /* _fail_after(n): make the n-th next C allocation fail (n < 0: never). */

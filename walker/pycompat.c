@@ -557,3 +557,40 @@ rc_alloc_traceback(PyObject *obj)
     }
     return _PyTraceMalloc_GetTraceback(0, (uintptr_t)obj - pre);
 }
+
+/* See pycompat.h. */
+PyObject *
+rc_alloc_traceback_counts(PyObject *objects)
+{
+    PyObject *seq = PySequence_Fast(objects, "_alloc_traceback_counts() needs a sequence");
+    PyObject *counts = seq ? PyDict_New() : NULL;
+    if (!counts) {
+        Py_XDECREF(seq);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *tb = rc_alloc_traceback(PySequence_Fast_GET_ITEM(seq, i));
+        if (!tb) {
+            PyErr_Clear(); /* as frames_of(): an object whose lookup failed has none */
+            continue;
+        }
+        int failed = 0;
+        if (PyTuple_Check(tb) && PyTuple_GET_SIZE(tb)) {
+            PyObject *n = PyDict_GetItemWithError(counts, tb);
+            /* n is an int this loop stored */
+            PyObject *more = n || !PyErr_Occurred()
+                                 ? PyLong_FromSsize_t((n ? PyLong_AsSsize_t(n) : 0) + 1)
+                                 : NULL;
+            failed = !more || PyDict_SetItem(counts, tb, more) < 0;
+            Py_XDECREF(more);
+        }
+        Py_DECREF(tb);
+        if (failed) {
+            Py_DECREF(counts);
+            Py_DECREF(seq);
+            return NULL;
+        }
+    }
+    Py_DECREF(seq);
+    return counts;
+}

@@ -38,13 +38,21 @@ int rc_frame_thread(struct _object *frame, unsigned long *ident, size_t *n_threa
 
 /* tracemalloc's traceback of the memory block of obj, a new reference to
  * ((filename, lineno), ...) most recent first, or to None (untraced, or a
- * static type): the one function here that creates objects.  tracemalloc
+ * static type): with rc_alloc_traceback_counts, the functions here that
+ * create objects.  tracemalloc
  * records where each block starts; an object starts after its pre-header
  * (the GC header, and from 3.11 the managed dict/weakref pointers), which
  * CPython 3.11's own get_object_traceback() miscounts for instances of
  * plain classes.  _PyTraceMalloc_GetTraceback is exported by every version
  * but declared only in the internal headers from 3.13. */
 struct _object *rc_alloc_traceback(struct _object *obj);
+
+/* A new dict {frames: count}: rc_alloc_traceback() of each object of a list
+ * or tuple, counted per distinct traceback; objects with none are skipped
+ * (NULL with an exception set on failure, TypeError for a non-sequence).  What
+ * allocation_sites() did per object in Python, in one loop in C: a report
+ * then reads each distinct traceback once, not each of a million objects. */
+struct _object *rc_alloc_traceback_counts(struct _object *objects);
 
 /* The variables of a running or finished frame, or of a generator,
  * coroutine or async generator, read in place: the one reader of frame
