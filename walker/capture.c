@@ -1286,6 +1286,23 @@ tracked_list_seed(rc_builder *b, tracked_list *t, size_t *n)
     return st;
 }
 
+/* A first capture (no hint from an earlier one) makes room for what it
+ * will most likely find: NODES_PER_TRACKED nodes per tracked object, as in
+ * an interpreter's own heap and a typical service's (2.7 on both; heaps of
+ * untracked payloads have more, and grow from there).  Growing the index
+ * step by step would rehash it a dozen times. */
+#define NODES_PER_TRACKED 3
+
+static rc_status
+reserve_first(rc_builder *b, tracked_list *t)
+{
+    size_t n = t->all ? (size_t)PyList_GET_SIZE(t->all) : 0;
+    if (!t->all) {
+        tracked_list_seed(NULL, t, &n); /* counts only: cannot fail */
+    }
+    return rc_builder_reserve(b, n * NODES_PER_TRACKED);
+}
+
 int
 rc_capture_count_tracked(PyObject *gc, size_t *n)
 {
@@ -1355,6 +1372,9 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
      * last Python code that may run before the walk ends. */
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
+    if (st == RC_OK && opts->node_hint == 0) {
+        st = reserve_first(w.b, &tracked);
+    }
     if (st == RC_OK) {
         st = collect_frames(&w);
     }

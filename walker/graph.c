@@ -84,11 +84,13 @@ typedef struct node_arrays {
 struct rc_builder {
     node_arrays nodes;
     size_t n, cap, closed;
+    size_t nodes_populated; /* node slots faulted in ahead (fill_ahead) */
     bool expanding;
 
     rc_id *out;
     size_t out_bytes;
     size_t n_out, out_cap, n_dead;
+    size_t out_populated;
     uintptr_t *pending;
     size_t n_pending;
     uintptr_t *seeds;
@@ -272,21 +274,24 @@ index_init(addr_index *ix, size_t expected)
     if (!pool_array((void **)&ix->slots, &ix->bytes, slots, sizeof *ix->slots)) {
         return false;
     }
+    rc_pool_populate(ix->slots, 0, slots * sizeof *ix->slots);
     memset(ix->slots, 0, slots * sizeof *ix->slots);
     ix->mask = slots - 1;
     ix->shift = 64 - log2_floor(slots);
     return true;
 }
 
-/* Rebuild the index at twice its size from addr[0..n). */
+/* Rebuild the index with `slots` slots (a power of two larger than it has)
+ * from addr[0..n). */
 static bool
-index_grow(addr_index *ix, const uintptr_t *addr, size_t n)
+index_resize(addr_index *ix, const uintptr_t *addr, size_t n, size_t slots)
 {
-    addr_index nx = {.mask = (ix->mask + 1) * 2 - 1};
+    addr_index nx = {.mask = slots - 1};
     nx.shift = 64 - log2_floor(nx.mask + 1);
     if (!pool_array((void **)&nx.slots, &nx.bytes, nx.mask + 1, sizeof *nx.slots)) {
         return false;
     }
+    rc_pool_populate(nx.slots, 0, (nx.mask + 1) * sizeof *nx.slots);
     memset(nx.slots, 0, (nx.mask + 1) * sizeof *nx.slots);
     for (size_t id = 0; id < n; id++) {
         uint64_t h = hash_addr(addr[id]);
@@ -418,24 +423,38 @@ types_intern(type_table *t, uintptr_t key, const char *name, const char *short_n
 
 /* ---- the builder -------------------------------------------------------- */
 
+/* Nodes and edges are filled in order: their arrays' pages are faulted in
+ * FILL_AHEAD elements at a time, just before they are written. */
+enum { FILL_AHEAD = 1 << 16 };
+
+static size_t
+fill_ahead(void *arr, size_t size, size_t from, size_t cap)
+{
+    size_t to = cap - from > FILL_AHEAD ? from + FILL_AHEAD : cap;
+    rc_pool_populate(arr, from * size, to * size);
+    return to;
+}
+
 /* Make room for `need` edges in out[]: the first edges get a pooled array
  * sized for one edge per node at least, later ones grow it by half. */
 static rc_status
 reserve_edges(rc_builder *b, size_t need)
 {
-    if (need <= b->out_cap) {
-        return RC_OK;
+    if (need > b->out_cap) {
+        size_t cap = b->out ? b->out_cap + b->out_cap / 2 : b->cap;
+        if (cap < need) {
+            cap = need;
+        }
+        bool ok = b->out ? grow_pooled((void **)&b->out, &b->out_bytes, cap, sizeof *b->out)
+                         : pool_array((void **)&b->out, &b->out_bytes, cap, sizeof *b->out);
+        if (!ok) {
+            return RC_ENOMEM;
+        }
+        b->out_cap = b->out_bytes / sizeof *b->out;
     }
-    size_t cap = b->out ? b->out_cap + b->out_cap / 2 : b->cap;
-    if (cap < need) {
-        cap = need;
+    if (need > b->out_populated) {
+        b->out_populated = fill_ahead(b->out, sizeof *b->out, b->n_out, b->out_cap);
     }
-    bool ok = b->out ? grow_pooled((void **)&b->out, &b->out_bytes, cap, sizeof *b->out)
-                     : pool_array((void **)&b->out, &b->out_bytes, cap, sizeof *b->out);
-    if (!ok) {
-        return RC_ENOMEM;
-    }
-    b->out_cap = b->out_bytes / sizeof *b->out;
     return RC_OK;
 }
 
@@ -578,21 +597,10 @@ is_excluded(const rc_builder *b, uintptr_t addr)
     return lo < b->n_excluded && b->excluded[lo] == addr;
 }
 
-/* Make room for one more node. */
+/* Grow the node arrays to `cap` nodes (at most RC_MAX_IDS). */
 static rc_status
-reserve_node(rc_builder *b)
+grow_nodes(rc_builder *b, size_t cap)
 {
-    if (b->n >= RC_MAX_IDS) {
-        return RC_ETOOBIG;
-    }
-    if ((b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
-        !index_grow(&b->index, b->nodes.addr, b->n)) {
-        return RC_ENOMEM;
-    }
-    if (b->n < b->cap) {
-        return RC_OK;
-    }
-    size_t cap = b->cap + b->cap / 2;
     if (cap > RC_MAX_IDS) {
         cap = RC_MAX_IDS;
     }
@@ -607,6 +615,49 @@ reserve_node(rc_builder *b)
     }
     b->cap = cap;
     return RC_OK;
+}
+
+/* fill_ahead() over every node array from node b->n; returns the node up
+ * to which they are faulted in. */
+static size_t
+fill_ahead_nodes(rc_builder *b)
+{
+    pooled p[NODE_ARRAYS];
+    list_node_arrays(&b->nodes, p);
+    size_t to = b->n;
+    for (int i = 0; i < NODE_ARRAYS; i++) {
+        to = fill_ahead(*p[i].arr, p[i].size, b->n, b->cap);
+    }
+    return to;
+}
+
+/* Make room for one more node. */
+static rc_status
+reserve_node(rc_builder *b)
+{
+    if (b->n >= RC_MAX_IDS) {
+        return RC_ETOOBIG;
+    }
+    if ((b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
+        !index_resize(&b->index, b->nodes.addr, b->n, (b->index.mask + 1) * 2)) {
+        return RC_ENOMEM;
+    }
+    rc_status st = b->n < b->cap ? RC_OK : grow_nodes(b, b->cap + b->cap / 2);
+    if (st == RC_OK && b->n >= b->nodes_populated) {
+        b->nodes_populated = fill_ahead_nodes(b);
+    }
+    return st;
+}
+
+rc_status
+rc_builder_reserve(rc_builder *b, size_t n)
+{
+    n = n < RC_MAX_IDS ? n : RC_MAX_IDS;
+    size_t slots = pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16);
+    if (slots > b->index.mask + 1 && !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
+        return RC_ENOMEM;
+    }
+    return n > b->cap ? grow_nodes(b, n) : RC_OK;
 }
 
 /* Find or add `a`; *id receives its id, or DEAD when it is excluded. */
@@ -974,6 +1025,8 @@ rc_graph_build_in(rc_graph *g)
     }
     shrink_pooled((void **)&in_off, &in_off_bytes, n + 1, sizeof *in_off);
     shrink_pooled((void **)&in, &in_bytes, m, sizeof *in);
+    rc_pool_populate(in_off, 0, (n + 1) * sizeof *in_off);
+    rc_pool_populate(in, 0, m * sizeof *in);
     memset(in_off, 0, (n + 1) * sizeof *in_off);
     /* Counting sort of the edges by target: in_off[t] first becomes the end
      * of t's range, then walking the edges backwards leaves it at the start,

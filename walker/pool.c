@@ -8,7 +8,10 @@
  * held across fork() so that a fork dump's child never inherits it locked. */
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "refchain/alloc.h"
 #include "refchain/pool.h"
@@ -121,6 +124,24 @@ rc_pool_alloc(size_t want, size_t *got)
     }
     *got = want;
     return p;
+}
+
+/* Linux >= 5.14; older kernels refuse it (EINVAL) and the pages fault in
+ * one by one. */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+
+void
+rc_pool_populate(void *p, size_t from, size_t to)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    size_t page = ps > 0 ? (size_t)ps : 4096;
+    uintptr_t lo = ((uintptr_t)p + from + page - 1) & ~(uintptr_t)(page - 1);
+    uintptr_t hi = ((uintptr_t)p + to) & ~(uintptr_t)(page - 1);
+    if (to > from && hi > lo && hi - lo >= RC_POOL_POPULATE_MIN_BYTES) {
+        (void)madvise((void *)lo, hi - lo, MADV_POPULATE_WRITE);
+    }
 }
 
 void

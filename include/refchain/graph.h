@@ -62,6 +62,11 @@ rc_builder *rc_builder_new(size_t node_hint);
  * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);
 
+/* Make room for `n` nodes now (capped at RC_MAX_IDS), when their number
+ * is known before they are found: the index and the node arrays then need
+ * no step by step growth.  RC_ENOMEM leaves the builder usable. */
+rc_status rc_builder_reserve(rc_builder *b, size_t n);
+
 /* Discover nodes through rc_builder_edge() but store no edge: the frozen
  * graph has nodes, types, sizes and refcounts only (enough for a census).
  * Call before the first edge. */

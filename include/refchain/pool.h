@@ -30,6 +30,8 @@
 #define RC_POOL_MIN_BYTES ((size_t)64 * 1024)
 #define RC_POOL_SLOTS 32
 #define RC_POOL_IDLE_SECONDS 300.0
+/* Less than this is never worth a system call to fault in (below). */
+#define RC_POOL_POPULATE_MIN_BYTES ((size_t)64 * 1024)
 
 /* Turn pooling on (nonzero) or off.  Turning it off releases the pool. */
 void rc_pool_enable(int on);
@@ -41,6 +43,16 @@ void rc_pool_enable(int on);
  * (its pages stay resident), else one is allocated.  NULL on ENOMEM; the pool is unchanged
  * then (a block that could not be grown stays kept). */
 void *rc_pool_alloc(size_t want, size_t *got);
+
+/* Fault in the whole pages of p[from, to) now, in one system call, as
+ * memory about to be written: on a virtual machine a page faulted in one by
+ * one costs several microseconds, and a first capture writes tens of
+ * thousands of them.  Callers ask only for what they are about to write
+ * (an array they clear, or the next stretch of one they fill), so that no
+ * page becomes resident earlier than it would have.  Best effort: nothing
+ * happens where the kernel cannot do it, or for less than
+ * RC_POOL_POPULATE_MIN_BYTES.  Never changes the contents. */
+void rc_pool_populate(void *p, size_t from, size_t to);
 
 /* Give back a block of `bytes` bytes from rc_pool_alloc() or rc_malloc():
  * kept when pooling is on and it is large enough, else freed.  NULL is a

@@ -3,6 +3,8 @@
  * point (then built again from what the failures left in the pool). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "alloc_counter.h"
 #include "refchain/pool.h"
@@ -237,6 +239,84 @@ test_graphs_built_through_the_pool_with_failures_at_every_point(void **state)
     free(e);
 }
 
+/* A builder that makes room first (rc_builder_reserve(), as a first capture
+ * does) builds the same graph; a reserve that fails at any point leaves the
+ * builder usable and the build goes on. */
+static void
+test_a_reserved_builder_builds_the_same_graph(void **state)
+{
+    (void)state;
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(e);
+    rc_graph *ref = NULL;
+    assert_int_equal(build_graph(N, e, M, NULL, NULL, &ref), RC_OK);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_builder *b = rc_builder_new(0);
+        assert_non_null(b);
+        rc_alloc_fail_after(k);
+        rc_status st = rc_builder_reserve(b, 3 * N);
+        rc_alloc_fail_after(-1);
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_in(b, N, e, M, NULL, NULL, NULL, &g), RC_OK);
+        assert_true(same_graph(g, ref));
+        rc_graph_free(g);
+        if (st == RC_OK) {
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        failures++;
+    }
+    assert_true(failures >= 2); /* the index, then a node array */
+    /* Less room than it has already, or more than ids can number: no harm. */
+    rc_builder *b = rc_builder_new(4 * N);
+    assert_int_equal(rc_builder_reserve(b, 10), RC_OK);
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_in(b, N, e, M, NULL, NULL, NULL, &g), RC_OK);
+    assert_true(same_graph(g, ref));
+    rc_graph_free(g);
+    assert_int_equal(live_blocks, 0);
+    use_default_allocator();
+    rc_graph_free(ref);
+    free(e);
+}
+
+/* rc_pool_populate() faults pages in without changing what they hold, and
+ * does nothing for an empty, reversed or too small range. */
+static void
+test_populate_faults_pages_in_and_keeps_their_contents(void **state)
+{
+    (void)state;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE), n = 4 * RC_POOL_POPULATE_MIN_BYTES;
+    unsigned char *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    assert_true(p != MAP_FAILED);
+    memset(p, 0xA5, page);             /* the first page is written already */
+    rc_pool_populate(p, 7, 5);         /* reversed: nothing */
+    rc_pool_populate(p, 0, page);      /* less than the minimum: nothing */
+    size_t pages = n / page;
+    unsigned char *in = malloc(pages);
+    assert_int_equal(mincore(p, n, in), 0);
+    assert_int_equal(in[pages - 1] & 1, 0);
+    /* From inside the first page: the whole pages after it. */
+    rc_pool_populate(p, 3, n);
+    assert_int_equal(mincore(p, n, in), 0);
+#ifdef __linux__
+    /* Kernels before 5.14 refuse MADV_POPULATE_WRITE: then nothing is
+     * faulted in, and nothing else may differ. */
+    if (madvise(p + page, page, 23 /* MADV_POPULATE_WRITE */) == 0) {
+        for (size_t i = 0; i < pages; i++) {
+            assert_int_equal(in[i] & 1, 1);
+        }
+    }
+#endif
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(p[i], i < page ? 0xA5 : 0);
+    }
+    free(in);
+    munmap(p, n);
+}
+
 static void
 test_a_graph_reports_the_blocks_it_holds(void **state)
 {
@@ -271,6 +351,8 @@ main(void)
         cmocka_unit_test(test_an_idle_pool_expires),
         cmocka_unit_test(test_graphs_built_through_the_pool_with_failures_at_every_point),
         cmocka_unit_test(test_a_graph_reports_the_blocks_it_holds),
+        cmocka_unit_test(test_a_reserved_builder_builds_the_same_graph),
+        cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

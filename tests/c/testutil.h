@@ -30,6 +30,11 @@ typedef struct test_attrs {
  * (NULL types: all "object"), sizes 10 * (i + 1).  Edges may name any node
  * < n.  Returns RC_OK or the first failure. */
 static inline rc_status
+build_graph_in(rc_builder *b, unsigned n, const test_edge *edges, size_t n_edges,
+               const unsigned *types, const char *const *names, const test_attrs *attrs,
+               rc_graph **out);
+
+static inline rc_status
 build_graph_ex(unsigned n, const test_edge *edges, size_t n_edges, const unsigned *types,
                const char *const *names, const test_attrs *attrs, rc_graph **out)
 {
@@ -37,6 +42,16 @@ build_graph_ex(unsigned n, const test_edge *edges, size_t n_edges, const unsigne
     if (!b) {
         return RC_ENOMEM;
     }
+    return build_graph_in(b, n, edges, n_edges, types, names, attrs, out);
+}
+
+/* build_graph_ex() with a builder of the caller's (consumed, also on
+ * failure). */
+static inline rc_status
+build_graph_in(rc_builder *b, unsigned n, const test_edge *edges, size_t n_edges,
+               const unsigned *types, const char *const *names, const test_attrs *attrs,
+               rc_graph **out)
+{
     rc_status st = RC_OK;
     for (unsigned i = 0; i < n && st == RC_OK; i++) {
         st = rc_builder_seed(b, FAKE(i));
