@@ -252,6 +252,21 @@ def capture_memory(composition, n):
             "nodes": len(graph), "graph_memory_per_object": graph.memory / len(graph)}
 
 
+def first_capture_memory(composition, n):
+    """Peak extra RSS of the first capture in a fresh process (no hint from
+    an earlier one: it sizes itself from the tracked objects), per node."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib("VmRSS")
+    graph = refchain.capture()
+    extra = (status_kib("VmHWM") - before) * 1024
+    return {"bytes_per_object": extra / len(graph), "extra_bytes": extra, "nodes": len(graph)}
+
+
 class Link:
     __slots__ = ("next",)
 
@@ -530,7 +545,8 @@ def _rss():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
 
 
-CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, census_speed,
+CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, first_capture_memory,
+                                    census_speed,
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
