@@ -27,6 +27,7 @@
 #include <zstd_errors.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 #include "refchain/snapshot.h"
 #include "refchain/strutil.h"
 #include "snapfmt.h"
@@ -297,6 +298,8 @@ reserve(reader *r, void **arr, size_t *cap, uint64_t need, size_t elem, uint64_t
         fail_nomem(r);
         return false;
     }
+    /* Filled in order up to `need` and on: fault the new part in at once. */
+    rc_pool_populate(p, *arr ? *cap * elem : 0, (size_t)c * elem);
     *arr = p;
     *cap = (size_t)c;
     return true;
