@@ -482,6 +482,36 @@ def snapshot_speed(composition, n, pairs, traced=False):
             "bytes": size, "bytes_per_object": size / nodes}
 
 
+def load_fresh_speed(composition, n, loads=5):
+    """load() in a fresh process, which holds no heap and no pool yet: the
+    first load and the median of `loads` more, against one capture of the
+    heap the file was dumped from (timed here, after a warm-up)."""
+    import tempfile
+
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    d = tempfile.mkdtemp(prefix="rcbench-")
+    path = os.path.join(d, "heap.rcsnap")
+    refchain.dump(path)
+    refchain.capture()
+    capture = timed(refchain.capture)
+    code = ("import json, sys, time, refchain\n"
+            "def t():\n"
+            "    s = time.perf_counter(); refchain.load(sys.argv[1])\n"
+            "    return time.perf_counter() - s\n"
+            "print(json.dumps([t() for _ in range(int(sys.argv[2]) + 1)]))\n")
+    out = subprocess.run([sys.executable, "-c", code, path, str(loads)], check=True,
+                         capture_output=True, text=True).stdout
+    times = json.loads(out)
+    os.unlink(path)
+    os.rmdir(d)
+    again = statistics.median(times[1:])
+    return {"first": times[0], "again": again, "capture": capture,
+            "first_ratio": times[0] / capture, "again_ratio": again / capture}
+
+
 def watch_overhead(composition, n, interval=1.0, intervals=10, at=60.0):
     """CPU time of the watcher thread per interval (a census, the verdict,
     the memory-layers line), with the main thread asleep as an idle
@@ -550,7 +580,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, first_ca
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
-                                    snapshot_speed, watch_overhead,
+                                    snapshot_speed, load_fresh_speed, watch_overhead,
                                     fork_dump_pause, gc_lists_speed, sites_speed)}
 
 
