@@ -123,9 +123,12 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int ed
     return rc_module_capture_ex(module, held, n_held, edges, sizes, 0);
 }
 
-static rc_graph *
-module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
-               int tools, PyObject *tracked)
+/* A capture into *g, or with census not NULL a census (rc_capture_census,
+ * census_flags) into *census; -1 with an exception set on error. */
+static int
+module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
+            int tools, PyObject *tracked, rc_graph **g, unsigned census_flags,
+            rc_census **census)
 {
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
@@ -142,7 +145,7 @@ module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges
         rc_free(all_held);
         Py_XDECREF(tracked);
         PyErr_NoMemory();
-        return NULL;
+        return -1;
     }
     n = 0;
     nh = 0;
@@ -170,16 +173,26 @@ module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges
         .sizes = sizes,
         .tracked = tracked,
     };
-    rc_graph *g = NULL;
-    rc_status st = rc_capture(&opts, &g);
+    rc_status st = census ? rc_capture_census(&opts, census_flags, census)
+                          : rc_capture(&opts, g);
     rc_free(exclude);
     rc_free(all_held);
     if (st != RC_OK) {
         rc_raise(st);
-        return NULL;
+        return -1;
     }
-    s->last_nodes = rc_graph_node_count(g);
-    return g;
+    s->last_nodes = census ? rc_census_total_count(*census) : rc_graph_node_count(*g);
+    return 0;
+}
+
+static rc_graph *
+module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
+               int tools, PyObject *tracked)
+{
+    rc_graph *g = NULL;
+    return module_walk(module, held, n_held, edges, sizes, tools, tracked, &g, 0, NULL) < 0
+               ? NULL
+               : g;
 }
 
 rc_graph *
@@ -353,15 +366,12 @@ rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
     if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
         return NULL;
     }
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
-    if (!g) {
-        return NULL;
-    }
     rc_census *c = NULL;
     unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
-    rc_status st = rc_census_of(g, flags, &c);
-    rc_graph_free(g);
-    return st == RC_OK ? rc_census_wrap(module, c) : rc_raise(st);
+    if (module_walk(module, NULL, 0, RC_EDGES_NONE, 1, 0, NULL, NULL, flags, &c) < 0) {
+        return NULL;
+    }
+    return rc_census_wrap(module, c);
 }
 
 /* count(typename) -> int */

@@ -65,6 +65,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/capture.h"
+#include "refchain/census.h"
 #include "refchain/pool.h"
 #include "refchain/strutil.h"
 
@@ -116,6 +117,7 @@ typedef struct code_trust {
 typedef struct walk {
     rc_builder *b;
     const rc_capture_opts *opts;
+    int counting; /* a census: node flags but a tool frame's, and refcounts, unused */
     frame_ref *frame_refs; /* sorted by frame */
     size_t n_frame_refs, frame_refs_cap;
     frame_info *frames; /* sorted by frame */
@@ -688,7 +690,7 @@ expand(walk *w, PyObject *op, unsigned seeded)
     if (is_gc(op, tp)) {
         flags |= RC_NODE_GC;
         /* The enumeration lists tracked objects only: ask the others. */
-        if (!(seeded & RC_NODE_TRACKED) && PyObject_GC_IsTracked(op)) {
+        if (!(seeded & RC_NODE_TRACKED) && !w->counting && PyObject_GC_IsTracked(op)) {
             flags |= RC_NODE_TRACKED;
         }
         if (tp->tp_traverse) {
@@ -722,7 +724,7 @@ expand(walk *w, PyObject *op, unsigned seeded)
     }
     uint64_t refcnt = (uint64_t)Py_REFCNT(op);
     size_t held = (flags & (RC_NODE_THREAD_FRAME | RC_NODE_TOOL_FRAME)) ? 1 : 0; /* the walk's */
-    if (w->opts->n_held) {
+    if (w->opts->n_held && !w->counting) {
         held += held_count(w, (uintptr_t)op);
     }
     refcnt = refcnt > held ? refcnt - held : 0;
@@ -1320,8 +1322,19 @@ tracked_list_release(tracked_list *t)
     Py_CLEAR(t->all);
 }
 
-rc_status
-rc_capture(const rc_capture_opts *opts, rc_graph **out)
+/* The type key of a counted object (rc_census_of_counter), read while the
+ * capture still holds everything it saw. */
+static uintptr_t
+type_key_of(uintptr_t addr)
+{
+    return (uintptr_t)Py_TYPE((PyObject *)addr);
+}
+
+/* rc_capture() into *graph, or, with census not NULL, rc_capture_census()
+ * into *census. */
+static rc_status
+capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
+        rc_census **census)
 {
     walk w = {0};
     rc_status st = RC_ENOMEM;
@@ -1353,7 +1366,8 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         memcpy(w.held, opts->held, opts->n_held * sizeof *w.held);
         qsort(w.held, opts->n_held, sizeof *w.held, cmp_addr);
     }
-    w.b = rc_builder_new(opts->node_hint);
+    w.counting = census != NULL;
+    w.b = census ? rc_builder_new_counter(opts->node_hint) : rc_builder_new(opts->node_hint);
     if (!w.b) {
         goto finally;
     }
@@ -1372,7 +1386,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
      * last Python code that may run before the walk ends. */
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
-    if (st == RC_OK && opts->node_hint == 0) {
+    if (st == RC_OK && opts->node_hint == 0 && !census) {
         st = reserve_first(w.b, &tracked);
     }
     if (st == RC_OK) {
@@ -1407,6 +1421,11 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
     if (st != RC_OK) {
         goto finally;
     }
+    if (census) {
+        /* Before the frames are released: every counted object is read. */
+        st = rc_census_of_counter(w.b, type_key_of, census_flags, census);
+        goto finally;
+    }
     rc_graph *g = NULL;
     st = rc_builder_freeze(w.b, &g);
     w.b = NULL;
@@ -1414,7 +1433,7 @@ rc_capture(const rc_capture_opts *opts, rc_graph **out)
         rc_graph_free(g);
     }
     if (st == RC_OK) {
-        *out = g;
+        *graph = g;
     }
 
 finally:
@@ -1431,6 +1450,23 @@ finally:
     Py_XDECREF(w.sizeof_name);
     Py_XDECREF(w.module_name);
     gc_pause_end(&pause);
+    return st;
+}
+
+rc_status
+rc_capture(const rc_capture_opts *opts, rc_graph **out)
+{
+    return capture(opts, 0, out, NULL);
+}
+
+rc_status
+rc_capture_census(const rc_capture_opts *opts, unsigned flags, rc_census **out)
+{
+    rc_census *c = NULL;
+    rc_status st = capture(opts, flags, NULL, &c);
+    if (st == RC_OK) {
+        *out = c;
+    }
     return st;
 }
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "refchain/addrset.h"
 #include "refchain/alloc.h"
 #include "name_index.h"
 #include "refchain/census.h"
@@ -29,6 +30,13 @@ struct rc_census {
     size_t n_ids, ids_bytes;
     bool has_ids;
     bool ids_sorted; /* sorted by address on first use (rc_census_sort_ids) */
+    /* Or, from a counter (rc_census_of_counter): the set of the objects
+     * counted and each one's type, tags[rank] indexing keys[]. */
+    rc_addrset *set;
+    uint32_t *tags;
+    size_t tags_bytes;
+    uintptr_t *keys;
+    size_t n_keys;
 };
 
 struct rc_diff {
@@ -112,18 +120,78 @@ radix_sort_ids(ident *ids, ident *tmp, size_t n)
     }
 }
 
+/* The census of per-type counts: type t has count[t] objects of bytes[t]
+ * bytes, its name is names[t] and its type flags tflags[t].  Distinct type
+ * objects may share a name (a class defined twice): their rows merge. */
+static rc_census *
+census_of_counts(size_t nt, const uint64_t *count, const uint64_t *bytes, const char **names,
+                 const unsigned *tflags)
+{
+    const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
+    rc_census_row *rows = rc_malloc((nt ? nt : 1) * sizeof *rows);
+    rc_census *c = NULL;
+    if (order && rows) {
+        for (size_t t = 0; t < nt; t++) {
+            order[t] = &names[t];
+        }
+        qsort(order, nt, sizeof *order, cmp_name_ptr);
+        size_t nrows = 0;
+        for (size_t k = 0; k < nt; k++) {
+            size_t t = (size_t)(order[k] - names);
+            if (!count[t]) {
+                continue;
+            }
+            bool lower = (tflags[t] & RC_TYPE_SIZE_LOWER_BOUND) != 0;
+            if (nrows && strcmp(rows[nrows - 1].name, names[t]) == 0) {
+                rows[nrows - 1].count += count[t];
+                rows[nrows - 1].bytes += bytes[t];
+                rows[nrows - 1].bytes_lower_bound |= lower;
+            } else {
+                rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t], lower};
+            }
+        }
+        c = census_from_rows(rows, nrows);
+    }
+    rc_free(rows);
+    rc_free(order);
+    return c;
+}
+
+/* Per-type arrays for census_of_counts(), freed together. */
+typedef struct type_columns {
+    uint64_t *count, *bytes;
+    const char **names;
+    unsigned *flags;
+} type_columns;
+
+static bool
+columns_init(type_columns *tc, size_t nt)
+{
+    size_t k = nt ? nt : 1;
+    tc->count = rc_calloc(k, sizeof *tc->count);
+    tc->bytes = rc_calloc(k, sizeof *tc->bytes);
+    tc->names = rc_malloc(k * sizeof *tc->names);
+    tc->flags = rc_malloc(k * sizeof *tc->flags);
+    return tc->count && tc->bytes && tc->names && tc->flags;
+}
+
+static void
+columns_free(type_columns *tc)
+{
+    rc_free(tc->count);
+    rc_free(tc->bytes);
+    rc_free(tc->names);
+    rc_free(tc->flags);
+}
+
 rc_status
 rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
 {
     rc_status st = RC_ENOMEM;
     size_t nt = rc_graph_type_count(g), n = rc_graph_node_count(g);
-    uint64_t *count = rc_calloc(nt ? nt : 1, sizeof *count);
-    uint64_t *bytes = rc_calloc(nt ? nt : 1, sizeof *bytes);
-    const char **names = rc_malloc((nt ? nt : 1) * sizeof *names);
-    const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
-    rc_census_row *rows = rc_malloc((nt ? nt : 1) * sizeof *rows);
+    type_columns tc;
     rc_census *c = NULL;
-    if (!count || !bytes || !names || !order || !rows) {
+    if (!columns_init(&tc, nt)) {
         goto finally;
     }
     unsigned skip = (flags & RC_CENSUS_NO_TOOL_FRAMES) ? RC_NODE_TOOL_FRAME : 0;
@@ -132,34 +200,15 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
             continue;
         }
         uint32_t t = rc_graph_type(g, i);
-        count[t]++;
-        bytes[t] += rc_graph_size(g, i);
+        tc.count[t]++;
+        tc.bytes[t] += rc_graph_size(g, i);
     }
-    for (size_t t = 0; t < nt; t++) {
-        names[t] = (flags & RC_CENSUS_SHORT_NAMES) ? rc_graph_type_short_name(g, (uint32_t)t)
-                                                   : rc_graph_type_name(g, (uint32_t)t);
-        order[t] = &names[t];
+    for (uint32_t t = 0; t < nt; t++) {
+        tc.names[t] = (flags & RC_CENSUS_SHORT_NAMES) ? rc_graph_type_short_name(g, t)
+                                                      : rc_graph_type_name(g, t);
+        tc.flags[t] = rc_graph_type_flags(g, t);
     }
-    /* Distinct type objects may share a name (a class defined twice):
-     * sort by name and merge equal neighbours into one row. */
-    qsort(order, nt, sizeof *order, cmp_name_ptr);
-    size_t nrows = 0;
-    for (size_t k = 0; k < nt; k++) {
-        size_t t = (size_t)(order[k] - names);
-        if (!count[t]) {
-            continue;
-        }
-        bool lower = (rc_graph_type_flags(g, (uint32_t)t) & RC_TYPE_SIZE_LOWER_BOUND) != 0;
-        if (nrows && strcmp(rows[nrows - 1].name, names[t]) == 0) {
-            rows[nrows - 1].count += count[t];
-            rows[nrows - 1].bytes += bytes[t];
-            rows[nrows - 1].bytes_lower_bound |= lower;
-        } else {
-            rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t], lower};
-        }
-    }
-    c = census_from_rows(rows, nrows);
-    if (!c) {
+    if (!(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags))) {
         goto finally;
     }
     if (flags & RC_CENSUS_WITH_IDS) {
@@ -180,11 +229,99 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     st = RC_OK;
 finally:
     rc_census_free(c);
-    rc_free(rows);
-    rc_free(order);
-    rc_free(names);
-    rc_free(bytes);
-    rc_free(count);
+    columns_free(&tc);
+    return st;
+}
+
+/* A counter's objects as identities: the set, and one type index per member
+ * in rank order, read through key_of (the walk is over, so every member is
+ * still the object it was). */
+static rc_status
+counted_ids(rc_census *c, rc_builder *b, rc_addrset *set, uintptr_t (*key_of)(uintptr_t))
+{
+    size_t nt = rc_builder_type_count(b), n = rc_addrset_count(set);
+    rc_status st = rc_addrset_freeze(set);
+    if (st != RC_OK) {
+        return st;
+    }
+    c->keys = rc_malloc((nt + 1) * sizeof *c->keys);
+    c->tags = rc_pool_alloc((n ? n : 1) * sizeof *c->tags, &c->tags_bytes);
+    if (!c->keys || !c->tags) {
+        return RC_ENOMEM;
+    }
+    for (uint32_t t = 0; t < nt; t++) {
+        c->keys[t] = rc_builder_type_key(b, t);
+    }
+    c->keys[nt] = 0; /* never a type's key: an object whose type was not interned */
+    rc_pool_populate(c->tags, 0, n * sizeof *c->tags);
+    /* Neighbours in memory alternate among a few types: a direct-mapped
+     * cache in front of the builder's type table. */
+    enum { CACHE = 64 };
+    uintptr_t cached_key[CACHE] = {0};
+    uint32_t cached[CACHE];
+    rc_addrset_iter it = {0};
+    uintptr_t addr;
+    for (size_t r = 0; r < n && rc_addrset_next(set, &it, &addr); r++) {
+        uintptr_t key = key_of(addr);
+        size_t slot = (key >> 4) & (CACHE - 1);
+        if (cached_key[slot] != key || !key) {
+            uint32_t t = rc_builder_find_type(b, key);
+            cached[slot] = t == UINT32_MAX ? (uint32_t)nt : t;
+            cached_key[slot] = key;
+        }
+        c->tags[r] = cached[slot];
+    }
+    for (size_t r = rc_addrset_count(set); r < n; r++) {
+        c->tags[r] = (uint32_t)nt; /* not reached: the set counts its bits */
+    }
+    c->set = set;
+    c->n_keys = nt + 1;
+    c->has_ids = true;
+    c->ids_sorted = true;
+    return RC_OK;
+}
+
+rc_status
+rc_census_of_counter(rc_builder *b, uintptr_t (*key_of)(uintptr_t), unsigned flags,
+                     rc_census **out)
+{
+    const rc_type_tally *tally;
+    size_t nt;
+    rc_addrset *set = NULL;
+    bool ids = (flags & RC_CENSUS_WITH_IDS) != 0;
+    rc_status st = rc_builder_counted(b, &tally, &nt, ids ? &set : NULL);
+    if (st != RC_OK) {
+        return st;
+    }
+    type_columns tc;
+    rc_census *c = NULL;
+    st = RC_ENOMEM;
+    if (!columns_init(&tc, nt)) {
+        goto finally;
+    }
+    bool no_tool = (flags & RC_CENSUS_NO_TOOL_FRAMES) != 0;
+    for (uint32_t t = 0; t < nt; t++) {
+        tc.count[t] = tally[t].count - (no_tool ? tally[t].tool_count : 0);
+        tc.bytes[t] = tally[t].bytes - (no_tool ? tally[t].tool_bytes : 0);
+        tc.names[t] = rc_builder_type_name(b, t, (flags & RC_CENSUS_SHORT_NAMES) != 0);
+        tc.flags[t] = rc_builder_type_flags(b, t);
+    }
+    if (!(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags))) {
+        goto finally;
+    }
+    if (ids) {
+        if ((st = counted_ids(c, b, set, key_of)) != RC_OK) {
+            goto finally;
+        }
+        set = NULL; /* the census's now */
+    }
+    *out = c;
+    c = NULL;
+    st = RC_OK;
+finally:
+    rc_addrset_free(set);
+    rc_census_free(c);
+    columns_free(&tc);
     return st;
 }
 
@@ -196,7 +333,7 @@ rc_census_free(rc_census *c)
     }
     rc_free(c->rows);
     rc_free(c->pool);
-    rc_pool_free(c->ids, c->ids_bytes);
+    rc_census_forget_ids(c);
     rc_free(c);
 }
 
@@ -252,7 +389,7 @@ rc_census_total_lower_bound(const rc_census *c)
 size_t
 rc_census_id_count(const rc_census *c)
 {
-    return c->n_ids;
+    return c->set ? rc_addrset_count(c->set) : c->n_ids;
 }
 
 void
@@ -262,6 +399,14 @@ rc_census_forget_ids(rc_census *c)
     c->ids = NULL;
     c->n_ids = 0;
     c->ids_bytes = 0;
+    rc_addrset_free(c->set);
+    c->set = NULL;
+    rc_pool_free(c->tags, c->tags_bytes);
+    c->tags = NULL;
+    c->tags_bytes = 0;
+    rc_free(c->keys);
+    c->keys = NULL;
+    c->n_keys = 0;
     c->has_ids = false;
     c->ids_sorted = false;
 }
@@ -287,6 +432,10 @@ rc_census_sort_ids(rc_census *c)
 int
 rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key)
 {
+    if (c->set) {
+        size_t r = rc_addrset_rank(c->set, addr);
+        return r != SIZE_MAX && c->keys[c->tags[r]] == type_key;
+    }
     if (!c->ids_sorted) {
         for (size_t i = 0; i < c->n_ids; i++) {
             if (c->ids[i].addr == addr) {

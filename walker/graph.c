@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "refchain/addrset.h"
 #include "refchain/alloc.h"
 #include "refchain/graph.h"
 #include "refchain/pool.h"
@@ -109,6 +110,16 @@ struct rc_builder {
     size_t n_big, big_cap;
 
     type_table types;
+
+    /* A counter (rc_builder_new_counter): no index and no node arrays, but
+     * the set of objects seen, a stack of those left to expand, and a
+     * tally per type id. */
+    bool counting;
+    rc_addrset *seen;
+    uintptr_t *todo; /* pooled */
+    size_t todo_bytes, n_todo, todo_cap, counted;
+    rc_type_tally *tally;
+    size_t tally_cap;
 };
 
 struct rc_graph {
@@ -540,6 +551,9 @@ rc_builder_free(rc_builder *b)
     rc_free(b->excluded);
     rc_free(b->big);
     types_free(&b->types);
+    rc_addrset_free(b->seen);
+    unpool(b->todo, &b->todo_bytes);
+    rc_free(b->tally);
     rc_free(b);
 }
 
@@ -597,6 +611,111 @@ is_excluded(const rc_builder *b, uintptr_t addr)
     return lo < b->n_excluded && b->excluded[lo] == addr;
 }
 
+/* ---- counting (rc_builder_new_counter) ----------------------------------- */
+
+rc_builder *
+rc_builder_new_counter(size_t hint)
+{
+    rc_builder *b = rc_calloc(1, sizeof *b);
+    if (!b) {
+        return NULL;
+    }
+    b->counting = true;
+    /* The stack holds the seeds at first: about the tracked objects, under
+     * half of a heap. */
+    if (!(b->seen = rc_addrset_new()) ||
+        !pool_array((void **)&b->todo, &b->todo_bytes, hint / 2 + 4096, sizeof *b->todo)) {
+        rc_builder_free(b);
+        return NULL;
+    }
+    b->todo_cap = b->todo_bytes / sizeof *b->todo;
+    return b;
+}
+
+/* Count addr once: the first time it is seen (and not excluded) it goes on
+ * the stack of objects to expand. */
+static rc_status
+count_discover(rc_builder *b, uintptr_t addr)
+{
+    int added = rc_addrset_add(b->seen, addr);
+    if (added <= 0) {
+        return added < 0 ? RC_ENOMEM : RC_OK;
+    }
+    if (b->n_excluded && is_excluded(b, addr)) {
+        return RC_OK; /* stays seen, so it is looked up once; never counted */
+    }
+    if (b->n_todo == b->todo_cap) {
+        if (!grow_pooled((void **)&b->todo, &b->todo_bytes, b->todo_cap * 2, sizeof *b->todo)) {
+            rc_addrset_remove(b->seen, addr);
+            return RC_ENOMEM;
+        }
+        b->todo_cap = b->todo_bytes / sizeof *b->todo;
+    }
+    /* It is expanded soon (the stack is last in, first out): fetch its
+     * header now. */
+    __builtin_prefetch((const void *)addr);
+    b->todo[b->n_todo++] = addr;
+    return RC_OK;
+}
+
+static rc_status
+count_close(rc_builder *b, uint32_t type, uint64_t size, unsigned flags)
+{
+    if (type >= b->types.n) {
+        return RC_EINVAL;
+    }
+    if (type >= b->tally_cap) {
+        size_t cap = b->types.n + 64;
+        if (!grow((void **)&b->tally, cap, sizeof *b->tally)) {
+            return RC_ENOMEM;
+        }
+        memset(b->tally + b->tally_cap, 0, (cap - b->tally_cap) * sizeof *b->tally);
+        b->tally_cap = cap;
+    }
+    rc_type_tally *t = &b->tally[type];
+    t->count++;
+    t->bytes += size;
+    if (flags & RC_NODE_TOOL_FRAME) {
+        t->tool_count++;
+        t->tool_bytes += size;
+    }
+    b->counted++;
+    b->expanding = false;
+    return RC_OK;
+}
+
+rc_status
+rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,
+                   rc_addrset **objects)
+{
+    if (!b->counting || b->expanding || b->n_todo) {
+        return RC_EINVAL;
+    }
+    if (b->tally_cap < b->types.n) {
+        size_t cap = b->types.n;
+        if (!grow((void **)&b->tally, cap ? cap : 1, sizeof *b->tally)) {
+            return RC_ENOMEM;
+        }
+        memset(b->tally + b->tally_cap, 0, (cap - b->tally_cap) * sizeof *b->tally);
+        b->tally_cap = cap;
+    }
+    /* Empty now: back to the pool, where the census's own arrays can take
+     * it. */
+    unpool(b->todo, &b->todo_bytes);
+    b->todo = NULL;
+    b->todo_cap = 0;
+    *tally = b->tally;
+    *n_types = b->types.n;
+    if (objects) {
+        for (size_t i = 0; i < b->n_excluded; i++) {
+            rc_addrset_remove(b->seen, b->excluded[i]);
+        }
+        *objects = b->seen;
+        b->seen = NULL;
+    }
+    return RC_OK;
+}
+
 /* Grow the node arrays to `cap` nodes (at most RC_MAX_IDS). */
 static rc_status
 grow_nodes(rc_builder *b, size_t cap)
@@ -652,6 +771,9 @@ reserve_node(rc_builder *b)
 rc_status
 rc_builder_reserve(rc_builder *b, size_t n)
 {
+    if (b->counting) {
+        return RC_OK;
+    }
     n = n < RC_MAX_IDS ? n : RC_MAX_IDS;
     size_t slots = pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16);
     if (slots > b->index.mask + 1 && !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
@@ -755,6 +877,12 @@ buffer_seed(rc_builder *b, uintptr_t addr, unsigned flags, bool marking)
     if (addr == 0) {
         return RC_EINVAL;
     }
+    if (b->counting) {
+        if (!b->seen) {
+            return RC_EINVAL;
+        }
+        return count_discover(b, addr);
+    }
     if ((flags != b->seed_flags || marking != b->marking) && b->n_seeds) {
         rc_status st = flush_seeds(b);
         if (st != RC_OK) {
@@ -802,6 +930,31 @@ rc_builder_find_type(const rc_builder *b, uintptr_t key)
     return s ? s - 1 : UINT32_MAX;
 }
 
+size_t
+rc_builder_type_count(const rc_builder *b)
+{
+    return b->types.n;
+}
+
+const char *
+rc_builder_type_name(const rc_builder *b, uint32_t type, int short_name)
+{
+    const type_entry *e = &b->types.entries[type];
+    return b->types.pool + (short_name ? e->short_name : e->name);
+}
+
+uintptr_t
+rc_builder_type_key(const rc_builder *b, uint32_t type)
+{
+    return b->types.entries[type].key;
+}
+
+unsigned
+rc_builder_type_flags(const rc_builder *b, uint32_t type)
+{
+    return b->types.entries[type].flags;
+}
+
 /* Resolve the pending raw targets into out[n_out..]. */
 static rc_status
 flush(rc_builder *b)
@@ -837,6 +990,15 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
         *st = RC_EINVAL;
         return 0;
     }
+    if (b->counting) {
+        if (!b->n_todo) {
+            return 0;
+        }
+        b->expanding = true;
+        *addr = b->todo[--b->n_todo];
+        *flags = 0;
+        return 1;
+    }
     while (b->closed == b->n && (b->n_pending || b->n_seeds)) {
         *st = b->n_seeds ? flush_seeds(b) : flush(b);
         if (*st != RC_OK) {
@@ -865,6 +1027,9 @@ rc_builder_edge(rc_builder *b, uintptr_t target)
     if (target == 0) {
         return RC_OK;
     }
+    if (b->counting) {
+        return count_discover(b, target);
+    }
     if (b->n_out + b->n_pending >= RC_MAX_IDS) {
         return RC_ETOOBIG;
     }
@@ -883,6 +1048,15 @@ rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
 {
     if (!b->expanding) {
         return RC_EINVAL;
+    }
+    if (b->counting) {
+        for (size_t i = 0; i < n; i++) {
+            rc_status st = targets[i] ? count_discover(b, targets[i]) : RC_OK;
+            if (st != RC_OK) {
+                return st;
+            }
+        }
+        return RC_OK;
     }
     if (b->n_out + b->n_pending + n >= RC_MAX_IDS) {
         return RC_ETOOBIG;
@@ -912,7 +1086,7 @@ rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
 rc_status
 rc_builder_edge_id(rc_builder *b, rc_id target)
 {
-    if (!b->expanding) {
+    if (!b->expanding || b->counting) {
         return RC_EINVAL;
     }
     /* Marks are resolved lazily: a target marked but not resolved yet. */
@@ -949,13 +1123,13 @@ rc_status
 rc_builder_resolve(rc_builder *b)
 {
     seal(b);
-    return b->n_seeds ? flush_seeds(b) : RC_OK;
+    return b->n_seeds && !b->counting ? flush_seeds(b) : RC_OK;
 }
 
 size_t
 rc_builder_node_count(const rc_builder *b)
 {
-    return b->n;
+    return b->counting ? b->counted + b->n_todo : b->n;
 }
 
 rc_status
@@ -964,6 +1138,9 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
 {
     if (!b->expanding) {
         return RC_EINVAL;
+    }
+    if (b->counting) {
+        return count_close(b, type, size, flags);
     }
     size_t id = b->closed;
     if (size >= UINT32_MAX) {
@@ -1063,7 +1240,7 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
 {
     rc_status st = RC_EINVAL;
     rc_graph *g = NULL;
-    if (b->expanding || b->n_pending || b->n_seeds || b->closed != b->n) {
+    if (b->counting || b->expanding || b->n_pending || b->n_seeds || b->closed != b->n) {
         goto error;
     }
     st = RC_ENOMEM;

@@ -71,6 +71,15 @@ enum { RC_EDGES_NONE, RC_EDGES_BOTH };
  * untouched, nothing leaks, and the collector is enabled again if it was. */
 rc_status rc_capture(const rc_capture_opts *opts, rc_graph **out);
 
+/* A census of the heap with no graph: the same walk as rc_capture() (which
+ * opts->edges and ->node_hint do not change), counting each object once
+ * into its type's row instead of recording it (refchain/census.h's
+ * rc_census_of_counter; flags are its RC_CENSUS_* flags).  Its peak memory
+ * is a few bytes per object where a graph takes about fifty.  Same
+ * contract as rc_capture(). */
+struct rc_census;
+rc_status rc_capture_census(const rc_capture_opts *opts, unsigned flags, struct rc_census **out);
+
 /* The shallow size refchain records for `op`: sys.getsizeof's answer when
  * its type's __sizeof__ is CPython's own or another trusted C function (see
  * capture.c; only opts->stdlib_dir and ->refused_sizeof are read), else the size

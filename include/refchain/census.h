@@ -35,6 +35,14 @@ enum {
 
 /* The census of every node of `g`.  On error *out is untouched. */
 rc_status rc_census_of(const rc_graph *g, unsigned flags, rc_census **out);
+/* The census a counter took (rc_builder_new_counter, walked to the end).
+ * With RC_CENSUS_WITH_IDS it takes the counter's set of objects (about a
+ * bit per 8 bytes of heap) and asks key_of(addr) the type key of each, in
+ * address order, keeping 4 bytes per object: key_of must still be able to
+ * read every counted object.  The counter stays the caller's to free.  On
+ * error *out is untouched. */
+rc_status rc_census_of_counter(rc_builder *b, uintptr_t (*key_of)(uintptr_t addr),
+                               unsigned flags, rc_census **out);
 /* NULL is allowed (a no-op).  Every row and name the census lent dies with it. */
 void rc_census_free(rc_census *c);
 
@@ -57,7 +65,8 @@ int rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key)
 /* Sort the remembered identities (done once, on first need: a census point
  * that is never asked about costs no sort).  On RC_ENOMEM nothing changes. */
 rc_status rc_census_sort_ids(rc_census *c);
-/* Free the remembered identities (16 bytes per object): the census keeps its
+/* Free the remembered identities (16 bytes per object from a graph, about
+ * 5 from a counter): the census keeps its
  * rows and becomes one that "does not remember its objects"
  * (rc_census_new_nodes then returns RC_EINVAL).  Cannot fail. */
 void rc_census_forget_ids(rc_census *c);

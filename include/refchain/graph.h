@@ -62,6 +62,38 @@ rc_builder *rc_builder_new(size_t node_hint);
  * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);
 
+/* A counter: a builder for a census that keeps no per-node record.  It is
+ * driven like a builder (exclude, seed, mark, type, next, edge(s), close),
+ * but it expands objects in no particular order, from a stack, remembers
+ * the addresses it saw in an rc_addrset (a bit each), and adds each closed
+ * object to its type's tally; rc_builder_counted() gives the result, and
+ * rc_builder_freeze() refuses it (RC_EINVAL).  Edge ids, marks' flags and
+ * close's refcount mean nothing to it.  `hint`: about how many objects it
+ * will count (the last census's).  NULL on ENOMEM. */
+rc_builder *rc_builder_new_counter(size_t hint);
+
+typedef struct rc_type_tally {
+    uint64_t count, bytes;           /* every object of the type */
+    uint64_t tool_count, tool_bytes; /* of which the tool's running frames */
+} rc_type_tally;
+
+struct rc_addrset;
+
+/* A counter's result once every object is expanded: tally[t] for each type
+ * t < *n_types (owned by the builder), and, when `objects` is not NULL, the
+ * set of the objects counted, excluded addresses removed (the caller's, to
+ * rc_addrset_free; the builder no longer has it).  RC_EINVAL for a builder
+ * that is not a counter or is not done; RC_ENOMEM leaves it as it was. */
+rc_status rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,
+                             struct rc_addrset **objects);
+
+/* The builder's interned types, as rc_graph_type_*() gives a graph's:
+ * type < rc_builder_type_count(b). */
+size_t rc_builder_type_count(const rc_builder *b);
+const char *rc_builder_type_name(const rc_builder *b, uint32_t type, int short_name);
+uintptr_t rc_builder_type_key(const rc_builder *b, uint32_t type);
+unsigned rc_builder_type_flags(const rc_builder *b, uint32_t type);
+
 /* Make room for `n` nodes now (capped at RC_MAX_IDS), when their number
  * is known before they are found: the index and the node arrays then need
  * no step by step growth.  RC_ENOMEM leaves the builder usable. */

@@ -424,6 +424,194 @@ test_allocation_failure_at_every_point(void **state)
     rc_graph_free(g2);
 }
 
+/* ---- a counter against the graph it would have built ---------------------- */
+
+/* The walk build_graph_in() makes, into a builder or a counter: nodes
+ * [0, n_seeds) are seeds, the others are found through the edges, and addresses listed in
+ * `excluded` are left out.  Type t's key is 0x1000 + t. */
+static rc_status
+walk_into(rc_builder *b, unsigned n_seeds, const test_edge *edges, size_t n_edges,
+          const unsigned *types, const unsigned *node_flags, const uintptr_t *excluded,
+          size_t n_excluded)
+{
+    rc_status st = RC_OK;
+    for (size_t i = 0; i < n_excluded && st == RC_OK; i++) {
+        st = rc_builder_exclude(b, excluded[i]);
+    }
+    for (unsigned i = 0; i < n_seeds && st == RC_OK; i++) {
+        st = rc_builder_seed(b, FAKE(i));
+    }
+    uintptr_t addr;
+    unsigned nflags;
+    while (st == RC_OK && rc_builder_next(b, &addr, &nflags, &st)) {
+        unsigned id = (unsigned)(addr / 16 - 1);
+        for (size_t e = 0; e < n_edges && st == RC_OK; e++) {
+            if (edges[e].from == id) {
+                st = rc_builder_edge(b, FAKE(edges[e].to));
+            }
+        }
+        uint32_t tid = 0;
+        const char *name = NAMES[types[id]], *dot = strrchr(name, '.');
+        unsigned tflags = types[id] == 2 ? RC_TYPE_SIZE_LOWER_BOUND : 0;
+        if (st == RC_OK) {
+            st = rc_builder_type(b, 0x1000 + types[id], name, dot ? dot + 1 : name, tflags, &tid);
+        }
+        if (st == RC_OK) {
+            st = rc_builder_close(b, tid, 10u * (id + 1), 1, node_flags ? node_flags[id] : 0);
+        }
+    }
+    return st;
+}
+
+static const unsigned *key_types; /* what key_of() reads: the walk's types */
+
+static uintptr_t
+key_of(uintptr_t addr)
+{
+    return 0x1000 + key_types[addr / 16 - 1];
+}
+
+static void
+assert_same_census(const rc_census *a, const rc_census *b)
+{
+    assert_int_equal(rc_census_len(a), rc_census_len(b));
+    for (size_t i = 0; i < rc_census_len(a); i++) {
+        const rc_census_row *x = rc_census_row_at(a, i), *y = rc_census_row_at(b, i);
+        assert_string_equal(x->name, y->name);
+        assert_int_equal(x->count, y->count);
+        assert_int_equal(x->bytes, y->bytes);
+        assert_int_equal(x->bytes_lower_bound, y->bytes_lower_bound);
+    }
+    assert_int_equal(rc_census_total_count(a), rc_census_total_count(b));
+    assert_int_equal(rc_census_total_bytes(a), rc_census_total_bytes(b));
+    assert_int_equal(rc_census_id_count(a), rc_census_id_count(b));
+}
+
+static void
+test_a_counter_counts_what_a_graph_holds(void **state)
+{
+    (void)state;
+    enum { N = 3000, GRAPHS = 40 };
+    unsigned *types = malloc(N * sizeof *types), *flags = malloc(N * sizeof *flags);
+    test_edge *edges = malloc(4 * N * sizeof *edges);
+    assert_true(types && flags && edges);
+    srand(3);
+    for (int round = 0; round < GRAPHS; round++) {
+        unsigned n = 1 + (unsigned)rand() % N, n_seeds = 1 + (unsigned)rand() % n;
+        size_t m = (size_t)rand() % (4 * n);
+        for (unsigned i = 0; i < n; i++) {
+            types[i] = (unsigned)rand() % 5;
+            flags[i] = rand() % 20 == 0 ? RC_NODE_TOOL_FRAME : 0;
+        }
+        for (size_t e = 0; e < m; e++) {
+            edges[e] = (test_edge){(unsigned)rand() % n, (unsigned)rand() % n};
+        }
+        const uintptr_t excluded[] = {FAKE(n / 2), FAKE(n / 3)};
+        size_t n_excluded = (size_t)(round % 3);
+        unsigned cflags = (unsigned)(round % 8) & (RC_CENSUS_SHORT_NAMES | RC_CENSUS_WITH_IDS |
+                                                  RC_CENSUS_NO_TOOL_FRAMES);
+        cflags |= RC_CENSUS_WITH_IDS * (round % 2);
+
+        rc_builder *b = rc_builder_new(0);
+        assert_int_equal(walk_into(b, n_seeds, edges, m, types, flags, excluded, n_excluded), RC_OK);
+        rc_graph *g = NULL;
+        assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+        rc_census *want = NULL, *got = NULL;
+        assert_int_equal(rc_census_of(g, cflags, &want), RC_OK);
+
+        rc_builder *c = rc_builder_new_counter((size_t)round * 100);
+        assert_int_equal(walk_into(c, n_seeds, edges, m, types, flags, excluded, n_excluded), RC_OK);
+        assert_int_equal(rc_builder_node_count(c), rc_graph_node_count(g));
+        rc_graph *none = NULL;
+        key_types = types;
+        assert_int_equal(rc_census_of_counter(c, key_of, cflags, &got), RC_OK);
+        assert_same_census(want, got);
+
+        if (cflags & RC_CENSUS_WITH_IDS) {
+            /* The same objects remembered, with their types: a node whose
+             * type changed, and one never seen, are not. */
+            assert_int_equal(rc_census_sort_ids(want), RC_OK);
+            assert_int_equal(rc_census_sort_ids(got), RC_OK);
+            for (unsigned i = 0; i < n; i++) {
+                for (unsigned t = 0; t < 5; t += 2) {
+                    assert_int_equal(rc_census_has_object(got, FAKE(i), 0x1000 + t),
+                                     rc_census_has_object(want, FAKE(i), 0x1000 + t));
+                }
+            }
+            assert_false(rc_census_has_object(got, FAKE(n + 5), 0x1000 + types[0]));
+            rc_id *ids_want = NULL, *ids_got = NULL;
+            size_t n_want = 0, n_got = 0;
+            assert_int_equal(rc_census_new_nodes(want, g, NULL, &ids_want, &n_want), RC_OK);
+            assert_int_equal(rc_census_new_nodes(got, g, NULL, &ids_got, &n_got), RC_OK);
+            assert_int_equal(n_got, n_want);
+            assert_int_equal(n_got, 0);
+            rc_free(ids_want);
+            rc_free(ids_got);
+            rc_census_forget_ids(got);
+            assert_int_equal(rc_census_id_count(got), 0);
+            assert_int_equal(rc_census_new_nodes(got, g, NULL, &ids_got, &n_got), RC_EINVAL);
+        }
+        /* A counter freezes into no graph. */
+        assert_int_equal(rc_builder_freeze(c, &none), RC_EINVAL);
+        assert_null(none);
+        rc_census_free(want);
+        rc_census_free(got);
+        rc_graph_free(g);
+    }
+    free(types);
+    free(flags);
+    free(edges);
+}
+
+static void
+test_a_counter_fails_cleanly_at_every_allocation(void **state)
+{
+    (void)state;
+    enum { N = 600 };
+    unsigned types[N];
+    test_edge edges[2 * N];
+    for (unsigned i = 0; i < N; i++) {
+        types[i] = i % 5;
+        edges[2 * i] = (test_edge){i, (i * 7 + 1) % N};
+        edges[2 * i + 1] = (test_edge){i, (i + 1) % N};
+    }
+    rc_graph *g = NULL;
+    rc_builder *b = rc_builder_new(0);
+    assert_int_equal(walk_into(b, 3, edges, 2 * N, types, NULL, NULL, 0), RC_OK);
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    rc_census *want = NULL;
+    assert_int_equal(rc_census_of(g, RC_CENSUS_WITH_IDS, &want), RC_OK);
+    key_types = types;
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_census *got = NULL;
+        rc_builder *c = rc_builder_new_counter(0);
+        rc_status st = c ? walk_into(c, 3, edges, 2 * N, types, NULL, NULL, 0) : RC_ENOMEM;
+        if (st == RC_OK) {
+            st = rc_census_of_counter(c, key_of, RC_CENSUS_WITH_IDS, &got);
+        }
+        rc_builder_free(c);
+        if (st == RC_OK) {
+            rc_alloc_fail_after(-1);
+            assert_same_census(want, got);
+            assert_true(rc_census_has_object(got, FAKE(N - 1), 0x1000 + types[N - 1]));
+            rc_census_free(got);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(got);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 8);
+    use_default_allocator();
+    rc_census_free(want);
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -437,6 +625,8 @@ main(void)
         cmocka_unit_test(test_rows_of_types_by_qualified_and_short_name),
         cmocka_unit_test(test_new_objects_grouped_by_row),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_a_counter_counts_what_a_graph_holds),
+        cmocka_unit_test(test_a_counter_fails_cleanly_at_every_allocation),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

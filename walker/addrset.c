@@ -1,0 +1,288 @@
+/* A set of addresses as chunked bitmaps (see refchain/addrset.h).
+ *
+ * State: chunks[0, n) in the order they were first touched, each the
+ * bitmap of one 64 KiB range; table maps a range's number (addr >> 16) to
+ * its chunk by linear probing (index + 1, 0 when empty), at most half full.
+ * `last` caches the chunk of the previous add: a walk's neighbours often
+ * share a range.  The freeze fills each chunk's rank (the members of all
+ * lower chunks) and `before` (the members in its earlier words), and
+ * `order`, the chunks sorted by address; chunks never move. */
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "refchain/addrset.h"
+#include "refchain/alloc.h"
+
+#define CHUNK_SHIFT 16
+#define GRAIN_SHIFT 3
+#define BITS (1u << (CHUNK_SHIFT - GRAIN_SHIFT)) /* 8192 */
+#define WORDS (BITS / 64)                          /* 128 */
+
+typedef struct chunk {
+    uintptr_t key;         /* addr >> CHUNK_SHIFT */
+    size_t rank;           /* frozen: members in lower chunks */
+    uint16_t before[WORDS]; /* frozen: members in bits[0, w) */
+    uint64_t bits[WORDS];
+} chunk;
+
+struct rc_addrset {
+    chunk *chunks;
+    size_t n, cap;
+    uint32_t *table;
+    size_t mask; /* table size - 1 */
+    unsigned shift;
+    size_t last; /* chunk of the last add, or SIZE_MAX */
+    size_t count;
+    uint32_t *order; /* frozen: chunk indexes by address */
+    bool frozen;
+};
+
+static inline size_t
+home(const rc_addrset *s, uintptr_t key)
+{
+    return (size_t)(((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15)) >> s->shift);
+}
+
+/* The chunk of key, or SIZE_MAX. */
+static size_t
+find_chunk(const rc_addrset *s, uintptr_t key)
+{
+    for (size_t i = home(s, key);; i = (i + 1) & s->mask) {
+        uint32_t v = s->table[i];
+        if (!v) {
+            return SIZE_MAX;
+        }
+        if (s->chunks[v - 1].key == key) {
+            return v - 1;
+        }
+    }
+}
+
+static void
+table_put(uint32_t *table, size_t mask, unsigned shift, uintptr_t key, uint32_t value)
+{
+    size_t i = (size_t)(((uint64_t)key * UINT64_C(0x9E3779B97F4A7C15)) >> shift);
+    while (table[i]) {
+        i = (i + 1) & mask;
+    }
+    table[i] = value;
+}
+
+static int
+table_grow(rc_addrset *s)
+{
+    size_t size = (s->mask + 1) * 2;
+    uint32_t *t = rc_calloc(size, sizeof *t);
+    if (!t) {
+        return -1;
+    }
+    unsigned shift = s->shift - 1;
+    for (size_t c = 0; c < s->n; c++) {
+        table_put(t, size - 1, shift, s->chunks[c].key, (uint32_t)(c + 1));
+    }
+    rc_free(s->table);
+    s->table = t;
+    s->mask = size - 1;
+    s->shift = shift;
+    return 0;
+}
+
+rc_addrset *
+rc_addrset_new(void)
+{
+    enum { SLOTS = 64 };
+    rc_addrset *s = rc_calloc(1, sizeof *s);
+    if (!s || !(s->table = rc_calloc(SLOTS, sizeof *s->table))) {
+        rc_free(s);
+        return NULL;
+    }
+    s->mask = SLOTS - 1;
+    s->shift = 64 - 6;
+    s->last = SIZE_MAX;
+    return s;
+}
+
+void
+rc_addrset_free(rc_addrset *s)
+{
+    if (s) {
+        rc_free(s->chunks);
+        rc_free(s->table);
+        rc_free(s->order);
+        rc_free(s);
+    }
+}
+
+/* A new, empty chunk for key; SIZE_MAX when out of memory. */
+static size_t
+add_chunk(rc_addrset *s, uintptr_t key)
+{
+    if (s->n >= UINT32_MAX - 1) {
+        return SIZE_MAX;
+    }
+    if (2 * (s->n + 1) > s->mask + 1 && table_grow(s) < 0) {
+        return SIZE_MAX;
+    }
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 16;
+        chunk *p = rc_reallocarray(s->chunks, cap, sizeof *p);
+        if (!p) {
+            return SIZE_MAX;
+        }
+        s->chunks = p;
+        s->cap = cap;
+    }
+    chunk *c = &s->chunks[s->n];
+    c->key = key;
+    memset(c->bits, 0, sizeof c->bits);
+    table_put(s->table, s->mask, s->shift, key, (uint32_t)(s->n + 1));
+    return s->n++;
+}
+
+int
+rc_addrset_add(rc_addrset *s, uintptr_t addr)
+{
+    if (s->frozen) {
+        return -1;
+    }
+    uintptr_t key = addr >> CHUNK_SHIFT;
+    size_t c = s->last;
+    if (c == SIZE_MAX || s->chunks[c].key != key) {
+        c = find_chunk(s, key);
+        if (c == SIZE_MAX && (c = add_chunk(s, key)) == SIZE_MAX) {
+            return -1;
+        }
+        s->last = c;
+    }
+    size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
+    uint64_t *w = &s->chunks[c].bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    if (*w & m) {
+        return 0;
+    }
+    *w |= m;
+    s->count++;
+    return 1;
+}
+
+void
+rc_addrset_remove(rc_addrset *s, uintptr_t addr)
+{
+    size_t c = s->frozen ? SIZE_MAX : find_chunk(s, addr >> CHUNK_SHIFT);
+    if (c == SIZE_MAX) {
+        return;
+    }
+    size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
+    uint64_t *w = &s->chunks[c].bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    if (*w & m) {
+        *w &= ~m;
+        s->count--;
+    }
+}
+
+size_t
+rc_addrset_count(const rc_addrset *s)
+{
+    return s->count;
+}
+
+size_t
+rc_addrset_memory(const rc_addrset *s)
+{
+    return sizeof *s + s->cap * sizeof *s->chunks + (s->mask + 1) * sizeof *s->table +
+           (s->order ? s->n * sizeof *s->order : 0);
+}
+
+typedef struct keyed {
+    uintptr_t key;
+    uint32_t chunk;
+} keyed;
+
+static int
+cmp_keyed(const void *a, const void *b)
+{
+    uintptr_t x = ((const keyed *)a)->key, y = ((const keyed *)b)->key;
+    return (x > y) - (x < y);
+}
+
+rc_status
+rc_addrset_freeze(rc_addrset *s)
+{
+    if (s->frozen) {
+        return RC_OK;
+    }
+    keyed *by_key = rc_malloc((s->n ? s->n : 1) * sizeof *by_key);
+    s->order = rc_malloc((s->n ? s->n : 1) * sizeof *s->order);
+    if (!by_key || !s->order) {
+        rc_free(by_key);
+        rc_free(s->order);
+        s->order = NULL;
+        return RC_ENOMEM;
+    }
+    for (size_t c = 0; c < s->n; c++) {
+        by_key[c] = (keyed){s->chunks[c].key, (uint32_t)c};
+    }
+    qsort(by_key, s->n, sizeof *by_key, cmp_keyed);
+    for (size_t c = 0; c < s->n; c++) {
+        s->order[c] = by_key[c].chunk;
+    }
+    rc_free(by_key);
+    size_t rank = 0;
+    for (size_t k = 0; k < s->n; k++) {
+        chunk *c = &s->chunks[s->order[k]];
+        c->rank = rank;
+        unsigned in = 0;
+        for (size_t w = 0; w < WORDS; w++) {
+            c->before[w] = (uint16_t)in;
+            in += (unsigned)__builtin_popcountll(c->bits[w]);
+        }
+        rank += in;
+    }
+    s->frozen = true;
+    s->last = SIZE_MAX;
+    return RC_OK;
+}
+
+size_t
+rc_addrset_rank(const rc_addrset *s, uintptr_t addr)
+{
+    if (!s->frozen) {
+        return SIZE_MAX;
+    }
+    size_t ci = find_chunk(s, addr >> CHUNK_SHIFT);
+    if (ci == SIZE_MAX) {
+        return SIZE_MAX;
+    }
+    const chunk *c = &s->chunks[ci];
+    size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
+    uint64_t w = c->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    if (!(w & m)) {
+        return SIZE_MAX;
+    }
+    return c->rank + c->before[bit / 64] + (size_t)__builtin_popcountll(w & (m - 1));
+}
+
+int
+rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr)
+{
+    if (!s->frozen) {
+        return 0;
+    }
+    while (it->chunk < s->n) {
+        const chunk *c = &s->chunks[s->order[it->chunk]];
+        while (it->bit < BITS) {
+            uint64_t w = c->bits[it->bit / 64] >> (it->bit % 64);
+            if (!w) {
+                it->bit = (it->bit / 64 + 1) * 64;
+                continue;
+            }
+            it->bit += (size_t)__builtin_ctzll(w);
+            *addr = (c->key << CHUNK_SHIFT) | ((uintptr_t)it->bit << GRAIN_SHIFT);
+            it->bit++;
+            return 1;
+        }
+        it->chunk++;
+        it->bit = 0;
+    }
+    return 0;
+}
