@@ -1,7 +1,9 @@
 /* A set of addresses as chunked bitmaps (see refchain/addrset.h).
  *
- * State: chunks[0, n) in the order they were first touched, each the
- * bitmap of one 64 KiB range; table maps a range's number (addr >> 16) to
+ * State: chunks 0 to n - 1 in the order they were first touched, each the
+ * bitmap of one 64 KiB range, kept in blocks of BLOCK chunks that never
+ * move (a block is below malloc's mmap threshold, so the next census
+ * reuses freed ones without faulting pages in); table maps a range's number (addr >> 16) to
  * its chunk by linear probing (index + 1, 0 when empty), at most half full.
  * `last` caches the chunk of the previous add: a walk's neighbours often
  * share a range.  The freeze fills each chunk's rank (the members of all
@@ -18,6 +20,7 @@
 #define GRAIN_SHIFT 3
 #define BITS (1u << (CHUNK_SHIFT - GRAIN_SHIFT)) /* 8192 */
 #define WORDS (BITS / 64)                          /* 128 */
+#define BLOCK 64
 
 typedef struct chunk {
     uintptr_t key;         /* addr >> CHUNK_SHIFT */
@@ -27,8 +30,8 @@ typedef struct chunk {
 } chunk;
 
 struct rc_addrset {
-    chunk *chunks;
-    size_t n, cap;
+    chunk **blocks;
+    size_t n, n_blocks, blocks_cap;
     uint32_t *table;
     size_t mask; /* table size - 1 */
     unsigned shift;
@@ -37,6 +40,12 @@ struct rc_addrset {
     uint32_t *order; /* frozen: chunk indexes by address */
     bool frozen;
 };
+
+static inline chunk *
+chunk_at(const rc_addrset *s, size_t c)
+{
+    return &s->blocks[c / BLOCK][c % BLOCK];
+}
 
 static inline size_t
 home(const rc_addrset *s, uintptr_t key)
@@ -53,7 +62,7 @@ find_chunk(const rc_addrset *s, uintptr_t key)
         if (!v) {
             return SIZE_MAX;
         }
-        if (s->chunks[v - 1].key == key) {
+        if (chunk_at(s, v - 1)->key == key) {
             return v - 1;
         }
     }
@@ -79,7 +88,7 @@ table_grow(rc_addrset *s)
     }
     unsigned shift = s->shift - 1;
     for (size_t c = 0; c < s->n; c++) {
-        table_put(t, size - 1, shift, s->chunks[c].key, (uint32_t)(c + 1));
+        table_put(t, size - 1, shift, chunk_at(s, c)->key, (uint32_t)(c + 1));
     }
     rc_free(s->table);
     s->table = t;
@@ -107,7 +116,10 @@ void
 rc_addrset_free(rc_addrset *s)
 {
     if (s) {
-        rc_free(s->chunks);
+        for (size_t b = 0; b < s->n_blocks; b++) {
+            rc_free(s->blocks[b]);
+        }
+        rc_free(s->blocks);
         rc_free(s->table);
         rc_free(s->order);
         rc_free(s);
@@ -124,16 +136,22 @@ add_chunk(rc_addrset *s, uintptr_t key)
     if (2 * (s->n + 1) > s->mask + 1 && table_grow(s) < 0) {
         return SIZE_MAX;
     }
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 16;
-        chunk *p = rc_reallocarray(s->chunks, cap, sizeof *p);
-        if (!p) {
+    if (s->n == s->n_blocks * BLOCK) {
+        if (s->n_blocks == s->blocks_cap) {
+            size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 16;
+            chunk **p = rc_reallocarray(s->blocks, cap, sizeof *p);
+            if (!p) {
+                return SIZE_MAX;
+            }
+            s->blocks = p;
+            s->blocks_cap = cap;
+        }
+        if (!(s->blocks[s->n_blocks] = rc_malloc(BLOCK * sizeof(chunk)))) {
             return SIZE_MAX;
         }
-        s->chunks = p;
-        s->cap = cap;
+        s->n_blocks++;
     }
-    chunk *c = &s->chunks[s->n];
+    chunk *c = chunk_at(s, s->n);
     c->key = key;
     memset(c->bits, 0, sizeof c->bits);
     table_put(s->table, s->mask, s->shift, key, (uint32_t)(s->n + 1));
@@ -148,7 +166,7 @@ rc_addrset_add(rc_addrset *s, uintptr_t addr)
     }
     uintptr_t key = addr >> CHUNK_SHIFT;
     size_t c = s->last;
-    if (c == SIZE_MAX || s->chunks[c].key != key) {
+    if (c == SIZE_MAX || chunk_at(s, c)->key != key) {
         c = find_chunk(s, key);
         if (c == SIZE_MAX && (c = add_chunk(s, key)) == SIZE_MAX) {
             return -1;
@@ -156,7 +174,7 @@ rc_addrset_add(rc_addrset *s, uintptr_t addr)
         s->last = c;
     }
     size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
-    uint64_t *w = &s->chunks[c].bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    uint64_t *w = &chunk_at(s, c)->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
     if (*w & m) {
         return 0;
     }
@@ -173,7 +191,7 @@ rc_addrset_remove(rc_addrset *s, uintptr_t addr)
         return;
     }
     size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
-    uint64_t *w = &s->chunks[c].bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    uint64_t *w = &chunk_at(s, c)->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
     if (*w & m) {
         *w &= ~m;
         s->count--;
@@ -189,7 +207,8 @@ rc_addrset_count(const rc_addrset *s)
 size_t
 rc_addrset_memory(const rc_addrset *s)
 {
-    return sizeof *s + s->cap * sizeof *s->chunks + (s->mask + 1) * sizeof *s->table +
+    return sizeof *s + s->n_blocks * BLOCK * sizeof(chunk) + s->blocks_cap * sizeof *s->blocks +
+           (s->mask + 1) * sizeof *s->table +
            (s->order ? s->n * sizeof *s->order : 0);
 }
 
@@ -220,7 +239,7 @@ rc_addrset_freeze(rc_addrset *s)
         return RC_ENOMEM;
     }
     for (size_t c = 0; c < s->n; c++) {
-        by_key[c] = (keyed){s->chunks[c].key, (uint32_t)c};
+        by_key[c] = (keyed){chunk_at(s, c)->key, (uint32_t)c};
     }
     qsort(by_key, s->n, sizeof *by_key, cmp_keyed);
     for (size_t c = 0; c < s->n; c++) {
@@ -229,7 +248,7 @@ rc_addrset_freeze(rc_addrset *s)
     rc_free(by_key);
     size_t rank = 0;
     for (size_t k = 0; k < s->n; k++) {
-        chunk *c = &s->chunks[s->order[k]];
+        chunk *c = chunk_at(s, s->order[k]);
         c->rank = rank;
         unsigned in = 0;
         for (size_t w = 0; w < WORDS; w++) {
@@ -253,7 +272,7 @@ rc_addrset_rank(const rc_addrset *s, uintptr_t addr)
     if (ci == SIZE_MAX) {
         return SIZE_MAX;
     }
-    const chunk *c = &s->chunks[ci];
+    const chunk *c = chunk_at(s, ci);
     size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
     uint64_t w = c->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
     if (!(w & m)) {
@@ -269,7 +288,7 @@ rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr)
         return 0;
     }
     while (it->chunk < s->n) {
-        const chunk *c = &s->chunks[s->order[it->chunk]];
+        const chunk *c = chunk_at(s, s->order[it->chunk]);
         while (it->bit < BITS) {
             uint64_t w = c->bits[it->bit / 64] >> (it->bit % 64);
             if (!w) {

@@ -584,10 +584,47 @@ static rc_status seed_frames(walk *w);
 static unsigned frame_flags(const walk *w, uintptr_t op);
 static size_t held_count(const walk *w, uintptr_t op);
 
+static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
+
+/* A counter's reference from the object being expanded: an object seen for
+ * the first time is counted at once when it is not a gc object (str,
+ * bytes, int, float...: it has nothing to expand), else queued.  Only new
+ * objects' headers are read. */
+static rc_status
+count_ref(walk *w, PyObject *op)
+{
+    int added = rc_builder_see(w->b, (uintptr_t)op);
+    if (added <= 0) {
+        return added < 0 ? RC_ENOMEM : RC_OK;
+    }
+    PyTypeObject *tp = Py_TYPE(op);
+    if (is_gc(op, tp)) {
+        return rc_builder_queue(w->b, (uintptr_t)op);
+    }
+    uint32_t type;
+    rc_status st = node_type(w, tp, &type);
+    if (st != RC_OK) {
+        return st;
+    }
+    uint64_t size =
+        w->opts->sizes ? object_size(op, tp, &w->sizing[type], w->static_type_extra) : 0;
+    return rc_builder_count(w->b, type, size, 0);
+}
+
+/* tp_traverse's callback: a builder's references are kept in w->scratch,
+ * in order, for rc_builder_edges(); a counter's are counted as they come
+ * (a dict of a million items needs no array of them). */
 static int
 visit(PyObject *op, void *arg)
 {
     walk *w = arg;
+    if (w->counting) {
+        if (op && count_ref(w, op) != RC_OK) {
+            w->scratch_failed = 1;
+            return -1;
+        }
+        return 0;
+    }
     if (w->n_scratch == w->scratch_cap) {
         size_t cap = w->scratch_cap ? w->scratch_cap * 2 : 1024;
         uintptr_t *p = rc_reallocarray(w->scratch, cap, sizeof *p);
@@ -604,7 +641,9 @@ visit(PyObject *op, void *arg)
 
 /* Whether tp_traverse reported the keys of this combined-table dict: the
  * dict's own traversal comes last (subclasses visit their extras first) and
- * reports (value, key) pairs in PyDict_Next order when it includes keys. */
+ * reports (value, key) pairs in PyDict_Next order when it includes keys.
+ * A counter keeps no scratch, so for it the answer is no: its keys are
+ * visited again, which its set of seen objects makes harmless. */
 static int
 dict_keys_visited(walk *w, PyObject *op, Py_ssize_t len)
 {
@@ -666,24 +705,32 @@ mark_namespace(walk *w, PyObject *op)
     return rc_builder_mark(w->b, (uintptr_t)dict, RC_NODE_NAMESPACE);
 }
 
+/* The interned id of type tp, through a direct-mapped cache in front of
+ * the builder's type table: node types alternate, but a heap has few. */
+static rc_status
+node_type(walk *w, PyTypeObject *tp, uint32_t *type)
+{
+    size_t slot = ((uintptr_t)tp >> 4) & (TYPE_CACHE - 1);
+    if (w->type_cache[slot] == tp) {
+        *type = w->type_cache_id[slot];
+        return RC_OK;
+    }
+    rc_status st = intern_type(w, tp, type);
+    if (st == RC_OK) {
+        w->type_cache[slot] = tp;
+        w->type_cache_id[slot] = *type;
+    }
+    return st;
+}
+
 static rc_status
 expand(walk *w, PyObject *op, unsigned seeded)
 {
     PyTypeObject *tp = Py_TYPE(op);
     uint32_t type;
-    rc_status st;
-    /* A direct-mapped cache in front of the builder's type table: node types
-     * alternate, but a heap has few of them. */
-    size_t slot = ((uintptr_t)tp >> 4) & (TYPE_CACHE - 1);
-    if (w->type_cache[slot] == tp) {
-        type = w->type_cache_id[slot];
-    } else {
-        st = intern_type(w, tp, &type);
-        if (st != RC_OK) {
-            return st;
-        }
-        w->type_cache[slot] = tp;
-        w->type_cache_id[slot] = type;
+    rc_status st = node_type(w, tp, &type);
+    if (st != RC_OK) {
+        return st;
     }
     unsigned flags = 0;
     w->n_scratch = 0;
@@ -713,7 +760,12 @@ expand(walk *w, PyObject *op, unsigned seeded)
             return st;
         }
     }
-    if (PyType_Check(op)) {
+    if (w->counting) {
+        /* A census needs only to tell the tool's running frames apart. */
+        if (w->n_frames && PyFrame_Check(op)) {
+            flags |= frame_flags(w, (uintptr_t)op);
+        }
+    } else if (PyType_Check(op)) {
         flags |= RC_NODE_TYPE;
     } else if (PyModule_Check(op)) {
         flags |= RC_NODE_MODULE;
@@ -733,13 +785,39 @@ expand(walk *w, PyObject *op, unsigned seeded)
         flags |= RC_NODE_IMMORTAL;
     }
 #endif
-    st = rc_builder_edges(w->b, w->scratch, w->n_scratch);
-    if (st != RC_OK) {
+    if (!w->counting && (st = rc_builder_edges(w->b, w->scratch, w->n_scratch)) != RC_OK) {
         return st;
     }
     uint64_t size = w->opts->sizes ? object_size(op, tp, &w->sizing[type], w->static_type_extra)
                                    : 0;
     return rc_builder_close(w->b, type, size, refcnt, flags);
+}
+
+/* Expand every object the builder has yet to expand. */
+static rc_status
+drain(walk *w)
+{
+    uintptr_t addr;
+    unsigned nflags;
+    rc_status st = RC_OK;
+    while (rc_builder_next(w->b, &addr, &nflags, &st)) {
+        if ((st = expand(w, (PyObject *)addr, nflags)) != RC_OK) {
+            break;
+        }
+    }
+    return st;
+}
+
+/* Seed a tracked object.  A counter expands it at once, and what it finds
+ * through it: its header was just read, and the stack of objects to expand
+ * stays short (measured: a census of the 1M service heap 12% faster than
+ * seeding all first).  Expanding creates no gc-tracked object, so the
+ * collector's lists being enumerated do not change. */
+static rc_status
+seed_tracked(walk *w, uintptr_t addr, unsigned flags)
+{
+    rc_status st = rc_builder_seed_flagged(w->b, addr, flags);
+    return st == RC_OK && w->counting ? drain(w) : st;
 }
 
 /* ---- phase 1: enumeration, with automatic collection off ----------------- */
@@ -1156,15 +1234,15 @@ gc_lists_find(PyObject *gc, uintptr_t heads[GC_LISTS])
  * collector left them (its flags live in _gc_prev, and in _gc_next only
  * while it moves objects to an unreachable list, never in these). */
 static rc_status
-gc_list_seed(rc_builder *b, uintptr_t head, unsigned flags, size_t *n)
+gc_list_seed(walk *w, uintptr_t head, unsigned flags, size_t *n)
 {
     const gc_link *h = (const gc_link *)head;
     rc_status st = RC_OK;
     for (const gc_link *l = (const gc_link *)h->next; st == RC_OK && l != h;
          l = (const gc_link *)l->next) {
         ++*n;
-        if (b) {
-            st = rc_builder_seed_flagged(b, (uintptr_t)(l + 1), flags);
+        if (w) {
+            st = seed_tracked(w, (uintptr_t)(l + 1), flags);
         }
     }
     return st;
@@ -1172,7 +1250,7 @@ gc_list_seed(rc_builder *b, uintptr_t head, unsigned flags, size_t *n)
 
 #if PY_VERSION_HEX >= 0x030C0000
 typedef struct seed_ctx {
-    rc_builder *b;
+    walk *w;
     rc_status st;
     size_t n;
 } seed_ctx;
@@ -1182,8 +1260,8 @@ seed_one(PyObject *op, void *arg)
 {
     seed_ctx *ctx = arg;
     ctx->n++;
-    if (ctx->b) {
-        ctx->st = rc_builder_seed_flagged(ctx->b, (uintptr_t)op, RC_NODE_TRACKED);
+    if (ctx->w) {
+        ctx->st = seed_tracked(ctx->w, (uintptr_t)op, RC_NODE_TRACKED);
     }
     return ctx->st == RC_OK; /* 1 continues the iteration */
 }
@@ -1257,16 +1335,15 @@ rc_capture_tracked_list(PyObject *gc)
 
 /* Seed from what tracked_list_get() found (b NULL: count into *n only). */
 static rc_status
-tracked_list_seed(rc_builder *b, tracked_list *t, size_t *n)
+tracked_list_seed(walk *w, tracked_list *t, size_t *n)
 {
     rc_status st = RC_OK;
     *n = 0;
     if (t->all) {
         for (Py_ssize_t i = 0; st == RC_OK && i < PyList_GET_SIZE(t->all); i++) {
             ++*n;
-            if (b) {
-                st = rc_builder_seed_flagged(b, (uintptr_t)PyList_GET_ITEM(t->all, i),
-                                             RC_NODE_TRACKED);
+            if (w) {
+                st = seed_tracked(w, (uintptr_t)PyList_GET_ITEM(t->all, i), RC_NODE_TRACKED);
             }
         }
         Py_CLEAR(t->all);
@@ -1274,16 +1351,16 @@ tracked_list_seed(rc_builder *b, tracked_list *t, size_t *n)
     }
 #if PY_VERSION_HEX < 0x030C0000
     for (int i = 0; st == RC_OK && i < GC_PERMANENT; i++) {
-        st = gc_list_seed(b, t->heads[i], RC_NODE_TRACKED, n);
+        st = gc_list_seed(w, t->heads[i], RC_NODE_TRACKED, n);
     }
 #else
-    seed_ctx ctx = {b, RC_OK, 0};
+    seed_ctx ctx = {w, RC_OK, 0};
     PyUnstable_GC_VisitObjects(seed_one, &ctx);
     st = ctx.st;
     *n = ctx.n;
 #endif
     if (st == RC_OK && t->heads[GC_PERMANENT]) {
-        st = gc_list_seed(b, t->heads[GC_PERMANENT], RC_NODE_TRACKED | RC_NODE_FROZEN, n);
+        st = gc_list_seed(w, t->heads[GC_PERMANENT], RC_NODE_TRACKED | RC_NODE_FROZEN, n);
     }
     return st;
 }
@@ -1367,7 +1444,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
         qsort(w.held, opts->n_held, sizeof *w.held, cmp_addr);
     }
     w.counting = census != NULL;
-    w.b = census ? rc_builder_new_counter(opts->node_hint) : rc_builder_new(opts->node_hint);
+    w.b = census ? rc_builder_new_counter() : rc_builder_new(opts->node_hint);
     if (!w.b) {
         goto finally;
     }
@@ -1397,7 +1474,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     }
     if (st == RC_OK) {
         size_t n_tracked;
-        st = tracked_list_seed(w.b, &tracked, &n_tracked);
+        st = tracked_list_seed(&w, &tracked, &n_tracked);
     }
     if (st == RC_OK) {
         st = rc_builder_seed(w.b, (uintptr_t)w.modules);
@@ -1411,14 +1488,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     }
 
     /* Phase 2: the walk.  From here to the freeze, no Python code runs. */
-    uintptr_t addr;
-    unsigned nflags;
-    while (rc_builder_next(w.b, &addr, &nflags, &st)) {
-        if ((st = expand(&w, (PyObject *)addr, nflags)) != RC_OK) {
-            goto finally;
-        }
-    }
-    if (st != RC_OK) {
+    if ((st = drain(&w)) != RC_OK) {
         goto finally;
     }
     if (census) {

@@ -116,8 +116,8 @@ struct rc_builder {
      * tally per type id. */
     bool counting;
     rc_addrset *seen;
-    uintptr_t *todo; /* pooled */
-    size_t todo_bytes, n_todo, todo_cap, counted;
+    uintptr_t *todo; /* a stack */
+    size_t todo_cap, n_todo, counted;
     rc_type_tally *tally;
     size_t tally_cap;
 };
@@ -552,7 +552,7 @@ rc_builder_free(rc_builder *b)
     rc_free(b->big);
     types_free(&b->types);
     rc_addrset_free(b->seen);
-    unpool(b->todo, &b->todo_bytes);
+    rc_free(b->todo);
     rc_free(b->tally);
     rc_free(b);
 }
@@ -614,54 +614,71 @@ is_excluded(const rc_builder *b, uintptr_t addr)
 /* ---- counting (rc_builder_new_counter) ----------------------------------- */
 
 rc_builder *
-rc_builder_new_counter(size_t hint)
+rc_builder_new_counter(void)
 {
     rc_builder *b = rc_calloc(1, sizeof *b);
     if (!b) {
         return NULL;
     }
     b->counting = true;
-    /* The stack holds the seeds at first: about the tracked objects, under
-     * half of a heap. */
-    if (!(b->seen = rc_addrset_new()) ||
-        !pool_array((void **)&b->todo, &b->todo_bytes, hint / 2 + 4096, sizeof *b->todo)) {
+    b->todo_cap = 1024;
+    if (!(b->seen = rc_addrset_new()) || !(b->todo = rc_malloc(b->todo_cap * sizeof *b->todo))) {
         rc_builder_free(b);
         return NULL;
     }
-    b->todo_cap = b->todo_bytes / sizeof *b->todo;
     return b;
 }
 
-/* Count addr once: the first time it is seen (and not excluded) it goes on
- * the stack of objects to expand. */
-static rc_status
-count_discover(rc_builder *b, uintptr_t addr)
+int
+rc_builder_see(rc_builder *b, uintptr_t addr)
 {
-    int added = rc_addrset_add(b->seen, addr);
-    if (added <= 0) {
-        return added < 0 ? RC_ENOMEM : RC_OK;
+    if (!b->counting) {
+        return -1;
     }
-    if (b->n_excluded && is_excluded(b, addr)) {
-        return RC_OK; /* stays seen, so it is looked up once; never counted */
+    int added = rc_addrset_add(b->seen, addr);
+    if (added == 1 && b->n_excluded && is_excluded(b, addr)) {
+        return 0; /* stays seen, so it is looked up once; never counted */
+    }
+    return added;
+}
+
+rc_status
+rc_builder_queue(rc_builder *b, uintptr_t addr)
+{
+    if (!b->counting) {
+        return RC_EINVAL;
     }
     if (b->n_todo == b->todo_cap) {
-        if (!grow_pooled((void **)&b->todo, &b->todo_bytes, b->todo_cap * 2, sizeof *b->todo)) {
-            rc_addrset_remove(b->seen, addr);
+        if (!grow((void **)&b->todo, 2 * b->todo_cap, sizeof *b->todo)) {
             return RC_ENOMEM;
         }
-        b->todo_cap = b->todo_bytes / sizeof *b->todo;
+        b->todo_cap *= 2;
     }
-    /* It is expanded soon (the stack is last in, first out): fetch its
-     * header now. */
+    /* It is expanded soon (last in, first out): fetch its header now. */
     __builtin_prefetch((const void *)addr);
     b->todo[b->n_todo++] = addr;
     return RC_OK;
 }
 
+/* See addr, and queue it when it is new. */
 static rc_status
-count_close(rc_builder *b, uint32_t type, uint64_t size, unsigned flags)
+count_discover(rc_builder *b, uintptr_t addr)
 {
-    if (type >= b->types.n) {
+    int added = rc_builder_see(b, addr);
+    if (added <= 0) {
+        return added < 0 ? RC_ENOMEM : RC_OK;
+    }
+    rc_status st = rc_builder_queue(b, addr);
+    if (st != RC_OK) {
+        rc_addrset_remove(b->seen, addr);
+    }
+    return st;
+}
+
+rc_status
+rc_builder_count(rc_builder *b, uint32_t type, uint64_t size, unsigned flags)
+{
+    if (!b->counting || type >= b->types.n) {
         return RC_EINVAL;
     }
     if (type >= b->tally_cap) {
@@ -680,7 +697,6 @@ count_close(rc_builder *b, uint32_t type, uint64_t size, unsigned flags)
         t->tool_bytes += size;
     }
     b->counted++;
-    b->expanding = false;
     return RC_OK;
 }
 
@@ -699,11 +715,6 @@ rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,
         memset(b->tally + b->tally_cap, 0, (cap - b->tally_cap) * sizeof *b->tally);
         b->tally_cap = cap;
     }
-    /* Empty now: back to the pool, where the census's own arrays can take
-     * it. */
-    unpool(b->todo, &b->todo_bytes);
-    b->todo = NULL;
-    b->todo_cap = 0;
     *tally = b->tally;
     *n_types = b->types.n;
     if (objects) {
@@ -1140,7 +1151,9 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
         return RC_EINVAL;
     }
     if (b->counting) {
-        return count_close(b, type, size, flags);
+        rc_status st = rc_builder_count(b, type, size, flags);
+        b->expanding = st != RC_OK;
+        return st;
     }
     size_t id = b->closed;
     if (size >= UINT32_MAX) {

@@ -64,13 +64,26 @@ void rc_builder_free(rc_builder *b);
 
 /* A counter: a builder for a census that keeps no per-node record.  It is
  * driven like a builder (exclude, seed, mark, type, next, edge(s), close),
- * but it expands objects in no particular order, from a stack, remembers
- * the addresses it saw in an rc_addrset (a bit each), and adds each closed
- * object to its type's tally; rc_builder_counted() gives the result, and
- * rc_builder_freeze() refuses it (RC_EINVAL).  Edge ids, marks' flags and
- * close's refcount mean nothing to it.  `hint`: about how many objects it
- * will count (the last census's).  NULL on ENOMEM. */
-rc_builder *rc_builder_new_counter(size_t hint);
+ * but it expands objects from a stack, in no particular order (the caller
+ * may expand some while still seeding), remembers the addresses it saw in an rc_addrset (a bit each), and adds
+ * each closed object to its type's tally; rc_builder_counted() gives the
+ * result, and rc_builder_freeze() refuses it (RC_EINVAL).  Edge ids, marks'
+ * flags and close's refcount mean nothing to it, and next() gives no
+ * flags.  NULL on ENOMEM. */
+rc_builder *rc_builder_new_counter(void);
+
+/* A counter's caller may also count an object the moment it finds it, when
+ * there is nothing to expand in it (no references to follow), instead of
+ * queueing it through rc_builder_edge().  rc_builder_see() returns 1 when
+ * addr is new (it is now seen, and the caller counts it with
+ * rc_builder_count() or queues it with rc_builder_queue()), 0 when it was
+ * seen before or is excluded, -1 when out of memory (it is not seen) or b
+ * is not a counter.  rc_builder_count() adds an object to its type's tally
+ * (what rc_builder_close() does for a queued one); it may be called while
+ * another object is being expanded. */
+int rc_builder_see(rc_builder *b, uintptr_t addr);
+rc_status rc_builder_queue(rc_builder *b, uintptr_t addr);
+rc_status rc_builder_count(rc_builder *b, uint32_t type, uint64_t size, unsigned flags);
 
 typedef struct rc_type_tally {
     uint64_t count, bytes;           /* every object of the type */

@@ -519,7 +519,7 @@ test_a_counter_counts_what_a_graph_holds(void **state)
         rc_census *want = NULL, *got = NULL;
         assert_int_equal(rc_census_of(g, cflags, &want), RC_OK);
 
-        rc_builder *c = rc_builder_new_counter((size_t)round * 100);
+        rc_builder *c = rc_builder_new_counter();
         assert_int_equal(walk_into(c, n_seeds, edges, m, types, flags, excluded, n_excluded), RC_OK);
         assert_int_equal(rc_builder_node_count(c), rc_graph_node_count(g));
         rc_graph *none = NULL;
@@ -587,7 +587,7 @@ test_a_counter_fails_cleanly_at_every_allocation(void **state)
     for (long k = 0;; k++) {
         rc_alloc_fail_after(k);
         rc_census *got = NULL;
-        rc_builder *c = rc_builder_new_counter(0);
+        rc_builder *c = rc_builder_new_counter();
         rc_status st = c ? walk_into(c, 3, edges, 2 * N, types, NULL, NULL, 0) : RC_ENOMEM;
         if (st == RC_OK) {
             st = rc_census_of_counter(c, key_of, RC_CENSUS_WITH_IDS, &got);
