@@ -516,13 +516,7 @@ growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_d
 static PyObject *
 rc_growth_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1);
-    if (!g) {
-        return NULL;
-    }
-    PyObject *result = rc_growth_answer(module, g, args, nargs, 0);
-    rc_graph_free(g);
-    return result;
+    return rc_growth_answer(module, NULL, args, nargs, 0);
 }
 
 PyObject *
@@ -551,10 +545,23 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
     PyObject *result = NULL, *lists = NULL;
     rc_census *now = NULL, *new_peaks = NULL;
     rc_diff *diff = NULL;
+    rc_graph *own = NULL;
     rc_status st;
     unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0) |
                      (ids_only ? RC_CENSUS_NO_TOOL_FRAMES : 0);
-    if ((st = rc_census_of(g, flags, &now)) != RC_OK ||
+    if (!g) {
+        /* Live: the new objects need a graph (one capture answers both
+         * questions, so they agree); the counts alone, a census. */
+        if (want_objects && since) {
+            if (!(g = own = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1))) {
+                goto finally;
+            }
+        } else if (module_walk(module, NULL, 0, RC_EDGES_NONE, 1, 0, NULL, NULL, flags, &now) <
+                   0) {
+            goto finally;
+        }
+    }
+    if ((!now && (st = rc_census_of(g, flags, &now)) != RC_OK) ||
         (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
         rc_raise(st);
         goto finally;
@@ -581,6 +588,7 @@ finally:
     rc_diff_free(diff);
     rc_census_free(new_peaks);
     rc_census_free(now);
+    rc_graph_free(own);
     return result;
 }
 

@@ -175,8 +175,9 @@ int rc_domtree_args(PyObject *const *args, Py_ssize_t nargs, PyObject **top, Py_
 PyObject *rc_domtree_answer(const rc_graph *g, const struct rc_dominators *d, rc_id top,
                             size_t depth, size_t width, rc_objs_maker make_objs);
 
-/* _growth's answer (src/module.c) on graph g, which the caller owns: args
- * as _growth takes them; with ids_only the new objects are node ids. */
+/* _growth's answer (src/module.c) on graph g, which the caller owns, or
+ * with g NULL on the live heap: args as _growth takes them; with ids_only
+ * the new objects are node ids. */
 PyObject *rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args,
                            Py_ssize_t nargs, int ids_only);
 /* [int] of ids[0..n). */
