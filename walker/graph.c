@@ -632,8 +632,8 @@ rc_builder_new_counter(void)
 int
 rc_builder_see(rc_builder *b, uintptr_t addr)
 {
-    if (!b->counting) {
-        return -1;
+    if (!b->counting || !b->seen) {
+        return -1; /* not a counter, or its set was taken */
     }
     int added = rc_addrset_add(b->seen, addr);
     if (added == 1 && b->n_excluded && is_excluded(b, addr)) {
@@ -675,19 +675,29 @@ count_discover(rc_builder *b, uintptr_t addr)
     return st;
 }
 
+/* A tally, zeroed, for every type id below n. */
+static bool
+tally_reserve(rc_builder *b, size_t n)
+{
+    if (n <= b->tally_cap) {
+        return true;
+    }
+    if (!grow((void **)&b->tally, n, sizeof *b->tally)) {
+        return false;
+    }
+    memset(b->tally + b->tally_cap, 0, (n - b->tally_cap) * sizeof *b->tally);
+    b->tally_cap = n;
+    return true;
+}
+
 rc_status
 rc_builder_count(rc_builder *b, uint32_t type, uint64_t size, unsigned flags)
 {
     if (!b->counting || type >= b->types.n) {
         return RC_EINVAL;
     }
-    if (type >= b->tally_cap) {
-        size_t cap = b->types.n + 64;
-        if (!grow((void **)&b->tally, cap, sizeof *b->tally)) {
-            return RC_ENOMEM;
-        }
-        memset(b->tally + b->tally_cap, 0, (cap - b->tally_cap) * sizeof *b->tally);
-        b->tally_cap = cap;
+    if (type >= b->tally_cap && !tally_reserve(b, b->types.n + 64)) {
+        return RC_ENOMEM;
     }
     rc_type_tally *t = &b->tally[type];
     t->count++;
@@ -707,13 +717,8 @@ rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,
     if (!b->counting || b->expanding || b->n_todo) {
         return RC_EINVAL;
     }
-    if (b->tally_cap < b->types.n) {
-        size_t cap = b->types.n;
-        if (!grow((void **)&b->tally, cap ? cap : 1, sizeof *b->tally)) {
-            return RC_ENOMEM;
-        }
-        memset(b->tally + b->tally_cap, 0, (cap - b->tally_cap) * sizeof *b->tally);
-        b->tally_cap = cap;
+    if (!tally_reserve(b, b->types.n ? b->types.n : 1)) {
+        return RC_ENOMEM;
     }
     *tally = b->tally;
     *n_types = b->types.n;
@@ -889,9 +894,6 @@ buffer_seed(rc_builder *b, uintptr_t addr, unsigned flags, bool marking)
         return RC_EINVAL;
     }
     if (b->counting) {
-        if (!b->seen) {
-            return RC_EINVAL;
-        }
         return count_discover(b, addr);
     }
     if ((flags != b->seed_flags || marking != b->marking) && b->n_seeds) {
