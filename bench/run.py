@@ -234,6 +234,22 @@ def census_memory(composition, n):
     return {"bytes_per_object": extra / count, "extra_bytes": extra, "nodes": count}
 
 
+def first_census_memory(composition, n):
+    """Peak extra RSS of the first census in a fresh process (nothing of an
+    earlier one to reuse), per object counted."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+    before = status_kib("VmRSS")
+    census = refchain.census()
+    extra = (status_kib("VmHWM") - before) * 1024
+    count = census.total.count
+    return {"bytes_per_object": extra / count, "extra_bytes": extra, "nodes": count}
+
+
 def capture_memory(composition, n):
     import refchain
 
@@ -576,7 +592,7 @@ def _rss():
 
 
 CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, first_capture_memory,
-                                    census_speed,
+                                    census_speed, first_census_memory,
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
