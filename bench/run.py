@@ -234,22 +234,6 @@ def census_memory(composition, n):
     return {"bytes_per_object": extra / count, "extra_bytes": extra, "nodes": count}
 
 
-def first_census_memory(composition, n):
-    """Peak extra RSS of the first census in a fresh process (nothing of an
-    earlier one to reuse), per object counted."""
-    import refchain
-
-    make_heap(composition, n)
-    gc.collect()
-    with open("/proc/self/clear_refs", "w") as f:
-        f.write("5")
-    before = status_kib("VmRSS")
-    census = refchain.census()
-    extra = (status_kib("VmHWM") - before) * 1024
-    count = census.total.count
-    return {"bytes_per_object": extra / count, "extra_bytes": extra, "nodes": count}
-
-
 def capture_memory(composition, n):
     import refchain
 
@@ -268,19 +252,33 @@ def capture_memory(composition, n):
             "nodes": len(graph), "graph_memory_per_object": graph.memory / len(graph)}
 
 
-def first_capture_memory(composition, n):
-    """Peak extra RSS of the first capture in a fresh process (no hint from
-    an earlier one: it sizes itself from the tracked objects), per node."""
-    import refchain
-
+def _first_peak(composition, n, take, count):
+    """Peak extra RSS of take() as the first of its kind in a fresh process
+    (nothing of an earlier one to reuse), per count(result) objects."""
     make_heap(composition, n)
     gc.collect()
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")
     before = status_kib("VmRSS")
-    graph = refchain.capture()
+    result = take()
     extra = (status_kib("VmHWM") - before) * 1024
-    return {"bytes_per_object": extra / len(graph), "extra_bytes": extra, "nodes": len(graph)}
+    k = count(result)
+    return {"bytes_per_object": extra / k, "extra_bytes": extra, "nodes": k}
+
+
+def first_capture_memory(composition, n):
+    """The first capture's peak (it sizes itself from the tracked objects),
+    per node."""
+    import refchain
+
+    return _first_peak(composition, n, refchain.capture, len)
+
+
+def first_census_memory(composition, n):
+    """The first census's peak, per object counted."""
+    import refchain
+
+    return _first_peak(composition, n, refchain.census, lambda c: c.total.count)
 
 
 class Link:
