@@ -49,6 +49,12 @@
  *   3. The graph is frozen, the frames released (each still referenced by
  *      its running thread: nothing is freed) and collection restored.
  *
+ * A census (rc_capture_census) walks with a counter instead of a builder,
+ * and begins phase 2 during the enumeration: each tracked object is
+ * expanded as the enumeration reaches it (seed_tracked).  Everything phase
+ * 1 may run has run by then (the audit hooks, the frames), and expanding
+ * creates no gc-tracked object, so the lists being walked stay as they are.
+ *
  * Dict keys need care: tp_traverse omits the keys of a dict whose keys are
  * all str (they cannot form cycles), but those keys are real references and
  * real objects.  A combined-table dict whose traversal skipped its keys gets
@@ -1333,7 +1339,7 @@ rc_capture_tracked_list(PyObject *gc)
     Py_RETURN_NONE;
 }
 
-/* Seed from what tracked_list_get() found (b NULL: count into *n only). */
+/* Seed from what tracked_list_get() found (w NULL: count into *n only). */
 static rc_status
 tracked_list_seed(walk *w, tracked_list *t, size_t *n)
 {

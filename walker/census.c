@@ -4,7 +4,9 @@
  *
  * A census owns everything it points to: its rows' names live in its own
  * pool, and the optional identity set is a copy of (address, type key) pairs
- * sorted by address, so a census stays valid after its graph is freed. */
+ * sorted by address (from a graph) or the counter's set of addresses with
+ * a type index per member (from a counter), so a census stays valid after
+ * its graph or counter is freed. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
