@@ -66,9 +66,9 @@ int rc_census_has_object(const rc_census *c, uintptr_t addr, uintptr_t type_key)
  * that is never asked about costs no sort).  On RC_ENOMEM nothing changes. */
 rc_status rc_census_sort_ids(rc_census *c);
 /* Free the remembered identities (16 bytes per object from a graph, about
- * 5 from a counter): the census keeps its
- * rows and becomes one that "does not remember its objects"
- * (rc_census_new_nodes then returns RC_EINVAL).  Cannot fail. */
+ * 5 from a counter): the census keeps its rows and becomes one that "does
+ * not remember its objects" (rc_census_new_nodes then returns RC_EINVAL).
+ * Cannot fail. */
 void rc_census_forget_ids(rc_census *c);
 
 /* Fill order[0..len) with row indexes sorted by count (descending), then

@@ -65,11 +65,11 @@ void rc_builder_free(rc_builder *b);
 /* A counter: a builder for a census that keeps no per-node record.  It is
  * driven like a builder (exclude, seed, mark, type, next, edge(s), close),
  * but it expands objects from a stack, in no particular order (the caller
- * may expand some while still seeding), remembers the addresses it saw in an rc_addrset (a bit each), and adds
- * each closed object to its type's tally; rc_builder_counted() gives the
- * result, and rc_builder_freeze() refuses it (RC_EINVAL).  Edge ids, marks'
- * flags and close's refcount mean nothing to it, and next() gives no
- * flags.  NULL on ENOMEM. */
+ * may expand some while still seeding), remembers the addresses it saw in
+ * an rc_addrset (a bit each), and adds each closed object to its type's
+ * tally; rc_builder_counted() gives the result, and rc_builder_freeze()
+ * refuses it (RC_EINVAL).  Edge ids, marks' flags and close's refcount mean
+ * nothing to it, and next() gives no flags.  NULL on ENOMEM. */
 rc_builder *rc_builder_new_counter(void);
 
 /* A counter's caller may also count an object the moment it finds it, when
