@@ -263,7 +263,8 @@ counted_ids(rc_census *c, rc_builder *b, rc_addrset *set, uintptr_t (*key_of)(ui
     uint32_t cached[CACHE];
     rc_addrset_iter it = {0};
     uintptr_t addr;
-    for (size_t r = 0; r < n && rc_addrset_next(set, &it, &addr); r++) {
+    size_t r = 0;
+    for (; r < n && rc_addrset_next(set, &it, &addr); r++) {
         uintptr_t key = key_of(addr);
         size_t slot = (key >> 4) & (CACHE - 1);
         if (cached_key[slot] != key || !key) {
@@ -273,8 +274,8 @@ counted_ids(rc_census *c, rc_builder *b, rc_addrset *set, uintptr_t (*key_of)(ui
         }
         c->tags[r] = cached[slot];
     }
-    for (size_t r = rc_addrset_count(set); r < n; r++) {
-        c->tags[r] = (uint32_t)nt; /* not reached: the set counts its bits */
+    for (; r < n; r++) {
+        c->tags[r] = (uint32_t)nt; /* not reached: the set yields n members */
     }
     c->set = set;
     c->n_keys = nt + 1;
