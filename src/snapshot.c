@@ -1088,6 +1088,25 @@ snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+/* Traceback t's frames as ((file, line), ...), innermost first. */
+static PyObject *
+traceback_tuple(const rc_snapshot *s, uint32_t t)
+{
+    size_t n;
+    const uint32_t *frames = rc_snapshot_traceback(s, t, &n);
+    PyObject *tuple = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; tuple && i < n; i++) {
+        rc_snap_frame f = rc_snapshot_frame(s, frames[i]);
+        PyObject *item = Py_BuildValue("(sI)", f.file, (unsigned)f.line);
+        if (!item) {
+            Py_CLEAR(tuple);
+            break;
+        }
+        PyTuple_SET_ITEM(tuple, (Py_ssize_t)i, item);
+    }
+    return tuple;
+}
+
 /* frames(id) -> ((file, line), ...) innermost first, or None */
 static PyObject *
 snap_frames(PyObject *op, PyObject *arg)
@@ -1096,21 +1115,53 @@ snap_frames(PyObject *op, PyObject *arg)
     if (v < 0) {
         return NULL;
     }
-    size_t n = rc_snapshot_alloc_depth(SNAP(op)->s, (rc_id)v);
-    if (n == 0) {
+    if (rc_snapshot_alloc_depth(SNAP(op)->s, (rc_id)v) == 0) {
         Py_RETURN_NONE;
     }
-    PyObject *t = PyTuple_New((Py_ssize_t)n);
-    for (size_t i = 0; t && i < n; i++) {
-        rc_snap_frame f = rc_snapshot_alloc_frame(SNAP(op)->s, (rc_id)v, i);
-        PyObject *item = Py_BuildValue("(sI)", f.file, (unsigned)f.line);
-        if (!item) {
-            Py_CLEAR(t);
+    return traceback_tuple(SNAP(op)->s, rc_snapshot_node_traceback(SNAP(op)->s, (rc_id)v));
+}
+
+/* traceback_counts(ids) -> {frames: count}: how many of the nodes `ids`
+ * each allocation traceback made (frames as frames() gives them); nodes with
+ * none are left out.  What allocation_sites() counts, with no SnapNode made
+ * per object. */
+static PyObject *
+snap_traceback_counts(PyObject *op, PyObject *arg)
+{
+    const rc_snapshot *s = SNAP(op)->s;
+    PyObject *seq = PySequence_Fast(arg, "traceback_counts() takes a sequence of node ids");
+    if (!seq) {
+        return NULL;
+    }
+    size_t n_tb = rc_snapshot_traceback_count(s);
+    size_t *count = rc_calloc(n_tb ? n_tb : 1, sizeof *count);
+    PyObject *result = count ? PyDict_New() : PyErr_NoMemory();
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    for (Py_ssize_t i = 0; result && i < n; i++) {
+        long v = node_arg(op, PySequence_Fast_GET_ITEM(seq, i));
+        if (v < 0) {
+            Py_CLEAR(result);
             break;
         }
-        PyTuple_SET_ITEM(t, (Py_ssize_t)i, item);
+        if (rc_snapshot_alloc_depth(s, (rc_id)v) > 0) {
+            count[rc_snapshot_node_traceback(s, (rc_id)v)]++;
+        }
     }
-    return t;
+    for (size_t t = 0; result && t < n_tb; t++) {
+        if (!count[t]) {
+            continue;
+        }
+        PyObject *frames = traceback_tuple(s, (uint32_t)t);
+        PyObject *num = frames ? PyLong_FromSize_t(count[t]) : NULL;
+        if (!num || PyDict_SetItem(result, frames, num) < 0) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(frames);
+        Py_XDECREF(num);
+    }
+    rc_free(count);
+    Py_DECREF(seq);
+    return result;
 }
 
 /* facts() -> [(key, value)]; sections() -> int */
@@ -1550,6 +1601,8 @@ static PyMethodDef snap_methods[] = {
     {"labels", (PyCFunction)(void (*)(void))snap_labels, METH_FASTCALL,
      "labels(ids, edges) -> ((end, label), ...)"},
     {"frames", snap_frames, METH_O, "frames(id) -> ((file, line), ...) or None"},
+    {"traceback_counts", snap_traceback_counts, METH_O,
+     "traceback_counts(ids) -> {frames: count}"},
     {"facts", snap_facts, METH_NOARGS, "facts() -> [(key, value)]"},
     {"sections", snap_sections, METH_NOARGS, "sections() -> which side tables the file has"},
     {"chain", snap_chain, METH_O, "chain(id) -> (kind, ids, edges)"},

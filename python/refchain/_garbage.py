@@ -12,7 +12,6 @@ from refchain import _refchain
 from refchain._chains import label_path
 from refchain._format import human_bytes, name, runs
 from refchain._args import _check_limit
-from refchain._node import SnapNode
 from refchain._safe import _dict_descriptor, _tname, _type_qualname
 from refchain._sites import allocation_sites
 
@@ -111,13 +110,13 @@ def _groups(raw, snap=None):
     node ids become SnapNodes, and its file names the references)."""
     groups = []
     for types, cycles, objects, nbytes, finalizers, objs, edges, hops, members in raw:
-        steps = frames = None
+        steps = None
         if snap is not None:
-            members = [snap._node(i) for i in members]
+            lines = snap._sites(members)
             steps = snap._c.labels(tuple(objs), tuple(edges)) if edges else ()
             objs = [snap._node(i) for i in objs]
-            frames = SnapNode.frames
-        lines = allocation_sites(members, frames=frames)
+        else:
+            lines = allocation_sites(members)
         cycle = _describe_cycle(objs, edges, hops, steps)
         del members[:], objs[:]
         groups.append(CycleGroup(types, cycles, objects, nbytes, finalizers, lines, cycle,

@@ -77,16 +77,13 @@ def garbage_json(report):
 def _growth_rows(new, old, limit):
     """[{type, count, delta, bytes_delta, ...}] of what grew (everything
     without `old`), with allocation sites when the snapshot traced."""
-    from refchain._node import SnapNode
-    from refchain._sites import allocation_sites
     rows, ids = new._growth(old, limit, False, new.traced)
     out = []
     for row in rows:
-        nodes = [new._node(i) for i in (ids or {}).get(row.name, ())]
         out.append({"type": row.name, "count": row.count, "delta": row.delta,
                     "bytes_delta": row.bytes_delta,
                     "bytes_lower_bound": bool(row.bytes_lower_bound),
-                    "allocated_at": _sites(allocation_sites(nodes, frames=SnapNode.frames))})
+                    "allocated_at": _sites(new._sites((ids or {}).get(row.name, ())))})
     return out
 
 

@@ -152,23 +152,19 @@ def site_of_frames(frames):
     return format_site(site_key(frames)) if frames else None
 
 
-def allocation_sites(objects, top=3, frames=None):
+def allocation_sites(objects, top=3):
     """The `top` allocation sites of `objects` as [(count, text)], most
-    frequent first; objects tracemalloc did not trace are skipped.  With
-    `frames`, a function giving an object's frames (a snapshot's), instead
-    of tracemalloc now."""
-    if frames is None:
-        if not tracing():
-            return []
-        # Counted per distinct traceback in C; each traceback's site once.
-        by_frames = _refchain._alloc_traceback_counts(
-            objects if isinstance(objects, (list, tuple)) else list(objects))
-    else:
-        by_frames = {}
-        for obj in objects:
-            fs = frames(obj)
-            if fs:
-                by_frames[fs] = by_frames.get(fs, 0) + 1
+    frequent first; objects tracemalloc did not trace are skipped."""
+    if not tracing():
+        return []
+    # Counted per distinct traceback in C; each traceback's site once.
+    return ranked_sites(_refchain._alloc_traceback_counts(
+        objects if isinstance(objects, (list, tuple)) else list(objects)), top)
+
+
+def ranked_sites(by_frames, top=3):
+    """The `top` sites of {frames: count} (objects counted per allocation
+    traceback) as [(count, text)], most frequent first."""
     counts = {}
     for fs, n in by_frames.items():
         key = site_key(fs)

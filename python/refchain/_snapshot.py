@@ -21,7 +21,7 @@ from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
 from refchain._args import _check_bool, _check_limit
 from refchain._node import SnapNode
-from refchain._sites import TRACEMALLOC_HINT, allocation_sites
+from refchain._sites import TRACEMALLOC_HINT, ranked_sites
 from refchain._snapdraw import Drawings
 
 # refchain/snapshot.h: which side tables a file carries.
@@ -350,6 +350,10 @@ class Snapshot(Drawings):
             node = self._nodes[node_id] = SnapNode(self, node_id, self._c.node(node_id))
         return node
 
+    def _sites(self, ids, top=3):
+        """allocation_sites() of the nodes `ids`, read from the file."""
+        return ranked_sites(self._c.traceback_counts(ids), top) if self.traced else []
+
     def node(self, address):
         """The object at `address` (an int, as id() gave it) in the snapshot."""
         node_id = self._c.find(_address(address))
@@ -396,8 +400,7 @@ class Snapshot(Drawings):
         for row, line in zip(rows, growth_lines(rows)):
             lines.append(line)
             if ids:
-                nodes = [self._node(i) for i in ids.get(row.name, ())]
-                for n, site in allocation_sites(nodes, frames=SnapNode.frames):
+                for n, site in self._sites(ids.get(row.name, ())):
                     lines.append("    +%d at %s" % (n, site))
         if rows and not self.traced:
             lines.append(TRACEMALLOC_HINT)
@@ -425,10 +428,8 @@ class Snapshot(Drawings):
     def _groups(self, raw, typename):
         groups = []
         for count, nbytes, (kind, ids, edges), members, rbytes, rcount, holder in raw:
-            nodes = [self._node(i) for i in members]
             groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
-                                allocation_sites(nodes, frames=SnapNode.frames), rbytes,
-                                rcount, holder))
+                                self._sites(members), rbytes, rcount, holder))
         return groups
 
     def explain(self, typename, limit=5):

@@ -83,10 +83,15 @@ SITES = """
     C = [copy.copy(Thing()) for _ in range(100)]    # line C
     mixed = A + B + C + BEFORE + [None, 1]
     counts = _refchain._alloc_traceback_counts(mixed)
+    by_frames = {}
+    for o in mixed:
+        fs = _sites.frames_of(o)
+        if fs:
+            by_frames[fs] = by_frames.get(fs, 0) + 1
     print(json.dumps({
         "sites": _sites.allocation_sites(mixed, top=5),
         "from a generator": _sites.allocation_sites(o for o in mixed),
-        "one at a time": _sites.allocation_sites(mixed, frames=_sites.frames_of),
+        "one at a time": _sites.ranked_sites(by_frames),
         "distinct": len(counts), "counted": sum(counts.values()),
     }))
     try:

@@ -154,6 +154,29 @@ def test_an_offline_diff_names_the_leak_as_show_growth_did_live(demo):
         os.chdir(old)
 
 
+def test_a_snapshot_counts_allocation_sites_per_traceback(demo):
+    """The sites a snapshot prints (objects counted per traceback in C, no
+    SnapNode made) are those of its objects' frames read one by one, and the
+    untraced objects among them are skipped."""
+    from refchain._sites import ranked_sites
+    d, _ = demo
+    before, after = refchain.load(str(d / "before.rcsnap")), refchain.load(str(d / "after.rcsnap"))
+    ids = [n.id for n in after.new_objects("Session", since=before)] + list(range(0, len(after), 7))
+    by_frames = {}
+    for i in ids:
+        fs = after._c.frames(i)
+        if fs:
+            by_frames[fs] = by_frames.get(fs, 0) + 1
+    assert 0 < sum(by_frames.values()) < len(ids)
+    assert after._c.traceback_counts(ids) == by_frames
+    assert after._sites(ids, top=5) == ranked_sites(by_frames, top=5)
+    assert after._sites(ids)[0][0] >= 2000
+    with pytest.raises(TypeError):
+        after._c.traceback_counts(42)
+    with pytest.raises(IndexError):
+        after._c.traceback_counts([len(after)])
+
+
 def _growth_rows(text):
     """{type: (delta, [(count, site)])} of show_growth's text."""
     rows = {}
