@@ -96,6 +96,7 @@ enum { TYPE_CACHE = 256 };
 typedef struct sizing {
     int strategy;
     PyCFunction fn; /* SIZE_CALL: a trusted METH_NOARGS __sizeof__ */
+    int inline_kind; /* SIZE_CALL: an RC_SIZEOF_* that reads what fn returns, or -1 */
 } sizing;
 
 /* A running frame's reference to one of its local variables. */
@@ -278,6 +279,80 @@ trusted_code(code_trust *t, PyCFunction fn)
     return ok;
 }
 
+/* Whether rc_builtin_sizeof() reads what each kind's own __sizeof__ returns
+ * on this interpreter: 1 yes, -1 no, 0 not checked yet (once per process). */
+static int inline_verdict[RC_SIZEOF_KINDS];
+
+/* The RC_SIZEOF_* kind whose size rc_builtin_sizeof() reads for instances
+ * of tp, whose __sizeof__ is owner's: exact str, int and list only, once
+ * checked; else -1 (the call). */
+static int
+inline_kind(PyTypeObject *tp, PyTypeObject *owner)
+{
+    static PyTypeObject *const exact[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
+                                                         &PyList_Type};
+    for (int k = 0; k < RC_SIZEOF_KINDS; k++) {
+        if (tp == exact[k] && owner == exact[k] && inline_verdict[k] > 0) {
+            return k;
+        }
+    }
+    return -1;
+}
+
+/* Compare rc_builtin_sizeof() with the real __sizeof__ on sample objects of
+ * each kind, once per process: a kind is read inline only when every sample
+ * it can read agrees, and it can read some.  Makes and frees the samples
+ * (str, int and list: no Python code runs); call it before a walk. */
+static void
+check_inline_sizes(PyObject *sizeof_name)
+{
+    if (inline_verdict[0]) {
+        return;
+    }
+    static const Py_UCS4 wide[] = {0x1F600, 0x41};
+    PyObject *samples[RC_SIZEOF_KINDS][6] = {
+        {PyUnicode_FromString(""), PyUnicode_FromString("refchain"),
+         PyUnicode_FromString("caf\xc3\xa9"), PyUnicode_FromString("\xe2\x82\xac" "100"),
+         PyUnicode_FromKindAndData(PyUnicode_4BYTE_KIND, wide, 2), NULL},
+        {PyLong_FromLong(0), PyLong_FromLong(1), PyLong_FromLong(-1),
+         PyLong_FromLongLong(-(1LL << 62)), PyLong_FromString("123456789012345678901234567890",
+                                                              NULL, 10), NULL},
+        {PyList_New(3), PyList_New(0), NULL, NULL, NULL, NULL},
+    };
+    PyErr_Clear(); /* a failed sample is NULL and is skipped */
+    static PyTypeObject *const exact[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
+                                                         &PyList_Type};
+    for (int i = 0; samples[2][1] && i < 5; i++) {
+        if (PyList_Append(samples[2][1], Py_None) < 0) { /* over-allocates */
+            PyErr_Clear();
+        }
+    }
+    for (int k = 0; k < RC_SIZEOF_KINDS; k++) {
+        PyObject *d = mro_find(exact[k], sizeof_name);
+        PyCFunction fn = d && Py_IS_TYPE(d, &PyMethodDescr_Type) &&
+                                 ((PyMethodDescrObject *)d)->d_method->ml_flags == METH_NOARGS
+                             ? ((PyMethodDescrObject *)d)->d_method->ml_meth
+                             : NULL;
+        int agreed = 0, disagreed = !fn;
+        for (int i = 0; i < 6 && !disagreed; i++) {
+            PyObject *op = samples[k][i];
+            long mine = op ? rc_builtin_sizeof(op, k) : -1;
+            PyObject *r = mine >= 0 ? fn(op, NULL) : NULL;
+            Py_ssize_t theirs = r ? PyLong_AsSsize_t(r) : -1;
+            Py_XDECREF(r);
+            PyErr_Clear();
+            if (mine >= 0) {
+                agreed += theirs == mine;
+                disagreed |= theirs != mine;
+            }
+        }
+        inline_verdict[k] = agreed && !disagreed ? 1 : -1;
+        for (int i = 0; i < 6; i++) {
+            Py_XDECREF(samples[k][i]);
+        }
+    }
+}
+
 /* How to size tp's instances.  Returns RC_TYPE_SIZE_LOWER_BOUND when the
  * type has a __sizeof__ of its own that will not be called, else 0. */
 static unsigned
@@ -285,6 +360,7 @@ type_sizing(PyTypeObject *tp, PyObject *sizeof_name, code_trust *trust, sizing *
 {
     out->strategy = SIZE_BASIC;
     out->fn = NULL;
+    out->inline_kind = -1;
     PyObject *d = mro_find(tp, sizeof_name);
     if (!d) {
         return 0;
@@ -305,6 +381,7 @@ type_sizing(PyTypeObject *tp, PyObject *sizeof_name, code_trust *trust, sizing *
     }
     out->strategy = SIZE_CALL;
     out->fn = md->d_method->ml_meth;
+    out->inline_kind = inline_kind(tp, owner);
     return 0;
 }
 
@@ -344,7 +421,10 @@ static uint64_t
 object_size(PyObject *op, PyTypeObject *tp, const sizing *s, size_t static_type_extra)
 {
     Py_ssize_t size = -1;
-    if (s->strategy == SIZE_CALL) {
+    if (s->strategy == SIZE_CALL && s->inline_kind >= 0) {
+        size = rc_builtin_sizeof(op, s->inline_kind);
+    }
+    if (s->strategy == SIZE_CALL && size < 0) {
         PyObject *r = s->fn(op, NULL);
         if (r) {
             size = PyLong_AsSsize_t(r);
@@ -392,7 +472,7 @@ measure_static_type_extra(PyObject *sizeof_name, code_trust *trust)
 uint64_t
 rc_shallow_size(PyObject *op, const rc_capture_opts *opts, int *lower_bound)
 {
-    sizing s = {SIZE_BASIC, NULL};
+    sizing s = {SIZE_BASIC, NULL, -1};
     code_trust trust;
     PyObject *name = PyUnicode_InternFromString("__sizeof__");
     size_t extra = 0;
@@ -1441,6 +1521,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     w.modules = PyImport_GetModuleDict();
     code_trust_init(&w.trust, opts);
     w.static_type_extra = measure_static_type_extra(w.sizeof_name, &w.trust);
+    check_inline_sizes(w.sizeof_name);
     if (opts->n_held) {
         w.held = rc_malloc(opts->n_held * sizeof *w.held);
         if (!w.held) {

@@ -12,6 +12,9 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <frameobject.h>
+#if PY_VERSION_HEX < 0x030B0000
+#include <longintrepr.h> /* PyLongObject's digits (Python.h has it from 3.11) */
+#endif
 
 #if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030E0000
 #define RC_FRAME_INTERNALS 1
@@ -593,4 +596,54 @@ rc_alloc_traceback_counts(PyObject *objects)
     }
     Py_DECREF(seq);
     return counts;
+}
+
+/* See pycompat.h. */
+long
+rc_builtin_sizeof(PyObject *op, int kind)
+{
+#if PY_VERSION_HEX < 0x030E0000
+    if (kind == RC_SIZEOF_STR) {
+        if (!PyUnicode_IS_COMPACT(op)) {
+            return -1; /* a legacy string: its data and copies are elsewhere */
+        }
+#if PY_VERSION_HEX < 0x030C0000
+        if (((PyASCIIObject *)op)->wstr) {
+            return -1; /* a cached wchar_t copy */
+        }
+#endif
+        Py_ssize_t len = PyUnicode_GET_LENGTH(op);
+        if (PyUnicode_IS_ASCII(op)) {
+            return (long)(sizeof(PyASCIIObject) + (size_t)len + 1);
+        }
+        if (((PyCompactUnicodeObject *)op)->utf8) {
+            return -1; /* a cached UTF-8 copy */
+        }
+        return (long)(sizeof(PyCompactUnicodeObject) +
+                      (size_t)(len + 1) * PyUnicode_KIND(op));
+    }
+    if (kind == RC_SIZEOF_INT) {
+#if PY_VERSION_HEX >= 0x030C0000
+        /* lv_tag: the digit count above three flag bits (longintrepr.h) */
+        size_t digits = (size_t)(((PyLongObject *)op)->long_value.lv_tag >> 3);
+        size_t header = offsetof(PyLongObject, long_value.ob_digit);
+#else
+        Py_ssize_t sz = Py_SIZE(op);
+        size_t digits = (size_t)(sz < 0 ? -sz : sz);
+        size_t header = offsetof(PyLongObject, ob_digit);
+#endif
+#if PY_VERSION_HEX >= 0x030B0000
+        digits = digits ? digits : 1; /* zero has a digit too */
+#endif
+        return (long)(header + digits * sizeof(digit));
+    }
+    if (kind == RC_SIZEOF_LIST) {
+        return (long)((size_t)Py_TYPE(op)->tp_basicsize +
+                      (size_t)((PyListObject *)op)->allocated * sizeof(PyObject *));
+    }
+#else
+    (void)op;
+    (void)kind;
+#endif
+    return -1;
 }

@@ -54,6 +54,18 @@ struct _object *rc_alloc_traceback(struct _object *obj);
  * then reads each distinct traceback once, not each of a million objects. */
 struct _object *rc_alloc_traceback_counts(struct _object *objects);
 
+/* What the exact builtin's own __sizeof__ returns for a str (kind 0), an
+ * int (1) or a list (2), read from the object's layout instead of calling
+ * it (a call makes and frees an int); -1 where the layout is one this does
+ * not read (a str with a cached UTF-8 or wchar_t copy, a legacy str, 3.14+),
+ * and the caller calls __sizeof__.  The str and int layouts are the public
+ * struct fields of cpython/unicodeobject.h and longintrepr.h; whether a
+ * version's __sizeof__ counts them the same way is checked by the caller
+ * (capture.c's check_inline_sizes), on sample objects, before it uses
+ * these.  Never allocates. */
+enum { RC_SIZEOF_STR, RC_SIZEOF_INT, RC_SIZEOF_LIST, RC_SIZEOF_KINDS };
+long rc_builtin_sizeof(struct _object *op, int kind);
+
 /* The variables of a running or finished frame, or of a generator,
  * coroutine or async generator, read in place: the one reader of frame
  * variables (capture, the caller's discount and relate all use it).

@@ -97,6 +97,34 @@ def test_sizes_of_trusted_core_types_are_exact(run_script):
     assert proc.stdout == "ok\n"
 
 
+def test_str_int_and_list_sizes_read_inline_are_getsizeofs(run_script):
+    """A capture reads exact str, int and list sizes from their layout, not
+    by calling __sizeof__: every shape of them weighs what sys.getsizeof
+    says, including a str with a cached UTF-8 copy (type() caches its
+    name's), which it sizes by the call."""
+    proc = run_script("""
+        import os, sys, tempfile
+        import refchain
+
+        cached = "nom\u00e9" * 5
+        T = type(cached, (), {})
+        wide = "\U0001F600" * 3
+        OBJS = ["", "x", "ascii" * 30, "caf\u00e9" * 9, "\u20ac" * 11, wide, cached,
+                0, 1, -1, 2 ** 30, -(2 ** 62), 10 ** 100, True,
+                [], [None] * 7, list(range(100)), [1, 2]]
+        OBJS[-1].append(3)                  # over-allocated
+        path = os.path.join(tempfile.mkdtemp(), "s.rcsnap")
+        refchain.dump(path, values=False)
+        snap = refchain.load(path)
+        for o in OBJS:
+            node = snap.node(id(o))
+            assert node.size == sys.getsizeof(o), (repr(o)[:40], node.size, sys.getsizeof(o))
+        c = refchain.census()
+        print("ok", c["str"].count > 0)
+    """)
+    assert proc.stdout == "ok True\n"
+
+
 numpy_python = "/usr/bin/python3"
 
 
