@@ -143,7 +143,7 @@ typedef struct dump_ctx {
     rc_sites sites;
     rc_id from;             /* whose labels are in text[], or RC_NO_ID */
     char *text;             /* the labels, NUL-separated: label k at text[at[k]] */
-    size_t *at, text_len, text_cap, at_cap;
+    size_t *at, n_at, text_len, text_cap, at_cap;
     rc_relation *rels;      /* scratch for rc_relate_out */
     PyObject **children;    /* scratch: the referents */
     size_t rels_cap;
@@ -224,6 +224,7 @@ relate_referrer(dump_ctx *c, rc_id from)
     int data = c->redact && !(rc_graph_flags(c->self->a.g, from) & RC_NODE_NAMESPACE);
     int rc = 0;
     c->text_len = 0;
+    c->n_at = deg;
     for (size_t i = 0; i < deg; i++) {
         c->at[i] = c->text_len;
         if (rc == 0 && keep_label(c, &c->rels[i], data && c->rels[i].kind == RC_REL_KEY) < 0) {
@@ -246,9 +247,9 @@ dump_label(void *ctx, rc_id from, size_t k, size_t *len)
         }
         c->from = from;
     }
-    const char *label = c->text + c->at[k];
-    *len = strlen(label);
-    return label;
+    /* Labels are NUL-separated: label k ends where label k + 1 starts. */
+    *len = (k + 1 < c->n_at ? c->at[k + 1] : c->text_len) - c->at[k] - 1;
+    return c->text + c->at[k];
 }
 
 static const char *

@@ -85,9 +85,8 @@ rc_relation_equal(const rc_relation *a, const rc_relation *b)
 static void
 put_long(rc_buf *b, long v)
 {
-    char tmp[32];
-    int n = snprintf(tmp, sizeof tmp, "%ld", v);
-    rc_buf_put(b, tmp, (size_t)n);
+    char tmp[RC_DECIMAL_MAX];
+    rc_buf_put(b, tmp, rc_decimal(tmp, v));
 }
 
 /* ---- encode ------------------------------------------------------------------ */
@@ -95,12 +94,12 @@ put_long(rc_buf *b, long v)
 static int
 is_canonical_index(const rc_relation *r)
 {
-    char tmp[40];
-    if (r->number < 0) {
+    char tmp[RC_DECIMAL_MAX];
+    if (r->number < 0 || r->text[0] != '[') {
         return 0;
     }
-    snprintf(tmp, sizeof tmp, "[%ld]", r->number);
-    return strcmp(r->text, tmp) == 0;
+    size_t n = rc_decimal(tmp, r->number);
+    return strncmp(r->text + 1, tmp, n) == 0 && strcmp(r->text + 1 + n, "]") == 0;
 }
 
 static int

@@ -35,6 +35,7 @@
 #include "refchain/alloc.h"
 #include "refchain/pycompat.h"
 #include "refchain/relate.h"
+#include "refchain/strutil.h"
 
 #define KEY_REPR_MAX 40
 
@@ -321,8 +322,8 @@ put_int_repr(const rc_relate_ctx *ctx, text *t, PyObject *key)
     int overflow = 0;
     long long v = PyLong_AsLongLongAndOverflow(key, &overflow);
     if (!overflow) {
-        char buf[32];
-        snprintf(buf, sizeof buf, "%lld", v);
+        char buf[RC_DECIMAL_MAX];
+        rc_decimal(buf, v);
         puts_ascii(t, buf);
         return;
     }
@@ -1158,20 +1159,12 @@ set_key(const rc_relate_ctx *ctx, rc_relation *out, PyObject *key)
 static rc_status
 set_index(rc_relation *out, long i)
 {
-    char buf[32], *p = buf + sizeof buf;
-    unsigned long u = i < 0 ? 0UL - (unsigned long)i : (unsigned long)i;
-    *--p = '\0';
-    *--p = ']';
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (i < 0) {
-        *--p = '-';
-    }
-    *--p = '[';
+    char buf[RC_DECIMAL_MAX + 2] = "[";
+    size_t n = 1 + rc_decimal(buf + 1, i);
+    buf[n] = ']';
+    buf[n + 1] = '\0';
     out->number = i;
-    return set_text(out, RC_REL_INDEX, p);
+    return set_text(out, RC_REL_INDEX, buf);
 }
 
 static rc_status

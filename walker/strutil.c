@@ -89,6 +89,27 @@ rc_utf8_valid_dup(const char *s, size_t n)
     return shrunk ? shrunk : out;
 }
 
+size_t
+rc_decimal(char *buf, long long v)
+{
+    char tmp[RC_DECIMAL_MAX];
+    size_t n = 0, len = 0;
+    /* The magnitude as unsigned, so that LLONG_MIN negates without overflow. */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do {
+        tmp[n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0) {
+        buf[len++] = '-';
+    }
+    while (n) {
+        buf[len++] = tmp[--n];
+    }
+    buf[len] = '\0';
+    return len;
+}
+
 void
 rc_buf_put(rc_buf *b, const char *s, size_t n)
 {

@@ -11,6 +11,11 @@ char *rc_utf8_valid_dup(const char *s, size_t n);
 /* Whether s[0..n) is valid UTF-8 without NUL bytes or surrogates. */
 int rc_utf8_is_valid(const char *s, size_t n);
 
+/* Write v in decimal to buf (at least RC_DECIMAL_MAX bytes), NUL-terminated,
+ * as printf's "%lld" would; returns its length.  No locale, no stdio. */
+#define RC_DECIMAL_MAX 21
+size_t rc_decimal(char *buf, long long v);
+
 /* A growing NUL-terminated byte buffer; {0} is an empty one.  After an
  * allocation failure `failed` is set and nothing more is added; the owner
  * rc_free()s p either way. */

@@ -1,4 +1,6 @@
-/* strutil_test: UTF-8 validation and repair. */
+/* strutil_test: UTF-8 validation and repair; decimals. */
+#include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
@@ -47,6 +49,33 @@ test_nul_is_replaced(void **state)
     check_repair("a\0b", 3, "a\xef\xbf\xbd" "b");
 }
 
+static void
+test_decimals_are_printfs(void **state)
+{
+    (void)state;
+    const long long values[] = {0, 1, -1, 9, 10, -10, 99, 100, 123456789, -987654321,
+                                INT_MAX, INT_MIN, LLONG_MAX, LLONG_MIN, LLONG_MIN + 1};
+    for (size_t i = 0; i < sizeof values / sizeof *values; i++) {
+        char want[64], got[RC_DECIMAL_MAX];
+        int n = snprintf(want, sizeof want, "%lld", values[i]);
+        memset(got, 'x', sizeof got);
+        assert_int_equal(rc_decimal(got, values[i]), (size_t)n);
+        assert_string_equal(got, want);
+    }
+    /* Every power of ten and its neighbours, both signs. */
+    for (long long p = 1; p <= LLONG_MAX / 10; p *= 10) {
+        for (long long v = p - 1; v <= p + 1; v++) {
+            char want[64], got[RC_DECIMAL_MAX];
+            snprintf(want, sizeof want, "%lld", -v);
+            rc_decimal(got, -v);
+            assert_string_equal(got, want);
+            snprintf(want, sizeof want, "%lld", v);
+            rc_decimal(got, v);
+            assert_string_equal(got, want);
+        }
+    }
+}
+
 int
 main(void)
 {
@@ -54,6 +83,7 @@ main(void)
         cmocka_unit_test(test_valid_text_is_kept),
         cmocka_unit_test(test_invalid_bytes_become_replacement_characters),
         cmocka_unit_test(test_nul_is_replaced),
+        cmocka_unit_test(test_decimals_are_printfs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
