@@ -101,6 +101,7 @@ struct rc_builder {
 
     addr_index index;
     bool nodes_only; /* discover nodes, store no edge */
+    bool foreign;    /* the addresses are not this process's objects: never prefetched */
 
     uintptr_t *excluded;
     size_t n_excluded, excluded_cap;
@@ -561,6 +562,12 @@ void
 rc_builder_nodes_only(rc_builder *b)
 {
     b->nodes_only = true;
+}
+
+void
+rc_builder_foreign(rc_builder *b)
+{
+    b->foreign = true;
 }
 
 rc_status
@@ -1025,7 +1032,7 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
     *addr = b->nodes.addr[b->closed];
     *flags = b->nodes.flags[b->closed];
     /* The caller reads the object next: fetch a later one's header now. */
-    if (b->closed + PREFETCH_AHEAD < b->n) {
+    if (!b->foreign && b->closed + PREFETCH_AHEAD < b->n) {
         __builtin_prefetch((const void *)b->nodes.addr[b->closed + PREFETCH_AHEAD]);
     }
     return 1;

@@ -46,15 +46,20 @@ typedef struct fact_rec {
     uint32_t key, value;
 } fact_rec;
 
+/* What a string may be used as: text (valid UTF-8 without NUL), a value (at
+ * most RC_SNAP_MAX_VALUE bytes).  Every string is at most RC_SNAP_MAX_TEXT. */
+enum { STR_TEXT = 1, STR_VALUE = 2 };
+
 struct rc_snapshot {
     rc_graph *graph;
     unsigned sections;
     /* Strings: string i is pool[str_off[i] .. str_off[i + 1] - 1), NUL
-     * terminated in the pool; str_text[i] says it is valid UTF-8. */
+     * terminated in the pool; str_kind[i] says what it may be used as
+     * (STR_TEXT, STR_VALUE), so that a reference reads one byte. */
     char *pool;
     size_t pool_len, pool_cap;
     size_t *str_off;
-    unsigned char *str_text;
+    unsigned char *str_kind;
     size_t n_str, str_cap;
     uint32_t *label; /* per edge, string id or RC_SNAP_NONE (LABELS) */
     uint32_t *value; /* per node, string id or RC_SNAP_NONE (VALUES) */
@@ -324,12 +329,12 @@ define_string(reader *r, size_t len)
             return false;
         }
         s->str_off = off;
-        unsigned char *text = rc_realloc(s->str_text, cap);
+        unsigned char *text = rc_realloc(s->str_kind, cap);
         if (!text) {
             fail_nomem(r);
             return false;
         }
-        s->str_text = text;
+        s->str_kind = text;
         s->str_cap = cap;
     }
     /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
@@ -348,18 +353,26 @@ define_string(reader *r, size_t len)
         s->pool_cap = cap;
     }
     char *dst = s->pool + s->pool_len;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char b;
-        if (!get_byte(r, &b)) {
-            return false;
+    for (size_t i = 0; i < len;) {
+        if (r->pos == r->len) {
+            unsigned char b; /* refills, or reports the truncation */
+            if (!get_byte(r, &b)) {
+                return false;
+            }
+            dst[i++] = (char)b;
+            continue;
         }
-        dst[i] = (char)b;
+        size_t n = r->len - r->pos < len - i ? r->len - r->pos : len - i;
+        memcpy(dst + i, r->out + r->pos, n);
+        r->pos += n;
+        i += n;
     }
     dst[len] = '\0';
     if (s->n_str == 0) {
         s->str_off[0] = 0;
     }
-    s->str_text[s->n_str] = (unsigned char)rc_utf8_is_valid(dst, len);
+    s->str_kind[s->n_str] = (unsigned char)((rc_utf8_is_valid(dst, len) ? STR_TEXT : 0) |
+                                            (len <= RC_SNAP_MAX_VALUE ? STR_VALUE : 0));
     s->pool_len += len + 1;
     s->str_off[++s->n_str] = s->pool_len;
     return true;
@@ -400,13 +413,13 @@ get_string(reader *r, bool text, bool optional, const char *what)
             return RC_SNAP_NONE;
         }
         id = (uint32_t)(v - SNAP_STR_BASE);
-        if (str_len(r->s, id) > max) {
+        if (!text && !(r->s->str_kind[id] & STR_VALUE)) {
             fail(r, RC_SNAP_EFORMAT, "%s: %s is %zu bytes, more than %zu", where(r), what,
                  str_len(r->s, id), max);
             return RC_SNAP_NONE;
         }
     }
-    if (text && !r->s->str_text[id]) {
+    if (text && !(r->s->str_kind[id] & STR_TEXT)) {
         fail(r, RC_SNAP_EFORMAT, "%s: %s is not valid UTF-8 without NUL bytes", where(r), what);
         return RC_SNAP_NONE;
     }
@@ -860,6 +873,7 @@ read_body(reader *r)
         fail_nomem(r);
         return false;
     }
+    rc_builder_foreign(b);
     r->s->sections = (unsigned)h.sections;
     bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h) &&
               read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
@@ -968,7 +982,7 @@ rc_snapshot_free(rc_snapshot *s)
     rc_graph_free(s->graph);
     rc_free(s->pool);
     rc_free(s->str_off);
-    rc_free(s->str_text);
+    rc_free(s->str_kind);
     rc_free(s->label);
     rc_free(s->value);
     rc_free(s->alloc);

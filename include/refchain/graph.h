@@ -117,6 +117,12 @@ rc_status rc_builder_reserve(rc_builder *b, size_t n);
  * Call before the first edge. */
 void rc_builder_nodes_only(rc_builder *b);
 
+/* The addresses are not objects of this process (a snapshot's, read from a
+ * file): rc_builder_next() does not prefetch the objects it hands out, as it
+ * does for a capture's caller, which reads each one next.  A prefetch of an
+ * address nothing maps costs a page walk each time. */
+void rc_builder_foreign(rc_builder *b);
+
 /* Exclude `addr`: edges to it are dropped and it never becomes a node.
  * Only valid before the first rc_builder_seed()/rc_builder_edge().
  * RC_EINVAL when called later; RC_ENOMEM leaves the builder usable.
