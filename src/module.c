@@ -754,7 +754,8 @@ rc_exec(PyObject *module)
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||
-        rc_snapshot_types_init(module, s) < 0 ||
+        rc_dump_types_init(module, s) < 0 || rc_snapshot_types_init(module, s) < 0 ||
+        PyModule_AddFunctions(module, rc_dump_methods) < 0 ||
         PyModule_AddFunctions(module, rc_snapshot_methods) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
         PyModule_AddFunctions(module, rc_garbage_methods) < 0 ||

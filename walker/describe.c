@@ -1,4 +1,4 @@
-/* Root descriptions in C, for a fork dump's child (src/snapshot.c).
+/* Root descriptions in C, for a fork dump's child (src/dump.c).
  *
  * An in-process dump describes its roots in Python (_chains._describe_root).
  * A fork dump's child may run no Python code at all (other threads' states

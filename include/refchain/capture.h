@@ -59,7 +59,7 @@ typedef struct rc_capture_opts {
      * gc.get_objects().  rc_capture() steals this reference (also on
      * failure) and releases a list after seeding: it must be the only
      * reference, so that the recorded refcounts are the heap's.  A fork
-     * dump's child uses it (src/snapshot.c).  NULL otherwise. */
+     * dump's child uses it (src/dump.c).  NULL otherwise. */
     struct _object *tracked;
 } rc_capture_opts;
 

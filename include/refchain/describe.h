@@ -1,6 +1,6 @@
 /* Root descriptions made in C (walker/describe.c, which reads objects in
  * place, as capture.c and relate.c do), for a fork dump's child
- * (src/snapshot.c), which may run no Python code.  PyObject is `struct
+ * (src/dump.c), which may run no Python code.  PyObject is `struct
  * _object` here, so that this header needs no Python.h. */
 #ifndef REFCHAIN_DESCRIBE_H
 #define REFCHAIN_DESCRIBE_H
