@@ -33,8 +33,12 @@
 typedef struct str_slot {
     uint64_t hash;
     uint32_t id_plus_1; /* 0: empty */
-    uint32_t len;       /* its length, when at most UINT32_MAX (all are: RC_SNAP_MAX_TEXT) */
+    uint32_t len;       /* its length (at most RC_SNAP_MAX_TEXT), and SLOT_TEXT */
 } str_slot;
+
+/* In str_slot.len: the string was checked to be valid text (UTF-8 without
+ * NUL), so that a label used a million times is checked once. */
+#define SLOT_TEXT (UINT32_C(1) << 31)
 
 typedef struct writer {
     const char *path;
@@ -242,18 +246,24 @@ strings_grow_slots(writer *w)
     return true;
 }
 
+static bool
+check_text(writer *w, const char *s, size_t n, const char *what)
+{
+    if (!rc_utf8_is_valid(s, n)) {
+        fail(w, RC_SNAP_EINVAL, "%s is not valid UTF-8 without NUL bytes", what);
+        return false;
+    }
+    return true;
+}
+
 /* Write a reference to s[0..n): its number when seen before, else define
- * it.  Text is checked to be valid UTF-8 without NUL. */
+ * it.  Text is checked to be valid UTF-8 without NUL (once per string). */
 static bool
 put_string(writer *w, const char *s, size_t n, bool text, const char *what)
 {
     if (n > (text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE)) {
         fail(w, RC_SNAP_EINVAL, "%s is %zu bytes long, more than the %d allowed", what, n,
              text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE);
-        return false;
-    }
-    if (text && !rc_utf8_is_valid(s, n)) {
-        fail(w, RC_SNAP_EINVAL, "%s is not valid UTF-8 without NUL bytes", what);
         return false;
     }
     if ((w->n_str + 1) * 2 > (w->slots ? w->slot_mask + 1 : 0) && !strings_grow_slots(w)) {
@@ -264,11 +274,21 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
     size_t j = (size_t)h & w->slot_mask;
     for (; w->slots[j].id_plus_1; j = (j + 1) & w->slot_mask) {
         /* The slot's hash and length first: the pool is read for a match only. */
-        uint32_t id = w->slots[j].id_plus_1 - 1;
-        if (w->slots[j].hash == h && w->slots[j].len == n &&
+        str_slot *slot = &w->slots[j];
+        uint32_t id = slot->id_plus_1 - 1;
+        if (slot->hash == h && (slot->len & ~SLOT_TEXT) == n &&
             memcmp(w->pool + w->str_off[id], s, n) == 0) {
+            if (text && !(slot->len & SLOT_TEXT)) {
+                if (!check_text(w, s, n, what)) {
+                    return false;
+                }
+                slot->len |= SLOT_TEXT;
+            }
             return put_varint(w, (uint64_t)id + SNAP_STR_BASE);
         }
+    }
+    if (text && !check_text(w, s, n, what)) {
+        return false;
     }
     /* New: keep a copy, then define it in the stream. */
     if (w->n_str >= UINT32_MAX - 2) {
@@ -304,7 +324,7 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
     w->str_off[w->n_str] = w->pool_len;
     w->pool_len += n;
     w->str_off[w->n_str + 1] = w->pool_len;
-    w->slots[j] = (str_slot){h, (uint32_t)w->n_str + 1, (uint32_t)n};
+    w->slots[j] = (str_slot){h, (uint32_t)w->n_str + 1, (uint32_t)n | (text ? SLOT_TEXT : 0)};
     w->n_str++;
     return put_varint(w, SNAP_STR_NEW) && put_varint(w, n) && put_bytes(w, s, n);
 }

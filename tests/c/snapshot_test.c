@@ -60,8 +60,11 @@ enum {
 static const char *const TYPE_NAMES[] = {"dict", "list", "builtins.str", "tuple",
                                          "mod.Kl\xc3\xa4sse", "int", "frame", "cell"};
 enum { N_TYPES = sizeof TYPE_NAMES / sizeof *TYPE_NAMES };
+/* The last is longer than the writer's queue of labels holds (LABEL_COPY). */
+#define LONG_KEY "0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz"
 static const char *const LABELS[] = {"['x']", ".attr", "[0]", "[1]", "[2]", "[3]",
-                                     "__dict__", "['caf\xc3\xa9']", "", "f_locals['self']"};
+                                     "__dict__", "['caf\xc3\xa9']", "", "f_locals['self']",
+                                     "['" LONG_KEY LONG_KEY LONG_KEY "']"};
 enum { N_LABELS = sizeof LABELS / sizeof *LABELS };
 static const rc_snap_frame FRAMES[] = {{"app.py", 10}, {"app.py", 12}, {"lib/x.py", 1},
                                        {"<frozen importlib._bootstrap>", 4000000000u}};
@@ -1139,6 +1142,19 @@ cb_bad_label(void *ctx, rc_id from, size_t k, size_t *len)
     return "x";
 }
 
+static const char *
+cb_huge_value(void *ctx, rc_id v, size_t *len)
+{
+    static char huge[RC_SNAP_MAX_VALUE + 1];
+    (void)ctx;
+    if (v != 7) {
+        return NULL;
+    }
+    memset(huge, 'v', sizeof huge);
+    *len = sizeof huge;
+    return huge;
+}
+
 static void
 test_atomic_write(void **state)
 {
@@ -1156,6 +1172,11 @@ test_atomic_write(void **state)
     assert_int_equal(rc_snapshot_dump(path, g, &bad, err, sizeof err), RC_SNAP_EINVAL);
     assert_non_null(strstr(err, "an edge label is not valid UTF-8"));
     assert_non_null(strstr(err, path));
+    assert_int_equal(dir_entries(), 1);
+    bad = f.tables;
+    bad.node_value = cb_huge_value;
+    assert_int_equal(rc_snapshot_dump(path, g, &bad, err, sizeof err), RC_SNAP_EINVAL);
+    assert_non_null(strstr(err, "a node value is 4097 bytes long, more than the 4096 allowed"));
     assert_int_equal(dir_entries(), 1);
     size_t n;
     unsigned char *data = read_whole(path, &n);
