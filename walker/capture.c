@@ -279,8 +279,12 @@ trusted_code(code_trust *t, PyCFunction fn)
     return ok;
 }
 
-/* Whether rc_builtin_sizeof() reads what each kind's own __sizeof__ returns
- * on this interpreter: 1 yes, -1 no, 0 not checked yet (once per process). */
+/* The type of each RC_SIZEOF_* kind, and whether rc_builtin_sizeof() reads
+ * what its own __sizeof__ returns on this interpreter: 1 yes, -1 no, 0 not
+ * checked yet (once per process; interpreters with GILs of their own may
+ * check at once, hence the atomic accesses: they store the same verdicts). */
+static PyTypeObject *const inline_types[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
+                                                            &PyList_Type};
 static int inline_verdict[RC_SIZEOF_KINDS];
 
 /* The RC_SIZEOF_* kind whose size rc_builtin_sizeof() reads for instances
@@ -289,10 +293,9 @@ static int inline_verdict[RC_SIZEOF_KINDS];
 static int
 inline_kind(PyTypeObject *tp, PyTypeObject *owner)
 {
-    static PyTypeObject *const exact[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
-                                                         &PyList_Type};
     for (int k = 0; k < RC_SIZEOF_KINDS; k++) {
-        if (tp == exact[k] && owner == exact[k] && inline_verdict[k] > 0) {
+        if (tp == inline_types[k] && owner == tp &&
+            __atomic_load_n(&inline_verdict[k], __ATOMIC_RELAXED) > 0) {
             return k;
         }
     }
@@ -306,7 +309,7 @@ inline_kind(PyTypeObject *tp, PyTypeObject *owner)
 static void
 check_inline_sizes(PyObject *sizeof_name)
 {
-    if (inline_verdict[0]) {
+    if (__atomic_load_n(&inline_verdict[0], __ATOMIC_RELAXED)) {
         return;
     }
     static const Py_UCS4 wide[] = {0x1F600, 0x41};
@@ -319,20 +322,19 @@ check_inline_sizes(PyObject *sizeof_name)
                                                               NULL, 10), NULL},
         {PyList_New(3), PyList_New(0), NULL, NULL, NULL, NULL},
     };
-    PyErr_Clear(); /* a failed sample is NULL and is skipped */
-    static PyTypeObject *const exact[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
-                                                         &PyList_Type};
-    for (int i = 0; samples[2][1] && i < 5; i++) {
-        if (PyList_Append(samples[2][1], Py_None) < 0) { /* over-allocates */
-            PyErr_Clear();
+    PyObject *grown = samples[RC_SIZEOF_LIST][1];
+    for (int i = 0; grown && i < 5; i++) {
+        if (PyList_Append(grown, Py_None) < 0) { /* over-allocates */
+            break;
         }
     }
+    PyErr_Clear(); /* a failed sample is NULL and is skipped */
     for (int k = 0; k < RC_SIZEOF_KINDS; k++) {
-        PyObject *d = mro_find(exact[k], sizeof_name);
-        PyCFunction fn = d && Py_IS_TYPE(d, &PyMethodDescr_Type) &&
-                                 ((PyMethodDescrObject *)d)->d_method->ml_flags == METH_NOARGS
-                             ? ((PyMethodDescrObject *)d)->d_method->ml_meth
+        PyObject *d = mro_find(inline_types[k], sizeof_name);
+        PyMethodDef *m = d && Py_IS_TYPE(d, &PyMethodDescr_Type)
+                             ? ((PyMethodDescrObject *)d)->d_method
                              : NULL;
+        PyCFunction fn = m && (m->ml_flags & ~METH_COEXIST) == METH_NOARGS ? m->ml_meth : NULL;
         int agreed = 0, disagreed = !fn;
         for (int i = 0; i < 6 && !disagreed; i++) {
             PyObject *op = samples[k][i];
@@ -346,7 +348,7 @@ check_inline_sizes(PyObject *sizeof_name)
                 disagreed |= theirs != mine;
             }
         }
-        inline_verdict[k] = agreed && !disagreed ? 1 : -1;
+        __atomic_store_n(&inline_verdict[k], agreed && !disagreed ? 1 : -1, __ATOMIC_RELAXED);
         for (int i = 0; i < 6; i++) {
             Py_XDECREF(samples[k][i]);
         }
