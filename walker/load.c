@@ -329,12 +329,12 @@ define_string(reader *r, size_t len)
             return false;
         }
         s->str_off = off;
-        unsigned char *text = rc_realloc(s->str_kind, cap);
-        if (!text) {
+        unsigned char *kind = rc_realloc(s->str_kind, cap);
+        if (!kind) {
             fail_nomem(r);
             return false;
         }
-        s->str_kind = text;
+        s->str_kind = kind;
         s->str_cap = cap;
     }
     /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
