@@ -137,7 +137,7 @@ def gc_lists_speed(composition, n, pairs):
 def sites_speed(n, pairs):
     """With tracemalloc on: allocation_sites() over n new objects, counted
     per distinct traceback in C, against the same answer object by object
-    (frames=frames_of, the path a snapshot's frames take)."""
+    in Python (frames_of() for each, then the same ranking)."""
     import tracemalloc
 
     tracemalloc.start(1)
@@ -146,13 +146,60 @@ def sites_speed(n, pairs):
     class Item:
         pass
 
+    def one_at_a_time(objects):
+        by_frames = {}
+        for obj in objects:
+            frames = _sites.frames_of(obj)
+            if frames:
+                by_frames[frames] = by_frames.get(frames, 0) + 1
+        return _sites.ranked_sites(by_frames)
+
     objects = [Item() for _ in range(n)]
-    assert _sites.allocation_sites(objects) == \
-        _sites.allocation_sites(objects, frames=_sites.frames_of)
+    assert _sites.allocation_sites(objects) == one_at_a_time(objects)
     result = paired(lambda: _sites.allocation_sites(objects),
-                    lambda: _sites.allocation_sites(objects, frames=_sites.frames_of), pairs)
+                    lambda: one_at_a_time(objects), pairs)
     result.update(objects=n)
     return result
+
+
+def show_growth_lines_speed(composition, n, pairs, new=10000):
+    """show_growth() with its allocation lines (tracemalloc tracing since
+    before the heap was built) against the same call without them, in the
+    same process: before each call `new` more objects of the heap's kind
+    leak, so that every call has growth to report and lines to find.
+    Without lines is the untraced path (a census), which the call takes
+    when tracemalloc is off."""
+    import tracemalloc
+
+    tracemalloc.start(1)
+    import heap
+    import refchain
+    from refchain import _growth
+
+    make_heap(composition, n)
+    gc.collect()
+    leak = []
+    build = heap.BUILDERS[composition]
+    traced = _growth._tracing
+
+    def call(lines, baseline=False):
+        leak.append(build(new))
+        _growth._tracing = traced if lines else (lambda: False)
+        try:
+            out = io.StringIO()
+            start = time.perf_counter()
+            refchain.show_growth(file=out)
+            elapsed = time.perf_counter() - start
+        finally:
+            _growth._tracing = traced
+        assert baseline or (" at " in out.getvalue()) == lines, out.getvalue()
+        return elapsed
+
+    call(True, baseline=True)       # the first call only sets the baseline
+    times = [(call(True), call(False)) for _ in range(pairs)]
+    ratios = [a / b for a, b in times]
+    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "pairs": pairs, "ratios": ratios, "seconds": times, "new": new}
 
 
 def show_growth_speed(composition, n, pairs):
@@ -595,7 +642,8 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, first_ca
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
                                     snapshot_speed, load_fresh_speed, watch_overhead,
-                                    fork_dump_pause, gc_lists_speed, sites_speed)}
+                                    fork_dump_pause, gc_lists_speed, sites_speed,
+                                    show_growth_lines_speed)}
 
 
 def in_subprocess(func, **kwargs):
