@@ -479,6 +479,23 @@ rc_id_list(const rc_id *ids, size_t n)
     return list;
 }
 
+/* {row name: objects[start[r] .. start[r + 1])} for the first `rows` rows
+ * of `diff`; objects NULL passes its error on. */
+static PyObject *
+lists_by_row(const rc_diff *diff, size_t rows, PyObject *objects, const size_t *start)
+{
+    PyObject *lists = objects ? PyDict_New() : NULL;
+    for (size_t r = 0; lists && r < rows; r++) {
+        PyObject *row = PyList_GetSlice(objects, (Py_ssize_t)start[r], (Py_ssize_t)start[r + 1]);
+        if (!row || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row) < 0) {
+            Py_CLEAR(lists);
+        }
+        Py_XDECREF(row);
+    }
+    Py_XDECREF(objects);
+    return lists;
+}
+
 /* {row name: [new objects]} for the first `rows` rows of `diff` (rows > 0),
  * or with ids_only {row name: [node id]}.  The references are taken
  * (rc_objects_list) before any other Python object is made; after that
@@ -496,16 +513,35 @@ growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_d
     PyObject *objects = ids_only ? rc_id_list(ids, start[rows])
                                  : rc_objects_list(module, g, ids, start[rows]);
     rc_free(ids);
-    PyObject *lists = objects ? PyDict_New() : NULL;
-    for (size_t r = 0; lists && r < rows; r++) {
-        PyObject *row = PyList_GetSlice(objects, (Py_ssize_t)start[r], (Py_ssize_t)start[r + 1]);
-        if (!row || PyDict_SetItemString(lists, rc_diff_row_at(diff, r)->name, row) < 0) {
-            Py_CLEAR(lists);
-        }
-        Py_XDECREF(row);
-    }
+    PyObject *lists = lists_by_row(diff, rows, objects, start);
     rc_free(start);
-    Py_XDECREF(objects);
+    return lists;
+}
+
+/* The same for the live heap from a census, `now`, taken with no Python
+ * code run since: its new objects' addresses are still those objects, and
+ * their references are taken before anything else is made. */
+static PyObject *
+growth_objects_live(PyObject *module, rc_census *since, const rc_census *now,
+                    const rc_diff *diff, size_t rows)
+{
+    uintptr_t *addrs = NULL;
+    size_t *start = NULL;
+    rc_status st = rc_census_new_addrs_by_row(since, now, diff, rows, &addrs, &start);
+    if (st != RC_OK) {
+        return rc_raise(st);
+    }
+    size_t n = start[rows];
+    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    for (size_t i = 0; refs && i < n; i++) {
+        refs[i] = (PyObject *)addrs[i];
+        Py_INCREF(refs[i]);
+    }
+    rc_free(addrs);
+    PyObject *lists = lists_by_row(diff, rows,
+                                   refs ? rc_objects_list_taken(module, refs, n) : PyErr_NoMemory(),
+                                   start);
+    rc_free(start);
     return lists;
 }
 
@@ -545,21 +581,13 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
     PyObject *result = NULL, *lists = NULL;
     rc_census *now = NULL, *new_peaks = NULL;
     rc_diff *diff = NULL;
-    rc_graph *own = NULL;
     rc_status st;
     unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0) |
                      (ids_only ? RC_CENSUS_NO_TOOL_FRAMES : 0);
-    if (!g) {
-        /* Live: the new objects need a graph (one capture answers both
-         * questions, so they agree); the counts alone, a census. */
-        if (want_objects && since) {
-            if (!(g = own = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 1))) {
-                goto finally;
-            }
-        } else if (module_walk(module, NULL, 0, RC_EDGES_NONE, 1, 0, NULL, NULL, flags, &now) <
-                   0) {
-            goto finally;
-        }
+    if (!g && module_walk(module, NULL, 0, RC_EDGES_NONE, 1, 0, NULL, NULL, flags, &now) < 0) {
+        /* Live: one census answers both the counts and which objects are
+         * new, so they agree. */
+        goto finally;
     }
     if ((!now && (st = rc_census_of(g, flags, &now)) != RC_OK) ||
         (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
@@ -568,7 +596,8 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
     }
     size_t rows = rc_diff_len(diff) < (size_t)limit ? rc_diff_len(diff) : (size_t)limit;
     if (want_objects && since && rows &&
-        !(lists = growth_objects(module, since, g, diff, rows, flags, ids_only))) {
+        !(lists = g ? growth_objects(module, since, g, diff, rows, flags, ids_only)
+                    : growth_objects_live(module, since, now, diff, rows))) {
         goto finally;
     }
     PyObject *peaks_out = rc_census_wrap(module, new_peaks);
@@ -588,7 +617,6 @@ finally:
     rc_diff_free(diff);
     rc_census_free(new_peaks);
     rc_census_free(now);
-    rc_graph_free(own);
     return result;
 }
 

@@ -49,7 +49,12 @@ PyObject *
 rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n)
 {
     /* Strong references first: building the list may trigger a collection. */
-    PyObject **refs = take_objects(g, ids, n);
+    return rc_objects_list_taken(module, take_objects(g, ids, n), n);
+}
+
+PyObject *
+rc_objects_list_taken(PyObject *module, PyObject **refs, size_t n)
+{
     PyObject *plain = refs ? PyList_New((Py_ssize_t)n) : NULL;
     for (size_t i = 0; refs && i < n; i++) {
         if (plain) {

@@ -82,6 +82,9 @@ rc_graph *rc_module_capture_tracked(PyObject *module, PyObject *tracked);
 /* A Python list of the objects at ids[0..n): the references are taken
  * before anything that could run Python code. */
 PyObject *rc_objects_list(PyObject *module, const rc_graph *g, const rc_id *ids, size_t n);
+/* The same of refs[0..n), strong references already taken: it consumes them
+ * and frees the array (NULL: returns NULL, the error already set). */
+PyObject *rc_objects_list_taken(PyObject *module, PyObject **refs, size_t n);
 int rc_objlist_type_init(PyObject *module, rc_state *st);
 
 /* Link `link` (inside `self`) into the module's registry of tool objects,

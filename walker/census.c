@@ -38,6 +38,7 @@ struct rc_census {
     uint32_t *tags;
     size_t tags_bytes;
     uintptr_t *keys;
+    uint32_t *row_of; /* per type index: the row its objects are counted in, or UINT32_MAX */
     size_t n_keys;
 };
 
@@ -127,7 +128,7 @@ radix_sort_ids(ident *ids, ident *tmp, size_t n)
  * objects may share a name (a class defined twice): their rows merge. */
 static rc_census *
 census_of_counts(size_t nt, const uint64_t *count, const uint64_t *bytes, const char **names,
-                 const unsigned *tflags)
+                 const unsigned *tflags, uint32_t *row_of)
 {
     const char ***order = rc_malloc((nt ? nt : 1) * sizeof *order);
     rc_census_row *rows = rc_malloc((nt ? nt : 1) * sizeof *rows);
@@ -140,6 +141,9 @@ census_of_counts(size_t nt, const uint64_t *count, const uint64_t *bytes, const 
         size_t nrows = 0;
         for (size_t k = 0; k < nt; k++) {
             size_t t = (size_t)(order[k] - names);
+            if (row_of) {
+                row_of[t] = UINT32_MAX;
+            }
             if (!count[t]) {
                 continue;
             }
@@ -150,6 +154,9 @@ census_of_counts(size_t nt, const uint64_t *count, const uint64_t *bytes, const 
                 rows[nrows - 1].bytes_lower_bound |= lower;
             } else {
                 rows[nrows++] = (rc_census_row){names[t], count[t], bytes[t], lower};
+            }
+            if (row_of) {
+                row_of[t] = (uint32_t)(nrows - 1);
             }
         }
         c = census_from_rows(rows, nrows);
@@ -210,7 +217,7 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
                                                       : rc_graph_type_name(g, t);
         tc.flags[t] = rc_graph_type_flags(g, t);
     }
-    if (!(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags))) {
+    if (!(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags, NULL))) {
         goto finally;
     }
     if (flags & RC_CENSUS_WITH_IDS) {
@@ -220,11 +227,16 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
         if (!c->ids) {
             goto finally;
         }
+        /* Not the tool's running frames: they are never new objects, and a
+         * counter leaves them out too. */
+        size_t k = 0;
         for (rc_id i = 0; i < n; i++) {
-            c->ids[i].addr = rc_graph_addr(g, i);
-            c->ids[i].key = rc_graph_type_key(g, rc_graph_type(g, i));
+            if (!(rc_graph_flags(g, i) & RC_NODE_TOOL_FRAME)) {
+                c->ids[k].addr = rc_graph_addr(g, i);
+                c->ids[k++].key = rc_graph_type_key(g, rc_graph_type(g, i));
+            }
         }
-        c->n_ids = n;
+        c->n_ids = k;
     }
     *out = c;
     c = NULL;
@@ -309,10 +321,15 @@ rc_census_of_counter(rc_builder *b, uintptr_t (*key_of)(uintptr_t), unsigned fla
         tc.names[t] = rc_builder_type_name(b, t, (flags & RC_CENSUS_SHORT_NAMES) != 0);
         tc.flags[t] = rc_builder_type_flags(b, t);
     }
-    if (!(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags))) {
+    uint32_t *row_of = ids ? rc_malloc((nt + 1) * sizeof *row_of) : NULL;
+    if ((ids && !row_of) ||
+        !(c = census_of_counts(nt, tc.count, tc.bytes, tc.names, tc.flags, row_of))) {
+        rc_free(row_of);
         goto finally;
     }
     if (ids) {
+        row_of[nt] = UINT32_MAX; /* the type index of an object whose type was not interned */
+        c->row_of = row_of;
         if ((st = counted_ids(c, b, set, key_of)) != RC_OK) {
             goto finally;
         }
@@ -409,6 +426,8 @@ rc_census_forget_ids(rc_census *c)
     c->tags_bytes = 0;
     rc_free(c->keys);
     c->keys = NULL;
+    rc_free(c->row_of);
+    c->row_of = NULL;
     c->n_keys = 0;
     c->has_ids = false;
     c->ids_sorted = false;
@@ -787,6 +806,112 @@ finally:
     rc_free(mask);
     rc_free(start);
     rc_free(found);
+    rc_free(sorted);
+    return st;
+}
+
+/* The index of the row of c named `name`, or UINT32_MAX: c's rows are
+ * sorted by name. */
+static uint32_t
+row_named(const rc_census *c, const char *name)
+{
+    size_t lo = 0, hi = c->n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int cmp = strcmp(c->rows[mid].name, name);
+        if (cmp == 0) {
+            return (uint32_t)mid;
+        }
+        if (cmp < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return UINT32_MAX;
+}
+
+rc_status
+rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff *d,
+                           size_t rows, uintptr_t **addrs, size_t **row_start)
+{
+    if (!since->has_ids || !now->set || !now->row_of) {
+        return RC_EINVAL;
+    }
+    if (rows > d->n) {
+        rows = d->n;
+    }
+    rc_status st = RC_ENOMEM;
+    size_t n_set = rc_addrset_count(now->set), n = 0, cap = 0;
+    uint32_t *diff_row = rc_malloc(now->n_keys * sizeof *diff_row);
+    size_t *start = rc_calloc(rows + 2, sizeof *start);
+    uintptr_t *found = NULL, *sorted = NULL;
+    uint32_t *found_row = NULL;
+    if (!diff_row || !start || (!since->set && rc_census_sort_ids(since) != RC_OK)) {
+        goto finally;
+    }
+    /* Which of d's first rows each type index of `now` is counted in. */
+    uint32_t *of_census_row = rc_malloc((now->n ? now->n : 1) * sizeof *of_census_row);
+    if (!of_census_row) {
+        goto finally;
+    }
+    for (size_t r = 0; r < now->n; r++) {
+        of_census_row[r] = UINT32_MAX;
+    }
+    for (size_t r = 0; r < rows; r++) {
+        uint32_t at = row_named(now, d->rows[r].name);
+        if (at != UINT32_MAX) {
+            of_census_row[at] = (uint32_t)r;
+        }
+    }
+    for (size_t t = 0; t < now->n_keys; t++) {
+        diff_row[t] = now->row_of[t] == UINT32_MAX ? UINT32_MAX : of_census_row[now->row_of[t]];
+    }
+    rc_free(of_census_row);
+    /* The members in address order, their rank indexing tags. */
+    rc_addrset_iter it = {0};
+    uintptr_t addr;
+    for (size_t rank = 0; rank < n_set && rc_addrset_next(now->set, &it, &addr); rank++) {
+        uint32_t t = now->tags[rank], r = diff_row[t];
+        if (r == UINT32_MAX || rc_census_has_object(since, addr, now->keys[t])) {
+            continue;
+        }
+        if (n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            uintptr_t *a = rc_reallocarray(found, cap, sizeof *a);
+            found = a ? a : found;
+            uint32_t *fr = a ? rc_reallocarray(found_row, cap, sizeof *fr) : NULL;
+            found_row = fr ? fr : found_row;
+            if (!fr) {
+                goto finally;
+            }
+        }
+        found[n] = addr;
+        found_row[n++] = r;
+    }
+    if (!(sorted = rc_malloc((n ? n : 1) * sizeof *sorted))) {
+        goto finally;
+    }
+    /* A stable counting sort by row: each row keeps address order. */
+    for (size_t i = 0; i < n; i++) {
+        start[found_row[i] + 2]++;
+    }
+    for (size_t r = 2; r < rows + 2; r++) {
+        start[r] += start[r - 1];
+    }
+    for (size_t i = 0; i < n; i++) {
+        sorted[start[found_row[i] + 1]++] = found[i];
+    }
+    *addrs = sorted;
+    *row_start = start;
+    sorted = NULL;
+    start = NULL;
+    st = RC_OK;
+finally:
+    rc_free(diff_row);
+    rc_free(start);
+    rc_free(found);
+    rc_free(found_row);
     rc_free(sorted);
     return st;
 }

@@ -119,6 +119,11 @@ struct rc_builder {
     rc_addrset *seen;
     uintptr_t *todo; /* a stack */
     size_t todo_cap, n_todo, counted;
+    uintptr_t current; /* the object being expanded */
+    /* The tool's own running frames it closed: counted apart, and left out
+     * of the set rc_builder_counted() hands over. */
+    uintptr_t *tool_frames;
+    size_t n_tool_frames, tool_frames_cap;
     rc_type_tally *tally;
     size_t tally_cap;
 };
@@ -554,6 +559,7 @@ rc_builder_free(rc_builder *b)
     types_free(&b->types);
     rc_addrset_free(b->seen);
     rc_free(b->todo);
+    rc_free(b->tool_frames);
     rc_free(b->tally);
     rc_free(b);
 }
@@ -732,6 +738,9 @@ rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,
     if (objects) {
         for (size_t i = 0; i < b->n_excluded; i++) {
             rc_addrset_remove(b->seen, b->excluded[i]);
+        }
+        for (size_t i = 0; i < b->n_tool_frames; i++) {
+            rc_addrset_remove(b->seen, b->tool_frames[i]);
         }
         *objects = b->seen;
         b->seen = NULL;
@@ -1015,7 +1024,7 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
             return 0;
         }
         b->expanding = true;
-        *addr = b->todo[--b->n_todo];
+        *addr = b->current = b->todo[--b->n_todo];
         *flags = 0;
         return 1;
     }
@@ -1160,7 +1169,17 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
         return RC_EINVAL;
     }
     if (b->counting) {
+        if ((flags & RC_NODE_TOOL_FRAME) && b->n_tool_frames == b->tool_frames_cap) {
+            size_t cap = b->tool_frames_cap ? 2 * b->tool_frames_cap : 16;
+            if (!grow((void **)&b->tool_frames, cap, sizeof *b->tool_frames)) {
+                return RC_ENOMEM;
+            }
+            b->tool_frames_cap = cap;
+        }
         rc_status st = rc_builder_count(b, type, size, flags);
+        if (st == RC_OK && (flags & RC_NODE_TOOL_FRAME)) {
+            b->tool_frames[b->n_tool_frames++] = b->current;
+        }
         b->expanding = st != RC_OK;
         return st;
     }

@@ -27,7 +27,9 @@ typedef struct rc_census rc_census;
 
 enum {
     RC_CENSUS_SHORT_NAMES = 1 << 0, /* key rows by __name__, not module.qualname */
-    RC_CENSUS_WITH_IDS = 1 << 1,    /* remember which objects were counted */
+    /* Remember which objects were counted, but the tool's own running frames
+     * (RC_NODE_TOOL_FRAME), which are never new objects. */
+    RC_CENSUS_WITH_IDS = 1 << 1,
     /* Leave out the tool's own running frames (RC_NODE_TOOL_FRAME): a
      * snapshot's census counts the heap as it was without the dump. */
     RC_CENSUS_NO_TOOL_FRAMES = 1 << 2,
@@ -132,5 +134,18 @@ rc_status rc_diff_rows_of_types(const rc_diff *d, size_t rows, const rc_graph *g
  * without RC_CENSUS_WITH_IDS.  On error the outputs are untouched. */
 rc_status rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d,
                                size_t rows, unsigned flags, rc_id **ids, size_t **row_start);
+
+/* rc_census_new_by_row() with no graph: the objects `now` counted that
+ * `since` did not, restricted to the types whose rows in `now` bear the
+ * names of growth `d`'s first `rows` rows, as addresses grouped by row: row
+ * r's are (*addrs)[(*row_start)[r] .. (*row_start)[r + 1]), in address
+ * order.  `now` must come from a counter with RC_CENSUS_WITH_IDS (the
+ * tool's running frames are not among its objects), `since` from anything
+ * with it; RC_EINVAL otherwise.  The addresses are objects only while no
+ * Python code has run since `now` was taken.  *addrs and *row_start (rows +
+ * 1 entries, rows capped at rc_diff_len(d)) are rc_malloc'ed and owned by
+ * the caller.  On error the outputs are untouched. */
+rc_status rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff *d,
+                                     size_t rows, uintptr_t **addrs, size_t **row_start);
 
 #endif

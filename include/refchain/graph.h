@@ -94,7 +94,8 @@ struct rc_addrset;
 
 /* A counter's result once every object is expanded: tally[t] for each type
  * t < *n_types (owned by the builder), and, when `objects` is not NULL, the
- * set of the objects counted, excluded addresses removed (the caller's, to
+ * set of the objects counted, excluded addresses and the tool's running
+ * frames (closed with RC_NODE_TOOL_FRAME) removed (the caller's, to
  * rc_addrset_free; the builder no longer has it).  RC_EINVAL for a builder
  * that is not a counter or is not done; RC_ENOMEM leaves it as it was. */
 rc_status rc_builder_counted(rc_builder *b, const rc_type_tally **tally, size_t *n_types,

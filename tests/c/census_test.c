@@ -612,6 +612,124 @@ test_a_counter_fails_cleanly_at_every_allocation(void **state)
     rc_graph_free(g);
 }
 
+static int
+cmp_addr(const void *a, const void *b)
+{
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* The new objects of a counter's census, by growth row, are the nodes that
+ * rc_census_new_by_row() finds in the graph of the same walk: objects that
+ * appeared, and objects whose type changed at an address, but never the
+ * tool's running frames; and it fails cleanly at every allocation. */
+static void
+test_new_addresses_by_row_are_the_graphs_new_nodes(void **state)
+{
+    (void)state;
+    enum { N = 2000 };
+    unsigned *old_types = malloc(N * sizeof *old_types), *types = malloc(N * sizeof *types);
+    unsigned *flags = malloc(N * sizeof *flags);
+    assert_true(old_types && types && flags);
+    size_t total_new = 0;
+    srand(11);
+    for (int round = 0; round < 24; round++) {
+        unsigned n_old = 1 + (unsigned)rand() % (N / 2), n = n_old + (unsigned)rand() % (N / 2);
+        for (unsigned i = 0; i < N; i++) {
+            old_types[i] = (unsigned)rand() % 5;
+            types[i] = rand() % 8 == 0 ? (unsigned)rand() % 5 : old_types[i];
+            flags[i] = rand() % 25 == 0 ? RC_NODE_TOOL_FRAME : 0;
+        }
+        unsigned cflags = RC_CENSUS_WITH_IDS | (round % 2 ? RC_CENSUS_SHORT_NAMES : 0);
+        /* Every node a seed: the old walk's n_old nodes, the new one's n. */
+        rc_builder *b = rc_builder_new(0);
+        assert_int_equal(walk_into(b, n_old, NULL, 0, old_types, flags, NULL, 0), RC_OK);
+        rc_graph *old_g = NULL, *g = NULL;
+        assert_int_equal(rc_builder_freeze(b, &old_g), RC_OK);
+        b = rc_builder_new(0);
+        assert_int_equal(walk_into(b, n, NULL, 0, types, flags, NULL, 0), RC_OK);
+        assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+        rc_census *since = NULL, *now_g = NULL, *now = NULL;
+        assert_int_equal(rc_census_of(old_g, cflags, &since), RC_OK);
+        assert_int_equal(rc_census_of(g, cflags, &now_g), RC_OK);
+        rc_builder *c = rc_builder_new_counter();
+        assert_int_equal(walk_into(c, n, NULL, 0, types, flags, NULL, 0), RC_OK);
+        key_types = types;
+        assert_int_equal(rc_census_of_counter(c, key_of, cflags, &now), RC_OK);
+        rc_builder_free(c);
+        rc_diff *d = NULL;
+        assert_int_equal(rc_census_diff(since, now_g, &d), RC_OK);
+        size_t rows = (size_t)round % 4 == 0 ? rc_diff_len(d) + 2 : (size_t)round % 4;
+
+        rc_id *ids = NULL;
+        uintptr_t *addrs = NULL;
+        size_t *start_g = NULL, *start = NULL;
+        assert_int_equal(rc_census_new_by_row(since, g, d, rows, cflags, &ids, &start_g), RC_OK);
+        if (round == 5) {
+            use_counting_allocator();
+            for (long k = 0;; k++) {
+                rc_alloc_fail_after(k);
+                rc_status st = rc_census_new_addrs_by_row(since, now, d, rows, &addrs, &start);
+                rc_alloc_fail_after(-1);
+                if (st == RC_OK) {
+                    break;
+                }
+                assert_int_equal(st, RC_ENOMEM);
+                assert_null(addrs);
+            }
+            rc_free(addrs);
+            rc_free(start);
+            addrs = NULL;
+            start = NULL;
+            use_default_allocator();
+        }
+        assert_int_equal(rc_census_new_addrs_by_row(since, now, d, rows, &addrs, &start), RC_OK);
+        size_t shown = rows < rc_diff_len(d) ? rows : rc_diff_len(d);
+        assert_int_equal(start[shown], start_g[shown]);
+        total_new += start[shown];
+        for (size_t r = 0; r < shown; r++) {
+            size_t k = start_g[r + 1] - start_g[r];
+            assert_int_equal(start[r + 1] - start[r], k);
+            uintptr_t *want = malloc((k ? k : 1) * sizeof *want);
+            assert_non_null(want);
+            for (size_t i = 0; i < k; i++) {
+                want[i] = rc_graph_addr(g, ids[start_g[r] + i]);
+                assert_false(rc_graph_flags(g, ids[start_g[r] + i]) & RC_NODE_TOOL_FRAME);
+            }
+            qsort(want, k, sizeof *want, cmp_addr);
+            for (size_t i = 0; i < k; i++) {
+                assert_int_equal(addrs[start[r] + i], want[i]); /* address order */
+            }
+            free(want);
+        }
+        /* A census that does not remember its objects cannot answer. */
+        rc_census *bare = NULL;
+        assert_int_equal(rc_census_of(g, cflags & ~RC_CENSUS_WITH_IDS, &bare), RC_OK);
+        uintptr_t *none = NULL;
+        size_t *none_start = NULL;
+        assert_int_equal(rc_census_new_addrs_by_row(since, bare, d, rows, &none, &none_start),
+                         RC_EINVAL);
+        assert_int_equal(rc_census_new_addrs_by_row(bare, now, d, rows, &none, &none_start),
+                         RC_EINVAL);
+        assert_null(none);
+        rc_census_free(bare);
+        rc_free(ids);
+        rc_free(start_g);
+        rc_free(addrs);
+        rc_free(start);
+        rc_diff_free(d);
+        rc_census_free(since);
+        rc_census_free(now_g);
+        rc_census_free(now);
+        rc_graph_free(old_g);
+        rc_graph_free(g);
+    }
+    assert_true(total_new > 1000);
+    free(old_types);
+    free(types);
+    free(flags);
+}
+
 int
 main(void)
 {
@@ -627,6 +745,7 @@ main(void)
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_a_counter_counts_what_a_graph_holds),
         cmocka_unit_test(test_a_counter_fails_cleanly_at_every_allocation),
+        cmocka_unit_test(test_new_addresses_by_row_are_the_graphs_new_nodes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

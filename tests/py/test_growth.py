@@ -44,6 +44,58 @@ def test_show_growth_names_the_leaking_line(run_script):
     assert "tracemalloc is off" not in out
 
 
+LINES_FROM_A_CENSUS = """
+    import io, threading, tracemalloc
+    tracemalloc.start(5)
+    import refchain
+
+    class Leaky:
+        pass
+
+    HOLD = []
+    def leak(n):
+        HOLD.extend(Leaky() for _ in range(n))      # the leak
+        HOLD.extend(str(i) * 3 for i in range(n))   # the strings
+
+    stop = threading.Event()
+    def churn():                                    # a thread at work meanwhile
+        while not stop.is_set():
+            [object() for _ in range(100)]
+            stop.wait(0.001)
+    worker = threading.Thread(target=churn)
+    worker.start()
+    refchain.show_growth(file=io.StringIO())        # the baseline
+    for n in (3000, 1234):
+        point = refchain.census()
+        leak(n)
+        out = io.StringIO()
+        refchain.show_growth(file=out)
+        print(out.getvalue())
+        print("NEW", len(refchain.new_objects("Leaky", since=point)))
+    stop.set()
+    worker.join()
+"""
+
+
+def test_show_growth_lines_come_from_its_census(run_script):
+    """With tracemalloc, show_growth finds the new objects behind its rows
+    in the census it counted with (no graph): the lines name every new
+    object of each row, as new_objects() (a capture) finds them, while
+    another thread allocates."""
+    out = run_script(LINES_FROM_A_CENSUS, name="app.py").stdout
+    at = "at app.py:%d" % line_of(LINES_FROM_A_CENSUS, "# the leak")
+    strings_at = "at app.py:%d" % line_of(LINES_FROM_A_CENSUS, "# the strings")
+    rounds = out.split("NEW ")
+    for n, text in zip((3000, 1234), rounds):
+        lines = text.splitlines()
+        row = next(i for i, line in enumerate(lines) if line.split()[:1] == ["Leaky"])
+        assert lines[row].split()[2] == "+%d" % n, text
+        assert lines[row + 1] == "    +%d %s" % (n, at), text
+        assert "    +%d %s" % (n, strings_at) in lines, text
+        assert "refchain" not in text, text
+    assert [r.split()[0] for r in rounds[1:]] == ["3000", "1234"]
+
+
 def test_show_growth_without_tracemalloc_says_how_to_turn_it_on(run_script):
     out = run_script(CACHE_LEAK + """
     refchain.show_growth()
