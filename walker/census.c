@@ -810,27 +810,6 @@ finally:
     return st;
 }
 
-/* The index of the row of c named `name`, or UINT32_MAX: c's rows are
- * sorted by name. */
-static uint32_t
-row_named(const rc_census *c, const char *name)
-{
-    size_t lo = 0, hi = c->n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int cmp = strcmp(c->rows[mid].name, name);
-        if (cmp == 0) {
-            return (uint32_t)mid;
-        }
-        if (cmp < 0) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return UINT32_MAX;
-}
-
 rc_status
 rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff *d,
                            size_t rows, uintptr_t **addrs, size_t **row_start)
@@ -859,9 +838,9 @@ rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff
         of_census_row[r] = UINT32_MAX;
     }
     for (size_t r = 0; r < rows; r++) {
-        uint32_t at = row_named(now, d->rows[r].name);
-        if (at != UINT32_MAX) {
-            of_census_row[at] = (uint32_t)r;
+        const rc_census_row *at = rc_census_find(now, d->rows[r].name);
+        if (at) {
+            of_census_row[at - now->rows] = (uint32_t)r;
         }
     }
     for (size_t t = 0; t < now->n_keys; t++) {
