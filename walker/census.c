@@ -759,6 +759,24 @@ rc_diff_rows_of_types(const rc_diff *d, size_t rows, const rc_graph *g, unsigned
     return RC_OK;
 }
 
+/* A stable counting sort of items[0..n) (elem bytes each) by row[i] < rows
+ * into out; start (rows + 2 zeroed entries) ends with row r's items at
+ * out[start[r] .. start[r + 1]). */
+static void
+sort_by_row(const void *items, size_t elem, const uint32_t *row, size_t n, size_t rows,
+            size_t *start, void *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        start[row[i] + 2]++;
+    }
+    for (size_t r = 2; r < rows + 2; r++) {
+        start[r] += start[r - 1];
+    }
+    for (size_t i = 0; i < n; i++) {
+        memcpy((char *)out + start[row[i] + 1]++ * elem, (const char *)items + i * elem, elem);
+    }
+}
+
 rc_status
 rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d, size_t rows,
                      unsigned flags, rc_id **ids, size_t **row_start)
@@ -772,6 +790,7 @@ rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d, size
     unsigned char *mask = rc_malloc(nt ? nt : 1);
     size_t *start = rc_calloc(rows + 2, sizeof *start);
     rc_id *found = NULL, *sorted = NULL;
+    uint32_t *found_row = NULL;
     if (!row_of_type || !mask || !start ||
         (st = rc_diff_rows_of_types(d, rows, g, flags, row_of_type)) != RC_OK) {
         goto finally;
@@ -783,19 +802,14 @@ rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_diff *d, size
         goto finally;
     }
     st = RC_ENOMEM;
-    if (!(sorted = rc_malloc((n ? n : 1) * sizeof *sorted))) {
+    if (!(sorted = rc_malloc((n ? n : 1) * sizeof *sorted)) ||
+        !(found_row = rc_malloc((n ? n : 1) * sizeof *found_row))) {
         goto finally;
     }
-    /* A stable counting sort by row: each row keeps id order. */
     for (size_t i = 0; i < n; i++) {
-        start[row_of_type[rc_graph_type(g, found[i])] + 2]++;
+        found_row[i] = row_of_type[rc_graph_type(g, found[i])];
     }
-    for (size_t r = 2; r < rows + 2; r++) {
-        start[r] += start[r - 1];
-    }
-    for (size_t i = 0; i < n; i++) {
-        sorted[start[row_of_type[rc_graph_type(g, found[i])] + 1]++] = found[i];
-    }
+    sort_by_row(found, sizeof *found, found_row, n, rows, start, sorted); /* rows keep id order */
     *ids = sorted;
     *row_start = start;
     sorted = NULL;
@@ -806,6 +820,7 @@ finally:
     rc_free(mask);
     rc_free(start);
     rc_free(found);
+    rc_free(found_row);
     rc_free(sorted);
     return st;
 }
@@ -871,16 +886,7 @@ rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff
     if (!(sorted = rc_malloc((n ? n : 1) * sizeof *sorted))) {
         goto finally;
     }
-    /* A stable counting sort by row: each row keeps address order. */
-    for (size_t i = 0; i < n; i++) {
-        start[found_row[i] + 2]++;
-    }
-    for (size_t r = 2; r < rows + 2; r++) {
-        start[r] += start[r - 1];
-    }
-    for (size_t i = 0; i < n; i++) {
-        sorted[start[found_row[i] + 1]++] = found[i];
-    }
+    sort_by_row(found, sizeof *found, found_row, n, rows, start, sorted); /* address order */
     *addrs = sorted;
     *row_start = start;
     sorted = NULL;
