@@ -5,8 +5,9 @@
  * move (a block is below malloc's mmap threshold, so the next census
  * reuses freed ones without faulting pages in); table maps a range's number (addr >> 16) to
  * its chunk by linear probing (index + 1, 0 when empty), at most half full.
- * `last` caches the chunk of the previous add: a walk's neighbours often
- * share a range.  The freeze fills each chunk's rank (the members of all
+ * `recent` caches the bits of the last range added to in each of RECENT
+ * slots (by the range's low bits): an add then reads one small array and
+ * the word it sets, not the table and the chunk's header.  The freeze fills each chunk's rank (the members of all
  * lower chunks) and `before` (the members in its earlier words), and
  * `order`, the chunks sorted by address; chunks never move. */
 #include <stdbool.h>
@@ -21,6 +22,7 @@
 #define BITS (1u << (CHUNK_SHIFT - GRAIN_SHIFT)) /* 8192 */
 #define WORDS (BITS / 64)                          /* 128 */
 #define BLOCK 64
+#define RECENT 256
 
 typedef struct chunk {
     uintptr_t key;         /* addr >> CHUNK_SHIFT */
@@ -29,13 +31,18 @@ typedef struct chunk {
     uint64_t bits[WORDS];
 } chunk;
 
+typedef struct recent_slot {
+    uintptr_t key; /* addr >> CHUNK_SHIFT, plus 1: 0 is empty */
+    uint64_t *bits;
+} recent_slot;
+
 struct rc_addrset {
     chunk **blocks;
     size_t n, n_blocks, blocks_cap;
     uint32_t *table;
     size_t mask; /* table size - 1 */
     unsigned shift;
-    size_t last; /* chunk of the last add, or SIZE_MAX */
+    recent_slot recent[RECENT];
     size_t count;
     uint32_t *order; /* frozen: chunk indexes by address */
     bool frozen;
@@ -108,7 +115,6 @@ rc_addrset_new(void)
     }
     s->mask = SLOTS - 1;
     s->shift = 64 - 6;
-    s->last = SIZE_MAX;
     return s;
 }
 
@@ -165,16 +171,17 @@ rc_addrset_add(rc_addrset *s, uintptr_t addr)
         return -1;
     }
     uintptr_t key = addr >> CHUNK_SHIFT;
-    size_t c = s->last;
-    if (c == SIZE_MAX || chunk_at(s, c)->key != key) {
-        c = find_chunk(s, key);
+    recent_slot *r = &s->recent[key % RECENT];
+    if (r->key != key + 1) {
+        size_t c = find_chunk(s, key);
         if (c == SIZE_MAX && (c = add_chunk(s, key)) == SIZE_MAX) {
             return -1;
         }
-        s->last = c;
+        r->key = key + 1;
+        r->bits = chunk_at(s, c)->bits;
     }
     size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
-    uint64_t *w = &chunk_at(s, c)->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    uint64_t *w = &r->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
     if (*w & m) {
         return 0;
     }
@@ -258,7 +265,6 @@ rc_addrset_freeze(rc_addrset *s)
         rank += in;
     }
     s->frozen = true;
-    s->last = SIZE_MAX;
     return RC_OK;
 }
 
