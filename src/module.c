@@ -339,6 +339,16 @@ rc_tracked_count_py(PyObject *module, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(n);
 }
 
+/* _sees_frozen() -> whether a census lists every frozen object
+ * (rc_capture_sees_frozen). */
+static PyObject *
+rc_sees_frozen_py(PyObject *module, PyObject *unused)
+{
+    (void)unused;
+    int sees = rc_capture_sees_frozen(rc_module_state(module)->gc);
+    return sees < 0 ? NULL : PyBool_FromLong(sees);
+}
+
 /* _allow_gc_lists(bool) -> the previous setting (tests: see capture.h). */
 static PyObject *
 rc_allow_gc_lists_py(PyObject *module, PyObject *arg)
@@ -361,13 +371,13 @@ rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 static PyObject *
 rc_census_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"shortnames", NULL};
-    int shortnames = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$p:census", kwlist, &shortnames)) {
+    static char *kwlist[] = {"shortnames", "ids", NULL};
+    int shortnames = 0, ids = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|$pp:census", kwlist, &shortnames, &ids)) {
         return NULL;
     }
     rc_census *c = NULL;
-    unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
+    unsigned flags = (ids ? RC_CENSUS_WITH_IDS : 0) | (shortnames ? RC_CENSUS_SHORT_NAMES : 0);
     if (module_walk(module, NULL, 0, RC_EDGES_NONE, 1, 0, NULL, NULL, flags, &c) < 0) {
         return NULL;
     }
@@ -767,6 +777,7 @@ static PyMethodDef rc_methods[] = {
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
+    {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

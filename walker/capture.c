@@ -1481,6 +1481,14 @@ rc_capture_count_tracked(PyObject *gc, size_t *n)
     return 0;
 }
 
+int
+rc_capture_sees_frozen(PyObject *gc)
+{
+    uintptr_t heads[GC_LISTS] = {0};
+    int found = gc_lists_find(gc, heads);
+    return found < 0 ? -1 : heads[GC_PERMANENT] != 0;
+}
+
 static void
 tracked_list_release(tracked_list *t)
 {

@@ -125,6 +125,13 @@ int rc_capture_allow_gc_lists(int allow);
  * with an exception set. */
 int rc_capture_count_tracked(struct _object *gc, size_t *n);
 
+/* 1 when a capture or census reads the collector's permanent generation
+ * (gc.freeze()'s) in place, so that it lists every frozen object; 0 when
+ * frozen objects are found only through references (an interpreter whose
+ * collector's layout does not check out, or a free-threaded one); -1 with
+ * an exception set.  Calls gc.get_threshold()'s C function: no Python code. */
+int rc_capture_sees_frozen(struct _object *gc);
+
 /* Drop refs[0..n) and free the array (NULL is a no-op).  Deallocators,
  * and so Python code, may run. */
 void rc_capture_release(struct _object **refs, size_t n);

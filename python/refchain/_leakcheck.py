@@ -7,8 +7,19 @@ A type is reported only when its count grew in every round (CPython's -R
 rule): a cache filled once, an interned string or an imported module
 grows once and is never reported.  Each census is taken after one full
 gc.collect(), so that garbage cycles waiting for the collector are not
-counted as alive."""
+counted as alive.
 
+The pytest plugin first freezes what is alive (gc.freeze()), so that
+those collections examine only what the checked test made: they cost what
+it allocated, not the heap.  Garbage made before the check stays
+frozen, uncollected and counted the same in every census, until the check
+ends and thaws it; what the checked code makes is collected as usual.
+When a type grows in every round, the rounds run again without freezing
+(measure()), so a reported leak is always one seen with full collections;
+the freeze only makes a clean check cheap.  See _frozen() for when nothing
+is frozen."""
+
+import contextlib
 import gc
 
 from refchain import _refchain
@@ -46,15 +57,77 @@ def _selected(census_name, types, ignore):
     return not any(_spec_matches(census_name, s) for s in ignore)
 
 
-def settled_census():
+def settled_census(ids=True):
     """A census after one full collection: what is alive, not garbage."""
     gc.collect()
-    return _refchain.census()
+    return _refchain.census(ids=ids)
 
 
-def grown(before, after, types=(), ignore=()):
-    """{type name: delta} for the selected types whose count rose."""
-    return {row.name: row.delta for row in after - before
+@contextlib.contextmanager
+def _frozen():
+    """Freeze every tracked object for the block (yields True), or nothing
+    (yields False) when objects are frozen already (gc.unfreeze() would
+    thaw them too) or when a census would not list frozen objects (an
+    interpreter whose collector refchain cannot read in place: they would
+    be found only through references)."""
+    if gc.get_freeze_count() or not _refchain._sees_frozen():
+        yield False
+        return
+    gc.freeze()
+    try:
+        yield True
+    finally:
+        gc.unfreeze()
+
+
+def _rounds(body, warmup, rounds, types, ignore, stop_early, ids=True):
+    # A dict kept per round would itself be a dict more in every round: the
+    # rounds keep their CensusDiffs (like a Census, none of the types it
+    # counts), made into dicts at the end; the list is made before the
+    # first census.
+    diffs = []
+    for _ in range(warmup):
+        body()
+    start = prev = settled_census(ids)
+    for _ in range(rounds):
+        body()
+        now = settled_census(ids)
+        diffs.append(now - prev)
+        prev = now
+        if stop_early and not grown(diffs[-1], types, ignore):
+            break
+    per_round = [grown(d, types, ignore) for d in diffs]
+    return start, prev, per_round if all(per_round) else [], len(per_round)
+
+
+def measure(body, warmup, rounds, types=(), ignore=(), stop_early=True, freeze=True):
+    """Run body() `warmup` times, take a settled census, then `rounds`
+    rounds of body() each followed by one.  Returns (start, end, per_round,
+    run): the first and the last census, the growth dict of each round
+    (empty when some round showed no growth: nothing grew in every round)
+    and the number of rounds run.  With stop_early the rounds stop at the
+    first that shows no growth.
+
+    With freeze, the rounds run first with what was alive before frozen
+    (_frozen()).  When a type grows in every round, they run again
+    unfrozen, and that answer stands: an object alive when frozen that
+    became garbage since is never collected while frozen, so what it holds
+    would count as alive.  The frozen rounds' censuses need not remember
+    their objects: their answer is never explained.  A clean body's check
+    costs its censuses and little more; a leaking one's, twice its rounds."""
+    if not freeze:
+        return _rounds(body, warmup, rounds, types, ignore, stop_early)
+    with _frozen() as frozen:
+        result = _rounds(body, warmup, rounds, types, ignore, stop_early, ids=not frozen)
+    if frozen and result[2]:
+        result = _rounds(body, warmup, rounds, types, ignore, stop_early)
+    return result
+
+
+def grown(diff, types=(), ignore=()):
+    """{type name: delta} for the selected types whose count rose in diff
+    (a CensusDiff)."""
+    return {row.name: row.delta for row in diff
             if row.delta > 0 and _selected(row.name, types, ignore)}
 
 
@@ -128,12 +201,12 @@ class LeakCheckReport:
             len(self.leaks), "" if len(self.leaks) == 1 else "s")
 
 
-def report(title, start, end, per_round, limit=5):
-    """A LeakCheckReport for the types in every per_round dict (the deltas
-    of each round), explained by what holds the instances new since
-    `start` (a Census).  `end` is the last census."""
+def report(title, start, end, per_round, rounds, limit=5):
+    """A LeakCheckReport of `rounds` rounds for the types in every
+    per_round dict (the deltas of each round), explained by what holds the
+    instances new since `start` (a Census).  `end` is the last census."""
     if not per_round:
-        return LeakCheckReport(title, [], 0)
+        return LeakCheckReport(title, [], rounds)
     names = set(per_round[0])
     for deltas in per_round[1:]:
         names &= set(deltas)
@@ -152,7 +225,7 @@ def report(title, start, end, per_round, limit=5):
             g.typename = typename
         leaks.append(Leak(typename, count, [d[typename] for d in per_round],
                           row.bytes_delta if row is not None else 0, groups))
-    return LeakCheckReport(title, leaks[:limit] if limit else leaks, len(per_round))
+    return LeakCheckReport(title, leaks[:limit] if limit else leaks, rounds)
 
 
 def _check_count(value, name, minimum):
@@ -181,18 +254,17 @@ def leak_check(fn, *, rounds=5, warmup=2, calls_per_round=100, types=None, ignor
     warmup = _check_count(warmup, "warmup", 0)
     calls_per_round = _check_count(calls_per_round, "calls_per_round", 1)
     types, ignore = _specs(types, "types", "leak_check"), _specs(ignore, "ignore", "leak_check")
-    per_round = []      # made before the baseline: it is no growth
-    for _ in range(warmup * calls_per_round):
-        fn()
-    start = prev = settled_census()
-    for _ in range(rounds):
+
+    def calls():
         for _ in range(calls_per_round):
             fn()
-        now = settled_census()
-        per_round.append(grown(prev, now, types, ignore))
-        prev = now
+
+    # Unfrozen: a leak_check() is run to find a leak, and a leak makes the
+    # frozen rounds run twice (measure()).
+    start, end, per_round, run = measure(calls, warmup, rounds, types, ignore,
+                                         stop_early=False, freeze=False)
     title = "leak_check(%s)" % _name(getattr(fn, "__qualname__", None) or type(fn).__name__)
-    return report(title, start, prev, per_round, limit)
+    return report(title, start, end, per_round, run, limit)
 
 
 class no_growth:
@@ -219,8 +291,8 @@ class no_growth:
         if exc_type is not None:
             return False
         end = settled_census()
-        deltas = grown(start, end, self.types, self.ignore)
-        self.report = report("no_growth", start, end, [deltas] if deltas else [])
+        deltas = grown(end - start, self.types, self.ignore)
+        self.report = report("no_growth", start, end, [deltas] if deltas else [], 1)
         if self.report:
             raise AssertionError(str(self.report))
         return False

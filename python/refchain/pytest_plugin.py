@@ -92,23 +92,12 @@ def _options(item):
 
 def check(body, name, types=(), ignore=(), repeat=DEFAULT_REPEAT, warmup=DEFAULT_WARMUP):
     """Run body() warmup times, then up to `repeat` rounds, each followed by
-    a census after a gc.collect().  Returns the LeakCheckReport of the types
-    that grew in every round (false when none did).  The rounds stop at the
-    first that shows no growth."""
-    per_round = []      # made before the baseline: it is no growth
-    for _ in range(warmup):
-        body()
-    start = prev = _leakcheck.settled_census()
-    for _ in range(repeat):
-        body()
-        now = _leakcheck.settled_census()
-        per_round.append(_leakcheck.grown(prev, now, types, ignore))
-        prev = now
-        if not per_round[-1]:
-            break       # nothing grew this round, so nothing grew in every round
-    if not all(per_round):
-        per_round = []
-    return _leakcheck.report(name, start, prev, per_round)
+    a census after a gc.collect(), with what was alive before frozen
+    (refchain._leakcheck.measure).  Returns the LeakCheckReport of the
+    types that grew in every round (false when none did).  The rounds stop
+    at the first that shows no growth."""
+    start, end, per_round, run = _leakcheck.measure(body, warmup, repeat, types, ignore)
+    return _leakcheck.report(name, start, end, per_round, run)
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -249,6 +249,30 @@ def test_new_objects_since_a_census_point(run_script):
     assert json.loads(out) == [7, True, 3, True, 0]
 
 
+def test_a_census_without_ids_counts_the_same_and_remembers_nothing(run_script):
+    out = run_script("""
+    import json
+    import refchain
+    class Leaky:
+        pass
+    keep = [Leaky() for _ in range(5)]
+    with_ids, without = refchain.census(), refchain.census(ids=False)
+    errors = []
+    for call in (lambda: refchain.new_objects("Leaky", since=without),
+                 lambda: refchain.leaks(since=without)):
+        try:
+            call()
+        except ValueError as e:
+            errors.append(str(e))
+    print(json.dumps([not (without - with_ids), without["__main__.Leaky"].count,
+                      without.total == with_ids.total, errors]))
+    """).stdout
+    same, leaky, totals, errors = json.loads(out)
+    assert same and leaky == 5 and totals
+    assert errors == ["new_objects(): this census does not remember its objects",
+                      "since: this census does not remember its objects"]
+
+
 def test_census_mapping_and_diff():
     import refchain
 

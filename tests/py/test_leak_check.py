@@ -13,7 +13,7 @@ tracemalloc.start()
 import refchain
 
 _CACHE = {}
-_n = [0]
+_n = [int("1000")]   # not a small int, nor a constant: each call replaces one int
 
 def handle():
     _n[0] += 1
@@ -110,3 +110,91 @@ def test_no_growth_lets_exceptions_through():
 def test_bad_arguments(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+FROZEN = """
+import gc, json, weakref
+import refchain
+from refchain import _refchain, pytest_plugin
+if MODE == "unfrozen":
+    _refchain._allow_gc_lists(False)     # a census would not list frozen objects
+
+class Session:
+    def __init__(self):
+        self.me = self                   # a cycle: only a collection frees it
+
+class Holder:
+    def __init__(self):
+        self.me, self.items = self, None
+
+# Garbage left before the check: 30 Sessions the next collection frees.
+old = [Session() for _ in range(30)]
+alive = weakref.WeakSet(old)
+del old
+HOLDERS = [Holder() for _ in range(400)]
+LEAKED = []
+
+FREEZES = []
+
+def leak():
+    LEAKED.append(Session())
+    if not FREEZES:                      # the first call, before any census
+        FREEZES.append(gc.get_freeze_count())
+
+def orphan():
+    # Fill an object that was alive before the check, then make it garbage.
+    HOLDERS.pop().items = [Session() for _ in range(3)]
+
+def boom():
+    raise KeyError("boom")
+
+def rows(report):
+    return {l.typename.rpartition(".")[2]: (l.count, l.per_round) for l in report}
+
+# 3.12 keeps some immortal objects frozen from its start: nothing is
+# frozen then, as when a program froze its own.
+out = {"frozen_before": gc.get_freeze_count()}
+out["plugin_leak"] = rows(pytest_plugin.check(leak, "test_leak", repeat=3))
+out["thawed"] = gc.get_freeze_count()
+out["frozen_while_counting"] = FREEZES[0] > out["frozen_before"]
+out["orphan_plugin"] = rows(pytest_plugin.check(orphan, "test_orphan", repeat=2))
+try:
+    pytest_plugin.check(boom, "test_boom")
+except KeyError:
+    out["raised_thawed"] = gc.get_freeze_count()
+gc.collect()
+out["old_garbage_left"] = len(alive)
+out["leak_check"] = rows(refchain.leak_check(leak, rounds=3, warmup=1, calls_per_round=10))
+out["orphan_leak_check"] = rows(refchain.leak_check(orphan, rounds=3, warmup=1,
+                                                    calls_per_round=10))
+gc.freeze()                              # the program's own freeze is kept
+mine = gc.get_freeze_count()
+out["own_freeze_leak"] = rows(pytest_plugin.check(leak, "test_leak", types=("Session",),
+                                                  repeat=2))
+out["kept_own_freeze"] = gc.get_freeze_count() == mine
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.parametrize("mode", ["frozen", "unfrozen"])
+def test_the_plugin_freezes_what_was_alive_and_thaws_it(run_script, mode):
+    """The plugin's check freezes what is alive while it counts (so that its
+    collections cost what the test made): garbage made before is counted
+    alike in every census and hides no leak, new objects held by old
+    objects turned garbage are no leak, and everything is thawed after, an
+    exception or not, the program's own freeze kept."""
+    out = json.loads(run_script(FROZEN.replace("MODE", repr(mode))).stdout)
+    # Nothing else grows: not the check's own records of each round.
+    # (Before 3.11, and on 3.12, an instance with attributes has a dict.)
+    for key, leaked in (("plugin_leak", [3, [1, 1, 1]]), ("leak_check", [30, [10, 10, 10]])):
+        assert out[key].pop("Session") == leaked
+        assert out[key] in ({}, {"dict": leaked})
+    assert out["thawed"] == out["frozen_before"]
+    # Frozen while counting, unless something was frozen already or a
+    # census would not list frozen objects.
+    assert out["frozen_while_counting"] == (mode == "frozen" and out["frozen_before"] == 0)
+    assert out["orphan_plugin"] == {} and out["orphan_leak_check"] == {}
+    assert out["raised_thawed"] == out["frozen_before"]
+    assert out["old_garbage_left"] == 0
+    assert out["own_freeze_leak"] == {"Session": [2, [1, 1]]}
+    assert out["kept_own_freeze"]
