@@ -530,11 +530,17 @@ signature(const rc_graph *g, const rc_paths *p, sig_table *t, rc_id v)
     return t->of[v];
 }
 
-/* Whether a is a better representative than b: shallower, then smaller. */
+/* Whether a is a better representative than b: shallower, then at the lower
+ * address (not the lower id: ids follow the walk's order, so a live graph
+ * and a snapshot of the same heap name the same object). */
 static bool
-better_representative(const rc_paths *p, rc_id a, rc_id b)
+better_representative(const rc_graph *g, const rc_paths *p, rc_id a, rc_id b)
 {
-    return p->depth[a] != p->depth[b] ? p->depth[a] < p->depth[b] : a < b;
+    if (p->depth[a] != p->depth[b]) {
+        return p->depth[a] < p->depth[b];
+    }
+    uintptr_t x = rc_graph_addr(g, a), y = rc_graph_addr(g, b);
+    return x != y ? x < y : a < b;
 }
 
 static int
@@ -646,7 +652,7 @@ rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
             rc_group *gr = &groups[group_of_sig[s]];
             gr->count++;
             gr->bytes += rc_graph_size(g, v);
-            if (better_representative(p, v, gr->representative)) {
+            if (better_representative(g, p, v, gr->representative)) {
                 gr->representative = v;
             }
         }
