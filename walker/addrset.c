@@ -3,11 +3,12 @@
  * State: chunks 0 to n - 1 in the order they were first touched, each the
  * bitmap of one 64 KiB range, kept in blocks of BLOCK chunks that never
  * move (a block is below malloc's mmap threshold, so the next census
- * reuses freed ones without faulting pages in); table maps a range's number (addr >> 16) to
- * its chunk by linear probing (index + 1, 0 when empty), at most half full.
- * `recent` caches the bits of the last range added to in each of RECENT
- * slots (by the range's low bits): an add then reads one small array and
- * the word it sets, not the table and the chunk's header.  The freeze fills each chunk's rank (the members of all
+ * reuses freed ones without faulting pages in); table maps a range's
+ * number (addr >> 16) to its chunk by linear probing (index + 1, 0 when
+ * empty), at most half full.  `recent` caches the bits of the last range
+ * added to in each of RECENT slots (by the range's low bits): an add then
+ * reads one small array and the word it sets, not the table and the
+ * chunk's header.  The freeze fills each chunk's rank (the members of all
  * lower chunks) and `before` (the members in its earlier words), and
  * `order`, the chunks sorted by address; chunks never move. */
 #include <stdbool.h>
