@@ -84,14 +84,15 @@ def _rounds(body, warmup, rounds, types, ignore, stop_early, ids=True):
     # A dict kept per round would itself be a dict more in every round: the
     # rounds keep their CensusDiffs (like a Census, none of the types it
     # counts), made into dicts at the end; the list is made before the
-    # first census.
+    # first census.  Only the first census remembers its objects: report()
+    # explains what is new since it.
     diffs = []
     for _ in range(warmup):
         body()
     start = prev = settled_census(ids)
     for _ in range(rounds):
         body()
-        now = settled_census(ids)
+        now = settled_census(False)
         diffs.append(now - prev)
         prev = now
         if stop_early and not grown(diffs[-1], types, ignore):
