@@ -539,8 +539,7 @@ better_representative(const rc_graph *g, const rc_paths *p, rc_id a, rc_id b)
     if (p->depth[a] != p->depth[b]) {
         return p->depth[a] < p->depth[b];
     }
-    uintptr_t x = rc_graph_addr(g, a), y = rc_graph_addr(g, b);
-    return x != y ? x < y : a < b;
+    return rc_graph_addr(g, a) < rc_graph_addr(g, b);
 }
 
 static int

@@ -101,27 +101,25 @@ def _rounds(body, warmup, rounds, types, ignore, stop_early, ids=True):
     return start, prev, per_round if all(per_round) else [], len(per_round)
 
 
-def measure(body, warmup, rounds, types=(), ignore=(), stop_early=True, freeze=True):
-    """Run body() `warmup` times, take a settled census, then `rounds`
-    rounds of body() each followed by one.  Returns (start, end, per_round,
+def measure(body, warmup, rounds, types=(), ignore=()):
+    """The plugin's check: run body() `warmup` times, take a settled census,
+    then up to `rounds` rounds of body() each followed by one, stopping at
+    the first round that shows no growth.  Returns (start, end, per_round,
     run): the first and the last census, the growth dict of each round
     (empty when some round showed no growth: nothing grew in every round)
-    and the number of rounds run.  With stop_early the rounds stop at the
-    first that shows no growth.
+    and the number of rounds run.
 
-    With freeze, the rounds run first with what was alive before frozen
-    (_frozen()).  When a type grows in every round, they run again
-    unfrozen, and that answer stands: an object alive when frozen that
-    became garbage since is never collected while frozen, so what it holds
-    would count as alive.  The frozen rounds' censuses need not remember
-    their objects: their answer is never explained.  A clean body's check
-    costs its censuses and little more; a leaking one's, twice its rounds."""
-    if not freeze:
-        return _rounds(body, warmup, rounds, types, ignore, stop_early)
+    The rounds run first with what was alive before frozen (_frozen()).
+    When a type grows in every round, they run again unfrozen, and that
+    answer stands: an object alive when frozen that became garbage since is
+    never collected while frozen, so what it holds would count as alive.
+    The frozen rounds' censuses need not remember their objects: their
+    answer is never explained.  A clean body's check costs its censuses
+    and little more; a leaking one's, twice its rounds."""
     with _frozen() as frozen:
-        result = _rounds(body, warmup, rounds, types, ignore, stop_early, ids=not frozen)
+        result = _rounds(body, warmup, rounds, types, ignore, True, ids=not frozen)
     if frozen and result[2]:
-        result = _rounds(body, warmup, rounds, types, ignore, stop_early)
+        result = _rounds(body, warmup, rounds, types, ignore, True)
     return result
 
 
@@ -260,10 +258,9 @@ def leak_check(fn, *, rounds=5, warmup=2, calls_per_round=100, types=None, ignor
         for _ in range(calls_per_round):
             fn()
 
-    # Unfrozen: a leak_check() is run to find a leak, and a leak makes the
-    # frozen rounds run twice (measure()).
-    start, end, per_round, run = measure(calls, warmup, rounds, types, ignore,
-                                         stop_early=False, freeze=False)
+    # Unfrozen, unlike measure(): a leak_check() is run to find a leak, and
+    # a leak makes the frozen rounds run twice.
+    start, end, per_round, run = _rounds(calls, warmup, rounds, types, ignore, False)
     title = "leak_check(%s)" % _name(getattr(fn, "__qualname__", None) or type(fn).__name__)
     return report(title, start, end, per_round, run, limit)
 
