@@ -6,7 +6,9 @@
  *   3. stream: records are encoded into `in` (STAGE bytes); each time it
  *      fills, zstd compresses it into `out`, which is written to the file.
  *      Strings are interned as they appear: the first use defines one,
- *      later uses refer to it by number;
+ *      later uses refer to it by number.  A node's value is defined where
+ *      it is used, never looked up: values are mostly distinct, and zstd
+ *      finds the repeats;
  *   4. commit: end the frame, write the body's size into the prefix, fsync,
  *      close, rename over the target, fsync the directory.
  * snapfile.h does the file's part.  Any failure in 2-4 closes and unlinks
@@ -34,6 +36,7 @@ typedef struct str_slot {
     uint64_t hash;
     uint32_t id_plus_1; /* 0: empty */
     uint32_t len;       /* its length (at most RC_SNAP_MAX_TEXT), and SLOT_TEXT */
+    size_t off;         /* its bytes: pool[off, off + length) */
 } str_slot;
 
 /* In str_slot.len: the string was checked to be valid text (UTF-8 without
@@ -54,9 +57,8 @@ typedef struct writer {
     uint64_t body; /* bytes of body compressed so far */
 
     str_slot *slots;
-    size_t slot_mask;
-    size_t *str_off; /* id -> offset in pool; str_off[n_str] = pool_len */
-    size_t n_str, str_cap;
+    size_t slot_mask, n_kept; /* n_kept: the slots in use */
+    size_t n_str;             /* strings defined in the stream */
     char *pool;
     size_t pool_len, pool_cap;
 } writer;
@@ -256,17 +258,46 @@ check_text(writer *w, const char *s, size_t n, const char *what)
     return true;
 }
 
+/* Number the next string defined in the stream. */
+static bool
+next_id(writer *w)
+{
+    if (w->n_str >= UINT32_MAX - 2) {
+        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 distinct strings");
+        return false;
+    }
+    w->n_str++;
+    return true;
+}
+
+static bool
+check_length(writer *w, size_t n, bool text, const char *what)
+{
+    size_t max = text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE;
+    if (n > max) {
+        fail(w, RC_SNAP_EINVAL, "%s is %zu bytes long, more than the %zu allowed", what, n, max);
+        return false;
+    }
+    return true;
+}
+
+/* Define s[0..n) in the stream, without keeping it: a value. */
+static bool
+put_literal(writer *w, const char *s, size_t n, const char *what)
+{
+    return check_length(w, n, false, what) && next_id(w) && put_varint(w, SNAP_STR_NEW) &&
+           put_varint(w, n) && put_bytes(w, s, n);
+}
+
 /* Write a reference to s[0..n): its number when seen before, else define
  * it.  Text is checked to be valid UTF-8 without NUL (once per string). */
 static bool
 put_string(writer *w, const char *s, size_t n, bool text, const char *what)
 {
-    if (n > (text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE)) {
-        fail(w, RC_SNAP_EINVAL, "%s is %zu bytes long, more than the %d allowed", what, n,
-             text ? RC_SNAP_MAX_TEXT : RC_SNAP_MAX_VALUE);
+    if (!check_length(w, n, text, what)) {
         return false;
     }
-    if ((w->n_str + 1) * 2 > (w->slots ? w->slot_mask + 1 : 0) && !strings_grow_slots(w)) {
+    if ((w->n_kept + 1) * 2 > (w->slots ? w->slot_mask + 1 : 0) && !strings_grow_slots(w)) {
         fail_nomem(w);
         return false;
     }
@@ -275,36 +306,21 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
     for (; w->slots[j].id_plus_1; j = (j + 1) & w->slot_mask) {
         /* The slot's hash and length first: the pool is read for a match only. */
         str_slot *slot = &w->slots[j];
-        uint32_t id = slot->id_plus_1 - 1;
         if (slot->hash == h && (slot->len & ~SLOT_TEXT) == n &&
-            memcmp(w->pool + w->str_off[id], s, n) == 0) {
+            memcmp(w->pool + slot->off, s, n) == 0) {
             if (text && !(slot->len & SLOT_TEXT)) {
                 if (!check_text(w, s, n, what)) {
                     return false;
                 }
                 slot->len |= SLOT_TEXT;
             }
-            return put_varint(w, (uint64_t)id + SNAP_STR_BASE);
+            return put_varint(w, (uint64_t)slot->id_plus_1 - 1 + SNAP_STR_BASE);
         }
     }
     if (text && !check_text(w, s, n, what)) {
         return false;
     }
     /* New: keep a copy, then define it in the stream. */
-    if (w->n_str >= UINT32_MAX - 2) {
-        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 distinct strings");
-        return false;
-    }
-    if (w->n_str + 2 > w->str_cap) {
-        size_t cap = w->str_cap ? w->str_cap * 2 : 1024;
-        size_t *p = rc_reallocarray(w->str_off, cap, sizeof *p);
-        if (!p) {
-            fail_nomem(w);
-            return false;
-        }
-        w->str_off = p;
-        w->str_cap = cap;
-    }
     if (w->pool_len + n > w->pool_cap) {
         size_t cap = w->pool_cap ? w->pool_cap : 65536;
         while (cap < w->pool_len + n) {
@@ -318,14 +334,16 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
         w->pool = p;
         w->pool_cap = cap;
     }
+    if (!next_id(w)) {
+        return false;
+    }
     if (n) {
         memcpy(w->pool + w->pool_len, s, n);
     }
-    w->str_off[w->n_str] = w->pool_len;
+    w->slots[j] = (str_slot){h, (uint32_t)w->n_str, (uint32_t)n | (text ? SLOT_TEXT : 0),
+                             w->pool_len};
     w->pool_len += n;
-    w->str_off[w->n_str + 1] = w->pool_len;
-    w->slots[j] = (str_slot){h, (uint32_t)w->n_str + 1, (uint32_t)n | (text ? SLOT_TEXT : 0)};
-    w->n_str++;
+    w->n_kept++;
     return put_varint(w, SNAP_STR_NEW) && put_varint(w, n) && put_bytes(w, s, n);
 }
 
@@ -420,7 +438,7 @@ put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_
     if (t->node_value) {
         size_t len = 0;
         const char *s = t->node_value(t->ctx, v, &len);
-        if (!(s ? put_string(w, s, len, false, "a node value") : put_varint(w, SNAP_STR_NONE))) {
+        if (!(s ? put_literal(w, s, len, "a node value") : put_varint(w, SNAP_STR_NONE))) {
             return false;
         }
     }
@@ -575,7 +593,6 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
     rc_free(w.in);
     rc_free(w.out);
     rc_free(w.slots);
-    rc_free(w.str_off);
     rc_free(w.pool);
     return w.st;
 }

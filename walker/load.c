@@ -48,14 +48,17 @@ typedef struct fact_rec {
 
 /* What a string may be used as: text (valid UTF-8 without NUL), a value (at
  * most RC_SNAP_MAX_VALUE bytes).  Every string is at most RC_SNAP_MAX_TEXT. */
-enum { STR_TEXT = 1, STR_VALUE = 2 };
+enum { STR_TEXT = 1, STR_VALUE = 2, STR_CHECKED = 4 };
+/* Bytes per expected string the pool starts with. */
+#define STR_BYTES_HINT 12
 
 struct rc_snapshot {
     rc_graph *graph;
     unsigned sections;
     /* Strings: string i is pool[str_off[i] .. str_off[i + 1] - 1), NUL
      * terminated in the pool; str_kind[i] says what it may be used as
-     * (STR_TEXT, STR_VALUE), so that a reference reads one byte. */
+     * (STR_VALUE; STR_TEXT once STR_CHECKED), so that a reference reads
+     * one byte. */
     char *pool;
     size_t pool_len, pool_cap;
     size_t *str_off;
@@ -97,6 +100,7 @@ typedef struct reader {
     bool frame_done;
     uint64_t body, body_size; /* decompressed so far; declared */
     uint64_t prealloc;        /* most entries an array is pre-sized to */
+    size_t str_hint;          /* strings expected: one per value, and some */
 
     rc_snapshot *s;
 } reader;
@@ -322,7 +326,7 @@ define_string(reader *r, size_t len)
         return false;
     }
     if (s->n_str + 2 > s->str_cap) {
-        size_t cap = s->str_cap ? s->str_cap * 2 : 256;
+        size_t cap = s->str_cap ? s->str_cap * 2 : r->str_hint > 256 ? r->str_hint : 256;
         size_t *off = rc_reallocarray(s->str_off, cap, sizeof *off);
         if (!off) {
             fail_nomem(r);
@@ -340,7 +344,7 @@ define_string(reader *r, size_t len)
     /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
      * are read. */
     if (s->pool_len + len + 1 > s->pool_cap) {
-        size_t cap = s->pool_cap ? s->pool_cap : 4096;
+        size_t cap = s->pool_cap ? s->pool_cap : STR_BYTES_HINT * (r->str_hint > 256 ? r->str_hint : 256);
         while (cap < s->pool_len + len + 1) {
             cap *= 2;
         }
@@ -371,11 +375,16 @@ define_string(reader *r, size_t len)
     if (s->n_str == 0) {
         s->str_off[0] = 0;
     }
-    s->str_kind[s->n_str] = (unsigned char)((rc_utf8_is_valid(dst, len) ? STR_TEXT : 0) |
-                                            (len <= RC_SNAP_MAX_VALUE ? STR_VALUE : 0));
+    s->str_kind[s->n_str] = len <= RC_SNAP_MAX_VALUE ? STR_VALUE : 0;
     s->pool_len += len + 1;
     s->str_off[++s->n_str] = s->pool_len;
     return true;
+}
+
+static const char *
+str_at(const rc_snapshot *s, uint32_t id)
+{
+    return id == RC_SNAP_NONE ? NULL : s->pool + s->str_off[id];
 }
 
 static size_t
@@ -419,17 +428,16 @@ get_string(reader *r, bool text, bool optional, const char *what)
             return RC_SNAP_NONE;
         }
     }
-    if (text && !(r->s->str_kind[id] & STR_TEXT)) {
+    unsigned char *kind = &r->s->str_kind[id];
+    if (text && !(*kind & STR_CHECKED)) {
+        /* Checked on first use as text: most values never are. */
+        *kind |= STR_CHECKED | (rc_utf8_is_valid(str_at(r->s, id), str_len(r->s, id)) ? STR_TEXT : 0);
+    }
+    if (text && !(*kind & STR_TEXT)) {
         fail(r, RC_SNAP_EFORMAT, "%s: %s is not valid UTF-8 without NUL bytes", where(r), what);
         return RC_SNAP_NONE;
     }
     return id;
-}
-
-static const char *
-str_at(const rc_snapshot *s, uint32_t id)
-{
-    return id == RC_SNAP_NONE ? NULL : s->pool + s->str_off[id];
 }
 
 /* ---- the body ------------------------------------------------------- */
@@ -875,6 +883,11 @@ read_body(reader *r)
     }
     rc_builder_foreign(b);
     r->s->sections = (unsigned)h.sections;
+    /* Sized once rather than grown by copies: a million values would
+     * otherwise be copied and faulted in twice over. */
+    uint64_t hint = ((h.sections & RC_SNAP_VALUES) ? h.n_nodes : 0) + 2 * h.n_types + h.n_frames +
+                    h.n_roots + 2 * h.n_facts + 256;
+    r->str_hint = (size_t)(hint < r->prealloc ? hint : r->prealloc);
     bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h) &&
               read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
     if (!ok) {
