@@ -195,7 +195,7 @@ main(int argc, char **argv)
     rc_idmap_free(m);
 
     rc_snap_tables tables = {&c, label, value, alloc, frames, N_FRAMES, tb_off, tb_frames, N_TB,
-                             roots, 100, NULL, 0, node_id};
+                             roots, 100, NULL, 0, node_id, 1};
     t0 = now();
     if (rc_snapshot_dump(snap, g, &tables, err, sizeof err) != RC_SNAP_OK) {
         fprintf(stderr, "%s\n", err);

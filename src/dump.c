@@ -368,7 +368,10 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     dump_ctx c = {.self = self, .values = values, .redact = redact, .from = RC_NO_ID};
-    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value};
+    /* One zstd thread beside this one: compression overlaps the relating,
+     * which is most of the pause.  (A forked child writes single-threaded.) */
+    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value,
+                        .workers = 1};
     PyObject *result = NULL;
     char msg[512] = "";
     if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0 ||

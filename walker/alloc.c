@@ -2,11 +2,13 @@
  *
  * Fault injection counts allocation calls; once the budget is spent every
  * allocation fails, so a test can walk the failure point through an
- * operation one call at a time.
+ * operation one call at a time.  The counters are atomic: zstd's worker
+ * thread allocates through here while a dump writes.
  *
  * Plain libc: asking for transparent huge pages on the big arrays saved a
  * few percent on a 1M-object capture but cost 40% on a 10M one, where the
  * kernel compacts memory synchronously at fault time. */
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,8 +17,8 @@
 #include "refchain/status.h"
 
 static rc_allocator current = {malloc, realloc, free};
-static long fail_after = -1;
-static unsigned long attempts;
+static atomic_long fail_after = -1;
+static atomic_ulong attempts;
 
 void
 rc_set_allocator(const rc_allocator *a)
@@ -33,29 +35,27 @@ rc_set_allocator(const rc_allocator *a)
 void
 rc_alloc_fail_after(long n)
 {
-    fail_after = n;
-    attempts = 0;
+    atomic_store(&fail_after, n);
+    atomic_store(&attempts, 0);
 }
 
 unsigned long
 rc_alloc_count(void)
 {
-    return attempts;
+    return atomic_load(&attempts);
 }
 
-/* One more allocation attempt: returns 0 when it must fail. */
 static int
 allow(void)
 {
-    attempts++;
-    if (fail_after < 0) {
-        return 1;
+    atomic_fetch_add_explicit(&attempts, 1, memory_order_relaxed);
+    long left = atomic_load_explicit(&fail_after, memory_order_relaxed);
+    /* Spend one of the budget, unless there is none (< 0) or it is spent. */
+    while (left > 0 && !atomic_compare_exchange_weak_explicit(&fail_after, &left, left - 1,
+                                                              memory_order_relaxed,
+                                                              memory_order_relaxed)) {
     }
-    if (fail_after == 0) {
-        return 0;
-    }
-    fail_after--;
-    return 1;
+    return left != 0;
 }
 
 void *

@@ -544,8 +544,12 @@ commit(writer *w)
            file_ok(w, snap_file_commit(&w->file, w->msg, sizeof w->msg));
 }
 
+/* With workers, zstd hands each job of this many bytes to a thread: the
+ * smallest it takes, so that its buffers stay a few megabytes. */
+#define JOB_BYTES (512 * 1024)
+
 static bool
-start_stream(writer *w)
+start_stream(writer *w, unsigned workers)
 {
     w->out_cap = ZSTD_CStreamOutSize();
     w->in = rc_malloc(STAGE);
@@ -560,6 +564,9 @@ start_stream(writer *w)
         ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG))) {
         fail(w, RC_SNAP_EIO, "zstd refused its parameters");
         return false;
+    }
+    if (workers && !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, (int)workers))) {
+        (void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, JOB_BYTES);
     }
     /* The body size (bytes 16..23) is patched in by commit(). */
     unsigned char prefix[SNAP_PREFIX_LEN] = {0};
@@ -584,7 +591,7 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
         return w.st;
     }
     if (check_tables(&w, g, t) &&
-        file_ok(&w, snap_file_open(&w.file, w.msg, sizeof w.msg)) && start_stream(&w) &&
+        file_ok(&w, snap_file_open(&w.file, w.msg, sizeof w.msg)) && start_stream(&w, t->workers) &&
         put_body(&w, g, t) && compress(&w, ZSTD_e_end)) {
         commit(&w);
     }

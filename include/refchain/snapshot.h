@@ -110,6 +110,10 @@ typedef struct rc_snap_tables {
      * the same across the dumps of one process).  NULL: no id section, and
      * the reader falls back to rc_snapshot_node_id()'s default. */
     uint32_t (*node_id)(void *ctx, rc_id v);
+    /* Threads zstd compresses in, beside the caller's (0: in the caller's
+     * alone).  The callbacks are still called from the caller's thread
+     * only; a libzstd built without threads compresses in the caller's. */
+    unsigned workers;
 } rc_snap_tables;
 
 /* Write g and `tables` (NULL: none) to `path`.  On success the file is

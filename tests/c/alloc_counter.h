@@ -1,14 +1,15 @@
 /* A counting allocator for the fault-injection tests: it tracks how many
  * blocks are live so a test can assert that a failed operation freed
- * everything it allocated. */
+ * everything it allocated.  Atomic: a dump's zstd thread allocates too. */
 #ifndef REFCHAIN_ALLOC_COUNTER_H
 #define REFCHAIN_ALLOC_COUNTER_H
 
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "refchain/alloc.h"
 
-static long live_blocks;
+static atomic_long live_blocks;
 
 static void *
 counting_malloc(size_t n)

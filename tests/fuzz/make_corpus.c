@@ -114,7 +114,7 @@ main(int argc, char **argv)
     static const rc_snap_root roots[] = {{0, 1, "module __main__"}, {1, 2, NULL}};
     static const rc_snap_fact facts[] = {{"pid", "1"}, {"argv", "x"}};
     rc_snap_tables all = {NULL, label, value, alloc, frames, 2, off, tbf, 2, roots, 2, facts, 2,
-                          node_id};
+                          node_id, 0};
     const struct {
         const char *name;
         unsigned n, seed;
