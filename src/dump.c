@@ -150,6 +150,7 @@ dump_ctx_free(dump_ctx *c)
     rc_free(c->rels);
     rc_free(c->children);
     rc_free(c->enc);
+    rc_relate_memo_free(c->relate.memo);
 }
 
 /* What redact=True writes for a data dict's key: a key relation that names
@@ -395,6 +396,7 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     /* From here to the end of the file no Python code runs (relate's live
      * mode may create an int's repr, on objects held here). */
     rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
+    c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
     rc_snap_status st =
         rc_snapshot_dump(PyBytes_AS_STRING(path), self->a.g, &t, msg, sizeof msg);
     if (st == RC_SNAP_OK && c.failed) {
@@ -602,6 +604,7 @@ fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
         return -1;
     }
     rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
+    c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
     rc_snap_status ss = rc_snapshot_dump(p->path, self.a.g, &t, msg, cap);
     if (ss == RC_SNAP_OK && c.failed) {
         remove(p->path);

@@ -554,21 +554,7 @@ name_add_str(walk *w, PyObject *u)
         if (c == 0 || (c >= 0xD800 && c <= 0xDFFF)) {
             c = 0xFFFD;
         }
-        if (c < 0x80) {
-            *o++ = (char)c;
-        } else if (c < 0x800) {
-            *o++ = (char)(0xC0 | (c >> 6));
-            *o++ = (char)(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            *o++ = (char)(0xE0 | (c >> 12));
-            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
-            *o++ = (char)(0x80 | (c & 0x3F));
-        } else {
-            *o++ = (char)(0xF0 | (c >> 18));
-            *o++ = (char)(0x80 | ((c >> 12) & 0x3F));
-            *o++ = (char)(0x80 | ((c >> 6) & 0x3F));
-            *o++ = (char)(0x80 | (c & 0x3F));
-        }
+        o += rc_utf8_put(c, o);
     }
     w->name_len = (size_t)(o - w->name);
     w->name[w->name_len] = '\0';
@@ -1722,23 +1708,51 @@ rc_capture_release(PyObject **refs, size_t n)
 
 /* ---- what a dump reads of the objects it holds -------------------------------- */
 
+/* The UTF-8 of str op's first characters that fit in RC_SHORT_VALUE_MAX
+ * bytes (whole characters), encoded here: PyUnicode_AsUTF8 would attach a
+ * UTF-8 copy to every non-ASCII str the dump reads.  -1 for a surrogate
+ * among them (it has no UTF-8) or a str not ready (before 3.12). */
+static long
+short_str(PyObject *op, char *buf)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (!PyUnicode_IS_READY(op)) {
+        return -1;
+    }
+#endif
+    size_t len = (size_t)PyUnicode_GET_LENGTH(op);
+    if (PyUnicode_IS_ASCII(op)) {
+        size_t n = len < RC_SHORT_VALUE_MAX ? len : RC_SHORT_VALUE_MAX;
+        memcpy(buf, PyUnicode_DATA(op), n);
+        return (long)n;
+    }
+    int kind = PyUnicode_KIND(op);
+    const void *data = PyUnicode_DATA(op);
+    size_t n = 0;
+    char one[4];
+    for (size_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        if (c >= 0xD800 && c < 0xE000) {
+            return -1;
+        }
+        size_t k = rc_utf8_put(c, one);
+        if (n + k > RC_SHORT_VALUE_MAX) {
+            break;
+        }
+        memcpy(buf + n, one, k);
+        n += k;
+    }
+    return (long)n;
+}
+
+_Static_assert(RC_DECIMAL_MAX <= RC_SHORT_VALUE_MAX, "an int's decimal fits a short value");
+
 long
 rc_short_value(PyObject *op, char *buf)
 {
     PyTypeObject *tp = Py_TYPE(op);
     if (tp == &PyUnicode_Type) {
-        Py_ssize_t len;
-        const char *s = PyUnicode_AsUTF8AndSize(op, &len); /* C only: caches the UTF-8 */
-        if (!s) {
-            PyErr_Clear(); /* lone surrogates have no UTF-8 */
-            return -1;
-        }
-        size_t n = (size_t)len < RC_SHORT_VALUE_MAX ? (size_t)len : RC_SHORT_VALUE_MAX;
-        while (n < (size_t)len && n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
-            n--; /* cut before a continuation byte: a whole character */
-        }
-        memcpy(buf, s, n);
-        return (long)n;
+        return short_str(op, buf);
     }
     if (tp == &PyBytes_Type) {
         size_t n = (size_t)PyBytes_GET_SIZE(op);
@@ -1758,7 +1772,7 @@ rc_short_value(PyObject *op, char *buf)
             PyErr_Clear();
             return -1;
         }
-        return snprintf(buf, RC_SHORT_VALUE_MAX, "%lld", v);
+        return (long)rc_decimal(buf, v);
     }
     if (tp == &PyFloat_Type) {
         char *s = PyOS_double_to_string(PyFloat_AS_DOUBLE(op), 'r', 0, Py_DTSF_ADD_DOT_0, NULL);

@@ -55,20 +55,8 @@ add_char(rc_buf *t, Py_UCS4 c)
         n = 2;
     } else if (escaped(c)) {
         n = (size_t)snprintf(buf, sizeof buf, c < 0x100 ? "\\x%02x" : "\\u%04x", (unsigned)c);
-    } else if (c < 0x80) {
-        buf[n++] = (char)c;
-    } else if (c < 0x800) {
-        buf[n++] = (char)(0xC0 | (c >> 6));
-        buf[n++] = (char)(0x80 | (c & 0x3F));
-    } else if (c < 0x10000) {
-        buf[n++] = (char)(0xE0 | (c >> 12));
-        buf[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        buf[n++] = (char)(0x80 | (c & 0x3F));
     } else {
-        buf[n++] = (char)(0xF0 | (c >> 18));
-        buf[n++] = (char)(0x80 | ((c >> 12) & 0x3F));
-        buf[n++] = (char)(0x80 | ((c >> 6) & 0x3F));
-        buf[n++] = (char)(0x80 | (c & 0x3F));
+        n = rc_utf8_put(c, buf);
     }
     rc_buf_put(t, buf, n);
 }

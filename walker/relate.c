@@ -273,21 +273,7 @@ utf8_put(const text *t, size_t from, size_t to, char *p)
         if (c >= 0xD800 && c < 0xE000) {
             c = 0xFFFD; /* a lone surrogate has no UTF-8: _format.name escapes the rest */
         }
-        if (c < 0x80) {
-            *p++ = (char)c;
-        } else if (c < 0x800) {
-            *p++ = (char)(0xC0 | (c >> 6));
-            *p++ = (char)(0x80 | (c & 0x3F));
-        } else if (c < 0x10000) {
-            *p++ = (char)(0xE0 | (c >> 12));
-            *p++ = (char)(0x80 | ((c >> 6) & 0x3F));
-            *p++ = (char)(0x80 | (c & 0x3F));
-        } else {
-            *p++ = (char)(0xF0 | (c >> 18));
-            *p++ = (char)(0x80 | ((c >> 12) & 0x3F));
-            *p++ = (char)(0x80 | ((c >> 6) & 0x3F));
-            *p++ = (char)(0x80 | (c & 0x3F));
-        }
+        p += rc_utf8_put(c, p);
     }
     return p;
 }
@@ -798,9 +784,106 @@ typedef struct dmap {
     ptrmap vals, keys;
 } dmap;
 
+/* ---- the per-type memo ------------------------------------------------------ */
+
+/* A member field: the PyMemberDef of an object reference at `offset`,
+ * found under `name` in a class dict along the type's MRO. */
+typedef struct member_field {
+    Py_ssize_t offset;
+    PyObject *name;
+} member_field;
+
+/* More member fields than this are matched through a ptrmap per parent
+ * instead of a scan per child. */
+#define MEMO_MEMBERS_MAX 32
+
+typedef struct type_memo {
+    PyTypeObject *tp; /* NULL: an empty slot */
+    unsigned char is_deque, is_lru, is_local, is_c_future, is_py_future;
+    signed char dd;      /* has_dict_descriptor, or -1 not known yet */
+    signed char members; /* 1 listed; 0 not yet; -1 too many to list */
+    size_t n_members;
+    member_field *member;
+} type_memo;
+
+struct rc_relate_memo {
+    type_memo *slot;
+    size_t mask, used;
+};
+
+rc_relate_memo *
+rc_relate_memo_new(void)
+{
+    rc_relate_memo *m = rc_calloc(1, sizeof *m);
+    if (m && !(m->slot = rc_calloc(64, sizeof *m->slot))) {
+        rc_free(m);
+        return NULL;
+    }
+    if (m) {
+        m->mask = 63;
+    }
+    return m;
+}
+
+void
+rc_relate_memo_free(rc_relate_memo *m)
+{
+    for (size_t i = 0; m && i <= m->mask; i++) {
+        rc_free(m->slot[i].member);
+    }
+    if (m) {
+        rc_free(m->slot);
+        rc_free(m);
+    }
+}
+
+static size_t
+memo_home(const rc_relate_memo *m, const PyTypeObject *tp)
+{
+    return (size_t)(((uintptr_t)tp * UINT64_C(0x9E3779B97F4A7C15)) >> 32) & m->mask;
+}
+
+/* tp's entry, added (flags unknown) when new; NULL on ENOMEM. */
+static type_memo *
+memo_entry(rc_relate_memo *m, PyTypeObject *tp)
+{
+    size_t i = memo_home(m, tp);
+    for (; m->slot[i].tp; i = (i + 1) & m->mask) {
+        if (m->slot[i].tp == tp) {
+            return &m->slot[i];
+        }
+    }
+    if (2 * (m->used + 1) > m->mask + 1) {
+        size_t cap = 2 * (m->mask + 1);
+        type_memo *slot = rc_calloc(cap, sizeof *slot);
+        if (!slot) {
+            return NULL;
+        }
+        rc_relate_memo old = *m;
+        m->slot = slot;
+        m->mask = cap - 1;
+        for (size_t j = 0; j <= old.mask; j++) {
+            if (old.slot[j].tp) {
+                size_t k = memo_home(m, old.slot[j].tp);
+                while (m->slot[k].tp) {
+                    k = (k + 1) & m->mask;
+                }
+                m->slot[k] = old.slot[j];
+            }
+        }
+        rc_free(old.slot);
+        return memo_entry(m, tp);
+    }
+    m->used++;
+    m->slot[i].tp = tp;
+    m->slot[i].dd = -1;
+    return &m->slot[i];
+}
+
 typedef struct prep {
     int batch;
     PyObject *parent;
+    type_memo *memo; /* parent's type's, when the context keeps a memo */
     /* The classes of the context parent is an instance of. */
     int is_deque, is_lru, is_local, is_c_future, is_py_future;
     dmap dm[2]; /* the parent dict and an instance's attribute dict */
@@ -827,6 +910,7 @@ typedef struct prep {
 
 static int has_base(PyTypeObject *tp, PyObject *cls);
 static int in_mro(PyTypeObject *tp, PyObject *const *classes, size_t n);
+static int has_dict_descriptor(PyTypeObject *tp);
 
 static void
 prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
@@ -835,11 +919,29 @@ prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
     memset(pp, 0, sizeof *pp);
     pp->batch = batch;
     pp->parent = parent;
-    pp->is_deque = has_base(tp, ctx->deque);
-    pp->is_lru = has_base(tp, ctx->lru_wrapper);
-    pp->is_local = has_base(tp, ctx->local);
-    pp->is_c_future = in_mro(tp, ctx->c_future, 2);
-    pp->is_py_future = in_mro(tp, ctx->py_future, 2);
+    type_memo *e = ctx->memo ? memo_entry(ctx->memo, tp) : NULL;
+    if (e && e->dd >= 0) {
+        pp->memo = e;
+    } else {
+        pp->is_deque = has_base(tp, ctx->deque);
+        pp->is_lru = has_base(tp, ctx->lru_wrapper);
+        pp->is_local = has_base(tp, ctx->local);
+        pp->is_c_future = in_mro(tp, ctx->c_future, 2);
+        pp->is_py_future = in_mro(tp, ctx->py_future, 2);
+        if (e) {
+            *e = (type_memo){tp, (unsigned char)pp->is_deque, (unsigned char)pp->is_lru,
+                             (unsigned char)pp->is_local, (unsigned char)pp->is_c_future,
+                             (unsigned char)pp->is_py_future, (signed char)has_dict_descriptor(tp),
+                             0, 0, NULL};
+            pp->memo = e;
+        }
+        return;
+    }
+    pp->is_deque = e->is_deque;
+    pp->is_lru = e->is_lru;
+    pp->is_local = e->is_local;
+    pp->is_c_future = e->is_c_future;
+    pp->is_py_future = e->is_py_future;
 }
 
 static void
@@ -1459,6 +1561,55 @@ relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
     return 0;
 }
 
+/* Whether class dict entry (k, v) is a member field of tp's instances: an
+ * object reference at a fixed offset, of a class tp derives from. */
+static int
+is_member_field(PyTypeObject *tp, PyObject *k, PyObject *v)
+{
+    if (Py_TYPE(v) != &PyMemberDescr_Type || !PyUnicode_CheckExact(k)) {
+        return 0;
+    }
+    PyMemberDef *m = ((PyMemberDescrObject *)v)->d_member;
+    return (m->type == RC_T_OBJECT || m->type == RC_T_OBJECT_EX) &&
+           !(m->flags & RC_RELATIVE_OFFSET) && PyType_IsSubtype(tp, ((PyDescrObject *)v)->d_type);
+}
+
+/* List e's member fields in MRO order (member_of's order), or mark it as
+ * having too many to list.  0, or -1 on ENOMEM. */
+static int
+memo_members(type_memo *e, PyTypeObject *tp)
+{
+    PyObject *mro = tp->tp_mro;
+    Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
+    member_field list[MEMO_MEMBERS_MAX];
+    size_t count = 0;
+    for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
+        PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
+        PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        while (ns && PyDict_Next(ns, &pos, &k, &v)) {
+            if (!is_member_field(tp, k, v)) {
+                continue;
+            }
+            if (count == MEMO_MEMBERS_MAX) {
+                e->members = -1;
+                return 0;
+            }
+            list[count++] = (member_field){((PyMemberDescrObject *)v)->d_member->offset, k};
+        }
+    }
+    if (count && !(e->member = rc_reallocarray(NULL, count, sizeof *e->member))) {
+        return -1;
+    }
+    if (count) {
+        memcpy(e->member, list, count * sizeof *list);
+    }
+    e->n_members = count;
+    e->members = 1;
+    return 0;
+}
+
 /* The PyMemberDef fields along parent's MRO (a class's __slots__, a builtin
  * type's fields), each found as a member descriptor in a class dict: the
  * name (borrowed) of the first that holds child, or NULL, in *name.  0, or
@@ -1471,6 +1622,20 @@ member_of(prep *pp, PyObject *parent, PyObject *child, PyObject **name)
     Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
     uintptr_t found;
     *name = NULL;
+    type_memo *e = pp->memo;
+    if (e && e->members == 0 && memo_members(e, tp) < 0) {
+        return -1;
+    }
+    if (e && e->members == 1) {
+        for (size_t i = 0; i < e->n_members; i++) {
+            PyObject *value = *(PyObject **)((char *)parent + e->member[i].offset);
+            if (value && value == child) {
+                *name = e->member[i].name;
+                break;
+            }
+        }
+        return 0;
+    }
     if (pp->batch && !pp->mem_built) {
         size_t room = 0;
         for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
@@ -1491,16 +1656,11 @@ member_of(prep *pp, PyObject *parent, PyObject *child, PyObject **name)
         PyObject *k, *v;
         Py_ssize_t pos = 0;
         while (ns && PyDict_Next(ns, &pos, &k, &v)) {
-            if (Py_TYPE(v) != &PyMemberDescr_Type || !PyUnicode_CheckExact(k)) {
+            if (!is_member_field(tp, k, v)) {
                 continue;
             }
-            PyMemberDef *m = ((PyMemberDescrObject *)v)->d_member;
-            if ((m->type != RC_T_OBJECT && m->type != RC_T_OBJECT_EX) ||
-                (m->flags & RC_RELATIVE_OFFSET) ||
-                !PyType_IsSubtype(tp, ((PyDescrObject *)v)->d_type)) {
-                continue;
-            }
-            PyObject *value = *(PyObject **)((char *)parent + m->offset);
+            PyObject *value =
+                *(PyObject **)((char *)parent + ((PyMemberDescrObject *)v)->d_member->offset);
             if (pp->batch) {
                 ptrmap_add(&pp->mem_first, value, (uintptr_t)k);
             } else if (value && value == child) {
@@ -1558,7 +1718,7 @@ relate_instance_attrs(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyOb
 {
     PyTypeObject *tp = Py_TYPE(parent);
     if (!pp->dd_known) {
-        pp->dd = has_dict_descriptor(tp);
+        pp->dd = pp->memo ? pp->memo->dd : has_dict_descriptor(tp);
         pp->dd_known = 1;
     }
     if (!pp->dd) {

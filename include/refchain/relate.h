@@ -33,6 +33,10 @@
 
 struct _object;
 
+/* What relate learns once per type (the classes it is an instance of, its
+ * member fields), kept across calls: see rc_relate_ctx.memo. */
+typedef struct rc_relate_memo rc_relate_memo;
+
 typedef enum rc_relate_mode {
     RC_RELATE_LIVE,   /* on objects held by strong references: may allocate */
     RC_RELATE_CAPTURE /* inside a capture: no Python object, no Python code */
@@ -49,7 +53,16 @@ typedef struct rc_relate_ctx {
     struct _object *c_future[2];  /* _asyncio.Task, _asyncio.Future */
     struct _object *py_future[2]; /* asyncio.tasks._PyTask, asyncio.futures._PyFuture */
     struct _object *context;      /* _contextvars.Context */
+    /* NULL, or from rc_relate_memo_new(): then what relate learns of a type
+     * is kept, under the same rule (no Python code runs meanwhile), and
+     * every later parent of that type reuses it.  A dump relates a million
+     * parents of a few hundred types. */
+    rc_relate_memo *memo;
 } rc_relate_ctx;
+
+/* A memo, or NULL on ENOMEM (relate works without one). */
+rc_relate_memo *rc_relate_memo_new(void);
+void rc_relate_memo_free(rc_relate_memo *memo);
 
 /* Fill ctx from sys.modules.  Reads dicts only (no lookup that compares
  * keys), creates nothing; call it with the GIL held, before a capture's walk

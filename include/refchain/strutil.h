@@ -8,6 +8,35 @@
  * surrogate code point or NUL becomes U+FFFD.  rc_free() it.  NULL on ENOMEM. */
 char *rc_utf8_valid_dup(const char *s, size_t n);
 
+/* Code point c (at most 0x10FFFF) as UTF-8 at out, which has room for 4
+ * bytes; returns how many it wrote.  A surrogate is written as it is: the
+ * callers replace or escape those first. */
+static inline size_t
+rc_utf8_put(unsigned long c, char *out)
+{
+    unsigned char *o = (unsigned char *)out;
+    if (c < 0x80) {
+        o[0] = (unsigned char)c;
+        return 1;
+    }
+    if (c < 0x800) {
+        o[0] = (unsigned char)(0xC0 | (c >> 6));
+        o[1] = (unsigned char)(0x80 | (c & 0x3F));
+        return 2;
+    }
+    if (c < 0x10000) {
+        o[0] = (unsigned char)(0xE0 | (c >> 12));
+        o[1] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        o[2] = (unsigned char)(0x80 | (c & 0x3F));
+        return 3;
+    }
+    o[0] = (unsigned char)(0xF0 | (c >> 18));
+    o[1] = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+    o[2] = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+    o[3] = (unsigned char)(0x80 | (c & 0x3F));
+    return 4;
+}
+
 /* Whether s[0..n) is valid UTF-8 without NUL bytes or surrogates. */
 int rc_utf8_is_valid(const char *s, size_t n);
 

@@ -294,6 +294,41 @@ def test_redact_writes_no_str_or_bytes_value(run_script, tmp_path):
     assert "VAULT" in redacted.decode("latin-1")
 
 
+SLOTS = """
+import json, refchain
+class Wide:
+    __slots__ = tuple("s%d" % i for i in range(40))
+class Base:
+    __slots__ = ("a", "b")
+class Derived(Base):
+    __slots__ = ("c",)
+HOLD = []
+for i in range(50):
+    w, d = Wide(), Derived()
+    setattr(w, "s%d" % (i % 40), bytearray(1))
+    d.a = d.c = bytearray(2)
+    d.b = bytearray(3)
+    HOLD.append((w, d))
+del w, d
+refchain.dump("s.rcsnap")
+print(json.dumps([[id(getattr(w, "s%d" % (i % 40))), id(d.c), id(d.b)]
+                  for i, (w, d) in enumerate(HOLD)]))
+"""
+
+
+def test_every_instance_of_a_slotted_class_reads_its_field(run_script, tmp_path):
+    # A dump learns each type's member fields once (more than 32 are
+    # matched per instance instead) and names every instance's by them; a
+    # value in two fields reads as the first along the MRO, as live.
+    rows = json.loads(run_script(SLOTS).stdout.splitlines()[-1])
+    snap = refchain.load(str(tmp_path / "s.rcsnap"))
+    for i, (wide, both, base) in enumerate(rows):
+        head = "['HOLD'] list \u2192 [%d] tuple \u2192 " % i
+        assert head + "[0] Wide \u2192 .s%d bytearray" % (i % 40) in str(snap.find_chain(wide))
+        assert head + "[1] Derived \u2192 .c bytearray" in str(snap.find_chain(both))
+        assert head + "[1] Derived \u2192 .b bytearray" in str(snap.find_chain(base))
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "empty|too short|truncated"),
     (b"not a snapshot at all, just text\n" * 4, "not a refchain snapshot|magic"),

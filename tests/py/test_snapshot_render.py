@@ -155,11 +155,14 @@ print(json.dumps(id(secret)))
 
 def test_a_long_value_reads_as_cut(run_script, tmp_path):
     # The file keeps 64 bytes of a str: 32 "é"s of a longer one read as a
-    # cut repr, as a long str reads live; a short one reads whole.
+    # cut repr, as a long str reads live; a short one reads whole.  Reading
+    # them attaches no UTF-8 copy to the strs (getsizeof counts one).
     out = run_script("""
-import json, refchain
-texts = ["\\u00e9" * 100, "caf\\u00e9", "x" * 100]
+import json, sys, refchain
+texts = ["\\u00e9" * 100, "caf\\u00e9", "x" * 100, "\\U0001f600" * 20]
+sizes = [sys.getsizeof(t) for t in texts]
 refchain.dump("v.rcsnap")
+assert [sys.getsizeof(t) for t in texts] == sizes, "the dump grew a str"
 print(json.dumps(id(texts)))
 """).stdout
     snap = refchain.load(str(tmp_path / "v.rcsnap"))
@@ -168,6 +171,7 @@ print(json.dumps(id(texts)))
     assert "'" + "\u00e9" * 32 + "\u2026" in texts
     assert "'caf\u00e9'" in texts
     assert "'" + "x" * 58 + "\u2026" in texts       # as live: 60 characters
+    assert "'" + "\U0001f600" * 16 + "\u2026" in texts
 
 
 def test_pictures_in_jupyter_and_no_mixing_heaps(leak):
