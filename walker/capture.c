@@ -526,37 +526,50 @@ name_add_bytes(walk *w, const char *s, size_t n)
     return 1;
 }
 
-/* Append a str as UTF-8 without creating objects: lone surrogates (which
- * PyUnicode_AsUTF8 would refuse with an exception) become U+FFFD. */
-static int
-name_add_str(walk *w, PyObject *u)
+/* A ready str's UTF-8 into out (room for 4 bytes a character), made here:
+ * PyUnicode_AsUTF8 would refuse lone surrogates with an exception and
+ * attach a UTF-8 copy to the str, which changes its size.  A lone
+ * surrogate or NUL becomes U+FFFD.  Returns the length. */
+static size_t
+str_utf8(PyObject *u, char *out)
 {
-    if (!PyUnicode_Check(u)) {
-        return name_add_bytes(w, "?", 1);
-    }
-#if PY_VERSION_HEX < 0x030C0000
-    if (!PyUnicode_IS_READY(u)) {
-        return name_add_bytes(w, "?", 1);
-    }
-#endif
-    Py_ssize_t len = PyUnicode_GET_LENGTH(u);
+    size_t len = (size_t)PyUnicode_GET_LENGTH(u);
     if (PyUnicode_IS_ASCII(u)) {
-        return name_add_bytes(w, (const char *)PyUnicode_DATA(u), (size_t)len);
+        memcpy(out, PyUnicode_DATA(u), len);
+        return len;
     }
     int kind = PyUnicode_KIND(u);
     const void *data = PyUnicode_DATA(u);
-    if (!name_reserve(w, 4 * (size_t)len)) {
+    char *o = out;
+    for (size_t i = 0; i < len; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i);
+        o += rc_utf8_put(c == 0 || (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c, o);
+    }
+    return (size_t)(o - out);
+}
+
+/* Whether u is a str whose characters can be read in place. */
+static int
+str_readable(PyObject *u)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    return PyUnicode_Check(u) && PyUnicode_IS_READY(u);
+#else
+    return PyUnicode_Check(u);
+#endif
+}
+
+/* Append a str as UTF-8 without creating objects (str_utf8). */
+static int
+name_add_str(walk *w, PyObject *u)
+{
+    if (!str_readable(u)) {
+        return name_add_bytes(w, "?", 1);
+    }
+    if (!name_reserve(w, 4 * (size_t)PyUnicode_GET_LENGTH(u))) {
         return 0;
     }
-    char *o = w->name + w->name_len;
-    for (Py_ssize_t i = 0; i < len; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c == 0 || (c >= 0xD800 && c <= 0xDFFF)) {
-            c = 0xFFFD;
-        }
-        o += rc_utf8_put(c, o);
-    }
-    w->name_len = (size_t)(o - w->name);
+    w->name_len += str_utf8(u, w->name + w->name_len);
     w->name[w->name_len] = '\0';
     return 1;
 }
@@ -1888,8 +1901,9 @@ reserve(void **p, size_t *cap, size_t want, size_t size)
     return 0;
 }
 
-/* The index of frame (file, line), added when new; UINT32_MAX on ENOMEM,
- * or for a file name with no UTF-8 (exception cleared: the frame is left out). */
+/* The index of frame (file, line), added when new; UINT32_MAX on ENOMEM.
+ * The file name's UTF-8 is made by str_utf8 (a name that is not a str
+ * reads <unknown>). */
 static uint32_t
 frame_index(sites_build *b, PyObject *file, uint32_t line)
 {
@@ -1909,18 +1923,17 @@ frame_index(sites_build *b, PyObject *file, uint32_t line)
         reserve((void **)&b->file_obj, &b->frames_cap, s->n_frames + 1, sizeof *b->file_obj) < 0) {
         return UINT32_MAX;
     }
-    Py_ssize_t len;
-    const char *utf8 = PyUnicode_Check(file) ? PyUnicode_AsUTF8AndSize(file, &len) : NULL;
-    if (!utf8) {
-        PyErr_Clear();
-        utf8 = "<unknown>";
-        len = 9;
-    }
-    char *copy = rc_malloc((size_t)len + 1);
+    int readable = str_readable(file);
+    size_t chars = readable ? (size_t)PyUnicode_GET_LENGTH(file) : 0;
+    char *copy = chars < SIZE_MAX / 4 ? rc_malloc(4 * chars + sizeof "<unknown>") : NULL;
     if (!copy) {
         return UINT32_MAX;
     }
-    memcpy(copy, utf8, (size_t)len + 1);
+    if (readable) {
+        copy[str_utf8(file, copy)] = '\0';
+    } else {
+        memcpy(copy, "<unknown>", sizeof "<unknown>");
+    }
     uint32_t i = (uint32_t)s->n_frames++;
     s->frames[i] = (rc_snap_frame){copy, line};
     b->file_obj[i] = file;

@@ -329,6 +329,32 @@ def test_every_instance_of_a_slotted_class_reads_its_field(run_script, tmp_path)
         assert head + "[1] Derived \u2192 .b bytearray" in str(snap.find_chain(base))
 
 
+NON_ASCII_FILE = """
+import sys, tracemalloc, refchain
+tracemalloc.start(5)
+sys.path.insert(0, ".")
+mod = __import__("caf\\u00e9")
+HELD = mod.make()
+name = mod.make.__code__.co_filename
+size = sys.getsizeof(name)
+refchain.dump("t.rcsnap")
+assert sys.getsizeof(name) == size, "the dump grew the file name"
+print(id(HELD[0]))
+"""
+
+
+def test_a_file_name_that_is_not_ascii_is_read_in_place(run_script, tmp_path):
+    # The dump writes the allocation line's file name as UTF-8 made in C:
+    # CPython's would stay attached to the code's co_filename, a str of the
+    # heap, and grow it.
+    (tmp_path / "caf\u00e9.py").write_text(
+        "def make():\n    return [bytearray(10) for _ in range(100)]\n", "utf-8")
+    address = int(run_script(NON_ASCII_FILE).stdout.splitlines()[-1])
+    snap = refchain.load(str(tmp_path / "t.rcsnap"))
+    node = snap._c.find(address)
+    assert any(f.endswith("caf\u00e9.py") and line == 2 for f, line in snap._c.frames(node))
+
+
 @pytest.mark.parametrize("content, message", [
     (b"", "empty|too short|truncated"),
     (b"not a snapshot at all, just text\n" * 4, "not a refchain snapshot|magic"),
