@@ -795,13 +795,13 @@ typedef struct member_field {
 
 /* More member fields than this are matched through a ptrmap per parent
  * instead of a scan per child. */
-#define MEMO_MEMBERS_MAX 32
+#define MEMBERS_SCANNED 32
 
 typedef struct type_memo {
     PyTypeObject *tp; /* NULL: an empty slot */
     unsigned char is_deque, is_lru, is_local, is_c_future, is_py_future;
     signed char dd;      /* has_dict_descriptor, or -1 not known yet */
-    signed char members; /* 1 listed; 0 not yet; -1 too many to list */
+    unsigned char members; /* listed yet */
     size_t n_members;
     member_field *member;
 } type_memo;
@@ -895,6 +895,7 @@ typedef struct prep {
     ptrmap deque_first; /* item -> its first index */
     int set_built;
     ptrmap set_keys;
+    type_memo fields;     /* its member fields, when the context keeps no memo */
     int mem_built;
     ptrmap mem_first; /* value -> the name (a str) of its first member field */
     int dd_known, dd; /* has_dict_descriptor */
@@ -955,6 +956,7 @@ prep_free(prep *pp)
     ptrmap_free(&pp->deque_first);
     ptrmap_free(&pp->set_keys);
     ptrmap_free(&pp->mem_first);
+    rc_free(pp->fields.member);
     ptrmap_free(&pp->inl_first);
     rc_free(pp->lru.refs.items);
     memset(pp, 0, sizeof *pp);
@@ -1574,15 +1576,14 @@ is_member_field(PyTypeObject *tp, PyObject *k, PyObject *v)
            !(m->flags & RC_RELATIVE_OFFSET) && PyType_IsSubtype(tp, ((PyDescrObject *)v)->d_type);
 }
 
-/* List e's member fields in MRO order (member_of's order), or mark it as
- * having too many to list.  0, or -1 on ENOMEM. */
+/* List e's member fields in MRO order (the order that names a value held
+ * in two of them).  0, or -1 on ENOMEM. */
 static int
-memo_members(type_memo *e, PyTypeObject *tp)
+list_members(type_memo *e, PyTypeObject *tp)
 {
     PyObject *mro = tp->tp_mro;
     Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
-    member_field list[MEMO_MEMBERS_MAX];
-    size_t count = 0;
+    size_t cap = 0;
     for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
         PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
         PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
@@ -1592,86 +1593,58 @@ memo_members(type_memo *e, PyTypeObject *tp)
             if (!is_member_field(tp, k, v)) {
                 continue;
             }
-            if (count == MEMO_MEMBERS_MAX) {
-                e->members = -1;
-                return 0;
+            if (e->n_members == cap) {
+                cap = cap ? 2 * cap : 8;
+                member_field *m = rc_reallocarray(e->member, cap, sizeof *m);
+                if (!m) {
+                    rc_free(e->member); /* listed again from the start next time */
+                    e->member = NULL;
+                    e->n_members = 0;
+                    return -1;
+                }
+                e->member = m;
             }
-            list[count++] = (member_field){((PyMemberDescrObject *)v)->d_member->offset, k};
+            e->member[e->n_members++] =
+                (member_field){((PyMemberDescrObject *)v)->d_member->offset, k};
         }
     }
-    if (count && !(e->member = rc_reallocarray(NULL, count, sizeof *e->member))) {
-        return -1;
-    }
-    if (count) {
-        memcpy(e->member, list, count * sizeof *list);
-    }
-    e->n_members = count;
     e->members = 1;
     return 0;
 }
 
-/* The PyMemberDef fields along parent's MRO (a class's __slots__, a builtin
- * type's fields), each found as a member descriptor in a class dict: the
- * name (borrowed) of the first that holds child, or NULL, in *name.  0, or
- * -1 on ENOMEM. */
+/* The name (borrowed) of the first member field of parent's type (a
+ * class's __slots__, a builtin type's fields) that holds child, or NULL,
+ * in *name.  0, or -1 on ENOMEM. */
 static int
 member_of(prep *pp, PyObject *parent, PyObject *child, PyObject **name)
 {
-    PyTypeObject *tp = Py_TYPE(parent);
-    PyObject *mro = tp->tp_mro;
-    Py_ssize_t n = mro && PyTuple_Check(mro) ? PyTuple_GET_SIZE(mro) : 0;
-    uintptr_t found;
+    type_memo *e = pp->memo ? pp->memo : &pp->fields;
     *name = NULL;
-    type_memo *e = pp->memo;
-    if (e && e->members == 0 && memo_members(e, tp) < 0) {
+    if (!e->members && list_members(e, Py_TYPE(parent)) < 0) {
         return -1;
     }
-    if (e && e->members == 1) {
-        for (size_t i = 0; i < e->n_members; i++) {
-            PyObject *value = *(PyObject **)((char *)parent + e->member[i].offset);
-            if (value && value == child) {
-                *name = e->member[i].name;
-                break;
+    if (pp->batch && e->n_members > MEMBERS_SCANNED) {
+        /* Many fields: each value's first, in a map made once per parent. */
+        if (!pp->mem_built) {
+            if (ptrmap_init(&pp->mem_first, e->n_members) < 0) {
+                return -1;
             }
+            for (size_t i = 0; i < e->n_members; i++) {
+                ptrmap_add(&pp->mem_first, *(PyObject **)((char *)parent + e->member[i].offset),
+                           (uintptr_t)e->member[i].name);
+            }
+            pp->mem_built = 1;
         }
-        return 0;
-    }
-    if (pp->batch && !pp->mem_built) {
-        size_t room = 0;
-        for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
-            PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
-            PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
-            room += ns ? (size_t)PyDict_GET_SIZE(ns) : 0;
-        }
-        if (ptrmap_init(&pp->mem_first, room) < 0) {
-            return -1;
-        }
-    } else if (pp->batch) {
+        uintptr_t found;
         *name = ptrmap_get(&pp->mem_first, child, &found) ? (PyObject *)found : NULL;
         return 0;
     }
-    for (Py_ssize_t c = 0; c < (n ? n : 1); c++) {
-        PyObject *cls = n ? PyTuple_GET_ITEM(mro, c) : (PyObject *)tp;
-        PyObject *ns = PyType_Check(cls) ? class_dict((PyTypeObject *)cls) : NULL;
-        PyObject *k, *v;
-        Py_ssize_t pos = 0;
-        while (ns && PyDict_Next(ns, &pos, &k, &v)) {
-            if (!is_member_field(tp, k, v)) {
-                continue;
-            }
-            PyObject *value =
-                *(PyObject **)((char *)parent + ((PyMemberDescrObject *)v)->d_member->offset);
-            if (pp->batch) {
-                ptrmap_add(&pp->mem_first, value, (uintptr_t)k);
-            } else if (value && value == child) {
-                *name = k;
-                return 0;
-            }
+    for (size_t i = 0; i < e->n_members; i++) {
+        PyObject *value = *(PyObject **)((char *)parent + e->member[i].offset);
+        if (value && value == child) {
+            *name = e->member[i].name;
+            break;
         }
-    }
-    if (pp->batch) {
-        pp->mem_built = 1;
-        *name = ptrmap_get(&pp->mem_first, child, &found) ? (PyObject *)found : NULL;
     }
     return 0;
 }
