@@ -52,6 +52,7 @@ typedef struct writer {
     snap_file file;
     char msg[256]; /* snap_file's messages */
     ZSTD_CCtx *cctx;
+    bool workers, started; /* zstd compresses in threads; it has begun to */
     unsigned char *in, *out;
     size_t in_len, out_cap;
     uint64_t body; /* bytes of body compressed so far */
@@ -120,6 +121,27 @@ write_all(writer *w, const void *data, size_t n)
     return file_ok(w, snap_file_write(&w->file, data, n, w->msg, sizeof w->msg));
 }
 
+/* With workers, zstd hands each job of this many bytes to a thread: the
+ * smallest it takes, so that its buffers stay a few megabytes. */
+#define JOB_BYTES (512 * 1024)
+
+static bool
+set_params(writer *w)
+{
+    return !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SNAP_ZSTD_LEVEL)) &&
+           !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1)) &&
+           !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG));
+}
+
+/* Have zstd compress in `workers` threads of its own.  False when it
+ * cannot (a libzstd built without threads). */
+static bool
+set_workers(writer *w, unsigned workers)
+{
+    return !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, (int)workers)) &&
+           !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, JOB_BYTES));
+}
+
 /* Compress in[0..in_len) with `mode` and write what zstd produced. */
 static bool
 compress(writer *w, ZSTD_EndDirective mode)
@@ -129,6 +151,20 @@ compress(writer *w, ZSTD_EndDirective mode)
     for (;;) {
         ZSTD_outBuffer output = {w->out, w->out_cap, 0};
         size_t left = ZSTD_compressStream2(w->cctx, &output, &input, mode);
+        if (ZSTD_isError(left) && w->workers && !w->started) {
+            /* The threads could not be had (none left in a container, or
+             * no memory for them): compress in this one.  Nothing was
+             * consumed or written yet. */
+            w->workers = false;
+            if (ZSTD_isError(ZSTD_CCtx_reset(w->cctx, ZSTD_reset_session_and_parameters)) ||
+                !set_params(w)) {
+                fail(w, RC_SNAP_EIO, "zstd refused its parameters");
+                return false;
+            }
+            input.pos = 0;
+            continue;
+        }
+        w->started = true;
         if (ZSTD_isError(left)) {
             /* zstd fails here only when its allocations do. */
             if (ZSTD_getErrorCode(left) == ZSTD_error_memory_allocation) {
@@ -544,10 +580,6 @@ commit(writer *w)
            file_ok(w, snap_file_commit(&w->file, w->msg, sizeof w->msg));
 }
 
-/* With workers, zstd hands each job of this many bytes to a thread: the
- * smallest it takes, so that its buffers stay a few megabytes. */
-#define JOB_BYTES (512 * 1024)
-
 static bool
 start_stream(writer *w, unsigned workers)
 {
@@ -559,20 +591,19 @@ start_stream(writer *w, unsigned workers)
         fail_nomem(w);
         return false;
     }
-    if (ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_compressionLevel, SNAP_ZSTD_LEVEL)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_checksumFlag, 1)) ||
-        ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG))) {
+    if (!set_params(w)) {
         fail(w, RC_SNAP_EIO, "zstd refused its parameters");
         return false;
-    }
-    if (workers && !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, (int)workers))) {
-        (void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, JOB_BYTES);
     }
     /* The body size (bytes 16..23) is patched in by commit(). */
     unsigned char prefix[SNAP_PREFIX_LEN] = {0};
     memcpy(prefix, SNAP_MAGIC, SNAP_MAGIC_LEN);
     put_le(prefix + 8, RC_SNAP_VERSION, 4);
-    return write_all(w, prefix, sizeof prefix);
+    if (!write_all(w, prefix, sizeof prefix)) {
+        return false;
+    }
+    w->workers = workers && set_workers(w, workers);
+    return true;
 }
 
 rc_snap_status

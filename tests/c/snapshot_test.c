@@ -3,6 +3,7 @@
  * truncation at every offset, byte flips, hand-made hostile bodies, and the
  * atomic write. */
 #include <dirent.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,6 +563,68 @@ test_dump_allocation_failure_at_every_point(void **state)
         }
     }
     use_default_allocator();
+    rc_graph_free(g);
+    fixture_free(&f);
+}
+
+/* An allocator that fails only its call number `one_failure_at` (0 is
+ * the first), counting blocks as alloc_counter.h does. */
+static atomic_long one_failure_at;
+
+static void *
+one_failure_malloc(size_t n)
+{
+    return atomic_fetch_sub(&one_failure_at, 1) == 0 ? NULL : counting_malloc(n);
+}
+
+static void *
+one_failure_realloc(void *p, size_t n)
+{
+    return atomic_fetch_sub(&one_failure_at, 1) == 0 ? NULL : counting_realloc(p, n);
+}
+
+static void
+test_dump_with_one_failed_allocation(void **state)
+{
+    /* One allocation fails, wherever it is: the dump fails cleanly, or,
+     * where zstd cannot have its thread, compresses in the caller's and
+     * writes a whole file. */
+    (void)state;
+    fixture f;
+    fixture_make(&f, 300, 11, FIX_ALL);
+    f.tables.workers = 1;
+    rc_graph *g = NULL;
+    assert_int_equal(fixture_graph(&f, &g), RC_OK);
+    static const rc_allocator one = {one_failure_malloc, one_failure_realloc, counting_free};
+    size_t ok = 0, failed = 0;
+    for (long k = 0;; k++) {
+        unlink(path);
+        rc_set_allocator(&one);
+        live_blocks = 0;
+        atomic_store(&one_failure_at, k);
+        char err[256];
+        rc_snap_status st = rc_snapshot_dump(path, g, &f.tables, err, sizeof err);
+        bool reached = atomic_load(&one_failure_at) < 0;
+        use_default_allocator();
+        assert_int_equal(live_blocks, 0);
+        if (st != RC_SNAP_OK) {
+            assert_int_equal(st, RC_SNAP_ENOMEM);
+            assert_int_equal(dir_entries(), 0);
+            failed++;
+            continue;
+        }
+        rc_snapshot *s = NULL;
+        assert_int_equal(rc_snapshot_load(path, &s, err, sizeof err), RC_SNAP_OK);
+        assert_same(&f, g, s);
+        rc_snapshot_free(s);
+        ok++;
+        if (!reached) {
+            break; /* k is past the dump's last allocation */
+        }
+    }
+    assert_true(failed > 0);
+    print_message("one failed allocation: %zu dumps failed cleanly, %zu wrote a whole file\n",
+                  failed, ok);
     rc_graph_free(g);
     fixture_free(&f);
 }
@@ -1241,6 +1304,7 @@ main(void)
         cmocka_unit_test(test_empty_graph_and_no_tables),
         cmocka_unit_test(test_bytes_per_object),
         cmocka_unit_test(test_dump_allocation_failure_at_every_point),
+        cmocka_unit_test(test_dump_with_one_failed_allocation),
         cmocka_unit_test(test_load_allocation_failure_at_every_point),
         cmocka_unit_test(test_truncation_at_every_offset),
         cmocka_unit_test(test_byte_flips),
