@@ -526,26 +526,37 @@ name_add_bytes(walk *w, const char *s, size_t n)
     return 1;
 }
 
-/* A ready str's UTF-8 into out (room for 4 bytes a character), made here:
- * PyUnicode_AsUTF8 would refuse lone surrogates with an exception and
- * attach a UTF-8 copy to the str, which changes its size.  A lone
- * surrogate or NUL becomes U+FFFD.  Returns the length. */
-static size_t
-str_utf8(PyObject *u, char *out)
+/* A ready str's UTF-8 into out, whole characters, at most `max` bytes,
+ * made here: PyUnicode_AsUTF8 would refuse lone surrogates with an
+ * exception and attach a UTF-8 copy to the str, which changes its size.
+ * strict: -1 at a lone surrogate; else it, and a NUL in a str that is not
+ * ASCII, read U+FFFD.  Returns the length. */
+static long
+str_utf8(PyObject *u, char *out, size_t max, int strict)
 {
     size_t len = (size_t)PyUnicode_GET_LENGTH(u);
     if (PyUnicode_IS_ASCII(u)) {
-        memcpy(out, PyUnicode_DATA(u), len);
-        return len;
+        size_t n = len < max ? len : max;
+        memcpy(out, PyUnicode_DATA(u), n);
+        return (long)n;
     }
     int kind = PyUnicode_KIND(u);
     const void *data = PyUnicode_DATA(u);
-    char *o = out;
+    size_t n = 0;
+    char one[4];
     for (size_t i = 0; i < len; i++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        o += rc_utf8_put(c == 0 || (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c, o);
+        if (c >= 0xD800 && c <= 0xDFFF && strict) {
+            return -1;
+        }
+        size_t k = rc_utf8_put(c == 0 || (c >= 0xD800 && c <= 0xDFFF) ? 0xFFFD : c, one);
+        if (n + k > max) {
+            break;
+        }
+        memcpy(out + n, one, k);
+        n += k;
     }
-    return (size_t)(o - out);
+    return (long)n;
 }
 
 /* Whether u is a str whose characters can be read in place. */
@@ -566,10 +577,11 @@ name_add_str(walk *w, PyObject *u)
     if (!str_readable(u)) {
         return name_add_bytes(w, "?", 1);
     }
-    if (!name_reserve(w, 4 * (size_t)PyUnicode_GET_LENGTH(u))) {
+    size_t room = 4 * (size_t)PyUnicode_GET_LENGTH(u);
+    if (!name_reserve(w, room)) {
         return 0;
     }
-    w->name_len += str_utf8(u, w->name + w->name_len);
+    w->name_len += (size_t)str_utf8(u, w->name + w->name_len, room, 0);
     w->name[w->name_len] = '\0';
     return 1;
 }
@@ -1721,43 +1733,6 @@ rc_capture_release(PyObject **refs, size_t n)
 
 /* ---- what a dump reads of the objects it holds -------------------------------- */
 
-/* The UTF-8 of str op's first characters that fit in RC_SHORT_VALUE_MAX
- * bytes (whole characters), encoded here: PyUnicode_AsUTF8 would attach a
- * UTF-8 copy to every non-ASCII str the dump reads.  -1 for a surrogate
- * among them (it has no UTF-8) or a str not ready (before 3.12). */
-static long
-short_str(PyObject *op, char *buf)
-{
-#if PY_VERSION_HEX < 0x030C0000
-    if (!PyUnicode_IS_READY(op)) {
-        return -1;
-    }
-#endif
-    size_t len = (size_t)PyUnicode_GET_LENGTH(op);
-    if (PyUnicode_IS_ASCII(op)) {
-        size_t n = len < RC_SHORT_VALUE_MAX ? len : RC_SHORT_VALUE_MAX;
-        memcpy(buf, PyUnicode_DATA(op), n);
-        return (long)n;
-    }
-    int kind = PyUnicode_KIND(op);
-    const void *data = PyUnicode_DATA(op);
-    size_t n = 0;
-    char one[4];
-    for (size_t i = 0; i < len; i++) {
-        Py_UCS4 c = PyUnicode_READ(kind, data, i);
-        if (c >= 0xD800 && c < 0xE000) {
-            return -1;
-        }
-        size_t k = rc_utf8_put(c, one);
-        if (n + k > RC_SHORT_VALUE_MAX) {
-            break;
-        }
-        memcpy(buf + n, one, k);
-        n += k;
-    }
-    return (long)n;
-}
-
 _Static_assert(RC_DECIMAL_MAX <= RC_SHORT_VALUE_MAX, "an int's decimal fits a short value");
 
 long
@@ -1765,7 +1740,9 @@ rc_short_value(PyObject *op, char *buf)
 {
     PyTypeObject *tp = Py_TYPE(op);
     if (tp == &PyUnicode_Type) {
-        return short_str(op, buf);
+        /* Its first characters, whole: no value when a lone surrogate
+         * (which has no UTF-8) is among them. */
+        return str_readable(op) ? str_utf8(op, buf, RC_SHORT_VALUE_MAX, 1) : -1;
     }
     if (tp == &PyBytes_Type) {
         size_t n = (size_t)PyBytes_GET_SIZE(op);
@@ -1930,7 +1907,7 @@ frame_index(sites_build *b, PyObject *file, uint32_t line)
         return UINT32_MAX;
     }
     if (readable) {
-        copy[str_utf8(file, copy)] = '\0';
+        copy[str_utf8(file, copy, 4 * chars, 0)] = '\0';
     } else {
         memcpy(copy, "<unknown>", sizeof "<unknown>");
     }

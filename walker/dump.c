@@ -133,13 +133,17 @@ set_params(writer *w)
            !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_windowLog, SNAP_WINDOW_LOG));
 }
 
-/* Have zstd compress in `workers` threads of its own.  False when it
- * cannot (a libzstd built without threads). */
+/* Have zstd compress in `workers` threads of its own.  False, with none,
+ * when it cannot (a libzstd built without threads). */
 static bool
 set_workers(writer *w, unsigned workers)
 {
-    return !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, (int)workers)) &&
-           !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, JOB_BYTES));
+    if (!ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, (int)workers)) &&
+        !ZSTD_isError(ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_jobSize, JOB_BYTES))) {
+        return true;
+    }
+    (void)ZSTD_CCtx_setParameter(w->cctx, ZSTD_c_nbWorkers, 0);
+    return false;
 }
 
 /* Compress in[0..in_len) with `mode` and write what zstd produced. */
@@ -586,7 +590,12 @@ start_stream(writer *w, unsigned workers)
     w->out_cap = ZSTD_CStreamOutSize();
     w->in = rc_malloc(STAGE);
     w->out = rc_malloc(w->out_cap);
-    w->cctx = ZSTD_createCCtx_advanced(zstd_mem);
+    /* zstd allocates through rc_malloc (fault injection reaches it), but
+     * not with threads: libzstd up to 1.5.7 clears a block that its thread
+     * setup got from a custom allocator without checking it for NULL
+     * (facebook/zstd#4613), so one failed allocation there would crash.
+     * Its own calloc is checked. */
+    w->cctx = workers ? ZSTD_createCCtx() : ZSTD_createCCtx_advanced(zstd_mem);
     if (!w->in || !w->out || !w->cctx) {
         fail_nomem(w);
         return false;

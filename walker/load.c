@@ -344,7 +344,10 @@ define_string(reader *r, size_t len)
     /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
      * are read. */
     if (s->pool_len + len + 1 > s->pool_cap) {
-        size_t cap = s->pool_cap ? s->pool_cap : STR_BYTES_HINT * (r->str_hint > 256 ? r->str_hint : 256);
+        /* At first room for the expected strings, within what the file
+         * can justify (r->prealloc bytes). */
+        size_t cap = STR_BYTES_HINT * (r->str_hint > 256 ? r->str_hint : 256);
+        cap = s->pool_cap ? s->pool_cap : cap < r->prealloc ? cap : (size_t)r->prealloc;
         while (cap < s->pool_len + len + 1) {
             cap *= 2;
         }
@@ -887,7 +890,8 @@ read_body(reader *r)
      * otherwise be copied and faulted in twice over. */
     uint64_t hint = ((h.sections & RC_SNAP_VALUES) ? h.n_nodes : 0) + 2 * h.n_types + h.n_frames +
                     h.n_roots + 2 * h.n_facts + 256;
-    r->str_hint = (size_t)(hint < r->prealloc ? hint : r->prealloc);
+    hint = hint < r->prealloc ? hint : r->prealloc;
+    r->str_hint = (size_t)(hint < SIZE_MAX / (4 * STR_BYTES_HINT) ? hint : SIZE_MAX / (4 * STR_BYTES_HINT));
     bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h) &&
               read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
     if (!ok) {

@@ -883,7 +883,10 @@ memo_entry(rc_relate_memo *m, PyTypeObject *tp)
 typedef struct prep {
     int batch;
     PyObject *parent;
-    type_memo *memo; /* parent's type's, when the context keeps a memo */
+    /* parent's type's, when the context keeps a memo: a pointer into the
+     * memo's table, valid while this prep lives (only prep_init adds to the
+     * table, and one prep lives at a time). */
+    type_memo *memo;
     /* The classes of the context parent is an instance of. */
     int is_deque, is_lru, is_local, is_c_future, is_py_future;
     dmap dm[2]; /* the parent dict and an instance's attribute dict */

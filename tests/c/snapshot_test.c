@@ -2,7 +2,11 @@
  * table present and absent, allocation failure at every point of both,
  * truncation at every offset, byte flips, hand-made hostile bodies, and the
  * atomic write. */
+#define _GNU_SOURCE /* RTLD_NEXT */
 #include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -591,7 +595,7 @@ test_dump_with_one_failed_allocation(void **state)
      * writes a whole file. */
     (void)state;
     fixture f;
-    fixture_make(&f, 300, 11, FIX_ALL);
+    fixture_make(&f, 40000, 11, FIX_ALL); /* several stages: zstd's thread starts */
     f.tables.workers = 1;
     rc_graph *g = NULL;
     assert_int_equal(fixture_graph(&f, &g), RC_OK);
@@ -626,6 +630,38 @@ test_dump_with_one_failed_allocation(void **state)
     print_message("one failed allocation: %zu dumps failed cleanly, %zu wrote a whole file\n",
                   failed, ok);
     rc_graph_free(g);
+    fixture_free(&f);
+}
+
+/* pthread_create, as libzstd calls it, refused while refuse_threads is
+ * set: a process at its thread limit (a container's pids.max). */
+static atomic_int refuse_threads, threads_refused;
+
+__attribute__((visibility("default"))) int
+pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*run)(void *), void *arg)
+{
+    typedef int (*create_fn)(pthread_t *, const pthread_attr_t *, void *(*)(void *), void *);
+    if (atomic_load(&refuse_threads)) {
+        atomic_fetch_add(&threads_refused, 1);
+        return EAGAIN;
+    }
+    create_fn real = (create_fn)dlsym(RTLD_NEXT, "pthread_create");
+    return real ? real(t, attr, run, arg) : EAGAIN;
+}
+
+static void
+test_dump_without_a_thread_for_zstd(void **state)
+{
+    /* A body of several stages, so that zstd starts its thread (a small
+     * one is compressed at the end, in the caller's). */
+    (void)state;
+    fixture f;
+    fixture_make(&f, 40000, 5, FIX_ALL);
+    f.tables.workers = 1;
+    atomic_store(&refuse_threads, 1);
+    round_trip(&f, false);
+    atomic_store(&refuse_threads, 0);
+    assert_true(atomic_load(&threads_refused) > 0);
     fixture_free(&f);
 }
 
@@ -1305,6 +1341,7 @@ main(void)
         cmocka_unit_test(test_bytes_per_object),
         cmocka_unit_test(test_dump_allocation_failure_at_every_point),
         cmocka_unit_test(test_dump_with_one_failed_allocation),
+        cmocka_unit_test(test_dump_without_a_thread_for_zstd),
         cmocka_unit_test(test_load_allocation_failure_at_every_point),
         cmocka_unit_test(test_truncation_at_every_offset),
         cmocka_unit_test(test_byte_flips),
