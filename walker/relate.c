@@ -916,6 +916,23 @@ static int has_base(PyTypeObject *tp, PyObject *cls);
 static int in_mro(PyTypeObject *tp, PyObject *const *classes, size_t n);
 static int has_dict_descriptor(PyTypeObject *tp);
 
+/* What every instance of tp shares; dd: has_dict_descriptor(tp), or -1
+ * for not known. */
+static type_memo
+learn_type(const rc_relate_ctx *ctx, PyTypeObject *tp, int dd)
+{
+    return (type_memo){tp,
+                       (unsigned char)has_base(tp, ctx->deque),
+                       (unsigned char)has_base(tp, ctx->lru_wrapper),
+                       (unsigned char)has_base(tp, ctx->local),
+                       (unsigned char)in_mro(tp, ctx->c_future, 2),
+                       (unsigned char)in_mro(tp, ctx->py_future, 2),
+                       (signed char)dd,
+                       0,
+                       0,
+                       NULL};
+}
+
 static void
 prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
 {
@@ -924,28 +941,16 @@ prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
     pp->batch = batch;
     pp->parent = parent;
     type_memo *e = ctx->memo ? memo_entry(ctx->memo, tp) : NULL;
-    if (e && e->dd >= 0) {
-        pp->memo = e;
-    } else {
-        pp->is_deque = has_base(tp, ctx->deque);
-        pp->is_lru = has_base(tp, ctx->lru_wrapper);
-        pp->is_local = has_base(tp, ctx->local);
-        pp->is_c_future = in_mro(tp, ctx->c_future, 2);
-        pp->is_py_future = in_mro(tp, ctx->py_future, 2);
-        if (e) {
-            *e = (type_memo){tp, (unsigned char)pp->is_deque, (unsigned char)pp->is_lru,
-                             (unsigned char)pp->is_local, (unsigned char)pp->is_c_future,
-                             (unsigned char)pp->is_py_future, (signed char)has_dict_descriptor(tp),
-                             0, 0, NULL};
-            pp->memo = e;
-        }
-        return;
+    if (e && e->dd < 0) {
+        *e = learn_type(ctx, tp, has_dict_descriptor(tp)); /* the first of its type */
     }
-    pp->is_deque = e->is_deque;
-    pp->is_lru = e->is_lru;
-    pp->is_local = e->is_local;
-    pp->is_c_future = e->is_c_future;
-    pp->is_py_future = e->is_py_future;
+    const type_memo known = e ? *e : learn_type(ctx, tp, -1);
+    pp->memo = e;
+    pp->is_deque = known.is_deque;
+    pp->is_lru = known.is_lru;
+    pp->is_local = known.is_local;
+    pp->is_c_future = known.is_c_future;
+    pp->is_py_future = known.is_py_future;
 }
 
 static void
