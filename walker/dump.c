@@ -591,10 +591,10 @@ start_stream(writer *w, unsigned workers)
     w->in = rc_malloc(STAGE);
     w->out = rc_malloc(w->out_cap);
     /* zstd allocates through rc_malloc (fault injection reaches it), but
-     * not with threads: libzstd up to 1.5.7 clears a block that its thread
-     * setup got from a custom allocator without checking it for NULL
-     * (facebook/zstd#4613), so one failed allocation there would crash.
-     * Its own calloc is checked. */
+     * not with threads: libzstd 1.5.4 (Debian 12's), like every release
+     * before facebook/zstd#4613, clears a block that its thread setup got
+     * from a custom allocator without checking it for NULL, so one failed
+     * allocation there would crash.  Its own calloc is checked. */
     w->cctx = workers ? ZSTD_createCCtx() : ZSTD_createCCtx_advanced(zstd_mem);
     if (!w->in || !w->out || !w->cctx) {
         fail_nomem(w);
