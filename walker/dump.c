@@ -303,7 +303,7 @@ static bool
 next_id(writer *w)
 {
     if (w->n_str >= UINT32_MAX - 2) {
-        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 distinct strings");
+        fail(w, RC_SNAP_ETOOBIG, "more than 2**32 - 2 strings");
         return false;
     }
     w->n_str++;
@@ -321,12 +321,18 @@ check_length(writer *w, size_t n, bool text, const char *what)
     return true;
 }
 
-/* Define s[0..n) in the stream, without keeping it: a value. */
+/* Define s[0..n) in the stream as the next string. */
+static bool
+define(writer *w, const char *s, size_t n)
+{
+    return next_id(w) && put_varint(w, SNAP_STR_NEW) && put_varint(w, n) && put_bytes(w, s, n);
+}
+
+/* Define s[0..n) without keeping it: a value. */
 static bool
 put_literal(writer *w, const char *s, size_t n, const char *what)
 {
-    return check_length(w, n, false, what) && next_id(w) && put_varint(w, SNAP_STR_NEW) &&
-           put_varint(w, n) && put_bytes(w, s, n);
+    return check_length(w, n, false, what) && define(w, s, n);
 }
 
 /* Write a reference to s[0..n): its number when seen before, else define
@@ -374,7 +380,7 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
         w->pool = p;
         w->pool_cap = cap;
     }
-    if (!next_id(w)) {
+    if (!define(w, s, n)) {
         return false;
     }
     if (n) {
@@ -384,7 +390,7 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
                              w->pool_len};
     w->pool_len += n;
     w->n_kept++;
-    return put_varint(w, SNAP_STR_NEW) && put_varint(w, n) && put_bytes(w, s, n);
+    return true;
 }
 
 static bool

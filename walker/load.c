@@ -100,7 +100,7 @@ typedef struct reader {
     bool frame_done;
     uint64_t body, body_size; /* decompressed so far; declared */
     uint64_t prealloc;        /* most entries an array is pre-sized to */
-    size_t str_hint;          /* strings expected: one per value, and some */
+    size_t str_hint;          /* strings expected (256 or more): one per value, and some */
 
     rc_snapshot *s;
 } reader;
@@ -326,7 +326,7 @@ define_string(reader *r, size_t len)
         return false;
     }
     if (s->n_str + 2 > s->str_cap) {
-        size_t cap = s->str_cap ? s->str_cap * 2 : r->str_hint > 256 ? r->str_hint : 256;
+        size_t cap = s->str_cap ? s->str_cap * 2 : r->str_hint;
         size_t *off = rc_reallocarray(s->str_off, cap, sizeof *off);
         if (!off) {
             fail_nomem(r);
@@ -346,7 +346,7 @@ define_string(reader *r, size_t len)
     if (s->pool_len + len + 1 > s->pool_cap) {
         /* At first room for the expected strings, within what the file
          * can justify (r->prealloc bytes). */
-        size_t cap = STR_BYTES_HINT * (r->str_hint > 256 ? r->str_hint : 256);
+        size_t cap = STR_BYTES_HINT * r->str_hint;
         cap = s->pool_cap ? s->pool_cap : cap < r->prealloc ? cap : (size_t)r->prealloc;
         while (cap < s->pool_len + len + 1) {
             cap *= 2;
@@ -850,6 +850,7 @@ check_prefix(reader *r, const unsigned char *p, size_t n, uint64_t file_size)
         return false;
     }
     r->prealloc = frame * RC_SNAP_PREALLOC_PER_BYTE + 1024;
+    r->str_hint = 256; /* until the body's head says more */
     return true;
 }
 
