@@ -1,9 +1,10 @@
 /* A set of addresses as chunked bitmaps (see refchain/addrset.h).
  *
  * State: chunks 0 to n - 1 in the order they were first touched, each the
- * bitmap of one 64 KiB range, kept in blocks of BLOCK chunks that never
- * move (a block is below malloc's mmap threshold, so the next census
- * reuses freed ones without faulting pages in); table maps a range's
+ * bitmap of one 64 KiB range, kept in blocks that never move: block b holds
+ * BLOCK << b chunks, so a set has a few dozen blocks at most, which come
+ * from the capture's pool (the next census reuses them without faulting
+ * pages in); table maps a range's
  * number (addr >> 16) to its chunk by linear probing (index + 1, 0 when
  * empty), at most half full.  `recent` caches the bits of the last range
  * added to in each of RECENT slots (by the range's low bits): an add then
@@ -17,6 +18,7 @@
 
 #include "refchain/addrset.h"
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 
 #define CHUNK_SHIFT 16
 #define GRAIN_SHIFT 3
@@ -37,9 +39,12 @@ typedef struct recent_slot {
     uint64_t *bits;
 } recent_slot;
 
+enum { MAX_BLOCKS = 32 }; /* BLOCK << 32 chunks: more than UINT32_MAX */
+
 struct rc_addrset {
-    chunk **blocks;
-    size_t n, n_blocks, blocks_cap;
+    chunk *blocks[MAX_BLOCKS];
+    size_t block_bytes[MAX_BLOCKS];
+    size_t n, n_blocks;
     uint32_t *table;
     size_t mask; /* table size - 1 */
     unsigned shift;
@@ -52,7 +57,10 @@ struct rc_addrset {
 static inline chunk *
 chunk_at(const rc_addrset *s, size_t c)
 {
-    return &s->blocks[c / BLOCK][c % BLOCK];
+    /* Block b starts at chunk BLOCK * (2^b - 1). */
+    size_t q = c / BLOCK + 1;
+    unsigned b = 63u - (unsigned)__builtin_clzll((unsigned long long)q);
+    return &s->blocks[b][c - BLOCK * (((size_t)1 << b) - 1)];
 }
 
 static inline size_t
@@ -124,9 +132,8 @@ rc_addrset_free(rc_addrset *s)
 {
     if (s) {
         for (size_t b = 0; b < s->n_blocks; b++) {
-            rc_free(s->blocks[b]);
+            rc_pool_free(s->blocks[b], s->block_bytes[b]);
         }
-        rc_free(s->blocks);
         rc_free(s->table);
         rc_free(s->order);
         rc_free(s);
@@ -143,17 +150,10 @@ add_chunk(rc_addrset *s, uintptr_t key)
     if (2 * (s->n + 1) > s->mask + 1 && table_grow(s) < 0) {
         return SIZE_MAX;
     }
-    if (s->n == s->n_blocks * BLOCK) {
-        if (s->n_blocks == s->blocks_cap) {
-            size_t cap = s->blocks_cap ? s->blocks_cap * 2 : 16;
-            chunk **p = rc_reallocarray(s->blocks, cap, sizeof *p);
-            if (!p) {
-                return SIZE_MAX;
-            }
-            s->blocks = p;
-            s->blocks_cap = cap;
-        }
-        if (!(s->blocks[s->n_blocks] = rc_malloc(BLOCK * sizeof(chunk)))) {
+    if (s->n == BLOCK * (((size_t)1 << s->n_blocks) - 1)) {
+        size_t b = s->n_blocks;
+        if (b == MAX_BLOCKS ||
+            !(s->blocks[b] = rc_pool_alloc((BLOCK << b) * sizeof(chunk), &s->block_bytes[b]))) {
             return SIZE_MAX;
         }
         s->n_blocks++;
@@ -215,7 +215,11 @@ rc_addrset_count(const rc_addrset *s)
 size_t
 rc_addrset_memory(const rc_addrset *s)
 {
-    return sizeof *s + s->n_blocks * BLOCK * sizeof(chunk) + s->blocks_cap * sizeof *s->blocks +
+    size_t blocks = 0;
+    for (size_t b = 0; b < s->n_blocks; b++) {
+        blocks += s->block_bytes[b];
+    }
+    return sizeof *s + blocks +
            (s->mask + 1) * sizeof *s->table +
            (s->order ? s->n * sizeof *s->order : 0);
 }
@@ -311,4 +315,36 @@ rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr)
         it->bit = 0;
     }
     return 0;
+}
+
+size_t
+rc_addrset_take(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *out, size_t max)
+{
+    size_t k = 0;
+    if (!s->frozen) {
+        return 0;
+    }
+    while (k < max && it->chunk < s->n) {
+        const chunk *c = chunk_at(s, s->order[it->chunk]);
+        uintptr_t base = c->key << CHUNK_SHIFT;
+        while (k < max && it->bit < BITS) {
+            size_t word = it->bit / 64;
+            /* The word's members from it->bit on, one load for them all. */
+            uint64_t w = c->bits[word] & (~UINT64_C(0) << (it->bit % 64));
+            uintptr_t at = base | ((uintptr_t)word << (6 + GRAIN_SHIFT));
+            for (; w && k < max; w &= w - 1) {
+                unsigned b = (unsigned)__builtin_ctzll(w);
+                out[k++] = at | ((uintptr_t)b << GRAIN_SHIFT);
+                it->bit = word * 64 + b + 1;
+            }
+            if (!w) {
+                it->bit = (word + 1) * 64;
+            }
+        }
+        if (it->bit >= BITS) {
+            it->chunk++;
+            it->bit = 0;
+        }
+    }
+    return k;
 }

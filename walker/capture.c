@@ -112,6 +112,9 @@ typedef struct frame_info {
 
 enum { TRUST_CACHE = 16 };
 
+/* How many references a counter gathers before it reads their headers. */
+enum { COUNT_BATCH = 64 };
+
 typedef struct code_trust {
     const void *core_base;  /* CPython's own image */
     const char *stdlib_dir; /* realpath of DESTSHARED, or NULL */
@@ -138,6 +141,9 @@ typedef struct walk {
     uintptr_t *scratch;
     size_t n_scratch, scratch_cap;
     int scratch_failed;
+    /* A counter's references not yet counted (count_batch). */
+    PyObject *batch[COUNT_BATCH];
+    size_t n_batch;
     /* Sizing per interned type id. */
     sizing *sizing;
     size_t sizing_cap, n_types;
@@ -685,17 +691,11 @@ static size_t held_count(const walk *w, uintptr_t op);
 
 static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
 
-/* A counter's reference from the object being expanded: an object seen for
- * the first time is counted at once when it is not a gc object (str,
- * bytes, int, float...: it has nothing to expand), else queued.  Only new
- * objects' headers are read. */
+/* A counter's new object: counted at once when it is not a gc object
+ * (str, bytes, int, float...: it has nothing to expand), else queued. */
 static rc_status
-count_ref(walk *w, PyObject *op)
+count_new(walk *w, PyObject *op)
 {
-    int added = rc_builder_see(w->b, (uintptr_t)op);
-    if (added <= 0) {
-        return added < 0 ? RC_ENOMEM : RC_OK;
-    }
     PyTypeObject *tp = Py_TYPE(op);
     if (is_gc(op, tp)) {
         return rc_builder_queue(w->b, (uintptr_t)op);
@@ -710,17 +710,46 @@ count_ref(walk *w, PyObject *op)
     return rc_builder_count(w->b, type, size, 0);
 }
 
+/* Count the gathered references.  The set of seen objects first, for them
+ * all: the headers of the new ones are fetched together, while the set is
+ * read, and not one after another (a dict's values, a list's items). */
+static rc_status
+count_batch(walk *w)
+{
+    size_t n = w->n_batch, k = 0;
+    w->n_batch = 0;
+    for (size_t i = 0; i < n; i++) {
+        PyObject *op = w->batch[i];
+        int added = rc_builder_see(w->b, (uintptr_t)op);
+        if (added < 0) {
+            return RC_ENOMEM;
+        }
+        if (added) {
+            __builtin_prefetch(op);
+            w->batch[k++] = op;
+        }
+    }
+    rc_status st = RC_OK;
+    for (size_t i = 0; i < k && st == RC_OK; i++) {
+        st = count_new(w, w->batch[i]);
+    }
+    return st;
+}
+
 /* tp_traverse's callback: a builder's references are kept in w->scratch,
- * in order, for rc_builder_edges(); a counter's are counted as they come
- * (a dict of a million items needs no array of them). */
+ * in order, for rc_builder_edges(); a counter's are counted in batches (a
+ * dict of a million items needs no array of them). */
 static int
 visit(PyObject *op, void *arg)
 {
     walk *w = arg;
     if (w->counting) {
-        if (op && count_ref(w, op) != RC_OK) {
-            w->scratch_failed = 1;
-            return -1;
+        if (op) {
+            w->batch[w->n_batch++] = op;
+            if (w->n_batch == COUNT_BATCH && count_batch(w) != RC_OK) {
+                w->scratch_failed = 1;
+                return -1;
+            }
         }
         return 0;
     }
@@ -860,6 +889,9 @@ expand(walk *w, PyObject *op, unsigned seeded)
         }
     }
     if (w->counting) {
+        if (w->n_batch && (st = count_batch(w)) != RC_OK) {
+            return st;
+        }
         /* A census needs only to tell the tool's running frames apart. */
         if (w->n_frames && PyFrame_Check(op)) {
             flags |= frame_flags(w, (uintptr_t)op);
@@ -1328,7 +1360,15 @@ gc_lists_find(PyObject *gc, uintptr_t heads[GC_LISTS])
 #endif
 }
 
-/* Seed with `flags` (or only count, with b NULL) the objects of the list at
+/* The previous link: _gc_prev keeps the collector's two flag bits below the
+ * pointer. */
+static inline const gc_link *
+gc_prev(const gc_link *l)
+{
+    return (const gc_link *)(l->prev & ~(uintptr_t)3);
+}
+
+/* Seed with `flags` (or only count, with w NULL) the objects of the list at
  * `head`.  No Python code has run since gc_lists_find: the lists are as the
  * collector left them (its flags live in _gc_prev, and in _gc_next only
  * while it moves objects to an unreachable list, never in these). */
@@ -1337,11 +1377,44 @@ gc_list_seed(walk *w, uintptr_t head, unsigned flags, size_t *n)
 {
     const gc_link *h = (const gc_link *)head;
     rc_status st = RC_OK;
-    for (const gc_link *l = (const gc_link *)h->next; st == RC_OK && l != h;
-         l = (const gc_link *)l->next) {
-        ++*n;
-        if (w) {
+    if (w && !w->counting) {
+        /* A graph numbers its nodes in the list's order. */
+        for (const gc_link *l = (const gc_link *)h->next; st == RC_OK && l != h;
+             l = (const gc_link *)l->next) {
+            ++*n;
             st = seed_tracked(w, (uintptr_t)(l + 1), flags);
+        }
+        return st;
+    }
+    /* A census, or a count, takes them in any order: the list is followed
+     * from both ends at once, a window at a time.  Two chains of loads are
+     * in flight instead of one, and neither is slowed by what the seeding
+     * reads (measured: a census of the 1M django heap 8% faster).  [f, b]
+     * is what is left, in list order. */
+    enum { WINDOW = 1024 };
+    uintptr_t window[WINDOW];
+    const gc_link *f = (const gc_link *)h->next, *b = gc_prev(h);
+    bool done = f == h;
+    while (st == RC_OK && !done) {
+        size_t k = 0;
+        while (k + 2 <= WINDOW) {
+            window[k++] = (uintptr_t)(f + 1);
+            if (f == b) {
+                done = true;
+                break;
+            }
+            window[k++] = (uintptr_t)(b + 1);
+            const gc_link *next = (const gc_link *)f->next;
+            if (next == b) {
+                done = true;
+                break;
+            }
+            f = next;
+            b = gc_prev(b);
+        }
+        *n += k;
+        for (size_t i = 0; w && i < k && st == RC_OK; i++) {
+            st = seed_tracked(w, window[i], flags);
         }
     }
     return st;

@@ -273,18 +273,26 @@ counted_ids(rc_census *c, rc_builder *b, rc_addrset *set, uintptr_t (*key_of)(ui
     enum { CACHE = 64 };
     uintptr_t cached_key[CACHE] = {0};
     uint32_t cached[CACHE];
+    /* Members are read a batch at a time, their headers fetched together:
+     * in address order, but pages apart where a heap is sparse. */
+    enum { BATCH = 64 };
+    uintptr_t batch[BATCH];
     rc_addrset_iter it = {0};
-    uintptr_t addr;
-    size_t r = 0;
-    for (; r < n && rc_addrset_next(set, &it, &addr); r++) {
-        uintptr_t key = key_of(addr);
-        size_t slot = (key >> 4) & (CACHE - 1);
-        if (cached_key[slot] != key || !key) {
-            uint32_t t = rc_builder_find_type(b, key);
-            cached[slot] = t == UINT32_MAX ? (uint32_t)nt : t;
-            cached_key[slot] = key;
+    size_t r = 0, k;
+    while (r < n && (k = rc_addrset_take(set, &it, batch, n - r < BATCH ? n - r : BATCH))) {
+        for (size_t i = 0; i < k; i++) {
+            __builtin_prefetch((const void *)batch[i]);
         }
-        c->tags[r] = cached[slot];
+        for (size_t i = 0; i < k; i++, r++) {
+            uintptr_t key = key_of(batch[i]);
+            size_t slot = (key >> 4) & (CACHE - 1);
+            if (cached_key[slot] != key || !key) {
+                uint32_t t = rc_builder_find_type(b, key);
+                cached[slot] = t == UINT32_MAX ? (uint32_t)nt : t;
+                cached_key[slot] = key;
+            }
+            c->tags[r] = cached[slot];
+        }
     }
     for (; r < n; r++) {
         c->tags[r] = (uint32_t)nt; /* not reached: the set yields n members */

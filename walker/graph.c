@@ -117,8 +117,8 @@ struct rc_builder {
      * tally per type id. */
     bool counting;
     rc_addrset *seen;
-    uintptr_t *todo; /* a stack */
-    size_t todo_cap, n_todo, counted;
+    uintptr_t *todo; /* a stack, from the pool */
+    size_t todo_bytes, todo_cap, n_todo, counted;
     uintptr_t current; /* the object being expanded */
     /* The tool's own running frames it closed: counted apart, and left out
      * of the set rc_builder_counted() hands over. */
@@ -558,7 +558,7 @@ rc_builder_free(rc_builder *b)
     rc_free(b->big);
     types_free(&b->types);
     rc_addrset_free(b->seen);
-    rc_free(b->todo);
+    rc_pool_free(b->todo, b->todo_bytes);
     rc_free(b->tool_frames);
     rc_free(b->tally);
     rc_free(b);
@@ -634,11 +634,12 @@ rc_builder_new_counter(void)
         return NULL;
     }
     b->counting = true;
-    b->todo_cap = 1024;
-    if (!(b->seen = rc_addrset_new()) || !(b->todo = rc_malloc(b->todo_cap * sizeof *b->todo))) {
+    if (!(b->seen = rc_addrset_new()) ||
+        !(b->todo = rc_pool_alloc(RC_POOL_MIN_BYTES, &b->todo_bytes))) {
         rc_builder_free(b);
         return NULL;
     }
+    b->todo_cap = b->todo_bytes / sizeof *b->todo;
     return b;
 }
 
@@ -662,10 +663,18 @@ rc_builder_queue(rc_builder *b, uintptr_t addr)
         return RC_EINVAL;
     }
     if (b->n_todo == b->todo_cap) {
-        if (!grow((void **)&b->todo, 2 * b->todo_cap, sizeof *b->todo)) {
+        /* From the pool, where the last census left its stack: growing by
+         * realloc would fault in fresh pages each time. */
+        size_t bytes;
+        uintptr_t *p = rc_pool_alloc(2 * b->todo_bytes, &bytes);
+        if (!p) {
             return RC_ENOMEM;
         }
-        b->todo_cap *= 2;
+        memcpy(p, b->todo, b->n_todo * sizeof *p);
+        rc_pool_free(b->todo, b->todo_bytes);
+        b->todo = p;
+        b->todo_bytes = bytes;
+        b->todo_cap = bytes / sizeof *p;
     }
     /* It is expanded soon (last in, first out): fetch its header now. */
     __builtin_prefetch((const void *)addr);
@@ -1025,6 +1034,10 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
         }
         b->expanding = true;
         *addr = b->current = b->todo[--b->n_todo];
+        if (b->n_todo) {
+            /* What comes next, unless this one queues more. */
+            __builtin_prefetch((const void *)b->todo[b->n_todo - 1]);
+        }
         *flags = 0;
         return 1;
     }

@@ -58,4 +58,8 @@ typedef struct rc_addrset_iter {
 } rc_addrset_iter;
 int rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr);
 
+/* The next members, up to max of them, into out: as many calls of
+ * rc_addrset_next() would give, in one.  Returns how many (0 at the end). */
+size_t rc_addrset_take(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *out, size_t max);
+
 #endif

@@ -1,6 +1,7 @@
-/* addrset_test: membership, ranks and iteration in address order against a
- * sorted oracle, over many chunks and dense and sparse ranges; removal;
- * what a frozen set refuses; and allocation failure at every point. */
+/* addrset_test: membership, ranks and iteration in address order (one by
+ * one and in batches) against a sorted oracle, over many chunks and dense
+ * and sparse ranges; removal; what a frozen set refuses; and allocation
+ * failure at every point. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,22 @@ test_ranks_and_order_match_a_sorted_oracle(void **state)
         assert_int_equal(rc_addrset_rank(s, a[r] + ((uintptr_t)1 << 40)), SIZE_MAX);
     }
     assert_false(rc_addrset_next(s, &it, &addr));
+    /* Taken in batches of any size, the same members in the same order. */
+    static const size_t batches[] = {1, 3, 64, 127, 8192, N};
+    uintptr_t *got = malloc(N * sizeof *got);
+    assert_non_null(got);
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++) {
+        it = (rc_addrset_iter){0};
+        size_t k = 0, m;
+        while ((m = rc_addrset_take(s, &it, got + k, N - k < batches[b] ? N - k : batches[b]))) {
+            assert_true(m <= batches[b]);
+            k += m;
+        }
+        assert_int_equal(k, N);
+        assert_memory_equal(got, a, N * sizeof *a);
+        assert_int_equal(rc_addrset_take(s, &it, got, 1), 0);
+    }
+    free(got);
     /* About 1.3 KB per 64 KiB range holding members (twice that at most,
      * while the chunk array doubles), whatever the members' number. */
     size_t ranges = 1;
@@ -111,6 +128,10 @@ test_remove_and_the_edges_of_a_chunk(void **state)
         assert_int_equal(rc_addrset_rank(s, want[r]), r);
     }
     assert_false(rc_addrset_next(s, &it, &addr));
+    uintptr_t taken[8];
+    it = (rc_addrset_iter){0};
+    assert_int_equal(rc_addrset_take(s, &it, taken, 8), 4);
+    assert_memory_equal(taken, want, sizeof want);
     assert_int_equal(rc_addrset_rank(s, 0x60000), SIZE_MAX);
     rc_addrset_remove(s, 0x8); /* frozen: a no-op */
     assert_int_equal(rc_addrset_rank(s, 0x8), 1);
@@ -121,6 +142,7 @@ test_remove_and_the_edges_of_a_chunk(void **state)
     assert_int_equal(rc_addrset_freeze(s), RC_OK);
     it = (rc_addrset_iter){0};
     assert_false(rc_addrset_next(s, &it, &addr));
+    assert_int_equal(rc_addrset_take(s, &it, &addr, 1), 0);
     assert_int_equal(rc_addrset_rank(s, 0), SIZE_MAX);
     rc_addrset_free(s);
 }

@@ -563,21 +563,22 @@ test_a_counter_counts_what_a_graph_holds(void **state)
     free(edges);
 }
 
+/* A counter walk of n nodes from n_seeds seeds, failing at every
+ * allocation in turn: each failure is RC_ENOMEM and frees everything. */
 static void
-test_a_counter_fails_cleanly_at_every_allocation(void **state)
+counter_fails_cleanly(unsigned n, unsigned n_seeds, int min_failures)
 {
-    (void)state;
-    enum { N = 600 };
-    unsigned types[N];
-    test_edge edges[2 * N];
-    for (unsigned i = 0; i < N; i++) {
+    unsigned *types = malloc(n * sizeof *types);
+    test_edge *edges = malloc(2 * (size_t)n * sizeof *edges);
+    assert_true(types && edges);
+    for (unsigned i = 0; i < n; i++) {
         types[i] = i % 5;
-        edges[2 * i] = (test_edge){i, (i * 7 + 1) % N};
-        edges[2 * i + 1] = (test_edge){i, (i + 1) % N};
+        edges[2 * i] = (test_edge){i, (i * 7 + 1) % n};
+        edges[2 * i + 1] = (test_edge){i, (i + 1) % n};
     }
     rc_graph *g = NULL;
     rc_builder *b = rc_builder_new(0);
-    assert_int_equal(walk_into(b, 3, edges, 2 * N, types, NULL, NULL, 0), RC_OK);
+    assert_int_equal(walk_into(b, n_seeds, edges, 2 * n, types, NULL, NULL, 0), RC_OK);
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
     rc_census *want = NULL;
     assert_int_equal(rc_census_of(g, RC_CENSUS_WITH_IDS, &want), RC_OK);
@@ -588,7 +589,7 @@ test_a_counter_fails_cleanly_at_every_allocation(void **state)
         rc_alloc_fail_after(k);
         rc_census *got = NULL;
         rc_builder *c = rc_builder_new_counter();
-        rc_status st = c ? walk_into(c, 3, edges, 2 * N, types, NULL, NULL, 0) : RC_ENOMEM;
+        rc_status st = c ? walk_into(c, n_seeds, edges, 2 * n, types, NULL, NULL, 0) : RC_ENOMEM;
         if (st == RC_OK) {
             st = rc_census_of_counter(c, key_of, RC_CENSUS_WITH_IDS, &got);
         }
@@ -596,7 +597,7 @@ test_a_counter_fails_cleanly_at_every_allocation(void **state)
         if (st == RC_OK) {
             rc_alloc_fail_after(-1);
             assert_same_census(want, got);
-            assert_true(rc_census_has_object(got, FAKE(N - 1), 0x1000 + types[N - 1]));
+            assert_true(rc_census_has_object(got, FAKE(n - 1), 0x1000 + types[n - 1]));
             rc_census_free(got);
             assert_int_equal(live_blocks, 0);
             break;
@@ -606,10 +607,22 @@ test_a_counter_fails_cleanly_at_every_allocation(void **state)
         assert_int_equal(live_blocks, 0);
         failures++;
     }
-    assert_true(failures >= 8);
+    assert_true(failures >= min_failures);
     use_default_allocator();
     rc_census_free(want);
     rc_graph_free(g);
+    free(types);
+    free(edges);
+}
+
+static void
+test_a_counter_fails_cleanly_at_every_allocation(void **state)
+{
+    (void)state;
+    counter_fails_cleanly(600, 3, 8);
+    /* 20,000 seeds waiting at once: the stack of objects to expand grows
+     * twice past its first block. */
+    counter_fails_cleanly(20000, 20000, 10);
 }
 
 static int
