@@ -90,12 +90,15 @@ census_len(PyObject *op)
 }
 
 /* _row(name) -> TypeStat, or None when no type has that name (or name is
- * not a str: a lone surrogate or a non-str names no type). */
+ * not a str: a lone surrogate or a non-str names no type).  The name is
+ * encoded into a bytes of its own: PyUnicode_AsUTF8 would leave a copy in
+ * the caller's str, which the next census would count. */
 static PyObject *
 census_row(PyObject *op, PyObject *key)
 {
-    const char *name = PyUnicode_Check(key) ? PyUnicode_AsUTF8(key) : NULL;
-    const rc_census_row *r = name ? rc_census_find(CENSUS(op), name) : NULL;
+    PyObject *utf8 = PyUnicode_Check(key) ? PyUnicode_AsUTF8String(key) : NULL;
+    const rc_census_row *r = utf8 ? rc_census_find(CENSUS(op), PyBytes_AS_STRING(utf8)) : NULL;
+    Py_XDECREF(utf8);
     PyErr_Clear();
     if (!r) {
         Py_RETURN_NONE;

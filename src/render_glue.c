@@ -24,9 +24,8 @@ static const char *const STYLE_NAMES[RC_RENDER_STYLES] = {"strong", "weak", "eli
 static int
 name_index(PyObject *name, const char *const *names, int n, const char *what)
 {
-    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-    for (int i = 0; s && i < n; i++) {
-        if (strcmp(s, names[i]) == 0) {
+    for (int i = 0; PyUnicode_Check(name) && i < n; i++) {
+        if (PyUnicode_CompareWithASCIIString(name, names[i]) == 0) {
             return i;
         }
     }

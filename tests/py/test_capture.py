@@ -70,6 +70,24 @@ def test_type_names_with_surrogates_and_non_ascii(run_script):
     assert json.loads(out) == ["__main__.Caf\u00e9", "__main__.Odd\ufffd"]
 
 
+def test_looking_a_row_up_leaves_the_name_as_it_was(run_script):
+    """census[name] with a non-ASCII name finds its row and leaves the
+    caller's str unchanged: PyUnicode_AsUTF8 would attach a UTF-8 copy to
+    it, which the next census would count."""
+    out = run_script("""
+    import json, sys, refchain
+    Cafe = type("Caf\\u00e9", (), {})
+    keep = [Cafe() for _ in range(3)]
+    c = refchain.census()
+    name = "".join(["__main__.Caf", "\\u00e9"])  # not the interned type name
+    before = sys.getsizeof(name)
+    row = c[name]
+    print(json.dumps([row.count, sys.getsizeof(name) - before,
+                      c.get("no\\u00e9 such") is None, "\\udc80" in c]))
+    """).stdout
+    assert json.loads(out) == [3, 0, True, False]
+
+
 ORACLE = """
 import faulthandler; faulthandler.enable()  # a crash names its line in the log
 import gc, json, sys, random
