@@ -3,11 +3,11 @@
  *
  * _dump_begin() captures (both edge directions, sizes), classifies the
  * roots and takes a strong reference to every node before returning: the
- * DumpState it returns holds the whole heap, so that the package may describe the
- * roots in Python (on objects that cannot die), and its write() may read
- * every object, which relate (edge labels), rc_short_value (values) and
- * rc_capture_sites (allocation tracebacks) do in C, running no Python code.
- * The state's references are discounted by any capture another thread makes
+ * DumpState it returns holds the whole heap, so that the package may
+ * describe the roots in Python (on objects that cannot die), and its write()
+ * may read every object: rc_capture_sites (allocation tracebacks), then
+ * rc_dump_live (walker/dumplive.c: labels by relate, values), in C.  The
+ * state's references are discounted by any capture another thread makes
  * meanwhile (it is a tool object).  close() (or the state's deallocation)
  * drops them.  _fork_dump() writes the same file from a forked child.  The
  * file layer is walker/dump.c; src/snapshot.c reads files back. */
@@ -19,7 +19,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/idmap.h"
-#include "refchain/relate.h"
+#include "refchain/dumplive.h"
 #include "refchain/snapshot.h"
 #include "refchain/describe.h"
 
@@ -120,145 +120,6 @@ dump_roots(PyObject *op, PyObject *Py_UNUSED(arg))
     return list;
 }
 
-/* What the file layer's callbacks read: the held objects, relate's context,
- * and the encoded labels of the referrer being written (related in one pass
- * for all its out-edges, rc_relate_out, then encoded at once: the relations
- * are dropped before the next referrer). */
-typedef struct dump_ctx {
-    const dump_obj *self;
-    rc_relate_ctx relate;
-    int values, redact;
-    rc_sites sites;
-    rc_id from;             /* whose labels are in text[], or RC_NO_ID */
-    char *text;             /* the labels, NUL-separated: label k at text[at[k]] */
-    size_t *at, n_at, text_len, text_cap, at_cap;
-    rc_relation *rels;      /* scratch for rc_relate_out */
-    PyObject **children;    /* scratch: the referents */
-    size_t rels_cap;
-    char *enc;              /* scratch: one encoded label */
-    size_t enc_cap;
-    int failed;             /* a label could not be made (out of memory) */
-    uint32_t *ids;          /* object ids (rc_idmap_assign) */
-    char value[RC_SHORT_VALUE_MAX];
-} dump_ctx;
-
-static void
-dump_ctx_free(dump_ctx *c)
-{
-    rc_free(c->text);
-    rc_free(c->at);
-    rc_free(c->rels);
-    rc_free(c->children);
-    rc_free(c->enc);
-    rc_relate_memo_free(c->relate.memo);
-}
-
-/* What redact=True writes for a data dict's key: a key relation that names
- * nothing. */
-static char redacted_text[] = "[<redacted>]", redacted_repr[] = "<redacted>";
-
-/* Append rel's encoded form (or the redacted key's) to c->text. */
-static int
-keep_label(dump_ctx *c, const rc_relation *rel, int redact)
-{
-    rc_relation red = {.kind = RC_REL_KEY, .text = redacted_text, .attr = redacted_text,
-                       .repr = redacted_repr};
-    size_t len;
-    if (rc_relation_encode(redact ? &red : rel, &c->enc, &c->enc_cap, &len) != RC_OK) {
-        return -1;
-    }
-    if (c->text_len + len + 1 > c->text_cap) {
-        size_t cap = c->text_cap ? 2 * c->text_cap : 4096;
-        while (cap < c->text_len + len + 1) {
-            cap *= 2;
-        }
-        char *t = rc_realloc(c->text, cap);
-        if (!t) {
-            return -1;
-        }
-        c->text = t;
-        c->text_cap = cap;
-    }
-    memcpy(c->text + c->text_len, c->enc, len + 1);
-    c->text_len += len + 1;
-    return 0;
-}
-
-/* Relate and encode every out-edge of `from`.  -1 when out of memory. */
-static int
-relate_referrer(dump_ctx *c, rc_id from)
-{
-    size_t deg;
-    const rc_id *out = rc_graph_out(c->self->a.g, from, &deg);
-    if (deg > c->rels_cap) {
-        rc_relation *r = rc_reallocarray(c->rels, deg, sizeof *r);
-        PyObject **ch = r ? rc_reallocarray(c->children, deg, sizeof *ch) : NULL;
-        size_t *at = ch ? rc_reallocarray(c->at, deg, sizeof *at) : NULL;
-        c->rels = r ? r : c->rels;
-        c->children = ch ? ch : c->children;
-        c->at = at ? at : c->at;
-        if (!at) {
-            return -1;
-        }
-        c->rels_cap = c->at_cap = deg;
-    }
-    PyObject *const *refs = c->self->base.held;
-    for (size_t i = 0; i < deg; i++) {
-        c->children[i] = refs[out[i]];
-    }
-    if (rc_relate_out(&c->relate, refs[from], c->children, deg, c->rels) != RC_OK) {
-        return -1;
-    }
-    /* A data dict's key is data; a namespace's keys are names in code. */
-    int data = c->redact && !(rc_graph_flags(c->self->a.g, from) & RC_NODE_NAMESPACE);
-    int rc = 0;
-    c->text_len = 0;
-    c->n_at = deg;
-    for (size_t i = 0; i < deg; i++) {
-        c->at[i] = c->text_len;
-        if (rc == 0 && keep_label(c, &c->rels[i], data && c->rels[i].kind == RC_REL_KEY) < 0) {
-            rc = -1;
-        }
-        rc_relation_clear(&c->rels[i]);
-    }
-    return rc;
-}
-
-static const char *
-dump_label(void *ctx, rc_id from, size_t k, size_t *len)
-{
-    dump_ctx *c = ctx;
-    if (c->from != from) {
-        c->from = RC_NO_ID;
-        if (relate_referrer(c, from) < 0) {
-            c->failed = 1;
-            return NULL;
-        }
-        c->from = from;
-    }
-    /* Labels are NUL-separated: label k ends where label k + 1 starts. */
-    *len = (k + 1 < c->n_at ? c->at[k + 1] : c->text_len) - c->at[k] - 1;
-    return c->text + c->at[k];
-}
-
-static const char *
-dump_value(void *ctx, rc_id v, size_t *len)
-{
-    dump_ctx *c = ctx;
-    long n = c->values ? rc_short_value(c->self->base.held[v], c->value) : -1;
-    if (n < 0) {
-        return NULL;
-    }
-    *len = (size_t)n;
-    return c->value;
-}
-
-static uint32_t
-dump_id(void *ctx, rc_id v)
-{
-    return ((dump_ctx *)ctx)->ids[v];
-}
-
 /* ids[v] for every node: the same object keeps its id across the dumps of
  * this process (refchain/idmap.h; the map is the module's).  Raises on
  * failure. */
@@ -280,12 +141,6 @@ dump_ids(const dump_obj *self)
         return NULL;
     }
     return ids;
-}
-
-static uint32_t
-dump_alloc(void *ctx, rc_id v)
-{
-    return ((dump_ctx *)ctx)->sites.node_traceback[v];
 }
 
 /* The UTF-8 of str item i of list (borrowed, cached in the str), or NULL
@@ -368,41 +223,29 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         !PyUnicode_FSConverter(args[0], &path)) {
         return NULL;
     }
-    dump_ctx c = {.self = self, .values = values, .redact = redact, .from = RC_NO_ID};
+    rc_sites found = {0};
+    rc_live_dump d = {.g = self->a.g, .held = self->base.held, .values = values,
+                      .redact = redact};
     /* One zstd thread beside this one: compression overlaps the relating,
      * which is most of the pause.  (A forked child writes single-threaded.) */
-    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value,
-                        .workers = 1};
+    rc_snap_tables t = {.workers = 1};
     PyObject *result = NULL;
     char msg[512] = "";
     if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0 ||
-        !(c.ids = dump_ids(self))) {
+        !(d.ids = dump_ids(self))) {
         goto finally;
     }
-    t.node_id = dump_id;
     if (sites) {
-        rc_status st = rc_capture_sites(self->base.held, (size_t)self->base.n_held, &c.sites);
+        rc_status st = rc_capture_sites(self->base.held, (size_t)self->base.n_held, &found);
         if (st != RC_OK) {
             rc_raise(st);
             goto finally;
         }
-        t.node_alloc = dump_alloc;
-        t.frames = c.sites.frames;
-        t.n_frames = c.sites.n_frames;
-        t.traceback_off = c.sites.traceback_off;
-        t.traceback_frames = c.sites.traceback_frames;
-        t.n_tracebacks = c.sites.n_tracebacks;
+        d.sites = &found;
     }
     /* From here to the end of the file no Python code runs (relate's live
      * mode may create an int's repr, on objects held here). */
-    rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
-    c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
-    rc_snap_status st =
-        rc_snapshot_dump(PyBytes_AS_STRING(path), self->a.g, &t, msg, sizeof msg);
-    if (st == RC_SNAP_OK && c.failed) {
-        remove(PyBytes_AS_STRING(path)); /* it lacks labels: no half-truths on disk */
-        st = RC_SNAP_ENOMEM;
-    }
+    rc_snap_status st = rc_dump_live(PyBytes_AS_STRING(path), &d, &t, msg, sizeof msg);
     if (st != RC_SNAP_OK) {
         rc_snap_raise(st, msg);
         goto finally;
@@ -410,9 +253,8 @@ dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     Py_INCREF(Py_None);
     result = Py_None;
 finally:
-    dump_ctx_free(&c);
-    rc_sites_clear(&c.sites);
-    rc_free(c.ids);
+    rc_sites_clear(&found);
+    rc_free((void *)(uintptr_t)d.ids);
     rc_free((void *)(uintptr_t)t.roots);
     rc_free((void *)(uintptr_t)t.facts);
     Py_XDECREF(path);
@@ -595,21 +437,14 @@ fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
     }
     self.base.held = rc_capture_borrow(self.a.g);
     self.base.n_held = (Py_ssize_t)rc_graph_node_count(self.a.g);
-    dump_ctx c = {.self = &self, .values = p->values && !p->redact, .redact = p->redact,
-                  .from = RC_NO_ID};
-    rc_snap_tables t = {.ctx = &c, .edge_label = dump_label, .node_value = dump_value,
-                        .node_id = dump_id, .facts = p->facts, .n_facts = p->n_facts};
-    if (!self.base.held || fork_roots(&self, &p->env, &t) < 0 || !(c.ids = dump_ids(&self))) {
+    rc_live_dump d = {.g = self.a.g, .held = self.base.held, .values = p->values && !p->redact,
+                      .redact = p->redact};
+    rc_snap_tables t = {.facts = p->facts, .n_facts = p->n_facts};
+    if (!self.base.held || fork_roots(&self, &p->env, &t) < 0 || !(d.ids = dump_ids(&self))) {
         snprintf(msg, cap, "the fork dump's child ran out of memory");
         return -1;
     }
-    rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
-    c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
-    rc_snap_status ss = rc_snapshot_dump(p->path, self.a.g, &t, msg, cap);
-    if (ss == RC_SNAP_OK && c.failed) {
-        remove(p->path);
-        ss = RC_SNAP_ENOMEM;
-    }
+    rc_snap_status ss = rc_dump_live(p->path, &d, &t, msg, cap);
     if (ss != RC_SNAP_OK && !msg[0]) {
         snprintf(msg, cap, "%s", rc_snap_status_str(ss));
     }

@@ -79,11 +79,12 @@ def test_the_extension_imports_no_package_module():
 
 # DESIGN.md's layering table: who may include what.  The walker units that
 # read objects in place (the capture, relate, their version shims, the fork
-# child's root descriptions) include Python.h; no other walker/ or
-# include/refchain/ file does, and render/ never does.  Graphviz belongs to
-# render/ (and the binding), never to walker/ or include/refchain/.
+# child's root descriptions, a live dump's labels and values) include
+# Python.h; no other walker/ or include/refchain/ file does, and render/
+# never does.  Graphviz belongs to render/ (and the binding), never to
+# walker/ or include/refchain/.
 _READS_OBJECTS = {"walker/capture.c", "walker/relate.c", "walker/pycompat.c",
-                  "walker/describe.c"}
+                  "walker/describe.c", "walker/dumplive.c"}
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 
 
