@@ -4,9 +4,8 @@
  * bitmap of one 64 KiB range, kept in blocks that never move: block b holds
  * BLOCK << b chunks, so a set has a few dozen blocks at most, which come
  * from the capture's pool (the next census reuses them without faulting
- * pages in); table maps a range's
- * number (addr >> 16) to its chunk by linear probing (index + 1, 0 when
- * empty), at most half full.  `recent` caches the bits of the last range
+ * pages in).  table maps a range's number (addr >> 16) to its chunk by
+ * linear probing (index + 1, 0 when empty), at most half full.  `recent` caches the bits of the last range
  * added to in each of RECENT slots (by the range's low bits): an add then
  * reads one small array and the word it sets, not the table and the
  * chunk's header.  The freeze fills each chunk's rank (the members of all
