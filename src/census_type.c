@@ -97,7 +97,10 @@ static PyObject *
 census_row(PyObject *op, PyObject *key)
 {
     PyObject *utf8 = PyUnicode_Check(key) ? PyUnicode_AsUTF8String(key) : NULL;
-    const rc_census_row *r = utf8 ? rc_census_find(CENSUS(op), PyBytes_AS_STRING(utf8)) : NULL;
+    const char *name = utf8 ? PyBytes_AS_STRING(utf8) : NULL;
+    const rc_census_row *r = name && strlen(name) == (size_t)PyBytes_GET_SIZE(utf8)
+                                 ? rc_census_find(CENSUS(op), name)
+                                 : NULL; /* a NUL names no type */
     Py_XDECREF(utf8);
     PyErr_Clear();
     if (!r) {

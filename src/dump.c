@@ -32,7 +32,14 @@ rc_snap_raise(rc_snap_status st, const char *msg)
     PyObject *exc = st == RC_SNAP_ENOMEM ? PyExc_MemoryError
                     : st == RC_SNAP_EIO  ? PyExc_OSError
                                          : PyExc_ValueError;
-    PyErr_SetString(exc, msg[0] ? msg : rc_snap_status_str(st));
+    /* The message names a file, whose name need not be UTF-8, and may
+     * have been cut mid-character. */
+    const char *text = msg[0] ? msg : rc_snap_status_str(st);
+    PyObject *s = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "backslashreplace");
+    if (s) {
+        PyErr_SetObject(exc, s);
+        Py_DECREF(s);
+    }
     return NULL;
 }
 

@@ -152,7 +152,7 @@ add_chunk(rc_addrset *s, uintptr_t key)
     if (s->n == BLOCK * (((size_t)1 << s->n_blocks) - 1)) {
         size_t b = s->n_blocks;
         if (b == MAX_BLOCKS ||
-            !(s->blocks[b] = rc_pool_alloc((BLOCK << b) * sizeof(chunk), &s->block_bytes[b]))) {
+            !(s->blocks[b] = rc_pool_alloc(((size_t)BLOCK << b) * sizeof(chunk), &s->block_bytes[b]))) {
             return SIZE_MAX;
         }
         s->n_blocks++;

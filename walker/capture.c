@@ -140,7 +140,7 @@ typedef struct walk {
     /* This node's references, in tp_traverse order. */
     uintptr_t *scratch;
     size_t n_scratch, scratch_cap;
-    int scratch_failed;
+    rc_status visit_failed; /* why visit() last returned -1 */
     /* A counter's references not yet counted (count_batch). */
     PyObject *batch[COUNT_BATCH];
     size_t n_batch;
@@ -746,8 +746,7 @@ visit(PyObject *op, void *arg)
     if (w->counting) {
         if (op) {
             w->batch[w->n_batch++] = op;
-            if (w->n_batch == COUNT_BATCH && count_batch(w) != RC_OK) {
-                w->scratch_failed = 1;
+            if (w->n_batch == COUNT_BATCH && (w->visit_failed = count_batch(w)) != RC_OK) {
                 return -1;
             }
         }
@@ -757,7 +756,7 @@ visit(PyObject *op, void *arg)
         size_t cap = w->scratch_cap ? w->scratch_cap * 2 : 1024;
         uintptr_t *p = rc_reallocarray(w->scratch, cap, sizeof *p);
         if (!p) {
-            w->scratch_failed = 1;
+            w->visit_failed = RC_ENOMEM;
             return -1;
         }
         w->scratch = p;
@@ -815,7 +814,7 @@ dict_keys(walk *w, PyObject *op)
     }
     while (PyDict_Next(op, &pos, &key, &value)) {
         if (visit(key, w) < 0) {
-            return RC_ENOMEM;
+            return w->visit_failed;
         }
     }
     return RC_OK;
@@ -870,13 +869,13 @@ expand(walk *w, PyObject *op, unsigned seeded)
         }
         if (tp->tp_traverse) {
             tp->tp_traverse(op, visit, w);
-            if (w->scratch_failed) {
-                return RC_ENOMEM;
+            if (w->visit_failed != RC_OK) {
+                return w->visit_failed;
             }
         }
         PyObject *hidden = rc_unvisited_dict(op);
         if (hidden && visit(hidden, w) < 0) {
-            return RC_ENOMEM;
+            return w->visit_failed;
         }
         if (PyDict_Check(op) && (st = dict_keys(w, op)) != RC_OK) {
             return st;
@@ -1150,7 +1149,7 @@ frame_locals(walk *w, PyObject *op)
                                 (uintptr_t)op);
          i < w->n_frame_refs && w->frame_refs[i].frame == (uintptr_t)op; i++) {
         if (visit((PyObject *)w->frame_refs[i].value, w) < 0) {
-            return RC_ENOMEM;
+            return w->visit_failed;
         }
     }
     return RC_OK;
@@ -1390,7 +1389,10 @@ gc_list_seed(walk *w, uintptr_t head, unsigned flags, size_t *n)
      * from both ends at once, a window at a time.  Two chains of loads are
      * in flight instead of one, and neither is slowed by what the seeding
      * reads (measured: a census of the 1M django heap 8% faster).  [f, b]
-     * is what is left, in list order. */
+     * is what is left, in list order.  The window holds objects not yet
+     * seeded: safe because expanding frees and untracks nothing (no
+     * Python code runs, and the only C code called is tp_traverse and
+     * trusted __sizeof__ functions, which read). */
     enum { WINDOW = 1024 };
     uintptr_t window[WINDOW];
     const gc_link *f = (const gc_link *)h->next, *b = gc_prev(h);

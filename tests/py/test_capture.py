@@ -83,9 +83,10 @@ def test_looking_a_row_up_leaves_the_name_as_it_was(run_script):
     before = sys.getsizeof(name)
     row = c[name]
     print(json.dumps([row.count, sys.getsizeof(name) - before,
-                      c.get("no\\u00e9 such") is None, "\\udc80" in c]))
+                      c.get("no\\u00e9 such") is None, "\\udc80" in c,
+                      "int" in c, "int\\x00x" in c]))
     """).stdout
-    assert json.loads(out) == [3, 0, True, False]
+    assert json.loads(out) == [3, 0, True, False, True, False]
 
 
 ORACLE = """

@@ -390,6 +390,20 @@ def test_missing_files_and_unwritable_places(tmp_path):
         refchain.dump(str(tmp_path / "x.rcsnap"), values="yes")
 
 
+def test_a_file_name_that_is_not_utf8_is_named_in_the_error(tmp_path):
+    """A name with a byte that is not UTF-8 (os.fsdecode's surrogate
+    escape) gets the same OSError as any other, naming the byte, where
+    decoding the message failed with UnicodeDecodeError."""
+    odd = os.fsdecode(b"odd-\xff")
+    with pytest.raises(OSError) as info:
+        refchain.load(str(tmp_path / (odd + ".rcsnap")))
+    assert "odd-\\xff.rcsnap: cannot open" in str(info.value)
+    with pytest.raises(OSError) as info:
+        refchain.dump(str(tmp_path / odd / "x.rcsnap"))
+    assert "odd-\\xff/x.rcsnap" in str(info.value)
+    assert os.listdir(str(tmp_path)) == []
+
+
 THREADS = """
 import threading, refchain, time
 stop = False
