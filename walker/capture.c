@@ -1374,38 +1374,33 @@ gc_prev(const gc_link *l)
 static rc_status
 gc_list_seed(walk *w, uintptr_t head, unsigned flags, size_t *n)
 {
-    const gc_link *h = (const gc_link *)head;
-    rc_status st = RC_OK;
-    if (w && !w->counting) {
-        /* A graph numbers its nodes in the list's order. */
-        for (const gc_link *l = (const gc_link *)h->next; st == RC_OK && l != h;
-             l = (const gc_link *)l->next) {
-            ++*n;
-            st = seed_tracked(w, (uintptr_t)(l + 1), flags);
-        }
-        return st;
-    }
-    /* A census, or a count, takes them in any order: the list is followed
-     * from both ends at once, a window at a time.  Two chains of loads are
-     * in flight instead of one, and neither is slowed by what the seeding
-     * reads (measured: a census of the 1M django heap 8% faster).  [f, b]
-     * is what is left, in list order.  The window holds objects not yet
-     * seeded: safe because expanding frees and untracks nothing (no
-     * Python code runs, and the only C code called is tp_traverse and
-     * trusted __sizeof__ functions, which read). */
+    /* The list is followed from both ends at once, a window at a time: two
+     * chains of dependent loads are in flight instead of one, and neither
+     * is slowed by what the seeding reads (measured: a census of the 1M
+     * django heap 8% faster, a capture of the 1M service heap 9%).
+     * A census (or a count) takes the window's objects in any order.  A
+     * graph numbers its nodes in the list's order: it seeds the front half
+     * as it reaches it and keeps the back half, which it seeds last, in
+     * order.  [f, b] is what is left, in list order.  The window holds
+     * objects not yet seeded: safe because expanding frees and untracks
+     * nothing (no Python code runs, and the only C code called is
+     * tp_traverse and trusted __sizeof__ functions, which read). */
     enum { WINDOW = 1024 };
-    uintptr_t window[WINDOW];
+    const gc_link *h = (const gc_link *)head;
     const gc_link *f = (const gc_link *)h->next, *b = gc_prev(h);
-    bool done = f == h;
+    bool ordered = w && !w->counting, done = f == h;
+    uintptr_t window[WINDOW], *back = NULL;
+    size_t n_back = 0, back_cap = 0;
+    rc_status st = RC_OK;
     while (st == RC_OK && !done) {
         size_t k = 0;
         while (k + 2 <= WINDOW) {
-            window[k++] = (uintptr_t)(f + 1);
+            window[k++] = (uintptr_t)(f + 1); /* the front half: even places */
             if (f == b) {
                 done = true;
                 break;
             }
-            window[k++] = (uintptr_t)(b + 1);
+            window[k++] = (uintptr_t)(b + 1); /* the back half, last first: odd places */
             const gc_link *next = (const gc_link *)f->next;
             if (next == b) {
                 done = true;
@@ -1416,9 +1411,27 @@ gc_list_seed(walk *w, uintptr_t head, unsigned flags, size_t *n)
         }
         *n += k;
         for (size_t i = 0; w && i < k && st == RC_OK; i++) {
-            st = seed_tracked(w, window[i], flags);
+            if (!ordered || i % 2 == 0) {
+                st = seed_tracked(w, window[i], flags);
+                continue;
+            }
+            if (n_back == back_cap) {
+                size_t cap = back_cap ? 2 * back_cap : WINDOW;
+                uintptr_t *p = rc_reallocarray(back, cap, sizeof *p);
+                if (!p) {
+                    st = RC_ENOMEM;
+                    break;
+                }
+                back = p;
+                back_cap = cap;
+            }
+            back[n_back++] = window[i];
         }
     }
+    while (st == RC_OK && n_back) {
+        st = seed_tracked(w, back[--n_back], flags);
+    }
+    rc_free(back);
     return st;
 }
 

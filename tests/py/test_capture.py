@@ -89,6 +89,28 @@ def test_looking_a_row_up_leaves_the_name_as_it_was(run_script):
     assert json.loads(out) == [3, 0, True, False, True, False]
 
 
+
+def test_a_capture_numbers_tracked_objects_in_the_collectors_order(run_script):
+    """The collector's lists are followed from both ends at once, but a
+    capture's node ids keep their order, which gc.get_objects() lists:
+    chains break their ties by node id, so a capture must not reorder
+    them."""
+    out = run_script("""
+    import gc, types, refchain
+    from refchain import _refchain
+    keep = [[{"k": i}, (i, [i])] for i in range(20000)]
+    gc.collect()
+    objs = gc.get_objects()
+    expected = [id(o) for o in objs if not isinstance(o, types.FrameType)]
+    refchain.dump("order.rcsnap")
+    g = _refchain._load("order.rcsnap")
+    nodes = [g.node(i)[0] for i in range(len(g))]
+    common = set(expected) & set(nodes)
+    print(len(common) > 60000,
+          [a for a in nodes if a in common] == [a for a in expected if a in common])
+    """).stdout
+    assert out.split() == ["True", "True"]
+
 ORACLE = """
 import faulthandler; faulthandler.enable()  # a crash names its line in the log
 import gc, json, sys, random
