@@ -291,31 +291,6 @@ rc_addrset_rank(const rc_addrset *s, uintptr_t addr)
     return c->rank + c->before[bit / 64] + (size_t)__builtin_popcountll(w & (m - 1));
 }
 
-int
-rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr)
-{
-    if (!s->frozen) {
-        return 0;
-    }
-    while (it->chunk < s->n) {
-        const chunk *c = chunk_at(s, s->order[it->chunk]);
-        while (it->bit < BITS) {
-            uint64_t w = c->bits[it->bit / 64] >> (it->bit % 64);
-            if (!w) {
-                it->bit = (it->bit / 64 + 1) * 64;
-                continue;
-            }
-            it->bit += (size_t)__builtin_ctzll(w);
-            *addr = (c->key << CHUNK_SHIFT) | ((uintptr_t)it->bit << GRAIN_SHIFT);
-            it->bit++;
-            return 1;
-        }
-        it->chunk++;
-        it->bit = 0;
-    }
-    return 0;
-}
-
 size_t
 rc_addrset_take(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *out, size_t max)
 {
@@ -346,4 +321,10 @@ rc_addrset_take(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *out, size_t
         }
     }
     return k;
+}
+
+int
+rc_addrset_next(const rc_addrset *s, rc_addrset_iter *it, uintptr_t *addr)
+{
+    return rc_addrset_take(s, it, addr, 1) == 1;
 }
