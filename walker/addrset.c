@@ -272,6 +272,18 @@ rc_addrset_freeze(rc_addrset *s)
     return RC_OK;
 }
 
+/* The rank of addr in frozen chunk c, or SIZE_MAX when it is not a member. */
+static inline size_t
+rank_in(const chunk *c, uintptr_t addr)
+{
+    size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
+    uint64_t w = c->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
+    if (!(w & m)) {
+        return SIZE_MAX;
+    }
+    return c->rank + c->before[bit / 64] + (size_t)__builtin_popcountll(w & (m - 1));
+}
+
 size_t
 rc_addrset_rank(const rc_addrset *s, uintptr_t addr)
 {
@@ -282,13 +294,59 @@ rc_addrset_rank(const rc_addrset *s, uintptr_t addr)
     if (ci == SIZE_MAX) {
         return SIZE_MAX;
     }
-    const chunk *c = chunk_at(s, ci);
-    size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);
-    uint64_t w = c->bits[bit / 64], m = UINT64_C(1) << (bit % 64);
-    if (!(w & m)) {
-        return SIZE_MAX;
+    return rank_in(chunk_at(s, ci), addr);
+}
+
+/* rc_addrset_rank() of addrs[0..n) into ranks, through a cursor. */
+static inline __attribute__((always_inline)) void
+rank_many(const rc_addrset *s, const uintptr_t *addrs, size_t n, size_t *ranks,
+          rc_addrset_cursor *cur)
+{
+    enum { SLOTS = sizeof cur->key / sizeof *cur->key };
+    for (size_t j = 0; j < n; j++) {
+        uintptr_t key = addrs[j] >> CHUNK_SHIFT;
+        size_t slot = key % SLOTS;
+        if (cur->key[slot] != key + 1) {
+            size_t ci = find_chunk(s, key);
+            if (ci == SIZE_MAX) {
+                ranks[j] = SIZE_MAX;
+                continue;
+            }
+            cur->key[slot] = key + 1;
+            cur->chunk[slot] = chunk_at(s, ci);
+        }
+        ranks[j] = rank_in(cur->chunk[slot], addrs[j]);
     }
-    return c->rank + c->before[bit / 64] + (size_t)__builtin_popcountll(w & (m - 1));
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* The same with the CPU's popcnt instruction, which the x86-64 baseline
+ * lacks (without it, each count is a call into libgcc). */
+__attribute__((target("popcnt"))) static void
+rank_many_popcnt(const rc_addrset *s, const uintptr_t *addrs, size_t n, size_t *ranks,
+                 rc_addrset_cursor *cur)
+{
+    rank_many(s, addrs, n, ranks, cur);
+}
+#endif
+
+void
+rc_addrset_rank_many(const rc_addrset *s, const uintptr_t *addrs, size_t n, size_t *ranks,
+                     rc_addrset_cursor *cur)
+{
+    if (!s->frozen) {
+        for (size_t j = 0; j < n; j++) {
+            ranks[j] = SIZE_MAX;
+        }
+        return;
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (__builtin_cpu_supports("popcnt")) {
+        rank_many_popcnt(s, addrs, n, ranks, cur);
+        return;
+    }
+#endif
+    rank_many(s, addrs, n, ranks, cur);
 }
 
 size_t

@@ -4,23 +4,32 @@
  *   - nodes [0, closed) are expanded: their attributes and out-edge offsets
  *     are final; out_off[closed] is the index their edges end at.
  *   - nodes [closed, n) are discovered but not expanded yet.
- *   - out[0, n_out) holds resolved edge targets (DEAD for a dropped edge);
- *     pending[0, n_pending) holds raw target addresses recorded since the last
- *     flush; they will land at out[n_out + i].
- * Resolution is batched so the hash probes can be prefetched: a heap walk is
- * one random memory access per edge, and hiding that latency is most of the
- * speed there is to get.
+ *   - edges [0, n_out) are recorded; pending[0, n_pending) holds raw target
+ *     addresses recorded since the last flush; they will land at
+ *     [n_out + i].
  *
- * The address index maps an address to its id by linear probing.  A slot is
+ * A live builder (a capture's) tells a new address by the set of addresses
+ * it has seen (refchain/addrset.h), a bit each in bitmaps of the ranges the
+ * heap occupies: a new address becomes a node at once.  An edge to a node
+ * it found then records the node's id (RAW_ID); any other records the
+ * target's address.  At the freeze the set is numbered in address order,
+ * each rank is mapped to its node, and those addresses become ids, a batch
+ * at a time, prefetched.  A hash probe per edge spent a random cache miss
+ * in a table of 11-23 bytes per node; the bitmaps are 1/64 of the heap and
+ * follow its layout, and a heap's references mostly stay near.
+ *
+ * An indexed builder (a loader's, whose addresses may be anything a file
+ * holds) maps an address to its id by linear probing instead.  A slot is
  * (32-bit hash tag << 32) | (id + 1), 0 when empty: the tag lets a probe skip
  * occupied slots without loading addr[id], so a lookup costs one random load
- * plus one for the match, and both are prefetched in batches.
+ * plus one for the match, and both are prefetched in batches; out[] holds
+ * ids from the start, DEAD for a dropped edge.
  *
  * Seeds are buffered and resolved in batches the same way.
  *
- * The large arrays (node attributes, edges, the index, in-edges) come from
- * and go back to the capture's pool (refchain/pool.h), so a capture after a
- * capture reuses resident memory.  Each records its block's size in bytes
+ * The large arrays (node attributes, edges, the index or the seen set's
+ * bitmaps, in-edges) come from and go back to the capture's pool
+ * (refchain/pool.h), so a capture after a capture reuses resident memory.  Each records its block's size in bytes
  * (*_bytes): a block taken from the pool may be larger than asked for, and
  * growing within it costs nothing.  Nothing is zeroed that is written
  * before it is read: a node's flags are cleared when it is added, and only
@@ -57,6 +66,11 @@ typedef struct type_table {
     size_t slot_mask;
 } type_table;
 
+typedef struct late_flag {
+    uintptr_t addr;
+    unsigned flags;
+} late_flag;
+
 typedef struct big_size {
     rc_id id;
     uint64_t size;
@@ -88,8 +102,11 @@ struct rc_builder {
     size_t nodes_populated; /* node slots faulted in ahead (fill_ahead) */
     bool expanding;
 
+    /* Edges: ids in an indexed builder; in a live one, the targets'
+     * addresses (raw), numbered at the freeze. */
     rc_id *out;
-    size_t out_bytes;
+    uintptr_t *raw;
+    size_t out_bytes; /* of out's block, or raw's */
     size_t n_out, out_cap, n_dead;
     size_t out_populated;
     uintptr_t *pending;
@@ -99,9 +116,16 @@ struct rc_builder {
     unsigned seed_flags; /* flags the buffered seeds get */
     bool marking;        /* the buffered addresses are marks, not seeds */
 
+    /* How an address finds its node.  An indexed builder (a loader's) keeps
+     * the address index.  A live one (a capture's) keeps only the set of
+     * addresses it has seen (`seen`, also a counter's), a bit each: a new
+     * address is a new node, and the addresses of edges and of flags given
+     * to nodes already seen (`late`) are numbered once, at the freeze. */
+    bool indexed;
     addr_index index;
+    late_flag *late;
+    size_t n_late, late_cap;
     bool nodes_only; /* discover nodes, store no edge */
-    bool foreign;    /* the addresses are not this process's objects: never prefetched */
 
     uintptr_t *excluded;
     size_t n_excluded, excluded_cap;
@@ -116,7 +140,7 @@ struct rc_builder {
      * the set of objects seen, a stack of those left to expand, and a
      * tally per type id. */
     bool counting;
-    rc_addrset *seen;
+    rc_addrset *seen; /* a counter's or a live builder's */
     uintptr_t *todo; /* a stack, from the pool */
     size_t todo_bytes, todo_cap, n_todo, counted;
     uintptr_t current; /* the object being expanded */
@@ -452,25 +476,28 @@ fill_ahead(void *arr, size_t size, size_t from, size_t cap)
     return to;
 }
 
-/* Make room for `need` edges in out[]: the first edges get a pooled array
- * sized for one edge per node at least, later ones grow it by half. */
+/* Make room for `need` edges in out[] (raw[] when live): the first edges
+ * get a pooled array sized for one edge per node at least, later ones grow
+ * it by half. */
 static rc_status
 reserve_edges(rc_builder *b, size_t need)
 {
+    void **arr = b->indexed ? (void **)&b->out : (void **)&b->raw;
+    size_t size = b->indexed ? sizeof *b->out : sizeof *b->raw;
     if (need > b->out_cap) {
-        size_t cap = b->out ? b->out_cap + b->out_cap / 2 : b->cap;
+        size_t cap = *arr ? b->out_cap + b->out_cap / 2 : b->cap;
         if (cap < need) {
             cap = need;
         }
-        bool ok = b->out ? grow_pooled((void **)&b->out, &b->out_bytes, cap, sizeof *b->out)
-                         : pool_array((void **)&b->out, &b->out_bytes, cap, sizeof *b->out);
+        bool ok = *arr ? grow_pooled(arr, &b->out_bytes, cap, size)
+                       : pool_array(arr, &b->out_bytes, cap, size);
         if (!ok) {
             return RC_ENOMEM;
         }
-        b->out_cap = b->out_bytes / sizeof *b->out;
+        b->out_cap = b->out_bytes / size;
     }
     if (need > b->out_populated) {
-        b->out_populated = fill_ahead(b->out, sizeof *b->out, b->n_out, b->out_cap);
+        b->out_populated = fill_ahead(*arr, size, b->n_out, b->out_cap);
     }
     return RC_OK;
 }
@@ -501,8 +528,8 @@ node_capacity(rc_builder *b)
     return cap;
 }
 
-rc_builder *
-rc_builder_new(size_t node_hint)
+static rc_builder *
+builder_new(size_t node_hint, bool indexed)
 {
     if (node_hint < 1024) {
         node_hint = 1024;
@@ -517,7 +544,8 @@ rc_builder_new(size_t node_hint)
     /* The index first: it is the largest block, and the pool hands out the
      * smallest that fits.  Edges get their array when the first arrives (a
      * census stores none). */
-    bool ok = index_init(&b->index, node_hint);
+    b->indexed = indexed;
+    bool ok = indexed ? index_init(&b->index, node_hint) : (b->seen = rc_addrset_new()) != NULL;
     pooled p[NODE_ARRAYS];
     list_node_arrays(&b->nodes, p);
     for (int i = 0; ok && i < NODE_ARRAYS; i++) {
@@ -539,6 +567,18 @@ rc_builder_new(size_t node_hint)
     return b;
 }
 
+rc_builder *
+rc_builder_new(size_t node_hint)
+{
+    return builder_new(node_hint, false);
+}
+
+rc_builder *
+rc_builder_new_foreign(size_t node_hint)
+{
+    return builder_new(node_hint, true);
+}
+
 void
 rc_builder_free(rc_builder *b)
 {
@@ -550,7 +590,8 @@ rc_builder_free(rc_builder *b)
     for (int i = 0; i < NODE_ARRAYS; i++) {
         unpool(*p[i].arr, p[i].bytes);
     }
-    unpool(b->out, &b->out_bytes);
+    unpool(b->out ? (void *)b->out : (void *)b->raw, &b->out_bytes); /* one at most */
+    rc_free(b->late);
     rc_free(b->pending);
     rc_free(b->seeds);
     unpool(b->index.slots, &b->index.bytes);
@@ -568,12 +609,6 @@ void
 rc_builder_nodes_only(rc_builder *b)
 {
     b->nodes_only = true;
-}
-
-void
-rc_builder_foreign(rc_builder *b)
-{
-    b->foreign = true;
 }
 
 rc_status
@@ -798,7 +833,7 @@ reserve_node(rc_builder *b)
     if (b->n >= RC_MAX_IDS) {
         return RC_ETOOBIG;
     }
-    if ((b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
+    if (b->indexed && (b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
         !index_resize(&b->index, b->nodes.addr, b->n, (b->index.mask + 1) * 2)) {
         return RC_ENOMEM;
     }
@@ -817,7 +852,8 @@ rc_builder_reserve(rc_builder *b, size_t n)
     }
     n = n < RC_MAX_IDS ? n : RC_MAX_IDS;
     size_t slots = pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16);
-    if (slots > b->index.mask + 1 && !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
+    if (b->indexed && slots > b->index.mask + 1 &&
+        !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
         return RC_ENOMEM;
     }
     return n > b->cap ? grow_nodes(b, n) : RC_OK;
@@ -852,6 +888,64 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
     return RC_OK;
 }
 
+/* Give the node at a seen address `flags` at the freeze. */
+static rc_status
+add_late(rc_builder *b, uintptr_t a, unsigned flags)
+{
+    if (b->n_late == b->late_cap) {
+        size_t cap = b->late_cap ? b->late_cap * 2 : 256;
+        if (!grow((void **)&b->late, cap, sizeof *b->late)) {
+            return RC_ENOMEM;
+        }
+        b->late_cap = cap;
+    }
+    b->late[b->n_late++] = (late_flag){a, flags};
+    return RC_OK;
+}
+
+/* A live builder's edge to a node it found then: its id, tagged.  Other
+ * edges hold their target's address, rounded down to 8 bytes as the set
+ * of addresses seen takes it, so bit 0 tells the two apart. */
+#define RAW_ID(id) (((uintptr_t)(id) << 1) | 1)
+
+/* resolve() for a live builder: a new address becomes a node at once
+ * (unless excluded); raw[j], when raw is not NULL, receives the edge to
+ * addrs[j] (RAW_ID or the address, numbered at the freeze), and a seed's
+ * flags for a node seen before are given at the freeze. */
+static rc_status
+resolve_live(rc_builder *b, const uintptr_t *addrs, size_t n, uintptr_t *raw, bool seeds,
+             size_t *done)
+{
+    unsigned seed_flags = (b->marking ? 0 : RC_NODE_SEED) | b->seed_flags;
+    rc_status st = RC_OK;
+    size_t j = 0;
+    for (; j < n; j++) {
+        uintptr_t a = addrs[j];
+        int added = rc_addrset_add(b->seen, a);
+        if (added < 0) {
+            st = RC_ENOMEM;
+            break;
+        }
+        uintptr_t edge = a & ~(uintptr_t)7;
+        if (added && !is_excluded(b, a)) {
+            if ((st = reserve_node(b)) != RC_OK) {
+                rc_addrset_remove(b->seen, a);
+                break;
+            }
+            edge = RAW_ID(b->n);
+            b->nodes.addr[b->n] = a;
+            b->nodes.flags[b->n++] = (uint16_t)(seeds ? seed_flags : 0);
+        } else if (!added && seeds && seed_flags && (st = add_late(b, a, seed_flags)) != RC_OK) {
+            break;
+        }
+        if (raw) {
+            raw[j] = edge;
+        }
+    }
+    *done = j;
+    return st;
+}
+
 /* Resolve addrs[0..n) to ids, prefetching both dependent loads of each
  * probe: the slot 2*D lookups ahead, then, once the slot is in cache, the
  * address it names D lookups ahead.  ids[j] receives the id (DEAD when
@@ -862,6 +956,9 @@ resolve(rc_builder *b, const uintptr_t *addrs, size_t n, rc_id *ids, bool seeds,
         size_t *done)
 {
     enum { D = PREFETCH_AHEAD };
+    if (!b->indexed) {
+        return resolve_live(b, addrs, n, NULL, seeds, done);
+    }
     for (size_t j = 0; j < n && j < 2 * D; j++) {
         __builtin_prefetch(&b->index.slots[home_slot(&b->index, hash_addr(addrs[j]))]);
     }
@@ -1008,9 +1105,13 @@ flush(rc_builder *b)
     if (st != RC_OK) {
         return st;
     }
-    st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, false, &done);
-    for (size_t j = 0; j < done; j++) {
-        b->n_dead += b->out[b->n_out + j] == DEAD;
+    if (!b->indexed) {
+        st = resolve_live(b, b->pending, b->n_pending, b->raw + b->n_out, false, &done);
+    } else {
+        st = resolve(b, b->pending, b->n_pending, b->out + b->n_out, false, &done);
+        for (size_t j = 0; j < done; j++) {
+            b->n_dead += b->out[b->n_out + j] == DEAD;
+        }
     }
     /* Edges resolved so far stay resolved; the rest stay pending. */
     b->n_out += done;
@@ -1054,7 +1155,7 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
     *addr = b->nodes.addr[b->closed];
     *flags = b->nodes.flags[b->closed];
     /* The caller reads the object next: fetch a later one's header now. */
-    if (!b->foreign && b->closed + PREFETCH_AHEAD < b->n) {
+    if (!b->indexed && b->closed + PREFETCH_AHEAD < b->n) { /* not a file's addresses */
         __builtin_prefetch((const void *)b->nodes.addr[b->closed + PREFETCH_AHEAD]);
     }
     return 1;
@@ -1157,7 +1258,11 @@ rc_builder_edge_id(rc_builder *b, rc_id target)
     if (st != RC_OK) {
         return st;
     }
-    b->out[b->n_out++] = target;
+    if (b->indexed) {
+        b->out[b->n_out++] = target;
+    } else {
+        b->raw[b->n_out++] = RAW_ID(target);
+    }
     return RC_OK;
 }
 
@@ -1289,12 +1394,89 @@ rc_graph_has_in(const rc_graph *g)
     return g->in_off != NULL;
 }
 
+/* Number a live builder's edges and give its late flags: each seen
+ * address's rank in the set maps to its node (DEAD for an excluded one).
+ * The ids go to a block of their own, and the addresses' block back to the
+ * pool whole, for the next capture. */
+static rc_status
+number_live(rc_builder *b)
+{
+    enum { BATCH = 64 };
+    size_t members = rc_addrset_count(b->seen), perm_bytes = 0, out_bytes = 0;
+    rc_id *perm = NULL, *out = NULL;
+    rc_addrset_cursor *cur = NULL;
+    if (rc_addrset_freeze(b->seen) != RC_OK ||
+        !pool_array((void **)&perm, &perm_bytes, members ? members : 1, sizeof *perm) ||
+        !pool_array((void **)&out, &out_bytes, b->n_out ? b->n_out : 1, sizeof *out) ||
+        !(cur = rc_calloc(1, sizeof *cur))) {
+        unpool(perm, &perm_bytes);
+        unpool(out, &out_bytes);
+        return RC_ENOMEM;
+    }
+    rc_pool_populate(perm, 0, members * sizeof *perm);
+    rc_pool_populate(out, 0, b->n_out * sizeof *out);
+    memset(perm, 0xff, members * sizeof *perm); /* DEAD */
+    uintptr_t addrs[BATCH];
+    size_t ranks[BATCH], at[BATCH];
+    for (size_t id = 0; id < b->n; id += BATCH) {
+        size_t k = b->n - id < BATCH ? b->n - id : BATCH;
+        rc_addrset_rank_many(b->seen, b->nodes.addr + id, k, ranks, cur);
+        for (size_t j = 0; j < k; j++) {
+            if (ranks[j] < members) { /* always: every node's address is seen */
+                perm[ranks[j]] = (rc_id)(id + j);
+            }
+        }
+    }
+    /* The edges that found their node later, BATCH at a time: their ranks,
+     * then their ids, prefetched. */
+    for (size_t e = 0; e < b->n_out;) {
+        size_t k = 0;
+        for (; e < b->n_out && k < BATCH; e++) {
+            uintptr_t r = b->raw[e];
+            if (r & 1) {
+                out[e] = (rc_id)(r >> 1);
+            } else {
+                addrs[k] = r;
+                at[k++] = e;
+            }
+        }
+        rc_addrset_rank_many(b->seen, addrs, k, ranks, cur);
+        for (size_t j = 0; j < k; j++) {
+            __builtin_prefetch(&perm[ranks[j] < members ? ranks[j] : 0]);
+        }
+        for (size_t j = 0; j < k; j++) {
+            rc_id id = ranks[j] < members ? perm[ranks[j]] : DEAD;
+            b->n_dead += id == DEAD;
+            out[at[j]] = id;
+        }
+    }
+    for (size_t i = 0; i < b->n_late; i++) {
+        rc_addrset_rank_many(b->seen, &b->late[i].addr, 1, ranks, cur);
+        rc_id id = ranks[0] < members ? perm[ranks[0]] : DEAD;
+        if (id != DEAD) {
+            b->nodes.flags[id] |= (uint16_t)b->late[i].flags;
+        }
+    }
+    rc_free(cur);
+    unpool(perm, &perm_bytes);
+    rc_addrset_free(b->seen);
+    b->seen = NULL;
+    unpool(b->raw, &b->out_bytes);
+    b->raw = NULL;
+    b->out = out;
+    b->out_bytes = out_bytes;
+    return RC_OK;
+}
+
 rc_status
 rc_builder_freeze(rc_builder *b, rc_graph **out)
 {
     rc_status st = RC_EINVAL;
     rc_graph *g = NULL;
     if (b->counting || b->expanding || b->n_pending || b->n_seeds || b->closed != b->n) {
+        goto error;
+    }
+    if (!b->indexed && (st = number_live(b)) != RC_OK) {
         goto error;
     }
     st = RC_ENOMEM;

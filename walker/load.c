@@ -880,12 +880,12 @@ read_body(reader *r)
     if (!read_head(r, &h)) {
         return false;
     }
-    rc_builder *b = rc_builder_new((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
+    rc_builder *b =
+        rc_builder_new_foreign((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
     if (!b) {
         fail_nomem(r);
         return false;
     }
-    rc_builder_foreign(b);
     r->s->sections = (unsigned)h.sections;
     /* Sized once rather than grown by copies: a million values would
      * otherwise be copied and faulted in twice over. */

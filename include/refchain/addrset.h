@@ -49,6 +49,16 @@ rc_status rc_addrset_freeze(rc_addrset *s);
  * addr is not a member or the set is not frozen. */
 size_t rc_addrset_rank(const rc_addrset *s, uintptr_t addr);
 
+/* ranks[j] = rc_addrset_rank(s, addrs[j]) for j < n, faster when the
+ * addresses are near each other: a cursor remembers the chunks it found
+ * last.  Zero it before its first use; it is valid for one frozen set. */
+typedef struct rc_addrset_cursor {
+    uintptr_t key[64]; /* a chunk's number, plus 1: 0 is empty */
+    const void *chunk[64];
+} rc_addrset_cursor;
+void rc_addrset_rank_many(const rc_addrset *s, const uintptr_t *addrs, size_t n, size_t *ranks,
+                          rc_addrset_cursor *cur);
+
 /* The members of a frozen set in address order:
  *     rc_addrset_iter it = {0};
  *     while (rc_addrset_next(s, &it, &addr)) ...

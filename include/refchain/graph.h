@@ -56,8 +56,20 @@ typedef struct rc_builder rc_builder;
 
 /* ---- building --------------------------------------------------------- */
 
-/* A new, empty builder sized for about `node_hint` nodes.  NULL on ENOMEM. */
+/* A new, empty builder sized for about `node_hint` nodes, for the objects
+ * of this process (a capture).  It tells new addresses by a set of the
+ * addresses seen, a bit for each 8 bytes of the 64 KiB ranges they lie in
+ * (refchain/addrset.h), so two addresses less than 8 bytes apart are one
+ * node, and numbers the targets of edges when it is frozen.  NULL on
+ * ENOMEM. */
 rc_builder *rc_builder_new(size_t node_hint);
+/* A builder for addresses that are not objects of this process (a
+ * snapshot's, read from a file, where any address may come): it finds
+ * nodes through an index of their addresses, whose size follows the number
+ * of nodes, not the ranges the addresses span, and rc_builder_next() does
+ * not prefetch the objects it hands out (a prefetch of an address nothing
+ * maps costs a page walk each time).  NULL on ENOMEM. */
+rc_builder *rc_builder_new_foreign(size_t node_hint);
 /* Free a builder that was not frozen (freezing consumes it).  NULL is
  * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);
@@ -118,11 +130,6 @@ rc_status rc_builder_reserve(rc_builder *b, size_t n);
  * Call before the first edge. */
 void rc_builder_nodes_only(rc_builder *b);
 
-/* The addresses are not objects of this process (a snapshot's, read from a
- * file): rc_builder_next() does not prefetch the objects it hands out, as it
- * does for a capture's caller, which reads each one next.  A prefetch of an
- * address nothing maps costs a page walk each time. */
-void rc_builder_foreign(rc_builder *b);
 
 /* Exclude `addr`: edges to it are dropped and it never becomes a node.
  * Only valid before the first rc_builder_seed()/rc_builder_edge().
