@@ -1396,8 +1396,11 @@ rc_graph_has_in(const rc_graph *g)
 
 /* Number a live builder's edges and give its late flags: each seen
  * address's rank in the set maps to its node (DEAD for an excluded one).
- * The ids go to a block of their own, and the addresses' block back to the
- * pool whole, for the next capture. */
+ * The ids are written over the addresses, in order (edge e's id takes
+ * bytes [4e, 4e + 4), which held edges read before it), then copied to a
+ * block of their own once the map is freed; the addresses' block goes back
+ * to the pool whole, for the next capture.  The peak is the node arrays
+ * and the addresses, plus the map or the copy. */
 static rc_status
 number_live(rc_builder *b)
 {
@@ -1407,14 +1410,11 @@ number_live(rc_builder *b)
     rc_addrset_cursor *cur = NULL;
     if (rc_addrset_freeze(b->seen) != RC_OK ||
         !pool_array((void **)&perm, &perm_bytes, members ? members : 1, sizeof *perm) ||
-        !pool_array((void **)&out, &out_bytes, b->n_out ? b->n_out : 1, sizeof *out) ||
         !(cur = rc_calloc(1, sizeof *cur))) {
         unpool(perm, &perm_bytes);
-        unpool(out, &out_bytes);
         return RC_ENOMEM;
     }
     rc_pool_populate(perm, 0, members * sizeof *perm);
-    rc_pool_populate(out, 0, b->n_out * sizeof *out);
     memset(perm, 0xff, members * sizeof *perm); /* DEAD */
     uintptr_t addrs[BATCH];
     size_t ranks[BATCH], at[BATCH];
@@ -1427,14 +1427,17 @@ number_live(rc_builder *b)
             }
         }
     }
-    /* The edges that found their node later, BATCH at a time: their ranks,
-     * then their ids, prefetched. */
+    /* BATCH edges at a time: the ranks of those that found their node
+     * later, then their ids, prefetched. */
+    unsigned char *edges = (unsigned char *)b->raw;
     for (size_t e = 0; e < b->n_out;) {
         size_t k = 0;
         for (; e < b->n_out && k < BATCH; e++) {
-            uintptr_t r = b->raw[e];
+            uintptr_t r;
+            memcpy(&r, edges + e * sizeof r, sizeof r);
             if (r & 1) {
-                out[e] = (rc_id)(r >> 1);
+                rc_id id = (rc_id)(r >> 1);
+                memcpy(edges + e * sizeof id, &id, sizeof id);
             } else {
                 addrs[k] = r;
                 at[k++] = e;
@@ -1447,7 +1450,7 @@ number_live(rc_builder *b)
         for (size_t j = 0; j < k; j++) {
             rc_id id = ranks[j] < members ? perm[ranks[j]] : DEAD;
             b->n_dead += id == DEAD;
-            out[at[j]] = id;
+            memcpy(edges + at[j] * sizeof id, &id, sizeof id);
         }
     }
     for (size_t i = 0; i < b->n_late; i++) {
@@ -1461,6 +1464,13 @@ number_live(rc_builder *b)
     unpool(perm, &perm_bytes);
     rc_addrset_free(b->seen);
     b->seen = NULL;
+    if (!pool_array((void **)&out, &out_bytes, b->n_out ? b->n_out : 1, sizeof *out)) {
+        return RC_ENOMEM; /* the builder is freed: nothing is left half done */
+    }
+    rc_pool_populate(out, 0, b->n_out * sizeof *out);
+    if (b->n_out) {
+        memcpy(out, edges, b->n_out * sizeof *out);
+    }
     unpool(b->raw, &b->out_bytes);
     b->raw = NULL;
     b->out = out;

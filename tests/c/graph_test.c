@@ -1,5 +1,6 @@
 /* graph_test: the builder's worklist, exclusion, CSR in both directions,
  * the address index, and allocation failure at every point. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -409,9 +410,9 @@ test_find_many(void **state)
  * edges given by id: ids follow mark order, no node becomes a seed, and
  * edges by id and by address keep their order. */
 static rc_status
-load_by_id(unsigned n, rc_graph **out)
+load_by_id(unsigned n, bool foreign, rc_graph **out)
 {
-    rc_builder *b = rc_builder_new(0);
+    rc_builder *b = foreign ? rc_builder_new_foreign(0) : rc_builder_new(0);
     if (!b) {
         return RC_ENOMEM;
     }
@@ -452,57 +453,210 @@ load_by_id(unsigned n, rc_graph **out)
     return rc_builder_freeze(b, out);
 }
 
+/* The same loader's script, on a builder of either kind. */
 static void
 test_edges_by_id_for_a_loader(void **state)
 {
     (void)state;
     enum { N = 5000 };
-    rc_graph *g = NULL;
-    assert_int_equal(load_by_id(N, &g), RC_OK);
-    assert_int_equal(rc_graph_node_count(g), N);
-    assert_int_equal(rc_graph_edge_count(g), 3 * N);
-    for (rc_id v = 0; v < N; v++) {
-        uintptr_t a = rc_graph_addr(g, v);
-        assert_int_equal(a, FAKE(N - v));
-        assert_int_equal(rc_graph_flags(g, v), RC_NODE_GC);
-        size_t deg;
-        const rc_id *out = rc_graph_out(g, v, &deg);
-        assert_int_equal(deg, 3);
-        for (unsigned k = 0; k < 3; k++) {
-            assert_int_equal(out[k], (a / 16 + k) % N);
+    for (int foreign = 0; foreign < 2; foreign++) {
+        rc_graph *g = NULL;
+        assert_int_equal(load_by_id(N, foreign, &g), RC_OK);
+        assert_int_equal(rc_graph_node_count(g), N);
+        assert_int_equal(rc_graph_edge_count(g), 3 * N);
+        for (rc_id v = 0; v < N; v++) {
+            uintptr_t a = rc_graph_addr(g, v);
+            assert_int_equal(a, FAKE(N - v));
+            assert_int_equal(rc_graph_flags(g, v), RC_NODE_GC);
+            size_t deg;
+            const rc_id *out = rc_graph_out(g, v, &deg);
+            assert_int_equal(deg, 3);
+            for (unsigned k = 0; k < 3; k++) {
+                assert_int_equal(out[k], (a / 16 + k) % N);
+            }
         }
-    }
-    rc_graph_free(g);
+        rc_graph_free(g);
 
-    /* Contract: only during an expansion, only to an existing id. */
-    rc_builder *b = rc_builder_new(0);
-    assert_non_null(b);
-    assert_int_equal(rc_builder_edge_id(b, 0), RC_EINVAL);
-    assert_int_equal(rc_builder_mark(b, 16, 0), RC_OK);
+        /* Contract: only during an expansion, only to an existing id. */
+        rc_builder *b = foreign ? rc_builder_new_foreign(0) : rc_builder_new(0);
+        assert_non_null(b);
+        assert_int_equal(rc_builder_edge_id(b, 0), RC_EINVAL);
+        assert_int_equal(rc_builder_mark(b, 16, 0), RC_OK);
+        uintptr_t addr;
+        unsigned flags;
+        rc_status st;
+        assert_true(rc_builder_next(b, &addr, &flags, &st));
+        assert_int_equal(rc_builder_node_count(b), 1);
+        assert_int_equal(rc_builder_edge_id(b, 1), RC_EINVAL);
+        assert_int_equal(rc_builder_edge_id(b, 0), RC_OK);
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+        rc_builder_free(b);
+
+        /* Every allocation may fail: RC_ENOMEM, nothing leaked. */
+        use_counting_allocator();
+        for (long k = 0;; k++) {
+            rc_alloc_fail_after(k);
+            g = NULL;
+            st = load_by_id(N, foreign, &g);
+            rc_graph_free(g);
+            assert_int_equal(live_blocks, 0);
+            if (st == RC_OK) {
+                break;
+            }
+            assert_int_equal(st, RC_ENOMEM);
+        }
+        use_default_allocator();
+    }
+}
+
+/* A scripted walk, the same on a builder of either kind: n addresses
+ * (dense, scattered over 2^44 bytes, or in clusters, by `layout`), each
+ * expanded into a few edges to others, to 0 or to excluded addresses, and
+ * some marks and flagged seeds of addresses seen before, not yet, or
+ * excluded.  Thousands of edges lie between a node's discovery and some of
+ * the flags it gets, which a live builder gives at the freeze. */
+static uint64_t
+mix(uint64_t x)
+{
+    x ^= x >> 31;
+    x *= UINT64_C(0x9E3779B97F4A7C15);
+    return x ^ (x >> 29);
+}
+
+static rc_status
+run_script(rc_builder *b, const uintptr_t *addrs, unsigned n, rc_graph **out)
+{
+    rc_status st = RC_OK;
+    for (unsigned i = 5; i < n && st == RC_OK; i += 13) {
+        st = rc_builder_exclude(b, addrs[i]);
+    }
+    uint32_t t = 0;
+    if (st == RC_OK) {
+        st = rc_builder_type(b, 0x1000, "object", "object", 0, &t);
+    }
+    for (unsigned i = 0; i < n / 10 + 1 && st == RC_OK; i++) {
+        st = rc_builder_seed_flagged(b, addrs[i], i % 2 ? 0 : RC_NODE_TRACKED);
+    }
     uintptr_t addr;
     unsigned flags;
-    rc_status st;
-    assert_true(rc_builder_next(b, &addr, &flags, &st));
-    assert_int_equal(rc_builder_node_count(b), 1);
-    assert_int_equal(rc_builder_edge_id(b, 1), RC_EINVAL);
-    assert_int_equal(rc_builder_edge_id(b, 0), RC_OK);
-    assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
-    rc_builder_free(b);
-
-    /* Every allocation may fail: RC_ENOMEM, nothing leaked. */
-    use_counting_allocator();
-    for (long k = 0;; k++) {
-        rc_alloc_fail_after(k);
-        g = NULL;
-        st = load_by_id(N, &g);
-        rc_graph_free(g);
-        assert_int_equal(live_blocks, 0);
-        if (st == RC_OK) {
-            break;
+    while (st == RC_OK && rc_builder_next(b, &addr, &flags, &st)) {
+        uint64_t h = mix(addr);
+        for (unsigned k = 0; k < h % 6 && st == RC_OK; k++) {
+            st = rc_builder_edge(b, addrs[((h >> 8) + k * 7919) % n]);
         }
-        assert_int_equal(st, RC_ENOMEM);
+        if (st == RC_OK && h % 17 == 0) {
+            st = rc_builder_edge(b, 0);
+        }
+        if (st == RC_OK && h % 5 == 0) {
+            st = rc_builder_mark(b, addrs[(h >> 20) % n], RC_NODE_NAMESPACE);
+        }
+        if (st == RC_OK && h % 11 == 0) {
+            st = rc_builder_seed_flagged(b, addrs[(h >> 32) % n], RC_NODE_FROZEN);
+        }
+        if (st == RC_OK) {
+            st = rc_builder_close(b, t, addr & 0xffff, 1, RC_NODE_GC);
+        }
     }
-    use_default_allocator();
+    if (st != RC_OK) {
+        rc_builder_free(b);
+        return st;
+    }
+    return rc_builder_freeze(b, out);
+}
+
+/* n 16-byte aligned addresses in one of three layouts (scattered ones may
+ * repeat, rarely: either builder then makes one node of them). */
+static uintptr_t *
+script_addresses(unsigned n, unsigned layout, unsigned seed)
+{
+    uintptr_t *a = malloc(n * sizeof *a);
+    uint64_t x = seed;
+    for (unsigned i = 0; i < n; i++) {
+        x = mix(x + i + 1);
+        if (layout == 0) {
+            a[i] = FAKE(i); /* shuffled below */
+        } else if (layout == 1) {
+            a[i] = (uintptr_t)((x % (UINT64_C(1) << 40)) + (UINT64_C(1) << 20)) << 4;
+        } else {
+            a[i] = (uintptr_t)(UINT64_C(0x7f0000000000) + ((uint64_t)(i / 64) << 24) +
+                               ((uint64_t)(i % 64) << 7) + (x % 4) * 16);
+        }
+    }
+    for (unsigned i = n; i-- > 1;) { /* Fisher-Yates */
+        x = mix(x);
+        unsigned j = (unsigned)(x % (i + 1));
+        uintptr_t tmp = a[i];
+        a[i] = a[j];
+        a[j] = tmp;
+    }
+    return a;
+}
+
+static void
+test_live_and_indexed_builders_agree(void **state)
+{
+    (void)state;
+    for (unsigned seed = 0; seed < 90; seed++) {
+        unsigned n = seed == 0 ? 60000 : 1 + (unsigned)(mix(seed) % 6000);
+        uintptr_t *addrs = script_addresses(n, seed % 3, seed);
+        rc_graph *live = NULL, *indexed = NULL;
+        assert_int_equal(run_script(rc_builder_new(0), addrs, n, &live), RC_OK);
+        assert_int_equal(run_script(rc_builder_new_foreign(0), addrs, n, &indexed), RC_OK);
+        assert_int_equal(rc_graph_node_count(live), rc_graph_node_count(indexed));
+        assert_int_equal(rc_graph_edge_count(live), rc_graph_edge_count(indexed));
+        size_t late = 0;
+        for (rc_id v = 0; v < rc_graph_node_count(live); v++) {
+            assert_int_equal(rc_graph_addr(live, v), rc_graph_addr(indexed, v));
+            assert_int_equal(rc_graph_flags(live, v), rc_graph_flags(indexed, v));
+            late += (rc_graph_flags(live, v) & RC_NODE_FROZEN) != 0;
+            size_t nl, ni;
+            const rc_id *ol = rc_graph_out(live, v, &nl), *oi = rc_graph_out(indexed, v, &ni);
+            assert_int_equal(nl, ni);
+            for (size_t k = 0; k < nl; k++) {
+                assert_int_equal(ol[k], oi[k]);
+            }
+        }
+        assert_true(n < 100 || late > 0);
+        rc_graph_free(live);
+        rc_graph_free(indexed);
+        free(addrs);
+    }
+}
+
+/* A live builder takes addresses at 8-byte grain, as a PyObject is aligned:
+ * two addresses closer than that are one node.  An indexed one keeps them
+ * apart. */
+static void
+test_a_live_builder_takes_addresses_at_8_byte_grain(void **state)
+{
+    (void)state;
+    for (int foreign = 0; foreign < 2; foreign++) {
+        rc_builder *b = foreign ? rc_builder_new_foreign(0) : rc_builder_new(0);
+        assert_non_null(b);
+        uint32_t t;
+        assert_int_equal(rc_builder_type(b, 0x10, "object", "object", 0, &t), RC_OK);
+        assert_int_equal(rc_builder_seed(b, 0x1000), RC_OK);
+        assert_int_equal(rc_builder_seed(b, 0x1004), RC_OK);
+        assert_int_equal(rc_builder_seed(b, 0x1008), RC_OK);
+        uintptr_t addr;
+        unsigned flags;
+        rc_status st;
+        while (rc_builder_next(b, &addr, &flags, &st)) {
+            if (addr == 0x1008) {
+                assert_int_equal(rc_builder_edge(b, 0x1004), RC_OK);
+            }
+            assert_int_equal(rc_builder_close(b, t, 8, 1, 0), RC_OK);
+        }
+        assert_int_equal(st, RC_OK);
+        rc_graph *g = NULL;
+        assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+        assert_int_equal(rc_graph_node_count(g), foreign ? 3 : 2);
+        size_t deg;
+        const rc_id *out = rc_graph_out(g, foreign ? 2 : 1, &deg);
+        assert_int_equal(deg, 1);
+        assert_int_equal(out[0], foreign ? 1 : 0);
+        rc_graph_free(g);
+    }
 }
 
 int
@@ -523,6 +677,8 @@ main(void)
         cmocka_unit_test(test_find_many),
         cmocka_unit_test(test_marks_flag_nodes_without_making_seeds),
         cmocka_unit_test(test_edges_by_id_for_a_loader),
+        cmocka_unit_test(test_live_and_indexed_builders_agree),
+        cmocka_unit_test(test_a_live_builder_takes_addresses_at_8_byte_grain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
