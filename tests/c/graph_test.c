@@ -1,5 +1,5 @@
 /* graph_test: the builder's worklist, exclusion, CSR in both directions,
- * the address index, and allocation failure at every point. */
+ * live and indexed builders, and allocation failure at every point. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
