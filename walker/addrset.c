@@ -272,8 +272,9 @@ rc_addrset_freeze(rc_addrset *s)
     return RC_OK;
 }
 
-/* The rank of addr in frozen chunk c, or SIZE_MAX when it is not a member. */
-static inline size_t
+/* The rank of addr in frozen chunk c, or SIZE_MAX when it is not a member.
+ * Always inlined, so that rank_many_popcnt's copy counts with popcnt. */
+static inline __attribute__((always_inline)) size_t
 rank_in(const chunk *c, uintptr_t addr)
 {
     size_t bit = (addr >> GRAIN_SHIFT) & (BITS - 1);

@@ -29,9 +29,9 @@
  *
  * The large arrays (node attributes, edges, the index or the seen set's
  * bitmaps, in-edges) come from and go back to the capture's pool
- * (refchain/pool.h), so a capture after a capture reuses resident memory.  Each records its block's size in bytes
- * (*_bytes): a block taken from the pool may be larger than asked for, and
- * growing within it costs nothing.  Nothing is zeroed that is written
+ * (refchain/pool.h), so a capture after a capture reuses resident memory.
+ * Each records its block's size in bytes (*_bytes): a block taken from the
+ * pool may be larger than asked for, and growing within it costs nothing.  Nothing is zeroed that is written
  * before it is read: a node's flags are cleared when it is added, and only
  * the index and the in-edge counts are cleared. */
 #include <stdbool.h>

@@ -58,6 +58,13 @@ test_ranks_and_order_match_a_sorted_oracle(void **state)
     }
     assert_int_equal(rc_addrset_count(s), N);
     assert_int_equal(rc_addrset_rank(s, a[0]), SIZE_MAX); /* not frozen yet */
+    {
+        rc_addrset_cursor cur;
+        memset(&cur, 0, sizeof cur);
+        size_t r = 0;
+        rc_addrset_rank_many(s, a, 1, &r, &cur);
+        assert_int_equal(r, SIZE_MAX);
+    }
     assert_int_equal(rc_addrset_freeze(s), RC_OK);
     assert_int_equal(rc_addrset_freeze(s), RC_OK);
     assert_int_equal(rc_addrset_add(s, 0x10), -1); /* frozen */
@@ -73,6 +80,27 @@ test_ranks_and_order_match_a_sorted_oracle(void **state)
         assert_int_equal(rc_addrset_rank(s, a[r] + ((uintptr_t)1 << 40)), SIZE_MAX);
     }
     assert_false(rc_addrset_next(s, &it, &addr));
+    /* Ranked many at a time through a cursor, in a random order, members
+     * and not: what rc_addrset_rank() gives one at a time. */
+    {
+        enum { K = 100 };
+        rc_addrset_cursor *cur = calloc(1, sizeof *cur);
+        assert_non_null(cur);
+        uintptr_t q[K];
+        size_t ranks[K];
+        srand(11);
+        for (size_t round = 0; round < 3000; round++) {
+            for (size_t j = 0; j < K; j++) {
+                size_t r = (size_t)rand() % N;
+                q[j] = rand() % 4 ? a[r] : a[r] + 8 * (uintptr_t)(1 + rand() % 3);
+            }
+            rc_addrset_rank_many(s, q, K, ranks, cur);
+            for (size_t j = 0; j < K; j++) {
+                assert_int_equal(ranks[j], rc_addrset_rank(s, q[j]));
+            }
+        }
+        free(cur);
+    }
     /* Taken in batches of any size, the same members in the same order. */
     static const size_t batches[] = {1, 3, 64, 127, 8192, N};
     uintptr_t *got = malloc(N * sizeof *got);
