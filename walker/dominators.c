@@ -28,16 +28,29 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 
 struct rc_dominators {
     size_t n;
     rc_id *idom;      /* node space */
     uint64_t *bytes;  /* node space */
     uint32_t *count;  /* node space (n + 1 entries, the array reused from C) */
+    size_t idom_bytes, bytes_bytes, count_bytes; /* of their pooled blocks */
     uint64_t heap_bytes;
     size_t reached;
     size_t peak;
 };
+
+/* A per-node array of n elements of `size` bytes from the capture's pool
+ * (refchain/pool.h): a question asked again reuses the resident memory the
+ * last one left instead of faulting in fresh pages.  *bytes receives the
+ * block's size, for rc_pool_free(). */
+static void *
+per_node(size_t n, size_t size, size_t *bytes)
+{
+    *bytes = 0;
+    return rc_pool_alloc((n ? n : 1) * size, bytes);
+}
 
 #define NONE UINT32_MAX
 
@@ -47,9 +60,9 @@ rc_dominators_free(rc_dominators *d)
     if (!d) {
         return;
     }
-    rc_free(d->idom);
-    rc_free(d->bytes);
-    rc_free(d->count);
+    rc_pool_free(d->idom, d->idom_bytes);
+    rc_pool_free(d->bytes, d->bytes_bytes);
+    rc_pool_free(d->count, d->count_bytes);
     rc_free(d);
 }
 
@@ -156,12 +169,11 @@ semidominators(const rc_graph *g, const uint8_t *kinds, uint32_t m, const uint32
     }
 }
 
-/* Phases 3-5 (see the table above), once the caller has freed E and F.
- * RC_ENOMEM (the bytes could not be allocated) leaves a, b and c to the
- * caller. */
+/* Phases 3-5 (see the table above), once the caller has freed E and F;
+ * sets d->bytes.  RC_ENOMEM (the bytes could not be allocated) leaves a, b
+ * and c to the caller. */
 static rc_status
-finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, uint64_t **bytes_out,
-       rc_dominators *d)
+finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, rc_dominators *d)
 {
     size_t n = rc_graph_node_count(g);
     for (uint32_t i = 1; i < m; i++) {
@@ -171,7 +183,7 @@ finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, uin
         }
         c[i] = x;
     }
-    uint64_t *bytes = rc_malloc((n ? n : 1) * sizeof *bytes);
+    uint64_t *bytes = per_node(n, sizeof *bytes, &d->bytes_bytes);
     if (!bytes) {
         return RC_ENOMEM;
     }
@@ -198,7 +210,7 @@ finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, uin
         }
     }
     d->heap_bytes = heap;
-    *bytes_out = bytes;
+    d->bytes = bytes;
     return RC_OK;
 }
 
@@ -210,40 +222,41 @@ rc_dominators_compute(const rc_graph *g, const uint8_t *kinds, rc_dominators **o
     }
     size_t n = rc_graph_node_count(g);
     rc_dominators *d = rc_calloc(1, sizeof *d);
-    uint32_t *a = rc_malloc((n ? n : 1) * sizeof *a);
-    uint32_t *b = rc_malloc((n + 1) * sizeof *b);
-    uint32_t *c = rc_malloc((n + 1) * sizeof *c);
-    uint32_t *e = rc_malloc((n + 1) * sizeof *e);
-    uint32_t *f = rc_malloc((n + 1) * sizeof *f);
-    uint64_t *bytes = NULL;
+    size_t a_bytes = 0, b_bytes = 0, c_bytes = 0, e_bytes = 0, f_bytes = 0;
+    uint32_t *a = per_node(n, sizeof *a, &a_bytes);
+    uint32_t *b = per_node(n + 1, sizeof *b, &b_bytes);
+    uint32_t *c = per_node(n + 1, sizeof *c, &c_bytes);
+    uint32_t *e = per_node(n + 1, sizeof *e, &e_bytes);
+    uint32_t *f = per_node(n + 1, sizeof *f, &f_bytes);
     rc_status st = RC_ENOMEM;
     if (!d || !a || !b || !c || !e || !f) {
         goto error;
     }
     uint32_t m = dfs(g, kinds, a, b, c, e);
     semidominators(g, kinds, m, a, b, c, e, f);
-    rc_free(e);
-    rc_free(f);
+    rc_pool_free(e, e_bytes);
+    rc_pool_free(f, f_bytes);
     e = f = NULL;
-    if ((st = finish(g, m, a, b, c, &bytes, d)) != RC_OK) {
+    if ((st = finish(g, m, a, b, c, d)) != RC_OK) {
         goto error;
     }
-    rc_free(b);
+    rc_pool_free(b, b_bytes);
     d->n = n;
     d->idom = a;
+    d->idom_bytes = a_bytes;
     d->count = c;
-    d->bytes = bytes;
+    d->count_bytes = c_bytes;
     d->reached = m - 1;
     d->peak = sizeof *d + (n ? n : 1) * sizeof *a + 4 * (n + 1) * sizeof *b;
     *out = d;
     return RC_OK;
 error:
     rc_free(d);
-    rc_free(a);
-    rc_free(b);
-    rc_free(c);
-    rc_free(e);
-    rc_free(f);
+    rc_pool_free(a, a_bytes);
+    rc_pool_free(b, b_bytes);
+    rc_pool_free(c, c_bytes);
+    rc_pool_free(e, e_bytes);
+    rc_pool_free(f, f_bytes);
     return st;
 }
 
