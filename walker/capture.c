@@ -1555,8 +1555,8 @@ tracked_list_seed(walk *w, tracked_list *t, size_t *n)
 /* A first capture (no hint from an earlier one) makes room for what it
  * will most likely find: NODES_PER_TRACKED nodes per tracked object, as in
  * an interpreter's own heap and a typical service's (2.7 on both; heaps of
- * untracked payloads have more, and grow from there).  Growing the index
- * step by step would rehash it a dozen times. */
+ * untracked payloads have more, and grow from there).  Growing the node
+ * arrays step by step would copy them a dozen times. */
 #define NODES_PER_TRACKED 3
 
 static rc_status

@@ -66,11 +66,6 @@ typedef struct type_table {
     size_t slot_mask;
 } type_table;
 
-typedef struct late_flag {
-    uintptr_t addr;
-    unsigned flags;
-} late_flag;
-
 typedef struct big_size {
     rc_id id;
     uint64_t size;
@@ -120,11 +115,15 @@ struct rc_builder {
      * the address index.  A live one (a capture's) keeps only the set of
      * addresses it has seen (`seen`, also a counter's), a bit each: a new
      * address is a new node, and the addresses of edges and of flags given
-     * to nodes already seen (`late`) are numbered once, at the freeze. */
+     * to nodes already seen are numbered once, at the freeze.  late[k] is
+     * the set of seen addresses given flag 1 << k (NULL until one is): a
+     * flag given again costs nothing (a split dict's keys are seeded once
+     * per dict, the same few strs each time). */
     bool indexed;
     addr_index index;
-    late_flag *late;
-    size_t n_late, late_cap;
+    rc_addrset *late[16];
+    uintptr_t late_recent[64]; /* the flags last given at each address's slot */
+    unsigned late_recent_flags[64];
     bool nodes_only; /* discover nodes, store no edge */
 
     uintptr_t *excluded;
@@ -591,7 +590,9 @@ rc_builder_free(rc_builder *b)
         unpool(*p[i].arr, p[i].bytes);
     }
     unpool(b->out ? (void *)b->out : (void *)b->raw, &b->out_bytes); /* one at most */
-    rc_free(b->late);
+    for (int k = 0; k < 16; k++) {
+        rc_addrset_free(b->late[k]);
+    }
     rc_free(b->pending);
     rc_free(b->seeds);
     unpool(b->index.slots, &b->index.bytes);
@@ -851,9 +852,8 @@ rc_builder_reserve(rc_builder *b, size_t n)
         return RC_OK;
     }
     n = n < RC_MAX_IDS ? n : RC_MAX_IDS;
-    size_t slots = pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16);
-    if (b->indexed && slots > b->index.mask + 1 &&
-        !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
+    size_t slots = b->indexed ? pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16) : 0;
+    if (slots > b->index.mask + 1 && !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
         return RC_ENOMEM;
     }
     return n > b->cap ? grow_nodes(b, n) : RC_OK;
@@ -888,18 +888,27 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
     return RC_OK;
 }
 
-/* Give the node at a seen address `flags` at the freeze. */
+/* Give the node at a seen address `flags` (16 bits) at the freeze.  On
+ * RC_ENOMEM some of them may be recorded: recording one again is a no-op. */
 static rc_status
 add_late(rc_builder *b, uintptr_t a, unsigned flags)
 {
-    if (b->n_late == b->late_cap) {
-        size_t cap = b->late_cap ? b->late_cap * 2 : 256;
-        if (!grow((void **)&b->late, cap, sizeof *b->late)) {
+    size_t slot = (a >> 3) % 64;
+    if (b->late_recent[slot] == a && (b->late_recent_flags[slot] & flags) == flags) {
+        return RC_OK; /* given already: the same few keys of many split dicts */
+    }
+    for (int k = 0; k < 16; k++) {
+        if (!(flags & (1u << k))) {
+            continue;
+        }
+        if ((!b->late[k] && !(b->late[k] = rc_addrset_new())) ||
+            rc_addrset_add(b->late[k], a) < 0) {
             return RC_ENOMEM;
         }
-        b->late_cap = cap;
     }
-    b->late[b->n_late++] = (late_flag){a, flags};
+    b->late_recent_flags[slot] = b->late_recent[slot] == a ? b->late_recent_flags[slot] | flags
+                                                           : flags;
+    b->late_recent[slot] = a;
     return RC_OK;
 }
 
@@ -1408,7 +1417,11 @@ number_live(rc_builder *b)
     size_t members = rc_addrset_count(b->seen), perm_bytes = 0, out_bytes = 0;
     rc_id *perm = NULL, *out = NULL;
     rc_addrset_cursor *cur = NULL;
-    if (rc_addrset_freeze(b->seen) != RC_OK ||
+    bool frozen = rc_addrset_freeze(b->seen) == RC_OK;
+    for (int k = 0; k < 16 && frozen; k++) {
+        frozen = !b->late[k] || rc_addrset_freeze(b->late[k]) == RC_OK;
+    }
+    if (!frozen ||
         !pool_array((void **)&perm, &perm_bytes, members ? members : 1, sizeof *perm) ||
         !(cur = rc_calloc(1, sizeof *cur))) {
         unpool(perm, &perm_bytes);
@@ -1453,12 +1466,20 @@ number_live(rc_builder *b)
             memcpy(edges + at[j] * sizeof id, &id, sizeof id);
         }
     }
-    for (size_t i = 0; i < b->n_late; i++) {
-        rc_addrset_rank_many(b->seen, &b->late[i].addr, 1, ranks, cur);
-        rc_id id = ranks[0] < members ? perm[ranks[0]] : DEAD;
-        if (id != DEAD) {
-            b->nodes.flags[id] |= (uint16_t)b->late[i].flags;
+    for (int k = 0; k < 16; k++) {
+        rc_addrset_iter it = {0};
+        size_t got;
+        while (b->late[k] && (got = rc_addrset_take(b->late[k], &it, addrs, BATCH))) {
+            rc_addrset_rank_many(b->seen, addrs, got, ranks, cur);
+            for (size_t j = 0; j < got; j++) {
+                rc_id id = ranks[j] < members ? perm[ranks[j]] : DEAD;
+                if (id != DEAD) {
+                    b->nodes.flags[id] |= (uint16_t)(1u << k);
+                }
+            }
         }
+        rc_addrset_free(b->late[k]);
+        b->late[k] = NULL;
     }
     rc_free(cur);
     unpool(perm, &perm_bytes);

@@ -163,13 +163,14 @@ rc_status rc_builder_type(rc_builder *b, uintptr_t key, const char *name,
 /* The id of an already interned type key, or UINT32_MAX. */
 uint32_t rc_builder_find_type(const rc_builder *b, uintptr_t key);
 
-/* The next node to expand: sets *addr and its flags so far (RC_NODE_SEED;
- * a live builder gives the flags of a seed or mark of a node it had already
- * found only at the freeze, except that the first seed of a node, which
- * finds it, gives them at once) and returns 1, or returns 0 when every discovered node has been expanded.
- * An error while resolving pending edges is reported through *st (and 0 is
- * returned).  The builder prefetches memory at the addresses it holds; a
- * prefetch is only a hint and never faults, so fake addresses are fine. */
+/* The next node to expand: sets *addr and its flags so far (RC_NODE_SEED)
+ * and returns 1, or returns 0 when every discovered node has been expanded.
+ * A live builder gives the flags of a seed or mark to a node it had found
+ * before only at the freeze; the seed or mark that finds a node gives them
+ * at once.  An error while resolving pending edges is reported through *st
+ * (and 0 is returned).  The builder prefetches memory at the addresses it
+ * holds; a prefetch is only a hint and never faults, so fake addresses are
+ * fine. */
 int rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st);
 
 /* Record an edge from the node being expanded to `target` (discovering it
