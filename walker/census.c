@@ -223,7 +223,7 @@ rc_census_of(const rc_graph *g, unsigned flags, rc_census **out)
     if (flags & RC_CENSUS_WITH_IDS) {
         /* Copied in node order; sorted only if someone asks what is new. */
         c->has_ids = true;
-        c->ids = rc_pool_alloc((n ? n : 1) * sizeof *c->ids, &c->ids_bytes);
+        c->ids = rc_pool_array(n, sizeof *c->ids, &c->ids_bytes);
         if (!c->ids) {
             goto finally;
         }
@@ -259,7 +259,7 @@ counted_ids(rc_census *c, rc_builder *b, rc_addrset *set, uintptr_t (*key_of)(ui
         return st;
     }
     c->keys = rc_malloc((nt + 1) * sizeof *c->keys);
-    c->tags = rc_pool_alloc((n ? n : 1) * sizeof *c->tags, &c->tags_bytes);
+    c->tags = rc_pool_array(n, sizeof *c->tags, &c->tags_bytes);
     if (!c->keys || !c->tags) {
         return RC_ENOMEM;
     }

@@ -41,17 +41,6 @@ struct rc_dominators {
     size_t peak;
 };
 
-/* A per-node array of n elements of `size` bytes from the capture's pool
- * (refchain/pool.h): a question asked again reuses the resident memory the
- * last one left instead of faulting in fresh pages.  *bytes receives the
- * block's size, for rc_pool_free(). */
-static void *
-per_node(size_t n, size_t size, size_t *bytes)
-{
-    *bytes = 0;
-    return rc_pool_alloc((n ? n : 1) * size, bytes);
-}
-
 #define NONE UINT32_MAX
 
 void
@@ -183,7 +172,7 @@ finish(const rc_graph *g, uint32_t m, uint32_t *a, uint32_t *b, uint32_t *c, rc_
         }
         c[i] = x;
     }
-    uint64_t *bytes = per_node(n, sizeof *bytes, &d->bytes_bytes);
+    uint64_t *bytes = rc_pool_array(n, sizeof *bytes, &d->bytes_bytes);
     if (!bytes) {
         return RC_ENOMEM;
     }
@@ -223,11 +212,13 @@ rc_dominators_compute(const rc_graph *g, const uint8_t *kinds, rc_dominators **o
     size_t n = rc_graph_node_count(g);
     rc_dominators *d = rc_calloc(1, sizeof *d);
     size_t a_bytes = 0, b_bytes = 0, c_bytes = 0, e_bytes = 0, f_bytes = 0;
-    uint32_t *a = per_node(n, sizeof *a, &a_bytes);
-    uint32_t *b = per_node(n + 1, sizeof *b, &b_bytes);
-    uint32_t *c = per_node(n + 1, sizeof *c, &c_bytes);
-    uint32_t *e = per_node(n + 1, sizeof *e, &e_bytes);
-    uint32_t *f = per_node(n + 1, sizeof *f, &f_bytes);
+    /* From the capture's pool (refchain/pool.h): asked again, a question
+     * reuses the resident memory the last one left. */
+    uint32_t *a = rc_pool_array(n, sizeof *a, &a_bytes);
+    uint32_t *b = rc_pool_array(n + 1, sizeof *b, &b_bytes);
+    uint32_t *c = rc_pool_array(n + 1, sizeof *c, &c_bytes);
+    uint32_t *e = rc_pool_array(n + 1, sizeof *e, &e_bytes);
+    uint32_t *f = rc_pool_array(n + 1, sizeof *f, &f_bytes);
     rc_status st = RC_ENOMEM;
     if (!d || !a || !b || !c || !e || !f) {
         goto error;

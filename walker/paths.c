@@ -21,20 +21,13 @@ struct rc_paths {
     rc_id *parent;
     uint32_t *depth;
     uint32_t *edge;
-    size_t parent_bytes, depth_bytes, edge_bytes; /* of their pooled blocks */
+    /* Their blocks' sizes: the per-node arrays here come from the capture's
+     * pool (refchain/pool.h), where the last question left its own, so a
+     * question asked again reuses resident memory instead of faulting in
+     * fresh pages (on a virtual machine that was a fifth of a garbage() on
+     * a 1M heap). */
+    size_t parent_bytes, depth_bytes, edge_bytes;
 };
-
-/* A per-node array of 4-byte elements from the capture's pool
- * (refchain/pool.h), where the last question left its arrays: asked again,
- * a question reuses resident memory instead of faulting in fresh pages
- * (on a virtual machine that was a fifth of a garbage() on a 1M heap).
- * *bytes receives the block's size, for rc_pool_free(). */
-static void *
-per_node(size_t n, size_t *bytes)
-{
-    *bytes = 0;
-    return rc_pool_alloc((n ? n : 1) * sizeof(uint32_t), bytes);
-}
 
 const char *
 rc_root_kind_name(rc_root_kind kind)
@@ -152,10 +145,10 @@ rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discoun
         return RC_ENOMEM;
     }
     p->n = n;
-    p->parent = per_node(n, &p->parent_bytes);
-    p->depth = per_node(n, &p->depth_bytes);
-    p->edge = per_node(n, &p->edge_bytes);
-    queue = per_node(n, &queue_bytes);
+    p->parent = rc_pool_array(n, sizeof *p->parent, &p->parent_bytes);
+    p->depth = rc_pool_array(n, sizeof *p->depth, &p->depth_bytes);
+    p->edge = rc_pool_array(n, sizeof *p->edge, &p->edge_bytes);
+    queue = rc_pool_array(n, sizeof *queue, &queue_bytes);
     if (n_discounts) {
         disc = rc_malloc(n_discounts * sizeof *disc);
     }
@@ -312,9 +305,9 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
         return RC_EINVAL;
     }
     size_t n = rc_graph_node_count(g), next_bytes, queue_bytes, occ_bytes;
-    rc_id *next = per_node(n, &next_bytes); /* one hop toward the target */
-    rc_id *queue = per_node(n, &queue_bytes);
-    uint32_t *occ = per_node(n, &occ_bytes); /* which edge u -> next[u] */
+    rc_id *next = rc_pool_array(n, sizeof *next, &next_bytes); /* one hop toward the target */
+    rc_id *queue = rc_pool_array(n, sizeof *queue, &queue_bytes);
+    uint32_t *occ = rc_pool_array(n, sizeof *occ, &occ_bytes); /* which edge u -> next[u] */
     rc_discount *disc = rc_malloc((n_discounts ? n_discounts : 1) * sizeof *disc);
     rc_id *c = NULL;
     uint32_t *e = NULL;

@@ -126,6 +126,14 @@ rc_pool_alloc(size_t want, size_t *got)
     return p;
 }
 
+void *
+rc_pool_array(size_t n, size_t size, size_t *got)
+{
+    *got = 0;
+    n = n ? n : 1;
+    return size && n > SIZE_MAX / size ? NULL : rc_pool_alloc(n * size, got);
+}
+
 /* Linux >= 5.14; older kernels refuse it (EINVAL) and the pages fault in
  * one by one. */
 #ifndef MADV_POPULATE_WRITE

@@ -44,6 +44,12 @@ void rc_pool_enable(int on);
  * then (a block that could not be grown stays kept). */
 void *rc_pool_alloc(size_t want, size_t *got);
 
+/* rc_pool_alloc() of an array of n elements (at least one) of `size`
+ * bytes: the per-node arrays of a capture and of the questions asked of
+ * it.  *got is 0 when this returns NULL (also when n * size overflows), so
+ * that rc_pool_free(NULL, *got) is always valid. */
+void *rc_pool_array(size_t n, size_t size, size_t *got);
+
 /* Fault in the whole pages of p[from, to) now, in one system call, as
  * memory about to be written: on a virtual machine a page faulted in one by
  * one costs several microseconds, and a first capture writes tens of

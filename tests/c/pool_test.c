@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "alloc_counter.h"
+#include "refchain/paths.h"
 #include "refchain/pool.h"
 #include "testutil.h"
 
@@ -342,6 +343,64 @@ test_a_graph_reports_the_blocks_it_holds(void **state)
     free(e);
 }
 
+/* An array of n elements: a block of n * size bytes (one element for 0),
+ * and NULL, holding nothing, when n * size overflows. */
+static void
+test_arrays_and_their_overflow(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    size_t got = 1;
+    void *p = rc_pool_array(0, 4, &got);
+    assert_non_null(p);
+    assert_int_equal(got, 4);
+    rc_pool_free(p, got);
+    got = 1;
+    assert_null(rc_pool_array(SIZE_MAX / 2, 4, &got));
+    assert_int_equal(got, 0);
+    rc_pool_free(NULL, got);
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
+/* A question asked again (here the breadth-first search from the roots
+ * that chains, explain() and garbage() run) takes its per-node arrays
+ * from what the last one left in the pool: with only its own small
+ * record left to allocate, it still succeeds. */
+static void
+test_a_search_asked_again_reuses_its_arrays(void **state)
+{
+    (void)state;
+    enum { NODES = 40000 }; /* 160 KB per array: pooled */
+    test_edge *e = malloc(NODES * sizeof *e);
+    for (unsigned i = 0; i < NODES; i++) {
+        e[i] = (test_edge){i, (i + 1) % NODES};
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(NODES, e, NODES, NULL, NULL, &g), RC_OK);
+    assert_int_equal(rc_graph_build_in(g), RC_OK);
+    uint8_t *kinds = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    use_counting_allocator();
+    rc_pool_enable(1);
+    rc_paths *p = NULL;
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_paths_free(p);
+    rc_alloc_fail_after(1); /* the record; the arrays must come from the pool */
+    p = NULL;
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    rc_alloc_fail_after(-1);
+    rc_paths_free(p);
+    rc_pool_enable(0);
+    assert_int_equal(live_blocks, 0);
+    use_default_allocator();
+    free(kinds);
+    rc_graph_free(g);
+    free(e);
+}
+
 int
 main(void)
 {
@@ -356,6 +415,8 @@ main(void)
         cmocka_unit_test(test_a_graph_reports_the_blocks_it_holds),
         cmocka_unit_test(test_a_reserved_builder_builds_the_same_graph),
         cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
+        cmocka_unit_test(test_arrays_and_their_overflow),
+        cmocka_unit_test(test_a_search_asked_again_reuses_its_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
