@@ -122,8 +122,6 @@ struct rc_builder {
     bool indexed;
     addr_index index;
     rc_addrset *late[16];
-    uintptr_t late_recent[64]; /* the flags last given at each address's slot */
-    unsigned late_recent_flags[64];
     bool nodes_only; /* discover nodes, store no edge */
 
     uintptr_t *excluded;
@@ -540,9 +538,9 @@ builder_new(size_t node_hint, bool indexed)
     if (!b) {
         return NULL;
     }
-    /* The index first: it is the largest block, and the pool hands out the
-     * smallest that fits.  Edges get their array when the first arrives (a
-     * census stores none). */
+    /* An indexed builder's index first: it is the largest block, and the
+     * pool hands out the smallest that fits.  Edges get their array when the
+     * first arrives (a census stores none). */
     b->indexed = indexed;
     bool ok = indexed ? index_init(&b->index, node_hint) : (b->seen = rc_addrset_new()) != NULL;
     pooled p[NODE_ARRAYS];
@@ -893,10 +891,6 @@ find_or_add(rc_builder *b, uintptr_t a, rc_id *id)
 static rc_status
 add_late(rc_builder *b, uintptr_t a, unsigned flags)
 {
-    size_t slot = (a >> 3) % 64;
-    if (b->late_recent[slot] == a && (b->late_recent_flags[slot] & flags) == flags) {
-        return RC_OK; /* given already: the same few keys of many split dicts */
-    }
     for (int k = 0; k < 16; k++) {
         if (!(flags & (1u << k))) {
             continue;
@@ -906,9 +900,6 @@ add_late(rc_builder *b, uintptr_t a, unsigned flags)
             return RC_ENOMEM;
         }
     }
-    b->late_recent_flags[slot] = b->late_recent[slot] == a ? b->late_recent_flags[slot] | flags
-                                                           : flags;
-    b->late_recent[slot] = a;
     return RC_OK;
 }
 
