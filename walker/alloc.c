@@ -8,21 +8,28 @@
  * Plain libc: asking for transparent huge pages on the big arrays saved a
  * few percent on a 1M-object capture but cost 40% on a 10M one, where the
  * kernel compacts memory synchronously at fault time. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* mremap */
+#endif
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "refchain/alloc.h"
 #include "refchain/status.h"
 
 static rc_allocator current = {malloc, realloc, free};
+static bool custom; /* an allocator is installed: rc_map() goes through it */
 static atomic_long fail_after = -1;
 static atomic_ulong attempts;
 
 void
 rc_set_allocator(const rc_allocator *a)
 {
+    custom = a != NULL;
     if (a) {
         current = *a;
     } else {
@@ -104,6 +111,53 @@ rc_free(void *ptr)
 {
     if (ptr) {
         current.free(ptr);
+    }
+}
+
+#if defined(__SANITIZE_ADDRESS__)
+#define MAP_WITH_MALLOC true
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define MAP_WITH_MALLOC true
+#endif
+#endif
+#ifndef MAP_WITH_MALLOC
+#define MAP_WITH_MALLOC false
+#endif
+
+void *
+rc_map(size_t bytes)
+{
+    if (MAP_WITH_MALLOC || custom) {
+        return rc_malloc(bytes);
+    }
+    if (!allow()) {
+        return NULL;
+    }
+    void *p = mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+void *
+rc_remap(void *p, size_t old_bytes, size_t bytes)
+{
+    if (MAP_WITH_MALLOC || custom) {
+        return rc_realloc(p, bytes);
+    }
+    if (!allow()) {
+        return NULL;
+    }
+    void *q = mremap(p, old_bytes, bytes ? bytes : 1, MREMAP_MAYMOVE);
+    return q == MAP_FAILED ? NULL : q;
+}
+
+void
+rc_unmap(void *p, size_t bytes)
+{
+    if (MAP_WITH_MALLOC || custom) {
+        rc_free(p);
+    } else if (p) {
+        (void)munmap(p, bytes ? bytes : 1);
     }
 }
 

@@ -253,16 +253,11 @@ grow_pooled(void **arr, size_t *bytes, size_t cap, size_t size)
     if (want <= *bytes) {
         return true;
     }
-    if (want == SIZE_MAX) {
-        return false;
+    void *p = want == SIZE_MAX ? NULL : rc_pool_resize(*arr, *bytes, want, bytes);
+    if (p) {
+        *arr = p;
     }
-    void *p = rc_realloc(*arr, want);
-    if (!p) {
-        return false;
-    }
-    *arr = p;
-    *bytes = want;
-    return true;
+    return p != NULL;
 }
 
 /* Shrink a pooled array to n + n/8 elements when its block is more than a
@@ -274,10 +269,9 @@ shrink_pooled(void **arr, size_t *bytes, size_t n, size_t size)
 {
     size_t want = array_bytes(n + n / 8 ? n + n / 8 : 1, size);
     if (want < *bytes - *bytes / 5) {
-        void *p = rc_realloc(*arr, want);
+        void *p = rc_pool_resize(*arr, *bytes, want, bytes);
         if (p) {
             *arr = p;
-            *bytes = want;
         }
     }
 }
@@ -1354,15 +1348,24 @@ rc_graph_build_in(rc_graph *g)
     uint32_t *in_off = NULL;
     rc_id *in = NULL;
     size_t in_off_bytes = 0, in_bytes = 0;
+    /* The in-edges take the room after the out-edges when their block has
+     * it (a capture's does: rc_builder_freeze), else a block of their own
+     * (in_bytes stays 0 when they share). */
+    bool shared = m && g->out_bytes / sizeof *g->out >= 2 * m;
+    if (shared) {
+        in = g->out + m;
+    }
     if (!pool_array((void **)&in_off, &in_off_bytes, n + 1, sizeof *in_off) ||
-        !pool_array((void **)&in, &in_bytes, m ? m : 1, sizeof *in)) {
+        (!shared && !pool_array((void **)&in, &in_bytes, m ? m : 1, sizeof *in))) {
         unpool(in_off, &in_off_bytes);
         return RC_ENOMEM;
     }
     shrink_pooled((void **)&in_off, &in_off_bytes, n + 1, sizeof *in_off);
-    shrink_pooled((void **)&in, &in_bytes, m, sizeof *in);
+    if (!shared) {
+        shrink_pooled((void **)&in, &in_bytes, m, sizeof *in);
+        rc_pool_populate(in, 0, m * sizeof *in);
+    }
     rc_pool_populate(in_off, 0, (n + 1) * sizeof *in_off);
-    rc_pool_populate(in, 0, m * sizeof *in);
     memset(in_off, 0, (n + 1) * sizeof *in_off);
     /* Counting sort of the edges by target: in_off[t] first becomes the end
      * of t's range, then walking the edges backwards leaves it at the start,
@@ -1397,16 +1400,16 @@ rc_graph_has_in(const rc_graph *g)
 /* Number a live builder's edges and give its late flags: each seen
  * address's rank in the set maps to its node (DEAD for an excluded one).
  * The ids are written over the addresses, in order (edge e's id takes
- * bytes [4e, 4e + 4), which held edges read before it), then copied to a
- * block of their own once the map is freed; the addresses' block goes back
- * to the pool whole, for the next capture.  The peak is the node arrays
- * and the addresses, plus the map or the copy. */
+ * bytes [4e, 4e + 4), which held edges read before it), and stay in that
+ * block: its second half is where rc_graph_build_in() puts the in-edges.
+ * The peak is the node arrays, the addresses and the map; neither the ids
+ * nor the in-edges fault in a page of their own. */
 static rc_status
 number_live(rc_builder *b)
 {
     enum { BATCH = 64 };
-    size_t members = rc_addrset_count(b->seen), perm_bytes = 0, out_bytes = 0;
-    rc_id *perm = NULL, *out = NULL;
+    size_t members = rc_addrset_count(b->seen), perm_bytes = 0;
+    rc_id *perm = NULL;
     rc_addrset_cursor *cur = NULL;
     bool frozen = rc_addrset_freeze(b->seen) == RC_OK;
     for (int k = 0; k < 16 && frozen; k++) {
@@ -1476,17 +1479,8 @@ number_live(rc_builder *b)
     unpool(perm, &perm_bytes);
     rc_addrset_free(b->seen);
     b->seen = NULL;
-    if (!pool_array((void **)&out, &out_bytes, b->n_out ? b->n_out : 1, sizeof *out)) {
-        return RC_ENOMEM; /* the builder is freed: nothing is left half done */
-    }
-    rc_pool_populate(out, 0, b->n_out * sizeof *out);
-    if (b->n_out) {
-        memcpy(out, edges, b->n_out * sizeof *out);
-    }
-    unpool(b->raw, &b->out_bytes);
+    b->out = (rc_id *)b->raw;
     b->raw = NULL;
-    b->out = out;
-    b->out_bytes = out_bytes;
     return RC_OK;
 }
 
@@ -1523,7 +1517,9 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     for (int i = 0; i < NODE_ARRAYS; i++) {
         shrink_pooled(p[i].arr, p[i].bytes, n + p[i].extra, p[i].size);
     }
-    shrink_pooled((void **)&b->out, &b->out_bytes, m, sizeof *b->out);
+    /* A capture's edges keep room for as many in-edges (its block held
+     * twice as many bytes per edge). */
+    shrink_pooled((void **)&b->out, &b->out_bytes, b->indexed ? m : 2 * m, sizeof *b->out);
 
     g->n = n;
     g->n_edges = m;
@@ -1560,7 +1556,9 @@ rc_graph_free(rc_graph *g)
     }
     unpool(g->in_off, &g->in_off_bytes);
     unpool(g->out, &g->out_bytes);
-    unpool(g->in, &g->in_bytes);
+    if (g->in_bytes) { /* else it shares out's block, or there is none */
+        unpool(g->in, &g->in_bytes);
+    }
     rc_free(g->big);
     types_free(&g->types);
     rc_free(g);

@@ -14,7 +14,9 @@ typedef struct rc_allocator {
 } rc_allocator;
 
 /* Install `a` (copied), or restore libc's when `a` is NULL.  Not thread-safe:
- * call it only while no refchain operation runs. */
+ * call it only while no refchain operation runs and nothing is allocated
+ * (the pool released): a block is freed through the allocator that made
+ * it. */
 void rc_set_allocator(const rc_allocator *a);
 
 /* Fault injection: after `n` more successful allocations, every allocation
@@ -31,6 +33,17 @@ void *rc_realloc(void *ptr, size_t size);
 void *rc_reallocarray(void *ptr, size_t n, size_t size);
 /* NULL is allowed (a no-op). */
 void rc_free(void *ptr);
+/* Blocks mapped from the kernel (the capture's pool's large ones,
+ * refchain/pool.h), of `bytes` (a multiple of the page size, which the
+ * caller rounds to): counted and failed like the calls above.
+ * rc_remap() moves or resizes a mapping, contents kept; on failure it
+ * returns NULL and `p` is untouched.  Under AddressSanitizer, or with an
+ * allocator installed, they are that allocator's blocks, so that redzones,
+ * leak checks and a test's counts cover them. */
+void *rc_map(size_t bytes);
+void *rc_remap(void *p, size_t old_bytes, size_t bytes);
+/* NULL is allowed (a no-op). */
+void rc_unmap(void *p, size_t bytes);
 /* A NUL-terminated copy of at most n bytes of s; NULL on ENOMEM. */
 char *rc_strndup(const char *s, size_t n);
 

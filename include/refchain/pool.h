@@ -39,10 +39,20 @@ void rc_pool_enable(int on);
 /* A block of at least `want` bytes (uninitialised); *got receives its size
  * in bytes, which the caller passes back to rc_pool_free().  The smallest
  * kept block of `want` to 2 * `want` bytes is taken first, else the
- * largest kept block of `want` / 2 bytes or more is grown with rc_realloc
- * (its pages stay resident), else one is allocated.  NULL on ENOMEM; the pool is unchanged
- * then (a block that could not be grown stays kept). */
+ * largest kept block of `want` / 2 bytes or more is grown with
+ * rc_pool_resize() (its pages stay resident), else one is allocated:
+ * mapped when it is RC_POOL_MIN_BYTES or more (rounded up to whole pages),
+ * so that growing it never copies and freeing it gives its pages back.
+ * NULL on ENOMEM; the pool is unchanged then (a block that could not be
+ * grown stays kept). */
 void *rc_pool_alloc(size_t want, size_t *got);
+
+/* Resize a block that rc_pool_alloc() or rc_pool_resize() gave (`bytes`
+ * is its size, as *got said; p NULL allocates) to at least `want` bytes,
+ * contents kept up to the smaller size: *got receives the new size.  A
+ * mapped block is moved by the kernel, not copied.  NULL on ENOMEM, with p
+ * untouched and *got unchanged. */
+void *rc_pool_resize(void *p, size_t bytes, size_t want, size_t *got);
 
 /* rc_pool_alloc() of an array of n elements (at least one) of `size`
  * bytes: the per-node arrays of a capture and of the questions asked of
@@ -60,7 +70,8 @@ void *rc_pool_array(size_t n, size_t size, size_t *got);
  * RC_POOL_POPULATE_MIN_BYTES.  Never changes the contents. */
 void rc_pool_populate(void *p, size_t from, size_t to);
 
-/* Give back a block of `bytes` bytes from rc_pool_alloc() or rc_malloc():
+/* Give back a block of `bytes` bytes from rc_pool_alloc(), rc_pool_array()
+ * or rc_pool_resize() (or a smaller one from rc_malloc()):
  * kept when pooling is on and it is large enough, else freed.  NULL is a
  * no-op. */
 void rc_pool_free(void *p, size_t bytes);

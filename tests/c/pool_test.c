@@ -127,7 +127,8 @@ test_a_full_pool_drops_its_smallest_block(void **state)
     assert_int_equal(live_blocks, RC_POOL_SLOTS);
     assert_int_equal(rc_pool_held(), total - RC_POOL_MIN_BYTES);
     /* A block smaller than every kept one is freed, not kept. */
-    rc_pool_free(rc_malloc(RC_POOL_MIN_BYTES), RC_POOL_MIN_BYTES);
+    size_t small;
+    rc_pool_free(rc_pool_resize(NULL, 0, RC_POOL_MIN_BYTES, &small), small);
     assert_int_equal(live_blocks, RC_POOL_SLOTS);
     assert_int_equal(rc_pool_release(), total - RC_POOL_MIN_BYTES);
     assert_int_equal(live_blocks, 0);
@@ -336,11 +337,54 @@ test_a_graph_reports_the_blocks_it_holds(void **state)
     size_t exact = N * (8 + 4 + 4 + 4 + 2 + 4 + 4) + 2 * M * 4;
     assert_true(memory >= exact);
     assert_true(memory <= exact + exact / 2 + 64 * 1024);
+    /* A capture's in-edges follow its out-edges in their block: the ids
+     * were written over the addresses, which took twice their room, so the
+     * in-edges fault in no page of their own. */
+    size_t k;
+    assert_ptr_equal(rc_graph_in(g, 0, &k), rc_graph_out(g, 0, &k) + M);
     rc_graph_free(g);
     assert_true(rc_pool_held() > 0);
     rc_pool_enable(0);
     assert_int_equal(rc_pool_held(), 0);
     free(e);
+}
+
+/* A block resized up and down, across the size from which blocks are
+ * mapped, keeps its contents; a resize that fails leaves it whole. */
+static void
+test_a_resized_block_keeps_its_contents(void **state)
+{
+    (void)state;
+    static const size_t sizes[] = {100, RC_POOL_MIN_BYTES, 3 * RC_POOL_MIN_BYTES + 5, 200,
+                                   BIG, RC_POOL_MIN_BYTES - 1, BIG / 2 + 3};
+    size_t bytes = 0, have = 0;
+    unsigned char *p = NULL;
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t want = sizes[i];
+        rc_alloc_fail_after(0);
+        size_t got = 77;
+        assert_null(rc_pool_resize(p, bytes, want, &got));
+        assert_int_equal(got, 77);
+        rc_alloc_fail_after(-1);
+        for (size_t k = 0; k < have; k++) {
+            assert_int_equal(p[k], (unsigned char)(k * 7 + 1)); /* untouched */
+        }
+        unsigned char *q = rc_pool_resize(p, bytes, want, &bytes);
+        assert_non_null(q);
+        assert_true(bytes >= want);
+        size_t kept = have < want ? have : want;
+        size_t bad = 0;
+        for (size_t k = 0; k < kept; k++) {
+            bad += q[k] != (unsigned char)(k * 7 + 1);
+        }
+        assert_int_equal(bad, 0);
+        for (size_t k = 0; k < bytes; k++) {
+            q[k] = (unsigned char)(k * 7 + 1);
+        }
+        p = q;
+        have = bytes;
+    }
+    rc_pool_free(p, bytes);
 }
 
 /* An array of n elements: a block of n * size bytes (one element for 0),
@@ -416,6 +460,7 @@ main(void)
         cmocka_unit_test(test_a_reserved_builder_builds_the_same_graph),
         cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
         cmocka_unit_test(test_arrays_and_their_overflow),
+        cmocka_unit_test(test_a_resized_block_keeps_its_contents),
         cmocka_unit_test(test_a_search_asked_again_reuses_its_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
