@@ -752,6 +752,14 @@ rc_pool_bytes_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(rc_pool_held());
 }
 
+/* _mapped_bytes(): what refchain has mapped outside malloc (tests: a leak
+ * check adds it to malloc's bytes in use). */
+static PyObject *
+rc_mapped_bytes_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromSize_t(rc_mapped_bytes());
+}
+
 static PyMethodDef rc_methods[] = {
     {"capture", rc_capture_py, METH_NOARGS,
      "capture() -> Graph\n\nSnapshot the whole heap (tracked and untracked objects)."},
@@ -775,6 +783,7 @@ static PyMethodDef rc_methods[] = {
      "release_memory() -> int\n\nFree the memory refchain keeps between captures for reuse; "
      "return the bytes freed."},
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
+    {"_mapped_bytes", rc_mapped_bytes_py, METH_NOARGS, NULL},
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},

@@ -44,6 +44,9 @@ void *rc_map(size_t bytes);
 void *rc_remap(void *p, size_t old_bytes, size_t bytes);
 /* NULL is allowed (a no-op). */
 void rc_unmap(void *p, size_t bytes);
+/* Bytes mapped by rc_map() and rc_remap() and not unmapped yet (0 where
+ * they are malloc's blocks): what malloc's own figures do not show. */
+size_t rc_mapped_bytes(void);
 /* A NUL-terminated copy of at most n bytes of s; NULL on ENOMEM. */
 char *rc_strndup(const char *s, size_t n);
 

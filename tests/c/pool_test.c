@@ -127,8 +127,10 @@ test_a_full_pool_drops_its_smallest_block(void **state)
     assert_int_equal(live_blocks, RC_POOL_SLOTS);
     assert_int_equal(rc_pool_held(), total - RC_POOL_MIN_BYTES);
     /* A block smaller than every kept one is freed, not kept. */
-    size_t small;
-    rc_pool_free(rc_pool_resize(NULL, 0, RC_POOL_MIN_BYTES, &small), small);
+    size_t small = 0;
+    void *fresh = rc_pool_resize(NULL, 0, RC_POOL_MIN_BYTES, &small);
+    assert_int_equal(small, RC_POOL_MIN_BYTES);
+    rc_pool_free(fresh, small);
     assert_int_equal(live_blocks, RC_POOL_SLOTS);
     assert_int_equal(rc_pool_release(), total - RC_POOL_MIN_BYTES);
     assert_int_equal(live_blocks, 0);
@@ -384,7 +386,9 @@ test_a_resized_block_keeps_its_contents(void **state)
         p = q;
         have = bytes;
     }
-    rc_pool_free(p, bytes);
+    assert_true(rc_mapped_bytes() <= bytes); /* this block's, when it is mapped */
+    rc_pool_free(p, bytes);                   /* the pool is off: unmapped */
+    assert_int_equal(rc_mapped_bytes(), 0);
 }
 
 /* An array of n elements: a block of n * size bytes (one element for 0),

@@ -201,9 +201,9 @@ def total_refs():
 
 def malloc_in_use():
     """Bytes malloc() has handed out and not got back (glibc's mallinfo2),
-    or None.  refchain's C allocations go through malloc.  The pool of
-    arrays refchain keeps for its next capture is released first: it is
-    bounded, not a leak."""
+    plus what refchain has mapped itself (its large arrays), or None.  The
+    pool of arrays refchain keeps for its next capture is released first:
+    it is bounded, not a leak."""
     if "mallinfo2" not in STATE:
         STATE["mallinfo2"] = None
         try:
@@ -223,4 +223,4 @@ def malloc_in_use():
         return None
     refchain.release_memory()
     info = STATE["mallinfo2"]()
-    return info.uordblks + info.hblkhd
+    return info.uordblks + info.hblkhd + refchain._refchain._mapped_bytes()
