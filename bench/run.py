@@ -239,6 +239,30 @@ def first_capture_speed(composition, n):
             "pairs": 1, "ratios": [first / collect], "seconds": [(first, collect)]}
 
 
+def fresh_capture_speed(composition, n, pairs):
+    """A capture into fresh memory (its pool released first, so every page
+    it writes is new: what huge pages speed up) against gc.collect(), pair
+    by pair, after one capture as a warm-up."""
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    refchain.capture()
+
+    def fresh():
+        refchain.release_memory()  # not timed: the capture alone is
+        start = time.perf_counter()
+        graph = refchain.capture()
+        elapsed = time.perf_counter() - start
+        del graph
+        return elapsed
+
+    times = [(fresh(), timed(gc.collect)) for _ in range(pairs)]
+    ratios = [a / b for a, b in times]
+    return {"ratio": statistics.median(ratios), "min": min(ratios), "max": max(ratios),
+            "pairs": pairs, "ratios": ratios, "seconds": times}
+
+
 def census_speed(composition, n, pairs):
     """refchain.census() against gc.collect(), pair by pair, after one
     census as a warm-up."""
@@ -640,7 +664,8 @@ def _rss():
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmRSS:"))
 
 
-CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, first_capture_memory,
+CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, fresh_capture_speed,
+                                    first_capture_memory,
                                     census_speed, first_census_memory,
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
