@@ -441,14 +441,14 @@ walk_into(rc_builder *b, unsigned n_seeds, const test_edge *edges, size_t n_edge
     for (unsigned i = 0; i < n_seeds && st == RC_OK; i++) {
         st = rc_builder_seed(b, FAKE(i));
     }
+    test_edge_index ix = test_edges_by_source(n_seeds, edges, n_edges);
     uintptr_t addr;
     unsigned nflags;
     while (st == RC_OK && rc_builder_next(b, &addr, &nflags, &st)) {
         unsigned id = (unsigned)(addr / 16 - 1);
-        for (size_t e = 0; e < n_edges && st == RC_OK; e++) {
-            if (edges[e].from == id) {
-                st = rc_builder_edge(b, FAKE(edges[e].to));
-            }
+        assert_true(id < ix.n);
+        for (size_t k = ix.first[id]; k < ix.first[id + 1] && st == RC_OK; k++) {
+            st = rc_builder_edge(b, FAKE(edges[ix.order[k]].to));
         }
         uint32_t tid = 0;
         const char *name = NAMES[types[id]], *dot = strrchr(name, '.');
@@ -460,6 +460,7 @@ walk_into(rc_builder *b, unsigned n_seeds, const test_edge *edges, size_t n_edge
             st = rc_builder_close(b, tid, 10u * (id + 1), 1, node_flags ? node_flags[id] : 0);
         }
     }
+    test_edge_index_free(&ix);
     return st;
 }
 
