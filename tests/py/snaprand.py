@@ -72,9 +72,9 @@ for SEED in range(FIRST, FIRST + COUNT):
     refchain.dump(PATH)
     for A in ADDRS:
         # Only what the seed made and is still there (a collected cycle's
-        # address may hold a newer object).
-        if refchain.count(randheap.MADE[A], [refchain.at(A)]) if refchain.at(A) is not None \
-                else False:
+        # address may hold a newer object; at() gives None, a NoneType,
+        # where nothing tracked lives).
+        if refchain.count(randheap.MADE[A], [refchain.at(A)]):
             _answer("chain", A, str(refchain.find_chain(refchain.at(A))))
     for T in TYPES:
         # map(), not a comprehension: before 3.12 one runs as a function,
