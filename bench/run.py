@@ -420,6 +420,40 @@ def explain_speed(composition, n, pairs):
     return result
 
 
+def small_heap_speed(composition, n, pairs):
+    """One round of questions on a small heap, as a test suite or a notebook
+    asks them one after another (census, capture, find_chain, explain,
+    garbage), against as many gc.collect() calls; with the page faults and
+    system time per round, which show memory that each question maps and
+    faults in afresh (at 1M objects a capture's own arrays hide that)."""
+    import resource
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    target = HEAP[-1]
+
+    def questions():
+        refchain.census()
+        refchain.capture()
+        refchain.find_chain(target)
+        refchain.explain("dict", limit=3)
+        refchain.garbage()
+
+    def collections():
+        for _ in range(5):
+            gc.collect()
+
+    questions()                       # warm-up: lazy imports, the pool
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    result = paired(questions, collections, pairs)
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    result.update(nodes=len(refchain.capture()),
+                  faults_per_pair=(after.ru_minflt - before.ru_minflt) / pairs,
+                  sys_seconds_per_pair=(after.ru_stime - before.ru_stime) / pairs)
+    return result
+
+
 class Peer:
     pass
 
@@ -672,7 +706,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, fresh_ca
                                     dominators_speed, plugin_overhead, leak_check_cost,
                                     snapshot_speed, load_fresh_speed, watch_overhead,
                                     fork_dump_pause, gc_lists_speed, sites_speed,
-                                    show_growth_lines_speed)}
+                                    show_growth_lines_speed, small_heap_speed)}
 
 
 def in_subprocess(func, **kwargs):
