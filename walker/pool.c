@@ -7,15 +7,12 @@
  * the GIL, but snapshots load with it released, hence the mutex, which is
  * held across fork() so that a fork dump's child never inherits it locked.
  *
- * Blocks of RC_POOL_MAP_BYTES or more are mapped (rc_map), their size
+ * Blocks of RC_POOL_MIN_BYTES or more are mapped (rc_map), their size
  * rounded up to whole pages, and smaller ones come from rc_malloc: a
  * block's size tells which it is.  Through malloc, a block freed by one
  * capture raised glibc's mmap threshold, so the next capture's blocks came
  * from the heap, where growing one copied it and left the old pages
- * resident (9 MB of a 1M-object capture's peak).  Below 1 MiB malloc is
- * kept: when every block of 64 KiB or more was mapped, a small heap's
- * questions each mapped, faulted in and unmapped a few dozen (the tests'
- * random heaps took 2.5 times the CPU time). */
+ * resident (9 MB of a 1M-object capture's peak). */
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,13 +56,13 @@ static void *
 block_new(size_t want, size_t *got)
 {
     size_t page = page_size(), bytes = want;
-    if (want >= RC_POOL_MAP_BYTES) {
+    if (want >= RC_POOL_MIN_BYTES) {
         if (want > SIZE_MAX - page) {
             return NULL;
         }
         bytes = (want + page - 1) & ~(page - 1);
     }
-    void *p = bytes >= RC_POOL_MAP_BYTES ? rc_map(bytes) : rc_malloc(bytes);
+    void *p = bytes >= RC_POOL_MIN_BYTES ? rc_map(bytes) : rc_malloc(bytes);
     if (p) {
         *got = bytes;
     }
@@ -75,7 +72,7 @@ block_new(size_t want, size_t *got)
 static void
 block_free(void *p, size_t bytes)
 {
-    if (bytes >= RC_POOL_MAP_BYTES) {
+    if (bytes >= RC_POOL_MIN_BYTES) {
         rc_unmap(p, bytes);
     } else {
         rc_free(p);
@@ -92,13 +89,13 @@ rc_pool_resize(void *p, size_t bytes, size_t want, size_t *got)
         return block_new(want, got);
     }
     size_t page = page_size();
-    if (bytes >= RC_POOL_MAP_BYTES && want >= RC_POOL_MAP_BYTES && want <= SIZE_MAX - page) {
+    if (bytes >= RC_POOL_MIN_BYTES && want >= RC_POOL_MIN_BYTES && want <= SIZE_MAX - page) {
         size_t to = (want + page - 1) & ~(page - 1);
         void *q = to == bytes ? p : rc_remap(p, bytes, to);
         *got = q ? to : *got;
         return q;
     }
-    if (bytes < RC_POOL_MAP_BYTES && want < RC_POOL_MAP_BYTES) {
+    if (bytes < RC_POOL_MIN_BYTES && want < RC_POOL_MIN_BYTES) {
         void *q = rc_realloc(p, want);
         *got = q ? want : *got;
         return q;

@@ -28,12 +28,6 @@
 #include <stddef.h>
 
 #define RC_POOL_MIN_BYTES ((size_t)64 * 1024)
-/* Blocks this large or more are mapped by refchain itself (rc_map), smaller
- * ones come from malloc.  A mapping is two system calls (unmapping took
- * about 150 us on a virtual machine) and its pages fault in afresh: below
- * this size malloc's reuse is the cheaper.  At 1M objects this size also
- * gave the lowest peaks (64 KiB, 512 KiB, 1 MiB and 2 MiB were measured). */
-#define RC_POOL_MAP_BYTES ((size_t)1 << 20)
 #define RC_POOL_SLOTS 32
 #define RC_POOL_IDLE_SECONDS 300.0
 /* Less than this is never worth a system call to fault in (below). */
@@ -47,7 +41,7 @@ void rc_pool_enable(int on);
  * kept block of `want` to 2 * `want` bytes is taken first, else the
  * largest kept block of `want` / 2 bytes or more is grown with
  * rc_pool_resize() (its pages stay resident), else one is allocated:
- * mapped when it is RC_POOL_MAP_BYTES or more (rounded up to whole pages),
+ * mapped when it is RC_POOL_MIN_BYTES or more (rounded up to whole pages),
  * so that growing it never copies and freeing it gives its pages back.
  * NULL on ENOMEM; the pool is unchanged then (a block that could not be
  * grown stays kept). */

@@ -357,9 +357,8 @@ static void
 test_a_resized_block_keeps_its_contents(void **state)
 {
     (void)state;
-    static const size_t sizes[] = {100, RC_POOL_MAP_BYTES, 3 * RC_POOL_MAP_BYTES + 5, 200,
-                                   BIG, RC_POOL_MAP_BYTES - 1, RC_POOL_MAP_BYTES + 3,
-                                   RC_POOL_MIN_BYTES};
+    static const size_t sizes[] = {100, RC_POOL_MIN_BYTES, 3 * RC_POOL_MIN_BYTES + 5, 200,
+                                   BIG, RC_POOL_MIN_BYTES - 1, BIG / 2 + 3};
     size_t bytes = 0, have = 0;
     unsigned char *p = NULL;
     for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
