@@ -253,7 +253,7 @@ grow_pooled(void **arr, size_t *bytes, size_t cap, size_t size)
     if (want <= *bytes) {
         return true;
     }
-    void *p = want == SIZE_MAX ? NULL : rc_pool_resize(*arr, *bytes, want, bytes);
+    void *p = want == SIZE_MAX ? NULL : rc_pool_grow(*arr, *bytes, want, bytes);
     if (p) {
         *arr = p;
     }

@@ -163,23 +163,24 @@ rc_pool_enable(int on)
     pthread_mutex_unlock(&lock);
 }
 
-void *
-rc_pool_alloc(size_t want, size_t *got)
+/* Take the kept block for a request of `want` bytes: the smallest of
+ * `want` to 2 * `want` bytes, else, when `or_smaller`, the largest of
+ * `want` / 2 bytes or more (for the caller to grow).  A block more than
+ * twice the size asked for is left for a larger request, and one less than
+ * half of it is not worth growing.  {NULL, 0} when none fits. */
+static kept
+take_fit(size_t want, bool or_smaller)
 {
-    if (want == 0) {
-        want = 1;
-    }
     pthread_mutex_lock(&lock);
     size_t fit = n_slots, below = n_slots;
-    /* A block more than twice the size asked for is left for a larger
-     * request, and one less than half of it is not worth growing. */
     for (size_t i = 0; i < n_slots; i++) {
         size_t have = slots[i].bytes;
         if (have >= want) {
             if (have / 2 <= want && (fit == n_slots || have < slots[fit].bytes)) {
                 fit = i;
             }
-        } else if (have >= want / 2 && (below == n_slots || have > slots[below].bytes)) {
+        } else if (or_smaller && have >= want / 2 &&
+                   (below == n_slots || have > slots[below].bytes)) {
             below = i;
         }
     }
@@ -189,6 +190,16 @@ rc_pool_alloc(size_t want, size_t *got)
         last_use = rc_pool_clock();
     }
     pthread_mutex_unlock(&lock);
+    return k;
+}
+
+void *
+rc_pool_alloc(size_t want, size_t *got)
+{
+    if (want == 0) {
+        want = 1;
+    }
+    kept k = take_fit(want, true);
     if (k.p && k.bytes >= want) {
         *got = k.bytes;
         return k.p;
@@ -198,6 +209,22 @@ rc_pool_alloc(size_t want, size_t *got)
         rc_pool_free(k.p, k.bytes); /* still valid: keep it */
     }
     return p;
+}
+
+void *
+rc_pool_grow(void *p, size_t bytes, size_t want, size_t *got)
+{
+    if (!p || want <= bytes) {
+        return rc_pool_resize(p, bytes, want, got);
+    }
+    kept k = take_fit(want, false);
+    if (!k.p) {
+        return rc_pool_resize(p, bytes, want, got);
+    }
+    memcpy(k.p, p, bytes);
+    rc_pool_free(p, bytes);
+    *got = k.bytes;
+    return k.p;
 }
 
 void *

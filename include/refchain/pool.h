@@ -54,6 +54,14 @@ void *rc_pool_alloc(size_t want, size_t *got);
  * untouched and *got unchanged. */
 void *rc_pool_resize(void *p, size_t bytes, size_t want, size_t *got);
 
+/* Grow a block as rc_pool_resize() does, but into a kept block of `want`
+ * to 2 * `want` bytes when the pool has one: the contents are copied and
+ * the old block is given back.  An array that grows as a capture fills it
+ * starts from its last size's block and ends in a larger one; without this
+ * the next capture would start small again and map and fault in a new
+ * large block, while the pool kept the last one unused. */
+void *rc_pool_grow(void *p, size_t bytes, size_t want, size_t *got);
+
 /* rc_pool_alloc() of an array of n elements (at least one) of `size`
  * bytes: the per-node arrays of a capture and of the questions asked of
  * it.  *got is 0 when this returns NULL (also when n * size overflows), so
@@ -71,9 +79,9 @@ void *rc_pool_array(size_t n, size_t size, size_t *got);
 void rc_pool_populate(void *p, size_t from, size_t to);
 
 /* Give back a block of `bytes` bytes from rc_pool_alloc(), rc_pool_array()
- * or rc_pool_resize() (or a smaller one from rc_malloc()):
- * kept when pooling is on and it is large enough, else freed.  NULL is a
- * no-op. */
+ * or rc_pool_resize() (or one of less than RC_POOL_MIN_BYTES from
+ * rc_malloc(): the size says how a block is freed), kept when pooling is
+ * on and it is large enough, else freed.  NULL is a no-op. */
 void rc_pool_free(void *p, size_t bytes);
 
 /* Free every kept block now; returns the bytes freed. */

@@ -351,6 +351,54 @@ test_a_graph_reports_the_blocks_it_holds(void **state)
     free(e);
 }
 
+/* An array that grows into a block the pool keeps (the one the last
+ * capture ended with) takes that block, with its contents, and gives its
+ * own back for the next capture's start: the pool's blocks are reused, not
+ * left aside while new ones are mapped.  With no block that fits, it is
+ * resized as rc_pool_resize() does, and a failure leaves it whole. */
+static void
+test_a_growing_block_takes_a_kept_one(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_pool_enable(1);
+    const size_t start = 3 * RC_POOL_MIN_BYTES, end = 3 * BIG;
+    size_t got = 0, big_bytes = 0;
+    void *big = rc_pool_alloc(end, &big_bytes);
+    rc_pool_free(big, big_bytes); /* what the last capture ended with */
+    unsigned char *p = rc_pool_alloc(start, &got);
+    assert_ptr_not_equal(p, big); /* more than twice the size asked for */
+    assert_int_equal(got, start);
+    memset(p, 0x5a, got);
+    size_t have = got;
+    rc_alloc_fail_after(0); /* taking a kept block allocates nothing */
+    unsigned char *q = rc_pool_grow(p, have, 2 * BIG, &got);
+    rc_alloc_fail_after(-1);
+    assert_ptr_equal(q, big);
+    assert_int_equal(got, big_bytes);
+    size_t bad = 0;
+    for (size_t k = 0; k < have; k++) {
+        bad += q[k] != 0x5a;
+    }
+    assert_int_equal(bad, 0);
+    assert_int_equal(rc_pool_held(), have); /* the small block, kept */
+    /* Nothing kept fits: resized, and a failure leaves it whole. */
+    rc_alloc_fail_after(0);
+    size_t before = got;
+    assert_null(rc_pool_grow(q, got, 4 * big_bytes, &got));
+    rc_alloc_fail_after(-1);
+    assert_int_equal(got, before);
+    unsigned char *r = rc_pool_grow(q, got, 4 * big_bytes, &got);
+    assert_non_null(r);
+    assert_true(got >= 4 * big_bytes);
+    assert_int_equal(r[have - 1], 0x5a);
+    rc_pool_free(r, got);
+    rc_pool_release();
+    assert_int_equal(live_blocks, 0);
+    rc_pool_enable(0);
+    use_default_allocator();
+}
+
 /* A block resized up and down, across the size from which blocks are
  * mapped, keeps its contents; a resize that fails leaves it whole. */
 static void
@@ -464,6 +512,7 @@ main(void)
         cmocka_unit_test(test_a_reserved_builder_builds_the_same_graph),
         cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
         cmocka_unit_test(test_arrays_and_their_overflow),
+        cmocka_unit_test(test_a_growing_block_takes_a_kept_one),
         cmocka_unit_test(test_a_resized_block_keeps_its_contents),
         cmocka_unit_test(test_a_search_asked_again_reuses_its_arrays),
     };

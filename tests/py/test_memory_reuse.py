@@ -44,3 +44,27 @@ def test_memory_layers_and_the_budget_count_the_pool():
     assert _memory.estimate("fork", 1000, rss=5, pool=10 ** 9) == 1000 * 192 + 5
     refchain.release_memory()
     assert "refchain keeps" not in str(refchain.memory_layers())
+
+
+def test_questions_asked_again_take_their_blocks_from_the_pool():
+    """A question asked every minute costs its memory once: after two rounds
+    more rounds leave the pool holding what it held.  (An array that grows
+    as a capture fills it, the references, used to end in a new block each
+    time: the next capture started small again, and the pool kept every
+    last block unused, a few more megabytes a round, until it was full.)"""
+    target = {"x": 1}
+
+    def ask():
+        refchain.capture()
+        refchain.find_chain(target)
+        refchain.explain("dict", limit=1)
+        refchain.garbage()
+
+    gc.collect()
+    refchain.release_memory()
+    ask()
+    ask()
+    held = _refchain._pool_bytes()
+    for _ in range(6):
+        ask()
+    assert _refchain._pool_bytes() <= held + held // 4, (held, _refchain._pool_bytes())
