@@ -169,6 +169,7 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         .stdlib_dir = s->stdlib_dir,
         .refused_sizeof = s->refused_sizeof,
         .node_hint = s->last_nodes + s->last_nodes / 8,
+        .edge_hint = s->last_edges + s->last_edges / 8,
         .edges = edges,
         .sizes = sizes,
         .tracked = tracked,
@@ -182,6 +183,9 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         return -1;
     }
     s->last_nodes = census ? rc_census_total_count(*census) : rc_graph_node_count(*g);
+    if (!census && edges != RC_EDGES_NONE) {
+        s->last_edges = rc_graph_edge_count(*g);
+    }
     return 0;
 }
 

@@ -50,7 +50,7 @@ typedef struct rc_state {
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts (data) */
-    size_t last_nodes;
+    size_t last_nodes, last_edges; /* the last capture's, for the next one's hints */
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;
 

@@ -1646,6 +1646,8 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     }
     if (opts->edges == RC_EDGES_NONE) {
         rc_builder_nodes_only(w.b);
+    } else if (!census) {
+        rc_builder_expect_edges(w.b, opts->edge_hint);
     }
     for (size_t i = 0; i < opts->n_exclude; i++) {
         if ((st = rc_builder_exclude(w.b, (uintptr_t)opts->exclude[i])) != RC_OK) {

@@ -123,6 +123,7 @@ struct rc_builder {
     addr_index index;
     rc_addrset *late[16];
     bool nodes_only; /* discover nodes, store no edge */
+    size_t edge_hint; /* rc_builder_expect_edges() */
 
     uintptr_t *excluded;
     size_t n_excluded, excluded_cap;
@@ -476,7 +477,8 @@ reserve_edges(rc_builder *b, size_t need)
     void **arr = b->indexed ? (void **)&b->out : (void **)&b->raw;
     size_t size = b->indexed ? sizeof *b->out : sizeof *b->raw;
     if (need > b->out_cap) {
-        size_t cap = *arr ? b->out_cap + b->out_cap / 2 : b->cap;
+        size_t cap = *arr ? b->out_cap + b->out_cap / 2
+                          : (b->edge_hint > b->cap ? b->edge_hint : b->cap);
         if (cap < need) {
             cap = need;
         }
@@ -596,6 +598,12 @@ rc_builder_free(rc_builder *b)
     rc_free(b->tool_frames);
     rc_free(b->tally);
     rc_free(b);
+}
+
+void
+rc_builder_expect_edges(rc_builder *b, size_t m)
+{
+    b->edge_hint = m;
 }
 
 void

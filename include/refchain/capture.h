@@ -39,6 +39,8 @@ typedef struct rc_capture_opts {
     size_t n_tool_globals;
     /* Expected number of nodes (the last capture's), to size the index. */
     size_t node_hint;
+    /* Expected number of references (rc_builder_expect_edges()); 0: none. */
+    size_t edge_hint;
     /* What to keep of the references: RC_EDGES_NONE (nodes only, enough for a
      * census) or RC_EDGES_BOTH (out- and in-edges). */
     int edges;

@@ -125,6 +125,14 @@ unsigned rc_builder_type_flags(const rc_builder *b, uint32_t type);
  * no step by step growth.  RC_ENOMEM leaves the builder usable. */
 rc_status rc_builder_reserve(rc_builder *b, size_t n);
 
+/* Start the block of references at room for `m` of them (the last
+ * capture's count and an eighth) rather than one per node: a heap holds two
+ * or three references per object, and an array grown as the walk fills it
+ * is copied (or moved into a block the pool kept) each time.  A hint only:
+ * nothing is allocated until the first reference.  Call before the first
+ * edge. */
+void rc_builder_expect_edges(rc_builder *b, size_t m);
+
 /* Discover nodes through rc_builder_edge() but store no edge: the frozen
  * graph has nodes, types, sizes and refcounts only (enough for a census).
  * Call before the first edge. */

@@ -286,6 +286,35 @@ test_a_reserved_builder_builds_the_same_graph(void **state)
     free(e);
 }
 
+/* A builder told how many references to expect builds the same graph with
+ * its block of references allocated once, not grown as the walk fills it;
+ * a hint too small or too large changes only how the block is sized. */
+static void
+test_a_builder_expecting_its_references_builds_the_same_graph(void **state)
+{
+    (void)state;
+    test_edge *e = malloc(M * sizeof *e);
+    random_edges(e);
+    rc_graph *ref = NULL;
+    assert_int_equal(build_graph(N, e, M, NULL, NULL, &ref), RC_OK);
+    unsigned long allocs[3];
+    const size_t hints[3] = {0, M + M / 8, 10 * M};
+    for (int i = 0; i < 3; i++) {
+        rc_builder *b = rc_builder_new(N);
+        rc_builder_expect_edges(b, hints[i]);
+        rc_alloc_fail_after(-1);
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_in(b, N, e, M, NULL, NULL, NULL, &g), RC_OK);
+        allocs[i] = rc_alloc_count();
+        assert_true(same_graph(g, ref));
+        rc_graph_free(g);
+    }
+    assert_true(allocs[1] < allocs[0]); /* M is more than twice N: it grew */
+    assert_true(allocs[2] <= allocs[1] + 1); /* too large: shrunk at the freeze */
+    rc_graph_free(ref);
+    free(e);
+}
+
 /* rc_pool_populate() faults pages in without changing what they hold, and
  * does nothing for an empty, reversed or too small range. */
 static void
@@ -510,6 +539,7 @@ main(void)
         cmocka_unit_test(test_graphs_built_through_the_pool_with_failures_at_every_point),
         cmocka_unit_test(test_a_graph_reports_the_blocks_it_holds),
         cmocka_unit_test(test_a_reserved_builder_builds_the_same_graph),
+        cmocka_unit_test(test_a_builder_expecting_its_references_builds_the_same_graph),
         cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
         cmocka_unit_test(test_arrays_and_their_overflow),
         cmocka_unit_test(test_a_growing_block_takes_a_kept_one),
