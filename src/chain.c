@@ -421,7 +421,7 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
     uint8_t kind;
     /* The caller's stack holds obj while this C function runs. */
     if (question_hold(&q, obj) < 0 || question_caller(module, &q, &obj, 1) < 0 ||
-        analyse(module, &q, 0, &a) < 0) {
+        analyse(module, &q, AN_CHAINS_BACK, &a) < 0) {
         goto finally;
     }
     rc_id v = rc_graph_find(a.g, (uintptr_t)obj);
@@ -431,6 +431,10 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;
+    }
+    /* The capture held containers only: relate's hints count every reference. */
+    for (size_t i = 0; i + 1 < len; i++) {
+        edges[i] = rc_capture_full_index(a.g, ids[i], edges[i]);
     }
     if (v == RC_NO_ID || (len == 0 && !held_by_others(&a, v))) {
         result = Py_None; /* nothing but the question holds obj */
@@ -733,7 +737,8 @@ chain_search(PyObject *module, PyObject *const *args, Py_ssize_t nargs, PyObject
     PyObject *result = NULL, **refs = NULL;
     rc_id *chain = NULL;
     if (question_hold(&q, obj) < 0 || question_hold(&q, predicate) < 0 ||
-        question_caller(module, &q, &obj, 1) < 0 || analyse(module, &q, 0, &a) < 0) {
+        question_caller(module, &q, &obj, 1) < 0 ||
+        analyse(module, &q, backwards ? AN_CHAINS_BACK : 0, &a) < 0) {
         goto finally;
     }
     rc_id start = rc_graph_find(a.g, (uintptr_t)obj);

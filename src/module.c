@@ -127,13 +127,14 @@ rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int ed
  * census_flags) into *census; -1 with an exception set on error. */
 static int
 module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
-            int tools, PyObject *tracked, rc_graph **g, unsigned census_flags,
+            unsigned how, PyObject *tracked, rc_graph **g, unsigned census_flags,
             rc_census **census)
 {
     rc_state *s = rc_module_state(module);
     size_t n = 0, nh = n_held;
+    int shape = (how & RC_CAPTURE_CONTAINERS) != 0; /* which hints: see rc_state */
     /* The tool objects to leave out: none when they are to be captured. */
-    rc_tool_link *first = tools ? &s->tools : s->tools.next;
+    rc_tool_link *first = how & RC_CAPTURE_TOOLS ? &s->tools : s->tools.next;
     for (rc_tool_link *l = first; l != &s->tools; l = l->next) {
         n++;
         nh += tool_held(l, NULL);
@@ -168,10 +169,11 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         .gc_module = s->gc,
         .stdlib_dir = s->stdlib_dir,
         .refused_sizeof = s->refused_sizeof,
-        .node_hint = s->last_nodes + s->last_nodes / 8,
-        .edge_hint = s->last_edges + s->last_edges / 8,
+        .node_hint = s->last_nodes[shape] + s->last_nodes[shape] / 8,
+        .edge_hint = s->last_edges[shape] + s->last_edges[shape] / 8,
         .edges = edges,
         .sizes = sizes,
+        .containers_only = shape,
         .tracked = tracked,
     };
     rc_status st = census ? rc_capture_census(&opts, census_flags, census)
@@ -182,28 +184,28 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         rc_raise(st);
         return -1;
     }
-    s->last_nodes = census ? rc_census_total_count(*census) : rc_graph_node_count(*g);
+    s->last_nodes[shape] = census ? rc_census_total_count(*census) : rc_graph_node_count(*g);
     if (!census && edges != RC_EDGES_NONE) {
-        s->last_edges = rc_graph_edge_count(*g);
+        s->last_edges[shape] = rc_graph_edge_count(*g);
     }
     return 0;
 }
 
 static rc_graph *
 module_capture(PyObject *module, const uintptr_t *held, size_t n_held, int edges, int sizes,
-               int tools, PyObject *tracked)
+               unsigned how, PyObject *tracked)
 {
     rc_graph *g = NULL;
-    return module_walk(module, held, n_held, edges, sizes, tools, tracked, &g, 0, NULL) < 0
+    return module_walk(module, held, n_held, edges, sizes, how, tracked, &g, 0, NULL) < 0
                ? NULL
                : g;
 }
 
 rc_graph *
 rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int edges,
-                     int sizes, int tools)
+                     int sizes, unsigned how)
 {
-    return module_capture(module, held, n_held, edges, sizes, tools, NULL);
+    return module_capture(module, held, n_held, edges, sizes, how, NULL);
 }
 
 rc_graph *

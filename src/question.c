@@ -154,8 +154,9 @@ int
 analyse(PyObject *module, const question *q, unsigned what, analysis *a)
 {
     memset(a, 0, sizeof *a);
-    a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, what & AN_SIZES,
-                                q->tools);
+    unsigned how = (q->tools ? RC_CAPTURE_TOOLS : 0) |
+                   (what & AN_CHAINS_BACK ? RC_CAPTURE_CONTAINERS : 0);
+    a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, what & AN_SIZES, how);
     if (!a->g) {
         return -1;
     }

@@ -50,7 +50,10 @@ typedef struct rc_state {
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts (data) */
-    size_t last_nodes, last_edges; /* the last capture's, for the next one's hints */
+    /* The last capture's counts, for the next one's hints; [1] for a
+     * containers-only capture's (RC_CAPTURE_CONTAINERS), a fifth as large
+     * on some heaps. */
+    size_t last_nodes[2], last_edges[2];
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;
 
@@ -71,10 +74,17 @@ PyObject *rc_raise(rc_status st);
  * or calls into Python. */
 rc_graph *rc_module_capture(PyObject *module, const uintptr_t *held, size_t n_held,
                             int edges, int sizes);
-/* The same with `tools` nonzero: the tool's objects are captured like any
- * other and their references count (what the collector sees). */
+/* rc_module_capture_ex's `how`. */
+enum {
+    /* The tool's objects are captured like any other and their references
+     * count (what the collector sees). */
+    RC_CAPTURE_TOOLS = 1,
+    /* Gc objects and the held ones only (rc_capture_opts.containers_only):
+     * enough for chains back from a held object. */
+    RC_CAPTURE_CONTAINERS = 2
+};
 rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held,
-                               int edges, int sizes, int tools);
+                               int edges, int sizes, unsigned how);
 /* A dump's capture (both edge directions, sizes) seeded from `tracked`
  * (rc_capture_opts.tracked: stolen, also on failure). */
 rc_graph *rc_module_capture_tracked(PyObject *module, PyObject *tracked);
@@ -214,7 +224,7 @@ typedef struct question {
     size_t n_held, held_cap;
     disc_addr *disc;
     size_t n_disc, disc_cap;
-    int tools; /* capture the tool's objects too (rc_module_capture_ex) */
+    int tools; /* capture the tool's objects too (RC_CAPTURE_TOOLS) */
 } question;
 
 typedef struct analysis {
@@ -240,7 +250,10 @@ enum {
     AN_SIZES = 1, /* shallow sizes */
     AN_KINDS = 2, /* a->kinds, the root kinds */
     AN_PATHS = 4, /* a->paths, the whole BFS (needs AN_KINDS) */
-    AN_ALL = AN_SIZES | AN_KINDS | AN_PATHS
+    AN_ALL = AN_SIZES | AN_KINDS | AN_PATHS,
+    /* Only what chains back from the question's held objects need: gc
+     * objects and the held ones (RC_CAPTURE_CONTAINERS) */
+    AN_CHAINS_BACK = 8
 };
 /* On failure an exception is set and *a is empty. */
 int analyse(PyObject *module, const question *q, unsigned what, analysis *a);

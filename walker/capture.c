@@ -691,6 +691,34 @@ static size_t held_count(const walk *w, uintptr_t op);
 
 static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
 
+/* Whether op becomes a node: always, but in a containers-only capture
+ * (rc_capture_opts.containers_only) a leaf only when the tool holds it. */
+static int
+recorded(const walk *w, PyObject *op)
+{
+    size_t n = w->opts->n_held;
+    return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) ||
+           (n && (uintptr_t)op >= w->held[0] && (uintptr_t)op <= w->held[n - 1] &&
+            held_count(w, (uintptr_t)op) > 0);
+}
+
+/* Drop this node's references to leaves that are not recorded.  Their
+ * headers are fetched together first, not one after another. */
+static void
+drop_leaves(walk *w)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < w->n_scratch; i++) {
+        __builtin_prefetch((const void *)w->scratch[i]);
+    }
+    for (size_t i = 0; i < w->n_scratch; i++) {
+        if (!w->scratch[i] || recorded(w, (PyObject *)w->scratch[i])) {
+            w->scratch[k++] = w->scratch[i];
+        }
+    }
+    w->n_scratch = k;
+}
+
 /* A counter's new object: counted at once when it is not a gc object
  * (str, bytes, int, float...: it has nothing to expand), else queued. */
 static rc_status
@@ -805,7 +833,9 @@ dict_keys(walk *w, PyObject *op)
     if (((PyDictObject *)op)->ma_values != NULL) {
         /* Split: each dict yields only the keys it has values for. */
         while (st == RC_OK && PyDict_Next(op, &pos, &key, &value)) {
-            st = rc_builder_seed(w->b, (uintptr_t)key);
+            if (recorded(w, key)) {
+                st = rc_builder_seed(w->b, (uintptr_t)key);
+            }
         }
         return st;
     }
@@ -915,6 +945,9 @@ expand(walk *w, PyObject *op, unsigned seeded)
         flags |= RC_NODE_IMMORTAL;
     }
 #endif
+    if (w->opts->containers_only && !w->counting) {
+        drop_leaves(w);
+    }
     if (!w->counting && (st = rc_builder_edges(w->b, w->scratch, w->n_scratch)) != RC_OK) {
         return st;
     }
@@ -1799,6 +1832,54 @@ rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n)
         Py_INCREF(refs[i]);
     }
     return refs;
+}
+
+/* rc_capture_full_index's walk over tp_traverse: the pruned out-edges
+ * out[0..deg) are matched in order; each reference that is not the next
+ * of them was a leaf left out. */
+typedef struct full_index {
+    const rc_graph *g;
+    const rc_id *out;
+    size_t deg, matched, seen, k;
+    uint32_t found;
+} full_index;
+
+static int
+full_index_visit(PyObject *op, void *arg)
+{
+    full_index *f = arg;
+    if (!op) {
+        return 0;
+    }
+    if (f->matched < f->deg && rc_graph_addr(f->g, f->out[f->matched]) == (uintptr_t)op) {
+        if (f->matched++ == f->k) {
+            f->found = (uint32_t)f->seen;
+            return 1; /* stops the traversal */
+        }
+    }
+    f->seen++;
+    return 0;
+}
+
+uint32_t
+rc_capture_full_index(const rc_graph *g, rc_id from, uint32_t k)
+{
+    full_index f = {.g = g, .k = k, .found = UINT32_MAX};
+    f.out = rc_graph_out(g, from, &f.deg);
+    if (k >= f.deg) {
+        return UINT32_MAX;
+    }
+    PyObject *op = (PyObject *)rc_graph_addr(g, from);
+    PyTypeObject *tp = Py_TYPE(op);
+    if (is_gc(op, tp) && tp->tp_traverse) {
+        tp->tp_traverse(op, full_index_visit, &f);
+    }
+    if (f.found != UINT32_MAX) {
+        return f.found;
+    }
+    /* Past tp_traverse's references: the walk's own additions. */
+    uint64_t full = (uint64_t)f.seen + (k - f.matched);
+    return full < UINT32_MAX ? (uint32_t)full : UINT32_MAX;
 }
 
 PyObject **

@@ -46,6 +46,13 @@ typedef struct rc_capture_opts {
     int edges;
     /* Record shallow sizes (0 records 0: a single chain needs none). */
     int sizes;
+    /* Containers only: an object that is not a gc object (str, int, bytes,
+     * float...) holds no references, so it can only end a chain; it becomes
+     * a node only when the tool holds it (`held`: a question's targets), and
+     * references to the others are dropped.  Every gc object keeps all its
+     * in-edges, so chains back from a held object are those of a full
+     * capture, on a graph a fifth the size where most objects are atomic. */
+    int containers_only;
     /* The real path of the directory of the standard library's extension
      * modules (sysconfig's DESTSHARED), or NULL: their C __sizeof__
      * implementations are trusted (see capture.c).  Borrowed. */
@@ -96,6 +103,17 @@ uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *l
  * addresses are live objects then, and afterwards only the references
  * taken may be dereferenced.  Runs no Python code. */
 struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
+
+/* Out-edge k of node `from` in a containers-only capture (see
+ * rc_capture_opts.containers_only) as a full capture numbers it: its index
+ * among the object's references in walk order, the leaves left out counted
+ * (what relate's edge hint means).  Exact for the references tp_traverse
+ * reports; for the ones the walk adds after them (a hidden __dict__, a
+ * dict's keys, a running frame's variables) it counts only the leaves left
+ * out of tp_traverse's, and relate names those by identity, not by index.
+ * Only while no Python code has run since g was captured (it traverses the
+ * live object); runs no Python code.  UINT32_MAX when k is out of range. */
+uint32_t rc_capture_full_index(const rc_graph *g, rc_id from, uint32_t k);
 
 /* The addresses of every node of g (refs[v] is node v), as rc_capture_hold
  * gives them but with no reference taken: only for a process in which no

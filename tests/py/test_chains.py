@@ -114,6 +114,21 @@ compute(1)
 compute(2, scale=3)
 report(refchain.find_chain(compute(1)))
 """,
+    # The wrapper's references are (key, result, link type) per link: the
+    # label needs the result's exact position among them, though a chain's
+    # capture leaves the int and str keys out (containers only).
+    "bounded_lru_cache_many": """
+import functools
+class Result:
+    pass
+@functools.lru_cache(maxsize=64)
+def compute(n, tag="x"):
+    return Result()
+for i in range(40):
+    compute(i, tag="t%d" % i) if i % 3 else compute(i)
+report(refchain.find_chain(compute(21)))
+report(refchain.find_chain(compute(20, tag="t20")), "keyword")
+""",
     "closure": """
 class Session:
     pass
@@ -226,6 +241,15 @@ def test_bounded_lru_cache(run_script):
     assert chain["kind"] == "cache"
     assert chain["root"] == "cache __main__.compute"
     assert chain["labels"] == ["[1]"]
+
+
+def test_lru_cache_result_among_many_left_out_keys(run_script):
+    chains, _ = run_chain(run_script, SCENARIOS["bounded_lru_cache_many"])
+    for tag in ("chain", "keyword"):
+        assert chains[tag]["kind"] == "cache"
+        assert chains[tag]["root"] == "cache __main__.compute"
+    assert chains["chain"]["labels"] == ["[21]"]
+    assert chains["keyword"]["labels"] == ["[(20, <object>, 'tag', 't20')]"]
 
 
 def test_closure_cell_in_a_handler_list(run_script):
