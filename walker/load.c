@@ -51,6 +51,8 @@ typedef struct fact_rec {
 enum { STR_TEXT = 1, STR_VALUE = 2, STR_CHECKED = 4 };
 /* Bytes per expected string the pool starts with. */
 #define STR_BYTES_HINT 12
+/* How far ahead of the strings written their pages are faulted in. */
+#define POOL_POPULATE_AHEAD ((size_t)256 << 10)
 
 struct rc_snapshot {
     rc_graph *graph;
@@ -60,10 +62,10 @@ struct rc_snapshot {
      * (STR_VALUE; STR_TEXT once STR_CHECKED), so that a reference reads
      * one byte. */
     char *pool;
-    size_t pool_len, pool_cap;
+    size_t pool_len, pool_bytes, pool_populated;
     size_t *str_off;
     unsigned char *str_kind;
-    size_t n_str, str_cap;
+    size_t n_str, str_cap, str_off_bytes, str_kind_bytes;
     uint32_t *label; /* per edge, string id or RC_SNAP_NONE (LABELS) */
     uint32_t *value; /* per node, string id or RC_SNAP_NONE (VALUES) */
     uint32_t *alloc; /* per node, traceback or RC_SNAP_NONE (ALLOCS) */
@@ -76,9 +78,11 @@ struct rc_snapshot {
     size_t n_roots;
     fact_rec *facts;
     size_t n_facts;
-    /* Capacities while loading (see reserve()). */
-    size_t label_cap, value_cap, alloc_cap, ids_cap, frames_cap, tb_off_cap, tb_frames_cap, roots_cap,
-        facts_cap;
+    /* The blocks' sizes in bytes (refchain/pool.h; see reserve()).  A
+     * snapshot's arrays come from the capture's pool and go back to it, so
+     * that loading again faults nothing in. */
+    size_t label_bytes, value_bytes, alloc_bytes, ids_bytes, frames_bytes, tb_off_bytes, tb_frames_bytes, roots_bytes,
+        facts_bytes;
 };
 
 typedef struct reader {
@@ -286,32 +290,47 @@ unzigzag(uint64_t v)
     return (int64_t)(v >> 1) ^ -(int64_t)(v & 1);
 }
 
-/* Make arr (elements of `elem` bytes, capacity *cap) hold `need`: at
- * least min(count, prealloc) entries at first, then growing by half, never
- * past `count` (the header's, checked against the body size). */
+/* Make arr (a pool block of *bytes bytes, elements of `elem` bytes) hold
+ * `need`: at least min(count, prealloc) entries at first, then growing by
+ * half, never past `count` (the header's, checked against the body size).
+ * The new part is faulted in at once when `count` is exact (the array is
+ * filled up to it), not when it is an estimate. */
 static bool
-reserve(reader *r, void **arr, size_t *cap, uint64_t need, size_t elem, uint64_t count)
+reserve_ex(reader *r, void **arr, size_t *bytes, uint64_t need, size_t elem, uint64_t count,
+           bool populate)
 {
-    if (need <= *cap && *arr) {
+    size_t cap = *bytes / elem;
+    if (need <= cap && *arr) {
         return true;
     }
-    uint64_t c = *arr ? *cap + *cap / 2 + 16 : (count < r->prealloc ? count : r->prealloc);
+    uint64_t c = *arr ? cap + cap / 2 + 16 : (count < r->prealloc ? count : r->prealloc);
     if (c > count) {
         c = count;
     }
     if (c < need) {
         c = need;
     }
-    void *p = rc_reallocarray(*arr, c ? (size_t)c : 1, elem);
+    c = c ? c : 1;
+    size_t got;
+    void *p = c > SIZE_MAX / elem ? NULL
+              : *arr             ? rc_pool_grow(*arr, *bytes, (size_t)c * elem, &got)
+                                 : rc_pool_array((size_t)c, elem, &got);
     if (!p) {
         fail_nomem(r);
         return false;
     }
-    /* Filled in order up to `need` and on: fault the new part in at once. */
-    rc_pool_populate(p, *arr ? *cap * elem : 0, (size_t)c * elem);
+    if (populate) {
+        rc_pool_populate(p, *arr ? cap * elem : 0, (size_t)c * elem);
+    }
     *arr = p;
-    *cap = (size_t)c;
+    *bytes = got;
     return true;
+}
+
+static bool
+reserve(reader *r, void **arr, size_t *bytes, uint64_t need, size_t elem, uint64_t count)
+{
+    return reserve_ex(r, arr, bytes, need, elem, count, true);
 }
 
 /* ---- strings -------------------------------------------------------- */
@@ -327,37 +346,39 @@ define_string(reader *r, size_t len)
     }
     if (s->n_str + 2 > s->str_cap) {
         size_t cap = s->str_cap ? s->str_cap * 2 : r->str_hint;
-        size_t *off = rc_reallocarray(s->str_off, cap, sizeof *off);
-        if (!off) {
-            fail_nomem(r);
+        /* cap is an estimate: pages are faulted in as strings come. */
+        if (!reserve_ex(r, (void **)&s->str_off, &s->str_off_bytes, cap, sizeof *s->str_off, cap,
+                        false) ||
+            !reserve_ex(r, (void **)&s->str_kind, &s->str_kind_bytes, cap, 1, cap, false)) {
             return false;
         }
-        s->str_off = off;
-        unsigned char *kind = rc_realloc(s->str_kind, cap);
-        if (!kind) {
-            fail_nomem(r);
-            return false;
-        }
-        s->str_kind = kind;
         s->str_cap = cap;
     }
     /* len <= RC_SNAP_MAX_TEXT: this allocation is bounded before the bytes
      * are read. */
-    if (s->pool_len + len + 1 > s->pool_cap) {
+    if (s->pool_len + len + 1 > s->pool_bytes) {
         /* At first room for the expected strings, within what the file
          * can justify (r->prealloc bytes). */
-        size_t cap = STR_BYTES_HINT * r->str_hint;
-        cap = s->pool_cap ? s->pool_cap : cap < r->prealloc ? cap : (size_t)r->prealloc;
+        size_t cap = STR_BYTES_HINT * r->str_hint, got;
+        cap = s->pool_bytes ? s->pool_bytes : cap < r->prealloc ? cap : (size_t)r->prealloc;
         while (cap < s->pool_len + len + 1) {
             cap *= 2;
         }
-        char *p = rc_realloc(s->pool, cap);
+        char *p = s->pool ? rc_pool_grow(s->pool, s->pool_bytes, cap, &got)
+                          : rc_pool_alloc(cap, &got);
         if (!p) {
             fail_nomem(r);
             return false;
         }
         s->pool = p;
-        s->pool_cap = cap;
+        s->pool_bytes = got;
+    }
+    if (s->pool_len + len + 1 > s->pool_populated) {
+        /* Fault in the next stretch of the strings at once. */
+        size_t to = s->pool_len + len + 1 + POOL_POPULATE_AHEAD;
+        to = to < s->pool_bytes ? to : s->pool_bytes;
+        rc_pool_populate(s->pool, s->pool_populated, to);
+        s->pool_populated = to;
     }
     char *dst = s->pool + s->pool_len;
     for (size_t i = 0; i < len;) {
@@ -541,15 +562,15 @@ read_locations(reader *r, const body_head *h)
 {
     rc_snapshot *s = r->s;
     r->where = "the frame table";
-    if (!reserve(r, (void **)&s->frames, &s->frames_cap, 0, sizeof *s->frames, h->n_frames) ||
-        !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, 1, sizeof *s->tb_off, h->n_tb + 1) ||
-        !reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, 0, sizeof *s->tb_frames,
+    if (!reserve(r, (void **)&s->frames, &s->frames_bytes, 0, sizeof *s->frames, h->n_frames) ||
+        !reserve(r, (void **)&s->tb_off, &s->tb_off_bytes, 1, sizeof *s->tb_off, h->n_tb + 1) ||
+        !reserve(r, (void **)&s->tb_frames, &s->tb_frames_bytes, 0, sizeof *s->tb_frames,
                  h->n_tb_frames)) {
         return false;
     }
     s->tb_off[0] = 0;
     for (uint64_t i = 0; i < h->n_frames && r->st == RC_SNAP_OK; i++) {
-        if (!reserve(r, (void **)&s->frames, &s->frames_cap, i + 1, sizeof *s->frames,
+        if (!reserve(r, (void **)&s->frames, &s->frames_bytes, i + 1, sizeof *s->frames,
                      h->n_frames)) {
             break;
         }
@@ -562,7 +583,7 @@ read_locations(reader *r, const body_head *h)
     for (uint64_t i = 0; i < h->n_tb && r->st == RC_SNAP_OK; i++) {
         uint64_t depth = get_bounded(r, h->n_tb_frames - used, "a traceback's depth");
         for (uint64_t k = 0; k < depth && r->st == RC_SNAP_OK; k++) {
-            if (!reserve(r, (void **)&s->tb_frames, &s->tb_frames_cap, used + k + 1,
+            if (!reserve(r, (void **)&s->tb_frames, &s->tb_frames_bytes, used + k + 1,
                          sizeof *s->tb_frames, h->n_tb_frames)) {
                 break;
             }
@@ -573,7 +594,7 @@ read_locations(reader *r, const body_head *h)
             }
         }
         used += depth;
-        if (r->st != RC_SNAP_OK || !reserve(r, (void **)&s->tb_off, &s->tb_off_cap, i + 2,
+        if (r->st != RC_SNAP_OK || !reserve(r, (void **)&s->tb_off, &s->tb_off_bytes, i + 2,
                                             sizeof *s->tb_off, h->n_tb + 1)) {
             break;
         }
@@ -649,7 +670,7 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
     }
     *edges += deg;
     if (s->label && r->st == RC_SNAP_OK) {
-        if (!reserve(r, (void **)&s->label, &s->label_cap, first + deg, sizeof *s->label,
+        if (!reserve(r, (void **)&s->label, &s->label_bytes, first + deg, sizeof *s->label,
                      h->n_edges)) {
             return;
         }
@@ -658,16 +679,16 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
         s->label[first + k] = get_string(r, true, true, "an edge label");
     }
     if (s->value && r->st == RC_SNAP_OK &&
-        reserve(r, (void **)&s->value, &s->value_cap, v + 1, sizeof *s->value, h->n_nodes)) {
+        reserve(r, (void **)&s->value, &s->value_bytes, v + 1, sizeof *s->value, h->n_nodes)) {
         s->value[v] = get_string(r, false, true, "the value");
     }
     if (s->alloc && r->st == RC_SNAP_OK &&
-        reserve(r, (void **)&s->alloc, &s->alloc_cap, v + 1, sizeof *s->alloc, h->n_nodes)) {
+        reserve(r, (void **)&s->alloc, &s->alloc_bytes, v + 1, sizeof *s->alloc, h->n_nodes)) {
         uint64_t tb = get_bounded(r, h->n_tb, "the traceback");
         s->alloc[v] = tb ? (uint32_t)(tb - 1) : RC_SNAP_NONE;
     }
     if (s->ids && r->st == RC_SNAP_OK &&
-        reserve(r, (void **)&s->ids, &s->ids_cap, v + 1, sizeof *s->ids, h->n_nodes)) {
+        reserve(r, (void **)&s->ids, &s->ids_bytes, v + 1, sizeof *s->ids, h->n_nodes)) {
         int64_t d = unzigzag(get_varint(r)), last = *prev_id;
         /* The id is in [0, 2**32) iff -last <= d <= UINT32_MAX - last. */
         if (r->st == RC_SNAP_OK && (d < -last || d > (int64_t)UINT32_MAX - last)) {
@@ -688,13 +709,13 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
     r->where = "the node table";
     size_t n = (size_t)h->n_nodes;
     if (((h->sections & RC_SNAP_LABELS) &&
-         !reserve(r, (void **)&s->label, &s->label_cap, 0, sizeof *s->label, h->n_edges)) ||
+         !reserve(r, (void **)&s->label, &s->label_bytes, 0, sizeof *s->label, h->n_edges)) ||
         ((h->sections & RC_SNAP_VALUES) &&
-         !reserve(r, (void **)&s->value, &s->value_cap, 0, sizeof *s->value, n)) ||
+         !reserve(r, (void **)&s->value, &s->value_bytes, 0, sizeof *s->value, n)) ||
         ((h->sections & RC_SNAP_ALLOCS) &&
-         !reserve(r, (void **)&s->alloc, &s->alloc_cap, 0, sizeof *s->alloc, n)) ||
+         !reserve(r, (void **)&s->alloc, &s->alloc_bytes, 0, sizeof *s->alloc, n)) ||
         ((h->sections & RC_SNAP_IDS) &&
-         !reserve(r, (void **)&s->ids, &s->ids_cap, 0, sizeof *s->ids, n))) {
+         !reserve(r, (void **)&s->ids, &s->ids_bytes, 0, sizeof *s->ids, n))) {
         return false;
     }
     uint64_t edges = 0;
@@ -728,7 +749,7 @@ read_roots_and_facts(reader *r, const body_head *h)
     rc_snapshot *s = r->s;
     r->where = "the root table";
     for (uint64_t i = 0; i < h->n_roots && r->st == RC_SNAP_OK; i++) {
-        if (!reserve(r, (void **)&s->roots, &s->roots_cap, i + 1, sizeof *s->roots,
+        if (!reserve(r, (void **)&s->roots, &s->roots_bytes, i + 1, sizeof *s->roots,
                      h->n_roots)) {
             break;
         }
@@ -744,7 +765,7 @@ read_roots_and_facts(reader *r, const body_head *h)
     s->n_roots = (size_t)h->n_roots;
     r->where = "the fact table";
     for (uint64_t i = 0; i < h->n_facts && r->st == RC_SNAP_OK; i++) {
-        if (!reserve(r, (void **)&s->facts, &s->facts_cap, i + 1, sizeof *s->facts,
+        if (!reserve(r, (void **)&s->facts, &s->facts_bytes, i + 1, sizeof *s->facts,
                      h->n_facts)) {
             break;
         }
@@ -998,18 +1019,18 @@ rc_snapshot_free(rc_snapshot *s)
         return;
     }
     rc_graph_free(s->graph);
-    rc_free(s->pool);
-    rc_free(s->str_off);
-    rc_free(s->str_kind);
-    rc_free(s->label);
-    rc_free(s->value);
-    rc_free(s->alloc);
-    rc_free(s->ids);
-    rc_free(s->frames);
-    rc_free(s->tb_off);
-    rc_free(s->tb_frames);
-    rc_free(s->roots);
-    rc_free(s->facts);
+    rc_pool_free(s->pool, s->pool_bytes);
+    rc_pool_free(s->str_off, s->str_off_bytes);
+    rc_pool_free(s->str_kind, s->str_kind_bytes);
+    rc_pool_free(s->label, s->label_bytes);
+    rc_pool_free(s->value, s->value_bytes);
+    rc_pool_free(s->alloc, s->alloc_bytes);
+    rc_pool_free(s->ids, s->ids_bytes);
+    rc_pool_free(s->frames, s->frames_bytes);
+    rc_pool_free(s->tb_off, s->tb_off_bytes);
+    rc_pool_free(s->tb_frames, s->tb_frames_bytes);
+    rc_pool_free(s->roots, s->roots_bytes);
+    rc_pool_free(s->facts, s->facts_bytes);
     rc_free(s);
 }
 

@@ -68,3 +68,27 @@ def test_questions_asked_again_take_their_blocks_from_the_pool():
     for _ in range(6):
         ask()
     assert _refchain._pool_bytes() <= held + held // 4, (held, _refchain._pool_bytes())
+
+
+def test_a_snapshot_loaded_again_takes_its_blocks_from_the_pool(tmp_path):
+    """A snapshot's strings and per-node arrays come from the pool and go
+    back to it, so reading the same file again (the command line's report
+    after its info, a notebook re-run) faults nothing new in.  (They were
+    malloc'ed: every load faulted in as many pages as the first.)"""
+    import resource
+
+    keep = ["value-%d" % i for i in range(40000)]
+    path = str(tmp_path / "heap.rcsnap")
+    refchain.dump(path)
+    refchain.release_memory()
+    faults, rows = [], []
+    for _ in range(3):
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        snap = refchain.load(path)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+        rows.append(snap.census())
+        del snap
+    assert rows[0] == rows[1] == rows[2]
+    assert faults[0] > 250          # about 1,300 pages: strings, arrays, graph
+    assert faults[2] < faults[0] // 4, faults
+    del keep
