@@ -120,6 +120,9 @@ struct rc_builder {
      * flag given again costs nothing (a split dict's keys are seeded once
      * per dict, the same few strs each time). */
     bool indexed;
+    /* A listed builder (a loader's, rc_builder_new_listed): an indexed one
+     * with no index, whose nodes are appended in order and never looked up. */
+    bool listed;
     addr_index index;
     rc_addrset *late[16];
     bool nodes_only; /* discover nodes, store no edge */
@@ -522,7 +525,7 @@ node_capacity(rc_builder *b)
 }
 
 static rc_builder *
-builder_new(size_t node_hint, bool indexed)
+builder_new(size_t node_hint, bool indexed, bool listed)
 {
     if (node_hint < 1024) {
         node_hint = 1024;
@@ -538,7 +541,10 @@ builder_new(size_t node_hint, bool indexed)
      * pool hands out the smallest that fits.  Edges get their array when the
      * first arrives (a census stores none). */
     b->indexed = indexed;
-    bool ok = indexed ? index_init(&b->index, node_hint) : (b->seen = rc_addrset_new()) != NULL;
+    b->listed = listed;
+    bool ok = listed    ? true
+              : indexed ? index_init(&b->index, node_hint)
+                        : (b->seen = rc_addrset_new()) != NULL;
     pooled p[NODE_ARRAYS];
     list_node_arrays(&b->nodes, p);
     for (int i = 0; ok && i < NODE_ARRAYS; i++) {
@@ -563,13 +569,19 @@ builder_new(size_t node_hint, bool indexed)
 rc_builder *
 rc_builder_new(size_t node_hint)
 {
-    return builder_new(node_hint, false);
+    return builder_new(node_hint, false, false);
 }
 
 rc_builder *
 rc_builder_new_foreign(size_t node_hint)
 {
-    return builder_new(node_hint, true);
+    return builder_new(node_hint, true, false);
+}
+
+rc_builder *
+rc_builder_new_listed(size_t node_hint)
+{
+    return builder_new(node_hint, true, true);
 }
 
 void
@@ -834,7 +846,7 @@ reserve_node(rc_builder *b)
     if (b->n >= RC_MAX_IDS) {
         return RC_ETOOBIG;
     }
-    if (b->indexed && (b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
+    if (b->indexed && !b->listed && (b->n + 1) * LOAD_DEN > (b->index.mask + 1) * LOAD_NUM &&
         !index_resize(&b->index, b->nodes.addr, b->n, (b->index.mask + 1) * 2)) {
         return RC_ENOMEM;
     }
@@ -852,7 +864,7 @@ rc_builder_reserve(rc_builder *b, size_t n)
         return RC_OK;
     }
     n = n < RC_MAX_IDS ? n : RC_MAX_IDS;
-    size_t slots = b->indexed ? pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16) : 0;
+    size_t slots = b->indexed && !b->listed ? pow2_ceil(n * LOAD_DEN / LOAD_NUM + 16) : 0;
     if (slots > b->index.mask + 1 && !index_resize(&b->index, b->nodes.addr, b->n, slots)) {
         return RC_ENOMEM;
     }
@@ -1014,7 +1026,7 @@ static rc_status
 buffer_seed(rc_builder *b, uintptr_t addr, unsigned flags, bool marking)
 {
     seal(b);
-    if (addr == 0) {
+    if (addr == 0 || b->listed) {
         return RC_EINVAL;
     }
     if (b->counting) {
@@ -1166,7 +1178,7 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
 rc_status
 rc_builder_edge(rc_builder *b, uintptr_t target)
 {
-    if (!b->expanding) {
+    if (!b->expanding || b->listed) {
         return RC_EINVAL;
     }
     if (target == 0) {
@@ -1191,7 +1203,7 @@ rc_builder_edge(rc_builder *b, uintptr_t target)
 rc_status
 rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
 {
-    if (!b->expanding) {
+    if (!b->expanding || b->listed) {
         return RC_EINVAL;
     }
     if (b->counting) {
@@ -1266,6 +1278,20 @@ rc_builder_edge_id(rc_builder *b, rc_id target)
         b->raw[b->n_out++] = RAW_ID(target);
     }
     return RC_OK;
+}
+
+rc_status
+rc_builder_append(rc_builder *b, uintptr_t addr)
+{
+    if (!b->listed || b->expanding || b->closed || addr == 0) {
+        return RC_EINVAL;
+    }
+    rc_status st = reserve_node(b);
+    if (st == RC_OK) {
+        b->nodes.addr[b->n] = addr;
+        b->nodes.flags[b->n++] = 0;
+    }
+    return st;
 }
 
 rc_status

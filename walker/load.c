@@ -26,6 +26,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "refchain/addrset.h"
 #include "refchain/alloc.h"
 #include "refchain/pool.h"
 #include "refchain/snapshot.h"
@@ -236,7 +237,7 @@ get_byte(reader *r, unsigned char *b)
 
 /* An unsigned LEB128 number of at most 64 bits; 0 after an error. */
 static uint64_t
-get_varint(reader *r)
+get_varint_long(reader *r)
 {
     /* Fast path: the whole number is in the buffer. */
     if (r->len - r->pos >= 10) {
@@ -271,8 +272,18 @@ get_varint(reader *r)
     return 0;
 }
 
+/* get_varint_long() inline for a one-byte number, most of a file's. */
+static inline uint64_t
+get_varint(reader *r)
+{
+    if (r->pos < r->len && r->out[r->pos] < 0x80) {
+        return r->out[r->pos++];
+    }
+    return get_varint_long(r);
+}
+
 /* get_varint() that must be <= max: `what` names the field. */
-static uint64_t
+static inline uint64_t
 get_bounded(reader *r, uint64_t max, const char *what)
 {
     uint64_t v = get_varint(r);
@@ -299,10 +310,10 @@ static bool
 reserve_ex(reader *r, void **arr, size_t *bytes, uint64_t need, size_t elem, uint64_t count,
            bool populate)
 {
-    size_t cap = *bytes / elem;
-    if (need <= cap && *arr) {
+    if (*arr && need <= *bytes / elem) {
         return true;
     }
+    size_t cap = *bytes / elem;
     uint64_t c = *arr ? cap + cap / 2 + 16 : (count < r->prealloc ? count : r->prealloc);
     if (c > count) {
         c = count;
@@ -327,9 +338,14 @@ reserve_ex(reader *r, void **arr, size_t *bytes, uint64_t need, size_t elem, uin
     return true;
 }
 
-static bool
+/* reserve_ex() with the new part faulted in; inline, as it runs for each
+ * node and each of its arrays, and has room nearly every time. */
+static inline bool
 reserve(reader *r, void **arr, size_t *bytes, uint64_t need, size_t elem, uint64_t count)
 {
+    if (*arr && need <= *bytes / elem) {
+        return true;
+    }
     return reserve_ex(r, arr, bytes, need, elem, count, true);
 }
 
@@ -608,11 +624,26 @@ read_locations(reader *r, const body_head *h)
     return r->st == RC_SNAP_OK;
 }
 
+/* The addresses must be distinct.  A heap's lie packed in its arenas, so
+ * they are checked as they come in a set of a bit per 8 bytes of the ranges
+ * they span (refchain/addrset.h: a byte or two per node, where a hash index
+ * took 16 and a random probe each).  A file whose addresses are not 8-byte
+ * aligned, or spread so thin that the set would outgrow SPARSE_BYTES per
+ * node, is checked after the graph is built, by sorting a copy
+ * (addresses_distinct). */
+#define SPARSE_BYTES 16
+
 static bool
-read_addresses(reader *r, rc_builder *b, const body_head *h)
+read_addresses(reader *r, rc_builder *b, const body_head *h, bool *sort_later)
 {
     r->where = "the address table";
     uint64_t prev = 0;
+    rc_addrset *set = rc_addrset_new();
+    size_t budget = (size_t)(h->n_nodes < r->prealloc ? h->n_nodes : r->prealloc) * SPARSE_BYTES +
+                    ((size_t)1 << 20);
+    if (!set) {
+        fail_nomem(r);
+    }
     for (uint64_t v = 0; v < h->n_nodes && r->st == RC_SNAP_OK; v++) {
         uint64_t a = prev + (uint64_t)unzigzag(get_varint(r));
         if (r->st != RC_SNAP_OK) {
@@ -623,18 +654,53 @@ read_addresses(reader *r, rc_builder *b, const body_head *h)
                  (unsigned long long)a);
             break;
         }
-        if (rc_builder_mark(b, (uintptr_t)a, 0) != RC_OK) {
+        if (set && ((a & 7) || (v % 4096 == 0 && rc_addrset_memory(set) > budget))) {
+            rc_addrset_free(set);
+            set = NULL;
+            *sort_later = true;
+        }
+        int added = set ? rc_addrset_add(set, (uintptr_t)a) : 1;
+        if (added == 0) {
+            fail(r, RC_SNAP_EFORMAT, "node %llu has the address of an earlier node, %#llx",
+                 (unsigned long long)v, (unsigned long long)a);
+        } else if (added < 0 || rc_builder_append(b, (uintptr_t)a) != RC_OK) {
             fail_nomem(r);
         }
         prev = a;
     }
-    if (r->st == RC_SNAP_OK && rc_builder_resolve(b) != RC_OK) {
+    rc_addrset_free(set);
+    return r->st == RC_SNAP_OK;
+}
+
+static int
+cmp_addr(const void *x, const void *y)
+{
+    uintptr_t a = *(const uintptr_t *)x, b = *(const uintptr_t *)y;
+    return (a > b) - (a < b);
+}
+
+/* read_addresses' check, for the addresses it could not check as they came. */
+static bool
+addresses_distinct(reader *r, const rc_graph *g)
+{
+    size_t n = rc_graph_node_count(g), bytes;
+    uintptr_t *a = rc_pool_array(n, sizeof *a, &bytes);
+    if (!a) {
         fail_nomem(r);
+        return false;
     }
-    if (r->st == RC_SNAP_OK && rc_builder_node_count(b) != h->n_nodes) {
-        fail(r, RC_SNAP_EFORMAT, "%llu nodes but only %zu distinct addresses: an address repeats",
-             (unsigned long long)h->n_nodes, rc_builder_node_count(b));
+    for (size_t v = 0; v < n; v++) {
+        a[v] = rc_graph_addr(g, (rc_id)v);
     }
+    qsort(a, n, sizeof *a, cmp_addr);
+    for (size_t i = 1; i < n && r->st == RC_SNAP_OK; i++) {
+        if (a[i] == a[i - 1]) {
+            r->where = "the address table";
+            fail(r, RC_SNAP_EFORMAT, "%s: two nodes have the address %#llx", where(r),
+                 (unsigned long long)a[i]);
+        }
+    }
+    rc_pool_free(a, bytes);
     return r->st == RC_SNAP_OK;
 }
 
@@ -902,7 +968,7 @@ read_body(reader *r)
         return false;
     }
     rc_builder *b =
-        rc_builder_new_foreign((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
+        rc_builder_new_listed((size_t)(h.n_nodes < r->prealloc ? h.n_nodes : r->prealloc));
     if (!b) {
         fail_nomem(r);
         return false;
@@ -914,8 +980,10 @@ read_body(reader *r)
                     h.n_roots + 2 * h.n_facts + 256;
     hint = hint < r->prealloc ? hint : r->prealloc;
     r->str_hint = (size_t)(hint < SIZE_MAX / (4 * STR_BYTES_HINT) ? hint : SIZE_MAX / (4 * STR_BYTES_HINT));
-    bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h) &&
-              read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
+    bool sort_later = false;
+    bool ok = read_types(r, b, &h) && read_locations(r, &h) &&
+              read_addresses(r, b, &h, &sort_later) && read_nodes(r, b, &h) &&
+              read_roots_and_facts(r, &h) && read_end(r);
     if (!ok) {
         rc_builder_free(b);
         return false;
@@ -925,7 +993,7 @@ read_body(reader *r)
         fail_nomem(r);
         return false;
     }
-    return true;
+    return !sort_later || addresses_distinct(r, r->s->graph);
 }
 
 /* Run a reader whose input is set up; hand over or free the snapshot. */

@@ -70,6 +70,15 @@ rc_builder *rc_builder_new(size_t node_hint);
  * not prefetch the objects it hands out (a prefetch of an address nothing
  * maps costs a page walk each time).  NULL on ENOMEM. */
 rc_builder *rc_builder_new_foreign(size_t node_hint);
+/* A foreign builder with no index: its nodes are appended in id order
+ * (rc_builder_append) and never looked up, so the caller must know their
+ * addresses distinct; edges are recorded by id (rc_builder_edge_id).  Seeds,
+ * marks and edges by address are RC_EINVAL.  A loader's: it saves the
+ * index's table and a random probe per node.  NULL on ENOMEM. */
+rc_builder *rc_builder_new_listed(size_t node_hint);
+/* Append node rc_builder_node_count(b) at `addr` (non-zero) to a listed
+ * builder, before the first rc_builder_next().  RC_EINVAL otherwise. */
+rc_status rc_builder_append(rc_builder *b, uintptr_t addr);
 /* Free a builder that was not frozen (freezing consumes it).  NULL is
  * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);

@@ -115,8 +115,13 @@ cb_id(void *ctx, rc_id v)
 
 static rc_snap_root roots[6];
 
+/* How fixture_make spaces addresses: like an arena allocator's (0), each
+ * in a 64 KiB range of its own (1), or not 8-byte aligned (2).  The loader
+ * checks the first as it reads and the others by sorting. */
+static int addr_spread;
+
 /* A random fixture of n nodes.  Addresses grow in small steps with
- * occasional jumps, like an arena allocator's. */
+ * occasional jumps, like an arena allocator's (see addr_spread). */
 static void
 fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
 {
@@ -140,8 +145,10 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
     uint32_t next_id = RC_SNAP_ID_FIRST + 2 * (uint32_t)rnd_below(1000);
     uintptr_t a = 0x7f0000000000u + (rnd() & 0xffff0);
     for (unsigned v = 0; v < n; v++) {
-        a += rnd_below(8) ? 16 * (1 + rnd_below(6)) : (rnd() & 0xfffff0) + 16;
-        f->addr[v] = a;
+        a += addr_spread == 1 ? 0x10000 * (1 + rnd_below(3))
+             : rnd_below(8)   ? 16 * (1 + rnd_below(6))
+                              : (rnd() & 0xfffff0) + 16;
+        f->addr[v] = addr_spread == 2 ? a + 3 : a;
         f->type[v] = rnd_below(N_TYPES);
         f->flags[v] = rnd_below(8) ? (unsigned)(rnd() & 0x3ff) : 0;
         unsigned r = rnd_below(50);
@@ -496,6 +503,22 @@ test_round_trip_random_graphs(void **state)
         round_trip(&f, seed % 7 == 3);
         fixture_free(&f);
     }
+}
+
+/* Addresses a heap would not give: each in its own 64 KiB range (the set
+ * the loader checks them in would outgrow its budget) or unaligned. */
+static void
+test_round_trip_sparse_and_unaligned_addresses(void **state)
+{
+    (void)state;
+    for (int spread = 1; spread <= 2; spread++) {
+        addr_spread = spread;
+        fixture f;
+        fixture_make(&f, spread == 1 ? 5000 : 700, (uint64_t)spread, FIX_ALL);
+        round_trip(&f, false);
+        fixture_free(&f);
+    }
+    addr_spread = 0;
 }
 
 static void
@@ -886,6 +909,7 @@ enum bad {
     DUP_TYPE_KEY,
     ZERO_ADDR,
     DUP_ADDR,
+    DUP_ADDR_UNALIGNED, /* checked by sorting, after the graph is built */
     TYPE_OUT_OF_RANGE,
     EDGE_OUT_OF_RANGE,
     EDGE_NEGATIVE,
@@ -940,8 +964,8 @@ make_body(body *b, enum bad bad)
     put(b, 1);
     put(b, bad == FRAME_OUT_OF_RANGE ? 1 : 0);
     /* addresses */
-    put(b, zz(bad == ZERO_ADDR ? 0 : 0x1000));
-    put(b, zz(bad == DUP_ADDR ? 0 : 0x20));
+    put(b, zz(bad == ZERO_ADDR ? 0 : bad == DUP_ADDR_UNALIGNED ? 0x1003 : 0x1000));
+    put(b, zz(bad == DUP_ADDR || bad == DUP_ADDR_UNALIGNED ? 0 : 0x20));
     /* node 0: type, size, refcnt, flags, degree, target, label, value, alloc */
     put(b, bad == TYPE_OUT_OF_RANGE ? 1 : 0);
     put(b, 32);
@@ -1016,7 +1040,8 @@ test_hostile_bodies(void **state)
         [TYPE_SELF_REF] = "refers to string 0, but only 0 are defined",
         [TYPE_FORWARD_REF] = "refers to string 7",
         [ZERO_ADDR] = "has address 0",
-        [DUP_ADDR] = "an address repeats",
+        [DUP_ADDR] = "node 1 has the address of an earlier node, 0x1000",
+        [DUP_ADDR_UNALIGNED] = "the address table: two nodes have the address 0x1003",
         [TYPE_OUT_OF_RANGE] = "node 0: the type is 1, more than 0",
         [EDGE_OUT_OF_RANGE] = "node 0: edge 0 points outside the 2 nodes",
         [EDGE_NEGATIVE] = "edge 0 points outside",
@@ -1337,6 +1362,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_trip_random_graphs),
+        cmocka_unit_test(test_round_trip_sparse_and_unaligned_addresses),
         cmocka_unit_test(test_empty_graph_and_no_tables),
         cmocka_unit_test(test_bytes_per_object),
         cmocka_unit_test(test_dump_allocation_failure_at_every_point),
