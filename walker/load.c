@@ -435,7 +435,7 @@ str_len(const rc_snapshot *s, uint32_t id)
 
 /* A string reference: its id, or RC_SNAP_NONE for "none" (an error unless
  * `optional`).  Text must be valid UTF-8 without NUL. */
-static uint32_t
+static inline uint32_t
 get_string(reader *r, bool text, bool optional, const char *what)
 {
     uint64_t v = get_varint(r);
