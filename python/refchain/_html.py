@@ -212,6 +212,5 @@ def report(path, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_s
                      suspects=suspects, min_share=min_share)
         data["title"] = "refchain report: pid %s" % data["file"]["pid"]
         data["file"]["path"] = None
-        snap._release()
         del snap
     return write(path, data)

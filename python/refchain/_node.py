@@ -12,7 +12,7 @@ class SnapNode:
     process that held it may be gone)."""
 
     __slots__ = ("_snap", "id", "address", "typename", "tname", "size", "refcount", "flags",
-                 "type_flags", "value", "_root")
+                 "type_flags", "value", "_root", "__weakref__")
 
     def __init__(self, snap, node_id, row):
         self._snap = snap

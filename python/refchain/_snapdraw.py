@@ -13,6 +13,8 @@ referent of a weak reference (the graph holds strong references only, so
 no dashed edges), and a value the dump did not write (values=False,
 redact=True)."""
 
+import weakref
+
 from refchain import _format, _render
 from refchain._explain import Group
 from refchain._node import SnapNode
@@ -38,7 +40,7 @@ _SINGLETONS = {"ellipsis": "Ellipsis", "NotImplementedType": "NotImplemented"}
 class SnapView:
     """_render._LiveView's questions, answered from a snapshot's file."""
 
-    __slots__ = ("_snap", "_class_names")
+    __slots__ = ("_snap", "_class_names", "__weakref__")
 
     def __init__(self, snap):
         self._snap = snap
@@ -184,11 +186,14 @@ class Drawings:
     __slots__ = ()
 
     def _drawing_view(self):
-        """The SnapView of this snapshot (one, so drawings can tell views
-        apart by identity)."""
-        view = getattr(self, "_view", None)
+        """The SnapView of this snapshot (one while any drawing holds it, so
+        drawings can tell views apart by identity).  Kept weakly: the view
+        refers to the snapshot."""
+        ref = getattr(self, "_view", None)
+        view = ref() if ref is not None else None
         if view is None:
-            view = self._view = SnapView(self)
+            view = SnapView(self)
+            self._view = weakref.ref(view)
         return view
 
     def _nodes_of(self, objs, func):

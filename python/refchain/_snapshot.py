@@ -15,6 +15,7 @@ import threading
 import time
 import tracemalloc
 import types
+import weakref
 
 from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
 from refchain._explain import Group, LeakReport, LeakRow, _write_groups
@@ -312,7 +313,10 @@ class Snapshot(Drawings):
     def __init__(self, c, path):
         self._c = c
         self.path = path
-        self._nodes = {}
+        # Its SnapNodes, weakly: each refers to the snapshot, so a strong
+        # cache would make a cycle, and a snapshot of a million objects
+        # would wait for the cycle collector to be freed.
+        self._nodes = weakref.WeakValueDictionary()
 
     def __len__(self):
         return len(self._c)
@@ -335,14 +339,6 @@ class Snapshot(Drawings):
     def traced(self):
         """Whether the dump recorded allocation tracebacks."""
         return bool(self._c.sections() & _SECTION_ALLOCS)
-
-    def _release(self):
-        """Drop the caches whose entries refer back to the snapshot (its
-        SnapNodes, its drawing view), so that it is freed when the last
-        reference goes, without waiting for the cycle collector: a live
-        report reads a snapshot of its own process and leaves no garbage."""
-        self._nodes = {}
-        self.__dict__.pop("_view", None)
 
     def _node(self, node_id):
         node = self._nodes.get(node_id)

@@ -512,3 +512,35 @@ def test_memlab_reads_the_export_of_the_cache_leak(run_script, tmp_path):
         set(i for _, i in ids_by_name(before))
     new = set(i for _, i in ids_by_name(later))
     assert len(old & new) > 0.9 * len(old)
+
+
+def test_a_snapshot_is_freed_when_its_last_reference_goes(tmp_path):
+    """A loaded snapshot holds the whole heap (about 100 bytes an object):
+    once the caller drops it, and whatever it answered, it is freed then,
+    not at the next run of the cycle collector, which may be minutes away.
+    (Its caches of SnapNodes and of its drawing view, each referring back
+    to it, made a cycle.)"""
+    import gc
+    import weakref
+
+    holder = [bytearray(16) for _ in range(3)]
+    path = str(tmp_path / "heap.rcsnap")
+    refchain.dump(path)
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        snap = refchain.load(path)
+        rows = snap.growth(limit=3)
+        snap.explain("bytearray", limit=2)
+        chain = snap.find_chain(id(holder[1]))
+        assert "bytearray" in str(chain)
+        snap.show_chain(chain, filename=str(tmp_path / "chain.dot"))
+        snap.show_backrefs([id(holder[0])], filename=str(tmp_path / "backrefs.dot"))
+        assert snap.garbage() is not None and rows
+        del chain
+        alive = weakref.ref(snap)
+        del snap
+        assert alive() is None
+    finally:
+        if enabled:
+            gc.enable()
