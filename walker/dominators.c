@@ -306,16 +306,18 @@ rc_dominators_peak_memory(const rc_dominators *d)
  * nodes p immediately dominates, p == n standing for the virtual root
  * (off has n + 2 entries).  Unreached nodes are nobody's children. */
 static rc_status
-children(const rc_dominators *d, uint32_t **off_out, uint32_t **kids_out)
+children(const rc_dominators *d, uint32_t **off_out, size_t *off_bytes, uint32_t **kids_out,
+         size_t *kids_bytes)
 {
     size_t n = d->n;
-    uint32_t *off = rc_calloc(n + 2, sizeof *off);
-    uint32_t *kids = rc_malloc((d->reached ? d->reached : 1) * sizeof *kids);
+    uint32_t *off = rc_pool_array(n + 2, sizeof *off, off_bytes);
+    uint32_t *kids = rc_pool_array(d->reached, sizeof *kids, kids_bytes);
     if (!off || !kids) {
-        rc_free(off);
-        rc_free(kids);
+        rc_pool_free(off, *off_bytes);
+        rc_pool_free(kids, *kids_bytes);
         return RC_ENOMEM;
     }
+    memset(off, 0, (n + 2) * sizeof *off);
     for (size_t v = 0; v < n; v++) {
         if (d->idom[v] != RC_NO_ID) {
             off[(d->idom[v] == RC_DOM_ROOT ? n : d->idom[v]) + 1]++;
@@ -434,8 +436,9 @@ rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab)
         return RC_OK;
     }
     uint32_t *off = NULL, *kids = NULL;
-    uint32_t *lab = d->n <= SIZE_MAX / sizeof *lab / n_lab
-                        ? rc_malloc(d->n * n_lab * sizeof *lab) : NULL;
+    size_t off_bytes = 0, kids_bytes = 0, lab_bytes = 0;
+    uint32_t *lab = d->n <= SIZE_MAX / n_lab ? rc_pool_array(d->n * n_lab, sizeof *lab, &lab_bytes)
+                                             : NULL;
     uint32_t *counts = rc_calloc(total ? total : 1, sizeof *counts);
     uint32_t **active = rc_calloc(n_lab, sizeof *active);
     rc_status st = lab && counts && active ? RC_OK : RC_ENOMEM;
@@ -443,7 +446,7 @@ rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab)
         st = label(d, sets, n_lab, lab);
     }
     if (st == RC_OK) {
-        st = children(d, &off, &kids);
+        st = children(d, &off, &off_bytes, &kids, &kids_bytes);
     }
     if (st == RC_OK) {
         for (size_t l = 0, at = 0; l < n_lab; at += sets[l].n_sets, l++) {
@@ -457,9 +460,9 @@ rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab)
             memset(sets[l].count, 0, sets[l].n_sets * sizeof *sets[l].count);
         }
     }
-    rc_free(off);
-    rc_free(kids);
-    rc_free(lab);
+    rc_pool_free(off, off_bytes);
+    rc_pool_free(kids, kids_bytes);
+    rc_pool_free(lab, lab_bytes);
     rc_free(counts);
     rc_free(active);
     return st;

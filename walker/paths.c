@@ -601,11 +601,14 @@ rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
 {
     size_t nodes = rc_graph_node_count(g);
     sig_table t = {0};
-    t.of = rc_malloc((nodes ? nodes : 1) * sizeof *t.of);
+    /* The per-node and per-member scratch comes from the pool: a question
+     * asked again faults nothing in. */
+    size_t of_bytes, order_bytes;
+    t.of = rc_pool_array(nodes, sizeof *t.of, &of_bytes);
     rc_group *groups = rc_malloc((n ? n : 1) * sizeof *groups);
     uint32_t *group_of = rc_malloc((n ? n : 1) * sizeof *group_of);
     size_t *set_start = rc_calloc(n_sets + 1, sizeof *set_start);
-    size_t *order = rc_malloc((n ? n : 1) * sizeof *order);
+    size_t *order = rc_pool_array(n, sizeof *order, &order_bytes);
     uint32_t *group_of_sig = NULL, *stamp = NULL;
     if (!t.of || !groups || !group_of || !set_start || !order) {
         goto error;
@@ -685,8 +688,8 @@ rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
     set_start[n_sets] = ng;
     rc_free(stamp);
     rc_free(group_of_sig);
-    rc_free(order);
-    rc_free(t.of);
+    rc_pool_free(order, order_bytes);
+    rc_pool_free(t.of, of_bytes);
     rc_free(t.slots);
     rc_free(t.stack);
     *groups_out = groups;
@@ -700,8 +703,8 @@ rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
 error:
     rc_free(stamp);
     rc_free(group_of_sig);
-    rc_free(order);
-    rc_free(t.of);
+    rc_pool_free(order, order_bytes);
+    rc_pool_free(t.of, of_bytes);
     rc_free(t.slots);
     rc_free(t.stack);
     rc_free(groups);
