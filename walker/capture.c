@@ -290,12 +290,12 @@ trusted_code(code_trust *t, PyCFunction fn)
  * checked yet (once per process; interpreters with GILs of their own may
  * check at once, hence the atomic accesses: they store the same verdicts). */
 static PyTypeObject *const inline_types[RC_SIZEOF_KINDS] = {&PyUnicode_Type, &PyLong_Type,
-                                                            &PyList_Type};
+                                                            &PyList_Type, &PyDict_Type};
 static int inline_verdict[RC_SIZEOF_KINDS];
 
 /* The RC_SIZEOF_* kind whose size rc_builtin_sizeof() reads for instances
- * of tp, whose __sizeof__ is owner's: exact str, int and list only, once
- * checked; else -1 (the call). */
+ * of tp, whose __sizeof__ is owner's: exact str, int, list and dict only,
+ * once checked; else -1 (the call). */
 static int
 inline_kind(PyTypeObject *tp, PyTypeObject *owner)
 {
@@ -311,7 +311,7 @@ inline_kind(PyTypeObject *tp, PyTypeObject *owner)
 /* Compare rc_builtin_sizeof() with the real __sizeof__ on sample objects of
  * each kind, once per process: a kind is read inline only when every sample
  * it can read agrees, and it can read some.  Makes and frees the samples
- * (str, int and list: no Python code runs); call it before a walk. */
+ * (str, int, list and dict: no Python code runs); call it before a walk. */
 static void
 check_inline_sizes(PyObject *sizeof_name)
 {
@@ -327,12 +327,26 @@ check_inline_sizes(PyObject *sizeof_name)
          PyLong_FromLongLong(-(1LL << 62)), PyLong_FromString("123456789012345678901234567890",
                                                               NULL, 10), NULL},
         {PyList_New(3), PyList_New(0), NULL, NULL, NULL, NULL},
+        {PyDict_New(), PyDict_New(), PyDict_New(), PyDict_New(), NULL, NULL},
     };
     PyObject *grown = samples[RC_SIZEOF_LIST][1];
     for (int i = 0; grown && i < 5; i++) {
         if (PyList_Append(grown, Py_None) < 0) { /* over-allocates */
             break;
         }
+    }
+    /* Dicts: empty, one str key, int keys (a general table), and grown to
+     * two hundred str keys.  Hashing a str or an int runs no Python code. */
+    for (int i = 0; i < 200; i++) {
+        PyObject *key = i < 40 ? PyLong_FromLong(i) : PyUnicode_FromFormat("key%d", i);
+        PyObject *d = samples[RC_SIZEOF_DICT][i < 40 ? 2 : 3];
+        if (!key || !d || PyDict_SetItem(d, key, Py_None) < 0 ||
+            (i == 0 && samples[RC_SIZEOF_DICT][1] &&
+             PyDict_SetItemString(samples[RC_SIZEOF_DICT][1], "refchain", Py_None) < 0)) {
+            Py_XDECREF(key);
+            break;
+        }
+        Py_DECREF(key);
     }
     PyErr_Clear(); /* a failed sample is NULL and is skipped */
     for (int k = 0; k < RC_SIZEOF_KINDS; k++) {

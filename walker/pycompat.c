@@ -25,6 +25,12 @@
 
 #include "refchain/pycompat.h"
 
+#if PY_VERSION_HEX >= 0x030D0000 && PY_VERSION_HEX < 0x030E0000
+/* dict.__sizeof__'s own function: public (cpython/dictobject.h) up to 3.12,
+ * declared in internal/pycore_dict.h in 3.13, and exported in both. */
+PyAPI_FUNC(Py_ssize_t) _PyDict_SizeOf(PyDictObject *);
+#endif
+
 #ifdef RC_FRAME_INTERNALS
 static PyCodeObject *
 iframe_code(_PyInterpreterFrame *f)
@@ -640,6 +646,10 @@ rc_builtin_sizeof(PyObject *op, int kind)
     if (kind == RC_SIZEOF_LIST) {
         return (long)((size_t)Py_TYPE(op)->tp_basicsize +
                       (size_t)((PyListObject *)op)->allocated * sizeof(PyObject *));
+    }
+    if (kind == RC_SIZEOF_DICT) {
+        /* What dict.__sizeof__ returns, without the int it makes. */
+        return (long)_PyDict_SizeOf((PyDictObject *)op);
     }
 #else
     (void)op;

@@ -63,7 +63,7 @@ struct _object *rc_alloc_traceback_counts(struct _object *objects);
  * version's __sizeof__ counts them the same way is checked by the caller
  * (capture.c's check_inline_sizes), on sample objects, before it uses
  * these.  Never allocates. */
-enum { RC_SIZEOF_STR, RC_SIZEOF_INT, RC_SIZEOF_LIST, RC_SIZEOF_KINDS };
+enum { RC_SIZEOF_STR, RC_SIZEOF_INT, RC_SIZEOF_LIST, RC_SIZEOF_DICT, RC_SIZEOF_KINDS };
 long rc_builtin_sizeof(struct _object *op, int kind);
 
 /* The variables of a running or finished frame, or of a generator,

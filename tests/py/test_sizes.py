@@ -97,13 +97,15 @@ def test_sizes_of_trusted_core_types_are_exact(run_script):
     assert proc.stdout == "ok\n"
 
 
-def test_str_int_and_list_sizes_read_inline_are_getsizeofs(run_script):
-    """A capture reads exact str, int and list sizes from their layout, not
-    by calling __sizeof__: every shape of them weighs what sys.getsizeof
+def test_str_int_list_and_dict_sizes_read_inline_are_getsizeofs(run_script):
+    """A capture reads exact str, int and list sizes from their layout, and
+    a dict's from dict.__sizeof__'s own function, not by calling __sizeof__
+    (which makes an int): every shape of them weighs what sys.getsizeof
     says, including a str with a cached UTF-8 copy (type() caches its
-    name's), which it sizes by the call."""
+    name's), which it sizes by the call, and a dict subclass (sized by its
+    own __sizeof__)."""
     proc = run_script("""
-        import os, sys, tempfile
+        import collections, os, sys, tempfile
         import refchain
 
         cached = "nom\u00e9" * 5
@@ -111,8 +113,13 @@ def test_str_int_and_list_sizes_read_inline_are_getsizeofs(run_script):
         wide = "\U0001F600" * 3
         OBJS = ["", "x", "ascii" * 30, "caf\u00e9" * 9, "\u20ac" * 11, wide, cached,
                 0, 1, -1, 2 ** 30, -(2 ** 62), 10 ** 100, True,
+                {}, {"a": 1}, {i: i for i in range(1000)}, dict.fromkeys("abcdefgh"),
+                T().__dict__, collections.OrderedDict(a=1), collections.defaultdict(int, b=2),
                 [], [None] * 7, list(range(100)), [1, 2]]
         OBJS[-1].append(3)                  # over-allocated
+        inst = T()
+        inst.x, inst.y = 1, 2
+        OBJS.append(inst.__dict__)          # a split table, keys shared with T's
         path = os.path.join(tempfile.mkdtemp(), "s.rcsnap")
         refchain.dump(path, values=False)
         snap = refchain.load(path)
