@@ -133,6 +133,7 @@ typedef struct walk {
     frame_info *frames; /* sorted by frame */
     size_t n_frames, frames_cap;
     uintptr_t *held; /* sorted copy of opts->held */
+    uint64_t held_filter[4]; /* bit (addr >> 4) % 256 set for each held addr */
     PyObject *modules;
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
@@ -710,10 +711,9 @@ static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
 static int
 recorded(const walk *w, PyObject *op)
 {
-    size_t n = w->opts->n_held;
+    size_t bit = ((uintptr_t)op >> 4) & 255;
     return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) ||
-           (n && (uintptr_t)op >= w->held[0] && (uintptr_t)op <= w->held[n - 1] &&
-            held_count(w, (uintptr_t)op) > 0);
+           ((w->held_filter[bit / 64] >> (bit % 64) & 1) && held_count(w, (uintptr_t)op) > 0);
 }
 
 /* Drop this node's references to leaves that are not recorded.  Their
@@ -1685,6 +1685,10 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
         }
         memcpy(w.held, opts->held, opts->n_held * sizeof *w.held);
         qsort(w.held, opts->n_held, sizeof *w.held, cmp_addr);
+        for (size_t i = 0; i < opts->n_held; i++) {
+            size_t bit = (w.held[i] >> 4) & 255;
+            w.held_filter[bit / 64] |= UINT64_C(1) << (bit % 64);
+        }
     }
     w.counting = census != NULL;
     w.b = census ? rc_builder_new_counter() : rc_builder_new(opts->node_hint);
