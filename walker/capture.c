@@ -711,9 +711,8 @@ static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
 static int
 recorded(const walk *w, PyObject *op)
 {
-    size_t bit = ((uintptr_t)op >> 4) & 255;
     return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) ||
-           ((w->held_filter[bit / 64] >> (bit % 64) & 1) && held_count(w, (uintptr_t)op) > 0);
+           held_count(w, (uintptr_t)op) > 0;
 }
 
 /* Drop this node's references to leaves that are not recorded.  Their
@@ -1176,10 +1175,15 @@ frame_flags(const walk *w, uintptr_t op)
     return i < w->n_frames && w->frames[i].frame == op ? w->frames[i].flags : 0;
 }
 
-/* How many references to op the tool holds. */
+/* How many references to op the tool holds.  The filter answers most
+ * objects (none) without a search. */
 static size_t
 held_count(const walk *w, uintptr_t op)
 {
+    size_t bit = (op >> 4) & 255;
+    if (!(w->held_filter[bit / 64] >> (bit % 64) & 1)) {
+        return 0;
+    }
     size_t n = 0;
     for (size_t i = lower_bound(w->held, w->opts->n_held, sizeof *w->held, op);
          i < w->opts->n_held && w->held[i] == op; i++) {
