@@ -105,14 +105,14 @@ uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *l
 struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
 
 /* Out-edge k of node `from` in a containers-only capture (see
- * rc_capture_opts.containers_only) as a full capture numbers it: its index
- * among the object's references in walk order, the leaves left out counted
- * (what relate's edge hint means).  Exact for the references tp_traverse
- * reports; for the ones the walk adds after them (a hidden __dict__, a
- * dict's keys, a running frame's variables) it counts only the leaves left
- * out of tp_traverse's, and relate names those by identity, not by index.
- * Only while no Python code has run since g was captured (it traverses the
- * live object); runs no Python code.  UINT32_MAX when k is out of range. */
+ * rc_capture_opts.containers_only) as relate's edge hint means it: its
+ * position among the object's tp_traverse references, the leaves left out
+ * counted.  For a reference the walk adds after tp_traverse's (a hidden
+ * __dict__, a dict's keys, a running frame's variables), tp_traverse's
+ * count plus its place among the kept ones: relate names those by
+ * identity, not by index.  Only while no Python code has run since g was
+ * captured (it traverses the live object); runs no Python code.
+ * UINT32_MAX when k is out of range. */
 uint32_t rc_capture_full_index(const rc_graph *g, rc_id from, uint32_t k);
 
 /* The addresses of every node of g (refs[v] is node v), as rc_capture_hold
