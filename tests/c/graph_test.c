@@ -623,6 +623,51 @@ test_live_and_indexed_builders_agree(void **state)
     }
 }
 
+/* A listed builder (a loader's): nodes appended in order, any addresses
+ * (unaligned, 4 bytes apart: the caller vouches they are distinct), edges by
+ * id; looking an address up is not what it does. */
+static void
+test_a_listed_builder_takes_its_nodes_in_order(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new_listed(0);
+    assert_non_null(b);
+    const uintptr_t addrs[] = {0x1004, 0x1000, 0x7f0000000003, 0x20};
+    assert_int_equal(rc_builder_append(b, 0), RC_EINVAL);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(rc_builder_append(b, addrs[i]), RC_OK);
+    }
+    assert_int_equal(rc_builder_node_count(b), 4);
+    assert_int_equal(rc_builder_seed(b, 0x5000), RC_EINVAL);
+    assert_int_equal(rc_builder_mark(b, 0x1000, 0), RC_EINVAL);
+    uint32_t t;
+    assert_int_equal(rc_builder_type(b, 0x10, "object", "object", 0, &t), RC_OK);
+    uintptr_t addr;
+    unsigned flags;
+    rc_status st;
+    for (unsigned i = 0; rc_builder_next(b, &addr, &flags, &st); i++) {
+        assert_int_equal(addr, addrs[i]);
+        assert_int_equal(rc_builder_append(b, 0x9000), RC_EINVAL);
+        assert_int_equal(rc_builder_edge(b, addrs[0]), RC_EINVAL);
+        assert_int_equal(rc_builder_edge_id(b, 4), RC_EINVAL);
+        assert_int_equal(rc_builder_edge_id(b, (rc_id)((i + 1) % 4)), RC_OK);
+        assert_int_equal(rc_builder_close(b, t, 8, 1, 0), RC_OK);
+    }
+    assert_int_equal(st, RC_OK);
+    assert_int_equal(rc_builder_append(b, 0x9000), RC_EINVAL);
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 4);
+    for (rc_id v = 0; v < 4; v++) {
+        size_t deg;
+        const rc_id *out = rc_graph_out(g, v, &deg);
+        assert_int_equal(rc_graph_addr(g, v), addrs[v]);
+        assert_int_equal(deg, 1);
+        assert_int_equal(out[0], (v + 1) % 4);
+    }
+    rc_graph_free(g);
+}
+
 /* A live builder takes addresses at 8-byte grain, as a PyObject is aligned:
  * two addresses closer than that are one node.  An indexed one keeps them
  * apart. */
@@ -678,6 +723,7 @@ main(void)
         cmocka_unit_test(test_marks_flag_nodes_without_making_seeds),
         cmocka_unit_test(test_edges_by_id_for_a_loader),
         cmocka_unit_test(test_live_and_indexed_builders_agree),
+        cmocka_unit_test(test_a_listed_builder_takes_its_nodes_in_order),
         cmocka_unit_test(test_a_live_builder_takes_addresses_at_8_byte_grain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
