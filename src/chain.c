@@ -433,9 +433,7 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
         goto finally;
     }
     /* The capture held containers only: relate's hints count every reference. */
-    for (size_t i = 0; i + 1 < len; i++) {
-        edges[i] = rc_capture_full_index(a.g, ids[i], edges[i]);
-    }
+    rc_capture_full_indexes(a.g, ids, edges, len);
     if (v == RC_NO_ID || (len == 0 && !held_by_others(&a, v))) {
         result = Py_None; /* nothing but the question holds obj */
         Py_INCREF(result);

@@ -1904,6 +1904,14 @@ rc_capture_full_index(const rc_graph *g, rc_id from, uint32_t k)
     return full < UINT32_MAX ? (uint32_t)full : UINT32_MAX;
 }
 
+void
+rc_capture_full_indexes(const rc_graph *g, const rc_id *ids, uint32_t *edges, size_t n)
+{
+    for (size_t i = 0; i + 1 < n; i++) {
+        edges[i] = rc_capture_full_index(g, ids[i], edges[i]);
+    }
+}
+
 PyObject **
 rc_capture_borrow(const rc_graph *g)
 {

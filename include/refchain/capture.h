@@ -114,6 +114,9 @@ struct _object **rc_capture_hold(const rc_graph *g, const rc_id *ids, size_t n);
  * captured (it traverses the live object); runs no Python code.
  * UINT32_MAX when k is out of range. */
 uint32_t rc_capture_full_index(const rc_graph *g, rc_id from, uint32_t k);
+/* rc_capture_full_index() for each hop of a chain: edges[i], the edge from
+ * ids[i] to ids[i + 1], for i < n - 1. */
+void rc_capture_full_indexes(const rc_graph *g, const rc_id *ids, uint32_t *edges, size_t n);
 
 /* The addresses of every node of g (refs[v] is node v), as rc_capture_hold
  * gives them but with no reference taken: only for a process in which no
