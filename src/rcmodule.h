@@ -51,8 +51,8 @@ typedef struct rc_state {
     void (*refused_sizeof)(void); /* see rc_capture_opts */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts (data) */
     /* The last capture's counts, for the next one's hints; [1] for a
-     * containers-only capture's (RC_CAPTURE_CONTAINERS), a fifth as large
-     * on some heaps. */
+     * containers-only capture's (RC_CAPTURE_CONTAINERS), a third as large
+     * on the bench's heaps. */
     size_t last_nodes[2], last_edges[2];
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;
