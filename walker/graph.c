@@ -1243,23 +1243,36 @@ rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n)
 rc_status
 rc_builder_edge_id(rc_builder *b, rc_id target)
 {
+    return rc_builder_edge_ids(b, &target, 1);
+}
+
+rc_status
+rc_builder_edge_ids(rc_builder *b, const rc_id *targets, size_t n)
+{
     if (!b->expanding || b->counting) {
         return RC_EINVAL;
     }
+    rc_id max = 0;
+    for (size_t i = 0; i < n; i++) {
+        max = targets[i] > max ? targets[i] : max;
+    }
+    if (n == 0) {
+        return RC_OK;
+    }
     /* Marks are resolved lazily: a target marked but not resolved yet. */
-    if (target >= b->n && b->n_seeds) {
+    if (max >= b->n && b->n_seeds) {
         rc_status st = flush_seeds(b);
         if (st != RC_OK) {
             return st;
         }
     }
-    if (target >= b->n) {
+    if (max >= b->n) {
         return RC_EINVAL;
     }
     if (b->nodes_only) {
         return RC_OK;
     }
-    if (b->n_out + b->n_pending >= RC_MAX_IDS) {
+    if (n > RC_MAX_IDS || b->n_out + b->n_pending > RC_MAX_IDS - n) {
         return RC_ETOOBIG;
     }
     if (b->n_pending) {
@@ -1268,15 +1281,18 @@ rc_builder_edge_id(rc_builder *b, rc_id target)
             return st;
         }
     }
-    rc_status st = reserve_edges(b, b->n_out + 1);
+    rc_status st = reserve_edges(b, b->n_out + n);
     if (st != RC_OK) {
         return st;
     }
     if (b->indexed) {
-        b->out[b->n_out++] = target;
+        memcpy(b->out + b->n_out, targets, n * sizeof *targets);
     } else {
-        b->raw[b->n_out++] = RAW_ID(target);
+        for (size_t i = 0; i < n; i++) {
+            b->raw[b->n_out + i] = RAW_ID(targets[i]);
+        }
     }
+    b->n_out += n;
     return RC_OK;
 }
 

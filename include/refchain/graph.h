@@ -207,6 +207,9 @@ rc_status rc_builder_edges(rc_builder *b, const uintptr_t *targets, size_t n);
  * `target` is not a node id even after resolving the buffered marks;
  * on any error the edge is not recorded. */
 rc_status rc_builder_edge_id(rc_builder *b, rc_id target);
+/* rc_builder_edge_id() for n targets in order, checked once: on any error
+ * none of them is recorded. */
+rc_status rc_builder_edge_ids(rc_builder *b, const rc_id *targets, size_t n);
 
 /* Resolve the buffered seeds and marks now, so rc_builder_node_count()
  * counts them (a loader checks that its addresses were distinct).  On

@@ -159,6 +159,12 @@ rc_snap_status rc_snapshot_load(const char *path, rc_snapshot **out, char *errbu
 rc_snap_status rc_snapshot_load_mem(const void *data, size_t size, const char *name,
                                     rc_snapshot **out, char *errbuf, size_t errlen);
 
+/* Bodies that decompress to at least `bytes` are decompressed on a thread
+ * of their own, ahead of the reader (default 4 MiB; 0: every body, and
+ * UINT64_MAX: none).  Returns the previous value.  The thread allocates
+ * nothing and never runs while no load does; for tests and tuning. */
+uint64_t rc_snapshot_set_inflate_min(uint64_t bytes);
+
 /* Free a snapshot and everything its accessors returned.  NULL is allowed. */
 void rc_snapshot_free(rc_snapshot *s);
 

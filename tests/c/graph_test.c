@@ -489,8 +489,18 @@ test_edges_by_id_for_a_loader(void **state)
         assert_int_equal(rc_builder_node_count(b), 1);
         assert_int_equal(rc_builder_edge_id(b, 1), RC_EINVAL);
         assert_int_equal(rc_builder_edge_id(b, 0), RC_OK);
+        /* Several at once: all, or none when one is not a node. */
+        const rc_id three[] = {0, 0, 0}, bad[] = {0, 1, 0};
+        assert_int_equal(rc_builder_edge_ids(b, bad, 3), RC_EINVAL);
+        assert_int_equal(rc_builder_edge_ids(b, three, 0), RC_OK);
+        assert_int_equal(rc_builder_edge_ids(b, three, 3), RC_OK);
         assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
-        rc_builder_free(b);
+        rc_graph *one = NULL;
+        assert_int_equal(rc_builder_freeze(b, &one), RC_OK);
+        size_t deg;
+        rc_graph_out(one, 0, &deg);
+        assert_int_equal(deg, 4);
+        rc_graph_free(one);
 
         /* Every allocation may fail: RC_ENOMEM, nothing leaked. */
         use_counting_allocator();

@@ -1357,6 +1357,100 @@ test_atomic_write(void **state)
     fixture_free(&f);
 }
 
+/* Load data[0..n) from memory, or from a file (written to `path`), with
+ * or without the inflater's thread; the status, and the message in err. */
+static rc_snap_status
+load_one(const unsigned char *data, size_t n, bool from_file, bool thread, char *err,
+         size_t errlen)
+{
+    uint64_t old = rc_snapshot_set_inflate_min(thread ? 0 : UINT64_MAX);
+    rc_snapshot *s = NULL;
+    err[0] = '\0';
+    if (from_file) {
+        write_whole(path, data, n);
+    }
+    rc_snap_status st = from_file ? rc_snapshot_load(path, &s, err, errlen)
+                                  : rc_snapshot_load_mem(data, n, path, &s, err, errlen);
+    rc_snapshot_set_inflate_min(old);
+    assert_true(st == RC_SNAP_OK ? s != NULL : s == NULL);
+    rc_snapshot_free(s);
+    return st;
+}
+
+/* A body large enough to go round the inflater's slots several times,
+ * intact and damaged: with the thread, every load gives what the reader
+ * alone gives, the same graph or the same message (naming the same part
+ * of the file). */
+static void
+test_the_inflater_thread_reads_as_the_reader_alone(void **state)
+{
+    (void)state;
+    fixture f;
+    fixture_make(&f, 60000, 31, FIX_ALL);
+    rc_graph *g = NULL;
+    assert_int_equal(fixture_graph(&f, &g), RC_OK);
+    assert_int_equal(rc_snapshot_dump(path, g, &f.tables, NULL, 0), RC_SNAP_OK);
+    size_t n;
+    unsigned char *data = read_whole(path, &n);
+    /* Intact: the same snapshot. */
+    uint64_t old = rc_snapshot_set_inflate_min(0);
+    rc_snapshot *s = NULL;
+    char err[512] = "";
+    assert_int_equal(rc_snapshot_load(path, &s, err, sizeof err), RC_SNAP_OK);
+    rc_snapshot_set_inflate_min(old);
+    assert_same(&f, g, s);
+    rc_snapshot_free(s);
+    /* Damaged: cut short, flipped and lengthened at a few places. */
+    unsigned char *copy = malloc(n + 1);
+    size_t failed = 0;
+    for (int i = 1; i < 8; i++) {
+        size_t at = n * (size_t)i / 8;
+        for (int how = 0; how < 3; how++) {
+            memcpy(copy, data, n);
+            size_t len = how == 0 ? at : n;
+            if (how == 1) {
+                copy[at] ^= 0x10;
+            }
+            if (how == 2) {
+                copy[n] = (unsigned char)i;
+                len = n + 1;
+            }
+            /* How far zstd reads before it sees damage depends on how its
+             * input comes (a file's comes in chunks), so each source is
+             * compared with itself. */
+            for (int from_file = 0; from_file < 2; from_file++) {
+                char alone[512], threaded[512];
+                rc_snap_status a = load_one(copy, len, from_file, false, alone, sizeof alone);
+                rc_snap_status t = load_one(copy, len, from_file, true, threaded, sizeof threaded);
+                assert_int_equal(a, t);
+                assert_string_equal(alone, threaded);
+                failed += a != RC_SNAP_OK;
+            }
+        }
+    }
+    assert_int_equal(failed, 42); /* zstd's checksum sees every flip */
+    free(copy);
+    free(data);
+    rc_graph_free(g);
+    fixture_free(&f);
+}
+
+/* The corruption and failure tests again, with every body decompressed on
+ * the inflater's thread. */
+static int
+setup_inflater(void **state)
+{
+    rc_snapshot_set_inflate_min(0);
+    return setup_dir(state);
+}
+
+static int
+teardown_inflater(void **state)
+{
+    rc_snapshot_set_inflate_min((uint64_t)4 << 20);
+    return teardown_dir(state);
+}
+
 int
 main(void)
 {
@@ -1376,6 +1470,19 @@ main(void)
         cmocka_unit_test(test_declared_body_size),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_fuzz_corpus),
+        cmocka_unit_test(test_the_inflater_thread_reads_as_the_reader_alone),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    const struct CMUnitTest threaded[] = {
+        cmocka_unit_test(test_round_trip_random_graphs),
+        cmocka_unit_test(test_load_allocation_failure_at_every_point),
+        cmocka_unit_test(test_truncation_at_every_offset),
+        cmocka_unit_test(test_byte_flips),
+        cmocka_unit_test(test_hostile_bodies),
+        cmocka_unit_test(test_declared_body_size),
+        cmocka_unit_test(test_fuzz_corpus),
+    };
+    int failed = cmocka_run_group_tests_name("snapshots", tests, setup_dir, teardown_dir);
+    return failed + cmocka_run_group_tests_name("snapshots, every body through the inflater's "
+                                                "thread", threaded, setup_inflater,
+                                                teardown_inflater);
 }

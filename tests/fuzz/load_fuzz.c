@@ -4,7 +4,9 @@
  *   even: the rest is a whole snapshot file, as read from disk;
  *   odd:  the rest is a decompressed body, which this harness compresses
  *         behind a valid prefix first, so mutations reach the parser
- *         instead of dying at zstd's checksum.
+ *         instead of dying at zstd's checksum;
+ *   and with bit 1 set, the body is decompressed on the inflater's thread
+ *   (rc_snapshot_set_inflate_min(0)), else on the reader's.
  * Either way the loader must return a status with a message naming the
  * file, or a snapshot whose every accessor can be read; ASan and UBSan
  * catch the rest.  Build: cmake -DRC_FUZZ=ON with clang (tools/fuzz-smoke). */
@@ -82,6 +84,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size == 0) {
         return 0;
     }
+    rc_snapshot_set_inflate_min(data[0] & 2 ? 0 : UINT64_MAX);
     if (!(data[0] & 1)) {
         load(data + 1, size - 1);
         return 0;
