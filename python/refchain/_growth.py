@@ -127,15 +127,17 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
 
 def _holders(since, rows, shortnames):
     """{row name: "    held by PATH, which retains N"} for the growth rows:
-    per type, the group of its objects new since the census point `since`
-    that retains the most (leaks()' first group), and what its holder
-    retains."""
+    per type, the group holding the most of its objects new since the
+    census point `since` (the growth the row reports; of leaks()' groups,
+    which come largest retained first), and what its holder retains."""
     # Types ranked by new objects, not by growth over the peak: ask for more.
     raw = _refchain._explain(None, None, since, max(2 * len(rows), 10), True)
     held = {}
     for typename, _, _, groups, _, _ in raw:
         key = typename if not shortnames else typename.rpartition(".")[2]
-        group = _groups(groups[:1], typename)[0] if groups else None
+        # A group is (count, bytes, chain, members, retained bytes, ...).
+        most = max(groups, key=lambda g: (g[0], g[4] or 0), default=None)
+        group = _groups([most], typename)[0] if most else None
         if group is None or key in held or group.holder_retained_bytes is None:
             continue
         held[key] = "    held by %s, which retains %s" % (

@@ -337,6 +337,38 @@ def test_show_growth_names_each_types_largest_holder(run_script, tmp_path):
     assert out["snap"] == [True, path, nbytes, count]
 
 
+MOST = """
+    import gc, io, json
+    import refchain
+
+    AUDIT = []
+    gc.collect()
+    refchain.show_growth(file=io.StringIO(), holders=True)
+    for i in range(2000):
+        AUDIT.append({"request": i})
+
+    def handle():
+        scratch = {"blob": bytes(1 << 20)}     # one new dict, retaining a megabyte
+        out = io.StringIO()
+        refchain.show_growth(limit=3, file=out, holders=True)
+        return out.getvalue()
+
+    from refchain._explain import _retaining_text
+    print(json.dumps([handle().splitlines(), _retaining_text(*refchain.retained(AUDIT))]))
+    """
+
+
+def test_show_growth_names_the_holder_of_most_of_the_growth(run_script):
+    """The holder under a growth row is where most of the new objects are
+    (2,000 dicts in a global list), not the one new object that retains the
+    most (a request's scratch dict holding a megabyte)."""
+    lines, audit = json.loads(run_script(MOST).stdout)
+    at = next(i for i, line in enumerate(lines) if line.startswith("dict "))
+    assert int(lines[at].split()[2]) >= 2000, lines
+    assert lines[at + 1] == "    held by module __main__ \u2192 ['AUDIT'] list, which retains " \
+        + audit, lines
+
+
 def test_show_growth_holders_bad_input():
     with pytest.raises(TypeError, match="holders"):
         refchain.show_growth(holders=1)
