@@ -190,10 +190,14 @@ def show_explain(what, limit=5, file=None, filename=None):
     _write_groups(groups, file)
 
 
-def _write_groups(groups, file, traced=None):
+def _write_groups(groups, file, hint=None):
+    """Write the groups; then, when they have no allocation lines, `hint`
+    (the live process's when None: whether tracemalloc traces)."""
     lines = [str(g) for g in groups] or ["(nothing to explain)"]
-    if groups and not (tracing() if traced is None else traced):
-        lines.append(TRACEMALLOC_HINT)
+    if hint is None:
+        hint = "" if tracing() else TRACEMALLOC_HINT
+    if groups and hint:
+        lines.append(hint)
     file.write("\n".join(lines) + "\n")
 
 

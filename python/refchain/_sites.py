@@ -25,6 +25,14 @@ TRACEMALLOC_HINT = (
     "(tracemalloc is off: run with PYTHONTRACEMALLOC=1, or call "
     "tracemalloc.start() early, to see where the new objects were allocated)"
 )
+# A fork dump of a process that traced: its child runs no Python code, so
+# it cannot read tracemalloc's tracebacks.
+FORK_HINT = (
+    "(no allocation lines: tracemalloc was on, but this snapshot was written "
+    "by a forked child, which cannot read its tracebacks; dump without "
+    "fork=True, or attach without --fork, to see where the new objects were "
+    "allocated)"
+)
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _user_code = None        # a predicate set by set_user_code(), or None

@@ -22,7 +22,7 @@ from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
 from refchain._args import _check_bool, _check_limit
 from refchain._node import SnapNode
-from refchain._sites import TRACEMALLOC_HINT, ranked_sites
+from refchain._sites import FORK_HINT, TRACEMALLOC_HINT, ranked_sites
 from refchain._snapdraw import Drawings
 
 # refchain/snapshot.h: which side tables a file carries.
@@ -340,6 +340,14 @@ class Snapshot(Drawings):
         """Whether the dump recorded allocation tracebacks."""
         return bool(self._c.sections() & _SECTION_ALLOCS)
 
+    def _lines_hint(self):
+        """Why there are no allocation lines, or "" when there are."""
+        if self.traced:
+            return ""
+        facts = self.facts
+        return FORK_HINT if "fork" in facts and "tracemalloc traced bytes" in facts \
+            else TRACEMALLOC_HINT
+
     def _node(self, node_id):
         node = self._nodes.get(node_id)
         if node is None:
@@ -399,7 +407,7 @@ class Snapshot(Drawings):
                 for n, site in self._sites(ids.get(row.name, ())):
                     lines.append("    +%d at %s" % (n, site))
         if rows and not self.traced:
-            lines.append(TRACEMALLOC_HINT)
+            lines.append(self._lines_hint())
         if lines:
             file.write("\n".join(lines) + "\n")
 
@@ -443,7 +451,7 @@ class Snapshot(Drawings):
         if filename is not None:
             return self._show_explain_drawing(typename, limit, filename)
         groups = self.explain(typename, limit)
-        _write_groups(groups, _out(file, "show_explain"), self.traced)
+        _write_groups(groups, _out(file, "show_explain"), self._lines_hint())
 
     def leaks(self, since, limit=5):
         """leaks()'s report: what is new since `since` (an older Snapshot of

@@ -4,6 +4,7 @@ parent is untouched and never deadlocks, and a signal under load writes a
 file while a client's requests all succeed."""
 
 import gc
+import json
 import os
 import signal
 import subprocess
@@ -68,6 +69,43 @@ def test_fork_dump_names_the_leak_like_an_in_process_dump(run_script, tmp_path):
     assert proc.stdout.endswith("ok\n"), proc.stdout
     marks = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("atexit-"))
     assert len(marks) == 1, marks      # the parent's only
+
+
+def test_a_traced_fork_dump_says_why_it_has_no_allocation_lines(run_script):
+    """A fork dump carries no allocation tracebacks (its child runs no
+    Python code), though tracemalloc traced: its growth and explanations say
+    so, not that tracemalloc was off.  An untraced one says tracemalloc was
+    off."""
+    proc = run_script("""
+        import io, json, tracemalloc
+        import refchain
+        from refchain._sites import FORK_HINT, TRACEMALLOC_HINT
+
+        class Leak:
+            pass
+
+        _CACHE = []
+        refchain.dump("before.rcsnap")
+        for i in range(200):
+            _CACHE.append(Leak())
+        tracemalloc.start()
+        assert refchain.dump("traced.rcsnap", fork=True).wait(60)
+        tracemalloc.stop()
+        assert refchain.dump("untraced.rcsnap", fork=True).wait(60)
+        before = refchain.load("before.rcsnap")
+        out = {}
+        for name in ("traced", "untraced"):
+            snap, growth, groups = refchain.load(name + ".rcsnap"), io.StringIO(), io.StringIO()
+            snap.show_growth(since=before, file=growth)
+            snap.show_explain("Leak", file=groups)
+            out[name] = [snap.traced, growth.getvalue().splitlines()[-1],
+                         groups.getvalue().splitlines()[-1]]
+        print(json.dumps([out, FORK_HINT, TRACEMALLOC_HINT]))
+    """)
+    out, fork_hint, off_hint = json.loads(proc.stdout)
+    assert out["traced"] == [False, fork_hint, fork_hint], out
+    assert out["untraced"] == [False, off_hint, off_hint], out
+    assert "fork=True" in fork_hint and "--fork" in fork_hint
 
 
 def _grown(before, after):
