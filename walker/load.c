@@ -187,14 +187,31 @@ static void *
 zstd_alloc(void *opaque, size_t size)
 {
     (void)opaque;
-    return rc_malloc(size);
+    /* zstd's state gets whole cache lines: the inflater's thread writes it
+     * all the time, and must not share a line with a heap neighbour the
+     * reader writes (as the reader's cursor did: see struct reader).  The
+     * block's start is kept in the word before the aligned address. */
+    enum { LINE = 64 };
+    if (size > SIZE_MAX - 2 * LINE) {
+        return NULL;
+    }
+    size_t lines = (size + LINE - 1) / LINE * LINE;
+    char *raw = rc_malloc(lines + 2 * LINE);
+    if (!raw) {
+        return NULL;
+    }
+    char *p = (char *)(((uintptr_t)raw + LINE) & ~(uintptr_t)(LINE - 1));
+    ((void **)p)[-1] = raw;
+    return p;
 }
 
 static void
 zstd_free(void *opaque, void *p)
 {
     (void)opaque;
-    rc_free(p);
+    if (p) {
+        rc_free(((void **)p)[-1]);
+    }
 }
 
 static const ZSTD_customMem zstd_mem = {zstd_alloc, zstd_free, NULL};
