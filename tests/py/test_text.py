@@ -2,12 +2,14 @@
 sys.modules, escapes control characters, bounds long names, stays linear in
 the number of types, and reads a long run of the same hop once.
 
-Every scenario runs in a fresh interpreter."""
+The scenarios that build heaps run in a fresh interpreter."""
 
 import json
 import sys
 
 import pytest
+
+import refchain
 
 
 # ---- sys.modules keys that are not strs ----------------------------------------------
@@ -113,6 +115,20 @@ def test_control_characters_in_names_are_escaped(run_script):
     assert out["labels"] == "['KEEP']|[%r]|.%s" % (EVIL, EVIL_ESCAPED)
     assert "at %s.py:1" % EVIL_ESCAPED in out["show_growth"]
     assert "of %s ↺" % EVIL_ESCAPED in out["garbage"]
+
+
+def test_the_escape_table_is_small_and_escapes_lone_surrogates():
+    """The table that escapes names holds no entry per surrogate (it was
+    240 KiB of refchain's own, a 'suspect' in every heap it reported on),
+    and still escapes every one of them."""
+    from refchain._format import _ESCAPES, name
+
+    nbytes, _ = refchain.retained(_ESCAPES)
+    assert nbytes < 16 * 1024, nbytes
+    assert name("a\ud800b\udfffc") == "a\\ud800b\\udfffc"
+    assert name("\x1b[31m\u202e\x85") == "\\x1b[31m\\u202e\\x85"
+    assert name("caf\u00e9 \u4e2d\u6587") == "caf\u00e9 \u4e2d\u6587"
+    assert name("\u00a0\u2003", limit=5) == "\u00a0\u2003"   # unprintable, not escaped
 
 
 # ---- long names -----------------------------------------------------------------------
