@@ -124,6 +124,10 @@ typedef struct code_trust {
     size_t n;
 } code_trust;
 
+/* CPython's cached small ints, -5 to 256 (NSMALLNEGINTS, NSMALLPOSINTS). */
+#define RC_SMALL_INT_MIN (-5)
+#define RC_SMALL_INTS 262
+
 typedef struct walk {
     rc_builder *b;
     const rc_capture_opts *opts;
@@ -137,6 +141,8 @@ typedef struct walk {
     PyObject *modules;
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
+    PyObject *small_ints[RC_SMALL_INTS]; /* -5 .. 256, borrowed: see small_int() */
+    uintptr_t small_lo, small_hi;        /* the lowest and highest of their addresses */
     code_trust trust;
     /* This node's references, in tp_traverse order. */
     uintptr_t *scratch;
@@ -702,6 +708,46 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
 static rc_status frame_locals(walk *w, PyObject *op);
 static rc_status seed_frames(walk *w);
 static unsigned frame_flags(const walk *w, uintptr_t op);
+
+/* Note CPython's small-int singletons.  PyLong_FromLong() hands back the
+ * cached object for these values (no allocation, no Python code), which
+ * lives as long as the interpreter; 3.9 and 3.10 keep one set per
+ * interpreter, so this is done for each capture. */
+static void
+small_ints_note(walk *w)
+{
+    w->small_lo = UINTPTR_MAX;
+    for (int i = 0; i < RC_SMALL_INTS; i++) {
+        PyObject *v = PyLong_FromLong(RC_SMALL_INT_MIN + i);
+        w->small_ints[i] = v;
+        Py_XDECREF(v);
+        if (v && (uintptr_t)v < w->small_lo) {
+            w->small_lo = (uintptr_t)v;
+        }
+        if (v && (uintptr_t)v > w->small_hi) {
+            w->small_hi = (uintptr_t)v;
+        }
+    }
+    PyErr_Clear(); /* none expected: the values are cached */
+}
+
+/* Whether op is one of the small-int singletons: an exact int between the
+ * lowest and highest of their addresses (one static array from 3.11, made
+ * in a row at start-up before), whose value (read without running code:
+ * overflow is a flag, not an exception) is in range and which is the
+ * cached object for it.  new_objects() never names one as new. */
+static int
+small_int(const walk *w, PyObject *op)
+{
+    if ((uintptr_t)op < w->small_lo || (uintptr_t)op > w->small_hi ||
+        Py_TYPE(op) != &PyLong_Type) {
+        return 0;
+    }
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(op, &overflow);
+    return !overflow && v >= RC_SMALL_INT_MIN && v < RC_SMALL_INT_MIN + RC_SMALL_INTS &&
+           w->small_ints[v - RC_SMALL_INT_MIN] == op;
+}
 static size_t held_count(const walk *w, uintptr_t op);
 
 static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
@@ -946,6 +992,8 @@ expand(walk *w, PyObject *op, unsigned seeded)
         flags |= RC_NODE_MODULES;
     } else if (w->n_frames && PyFrame_Check(op)) {
         flags |= frame_flags(w, (uintptr_t)op);
+    } else if (small_int(w, op)) {
+        flags |= RC_NODE_SMALL_INT;
     }
     uint64_t refcnt = (uint64_t)Py_REFCNT(op);
     size_t held = (flags & (RC_NODE_THREAD_FRAME | RC_NODE_TOOL_FRAME)) ? 1 : 0; /* the walk's */
@@ -1695,6 +1743,9 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
         }
     }
     w.counting = census != NULL;
+    if (!census) {
+        small_ints_note(&w);
+    }
     w.b = census ? rc_builder_new_counter() : rc_builder_new(opts->node_hint);
     if (!w.b) {
         goto finally;

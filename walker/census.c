@@ -717,7 +717,9 @@ rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *ty
     }
     for (rc_id i = 0; i < nn; i++) {
         uint32_t t = rc_graph_type(g, i);
-        if ((type_mask && !type_mask[t]) || (rc_graph_flags(g, i) & RC_NODE_TOOL_FRAME)) {
+        /* A small int lived before any census, reachable then or not. */
+        if ((type_mask && !type_mask[t]) ||
+            (rc_graph_flags(g, i) & (RC_NODE_TOOL_FRAME | RC_NODE_SMALL_INT))) {
             continue;
         }
         if (rc_census_has_object(since, rc_graph_addr(g, i), rc_graph_type_key(g, t))) {

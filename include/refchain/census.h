@@ -110,7 +110,9 @@ rc_status rc_census_growth(const rc_census *peaks, const rc_census *now,
 
 /* The nodes of `g` that `since` did not count, restricted to the types set in
  * `type_mask` (NULL: all types), leaving out the tool's own running frames
- * (RC_NODE_TOOL_FRAME: 3.11+ creates them for the capture).  `since` must have been taken with
+ * (RC_NODE_TOOL_FRAME: 3.11+ creates them for the capture) and CPython's
+ * small-int singletons (RC_NODE_SMALL_INT: one that became reachable since
+ * is not new).  `since` must have been taken with
  * RC_CENSUS_WITH_IDS (RC_EINVAL otherwise).  *ids is rc_malloc'ed and owned
  * by the caller.  On error the outputs are untouched. */
 rc_status rc_census_new_nodes(rc_census *since, const rc_graph *g,

@@ -39,6 +39,9 @@ enum {
     /* In the collector's permanent generation (gc.freeze()): no collection
      * examines it, so it keeps alive whatever it references. */
     RC_NODE_FROZEN = 1 << 10,
+    /* One of CPython's small-int singletons (-5 to 256): made when the
+     * interpreter starts and shared by every user, never a new object. */
+    RC_NODE_SMALL_INT = 1 << 11,
 };
 
 /* Per-type flags. */

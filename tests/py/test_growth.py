@@ -249,6 +249,28 @@ def test_new_objects_since_a_census_point(run_script):
     assert json.loads(out) == [7, True, 3, True, 0]
 
 
+def test_a_small_int_that_became_reachable_is_not_new(run_script):
+    # CPython makes the ints -5 to 256 once and shares them.  Some of them
+    # are referenced by nothing at the census point; held afterwards, they
+    # are not new objects (a leak report named one "held through C code").
+    out = run_script("""
+    import json
+    import refchain
+    point = refchain.census()
+    held = [int(str(v)) for v in range(-5, 257)]
+    new = [int(str(v)) for v in range(10 ** 6, 10 ** 6 + 5)]
+    live = refchain.new_objects("int", since=point)
+    refchain.dump("now.rcsnap")
+    snap = refchain.new_objects("int", since=point) and refchain.load("now.rcsnap")
+    from_file = [int(n.value) for n in snap.new_objects("int", since=point)]
+    print(json.dumps([[v for v in live if -5 <= v <= 256], sorted(v for v in live if v >= 10 ** 6),
+                      [v for v in from_file if -5 <= v <= 256],
+                      sorted(v for v in from_file if v >= 10 ** 6)]))
+    """).stdout
+    big = list(range(10 ** 6, 10 ** 6 + 5))
+    assert json.loads(out) == [[], big, [], big]
+
+
 def test_a_census_without_ids_counts_the_same_and_remembers_nothing(run_script):
     out = run_script("""
     import json
