@@ -36,6 +36,14 @@ FORK_HINT = (
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 _user_code = None        # a predicate set by set_user_code(), or None
+# The package's modules, by file name, but the two that run the user's code
+# (leak_check's rounds, the pytest plugin's repeated runs): an allocation
+# whose innermost frame is in one of the others was made by refchain itself,
+# while it looked (on 3.11+ a capture makes the frame objects of running
+# frames that had none; a report's own closures and rows).  Matched by
+# name, so a snapshot written by another installation reads the same.
+_OWN_FILES = frozenset(n for n in os.listdir(_PACKAGE_DIR)
+                       if n.endswith(".py")) - {"_leakcheck.py", "pytest_plugin.py"}
 
 
 def _library_dirs():
@@ -136,11 +144,21 @@ def site_key(frames):
     return inner, inner
 
 
+def _refchains_own(filename):
+    head, base = os.path.split(filename.replace(os.sep, "/"))
+    return base in _OWN_FILES and os.path.basename(head) == "refchain"
+
+
 def format_site(key):
     (f, line), (inner_f, inner_line) = key
+    inner = "%s:%d" % (display_path(inner_f), inner_line)
+    if _refchains_own(inner_f):
+        if (f, line) == (inner_f, inner_line):
+            return "refchain's own code (%s)" % inner
+        return "%s:%d, by refchain's own code (%s)" % (display_path(f), line, inner)
     text = "%s:%d" % (display_path(f), line)
     if (f, line) != (inner_f, inner_line):
-        text += " (via %s:%d)" % (display_path(inner_f), inner_line)
+        text += " (via %s)" % inner
     return text
 
 

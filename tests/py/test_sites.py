@@ -2,6 +2,7 @@
 beside it."""
 
 import json
+import sys
 
 from conftest import line_of
 
@@ -116,3 +117,60 @@ def test_allocation_sites_are_counted_per_distinct_traceback(run_script):
     assert out["from a generator"] == out["one at a time"] == out["sites"]
     assert out["distinct"] == 3 and out["counted"] == 600, out
     assert json.loads(lines[1]) == "_alloc_traceback_counts() needs a sequence"
+
+
+def test_an_object_refchain_made_is_named_as_its_own():
+    # A capture on 3.11+ makes the frame objects of running frames that had
+    # none, and a report makes closures and rows: tracemalloc's innermost
+    # frame is then one of refchain's modules, and the user's line only
+    # called refchain.  leak_check's rounds and the pytest plugin call the
+    # user's code: a C callable run there is the user's allocation.
+    from refchain import _sites
+    user = ("/srv/app/views.py", 16)
+    own = ("/opt/venv/lib/python3.11/site-packages/refchain/_growth.py", 25)
+    rounds = ("/opt/venv/lib/python3.11/site-packages/refchain/_leakcheck.py", 259)
+    import threading
+    lib = (threading.__file__, 910)
+    assert _sites.format_site(_sites.site_key([own, lib, user])) == (
+        "/srv/app/views.py:16, by refchain's own code (%s:25)" % own[0])
+    assert _sites.format_site(_sites.site_key([own])) == (
+        "refchain's own code (%s:25)" % own[0])
+    assert _sites.format_site(_sites.site_key([rounds, user])) == (
+        "/srv/app/views.py:16 (via %s:259)" % rounds[0])
+    assert _sites.format_site(_sites.site_key([lib, user])) == (
+        "/srv/app/views.py:16 (via %s:910)" % _sites.display_path(lib[0]))
+
+
+THREADS = """
+    import sys, threading, tracemalloc
+    tracemalloc.start(5)
+    import refchain
+
+    stop = threading.Event()
+
+    def worker(depth):
+        return worker(depth - 1) if depth else stop.wait()
+
+    refchain.show_growth(limit=0)
+    threads = [threading.Thread(target=worker, args=(10,)) for _ in range(8)]
+    for t in threads:
+        t.start()
+    refchain.show_growth(limit=None)       # the user's line
+    stop.set()
+"""
+
+
+def test_frames_a_capture_made_are_not_the_users_allocation(run_script):
+    out = run_script(THREADS).stdout.splitlines()
+    user = "script.py:%d" % line_of(THREADS, "the user's line")
+    at = next(i for i, line in enumerate(out) if line.startswith("frame "))
+    sites = []
+    for line in out[at + 1:]:
+        if not line.startswith("    +"):
+            break
+        sites.append(line.strip())
+    if sys.version_info >= (3, 11):
+        # The worker frames had no frame objects until the capture made them.
+        assert sites and "by refchain's own code (" in sites[0], out[at:at + 4]
+        assert sites[0].split(" at ", 1)[1].startswith(user + ", "), sites
+    assert not any(s.split(" at ", 1)[1].startswith(user + " (via") for s in sites), sites
