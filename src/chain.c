@@ -20,6 +20,8 @@
 #include "refchain/dominators.h"
 #include "refchain/explain.h"
 #include "refchain/paths.h"
+#include "refchain/pycompat.h"
+#include "refchain/relate.h"
 #include "refchain/search.h"
 #include "refchain/select.h"
 
@@ -35,11 +37,52 @@ typedef struct chain_obj {
     int kind;          /* rc_root_kind, or CHAIN_UNREACHABLE */
     uint32_t *edges;   /* edges[i]: index of the edge objs[i] -> objs[i + 1] */
     struct chain_desc *desc; /* from _set_description(), or NULL */
+    /* What the chain read as when it was found (chain_read): its labels,
+     * and the name of the thread running its root frame. */
+    rc_label_step *labels;
+    size_t n_labels;
+    bool labelled;
+    char *thread;
 } chain_obj;
+
+/* Read the chain's labels, and its root frame's thread, now: the answer is
+ * read where it was found, before any Python code runs (chain_new is
+ * called with no Python code run since the capture, and allocates no
+ * Python object before this).  Read later, another thread may have rebound
+ * the global or shifted the deque that the chain passes through, and the
+ * root frame may have returned.  On failure (memory) the package relates
+ * the chain itself when it describes it. */
+static void
+chain_read(chain_obj *self, PyObject *const *objs, size_t n)
+{
+    rc_relate_ctx ctx;
+    rc_relate_ctx_init(&ctx, RC_RELATE_LIVE);
+    if (self->kind != CHAIN_UNREACHABLE && n >= 2) {
+        long *edges = rc_malloc((n - 1) * sizeof *edges);
+        for (size_t i = 0; edges && i < n - 1; i++) {
+            edges[i] = (long)self->edges[i];
+        }
+        self->labelled = edges && rc_relate_path(&ctx, objs, n, edges, n - 1, 0, 0,
+                                                 &self->labels, &self->n_labels) == RC_OK;
+        rc_free(edges);
+    }
+    unsigned long ident;
+    size_t threads;
+    int hit = self->kind == RC_ROOT_FRAME && n && PyFrame_Check(objs[0])
+                  ? rc_frame_thread(objs[0], &ident, &threads)
+                  : 0;
+    if (hit > 0) {
+        self->thread = rc_thread_name(&ctx, ident, threads);
+    } else if (hit < 0) {
+        PyErr_Clear(); /* the thread is then named when the chain is described */
+    }
+}
 
 static PyObject *
 chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *edges)
 {
+    chain_obj read = {.kind = kind, .edges = edges};
+    chain_read(&read, objs, (size_t)n);
     chain_obj *self = PyObject_GC_New(chain_obj, rc_module_state(module)->chain_type);
     if (!self) {
         for (Py_ssize_t i = 0; i < n; i++) {
@@ -47,6 +90,8 @@ chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *e
         }
         rc_free(objs);
         rc_free(edges);
+        rc_label_steps_free(read.labels, read.n_labels);
+        rc_free(read.thread);
         return NULL;
     }
     rc_tool_register((PyObject *)self, module);
@@ -55,6 +100,10 @@ chain_new(PyObject *module, int kind, PyObject **objs, Py_ssize_t n, uint32_t *e
     self->kind = kind;
     self->edges = edges;
     self->desc = NULL;
+    self->labels = read.labels;
+    self->n_labels = read.n_labels;
+    self->labelled = read.labelled;
+    self->thread = read.thread;
     PyObject_GC_Track(self);
     return (PyObject *)self;
 }
@@ -101,6 +150,8 @@ chain_dealloc(PyObject *op)
     chain_clear(op);
     rc_free(self->edges);
     desc_free(self->desc);
+    rc_label_steps_free(self->labels, self->n_labels);
+    rc_free(self->thread);
     PyObject_GC_Del(op);
     Py_DECREF(tp);
 }
@@ -155,6 +206,42 @@ chain_edge_indexes(PyObject *op, void *Py_UNUSED(closure))
         PyTuple_SET_ITEM(t, i, v);
     }
     return t;
+}
+
+/* ((end, label), ...) as _label_path() gives them, read when the chain was
+ * found; None when they were not (the package then relates the chain). */
+static PyObject *
+chain_labels(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    if (!self->labelled) {
+        Py_RETURN_NONE;
+    }
+    PyObject *t = PyTuple_New((Py_ssize_t)self->n_labels);
+    for (size_t i = 0; t && i < self->n_labels; i++) {
+        const char *text = self->labels[i].label;
+        PyObject *label = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
+        PyObject *step = label ? Py_BuildValue("(nN)", (Py_ssize_t)self->labels[i].end, label)
+                               : NULL;
+        if (!step) {
+            Py_CLEAR(t);
+            break;
+        }
+        PyTuple_SET_ITEM(t, (Py_ssize_t)i, step);
+    }
+    return t;
+}
+
+/* The name of the thread that ran the root frame when the chain was found,
+ * or None (not a frame root, or no thread's stack held it). */
+static PyObject *
+chain_thread(PyObject *op, void *Py_UNUSED(closure))
+{
+    chain_obj *self = (chain_obj *)op;
+    if (!self->thread) {
+        Py_RETURN_NONE;
+    }
+    return PyUnicode_DecodeUTF8(self->thread, (Py_ssize_t)strlen(self->thread), "replace");
 }
 
 static PyObject *
@@ -366,6 +453,8 @@ static PyGetSetDef chain_getset[] = {
     {"_steps", chain_steps, NULL, NULL, NULL},
     {"_root_description", chain_root_description, NULL, NULL, NULL},
     {"_edge_indexes", chain_edge_indexes, NULL, NULL, NULL},
+    {"_labels", chain_labels, NULL, NULL, NULL},
+    {"_thread", chain_thread, NULL, NULL, NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
@@ -668,8 +757,12 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         goto finally;
     }
     if ((objs = take_objects(a.g, e.ids, e.n_ids)) != NULL) {
-        /* Every object the answer names is held now: Python may run. */
+        /* Every object the answer names is held now.  Each chain reads its
+         * labels as it is made: no collection (and so no Python code) runs
+         * until the last one has. */
+        int paused = rc_gc_pause();
         result = rc_explain_result(module, a.g, by_type, &e, objs, rc_chain_of);
+        rc_gc_resume(paused);
     }
 finally:
     rc_capture_release(objs, e.n_ids);

@@ -333,3 +333,48 @@ ignore_addrs(PyObject *ignore, int ids_only, const uintptr_t *extra, size_t n_ex
     *n = used;
     return a;
 }
+
+int
+rc_gc_pause(void)
+{
+#if PY_VERSION_HEX >= 0x030A0000
+    return PyGC_Disable();
+#else
+    /* gc.disable() through sys.modules (no import, no Python code: the
+     * functions are C). */
+    PyObject *name = PyUnicode_FromString("gc");
+    PyObject *gc = name ? PyImport_GetModule(name) : NULL;
+    PyObject *on = gc ? PyObject_CallMethod(gc, "isenabled", NULL) : NULL;
+    int paused = on == Py_True;
+    PyObject *off = paused ? PyObject_CallMethod(gc, "disable", NULL) : NULL;
+    paused = paused && off;
+    Py_XDECREF(off);
+    Py_XDECREF(on);
+    Py_XDECREF(gc);
+    Py_XDECREF(name);
+    PyErr_Clear(); /* at worst the collector stays on */
+    return paused;
+#endif
+}
+
+void
+rc_gc_resume(int paused)
+{
+    if (paused <= 0) {
+        return;
+    }
+#if PY_VERSION_HEX >= 0x030A0000
+    PyGC_Enable();
+#else
+    PyObject *exc_type, *exc, *tb;
+    PyErr_Fetch(&exc_type, &exc, &tb);
+    PyObject *name = PyUnicode_FromString("gc");
+    PyObject *gc = name ? PyImport_GetModule(name) : NULL;
+    PyObject *on = gc ? PyObject_CallMethod(gc, "enable", NULL) : NULL;
+    Py_XDECREF(on);
+    Py_XDECREF(gc);
+    Py_XDECREF(name);
+    PyErr_Clear();
+    PyErr_Restore(exc_type, exc, tb);
+#endif
+}

@@ -244,6 +244,12 @@ int question_discount(question *q, PyObject *from, PyObject *to, uint32_t count)
 int question_caller(PyObject *module, question *q, PyObject *const *targets, size_t n);
 
 void analysis_free(analysis *a);
+/* Hold the cyclic collector off while an answer of several chains is built:
+ * an allocation could start a collection, whose finalizers run Python code,
+ * and other threads with it, before the later chains read their labels
+ * (see chain_read in src/chain.c).  Returns what rc_gc_resume() needs. */
+int rc_gc_pause(void);
+void rc_gc_resume(int paused);
 /* What analyse() computes besides the capture (both edge directions, the
  * question's discounts mapped to node ids). */
 enum {

@@ -165,8 +165,10 @@ rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (dominate(module, 1, &a, &d) < 0) {
         return NULL;
     }
+    int paused = rc_gc_pause(); /* the chains read their labels as they are made */
     PyObject *result = rc_suspects_answer(module, a.g, d, a.paths, a.kinds, share,
                                           (size_t)limit, take_objects, rc_chain_of);
+    rc_gc_resume(paused);
     rc_dominators_free(d);
     analysis_free(&a);
     return result;

@@ -100,11 +100,13 @@ def _thread_of(frame):
     return None if name is None else "thread %s" % _format.name(name)
 
 
-def _describe_frame(frame):
+def _describe_frame(frame, thread=None):
+    """The frame in words; `thread` names its thread when the caller read
+    it already (a Chain reads it when it is found)."""
     code = _frame_code(frame)
     where = "%s() at %s:%d" % (_format.name(code.co_name), _display_path(code.co_filename),
                                _frame_lineno(frame) or 0)
-    thread = _thread_of(frame)
+    thread = "thread %s" % _format.name(thread) if thread is not None else _thread_of(frame)
     return "frame %s" % where + (" in %s" % thread if thread else "")
 
 
@@ -133,7 +135,7 @@ UNREACHABLE = ("unreachable (alive, but held only by garbage: a reference cycle 
                "garbage that the next gc.collect() frees)")
 
 
-def _describe_root(kind, root):
+def _describe_root(kind, root, thread=None):
     if kind == "unreachable":
         return UNREACHABLE
     if kind == "module":
@@ -148,7 +150,7 @@ def _describe_root(kind, root):
     if kind == "cache":
         return _describe_cache(root)
     if kind == "frame" and type(root) is types.FrameType:
-        return _describe_frame(root)
+        return _describe_frame(root, thread)
     if kind == "immortal":
         if _is(root, type):
             return "immortal type %s" % _class_name(root)
@@ -208,22 +210,26 @@ def describe(chain):
     objs = chain.objects
     kind = chain.root_kind
     try:
-        root = _describe_root(kind, objs[0])
+        root = _describe_root(kind, objs[0], chain._thread)
     except Exception:
         root = "%s %s" % (kind, _tname(objs[0]))
     if kind == "unreachable":
         return (root, ())
-    return (root, label_path(objs, chain._edge_indexes))
+    return (root, label_path(objs, chain._edge_indexes, chain._labels))
 
 
-def label_path(objs, edges):
+def label_path(objs, edges, read=None):
     """((object index, label), ...) for the references objs[0] -> objs[1]
     -> ... (edges[i]: the index of objs[i + 1] among objs[i]'s referents).
     One label may span several objects (an instance's __dict__ and the
-    attribute in it read '.attr'); the index is where each label ends."""
+    attribute in it read '.attr'); the index is where each label ends.
+    `read`: the labels relate gave when the chain was found (a Chain's
+    _labels), else they are read now."""
     steps = []
     shown = {}          # label -> as text shows it (a long chain repeats a few)
-    for end, label in _refchain._label_path(tuple(objs), tuple(edges)):
+    if read is None:
+        read = _refchain._label_path(tuple(objs), tuple(edges))
+    for end, label in read:
         # A label holds one name (a key, an attribute, a variable).
         text = shown.get(label)
         if text is None:

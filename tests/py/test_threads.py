@@ -86,3 +86,52 @@ def test_a_del_that_yields_at_once(run_script):
     assert all(out["ops"].get(op, 0) >= floor
                for op in ("census", "capture", "find_chain", "explain", "garbage")), \
         "too few calls for %g s: %s" % (SHORT, out["ops"])
+
+
+CHURN = """
+    import collections, json, threading, time
+    import refchain
+
+    d = collections.deque(maxlen=50)
+
+    class Job:
+        __slots__ = ("a",)
+
+        def __init__(self):
+            self.a = 1
+
+    job = None
+    stop = False
+
+    def churn():
+        global job
+        while not stop:
+            job = Job()
+            d.append(Job())
+
+    t = threading.Thread(target=churn, name="churner", daemon=True)
+    t.start()
+    time.sleep(0.1)
+    texts = []
+    for _ in range(5):
+        texts.append([str(g) for g in refchain.explain("Job", limit=3)])
+        texts.append([str(s) for s in refchain.suspects(min_share=0)][:3])
+    stop = True
+    t.join()
+    print(json.dumps(texts))
+"""
+
+
+def test_chains_read_as_they_were_found_while_a_thread_rebinds_them(run_script):
+    # Another thread rebinds the global and shifts the deque the whole time.
+    # A chain read its labels when it was described, after Python code had
+    # run: the global's name and the deque's index were gone by then, and
+    # it read `.__dict__ dict → <referent #16> Job`.  Chains now read them
+    # when they are found, and their root frame's thread too.
+    texts = json.loads(run_script(CHURN).stdout)
+    lines = [line for text in texts for line in text]
+    assert not [line for line in lines if "<referent #" in line], lines
+    explained = [line for text in texts[::2] for line in text]
+    assert sum("module __main__ → ['d'] deque → [*] Job" in line for line in explained) == 5, \
+        explained
+    assert all(" in thread churner → " in line for line in explained if "held through frame" in line)
