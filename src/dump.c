@@ -1,16 +1,15 @@
-/* refchain.dump()'s C side: _dump_begin() and its DumpState, and
- * _fork_dump().
+/* refchain.dump()'s C side: _dump() and _fork_dump().
  *
- * _dump_begin() captures (both edge directions, sizes), classifies the
- * roots and takes a strong reference to every node before returning: the
- * DumpState it returns holds the whole heap, so that the package may
- * describe the roots in Python (on objects that cannot die), and its write()
- * may read every object: rc_capture_sites (allocation tracebacks), then
- * rc_dump_live (walker/dumplive.c: labels by relate, values), in C.  The
- * state's references are discounted by any capture another thread makes
- * meanwhile (it is a tool object).  close() (or the state's deallocation)
- * drops them.  _fork_dump() writes the same file from a forked child.  The
- * file layer is walker/dump.c; src/snapshot.c reads files back. */
+ * _dump() is the whole in-process dump in one call: the capture (both edge
+ * directions, sizes), the roots classified and described (walker/describe.c,
+ * the text the package gives), tracemalloc's allocation tracebacks
+ * (rc_capture_sites), then rc_dump_live (walker/dumplive.c: labels by
+ * relate, values) into the file.  No Python code runs from the capture to
+ * the file's end, and the collector is held off: nothing is freed, no other
+ * thread runs, and every label names the reference as it was captured (a
+ * global another thread rebinds meanwhile keeps its name).  So the objects
+ * are borrowed, not held.  _fork_dump() writes the same file from a forked
+ * child.  The file layer is walker/dump.c; src/snapshot.c reads files back. */
 #include "rcmodule.h"
 
 #include <dlfcn.h>
@@ -43,89 +42,12 @@ rc_snap_raise(rc_snap_status st, const char *msg)
     return NULL;
 }
 
-/* ---- _dump_begin() -> DumpState ------------------------------------------------ */
+/* ---- _dump() ------------------------------------------------------------------ */
 
 typedef struct dump_obj {
-    rc_tool base; /* base.held: refs[v] holds node v */
+    rc_tool base; /* base.held: node v's object, borrowed */
     analysis a;   /* the graph, sizes and root kinds */
 } dump_obj;
-
-
-static void
-dump_close_refs(dump_obj *self)
-{
-    PyObject **refs = self->base.held;
-    size_t n = (size_t)self->base.n_held;
-    self->base.held = NULL;
-    self->base.n_held = 0;
-    rc_capture_release(refs, n); /* deallocs may run: the fields are clear */
-}
-
-static PyObject *
-rc_dump_begin_py(PyObject *module, PyObject *Py_UNUSED(arg))
-{
-    question q = {0};
-    analysis a;
-    if (analyse(module, &q, AN_SIZES | AN_KINDS, &a) < 0) {
-        return NULL;
-    }
-    PyObject **refs = take_objects(a.g, NULL, rc_graph_node_count(a.g));
-    if (!refs) {
-        analysis_free(&a);
-        return NULL;
-    }
-    /* Every node is held: Python code may run from here on. */
-    dump_obj *self = (dump_obj *)rc_tool_new(module, rc_module_state(module)->dump_type);
-    if (!self) {
-        rc_capture_release(refs, rc_graph_node_count(a.g));
-        analysis_free(&a);
-        return NULL;
-    }
-    self->a = a;
-    self->base.held = refs;
-    self->base.n_held = (Py_ssize_t)rc_graph_node_count(a.g);
-    return (PyObject *)self;
-}
-
-static int
-dump_check(const dump_obj *self)
-{
-    if (!self->base.held) {
-        PyErr_SetString(PyExc_ValueError, "this dump is closed");
-        return -1;
-    }
-    return 0;
-}
-
-/* roots() -> [(node id, root kind name, object)] for every root. */
-static PyObject *
-dump_roots(PyObject *op, PyObject *Py_UNUSED(arg))
-{
-    dump_obj *self = (dump_obj *)op;
-    if (dump_check(self) < 0) {
-        return NULL;
-    }
-    size_t n = rc_graph_node_count(self->a.g);
-    rc_id *ids;
-    size_t k;
-    rc_status st = rc_roots_list(self->a.kinds, n, &ids, &k);
-    if (st != RC_OK) {
-        return rc_raise(st);
-    }
-    PyObject *list = PyList_New((Py_ssize_t)k);
-    for (size_t i = 0; list && i < k; i++) {
-        PyObject *item = Py_BuildValue("(IsO)", (unsigned)ids[i],
-                                       rc_root_kind_name(self->a.kinds[ids[i]]),
-                                       self->base.held[ids[i]]);
-        if (!item) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-    }
-    rc_free(ids);
-    return list;
-}
 
 /* ids[v] for every node: the same object keeps its id across the dumps of
  * this process (refchain/idmap.h; the map is the module's).  Raises on
@@ -150,158 +72,6 @@ dump_ids(const dump_obj *self)
     return ids;
 }
 
-/* The UTF-8 of str item i of list (borrowed, cached in the str), or NULL
- * with TypeError naming what. */
-static const char *
-list_text(PyObject *list, Py_ssize_t i, const char *what)
-{
-    PyObject *s = PyList_GET_ITEM(list, i);
-    if (!PyUnicode_Check(s)) {
-        PyErr_Format(PyExc_TypeError, "%s must be str, not %.100s", what, Py_TYPE(s)->tp_name);
-        return NULL;
-    }
-    return PyUnicode_AsUTF8(s);
-}
-
-/* Fill t->roots and t->facts from root_ids/root_texts (parallel lists:
- * node ids and str) and facts (a list of (str, str)).  Raises on failure. */
-static int
-dump_side_tables(const dump_obj *self, PyObject *root_ids, PyObject *root_texts, PyObject *facts,
-                 rc_snap_tables *t)
-{
-    Py_ssize_t nr = PyList_GET_SIZE(root_ids), nf = PyList_GET_SIZE(facts);
-    if (PyList_GET_SIZE(root_texts) != nr) {
-        PyErr_SetString(PyExc_ValueError, "write(): one root text per root");
-        return -1;
-    }
-    rc_snap_root *roots = rc_malloc((size_t)(nr ? nr : 1) * sizeof *roots);
-    rc_snap_fact *fs = rc_malloc((size_t)(nf ? nf : 1) * sizeof *fs);
-    t->roots = roots;
-    t->facts = fs;
-    if (!roots || !fs) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    size_t n = rc_graph_node_count(self->a.g);
-    for (Py_ssize_t i = 0; i < nr; i++) {
-        unsigned long v = PyLong_AsUnsignedLong(PyList_GET_ITEM(root_ids, i));
-        if (PyErr_Occurred() || v >= n) {
-            PyErr_SetString(PyExc_ValueError, "write(): a root id is not a node");
-            return -1;
-        }
-        roots[i] = (rc_snap_root){(rc_id)v, self->a.kinds[v], list_text(root_texts, i, "a root text")};
-        if (!roots[i].text) {
-            return -1;
-        }
-        t->n_roots = (size_t)i + 1;
-    }
-    for (Py_ssize_t i = 0; i < nf; i++) {
-        PyObject *kv = PyList_GET_ITEM(facts, i);
-        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2 || !PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) ||
-            !PyUnicode_Check(PyTuple_GET_ITEM(kv, 1))) {
-            PyErr_SetString(PyExc_TypeError, "write(): facts must be (str, str) pairs");
-            return -1;
-        }
-        fs[i] = (rc_snap_fact){PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 0)),
-                               PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 1))};
-        if (!fs[i].key || !fs[i].value) {
-            return -1;
-        }
-        t->n_facts = (size_t)i + 1;
-    }
-    return 0;
-}
-
-/* write(path, root_ids, root_texts, facts, values, sites, redact): the
- * file.  redact: data dicts' keys read REDACTED_KEY. */
-static PyObject *
-dump_write(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
-{
-    dump_obj *self = (dump_obj *)op;
-    if (nargs != 7 || !PyList_Check(args[1]) || !PyList_Check(args[2]) || !PyList_Check(args[3])) {
-        PyErr_SetString(PyExc_TypeError, "write(path, root_ids, root_texts, facts, values, "
-                                         "sites, redact): lists expected");
-        return NULL;
-    }
-    PyObject *path = NULL;
-    int values = PyObject_IsTrue(args[4]), sites = PyObject_IsTrue(args[5]),
-        redact = PyObject_IsTrue(args[6]);
-    if (dump_check(self) < 0 || values < 0 || sites < 0 || redact < 0 ||
-        !PyUnicode_FSConverter(args[0], &path)) {
-        return NULL;
-    }
-    rc_sites found = {0};
-    rc_live_dump d = {.g = self->a.g, .held = self->base.held, .values = values,
-                      .redact = redact};
-    /* One zstd thread beside this one: compression overlaps the relating,
-     * which is most of the pause.  (A forked child writes single-threaded.) */
-    rc_snap_tables t = {.workers = 1};
-    PyObject *result = NULL;
-    char msg[512] = "";
-    if (dump_side_tables(self, args[1], args[2], args[3], &t) < 0 ||
-        !(d.ids = dump_ids(self))) {
-        goto finally;
-    }
-    if (sites) {
-        rc_status st = rc_capture_sites(self->base.held, (size_t)self->base.n_held, &found);
-        if (st != RC_OK) {
-            rc_raise(st);
-            goto finally;
-        }
-        d.sites = &found;
-    }
-    /* From here to the end of the file no Python code runs (relate's live
-     * mode may create an int's repr, on objects held here). */
-    rc_snap_status st = rc_dump_live(PyBytes_AS_STRING(path), &d, &t, msg, sizeof msg);
-    if (st != RC_SNAP_OK) {
-        rc_snap_raise(st, msg);
-        goto finally;
-    }
-    Py_INCREF(Py_None);
-    result = Py_None;
-finally:
-    rc_sites_clear(&found);
-    rc_free((void *)(uintptr_t)d.ids);
-    rc_free((void *)(uintptr_t)t.roots);
-    rc_free((void *)(uintptr_t)t.facts);
-    Py_XDECREF(path);
-    return result;
-}
-
-static PyObject *
-dump_close(PyObject *op, PyObject *Py_UNUSED(arg))
-{
-    dump_close_refs((dump_obj *)op);
-    Py_RETURN_NONE;
-}
-
-static void
-dump_dealloc(PyObject *op)
-{
-    dump_obj *self = (dump_obj *)op;
-    dump_close_refs(self);
-    analysis_free(&self->a);
-    rc_tool_dealloc(op);
-}
-
-static PyMethodDef dump_methods[] = {
-    {"roots", dump_roots, METH_NOARGS, "roots() -> [(node id, kind, object)]"},
-    {"write", (PyCFunction)(void (*)(void))dump_write, METH_FASTCALL,
-     "write(path, root_ids, root_texts, facts, values, sites, redact)"},
-    {"close", dump_close, METH_NOARGS, "Drop the references to the heap."},
-    {NULL, NULL, 0, NULL},
-};
-
-static PyType_Slot dump_slots[] = {
-    {Py_tp_new, (void *)rc_no_new},
-    {Py_tp_dealloc, (void *)dump_dealloc},
-    {Py_tp_methods, dump_methods},
-    {0, NULL},
-};
-
-static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TPFLAGS_DEFAULT,
-                                dump_slots};
-
 /* ---- _fork_dump(): the same file, written by a forked child ---------------------
  *
  * The parent (GIL held, no thread switch possible) prepares in C what the
@@ -320,7 +90,7 @@ static PyType_Spec dump_spec = {"refchain.DumpState", sizeof(dump_obj), 0, Py_TP
  * gc.get_objects: no audit hook), root classification, the descriptions of
  * walker/describe.c, relate, and the file writer (malloc and zstd: glibc's
  * malloc is made consistent across fork by its atfork handlers).  It holds
- * no object as dump_begin does (nothing can be freed, since nothing runs,
+ * no object (nothing can be freed, since nothing runs,
  * and increfs would copy every shared page), reads no tracemalloc
  * traceback, and puts tracemalloc's
  * hooks aside (their table lock may have been held by a thread freeing raw
@@ -398,10 +168,23 @@ fork_error_text(char *msg, size_t cap, const char *what)
              text ? text : "");
 }
 
-/* The roots and their descriptions into t (rc_malloc'ed; never freed: the
- * child exits).  -1 when out of memory. */
+/* Free what describe_roots() put in t. */
+static void
+roots_free(rc_snap_tables *t)
+{
+    for (size_t i = 0; t->roots && i < t->n_roots; i++) {
+        rc_free((void *)(uintptr_t)t->roots[i].text);
+    }
+    rc_free((void *)(uintptr_t)t->roots);
+    t->roots = NULL;
+    t->n_roots = 0;
+}
+
+/* The roots and their descriptions (walker/describe.c: no Python code) into
+ * t, rc_malloc'ed (roots_free).  -1 when out of memory, with t's roots
+ * freed. */
 static int
-fork_roots(const dump_obj *self, const rc_fork_env *env, rc_snap_tables *t)
+describe_roots(const dump_obj *self, const rc_fork_env *env, rc_snap_tables *t)
 {
     rc_id *ids;
     size_t k;
@@ -409,18 +192,23 @@ fork_roots(const dump_obj *self, const rc_fork_env *env, rc_snap_tables *t)
         return -1;
     }
     rc_snap_root *roots = rc_malloc((k ? k : 1) * sizeof *roots);
+    t->roots = roots;
     for (size_t i = 0; roots && i < k; i++) {
         uint8_t kind = self->a.kinds[ids[i]];
         char *text = rc_fork_describe_root(kind, rc_root_kind_name(kind),
                                            self->base.held[ids[i]], env);
         if (!text) {
-            return -1;
+            break;
         }
         roots[i] = (rc_snap_root){ids[i], kind, text};
+        t->n_roots = i + 1;
     }
-    t->roots = roots;
-    t->n_roots = k;
-    return roots ? 0 : -1;
+    rc_free(ids);
+    if (!roots || t->n_roots < k) {
+        roots_free(t);
+        return -1;
+    }
+    return 0;
 }
 
 /* Everything the child does; 0, or -1 with msg set.  Runs no Python code. */
@@ -447,7 +235,8 @@ fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
     rc_live_dump d = {.g = self.a.g, .held = self.base.held, .values = p->values && !p->redact,
                       .redact = p->redact};
     rc_snap_tables t = {.facts = p->facts, .n_facts = p->n_facts};
-    if (!self.base.held || fork_roots(&self, &p->env, &t) < 0 || !(d.ids = dump_ids(&self))) {
+    if (!self.base.held || describe_roots(&self, &p->env, &t) < 0 ||
+        !(d.ids = dump_ids(&self))) {
         snprintf(msg, cap, "the fork dump's child ran out of memory");
         return -1;
     }
@@ -486,55 +275,86 @@ fork_run(PyObject *module, fork_plan *p)
     return Py_BuildValue("(ii)", (int)pid, fds[0]);
 }
 
-/* The facts list (of (str, str)) as C strings borrowed from it. */
+/* The pieces of a str whose parts are separated by NUL ("" has none), as C
+ * strings borrowed from its UTF-8 (cached in the str, which the caller
+ * holds): *out rc_malloc'ed.  The arguments are single strs and bytes, not
+ * lists: a list, a tuple, a str it holds would be objects of the heap the
+ * dump captures, reachable from the call (a census taken just before would
+ * differ). */
 static int
-fork_facts(PyObject *facts, fork_plan *p)
+split_text(PyObject *blob, const char *what, const char ***out, size_t *n)
 {
-    Py_ssize_t nf = PyList_GET_SIZE(facts);
-    p->facts = rc_malloc((size_t)(nf ? nf : 1) * sizeof *p->facts);
+    Py_ssize_t len;
+    const char *u = PyUnicode_Check(blob) ? PyUnicode_AsUTF8AndSize(blob, &len) : NULL;
+    if (!u) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_TypeError, "%s must be str", what);
+        }
+        return -1;
+    }
+    size_t k = len ? 1 : 0;
+    for (Py_ssize_t i = 0; i < len; i++) {
+        k += u[i] == '\0';
+    }
+    const char **v = rc_malloc((k ? k : 1) * sizeof *v);
+    if (!v) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0, at = 0; i < k; i++) {
+        v[i] = u + at;
+        at += strlen(u + at) + 1;
+    }
+    *out = v;
+    *n = k;
+    return 0;
+}
+
+/* facts: "key\0value\0key\0value..." into p->facts. */
+static int
+dump_facts(PyObject *facts, fork_plan *p)
+{
+    const char **v;
+    size_t k;
+    if (split_text(facts, "the facts", &v, &k) < 0) {
+        return -1;
+    }
+    if (k % 2) {
+        rc_free(v);
+        PyErr_SetString(PyExc_ValueError, "the facts must come in (key, value) pairs");
+        return -1;
+    }
+    p->facts = rc_malloc((k ? k / 2 : 1) * sizeof *p->facts);
+    for (size_t i = 0; p->facts && i < k / 2; i++) {
+        p->facts[i] = (rc_snap_fact){v[2 * i], v[2 * i + 1]};
+    }
+    rc_free(v);
+    p->n_facts = p->facts ? k / 2 : 0;
     if (!p->facts) {
         PyErr_NoMemory();
         return -1;
     }
-    for (Py_ssize_t i = 0; i < nf; i++) {
-        PyObject *kv = PyList_GET_ITEM(facts, i);
-        if (!PyTuple_Check(kv) || PyTuple_GET_SIZE(kv) != 2 ||
-            !PyUnicode_Check(PyTuple_GET_ITEM(kv, 0)) || !PyUnicode_Check(PyTuple_GET_ITEM(kv, 1))) {
-            PyErr_SetString(PyExc_TypeError, "_fork_dump(): facts must be (str, str) pairs");
-            return -1;
-        }
-        p->facts[i] = (rc_snap_fact){PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 0)),
-                                     PyUnicode_AsUTF8(PyTuple_GET_ITEM(kv, 1))};
-        if (!p->facts[i].key || !p->facts[i].value) {
-            return -1;
-        }
-    }
-    p->n_facts = (size_t)nf;
     return 0;
 }
 
-/* The handlers and names lists (same length; names str) into p->env. */
+/* handlers: bytes, the handlers' addresses (compared, never read); names:
+ * their signals' names, NUL-separated. */
 static int
-fork_signals(PyObject *handlers, PyObject *names, fork_plan *p)
+dump_signals(PyObject *handlers, PyObject *names, fork_plan *p)
 {
-    Py_ssize_t n = PyList_GET_SIZE(handlers);
-    const char **sn = rc_malloc((size_t)(n ? n : 1) * sizeof *sn);
-    if (!sn) {
-        PyErr_NoMemory();
+    size_t n;
+    const char **v;
+    if (split_text(names, "the signal names", &v, &n) < 0) {
         return -1;
     }
-    p->env.signal_names = sn;
-    if (PyList_GET_SIZE(names) != n) {
-        PyErr_SetString(PyExc_ValueError, "_fork_dump(): one name per handler");
+    p->env.signal_names = v;
+    if (!PyBytes_Check(handlers) ||
+        (size_t)PyBytes_GET_SIZE(handlers) != n * sizeof(PyObject *)) {
+        PyErr_SetString(PyExc_ValueError, "one handler address per signal name");
         return -1;
     }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (!(sn[i] = list_text(names, i, "a signal name"))) {
-            return -1;
-        }
-    }
-    p->env.handlers = &PyList_GET_ITEM(handlers, 0);
-    p->env.n_signals = (size_t)n;
+    p->env.handlers = (PyObject *const *)(void *)PyBytes_AS_STRING(handlers);
+    p->env.n_signals = n;
     return 0;
 }
 
@@ -546,8 +366,7 @@ fork_signals(PyObject *handlers, PyObject *names, fork_plan *p)
 static PyObject *
 rc_fork_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 || !PyList_Check(args[1]) || !PyList_Check(args[5]) ||
-        !PyList_Check(args[6]) || !PyUnicode_Check(args[7])) {
+    if (nargs != 8 || !PyUnicode_Check(args[7])) {
         PyErr_SetString(PyExc_TypeError, "_fork_dump(path, facts, values, redact, tracing, "
                                          "handlers, signal_names, cwd)");
         return NULL;
@@ -558,7 +377,7 @@ rc_fork_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     p.redact = PyObject_IsTrue(args[3]);
     int tracing = PyObject_IsTrue(args[4]);
     if (p.values < 0 || p.redact < 0 || tracing < 0 || !PyUnicode_FSConverter(args[0], &path) ||
-        fork_facts(args[1], &p) < 0 || fork_signals(args[5], args[6], &p) < 0 ||
+        dump_facts(args[1], &p) < 0 || dump_signals(args[5], args[6], &p) < 0 ||
         !(p.env.cwd = PyUnicode_AsUTF8(args[7])) || (tracing && fork_beneath(&p) < 0) ||
         !(p.tracked = rc_capture_tracked_list(rc_module_state(module)->gc))) {
         goto finally;
@@ -577,14 +396,83 @@ finally:
     return result;
 }
 
+/* _dump(path, facts, values, redact, tracing, handlers, signal_names, cwd):
+ * the in-process dump, in one call (see the top of this file); the
+ * arguments as _fork_dump()'s. */
+static PyObject *
+rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8 || !PyUnicode_Check(args[7])) {
+        PyErr_SetString(PyExc_TypeError, "_dump(path, facts, values, redact, tracing, "
+                                         "handlers, signal_names, cwd)");
+        return NULL;
+    }
+    fork_plan p = {0};
+    PyObject *path = NULL, *result = NULL;
+    p.values = PyObject_IsTrue(args[2]);
+    p.redact = PyObject_IsTrue(args[3]);
+    int tracing = PyObject_IsTrue(args[4]);
+    if (p.values < 0 || p.redact < 0 || tracing < 0 || !PyUnicode_FSConverter(args[0], &path) ||
+        dump_facts(args[1], &p) < 0 || dump_signals(args[5], args[6], &p) < 0 ||
+        !(p.env.cwd = PyUnicode_AsUTF8(args[7]))) {
+        goto finally;
+    }
+    int paused = rc_gc_pause(); /* tracemalloc's tracebacks are tuples */
+    question q = {0};
+    dump_obj self = {.base = {.module = module}};
+    rc_sites found = {0};
+    rc_live_dump d = {.values = p.values && !p.redact, .redact = p.redact};
+    /* One zstd thread beside this one: compression overlaps the relating,
+     * which is most of the pause.  (A forked child writes single-threaded.) */
+    rc_snap_tables t = {.facts = p.facts, .n_facts = p.n_facts, .workers = 1};
+    char msg[512] = "";
+    if (analyse(module, &q, AN_SIZES | AN_KINDS, &self.a) < 0) {
+        goto done;
+    }
+    /* From here to the end of the file no Python code runs. */
+    self.base.held = rc_capture_borrow(self.a.g);
+    self.base.n_held = (Py_ssize_t)rc_graph_node_count(self.a.g);
+    d.g = self.a.g;
+    d.held = self.base.held;
+    if (!self.base.held || describe_roots(&self, &p.env, &t) < 0) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if (!(d.ids = dump_ids(&self))) {
+        goto done;
+    }
+    if (tracing) {
+        rc_status st = rc_capture_sites(self.base.held, (size_t)self.base.n_held, &found);
+        if (st != RC_OK) {
+            rc_raise(st);
+            goto done;
+        }
+        d.sites = &found;
+    }
+    rc_snap_status ss = rc_dump_live(PyBytes_AS_STRING(path), &d, &t, msg, sizeof msg);
+    if (ss != RC_SNAP_OK) {
+        rc_snap_raise(ss, msg);
+        goto done;
+    }
+    Py_INCREF(Py_None);
+    result = Py_None;
+done:
+    rc_sites_clear(&found);
+    rc_free((void *)(uintptr_t)d.ids);
+    roots_free(&t);
+    rc_free(self.base.held);
+    analysis_free(&self.a);
+    question_free(&q);
+    rc_gc_resume(paused);
+finally:
+    Py_XDECREF(path);
+    rc_free(p.facts);
+    rc_free((void *)(uintptr_t)p.env.signal_names);
+    return result;
+}
+
 PyMethodDef rc_dump_methods[] = {
-    {"_dump_begin", rc_dump_begin_py, METH_NOARGS, NULL},
+    {"_dump", (PyCFunction)(void (*)(void))rc_dump_py, METH_FASTCALL, NULL},
     {"_fork_dump", (PyCFunction)(void (*)(void))rc_fork_dump_py, METH_FASTCALL, NULL},
     {NULL, NULL, 0, NULL},
 };
-
-int
-rc_dump_types_init(PyObject *module, rc_state *s)
-{
-    return rc_add_type(module, (PyTypeObject *)PyType_FromSpec(&dump_spec), &s->dump_type);
-}

@@ -808,7 +808,7 @@ rc_exec(PyObject *module)
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||
-        rc_dump_types_init(module, s) < 0 || rc_snapshot_types_init(module, s) < 0 ||
+        rc_snapshot_types_init(module, s) < 0 ||
         PyModule_AddFunctions(module, rc_dump_methods) < 0 ||
         PyModule_AddFunctions(module, rc_snapshot_methods) < 0 ||
         PyModule_AddFunctions(module, rc_chain_methods) < 0 ||
@@ -837,7 +837,6 @@ rc_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(s->diff_row);
     Py_VISIT(s->chain_type);
     Py_VISIT(s->objlist_type);
-    Py_VISIT(s->dump_type);
     Py_VISIT(s->snapshot_type);
     Py_VISIT(s->gc);
     Py_VISIT(s->tool_globals);
@@ -858,7 +857,6 @@ rc_clear(PyObject *module)
     Py_CLEAR(s->diff_row);
     Py_CLEAR(s->chain_type);
     Py_CLEAR(s->objlist_type);
-    Py_CLEAR(s->dump_type);
     Py_CLEAR(s->snapshot_type);
     Py_CLEAR(s->gc);
     Py_CLEAR(s->tool_globals);

@@ -43,7 +43,6 @@ typedef struct rc_state {
     PyTypeObject *diff_row;  /* struct sequence (name, count, delta, bytes_delta) */
     PyTypeObject *chain_type;
     PyTypeObject *objlist_type;
-    PyTypeObject *dump_type;     /* src/dump.c */
     PyTypeObject *snapshot_type;
     struct rc_idmap *idmap; /* the object ids of the last dump (refchain/idmap.h), or NULL */
     PyObject *gc;
@@ -201,11 +200,10 @@ struct rc_cycles;
 /* _garbage's groups (src/garbage.c) once objs[k] stands for c->ids[k]. */
 PyObject *rc_garbage_groups(const rc_graph *g, const struct rc_cycles *c, PyObject *const *objs);
 
-/* Snapshot files: writing them (src/dump.c: _dump_begin, _fork_dump, the
- * DumpState type) and reading them (src/snapshot.c: _load, SnapshotGraph). */
+/* Snapshot files: writing them (src/dump.c: _dump, _fork_dump) and
+ * reading them (src/snapshot.c: _load, SnapshotGraph). */
 extern PyMethodDef rc_dump_methods[];
 extern PyMethodDef rc_snapshot_methods[];
-int rc_dump_types_init(PyObject *module, rc_state *st);
 int rc_snapshot_types_init(PyObject *module, rc_state *st);
 /* Raise for a failed dump or load: MemoryError, OSError (the OS refused) or
  * ValueError (the file is not a snapshot this code reads), with the file

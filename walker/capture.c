@@ -97,6 +97,9 @@ typedef struct sizing {
     int strategy;
     PyCFunction fn; /* SIZE_CALL: a trusted METH_NOARGS __sizeof__ */
     int inline_kind; /* SIZE_CALL: an RC_SIZEOF_* that reads what fn returns, or -1 */
+    /* numpy's ndarray (or a subclass), its code numpy's own: follow the
+     * array's base, which ndarray (not a GC type) never traverses. */
+    int array_base;
 } sizing;
 
 /* A running frame's reference to one of its local variables. */
@@ -501,7 +504,7 @@ measure_static_type_extra(PyObject *sizeof_name, code_trust *trust)
 uint64_t
 rc_shallow_size(PyObject *op, const rc_capture_opts *opts, int *lower_bound)
 {
-    sizing s = {SIZE_BASIC, NULL, -1};
+    sizing s = {SIZE_BASIC, NULL, -1, 0};
     code_trust trust;
     PyObject *name = PyUnicode_InternFromString("__sizeof__");
     size_t extra = 0;
@@ -693,6 +696,9 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
     }
     sizing s;
     flags |= type_sizing(tp, w->sizeof_name, &w->trust, &s);
+    PyTypeObject *array = rc_array_type(tp);
+    s.array_base = array && array->tp_dealloc &&
+                   trusted_code(&w->trust, (PyCFunction)(void (*)(void))array->tp_dealloc);
     rc_status st = rc_builder_type(w->b, (uintptr_t)tp, w->name, w->name + short_at, flags, &id);
     if (st != RC_OK) {
         return st;
@@ -752,13 +758,22 @@ static size_t held_count(const walk *w, uintptr_t op);
 
 static rc_status node_type(walk *w, PyTypeObject *tp, uint32_t *type);
 
+/* Whether op, not a GC object, has a reference to follow all the same: a
+ * numpy array (its base).  A type that cannot be interned counts as one. */
+static int
+array_like(walk *w, PyTypeObject *tp)
+{
+    uint32_t type;
+    return node_type(w, tp, &type) != RC_OK || w->sizing[type].array_base;
+}
+
 /* Whether op becomes a node: always, but in a containers-only capture
  * (rc_capture_opts.containers_only) a leaf only when the tool holds it. */
 static int
-recorded(const walk *w, PyObject *op)
+recorded(walk *w, PyObject *op)
 {
     return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) ||
-           held_count(w, (uintptr_t)op) > 0;
+           held_count(w, (uintptr_t)op) > 0 || array_like(w, Py_TYPE(op));
 }
 
 /* Drop this node's references to leaves that are not recorded.  Their
@@ -791,6 +806,9 @@ count_new(walk *w, PyObject *op)
     rc_status st = node_type(w, tp, &type);
     if (st != RC_OK) {
         return st;
+    }
+    if (w->sizing[type].array_base) {
+        return rc_builder_queue(w->b, (uintptr_t)op); /* its base is counted too */
     }
     uint64_t size =
         w->opts->sizes ? object_size(op, tp, &w->sizing[type], w->static_type_extra) : 0;
@@ -974,6 +992,13 @@ expand(walk *w, PyObject *op, unsigned seeded)
         }
         if ((st = mark_namespace(w, op)) != RC_OK) {
             return st;
+        }
+    }
+    if (w->sizing[type].array_base) {
+        /* A view keeps its base array alive (and np.frombuffer its bytes). */
+        PyObject *base = rc_array_base(op);
+        if (base && visit(base, w) < 0) {
+            return w->visit_failed;
         }
     }
     if (w->counting) {

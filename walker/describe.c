@@ -1,10 +1,11 @@
-/* Root descriptions in C, for a fork dump's child (src/dump.c).
+/* Root descriptions in C, for dumps (src/dump.c).
  *
- * An in-process dump describes its roots in Python (_chains._describe_root).
- * A fork dump's child may run no Python code at all (other threads' states
- * are still there, the GIL's mutex may have been held at fork time, and a
- * signal or audit hook would run in the copy), so it describes them here, with
- * the same text, reading the same fields in place:
+ * Live answers describe their roots in Python (_chains._describe_root).  A
+ * dump runs no Python code from its capture to its file's end (no other
+ * thread may change what it reads), and a fork dump's child none at all
+ * (other threads' states are still there, the GIL's mutex may have been held
+ * at fork time, and a signal or audit hook would run in the copy), so both
+ * describe them here, with the same text, reading the same fields in place:
  *   - names come from type fields (ht_name, ht_qualname, tp_name) and from
  *     dicts scanned for exact str keys (PyDict_Next, which compares nothing:
  *     a dict lookup could call a colliding user key's __eq__);

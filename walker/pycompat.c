@@ -657,3 +657,33 @@ rc_builtin_sizeof(PyObject *op, int kind)
 #endif
     return -1;
 }
+
+/* The head of numpy's PyArrayObject_fields, to the base (numpy's
+ * ndarraytypes.h; unchanged from 1.7 to 2.x). */
+typedef struct {
+    PyObject_HEAD
+    char *data;
+    int nd;
+    void *dimensions;
+    void *strides;
+    PyObject *base;
+} np_array_head;
+
+PyTypeObject *
+rc_array_type(PyTypeObject *tp)
+{
+    for (; tp; tp = tp->tp_base) {
+        if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && tp->tp_name &&
+            strcmp(tp->tp_name, "numpy.ndarray") == 0 &&
+            tp->tp_basicsize >= (Py_ssize_t)sizeof(np_array_head)) {
+            return tp;
+        }
+    }
+    return NULL;
+}
+
+PyObject *
+rc_array_base(PyObject *op)
+{
+    return ((np_array_head *)(void *)op)->base;
+}

@@ -1562,6 +1562,8 @@ relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
     } else if (PyType_Check(parent)) {
         f[n].name = ".__bases__", f[n++].value = ((PyTypeObject *)parent)->tp_bases;
         f[n].name = ".__mro__", f[n++].value = ((PyTypeObject *)parent)->tp_mro;
+    } else if (rc_array_type(Py_TYPE(parent))) {
+        f[n].name = ".base", f[n++].value = rc_array_base(parent); /* compared, not read */
     }
     for (int i = 0; i < n; i++) {
         if (f[i].value && f[i].value == child) {

@@ -36,6 +36,16 @@ struct _object *rc_frame_back(struct _object *frame);
  * no dict of frames (one held in a Python local makes a cycle). */
 int rc_frame_thread(struct _object *frame, unsigned long *ident, size_t *n_threads);
 
+/* numpy's ndarray, found by name in tp's chain of bases (a static type
+ * named "numpy.ndarray" whose instances are laid out as numpy's
+ * PyArrayObject_fields), or NULL.  The name alone does not make it numpy's:
+ * a caller that reads through the base must check where its code lies. */
+struct _typeobject *rc_array_type(struct _typeobject *tp);
+/* The object an array of that type keeps alive (a view's base array, the
+ * bytes or buffer owner under np.frombuffer), read in place from the
+ * layout numpy 1.x and 2.x share: borrowed, or NULL. */
+struct _object *rc_array_base(struct _object *op);
+
 /* tracemalloc's traceback of the memory block of obj, a new reference to
  * ((filename, lineno), ...) most recent first, or to None (untraced, or a
  * static type): with rc_alloc_traceback_counts, the functions here that

@@ -104,21 +104,13 @@ def dump(path, *, values=True, redact=False, fork=False, force=False):
 
 
 def _dump(path, values, redact):
-    state = _refchain._dump_begin()
-    try:
-        ids, texts = [], []
-        for node_id, kind, obj in state.roots():
-            try:
-                text = _chains._describe_root(kind, obj)
-            except Exception:
-                text = "%s %s" % (kind, _format.name(type(obj).__name__))
-            ids.append(node_id)
-            texts.append(text)
-        del obj
-        state.write(path, ids, texts, _facts(redact), values and not redact,
-                    tracemalloc.is_tracing(), redact)
-    finally:
-        state.close()
+    # One call, from the capture to the file's end: no Python code runs in
+    # it, so no other thread changes what it reads.  The facts are the
+    # process's before the capture; the roots are described in C, with the
+    # text _chains gives (as a fork dump's child does).
+    handlers, names = _signal_handlers()
+    _refchain._dump(path, _fact_text(_facts(redact)), values and not redact, redact,
+                    tracemalloc.is_tracing(), handlers, names, os.getcwd())
 
 
 # ---- fork dumps ------------------------------------------------------------------------
@@ -200,24 +192,42 @@ class DumpProcess:
             pass
 
 
+_POINTER_BYTES = (sys.maxsize.bit_length() + 1) // 8
+
+
+def _fact_text(facts):
+    """The facts as the extension takes them: one str, NUL between the
+    parts (a list of pairs would be objects of the heap it captures)."""
+    return "\0".join(part.replace("\0", "\\0") for kv in facts for part in kv)
+
+
 def _signal_handlers():
-    """([handler], [signal name]) for the Python functions installed as
-    signal handlers: a fork dump's child names them without Python."""
-    import signal
-    names = {}
-    for k, v in dict.items(signal.__dict__):
-        if type(k) is str and k.startswith("SIG") and "_" not in k and isinstance(v, int):
-            names.setdefault(int(v), []).append(k)
+    """(bytes, str) for the Python functions installed as signal handlers:
+    their addresses, and their signals' names separated by NUL.  A dump
+    names them in C (a fork dump's child runs no Python)."""
+    # The C module, as _chains._signal_of reads it: plain ints (the signal
+    # module's enums would fill caches of their own, new objects in the
+    # heap the dump captures).
+    signal = sys.modules.get("_signal")
+    ns = signal.__dict__ if type(signal) is types.ModuleType else {}
+    getsignal, valid = ns.get("getsignal"), ns.get("valid_signals")
     handlers, labels = [], []
-    for signum in signal.valid_signals():
+    if type(getsignal) is not types.BuiltinFunctionType or \
+            type(valid) is not types.BuiltinFunctionType:
+        return b"", ""
+    names = {}
+    for k, v in dict.items(ns):
+        if type(k) is str and k.startswith("SIG") and "_" not in k and type(v) is int:
+            names.setdefault(v, []).append(k)
+    for signum in valid():
         try:
-            h = signal.getsignal(signum)
+            h = getsignal(signum)
         except (OSError, ValueError):
             continue
         if type(h) in (types.FunctionType, types.MethodType):
-            handlers.append(h)
+            handlers.append(id(h).to_bytes(_POINTER_BYTES, sys.byteorder))
             labels.append(sorted(names[signum])[0] if signum in names else "signal %d" % signum)
-    return handlers, labels
+    return b"".join(handlers), "\0".join(labels)
 
 
 def _check_target(path):
@@ -238,9 +248,9 @@ def _fork_dump(path, values, redact):
     start = time.perf_counter()
     facts = _facts(redact) + [("fork", "written by a forked child, which ran no Python code; "
                                        "no allocation tracebacks")]
-    handlers, labels = _signal_handlers()
-    (pid, fd), keep = _refchain._fork_dump(path, facts, values, redact, tracemalloc.is_tracing(),
-                                           handlers, labels, os.getcwd())
+    handlers, names = _signal_handlers()
+    (pid, fd), keep = _refchain._fork_dump(path, _fact_text(facts), values, redact,
+                                           tracemalloc.is_tracing(), handlers, names, os.getcwd())
     return DumpProcess(pid, fd, path, time.perf_counter() - start, keep)
 
 

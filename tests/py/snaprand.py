@@ -66,8 +66,10 @@ refchain.dump(PATH)
 refchain.load(PATH).find_chain(id(randheap.ROOT))
 _answer("warm", 0, list(map(str, refchain.explain("list", limit=3))))
 for A in range(1100):       # 3.8-3.10 give a code object its opcache after 1024 runs:
-    _answer("warm", A, [])  # json's and _answer's get it now, not between a dump and
-A = None                    # its live answers (it adds to what a function retains)
+    _answer("warm", A, [])  # json's, _answer's and the root describer's (which only the
+    refchain._chains._describe_root("module", randheap)  # live answers call) get it
+A = None                    # now, not between a dump and its live answers (it adds to
+                            # what a function retains)
 for SEED in range(FIRST, FIRST + COUNT):
     randheap.ROOT.clear()
     randheap.MADE.clear()

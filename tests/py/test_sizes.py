@@ -2,6 +2,7 @@
 __sizeof__ to run no Python code, the layout size flagged as a lower bound
 where it cannot, and never a call into code it does not trust."""
 
+import json
 import os
 import subprocess
 import sys
@@ -171,3 +172,48 @@ def test_numpy_arrays_and_scalars_weigh_what_getsizeof_says(run_script):
     assert lines["lower"] == "False"
     growth = [line for line in proc.stdout.splitlines() if line.startswith("ndarray")]
     assert growth and growth[0].split()[2] == "+210" and growth[0].split()[3] == "+200.0"
+
+
+@pytest.mark.skipif(
+    sys.executable != numpy_python and os.path.realpath(sys.executable) != os.path.realpath(numpy_python),
+    reason="Debian's python3-numpy is built for Debian's python3 only")
+def test_a_view_keeps_its_base_array_and_refchain_follows_it(run_script, tmp_path):
+    # ndarray is not a GC type: nothing traverses a view's base.  A service
+    # that keeps 8 elements of each request's 1 MB array keeps the whole
+    # array: the census, retained(), find_chain and a dump must see it.
+    proc = run_script("""
+        import json
+        import numpy as np
+        import refchain
+
+        HEADERS = []
+
+        def handle(i):
+            raw = np.empty(1 << 17)                  # 1 MiB of data
+            raw[:] = i
+            HEADERS.append(raw[:8])
+            HEADERS.append(np.frombuffer(b"x" * 4096 + bytes([i % 256]), dtype=np.uint8)[:4])
+
+        start = refchain.census()
+        for i in range(50):
+            handle(i)
+        grew = {row.name: row for row in refchain.census() - start}
+        nbytes, count = refchain.retained(HEADERS)
+        chain = refchain.find_chain(HEADERS[10].base)
+        data = refchain.find_chain(HEADERS[11].base.base)
+        refchain.dump("views.rcsnap")
+        snap = refchain.load("views.rcsnap")
+        print(json.dumps([grew["numpy.ndarray"].delta, grew["numpy.ndarray"].bytes_delta,
+                          grew["bytes"].delta, nbytes, count, str(chain), str(data),
+                          str(snap.find_chain(id(HEADERS[10].base))),
+                          [str(g) for g in refchain.explain("numpy.ndarray", limit=2)]]))
+    """)
+    n, nbytes, n_bytes, retained, count, chain, data, from_file, groups = json.loads(proc.stdout)
+    assert n == 200 and nbytes > 50 << 20, (n, nbytes)   # views, bases, frombuffer arrays, views
+    assert n_bytes >= 50
+    assert retained > 50 << 20 and count >= 1 + 200, (retained, count)
+    assert chain.startswith("module __main__ → ['HEADERS'] list → [10] ndarray → .base ndarray"), chain
+    assert data.startswith("module __main__ → ['HEADERS'] list → [11] ndarray → .base ndarray"
+                           " → .base bytes"), data
+    assert from_file == chain
+    assert any("→ .base ndarray" in g for g in groups), groups

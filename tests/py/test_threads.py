@@ -135,3 +135,23 @@ def test_chains_read_as_they_were_found_while_a_thread_rebinds_them(run_script):
     assert sum("module __main__ → ['d'] deque → [*] Job" in line for line in explained) == 5, \
         explained
     assert all(" in thread churner → " in line for line in explained if "held through frame" in line)
+
+
+def test_a_dump_reads_as_it_was_captured_while_a_thread_rebinds_it(run_script, tmp_path):
+    # The same churn: an in-process dump described its roots in Python
+    # between the capture and the writing of its labels, and another thread
+    # ran meanwhile.  Now no Python code runs from the capture to the file's
+    # end.
+    source = CHURN.replace('''    for _ in range(5):
+        texts.append([str(g) for g in refchain.explain("Job", limit=3)])
+        texts.append([str(s) for s in refchain.suspects(min_share=0)][:3])''', '''    for i in range(5):
+        refchain.dump("heap%d.rcsnap" % i)
+    for i in range(5):
+        snap = refchain.load("heap%d.rcsnap" % i)
+        texts.append([str(g) for g in snap.explain("Job", limit=3)])''')
+    assert source != CHURN
+    texts = json.loads(run_script(source).stdout)
+    lines = [line for text in texts for line in text]
+    assert not [line for line in lines if "<referent #" in line], lines
+    assert sum("module __main__ → ['d'] deque → [*] Job" in line for line in lines) == 5, lines
+    assert all(" in thread churner → " in line for line in lines if "held through frame" in line)
