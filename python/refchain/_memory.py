@@ -93,17 +93,20 @@ class MemoryLayers:
     traced memory (None when it does not trace); unexplained: rss - counted
     (None without rss), the allocator's free lists, arenas not returned
     and native memory; pool: the part of it refchain keeps for its next
-    capture (refchain.release_memory() frees it).  str() is one line ending
-    with which to hunt."""
+    capture (refchain.release_memory() frees it); tracer: the part
+    tracemalloc takes for its own tables (None when it does not trace).
+    str() is one line ending with which to hunt, judged on what is not in
+    objects once refchain's pool and tracemalloc's tables are set aside."""
 
-    __slots__ = ("rss", "counted", "objects", "traced", "unexplained", "pool")
+    __slots__ = ("rss", "counted", "objects", "traced", "unexplained", "pool", "tracer")
 
-    def __init__(self, rss, counted, objects, traced=None, pool=0):
+    def __init__(self, rss, counted, objects, traced=None, pool=0, tracer=None):
         self.rss = rss
         self.counted = counted
         self.objects = objects
         self.traced = traced
         self.pool = pool
+        self.tracer = tracer
         self.unexplained = None if rss is None else rss - counted
 
     @property
@@ -111,13 +114,19 @@ class MemoryLayers:
         """Which to hunt: objects, or native memory."""
         if self.rss is None or self.rss <= 0:
             return "RSS is unknown here: compare the objects' bytes with the process's memory"
-        share = self.unexplained / self.rss
+        # refchain's pool and tracemalloc's tables are the tools' own: with
+        # tracemalloc tracing 25 frames they can be most of what objects do
+        # not explain, and would send the hunt to native memory.
+        tools = (self.pool or 0) + (self.tracer or 0)
+        base = self.rss - tools if 0 < tools < self.rss else self.rss
+        aside = ", tracemalloc's and refchain's own memory aside," if base != self.rss else ""
+        share = (self.unexplained - (self.rss - base)) / base
         if share >= 0.5:
-            return ("%d%% of RSS is not in objects: look at native memory and the allocator "
+            return ("%d%% of RSS%s is not in objects: look at native memory and the allocator "
                     "(C extensions, free lists, arenas not returned), not at objects"
-                    % round(100 * share))
-        return ("%d%% of RSS is objects: hunt objects (show_growth, explain)"
-                % round(100 * (1 - max(share, 0))))
+                    % (round(100 * share), aside))
+        return ("%d%% of RSS%s is objects: hunt objects (show_growth, explain)"
+                % (round(100 * (1 - max(share, 0))), aside))
 
     def summary(self):
         """The line without its 'memory: ' prefix."""
@@ -136,6 +145,8 @@ class MemoryLayers:
                 % human_bytes(self.pool)
         if self.traced is not None:
             text += "; tracemalloc traces %s" % human_bytes(self.traced)
+        if self.tracer:
+            text += " and takes %s for its own tables" % human_bytes(self.tracer)
         return "%s; %s" % (text, self.hint)
 
     def __str__(self):
@@ -148,7 +159,7 @@ class MemoryLayers:
     def as_dict(self):
         return {"rss": self.rss, "counted": self.counted, "objects": self.objects,
                 "traced": self.traced, "unexplained": self.unexplained, "pool": self.pool,
-                "text": self.summary()}
+                "tracer": self.tracer, "text": self.summary()}
 
 
 def memory_layers(census=None, *, force=False):
@@ -174,10 +185,12 @@ def layers_of(census, rss, pool=None):
     """MemoryLayers of a census taken now, and the RSS read before it (and
     refchain's pool then; None: now)."""
     total = census.total
-    traced = tracemalloc.get_traced_memory()[0] if tracemalloc.is_tracing() else None
+    tracing = tracemalloc.is_tracing()
+    traced = tracemalloc.get_traced_memory()[0] if tracing else None
+    tracer = tracemalloc.get_tracemalloc_memory() if tracing else None
     if pool is None:
         pool = _refchain._pool_bytes()
-    return MemoryLayers(rss, total.bytes, total.count, traced, pool)
+    return MemoryLayers(rss, total.bytes, total.count, traced, pool, tracer)
 
 
 def snapshot_layers(facts, census):
@@ -194,7 +207,8 @@ def snapshot_layers(facts, census):
     if rss is None:
         rss = number("rss bytes")
     total = census.total
-    return MemoryLayers(rss, total.bytes, total.count, number("tracemalloc traced bytes"))
+    return MemoryLayers(rss, total.bytes, total.count, number("tracemalloc traced bytes"),
+                        tracer=number("tracemalloc own bytes"))
 
 
 # ---- headroom ----------------------------------------------------------------------------

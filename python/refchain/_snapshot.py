@@ -63,7 +63,8 @@ def _facts(redact):
         current, peak = tracemalloc.get_traced_memory()
         facts += [("tracemalloc traced bytes", str(current)),
                   ("tracemalloc peak bytes", str(peak)),
-                  ("tracemalloc frames", str(tracemalloc.get_traceback_limit()))]
+                  ("tracemalloc frames", str(tracemalloc.get_traceback_limit())),
+                  ("tracemalloc own bytes", str(tracemalloc.get_tracemalloc_memory()))]
     return facts
 
 

@@ -42,6 +42,14 @@ def test_the_hint_names_what_to_hunt():
         "objects (allocator free lists, arenas, native memory); tracemalloc traces 120.0 MiB; "
         "75% of RSS is not in objects: look at native memory and the allocator (C extensions, "
         "free lists, arenas not returned), not at objects")
+    # tracemalloc's own tables (25 frames a trace) and refchain's pool are
+    # set aside: they made a heap of objects read as a native-memory hunt.
+    traced = _memory.MemoryLayers(100 * MiB, 40 * MiB, 1000, 38 * MiB, pool=5 * MiB,
+                                  tracer=35 * MiB)
+    assert traced.hint == ("67% of RSS, tracemalloc's and refchain's own memory aside, is "
+                           "objects: hunt objects (show_growth, explain)")
+    assert "tracemalloc traces 38.0 MiB and takes 35.0 MiB for its own tables" in str(traced)
+    assert traced.as_dict()["tracer"] == 35 * MiB
     over = _memory.MemoryLayers(10 * MiB, 12 * MiB, 1000, None)
     assert "the objects' bytes exceed RSS by 2.0 MiB" in str(over)
     assert "RSS unknown" in str(_memory.MemoryLayers(None, MiB, 10, None))

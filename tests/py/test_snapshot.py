@@ -198,6 +198,7 @@ def test_facts_and_file_mode(demo):
     assert facts["host"] == socket.gethostname()
     assert json.loads(facts["argv"]) == ["demo.py"]
     assert int(facts["rss bytes"]) > 0 and int(facts["tracemalloc traced bytes"]) > 0
+    assert snap.memory_layers().tracer == int(facts["tracemalloc own bytes"]) > 0
     assert len(json.loads(facts["gc stats"])) == 3
     assert snap.traced and len(snap) > 10000
     assert stat.S_IMODE(os.stat(str(d / "after.rcsnap")).st_mode) == 0o600
