@@ -247,8 +247,8 @@ class LeakReport:
 
 def leaks(since, limit=5):
     """The objects new since `since` (a Census from refchain.census()),
-    grouped by type (the `limit` largest types) and each type explained
-    (its `limit` largest groups)."""
+    grouped by type (the `limit` types with the most new objects) and each
+    type explained (its `limit` largest groups)."""
     if not isinstance(since, _refchain.Census):
         raise TypeError("leaks() argument 'since' must be a refchain.Census, not %s"
                         % type(since).__name__)

@@ -29,6 +29,8 @@ share them, as a loop in one test would.  Coroutine tests are run once,
 unchecked (their plugin calls them)."""
 
 import inspect
+import io
+import logging
 
 import pytest
 
@@ -100,6 +102,38 @@ def check(body, name, types=(), ignore=(), repeat=DEFAULT_REPEAT, warmup=DEFAULT
     return _leakcheck.report(name, start, end, per_round, run)
 
 
+def _each_run_logs_afresh(body):
+    """body, made to start each run with pytest's log capture as the first
+    run found it.  pytest's logging plugin keeps every record the test logs
+    (caplog's handler, and the one behind the report's "Captured log"
+    section), and the repeated runs share them: any test that logs a warning
+    would leak a LogRecord a run.  Each run now sees what a run alone sees,
+    and the report the last run's records."""
+    try:
+        from _pytest.logging import LogCaptureHandler
+    except ImportError:
+        return body
+    marks = []
+    for h in logging.getLogger().handlers:
+        stream = getattr(h, "stream", None)
+        if isinstance(h, LogCaptureHandler) and isinstance(getattr(h, "records", None), list) \
+                and isinstance(stream, io.StringIO):
+            marks.append((h, len(h.records), stream.getvalue()))
+    if not marks:
+        return body
+
+    def run():
+        for h, n, text in marks:
+            if isinstance(h.records, list):
+                del h.records[n:]
+            if isinstance(h.stream, io.StringIO) and h.stream.getvalue() != text:
+                h.stream = io.StringIO()
+                h.stream.write(text)
+        body()
+
+    return run
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem):
     options = _options(pyfuncitem)
@@ -109,8 +143,8 @@ def pytest_pyfunc_call(pyfuncitem):
     types, ignore, repeat, warmup = options
     funcargs = pyfuncitem.funcargs
     testargs = {arg: funcargs[arg] for arg in pyfuncitem._fixtureinfo.argnames}
-    found = check(lambda: testfunction(**testargs), pyfuncitem.name, types, ignore, repeat,
-                  warmup)
+    found = check(_each_run_logs_afresh(lambda: testfunction(**testargs)), pyfuncitem.name,
+                  types, ignore, repeat, warmup)
     if found:
         lines = ["%s leaked %s" % (pyfuncitem.name, line) for line in found.summary()]
         pytest.fail("\n".join(lines + ["", str(found)]), pytrace=False)

@@ -289,3 +289,37 @@ def test_help_lists_the_options(pytester):
     result = _run(pytester, "--markers")
     assert "refchain_no_leaks(types=None, ignore=None, repeat=1, warmup=1)" in \
         result.stdout.str()
+
+
+LOGGING_TESTS = """
+import logging
+
+log = logging.getLogger("app")
+KEEP = []
+
+def test_caplog(caplog):
+    log.warning("hello %d", 1)
+    assert "hello" in caplog.text
+    assert len(caplog.records) == 1     # each run sees what a run alone sees
+
+def test_logs_a_warning():
+    log.warning("plain %d", 2)
+
+def test_logs_and_leaks():
+    log.warning("leak %d", 3)
+    KEEP.append(object())
+"""
+
+
+def test_tests_that_log_are_not_leaks(pytester):
+    # pytest's logging plugin keeps every record a test logs (caplog's
+    # handler, and the report's): the repeated runs share them, and every
+    # test that logged a warning failed with `leaked 1 logging.LogRecord`.
+    pytester.makepyfile(test_logging=LOGGING_TESTS)
+    result = _run(pytester, "-q", "--refchain-leaks")
+    result.assert_outcomes(passed=2, failed=1)
+    text = result.stdout.str()
+    assert "test_logs_and_leaks leaked 1 object: held through module test_logging → ['KEEP']" \
+        in text, text
+    assert "LogRecord" not in text and "test_caplog leaked" not in text, text
+    assert "WARNING  app:test_logging.py:15 leak 3" in text    # the report keeps a run's log
