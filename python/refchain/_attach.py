@@ -469,7 +469,9 @@ def attach(pid, output=None, fork=False, timeout=60.0, force=False):
     """Make process `pid` (a running CPython of this interpreter version)
     write a snapshot to `output` (default refchain-PID-TIME.rcsnap in the
     current directory); return a dict: path, pause (seconds the target's
-    main thread spent), seconds (command to file), method.  The target
+    main thread spent on the snapshot), stopped (at most how long gdb held
+    the whole target stopped before that: its run, attach to detach),
+    seconds (command to file), method.  The target
     checks its memory budget first (force=True skips the check)."""
     start = time.monotonic()
     major, minor, debug = describe_target(pid)
@@ -490,18 +492,21 @@ def attach(pid, output=None, fork=False, timeout=60.0, force=False):
     _unlink(result)
     _write_private(request, json.dumps(req).encode("utf-8"), st.st_uid, st.st_gid)
     deadline = start + timeout
+    injected = time.monotonic()
     try:
         method = _inject(pid, folder, (major, minor), debug, st, timeout)
     except BaseException:
         _unlink(request)
         raise
+    # gdb stops the whole target from its attach to its detach: at most this.
+    stopped = time.monotonic() - injected if method == "gdb" else 0.0
     res = _await_result(pid, request, result, nonce, deadline, timeout)
     if not res.get("ok"):
         error = str(res.get("error"))
         if error.startswith("MemoryBudgetError"):
             error += " (here: attach --force skips the check)"
         raise AttachError("%d could not write the snapshot: %s" % (pid, error))
-    return {"pid": pid, "path": res["path"], "pause": res.get("pause"),
+    return {"pid": pid, "path": res["path"], "pause": res.get("pause"), "stopped": stopped,
             "seconds": time.monotonic() - start, "method": method,
             "python": "%d.%d%s" % (major, minor, "d" if debug else "")}
 

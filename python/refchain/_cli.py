@@ -462,10 +462,12 @@ def cmd_attach(args, progress):
     if args.json:
         _write_json(dict(res, command="attach"))
     else:
+        stopped = (", after gdb stopped it for at most %.2f s" % res["stopped"]
+                   if res.get("stopped") else "")
         sys.stdout.write("wrote %s: process %d (Python %s, through %s), its main thread "
-                         "paused %.2f s, %.1f s in all\n"
+                         "paused %.2f s%s, %.1f s in all\n"
                          % (res["path"], res["pid"], res["python"], res["method"],
-                            res["pause"] or 0.0, res["seconds"]))
+                            res["pause"] or 0.0, stopped, res["seconds"]))
     return EXIT_OK
 
 

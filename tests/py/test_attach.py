@@ -6,6 +6,7 @@ input exits 2 with its one-line message and leaves the target running."""
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -178,6 +179,11 @@ def test_attach_json(tmp_path):
         assert data["command"] == "attach" and data["pid"] == target.pid
         assert data["path"] == str(tmp_path / "t.rcsnap") and data["method"] == "gdb"
         assert 0 <= data["pause"] <= data["seconds"]
+        # gdb's stop is its own line of the pause: the whole target waits.
+        assert 0 < data["stopped"] < data["seconds"]
+        text = _attach(target.pid, "-o", tmp_path / "u.rcsnap")
+        assert re.search(r"its main thread paused \d+\.\d\d s, after gdb stopped it for at "
+                         r"most \d+\.\d\d s, ", text.stdout), text.stdout
         assert target.poll() is None
     finally:
         _stop(target)
