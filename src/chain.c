@@ -217,19 +217,7 @@ chain_labels(PyObject *op, void *Py_UNUSED(closure))
     if (!self->labelled) {
         Py_RETURN_NONE;
     }
-    PyObject *t = PyTuple_New((Py_ssize_t)self->n_labels);
-    for (size_t i = 0; t && i < self->n_labels; i++) {
-        const char *text = self->labels[i].label;
-        PyObject *label = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
-        PyObject *step = label ? Py_BuildValue("(nN)", (Py_ssize_t)self->labels[i].end, label)
-                               : NULL;
-        if (!step) {
-            Py_CLEAR(t);
-            break;
-        }
-        PyTuple_SET_ITEM(t, (Py_ssize_t)i, step);
-    }
-    return t;
+    return rc_label_steps_tuple(self->labels, self->n_labels);
 }
 
 /* The name of the thread that ran the root frame when the chain was found,

@@ -358,6 +358,30 @@ dump_signals(PyObject *handlers, PyObject *names, fork_plan *p)
     return 0;
 }
 
+/* The arguments _dump() and _fork_dump() share: (path, facts, values, redact,
+ * tracing, handlers, signal_names, cwd) into p, *path (a bytes, to release)
+ * and *tracing.  -1 with an exception set. */
+static int
+dump_args(const char *func, PyObject *const *args, Py_ssize_t nargs, fork_plan *p,
+          PyObject **path, int *tracing)
+{
+    if (nargs != 8 || !PyUnicode_Check(args[7])) {
+        PyErr_Format(PyExc_TypeError, "%s(path, facts, values, redact, tracing, handlers, "
+                                      "signal_names, cwd)", func);
+        return -1;
+    }
+    p->values = PyObject_IsTrue(args[2]);
+    p->redact = PyObject_IsTrue(args[3]);
+    *tracing = PyObject_IsTrue(args[4]);
+    if (p->values < 0 || p->redact < 0 || *tracing < 0 ||
+        !PyUnicode_FSConverter(args[0], path) || dump_facts(args[1], p) < 0 ||
+        dump_signals(args[5], args[6], p) < 0 || !(p->env.cwd = PyUnicode_AsUTF8(args[7]))) {
+        return -1;
+    }
+    p->path = PyBytes_AS_STRING(*path);
+    return 0;
+}
+
 /* _fork_dump(path, facts, values, redact, tracing, handlers, signal_names,
  * cwd) -> (pid, fd, tracked): the child writes path; fd is the read end of
  * its message pipe; tracked is what the parent keeps until the child has
@@ -366,23 +390,14 @@ dump_signals(PyObject *handlers, PyObject *names, fork_plan *p)
 static PyObject *
 rc_fork_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 || !PyUnicode_Check(args[7])) {
-        PyErr_SetString(PyExc_TypeError, "_fork_dump(path, facts, values, redact, tracing, "
-                                         "handlers, signal_names, cwd)");
-        return NULL;
-    }
     fork_plan p = {0};
     PyObject *path = NULL, *run = NULL, *result = NULL;
-    p.values = PyObject_IsTrue(args[2]);
-    p.redact = PyObject_IsTrue(args[3]);
-    int tracing = PyObject_IsTrue(args[4]);
-    if (p.values < 0 || p.redact < 0 || tracing < 0 || !PyUnicode_FSConverter(args[0], &path) ||
-        dump_facts(args[1], &p) < 0 || dump_signals(args[5], args[6], &p) < 0 ||
-        !(p.env.cwd = PyUnicode_AsUTF8(args[7])) || (tracing && fork_beneath(&p) < 0) ||
+    int tracing;
+    if (dump_args("_fork_dump", args, nargs, &p, &path, &tracing) < 0 ||
+        (tracing && fork_beneath(&p) < 0) ||
         !(p.tracked = rc_capture_tracked_list(rc_module_state(module)->gc))) {
         goto finally;
     }
-    p.path = PyBytes_AS_STRING(path);
     /* From here to the fork no Python code runs. */
     if ((run = fork_run(module, &p)) != NULL) {
         result = Py_BuildValue("(OO)", run, p.tracked);
@@ -402,19 +417,10 @@ finally:
 static PyObject *
 rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 8 || !PyUnicode_Check(args[7])) {
-        PyErr_SetString(PyExc_TypeError, "_dump(path, facts, values, redact, tracing, "
-                                         "handlers, signal_names, cwd)");
-        return NULL;
-    }
     fork_plan p = {0};
     PyObject *path = NULL, *result = NULL;
-    p.values = PyObject_IsTrue(args[2]);
-    p.redact = PyObject_IsTrue(args[3]);
-    int tracing = PyObject_IsTrue(args[4]);
-    if (p.values < 0 || p.redact < 0 || tracing < 0 || !PyUnicode_FSConverter(args[0], &path) ||
-        dump_facts(args[1], &p) < 0 || dump_signals(args[5], args[6], &p) < 0 ||
-        !(p.env.cwd = PyUnicode_AsUTF8(args[7]))) {
+    int tracing;
+    if (dump_args("_dump", args, nargs, &p, &path, &tracing) < 0) {
         goto finally;
     }
     int paused = rc_gc_pause(); /* tracemalloc's tracebacks are tuples */
@@ -449,7 +455,7 @@ rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         d.sites = &found;
     }
-    rc_snap_status ss = rc_dump_live(PyBytes_AS_STRING(path), &d, &t, msg, sizeof msg);
+    rc_snap_status ss = rc_dump_live(p.path, &d, &t, msg, sizeof msg);
     if (ss != RC_SNAP_OK) {
         rc_snap_raise(ss, msg);
         goto done;

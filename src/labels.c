@@ -57,8 +57,16 @@ rc_label_path_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
     if (st != RC_OK) {
         return rc_raise(st);
     }
-    PyObject *result = PyTuple_New((Py_ssize_t)n_steps);
-    for (size_t i = 0; result && i < n_steps; i++) {
+    PyObject *result = rc_label_steps_tuple(steps, n_steps);
+    rc_label_steps_free(steps, n_steps);
+    return result;
+}
+
+PyObject *
+rc_label_steps_tuple(const rc_label_step *steps, size_t n)
+{
+    PyObject *result = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; result && i < n; i++) {
         const char *text = steps[i].label;
         PyObject *label = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "replace");
         PyObject *step = label ? Py_BuildValue("(nN)", (Py_ssize_t)steps[i].end, label) : NULL;
@@ -68,6 +76,5 @@ rc_label_path_py(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t 
         }
         PyTuple_SET_ITEM(result, (Py_ssize_t)i, step);
     }
-    rc_label_steps_free(steps, n_steps);
     return result;
 }

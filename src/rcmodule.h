@@ -200,6 +200,11 @@ struct rc_cycles;
 /* _garbage's groups (src/garbage.c) once objs[k] stands for c->ids[k]. */
 PyObject *rc_garbage_groups(const rc_graph *g, const struct rc_cycles *c, PyObject *const *objs);
 
+/* ((end, label), ...) of relate's steps, as _label_path() returns them
+ * (src/labels.c); NULL with an exception set. */
+struct rc_label_step;
+PyObject *rc_label_steps_tuple(const struct rc_label_step *steps, size_t n);
+
 /* Snapshot files: writing them (src/dump.c: _dump, _fork_dump) and
  * reading them (src/snapshot.c: _load, SnapshotGraph). */
 extern PyMethodDef rc_dump_methods[];
