@@ -15,19 +15,20 @@ import refchain
 
 # Every chain's labels also read offline, as a loaded snapshot reads them
 # (tests/py/ext/relate_probe.c): each referrer's references named at once
-# (rc_relate_out), encoded, decoded and presented.  They must be the same.
+# (rc_relate_out), encoded, decoded and presented.  They must be the same as
+# the live labels (read when the chain was found, a Chain's _labels).
 import _rc_probe
-from refchain import _refchain
-_live_label_path = _refchain._label_path
+from refchain import _chains, _refchain
+_live_label_path = _chains.label_path
 _offline_checks = [0]
-def _checked_label_path(objs, edges, start=0, limit=0):
-    steps = _live_label_path(objs, edges, start, limit)
-    offline = _rc_probe.offline_path(tuple(objs), tuple(edges), start, limit, False)
+def _checked_label_path(objs, edges, read=None):
+    steps = read if read is not None else _refchain._label_path(tuple(objs), tuple(edges))
+    offline = _rc_probe.offline_path(tuple(objs), tuple(edges), 0, 0, False)
     _offline_checks[0] += 1
-    if offline != steps:
+    if tuple(offline) != tuple(steps):
         print("offline_mismatch=" + json.dumps([list(steps), list(offline)]))
-    return steps
-_refchain._label_path = _checked_label_path
+    return _live_label_path(objs, edges, steps)
+_chains.label_path = _checked_label_path
 atexit.register(lambda: print("offline_checks=%d" % _offline_checks[0]))
 
 class Target:
