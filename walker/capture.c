@@ -2287,13 +2287,14 @@ rc_capture_sites(PyObject *const *refs, size_t n, rc_sites *out)
     }
     b.tb_cap = cap;
     out->traceback_off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
+    void *top = rc_frames_hide();
+    st = RC_OK;
+    for (size_t i = 0; i < n && st == RC_OK; i++) {
         if (site_of_object(&b, refs[i], &out->node_traceback[i]) < 0) {
             st = PyErr_Occurred() ? RC_EPYTHON : RC_ENOMEM;
-            goto finally;
         }
     }
-    st = RC_OK;
+    rc_frames_show(top);
 finally:
     rc_free(b.file_obj);
     rc_free(b.by_frame.slot);

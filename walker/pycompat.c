@@ -547,6 +547,44 @@ rc_frame_thread(PyObject *frame, unsigned long *ident, size_t *n_threads)
 PyAPI_FUNC(PyObject *) _PyTraceMalloc_GetTraceback(unsigned int domain, uintptr_t ptr);
 #endif
 
+/* See pycompat.h.  The field tracemalloc reads the running frame from, per
+ * version; 3.14+ is left alone (untested). */
+void *
+rc_frames_hide(void)
+{
+    PyThreadState *ts = PyThreadState_Get();
+    void *top = NULL;
+#if PY_VERSION_HEX >= 0x030E0000
+    (void)ts;
+#elif PY_VERSION_HEX >= 0x030D0000
+    top = ts->current_frame;
+    ts->current_frame = NULL;
+#elif PY_VERSION_HEX >= 0x030B0000
+    top = ts->cframe->current_frame;
+    ts->cframe->current_frame = NULL;
+#else
+    top = ts->frame;
+    ts->frame = NULL;
+#endif
+    return top;
+}
+
+void
+rc_frames_show(void *top)
+{
+    PyThreadState *ts = PyThreadState_Get();
+#if PY_VERSION_HEX >= 0x030E0000
+    (void)ts;
+    (void)top;
+#elif PY_VERSION_HEX >= 0x030D0000
+    ts->current_frame = top;
+#elif PY_VERSION_HEX >= 0x030B0000
+    ts->cframe->current_frame = top;
+#else
+    ts->frame = top;
+#endif
+}
+
 PyObject *
 rc_alloc_traceback(PyObject *obj)
 {
@@ -577,6 +615,7 @@ rc_alloc_traceback_counts(PyObject *objects)
         Py_XDECREF(seq);
         return NULL;
     }
+    void *top = rc_frames_hide();
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
         PyObject *tb = rc_alloc_traceback(PySequence_Fast_GET_ITEM(seq, i));
         if (!tb) {
@@ -595,11 +634,13 @@ rc_alloc_traceback_counts(PyObject *objects)
         }
         Py_DECREF(tb);
         if (failed) {
+            rc_frames_show(top);
             Py_DECREF(counts);
             Py_DECREF(seq);
             return NULL;
         }
     }
+    rc_frames_show(top);
     Py_DECREF(seq);
     return counts;
 }

@@ -64,6 +64,17 @@ struct _object *rc_alloc_traceback(struct _object *obj);
  * then reads each distinct traceback once, not each of a million objects. */
 struct _object *rc_alloc_traceback_counts(struct _object *objects);
 
+/* Hide the running thread's Python frames (rc_frames_hide returns them) and
+ * show them again, around a batch of rc_alloc_traceback calls, with no
+ * Python code run between.  Each tuple those make reuses a free-list slot,
+ * for which tracemalloc records the running stack as where it was made:
+ * with the frames hidden that is the empty traceback, found at once, not a
+ * walk of the stack with a line-table search per frame (two per object),
+ * and refchain's temporaries are not charged to the caller's line.  A no-op
+ * on 3.14+. */
+void *rc_frames_hide(void);
+void rc_frames_show(void *top);
+
 /* What the exact builtin's own __sizeof__ returns for a str (kind 0), an
  * int (1) or a list (2), read from the object's layout instead of calling
  * it (a call makes and frees an int); -1 where the layout is one this does

@@ -91,22 +91,14 @@ def dump(path, *, values=True, redact=False, fork=False, force=False):
     _memory.mark_rss_before_dump()
     if fork:
         return _fork_dump(path, values, redact)
-    # The collector would walk the whole heap again each time the root
-    # descriptions' allocations trigger it: pause it until the file is
-    # written (the capture pauses it during its walk already).
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _dump(path, values, redact)
-    finally:
-        if enabled:
-            gc.enable()
+    _dump(path, values, redact)
     return path
 
 
 def _dump(path, values, redact):
     # One call, from the capture to the file's end: no Python code runs in
-    # it, so no other thread changes what it reads.  The facts are the
+    # it, so no other thread changes what it reads, and the collector is
+    # paused from the capture to the file's end.  The facts are the
     # process's before the capture; the roots are described in C, with the
     # text _chains gives (as a fork dump's child does).
     handlers, names = _signal_handlers()

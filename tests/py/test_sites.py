@@ -119,6 +119,45 @@ def test_allocation_sites_are_counted_per_distinct_traceback(run_script):
     assert json.loads(lines[1]) == "_alloc_traceback_counts() needs a sequence"
 
 
+FRAMES_BACK = """
+    import json, os, sys, tempfile, tracemalloc
+    tracemalloc.start(5)
+    import refchain
+    from refchain import _refchain
+
+    def where(obj):
+        tb = tracemalloc.get_object_traceback(obj)
+        return [(os.path.basename(f.filename), f.lineno) for f in tb] if tb else None
+
+    def made():
+        return [bytearray(8) for _ in range(300)]   # line M
+
+    objs = made()
+    counts = _refchain._alloc_traceback_counts(objs)
+    after = bytearray(8)                            # line A
+    refchain.dump(os.path.join(tempfile.mkdtemp(), "t.rcsnap"))
+    later = bytearray(8)                            # line B
+    print(json.dumps({"counts": [[[list(f) for f in k], n] for k, n in counts.items()],
+                      "after": where(after), "later": where(later),
+                      "frame": sys._getframe().f_code.co_name}))
+"""
+
+
+def test_a_batch_of_lookups_gives_the_callers_frames_back(run_script):
+    # The lookups of a report's lines and of a traced dump hide the running
+    # frames from tracemalloc (each lookup's tuples would otherwise have it
+    # walk the stack); what the program allocates next is charged to its
+    # own line again.
+    out = json.loads(run_script(FRAMES_BACK).stdout)
+    m, a, b = (line_of(FRAMES_BACK, "line " + x) for x in "MAB")
+    assert len(out["counts"]) == 1, out
+    frames, n = out["counts"][0]
+    assert n == 300 and frames[0][1] == m and frames[0][0].endswith("script.py"), out
+    assert out["after"][0] == ["script.py", a] and len(out["after"]) == 1, out
+    assert out["later"][0] == ["script.py", b] and len(out["later"]) == 1, out
+    assert out["frame"] == "<module>"
+
+
 def test_an_object_refchain_made_is_named_as_its_own():
     # A capture on 3.11+ makes the frame objects of running frames that had
     # none, and a report makes closures and rows: tracemalloc's innermost
