@@ -683,8 +683,48 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
     return 0;
 }
 
+/* The mask of the types a selector names: a type or a type name, or with
+ * g NULL only checked (before the capture: a bad argument is refused
+ * first).  A tuple of them selects any.  NULL with an exception set (or,
+ * when only checking, the selector itself). */
+static unsigned char *
+selector_mask(PyObject *selector, const rc_graph *g)
+{
+    PyObject *const *items = &selector;
+    Py_ssize_t k = 1;
+    if (PyTuple_Check(selector)) {
+        items = &PyTuple_GET_ITEM(selector, 0);
+        k = PyTuple_GET_SIZE(selector);
+    }
+    size_t nt = g ? rc_graph_type_count(g) : 0, marked;
+    unsigned char *mask = g ? rc_calloc(nt ? nt : 1, 1) : NULL;
+    if (g && !mask) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        type_sel sel;
+        if (type_sel_parse(items[i], "explain", &sel) < 0) {
+            rc_free(mask);
+            return NULL;
+        }
+        unsigned char *m = g ? type_sel_mask(&sel, g, &marked) : NULL;
+        Py_XDECREF(sel.keep);
+        if (g && !m) {
+            rc_free(mask);
+            return NULL;
+        }
+        for (size_t t = 0; m && t < nt; t++) {
+            mask[t] |= m[t];
+        }
+        rc_free(m);
+    }
+    return g ? mask : (unsigned char *)selector;
+}
+
 /* _explain(selector, objects, since, limit, by_type, given=None)
- *   selector: None, a type or a type name; objects: None or a sequence;
+ *   selector: None, a type or a type name, or a tuple of them (any of
+ *   those types); objects: None or a sequence;
  *   since: None or a Census; given: what the user passed (its caller's
  *   stack holds a reference no capture sees).
  * -> [(count, bytes, chain, members, retained bytes, retained count,
@@ -712,8 +752,7 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (since_obj != Py_None && !(since = rc_census_unwrap(module, since_obj, "since"))) {
         return NULL;
     }
-    type_sel sel = {0};
-    if (selector != Py_None && type_sel_parse(selector, "explain", &sel) < 0) {
+    if (selector != Py_None && !selector_mask(selector, NULL)) {
         return NULL;
     }
     PyObject *seq = NULL, *result = NULL;
@@ -723,14 +762,14 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject **objs = NULL;
     rc_id *members = NULL;
     unsigned char *mask = NULL;
-    size_t n = 0, marked;
+    size_t n = 0;
     if (objects != Py_None &&
         !(seq = PySequence_Fast(objects, "explain() objects must be a sequence"))) {
         goto finally;
     }
     if (explain_question(module, &q, av[5], objects, seq, selector) < 0 ||
         analyse(module, &q, AN_ALL, &a) < 0 ||
-        (selector != Py_None && !(mask = type_sel_mask(&sel, a.g, &marked))) ||
+        (selector != Py_None && !(mask = selector_mask(selector, a.g))) ||
         explain_members(&a, seq, since, mask, &members, &n) < 0) {
         goto finally;
     }
@@ -760,7 +799,6 @@ finally:
     analysis_free(&a);
     question_free(&q);
     Py_XDECREF(seq);
-    Py_XDECREF(sel.keep);
     return result;
 }
 

@@ -130,8 +130,10 @@ def _holders(since, rows, shortnames):
     per type, the group holding the most of its objects new since the
     census point `since` (the growth the row reports; of leaks()' groups,
     which come largest retained first), and what its holder retains."""
-    # Types ranked by new objects, not by growth over the peak: ask for more.
-    raw = _refchain._explain(None, None, since, max(2 * len(rows), 10), True)
+    # The rows' own types, each with its largest groups: the group holding
+    # the most of its new objects may not be the one retaining most.
+    raw = _refchain._explain(tuple(row.name for row in rows), None, since,
+                             max(2 * len(rows), 10), True)
     held = {}
     for typename, _, _, groups, _, _ in raw:
         key = typename if not shortnames else typename.rpartition(".")[2]

@@ -369,6 +369,43 @@ def test_show_growth_names_the_holder_of_most_of_the_growth(run_script):
         + audit, lines
 
 
+CHURN = """
+    import gc, io, json
+    import refchain
+
+    KINDS = [type("Churn%d" % k, (), {}) for k in range(14)]
+    POOL = {k: [] for k in range(14)}
+    LEAKS = []
+
+    class Leak:
+        pass
+
+    def serve():
+        for k, kind in enumerate(KINDS):      # replaced each round: new, no growth
+            POOL[k] = [kind() for _ in range(300)]
+        LEAKS.extend(Leak() for _ in range(40))
+
+    serve()
+    gc.collect()
+    refchain.show_growth(file=io.StringIO(), holders=True)
+    serve()
+    out = io.StringIO()
+    refchain.show_growth(limit=3, file=out, holders=True)
+    print(json.dumps(out.getvalue().splitlines()))
+    """
+
+
+def test_show_growth_names_a_holder_for_every_row(run_script):
+    """A type that grows by 40 among 14 types with 300 new objects each
+    (replaced, not grown) still gets its holder line: the holders are
+    looked for among the rows' own types."""
+    lines = json.loads(run_script(CHURN).stdout)
+    at = next(i for i, line in enumerate(lines) if line.startswith("Leak "))
+    assert lines[at].split()[2] == "+40", lines
+    assert lines[at + 1].startswith("    held by module __main__ \u2192 ['LEAKS'] list, "
+                                    "which retains "), lines
+
+
 def test_show_growth_holders_bad_input():
     with pytest.raises(TypeError, match="holders"):
         refchain.show_growth(holders=1)
