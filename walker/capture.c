@@ -928,10 +928,17 @@ dict_keys(walk *w, PyObject *op)
 }
 
 /* Flag op's own __dict__ (or, before 3.11, a frame's f_locals) as a
- * namespace: its keys are names, which chains keep apart. */
+ * namespace: its keys are names, which chains keep apart.  So is a
+ * function's closure: its cells are its free variables, one per place. */
 static rc_status
 mark_namespace(walk *w, PyObject *op)
 {
+    PyObject *closure = PyFunction_Check(op) ? PyFunction_GET_CLOSURE(op) : NULL;
+    rc_status st;
+    if (closure && PyTuple_CheckExact(closure) &&
+        (st = rc_builder_mark(w->b, (uintptr_t)closure, RC_NODE_NAMESPACE)) != RC_OK) {
+        return st;
+    }
     PyObject *dict = PyFrame_Check(op) ? rc_frame_locals_mapping(op) : rc_object_dict(op);
     if (!dict || !PyDict_Check(dict)) {
         return RC_OK;

@@ -34,7 +34,8 @@ enum {
     RC_NODE_THREAD_FRAME = 1 << 7, /* a frame on some thread's stack */
     RC_NODE_TOOL_FRAME = 1 << 8,   /* a running frame of the tool's own code */
     /* A dict whose keys are names: some object's own __dict__ (a module's,
-     * class's, function's or instance's), or a frame's f_locals. */
+     * class's, function's or instance's), or a frame's f_locals; or a
+     * function's closure tuple, whose places are its free variables. */
     RC_NODE_NAMESPACE = 1 << 9,
     /* In the collector's permanent generation (gc.freeze()): no collection
      * examines it, so it keeps alive whatever it references. */

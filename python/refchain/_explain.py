@@ -3,6 +3,7 @@ by the path that retains them."""
 
 import collections
 import sys
+from _thread import _local
 
 from refchain import _refchain, _render
 from refchain._chains import type_name
@@ -70,15 +71,27 @@ class Group:
                 if (_node_varies(parent) if node else _varies(parent)) and \
                         (label.startswith("[") or label == "member"):
                     label = "[*]"
+                elif " in thread " in label and (
+                        parent.typename == "_thread._local" if node else _is(parent, _local)):
+                    # A threading.local's item in one thread, and the
+                    # members' in any: its per-thread dicts are collapsed.
+                    label = label.rpartition(" in thread ")[0] + " in thread *"
                 yield "%s %s" % (label, type_name(obj, node))
                 parent = obj
 
         steps = list(hops())
         if holder and self._holder_at is not None:
-            # chain.objects lists a namespace that the steps fold away.
-            held = self.holder
-            steps = steps[:next((k + 1 for k, (obj, _) in enumerate(self.chain.steps)
-                                 if obj is held), 0)]
+            # The steps up to the holder.  chain.objects also lists what the
+            # steps fold away (a namespace, a threading.local's per-thread
+            # dicts): a folded holder ends the path at the step before it.
+            objects, at, cut = self.chain.objects, 0, 0
+            for k, (obj, _) in enumerate(self.chain.steps):
+                while objects[at] is not obj:
+                    at += 1
+                if at > self._holder_at:
+                    break
+                cut = k + 1
+            steps = steps[:cut]
         return " → ".join([self.chain.root_description] + list(runs(steps)))
 
     def __str__(self):

@@ -354,3 +354,82 @@ def test_explain_puts_the_groups_retaining_most_first(run_script):
     assert mine[6][4].startswith("50 list (") and "retaining" not in mine[6][4]
     # A snapshot dumped right after reads the same groups, in the same order.
     assert out["snapshot"] == [m[4] for m in mine]
+
+
+CLOSURES = """
+    import json, refchain
+
+    CALLBACKS = []
+
+    def subscribe(i):
+        big = bytes(5000)
+        small = [i]
+
+        def cb():
+            return len(big) + small[0]
+        CALLBACKS.append(cb)
+
+    for i in range(300):
+        subscribe(i)
+    live = [[g.path(), g.count] for g in refchain.explain("cell", limit=2)]
+    refchain.dump("cells.rcsnap")
+    snap = [[g.path(), g.count] for g in refchain.load("cells.rcsnap").explain("cell", limit=2)]
+    print(json.dumps([live, snap]))
+"""
+
+
+def test_closure_cells_are_grouped_by_their_variable(run_script):
+    # A closure's cells are its variables: 300 callbacks closing over `big`
+    # and `small` are two groups, the one retaining the bytes first, not
+    # one group of 600 named after whichever cell was met first.
+    live, snap = json.loads(run_script(CLOSURES).stdout)
+    path = "module __main__ \u2192 ['CALLBACKS'] list \u2192 [*] function \u2192 closure cell '%s' cell"
+    assert live == [[path % "big", 300], [path % "small", 300]], live
+    assert snap == live
+
+
+THREAD_LOCALS = """
+    import io, json, threading
+    import refchain
+
+    _tls = threading.local()
+    started, done = threading.Barrier(5), threading.Event()
+
+    def worker(n):
+        _tls.bufs = [bytearray(1000 + n) for _ in range(50)]
+        started.wait()
+        done.wait()
+
+    refchain.show_growth(file=io.StringIO(), holders=True)
+    threads = [threading.Thread(target=worker, args=(i,), name="worker-%d" % i)
+               for i in range(4)]
+    for t in threads:
+        t.start()
+    started.wait()
+    try:
+        out = io.StringIO()
+        refchain.show_growth(limit=1, file=out, holders=True)
+        g = refchain.explain("bytearray", limit=1)[0]
+        live = [g.count, g.path(), g.path(holder=True)]
+        refchain.dump("tls.rcsnap")
+        s = refchain.load("tls.rcsnap").explain("bytearray", limit=1)[0]
+        print(json.dumps({"growth": out.getvalue().splitlines(), "live": live,
+                          "snap": [s.count, s.path(), s.path(holder=True)]}))
+    finally:
+        done.set()
+    for t in threads:
+        t.join()
+"""
+
+
+def test_a_thread_local_group_spans_its_threads(run_script):
+    # 200 buffers of one threading.local attribute in four threads are one
+    # group: its path names no one thread, and its holder is the local.
+    out = json.loads(run_script(THREAD_LOCALS).stdout)
+    local = "module __main__ \u2192 ['_tls'] _local"
+    assert out["live"][:3] == [200, local + " \u2192 .bufs in thread * list \u2192 [*] bytearray",
+                               local], out
+    assert out["snap"] == out["live"][:3]
+    growth = out["growth"]
+    assert growth[0].startswith("bytearray ") and growth[0].split()[2] == "+200", growth
+    assert growth[1].startswith("    held by %s, which retains " % local), growth
