@@ -75,7 +75,10 @@ def dump(path, *, values=True, redact=False, fork=False, force=False):
     None (values=False or redact=True writes none; redact=True also leaves
     out dict keys that are data, and argv past the program), allocation
     tracebacks when tracemalloc traces, and process facts.  The file is
-    written atomically with mode 0600.  Returns the path.  A dump needing
+    written atomically with mode 0600, over a regular file or nothing: a
+    bad path (a missing directory, a directory, a device, FIFO, socket or
+    symbolic link in its place) raises its OSError subclass before the
+    capture (refchain._args.check_target).  Returns the path.  A dump needing
     more memory than is left raises refchain.MemoryBudgetError first
     (force=True skips the check).
 
