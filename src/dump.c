@@ -42,6 +42,25 @@ rc_snap_raise(rc_snap_status st, const char *msg)
     return NULL;
 }
 
+/* See rcmodule.h. */
+PyObject *
+rc_snap_raise_write(rc_snap_status st, const char *msg, int err, PyObject *filename)
+{
+    if (st != RC_SNAP_EIO || err == 0) {
+        return rc_snap_raise(st, msg);
+    }
+    const char *text = msg[0] ? msg : rc_snap_status_str(st);
+    PyObject *s = PyUnicode_DecodeUTF8(text, (Py_ssize_t)strlen(text), "backslashreplace");
+    /* OSError(errno, ...) is the errno's subclass. */
+    PyObject *exc = s ? PyObject_CallFunction(PyExc_OSError, "iOO", err, s, filename) : NULL;
+    if (exc) {
+        PyErr_SetObject((PyObject *)Py_TYPE(exc), exc);
+        Py_DECREF(exc);
+    }
+    Py_XDECREF(s);
+    return NULL;
+}
+
 /* ---- _dump() ------------------------------------------------------------------ */
 
 typedef struct dump_obj {
@@ -457,7 +476,7 @@ rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     rc_snap_status ss = rc_dump_live(p.path, &d, &t, msg, sizeof msg);
     if (ss != RC_SNAP_OK) {
-        rc_snap_raise(ss, msg);
+        rc_snap_raise_write(ss, msg, errno, args[0]);
         goto done;
     }
     Py_INCREF(Py_None);

@@ -214,6 +214,10 @@ int rc_snapshot_types_init(PyObject *module, rc_state *st);
  * ValueError (the file is not a snapshot this code reads), with the file
  * layer's message, which names the file.  Returns NULL. */
 PyObject *rc_snap_raise(rc_snap_status st, const char *msg);
+/* rc_snap_raise for a failed write: RC_SNAP_EIO raises OSError(err, msg,
+ * filename), whose class is err's (FileNotFoundError, IsADirectoryError,
+ * PermissionError...; err is errno as the writer left it). */
+PyObject *rc_snap_raise_write(rc_snap_status st, const char *msg, int err, PyObject *filename);
 
 /* ---- questions (src/question.c) --------------------------------------- */
 

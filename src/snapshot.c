@@ -694,12 +694,14 @@ snap_export(PyObject *op, PyObject *arg)
     }
     char msg[512] = "";
     rc_snap_status st;
+    int err;
     Py_BEGIN_ALLOW_THREADS
     st = rc_heapsnap_export(SNAP(op)->s, PyBytes_AS_STRING(path), msg, sizeof msg);
+    err = errno;
     Py_END_ALLOW_THREADS
     Py_DECREF(path);
     if (st != RC_SNAP_OK) {
-        return rc_snap_raise(st, msg);
+        return rc_snap_raise_write(st, msg, err, arg);
     }
     Py_RETURN_NONE;
 }

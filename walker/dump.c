@@ -14,6 +14,7 @@
  * snapfile.h does the file's part.  Any failure in 2-4 closes and unlinks
  * the temporary file, so the target is never partial. */
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_createCCtx_advanced: rc_malloc for zstd */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -647,6 +648,9 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
     rc_free(w.out);
     rc_free(w.slots);
     rc_free(w.pool);
+    if (w.st == RC_SNAP_EIO) {
+        errno = w.file.err ? w.file.err : EIO;
+    }
     return w.st;
 }
 

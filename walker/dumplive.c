@@ -5,6 +5,7 @@
  * (rc_relate_out, with a per-type memo kept for the whole dump), encoded at
  * once into text[], and the relations dropped before the next referrer. */
 #include <Python.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -158,6 +159,7 @@ rc_dump_live(const char *path, const rc_live_dump *d, rc_snap_tables *t, char *m
     rc_relate_ctx_init(&c.relate, RC_RELATE_LIVE);
     c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
     rc_snap_status st = rc_snapshot_dump(path, d->g, t, msg, cap);
+    int err = errno; /* the cause of RC_SNAP_EIO, kept for the caller */
     if (st == RC_SNAP_OK && c.failed) {
         remove(path);
         st = RC_SNAP_ENOMEM;
@@ -172,5 +174,6 @@ rc_dump_live(const char *path, const rc_live_dump *d, rc_snap_tables *t, char *m
     rc_free(c.enc);
     rc_relate_memo_free(c.relate.memo);
     t->ctx = NULL;
+    errno = err;
     return st;
 }

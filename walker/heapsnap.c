@@ -14,6 +14,7 @@
  *   3. writes the interned strings, then commits the file (snapfile.h).
  * Node 0 is a synthetic "(GC roots)" whose edges lead to the snapshot's
  * roots; snapshot node v is export node v + 1. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -781,5 +782,8 @@ rc_heapsnap_export(const rc_snapshot *s, const char *path, char *errbuf, size_t 
     rc_free(t->size);
     rc_free(t->slots);
     rc_free(t->leaf);
+    if (x.st == RC_SNAP_EIO) {
+        errno = x.file.err ? x.file.err : EIO;
+    }
     return x.st;
 }

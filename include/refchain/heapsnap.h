@@ -23,7 +23,9 @@
  * errbuf is not NULL, errbuf receives a NUL-terminated message of at most
  * errlen bytes naming the file and the cause: RC_SNAP_EIO, RC_SNAP_ENOMEM,
  * RC_SNAP_EINVAL (no path or snapshot), RC_SNAP_ETOOBIG (more nodes than
- * the format's uint32 node offsets can address: about 7 * 10**8). */
+ * the format's uint32 node offsets can address: about 7 * 10**8).  As for
+ * rc_snapshot_dump(), errno holds the cause of RC_SNAP_EIO, and `path`
+ * must name a regular file or nothing. */
 rc_snap_status rc_heapsnap_export(const rc_snapshot *s, const char *path, char *errbuf,
                                   size_t errlen);
 

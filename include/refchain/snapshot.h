@@ -123,7 +123,10 @@ typedef struct rc_snap_tables {
  * the file and the cause.  RC_SNAP_EINVAL for a table that breaks the
  * contract above (the arrays are checked before any file is created, what
  * the callbacks return as it is written), RC_SNAP_EIO, RC_SNAP_ENOMEM.
- * g is only read. */
+ * After RC_SNAP_EIO errno holds the cause.  `path` must name a regular file
+ * or nothing: an empty path fails with ENOENT, a directory with EISDIR,
+ * anything else (a device, a FIFO, a socket, a symbolic link) with EEXIST,
+ * and is never replaced.  g is only read. */
 rc_snap_status rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tables,
                                 char *errbuf, size_t errlen);
 

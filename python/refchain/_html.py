@@ -182,7 +182,9 @@ def page(data):
 
 def write(path, data):
     """Write page(data) into `path` atomically; returns the path."""
+    from refchain._args import check_target
     path = os.fspath(path)
+    check_target(path, "report")
     text = page(data).encode("utf-8")
     tmp = "%s.tmp%d" % (path, os.getpid())
     try:
@@ -202,8 +204,10 @@ def report(path, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_s
     garbage, the census and the dominator tree (docs/report.md).  The heap
     is dumped to a temporary file, read back and removed.  Returns the path."""
     import tempfile
+    from refchain._args import check_target
     from refchain._snapshot import dump, load
     path = os.fspath(path)
+    check_target(path, "report()")
     with tempfile.TemporaryDirectory(prefix="refchain-report-") as tmp:
         snap_path = os.path.join(tmp, "now.rcsnap")
         dump(snap_path)

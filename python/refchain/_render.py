@@ -23,6 +23,7 @@ import types
 import weakref
 
 from refchain import _chains, _refchain, _safe
+from refchain._args import check_target
 from refchain._format import human_bytes, name as _format_name, short
 from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
@@ -118,7 +119,9 @@ def format_of(filename):
 def write_file(path, data):
     """Write data to path completely or not at all: into a new file in the
     same directory, then renamed over path.  On failure the temporary file
-    is removed and the OSError propagates."""
+    is removed and the OSError propagates.  What is at path must be a
+    regular file or nothing (refchain._args.check_target)."""
+    check_target(path, "refchain")
     directory = os.path.dirname(os.path.abspath(path))
     base = os.path.basename(path)
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)

@@ -20,7 +20,7 @@ import weakref
 from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
 from refchain._explain import Group, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
-from refchain._args import _check_bool, _check_limit
+from refchain._args import _check_bool, _check_limit, check_target
 from refchain._node import SnapNode
 from refchain._sites import FORK_HINT, TRACEMALLOC_HINT, ranked_sites
 from refchain._snapdraw import Drawings
@@ -75,7 +75,10 @@ def dump(path, *, values=True, redact=False, fork=False, force=False):
     None (values=False or redact=True writes none; redact=True also leaves
     out dict keys that are data, and argv past the program), allocation
     tracebacks when tracemalloc traces, and process facts.  The file is
-    written atomically with mode 0600.  Returns the path.  A dump needing
+    written atomically with mode 0600, over a regular file or nothing: a
+    bad path (a missing directory, a directory, a device, FIFO, socket or
+    symbolic link in its place) raises its OSError subclass before the
+    capture (refchain._args.check_target).  Returns the path.  A dump needing
     more memory than is left raises refchain.MemoryBudgetError first
     (force=True skips the check).
 
@@ -87,6 +90,9 @@ def dump(path, *, values=True, redact=False, fork=False, force=False):
     _check_bool(fork, "fork", "dump")
     _check_bool(force, "force", "dump")
     path = os.fspath(path)
+    # Before the capture: a path the file cannot be written to, or a
+    # directory, device, FIFO... in its place, fails at once.
+    check_target(path, "dump(fork=True)" if fork else "dump()")
     _memory.check_budget("fork" if fork else "dump", values=values and not redact, force=force)
     _memory.mark_rss_before_dump()
     if fork:
@@ -223,21 +229,7 @@ def _signal_handlers():
     return b"".join(handlers), "\0".join(labels)
 
 
-def _check_target(path):
-    """A clear error, in the parent, for a path the child could not write."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise IsADirectoryError("dump(fork=True): %r is a directory, not a file name" % path)
-    if not os.path.exists(folder):
-        raise FileNotFoundError("dump(fork=True): the directory %r does not exist" % folder)
-    if not os.path.isdir(folder):
-        raise NotADirectoryError("dump(fork=True): %r is not a directory" % folder)
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise PermissionError("dump(fork=True): the directory %r is not writable" % folder)
-
-
 def _fork_dump(path, values, redact):
-    _check_target(path)
     start = time.perf_counter()
     facts = _facts(redact) + [("fork", "written by a forked child, which ran no Python code; "
                                        "no allocation tracebacks")]
@@ -492,6 +484,7 @@ class Snapshot(Drawings):
         object ids stable across the dumps of one process (DevTools'
         comparison view).  Written atomically.  Returns the path."""
         path = os.fspath(path)
+        check_target(path, "export_heapsnapshot()")
         self._c.export(path)
         return path
 

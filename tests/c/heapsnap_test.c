@@ -4,6 +4,7 @@
  * failure paths: no path, an unwritable path, allocation failure at every
  * point. */
 #include <dirent.h>
+#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,15 +514,27 @@ test_failures(void **state)
     assert_int_equal(rc_heapsnap_export(s, "/nonexistent/dir/x.heapsnapshot", err, sizeof err),
                      RC_SNAP_EIO);
     assert_non_null(strstr(err, "/nonexistent/dir/x.heapsnapshot: cannot create"));
-    /* A directory in the way of the rename: EIO, the temporary file gone. */
+    assert_int_equal(errno, ENOENT);
+    /* A directory or a FIFO as the path: EIO (EISDIR, EEXIST), never
+     * replaced, no temporary file. */
     char dir_path[160];
     snprintf(dir_path, sizeof dir_path, "%s/adir", tmpdir);
     assert_int_equal(mkdir(dir_path, 0700), 0);
     int before = dir_entries();
     assert_int_equal(rc_heapsnap_export(s, dir_path, err, sizeof err), RC_SNAP_EIO);
-    assert_non_null(strstr(err, "cannot rename"));
+    assert_int_equal(errno, EISDIR);
+    assert_non_null(strstr(err, "a directory, not a file name"));
     assert_int_equal(dir_entries(), before);
     rmdir(dir_path);
+    assert_int_equal(mkfifo(dir_path, 0600), 0);
+    assert_int_equal(rc_heapsnap_export(s, dir_path, err, sizeof err), RC_SNAP_EIO);
+    assert_int_equal(errno, EEXIST);
+    assert_non_null(strstr(err, "a FIFO is there"));
+    struct stat fifo;
+    assert_int_equal(lstat(dir_path, &fifo), 0);
+    assert_true(S_ISFIFO(fifo.st_mode));
+    assert_int_equal(dir_entries(), before);
+    unlink(dir_path);
     /* Allocation failure at every point: ENOMEM, nothing leaked, the old
      * file untouched, no temporary file left. */
     unlink(out_path);

@@ -1340,7 +1340,10 @@ test_atomic_write(void **state)
     snprintf(inner, sizeof inner, "%s/f", sub);
     write_whole(inner, "x", 1);
     assert_int_equal(rc_snapshot_dump(sub, g, NULL, err, sizeof err), RC_SNAP_EIO);
-    assert_non_null(strstr(err, "rename"));
+    assert_int_equal(errno, EISDIR);
+    assert_non_null(strstr(err, "a directory, not a file name"));
+    assert_int_equal(rc_snapshot_dump("", g, NULL, err, sizeof err), RC_SNAP_EIO);
+    assert_int_equal(errno, ENOENT);
     unlink(inner);
     rmdir(sub);
     assert_int_equal(dir_entries(), 0);

@@ -512,7 +512,7 @@ def test_allocation_failure_is_memory_error_never_a_crash():
 
 def test_files_are_written_whole_or_not_at_all(run_script, tmp_path):
     out = run_script(CACHE_LEAK + """
-import os, resource, signal
+import os, resource, signal, stat
 res = {}
 def attempt(name, path):
     try:
@@ -523,6 +523,9 @@ def attempt(name, path):
 attempt("missing dir", "no/such/dir/chain.svg")
 os.mkdir("dir.svg")
 attempt("a directory", "dir.svg")
+os.mkfifo("pipe.svg")   # never replaced by a regular file
+attempt("a FIFO", "pipe.svg")
+res["still a FIFO"] = stat.S_ISFIFO(os.lstat("pipe.svg").st_mode)
 with open("old.svg", "w") as f:
     f.write("old contents")
 # A disk that fills up half way: nothing half written, the old file whole.
@@ -537,9 +540,10 @@ print(json.dumps(res))
 """).stdout
     assert json.loads(out.splitlines()[-1]) == {
         "missing dir": "FileNotFoundError", "a directory": "IsADirectoryError",
+        "a FIFO": "FileExistsError", "still a FIFO": True,
         "full disk": "OSError", "full disk, new file": "OSError", "old kept": True,
         "replace": "written"}
-    assert sorted(os.listdir(tmp_path)) == ["dir.svg", "old.svg", "script.py"]
+    assert sorted(os.listdir(tmp_path)) == ["dir.svg", "old.svg", "pipe.svg", "script.py"]
     assert os.listdir(tmp_path / "dir.svg") == []
     assert (tmp_path / "old.svg").read_bytes().rstrip().endswith(b"</svg>")
 

@@ -4,6 +4,7 @@ bad files.  Random heaps round-trip in snaprand.py (200 seeds here)."""
 
 import ctypes
 import ctypes.util
+import errno
 import json
 import os
 import stat
@@ -446,10 +447,103 @@ def test_a_file_name_that_is_not_utf8_is_named_in_the_error(tmp_path):
     with pytest.raises(OSError) as info:
         refchain.load(str(tmp_path / (odd + ".rcsnap")))
     assert "odd-\\xff.rcsnap: cannot open" in str(info.value)
-    with pytest.raises(OSError) as info:
-        refchain.dump(str(tmp_path / odd / "x.rcsnap"))
+    path = str(tmp_path / odd / "x.rcsnap")
+    with pytest.raises(FileNotFoundError) as info:
+        refchain.dump(path)
+    assert info.value.filename == path
+    # The C writer's own message, as when the directory goes between the
+    # check and the write.
+    with pytest.raises(FileNotFoundError) as info:
+        refchain._snapshot._dump(path, True, False)
     assert "odd-\\xff/x.rcsnap" in str(info.value)
     assert os.listdir(str(tmp_path)) == []
+
+
+
+def _bad_targets(tmp_path):
+    """(path, exception class, errno) for paths no dump may write, all in
+    tmp_path: a FIFO and a symbolic link to /dev/null (never replaced by a
+    file), a directory, a missing directory, a file as the directory, ""."""
+    fifo = tmp_path / "fifo.rcsnap"
+    os.mkfifo(str(fifo))
+    os.symlink("/dev/null", str(tmp_path / "null.rcsnap"))
+    (tmp_path / "dir.rcsnap").mkdir()
+    (tmp_path / "file").write_text("")
+    return [(str(fifo), FileExistsError, errno.EEXIST),
+            (str(tmp_path / "null.rcsnap"), FileExistsError, errno.EEXIST),
+            (str(tmp_path / "dir.rcsnap"), IsADirectoryError, errno.EISDIR),
+            (str(tmp_path / "no" / "x.rcsnap"), FileNotFoundError, errno.ENOENT),
+            (str(tmp_path / "file" / "x.rcsnap"), NotADirectoryError, errno.ENOTDIR),
+            ("", FileNotFoundError, errno.ENOENT)]
+
+
+def _kinds(tmp_path):
+    return {name: os.lstat(str(tmp_path / name)).st_mode for name in os.listdir(str(tmp_path))}
+
+
+@pytest.mark.parametrize("fork", [False, True])
+def test_a_bad_path_fails_before_the_capture(tmp_path, monkeypatch, fork):
+    """dump() checks the path before capturing anything (both ways, one
+    check) and raises the documented OSError subclass with errno and the
+    file name; a FIFO or a link to a device is never replaced, and no
+    temporary file is left."""
+    null = os.stat("/dev/null")
+
+    def captured(*args):
+        raise AssertionError("the heap was captured before the path was checked")
+    monkeypatch.setattr(refchain._snapshot._refchain, "_dump", captured)
+    monkeypatch.setattr(refchain._snapshot._refchain, "_fork_dump", captured)
+    cases = _bad_targets(tmp_path)
+    before = _kinds(tmp_path)
+    for path, cls, err in cases:
+        with pytest.raises(cls) as info:
+            refchain.dump(path, fork=fork)
+        assert info.value.errno == err and info.value.filename == path, path
+        assert ("dump(fork=True): " if fork else "dump(): ") in str(info.value)
+    assert _kinds(tmp_path) == before
+    assert "a FIFO is there" in str(pytest.raises(FileExistsError, refchain.dump, cases[0][0]).value)
+    after = os.stat("/dev/null")
+    assert stat.S_ISCHR(after.st_mode) and after.st_rdev == null.st_rdev
+
+
+def test_the_writer_itself_refuses_bad_paths(tmp_path):
+    """Past the check (a directory removed, a FIFO made meanwhile), the C
+    writer refuses the same paths with the same OSError subclasses, errno
+    and file name, leaving the target as it was and no temporary file: the
+    in-process dump and export_heapsnapshot alike."""
+    good = str(tmp_path / "good.rcsnap")
+    refchain.dump(good)
+    snap = refchain.load(good)
+    cases = [case for case in _bad_targets(tmp_path) if case[0]]   # "" below
+    before = _kinds(tmp_path)
+    for path, cls, err in cases[:4]:
+        for write in (lambda p: refchain._snapshot._dump(p, True, False), snap._c.export):
+            with pytest.raises(cls) as info:
+                write(path)
+            assert info.value.errno == err and info.value.filename == path, path
+    assert _kinds(tmp_path) == before
+    with pytest.raises(FileNotFoundError, match="the path is empty"):
+        snap._c.export("")
+    with pytest.raises(FileExistsError, match="a FIFO is there"):
+        snap.export_heapsnapshot(cases[0][0])
+    assert _kinds(tmp_path) == before
+
+
+def test_a_place_nobody_may_write(tmp_path):
+    """/sys takes no new file, even from root: the errno of the refusal
+    (EACCES, or EROFS where it is mounted read-only), the path named, no
+    file left."""
+    path = "/sys/refchain-test.rcsnap"
+    with pytest.raises(OSError) as info:
+        refchain.dump(path)
+    assert info.value.errno in (errno.EACCES, errno.EROFS) and info.value.filename == path
+    assert type(info.value) is (PermissionError if info.value.errno == errno.EACCES else OSError)
+    assert not any(name.startswith("refchain-test") for name in os.listdir("/sys"))
+    if os.geteuid() != 0:       # root writes in a directory of mode 0500
+        ro = tmp_path / "ro"
+        ro.mkdir(mode=0o500)
+        with pytest.raises(PermissionError, match="is not writable"):
+            refchain.dump(str(ro / "x.rcsnap"))
 
 
 THREADS = """
