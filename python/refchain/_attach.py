@@ -44,8 +44,10 @@ REQUEST_DIR = "/tmp/refchain-attach-%d"   # % the target's euid; TARGET_PROGRAM 
 # exception back to the interrupted code with a pending call of its own.
 # Until refchain is imported it has no way to, so an exception caught there
 # is kept: the request is read and refchain imported once more, or, failing
-# that, the exception leaves PyRun_SimpleString (which exits on SystemExit
-# and prints anything else).
+# that, the exception leaves PyRun_SimpleString, which exits on SystemExit
+# and prints anything else; the pending call then fails with no exception
+# set: SystemError in the interrupted code, an assertion in a debug build,
+# where the program prints the exception instead.
 TARGET_PROGRAM = r'''
 def _refchain_attach_():
     import os, sys
@@ -106,8 +108,10 @@ def _refchain_attach_():
             os.rename(result + ".tmp", result)
         except BaseException:
             pass
-    if caught is not None:
+    if caught is not None and (isinstance(caught, SystemExit) or not hasattr(sys, "gettotalrefcount")):
         raise caught
+    if caught is not None:    # a debug build asserts on the SystemError below
+        sys.excepthook(type(caught), caught, caught.__traceback__)
 try:
     _refchain_attach_()
 finally:
@@ -232,8 +236,10 @@ def _serve(req, result_path, caught=None):
     if caught is not None:
         try:
             _refchain._raise_later(caught)
-        except RuntimeError:     # the queue is full: the program lets it out
-            raise caught from None
+        except RuntimeError:     # the queue is full: as the program does before the import
+            if isinstance(caught, SystemExit) or not hasattr(sys, "gettotalrefcount"):
+                raise caught from None
+            sys.excepthook(type(caught), caught, caught.__traceback__)
 
 
 def _dump_for(req, output, nonce, result_path, fork):
