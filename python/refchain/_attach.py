@@ -175,7 +175,8 @@ def _from_the_target(exc):
 
 
 def _describe(exc):
-    return "%s: %s" % (type(exc).__name__, exc)
+    text = str(exc)
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
 
 
 def _file_id(path):

@@ -463,7 +463,7 @@ def test_a_signal_during_the_dump_reaches_the_target(tmp_path, sig, when, code, 
         proc = _attach(target.pid, "-o", out, "--timeout", "120")
         assert target.wait(timeout=30) == code, target.stderr.read()
         assert target.stdout.read() == seen
-        name = {"TERM": "SystemExit: 3", "INT": "KeyboardInterrupt: ",
+        name = {"TERM": "SystemExit: 3", "INT": "KeyboardInterrupt",
                 "USR1": "RuntimeError: reload"}[sig]
         if when == "result":
             assert proc.returncode == 0, proc.stderr
