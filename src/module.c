@@ -766,6 +766,40 @@ rc_mapped_bytes_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(rc_mapped_bytes());
 }
 
+/* A pending call (attach): raise exc, a strong reference given up here, in
+ * the main thread where the call runs, as if its signal handler had raised
+ * it there; -1 with the exception set makes the interrupted code raise it. */
+static int
+rc_raise_pending(void *arg)
+{
+    PyObject *exc = (PyObject *)arg;
+    PyObject *type = (PyObject *)Py_TYPE(exc);
+
+    Py_INCREF(type);
+    PyErr_Restore(type, exc, PyException_GetTraceback(exc));   /* steals all three */
+    return -1;
+}
+
+/* _raise_later(exc): queue a pending call that raises the exception exc in
+ * the main thread once the pending call running now (attach's program) has
+ * returned: a signal handler's exception caught there goes on into the code
+ * the signal interrupted.  RuntimeError when the queue is full. */
+static PyObject *
+rc_raise_later_py(PyObject *Py_UNUSED(module), PyObject *exc)
+{
+    if (!PyExceptionInstance_Check(exc)) {
+        PyErr_SetString(PyExc_TypeError, "_raise_later() takes an exception");
+        return NULL;
+    }
+    Py_INCREF(exc);
+    if (Py_AddPendingCall(rc_raise_pending, exc) != 0) {
+        Py_DECREF(exc);
+        PyErr_SetString(PyExc_RuntimeError, "the pending-call queue is full");
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef rc_methods[] = {
     {"capture", rc_capture_py, METH_NOARGS,
      "capture() -> Graph\n\nSnapshot the whole heap (tracked and untracked objects)."},
@@ -793,6 +827,7 @@ static PyMethodDef rc_methods[] = {
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
+    {"_raise_later", rc_raise_later_py, METH_O, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -31,12 +31,23 @@ import tempfile
 import threading
 import time
 
+import refchain
+from refchain import _refchain
+
 REQUEST_DIR = "/tmp/refchain-attach-%d"   # % the target's euid; TARGET_PROGRAM repeats it
 
 # Run by the target in __main__'s namespace (PyRun_SimpleString): it binds
-# one name and deletes it, and never lets an exception out (a pending call
-# that fails would raise SystemError into the code the main thread was
-# running; PyRun_SimpleString would print it and exit on SystemExit).
+# one name and deletes it.  Its own errors go to the result file, never out
+# (a pending call that fails with no exception set raises SystemError into
+# the code the main thread was running).  The target's signal handlers may
+# raise in it (KeyboardInterrupt, SystemExit, ...): _serve() gives such an
+# exception back to the interrupted code with a pending call of its own.
+# Until refchain is imported it has no way to, so an exception caught there
+# is kept: the request is read and refchain imported once more, or, failing
+# that, the exception leaves PyRun_SimpleString, which exits on SystemExit
+# and prints anything else; the pending call then fails with no exception
+# set: SystemError in the interrupted code, an assertion in a debug build,
+# where the program prints the exception instead.
 TARGET_PROGRAM = r'''
 def _refchain_attach_():
     import os, sys
@@ -44,36 +55,49 @@ def _refchain_attach_():
     d = "/tmp/refchain-attach-%d" % me
     def private(st, kind):
         return st.st_mode & 0o170000 == kind and st.st_uid in (0, me) and not st.st_mode & 0o077
-    try:
-        if not private(os.lstat(d), 0o040000):
-            return
-        name = "%s/%d.request" % (d, os.getpid())
-        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW)
+    def take():
         try:
-            if not private(os.fstat(fd), 0o100000):
-                return
-            data = os.read(fd, 1 << 16)
-        finally:
-            os.close(fd)
-        os.unlink(name)
-    except OSError:
-        return
-    result = "%s/%d.result" % (d, os.getpid())
-    nonce = None
-    try:
-        import json
-        req = json.loads(data.decode("utf-8"))
-        nonce = req["nonce"]
-        if "refchain._attach" not in sys.modules:
-            saved = list(sys.path)
-            sys.path.insert(0, req["sys_path"])
+            if not private(os.lstat(d), 0o040000):
+                return None
+            name = "%s/%d.request" % (d, os.getpid())
+            fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW)
             try:
-                import refchain._attach
+                if not private(os.fstat(fd), 0o100000):
+                    return None
+                data = os.read(fd, 1 << 16)
             finally:
-                sys.path[:] = saved
-        sys.modules["refchain._attach"]._serve(req, result)
-    except BaseException as exc:
+                os.close(fd)
+            os.unlink(name)
+            return data
+        except OSError:
+            return None
+    result = "%s/%d.result" % (d, os.getpid())
+    data = req = error = caught = None
+    for attempt in (1, 2):
         try:
+            if data is None:
+                data = take()
+                if data is None:
+                    break
+            import json
+            req = json.loads(data.decode("utf-8"))
+            if "refchain._attach" not in sys.modules:
+                saved = list(sys.path)
+                sys.path.insert(0, req["sys_path"])
+                try:
+                    import refchain._attach
+                finally:
+                    sys.path[:] = saved
+            return sys.modules["refchain._attach"]._serve(req, result, caught)
+        except (ImportError, ValueError, KeyError, TypeError) as exc:
+            error = exc
+            break
+        except BaseException as exc:
+            caught = exc
+    if data is not None:
+        try:
+            nonce = req.get("nonce") if isinstance(req, dict) else None
+            exc = error if error is not None else caught
             text = json.dumps({"nonce": nonce, "ok": False,
                                "error": "%s: %s" % (type(exc).__name__, exc)})
             fd = os.open(result + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
@@ -84,6 +108,10 @@ def _refchain_attach_():
             os.rename(result + ".tmp", result)
         except BaseException:
             pass
+    if caught is not None and (isinstance(caught, SystemExit) or not hasattr(sys, "gettotalrefcount")):
+        raise caught
+    if caught is not None:    # a debug build asserts on the SystemError below
+        sys.excepthook(type(caught), caught, caught.__traceback__)
 try:
     _refchain_attach_()
 finally:
@@ -124,19 +152,104 @@ def _check_request(req):
     return output
 
 
-def _serve(req, result_path):
+def _from_the_target(exc):
+    """Whether exc is the target's own, not refchain's: an exception that is
+    not an Exception (KeyboardInterrupt, SystemExit: refchain raises none),
+    or one raised through a Python signal handler of the target."""
+    if not isinstance(exc, Exception):
+        return True
+    codes = set()
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        for _ in range(4):            # a bound method's function, a partial's
+            handler = getattr(handler, "__func__", None) or getattr(handler, "func", handler)
+        code = getattr(handler, "__code__", None)
+        if code is not None:
+            codes.add(code)
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in codes:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _describe(exc):
+    text = str(exc)
+    return "%s: %s" % (type(exc).__name__, text) if text else type(exc).__name__
+
+
+def _file_id(path):
+    try:
+        st = os.stat(path)
+        return st.st_dev, st.st_ino, st.st_mtime_ns
+    except OSError:
+        return None
+
+
+def _serve(req, result_path, caught=None):
     """In the target, at a pending call in the main thread: dump as the
     request says, and write the result file (the fork dump's child is waited
-    for by a daemon thread, so the main thread goes on after the fork)."""
-    import refchain
+    for by a daemon thread, so the main thread goes on after the fork).
+
+    caught, or an exception the target's signal handler raises meanwhile
+    (_from_the_target), stops the work; the result says whether the file was
+    written all the same, and the exception is raised again in the main
+    thread once this pending call returns, as if refchain were not there."""
     nonce = req.get("nonce")
-    output = _check_request(req)
+    started = time.monotonic()
+    res = before = None
+    fork = {"thread": None, "interrupted": None}    # shared with a fork dump's waiter
+    try:
+        if caught is None:
+            output = _check_request(req)
+            before = _file_id(output)
+            res = _dump_for(req, output, nonce, result_path, fork)
+    except BaseException as exc:
+        if _from_the_target(exc):
+            caught = exc
+        else:
+            res = {"nonce": nonce, "ok": False, "error": _describe(exc)}
+    if caught is not None:
+        fork["interrupted"] = _describe(caught)
+        if fork["thread"] is not None and fork["thread"].ident is not None:
+            res = None                      # the waiter writes the result
+        elif res is None:
+            output = req.get("output")
+            if not req.get("fork") and _file_id(output) not in (None, before):
+                res = {"nonce": nonce, "ok": True, "path": output,
+                       "pause": time.monotonic() - started}
+            else:
+                res = {"nonce": nonce, "ok": False,
+                       "error": "interrupted before the snapshot was written"}
+        if res is not None:
+            res["interrupted"] = fork["interrupted"]
+    for _ in range(2):         # once more if a signal handler's exception cut it short
+        try:
+            if res is not None:
+                _write_result(result_path, res)
+            break
+        except OSError:
+            break
+        except BaseException as exc:
+            caught = exc
+            res["interrupted"] = _describe(caught)
+    if caught is not None:
+        try:
+            _refchain._raise_later(caught)
+        except RuntimeError:     # the queue is full: as the program does before the import
+            if isinstance(caught, SystemExit) or not hasattr(sys, "gettotalrefcount"):
+                raise caught from None
+            sys.excepthook(type(caught), caught, caught.__traceback__)
+
+
+def _dump_for(req, output, nonce, result_path, fork):
+    """The dump; its result, or None for a fork dump, whose waiter thread
+    (fork["thread"]) writes the result, with fork["interrupted"]."""
     start = time.monotonic()
     if not req["fork"]:
         refchain.dump(output, force=req["force"])
-        _write_result(result_path, {"nonce": nonce, "ok": True, "path": output,
-                                    "pause": time.monotonic() - start})
-        return
+        return {"nonce": nonce, "ok": True, "path": output, "pause": time.monotonic() - start}
     handle = refchain.dump(output, fork=True, force=req["force"])
     pause = time.monotonic() - start
 
@@ -145,13 +258,17 @@ def _serve(req, result_path):
             path = handle.wait()
             res = {"nonce": nonce, "ok": True, "path": path, "pause": pause}
         except BaseException as exc:
-            res = {"nonce": nonce, "ok": False, "error": "%s: %s" % (type(exc).__name__, exc)}
+            res = {"nonce": nonce, "ok": False, "error": _describe(exc)}
+        if fork["interrupted"]:
+            res["interrupted"] = fork["interrupted"]
         try:
             _write_result(result_path, res)
         except OSError:
             pass
 
-    threading.Thread(target=wait, name="refchain-attach-wait", daemon=True).start()
+    fork["thread"] = threading.Thread(target=wait, name="refchain-attach-wait", daemon=True)
+    fork["thread"].start()
+    return None
 
 
 # ---- the attaching side: what the target is ----------------------------------------------
@@ -332,6 +449,14 @@ def _gdb_script(debug, version):
         "set confirm off",
         "set pagination off",
         "set unwindonsignal on",
+        # A signal for the target (a supervisor's SIGTERM, a SIGHUP...) goes
+        # on to it at once, and gdb's calls go on: stopping would abandon
+        # the call (unwindonsignal) and lose the signal.  SIGINT stays as it
+        # is (stop, not passed): gdb interrupts its call with it when
+        # attach stops gdb; a SIGINT of the target's own is sent again
+        # (_gdb_verdict).  Faults stop too, so a faulting call is unwound.
+        "handle all nostop noprint pass",
+        "handle SIGSEGV SIGBUS SIGILL SIGFPE SIGABRT SIGSYS stop print nopass",
         "set $ok = 0",
         "echo refchain-check\\n",
         "p (long)&Py_AddPendingCall",
@@ -382,8 +507,11 @@ def _run_gdb(pid, script, timeout):
         # file apart) kept the target stopped a second longer.
         cmd = [gdb, "-nx", "-nw", "-batch", "--readnever", "-iex", "set debuginfod enabled off",
                "-iex", "set auto-load off", "-p", str(pid), "-x", path]
+        # Its own session: a Ctrl-C meant for attach reaches gdb only
+        # through _stop_gdb, so a SIGINT gdb reports is the target's.
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=dict(os.environ, LC_ALL="C"))
+                                stderr=subprocess.STDOUT, env=dict(os.environ, LC_ALL="C"),
+                                start_new_session=True)
         try:
             out, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -392,6 +520,9 @@ def _run_gdb(pid, script, timeout):
                 "gdb did not finish within %g s (the target may hold a lock gdb's call "
                 "waits for); gdb was interrupted, which unwinds its call, and detached"
                 % timeout) from None
+        except BaseException:
+            _stop_gdb(proc, pid)
+            raise
     finally:
         os.unlink(path)
     return out.decode("utf-8", "replace")
@@ -425,6 +556,16 @@ def _gdb_verdict(pid, out):
     if "refchain-version-mismatch" in out:
         raise AttachError("%d: its Py_Version is not the version its executable names; "
                           "nothing was injected" % pid)
+    if "Program received signal SIGINT" in out:
+        # The target's own SIGINT (gdb, in its own session, got none) came
+        # while gdb's call ran: gdb unwound the call and kept the signal.
+        try:
+            os.kill(pid, signal.SIGINT)
+        except OSError:
+            pass
+        raise AttachError("%d received SIGINT while gdb was injecting: gdb abandoned its "
+                          "call, so nothing was queued, and the SIGINT was sent on to the "
+                          "target" % pid)
     if "refchain-queue-full" in out:
         raise AttachError("%d's pending-call queue is full: nothing was injected, try again"
                           % pid)
@@ -485,7 +626,6 @@ def attach(pid, output=None, fork=False, timeout=60.0, force=False):
     request = os.path.join(folder, "%d.request" % pid)
     result = os.path.join(folder, "%d.result" % pid)
     nonce = os.urandom(16).hex()
-    import refchain
     req = {"nonce": nonce, "output": output, "fork": bool(fork), "force": bool(force),
            "python": [major, minor], "debug": debug,
            "sys_path": os.path.dirname(os.path.dirname(os.path.abspath(refchain.__file__)))}
@@ -501,14 +641,23 @@ def attach(pid, output=None, fork=False, timeout=60.0, force=False):
     # gdb stops the whole target from its attach to its detach: at most this.
     stopped = time.monotonic() - injected if method == "gdb" else 0.0
     res = _await_result(pid, request, result, nonce, deadline, timeout)
+    interrupted = res.get("interrupted")
     if not res.get("ok"):
         error = str(res.get("error"))
         if error.startswith("MemoryBudgetError"):
             error += " (here: attach --force skips the check)"
+        if interrupted:
+            error += " (%s)" % _interrupted_text(interrupted)
         raise AttachError("%d could not write the snapshot: %s" % (pid, error))
     return {"pid": pid, "path": res["path"], "pause": res.get("pause"), "stopped": stopped,
             "seconds": time.monotonic() - start, "method": method,
-            "python": "%d.%d%s" % (major, minor, "d" if debug else "")}
+            "python": "%d.%d%s" % (major, minor, "d" if debug else ""),
+            "interrupted": interrupted}
+
+
+def _interrupted_text(interrupted):
+    return ("a signal interrupted the target meanwhile: its handler raised %s, which "
+            "the target raises again where the dump interrupted it" % interrupted)
 
 
 def _inject(pid, folder, version, debug, st, timeout):

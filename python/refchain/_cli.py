@@ -468,6 +468,9 @@ def cmd_attach(args, progress):
                          "paused %.2f s%s, %.1f s in all\n"
                          % (res["path"], res["pid"], res["python"], res["method"],
                             res["pause"] or 0.0, stopped, res["seconds"]))
+        if res.get("interrupted"):
+            from refchain._attach import _interrupted_text
+            sys.stdout.write("%d: %s\n" % (res["pid"], _interrupted_text(res["interrupted"])))
     return EXIT_OK
 
 

@@ -359,9 +359,12 @@ def test_target_checks_the_request(tmp_path):
                          (dict(good, output=7), "not an absolute path"),
                          (dict(good, fork="yes"), "fork is not a bool"),
                          (dict(good, force=None), "force is not a bool")):
-        with pytest.raises((RuntimeError, ValueError), match=message):
-            _attach._serve(bad, result)
-        assert not os.path.exists(result) and not os.path.exists(good["output"])
+        _attach._serve(bad, result)            # the error goes to the result, not out
+        with open(result) as f:
+            res = json.load(f)
+        os.unlink(result)
+        assert not res["ok"] and message in res["error"], res
+        assert "interrupted" not in res and not os.path.exists(good["output"])
     _attach._serve(good, result)
     with open(result) as f:
         res = json.load(f)
@@ -393,3 +396,83 @@ def test_the_target_refuses_when_its_memory_is_short(tmp_path, fork):
         assert len(refchain.load(str(out))) > 1000
     finally:
         _stop(server)
+
+
+# ---- a signal of the target's own while it dumps -----------------------------------------
+
+# The target sends itself SIG from an audit hook, once, at a point of the
+# injected code: "import" (refchain._attach, before the dump) or "result" (the
+# result file's open, after the file is written).  Its handler runs there, in
+# refchain's code, as it would for a signal arriving at that moment.
+SIGNALLED = """
+import os, signal, sys, time
+SIG, WHEN = getattr(signal, "SIG" + sys.argv[1]), sys.argv[2]
+armed = [True]
+
+def hook(event, args):
+    if not armed[0]:
+        return
+    if (WHEN == "import" and event == "import" and args[0] == "refchain._attach"
+            or WHEN == "result" and event == "open" and isinstance(args[0], str)
+            and args[0].endswith(".result.tmp")):
+        armed[0] = False
+        os.kill(os.getpid(), SIG)
+
+def term(signum, frame):
+    raise SystemExit(3)          # a graceful stop, with the code it chose
+
+def usr1(signum, frame):
+    raise RuntimeError("reload")
+
+signal.signal(signal.SIGTERM, term)
+signal.signal(signal.SIGUSR1, usr1)
+sys.addaudithook(hook)
+print("ready", flush=True)
+try:
+    while True:
+        time.sleep(0.005)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+    sys.exit(4)
+except RuntimeError as exc:
+    print("RuntimeError", exc, flush=True)
+    sys.exit(5)
+finally:
+    print("finally", flush=True)
+"""
+
+
+@pytest.mark.parametrize("sig, when, code, seen", [
+    ("TERM", "result", 3, "finally\n"),
+    ("INT", "result", 4, "KeyboardInterrupt\nfinally\n"),
+    ("USR1", "import", 5, "RuntimeError reload\nfinally\n"),
+    ("INT", "import", 4, "KeyboardInterrupt\nfinally\n"),
+])
+def test_a_signal_during_the_dump_reaches_the_target(tmp_path, sig, when, code, seen):
+    """The exception the target's signal handler raises inside the injected
+    code (SystemExit from a SIGTERM handler, the default SIGINT's
+    KeyboardInterrupt, any exception of a handler) goes on into the code the
+    signal interrupted, once refchain is done: the target stops the way its
+    own code says.  attach tells what happened: the file written (exit 0) and
+    the interruption, or nothing written and why."""
+    target = subprocess.Popen([sys.executable, "-c", SIGNALLED, sig, when], env=_target_env(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        out = tmp_path / "s.rcsnap"
+        proc = _attach(target.pid, "-o", out, "--timeout", "120")
+        assert target.wait(timeout=30) == code, target.stderr.read()
+        assert target.stdout.read() == seen
+        name = {"TERM": "SystemExit: 3", "INT": "KeyboardInterrupt",
+                "USR1": "RuntimeError: reload"}[sig]
+        if when == "result":
+            assert proc.returncode == 0, proc.stderr
+            assert proc.stdout.startswith("wrote %s: process %d " % (out, target.pid))
+            assert "its handler raised %s, which the target raises again" % name in proc.stdout
+            assert len(refchain.load(str(out))) > 1000
+        else:
+            line = _refused(proc, "%d could not write the snapshot: interrupted before the "
+                            "snapshot was written" % target.pid, "its handler raised " + name)
+            assert not out.exists(), line
+    finally:
+        _stop(target)
