@@ -24,6 +24,7 @@ REFCHAIN_PROC_CGROUP (default /proc/self/cgroup) and REFCHAIN_MEMINFO
 A leaf module: it imports only the extension and refchain._format."""
 
 import os
+import sys
 import tracemalloc
 
 from refchain import _refchain
@@ -146,7 +147,7 @@ class MemoryLayers:
         if self.traced is not None:
             text += "; tracemalloc traces %s" % human_bytes(self.traced)
         if self.tracer:
-            text += " and takes %s for its own tables" % human_bytes(self.tracer)
+            text += " and takes about %s for its own tables" % human_bytes(self.tracer)
         return "%s; %s" % (text, self.hint)
 
     def __str__(self):
@@ -181,13 +182,27 @@ def memory_layers(census=None, *, force=False):
     return layers_of(census, rss, pool)
 
 
+def tracer_footprint(reported, version=None):
+    """What tracemalloc's tables take of RSS, from what
+    tracemalloc.get_tracemalloc_memory() reports (`reported`; None: None)
+    in a Python of `version`, (major, minor) (None: this one).  The report
+    counts its hash tables' entries, not malloc's header on each, nor, from
+    3.9, the block of its own each trace's record takes: measured with two
+    million traces, 187 MiB of RSS for 93 MiB reported on 3.11-3.13, 129
+    for 108 on 3.8."""
+    if reported is None:
+        return None
+    version = version or sys.version_info[:2]
+    return reported * 2 if version >= (3, 9) else reported * 6 // 5
+
+
 def layers_of(census, rss, pool=None):
     """MemoryLayers of a census taken now, and the RSS read before it (and
     refchain's pool then; None: now)."""
     total = census.total
     tracing = tracemalloc.is_tracing()
     traced = tracemalloc.get_traced_memory()[0] if tracing else None
-    tracer = tracemalloc.get_tracemalloc_memory() if tracing else None
+    tracer = tracer_footprint(tracemalloc.get_tracemalloc_memory()) if tracing else None
     if pool is None:
         pool = _refchain._pool_bytes()
     return MemoryLayers(rss, total.bytes, total.count, traced, pool, tracer)
@@ -206,9 +221,14 @@ def snapshot_layers(facts, census):
     rss = number("rss before capture bytes")
     if rss is None:
         rss = number("rss bytes")
+    try:
+        version = tuple(int(x) for x in facts.get("python", "").split()[0].split(".")[:2])
+    except (ValueError, IndexError):
+        version = ()
+    version = version if len(version) == 2 else None
     total = census.total
     return MemoryLayers(rss, total.bytes, total.count, number("tracemalloc traced bytes"),
-                        tracer=number("tracemalloc own bytes"))
+                        tracer=tracer_footprint(number("tracemalloc own bytes"), version))
 
 
 # ---- headroom ----------------------------------------------------------------------------
