@@ -7,6 +7,9 @@
 #include "refchain/pycompat.h"
 
 #include <frameobject.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 #include "refchain/alloc.h"
 #include "refchain/pool.h"
@@ -749,7 +752,13 @@ rc_set_tool_globals_py(PyObject *module, PyObject *tool_globals)
 static PyObject *
 rc_release_memory_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
-    return PyLong_FromSize_t(rc_pool_release());
+    size_t freed = rc_pool_release();
+#ifdef __GLIBC__
+    /* What a capture's smaller blocks and an answer's objects gave back to
+     * malloc stays in its arenas until trimmed. */
+    (void)malloc_trim(0);
+#endif
+    return PyLong_FromSize_t(freed);
 }
 
 static PyObject *
