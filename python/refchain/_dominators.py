@@ -19,11 +19,14 @@ class Suspect:
     names the type of the objects it holds directly that retain the most
     (`accumulated_count` of them, retaining `accumulated_bytes`), or None."""
 
-    __slots__ = ("obj", "bytes", "count", "share", "chain", "accumulated",
+    __slots__ = ("_obj", "bytes", "count", "share", "chain", "accumulated",
                  "accumulated_count", "accumulated_bytes")
 
     def __init__(self, obj, nbytes, count, share, chain, accumulated, acc_count, acc_bytes):
-        self.obj = obj
+        # The chain holds obj, as a refchain object, which captures discount:
+        # held here too, a Suspect left in a variable would be one more
+        # referrer of obj, and its holders would no longer retain it.
+        self._obj = None if chain is not None and chain.target is obj else obj
         self.bytes = nbytes
         self.count = count
         self.share = share
@@ -31,6 +34,10 @@ class Suspect:
         self.accumulated = accumulated
         self.accumulated_count = acc_count
         self.accumulated_bytes = acc_bytes
+
+    @property
+    def obj(self):
+        return self.chain.target if self._obj is None else self._obj
 
     def holder(self):
         """Who holds obj, in words: its type, the chain's root and the hops

@@ -411,3 +411,22 @@ def test_show_growth_holders_bad_input():
         refchain.show_growth(holders=1)
     with pytest.raises(ValueError, match="holders=True"):
         refchain.show_growth(peak_stats={}, holders=True)
+
+
+def test_a_suspect_kept_in_a_variable_changes_no_retained_size():
+    # The README's loop leaves its last Suspect in `suspect`: its object is
+    # held through its chain, which captures discount, as a Chain's are.
+    import functools
+
+    @functools.lru_cache(maxsize=None)
+    def render(rid):
+        return b"<html>%d</html>" % rid * 20
+
+    for i in range(3000):
+        render(i)
+    before = refchain.retained(render)
+    for suspect in refchain.suspects(limit=1):
+        pass
+    assert type(suspect.obj) is dict and refchain.retained(suspect.obj)[1] > 5000
+    assert refchain.retained(render) == before
+    render.cache_clear()
