@@ -761,6 +761,29 @@ rc_release_memory_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(freed);
 }
 
+/* _note(i) -> the number kept in note i; _note(i, n) keeps n there (see
+ * rc_state.notes). */
+static PyObject *
+rc_note_py(PyObject *module, PyObject *args)
+{
+    int i;
+    unsigned long long n = 0;
+    int set = PyTuple_GET_SIZE(args) > 1;
+    if (!PyArg_ParseTuple(args, "i|K:_note", &i, &n)) {
+        return NULL;
+    }
+    if (i < 0 || i >= RC_NOTES) {
+        PyErr_Format(PyExc_IndexError, "_note(): no note %d", i);
+        return NULL;
+    }
+    unsigned long long *note = &rc_module_state(module)->notes[i];
+    if (set) {
+        *note = n;
+        Py_RETURN_NONE;
+    }
+    return PyLong_FromUnsignedLongLong(*note);
+}
+
 static PyObject *
 rc_pool_bytes_py(PyObject *Py_UNUSED(module), PyObject *Py_UNUSED(ignored))
 {
@@ -837,6 +860,7 @@ static PyMethodDef rc_methods[] = {
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
     {"_raise_later", rc_raise_later_py, METH_O, NULL},
+    {"_note", rc_note_py, METH_VARARGS, NULL},
     {NULL, NULL, 0, NULL},
 };
 

@@ -35,6 +35,8 @@ typedef struct rc_tool {
     Py_ssize_t n_held;
 } rc_tool;
 
+enum { RC_NOTES = 3 };
+
 typedef struct rc_state {
     PyTypeObject *graph_type;
     PyTypeObject *census_type;
@@ -53,6 +55,10 @@ typedef struct rc_state {
      * containers-only capture's (RC_CAPTURE_CONTAINERS), a third as large
      * on the bench's heaps. */
     size_t last_nodes[2], last_edges[2];
+    /* _note(): numbers the package keeps where no capture finds an object
+     * (refchain/_memory.py: the last census's objects and RSS, the RSS
+     * before a dump). */
+    unsigned long long notes[RC_NOTES];
     rc_tool_link tools; /* sentinel of the live tool objects */
 } rc_state;
 

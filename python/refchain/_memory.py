@@ -41,10 +41,11 @@ KINDS = ("census", "capture", "dump", "fork")
 # A limit this large means "no limit" (cgroup v1 writes 2**63 less a page).
 _UNLIMITED = 1 << 60
 
-# The last census refchain took here: objects and the RSS before it, 8 bytes
-# each, little-endian (0 objects: none yet).  Bytes, not ints: ints held
-# here would be objects a later census counts as new.
-_LAST = bytearray(16)
+# Numbers kept in the extension (_refchain._note), not in objects here: an
+# int or a buffer held in this module would be an object a later census
+# counts, explain names and a dump writes.  The last census refchain took
+# here: objects (0: none yet) and the RSS before it; the RSS before a dump.
+_LAST_OBJECTS, _LAST_RSS, _RSS_BEFORE_DUMP = range(3)
 
 
 def rss_bytes():
@@ -60,27 +61,21 @@ def rss_bytes():
     return None
 
 
-# RSS read before a dump's capture, kept where the capture finds no new
-# object (an int held in a frame would be one more object in the snapshot
-# than in a census taken just before): 8 bytes, little-endian, 0 = unknown.
-_RSS_BEFORE_DUMP = bytearray(8)
-
-
 def mark_rss_before_dump():
     """Read RSS now for the dump about to capture (rss_before_dump())."""
-    _RSS_BEFORE_DUMP[:] = (rss_bytes() or 0).to_bytes(8, "little")
+    _refchain._note(_RSS_BEFORE_DUMP, rss_bytes() or 0)
 
 
 def rss_before_dump():
     """The RSS mark_rss_before_dump() read, or None."""
-    return int.from_bytes(_RSS_BEFORE_DUMP, "little") or None
+    return _refchain._note(_RSS_BEFORE_DUMP) or None
 
 
 def note_census(objects, rss):
     """Remember a census's object count (and the RSS before it) for the next
     estimate."""
-    _LAST[:8] = int(objects).to_bytes(8, "little")
-    _LAST[8:] = (rss or 0).to_bytes(8, "little")
+    _refchain._note(_LAST_OBJECTS, int(objects))
+    _refchain._note(_LAST_RSS, rss or 0)
 
 
 # ---- layers ------------------------------------------------------------------------------
@@ -371,9 +366,9 @@ def estimate_objects():
     in C, walking the collector's lists: no list of them is built) times
     OBJECTS_PER_TRACKED, for the untracked str, int, bytes, tuples and
     dicts a capture counts too."""
-    objects = int.from_bytes(_LAST[:8], "little")
+    objects = _refchain._note(_LAST_OBJECTS)
     if objects:
-        then = int.from_bytes(_LAST[8:], "little")
+        then = _refchain._note(_LAST_RSS)
         now = rss_bytes()
         scale = max(1.0, now / then) if now and then else 1.0
         return int(objects * scale), "the last census's %d objects%s" % (

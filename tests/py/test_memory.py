@@ -206,3 +206,20 @@ def test_a_snapshot_records_its_memory_layers(tmp_path):
         assert main(["report", path, "--since", path]) == 0
     lines = out.getvalue().splitlines()
     assert lines[2] == "  memory    " + layers.summary() and lines[4] == lines[2]
+
+
+OWN_NUMBERS = """
+    import json, os, tempfile
+    import refchain
+
+    refchain.memory_layers()
+    refchain.dump(os.path.join(tempfile.mkdtemp(), "t.rcsnap"))
+    print(json.dumps([g.path() for g in refchain.explain("bytearray", limit=100)]))
+"""
+
+
+def test_refchain_keeps_its_numbers_in_no_object(run_script):
+    # The last census's count and RSS, and the RSS before a dump, used to be
+    # bytearrays of refchain._memory, which explain("bytearray") named.
+    paths = json.loads(run_script(OWN_NUMBERS).stdout)
+    assert not [p for p in paths if "refchain" in p], paths
