@@ -605,6 +605,34 @@ def snapshot_speed(composition, n, pairs, traced=False):
             "bytes": size, "bytes_per_object": size / nodes}
 
 
+def traced_dump_speed(composition, n, pairs, frames=25, depth=20):
+    """A dump with tracemalloc tracing `frames` frames from before the heap
+    was built, called `depth` calls deep (a service's stack), against one
+    capture from the same depth: every object's traceback is read, and
+    refchain's own temporaries made tracemalloc walk that stack."""
+    import tempfile
+    import tracemalloc
+
+    tracemalloc.start(frames)
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    d = tempfile.mkdtemp(prefix="rcbench-")
+    path = os.path.join(d, "heap.rcsnap")
+
+    def deep(k, func):
+        return deep(k - 1, func) if k else func()
+
+    deep(depth, lambda: refchain.dump(path))    # warm-up
+    result = paired(lambda: deep(depth, lambda: refchain.dump(path)),
+                    lambda: deep(depth, refchain.capture), pairs)
+    result.update(nodes=len(refchain.load(path)), frames=frames, depth=depth)
+    os.unlink(path)
+    os.rmdir(d)
+    return result
+
+
 def load_fresh_speed(composition, n, loads=5):
     """load() in a fresh process, which holds no heap and no pool yet: the
     first load and the median of `loads` more, against one capture of the
@@ -704,7 +732,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, fresh_ca
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
-                                    snapshot_speed, load_fresh_speed, watch_overhead,
+                                    snapshot_speed, traced_dump_speed, load_fresh_speed, watch_overhead,
                                     fork_dump_pause, gc_lists_speed, sites_speed,
                                     show_growth_lines_speed, small_heap_speed)}
 

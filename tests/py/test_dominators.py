@@ -420,7 +420,7 @@ def test_a_suspect_kept_in_a_variable_changes_no_retained_size():
 
     @functools.lru_cache(maxsize=None)
     def render(rid):
-        return b"<html>%d</html>" % rid * 20
+        return b"<html>%d</html>" % rid * 300     # 12 MB: the top suspect
 
     for i in range(3000):
         render(i)
