@@ -1877,8 +1877,10 @@ relate_c_future(const rc_relate_ctx *ctx, PyObject *fut, PyObject *child, rc_rel
     if (!label && ctx->context && Py_TYPE(child) == (PyTypeObject *)ctx->context) {
         label = "context";
     }
-    if (!label && is_task && PyUnicode_CheckExact(child)) {
-        label = ".get_name()"; /* no other field is a str */
+    if (!label && is_task && (PyUnicode_CheckExact(child) || PyLong_CheckExact(child))) {
+        /* No other field is a str or an int; from 3.12 a name not yet
+         * asked for is its number, which get_name() makes "Task-N" of. */
+        label = ".get_name()";
     }
     return label ? NAMED(set_text(out, RC_REL_TEXT, label)) : 0;
 }

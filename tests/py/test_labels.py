@@ -132,6 +132,9 @@ PYTASK = tasks._PyTask(audit(), loop=LOOP)
 LOOP.run_until_complete(PYTASK)
 PYFAILED = futures._PyFuture(loop=LOOP)
 PYFAILED.set_exception(Failure())
+for _ in range(300):        # tasks are numbered: past the shared small ints
+    LOOP.run_until_complete(LOOP.create_task(asyncio.sleep(0)))
+LATE = LOOP.create_task(wait_for_job(Target(), EVENT))
 
 def check():
     report(refchain.find_chain(TASK.result()), "result")
@@ -142,9 +145,13 @@ def check():
     report(refchain.find_chain(PENDING.get_coro()), "coro")
     report(refchain.find_chain(PYTASK.result()), "pyresult")
     report(refchain.find_chain(PYFAILED.exception()), "pyexception")
+    import gc
+    report(refchain.find_chain(next(o for o in gc.get_referents(LATE)
+                                    if type(o) in (int, str))), "name")
 check()
 EVENT.set()
 LOOP.run_until_complete(PENDING)
+LOOP.run_until_complete(LATE)
 """
 
 
@@ -158,6 +165,9 @@ def test_asyncio_future_and_task_fields_are_named(run_script):
     # The first callback is a field of its own; the others are in a list.
     assert found["third"]["labels"] == ["['THREE']", "done callbacks", "[1]", "[0]"]
     assert text_of(found["coro"]) == "module __main__ → ['PENDING'] Task → .get_coro() coroutine"
+    # Its name: "Task-302", or from 3.12 until asked for, the number alone.
+    assert text_of(found["name"]) == "module __main__ → ['LATE'] Task → .get_name() %s" % (
+        "int" if sys.version_info >= (3, 12) else "str")
 
 
 def test_asyncio_pure_python_future_and_task_read_alike(run_script):
