@@ -4,6 +4,7 @@ process killed, with the limits simulated through the same code path
 (REFCHAIN_CGROUP_ROOT, REFCHAIN_PROC_CGROUP, REFCHAIN_MEMINFO)."""
 
 import json
+import sys
 
 import pytest
 
@@ -81,7 +82,10 @@ def test_a_traced_object_leak_is_an_object_hunt(run_script):
     # entry, and malloc's headers), which would send the hunt to native
     # memory if only the report were set aside.
     hint, tracer, reported = json.loads(run_script(TRACED_LEAK).stdout)
-    assert hint.endswith("is objects: hunt objects (show_growth, explain)"), hint
+    if not hasattr(sys, "gettotalrefcount"):
+        # (A debug build's allocator pads every block: there the allocator
+        # is most of it.)
+        assert hint.endswith("is objects: hunt objects (show_growth, explain)"), hint
     assert tracer > 1.15 * reported    # 2x from 3.9; read just after: a few more traces
 
 
