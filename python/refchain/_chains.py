@@ -16,6 +16,7 @@ name: _dict_get() compares exact-str keys only."""
 import gc
 import sys
 import types
+from _thread import _local
 
 from refchain import _format, _refchain
 from refchain._safe import (
@@ -296,3 +297,14 @@ def chain_repr(chain):
     name = _format.name(_refchain._tp_name(type(target)))
     del target
     return "<refchain.Chain: %s root, %d hops to a %s>" % (chain.root_kind, chain.hops, name)
+
+
+def any_thread(label, parent, node):
+    """A group's label for the hop parent -> label: a threading.local's item
+    in one thread (`.x in thread T`) reads `.x in thread *`, since a group
+    holds the item's objects in every thread (the local's per-thread dicts
+    collapse, as a dict's items do).  node: parent is a snapshot's."""
+    if " in thread " in label and (
+            parent.typename == "_thread._local" if node else _is(parent, _local)):
+        return label.rpartition(" in thread ")[0] + " in thread *"
+    return label

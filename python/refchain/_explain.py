@@ -3,10 +3,9 @@ by the path that retains them."""
 
 import collections
 import sys
-from _thread import _local
 
 from refchain import _refchain, _render
-from refchain._chains import type_name
+from refchain._chains import any_thread, type_name
 from refchain._format import human_bytes, name, runs
 from refchain._args import _check_limit
 from refchain._safe import _is, _tname, _type_name
@@ -71,11 +70,8 @@ class Group:
                 if (_node_varies(parent) if node else _varies(parent)) and \
                         (label.startswith("[") or label == "member"):
                     label = "[*]"
-                elif " in thread " in label and (
-                        parent.typename == "_thread._local" if node else _is(parent, _local)):
-                    # A threading.local's item in one thread, and the
-                    # members' in any: its per-thread dicts are collapsed.
-                    label = label.rpartition(" in thread ")[0] + " in thread *"
+                else:
+                    label = any_thread(label, parent, node)
                 yield "%s %s" % (label, type_name(obj, node))
                 parent = obj
 

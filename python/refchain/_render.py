@@ -618,6 +618,8 @@ def _draw_group(d, gi, group, max_nodes):
             continue
         if _collapsed(d.view, parent, label):
             label, shared = "[*]", False
+        else:
+            label = _chains.any_thread(label, parent, not isinstance(d.view, _LiveView))
         path.append("%s %s" % (label, d.view.tname(obj)))
         if i == len(steps) - 1:
             n = target(obj)

@@ -411,10 +411,14 @@ THREAD_LOCALS = """
         refchain.show_growth(limit=1, file=out, holders=True)
         g = refchain.explain("bytearray", limit=1)[0]
         live = [g.count, g.path(), g.path(holder=True)]
+        refchain.show_explain("bytearray", limit=1, filename="live.dot")
         refchain.dump("tls.rcsnap")
-        s = refchain.load("tls.rcsnap").explain("bytearray", limit=1)[0]
+        snap = refchain.load("tls.rcsnap")
+        s = snap.explain("bytearray", limit=1)[0]
+        snap.show_explain("bytearray", limit=1, filename="snap.dot")
         print(json.dumps({"growth": out.getvalue().splitlines(), "live": live,
-                          "snap": [s.count, s.path(), s.path(holder=True)]}))
+                          "snap": [s.count, s.path(), s.path(holder=True)],
+                          "drawings": [open(f).read() for f in ("live.dot", "snap.dot")]}))
     finally:
         done.set()
     for t in threads:
@@ -433,3 +437,5 @@ def test_a_thread_local_group_spans_its_threads(run_script):
     growth = out["growth"]
     assert growth[0].startswith("bytearray ") and growth[0].split()[2] == "+200", growth
     assert growth[1].startswith("    held by %s, which retains " % local), growth
+    for dot in out["drawings"]:
+        assert 'label=".bufs in thread *"' in dot and "worker-" not in dot
