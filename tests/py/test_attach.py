@@ -424,6 +424,10 @@ def term(signum, frame):
 def usr1(signum, frame):
     raise RuntimeError("reload")
 
+# Ctrl-C's KeyboardInterrupt, as in a service started from a terminal: a
+# background job of a non-interactive shell (CI's lanes) starts with SIGINT
+# ignored, and Python then leaves it so.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 signal.signal(signal.SIGTERM, term)
 signal.signal(signal.SIGUSR1, usr1)
 sys.addaudithook(hook)
