@@ -441,18 +441,25 @@ rc_by_type_py(PyObject *module, PyObject *arg)
     return result;
 }
 
-/* new_objects(since, typename=None) -> list */
+/* new_objects(since, typename=None, until=None) -> list: with `until`, a
+ * later census, only what it counted too (leak_check: not what the checker
+ * made after its last census). */
 static PyObject *
 rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
 {
-    static char *kwlist[] = {"since", "typename", NULL};
-    PyObject *since_obj, *typename = Py_None;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|O:new_objects", kwlist, &since_obj,
-                                     &typename)) {
+    static char *kwlist[] = {"since", "typename", "until", NULL};
+    PyObject *since_obj, *typename = Py_None, *until_obj = Py_None;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O|OO:new_objects", kwlist, &since_obj,
+                                     &typename, &until_obj)) {
         return NULL;
     }
     rc_census *since = rc_census_unwrap(module, since_obj, "new_objects() argument 'since'");
     if (!since) {
+        return NULL;
+    }
+    rc_census *until = NULL;
+    if (until_obj != Py_None &&
+        !(until = rc_census_unwrap(module, until_obj, "new_objects() argument 'until'"))) {
         return NULL;
     }
     type_sel sel = {0};
@@ -465,7 +472,7 @@ rc_new_objects_py(PyObject *module, PyObject *args, PyObject *kwargs)
     size_t marked, n;
     rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_NONE, 0);
     if (g && (typename == Py_None || (mask = type_sel_mask(&sel, g, &marked)))) {
-        rc_status st = rc_census_new_nodes(since, g, mask, &ids, &n);
+        rc_status st = rc_census_new_nodes_until(since, until, g, mask, &ids, &n);
         if (st == RC_EINVAL) {
             PyErr_SetString(PyExc_ValueError,
                             "new_objects(): this census does not remember its objects");
@@ -840,7 +847,7 @@ static PyMethodDef rc_methods[] = {
     {"count", rc_count_py, METH_O, "count(typename) -> int"},
     {"by_type", rc_by_type_py, METH_O, "by_type(typename) -> list"},
     {"new_objects", (PyCFunction)(void (*)(void))rc_new_objects_py,
-     METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None) -> list"},
+     METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None, until=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},

@@ -703,10 +703,20 @@ rc_status
 rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *type_mask,
                     rc_id **ids, size_t *n)
 {
-    if (!since->has_ids) {
+    return rc_census_new_nodes_until(since, NULL, g, type_mask, ids, n);
+}
+
+rc_status
+rc_census_new_nodes_until(rc_census *since, rc_census *until, const rc_graph *g,
+                          const unsigned char *type_mask, rc_id **ids, size_t *n)
+{
+    if (!since->has_ids || (until && !until->has_ids)) {
         return RC_EINVAL;
     }
     rc_status st = rc_census_sort_ids(since);
+    if (st == RC_OK && until) {
+        st = rc_census_sort_ids(until);
+    }
     if (st != RC_OK) {
         return st;
     }
@@ -722,7 +732,9 @@ rc_census_new_nodes(rc_census *since, const rc_graph *g, const unsigned char *ty
             (rc_graph_flags(g, i) & (RC_NODE_TOOL_FRAME | RC_NODE_SMALL_INT))) {
             continue;
         }
-        if (rc_census_has_object(since, rc_graph_addr(g, i), rc_graph_type_key(g, t))) {
+        uintptr_t addr = rc_graph_addr(g, i), key = rc_graph_type_key(g, t);
+        if (rc_census_has_object(since, addr, key) ||
+            (until && !rc_census_has_object(until, addr, key))) {
             continue;
         }
         if (count == cap) {

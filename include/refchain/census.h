@@ -117,6 +117,14 @@ rc_status rc_census_growth(const rc_census *peaks, const rc_census *now,
  * by the caller.  On error the outputs are untouched. */
 rc_status rc_census_new_nodes(rc_census *since, const rc_graph *g,
                               const unsigned char *type_mask, rc_id **ids, size_t *n);
+/* rc_census_new_nodes(), less the nodes that `until` (a later census, also
+ * taken with RC_CENSUS_WITH_IDS; NULL: none) did not count: what appeared
+ * between the two censuses and is still there, not what the asker made
+ * since `until` (leak_check's own bookkeeping, made after its last census).
+ * RC_EINVAL when either census does not remember its objects.  On error the
+ * outputs are untouched. */
+rc_status rc_census_new_nodes_until(rc_census *since, rc_census *until, const rc_graph *g,
+                                    const unsigned char *type_mask, rc_id **ids, size_t *n);
 
 /* The rows of growth or diff `d` that g's types fall in: row_of_type[t]
  * (for t < rc_graph_type_count(g)) is the index of the row among d's first

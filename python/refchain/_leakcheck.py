@@ -84,15 +84,17 @@ def _rounds(body, warmup, rounds, types, ignore, stop_early, ids=True):
     # A dict kept per round would itself be a dict more in every round: the
     # rounds keep their CensusDiffs (like a Census, none of the types it
     # counts), made into dicts at the end; the list is made before the
-    # first census.  Only the first census remembers its objects: report()
-    # explains what is new since it.
+    # first census.  The first census and the last remember their objects:
+    # report() explains what is new since the first and still counted by
+    # the last, never what this code makes after it (the dicts, lists and
+    # names of the answer).
     diffs = []
     for _ in range(warmup):
         body()
     start = prev = settled_census(ids)
-    for _ in range(rounds):
+    for i in range(rounds):
         body()
-        now = settled_census(False)
+        now = settled_census(ids and i == rounds - 1)
         diffs.append(now - prev)
         prev = now
         if stop_early and not grown(diffs[-1], types, ignore):
@@ -203,7 +205,10 @@ class LeakCheckReport:
 def report(title, start, end, per_round, rounds, limit=5):
     """A LeakCheckReport of `rounds` rounds for the types in every
     per_round dict (the deltas of each round), explained by what holds the
-    instances new since `start` (a Census).  `end` is the last census."""
+    instances new since `start` (a Census) that `end`, the last census,
+    counted too: what this code made after it (per_round's dicts, the
+    lists and names below) is refchain's, never a leak or a holder.  Both
+    censuses remember their objects."""
     if not per_round:
         return LeakCheckReport(title, [], rounds)
     names = set(per_round[0])
@@ -214,7 +219,7 @@ def report(title, start, end, per_round, rounds, limit=5):
     for typename in sorted(names, key=lambda n: (-total[n].delta if n in total else 0, n)):
         row = total.get(typename)
         count = row.delta if row is not None else sum(d[typename] for d in per_round)
-        new = _refchain.new_objects(start, typename)
+        new = _refchain.new_objects(start, typename, end)
         # Garbage is no leak: the next collection frees it (the report's
         # own work makes some).
         groups = [g for g in (explain(new, limit) if new else [])

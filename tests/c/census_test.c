@@ -198,6 +198,26 @@ test_new_nodes_since_a_census(void **state)
     assert_int_equal(n, 3); /* 3, 4, 5 */
     rc_free(ids);
 
+    /* With a later census: only what it counted too (nodes 6 and 7 came
+     * after it), and neither census may have forgotten its objects. */
+    rc_graph *gu = graph_of(6, after_t);
+    rc_census *until = NULL, *until_plain = NULL;
+    assert_int_equal(rc_census_of(gu, RC_CENSUS_WITH_IDS, &until), RC_OK);
+    assert_int_equal(rc_census_new_nodes_until(a, until, gb, NULL, &ids, &n), RC_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(ids[i], want[i]);
+    }
+    rc_free(ids);
+    assert_int_equal(rc_census_new_nodes_until(a, NULL, gb, NULL, &ids, &n), RC_OK);
+    assert_int_equal(n, 5);
+    rc_free(ids);
+    assert_int_equal(rc_census_of(gu, 0, &until_plain), RC_OK);
+    assert_int_equal(rc_census_new_nodes_until(a, until_plain, gb, NULL, &ids, &n), RC_EINVAL);
+    rc_census_free(until_plain);
+    rc_census_free(until);
+    rc_graph_free(gu);
+
     /* The tool's own running frames are never new, nor are CPython's small
      * ints (7), which only became reachable. */
     const unsigned flags[] = {0, 0, 0, 0, RC_NODE_TOOL_FRAME, 0, RC_NODE_THREAD_FRAME,
