@@ -14,6 +14,7 @@ import inspect
 import io
 import json
 import os
+import re
 import sys
 import time
 
@@ -78,8 +79,24 @@ class Progress:
 # ---- helpers -----------------------------------------------------------------------------
 
 
+# The name of the call an error of the API starts with (_args.check_target's
+# "refchain: ", "report: ", "export_heapsnapshot(): "): main() prints its own
+# "refchain: ", and the command line calls no function by those names.
+_API_PREFIX = re.compile(r"(refchain|report|\w+\([^()]*\)): ")
+
+
 def _one_line(exc):
-    text = str(exc) if not isinstance(exc, KeyError) or not exc.args else str(exc.args[0])
+    if isinstance(exc, OSError) and exc.strerror:
+        # str() would read "[Errno 2] refchain: ...: 'path'".  The file's
+        # name is added unless the message names it or its directory.
+        text = _API_PREFIX.sub("", exc.strerror, count=1) if _API_PREFIX.match(
+            exc.strerror) else exc.strerror
+        name = exc.filename
+        if isinstance(name, str) and name and repr(name) not in text and \
+                repr(os.path.dirname(os.path.abspath(name))) not in text:
+            text += ": %s" % name
+    else:
+        text = str(exc) if not isinstance(exc, KeyError) or not exc.args else str(exc.args[0])
     return " ".join(text.split()) or type(exc).__name__
 
 

@@ -395,6 +395,24 @@ def test_bad_files_exit_2_with_one_line_naming_the_file(dumps, bad):
             proc.stderr.count("\n") == 1, (args, proc.stderr)
 
 
+@pytest.mark.parametrize("args, reason", [
+    (["draw", "after.rcsnap", "--explain", "bytes", "-o", "/nonexistent/x.svg"],
+     "the directory '/nonexistent' does not exist"),
+    (["export", "after.rcsnap", "-o", "/nonexistent/x.heapsnapshot"],
+     "the directory '/nonexistent' does not exist"),
+    (["report", "after.rcsnap", "--html", "/nonexistent/r.html"],
+     "the directory '/nonexistent' does not exist"),
+    (["export", "after.rcsnap", "-o", "/"], "a directory, not a file name: /"),
+])
+def test_an_output_that_cannot_be_written_is_one_plain_line(dumps, args, reason):
+    # It read "refchain: [Errno 2] refchain: the directory '/nonexistent'
+    # does not exist: '/nonexistent/x.svg'".
+    where, _ = dumps
+    proc = cli(where, *args)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr == "refchain: %s\n" % reason
+
+
 def test_progress_on_a_terminal_only(dumps):
     where, _ = dumps
     proc = cli(where, "report", "after.rcsnap", "--since", "before.rcsnap")
