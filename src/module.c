@@ -732,21 +732,26 @@ rc_fail_after_py(PyObject *Py_UNUSED(module), PyObject *arg)
     return PyLong_FromUnsignedLong(before);
 }
 
-/* _set_tool_globals(dicts): the globals dicts of the package's modules, a
- * tuple: their running frames are the tool's own, and captures leave them
- * out.  Plain data: the extension calls nothing of the package's (the
- * package wraps the C types for text and pictures, see refchain/_wrap.py). */
+/* _set_tool_globals(items): the globals dicts of the package's modules, a
+ * tuple, and code objects of the tool's that run with other globals (the
+ * program attach injects runs in __main__'s): their running frames are the
+ * tool's own, and captures leave them out.  Plain data: the extension calls
+ * nothing of the package's (the package wraps the C types for text and
+ * pictures, see refchain/_wrap.py). */
 static PyObject *
 rc_set_tool_globals_py(PyObject *module, PyObject *tool_globals)
 {
     if (!PyTuple_CheckExact(tool_globals)) {
-        PyErr_Format(PyExc_TypeError, "_set_tool_globals() needs a tuple of dicts, not %.100s",
+        PyErr_Format(PyExc_TypeError,
+                     "_set_tool_globals() needs a tuple of dicts and code objects, not %.100s",
                      Py_TYPE(tool_globals)->tp_name);
         return NULL;
     }
     for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(tool_globals); i++) {
-        if (!PyDict_CheckExact(PyTuple_GET_ITEM(tool_globals, i))) {
-            PyErr_SetString(PyExc_TypeError, "_set_tool_globals() needs a tuple of dicts");
+        PyObject *item = PyTuple_GET_ITEM(tool_globals, i);
+        if (!PyDict_CheckExact(item) && !PyCode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError,
+                            "_set_tool_globals() needs a tuple of dicts and code objects");
             return NULL;
         }
     }

@@ -56,15 +56,19 @@ static int
 is_tool_frame(rc_state *s, PyObject *frame)
 {
     PyObject *globals = PyObject_GetAttrString(frame, "f_globals");
+    PyObject *code = globals ? PyObject_GetAttrString(frame, "f_code") : NULL;
     int tool = 0;
-    if (!globals) {
+    if (!code) {
+        Py_XDECREF(globals);
         PyErr_Clear();
         return 0;
     }
     for (Py_ssize_t i = 0; s->tool_globals && i < PyTuple_GET_SIZE(s->tool_globals); i++) {
-        tool |= PyTuple_GET_ITEM(s->tool_globals, i) == globals;
+        PyObject *item = PyTuple_GET_ITEM(s->tool_globals, i);
+        tool |= item == globals || item == code;
     }
     Py_DECREF(globals);
+    Py_DECREF(code);
     return tool;
 }
 

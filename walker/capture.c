@@ -1140,6 +1140,8 @@ add_running_frame_refs(walk *w, PyObject *frame)
 }
 #endif
 
+/* Whether frame runs the tool's code: with one of its globals dicts, or
+ * one of its code objects (opts->tool_globals holds both). */
 static int
 is_tool_frame(walk *w, PyObject *frame)
 {
@@ -1149,8 +1151,14 @@ is_tool_frame(walk *w, PyObject *frame)
 #else
     PyObject *globals = ((PyFrameObject *)frame)->f_globals;
 #endif
+#if PY_VERSION_HEX >= 0x03090000
+    PyObject *code = (PyObject *)PyFrame_GetCode((PyFrameObject *)frame);
+    Py_DECREF(code); /* the same */
+#else
+    PyObject *code = (PyObject *)((PyFrameObject *)frame)->f_code;
+#endif
     for (size_t i = 0; i < w->opts->n_tool_globals; i++) {
-        if (globals == w->opts->tool_globals[i]) {
+        if (globals == w->opts->tool_globals[i] || code == w->opts->tool_globals[i]) {
             return 1;
         }
     }

@@ -33,8 +33,10 @@ typedef struct rc_capture_opts {
      * objects look held from outside. */
     const uintptr_t *held;
     size_t n_held;
-    /* Globals dicts of the tool's own modules: running frames of that code
-     * are flagged RC_NODE_TOOL_FRAME instead of RC_NODE_THREAD_FRAME. */
+    /* Globals dicts of the tool's own modules, and code objects of the
+     * tool's that run with other globals (attach's program, in __main__):
+     * running frames of that code are flagged RC_NODE_TOOL_FRAME instead of
+     * RC_NODE_THREAD_FRAME. */
     struct _object *const *tool_globals;
     size_t n_tool_globals;
     /* Expected number of nodes (the last capture's), to size the index. */

@@ -19,25 +19,28 @@ in the request file, read as JSON.  A call still queued at the timeout stays
 queued (CPython cannot withdraw a pending call); the request is withdrawn,
 and the program does nothing when it runs later, since it finds none."""
 
+# What the target imports is this module and what refchain itself imports
+# (docs/attach.md): the modules that only the attaching side needs
+# (subprocess, signal, shutil, tempfile, re) are imported in its functions.
+# _signal is built in and imported at every interpreter's start.
+import _signal
 import json
 import os
-import re
-import shutil
-import signal
 import stat
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 
 import refchain
-from refchain import _refchain
+from refchain import _chains, _refchain
 
 REQUEST_DIR = "/tmp/refchain-attach-%d"   # % the target's euid; TARGET_PROGRAM repeats it
 
 # Run by the target in __main__'s namespace (PyRun_SimpleString): it binds
-# one name and deletes it.  Its own errors go to the result file, never out
+# one name and deletes it.  The function runs with globals of its own, which
+# _serve() counts among refchain's (_set_tool_globals), with the program's
+# module-level code: their frames are the tool's, never a root nor a holder
+# in the dump.  Its own errors go to the result file, never out
 # (a pending call that fails with no exception set raises SystemError into
 # the code the main thread was running).  The target's signal handlers may
 # raise in it (KeyboardInterrupt, SystemExit, ...): _serve() gives such an
@@ -73,7 +76,9 @@ def _refchain_attach_():
             return None
     result = "%s/%d.result" % (d, os.getpid())
     data = req = error = caught = None
-    for attempt in (1, 2):
+    attempt = 0
+    while attempt < 2:    # a for loop's iterator would be an object held by C code
+        attempt += 1
         try:
             if data is None:
                 data = take()
@@ -88,7 +93,8 @@ def _refchain_attach_():
                     import refchain._attach
                 finally:
                     sys.path[:] = saved
-            return sys.modules["refchain._attach"]._serve(req, result, caught)
+            return sys.modules["refchain._attach"]._serve(req, result, caught,
+                                                          (globals(), sys._getframe(1).f_code))
         except (ImportError, ValueError, KeyError, TypeError) as exc:
             error = exc
             break
@@ -113,6 +119,8 @@ def _refchain_attach_():
     if caught is not None:    # a debug build asserts on the SystemError below
         sys.excepthook(type(caught), caught, caught.__traceback__)
 try:
+    _refchain_attach_ = type(_refchain_attach_)(_refchain_attach_.__code__,
+                                                {"__builtins__": __builtins__})
     _refchain_attach_()
 finally:
     del _refchain_attach_
@@ -159,8 +167,8 @@ def _from_the_target(exc):
     if not isinstance(exc, Exception):
         return True
     codes = set()
-    for signum in signal.valid_signals():
-        handler = signal.getsignal(signum)
+    for signum in _signal.valid_signals():
+        handler = _signal.getsignal(signum)
         for _ in range(4):            # a bound method's function, a partial's
             handler = getattr(handler, "__func__", None) or getattr(handler, "func", handler)
         code = getattr(handler, "__code__", None)
@@ -187,15 +195,27 @@ def _file_id(path):
         return None
 
 
-def _serve(req, result_path, caught=None):
+def _serve(req, result_path, caught=None, program=()):
     """In the target, at a pending call in the main thread: dump as the
     request says, and write the result file (the fork dump's child is waited
     for by a daemon thread, so the main thread goes on after the fork).
+    The frames of this module and of the injected program (`program`: its
+    function's globals and its module-level code) are refchain's own while
+    it runs: the dump names nothing they hold.
 
     caught, or an exception the target's signal handler raises meanwhile
     (_from_the_target), stops the work; the result says whether the file was
     written all the same, and the exception is raised again in the main
     thread once this pending call returns, as if refchain were not there."""
+    own = _chains.tool_globals()    # this module's too: imported after refchain's
+    _refchain._set_tool_globals(own + tuple(program))
+    try:
+        _serve_as_own(req, result_path, caught)
+    finally:
+        _refchain._set_tool_globals(own)
+
+
+def _serve_as_own(req, result_path, caught):
     nonce = req.get("nonce")
     started = time.monotonic()
     res = before = None
@@ -338,6 +358,7 @@ def _status(pid):
 def _python_of(pid):
     """(major, minor, debug) from the target's executable and mapped
     libpython names, or None when neither is a CPython's."""
+    import re
     try:
         exe = os.readlink("/proc/%d/exe" % pid)
         with open("/proc/%d/maps" % pid) as f:
@@ -493,6 +514,9 @@ def _gdb_script(debug, version):
 
 
 def _run_gdb(pid, script, timeout):
+    import shutil
+    import subprocess
+    import tempfile
     gdb = shutil.which("gdb")
     if gdb is None:
         raise AttachError("gdb is not installed (or not on PATH): refchain attach needs it "
@@ -532,6 +556,8 @@ def _stop_gdb(proc, pid):
     """SIGINT makes gdb stop the target's call and, with unwindonsignal,
     restore the frame before it; gdb -batch then detaches.  Kill it only if
     it does not end, and wake the target, which ptrace may leave stopped."""
+    import signal
+    import subprocess
     proc.send_signal(signal.SIGINT)
     try:
         proc.communicate(timeout=10)
@@ -546,6 +572,7 @@ def _stop_gdb(proc, pid):
 
 
 def _gdb_verdict(pid, out):
+    import signal
     if "refchain-queued" in out:
         return
     low = out.lower()

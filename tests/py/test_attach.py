@@ -189,6 +189,57 @@ def test_attach_json(tmp_path):
         _stop(target)
 
 
+WATCHED = """
+import json, os, sys, time
+here = os.path.dirname(os.path.abspath(__file__))
+before = sorted(sys.modules)
+print("ready", flush=True)
+while not os.path.exists(os.path.join(here, "go")):
+    time.sleep(0.02)
+with open(os.path.join(here, "modules.json"), "w") as f:
+    json.dump([before, sorted(sys.modules)], f)
+"""
+
+IMPORTS_REFCHAIN = """
+import json, sys
+before = set(sys.modules)
+import refchain
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+def test_attaching_imports_refchain_only_and_leaves_no_chain_to_its_program(tmp_path):
+    # It imported subprocess, selectors, select, fcntl, signal, locale and
+    # _posixsubprocess too (module-level imports of refchain._attach that
+    # only the attaching side needs), whose import made 1,500 strs and 200
+    # ints; and the dump named its program's frame as a holder:
+    # "frame _refchain_attach_() at <string>:41 ... local 'data'".
+    (tmp_path / "imports.py").write_text(IMPORTS_REFCHAIN)
+    closure = set(json.loads(subprocess.run(
+        [sys.executable, str(tmp_path / "imports.py")], env=dict(os.environ, PYTHONPATH=_pythonpath()),
+        stdout=subprocess.PIPE, text=True, check=True).stdout))
+    target = _spawn(tmp_path, WATCHED)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        out = tmp_path / "t.rcsnap"
+        proc = _attach(target.pid, "-o", out)
+        assert proc.returncode == 0, proc.stderr
+        (tmp_path / "go").write_text("")
+        assert target.wait(timeout=60) == 0, target.stderr.read()
+    finally:
+        _stop(target)
+    before, after = json.loads((tmp_path / "modules.json").read_text())
+    gained = set(after) - set(before)
+    assert gained - closure == {"refchain._attach"}, sorted(gained - closure)
+    assert "refchain" in gained and not gained & {"subprocess", "signal", "locale", "selectors"}
+    snap = refchain.load(str(out))
+    for typename in snap.census():
+        for group in snap.explain(typename, limit=10 ** 6):
+            text = str(group.chain)
+            assert "_refchain_attach_()" not in text and "at <string>" not in text, \
+                (typename, str(group))
+
+
 # ---- bad inputs: exit 2, one line, the target still running ------------------------------
 
 
