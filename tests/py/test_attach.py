@@ -216,8 +216,8 @@ def test_attaching_imports_refchain_only_and_leaves_no_chain_to_its_program(tmp_
     # "frame _refchain_attach_() at <string>:41 ... local 'data'".
     (tmp_path / "imports.py").write_text(IMPORTS_REFCHAIN)
     closure = set(json.loads(subprocess.run(
-        [sys.executable, str(tmp_path / "imports.py")], env=dict(os.environ, PYTHONPATH=_pythonpath()),
-        stdout=subprocess.PIPE, text=True, check=True).stdout))
+        [sys.executable, str(tmp_path / "imports.py")], stdout=subprocess.PIPE, text=True,
+        env=dict(os.environ, PYTHONPATH=_pythonpath()), check=True).stdout))
     target = _spawn(tmp_path, WATCHED)
     try:
         assert target.stdout.readline() == "ready\n"
