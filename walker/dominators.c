@@ -506,42 +506,102 @@ cmp_ids(const void *x, const void *y)
     return (a > b) - (a < b);
 }
 
-/* The big nodes that dominate no big node, the `limit` largest, into
- * *ids (rc_malloc'ed, sorted by bytes).  RC_ENOMEM leaves nothing. */
-static rc_status
-suspect_nodes(const rc_dominators *d, uint64_t min_bytes, size_t limit, rc_id **ids, size_t *k)
+/* The suspects' rule (see rc_suspects_find).  A node is inner when it
+ * dominates a big node, and passes through when a big child retains at least
+ * four fifths of it: the memory is still held by one object.  A suspect
+ * inside a listed one is listed too only when it stands out, retaining at
+ * least a fifth of it; else it is one of the entries the outer one
+ * accumulates, and the outer one's line ("in 30 ndarray") speaks for it. */
+enum { INNER = 1, PASSES = 2, DONE = 4, LISTED = 8 };
+
+static int
+passes_through(uint64_t child, uint64_t parent)
 {
-    uint8_t *inner = rc_calloc(d->n ? d->n : 1, 1);
-    if (!inner) {
-        return RC_ENOMEM;
-    }
+    return child >= parent - parent / 5;
+}
+
+static int
+stands_out(uint64_t inner, uint64_t outer)
+{
+    return inner >= outer / 5;
+}
+
+/* A data collection (a dict, list, set, deque, lru_cache ...), whose
+ * entries are data: not a namespace (a module's or an object's __dict__),
+ * whose keys are names. */
+static int
+is_collection(const rc_graph *g, rc_id v)
+{
+    return (rc_graph_type_flags(g, rc_graph_type(g, v)) &
+            (RC_TYPE_COLLECTION | RC_TYPE_LRU_CACHE)) &&
+           !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE);
+}
+
+/* The listed suspects, the `limit` largest, into *ids (rc_malloc'ed,
+ * sorted by bytes).  Big nodes are resolved top-down (an ancestor of a big
+ * node is big), each once: state[v] holds INNER, PASSES, DONE and LISTED; up[v]
+ * v's nearest listed strict ancestor (RC_NO_ID for none).  The climb to
+ * the first resolved ancestor keeps its way back in up[] itself (each
+ * node's child on the way), so it needs no stack.  RC_ENOMEM leaves
+ * nothing. */
+static rc_status
+suspect_nodes(const rc_graph *g, const rc_dominators *d, uint64_t min_bytes, size_t limit,
+              rc_id **ids, size_t *k)
+{
+    size_t n = d->n ? d->n : 1;
+    uint8_t *state = rc_calloc(n, 1);
+    rc_id *up = rc_malloc(n * sizeof *up);
+    rc_id *all = NULL;
     size_t found = 0;
+    if (!state || !up) {
+        goto finally;
+    }
     for (rc_id v = 0; v < d->n; v++) {
-        if (d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && d->idom[v] != RC_DOM_ROOT) {
-            inner[d->idom[v]] = 1;
+        rc_id p = d->idom[v];
+        if (p < RC_DOM_ROOT && d->bytes[v] >= min_bytes) {
+            state[p] |= INNER | (passes_through(d->bytes[v], d->bytes[p]) ? PASSES : 0);
         }
     }
     for (rc_id v = 0; v < d->n; v++) {
-        found += d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && !inner[v];
+        if (d->idom[v] == RC_NO_ID || d->bytes[v] < min_bytes) {
+            continue;
+        }
+        rc_id x = v, back = RC_NO_ID;
+        for (; x < RC_DOM_ROOT && !(state[x] & DONE); x = d->idom[x]) {
+            up[x] = back;
+            back = x;
+        }
+        for (x = back; x != RC_NO_ID; x = back) {
+            rc_id p = d->idom[x];
+            back = up[x];
+            up[x] = p >= RC_DOM_ROOT ? RC_NO_ID : (state[p] & LISTED) ? p : up[p];
+            state[x] |= DONE;
+            int suspect = !(state[x] & INNER) || (!(state[x] & PASSES) && is_collection(g, x));
+            if (suspect && (up[x] == RC_NO_ID || stands_out(d->bytes[x], d->bytes[up[x]]))) {
+                state[x] |= LISTED;
+                found++;
+            }
+        }
     }
-    rc_id *all = rc_malloc((found ? found : 1) * sizeof *all);
+    all = rc_malloc((found ? found : 1) * sizeof *all);
     if (!all) {
-        rc_free(inner);
-        return RC_ENOMEM;
+        goto finally;
     }
     found = 0;
     for (rc_id v = 0; v < d->n; v++) {
-        if (d->idom[v] != RC_NO_ID && d->bytes[v] >= min_bytes && !inner[v]) {
+        if (state[v] & LISTED) {
             all[found++] = v;
         }
     }
-    rc_free(inner);
     sort_dom = d;
     qsort(all, found, sizeof *all, cmp_ids_by_bytes);
     sort_dom = NULL;
     *ids = all;
     *k = found < limit ? found : limit;
-    return RC_OK;
+finally:
+    rc_free(up);
+    rc_free(state);
+    return all ? RC_OK : RC_ENOMEM;
 }
 
 /* One node a suspect immediately dominates. */
@@ -671,7 +731,7 @@ rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
     min_bytes += (double)min_bytes < want || min_bytes == 0; /* ceil, at least 1 */
     rc_id *ids = NULL;
     size_t k = 0;
-    rc_status st = suspect_nodes(d, min_bytes, limit, &ids, &k);
+    rc_status st = suspect_nodes(g, d, min_bytes, limit, &ids, &k);
     if (st != RC_OK) {
         return st;
     }

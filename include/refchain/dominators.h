@@ -118,13 +118,23 @@ typedef struct rc_suspects {
 /* The leak suspects: the accumulation points of the dominator tree.  A node
  * is big when it retains at least min_share (0..1) of the heap's bytes
  * (and at least one byte); the big nodes form a subtree under the virtual
- * root.  Its leaves (big nodes that immediately dominate no big node) are
- * the suspects: where the memory stops being held by one object and
- * spreads over many.  The `limit` largest are kept, each with its shortest
- * chain from a root (p: rc_paths_bfs() on g with the same kinds; a suspect
- * p does not reach gets the chain [node] and kind RC_ROOT_NONE).  Fills
- * *out (the caller's: rc_suspects_clear).  RC_OK, or RC_ENOMEM / RC_EINVAL
- * (min_share outside [0, 1]) with *out zeroed. */
+ * root.  A suspect is where the memory stops being held by one object and
+ * spreads over many:
+ *   - a big node that immediately dominates no big node (a leaf of that
+ *     subtree);
+ *   - a big data collection (RC_TYPE_COLLECTION or an lru_cache, not a
+ *     namespace) none of whose big children retains four fifths of it: it
+ *     accumulates big entries (a dict of 30 views each keeping a 1.5 MiB
+ *     array), and it is what to fix.
+ * A suspect inside another suspect is listed only when it retains at least
+ * a fifth of the nearest listed one above it; else it is one of the entries
+ * that one accumulates (its top_type says "in 30 ndarray").  The `limit`
+ * largest listed are kept (an outer one retains more than those inside
+ * it, so it comes first), each with its shortest chain from a root (p:
+ * rc_paths_bfs() on g with the same kinds; a suspect p does not reach gets
+ * the chain [node] and kind RC_ROOT_NONE).  Working memory: 5 bytes per
+ * node.  Fills *out (the caller's: rc_suspects_clear).  RC_OK, or
+ * RC_ENOMEM / RC_EINVAL (min_share outside [0, 1]) with *out zeroed. */
 rc_status rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
                            const uint8_t *kinds, double min_share, size_t limit,
                            rc_suspects *out);

@@ -355,6 +355,84 @@ test_suspects_are_the_accumulation_points(void **state)
     rc_graph_free(g);
 }
 
+/* A module 0 -> its namespace 1 -> a list 2 and a dict 23.  The list's
+ * entries 3..12 each hold a buffer i + 10 (13..22, every one big at the
+ * threshold below); the list also holds a large bytes 80.  The dict holds
+ * bytes 24..30, each big too.  Sizes are 10 * (id + 1); 31..79 are
+ * unreached. */
+static void
+test_a_collection_of_big_entries_is_the_suspect(void **state)
+{
+    (void)state;
+    enum { M = 81 };
+    enum { C_OBJ, C_DICT, C_LIST, C_BYTES };
+    static const char *const CNAMES[] = {"object", "dict", "list", "bytes"};
+    static const unsigned CFLAGS[] = {0, RC_TYPE_COLLECTION | RC_TYPE_DICT,
+                                      RC_TYPE_COLLECTION, 0};
+    unsigned types[M], flags[M] = {0};
+    test_edge e[M];
+    size_t ne = 0;
+    for (unsigned i = 0; i < M; i++) {
+        types[i] = C_BYTES;
+    }
+    types[0] = C_OBJ;
+    types[1] = C_DICT, flags[1] = RC_NODE_NAMESPACE;
+    types[2] = C_LIST, types[23] = C_DICT;
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 2};
+    e[ne++] = (test_edge){1, 23};
+    for (unsigned i = 3; i <= 12; i++) {
+        types[i] = C_OBJ;
+        e[ne++] = (test_edge){2, i};
+        e[ne++] = (test_edge){i, i + 10};
+    }
+    e[ne++] = (test_edge){2, 80};
+    for (unsigned i = 24; i <= 30; i++) {
+        e[ne++] = (test_edge){23, i};
+    }
+    uint8_t kinds[M] = {0};
+    kinds[0] = RC_ROOT_MODULE;
+    const test_attrs attrs = {NULL, flags, CFLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(M, e, ne, types, CNAMES, &attrs, &g), RC_OK);
+    rc_dominators *d = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_dominators_heap_bytes(d), 5770);
+    assert_int_equal(rc_dominators_bytes(d, 2), 3540);
+    rc_suspects s;
+    /* 139 bytes: every buffer is big, and each is a leaf of the big nodes
+     * (the old rule listed them all, and not the list). */
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.024, 10, &s), RC_OK);
+    /* The list, which accumulates; the dict, which does too (the namespace
+     * holding both does not: its keys are names); then bytes 80, which
+     * stands out in the list (810 of 3540).  The buffers are the list's
+     * entries, and the dict's bytes its own: their lines speak for them. */
+    assert_int_equal(s.n, 3);
+    assert_int_equal(s.items[0].node, 2);
+    assert_int_equal(s.items[0].bytes, 3540);
+    assert_string_equal(rc_graph_type_name(g, s.items[0].top_type), "object");
+    assert_int_equal(s.items[0].top_count, 10);
+    assert_int_equal(s.items[1].node, 23);
+    assert_int_equal(s.items[1].bytes, 2200);
+    assert_int_equal(s.items[1].top_count, 7);
+    assert_int_equal(s.items[2].node, 80);
+    const rc_id want[] = {0, 1, 2, 80};
+    assert_int_equal(s.items[2].chain_len, 4);
+    assert_memory_equal(s.ids + s.items[2].chain_at, want, sizeof want);
+    rc_suspects_clear(&s);
+    /* At half the heap only the list, its namespace and module are big:
+     * the list, the deepest, is the suspect, as it always was. */
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.5, 10, &s), RC_OK);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.items[0].node, 2);
+    rc_suspects_clear(&s);
+    rc_paths_free(p);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
 static void
 test_subtree_largest_children_first_and_a_summary(void **state)
 {
@@ -622,6 +700,7 @@ main(void)
         cmocka_unit_test(test_no_graph_without_in_edges),
         cmocka_unit_test(test_a_million_long_chain_needs_no_recursion),
         cmocka_unit_test(test_suspects_are_the_accumulation_points),
+        cmocka_unit_test(test_a_collection_of_big_entries_is_the_suspect),
         cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_sets_retain_the_union_of_their_members),

@@ -501,3 +501,64 @@ def test_draw_and_export_hand_the_snapshot_what_was_asked(dumps):
     out, called = run("export", "after.rcsnap", "-o", "x.heapsnapshot")
     assert called == ["export_heapsnapshot", ["x.heapsnapshot"], {}]
     assert out.startswith("wrote x.heapsnapshot (")
+
+
+# A dict of 30 small views, each keeping a 1.5 MiB buffer alive (numpy's
+# ndarray and its .base), and one 19 MiB entry: every buffer is at least
+# 1% of the heap.
+VIEWS = """
+import gc, json
+import refchain
+from refchain._format import human_bytes
+
+class View:
+    __slots__ = ("base",)
+    def __init__(self, base):
+        self.base = base
+
+_RESULTS = {}
+refchain.dump("a.rcsnap")
+for i in range(30):
+    _RESULTS[i] = View(bytearray(1600000))
+_RESULTS["big"] = View(bytearray(20000000))
+gc.collect()
+live = [str(s) for s in refchain.suspects(limit=8)]
+refchain.dump("b.rcsnap")
+print(json.dumps({"live": live, "results": human_bytes(refchain.retained(_RESULTS)[0]),
+                  "big": human_bytes(refchain.retained(_RESULTS["big"].base)[0])}))
+"""
+
+
+def test_suspects_name_the_container_whose_entries_each_pass_min_share(tmp_path):
+    """The dict that accumulates comes first, live and from the files (the
+    API, `report --suspects`, `suspects`, the HTML page), not one line per
+    entry; the one entry that stands out (19 MiB of the dict's 65) follows."""
+    (tmp_path / "views.py").write_text(VIEWS)
+    proc = subprocess.run([sys.executable, "views.py"], cwd=str(tmp_path), env=_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    first, second = out["live"][:2]
+    assert first.startswith("dict held by module __main__ \u2192 ['_RESULTS'] retains %s ("
+                            % out["results"]), out["live"]
+    assert first.endswith("of the heap) in 31 __main__.View"), first
+    share = int(first.split("(")[1].split("%")[0])
+    assert 80 <= share <= 100, first
+    assert second.startswith("bytearray held by module __main__ \u2192 ['_RESULTS'] dict "
+                             "\u2192 ['big'] View \u2192 .base retains %s (" % out["big"]), second
+    # The 30 buffers are the dict's entries: its line speaks for them.
+    assert sum("_RESULTS" in line for line in out["live"]) == 2, out["live"]
+
+    import refchain
+    from refchain import _html
+    snap = refchain.load(str(tmp_path / "b.rcsnap"))
+    assert [str(s) for s in snap.suspects(limit=8)] == out["live"]
+    report = cli(tmp_path, "report", "b.rcsnap", "--since", "a.rcsnap", "--suspects", "8")
+    assert report.returncode == 0, report.stderr
+    assert [line for line in _section(report.stdout, "Leak suspects").splitlines()[1:]
+            if line] == out["live"]
+    alone = cli(tmp_path, "suspects", "b.rcsnap", "--limit", "8")
+    assert alone.stdout.splitlines() == out["live"]
+    page = _html.build(snap, refchain.load(str(tmp_path / "a.rcsnap")), suspects=8)
+    assert [row["text"] for row in page["suspects"]] == out["live"]
+    assert page["suspects"][0]["holder"] == "dict held by module __main__ \u2192 ['_RESULTS']"
