@@ -67,14 +67,14 @@ lay_out(const rc_paths *p, const rc_group *groups, const ranking *r, size_t limi
     return at;
 }
 
-/* The holder of a group (see rc_explained_group): the index of chain[0..n)'s
- * first collection before the representative, else n - 2.  A namespace
- * (a module's or an object's __dict__) is no collection: its keys are
- * names, the same for every member. */
+/* The deepest collection (RC_TYPE_COLLECTION or an lru_cache) on
+ * chain[0..n) before the representative, else n - 2: a lone member's
+ * nearest container.  A namespace (a module's or an object's __dict__) is
+ * no collection: its keys are names, the same for every member. */
 static size_t
-holder_of(const rc_graph *g, const rc_id *chain, size_t n)
+nearest_collection(const rc_graph *g, const rc_id *chain, size_t n)
 {
-    for (size_t i = 0; i + 1 < n; i++) {
+    for (size_t i = n - 1; i-- > 0;) {
         if ((rc_graph_type_flags(g, rc_graph_type(g, chain[i])) &
              (RC_TYPE_COLLECTION | RC_TYPE_LRU_CACHE)) &&
             !(rc_graph_flags(g, chain[i]) & RC_NODE_NAMESPACE)) {
@@ -84,14 +84,64 @@ holder_of(const rc_graph *g, const rc_id *chain, size_t n)
     return n - 2;
 }
 
+#define SEEN(seen, x) ((seen)[(x) >> 3] & (1u << ((x)&7)))
+
+/* Where a group's members part: the index of the deepest node of chain[0..
+ * n) (root .. representative) that every member's own chain passes
+ * through, or SIZE_MAX when no node is on all of them (other roots).  Each
+ * member climbs its chain until it meets the representative's, or a node
+ * an earlier climb marked in seen (a bit per node, clear on entry and on
+ * return): each node is climbed once, whatever the members' depth. */
+static size_t
+parting(const rc_paths *p, const rc_id *chain, size_t n, const rc_id *members, size_t count,
+        uint8_t *seen)
+{
+    size_t at = n - 1;
+    int apart = 0;
+    for (size_t j = 0; j < count; j++) {
+        for (rc_id x = members[j];; x = rc_paths_parent(p, x)) {
+            uint32_t depth = x == RC_NO_ID ? RC_UNREACHED : rc_paths_depth(p, x);
+            if (depth == RC_UNREACHED) {
+                apart = 1;
+                break;
+            }
+            if (SEEN(seen, x)) {
+                break;
+            }
+            if (depth < n && chain[depth] == x) {
+                at = depth < at ? depth : at;
+                break;
+            }
+            seen[x >> 3] |= (uint8_t)(1u << (x & 7));
+        }
+    }
+    for (size_t j = 0; j < count; j++) {
+        for (rc_id x = members[j]; x != RC_NO_ID && SEEN(seen, x); x = rc_paths_parent(p, x)) {
+            seen[x >> 3] &= (uint8_t)~(1u << (x & 7));
+        }
+    }
+    return apart ? SIZE_MAX : at;
+}
+
+/* The holder of a group (see rc_explained_group): where its members' paths
+ * part, when they part before the representative; else (one member) its
+ * nearest collection. */
+static size_t
+holder_of(const rc_graph *g, const rc_paths *p, const rc_id *chain, size_t n,
+          const rc_id *members, size_t count, uint8_t *seen)
+{
+    size_t at = parting(p, chain, n, members, count, seen);
+    return at != SIZE_MAX && at + 2 <= n ? at : nearest_collection(g, chain, n);
+}
+
 /* Fill ids and edges: each kept group's chain, then its members in the
- * order given.  kept[gi] is the output group of group gi, or SIZE_MAX.
+ * order given, then the groups' holders (seen: a clear bit per node).  kept[gi] is the output group of group gi, or SIZE_MAX.
  * gret: what each group retains (bytes, then counts after n_all), or NULL
  * (then d is NULL too). */
 static void
 fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
      const rc_group *groups, const ranking *r, const uint64_t *gret, size_t n_all,
-     const rc_id *members, const uint32_t *group_of, size_t n, size_t *kept,
+     const rc_id *members, const uint32_t *group_of, size_t n, size_t *kept, uint8_t *seen,
      rc_explanation *e)
 {
     for (size_t k = 0; k < e->n_sets; k++) {
@@ -113,11 +163,6 @@ fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_domina
             rc_paths_chain(p, groups[gi].representative, chain, out->chain_len);
             rc_paths_chain_edges(p, chain, out->chain_len, e->edges + out->chain_at);
             out->kind = kinds[chain[0]];
-            if (out->chain_len >= 2) {
-                out->holder_at = holder_of(g, chain, out->chain_len);
-                out->holder_bytes = d ? rc_dominators_bytes(d, chain[out->holder_at]) : 0;
-                out->holder_count = d ? rc_dominators_count(d, chain[out->holder_at]) : 0;
-            }
         }
     }
     /* members_at is each group's cursor here, then set back. */
@@ -129,7 +174,15 @@ fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_domina
         }
     }
     for (size_t k = 0; k < e->n_groups; k++) {
-        e->groups[k].members_at -= e->groups[k].count;
+        rc_explained_group *out = &e->groups[k];
+        out->members_at -= out->count;
+        if (out->chain_len >= 2) {
+            const rc_id *chain = e->ids + out->chain_at;
+            out->holder_at = holder_of(g, p, chain, out->chain_len, e->ids + out->members_at,
+                                       out->count, seen);
+            out->holder_bytes = d ? rc_dominators_bytes(d, chain[out->holder_at]) : 0;
+            out->holder_count = d ? rc_dominators_count(d, chain[out->holder_at]) : 0;
+        }
     }
 }
 
@@ -234,6 +287,7 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     size_t *start = NULL, *kept = NULL, *pick = NULL, *set_order = NULL;
     uint32_t *group_of = NULL;
     uint64_t *sums = NULL;
+    uint8_t *seen = NULL;
     rc_explanation e = {0};
     /* With retained sizes every group is ranked below, not by count here. */
     if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d ? 0 : limit, &groups,
@@ -283,18 +337,20 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     }
     e.ids = rc_malloc((e.n_ids ? e.n_ids : 1) * sizeof *e.ids);
     e.edges = rc_calloc(e.n_ids ? e.n_ids : 1, sizeof *e.edges);
-    if (!e.ids || !e.edges) {
+    seen = rc_calloc(rc_graph_node_count(g) / 8 + 1, 1);
+    if (!e.ids || !e.edges || !seen) {
         st = RC_ENOMEM;
         goto finally;
     }
     for (size_t i = 0; i < n_all; i++) {
         kept[i] = SIZE_MAX;
     }
-    fill(g, p, kinds, d, groups, &r, sums, n_all, members, group_of, n, kept, &e);
+    fill(g, p, kinds, d, groups, &r, sums, n_all, members, group_of, n, kept, seen, &e);
     *out = e;
     e = (rc_explanation){0};
 finally:
     rc_explanation_clear(&e);
+    rc_free(seen);
     rc_free(kept);
     rc_free(pick);
     rc_free(set_order);

@@ -27,11 +27,15 @@ typedef struct rc_explained_group {
     size_t members_at; /* ids[members_at .. + count): the members, in the order given */
     /* What the members retain together (0 unless rc_explain had d). */
     uint64_t retained_bytes, retained_count;
-    /* The holder: the chain's first collection (RC_TYPE_COLLECTION or an
-     * lru_cache, not a namespace), where the members' paths part, else the node before the
-     * representative; ids[chain_at + holder_at].  What it retains is what
-     * fixing it would free (0 unless rc_explain had d, and when the
-     * representative is a root or unreached: holder_at is then 0). */
+    /* The holder: where the members' paths part, the deepest node of the
+     * chain every member's own chain passes through (the store of 601
+     * entries, not the one-entry registry above it); when they part at
+     * none before the representative (one member, other roots), the
+     * chain's last collection (RC_TYPE_COLLECTION or an lru_cache, not a
+     * namespace) before it, else the node before it.  ids[chain_at +
+     * holder_at].  What it retains is what fixing it would free (0 unless
+     * rc_explain had d, and when the representative is a root or
+     * unreached: holder_at is then 0). */
     size_t holder_at;
     uint64_t holder_bytes, holder_count;
 } rc_explained_group;

@@ -346,6 +346,91 @@ test_retained_sizes_order_groups_and_sets(void **state)
     fixture_free(&f);
 }
 
+/* 0 sys.modules -> module 1 -> namespace 2 -> registry dict 3, whose one
+ * entry, object 4, holds the store dict 5 with items 6..15, each holding
+ * bytes i + 10 (16..25); the registry's second entry, object 26, holds the
+ * store 27 with item 28 (-> bytes 29). */
+static void
+test_the_holder_is_where_the_members_paths_part(void **state)
+{
+    (void)state;
+    enum { M = 30 };
+    unsigned types[M], extra[M] = {0}, flags[M] = {0};
+    test_edge e[M + 4];
+    size_t ne = 0;
+    for (unsigned i = 0; i < M; i++) {
+        types[i] = T_BYTES;
+    }
+    types[0] = T_DICT, flags[0] = RC_NODE_MODULES, extra[0] = 1;
+    types[1] = T_MODULE, flags[1] = RC_NODE_MODULE;
+    types[2] = T_DICT, flags[2] = RC_NODE_NAMESPACE;
+    types[3] = types[5] = types[27] = T_DICT;
+    types[4] = types[26] = T_OBJECT;
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 2};
+    e[ne++] = (test_edge){2, 3};
+    e[ne++] = (test_edge){3, 4};
+    e[ne++] = (test_edge){4, 5};
+    for (unsigned i = 6; i < 16; i++) {
+        types[i] = T_ITEM;
+        e[ne++] = (test_edge){5, i};
+        e[ne++] = (test_edge){i, i + 10};
+    }
+    e[ne++] = (test_edge){3, 26};
+    e[ne++] = (test_edge){26, 27};
+    types[28] = T_ITEM;
+    e[ne++] = (test_edge){27, 28};
+    e[ne++] = (test_edge){28, 29};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    fixture f = {NULL, NULL, NULL};
+    assert_int_equal(build_graph_ex(M, e, ne, types, NAMES, &attrs, &f.g), RC_OK);
+    assert_int_equal(rc_roots_classify(f.g, &f.kinds), RC_OK);
+    assert_int_equal(rc_paths_bfs(f.g, f.kinds, NULL, 0, &f.p), RC_OK);
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(f.g, f.kinds, &d), RC_OK);
+    rc_id m[M];
+    size_t n = 0;
+    for (rc_id v = 15; v >= 6; v--) { /* the representative is not given first */
+        m[n++] = v;
+    }
+    rc_explanation x;
+    /* One store's items part at the store, not at the registry (the first
+     * collection, which holds one entry). */
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(x.n_groups, 1);
+    const rc_explained_group *gr = &x.groups[0];
+    assert_int_equal(gr->chain_len, 6); /* module 1 .. item */
+    assert_int_equal(x.ids[gr->chain_at + gr->holder_at], 5);
+    assert_int_equal(gr->holder_bytes, rc_dominators_bytes(d, 5));
+    assert_int_equal(gr->holder_count, 21);
+    rc_explanation_clear(&x);
+    /* Their bytes part there too. */
+    for (size_t i = 0; i < n; i++) {
+        m[i] += 10;
+    }
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 5);
+    rc_explanation_clear(&x);
+    /* With the other store's item, the paths part at the registry. */
+    for (size_t i = 0; i < n; i++) {
+        m[i] -= 10;
+    }
+    m[n++] = 28;
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(x.n_groups, 1);
+    assert_int_equal(x.groups[0].count, 11);
+    assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 3);
+    assert_int_equal(x.groups[0].holder_count, rc_dominators_count(d, 3));
+    rc_explanation_clear(&x);
+    /* A lone member's holder is its nearest collection. */
+    m[0] = 28;
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, 1, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 27);
+    rc_explanation_clear(&x);
+    rc_dominators_free(d);
+    fixture_free(&f);
+}
+
 int
 main(void)
 {
@@ -355,6 +440,7 @@ main(void)
         cmocka_unit_test(test_nothing_to_explain),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_retained_sizes_order_groups_and_sets),
+        cmocka_unit_test(test_the_holder_is_where_the_members_paths_part),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -320,3 +320,72 @@ def test_census_mapping_and_diff():
     assert "bytearray" in str(diff) and "(total, %d types)" % len(b) in str(b)
     assert a == a and a != b
     del keep
+
+
+# A caching layer as a library writes one: a registry of named Memos, the
+# one in use keeping an entry per key in its _store (the key includes the
+# request id, so nothing ever hits or evicts).
+MEMO = """
+    import gc, io, json
+    import refchain
+    from refchain._explain import _retaining_text
+
+    class Entry:
+        __slots__ = ("value", "hits")
+        def __init__(self, value):
+            self.value, self.hits = value, 0
+
+    class Memo:
+        def __init__(self, name):
+            self.name = name
+            self._store = {}
+
+    _registry = {}
+
+    class Report:
+        def __init__(self, user):
+            self.user = user
+            self.rows = [("row", user, i) for i in range(5)]
+
+    def handle(request_id):
+        memo = _registry.setdefault("reports", Memo("reports"))
+        memo._store[("report", request_id)] = Entry(Report("user%d" % request_id))
+
+    handle(-1)
+    gc.collect()
+    refchain.show_growth(file=io.StringIO(), holders=True)
+    for i in range(600):
+        handle(i)
+    out = io.StringIO()
+    refchain.show_growth(limit=4, file=out, holders=True)
+    store_id = id(_registry["reports"]._store)    # no global to the store: one chain
+    group = refchain.explain("Report", limit=1)[0]
+    live = [id(group.holder) == store_id, group.path(holder=True), group.holder_retained_bytes]
+    group = None
+    refchain.dump("memo.rcsnap")
+    sg = refchain.load("memo.rcsnap").explain("__main__.Report", limit=1)[0]
+    retained = refchain.retained(_registry["reports"]._store)
+    print(json.dumps({
+        "lines": out.getvalue().splitlines(), "live": live,
+        "store": _retaining_text(*retained), "store_bytes": retained[0],
+        "snap": [sg.holder.address == store_id, sg.path(holder=True), sg.holder_retained_bytes],
+        "suspect": id(refchain.suspects(limit=1)[0].obj) == store_id,
+    }))
+    """
+
+
+def test_show_growth_holder_is_where_the_paths_part(run_script):
+    """holders=True names the Memo's _store of 601 entries, where the new
+    objects' paths part (as suspects() does), not the registry dict above it,
+    which holds one Memo; live and in a snapshot's groups."""
+    out = json.loads(run_script(MEMO).stdout)
+    lines = out["lines"]
+    path = "module __main__ \u2192 ['_registry'] dict \u2192 [*] Memo \u2192 ._store dict"
+    # Each row (tuple, str, Report, Entry: 600 or more new) says the same.
+    held = [line for line in lines if line.startswith("    held by ")]
+    assert len(held) == 4 and lines[0].startswith("tuple "), lines
+    for line in held:
+        assert line == "    held by %s, which retains %s" % (path, out["store"]), lines
+    assert out["live"] == [True, path, out["store_bytes"]]
+    assert out["snap"] == [True, path, out["store_bytes"]]
+    assert out["suspect"]
