@@ -1,11 +1,14 @@
 """suspects: the leak-suspects report, from the dominator tree.
 
 Each suspect is an accumulation point of the heap: an object that retains
-at least `min_share` of it (what would be freed with it), none of whose
-dominated objects does.  Above it the memory is held by one object after
-another (a module, its __dict__); below it the memory spreads over many
-objects (the entries of a cache).  retained() and the tree itself come from
-the extension (walker/dominators.c)."""
+at least `min_share` of it (what would be freed with it) where the memory
+stops being held by one object after another (a module, its __dict__) and
+spreads over many (the entries of a cache).  It is an object none of whose
+dominated objects retains that much, or a collection whose entries each
+may, but none of which holds four fifths of it (a dict of 30 views, each
+keeping a 1.5 MiB array).  A suspect inside a listed one is listed after it
+only when it holds a fifth of it.  retained(), the tree and the rule come
+from the extension (walker/dominators.c)."""
 
 from refchain import _refchain
 from refchain._format import human_bytes, name
@@ -69,8 +72,9 @@ class Suspect:
 
 def suspects(limit=10, min_share=0.01):
     """The leak suspects, the largest first: up to `limit` objects each
-    retaining at least `min_share` (0..1) of the heap while none of the
-    objects it dominates does (see Suspect).  Print them one per line."""
+    retaining at least `min_share` (0..1) of the heap where the memory
+    spreads (see the module's docstring and Suspect); a container comes
+    before the entries of it listed too.  Print them one per line."""
     limit, min_share = _check_args(limit, min_share)
     heap, raw = _refchain._suspects(min_share, limit)
     return _suspects(heap, raw)

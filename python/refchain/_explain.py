@@ -37,10 +37,10 @@ class Group:
         # reference they share went (members under members counted once).
         self.retained_bytes = retained_bytes
         self.retained_count = retained_count
-        # The holder: the chain's first collection, where the members' paths
-        # part (else the object before the representative), and what it
-        # retains: what fixing it would free.  None when the representative
-        # is a root or unreached.
+        # The holder: where the members' paths part, the deepest object on
+        # every member's chain (a lone member: its nearest collection, else
+        # the object before it), and what it retains: what fixing it would
+        # free.  None when the representative is a root or unreached.
         has_holder = len(chain.steps) >= 1 and chain.root_kind != "unreachable"
         self._holder_at, self.holder_retained_bytes, self.holder_retained_count = \
             holder if has_holder else (None, None, None)
