@@ -135,9 +135,10 @@ holder_of(const rc_graph *g, const rc_paths *p, const rc_id *chain, size_t n,
 }
 
 /* Fill ids and edges: each kept group's chain, then its members in the
- * order given, then the groups' holders (seen: a clear bit per node).  kept[gi] is the output group of group gi, or SIZE_MAX.
- * gret: what each group retains (bytes, then counts after n_all), or NULL
- * (then d is NULL too). */
+ * order given, then the groups' holders (seen: a clear bit per node).
+ * kept[gi] is the output group of group gi, or SIZE_MAX.  gret: what each
+ * group retains (bytes, then counts after n_all), or NULL (then d is NULL
+ * too). */
 static void
 fill(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
      const rc_group *groups, const ranking *r, const uint64_t *gret, size_t n_all,
