@@ -776,7 +776,15 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     rc_dominators *d = NULL;
     rc_status st = rc_dominators_compute(a.g, a.kinds, &d);
     if (st == RC_OK) {
-        st = rc_explain(a.g, a.paths, a.kinds, d, members, n, by_type, (size_t)limit, &e);
+        /* No Python code has run since the capture: relate may read its
+         * objects to tell positional references (as a dump labels them). */
+        rc_relate_hops hops = {.g = a.g};
+        rc_relate_ctx_init(&hops.ctx, RC_RELATE_CAPTURE);
+        hops.ctx.memo = rc_relate_memo_new();
+        rc_hop_names hop_names = {rc_relate_hop_positional, &hops};
+        st = rc_explain(a.g, a.paths, a.kinds, d, members, n, by_type, (size_t)limit, &hop_names,
+                        &e);
+        rc_relate_memo_free(hops.ctx.memo);
         rc_dominators_free(d);
     }
     if (st != RC_OK) {

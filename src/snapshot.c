@@ -579,8 +579,9 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     st = since ? rc_census_new_nodes(since, g, mask, &members, &n)
                : rc_select_nodes(g, mask, RC_NODE_TOOL_FRAME, &members, &n);
     if (st == RC_OK) {
+        rc_hop_names hop_names = {rc_snapshot_hop_positional, SNAP(op)->s};
         st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, SNAP(op)->dom, members, n,
-                        by_type, (size_t)limit, &e);
+                        by_type, (size_t)limit, &hop_names, &e);
     }
     if (st == RC_EINVAL && since) {
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");

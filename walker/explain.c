@@ -268,7 +268,8 @@ rank(const rc_group *groups, const size_t *start, size_t n_sets, const uint64_t 
 
 rc_status
 rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
-           const rc_id *members, size_t n, int by_type, size_t limit, rc_explanation *out)
+           const rc_id *members, size_t n, int by_type, size_t limit, const rc_hop_names *names,
+           rc_explanation *out)
 {
     memset(out, 0, sizeof *out);
     rc_type_partition parts = {0};
@@ -291,8 +292,8 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     uint8_t *seen = NULL;
     rc_explanation e = {0};
     /* With retained sizes every group is ranked below, not by count here. */
-    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d ? 0 : limit, &groups,
-                                  &start, &group_of)) != RC_OK) {
+    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d ? 0 : limit, names,
+                                  &groups, &start, &group_of)) != RC_OK) {
         goto finally;
     }
     size_t n_all = start[n_sets];

@@ -33,6 +33,7 @@
 #include "refchain/addrset.h"
 #include "refchain/alloc.h"
 #include "refchain/pool.h"
+#include "refchain/present.h"
 #include "refchain/snapshot.h"
 #include "refchain/strutil.h"
 #include "snapfmt.h"
@@ -1514,6 +1515,21 @@ rc_snapshot_label(const rc_snapshot *s, rc_id from, size_t k)
     /* The edge's index in the CSR array: out-arrays are slices of one. */
     size_t e = (size_t)(rc_graph_out(s->graph, from, &n) - rc_graph_out(s->graph, 0, &n0));
     return str_at(s, s->label[e + k]);
+}
+
+int
+rc_snapshot_hop_positional(void *ctx, rc_id parent, rc_id child, uint32_t edge)
+{
+    (void)child;
+    const char *label = rc_snapshot_label(ctx, parent, edge);
+    rc_relation rel;
+    rc_status st = label ? rc_relation_decode(label, strlen(label), &rel) : RC_EINVAL;
+    if (st != RC_OK) {
+        return st == RC_ENOMEM ? -1 : 1;
+    }
+    int positional = rc_relation_positional(&rel);
+    rc_relation_clear(&rel);
+    return positional;
 }
 
 const char *

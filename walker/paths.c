@@ -410,23 +410,36 @@ finally:
 #define NO_SIG UINT32_MAX
 #define UNREACHED_SIG 0
 
-/* The signature component of the hop parent[v] -> v: the edge index, or
- * COLLAPSED where the parent is a collection (see refchain/paths.h). */
-static uint32_t
-hop_index(const rc_graph *g, const rc_paths *p, rc_id v)
+/* The signature component of the hop parent[v] -> v into *index: the edge
+ * index, or COLLAPSED where the parent is a collection or, with names, the
+ * reference is positional (see refchain/paths.h).  -1 when out of memory. */
+static int
+hop_index(const rc_graph *g, const rc_paths *p, const rc_hop_names *names, rc_id v,
+          uint32_t *index)
 {
     rc_id u = p->parent[v];
     unsigned uf = rc_graph_flags(g, u);
+    *index = COLLAPSED;
     if ((rc_graph_type_flags(g, rc_graph_type(g, u)) & RC_TYPE_COLLECTION) &&
         !(uf & RC_NODE_NAMESPACE)) {
-        return COLLAPSED;
+        return 0;
     }
     /* A module names things through its __dict__; what else it refers to
      * is its C state (before 3.9, atexit's callbacks): items, not names. */
     if ((uf & RC_NODE_MODULE) && !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE)) {
-        return COLLAPSED;
+        return 0;
     }
-    return p->edge[v];
+    /* A namespace's references are names (keys, a closure's variables);
+     * elsewhere a slot only a position tells apart (a C container's item,
+     * a HAMT node's entry) groups as a collection's item does. */
+    if (names && !(uf & RC_NODE_NAMESPACE)) {
+        int positional = names->positional(names->ctx, u, v, p->edge[v]);
+        if (positional) {
+            return positional < 0 ? -1 : 0;
+        }
+    }
+    *index = p->edge[v];
+    return 0;
 }
 
 /* Signatures are interned, so that comparing two costs O(1) whatever the
@@ -441,6 +454,9 @@ typedef struct sig_entry {
 typedef struct sig_table {
     sig_entry *slots;
     size_t cap, count;
+    sig_entry *by_id; /* by_id[s]: signature s's entry (s < by_id_cap) */
+    size_t by_id_cap;
+    const rc_hop_names *names;
     uint32_t *of;   /* of[v]: node v's signature, or NO_SIG before it is known */
     rc_id *stack;   /* the nodes between a member and its nearest known ancestor */
     size_t stack_cap;
@@ -488,7 +504,17 @@ sig_intern(sig_table *t, uint32_t parent, uint32_t type, uint32_t index)
     }
     size_t s = sig_slot(t, parent, type, index);
     if (!t->slots[s].id) {
+        if (t->count + 1 >= t->by_id_cap) {
+            size_t cap = t->by_id_cap ? 2 * t->by_id_cap : 64;
+            sig_entry *grown = rc_reallocarray(t->by_id, cap, sizeof *grown);
+            if (!grown) {
+                return NO_SIG;
+            }
+            t->by_id = grown;
+            t->by_id_cap = cap;
+        }
         t->slots[s] = (sig_entry){parent, type, index, (uint32_t)++t->count};
+        t->by_id[t->count] = t->slots[s];
     }
     return t->slots[s].id;
 }
@@ -525,9 +551,14 @@ signature(const rc_graph *g, const rc_paths *p, sig_table *t, rc_id v)
             bool by_type = rc_graph_has_in(g) && root_kind_of(g, u) == RC_ROOT_C;
             s = sig_intern(t, NO_SIG, by_type ? rc_graph_type(g, u) : u, by_type);
         } else {
-            uint32_t type = rc_graph_type(g, u), index = hop_index(g, p, u);
-            bool repeat = p->parent[w] != RC_NO_ID && rc_graph_type(g, w) == type &&
-                          hop_index(g, p, w) == index;
+            uint32_t type = rc_graph_type(g, u), index;
+            if (hop_index(g, p, t->names, u, &index) < 0) {
+                return NO_SIG;
+            }
+            /* w's signature ends with the hop into w (or the run it ends):
+             * its type and index say whether u's hop repeats it. */
+            const sig_entry *last = &t->by_id[t->of[w]];
+            bool repeat = p->parent[w] != RC_NO_ID && last->type == type && last->index == index;
             s = repeat ? t->of[w] : sig_intern(t, t->of[w], type, index);
         }
         if (s == NO_SIG) {
@@ -597,10 +628,12 @@ select_first(rc_group *g, size_t n, size_t k)
 rc_status
 rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
                     const uint32_t *set_of, size_t n, size_t n_sets, size_t limit,
-                    rc_group **groups_out, size_t **set_start_out, uint32_t **group_of_out)
+                    const rc_hop_names *names, rc_group **groups_out, size_t **set_start_out,
+                    uint32_t **group_of_out)
 {
     size_t nodes = rc_graph_node_count(g);
     sig_table t = {0};
+    t.names = names;
     /* The per-node and per-member scratch comes from the pool: a question
      * asked again faults nothing in. */
     size_t of_bytes, order_bytes;
@@ -691,6 +724,7 @@ rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
     rc_pool_free(order, order_bytes);
     rc_pool_free(t.of, of_bytes);
     rc_free(t.slots);
+    rc_free(t.by_id);
     rc_free(t.stack);
     *groups_out = groups;
     if (set_start_out) {
@@ -706,6 +740,7 @@ error:
     rc_pool_free(order, order_bytes);
     rc_pool_free(t.of, of_bytes);
     rc_free(t.slots);
+    rc_free(t.by_id);
     rc_free(t.stack);
     rc_free(groups);
     rc_free(group_of);
@@ -719,7 +754,8 @@ rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *members, size_
 {
     size_t *set_start;
     rc_status st =
-        rc_paths_group_sets(g, p, members, NULL, n, 1, SIZE_MAX, groups, &set_start, group_of);
+        rc_paths_group_sets(g, p, members, NULL, n, 1, SIZE_MAX, NULL, groups, &set_start,
+                            group_of);
     if (st == RC_OK) {
         *n_groups = set_start[1];
         rc_free(set_start);

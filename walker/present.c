@@ -82,6 +82,12 @@ rc_relation_equal(const rc_relation *a, const rc_relation *b)
     return 1;
 }
 
+int
+rc_relation_positional(const rc_relation *rel)
+{
+    return rel->kind == RC_REL_FALLBACK || rel->kind == RC_REL_INDEX;
+}
+
 static void
 put_long(rc_buf *b, long v)
 {

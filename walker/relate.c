@@ -2167,6 +2167,20 @@ rc_relate_out(const rc_relate_ctx *ctx, PyObject *parent, PyObject *const *child
     return st;
 }
 
+int
+rc_relate_hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge)
+{
+    const rc_relate_hops *h = hops;
+    rc_relation rel;
+    if (rc_relate(&h->ctx, (PyObject *)rc_graph_addr(h->g, parent),
+                  (PyObject *)rc_graph_addr(h->g, child), (long)edge, &rel) != RC_OK) {
+        return -1;
+    }
+    int positional = rc_relation_positional(&rel);
+    rc_relation_clear(&rel);
+    return positional;
+}
+
 /* ---- context ----------------------------------------------------------------- */
 
 /* The class `name` of the imported module `module`, or NULL: read from

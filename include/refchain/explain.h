@@ -78,12 +78,16 @@ struct rc_dominators;
  * the sets come largest retained first; the few members that retain a heap
  * are never cut for many that retain nothing.
  *
+ * names (NULL: every index kept) says which references are positional, to
+ * group them as collections' items (rc_paths_group_sets).
+ *
  * Fills *out (owned by the caller: free it with rc_explanation_clear()).
  * RC_OK, or RC_ENOMEM / RC_ETOOBIG (RC_EINVAL: members not d's graph's)
  * with *out zeroed. */
 rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
                      const struct rc_dominators *d, const rc_id *members, size_t n,
-                     int by_type, size_t limit, rc_explanation *out);
+                     int by_type, size_t limit, const rc_hop_names *names,
+                     rc_explanation *out);
 
 /* Free what an explanation owns and zero it; a zeroed one is fine.  e must
  * not be NULL. */

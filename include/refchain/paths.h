@@ -99,12 +99,25 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
  * RC_NODE_NAMESPACE, the flag of a module's, class's, function's or
  * instance's own __dict__): there the index is collapsed to [*].  So a dict
  * an instance holds in an attribute (a cache, a registry) folds its keys
- * whatever the interpreter's attribute layout.  A hop that repeats the hop before it (the same type and the
+ * whatever the interpreter's attribute layout.  With an rc_hop_names, the
+ * index of a hop from any other parent that is not a namespace is
+ * collapsed too when the reference is positional: unnamed (`<referent #k>`,
+ * a C container's slot) or an item's index (`[k]`).  A hop that repeats the hop before it (the same type and the
  * same index, as along a linked list's .next) adds nothing to the
  * signature, so a run of any length reads as one hop.  Unreached members
  * form one group whose representative has depth RC_UNREACHED.  Signatures
  * are interned, so grouping is linear in the members and their ancestors,
  * however long the chains. */
+/* What names a graph's references, for grouping: positional(ctx, parent,
+ * child, edge) says whether parent's edge-th out-edge (to child) is
+ * positional (1), named (0), or -1 when out of memory.  A live graph asks
+ * relate (refchain/relate.h, rc_relate_hop_positional), a loaded one its
+ * edge labels (rc_snapshot_hop_positional), so both group alike. */
+typedef struct rc_hop_names {
+    int (*positional)(void *ctx, rc_id parent, rc_id child, uint32_t edge);
+    void *ctx;
+} rc_hop_names;
+
 typedef struct rc_group {
     rc_id representative; /* the shallowest member, then the smallest id */
     size_t count;
@@ -124,11 +137,13 @@ rc_status rc_paths_group(const rc_graph *g, const rc_paths *p, const rc_id *memb
  * set; set k's are (*groups)[(*set_start)[k] .. (*set_start)[k + 1]), its
  * first `limit` ones (SIZE_MAX: all) the largest, sorted as
  * rc_paths_group() sorts them, and the rest after them in no order.
- * group_of[i] indexes *groups.  The three arrays are rc_malloc'ed for the
- * caller (set_start may be NULL when not wanted).  On error the outputs
- * are untouched. */
+ * group_of[i] indexes *groups.  names: NULL (every index kept, as
+ * rc_paths_group() does) or what names the references (see rc_hop_names).
+ * The three arrays are rc_malloc'ed for the caller (set_start may be NULL
+ * when not wanted).  On error the outputs are untouched. */
 rc_status rc_paths_group_sets(const rc_graph *g, const rc_paths *p, const rc_id *members,
                               const uint32_t *set_of, size_t n, size_t n_sets, size_t limit,
-                              rc_group **groups, size_t **set_start, uint32_t **group_of);
+                              const rc_hop_names *names, rc_group **groups, size_t **set_start,
+                              uint32_t **group_of);
 
 #endif

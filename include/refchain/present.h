@@ -79,6 +79,11 @@ void rc_relation_clear(rc_relation *rel);
 /* Whether two relations hold the same data (every field). */
 int rc_relation_equal(const rc_relation *a, const rc_relation *b);
 
+/* Whether a relation only says where the referent sits (RC_REL_FALLBACK,
+ * `<referent #k>`; RC_REL_INDEX, `[k]`): grouping folds such references
+ * as it folds a collection's items (refchain/paths.h, rc_hop_names). */
+int rc_relation_positional(const rc_relation *rel);
+
 /* The longest encoded relation, in bytes without the NUL (a snapshot's
  * edge label is at most 64 KiB). */
 #define RC_RELATION_ENCODED_MAX 65535u

@@ -28,6 +28,7 @@
 
 #include <stddef.h>
 
+#include "refchain/graph.h"
 #include "refchain/present.h"
 #include "refchain/status.h"
 
@@ -104,6 +105,22 @@ rc_status rc_relate_out(const rc_relate_ctx *ctx, struct _object *parent,
 rc_status rc_relate_path(const rc_relate_ctx *ctx, struct _object *const *objs, size_t n,
                          const long *edges, size_t n_edges, size_t start, size_t limit,
                          rc_label_step **steps, size_t *n_steps);
+
+/* What names a live graph's references for grouping (refchain/paths.h's
+ * rc_hop_names, with rc_relate_hop_positional): ctx in RC_RELATE_CAPTURE
+ * mode, as a dump's labels are made, so that a live graph and its snapshot
+ * group alike. */
+typedef struct rc_relate_hops {
+    rc_relate_ctx ctx;
+    const rc_graph *g; /* captured live, with every reference (no pruning) */
+} rc_relate_hops;
+
+/* Whether g's reference parent -> child (parent's edge-th out-edge) is
+ * positional (rc_relation_positional of what rc_relate names it): 1 or 0,
+ * -1 on ENOMEM.  hops: an rc_relate_hops.  It reads the objects at g's
+ * addresses: only while no Python code has run since g was captured (see
+ * rc_capture_hold); runs none. */
+int rc_relate_hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge);
 
 /* The name of thread `ident` of this interpreter (one of n_threads, see
  * rc_frame_thread in refchain/pycompat.h), as threading names it: its

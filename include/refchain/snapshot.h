@@ -185,6 +185,11 @@ unsigned rc_snapshot_sections(const rc_snapshot *s);
 /* The label of from's k-th out-edge (NUL-terminated UTF-8), or NULL when
  * it has none or the file has no labels. */
 const char *rc_snapshot_label(const rc_snapshot *s, rc_id from, size_t k);
+/* rc_hop_names' positional() for a loaded snapshot (ctx: the rc_snapshot):
+ * whether the label of parent's edge-th out-edge is positional
+ * (rc_relation_positional).  An edge with no label, or one that cannot be
+ * decoded, reads `<referent #k>` and so is positional.  -1 on ENOMEM. */
+int rc_snapshot_hop_positional(void *ctx, rc_id parent, rc_id child, uint32_t edge);
 /* v's value (*len bytes, followed by a NUL not counted), or NULL. */
 const char *rc_snapshot_value(const rc_snapshot *s, rc_id v, size_t *len);
 /* The number of frames in v's allocation traceback (0: none known), and its

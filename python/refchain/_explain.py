@@ -6,7 +6,7 @@ import sys
 
 from refchain import _refchain, _render
 from refchain._chains import any_thread, type_name
-from refchain._format import human_bytes, name, runs
+from refchain._format import human_bytes, name, positional, runs
 from refchain._args import _check_limit
 from refchain._safe import _is, _tname, _type_name
 from refchain._sites import TRACEMALLOC_HINT, allocation_sites, tracing
@@ -18,8 +18,9 @@ _TYPE_COLLECTION, _TYPE_LRU_CACHE = 1 << 1, 1 << 3
 
 class Group:
     """Instances retained along the same path: the same root and the same
-    sequence of (type, label), with dict keys and indexes collapsed to [*]
-    and a hop repeated back to back (a linked list's .next) read once.  The
+    sequence of (type, label), with dict keys and indexes collapsed to [*],
+    a reference nothing names to <referent #*>, and a hop repeated back to
+    back (a linked list's .next) read once.  The
     representative chain is the shallowest member's."""
 
     __slots__ = ("typename", "count", "bytes", "chain", "lines", "retained_bytes",
@@ -67,7 +68,10 @@ class Group:
         def hops():
             parent = self.chain.root
             for obj, label in self.chain.steps:
-                if (_node_varies(parent) if node else _varies(parent)) and \
+                folded = positional(label)
+                if folded:
+                    label = folded
+                elif (_node_varies(parent) if node else _varies(parent)) and \
                         (label.startswith("[") or label == "member"):
                     label = "[*]"
                 else:
@@ -167,16 +171,26 @@ def explain(what, limit=5):
     .chain."""
     limit = _check_limit(limit, "explain")
     selector, objects = _selector(what)
-    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,
-                             what if objects is not None else None)
-    del objects
     if isinstance(what, type):
         typename = _type_name(what)
     elif isinstance(what, str):
         typename = what
     else:
-        typename = "objects"
+        typename = _common_type_name(objects)
+    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,
+                             what if objects is not None else None)
+    del objects
     return _groups(raw, typename)
+
+
+def _common_type_name(objects):
+    """The name of the type every one of objects has (compared with `is`:
+    no metaclass __eq__ runs), else "objects"."""
+    first = type(objects[0]) if objects else None
+    for obj in objects:
+        if type(obj) is not first:
+            return "objects"
+    return _type_name(first) if first is not None else "objects"
 
 
 def show_explain(what, limit=5, file=None, filename=None):

@@ -46,6 +46,23 @@ def name(text, limit=NAME_MAX):
     return text + "\u2026(%d more characters)" % cut if cut else text
 
 
+UNNAMED_PREFIX = "<referent #"
+
+
+def positional(label):
+    """What a group's path reads for a reference known only by its place,
+    which grouping folds as it folds a collection's items (refchain/paths.h):
+    `<referent #k>` (nothing names it) reads `<referent #*>`, and a bare
+    index `[k]` (a C container's item, such as a queue.SimpleQueue's) `[*]`.
+    None for any other label."""
+    if label.startswith(UNNAMED_PREFIX) and label.endswith(">"):
+        return UNNAMED_PREFIX + "*>"
+    if len(label) > 2 and label[0] == "[" and label[-1] == "]" and label[1:-1].isdigit() \
+            and label[1:-1].isascii():
+        return "[*]"
+    return None
+
+
 def runs(hops):
     """The hops of a path as text parts, a hop repeated k times in a row
     read once as 'hop ×k' (a nested list's '[0] list ×999999')."""

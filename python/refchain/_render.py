@@ -24,7 +24,7 @@ import weakref
 
 from refchain import _chains, _refchain, _safe
 from refchain._args import check_target
-from refchain._format import human_bytes, name as _format_name, short
+from refchain._format import human_bytes, name as _format_name, positional, short
 from refchain._sites import display_path as _display_path, site_of, traceback_lines
 
 # File extension -> format: what the in-process Graphviz of Debian 12 writes
@@ -616,7 +616,9 @@ def _draw_group(d, gi, group, max_nodes):
             _mark_root(d, n, chain.root_kind)
             prev, parent = n, obj
             continue
-        if _collapsed(d.view, parent, label):
+        if positional(label):
+            label, shared = positional(label), False
+        elif _collapsed(d.view, parent, label):
             label, shared = "[*]", False
         else:
             label = _chains.any_thread(label, parent, not isinstance(d.view, _LiveView))

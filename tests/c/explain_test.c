@@ -99,7 +99,7 @@ test_one_set_groups_by_path_with_chains_and_members(void **state)
     rc_id m[N];
     size_t n = members_of(m);
     rc_explanation e;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, SIZE_MAX, NULL, &e), RC_OK);
     assert_int_equal(e.n_sets, 1);
     assert_int_equal(e.sets[0].count, n);
     /* Sizes are 10 * (id + 1). */
@@ -160,7 +160,7 @@ test_by_type_keeps_the_largest_types_and_groups(void **state)
     rc_id m[N];
     size_t n = members_of(m);
     rc_explanation e;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, 1, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, 1, NULL, &e), RC_OK);
     /* limit 1: the bytes type only (37 members), and its largest group. */
     assert_int_equal(e.n_sets, 1);
     assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "bytes");
@@ -169,7 +169,7 @@ test_by_type_keeps_the_largest_types_and_groups(void **state)
     assert_int_equal(e.groups[0].count, 30);
     rc_explanation_clear(&e);
 
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, SIZE_MAX, NULL, &e), RC_OK);
     assert_int_equal(e.n_sets, 2);
     assert_string_equal(rc_graph_type_name(f.g, e.sets[1].type), "mod.Item");
     assert_int_equal(e.sets[1].count, 5);
@@ -188,12 +188,12 @@ test_nothing_to_explain(void **state)
     (void)state;
     fixture f = analysed();
     rc_explanation e;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, NULL, 0, 0, 10, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, NULL, 0, 0, 10, NULL, &e), RC_OK);
     assert_int_equal(e.n_sets, 1);
     assert_int_equal(e.sets[0].n_groups, 0);
     assert_int_equal(e.n_ids, 0);
     rc_explanation_clear(&e);
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, NULL, 0, 1, 10, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, NULL, 0, 1, 10, NULL, &e), RC_OK);
     assert_int_equal(e.n_sets, 0);
     rc_explanation_clear(&e);
     fixture_free(&f);
@@ -212,7 +212,7 @@ test_allocation_failure_at_every_point(void **state)
         for (long k = 0;; k++) {
             rc_alloc_fail_after(k);
             rc_explanation e;
-            rc_status st = rc_explain(f.g, f.p, f.kinds, NULL, m, n, by_type, SIZE_MAX, &e);
+            rc_status st = rc_explain(f.g, f.p, f.kinds, NULL, m, n, by_type, SIZE_MAX, NULL, &e);
             if (st == RC_OK) {
                 assert_int_equal(e.n_groups, 4);
                 rc_explanation_clear(&e);
@@ -259,12 +259,12 @@ test_retained_sizes_order_groups_and_sets(void **state)
         m[n++] = v;
     }
     rc_explanation e;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, SIZE_MAX, NULL, &e), RC_OK);
     assert_int_equal(e.n_groups, 3);
     assert_int_equal(e.groups[2].count, 1); /* by count: 30, 5, then the dict */
     assert_int_equal(e.groups[2].retained_bytes, 0);
     rc_explanation_clear(&e);
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, NULL, &e), RC_OK);
     /* By retained bytes: the dict (itself and the 30 bytes), the 30 bytes,
      * the items' 5 bytes. */
     const uint64_t bytes[] = {40 + weigh(5, 34), weigh(5, 34), weigh(40, 44)};
@@ -287,10 +287,10 @@ test_retained_sizes_order_groups_and_sets(void **state)
 
     /* A limit keeps the groups retaining the most, not the most numerous:
      * with one group, the dict (1 member) is kept over the 30 bytes. */
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, 1, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 0, 1, NULL, &e), RC_OK);
     assert_int_equal(e.groups[0].count, 30);
     rc_explanation_clear(&e);
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, 1, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, 1, NULL, &e), RC_OK);
     assert_int_equal(e.n_groups, 1);
     assert_int_equal(e.groups[0].count, 1);
     assert_int_equal(e.groups[0].retained_bytes, bytes[0]);
@@ -305,10 +305,10 @@ test_retained_sizes_order_groups_and_sets(void **state)
     for (rc_id v = 40; v < N; v++) {
         m[n++] = v;
     }
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, NULL, m, n, 1, SIZE_MAX, NULL, &e), RC_OK);
     assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "bytes");
     rc_explanation_clear(&e);
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 1, SIZE_MAX, &e), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 1, SIZE_MAX, NULL, &e), RC_OK);
     assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "dict");
     assert_int_equal(e.sets[0].retained_bytes, 40 + weigh(5, 34));
     assert_int_equal(e.sets[1].retained_bytes, weigh(40, 44));
@@ -326,7 +326,7 @@ test_retained_sizes_order_groups_and_sets(void **state)
     int failures = 0;
     for (long k = 0;; k++) {
         rc_alloc_fail_after(k);
-        rc_status st = rc_explain(f.g, f.p, f.kinds, d, m, n, 1, SIZE_MAX, &e);
+        rc_status st = rc_explain(f.g, f.p, f.kinds, d, m, n, 1, SIZE_MAX, NULL, &e);
         if (st == RC_OK) {
             assert_int_equal(e.sets[0].retained_bytes, 40 + weigh(5, 34));
             rc_explanation_clear(&e);

@@ -407,7 +407,7 @@ test_grouping_sets_each_as_if_alone(void **state)
         rc_group *groups = NULL;
         size_t *start = NULL;
         uint32_t *group_of = NULL;
-        assert_int_equal(rc_paths_group_sets(g, p, members, set_of, n, 3, lim, &groups, &start,
+        assert_int_equal(rc_paths_group_sets(g, p, members, set_of, n, 3, lim, NULL, &groups, &start,
                                              &group_of),
                          RC_OK);
         assert_int_equal(start[0], 0);
