@@ -728,3 +728,17 @@ rc_array_base(PyObject *op)
 {
     return ((np_array_head *)(void *)op)->base;
 }
+
+PyObject *
+rc_managed_buffer_obj(PyObject *op)
+{
+    PyTypeObject *tp = Py_TYPE(op);
+#if PY_VERSION_HEX < 0x030D0000
+    int is = tp == &_PyManagedBuffer_Type;
+#else
+    int is = !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && tp->tp_name &&
+             strcmp(tp->tp_name, "managedbuffer") == 0 &&
+             tp->tp_basicsize == (Py_ssize_t)sizeof(_PyManagedBufferObject);
+#endif
+    return is ? ((_PyManagedBufferObject *)(void *)op)->master.obj : NULL;
+}

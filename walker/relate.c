@@ -2031,6 +2031,116 @@ rc_thread_name(const rc_relate_ctx *ctx, unsigned long ident, size_t n_threads)
     return s;
 }
 
+/* A memoryview's managed buffer (its field in the public, non-limited
+ * layout every version from 3.8 has, cpython/memoryobject.h), and the
+ * buffer's exporter: the object memoryview.obj returns. */
+static int
+relate_buffer(PyObject *parent, PyObject *child, rc_relation *out)
+{
+    if (PyMemoryView_Check(parent)) {
+        PyObject *mbuf = (PyObject *)((PyMemoryViewObject *)parent)->mbuf;
+        return mbuf && mbuf == child ? NAMED(set_text(out, RC_REL_TEXT, "managed buffer")) : 0;
+    }
+    PyObject *obj = rc_managed_buffer_obj(parent);
+    return obj && obj == child ? NAMED(set_text(out, RC_REL_ATTR, ".obj")) : 0;
+}
+
+/* A contextvars.Context visits the Context it was entered from, then its
+ * variables' mapping (a HAMT): what is no Context is the mapping. */
+static int
+relate_context(const rc_relate_ctx *ctx, PyObject *child, rc_relation *out)
+{
+    return Py_TYPE(child) != (PyTypeObject *)ctx->context
+               ? NAMED(set_text(out, RC_REL_TEXT, "variables"))
+               : 0;
+}
+
+/* Whether tp is one of the node types of CPython's HAMT (Python/hamt.c),
+ * the mapping of a contextvars.Context.  The types are internal on every
+ * version, so told by their names; only their referents are read (through
+ * tp_traverse), never their layout. */
+static int
+is_hamt_node(PyTypeObject *tp)
+{
+    return !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && tp->tp_name &&
+           (strcmp(tp->tp_name, "hamt_bitmap_node") == 0 ||
+            strcmp(tp->tp_name, "hamt_collision_node") == 0);
+}
+
+/* A ContextVar's name (borrowed), read through the type's own `name`
+ * member (PyContextVar's layout is internal), or NULL. */
+static PyObject *
+context_var_name(PyObject *var)
+{
+    for (PyMemberDef *m = Py_TYPE(var)->tp_members; m && m->name; m++) {
+        if (strcmp(m->name, "name") == 0 && (m->type == RC_T_OBJECT || m->type == RC_T_OBJECT_EX) &&
+            !(m->flags & RC_RELATIVE_OFFSET)) {
+            PyObject *name = *(PyObject **)(void *)((char *)var + m->offset);
+            return name && PyUnicode_CheckExact(name) && str_ready(name) ? name : NULL;
+        }
+    }
+    return NULL;
+}
+
+/* A value of a Context's variables, in a HAMT node: named by its variable,
+ * `[ContextVar 'name']`.  A bitmap or collision node holds key, value
+ * pairs, a child node taking a pair's place with an empty key, and visits
+ * them backwards (3.8-3.13): read from the last referent, each entry is
+ * its key then its value, or a child node alone.  In a Context's HAMT every
+ * key is a ContextVar, and no node is one.  A node holds at most a few
+ * dozen referents. */
+static int
+relate_hamt_value(PyObject *node, PyObject *child, long edge, rc_relation *out)
+{
+    referents r;
+    if (read_referents(node, &r) < 0) {
+        return -1;
+    }
+    PyObject *key = NULL;
+    for (size_t i = r.n; i > 0 && !key;) { /* items[i - 1] is the next entry's start */
+        if (PyContextVar_CheckExact(r.items[i - 1]) && i >= 2) {
+            if (r.items[i - 2] == child && (edge < 0 || (size_t)edge == i - 2)) {
+                key = r.items[i - 1];
+            }
+            i -= 2;
+        } else {
+            i -= 1;
+        }
+    }
+    rc_free(r.items);
+    PyObject *name = key ? context_var_name(key) : NULL;
+    if (!name) {
+        return 0;
+    }
+    text t = {0};
+    puts_ascii(&t, "[ContextVar ");
+    put_str_repr(&t, name, PyUnicode_GET_LENGTH(name));
+    put(&t, ']');
+    out->kind = RC_REL_TEXT;
+    out->text = utf8_of(&t, 0);
+    text_free(&t);
+    return out->text ? 1 : -1;
+}
+
+/* A queue.SimpleQueue's items.  From 3.13 it keeps them in a ring buffer
+ * and visits them in queue order, then its type: the edge hint gives the
+ * place (counting the referents to check it would make naming a queue's n
+ * items O(n^2)).  Before, it visits only a list of them (which names
+ * them). */
+static int
+relate_simple_queue(PyObject *parent, PyObject *child, long edge, rc_relation *out)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    if (edge >= 0 && child != (PyObject *)Py_TYPE(parent)) {
+        return NAMED(set_index(out, edge));
+    }
+    return 0;
+#else
+    (void)parent, (void)edge;
+    return PyList_CheckExact(child) ? NAMED(set_text(out, RC_REL_TEXT, "items")) : 0;
+#endif
+}
+
 /* A list's or tuple's item at its edge index: the common case, named
  * before anything is prepared (a list's referents are its items, in
  * order).  1 when it named it (or RC_ENOMEM in *st), else 0. */
@@ -2074,6 +2184,14 @@ relate_one(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child
                 : 0;
     } else if (tp == &PyGen_Type || tp == &PyCoro_Type || tp == &PyAsyncGen_Type) {
         r = relate_generator(ctx, parent, child, out);
+    } else if (tp == &PyMemoryView_Type || rc_managed_buffer_obj(parent)) {
+        r = relate_buffer(parent, child, out);
+    } else if (ctx->context && tp == (PyTypeObject *)ctx->context) {
+        r = relate_context(ctx, child, out);
+    } else if (ctx->simple_queue && tp == (PyTypeObject *)ctx->simple_queue) {
+        r = relate_simple_queue(parent, child, edge, out);
+    } else if (is_hamt_node(tp)) {
+        r = relate_hamt_value(parent, child, edge, out);
     }
     if (!r && pp->is_local) {
         int err = 0;
@@ -2210,6 +2328,7 @@ rc_relate_ctx_init(rc_relate_ctx *ctx, rc_relate_mode mode)
     ctx->py_future[0] = module_class(modules, "asyncio.tasks", "_PyTask");
     ctx->py_future[1] = module_class(modules, "asyncio.futures", "_PyFuture");
     ctx->context = module_class(modules, "_contextvars", "Context");
+    ctx->simple_queue = module_class(modules, "_queue", "SimpleQueue");
 }
 
 /* ---- paths ------------------------------------------------------------------- */

@@ -48,7 +48,8 @@ enum {
 /* Per-type flags. */
 enum {
     RC_TYPE_HEAP = 1 << 0,       /* a heap type (class statement, type(), PyType_FromSpec) */
-    RC_TYPE_COLLECTION = 1 << 1, /* list, tuple, set, frozenset, dict, deque or a subclass */
+    RC_TYPE_COLLECTION = 1 << 1, /* list, tuple, set, frozenset, dict, deque or a subclass;
+                                    * a contextvars HAMT's nodes */
     RC_TYPE_DICT = 1 << 2,       /* dict or a subclass */
     RC_TYPE_LRU_CACHE = 1 << 3,  /* functools.lru_cache's wrapper */
     RC_TYPE_FINALIZER = 1 << 4,  /* has tp_finalize (__del__) or a legacy tp_del */

@@ -46,6 +46,12 @@ struct _typeobject *rc_array_type(struct _typeobject *tp);
  * layout numpy 1.x and 2.x share: borrowed, or NULL. */
 struct _object *rc_array_base(struct _object *op);
 
+/* The object a memoryview's managed buffer holds (what memoryview.obj
+ * returns), borrowed; NULL when op is no managed buffer or holds none.
+ * 3.8-3.12 export _PyManagedBuffer_Type; 3.13 keeps the struct public but
+ * not the type, which is then told by its name and instance size. */
+struct _object *rc_managed_buffer_obj(struct _object *op);
+
 /* tracemalloc's traceback of the memory block of obj, a new reference to
  * ((filename, lineno), ...) most recent first, or to None (untraced, or a
  * static type): with rc_alloc_traceback_counts, the functions here that

@@ -54,6 +54,7 @@ typedef struct rc_relate_ctx {
     struct _object *c_future[2];  /* _asyncio.Task, _asyncio.Future */
     struct _object *py_future[2]; /* asyncio.tasks._PyTask, asyncio.futures._PyFuture */
     struct _object *context;      /* _contextvars.Context */
+    struct _object *simple_queue; /* _queue.SimpleQueue */
     /* NULL, or from rc_relate_memo_new(): then what relate learns of a type
      * is kept, under the same rule (no Python code runs meanwhile), and
      * every later parent of that type reuses it.  A dump relates a million

@@ -128,6 +128,13 @@ def _retaining(count, nbytes, retained_count, retained_bytes, unreachable=False)
     return "; retaining " + _retaining_text(retained_bytes, retained_count)
 
 
+# The C types whose entries vary as a collection's do, told by name as the
+# capture tells them (walker/capture.c): the lru_cache wrapper, and the
+# nodes of a contextvars.Context's HAMT.
+_VARYING_TYPE_NAMES = frozenset(("_lru_cache_wrapper", "hamt_bitmap_node", "hamt_array_node",
+                                 "hamt_collision_node"))
+
+
 def _node_varies(parent):
     """_varies() of a snapshot's object (SnapNode), from its type's flags."""
     return bool(parent.type_flags & (_TYPE_COLLECTION | _TYPE_LRU_CACHE))
@@ -138,7 +145,7 @@ def _varies(parent):
     group to the next (a data collection, an lru_cache), as opposed to the
     names of a module's globals or an object's attributes."""
     return _is(parent, (dict, list, tuple, set, frozenset, collections.deque)) or \
-        _tname(parent) == "_lru_cache_wrapper"
+        _tname(parent) in _VARYING_TYPE_NAMES
 
 
 def _groups(raw, typename):
