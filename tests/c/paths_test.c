@@ -337,6 +337,93 @@ test_a_dict_in_an_attribute_folds_its_keys(void **state)
     rc_graph_free(g);
 }
 
+/* rc_hop_names for test_positional_references_fold: node 1's references
+ * are positional, and a call fails once `fail` reaches 0. */
+typedef struct hop_oracle {
+    rc_id positional_parent;
+    int fail, calls;
+} hop_oracle;
+
+static int
+oracle_positional(void *ctx, rc_id parent, rc_id child, uint32_t edge)
+{
+    hop_oracle *o = ctx;
+    (void)child, (void)edge;
+    o->calls++;
+    if (o->fail >= 0 && o->fail-- == 0) {
+        return -1;
+    }
+    return parent == o->positional_parent;
+}
+
+/* C-held object 0 -> C container 1 -> items 2..21 (edges 0..19, none a
+ * collection's): 20 groups by index, one group when the container's
+ * references are positional; a namespace's are never asked about. */
+static void
+test_positional_references_fold(void **state)
+{
+    (void)state;
+    enum { N = 22 };
+    unsigned types[N], extra[N], flags[N];
+    test_edge e[N - 1];
+    for (unsigned i = 0; i < N; i++) {
+        types[i] = i < 2 ? T_OBJECT : T_ITEM;
+        extra[i] = i == 0;
+        flags[i] = 0;
+    }
+    e[0] = (test_edge){0, 1};
+    for (unsigned i = 2; i < N; i++) {
+        e[i - 1] = (test_edge){1, i};
+    }
+    rc_id members[N - 2];
+    for (unsigned i = 2; i < N; i++) {
+        members[i - 2] = i;
+    }
+    for (int ns = 0; ns < 2; ns++) {
+        flags[1] = ns ? RC_NODE_NAMESPACE : 0;
+        const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+        rc_graph *g = NULL;
+        assert_int_equal(build_graph_ex(N, e, N - 1, types, NAMES, &attrs, &g), RC_OK);
+        uint8_t *kinds = NULL;
+        rc_paths *p = NULL;
+        assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+        assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+        hop_oracle o = {1, -1, 0};
+        rc_hop_names names = {oracle_positional, &o};
+        for (int named = 0; named < 2; named++) {
+            rc_group *groups = NULL;
+            size_t *start = NULL;
+            uint32_t *group_of = NULL;
+            assert_int_equal(rc_paths_group_sets(g, p, members, NULL, N - 2, 1, SIZE_MAX,
+                                                 named ? &names : NULL, &groups, &start,
+                                                 &group_of),
+                             RC_OK);
+            size_t want = named && !ns ? 1 : N - 2;
+            assert_int_equal(start[1], want);
+            assert_int_equal(groups[0].count, (N - 2) / want);
+            rc_free(groups);
+            rc_free(start);
+            rc_free(group_of);
+        }
+        /* Each hop asked once (0 -> 1 too); a namespace's hops never. */
+        assert_int_equal(o.calls, ns ? 1 : N - 1);
+        if (!ns) {
+            for (int fail = 0; fail < 3; fail++) {
+                o = (hop_oracle){1, fail, 0};
+                rc_group *groups = NULL;
+                uint32_t *group_of = NULL;
+                assert_int_equal(rc_paths_group_sets(g, p, members, NULL, N - 2, 1, SIZE_MAX,
+                                                     &names, &groups, NULL, &group_of),
+                                 RC_ENOMEM);
+                assert_null(groups);
+            }
+        }
+        rc_paths_free(p);
+        rc_free(kinds);
+        rc_graph_free(g);
+    }
+}
+
 static void
 test_grouping_by_signature(void **state)
 {
@@ -714,6 +801,7 @@ main(void)
         cmocka_unit_test(test_grouping_sets_each_as_if_alone),
         cmocka_unit_test(test_grouping_a_long_list_collapses_the_repeated_hop),
         cmocka_unit_test(test_only_consecutive_repeats_collapse),
+        cmocka_unit_test(test_positional_references_fold),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_find_agrees_with_the_bfs),
         cmocka_unit_test(test_find_honours_discounts),

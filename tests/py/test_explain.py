@@ -439,3 +439,83 @@ def test_a_thread_local_group_spans_its_threads(run_script):
     assert growth[1].startswith("    held by %s, which retains " % local), growth
     for dot in out["drawings"]:
         assert 'label=".bufs in thread *"' in dot and "worker-" not in dot
+
+
+POSITIONAL = """
+    import contextvars, io, json, queue, sys, xml.etree.ElementTree as ET
+    import refchain
+
+    class Item: pass
+    class Req: pass
+    refchain.show_growth(file=io.StringIO())
+    Q = queue.SimpleQueue()
+    for _ in range(50):
+        Q.put(Item())
+    ROOT = ET.Element("root")            # its children are <referent #k> each
+    for _ in range(30):
+        ET.SubElement(ROOT, "child")
+    VARS = [contextvars.ContextVar("v%d" % i) for i in range(20)]
+    KEEP = []
+    def fill(i):
+        for j, var in enumerate(VARS):
+            var.set(Req() if j == i % 20 else j)
+        KEEP.append(contextvars.copy_context())
+    for i in range(60):
+        contextvars.Context().run(fill, i)
+
+    def summary(groups):
+        return [[g.count, g.path()] for g in groups]
+    TYPES = ("Item", "Element", "Req")
+    live = {t: summary(refchain.explain(t, limit=100)) for t in TYPES}
+    growth = io.StringIO()
+    refchain.show_growth(limit=10, holders=True, file=growth)
+    refchain.dump("heap.rcsnap")
+    snap = refchain.load("heap.rcsnap")
+    offline = {t: summary(snap.explain(t, limit=100)) for t in TYPES}
+    print(json.dumps({"live": live, "offline": offline, "growth": growth.getvalue(),
+                      "req": str(refchain.find_chain(KEEP[3][VARS[3]])),
+                      "version": sys.version_info[:2]}))
+"""
+
+
+def test_references_known_by_their_place_group_as_items(run_script):
+    # A SimpleQueue's 50 items, an Element's 30 children (<referent #k>
+    # each) and 60 values of 20 context variables held by one list are one
+    # group each, live and offline, not one group per position.
+    out = json.loads(run_script(POSITIONAL).stdout)
+    queued = ("module __main__ \u2192 ['Q'] SimpleQueue \u2192 [*] Item"
+              if tuple(out["version"]) >= (3, 13) else
+              "module __main__ \u2192 ['Q'] SimpleQueue \u2192 items list \u2192 [*] Item")
+    assert out["live"]["Item"] == [[50, queued]]
+    children = [g for g in out["live"]["Element"] if g[0] > 1]
+    assert children == [[30, "module __main__ \u2192 ['ROOT'] Element \u2192 "
+                             "<referent #*> Element"]], out["live"]["Element"]
+    req = out["live"]["Req"]
+    assert len(req) == 1 and req[0][0] == 60, req
+    assert req[0][1].startswith("module __main__ \u2192 ['KEEP'] list \u2192 [*] Context "
+                                "\u2192 variables hamt \u2192 "), req
+    assert req[0][1].endswith(" hamt_bitmap_node \u2192 [*] Req"), req
+    assert out["offline"] == out["live"]
+    # The chain of one value names its variable.
+    assert "[3] Context \u2192 variables hamt \u2192 " in out["req"], out["req"]
+    assert " hamt_bitmap_node \u2192 [ContextVar 'v3'] Req" in out["req"], out["req"]
+    # show_growth(holders=True) names the list that holds them all.
+    assert "held by module __main__ \u2192 ['KEEP'] list" in out["growth"], out["growth"]
+
+
+def test_explain_of_objects_of_one_type_names_the_type(run_script):
+    out = run_script("""
+    import io, json, refchain
+    class Blob: pass
+    HELD = [Blob() for _ in range(34)]
+    MIXED = HELD[:3] + [bytearray(8)]
+    buf = io.StringIO()
+    refchain.show_explain(list(HELD), file=buf)
+    print(json.dumps([buf.getvalue().splitlines()[0],
+                      [g.typename for g in refchain.explain(MIXED)],
+                      [g.typename for g in refchain.explain([])]]))
+    """).stdout
+    first, mixed, empty = json.loads(out)
+    assert first.startswith("34 Blob ("), first
+    assert set(mixed) == {"objects"}
+    assert empty == []

@@ -11,8 +11,10 @@ past 64 bits (`<int>`)."""
 
 import asyncio
 import collections
+import contextvars
 import functools
 import gc
+import queue
 import sys
 import threading
 import types
@@ -296,6 +298,38 @@ def test_partial_and_lru_cache():
         else:
             assert labels(cached, cache, result) == ["['k']"]   # one step
         sweep(cached)
+
+
+def test_queue_items_buffers_and_context_variables():
+    # Once <referent #k> each: a SimpleQueue's items, what a memoryview's
+    # buffer exports, and a Context's variables (its HAMT's values).
+    q = queue.SimpleQueue()
+    items = [Item() for _ in range(3)]
+    for item in items:
+        q.put(item)
+    if sys.version_info >= (3, 13):      # its own ring buffer, in queue order
+        assert labels(q, items[2]) == ["[2]"]
+    else:                                # a list it alone holds
+        lst = next(r for r in gc.get_referents(q) if type(r) is list)
+        assert labels(q, lst, items[2]) == ["items", "[2]"]
+    sweep(q)
+    data = bytearray(16)
+    view = memoryview(data)
+    buffer, = gc.get_referents(view)
+    assert labels(view, buffer, data) == ["managed buffer", ".obj"]
+    sweep(view)
+    sweep(buffer)
+    request, other = contextvars.ContextVar("request_data"), contextvars.ContextVar("o")
+    ctx = contextvars.Context()
+    ctx.run(lambda: (request.set(items[0]), other.set(items[1])))
+    hamt, = gc.get_referents(ctx)
+    node, = gc.get_referents(hamt)
+    assert labels(ctx, hamt) == ["variables"]
+    assert labels(ctx, hamt, node, items[0])[-1] == "[ContextVar 'request_data']"
+    assert labels(node, items[1]) == ["[ContextVar 'o']"]
+    sweep(ctx)
+    sweep(node)
+    del hamt, node, buffer
 
 
 def test_asyncio_futures():
