@@ -429,9 +429,16 @@ hop_index(const rc_graph *g, const rc_paths *p, const rc_hop_names *names, rc_id
     if ((uf & RC_NODE_MODULE) && !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE)) {
         return 0;
     }
+    /* An lru_cache wrapper holds a bounded cache's entries itself: its
+     * keys and results are items (explain's holder and text say so too);
+     * its own __dict__ is no item. */
+    if ((rc_graph_type_flags(g, rc_graph_type(g, u)) & RC_TYPE_LRU_CACHE) &&
+        !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE)) {
+        return 0;
+    }
     /* A namespace's references are names (keys, a closure's variables);
-     * elsewhere a slot only a position tells apart (a C container's item,
-     * a HAMT node's entry) groups as a collection's item does. */
+     * elsewhere a slot only a position tells apart (a C container's item)
+     * groups as a collection's item does. */
     if (names && !(uf & RC_NODE_NAMESPACE)) {
         int positional = names->positional(names->ctx, u, v, p->edge[v]);
         if (positional) {

@@ -99,7 +99,9 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
  * RC_NODE_NAMESPACE, the flag of a module's, class's, function's or
  * instance's own __dict__): there the index is collapsed to [*].  So a dict
  * an instance holds in an attribute (a cache, a registry) folds its keys
- * whatever the interpreter's attribute layout.  With an rc_hop_names, the
+ * whatever the interpreter's attribute layout.  An lru_cache wrapper's
+ * references but its __dict__ collapse too: a bounded cache holds its
+ * entries itself.  With an rc_hop_names, the
  * index of a hop from any other parent that is not a namespace is
  * collapsed too when the reference is positional: unnamed (`<referent #k>`,
  * a C container's slot) or an item's index (`[k]`).  A hop that repeats the hop before it (the same type and the

@@ -519,3 +519,19 @@ def test_explain_of_objects_of_one_type_names_the_type(run_script):
     assert first.startswith("34 Blob ("), first
     assert set(mixed) == {"objects"}
     assert empty == []
+
+
+def test_a_bounded_lru_caches_results_are_one_group(run_script):
+    # A bounded cache holds its entries itself (no dict between): its
+    # results are items, as an unbounded cache's are.
+    out = run_script("""
+    import functools, json, refchain
+    class Result: pass
+    @functools.lru_cache(maxsize=1000)
+    def lookup(i):
+        return Result()
+    for i in range(300):
+        lookup(i)
+    print(json.dumps([[g.count, g.path()] for g in refchain.explain(Result)]))
+    """).stdout
+    assert json.loads(out) == [[300, "cache __main__.lookup \u2192 [*] Result"]]
