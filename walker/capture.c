@@ -624,19 +624,6 @@ heap_type_module(PyTypeObject *tp, PyObject *module_name)
     return module && PyUnicode_Check(module) ? module : NULL;
 }
 
-/* The node types of CPython's HAMT (Python/hamt.c), a contextvars.Context's
- * mapping: internal static types, told by name.  Their entries are a
- * mapping's items (relate names a value by its ContextVar), so explain
- * folds them as it folds a dict's. */
-static int
-is_hamt_node_type(PyTypeObject *tp)
-{
-    return !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) &&
-           (strcmp(tp->tp_name, "hamt_bitmap_node") == 0 ||
-            strcmp(tp->tp_name, "hamt_array_node") == 0 ||
-            strcmp(tp->tp_name, "hamt_collision_node") == 0);
-}
-
 /* Intern tp: qualified name ("mod.Qual.Name", builtins bare) and __name__. */
 static rc_status
 intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
@@ -651,7 +638,9 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
     w->name_len = 0;
     if (PyType_IsSubtype(tp, &PyList_Type) || PyType_IsSubtype(tp, &PyTuple_Type) ||
         PyType_IsSubtype(tp, &PySet_Type) || PyType_IsSubtype(tp, &PyFrozenSet_Type) ||
-        strcmp(tp->tp_name, "collections.deque") == 0 || is_hamt_node_type(tp)) {
+        strcmp(tp->tp_name, "collections.deque") == 0 || rc_hamt_node_type(tp)) {
+        /* A HAMT node's entries are a Context's variables: a mapping's
+         * items (relate names a value by its ContextVar). */
         flags |= RC_TYPE_COLLECTION;
     }
     if (PyType_IsSubtype(tp, &PyDict_Type)) {

@@ -729,6 +729,15 @@ rc_array_base(PyObject *op)
     return ((np_array_head *)(void *)op)->base;
 }
 
+int
+rc_hamt_node_type(PyTypeObject *tp)
+{
+    return !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && tp->tp_name &&
+           (strcmp(tp->tp_name, "hamt_bitmap_node") == 0 ||
+            strcmp(tp->tp_name, "hamt_array_node") == 0 ||
+            strcmp(tp->tp_name, "hamt_collision_node") == 0);
+}
+
 PyObject *
 rc_managed_buffer_obj(PyObject *op)
 {

@@ -2055,18 +2055,6 @@ relate_context(const rc_relate_ctx *ctx, PyObject *child, rc_relation *out)
                : 0;
 }
 
-/* Whether tp is one of the node types of CPython's HAMT (Python/hamt.c),
- * the mapping of a contextvars.Context.  The types are internal on every
- * version, so told by their names; only their referents are read (through
- * tp_traverse), never their layout. */
-static int
-is_hamt_node(PyTypeObject *tp)
-{
-    return !PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && tp->tp_name &&
-           (strcmp(tp->tp_name, "hamt_bitmap_node") == 0 ||
-            strcmp(tp->tp_name, "hamt_collision_node") == 0);
-}
-
 /* A ContextVar's name (borrowed), read through the type's own `name`
  * member (PyContextVar's layout is internal), or NULL. */
 static PyObject *
@@ -2190,7 +2178,7 @@ relate_one(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child
         r = relate_context(ctx, child, out);
     } else if (ctx->simple_queue && tp == (PyTypeObject *)ctx->simple_queue) {
         r = relate_simple_queue(parent, child, edge, out);
-    } else if (is_hamt_node(tp)) {
+    } else if (rc_hamt_node_type(tp)) {
         r = relate_hamt_value(parent, child, edge, out);
     }
     if (!r && pp->is_local) {

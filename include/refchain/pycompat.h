@@ -52,6 +52,13 @@ struct _object *rc_array_base(struct _object *op);
  * not the type, which is then told by its name and instance size. */
 struct _object *rc_managed_buffer_obj(struct _object *op);
 
+/* Whether tp is a node type of CPython's HAMT (Python/hamt.c: bitmap,
+ * array and collision nodes), the mapping of a contextvars.Context.  The
+ * types are internal on every version, so told by their names (static
+ * types only); callers read their referents through tp_traverse, never
+ * their layout. */
+int rc_hamt_node_type(struct _typeobject *tp);
+
 /* tracemalloc's traceback of the memory block of obj, a new reference to
  * ((filename, lineno), ...) most recent first, or to None (untraced, or a
  * static type): with rc_alloc_traceback_counts, the functions here that

@@ -105,6 +105,9 @@ test_common_relations_encode_short(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         round_trip(&cases[i].r, cases[i].want);
+        /* Grouping folds an index and an unnamed reference only. */
+        assert_int_equal(rc_relation_positional(&cases[i].r),
+                         cases[i].r.kind == RC_REL_INDEX || cases[i].r.kind == RC_REL_FALLBACK);
         rc_relation_clear(&cases[i].r);
     }
 }
