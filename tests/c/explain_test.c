@@ -396,7 +396,7 @@ test_the_holder_is_where_the_members_paths_part(void **state)
     rc_explanation x;
     /* One store's items part at the store, not at the registry (the first
      * collection, which holds one entry). */
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, NULL, &x), RC_OK);
     assert_int_equal(x.n_groups, 1);
     const rc_explained_group *gr = &x.groups[0];
     assert_int_equal(gr->chain_len, 6); /* module 1 .. item */
@@ -408,7 +408,7 @@ test_the_holder_is_where_the_members_paths_part(void **state)
     for (size_t i = 0; i < n; i++) {
         m[i] += 10;
     }
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, NULL, &x), RC_OK);
     assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 5);
     rc_explanation_clear(&x);
     /* With the other store's item, the paths part at the registry. */
@@ -416,7 +416,7 @@ test_the_holder_is_where_the_members_paths_part(void **state)
         m[i] -= 10;
     }
     m[n++] = 28;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, 0, SIZE_MAX, NULL, &x), RC_OK);
     assert_int_equal(x.n_groups, 1);
     assert_int_equal(x.groups[0].count, 11);
     assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 3);
@@ -424,7 +424,7 @@ test_the_holder_is_where_the_members_paths_part(void **state)
     rc_explanation_clear(&x);
     /* A lone member's holder is its nearest collection. */
     m[0] = 28;
-    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, 1, 0, SIZE_MAX, &x), RC_OK);
+    assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, 1, 0, SIZE_MAX, NULL, &x), RC_OK);
     assert_int_equal(x.ids[x.groups[0].chain_at + x.groups[0].holder_at], 27);
     rc_explanation_clear(&x);
     rc_dominators_free(d);
