@@ -69,6 +69,69 @@ root_kind_of(const rc_graph *g, rc_id v)
     return rc_held_outside(g, v) > 0 ? RC_ROOT_C : RC_ROOT_NONE;
 }
 
+/* A root the program itself names: a module, a class, an immortal object or
+ * a running frame (not a cache, not C code). */
+static bool
+is_program_root(uint8_t kind)
+{
+    return kind != RC_ROOT_NONE && kind != RC_ROOT_CACHE && kind != RC_ROOT_C;
+}
+
+#define REACHED 0x80 /* a mark in kinds[] while demoting caches */
+
+/* An lru_cache wrapper is a root only where nothing else explains it: one
+ * the program holds (a module global, a class attribute, an instance's
+ * attribute, sqlite3's statement cache in its Connection) is an object
+ * like any other, or it would outrank its own holder (every Connection
+ * would read as held by its cache, which wraps it).  So every wrapper
+ * reachable from a program root is demoted to what it is without its
+ * type: held by C, or no root.  RC_OK or RC_ENOMEM (kinds unchanged). */
+static rc_status
+demote_held_caches(const rc_graph *g, uint8_t *kinds, size_t n)
+{
+    size_t caches = 0;
+    for (size_t v = 0; v < n; v++) {
+        caches += kinds[v] == RC_ROOT_CACHE;
+    }
+    if (!caches) {
+        return RC_OK;
+    }
+    size_t queue_bytes, tail = 0;
+    rc_id *queue = rc_pool_array(n, sizeof *queue, &queue_bytes);
+    if (!queue) {
+        return RC_ENOMEM;
+    }
+    for (rc_id v = 0; v < n; v++) {
+        if (is_program_root(kinds[v])) {
+            kinds[v] |= REACHED;
+            queue[tail++] = v;
+        }
+    }
+    for (size_t head = 0; head < tail; head++) {
+        rc_id u = queue[head];
+        if (rc_graph_flags(g, u) & RC_NODE_TOOL_FRAME) {
+            continue;
+        }
+        size_t deg;
+        const rc_id *outs = rc_graph_out(g, u, &deg);
+        for (size_t i = 0; i < deg; i++) {
+            if (!(kinds[outs[i]] & REACHED)) {
+                kinds[outs[i]] |= REACHED;
+                queue[tail++] = outs[i];
+            }
+        }
+    }
+    for (rc_id v = 0; v < n; v++) {
+        bool reached = (kinds[v] & REACHED) != 0;
+        kinds[v] &= (uint8_t)~REACHED;
+        if (reached && kinds[v] == RC_ROOT_CACHE) {
+            kinds[v] = rc_held_outside(g, v) > 0 ? RC_ROOT_C : RC_ROOT_NONE;
+        }
+    }
+    rc_pool_free(queue, queue_bytes);
+    return RC_OK;
+}
+
 rc_status
 rc_roots_classify(const rc_graph *g, uint8_t **out)
 {
@@ -82,6 +145,10 @@ rc_roots_classify(const rc_graph *g, uint8_t **out)
     }
     for (rc_id v = 0; v < n; v++) {
         kinds[v] = root_kind_of(g, v);
+    }
+    if (demote_held_caches(g, kinds, n) != RC_OK) {
+        rc_free(kinds);
+        return RC_ENOMEM;
     }
     *out = kinds;
     return RC_OK;
@@ -168,14 +235,18 @@ rc_paths_bfs(const rc_graph *g, const uint8_t *kinds, const rc_discount *discoun
         p->depth[v] = RC_UNREACHED;
         p->edge[v] = 0;
     }
-    /* Two rounds: the named roots first, seeded kind by kind in preference
-     * order; then the C-held roots, for what no named root reaches.  A person
-     * can act on a module, a class, a cache or a frame, not on "C code": a
-     * namespace that exec() holds (Jupyter's user_ns is __main__'s dict) must
-     * not hide the module behind a shorter C-held chain. */
-    for (int round = 0; round < 2; round++) {
+    /* Three rounds: the program's roots first (module, class, immortal,
+     * frame), seeded kind by kind in preference order; then the caches no
+     * program root holds (rc_roots_classify demotes the others), for what
+     * those do not reach; then the C-held roots, for what no named root
+     * reaches.  A person can act on a module, a class, a cache or a frame,
+     * not on "C code": a namespace that exec() holds (Jupyter's user_ns is
+     * __main__'s dict) must not hide the module behind a shorter C-held
+     * chain. */
+    for (int round = 0; round < 3; round++) {
         for (int k = RC_ROOT_MODULE; k < RC_ROOT_KINDS; k++) {
-            if ((k == RC_ROOT_C) != (round == 1)) {
+            int in_round = k == RC_ROOT_CACHE ? 1 : k == RC_ROOT_C ? 2 : 0;
+            if (in_round != round) {
                 continue;
             }
             for (rc_id v = 0; v < n; v++) {
@@ -323,10 +394,13 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
         next[v] = unvisited;
     }
     /* Level by level back from the target.  The first level that holds a
-     * named root decides: its most preferred kind wins, then the first found.
-     * A C-held root is taken (the nearest) only when no named root is
-     * found at all, as in rc_paths_bfs. */
-    rc_id best = RC_NO_ID, best_c = RC_NO_ID;
+     * program root (module, class, immortal, frame) decides: its most
+     * preferred kind wins, then the first found.  The nearest cache is taken
+     * only when no program root is found at all (then no program root
+     * reaches the cache either, so rc_roots_classify keeps it a root), and
+     * the nearest C-held root only when no named root is found, as in
+     * rc_paths_bfs. */
+    rc_id best = RC_NO_ID, best_c = RC_NO_ID, best_cache = RC_NO_ID;
     uint8_t best_kind = RC_ROOT_KINDS;
     size_t start = 0, end = 1;
     next[target] = RC_NO_ID;
@@ -336,6 +410,8 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
             uint8_t k = root_kind_of(g, queue[q]);
             if (k == RC_ROOT_C) {
                 best_c = best_c == RC_NO_ID ? queue[q] : best_c;
+            } else if (k == RC_ROOT_CACHE) {
+                best_cache = best_cache == RC_NO_ID ? queue[q] : best_cache;
             } else if (k != RC_ROOT_NONE && k < best_kind) {
                 best = queue[q];
                 best_kind = k;
@@ -363,6 +439,10 @@ rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *discounts,
         }
         start = end;
         end = tail;
+    }
+    if (best == RC_NO_ID && best_cache != RC_NO_ID) {
+        best = best_cache;
+        best_kind = RC_ROOT_CACHE;
     }
     if (best == RC_NO_ID && best_c != RC_NO_ID) {
         best = best_c;

@@ -5,13 +5,17 @@
  * classes, lru_cache wrappers, the frames of running threads, immortal
  * objects, and any object whose refcount exceeds its in-degree (a surplus no
  * Python holder explains: C code holds it; rc_held_outside() in
- * refchain/held.h is that test).  One multi-source BFS from all of
- * them gives every reachable object its shortest chain at once.  A chain from
- * a named root (module, class, cache, immortal, frame) is preferred to any
- * chain from a C-held root, however shorter: C-held roots only explain what
- * no named root reaches.  At equal length the BFS prefers roots in
- * rc_root_kind order: module, class, cache, immortal, and transient frames
- * last. */
+ * refchain/held.h is that test).  An lru_cache wrapper is a root only when
+ * no program root (module, class, immortal, frame) reaches it: a cache the
+ * program holds (a global, a class attribute, sqlite3's statement cache in
+ * its Connection) never outranks its holder.  One multi-source BFS from all
+ * of them gives every reachable object its shortest chain at once.  A chain
+ * from a program root is preferred to any chain from a cache, and a chain
+ * from a named root (those and caches) to any chain from a C-held root,
+ * however shorter: caches explain only what no program root reaches, and
+ * C-held roots only what no named root reaches.  At equal length the BFS
+ * prefers roots in rc_root_kind order: module, class, immortal, and
+ * transient frames last. */
 #ifndef REFCHAIN_PATHS_H
 #define REFCHAIN_PATHS_H
 
@@ -35,8 +39,10 @@ typedef enum rc_root_kind {
 const char *rc_root_kind_name(rc_root_kind kind);
 
 /* kinds[v] (rc_root_kind) for every node v of g, in *out (rc_malloc'ed, the
- * caller frees it).  Tool frames (RC_NODE_TOOL_FRAME) are never roots.  g
- * needs its in-edges (rc_graph_build_in; RC_EINVAL otherwise). */
+ * caller frees it).  Tool frames (RC_NODE_TOOL_FRAME) are never roots.  An
+ * lru_cache wrapper that a module, class, immortal or frame root reaches is
+ * RC_ROOT_C when C holds it, else no root.  g needs its in-edges
+ * (rc_graph_build_in; RC_EINVAL otherwise); RC_ENOMEM allocates nothing. */
 rc_status rc_roots_classify(const rc_graph *g, uint8_t **out);
 
 /* The roots among kinds[0..n) (the nodes whose kind is not RC_ROOT_NONE),

@@ -55,6 +55,59 @@ test_roots_are_classified(void **state)
     rc_graph_free(g);
 }
 
+/* An lru wrapper that a program root reaches is no root: it must not
+ * outrank its holder (sqlite3's statement cache wraps its Connection).  One
+ * nothing else reaches stays a cache root, and explains only what no module,
+ * class or frame reaches, however shorter its chain. */
+static void
+test_a_cache_the_program_holds_is_no_root(void **state)
+{
+    (void)state;
+    /* 0 sys.modules -> 1 module -> 2 list -> 3 item <-> 4 lru (wraps 3),
+     * 4 -> 5 cached; 6 a lone lru -> 7 -> 8 cached; 1 -> 9 -> 10 -> 8;
+     * 11 a lone lru with a surplus, reached from 2: C holds it. */
+    const unsigned types[] = {T_DICT, T_MODULE, T_LIST, T_ITEM, T_LRU, T_OBJECT,
+                              T_LRU, T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT, T_LRU};
+    const unsigned extra[] = {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    const unsigned flags[] = {RC_NODE_MODULES, RC_NODE_MODULE, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {3, 4}, {4, 3}, {4, 5}, {6, 7},
+                           {7, 8}, {1, 9}, {9, 10}, {10, 8}, {2, 11}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(12, e, 12, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[4], RC_ROOT_NONE);
+    assert_int_equal(kinds[6], RC_ROOT_CACHE);
+    assert_int_equal(kinds[11], RC_ROOT_C);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_paths_root(p, 3), 1);
+    assert_int_equal(rc_paths_root(p, 5), 1);
+    assert_int_equal(rc_paths_parent(p, 5), 4);
+    assert_int_equal(rc_paths_root(p, 8), 1); /* the module's 3 hops beat the cache's 2 */
+    assert_int_equal(rc_paths_root(p, 7), 6);
+    for (rc_id v = 3; v <= 8; v++) {
+        rc_id *chain = NULL;
+        size_t len = 0;
+        uint8_t kind = 0;
+        assert_int_equal(rc_paths_find(g, v, NULL, 0, &chain, NULL, &len, &kind), RC_OK);
+        assert_int_equal(len, rc_paths_depth(p, v) + 1);
+        assert_int_equal(chain[0], rc_paths_root(p, v));
+        assert_int_equal(kind, kinds[chain[0]]);
+        rc_free(chain);
+    }
+    rc_paths_free(p);
+    rc_free(kinds);
+    /* Out of memory while demoting: nothing leaks, nothing is returned. */
+    kinds = NULL;
+    rc_alloc_fail_after(1);
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_ENOMEM);
+    assert_null(kinds);
+    rc_alloc_fail_after(-1);
+    rc_graph_free(g);
+}
+
 /* A frame and a module both reach node 4 in two hops; the module wins. */
 static void
 test_equal_length_prefers_module_over_frame(void **state)
@@ -791,6 +844,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roots_are_classified),
+        cmocka_unit_test(test_a_cache_the_program_holds_is_no_root),
         cmocka_unit_test(test_equal_length_prefers_module_over_frame),
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),

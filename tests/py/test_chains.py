@@ -228,28 +228,31 @@ def test_class_attribute_list(run_script):
     assert chain["str"].startswith("class __main__.Registry → .items list → [0] Item (")
 
 
+# A module-level lru_cache is a global like any other: the module holds it
+# (an lru_cache is a root only where no module, class or frame reaches it).
 def test_unbounded_lru_cache(run_script):
     chain, _ = scenario(run_script, "lru_cache")
-    assert chain["kind"] == "cache"
-    assert chain["root"] == "cache __main__.compute"
-    assert chain["labels"] == ["[1]"]
-    assert chain["str"].startswith("cache __main__.compute → [1] Result (")
+    assert chain["kind"] == "module"
+    assert chain["root"] == "module __main__"
+    assert chain["labels"] == ["['compute']", "[1]"]
+    assert chain["str"].startswith(
+        "module __main__ → ['compute'] _lru_cache_wrapper → [1] Result (")
 
 
 def test_bounded_lru_cache(run_script):
     chain, _ = scenario(run_script, "bounded_lru_cache")
-    assert chain["kind"] == "cache"
-    assert chain["root"] == "cache __main__.compute"
-    assert chain["labels"] == ["[1]"]
+    assert chain["kind"] == "module"
+    assert chain["root"] == "module __main__"
+    assert chain["labels"] == ["['compute']", "[1]"]
 
 
 def test_lru_cache_result_among_many_left_out_keys(run_script):
     chains, _ = run_chain(run_script, SCENARIOS["bounded_lru_cache_many"])
     for tag in ("chain", "keyword"):
-        assert chains[tag]["kind"] == "cache"
-        assert chains[tag]["root"] == "cache __main__.compute"
-    assert chains["chain"]["labels"] == ["[21]"]
-    assert chains["keyword"]["labels"] == ["[(20, <object>, 'tag', 't20')]"]
+        assert chains[tag]["kind"] == "module"
+        assert chains[tag]["root"] == "module __main__"
+    assert chains["chain"]["labels"] == ["['compute']", "[21]"]
+    assert chains["keyword"]["labels"] == ["['compute']", "[(20, <object>, 'tag', 't20')]"]
 
 
 def test_closure_cell_in_a_handler_list(run_script):

@@ -287,18 +287,80 @@ def check():
         report(chain, "sqlite")
 check()
 """)
-    # A wrapper is a root of its own.
+    # A wrapper the module holds is a global like any other.
     assert text_of(found["bounded"]) == \
-        "cache (an lru_cache of a __main__.Lookup) → .__wrapped__ Lookup"
+        "module __main__ → ['CACHED'] _lru_cache_wrapper → .__wrapped__ Lookup"
     assert text_of(found["unbounded"]) == \
-        "cache (an lru_cache of a __main__.Lookup) → .__wrapped__ Lookup"
+        "module __main__ → ['UNBOUNDED'] _lru_cache_wrapper → .__wrapped__ Lookup"
     # A result that is a dict is no cache dict.
-    assert text_of(found["dict_result"]) == "cache __main__.settings → [1] dict"
+    assert text_of(found["dict_result"]) == \
+        "module __main__ → ['settings'] _lru_cache_wrapper → [1] dict"
+    # Only the caller's variable (discounted) and its own cache hold this
+    # one: the cache, which no module, class or frame reaches, is its root.
     if PY311:
         assert text_of(found["sqlite"]) == \
             "cache (an lru_cache of a sqlite3.Connection) → .__wrapped__ Connection"
     else:
         assert "sqlite" not in found
+
+
+def test_a_cache_its_holder_holds_is_no_root(run_script):
+    # Each connection keeps a statement cache: an lru_cache wrapping the
+    # connection itself (sqlite3 does this from 3.11).  The class holds the
+    # connections; their caches must not read as their holders.
+    found = chains(run_script, """
+import functools, sqlite3
+
+class Statement:
+    pass
+
+class Conn:
+    def __init__(self):
+        self.cache = functools.lru_cache(maxsize=8)(self)
+    def __call__(self, sql):
+        return Statement()
+
+class Pool:
+    conns = []
+    sqlite = []
+for i in range(20):
+    c = Conn()
+    c.cache("select 1")
+    Pool.conns.append(c)
+    if sys.version_info >= (3, 11):
+        s = sqlite3.connect(":memory:")
+        s.execute("select 1")
+        Pool.sqlite.append(s)
+c = s = None
+
+report(refchain.find_chain(Pool.conns[3]), "conn")
+report(refchain.find_chain(Pool.conns[3].cache(\"select 1\")), "statement")
+def groups(typename):
+    return [(g.count, str(g.path())) for g in refchain.explain(typename)]
+print("groups=" + json.dumps({"Conn": groups("__main__.Conn"),
+                              "Statement": groups("__main__.Statement"),
+                              "Connection": groups("sqlite3.Connection")}))
+print("retained=" + json.dumps([refchain.retained(Pool.conns)[1],
+                                refchain.retained(Pool.sqlite)[1]]))
+if Pool.sqlite:
+    report(refchain.find_chain(Pool.sqlite[3]), "sqlite")
+""")
+    assert text_of(found["conn"]) == "class __main__.Pool → .conns list → [3] Conn"
+    assert text_of(found["statement"]) == (
+        "class __main__.Pool → .conns list → [3] Conn → .cache _lru_cache_wrapper"
+        " → ['select 1'] Statement")
+    groups = found["groups"]
+    assert groups["Conn"] == [[20, "class __main__.Pool → .conns list → [*] Conn"]]
+    assert [count for count, _ in groups["Statement"]] == [20]
+    # The list retains the connections, their caches and what they cache.
+    conns, sqlite_conns = found["retained"]
+    assert conns >= 1 + 20 * 3
+    if PY311:
+        assert text_of(found["sqlite"]) == \
+            "class __main__.Pool → .sqlite list → [3] Connection"
+        assert groups["Connection"] == \
+            [[20, "class __main__.Pool → .sqlite list → [*] Connection"]]
+        assert sqlite_conns >= 1 + 20 * 2
 
 
 # ---- generators and coroutines ---------------------------------------------------------

@@ -185,7 +185,8 @@ def test_colliding_keys_are_never_compared(run_script):
     assert clean["attr"].startswith("module __main__ → ['HOLDER'] Holder → .attr Item (")
     assert clean["class"].startswith("class __main__.Holder → .items list → [0] Item (")
     assert clean["dicted"].startswith("module __main__ → ['DICTED'] Dicted → .attr Item (")
-    assert clean["cache"].startswith("cache __main__.cached → [1] Item (")
+    assert clean["cache"].startswith(
+        "module __main__ → ['cached'] _lru_cache_wrapper → [1] Item (")
     assert "local 'local_item' Item" in clean["frame"]
     assert "in thread worker" in clean["frame"]
     for tag in ("attr", "class", "dicted", "cache", "frame"):
