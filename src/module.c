@@ -172,6 +172,7 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         .gc_module = s->gc,
         .stdlib_dir = s->stdlib_dir,
         .refused_sizeof = s->refused_sizeof,
+        .layout_sizeof = s->layout_sizeof,
         .node_hint = s->last_nodes[shape] + s->last_nodes[shape] / 8,
         .edge_hint = s->last_edges[shape] + s->last_edges[shape] / 8,
         .edges = edges,
@@ -664,7 +665,9 @@ static rc_capture_opts
 sizing_opts(PyObject *module)
 {
     rc_state *s = rc_module_state(module);
-    return (rc_capture_opts){.stdlib_dir = s->stdlib_dir, .refused_sizeof = s->refused_sizeof};
+    return (rc_capture_opts){.stdlib_dir = s->stdlib_dir,
+                             .refused_sizeof = s->refused_sizeof,
+                             .layout_sizeof = s->layout_sizeof};
 }
 
 /* _shallow_size(obj) -> int: the size a capture records for obj. */
@@ -884,7 +887,7 @@ rc_exec(PyObject *module)
     rc_state *s = rc_module_state(module);
     s->tools.prev = s->tools.next = &s->tools;
     rc_pool_enable(1);
-    rc_sizing_probe(&s->stdlib_dir, &s->refused_sizeof);
+    rc_sizing_probe(&s->stdlib_dir, &s->refused_sizeof, &s->layout_sizeof);
     s->gc = PyImport_ImportModule("gc");
     if (!s->gc || rc_graph_type_init(module, s) < 0 || rc_census_types_init(module, s) < 0 ||
         rc_chain_type_init(module, s) < 0 || rc_objlist_type_init(module, s) < 0 ||

@@ -50,6 +50,7 @@ typedef struct rc_state {
     PyObject *gc;
     char *stdlib_dir;              /* PyMem_RawMalloc'ed; see rc_capture_opts */
     void (*refused_sizeof)(void); /* see rc_capture_opts */
+    void (*layout_sizeof)(void);  /* see rc_capture_opts */
     PyObject *tool_globals; /* tuple of the package modules' globals dicts (data) */
     /* The last capture's counts, for the next one's hints; [1] for a
      * containers-only capture's (RC_CAPTURE_CONTAINERS), a third as large

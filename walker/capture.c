@@ -122,6 +122,7 @@ typedef struct code_trust {
     const void *core_base;  /* CPython's own image */
     const char *stdlib_dir; /* realpath of DESTSHARED, or NULL */
     void (*refused)(void);  /* see rc_capture_opts.refused_sizeof */
+    void (*layout)(void);   /* see rc_capture_opts.layout_sizeof */
     const void *bases[TRUST_CACHE];
     int verdicts[TRUST_CACHE];
     size_t n;
@@ -179,7 +180,16 @@ typedef struct walk {
  * never called: the object's layout size is recorded instead and its type
  * is flagged RC_TYPE_SIZE_LOWER_BOUND.  One CPython __sizeof__ is refused
  * (rc_capture_opts.refused_sizeof): _struct.Struct's reads a NULL pointer
- * on an instance whose __init__ never ran. */
+ * on an instance whose __init__ never ran.  One is replaced by the layout
+ * size (rc_capture_opts.layout_sizeof): from 3.12 _io.BytesIO's adds the
+ * size of its buffer, a bytes object its tp_traverse visits, so the buffer
+ * would count twice (on its own node and in the BytesIO).  Of the
+ * standard library's other C __sizeof__ implementations (3.8-3.13:
+ * bytearray, array, deque, OrderedDict, Struct, Pickler, Unpickler,
+ * Buffered*, Element, Decimal, the itertools combinatorics, code, frames,
+ * generators, re's Pattern and Match), none adds an object tp_traverse
+ * visits: what they add is memory of their own (Pickler's output buffer
+ * is a bytes object, but none that its traversal visits). */
 /* The value of the str key equal to `name` in dict, or NULL; found by a scan
  * that compares exact str keys only: a lookup would call the __eq__ of any
  * user key whose hash equals the name's. */
@@ -240,6 +250,7 @@ code_trust_init(code_trust *t, const rc_capture_opts *opts)
     memset(t, 0, sizeof *t);
     t->stdlib_dir = opts->stdlib_dir;
     t->refused = opts->refused_sizeof;
+    t->layout = opts->layout_sizeof;
     /* A slot's value is the function itself, never a PLT entry of
      * whichever image took the function's address. */
     if (dladdr((const void *)(uintptr_t)PyDict_Type.tp_repr, &info) && info.dli_fbase) {
@@ -402,8 +413,12 @@ type_sizing(PyTypeObject *tp, PyObject *sizeof_name, code_trust *trust, sizing *
     }
     PyMethodDescrObject *md = (PyMethodDescrObject *)d;
     PyTypeObject *owner = PyDescr_TYPE(md);
-    if (owner == &PyBaseObject_Type) {
-        return 0; /* object.__sizeof__: the layout size, computed here */
+    if (owner == &PyBaseObject_Type ||
+        ((md->d_method->ml_flags & ~METH_COEXIST) == METH_NOARGS &&
+         (void (*)(void))md->d_method->ml_meth == trust->layout)) {
+        /* object.__sizeof__, or one that adds a node's own size (BytesIO's
+         * buffer on 3.12+): the layout size, computed here */
+        return 0;
     }
     if ((md->d_method->ml_flags & ~METH_COEXIST) != METH_NOARGS ||
         !PyType_IsSubtype(tp, owner) ||
@@ -1931,11 +1946,47 @@ static void (*struct_sizeof(void))(void)
     return fn;
 }
 
+static int
+find_bytes(PyObject *op, void *arg)
+{
+    *(int *)arg |= op && PyBytes_CheckExact(op);
+    return 0;
+}
+
+/* _io.BytesIO's C __sizeof__ when it counts a buffer that tp_traverse
+ * visits (3.12+), found by identity and by what a sample's traversal
+ * visits (a version check would miss a backport), or NULL.  The sample is
+ * an exact _io.BytesIO, whose methods run no Python code. */
+static void (*bytesio_sizeof(void))(void)
+{
+    void (*fn)(void) = NULL;
+    PyObject *mod = PyImport_ImportModule("_io");
+    PyObject *type = mod ? PyObject_GetAttrString(mod, "BytesIO") : NULL;
+    PyObject *sample = type && PyType_Check(type) ? PyObject_CallObject(type, NULL) : NULL;
+    PyObject *wrote = sample ? PyObject_CallMethod(sample, "write", "y", "refchain") : NULL;
+    if (wrote && Py_TYPE(sample) == (PyTypeObject *)type && PyType_IS_GC(Py_TYPE(sample)) &&
+        Py_TYPE(sample)->tp_traverse) {
+        int visits_bytes = 0;
+        Py_TYPE(sample)->tp_traverse(sample, find_bytes, &visits_bytes);
+        PyObject *d = visits_bytes ? PyDict_GetItemString(type_dict(type), "__sizeof__") : NULL;
+        if (d && Py_IS_TYPE(d, &PyMethodDescr_Type)) {
+            fn = (void (*)(void))((PyMethodDescrObject *)d)->d_method->ml_meth;
+        }
+    }
+    PyErr_Clear();
+    Py_XDECREF(wrote);
+    Py_XDECREF(sample);
+    Py_XDECREF(type);
+    Py_XDECREF(mod);
+    return fn;
+}
+
 void
-rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void))
+rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void), void (**layout_sizeof)(void))
 {
     *stdlib_dir = stdlib_ext_dir();
     *refused_sizeof = struct_sizeof();
+    *layout_sizeof = bytesio_sizeof();
 }
 
 PyObject **

@@ -63,6 +63,11 @@ typedef struct rc_capture_opts {
      * _struct.Struct.__sizeof__ reads a NULL pointer on an instance whose
      * __init__ never ran.  NULL for none. */
     void (*refused_sizeof)(void);
+    /* A C __sizeof__ that adds the size of an object its type's tp_traverse
+     * visits, which is a node of its own: the layout size is recorded
+     * instead, so that the object is counted once.  _io.BytesIO's from 3.12
+     * (its buffer, a bytes object, is visited since then).  NULL for none. */
+    void (*layout_sizeof)(void);
     /* Optional: what rc_capture_tracked_list() returned, with no Python code
      * run since.  A list (< 3.12) is seeded from instead of calling
      * gc.get_objects() (whose audit hooks may be Python code); None means
@@ -93,7 +98,8 @@ rc_status rc_capture_census(const rc_capture_opts *opts, unsigned flags, struct 
 
 /* The shallow size refchain records for `op`: sys.getsizeof's answer when
  * its type's __sizeof__ is CPython's own or another trusted C function (see
- * capture.c; only opts->stdlib_dir and ->refused_sizeof are read), else the size
+ * capture.c; only opts->stdlib_dir, ->refused_sizeof and ->layout_sizeof
+ * are read), else the size
  * of its layout, and then *lower_bound (if not NULL) is set to 1.  Runs no
  * Python code. */
 uint64_t rc_shallow_size(struct _object *op, const rc_capture_opts *opts, int *lower_bound);
@@ -162,11 +168,13 @@ int rc_capture_sees_frozen(struct _object *gc);
 void rc_capture_release(struct _object **refs, size_t n);
 
 /* The sizing facts of rc_capture_opts, found once (at import: it imports
- * sysconfig and _struct, Python code): *stdlib_dir (PyMem_RawMalloc'ed, the
- * caller frees it with PyMem_RawFree) and *refused_sizeof, each NULL when
- * it cannot be known; then only CPython's own image is trusted to size
- * objects.  Never fails: any exception is cleared. */
-void rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void));
+ * sysconfig, _struct and _io, Python code): *stdlib_dir (PyMem_RawMalloc'ed,
+ * the caller frees it with PyMem_RawFree), *refused_sizeof and
+ * *layout_sizeof, each NULL when it cannot be known; then only CPython's own
+ * image is trusted to size objects (and a BytesIO may count its buffer
+ * twice).  Never fails: any exception is cleared. */
+void rc_sizing_probe(char **stdlib_dir, void (**refused_sizeof)(void),
+                     void (**layout_sizeof)(void));
 
 /* ---- what a dump reads of the objects it holds ---------------------------- */
 

@@ -88,7 +88,7 @@ def test_sizes_of_trusted_core_types_are_exact(run_script):
         import refchain
         from refchain import _refchain
 
-        objs = [collections.deque(range(50)), io.BytesIO(b"x" * 1000), bytearray(3000),
+        objs = [collections.deque(range(50)), bytearray(3000),
                 {i: i for i in range(100)}, [None] * 77, "é" * 40, 10 ** 100]
         for o in objs:
             assert _refchain._shallow_size(o) == sys.getsizeof(o), (type(o), _refchain._shallow_size(o), sys.getsizeof(o))
@@ -96,6 +96,43 @@ def test_sizes_of_trusted_core_types_are_exact(run_script):
         print("ok")
     """)
     assert proc.stdout == "ok\n"
+
+
+def test_a_bytesio_counts_its_buffer_once(run_script):
+    # From 3.12 a BytesIO's traversal visits its buffer, a bytes object that
+    # is a node of its own, and its __sizeof__ still adds the buffer's size:
+    # the BytesIO is sized by its layout then, so the data counts once.
+    proc = run_script("""
+        import gc, io, json, sys
+        import refchain
+        from refchain import _refchain
+
+        class Sub(io.BytesIO):
+            pass
+
+        before = refchain.census()
+        KEEP = [io.BytesIO(b"y" * 100000) for _ in range(5)] + [Sub(b"y" * 100000)]
+        for b in KEEP:
+            b.write(b"z")   # its own buffer, not shared with the bytes it was made from
+        after = refchain.census()
+        out = {"growth": sum(after[name].bytes - (before[name].bytes if name in before else 0)
+                             for name in ("_io.BytesIO", "__main__.Sub", "bytes"))}
+        for tag, b in (("bytesio", KEEP[0]), ("sub", KEEP[-1])):
+            bufs = [sys.getsizeof(r) for r in gc.get_referents(b) if type(r) is bytes]
+            out[tag] = {"getsizeof": sys.getsizeof(b), "shallow": _refchain._shallow_size(b),
+                        "lower": _refchain._size_is_lower_bound(b), "bufs": bufs,
+                        "retained": list(refchain.retained(b))}
+        print(json.dumps(out))
+    """)
+    out = json.loads(proc.stdout)
+    for tag in ("bytesio", "sub"):
+        b = out[tag]
+        assert len(b["bufs"]) == (1 if sys.version_info >= (3, 12) else 0)
+        assert b["shallow"] + sum(b["bufs"]) == b["getsizeof"]
+        assert not b["lower"]
+        assert b["retained"] == [b["getsizeof"], 1 + len(b["bufs"])]
+    # Six buffers of 100,001 bytes, not twelve.
+    assert 600006 <= out["growth"] < 700000
 
 
 def test_str_int_list_and_dict_sizes_read_inline_are_getsizeofs(run_script):
