@@ -28,8 +28,9 @@
  *      recorded refcounts are exactly the heap's.
  *   2. The walk: nodes are expanded in id order.  Each node's type is
  *      interned, its size and refcount recorded, and its references taken
- *      from tp_traverse, plus the recorded frame pairs and the str keys that
- *      dict traversal omits.  No Python code runs and no Python object is
+ *      from tp_traverse, plus the recorded frame pairs, the str keys that
+ *      dict traversal omits, and (3.10-3.13) the atexit callbacks that the
+ *      interpreter state keeps for the atexit module, read in place.  No Python code runs and no Python object is
  *      created here, step by step:
  *        - tp_traverse is C and only calls our visit(), which appends to a
  *          C array (a traverse that ran code would break the collector too);
@@ -143,6 +144,7 @@ typedef struct walk {
     uintptr_t *held; /* sorted copy of opts->held */
     uint64_t held_filter[4]; /* bit (addr >> 4) % 256 set for each held addr */
     PyObject *modules;
+    PyObject *atexit; /* sys.modules' atexit module (borrowed), or NULL */
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
     PyObject *small_ints[RC_SMALL_INTS]; /* -5 .. 256, borrowed: see small_int() */
@@ -164,6 +166,25 @@ typedef struct walk {
     char *name;
     size_t name_len, name_cap;
 } walk;
+
+/* sys.modules' atexit module, borrowed (sys.modules holds it and no Python
+ * code runs before the walk ends), or NULL: the builtin module itself
+ * (its definition's name), found by scanning the dict for the exact str key
+ * (see dict_find_str).  From 3.10 the interpreter keeps its callbacks
+ * (rc_atexit_visit): the module is who registered them, and as before 3.10
+ * it is named as their holder.  Clears any error. */
+static PyObject *dict_find_str(PyObject *dict, PyObject *name);
+
+static PyObject *
+atexit_module(PyObject *modules)
+{
+    PyObject *name = PyUnicode_FromString("atexit");
+    PyObject *m = name ? dict_find_str(modules, name) : NULL;
+    Py_XDECREF(name);
+    PyModuleDef *def = m && PyModule_Check(m) ? PyModule_GetDef(m) : NULL;
+    PyErr_Clear();
+    return def && def->m_name && strcmp(def->m_name, "atexit") == 0 ? m : NULL;
+}
 
 /* ---- sizes ---------------------------------------------------------------- */
 
@@ -1014,6 +1035,10 @@ expand(walk *w, PyObject *op, unsigned seeded)
         if (w->n_frame_refs && PyFrame_Check(op) && (st = frame_locals(w, op)) != RC_OK) {
             return st;
         }
+        /* 3.10-3.13: the callbacks, which the interpreter holds for it. */
+        if (op == w->atexit && rc_atexit_visit(visit, w) < 0) {
+            return w->visit_failed;
+        }
         if ((st = mark_namespace(w, op)) != RC_OK) {
             return st;
         }
@@ -1784,6 +1809,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     }
     w.opts = opts;
     w.modules = PyImport_GetModuleDict();
+    w.atexit = atexit_module(w.modules);
     code_trust_init(&w.trust, opts);
     w.static_type_extra = measure_static_type_extra(w.sizeof_name, &w.trust);
     check_inline_sizes(w.sizeof_name);

@@ -184,6 +184,15 @@ struct _object *rc_object_dict(struct _object *op);
  * the inline values and tp_traverse visits it.  Never allocates. */
 struct _object *rc_unvisited_dict(struct _object *op);
 
+/* Call visit(obj, arg) on the func, args and kwargs of each callback
+ * registered with atexit in the running interpreter, as a tp_traverse
+ * would (a nonzero return stops and is returned; 0 at the end).  3.10 to
+ * 3.13 keep them in the interpreter state, which no traversal reports
+ * (walker/pycompat_interp.c reads it in place); before 3.10 the atexit
+ * module's own traversal visits them, and 3.14+ is not read: 0 at once.
+ * Needs the GIL; runs no Python code, never allocates. */
+int rc_atexit_visit(int (*visit)(struct _object *, void *), void *arg);
+
 /* The next (key, hash) of dict d from *pos, the hash being the one d
  * stored with the key, read without calling user code: 1, or 0 at the end.
  * *known is 0 when the hash cannot be read that way.  3.8 to 3.12:

@@ -624,6 +624,45 @@ def test_a_by_type_list_is_never_the_holder(run_script):
     assert out[4] == "None"            # held by nothing but refchain's list
 
 
+def test_atexit_callbacks_are_held_by_the_atexit_module(run_script):
+    # 3.10+ keep the callbacks in the interpreter state, where no traversal
+    # reports them: each read as its own C-held root, and no suspect named
+    # what they hold together.  Unregistered slots are left empty.
+    out = run_script("""
+        import atexit, json, sys
+        import refchain
+
+        def register(i):
+            state = bytearray(20000)
+            def cleanup():
+                state.clear()
+            atexit.register(cleanup)
+            return cleanup
+
+        dropped = [register(i) for i in range(40)][::4]
+        for f in dropped:
+            atexit.unregister(f)
+        del f
+        atexit.register(print, "bye", sep="")   # args and kwargs too
+        top = refchain.suspects(limit=1)[0]
+        groups = refchain.explain("bytearray")
+        print(json.dumps({
+            "suspect": str(top),
+            "retained": refchain.retained(sys.modules["atexit"]),
+            "group": [groups[0].count, groups[0].path()],
+        }))
+        atexit._clear()
+    """).stdout
+    out = json.loads(out)
+    if sys.version_info >= (3, 14):
+        return
+    assert out["suspect"].startswith("module atexit retains ")
+    assert out["suspect"].endswith(" in 30 function")
+    rbytes, rcount = out["retained"]
+    assert rbytes >= 30 * 20000 and rcount >= 30 * 3
+    assert out["group"] == [30, "module atexit → <atexit callback> function → closure 'state' bytearray"]
+
+
 def test_c_held_bound_methods_are_named_and_grouped(run_script):
     out = run_script("""
         import atexit, signal
@@ -648,8 +687,10 @@ def test_c_held_bound_methods_are_named_and_grouped(run_script):
         print(refchain.explain(Daemon)[0].path())
     """).stdout.splitlines()
     assert out[0] == "1 2000"
-    if sys.version_info < (3, 10):
-        # Before 3.10 the atexit module traverses its callbacks: the registry is seen.
+    if sys.version_info < (3, 14):
+        # Before 3.10 the atexit module traverses its callbacks; 3.10-3.13
+        # keep them in the interpreter state, read in place: the registry is
+        # seen either way.
         assert out[1] == "module atexit → <atexit callback> method → .__self__ SshConnection"
     else:
         assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "

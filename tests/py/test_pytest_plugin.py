@@ -99,7 +99,7 @@ EXPECTED = {
     "test_mutable_default": ("Token", ".__defaults__ tuple → [*] list → [*] Token"),
     "test_unbounded_lru_cache": ("Page", "module test_ten_leaks → ['page'] _lru_cache_wrapper → [*] Page"),
     "test_fixture_keeps_state": ("Item", ".funcargs dict → [*] list → [*] Item"),
-    # Named where the interpreter lets refchain see atexit's list (3.8-3.10).
+    # Named where refchain sees atexit's list (3.8-3.13).
     "test_atexit_callbacks": ("Callback", ("module atexit → <atexit callback> Callback",
                                            "C code")),
     "test_set_of_keys": ("Key", "module test_ten_leaks → ['SEEN'] set → [*] Key"),
