@@ -30,8 +30,8 @@
  *      interned, its size and refcount recorded, and its references taken
  *      from tp_traverse, plus the recorded frame pairs, the str keys that
  *      dict traversal omits, and (3.10-3.13) the atexit callbacks that the
- *      interpreter state keeps for the atexit module, read in place.  No Python code runs and no Python object is
- *      created here, step by step:
+ *      interpreter state keeps for the atexit module, read in place.  No
+ *      Python code runs and no Python object is created here, step by step:
  *        - tp_traverse is C and only calls our visit(), which appends to a
  *          C array (a traverse that ran code would break the collector too);
  *        - type names and __module__ are read from the type's fields and by
