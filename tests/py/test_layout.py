@@ -84,7 +84,7 @@ def test_the_extension_imports_no_package_module():
 # never does.  Graphviz belongs to render/ (and the binding), never to
 # walker/ or include/refchain/.
 _READS_OBJECTS = {"walker/capture.c", "walker/relate.c", "walker/pycompat.c",
-                  "walker/describe.c", "walker/dumplive.c"}
+                  "walker/pycompat_interp.c", "walker/describe.c", "walker/dumplive.c"}
 _INCLUDE = re.compile(r'^\s*#\s*include\s*[<"]([^>"]+)[>"]', re.M)
 
 
