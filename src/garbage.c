@@ -104,12 +104,13 @@ rc_garbage_groups(const rc_graph *g, const rc_cycles *c, PyObject *const *objs)
     return list;
 }
 
-/* _garbage(objects, limit, hops) -> (object_count, groups)
+/* _garbage(objects, limit, hops) -> (object_count, groups, finalizer objects)
  *   objects: None (predict the next collection) or a list of objects.
  *   groups: [(type names, cycles, objects, bytes, has_finalizers,
  *             objects along one shortest cycle (its first `hops` references
  *             and where the last leads), those references' edge indexes,
- *             the cycle's length, every member)] */
+ *             the cycle's length, every member)]
+ *   finalizer objects: how many of the objects have a finalizer (__del__). */
 static PyObject *
 rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -152,7 +153,8 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* Every object named is held: build the answer. */
     if ((list = rc_garbage_groups(a.g, &c, objs)) != NULL) {
-        result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
+        result = Py_BuildValue("(nOn)", (Py_ssize_t)count, list,
+                               (Py_ssize_t)c.finalizer_objects);
     }
 finally:
     rc_capture_release(objs, c.n_ids);

@@ -675,7 +675,8 @@ snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         rc_raise(st);
     } else if ((objs = id_objects(c.ids, c.n_ids)) != NULL &&
                (list = rc_garbage_groups(g, &c, objs)) != NULL) {
-        result = Py_BuildValue("(nO)", (Py_ssize_t)count, list);
+        result = Py_BuildValue("(nOn)", (Py_ssize_t)count, list,
+                               (Py_ssize_t)c.finalizer_objects);
     }
     rc_capture_release(objs, objs ? c.n_ids : 0);
     Py_XDECREF(list);
@@ -860,6 +861,44 @@ snap_dominator_tree(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
                              snap_id_objects);
 }
 
+/* dominator_top(k) -> [node id]: the k largest tops of the dominator tree
+ * (what the virtual root immediately dominates), largest first. */
+static PyObject *
+snap_dominator_top(PyObject *op, PyObject *arg)
+{
+    Py_ssize_t k = PyLong_AsSsize_t(arg);
+    if (k == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError, "k must be >= 0");
+        return NULL;
+    }
+    if (snap_dominators(SNAP(op)) < 0) {
+        return NULL;
+    }
+    size_t n = 0, cap = rc_dominators_node_count(SNAP(op)->dom);
+    if ((size_t)k < cap) {
+        cap = (size_t)k;
+    }
+    rc_id *ids = rc_malloc((cap ? cap : 1) * sizeof *ids);
+    if (!ids) {
+        return PyErr_NoMemory();
+    }
+    rc_status st = rc_dominators_top(SNAP(op)->dom, cap, ids, &n);
+    PyObject *list = st == RC_OK ? PyList_New((Py_ssize_t)n) : rc_raise(st);
+    for (size_t i = 0; list && i < n; i++) {
+        PyObject *item = PyLong_FromUnsignedLong(ids[i]);
+        if (!item) {
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
+    }
+    rc_free(ids);
+    return list;
+}
+
 static PyMethodDef snap_methods[] = {
     {"export", snap_export, METH_O, "export(path): a Chrome DevTools .heapsnapshot"},
     {"hood", (PyCFunction)(void (*)(void))snap_hood, METH_FASTCALL,
@@ -868,7 +907,7 @@ static PyMethodDef snap_methods[] = {
      "label(id, k) -> the label of node id's k-th reference"},
     {"types", snap_types, METH_NOARGS, "types() -> ((address, name, short name), ...)"},
     {"garbage", (PyCFunction)(void (*)(void))snap_garbage, METH_FASTCALL,
-     "garbage(limit, hops) -> (object_count, groups)"},
+     "garbage(limit, hops) -> (object_count, groups, finalizer objects)"},
     {"growth", (PyCFunction)(void (*)(void))snap_growth, METH_FASTCALL,
      "growth(peaks, since, shortnames, limit, objects)"},
     {"census", snap_census, METH_O, "census(shortnames) -> Census"},
@@ -890,6 +929,8 @@ static PyMethodDef snap_methods[] = {
      "suspects(min_share, limit) -> (heap bytes, [...])"},
     {"dominator_tree", (PyCFunction)(void (*)(void))snap_dominator_tree, METH_FASTCALL,
      "dominator_tree(id, depth, width) -> [(id or None, parent, bytes, count, others)]"},
+    {"dominator_top", snap_dominator_top, METH_O,
+     "dominator_top(k) -> [id]: the k largest tops of the dominator tree"},
     {"explain", (PyCFunction)(void (*)(void))snap_explain, METH_FASTCALL,
      "explain(selector, since, limit, by_type)"},
     {"new_ids", (PyCFunction)(void (*)(void))snap_new_ids, METH_FASTCALL,

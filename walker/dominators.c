@@ -757,6 +757,34 @@ rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
 
 /* ---- dominator subtrees ---------------------------------------------------- */
 
+rc_status
+rc_dominators_top(const rc_dominators *d, size_t k, rc_id *out, size_t *n)
+{
+    size_t found = 0;
+    for (rc_id v = 0; v < d->n; v++) {
+        found += d->idom[v] == RC_DOM_ROOT;
+    }
+    rc_id *kids = rc_malloc((found ? found : 1) * sizeof *kids);
+    if (!kids) {
+        return RC_ENOMEM;
+    }
+    found = 0;
+    for (rc_id v = 0; v < d->n; v++) {
+        if (d->idom[v] == RC_DOM_ROOT) {
+            kids[found++] = v;
+        }
+    }
+    sort_dom = d;
+    qsort(kids, found, sizeof *kids, cmp_ids_by_bytes);
+    sort_dom = NULL;
+    *n = found < k ? found : k;
+    if (*n) {
+        memcpy(out, kids, *n * sizeof *out);
+    }
+    rc_free(kids);
+    return RC_OK;
+}
+
 /* The children of the nodes at layout[from .. to) (one pass over the
  * nodes), appended to the layout: each parent's `width` largest, then a
  * summary of the rest.  *n and *cap track the layout (rc_realloc'ed).

@@ -558,6 +558,10 @@ rc_garbage_cycles(const rc_graph *g, const uint8_t *in_set, size_t limit, size_t
         goto finally;
     }
     lay_out_cycles(&p, &c);
+    for (rc_id v = 0; v < rc_graph_node_count(g); v++) {
+        c.finalizer_objects +=
+            in_set[v] && (rc_graph_type_flags(g, rc_graph_type(g, v)) & RC_TYPE_FINALIZER);
+    }
     *out = c;
     c = (rc_cycles){0};
 finally:

@@ -156,6 +156,16 @@ typedef struct rc_domtree_node {
  * node's index is larger than its parent's.  *out (rc_malloc'ed, *n
  * entries, the top first) is the caller's.  On error (RC_ENOMEM; RC_EINVAL
  * for width 0 or top unreached) the outputs are untouched. */
+/* The tops of the dominator tree: the `k` largest nodes the virtual root
+ * immediately dominates (reached from more than one root, or a root no
+ * other root's chain passes), largest retained bytes first, then by id,
+ * into out (k entries, the caller's); *n receives how many (<= k).  A
+ * module's __dict__ is usually one (its functions' __globals__ hold it
+ * too), so a module global's memory shows here, not under the module.
+ * RC_OK, or RC_ENOMEM with the outputs untouched.  Working memory: 4 bytes
+ * per top. */
+rc_status rc_dominators_top(const rc_dominators *d, size_t k, rc_id *out, size_t *n);
+
 rc_status rc_domtree_layout(const rc_dominators *d, rc_id top, size_t depth, size_t width,
                             rc_domtree_node **out, size_t *n);
 

@@ -94,6 +94,10 @@ typedef struct rc_cycles {
     /* edges[path_at + i]: the index among ids[path_at + i]'s out-edges of
      * the reference to ids[path_at + i + 1]; parallel to ids (0 elsewhere). */
     uint32_t *edges;
+    /* The set's objects (in a cycle or not) whose type has a finalizer
+     * (RC_TYPE_FINALIZER): the collection calls it before freeing them,
+     * and it may resurrect what it reaches. */
+    size_t finalizer_objects;
 } rc_cycles;
 
 /* rc_scc(), rc_cycles_group() and the shortest cycles, for the nodes v with

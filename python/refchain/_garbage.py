@@ -125,14 +125,18 @@ def _groups(raw, snap=None):
 
 
 class GarbageReport:
-    """What the next full collection would free: .object_count objects (the
-    number gc.collect() would return), and their cycles grouped by type."""
+    """What the next full collection will examine: .object_count objects in
+    (or held only by) unreachable cycles, and their cycles grouped by type.
+    gc.collect() returns that number unless a finalizer (__del__) keeps
+    objects alive: .finalizer_objects of them have one, and a prediction
+    cannot run them (collect_report() tells what they resurrected)."""
 
-    __slots__ = ("object_count", "groups")
+    __slots__ = ("object_count", "groups", "finalizer_objects")
 
-    def __init__(self, object_count, groups):
+    def __init__(self, object_count, groups, finalizer_objects=0):
         self.object_count = object_count
         self.groups = groups
+        self.finalizer_objects = finalizer_objects
 
     def __iter__(self):
         return iter(self.groups)
@@ -146,6 +150,11 @@ class GarbageReport:
         lines = ["The next full gc.collect() would free %d objects; their cycles:"
                  % self.object_count]
         lines.extend("  " + str(g) for g in self.groups)
+        if self.finalizer_objects:
+            lines.append("%d of them have a finalizer (__del__), which runs first: it may keep "
+                         "objects alive (store a reference to one somewhere reachable), and "
+                         "gc.collect() then returns fewer than %d; collect_report() tells which."
+                         % (self.finalizer_objects, self.object_count))
         return "\n".join(lines)
 
 
@@ -154,8 +163,8 @@ def garbage(limit=10):
     root reaches, and their cycles grouped by type signature (the `limit`
     largest groups).  Collects nothing and keeps nothing alive."""
     limit = _check_limit(limit, "garbage")
-    count, raw = _refchain._garbage(None, min(limit, sys.maxsize), CYCLE_HOPS)
-    return GarbageReport(count, _groups(raw))
+    count, raw, finalizers = _refchain._garbage(None, min(limit, sys.maxsize), CYCLE_HOPS)
+    return GarbageReport(count, _groups(raw), finalizers)
 
 
 class CollectReport:
@@ -198,7 +207,7 @@ def collect_report(limit=10):
     looked at; gc's debug flags and gc.garbage are restored afterwards, and
     the saved objects are then really freed."""
     limit = _check_limit(limit, "collect_report")
-    _, predicted = _refchain._garbage(None, sys.maxsize, 0)
+    _, predicted, _ = _refchain._garbage(None, sys.maxsize, 0)
     members = [o for group in predicted for o in group[-1]]
     del predicted
     owned = _instance_dicts(members)
@@ -215,7 +224,7 @@ def collect_report(limit=10):
         gc.set_debug(flags)
     found = gc.garbage[before:]
     del gc.garbage[before:]
-    _, raw = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
+    _, raw, _ = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
     groups = _groups(raw)
     found_ids = {id(o) for o in found}
     resurrected = sorted((typename, addr) for addr, typename in expected.items()

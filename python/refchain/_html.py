@@ -21,8 +21,9 @@ import os
 # heap: a service's heap has some hundreds of types, a heap of generated
 # classes may have millions.
 CENSUS_CAP = 5000
-# The dominator tree's top levels: the TOP_BLOCKS roots that retain the most,
-# each with its TREE_WIDTH largest children, TREE_DEPTH levels below it.
+# The dominator tree's top levels: the TOP_BLOCKS objects the virtual root
+# immediately dominates that retain the most, each with its TREE_WIDTH
+# largest children, TREE_DEPTH levels below it.
 TOP_BLOCKS = 12
 TREE_DEPTH = 1
 TREE_WIDTH = 8
@@ -59,28 +60,19 @@ def _census_rows(census, old, cap=CENSUS_CAP):
     return out, len(census)
 
 
-def _roots(snap):
-    """The distinct node ids the snapshot's roots are."""
-    seen, i = set(), 0
-    while True:
-        try:
-            node_id = snap._c.root(i)[0]
-        except IndexError:
-            return seen
-        seen.add(node_id)
-        i += 1
-
-
 def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
                    drawings=TREE_DRAWINGS):
-    """The dominator tree's top levels: the roots retaining the most, each
+    """The dominator tree's top levels: the tops retaining the most, each
     with its largest dominated children, as
-    [{id, parent, type, address, bytes, count, others, chain, svg}]."""
-    import heapq
+    [{id, parent, type, address, bytes, count, others, chain, svg}].
+
+    A top is an object no other one dominates: a root, or what more than
+    one root reaches.  The tops are not the roots: a module's __dict__ is
+    also every one of its functions' __globals__, so the module retains
+    itself alone and its globals' memory sits under the dict, a top."""
     from refchain._shapes import chain_json
-    top = heapq.nlargest(blocks, ((snap._c.retained(i)[0], i) for i in _roots(snap)))
     out = []
-    for _, root_id in top:
+    for root_id in snap._c.dominator_top(blocks):
         base = len(out)
         for node_id, parent, nbytes, count, others in snap._c.dominator_tree(root_id, depth,
                                                                               width):

@@ -292,10 +292,10 @@ JS = r"""
     x0 += w;
   });
   ice.style.height = (levels * ROW) + "px";
-  section("dominators", "The dominator tree: the roots that retain the most", [
+  section("dominators", "The dominator tree: the objects that retain the most", [
     el("p", {cls: "muted", text: "Each block is an object; its width is what it retains (what would be freed with it); " +
       "below it, the objects only it keeps alive. Click a block for its chain."}),
-    blocks.length ? ice : el("p", {text: "(no root retains anything)"}), domView]);
+    blocks.length ? ice : el("p", {text: "(nothing retains anything)"}), domView]);
 
   document.body.setAttribute("data-ready", "1");
 })();

@@ -471,6 +471,43 @@ test_subtree_largest_children_first_and_a_summary(void **state)
     rc_graph_free(g);
 }
 
+/* A module 0 -> its dict 1 -> a global 2 -> 3; a function 4 (a C root
+ * here) -> 1 too, as __globals__: the module retains itself alone, the
+ * dict (a top of the tree) retains the global. */
+static void
+test_tops_are_what_the_virtual_root_dominates(void **state)
+{
+    (void)state;
+    unsigned types[5] = {0};
+    test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {4, 1}};
+    uint8_t kinds[5] = {RC_ROOT_MODULE, 0, 0, 0, RC_ROOT_C};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(5, e, 4, types, NAMES, &g), RC_OK);
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    rc_id top[8];
+    size_t n = 99;
+    assert_int_equal(rc_dominators_top(d, 2, top, &n), RC_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(top[0], 1); /* 20 + 30 + 40 */
+    assert_int_equal(rc_dominators_bytes(d, 1), 90);
+    assert_int_equal(top[1], 4); /* 50 */
+    assert_int_equal(rc_dominators_top(d, 8, top, &n), RC_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(top[2], 0); /* the module alone: 10 */
+    assert_int_equal(rc_dominators_top(d, 0, top, &n), RC_OK);
+    assert_int_equal(n, 0);
+    use_counting_allocator();
+    rc_alloc_fail_after(0);
+    n = 99;
+    assert_int_equal(rc_dominators_top(d, 2, top, &n), RC_ENOMEM);
+    assert_int_equal(n, 99);
+    assert_int_equal(live_blocks, 0);
+    use_default_allocator();
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
 static void
 test_allocation_failure_at_every_point(void **state)
 {
@@ -702,6 +739,7 @@ main(void)
         cmocka_unit_test(test_suspects_are_the_accumulation_points),
         cmocka_unit_test(test_a_collection_of_big_entries_is_the_suspect),
         cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
+        cmocka_unit_test(test_tops_are_what_the_virtual_root_dominates),
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_sets_retain_the_union_of_their_members),
         cmocka_unit_test(test_sets_bad_input_and_allocation_failure),

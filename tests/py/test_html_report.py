@@ -171,6 +171,30 @@ def test_the_page_is_self_contained_and_names_the_leak(demo):
     assert _data(demo / "live.html")[1]["since"] == "a census"
 
 
+GLOBAL = """
+import refchain
+_ORDERS = {i: bytes(1000) for i in range(2000)}
+refchain.report("global.html")
+"""
+
+
+def test_a_module_global_is_the_largest_block_of_the_tree(tmp_path):
+    # The module is a root but retains only itself: its functions'
+    # __globals__ hold its __dict__ too.  The dict is a top of the tree, and
+    # the global under it.
+    _run(GLOBAL, tmp_path)
+    blocks = _data(tmp_path / "global.html")[1]["dominators"]
+    tops = [b for b in blocks if b["parent"] is None]
+    assert tops == sorted(tops, key=lambda b: -b["bytes"])
+    top = tops[0]
+    assert top["type"] == "dict" and top["bytes"] > 2000 * 1000
+    assert top["chain"]["text"].startswith("module __main__ \u2192 .__dict__ dict")
+    kids = [b for b in blocks if b["parent"] == top["id"]]
+    assert kids[0]["type"] == "dict" and kids[0]["bytes"] > 2000 * 1000
+    assert "['_ORDERS']" in kids[0]["chain"]["text"]
+    assert kids[0]["svg"].startswith("data:image/svg+xml;base64,")
+
+
 def test_the_cli_json_names_the_page(demo):
     proc = _cli(demo, "report", "after.rcsnap", "--html", "all.html", "--json")
     assert proc.returncode == 0, proc.stderr
