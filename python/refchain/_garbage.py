@@ -151,10 +151,11 @@ class GarbageReport:
                  % self.object_count]
         lines.extend("  " + str(g) for g in self.groups)
         if self.finalizer_objects:
-            lines.append("%d of them have a finalizer (__del__), which runs first: it may keep "
-                         "objects alive (store a reference to one somewhere reachable), and "
-                         "gc.collect() then returns fewer than %d; collect_report() tells which."
-                         % (self.finalizer_objects, self.object_count))
+            lines.append("%d of them have a finalizer (__del__), which runs first: if one "
+                         "stores a reference to what it reaches somewhere reachable, that "
+                         "stays alive and gc.collect() returns fewer than %d; "
+                         "collect_report() tells which." % (self.finalizer_objects,
+                                                           self.object_count))
         return "\n".join(lines)
 
 

@@ -217,6 +217,66 @@ def test_resurrection_is_reported(run_script):
     assert "resurrected" in text
 
 
+def test_garbage_warns_that_finalizers_may_keep_objects(run_script):
+    # A prediction cannot run __del__: four Phoenixes resurrect themselves
+    # (and their payloads), so gc.collect() returns fewer than object_count.
+    # The report says how many objects have a finalizer, even when their
+    # group is past `limit`, and a snapshot says the same.
+    out = run_script("""
+    import gc, json, refchain
+    gc.disable()
+    gc.collect()
+    SAVED = []
+    class Phoenix:
+        def __init__(self):
+            self.me = self
+            self.payload = [bytearray(10) for _ in range(3)]
+        def __del__(self):
+            SAVED.append(self)
+    class Node:
+        pass
+    for _ in range(4):
+        Phoenix()
+    for _ in range(50):
+        n = Node(); n.me = n
+    del n
+    report = refchain.garbage(limit=1)
+    refchain.dump("g.rcsnap")
+    snap = refchain.load("g.rcsnap").garbage(limit=1)
+    print(json.dumps([report.object_count, report.finalizer_objects, snap.finalizer_objects,
+                      [g.signature for g in report], str(snap) == str(report),
+                      gc.collect(), len(SAVED)]))
+    print(report)
+    """).stdout
+    first, text = out.split("\n", 1)
+    predicted, finalizers, snap_finalizers, shown, same_text, collected, saved = \
+        json.loads(first)
+    assert shown == ["Node \u21ba"]
+    assert finalizers == snap_finalizers == 4 and same_text
+    assert saved == 4 and collected < predicted
+    assert ("4 of them have a finalizer (__del__), which runs first: if one stores a "
+            "reference to what it reaches somewhere reachable, that stays alive and "
+            "gc.collect() returns fewer than %d; collect_report() tells which." % predicted) \
+        in text
+
+
+def test_no_finalizer_no_warning(run_script):
+    out = run_script("""
+    import gc, refchain
+    gc.disable()
+    gc.collect()
+    class Node:
+        pass
+    for _ in range(5):
+        n = Node(); n.me = n
+    del n
+    report = refchain.garbage()
+    print(report.finalizer_objects)
+    print(report)
+    """).stdout
+    assert out.startswith("0\n") and "finalizer" not in out
+
+
 def test_cycle_monitor_names_the_types_forming_cycles(run_script):
     out = run_script("""
     import gc, json, refchain
