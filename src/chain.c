@@ -594,7 +594,14 @@ rc_explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_exp
                   PyObject *const *objs, rc_chain_maker make_chain)
 {
     if (!by_type) {
-        return group_list(module, e, &e->sets[0], objs, make_chain);
+        const rc_explained_set *s = &e->sets[0];
+        PyObject *groups = group_list(module, e, s, objs, make_chain);
+        PyObject *result = groups ? Py_BuildValue("(nKnO)", (Py_ssize_t)s->count,
+                                                  (unsigned long long)s->bytes,
+                                                  (Py_ssize_t)s->all_groups, groups)
+                                  : NULL;
+        Py_XDECREF(groups);
+        return result;
     }
     PyObject *result = PyList_New((Py_ssize_t)e->n_sets);
     for (size_t k = 0; result && k < e->n_sets; k++) {
@@ -727,8 +734,9 @@ selector_mask(PyObject *selector, const rc_graph *g)
  *   those types); objects: None or a sequence;
  *   since: None or a Census; given: what the user passed (its caller's
  *   stack holds a reference no capture sees).
- * -> [(count, bytes, chain, members, retained bytes, retained count,
- *    (holder's index on the chain, its retained bytes, its retained count))], or
+ * -> (count, bytes, groups before the limit, [(count, bytes, chain, members,
+ *    retained bytes, retained count, (holder's index on the chain, its retained
+ *    bytes, its retained count))]), or
  *    with by_type [(type name, count, bytes, [group], retained bytes,
  *    retained count)]: groups and types largest retained bytes first
  *    (rc_explain with the dominator tree). */

@@ -49,6 +49,7 @@ lay_out(const rc_paths *p, const rc_group *groups, const ranking *r, size_t limi
         rc_explained_set *s = &e->sets[k];
         s->first = e->n_groups;
         s->n_groups = ng < limit ? ng : limit;
+        s->all_groups = ng;
         for (size_t i = 0; i < s->n_groups; i++) {
             const rc_group *gr = &groups[ranked_group(r, k, i)];
             rc_explained_group *out = &e->groups[e->n_groups++];

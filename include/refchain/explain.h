@@ -46,6 +46,7 @@ typedef struct rc_explained_set {
     uint64_t bytes;  /* their sizes */
     size_t first;    /* groups[first .. + n_groups) */
     size_t n_groups; /* at most the limit */
+    size_t all_groups; /* the set's groups before the limit cut them */
     /* What the set's members retain together (0 unless rc_explain had d). */
     uint64_t retained_bytes, retained_count;
 } rc_explained_set;

@@ -384,7 +384,9 @@ def cmd_explain(args, progress):
                          % (snap.path, args.type))
     if args.json:
         _write_json({"command": "explain", "file": snap.path, "type": args.type,
-                     "traced": snap.traced, "groups": [group_json(g) for g in groups]})
+                     "traced": snap.traced, "groups": [group_json(g) for g in groups],
+                     "total": {"count": groups.total_count, "bytes": groups.total_bytes,
+                               "groups": groups.total_groups}})
     else:
         text = io.StringIO()
         snap.show_explain(args.type, args.limit, file=text)

@@ -157,6 +157,29 @@ def _groups(raw, typename):
     return groups
 
 
+class Groups(list):
+    """explain()'s answer: the Groups kept, largest first (a list), and
+    what they were cut from: .total_count objects of .total_bytes bytes in
+    .total_groups groups."""
+
+    def __init__(self, groups, total_count, total_bytes, total_groups):
+        list.__init__(self, groups)
+        self.total_count = total_count
+        self.total_bytes = total_bytes
+        self.total_groups = total_groups
+
+    def left_out(self):
+        """'... and 198 more (6.2 KiB) in 198 smaller groups' when the limit
+        left groups out, else None."""
+        groups = self.total_groups - len(self)
+        if groups <= 0:
+            return None
+        rest = self.total_count - sum(g.count for g in self)
+        return "... and %d more (%s) in %d smaller group%s" % (
+            rest, human_bytes(self.total_bytes - sum(g.bytes for g in self)), groups,
+            "" if groups == 1 else "s")
+
+
 def _selector(what):
     """(selector, objects) for _refchain._explain()."""
     if isinstance(what, (str, type)):
@@ -171,7 +194,9 @@ def _selector(what):
 def explain(what, limit=5):
     """Group the live instances of `what` (a type name, a type, or an iterable
     of objects) by the path that retains them.  Returns the `limit` Groups
-    retaining the most bytes (then the most numerous), largest first; each
+    retaining the most bytes (then the most numerous), largest first, as a
+    list (Groups: .total_count, .total_bytes, .total_groups say what the
+    limit cut them from); each
     has .count, .bytes, .retained_bytes and .retained_count (what its
     members retain together), .holder and what it retains, .lines
     (allocation sites, when tracemalloc traces) and one representative
@@ -184,10 +209,11 @@ def explain(what, limit=5):
         typename = what
     else:
         typename = _common_type_name(objects)
-    raw = _refchain._explain(selector, objects, None, min(limit, sys.maxsize), False,
-                             what if objects is not None else None)
+    count, nbytes, n_groups, raw = _refchain._explain(selector, objects, None,
+                                                      min(limit, sys.maxsize), False,
+                                                      what if objects is not None else None)
     del objects
-    return _groups(raw, typename)
+    return Groups(_groups(raw, typename), count, nbytes, n_groups)
 
 
 def _common_type_name(objects):
@@ -224,6 +250,9 @@ def _write_groups(groups, file, hint=None):
     """Write the groups; then, when they have no allocation lines, `hint`
     (the live process's when None: whether tracemalloc traces)."""
     lines = [str(g) for g in groups] or ["(nothing to explain)"]
+    rest = groups.left_out() if isinstance(groups, Groups) else None
+    if rest:
+        lines.append(rest)
     if hint is None:
         hint = "" if tracing() else TRACEMALLOC_HINT
     if groups and hint:

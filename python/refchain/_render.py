@@ -650,6 +650,10 @@ def _groups_drawing(groups, use_repr, max_nodes):
         _draw_group(d, gi, group, max_nodes)
     if not groups:
         d.note("(nothing to explain)")
+    # explain()'s answer says what its limit left out; a plain list cannot.
+    rest = groups.left_out() if callable(getattr(groups, "left_out", None)) else None
+    if rest:
+        d.note(rest)
     return d
 
 

@@ -16,7 +16,7 @@ redact=True)."""
 import weakref
 
 from refchain import _format, _render
-from refchain._explain import Group
+from refchain._explain import Group, Groups
 from refchain._node import SnapNode
 from refchain._sites import frames_lines, site_of_frames
 
@@ -227,7 +227,7 @@ class Drawings:
         if isinstance(what, (list, tuple)) and what and all(isinstance(g, Group) for g in what):
             if any(getattr(g.chain, "_snap", None) is not self for g in what):
                 raise ValueError("%s(): these groups are not all this snapshot's" % func)
-            return list(what)
+            return what if isinstance(what, Groups) else list(what)
         raise TypeError("%s() takes a type name or this snapshot's Groups, not %s"
                         % (func, type(what).__name__))
 

@@ -18,7 +18,7 @@ import types
 import weakref
 
 from refchain import _chains, _dominators, _format, _garbage, _memory, _refchain, _render
-from refchain._explain import Group, LeakReport, LeakRow, _write_groups
+from refchain._explain import Group, Groups, LeakReport, LeakRow, _write_groups
 from refchain._format import growth_lines
 from refchain._args import _check_bool, _check_limit, check_target
 from refchain._node import SnapNode
@@ -437,8 +437,9 @@ class Snapshot(Drawings):
         if not isinstance(typename, str):
             raise TypeError("Snapshot.explain() takes a type name, not %s"
                             % type(typename).__name__)
-        raw = self._c.explain(typename, None, min(limit, sys.maxsize), False)
-        return self._groups(raw, typename)
+        count, nbytes, n_groups, raw = self._c.explain(typename, None, min(limit, sys.maxsize),
+                                                       False)
+        return Groups(self._groups(raw, typename), count, nbytes, n_groups)
 
     def show_explain(self, typename, limit=5, file=None, filename=None):
         """Print explain(typename, limit); with a filename, draw the groups

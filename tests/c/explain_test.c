@@ -166,6 +166,7 @@ test_by_type_keeps_the_largest_types_and_groups(void **state)
     assert_string_equal(rc_graph_type_name(f.g, e.sets[0].type), "bytes");
     assert_int_equal(e.sets[0].count, 37);
     assert_int_equal(e.sets[0].n_groups, 1);
+    assert_int_equal(e.sets[0].all_groups, 3); /* the 7 other bytes are in two more */
     assert_int_equal(e.groups[0].count, 30);
     rc_explanation_clear(&e);
 

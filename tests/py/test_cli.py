@@ -265,10 +265,15 @@ def test_explain(dumps):
     where, _ = dumps
     proc = cli(where, "explain", "after.rcsnap", "bytes", "--limit", "1")
     assert proc.returncode == 0
-    assert proc.stdout.startswith("510 bytes (") and proc.stdout.count("\n") == 1
+    # The limit's cut is said, as leaks() says it.
+    assert proc.stdout.startswith("510 bytes (") and proc.stdout.count("\n") == 2
+    assert proc.stdout.splitlines()[1].startswith("... and ")
+    assert proc.stdout.splitlines()[1].endswith(" smaller groups")
     assert "module app → ['CACHE'] dict → [*] bytes" in proc.stdout
     data = cli_json(where, "explain", "after.rcsnap", "Node")
     assert data["type"] == "Node" and data["traced"] is True
+    assert data["total"]["count"] == sum(g["count"] for g in data["groups"])
+    assert data["total"]["groups"] == len(data["groups"])
     assert data["groups"][0]["count"] == 2 and data["groups"][0]["root_kind"] == "unreachable"
     proc = cli(where, "explain", "after.rcsnap", "NoSuchType")
     assert proc.returncode == 0 and proc.stdout == "(nothing to explain)\n"

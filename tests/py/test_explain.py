@@ -76,6 +76,42 @@ def test_show_explain_prints_one_paragraph_per_group(run_script):
     assert "allocated at leak.py:%d (300)" % line_of(LEAK, "Session()") in paragraph
 
 
+def test_explain_says_what_its_limit_left_out(run_script, tmp_path):
+    # One Buf per recursion frame: 201 groups of one.  The text, the
+    # drawing's caption and a snapshot's text say how many objects and
+    # groups the limit left out, as leaks() does.
+    out = run_script("""
+    import io, json, refchain
+    class Buf:
+        pass
+    def f(depth):
+        b = Buf()
+        if depth:
+            return f(depth - 1)
+        groups = refchain.explain("Buf", limit=3)
+        buf = io.StringIO()
+        refchain.show_explain("Buf", limit=3, file=buf)
+        refchain.show_explain("Buf", limit=3, filename="bufs.dot")
+        refchain.dump("bufs.rcsnap")
+        snap = io.StringIO()
+        refchain.load("bufs.rcsnap").show_explain("__main__.Buf", limit=3, file=snap)
+        full = refchain.explain("Buf", limit=1000)
+        print(json.dumps([len(groups), groups.total_count, groups.total_groups,
+                          groups.total_bytes, buf.getvalue(), snap.getvalue(),
+                          full.left_out(), len(full)]))
+    f(200)
+    """).stdout
+    kept, total, n_groups, nbytes, text, snap_text, full_rest, full_len = json.loads(out)
+    assert (kept, total, n_groups, full_len) == (3, 201, 201, 201)
+    assert full_rest is None
+    rest = "... and 198 more (%s) in 198 smaller groups" % human_bytes(nbytes * 198 // 201)
+    lines = text.splitlines()
+    assert [l.startswith("1 Buf ") for l in lines[:3]] == [True] * 3
+    assert lines[3] == rest
+    assert snap_text.splitlines()[3] == rest
+    assert rest in (tmp_path / "bufs.dot").read_text()
+
+
 def test_leaks_since_a_census(run_script):
     out = run_script(LEAK + """
     report = refchain.leaks(since=point, limit=3)
