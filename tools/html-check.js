@@ -66,6 +66,7 @@ async function main() {
     out.census_largest = largest ? largest[0] : null;
     out.census_rows_in_data = data.census.length;
     out.census_types = data.census_types;
+    out.census_headers = await page.$$eval("#census-table thead th", (t) => t.map((x) => x.textContent));
     await page.click("#census-table th[data-key='bytes']");
     out.census_after_sort = await page.$$eval("#census-table tbody tr td:first-child", (t) => t.map((x) => x.textContent));
     out.census_rows_shown = out.census_after_sort.length;

@@ -187,13 +187,13 @@ JS = r"""
   // ---- census ----
   var PAGE = 50;
   var census = data.census, shown = census, sortKey = null, sortDesc = true, pageNo = 0;
-  var keys = {type: 0, count: 1, bytes: 2, "new": 3};
+  var keys = {type: 0, count: 1, bytes: 2, change: 3};
   var filter = el("input", {type: "search", id: "census-filter", placeholder: "filter types by name"});
   var info = el("span", {id: "census-info", cls: "muted"});
   var prev = el("button", {id: "census-prev", text: "\u2190 previous"});
   var next = el("button", {id: "census-next", text: "next \u2192"});
   var heads = [["type", "type", ""], ["count", "count", "n"], ["bytes", "bytes", "n"],
-               [data.since ? "new since baseline" : "new", "new", "n"]];
+               [data.since ? "change since baseline" : "change", "change", "n"]];
   var headRow = el("tr", null, heads.map(function (h) {
     return el("th", {text: h[0], "data-key": h[1], cls: h[2]});
   }));

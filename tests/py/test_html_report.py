@@ -250,6 +250,9 @@ def test_the_demo_page_in_chromium(demo, tmp_path, name):
     assert "bytes" in res["growth_types"] and "service.Session" in res["growth_types"]
     if name == "demo.html":
         assert res["growth_types"][0] == "bytes"
+    # The last column is the count's change (it may be negative), not the
+    # new objects: both pages have a baseline.
+    assert res["census_headers"] == ["type", "count", "bytes", "change since baseline"]
     # Sorting by bytes: the largest type first, the rest in order.
     assert res["census_after_sort"][0] == res["census_largest"]
     assert res["census_rows_shown"] == min(50, res["census_rows_in_data"])
