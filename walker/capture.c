@@ -1927,12 +1927,52 @@ rc_capture_census(const rc_capture_opts *opts, unsigned flags, rc_census **out)
     return st;
 }
 
+/* Whether `name` (a str) is sysconfig or a module it imports for its data. */
+static int
+is_sysconfig_module(PyObject *name)
+{
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+    if (!s) {
+        PyErr_Clear();
+        return 0;
+    }
+    return strcmp(s, "sysconfig") == 0 || strncmp(s, "sysconfig.", 10) == 0 ||
+           strncmp(s, "_sysconfigdata", 14) == 0;
+}
+
+/* Take out of sys.modules the sysconfig modules that are not in `before`
+ * (a copy of sys.modules' keys): imported for one value at the extension's
+ * import, they would stay in every heap refchain reports on, their data
+ * (thousands of str) among the user's objects (docs/guide.md, "What
+ * refchain imports").  Errors are cleared: the modules just stay. */
+static void
+drop_new_sysconfig(PyObject *before)
+{
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    PyObject *keys = before && modules && PyDict_Check(modules) ? PyDict_Keys(modules) : NULL;
+    for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
+        PyObject *key = PyList_GET_ITEM(keys, i);
+        int known = PySet_Contains(before, key);
+        if (known == 0 && is_sysconfig_module(key) && PyDict_DelItem(modules, key) < 0) {
+            PyErr_Clear();
+        }
+        if (known < 0) {
+            PyErr_Clear();
+        }
+    }
+    Py_XDECREF(keys);
+    PyErr_Clear();
+}
+
 /* The real path of the standard library's extension directory (sysconfig's
  * DESTSHARED), PyMem_RawMalloc'ed, or NULL. */
 static char *
 stdlib_ext_dir(void)
 {
     char *result = NULL;
+    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
+    PyObject *before = modules && PyDict_Check(modules) ? PySet_New(modules) : NULL;
+    PyErr_Clear();
     PyObject *sysconfig = PyImport_ImportModule("sysconfig");
     PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
                               : NULL;
@@ -1950,6 +1990,8 @@ stdlib_ext_dir(void)
     Py_XDECREF(bytes);
     Py_XDECREF(dir);
     Py_XDECREF(sysconfig);
+    drop_new_sysconfig(before);
+    Py_XDECREF(before);
     return result;
 }
 

@@ -13,9 +13,23 @@ The leak recipe::
     refchain.show_growth()      # what grew since, and (with tracemalloc) where
 """
 
-import sysconfig as _sysconfig
+import sys as _sys
 
-if _sysconfig.get_config_var("Py_GIL_DISABLED"):
+
+def _free_threaded():
+    """Whether this is a free-threaded build (3.13+ only): its ABI flags
+    say so ("t"); where there are none (Windows), sysconfig does, read only
+    there, since importing it adds its modules to the heap asked about."""
+    if _sys.version_info < (3, 13):
+        return False
+    flags = getattr(_sys, "abiflags", None)
+    if flags is not None:
+        return "t" in flags
+    import sysconfig
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
+
+
+if _free_threaded():
     raise ImportError(
         "refchain does not support free-threaded CPython builds (Py_GIL_DISABLED) "
         "yet: a capture needs the heap to stand still, and refchain does not "

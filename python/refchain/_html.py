@@ -12,9 +12,25 @@ a temporary file and loads it, so the live page and the offline one are the
 same code and the same page."""
 
 import os
+import time
+from binascii import b2a_base64        # small C modules, imported with refchain:
+from _json import encode_basestring    # base64 and json would import re, struct...
 
-# The other modules are imported where they are used: `import refchain`
-# imports this module, and must not add to the heap it measures.
+from refchain import _shapes
+
+# Writing a page imports no module that `import refchain` did not (json,
+# html, hashlib, base64, tempfile, heapq, datetime, the re they pull in, or
+# refchain's own): imported at the first report, their objects would be new
+# in every question asked after it, and outrank the user's leak
+# (docs/guide.md, "What refchain imports").  The page's style and script
+# are read when a page is written and dropped (_assets()).
+try:
+    from _sha2 import sha256 as _sha256_type         # 3.12+
+except ImportError:
+    try:
+        from _sha256 import sha256 as _sha256_type
+    except ImportError:     # a build with OpenSSL's only: hashlib, when asked
+        _sha256_type = None
 
 # The census table holds at most this many types (the largest by bytes);
 # the page shows them 50 at a time.  The cap bounds the file whatever the
@@ -35,21 +51,24 @@ TREE_DRAWINGS = 12
 def _svg(snap, what):
     """The drawing of `what` (a chain or groups) as a data: URL, or None
     when it cannot be drawn."""
-    import base64
     try:
         data = snap.render(what, "svg")
     except (ValueError, TypeError, OSError, RuntimeError):
         return None
-    return "data:image/svg+xml;base64," + base64.b64encode(data).decode("ascii")
+    return "data:image/svg+xml;base64," + _b64(data)
+
+
+def _b64(data):
+    return b2a_base64(data, newline=False).decode("ascii")
 
 
 def _census_rows(census, old, cap=CENSUS_CAP):
-    """([[type, count, bytes, new]], types in all): the census, the `cap`
-    types of most bytes; `new` is the count's change since `old` (a Census),
-    or None without one."""
-    import heapq
-    rows = heapq.nlargest(cap, ((stat.bytes, name, stat.count) for name, stat in
-                                census.items()))
+    """([[type, count, bytes, change]], types in all): the census, the `cap`
+    types of most bytes; `change` is the count's change since `old` (a
+    Census), or None without one: not the new objects (a type whose objects
+    were replaced shows 0, one that lost some a negative change)."""
+    rows = sorted(((stat.bytes, name, stat.count) for name, stat in census.items()),
+                  reverse=True)[:cap]
     out = []
     for nbytes, name, count in rows:
         new = None
@@ -70,7 +89,6 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
     one root reaches.  The tops are not the roots: a module's __dict__ is
     also every one of its functions' __globals__, so the module retains
     itself alone and its globals' memory sits under the dict, a top."""
-    from refchain._shapes import chain_json
     out = []
     for root_id in snap._c.dominator_top(blocks):
         base = len(out)
@@ -83,7 +101,7 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
                 node = snap._node(node_id)
                 chain = snap.find_chain(node)
                 block.update(type=node.typename, address="0x%x" % node.address,
-                             chain=chain_json(chain))
+                             chain=_shapes.chain_json(chain))
                 block["_chain"] = chain
             out.append(block)
     order = sorted((b for b in out if "_chain" in b), key=lambda b: -b["bytes"])
@@ -97,10 +115,9 @@ def _dominator_top(snap, blocks=TOP_BLOCKS, depth=TREE_DEPTH, width=TREE_WIDTH,
 def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_share=0.01):
     """The page's data for `snap` (a Snapshot) since `since` (an older
     Snapshot of the same process, a Census, or None)."""
-    import datetime
     from refchain import Snapshot
     from refchain._shapes import _file_info, _growth_rows, _holders, _pair_notes, garbage_json, \
-        group_json, suspect_json
+        group_json, suspect_json        # imported with this module (above)
     old_census = None
     if since is not None:
         old_census = since.census() if isinstance(since, Snapshot) else since
@@ -122,7 +139,7 @@ def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_sh
     is_snap = isinstance(since, Snapshot)
     return {
         "title": "refchain report: %s" % os.path.basename(snap.path),
-        "made": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "made": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "file": _file_info(snap),
         "facts": {k: str(v) for k, v in snap.facts.items()},
         "since": _file_info(since) if is_snap else ("a census" if since is not None else None),
@@ -140,25 +157,96 @@ def build(snap, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_sh
     }
 
 
+def _json_parts(value, out):
+    """json.dumps(value, ensure_ascii=False, separators=(",", ":")) as parts
+    appended to `out`, for the page's data (dicts with str keys, lists,
+    tuples, str, int, float, bool, None), without the json package (see
+    the top of this module).  Iterative: a deep chain is data too."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is _Raw:
+            out.append(v.text)
+        elif isinstance(v, str):
+            out.append(encode_basestring(v))
+        elif v is None or v is True or v is False:
+            out.append("null" if v is None else "true" if v else "false")
+        elif isinstance(v, int):
+            out.append(int.__repr__(v))
+        elif isinstance(v, float):
+            out.append("NaN" if v != v else "Infinity" if v == float("inf")
+                       else "-Infinity" if v == float("-inf") else float.__repr__(v))
+        elif isinstance(v, dict):
+            items = []
+            for k, item in v.items():
+                items += [_Raw("," if items else "{"), _Raw(encode_basestring(str(k)) + ":"),
+                          item]
+            stack.extend(reversed(items + [_Raw("}")] if items else [_Raw("{}")]))
+        elif isinstance(v, (list, tuple)):
+            items = []
+            for item in v:
+                items += [_Raw("," if items else "["), item]
+            stack.extend(reversed(items + [_Raw("]")] if items else [_Raw("[]")]))
+        else:
+            raise TypeError("Object of type %s is not JSON serializable" % type(v).__name__)
+    return out
+
+
+class _Raw:
+    __slots__ = ("text",)
+
+    def __init__(self, text):
+        self.text = text
+
+
+def _sha256(data):
+    """The SHA-256 digest of data, from the C module hashlib would use
+    (hashlib itself imports more), or from hashlib when there is none."""
+    if _sha256_type is None:
+        from hashlib import sha256
+        return sha256(data).digest()
+    return _sha256_type(data).digest()
+
+
+def _escape(text):
+    """html.escape(text), without importing html (its entity tables are
+    thousands of str)."""
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace('"', "&quot;").replace("'", "&#x27;"))
+
+
+def _assets():
+    """(CSS, JS): the page's style and script, read from _html_assets.py
+    each time and dropped with the page, never imported: as a module its
+    text (and its code) would stay, new since any census taken before the
+    first report."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_html_assets.py")
+    try:
+        with open(path, "rb") as f:
+            source = f.read()
+    except OSError:     # an installation without sources (a zip): imported after all
+        from refchain._html_assets import CSS, JS
+        return CSS, JS
+    ns = {"__name__": "refchain._html_assets"}
+    exec(compile(source, path, "exec"), ns)
+    return ns["CSS"], ns["JS"]
+
+
 def script_json(data):
     """`data` as JSON safe inside <script>: no <, >, & or line separators
     a browser could read as markup or as the end of the script."""
-    import json
-    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    text = "".join(_json_parts(data, []))
     return (text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def page(data):
     """The HTML page (str) showing `data` (build()'s answer)."""
-    import base64
-    import hashlib
-    import html
-    from refchain._html_assets import CSS, JS
+    CSS, JS = _assets()
     # The policy lets the page run its own script only (by its hash: no
     # inline handler, no other script), show data: images and load nothing:
     # a report that would reach the network cannot.
-    digest = base64.b64encode(hashlib.sha256(JS.encode("utf-8")).digest()).decode("ascii")
+    digest = _b64(_sha256(JS.encode("utf-8")))
     csp = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
            "script-src 'sha256-%s'" % digest)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -169,7 +257,7 @@ def page(data):
             "browser with scripts on.</noscript>\n<main id=\"report\"></main>\n"
             "<script type=\"application/json\" id=\"refchain-data\">%s</script>\n"
             "<script>%s</script>\n</body></html>\n"
-            % (csp, html.escape(data["title"]), CSS, script_json(data), JS))
+            % (csp, _escape(data["title"]), CSS, script_json(data), JS))
 
 
 def write(path, data):
@@ -195,13 +283,13 @@ def report(path, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_s
     Snapshot of this process), what holds it, the leak suspects, the
     garbage, the census and the dominator tree (docs/report.md).  The heap
     is dumped to a temporary file, read back and removed.  Returns the path."""
-    import tempfile
     from refchain._args import check_target
     from refchain._snapshot import dump, load
     path = os.fspath(path)
     check_target(path, "report()")
-    with tempfile.TemporaryDirectory(prefix="refchain-report-") as tmp:
-        snap_path = os.path.join(tmp, "now.rcsnap")
+    tmp = _private_dir()
+    snap_path = os.path.join(tmp, "now.rcsnap")
+    try:
         dump(snap_path)
         snap = load(snap_path)
         data = build(snap, since, limit=limit, explain=explain, groups=groups,
@@ -209,4 +297,23 @@ def report(path, since=None, *, limit=10, explain=3, groups=3, suspects=5, min_s
         data["title"] = "refchain report: pid %s" % data["file"]["pid"]
         data["file"]["path"] = None
         del snap
+    finally:
+        for name in os.listdir(tmp):
+            os.unlink(os.path.join(tmp, name))
+        os.rmdir(tmp)
     return write(path, data)
+
+
+def _private_dir():
+    """A new directory only this user can enter, in the temporary directory
+    (TMPDIR, else /tmp): tempfile.mkdtemp's contract without tempfile, which
+    imports random and shutil (see the top of this module)."""
+    base = os.environ.get("TMPDIR") or "/tmp"
+    for _ in range(100):
+        name = os.path.join(base, "refchain-report-%s" % os.urandom(6).hex())
+        try:
+            os.mkdir(name, 0o700)
+        except FileExistsError:
+            continue
+        return name
+    raise FileExistsError("report(): no free temporary directory name in %s" % base)

@@ -25,7 +25,7 @@ A leaf module: it imports only the extension and refchain._format."""
 
 import os
 import sys
-import tracemalloc
+import _tracemalloc    # not tracemalloc: it imports pickle (see __init__.py)
 
 from refchain import _refchain
 from refchain._format import human_bytes
@@ -179,7 +179,7 @@ def memory_layers(census=None, *, force=False):
 
 def tracer_footprint(reported, version=None):
     """What tracemalloc's tables take of RSS, from what
-    tracemalloc.get_tracemalloc_memory() reports (`reported`; None: None)
+    _tracemalloc.get_tracemalloc_memory() reports (`reported`; None: None)
     in a Python of `version`, (major, minor) (None: this one).  The report
     counts its hash tables' entries, not malloc's header on each, nor, from
     3.9, the block of its own each trace's record takes: measured with two
@@ -195,9 +195,9 @@ def layers_of(census, rss, pool=None):
     """MemoryLayers of a census taken now, and the RSS read before it (and
     refchain's pool then; None: now)."""
     total = census.total
-    tracing = tracemalloc.is_tracing()
-    traced = tracemalloc.get_traced_memory()[0] if tracing else None
-    tracer = tracer_footprint(tracemalloc.get_tracemalloc_memory()) if tracing else None
+    tracing = _tracemalloc.is_tracing()
+    traced = _tracemalloc.get_traced_memory()[0] if tracing else None
+    tracer = tracer_footprint(_tracemalloc.get_tracemalloc_memory()) if tracing else None
     if pool is None:
         pool = _refchain._pool_bytes()
     return MemoryLayers(rss, total.bytes, total.count, traced, pool, tracer)

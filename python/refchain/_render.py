@@ -18,7 +18,6 @@ refchain._chains, which reads objects only through trusted C machinery."""
 import gc
 import os
 import sys
-import tempfile
 import types
 import weakref
 
@@ -159,6 +158,7 @@ def _output(data, filename, what, nodes=None):
     """Write data to filename, or to a new temporary file when it is None
     (and say where, in objgraph's words).  Returns the path."""
     if filename is None:
+        import tempfile   # here: it imports random and shutil (see __init__.py)
         fd, path = tempfile.mkstemp(prefix="refchain-%s-" % what, suffix=".svg")
         os.close(fd)
         try:

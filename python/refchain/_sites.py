@@ -12,11 +12,11 @@ Every report reads tracemalloc here, through one lookup (frames_of): the
 allocation lines of show_growth, explain and garbage, the line after a
 chain, and the traceback in a drawing's tooltip."""
 
-import linecache
 import os
 import sys
-import sysconfig
-import tracemalloc
+# The C half of tracemalloc: the module imports pickle and fnmatch, which
+# would then be in every heap refchain reports on (see __init__.py).
+import _tracemalloc
 
 from refchain import _refchain
 from refchain._format import name, short
@@ -47,6 +47,7 @@ _OWN_FILES = frozenset(n for n in os.listdir(_PACKAGE_DIR)
 
 
 def _library_dirs():
+    import sysconfig      # here: it is large, and asked once (see _tracemalloc above)
     dirs = {_PACKAGE_DIR}
     for key in ("stdlib", "platstdlib", "purelib", "platlib"):
         try:
@@ -59,7 +60,7 @@ def _library_dirs():
     return tuple(sorted(d for d in dirs if d))
 
 
-_LIBRARY_DIRS = _library_dirs()
+_LIBRARY_DIRS = None     # _library_dirs(), when first needed
 _is_user_memo = {}
 
 
@@ -99,6 +100,9 @@ def is_user_code(filename):
     elif filename.startswith("<"):           # <frozen importlib._bootstrap>, <string>
         mine = False
     else:
+        global _LIBRARY_DIRS
+        if _LIBRARY_DIRS is None:
+            _LIBRARY_DIRS = _library_dirs()
         parts = filename.replace(os.sep, "/").split("/")
         mine = ("site-packages" not in parts and "dist-packages" not in parts
                 and not any(_below(filename, d) for d in _LIBRARY_DIRS))
@@ -118,7 +122,7 @@ def display_path(filename):
 
 def tracing():
     """Whether tracemalloc traces (no allocation is known otherwise)."""
-    return tracemalloc.is_tracing()
+    return _tracemalloc.is_tracing()
 
 
 def frames_of(obj):
@@ -213,6 +217,7 @@ def frames_lines(frames, max_frames):
     snapshot's, or None)."""
     if not frames:
         return ["(not traced: allocated before tracemalloc.start()?)"]
+    import linecache      # here: it imports tokenize and re
     lines = ["Allocated at (most recent call first):"]
     for filename, lineno in frames[:max_frames]:
         lines.append("  %s:%d" % (display_path(filename), lineno))

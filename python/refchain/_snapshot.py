@@ -8,12 +8,11 @@ tracebacks and process facts (docs/format.md).  load() returns a Snapshot;
 its answers name SnapNodes, the file's objects, never live ones."""
 
 import gc
-import json
 import os
 import sys
 import threading
 import time
-import tracemalloc
+import _tracemalloc    # not tracemalloc: it imports pickle (see __init__.py)
 import types
 import weakref
 
@@ -37,6 +36,23 @@ def _rss():
     return "" if rss is None else str(rss)
 
 
+def _json(value):
+    """json.dumps(value) for the facts' values (str, int, float, None and
+    lists, tuples and dicts of them) without the json package: imported at
+    the first dump, its modules would be new objects in the heap asked
+    about (see __init__.py)."""
+    from _json import encode_basestring_ascii
+    if isinstance(value, str):
+        return encode_basestring_ascii(value)
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{%s}" % ", ".join("%s: %s" % (_json(str(k)), _json(v)) for k, v in value.items())
+    return "[%s]" % ", ".join(_json(v) for v in value)
+
+
 def _facts(redact):
     """What the file says about the process, as (key, value) strings."""
     facts = [
@@ -46,7 +62,7 @@ def _facts(redact):
         # subinterpreter would let captures reach the main interpreter's
         # objects through the module's shared dict copy.
         ("host", os.uname().nodename),
-        ("argv", json.dumps(sys.argv[:1] if redact else sys.argv)),
+        ("argv", _json(sys.argv[:1] if redact else sys.argv)),
         ("time", time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
         ("python", sys.version.replace("\n", " ")),
         ("implementation", "%s %s" % (sys.implementation.name, sys.platform)),
@@ -55,16 +71,16 @@ def _facts(redact):
         ("rss bytes", _rss()),
         # Without refchain's own memory: read before the capture.
         ("rss before capture bytes", str(_memory.rss_before_dump() or "")),
-        ("gc counts", json.dumps(gc.get_count())),
-        ("gc thresholds", json.dumps(gc.get_threshold())),
-        ("gc stats", json.dumps(gc.get_stats())),
+        ("gc counts", _json(gc.get_count())),
+        ("gc thresholds", _json(gc.get_threshold())),
+        ("gc stats", _json(gc.get_stats())),
     ]
-    if tracemalloc.is_tracing():
-        current, peak = tracemalloc.get_traced_memory()
+    if _tracemalloc.is_tracing():
+        current, peak = _tracemalloc.get_traced_memory()
         facts += [("tracemalloc traced bytes", str(current)),
                   ("tracemalloc peak bytes", str(peak)),
-                  ("tracemalloc frames", str(tracemalloc.get_traceback_limit())),
-                  ("tracemalloc own bytes", str(tracemalloc.get_tracemalloc_memory()))]
+                  ("tracemalloc frames", str(_tracemalloc.get_traceback_limit())),
+                  ("tracemalloc own bytes", str(_tracemalloc.get_tracemalloc_memory()))]
     return facts
 
 
@@ -109,7 +125,7 @@ def _dump(path, values, redact):
     # text _chains gives (as a fork dump's child does).
     handlers, names = _signal_handlers()
     _refchain._dump(path, _fact_text(_facts(redact)), values and not redact, redact,
-                    tracemalloc.is_tracing(), handlers, names, os.getcwd())
+                    _tracemalloc.is_tracing(), handlers, names, os.getcwd())
 
 
 # ---- fork dumps ------------------------------------------------------------------------
@@ -235,7 +251,7 @@ def _fork_dump(path, values, redact):
                                        "no allocation tracebacks")]
     handlers, names = _signal_handlers()
     (pid, fd), keep = _refchain._fork_dump(path, _fact_text(facts), values, redact,
-                                           tracemalloc.is_tracing(), handlers, names, os.getcwd())
+                                           _tracemalloc.is_tracing(), handlers, names, os.getcwd())
     return DumpProcess(pid, fd, path, time.perf_counter() - start, keep)
 
 

@@ -43,9 +43,7 @@ interpreter shutdown."""
 import atexit
 import collections
 import gc
-import logging
 import os
-import tempfile
 import threading
 import time
 
@@ -56,6 +54,8 @@ from refchain._sites import TRACEMALLOC_HINT
 from refchain._leakcheck import _spec_matches
 from refchain._sites import tracing
 
+# logging's levels, without importing it (see __init__.py).
+_INFO, _WARNING, _ERROR = 20, 30, 40
 STEADY = 1 / 3           # smallest delta / largest delta, for "steady"
 EXPLAINED_PER_TICK = 3   # types explained (two captures each) per interval, at most
 _SHUTDOWN_WAIT = 2.0     # seconds the atexit hook waits for a running interval
@@ -184,6 +184,7 @@ class Watcher:
         self.limit = _number(limit, "limit", 1, True)
         self.groups = _number(groups, "groups", 1, True)
         if logger is None or isinstance(logger, str):
+            import logging    # here: `import refchain` does not import it (see __init__.py)
             logger = logging.getLogger(logger or "refchain")
         elif not callable(getattr(logger, "log", None)):
             raise TypeError("watch() argument 'logger' must be a logging.Logger, a logger "
@@ -304,14 +305,14 @@ class Watcher:
         if key in self._errors_seen or len(self._errors_seen) >= _ERRORS_REMEMBERED:
             return
         self._errors_seen.add(key)
-        self._emit(logging.ERROR, "refchain.watch: %s: %s (logged once; the watcher goes on)",
+        self._emit(_ERROR, "refchain.watch: %s: %s (logged once; the watcher goes on)",
                    type(exc).__name__, exc, exc_info=exc)
 
     def _refused(self, exc, what):
         self.refusals += 1
         if what not in self._refusing:
             self._refusing.add(what)
-            self._emit(logging.WARNING, "refchain.watch: skipped %s: %s (logged once until "
+            self._emit(_WARNING, "refchain.watch: skipped %s: %s (logged once until "
                        "the memory fits again)", what, exc)
 
     def _census(self):
@@ -399,20 +400,21 @@ class Watcher:
     def _log(self, trends, before, explained, layers):
         for trend in trends[:self.limit]:
             if trend.typename in before:
-                self._emit(logging.WARNING, "refchain.watch: still growing: %s", trend)
+                self._emit(_WARNING, "refchain.watch: still growing: %s", trend)
                 continue
             lines = ["refchain.watch: growing: %s" % trend]
             lines += ["  %s" % g for g in explained.get(trend.typename, ())]
             if trend.typename in explained and not tracing() and not self._hinted:
                 self._hinted = True
                 lines.append("  " + TRACEMALLOC_HINT)
-            self._emit(logging.WARNING, "%s", "\n".join(lines))
+            self._emit(_WARNING, "%s", "\n".join(lines))
         now = {t.typename for t in trends}
         for typename in sorted(before - now):
-            self._emit(logging.INFO, "refchain.watch: no longer growing: %s", _name(typename))
-        self._emit(logging.INFO, "refchain.watch: %s", layers)
+            self._emit(_INFO, "refchain.watch: no longer growing: %s", _name(typename))
+        self._emit(_INFO, "refchain.watch: %s", layers)
 
     def _dump(self):
+        import tempfile
         from refchain._snapshot import dump
         directory = self.directory or tempfile.gettempdir()
         path = os.path.join(directory, "refchain-%d-%s.rcsnap" % (
@@ -428,7 +430,7 @@ class Watcher:
             raise
         self._refusing.discard(_DUMP)
         self.dumped = path
-        self._emit(logging.WARNING, "refchain.watch: dump_when held: wrote %s", path)
+        self._emit(_WARNING, "refchain.watch: dump_when held: wrote %s", path)
 
 
 def watch(interval=60, keep=5, k=3, logger=None, dump_when=None, directory=None, *,
