@@ -47,20 +47,18 @@ _OWN_FILES = frozenset(n for n in os.listdir(_PACKAGE_DIR)
 
 
 def _library_dirs():
-    import sysconfig      # here: it is large, and asked once (see _tracemalloc above)
-    dirs = {_PACKAGE_DIR}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        try:
-            dirs.add(os.path.realpath(sysconfig.get_paths()[key]))
-        except Exception:
-            pass
+    # The standard library's directory is os's; site-packages and
+    # dist-packages are told by name (is_user_code).  Not sysconfig: it is
+    # large, and imported at the first report it would be new objects in
+    # the heap asked about (see __init__.py).
+    dirs = {_PACKAGE_DIR, os.path.dirname(os.path.realpath(os.__file__))}
     for prefix in (sys.base_prefix, sys.base_exec_prefix):
         dirs.add(os.path.realpath(os.path.join(
             prefix, "lib", "python%d.%d" % sys.version_info[:2])))
     return tuple(sorted(d for d in dirs if d))
 
 
-_LIBRARY_DIRS = None     # _library_dirs(), when first needed
+_LIBRARY_DIRS = _library_dirs()
 _is_user_memo = {}
 
 
@@ -100,9 +98,6 @@ def is_user_code(filename):
     elif filename.startswith("<"):           # <frozen importlib._bootstrap>, <string>
         mine = False
     else:
-        global _LIBRARY_DIRS
-        if _LIBRARY_DIRS is None:
-            _LIBRARY_DIRS = _library_dirs()
         parts = filename.replace(os.sep, "/").split("/")
         mine = ("site-packages" not in parts and "dist-packages" not in parts
                 and not any(_below(filename, d) for d in _LIBRARY_DIRS))

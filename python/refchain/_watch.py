@@ -8,9 +8,13 @@ are the tool's own (captures leave them out), so the buffer filling up is
 never growth.  Whatever else the watcher keeps between intervals is a fixed
 number of objects, whatever it finds: the names of the growing types and of
 the types ever flagged are one str each, and the Trends that `growing`
-returns are built from the censuses when asked.  Otherwise the watcher's
-own record of a leak (a Trend, its list, its ints) would grow in turn and be
-flagged at the next intervals.
+returns and the MemoryLayers of `layers` are built from the censuses when
+asked.  Otherwise the watcher's own record of a leak (a Trend, its list,
+its ints) would grow in turn and be flagged at the next intervals.  Nor is
+it ever a holder: while a capture finds what holds a type's new objects,
+the watcher holds nothing it made since the last census but those names,
+which the explanation leaves out; each type's Trend and Groups are made
+after its capture and logged and dropped before the next.
 
 The verdict, per type, over the last k intervals (k + 1 censuses):
 **growing** when its count rose in each of them (every delta >= 1) at a
@@ -198,7 +202,6 @@ class Watcher:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
-        self._layers = None
         # "\0"-separated type names (no C type name holds a NUL): one str
         # each, whatever was found (see the module's docstring).
         self._growing = self._flagged = ""
@@ -261,7 +264,10 @@ class Watcher:
     @property
     def layers(self):
         with self._lock:
-            return self._layers
+            census = self._buffer[-1] if self._buffer else None
+        # Made when asked, from the last census and the RSS now: kept, its
+        # numbers would be new ints at every interval (see _tick).
+        return _memory.layers_of(census, _memory.rss_bytes()) if census is not None else None
 
     def __enter__(self):
         return self.start()
@@ -327,33 +333,46 @@ class Watcher:
         _memory.note_census(census.total.count, rss)
         return census, rss
 
-    def _trends(self):
-        """The Trends of the types growing over the last k intervals."""
+    def _growing_now(self):
+        """The names of the types growing over the last k intervals, largest
+        growth first, "\0"-separated: one str, whatever grows (the Trends
+        are made when logged, after each capture: see _tick)."""
         window = list(self._buffer)[-(self.k + 1):]
-        return _trends(window) if len(window) == self.k + 1 else []
+        if len(window) != self.k + 1:
+            return ""
+        return "\0".join(t.typename for t in _trends(window))
+
+    def _trend(self, typename):
+        """The Trend of one growing type, from the buffer."""
+        with self._lock:
+            window = list(self._buffer)[-(self.k + 1):]
+        found = _trends(window, (typename,))
+        return found[0] if found else None
 
     def _tick(self):
+        # While a capture finds the holders of a type's new objects, the
+        # watcher holds no object of its own made since the last census but
+        # a few str (the names: _own() leaves them out): no Trend, no Group,
+        # no MemoryLayers, none of whose ints and lists would be new
+        # objects, held by the watcher, at every interval.
         census, rss = self._census()
         if census is None:
             return
         with self._lock:
             self._buffer.append(census)
-        trends = self._trends()
-        if trends and self.collect and gc.isenabled():
-            # Is it garbage waiting for the collector?  Count again after one
-            # (without this interval's Trends, which the census would count).
-            del trends
+        growing = self._growing_now()
+        if growing and self.collect and gc.isenabled():
+            # Is it garbage waiting for the collector?  Count again after one.
             gc.collect()
             census, rss = self._census()
             if census is None:
                 return
             with self._lock:
                 self._buffer[-1] = census
-            trends = self._trends()
+            growing = self._growing_now()
         self._refusing.discard(_CENSUS)
-        layers = _memory.layers_of(census, rss)
-        before = set(self._growing.split("\0")) if self._growing else set()
-        explained = self._explain([t for t in trends if t.typename not in before])
+        before = self._growing
+        self._log_growing(growing, before)
         point, self._point = self._point, census
         if point is not None:
             point._forget_objects()
@@ -361,57 +380,73 @@ class Watcher:
             census._forget_objects()
         flagged = set(self._flagged.split("\0")[::2])
         with self._lock:
-            self._growing = "\0".join(t.typename for t in trends)
-            self._layers = layers
+            self._growing = growing
             self.ticks += 1
-            self._flagged += "".join("%s\0%d\0" % (t.typename, self.ticks) for t in trends
-                                     if t.typename not in flagged)
+            self._flagged += "".join("%s\0%d\0" % (name, self.ticks) for name in
+                                     growing.split("\0") if name and name not in flagged)
         del flagged
-        self._log(trends, before, explained, layers)
+        for typename in sorted(set(before.split("\0")) - set(growing.split("\0")) - {""}):
+            self._emit(_INFO, "refchain.watch: no longer growing: %s", _name(typename))
+        self._emit(_INFO, "refchain.watch: %s", _memory.layers_of(census, rss))
         if self._condition is not None and self.dumped is None and not self._dump_failed \
                 and self._condition(self):
             self._dump()
 
-    def _explain(self, new_trends):
-        """{typename: [Group]} for the first few newly growing types: what
-        holds the objects that appeared since the previous census."""
-        out = {}
-        point = self._point
-        if not self.holders or point is None:
-            return out
-        for trend in new_trends[:EXPLAINED_PER_TICK]:
-            try:
-                _memory.check_budget("capture")
-            except _memory.MemoryBudgetError as exc:
-                self._refused(exc, _EXPLAIN)
-                break
-            new = _refchain.new_objects(point, trend.typename)
-            groups = [g for g in (explain(new, self.groups) if new else [])
-                      if g.root_kind != "unreachable"]
-            del new
-            for g in groups:
-                g.typename = trend.typename
-            out[trend.typename] = groups
-        else:
-            if out:
-                self._refusing.discard(_EXPLAIN)
-        return out
-
-    def _log(self, trends, before, explained, layers):
-        for trend in trends[:self.limit]:
-            if trend.typename in before:
-                self._emit(_WARNING, "refchain.watch: still growing: %s", trend)
+    def _log_growing(self, growing, before):
+        """Log the growing types (at most `limit`), the newly growing ones
+        with what holds their new objects (the first few: two captures
+        each), one type at a time: its Trend and Groups are made after its
+        capture and dropped before the next."""
+        pos = logged = explained = 0
+        refused = False
+        while pos < len(growing) and logged < self.limit:
+            end = growing.find("\0", pos)
+            end = len(growing) if end < 0 else end
+            typename = growing[pos:end]
+            pos = end + 1
+            logged += 1
+            if ("\0%s\0" % typename) in ("\0%s\0" % before):
+                self._emit(_WARNING, "refchain.watch: still growing: %s",
+                           self._trend(typename))
                 continue
-            lines = ["refchain.watch: growing: %s" % trend]
-            lines += ["  %s" % g for g in explained.get(trend.typename, ())]
-            if trend.typename in explained and not tracing() and not self._hinted:
+            groups = None
+            if explained < EXPLAINED_PER_TICK and not refused:
+                explained += 1
+                groups = self._explain(typename, (growing, before, typename))
+                refused = groups is False
+                groups = None if refused else groups
+            lines = ["refchain.watch: growing: %s" % self._trend(typename)]
+            lines += ["  %s" % g for g in groups or ()]
+            if groups is not None and not tracing() and not self._hinted:
                 self._hinted = True
                 lines.append("  " + TRACEMALLOC_HINT)
+            del groups
             self._emit(_WARNING, "%s", "\n".join(lines))
-        now = {t.typename for t in trends}
-        for typename in sorted(before - now):
-            self._emit(_INFO, "refchain.watch: no longer growing: %s", _name(typename))
-        self._emit(_INFO, "refchain.watch: %s", layers)
+            del lines
+
+    def _explain(self, typename, names):
+        """explain()'s Groups of the objects of `typename` that appeared
+        since the previous census (but the watcher's own names, `names` and
+        the flagged types' str), or None (no holders asked, no previous
+        census), or False (refused by the memory budget)."""
+        point = self._point
+        if not self.holders or point is None:
+            return None
+        try:
+            _memory.check_budget("capture")
+        except _memory.MemoryBudgetError as exc:
+            self._refused(exc, _EXPLAIN)
+            return False
+        new = _refchain.new_objects(point, typename)
+        own = names + (self._flagged,)
+        new = [obj for obj in new if not any(obj is o for o in own)]
+        groups = [g for g in (explain(new, self.groups) if new else [])
+                  if g.root_kind != "unreachable"]
+        del new, own
+        for g in groups:
+            g.typename = typename
+        self._refusing.discard(_EXPLAIN)
+        return groups
 
     def _dump(self):
         import tempfile

@@ -258,3 +258,70 @@ def test_arguments_are_checked():
         refchain.watch(dump_when={"rss": -1})
     with pytest.raises(TypeError, match="logger"):
         refchain.watch(logger=42)
+
+
+def test_its_own_state_is_never_growth_nor_a_holder(run_script):
+    """A threaded service that leaks only ints, checked for several
+    intervals by calling the watcher's check itself (the workers are idle
+    at each census, so every count is the same run to run).  Only int is
+    flagged, and what holds the new ints is the service's list: never the
+    watcher's Trends, whose counts are new ints at every interval (they
+    were the largest "holder" after the leak on 3.11 and 3.13)."""
+    proc = run_script(script("""
+    import threading
+
+    class Conn:
+        def __init__(self, i):
+            self.i = i
+            self.buf = bytearray(200)
+
+    LEAKED = []
+    go = [threading.Event() for _ in range(3)]
+    done = [threading.Event() for _ in range(3)]
+    stop = False
+
+    def worker(n):
+        while True:
+            go[n].wait()
+            go[n].clear()
+            if stop:
+                return
+            conns = [Conn(i) for i in range(100)]     # made and dropped: no leak
+            del conns
+            done[n].set()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(3)]
+    for t in threads:
+        t.start()
+    w = refchain.Watcher(interval=3600, k=3, groups=10)    # never started: ticked below
+    for step in range(8):
+        for n in range(3):
+            go[n].set()
+        for n in range(3):
+            done[n].wait()
+            done[n].clear()
+        LEAKED.extend(range(10**9 + 40 * step, 10**9 + 40 * step + 40))   # the leak
+        w._tick()
+    stop = True
+    for n in range(3):
+        go[n].set()
+    for t in threads:
+        t.join()
+    print(json.dumps({"flagged": w.flagged, "errors": w.errors,
+                      "growing": [t.typename for t in w.growing]}))
+    sys.stdout.write(log_text())
+    """))
+    lines = proc.stdout.splitlines()
+    out = json.loads(lines[0])
+    text = "\n".join(lines[1:])
+    assert out["errors"] == 0, text
+    assert out["flagged"] == {"int": 4} and out["growing"] == ["int"], (out, text)
+    # Exactly the leak's 40 a step, at every interval: nothing of the
+    # watcher's (a Trend, its ints, the memory layers) is counted.
+    trends = [ln for ln in lines if "growing: int: " in ln]
+    assert trends[0].startswith("refchain.watch: growing: int: ") and len(trends) == 5, text
+    assert all("+40 +40 +40 in the last 3 intervals" in ln for ln in trends), text
+    assert "held through module __main__ → ['LEAKED'] list → [*] int" in text
+    for word in ("Trend", "refchain", "held through C code"):
+        explained = [ln for ln in lines if ln.startswith("  ")]
+        assert not any(word in ln for ln in explained), (word, text)
