@@ -59,7 +59,6 @@ def _library_dirs():
 
 
 _LIBRARY_DIRS = _library_dirs()
-_is_user_memo = {}
 
 
 def set_user_code(user_code=None):
@@ -80,7 +79,6 @@ def set_user_code(user_code=None):
         dirs = tuple(os.path.realpath(os.fspath(d)) for d in user_code)
         pred = lambda filename: any(_below(filename, d) for d in dirs)  # noqa: E731
     _user_code = pred
-    _is_user_memo.clear()
 
 
 def _below(filename, directory):
@@ -88,9 +86,13 @@ def _below(filename, directory):
     return real == directory or real.startswith(directory.rstrip(os.sep) + os.sep)
 
 
-def is_user_code(filename):
-    """Whether an allocation in `filename` is in the user's own code."""
-    known = _is_user_memo.get(filename)
+def is_user_code(filename, memo=None):
+    """Whether an allocation in `filename` is in the user's own code.
+    `memo`: a dict of the answers so far, kept by the caller for one
+    question only: kept here, its file names (a loaded snapshot's are new
+    str) would be refchain's objects in the next answers, held by this
+    module."""
+    known = memo.get(filename) if memo is not None else None
     if known is not None:
         return known
     if _user_code is not None:
@@ -101,7 +103,8 @@ def is_user_code(filename):
         parts = filename.replace(os.sep, "/").split("/")
         mine = ("site-packages" not in parts and "dist-packages" not in parts
                 and not any(_below(filename, d) for d in _LIBRARY_DIRS))
-    _is_user_memo[filename] = mine
+    if memo is not None:
+        memo[filename] = mine
     return mine
 
 
@@ -133,12 +136,13 @@ def frames_of(obj):
         return None
 
 
-def site_key(frames):
+def site_key(frames, memo=None):
     """(user frame, innermost frame): the user frame is the innermost one in
-    the user's code, or the innermost frame when none is."""
+    the user's code, or the innermost frame when none is (memo: see
+    is_user_code)."""
     inner = frames[0]
     for frame in frames:
-        if is_user_code(frame[0]):
+        if is_user_code(frame[0], memo):
             return frame, inner
     return inner, inner
 
@@ -190,9 +194,9 @@ def allocation_sites(objects, top=3):
 def ranked_sites(by_frames, top=3):
     """The `top` sites of {frames: count} (objects counted per allocation
     traceback) as [(count, text)], most frequent first."""
-    counts = {}
+    counts, memo = {}, {}
     for fs, n in by_frames.items():
-        key = site_key(fs)
+        key = site_key(fs, memo)
         counts[key] = counts.get(key, 0) + n
     ranked = sorted(counts.items(), key=lambda item: (-item[1], format_site(item[0])))
     return [(n, format_site(key)) for key, n in ranked[:top]]
@@ -207,16 +211,35 @@ def traceback_lines(obj, max_frames):
     return frames_lines(frames_of(obj), max_frames)
 
 
+def _source_line(filename, lineno):
+    """Line `lineno` of the file, stripped, or "".  From linecache's cache
+    when it holds the file (a notebook's cells are only there); else read
+    from the file, not through linecache: it would keep the file's lines
+    (new objects, held by linecache, in the next answer) and import
+    tokenize and re."""
+    linecache = sys.modules.get("linecache")
+    cache = getattr(linecache, "cache", None)
+    if type(cache) is dict and filename in cache:
+        return linecache.getline(filename, lineno).strip()
+    try:
+        with open(filename, "rb") as f:
+            for i, raw in enumerate(f, 1):
+                if i == lineno:
+                    return raw.decode("utf-8", "replace").strip()
+    except (OSError, ValueError):
+        pass
+    return ""
+
+
 def frames_lines(frames, max_frames):
     """traceback_lines() of an object allocated with these frames (a
     snapshot's, or None)."""
     if not frames:
         return ["(not traced: allocated before tracemalloc.start()?)"]
-    import linecache      # here: it imports tokenize and re
     lines = ["Allocated at (most recent call first):"]
     for filename, lineno in frames[:max_frames]:
         lines.append("  %s:%d" % (display_path(filename), lineno))
-        line = linecache.getline(filename, lineno).strip()
+        line = _source_line(filename, lineno)
         if line:
             lines.append("    " + short(line, 120))
     if len(frames) > max_frames:
