@@ -175,7 +175,8 @@ def _trends(window, names=None):
 class Watcher:
     """The watcher refchain.watch() starts.  stop() ends it (also as a
     context manager).  Read, from any thread: growing (the Trends of the
-    types growing now), layers (the last MemoryLayers), flagged ({type
+    types growing now), layers (the last census's MemoryLayers, made when
+    asked), flagged ({type
     name: the interval it was first flagged in}), ticks (censuses taken),
     dumped (the snapshot dump_when wrote, or None), refusals (intervals
     skipped for the memory budget) and errors (errors caught)."""
