@@ -37,7 +37,10 @@
  *        - type names and __module__ are read from the type's fields and by
  *          scanning its dict for exact str keys (a dict lookup would call a
  *          colliding user key's __eq__), the same for finding __sizeof__
- *          along the MRO;
+ *          along the MRO; whether a heap type is found by its name (a class
+ *          root, see named_class) is read the same way, through sys.modules,
+ *          a module's md_dict and class dicts, each part of its __qualname__
+ *          compared in place;
  *        - a size comes from the layout, or from a C __sizeof__ whose code
  *          lies in CPython's own image, its standard extension modules, or
  *          numpy's core (decided by where the code is, with dladdr, never by
@@ -660,6 +663,80 @@ heap_type_module(PyTypeObject *tp, PyObject *module_name)
     return module && PyUnicode_Check(module) ? module : NULL;
 }
 
+/* Whether the str key is qual[start:start + len], read in place. */
+static int
+str_span_equal(PyObject *key, PyObject *qual, Py_ssize_t start, Py_ssize_t len)
+{
+    if (!PyUnicode_CheckExact(key) || !str_readable(key) || PyUnicode_GET_LENGTH(key) != len) {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        if (PyUnicode_READ_CHAR(key, i) != PyUnicode_READ_CHAR(qual, start + i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The value of the str key qual[start:start + len] in dict, or NULL: a scan
+ * like dict_find_str's, which creates no object for the part. */
+static PyObject *
+dict_find_span(PyObject *dict, PyObject *qual, Py_ssize_t start, Py_ssize_t len)
+{
+    PyObject *key, *value;
+    Py_ssize_t pos = 0;
+    if (!dict || !PyDict_Check(dict)) {
+        return NULL;
+    }
+    while (PyDict_Next(dict, &pos, &key, &value)) {
+        if (str_span_equal(key, qual, start, len)) {
+            return value;
+        }
+    }
+    return NULL;
+}
+
+/* Whether a type can be found by its name, which makes it a class root
+ * (RC_NODE_UNNAMED_CLASS otherwise): a static type always; a heap type when
+ * the module its __module__ names (in sys.modules) holds it under the first
+ * part of its __qualname__, each further part found in the class before it.
+ * Only reads: dicts are scanned for exact str keys (see dict_find_str), a
+ * module's dict is its md_dict, and a part is compared in place. */
+static int
+named_class(walk *w, PyTypeObject *tp)
+{
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+        return 1;
+    }
+    PyObject *qual = ((PyHeapTypeObject *)tp)->ht_qualname;
+    PyObject *module = heap_type_module(tp, w->module_name);
+    if (!qual || !PyUnicode_Check(qual) || !str_readable(qual) || !module ||
+        !str_readable(module)) {
+        return 0;
+    }
+    PyObject *m = dict_find_str(w->modules, module);
+    if (!m || !PyModule_Check(m)) {
+        return 0;
+    }
+    PyObject *holder = PyModule_GetDict(m);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(qual);
+    for (Py_ssize_t start = 0;;) {
+        Py_ssize_t end = start;
+        while (end < n && PyUnicode_READ_CHAR(qual, end) != '.') {
+            end++;
+        }
+        PyObject *found = dict_find_span(holder, qual, start, end - start);
+        if (end == n) {
+            return found == (PyObject *)tp;
+        }
+        if (!found || !PyType_Check(found)) {
+            return 0;
+        }
+        holder = type_dict(found);
+        start = end + 1;
+    }
+}
+
 /* Intern tp: qualified name ("mod.Qual.Name", builtins bare) and __name__. */
 static rc_status
 intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
@@ -1060,6 +1137,9 @@ expand(walk *w, PyObject *op, unsigned seeded)
         }
     } else if (PyType_Check(op)) {
         flags |= RC_NODE_TYPE;
+        if (!named_class(w, (PyTypeObject *)op)) {
+            flags |= RC_NODE_UNNAMED_CLASS;
+        }
     } else if (PyModule_Check(op)) {
         flags |= RC_NODE_MODULE;
     } else if (op == w->modules) {

@@ -56,7 +56,7 @@ root_kind_of(const rc_graph *g, rc_id v)
                 return RC_ROOT_MODULE;
             }
         }
-    } else if (f & RC_NODE_TYPE) {
+    } else if ((f & RC_NODE_TYPE) && !(f & RC_NODE_UNNAMED_CLASS)) {
         return RC_ROOT_CLASS;
     } else if (rc_graph_type_flags(g, rc_graph_type(g, v)) & RC_TYPE_LRU_CACHE) {
         return RC_ROOT_CACHE;

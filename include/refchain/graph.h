@@ -43,6 +43,15 @@ enum {
     /* One of CPython's small-int singletons (-5 to 256): made when the
      * interpreter starts and shared by every user, never a new object. */
     RC_NODE_SMALL_INT = 1 << 11,
+    /* A type (with RC_NODE_TYPE) that cannot be found by its name: a heap
+     * type that the module named by its __module__ (in sys.modules) does
+     * not hold under its __qualname__ (each further part a class attribute
+     * of the one before).  A class made at runtime (type() in a loop, a
+     * metaclass factory, a class statement in a function, a generic
+     * alias's origin made per request) is an object like any other, held
+     * by whoever holds it, never a class root.  Files written before it
+     * have the bit clear: every type was a class root. */
+    RC_NODE_UNNAMED_CLASS = 1 << 12,
 };
 
 /* Per-type flags. */

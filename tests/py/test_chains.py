@@ -696,3 +696,70 @@ def test_c_held_bound_methods_are_named_and_grouped(run_script):
         assert out[1] == ("C code: a bound method SshConnection.close (an atexit callback, or "
                           "another registry kept in C) → .__self__ SshConnection")
     assert out[2] == "C code: a bound method Daemon.on_term (the handler of SIGTERM) → .__self__ Daemon"
+
+
+# Classes made at runtime and kept in a registry (a metaclass's dict, a
+# list that __init_subclass__ appends to) are objects like any other: only
+# a class its module holds under its name is a class root.
+REGISTRY = """
+import json, os, refchain
+class PluginMeta(type):
+    registry = {}
+    def __new__(m, name, bases, ns):
+        cls = super().__new__(m, name, bases, ns)
+        m.registry[name] = cls
+        return cls
+class Base:
+    subclasses = []
+    def __init_subclass__(cls, **kw):
+        Base.subclasses.append(cls)
+class Session:
+    active = [bytearray(10)]
+class Outer:
+    class Inner:
+        cache = [bytearray(20)]
+for i in range(300):
+    PluginMeta("Model%d" % i, (), {})
+    type("Row%d" % i, (Base,), {})
+live = {
+    "model": str(refchain.find_chain(PluginMeta.registry["Model150"])).split(" (")[0],
+    "row": str(refchain.find_chain(Base.subclasses[150])).split(" (")[0],
+    "session": str(refchain.find_chain(Session.active[0])).split(" (")[0],
+    "inner": str(refchain.find_chain(Outer.Inner.cache[0])).split(" (")[0],
+    "groups": [[g.count, g.path()] for g in refchain.explain("PluginMeta", limit=3)],
+    "retained": refchain.retained(PluginMeta.registry),
+    "suspects": [str(s) for s in refchain.suspects(limit=2)],
+}
+if os.environ.get("REG_DUMP"):
+    if os.environ["REG_DUMP"] == "fork":
+        refchain.dump("reg.rcsnap", fork=True).wait()
+    else:
+        refchain.dump("reg.rcsnap")
+    snap = refchain.load("reg.rcsnap")
+    live["snap"] = {
+        "model": str(snap.find_chain(id(PluginMeta.registry["Model150"]))).split(" (")[0],
+        "session": str(snap.find_chain(id(Session.active[0]))).split(" (")[0],
+        "inner": str(snap.find_chain(id(Outer.Inner.cache[0]))).split(" (")[0],
+        "groups": [[g.count, g.path()] for g in snap.explain("PluginMeta", limit=3)],
+        "retained": list(snap.retained(id(PluginMeta.registry))),
+    }
+print(json.dumps(live))
+"""
+
+
+def registry_answers(run_script, dump=None):
+    """REGISTRY's answers, live (and from its dump: "plain" or "fork")."""
+    env = {"REG_DUMP": dump} if dump else None
+    return json.loads(run_script(REGISTRY, name="reg.py", env=env).stdout.splitlines()[-1])
+
+
+def test_a_class_made_at_runtime_reads_through_its_registry(run_script):
+    got = registry_answers(run_script)
+    assert got["model"] == "class __main__.PluginMeta \u2192 .registry dict \u2192 ['Model150'] PluginMeta"
+    assert got["row"] == "class __main__.Base \u2192 .subclasses list \u2192 [150] type"
+
+
+def test_module_level_and_nested_classes_stay_roots(run_script):
+    got = registry_answers(run_script)
+    assert got["session"] == "class __main__.Session \u2192 .active list \u2192 [0] bytearray"
+    assert got["inner"] == "class __main__.Outer.Inner \u2192 .cache list \u2192 [0] bytearray"

@@ -430,3 +430,14 @@ def test_a_suspect_kept_in_a_variable_changes_no_retained_size():
     assert type(suspect.obj) is dict and refchain.retained(suspect.obj)[1] > 5000
     assert refchain.retained(render) == before
     render.cache_clear()
+
+
+def test_a_registry_of_classes_made_at_runtime_retains_them(run_script):
+    # Clearing the registry frees the 300 classes (with their dicts, MROs,
+    # descriptors): it is their dominator, and the top suspect.
+    from test_chains import registry_answers
+    got = registry_answers(run_script)
+    nbytes, count = got["retained"]
+    assert count > 300 * 4 and nbytes > 300 * 1000
+    assert got["suspects"][0].startswith("dict held by class __main__.PluginMeta \u2192 .registry retains ")
+    assert got["suspects"][0].endswith(" in 300 __main__.PluginMeta")

@@ -573,3 +573,9 @@ def test_a_bounded_lru_caches_results_are_one_group(run_script):
     # The program holds the cache (a module global): it is no root of its own.
     assert json.loads(out) == [
         [300, "module __main__ \u2192 ['lookup'] _lru_cache_wrapper \u2192 [*] Result"]]
+
+
+def test_classes_made_at_runtime_are_one_group_held_through_their_registry(run_script):
+    from test_chains import registry_answers
+    got = registry_answers(run_script)
+    assert got["groups"] == [[300, "class __main__.PluginMeta \u2192 .registry dict \u2192 [*] PluginMeta"]]

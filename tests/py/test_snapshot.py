@@ -688,3 +688,14 @@ def test_a_snapshot_is_freed_when_its_last_reference_goes(tmp_path):
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.mark.parametrize("dump", ["plain", "fork"])
+def test_classes_made_at_runtime_read_the_same_from_a_file(run_script, dump):
+    from test_chains import registry_answers
+    got = registry_answers(run_script, dump)
+    snap = got.pop("snap")
+    for key in ("model", "session", "inner", "groups"):
+        assert snap[key] == got[key], key
+    assert snap["model"].startswith("class __main__.PluginMeta \u2192 .registry dict")
+    assert snap["retained"][1] > 300 * 4
