@@ -55,6 +55,35 @@ test_roots_are_classified(void **state)
     rc_graph_free(g);
 }
 
+/* A class its module holds under its name is a class root; one made at
+ * runtime (RC_NODE_UNNAMED_CLASS) is an ordinary node, held by whoever
+ * holds it: 0 a named class -> 1 its registry dict -> 2 an unnamed class;
+ * 3 an unnamed class with a surplus (held by C); 4 one with neither. */
+static void
+test_a_class_made_at_runtime_is_no_class_root(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_TYPE, T_DICT, T_TYPE, T_TYPE, T_TYPE};
+    const unsigned extra[] = {0, 0, 0, 1, 0};
+    const unsigned unnamed = RC_NODE_TYPE | RC_NODE_UNNAMED_CLASS;
+    const unsigned flags[] = {RC_NODE_TYPE, 0, unnamed, unnamed, unnamed};
+    const test_edge e[] = {{0, 1}, {1, 2}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(5, e, 2, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    const uint8_t want[] = {RC_ROOT_CLASS, RC_ROOT_NONE, RC_ROOT_NONE, RC_ROOT_C, RC_ROOT_NONE};
+    assert_memory_equal(kinds, want, 5);
+    rc_paths *p = NULL;
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_paths_depth(p, 2), 2); /* through the registry */
+    assert_int_equal(rc_paths_depth(p, 4), RC_UNREACHED);
+    rc_paths_free(p);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 /* An lru wrapper that a program root reaches is no root: it must not
  * outrank its holder (sqlite3's statement cache wraps its Connection).  One
  * nothing else reaches stays a cache root, and explains only what no module,
@@ -844,6 +873,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_roots_are_classified),
+        cmocka_unit_test(test_a_class_made_at_runtime_is_no_class_root),
         cmocka_unit_test(test_a_cache_the_program_holds_is_no_root),
         cmocka_unit_test(test_equal_length_prefers_module_over_frame),
         cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
