@@ -37,10 +37,10 @@
  *        - type names and __module__ are read from the type's fields and by
  *          scanning its dict for exact str keys (a dict lookup would call a
  *          colliding user key's __eq__), the same for finding __sizeof__
- *          along the MRO; whether a heap type is found by its name (a class
- *          root, see named_class) is read the same way, through sys.modules,
- *          a module's md_dict and class dicts, each part of its __qualname__
- *          compared in place;
+ *          along the MRO; the heap types found by their name (class roots,
+ *          see find_named_classes) are read the same way, by one scan of
+ *          sys.modules, each module's md_dict and those classes' dicts,
+ *          names compared in place;
  *        - a size comes from the layout, or from a C __sizeof__ whose code
  *          lies in CPython's own image, its standard extension modules, or
  *          numpy's core (decided by where the code is, with dladdr, never by
@@ -147,6 +147,11 @@ typedef struct walk {
     uintptr_t *held; /* sorted copy of opts->held */
     uint64_t held_filter[4]; /* bit (addr >> 4) % 256 set for each held addr */
     PyObject *modules;
+    /* The heap types found by their name (find_named_classes), sorted,
+     * gathered at the first heap type a capture expands. */
+    uintptr_t *named;
+    size_t n_named, named_cap;
+    int named_built;
     PyObject *atexit; /* sys.modules' atexit module (borrowed), or NULL */
     PyObject *sizeof_name, *module_name;
     size_t static_type_extra;
@@ -678,63 +683,125 @@ str_span_equal(PyObject *key, PyObject *qual, Py_ssize_t start, Py_ssize_t len)
     return 1;
 }
 
-/* The value of the str key qual[start:start + len] in dict, or NULL: a scan
- * like dict_find_str's, which creates no object for the part. */
-static PyObject *
-dict_find_span(PyObject *dict, PyObject *qual, Py_ssize_t start, Py_ssize_t len)
+/* Whether str key is the str s followed by '.' and the part, or (when
+ * part is NULL) s itself; compared in place. */
+static int
+str_is_dotted(PyObject *key, PyObject *s, PyObject *part)
+{
+    if (!PyUnicode_CheckExact(key) || !str_readable(key) || !str_readable(s) ||
+        (part && !str_readable(part))) {
+        return 0;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (!part) {
+        return str_span_equal(key, s, 0, n);
+    }
+    Py_ssize_t k = PyUnicode_GET_LENGTH(part);
+    if (PyUnicode_GET_LENGTH(key) != n + 1 + k || PyUnicode_READ_CHAR(key, n) != '.') {
+        return 0;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ_CHAR(key, i) != PyUnicode_READ_CHAR(s, i)) {
+            return 0;
+        }
+    }
+    for (Py_ssize_t i = 0; i < k; i++) {
+        if (PyUnicode_READ_CHAR(key, n + 1 + i) != PyUnicode_READ_CHAR(part, i)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int cmp_addr(const void *a, const void *b);
+
+/* Add the heap types that `holder` (a module's or a class's dict) holds
+ * under their own name: their __qualname__ is `outer` + "." + the key (the
+ * key itself at a module's top, outer NULL) and their __module__ is
+ * `modname`.  RC_OK or RC_ENOMEM. */
+static rc_status
+add_named_in(walk *w, PyObject *holder, PyObject *outer, PyObject *modname)
 {
     PyObject *key, *value;
     Py_ssize_t pos = 0;
-    if (!dict || !PyDict_Check(dict)) {
-        return NULL;
+    if (!holder || !PyDict_Check(holder)) {
+        return RC_OK;
     }
-    while (PyDict_Next(dict, &pos, &key, &value)) {
-        if (str_span_equal(key, qual, start, len)) {
-            return value;
+    while (PyDict_Next(holder, &pos, &key, &value)) {
+        if (!PyType_Check(value) || !PyUnicode_CheckExact(key) ||
+            !PyType_HasFeature((PyTypeObject *)value, Py_TPFLAGS_HEAPTYPE)) {
+            continue;
+        }
+        PyObject *qual = ((PyHeapTypeObject *)value)->ht_qualname;
+        PyObject *module = heap_type_module((PyTypeObject *)value, w->module_name);
+        if (!qual || !PyUnicode_Check(qual) || !module || !str_readable(module) ||
+            !str_is_dotted(qual, outer ? outer : key, outer ? key : NULL) ||
+            !str_is_dotted(module, modname, NULL)) {
+            continue;
+        }
+        if (w->n_named == w->named_cap) {
+            size_t cap = w->named_cap ? w->named_cap * 2 : 256;
+            uintptr_t *p = rc_reallocarray(w->named, cap, sizeof *p);
+            if (!p) {
+                return RC_ENOMEM;
+            }
+            w->named = p;
+            w->named_cap = cap;
+        }
+        w->named[w->n_named++] = (uintptr_t)value;
+    }
+    return RC_OK;
+}
+
+/* The heap types that can be found by their name (sorted, in w->named): a
+ * module in sys.modules holds one under its __qualname__ and its
+ * __module__ is that module's name there; a nested one is in turn held by
+ * one found so before it, under the last part of its __qualname__.  One
+ * scan of each module's dict and of each such class's dict (a lookup per
+ * type would be quadratic in a module of many classes), reading only:
+ * dicts are scanned (see dict_find_str), a module's dict is its md_dict,
+ * names are compared in place.  RC_OK or RC_ENOMEM. */
+static rc_status
+find_named_classes(walk *w)
+{
+    PyObject *modname, *m;
+    Py_ssize_t pos = 0;
+    rc_status st = RC_OK;
+    w->named_built = 1;
+    while (st == RC_OK && PyDict_Next(w->modules, &pos, &modname, &m)) {
+        if (PyUnicode_CheckExact(modname) && str_readable(modname) && PyModule_Check(m)) {
+            size_t from = w->n_named;
+            st = add_named_in(w, PyModule_GetDict(m), NULL, modname);
+            /* The classes nested in those, breadth first: each qualname is
+             * longer than its holder's, so this ends. */
+            for (size_t i = from; st == RC_OK && i < w->n_named; i++) {
+                PyTypeObject *outer = (PyTypeObject *)w->named[i];
+                st = add_named_in(w, type_dict((PyObject *)outer),
+                                  ((PyHeapTypeObject *)outer)->ht_qualname, modname);
+            }
         }
     }
-    return NULL;
+    if (st == RC_OK && w->n_named) {
+        qsort(w->named, w->n_named, sizeof *w->named, cmp_addr);
+    }
+    return st;
 }
 
 /* Whether a type can be found by its name, which makes it a class root
- * (RC_NODE_UNNAMED_CLASS otherwise): a static type always; a heap type when
- * the module its __module__ names (in sys.modules) holds it under the first
- * part of its __qualname__, each further part found in the class before it.
- * Only reads: dicts are scanned for exact str keys (see dict_find_str), a
- * module's dict is its md_dict, and a part is compared in place. */
-static int
-named_class(walk *w, PyTypeObject *tp)
+ * (RC_NODE_UNNAMED_CLASS otherwise): a static type always, a heap type when
+ * find_named_classes found it.  RC_OK or RC_ENOMEM. */
+static rc_status
+named_class(walk *w, PyTypeObject *tp, int *named)
 {
+    *named = 1;
     if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
-        return 1;
+        return RC_OK;
     }
-    PyObject *qual = ((PyHeapTypeObject *)tp)->ht_qualname;
-    PyObject *module = heap_type_module(tp, w->module_name);
-    if (!qual || !PyUnicode_Check(qual) || !str_readable(qual) || !module ||
-        !str_readable(module)) {
-        return 0;
-    }
-    PyObject *m = dict_find_str(w->modules, module);
-    if (!m || !PyModule_Check(m)) {
-        return 0;
-    }
-    PyObject *holder = PyModule_GetDict(m);
-    Py_ssize_t n = PyUnicode_GET_LENGTH(qual);
-    for (Py_ssize_t start = 0;;) {
-        Py_ssize_t end = start;
-        while (end < n && PyUnicode_READ_CHAR(qual, end) != '.') {
-            end++;
-        }
-        PyObject *found = dict_find_span(holder, qual, start, end - start);
-        if (end == n) {
-            return found == (PyObject *)tp;
-        }
-        if (!found || !PyType_Check(found)) {
-            return 0;
-        }
-        holder = type_dict(found);
-        start = end + 1;
-    }
+    rc_status st = w->named_built ? RC_OK : find_named_classes(w);
+    uintptr_t addr = (uintptr_t)tp;
+    *named = st == RC_OK && w->n_named &&
+             bsearch(&addr, w->named, w->n_named, sizeof addr, cmp_addr) != NULL;
+    return st;
 }
 
 /* Intern tp: qualified name ("mod.Qual.Name", builtins bare) and __name__. */
@@ -1137,7 +1204,11 @@ expand(walk *w, PyObject *op, unsigned seeded)
         }
     } else if (PyType_Check(op)) {
         flags |= RC_NODE_TYPE;
-        if (!named_class(w, (PyTypeObject *)op)) {
+        int named;
+        if ((st = named_class(w, (PyTypeObject *)op, &named)) != RC_OK) {
+            return st;
+        }
+        if (!named) {
             flags |= RC_NODE_UNNAMED_CLASS;
         }
     } else if (PyModule_Check(op)) {
@@ -1983,6 +2054,7 @@ finally:
     rc_free(w.frame_refs);
     rc_free(w.frames);
     rc_free(w.held);
+    rc_free(w.named);
     rc_free(w.name);
     Py_XDECREF(w.sizeof_name);
     Py_XDECREF(w.module_name);
