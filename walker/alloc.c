@@ -105,6 +105,22 @@ rc_reallocarray(void *ptr, size_t n, size_t size)
     return rc_realloc(ptr, n * size);
 }
 
+int
+rc_room(void **arr, size_t n, size_t *cap, size_t size, size_t first)
+{
+    if (n < *cap) {
+        return 0;
+    }
+    size_t c = *cap ? *cap * 2 : first;
+    void *p = *cap > SIZE_MAX / 2 ? NULL : rc_reallocarray(*arr, c, size);
+    if (!p) {
+        return -1;
+    }
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
 void
 rc_free(void *ptr)
 {

@@ -739,14 +739,8 @@ add_named_in(walk *w, PyObject *holder, PyObject *outer, PyObject *modname)
             !str_is_dotted(module, modname, NULL)) {
             continue;
         }
-        if (w->n_named == w->named_cap) {
-            size_t cap = w->named_cap ? w->named_cap * 2 : 256;
-            uintptr_t *p = rc_reallocarray(w->named, cap, sizeof *p);
-            if (!p) {
-                return RC_ENOMEM;
-            }
-            w->named = p;
-            w->named_cap = cap;
+        if (rc_room((void **)&w->named, w->n_named, &w->named_cap, sizeof *w->named, 256) < 0) {
+            return RC_ENOMEM;
         }
         w->named[w->n_named++] = (uintptr_t)value;
     }
@@ -867,14 +861,8 @@ intern_type(walk *w, PyTypeObject *tp, uint32_t *out)
     }
     /* Room for the new type's sizing first, so that an interned type always
      * has one. */
-    if (w->n_types == w->sizing_cap) {
-        size_t cap = w->sizing_cap ? w->sizing_cap * 2 : 256;
-        sizing *p = rc_reallocarray(w->sizing, cap, sizeof *p);
-        if (!p) {
-            return RC_ENOMEM;
-        }
-        w->sizing = p;
-        w->sizing_cap = cap;
+    if (rc_room((void **)&w->sizing, w->n_types, &w->sizing_cap, sizeof *w->sizing, 256) < 0) {
+        return RC_ENOMEM;
     }
     sizing s;
     flags |= type_sizing(tp, w->sizeof_name, &w->trust, &s);

@@ -38,23 +38,6 @@ rc_hood_free(rc_hood *h)
     memset(h, 0, sizeof *h);
 }
 
-/* Room for one more item in *arr (n used of *cap items of `size` bytes). */
-static int
-grow(void **arr, size_t n, size_t *cap, size_t size)
-{
-    if (n < *cap) {
-        return 0;
-    }
-    size_t c = *cap ? *cap * 2 : 64;
-    void *p = rc_reallocarray(*arr, c, size);
-    if (!p) {
-        return -1;
-    }
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 static rc_status
 add_object(walk *w, rc_id v, uint32_t depth)
 {
@@ -62,8 +45,8 @@ add_object(walk *w, rc_id v, uint32_t depth)
         return RC_ETOOBIG; /* answer indexes are uint32, below the slot marks */
     }
     size_t cap = w->cap;
-    if (grow((void **)&w->h.ids, w->h.n, &cap, sizeof *w->h.ids) < 0 ||
-        grow((void **)&w->h.depth, w->h.n, &w->cap, sizeof *w->h.depth) < 0) {
+    if (rc_room((void **)&w->h.ids, w->h.n, &cap, sizeof *w->h.ids, 64) < 0 ||
+        rc_room((void **)&w->h.depth, w->h.n, &w->cap, sizeof *w->h.depth, 64) < 0) {
         return RC_ENOMEM;
     }
     w->h.ids[w->h.n] = v;
@@ -134,7 +117,8 @@ expand(walk *w, size_t head)
         if (w->slot[v] == SLOT_DROPPED) {
             continue;
         }
-        if (grow((void **)&w->h.edges, w->h.n_edges, &w->edges_cap, sizeof *w->h.edges) < 0) {
+        if (rc_room((void **)&w->h.edges, w->h.n_edges, &w->edges_cap, sizeof *w->h.edges,
+                    64) < 0) {
             return RC_ENOMEM;
         }
         w->h.edges[w->h.n_edges++] = o->backwards
@@ -142,7 +126,7 @@ expand(walk *w, size_t head)
             : (rc_hood_edge){(uint32_t)head, w->slot[v], (uint32_t)i};
     }
     if (more) {
-        if (grow((void **)&w->h.more, w->h.n_more, &w->more_cap, sizeof *w->h.more) < 0) {
+        if (rc_room((void **)&w->h.more, w->h.n_more, &w->more_cap, sizeof *w->h.more, 64) < 0) {
             return RC_ENOMEM;
         }
         w->h.more[w->h.n_more++] =

@@ -591,14 +591,8 @@ sig_intern(sig_table *t, uint32_t parent, uint32_t type, uint32_t index)
     }
     size_t s = sig_slot(t, parent, type, index);
     if (!t->slots[s].id) {
-        if (t->count + 1 >= t->by_id_cap) {
-            size_t cap = t->by_id_cap ? 2 * t->by_id_cap : 64;
-            sig_entry *grown = rc_reallocarray(t->by_id, cap, sizeof *grown);
-            if (!grown) {
-                return NO_SIG;
-            }
-            t->by_id = grown;
-            t->by_id_cap = cap;
+        if (rc_room((void **)&t->by_id, t->count + 1, &t->by_id_cap, sizeof *t->by_id, 64) < 0) {
+            return NO_SIG;
         }
         t->slots[s] = (sig_entry){parent, type, index, (uint32_t)++t->count};
         t->by_id[t->count] = t->slots[s];
@@ -614,14 +608,8 @@ signature(const rc_graph *g, const rc_paths *p, sig_table *t, rc_id v)
 {
     size_t sp = 0;
     for (rc_id u = v; t->of[u] == NO_SIG; u = p->parent[u]) {
-        if (sp == t->stack_cap) {
-            size_t cap = t->stack_cap ? 2 * t->stack_cap : 64;
-            rc_id *s = rc_reallocarray(t->stack, cap, sizeof *s);
-            if (!s) {
-                return NO_SIG;
-            }
-            t->stack = s;
-            t->stack_cap = cap;
+        if (rc_room((void **)&t->stack, sp, &t->stack_cap, sizeof *t->stack, 64) < 0) {
+            return NO_SIG;
         }
         t->stack[sp++] = u;
         if (p->parent[u] == RC_NO_ID) {

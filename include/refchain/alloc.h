@@ -33,6 +33,10 @@ void *rc_realloc(void *ptr, size_t size);
 void *rc_reallocarray(void *ptr, size_t n, size_t size);
 /* NULL is allowed (a no-op). */
 void rc_free(void *ptr);
+/* Room for one more element in *arr, which uses n of its *cap elements of
+ * `size` bytes: when full it doubles (to `first` when empty).  0, or -1
+ * when out of memory (*arr and *cap unchanged). */
+int rc_room(void **arr, size_t n, size_t *cap, size_t size, size_t first);
 /* Blocks mapped from the kernel (the capture's pool's large ones,
  * refchain/pool.h), of `bytes` (a multiple of the page size, which the
  * caller rounds to): counted and failed like the calls above.

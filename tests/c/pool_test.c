@@ -490,6 +490,41 @@ test_arrays_and_their_overflow(void **state)
     use_default_allocator();
 }
 
+/* rc_room: nothing while there is room, the first size when empty, then
+ * doubling; a failed growth (out of memory, or a capacity that cannot
+ * double) leaves the array and its capacity as they were. */
+static void
+test_room_for_one_more(void **state)
+{
+    (void)state;
+    int *a = NULL;
+    size_t cap = 0;
+    assert_int_equal(rc_room((void **)&a, 0, &cap, sizeof *a, 4), 0);
+    assert_non_null(a);
+    assert_int_equal(cap, 4);
+    int *was = a;
+    assert_int_equal(rc_room((void **)&a, 3, &cap, sizeof *a, 4), 0);
+    assert_ptr_equal(a, was);
+    assert_int_equal(cap, 4);
+    for (int i = 0; i < 4; i++) {
+        a[i] = i;
+    }
+    rc_alloc_fail_after(0);
+    assert_int_equal(rc_room((void **)&a, 4, &cap, sizeof *a, 4), -1);
+    rc_alloc_fail_after(-1);
+    assert_ptr_equal(a, was);
+    assert_int_equal(cap, 4);
+    assert_int_equal(rc_room((void **)&a, 4, &cap, sizeof *a, 4), 0);
+    assert_int_equal(cap, 8);
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(a[i], i);
+    }
+    size_t huge = SIZE_MAX / 2 + 1;
+    assert_int_equal(rc_room((void **)&a, huge, &huge, sizeof *a, 4), -1);
+    assert_int_equal(huge, SIZE_MAX / 2 + 1);
+    rc_free(a);
+}
+
 /* A question asked again (here the breadth-first search from the roots
  * that chains, explain() and garbage() run) takes its per-node arrays
  * from what the last one left in the pool: with only its own small
@@ -542,6 +577,7 @@ main(void)
         cmocka_unit_test(test_a_builder_expecting_its_references_builds_the_same_graph),
         cmocka_unit_test(test_populate_faults_pages_in_and_keeps_their_contents),
         cmocka_unit_test(test_arrays_and_their_overflow),
+        cmocka_unit_test(test_room_for_one_more),
         cmocka_unit_test(test_a_growing_block_takes_a_kept_one),
         cmocka_unit_test(test_a_resized_block_keeps_its_contents),
         cmocka_unit_test(test_a_search_asked_again_reuses_its_arrays),
