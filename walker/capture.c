@@ -2067,57 +2067,11 @@ rc_capture_census(const rc_capture_opts *opts, unsigned flags, rc_census **out)
     return st;
 }
 
-/* Whether `name` (a str) is sysconfig or a module it imports for its data. */
-static int
-is_sysconfig_module(PyObject *name)
-{
-    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-    if (!s) {
-        PyErr_Clear();
-        return 0;
-    }
-    return strcmp(s, "sysconfig") == 0 || strncmp(s, "sysconfig.", 10) == 0 ||
-           strncmp(s, "_sysconfigdata", 14) == 0;
-}
-
-/* Take out of sys.modules the sysconfig modules that are not in `before`
- * (a copy of sys.modules' keys): imported for one value at the extension's
- * import, they would stay in every heap refchain reports on, their data
- * (thousands of str) among the user's objects (docs/guide.md, "What
- * refchain imports").  Errors are cleared: the modules just stay. */
-static void
-drop_new_sysconfig(PyObject *before)
-{
-    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
-    PyObject *keys = before && modules && PyDict_Check(modules) ? PyDict_Keys(modules) : NULL;
-    for (Py_ssize_t i = 0; keys && i < PyList_GET_SIZE(keys); i++) {
-        PyObject *key = PyList_GET_ITEM(keys, i);
-        int known = PySet_Contains(before, key);
-        if (known == 0 && is_sysconfig_module(key) && PyDict_DelItem(modules, key) < 0) {
-            PyErr_Clear();
-        }
-        if (known < 0) {
-            PyErr_Clear();
-        }
-    }
-    Py_XDECREF(keys);
-    PyErr_Clear();
-}
-
-/* The real path of the standard library's extension directory (sysconfig's
- * DESTSHARED), PyMem_RawMalloc'ed, or NULL. */
+/* realpath(path) in PyMem_RawMalloc'ed memory, or NULL. */
 static char *
-stdlib_ext_dir(void)
+real_dir(const char *path)
 {
-    char *result = NULL;
-    PyObject *modules = PySys_GetObject("modules"); /* borrowed */
-    PyObject *before = modules && PyDict_Check(modules) ? PySet_New(modules) : NULL;
-    PyErr_Clear();
-    PyObject *sysconfig = PyImport_ImportModule("sysconfig");
-    PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
-                              : NULL;
-    PyObject *bytes = dir && PyUnicode_Check(dir) ? PyUnicode_EncodeFSDefault(dir) : NULL;
-    char *real = bytes ? realpath(PyBytes_AS_STRING(bytes), NULL) : NULL;
+    char *real = path ? realpath(path, NULL) : NULL, *result = NULL;
     if (real) {
         size_t n = strlen(real) + 1;
         result = PyMem_RawMalloc(n);
@@ -2126,12 +2080,45 @@ stdlib_ext_dir(void)
         }
         free(real);
     }
+    return result;
+}
+
+/* The real path of the standard library's extension directory (sysconfig's
+ * DESTSHARED), PyMem_RawMalloc'ed, or NULL.  On a POSIX build it is
+ * <sys.base_exec_prefix>/<sys.platlibdir>/pythonX.Y/lib-dynload, read
+ * without importing sysconfig: its modules and data (thousands of str)
+ * would stay in every heap refchain reports on.  sysconfig answers only
+ * where that directory does not exist (and stays imported: unloading a
+ * module leaves its objects for a later collection to free, in the middle
+ * of the program's work). */
+static char *
+stdlib_ext_dir(void)
+{
+    char path[4096];
+    PyObject *prefix = PySys_GetObject("base_exec_prefix"); /* borrowed */
+    PyObject *libdir = PySys_GetObject("platlibdir");       /* 3.9+ */
+    PyObject *pb = prefix && PyUnicode_Check(prefix) ? PyUnicode_EncodeFSDefault(prefix) : NULL;
+    PyObject *lb = libdir && PyUnicode_Check(libdir) ? PyUnicode_EncodeFSDefault(libdir) : NULL;
+    int n = pb ? snprintf(path, sizeof path, "%s/%s/python%d.%d/lib-dynload",
+                          PyBytes_AS_STRING(pb), lb ? PyBytes_AS_STRING(lb) : "lib",
+                          PY_MAJOR_VERSION, PY_MINOR_VERSION)
+               : -1;
+    Py_XDECREF(pb);
+    Py_XDECREF(lb);
+    PyErr_Clear();
+    char *result = n > 0 && (size_t)n < sizeof path ? real_dir(path) : NULL;
+    if (result) {
+        return result;
+    }
+    PyObject *sysconfig = PyImport_ImportModule("sysconfig");
+    PyObject *dir = sysconfig ? PyObject_CallMethod(sysconfig, "get_config_var", "s", "DESTSHARED")
+                              : NULL;
+    PyObject *bytes = dir && PyUnicode_Check(dir) ? PyUnicode_EncodeFSDefault(dir) : NULL;
+    result = bytes ? real_dir(PyBytes_AS_STRING(bytes)) : NULL;
     PyErr_Clear();
     Py_XDECREF(bytes);
     Py_XDECREF(dir);
     Py_XDECREF(sysconfig);
-    drop_new_sysconfig(before);
-    Py_XDECREF(before);
     return result;
 }
 

@@ -17,14 +17,15 @@ import sys as _sys
 
 
 def _free_threaded():
-    """Whether this is a free-threaded build (3.13+ only): its ABI flags
-    say so ("t"); where there are none (Windows), sysconfig does, read only
-    there, since importing it adds its modules to the heap asked about."""
-    if _sys.version_info < (3, 13):
-        return False
+    """Whether this is a free-threaded build (3.13+): its ABI flags say so
+    ("t", which no earlier build has); where there are none (Windows),
+    sysconfig does, read only there, since importing it adds its modules to
+    the heap asked about."""
     flags = getattr(_sys, "abiflags", None)
     if flags is not None:
         return "t" in flags
+    if _sys.version_info < (3, 13):
+        return False
     import sysconfig
     return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 

@@ -105,7 +105,10 @@ print(json.dumps([[l.typename, l.count, [str(g) for g in l.groups]] for l in rep
 """).stdout
     leaks = {name: (count, groups) for name, count, groups in json.loads(out)}
     # Before 3.11 an instance with attributes has a __dict__.
-    assert set(leaks) - {"dict"} == {"__main__.Order", "int", "list", "str"}, out
+    # str grows by the Orders' names, less the strs that die meanwhile: on
+    # 3.9 not in every round, so it may not be reported.
+    assert {"__main__.Order", "int", "list"} <= set(leaks) - {"dict"} <= \
+        {"__main__.Order", "int", "list", "str"}, out
     for name, (count, groups) in leaks.items():
         # Other strs die meanwhile (the net growth of str is lower).
         assert count == 150 or name == "str" and 90 <= count <= 150, (name, out)
