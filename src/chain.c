@@ -786,13 +786,11 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (st == RC_OK) {
         /* No Python code has run since the capture: relate may read its
          * objects to tell positional references (as a dump labels them). */
-        rc_relate_hops hops = {.g = a.g};
-        rc_relate_ctx_init(&hops.ctx, RC_RELATE_CAPTURE);
-        hops.ctx.memo = rc_relate_memo_new();
-        rc_hop_names hop_names = {rc_relate_hop_positional, &hops};
+        rc_relate_hops hops;
+        rc_hop_names hop_names = rc_relate_hops_open(&hops, a.g);
         st = rc_explain(a.g, a.paths, a.kinds, d, members, n, by_type, (size_t)limit, &hop_names,
                         &e);
-        rc_relate_memo_free(hops.ctx.memo);
+        rc_relate_hops_close(&hops);
         rc_dominators_free(d);
     }
     if (st != RC_OK) {

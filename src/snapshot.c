@@ -886,15 +886,7 @@ snap_dominator_top(PyObject *op, PyObject *arg)
         return PyErr_NoMemory();
     }
     rc_status st = rc_dominators_top(SNAP(op)->dom, cap, ids, &n);
-    PyObject *list = st == RC_OK ? PyList_New((Py_ssize_t)n) : rc_raise(st);
-    for (size_t i = 0; list && i < n; i++) {
-        PyObject *item = PyLong_FromUnsignedLong(ids[i]);
-        if (!item) {
-            Py_CLEAR(list);
-            break;
-        }
-        PyList_SET_ITEM(list, (Py_ssize_t)i, item);
-    }
+    PyObject *list = st == RC_OK ? rc_id_list(ids, n) : rc_raise(st);
     rc_free(ids);
     return list;
 }

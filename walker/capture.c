@@ -668,15 +668,12 @@ heap_type_module(PyTypeObject *tp, PyObject *module_name)
     return module && PyUnicode_Check(module) ? module : NULL;
 }
 
-/* Whether the str key is qual[start:start + len], read in place. */
+/* Whether a[at:at + n] is b[0:n], both readable strs, read in place. */
 static int
-str_span_equal(PyObject *key, PyObject *qual, Py_ssize_t start, Py_ssize_t len)
+str_span_is(PyObject *a, Py_ssize_t at, PyObject *b, Py_ssize_t n)
 {
-    if (!PyUnicode_CheckExact(key) || !str_readable(key) || PyUnicode_GET_LENGTH(key) != len) {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < len; i++) {
-        if (PyUnicode_READ_CHAR(key, i) != PyUnicode_READ_CHAR(qual, start + i)) {
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyUnicode_READ_CHAR(a, at + i) != PyUnicode_READ_CHAR(b, i)) {
             return 0;
         }
     }
@@ -692,25 +689,9 @@ str_is_dotted(PyObject *key, PyObject *s, PyObject *part)
         (part && !str_readable(part))) {
         return 0;
     }
-    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
-    if (!part) {
-        return str_span_equal(key, s, 0, n);
-    }
-    Py_ssize_t k = PyUnicode_GET_LENGTH(part);
-    if (PyUnicode_GET_LENGTH(key) != n + 1 + k || PyUnicode_READ_CHAR(key, n) != '.') {
-        return 0;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        if (PyUnicode_READ_CHAR(key, i) != PyUnicode_READ_CHAR(s, i)) {
-            return 0;
-        }
-    }
-    for (Py_ssize_t i = 0; i < k; i++) {
-        if (PyUnicode_READ_CHAR(key, n + 1 + i) != PyUnicode_READ_CHAR(part, i)) {
-            return 0;
-        }
-    }
-    return 1;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), k = part ? PyUnicode_GET_LENGTH(part) : -1;
+    return PyUnicode_GET_LENGTH(key) == n + 1 + k && str_span_is(key, 0, s, n) &&
+           (!part || (PyUnicode_READ_CHAR(key, n) == '.' && str_span_is(key, n + 1, part, k)));
 }
 
 static int cmp_addr(const void *a, const void *b);

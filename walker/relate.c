@@ -2273,8 +2273,8 @@ rc_relate_out(const rc_relate_ctx *ctx, PyObject *parent, PyObject *const *child
     return st;
 }
 
-int
-rc_relate_hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge)
+static int
+hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge)
 {
     const rc_relate_hops *h = hops;
     rc_relation rel;
@@ -2285,6 +2285,22 @@ rc_relate_hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge)
     int positional = rc_relation_positional(&rel);
     rc_relation_clear(&rel);
     return positional;
+}
+
+rc_hop_names
+rc_relate_hops_open(rc_relate_hops *h, const rc_graph *g)
+{
+    h->g = g;
+    rc_relate_ctx_init(&h->ctx, RC_RELATE_CAPTURE);
+    h->ctx.memo = rc_relate_memo_new();
+    return (rc_hop_names){hop_positional, h};
+}
+
+void
+rc_relate_hops_close(rc_relate_hops *h)
+{
+    rc_relate_memo_free(h->ctx.memo);
+    h->ctx.memo = NULL;
 }
 
 /* ---- context ----------------------------------------------------------------- */

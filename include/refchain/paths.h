@@ -119,7 +119,7 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
 /* What names a graph's references, for grouping: positional(ctx, parent,
  * child, edge) says whether parent's edge-th out-edge (to child) is
  * positional (1), named (0), or -1 when out of memory.  A live graph asks
- * relate (refchain/relate.h, rc_relate_hop_positional), a loaded one its
+ * relate (refchain/relate.h, rc_relate_hops_open), a loaded one its
  * edge labels (rc_snapshot_hop_positional), so both group alike. */
 typedef struct rc_hop_names {
     int (*positional)(void *ctx, rc_id parent, rc_id child, uint32_t edge);

@@ -29,6 +29,7 @@
 #include <stddef.h>
 
 #include "refchain/graph.h"
+#include "refchain/paths.h"
 #include "refchain/present.h"
 #include "refchain/status.h"
 
@@ -108,7 +109,7 @@ rc_status rc_relate_path(const rc_relate_ctx *ctx, struct _object *const *objs, 
                          rc_label_step **steps, size_t *n_steps);
 
 /* What names a live graph's references for grouping (refchain/paths.h's
- * rc_hop_names, with rc_relate_hop_positional): ctx in RC_RELATE_CAPTURE
+ * rc_hop_names, from rc_relate_hops_open): ctx in RC_RELATE_CAPTURE
  * mode, as a dump's labels are made, so that a live graph and its snapshot
  * group alike. */
 typedef struct rc_relate_hops {
@@ -116,12 +117,13 @@ typedef struct rc_relate_hops {
     const rc_graph *g; /* captured live, with every reference (no pruning) */
 } rc_relate_hops;
 
-/* Whether g's reference parent -> child (parent's edge-th out-edge) is
- * positional (rc_relation_positional of what rc_relate names it): 1 or 0,
- * -1 on ENOMEM.  hops: an rc_relate_hops.  It reads the objects at g's
- * addresses: only while no Python code has run since g was captured (see
- * rc_capture_hold); runs none. */
-int rc_relate_hop_positional(void *hops, rc_id parent, rc_id child, uint32_t edge);
+/* What names g's references for grouping, until rc_relate_hops_close(h):
+ * whether parent's edge-th out-edge is positional (rc_relation_positional
+ * of what rc_relate names it).  It reads the objects at g's addresses: only
+ * while no Python code has run since g was captured (see rc_capture_hold);
+ * runs none.  Without a memo (out of memory) it relates without one. */
+rc_hop_names rc_relate_hops_open(rc_relate_hops *h, const rc_graph *g);
+void rc_relate_hops_close(rc_relate_hops *h);
 
 /* The name of thread `ident` of this interpreter (one of n_threads, see
  * rc_frame_thread in refchain/pycompat.h), as threading names it: its
