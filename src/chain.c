@@ -542,7 +542,8 @@ finally:
 /* ---- explain ------------------------------------------------------------- */
 
 PyObject *
-rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges, size_t n)
+rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const rc_id *Py_UNUSED(ids),
+            const uint32_t *edges, size_t n)
 {
     PyObject **own = rc_malloc(n * sizeof *own);
     uint32_t *own_edges = rc_malloc(n * sizeof *own_edges);
@@ -559,17 +560,22 @@ rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *e
     return chain_new(module, kind, own, (Py_ssize_t)n, own_edges);
 }
 
-/* [(count, bytes, chain, members)] for set s of e; objs[i] holds e->ids[i]. */
+/* [(count, bytes, chain, members)] for set s of e; objs[i] holds e->ids[i]
+ * (or objs is NULL, and `members` makes what stands for them). */
 static PyObject *
 group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
-           PyObject *const *objs, rc_chain_maker make_chain)
+           PyObject *const *objs, rc_chain_maker make_chain, const rc_members_maker *members_of)
 {
     PyObject *list = PyList_New((Py_ssize_t)s->n_groups);
     for (size_t i = 0; list && i < s->n_groups; i++) {
         const rc_explained_group *gr = &e->groups[s->first + i];
-        PyObject *chain = make_chain(module, gr->kind, objs + gr->chain_at,
-                                     e->edges + gr->chain_at, gr->chain_len);
-        PyObject *members = chain ? rc_list_of(objs + gr->members_at, gr->count) : NULL;
+        PyObject *chain = make_chain(module, gr->kind, objs ? objs + gr->chain_at : NULL,
+                                     e->ids + gr->chain_at, e->edges + gr->chain_at,
+                                     gr->chain_len);
+        PyObject *members = !chain ? NULL
+                            : members_of ? members_of->make(members_of->ctx,
+                                                            e->ids + gr->members_at, gr->count)
+                                         : rc_list_of(objs + gr->members_at, gr->count);
         PyObject *item = members ? Py_BuildValue("(nKOOKK(nKK))", (Py_ssize_t)gr->count,
                                                  (unsigned long long)gr->bytes, chain, members,
                                                  (unsigned long long)gr->retained_bytes,
@@ -591,11 +597,12 @@ group_list(PyObject *module, const rc_explanation *e, const rc_explained_set *s,
 
 PyObject *
 rc_explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_explanation *e,
-                  PyObject *const *objs, rc_chain_maker make_chain)
+                  PyObject *const *objs, rc_chain_maker make_chain,
+                  const rc_members_maker *members)
 {
     if (!by_type) {
         const rc_explained_set *s = &e->sets[0];
-        PyObject *groups = group_list(module, e, s, objs, make_chain);
+        PyObject *groups = group_list(module, e, s, objs, make_chain, members);
         PyObject *result = groups ? Py_BuildValue("(nKnO)", (Py_ssize_t)s->count,
                                                   (unsigned long long)s->bytes,
                                                   (Py_ssize_t)s->all_groups, groups)
@@ -606,7 +613,7 @@ rc_explain_result(PyObject *module, const rc_graph *g, int by_type, const rc_exp
     PyObject *result = PyList_New((Py_ssize_t)e->n_sets);
     for (size_t k = 0; result && k < e->n_sets; k++) {
         const rc_explained_set *s = &e->sets[k];
-        PyObject *groups = group_list(module, e, s, objs, make_chain);
+        PyObject *groups = group_list(module, e, s, objs, make_chain, members);
         PyObject *item = groups ? Py_BuildValue("(snKOKK)", rc_graph_type_name(g, s->type),
                                                 (Py_ssize_t)s->count,
                                                 (unsigned long long)s->bytes, groups,
@@ -802,7 +809,7 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
          * labels as it is made: no collection (and so no Python code) runs
          * until the last one has. */
         int paused = rc_gc_pause();
-        result = rc_explain_result(module, a.g, by_type, &e, objs, rc_chain_of);
+        result = rc_explain_result(module, a.g, by_type, &e, objs, rc_chain_of, NULL);
         rc_gc_resume(paused);
     }
 finally:

@@ -158,22 +158,32 @@ extern PyMethodDef rc_retained_methods[];
 /* A Chain (src/chain.c) of objs[0..n) (new references are taken) and
  * edges[0..n); kind is an rc_root_kind, or RC_ROOT_KINDS for a chain no
  * root reaches.  NULL with an exception set. */
-PyObject *rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const uint32_t *edges,
-                      size_t n);
+PyObject *rc_chain_of(PyObject *module, int kind, PyObject *const *objs, const rc_id *ids,
+                      const uint32_t *edges, size_t n);
 
-/* What makes a chain of an answer: rc_chain_of live, plain data for a
- * loaded snapshot (src/snapshot.c). */
+/* What makes a chain of an answer: rc_chain_of live (from objs), plain
+ * data for a loaded snapshot (src/snapshot.c: from the node ids; objs may
+ * be NULL). */
 typedef PyObject *(*rc_chain_maker)(PyObject *module, int kind, PyObject *const *objs,
-                                    const uint32_t *edges, size_t n);
+                                    const rc_id *ids, const uint32_t *edges, size_t n);
+
+/* What stands for a group's members in an answer: NULL for the list of
+ * objs (live); a snapshot's makes its allocation counts from the node ids
+ * alone, so that no int is made per member (src/snapshot.c). */
+typedef struct rc_members_maker {
+    PyObject *(*make)(void *ctx, const rc_id *ids, size_t n);
+    void *ctx;
+} rc_members_maker;
 
 struct rc_explanation;
 /* The Python answer of _explain (src/chain.c), once objs[k] stands for the
- * explanation's ids[k]: [(count, bytes, chain, members, retained bytes,
+ * explanation's ids[k] (objs may be NULL when members is given and
+ * make_chain reads ids): [(count, bytes, chain, members, retained bytes,
  * retained count)], or by type [(type name, count, bytes, [group],
  * retained bytes, retained count)]. */
 PyObject *rc_explain_result(PyObject *module, const rc_graph *g, int by_type,
                             const struct rc_explanation *e, PyObject *const *objs,
-                            rc_chain_maker make_chain);
+                            rc_chain_maker make_chain, const rc_members_maker *members);
 
 /* What holds the objects an answer names (src/retained.c): take_objects
  * live, node ids as ints for a loaded snapshot (src/snapshot.c).  NULL

@@ -75,8 +75,8 @@ suspect_item(PyObject *module, const rc_graph *g, const rc_suspects *s, size_t i
 {
     const rc_suspect *it = &s->items[i];
     int kind = it->kind == RC_ROOT_NONE ? RC_ROOT_KINDS : it->kind;
-    PyObject *chain = make_chain(module, kind, objs + it->chain_at, s->edges + it->chain_at,
-                                 it->chain_len);
+    PyObject *chain = make_chain(module, kind, objs + it->chain_at, s->ids + it->chain_at,
+                                 s->edges + it->chain_at, it->chain_len);
     if (!chain) {
         return NULL;
     }

@@ -18,10 +18,15 @@
 
 /* ---- _load(path) -> SnapshotGraph---------------------------------------------- */
 
+/* A root record of the file: its node and its index among the roots. */
+typedef struct root_ref {
+    uint32_t node, index;
+} root_ref;
+
 typedef struct snap_obj {
     rc_tool base;
     rc_snapshot *s;
-    uint32_t *root_at;  /* per node: its root index in the file, or RC_SNAP_NONE */
+    root_ref *roots;    /* the file's roots by node (then index): a few, not one per node */
     uint8_t *kinds;     /* per node: rc_roots_classify, made on first use */
     rc_paths *paths;    /* the BFS from the roots, made on first use */
     rc_dominators *dom; /* the dominator tree, made on first use */
@@ -37,9 +42,34 @@ snap_dealloc(PyObject *op)
     rc_dominators_free(self->dom);
     rc_paths_free(self->paths);
     rc_free(self->kinds);
-    rc_free(self->root_at);
+    rc_free(self->roots);
     rc_snapshot_free(self->s);
     rc_tool_dealloc(op);
+}
+
+static int
+cmp_root_ref(const void *x, const void *y)
+{
+    const root_ref *a = x, *b = y;
+    return a->node != b->node ? (a->node > b->node) - (a->node < b->node)
+                              : (a->index > b->index) - (a->index < b->index);
+}
+
+/* Node v's root index in the file (the last record naming it), or
+ * RC_SNAP_NONE. */
+static uint32_t
+root_index(const rc_snapshot *s, const root_ref *roots, rc_id v)
+{
+    size_t lo = 0, hi = rc_snapshot_root_count(s); /* the first record past v: lo */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (roots[mid].node <= v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo && roots[lo - 1].node == v ? roots[lo - 1].index : RC_SNAP_NONE;
 }
 
 static PyObject *
@@ -59,23 +89,22 @@ rc_load_py(PyObject *module, PyObject *arg)
     if (st != RC_SNAP_OK) {
         return rc_snap_raise(st, msg);
     }
-    rc_graph *g = rc_snapshot_graph(s);
-    size_t n = rc_graph_node_count(g), nr = rc_snapshot_root_count(s);
-    uint32_t *root_at = rc_reallocarray(NULL, n ? n : 1, sizeof *root_at);
-    snap_obj *self = root_at ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type)
-                             : NULL;
+    size_t nr = rc_snapshot_root_count(s);
+    root_ref *roots = rc_reallocarray(NULL, nr ? nr : 1, sizeof *roots);
+    snap_obj *self = roots ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type)
+                           : NULL;
     if (!self) {
-        rc_free(root_at);
+        rc_free(roots);
         rc_snapshot_free(s);
-        return root_at ? NULL : PyErr_NoMemory();
+        return roots ? NULL : PyErr_NoMemory();
     }
-    memset(root_at, 0xFF, (n ? n : 1) * sizeof *root_at);
     for (size_t i = 0; i < nr; i++) {
-        root_at[rc_snapshot_root(s, i).node] = (uint32_t)i;
+        roots[i] = (root_ref){rc_snapshot_root(s, i).node, (uint32_t)i};
     }
+    qsort(roots, nr, sizeof *roots, cmp_root_ref);
     self->s = s;
     self->kinds = NULL;
-    self->root_at = root_at;
+    self->roots = roots;
     self->paths = NULL;
     self->dom = NULL;
     return (PyObject *)self;
@@ -203,7 +232,7 @@ snap_node(PyObject *op, PyObject *arg)
     uint32_t t = rc_graph_type(g, (rc_id)v);
     size_t len;
     const char *value = rc_snapshot_value(SNAP(op)->s, (rc_id)v, &len);
-    uint32_t r = SNAP(op)->root_at[v];
+    uint32_t r = root_index(SNAP(op)->s, SNAP(op)->roots, (rc_id)v);
     PyObject *value_obj = value ? PyBytes_FromStringAndSize(value, (Py_ssize_t)len)
                                 : none_ref();
     PyObject *root = r == RC_SNAP_NONE ? none_ref() : PyLong_FromUnsignedLong(r);
@@ -397,10 +426,38 @@ snap_frames(PyObject *op, PyObject *arg)
     return traceback_tuple(SNAP(op)->s, rc_snapshot_node_traceback(SNAP(op)->s, (rc_id)v));
 }
 
+/* {frames: count} from count[t], the nodes traceback t made (frames as
+ * frames() gives them); tracebacks that made none are left out.  Steals
+ * `result` (a new dict, or NULL). */
+static PyObject *
+count_dict(const rc_snapshot *s, const size_t *count, size_t n_tb, PyObject *result)
+{
+    for (size_t t = 0; result && t < n_tb; t++) {
+        if (!count[t]) {
+            continue;
+        }
+        PyObject *frames = traceback_tuple(s, (uint32_t)t);
+        PyObject *num = frames ? PyLong_FromSize_t(count[t]) : NULL;
+        if (!num || PyDict_SetItem(result, frames, num) < 0) {
+            Py_CLEAR(result);
+        }
+        Py_XDECREF(frames);
+        Py_XDECREF(num);
+    }
+    return result;
+}
+
+static void
+count_traceback(const rc_snapshot *s, rc_id v, size_t *count)
+{
+    if (rc_snapshot_alloc_depth(s, v) > 0) {
+        count[rc_snapshot_node_traceback(s, v)]++;
+    }
+}
+
 /* traceback_counts(ids) -> {frames: count}: how many of the nodes `ids`
- * each allocation traceback made (frames as frames() gives them); nodes with
- * none are left out.  What allocation_sites() counts, with no SnapNode made
- * per object. */
+ * each allocation traceback made; nodes with none are left out.  What
+ * allocation_sites() counts, with no SnapNode made per object. */
 static PyObject *
 snap_traceback_counts(PyObject *op, PyObject *arg)
 {
@@ -419,24 +476,33 @@ snap_traceback_counts(PyObject *op, PyObject *arg)
             Py_CLEAR(result);
             break;
         }
-        if (rc_snapshot_alloc_depth(s, (rc_id)v) > 0) {
-            count[rc_snapshot_node_traceback(s, (rc_id)v)]++;
-        }
+        count_traceback(s, (rc_id)v, count);
     }
-    for (size_t t = 0; result && t < n_tb; t++) {
-        if (!count[t]) {
-            continue;
-        }
-        PyObject *frames = traceback_tuple(s, (uint32_t)t);
-        PyObject *num = frames ? PyLong_FromSize_t(count[t]) : NULL;
-        if (!num || PyDict_SetItem(result, frames, num) < 0) {
-            Py_CLEAR(result);
-        }
-        Py_XDECREF(frames);
-        Py_XDECREF(num);
-    }
+    result = count_dict(s, count, n_tb, result);
     rc_free(count);
     Py_DECREF(seq);
+    return result;
+}
+
+/* rc_members_maker for explain: traceback_counts() of a group's members,
+ * or None when the snapshot has no allocation tracebacks. */
+static PyObject *
+traced_counts(void *ctx, const rc_id *ids, size_t n)
+{
+    const rc_snapshot *s = ctx;
+    size_t n_tb = rc_snapshot_traceback_count(s);
+    if (!n_tb) {
+        Py_RETURN_NONE;
+    }
+    size_t *count = rc_calloc(n_tb, sizeof *count);
+    if (!count) {
+        return PyErr_NoMemory();
+    }
+    for (size_t i = 0; i < n; i++) {
+        count_traceback(s, ids[i], count);
+    }
+    PyObject *result = count_dict(s, count, n_tb, PyDict_New());
+    rc_free(count);
     return result;
 }
 
@@ -466,13 +532,17 @@ snap_sections(PyObject *op, PyObject *Py_UNUSED(arg))
 
 /* A chain as plain data: (kind, (node id, ...), (edge index, ...)). */
 static PyObject *
-id_chain(PyObject *Py_UNUSED(module), int kind, PyObject *const *ids, const uint32_t *edges,
-         size_t n)
+id_chain(PyObject *Py_UNUSED(module), int kind, PyObject *const *Py_UNUSED(objs),
+         const rc_id *ids, const uint32_t *edges, size_t n)
 {
     PyObject *nodes = PyTuple_New((Py_ssize_t)n), *hops = PyTuple_New(n ? (Py_ssize_t)n - 1 : 0);
     for (size_t i = 0; nodes && hops && i < n; i++) {
-        Py_INCREF(ids[i]);
-        PyTuple_SET_ITEM(nodes, (Py_ssize_t)i, ids[i]);
+        PyObject *id = PyLong_FromUnsignedLong(ids[i]);
+        if (!id) {
+            Py_CLEAR(nodes);
+            break;
+        }
+        PyTuple_SET_ITEM(nodes, (Py_ssize_t)i, id);
         if (i + 1 < n) {
             PyObject *e = PyLong_FromUnsignedLong(edges[i]);
             if (!e) {
@@ -533,13 +603,7 @@ snap_chain(PyObject *op, PyObject *arg)
             ids[0] = (rc_id)v;
         }
     }
-    PyObject *result = NULL, **objs = NULL;
-    if (st != RC_OK) {
-        rc_raise(st);
-    } else if ((objs = id_objects(ids, n)) != NULL) {
-        result = id_chain(NULL, kind, objs, edges, n);
-    }
-    rc_capture_release(objs, objs ? n : 0);
+    PyObject *result = st == RC_OK ? id_chain(NULL, kind, NULL, ids, edges, n) : rc_raise(st);
     rc_free(ids);
     rc_free(edges);
     return result;
@@ -570,7 +634,7 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     size_t marked, n = 0;
     rc_id *members = NULL;
     rc_explanation e = {0};
-    PyObject *result = NULL, **objs = NULL;
+    PyObject *result = NULL;
     rc_status st = RC_OK;
     if (av[0] != Py_None && (type_sel_parse(av[0], "explain", &sel) < 0 ||
                              !(mask = type_sel_mask(&sel, g, &marked)))) {
@@ -587,11 +651,13 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
     } else if (st != RC_OK) {
         rc_raise(st);
-    } else if ((objs = id_objects(e.ids, e.n_ids)) != NULL) {
-        result = rc_explain_result(module, g, by_type, &e, objs, id_chain);
+    } else {
+        /* A group's members stand as their allocation counts: no int per
+         * member (a million of them, at 10M objects). */
+        rc_members_maker counts = {traced_counts, SNAP(op)->s};
+        result = rc_explain_result(module, g, by_type, &e, NULL, id_chain, &counts);
     }
 finally:
-    rc_capture_release(objs, objs ? e.n_ids : 0);
     rc_explanation_clear(&e);
     rc_free(members);
     rc_free(mask);

@@ -442,9 +442,11 @@ class Snapshot(Drawings):
 
     def _groups(self, raw, typename):
         groups = []
-        for count, nbytes, (kind, ids, edges), members, rbytes, rcount, holder in raw:
+        # counts: the members' traceback counts, made in C (None when untraced)
+        for count, nbytes, (kind, ids, edges), counts, rbytes, rcount, holder in raw:
             groups.append(Group(typename, count, nbytes, SnapChain(self, kind, ids, edges),
-                                self._sites(members), rbytes, rcount, holder))
+                                ranked_sites(counts, 3) if counts else [], rbytes, rcount,
+                                holder))
         return groups
 
     def explain(self, typename, limit=5):
