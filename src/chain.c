@@ -788,18 +788,19 @@ rc_explain_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         explain_members(&a, seq, since, mask, &members, &n) < 0) {
         goto finally;
     }
+    /* The dominator tree is made in a thread of its own (reading the graph
+     * only) while the members are grouped here.  No Python code has run
+     * since the capture: relate may read its objects to tell positional
+     * references (as a dump labels them). */
+    rc_dom_job job;
     rc_dominators *d = NULL;
-    rc_status st = rc_dominators_compute(a.g, a.kinds, &d);
-    if (st == RC_OK) {
-        /* No Python code has run since the capture: relate may read its
-         * objects to tell positional references (as a dump labels them). */
-        rc_relate_hops hops;
-        rc_hop_names hop_names = rc_relate_hops_open(&hops, a.g);
-        st = rc_explain(a.g, a.paths, a.kinds, d, members, n, by_type, (size_t)limit, &hop_names,
-                        &e);
-        rc_relate_hops_close(&hops);
-        rc_dominators_free(d);
-    }
+    rc_dominators_begin(&job, a.g, a.kinds);
+    rc_relate_hops hops;
+    rc_hop_names hop_names = rc_relate_hops_open(&hops, a.g);
+    rc_status st = rc_explain_overlapped(a.g, a.paths, a.kinds, &job, &d, members, n, by_type,
+                                         (size_t)limit, &hop_names, &e);
+    rc_relate_hops_close(&hops);
+    rc_dominators_free(d);
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;

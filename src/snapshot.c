@@ -618,34 +618,57 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     PyObject *av[4];
     Py_ssize_t limit;
     if (rc_parse_fast("explain", args, nargs, NULL, names, 4, av) < 0 ||
-        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0 || snap_paths(SNAP(op)) < 0 ||
-        snap_dominators(SNAP(op)) < 0) {
+        rc_arg_size("explain", "limit", av[2], 0, &limit) < 0) {
         return NULL;
     }
+    snap_obj *self = SNAP(op);
     PyObject *module = ((rc_tool *)op)->module;
     int by_type = PyObject_IsTrue(av[3]);
     rc_census *since = NULL;
-    if (by_type < 0 || (av[1] != Py_None && !(since = rc_census_unwrap(module, av[1], "since")))) {
+    type_sel sel = {0};
+    if (by_type < 0 || (av[1] != Py_None && !(since = rc_census_unwrap(module, av[1], "since"))) ||
+        (av[0] != Py_None && type_sel_parse(av[0], "explain", &sel) < 0) || snap_kinds(self) < 0) {
+        Py_XDECREF(sel.keep);
         return NULL;
     }
+    /* From here no Python code runs until the job ends.  The dominator
+     * tree, when not made yet, is made in a thread of its own while the
+     * chains are searched and the members grouped. */
     const rc_graph *g = SGRAPH(op);
-    type_sel sel = {0};
+    rc_dom_job job, *pending = NULL;
+    if (!self->dom) {
+        rc_dominators_begin(&job, g, self->kinds);
+        pending = &job;
+    }
+    rc_dominators *dom = NULL;
     unsigned char *mask = NULL;
     size_t marked, n = 0;
     rc_id *members = NULL;
     rc_explanation e = {0};
     PyObject *result = NULL;
-    rc_status st = RC_OK;
-    if (av[0] != Py_None && (type_sel_parse(av[0], "explain", &sel) < 0 ||
-                             !(mask = type_sel_mask(&sel, g, &marked)))) {
-        goto finally;
+    rc_status st = self->paths ? RC_OK : rc_paths_bfs(g, self->kinds, NULL, 0, &self->paths);
+    if (st == RC_OK && av[0] != Py_None && !(mask = type_sel_mask(&sel, g, &marked))) {
+        st = RC_EPYTHON; /* raised */
     }
-    st = since ? rc_census_new_nodes(since, g, mask, &members, &n)
-               : rc_select_nodes(g, mask, RC_NODE_TOOL_FRAME, &members, &n);
     if (st == RC_OK) {
-        rc_hop_names hop_names = {rc_snapshot_hop_positional, SNAP(op)->s};
-        st = rc_explain(g, SNAP(op)->paths, SNAP(op)->kinds, SNAP(op)->dom, members, n,
-                        by_type, (size_t)limit, &hop_names, &e);
+        st = since ? rc_census_new_nodes(since, g, mask, &members, &n)
+                   : rc_select_nodes(g, mask, RC_NODE_TOOL_FRAME, &members, &n);
+    }
+    if (st == RC_OK) {
+        rc_hop_names hop_names = {rc_snapshot_hop_positional, self->s};
+        st = pending ? rc_explain_overlapped(g, self->paths, self->kinds, pending, &dom,
+                                             members, n, by_type, (size_t)limit, &hop_names, &e)
+                     : rc_explain(g, self->paths, self->kinds, self->dom, members, n, by_type,
+                                  (size_t)limit, &hop_names, &e);
+        pending = NULL; /* rc_explain_overlapped ended it */
+    }
+    if (pending) {
+        (void)rc_dominators_end(pending, &dom);
+    }
+    if (!self->dom) {
+        self->dom = dom; /* kept for the next question */
+    } else {
+        rc_dominators_free(dom);
     }
     if (st == RC_EINVAL && since) {
         PyErr_SetString(PyExc_ValueError, "since: this census does not remember its objects");
@@ -657,7 +680,6 @@ snap_explain(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         rc_members_maker counts = {traced_counts, SNAP(op)->s};
         result = rc_explain_result(module, g, by_type, &e, NULL, id_chain, &counts);
     }
-finally:
     rc_explanation_clear(&e);
     rc_free(members);
     rc_free(mask);

@@ -24,6 +24,7 @@
  * in B, and phase 4 rebuilds vertex from pre. */
 #include "refchain/dominators.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -251,6 +252,43 @@ error:
     return st;
 }
 
+static void *
+dom_job_main(void *arg)
+{
+    rc_dom_job *job = arg;
+    job->st = rc_dominators_compute(job->g, job->kinds, &job->d);
+    return NULL;
+}
+
+void
+rc_dominators_begin(rc_dom_job *job, const rc_graph *g, const uint8_t *kinds)
+{
+    *job = (rc_dom_job){.g = g, .kinds = kinds, .st = RC_OK};
+    /* The thread starts with every signal blocked (it inherits the mask):
+     * the process's handlers run in its own threads, as before. */
+    sigset_t all, old;
+    sigfillset(&all);
+    if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) {
+        return;
+    }
+    job->started = pthread_create(&job->thread, NULL, dom_job_main, job) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+rc_status
+rc_dominators_end(rc_dom_job *job, rc_dominators **out)
+{
+    if (job->started) {
+        pthread_join(job->thread, NULL);
+        job->started = 0;
+    } else {
+        job->st = rc_dominators_compute(job->g, job->kinds, &job->d);
+    }
+    *out = job->st == RC_OK ? job->d : NULL;
+    job->d = NULL;
+    return job->st;
+}
+
 size_t
 rc_dominators_node_count(const rc_dominators *d)
 {
@@ -411,7 +449,7 @@ label(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab, uint32_t *lab)
     for (size_t l = 0; l < n_lab; l++) {
         for (size_t i = 0; i < sets[l].n; i++) {
             rc_id v = sets[l].nodes[i];
-            uint32_t k = sets[l].set_of[i];
+            uint32_t k = sets[l].set_of ? sets[l].set_of[i] : 0;
             if (v >= d->n || (k != NONE && k >= sets[l].n_sets)) {
                 return RC_EINVAL;
             }

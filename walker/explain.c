@@ -6,6 +6,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/dominators.h"
+#include "refchain/pool.h"
 #include "refchain/select.h"
 
 void
@@ -13,8 +14,8 @@ rc_explanation_clear(rc_explanation *e)
 {
     rc_free(e->sets);
     rc_free(e->groups);
-    rc_free(e->ids);
-    rc_free(e->edges);
+    rc_pool_free(e->ids, e->ids_bytes);
+    rc_pool_free(e->edges, e->edges_bytes);
     memset(e, 0, sizeof *e);
 }
 
@@ -227,16 +228,10 @@ static rc_status
 retained_sums(const rc_dominators *d, const rc_id *members, const uint32_t *group_of,
               const uint32_t *set_of, size_t n, size_t n_all, size_t n_sets, uint64_t *sums)
 {
-    uint32_t *one = set_of ? NULL : rc_calloc(n ? n : 1, sizeof *one);
-    if (!set_of && !one) {
-        return RC_ENOMEM;
-    }
     rc_dom_sets ls[2] = {{members, group_of, n, n_all, sums, sums + n_all},
-                         {members, set_of ? set_of : one, n, n_sets, sums + 2 * n_all,
-                          sums + 2 * n_all + n_sets}};
-    rc_status st = rc_dominators_sets(d, ls, 2);
-    rc_free(one);
-    return st;
+                         {members, set_of, n, n_sets, sums + 2 * n_all,
+                          sums + 2 * n_all + n_sets}}; /* set_of NULL: one set */
+    return rc_dominators_sets(d, ls, 2);
 }
 
 /* pick: each set's groups in answer order (indexes into groups, within
@@ -267,35 +262,46 @@ rank(const rc_group *groups, const size_t *start, size_t n_sets, const uint64_t 
     sort_groups = NULL;
 }
 
-rc_status
-rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
-           const rc_id *members, size_t n, int by_type, size_t limit, const rc_hop_names *names,
-           rc_explanation *out)
+/* rc_explain with d, or with job (d NULL): then the job's dominator tree
+ * is ended into *dom once the members are grouped (and on any error). */
+static rc_status
+explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
+        rc_dom_job *job, rc_dominators **dom, const rc_id *members, size_t n, int by_type,
+        size_t limit, const rc_hop_names *names, rc_explanation *out)
 {
     memset(out, 0, sizeof *out);
     rc_type_partition parts = {0};
     const uint32_t *set_of = NULL;
     size_t n_sets = 1;
+    rc_group *groups = NULL;
+    size_t *start = NULL, *kept = NULL, *pick = NULL, *set_order = NULL;
+    uint32_t *group_of = NULL;
+    uint64_t *sums = NULL;
+    uint8_t *seen = NULL;
+    size_t seen_bytes = 0;
+    rc_explanation e = {0};
     rc_status st = RC_OK;
     if (by_type) {
         if ((st = rc_partition_by_type(g, members, n, limit, &parts)) != RC_OK) {
-            return st;
+            goto finally;
         }
         members = parts.members;
         set_of = parts.part_of;
         n = parts.n_members;
         n_sets = parts.n_parts;
     }
-    rc_group *groups = NULL;
-    size_t *start = NULL, *kept = NULL, *pick = NULL, *set_order = NULL;
-    uint32_t *group_of = NULL;
-    uint64_t *sums = NULL;
-    uint8_t *seen = NULL;
-    rc_explanation e = {0};
     /* With retained sizes every group is ranked below, not by count here. */
-    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d ? 0 : limit, names,
+    if ((st = rc_paths_group_sets(g, p, members, set_of, n, n_sets, d || job ? 0 : limit, names,
                                   &groups, &start, &group_of)) != RC_OK) {
         goto finally;
+    }
+    if (job) {
+        st = rc_dominators_end(job, dom);
+        job = NULL;
+        if (st != RC_OK) {
+            goto finally;
+        }
+        d = *dom;
     }
     size_t n_all = start[n_sets];
     e.n_sets = n_sets;
@@ -338,13 +344,18 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
         st = RC_ETOOBIG;
         goto finally;
     }
-    e.ids = rc_malloc((e.n_ids ? e.n_ids : 1) * sizeof *e.ids);
-    e.edges = rc_calloc(e.n_ids ? e.n_ids : 1, sizeof *e.edges);
-    seen = rc_calloc(rc_graph_node_count(g) / 8 + 1, 1);
+    /* The per-member and per-node arrays come from the pool: explaining
+     * a million members again faults nothing in. */
+    size_t seen_len = rc_graph_node_count(g) / 8 + 1;
+    e.ids = rc_pool_array(e.n_ids ? e.n_ids : 1, sizeof *e.ids, &e.ids_bytes);
+    e.edges = rc_pool_array(e.n_ids ? e.n_ids : 1, sizeof *e.edges, &e.edges_bytes);
+    seen = rc_pool_array(seen_len, 1, &seen_bytes);
     if (!e.ids || !e.edges || !seen) {
         st = RC_ENOMEM;
         goto finally;
     }
+    memset(e.edges, 0, (e.n_ids ? e.n_ids : 1) * sizeof *e.edges);
+    memset(seen, 0, seen_len);
     for (size_t i = 0; i < n_all; i++) {
         kept[i] = SIZE_MAX;
     }
@@ -352,8 +363,11 @@ rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_
     *out = e;
     e = (rc_explanation){0};
 finally:
+    if (job) {
+        (void)rc_dominators_end(job, dom); /* the error is st's */
+    }
     rc_explanation_clear(&e);
-    rc_free(seen);
+    rc_pool_free(seen, seen_bytes);
     rc_free(kept);
     rc_free(pick);
     rc_free(set_order);
@@ -363,4 +377,21 @@ finally:
     rc_free(group_of);
     rc_type_partition_clear(&parts);
     return st;
+}
+
+rc_status
+rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds, const rc_dominators *d,
+           const rc_id *members, size_t n, int by_type, size_t limit, const rc_hop_names *names,
+           rc_explanation *out)
+{
+    return explain(g, p, kinds, d, NULL, NULL, members, n, by_type, limit, names, out);
+}
+
+rc_status
+rc_explain_overlapped(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
+                      rc_dom_job *job, rc_dominators **dom, const rc_id *members, size_t n,
+                      int by_type, size_t limit, const rc_hop_names *names, rc_explanation *out)
+{
+    *dom = NULL;
+    return explain(g, p, kinds, NULL, job, dom, members, n, by_type, limit, names, out);
 }

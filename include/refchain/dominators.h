@@ -27,6 +27,7 @@
 #ifndef REFCHAIN_DOMINATORS_H
 #define REFCHAIN_DOMINATORS_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,24 @@ typedef struct rc_dominators rc_dominators;
 rc_status rc_dominators_compute(const rc_graph *g, const uint8_t *kinds, rc_dominators **out);
 /* NULL is allowed (a no-op). */
 void rc_dominators_free(rc_dominators *d);
+
+/* rc_dominators_compute() in a thread of its own, while the caller works on
+ * the same graph: begin starts it (g and kinds must not change until its
+ * end), end waits for it and gives what rc_dominators_compute() would have
+ * (*out NULL on error).  Where no thread can be had, end computes it in the
+ * caller's thread.
+ * Every begin needs its end.  The thread runs with every signal blocked and
+ * touches nothing but g, kinds and its own memory. */
+typedef struct rc_dom_job {
+    const rc_graph *g;
+    const uint8_t *kinds;
+    rc_dominators *d;
+    rc_status st;
+    int started; /* `thread` runs it */
+    pthread_t thread;
+} rc_dom_job;
+void rc_dominators_begin(rc_dom_job *job, const rc_graph *g, const uint8_t *kinds);
+rc_status rc_dominators_end(rc_dom_job *job, rc_dominators **out);
 
 /* The accessors allocate nothing and cannot fail; ids out of range are the
  * caller's bug. */
@@ -70,7 +89,8 @@ size_t rc_dominators_peak_memory(const rc_dominators *d);
 
 /* One labelling of nodes into sets: nodes[i] belongs to set set_of[i]
  * (< n_sets, or UINT32_MAX for none: such entries are skipped; a node
- * listed twice with a set must carry the same one).  bytes[k] and count[k] (n_sets entries each, the caller's)
+ * listed twice with a set must carry the same one); set_of NULL puts every
+ * node in set 0.  bytes[k] and count[k] (n_sets entries each, the caller's)
  * receive what set k retains as one: the union of its members' dominated
  * sets, so a member under another member of its set counts once, and an
  * unreached member adds nothing. */

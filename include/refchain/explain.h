@@ -62,6 +62,7 @@ typedef struct rc_explanation {
      * the reference the chain follows to ids[chain_at + i + 1]; parallel to
      * ids (entries past a chain's last hop are 0). */
     uint32_t *edges;
+    size_t ids_bytes, edges_bytes; /* ids' and edges' blocks (refchain/pool.h) */
 } rc_explanation;
 
 struct rc_dominators;
@@ -89,6 +90,17 @@ rc_status rc_explain(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
                      const struct rc_dominators *d, const rc_id *members, size_t n,
                      int by_type, size_t limit, const rc_hop_names *names,
                      rc_explanation *out);
+
+/* rc_explain while job (rc_dominators_begin on g and kinds) computes the
+ * dominator tree: the members are grouped first, then the job is ended
+ * into *dom, and the explanation goes on as rc_explain's with it.  *dom is
+ * the caller's to free whatever the status (NULL when the tree could not
+ * be made); the job is ended in every case. */
+struct rc_dom_job;
+rc_status rc_explain_overlapped(const rc_graph *g, const rc_paths *p, const uint8_t *kinds,
+                                struct rc_dom_job *job, struct rc_dominators **dom,
+                                const rc_id *members, size_t n, int by_type, size_t limit,
+                                const rc_hop_names *names, rc_explanation *out);
 
 /* Free what an explanation owns and zero it; a zeroed one is fine.  e must
  * not be NULL. */
