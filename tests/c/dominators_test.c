@@ -687,6 +687,41 @@ test_sets_retain_the_union_of_their_members(void **state)
     assert_true(nested > 50); /* members under members of their own set were met */
 }
 
+/* rc_dominators_begin/end: the tree is made in a thread of its own, is the
+ * one rc_dominators_compute() makes, and an allocation failure there ends
+ * in RC_ENOMEM with nothing leaked. */
+static void
+test_in_a_thread_of_its_own(void **state)
+{
+    (void)state;
+    uint8_t kinds[17];
+    rc_graph *g = cache_heap(kinds);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_dom_job job;
+        rc_dominators_begin(&job, g, kinds);
+        assert_true(job.started);
+        rc_dominators *d = (rc_dominators *)&job; /* overwritten either way */
+        rc_status st = rc_dominators_end(&job, &d);
+        rc_alloc_fail_after(-1);
+        if (st == RC_OK) {
+            check_against_oracle(g, kinds, d);
+            rc_dominators_free(d);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(d);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_int_equal(failures, 7); /* as rc_dominators_compute's */
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
 static void
 test_sets_bad_input_and_allocation_failure(void **state)
 {
@@ -744,6 +779,7 @@ main(void)
         cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
         cmocka_unit_test(test_tops_are_what_the_virtual_root_dominates),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_in_a_thread_of_its_own),
         cmocka_unit_test(test_sets_retain_the_union_of_their_members),
         cmocka_unit_test(test_sets_bad_input_and_allocation_failure),
     };

@@ -231,6 +231,71 @@ test_allocation_failure_at_every_point(void **state)
     fixture_free(&f);
 }
 
+/* rc_explain_overlapped, its dominator tree made in a thread while the
+ * members are grouped, answers as rc_explain with the tree made first; an
+ * allocation failure anywhere (the thread's included) leaks nothing. */
+static void
+test_overlapped_answers_as_sequential(void **state)
+{
+    (void)state;
+    fixture f = analysed();
+    rc_dominators *d = NULL;
+    assert_int_equal(rc_dominators_compute(f.g, f.kinds, &d), RC_OK);
+    rc_id m[N];
+    size_t n = members_of(m);
+    for (int by_type = 0; by_type < 2; by_type++) {
+        for (size_t limit = 1; limit <= 2; limit++) {
+            rc_explanation want, got;
+            assert_int_equal(rc_explain(f.g, f.p, f.kinds, d, m, n, by_type, limit, NULL, &want),
+                             RC_OK);
+            rc_dom_job job;
+            rc_dominators *dom = NULL;
+            rc_dominators_begin(&job, f.g, f.kinds);
+            assert_int_equal(rc_explain_overlapped(f.g, f.p, f.kinds, &job, &dom, m, n, by_type,
+                                                   limit, NULL, &got),
+                             RC_OK);
+            assert_non_null(dom);
+            assert_int_equal(got.n_groups, want.n_groups);
+            assert_int_equal(got.n_sets, want.n_sets);
+            assert_int_equal(got.n_ids, want.n_ids);
+            assert_memory_equal(got.ids, want.ids, want.n_ids * sizeof *want.ids);
+            assert_memory_equal(got.edges, want.edges, want.n_ids * sizeof *want.edges);
+            assert_memory_equal(got.groups, want.groups, want.n_groups * sizeof *want.groups);
+            assert_memory_equal(got.sets, want.sets, want.n_sets * sizeof *want.sets);
+            rc_explanation_clear(&got);
+            rc_explanation_clear(&want);
+            rc_dominators_free(dom);
+        }
+    }
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        rc_dom_job job;
+        rc_dominators *dom = NULL;
+        rc_explanation e;
+        rc_dominators_begin(&job, f.g, f.kinds);
+        rc_status st = rc_explain_overlapped(f.g, f.p, f.kinds, &job, &dom, m, n, 1, SIZE_MAX,
+                                             NULL, &e);
+        rc_alloc_fail_after(-1);
+        rc_dominators_free(dom); /* the caller's, whatever the status */
+        if (st == RC_OK) {
+            assert_int_equal(e.n_groups, 4);
+            rc_explanation_clear(&e);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(e.ids);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 10);
+    use_default_allocator();
+    rc_dominators_free(d);
+    fixture_free(&f);
+}
+
 /* Sizes are 10 * (id + 1): what ids a..b (inclusive) weigh. */
 static uint64_t
 weigh(rc_id a, rc_id b)
@@ -440,6 +505,7 @@ main(void)
         cmocka_unit_test(test_by_type_keeps_the_largest_types_and_groups),
         cmocka_unit_test(test_nothing_to_explain),
         cmocka_unit_test(test_allocation_failure_at_every_point),
+        cmocka_unit_test(test_overlapped_answers_as_sequential),
         cmocka_unit_test(test_retained_sizes_order_groups_and_sets),
         cmocka_unit_test(test_the_holder_is_where_the_members_paths_part),
     };
