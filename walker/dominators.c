@@ -24,12 +24,12 @@
  * in B, and phase 4 rebuilds vertex from pre. */
 #include "refchain/dominators.h"
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
 #include "refchain/pool.h"
+#include "refchain/thread.h"
 
 struct rc_dominators {
     size_t n;
@@ -264,15 +264,7 @@ void
 rc_dominators_begin(rc_dom_job *job, const rc_graph *g, const uint8_t *kinds)
 {
     *job = (rc_dom_job){.g = g, .kinds = kinds, .st = RC_OK};
-    /* The thread starts with every signal blocked (it inherits the mask):
-     * the process's handlers run in its own threads, as before. */
-    sigset_t all, old;
-    sigfillset(&all);
-    if (pthread_sigmask(SIG_SETMASK, &all, &old) != 0) {
-        return;
-    }
-    job->started = pthread_create(&job->thread, NULL, dom_job_main, job) == 0;
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    job->started = rc_thread_start(&job->thread, dom_job_main, job) == 0;
 }
 
 rc_status

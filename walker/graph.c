@@ -1310,6 +1310,12 @@ rc_builder_append(rc_builder *b, uintptr_t addr)
     return st;
 }
 
+const uintptr_t *
+rc_builder_listed_addrs(const rc_builder *b)
+{
+    return b->listed ? b->nodes.addr : NULL;
+}
+
 rc_status
 rc_builder_resolve(rc_builder *b)
 {

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -36,6 +35,7 @@
 #include "refchain/present.h"
 #include "refchain/snapshot.h"
 #include "refchain/strutil.h"
+#include "refchain/thread.h"
 #include "snapfmt.h"
 
 #define READ_CHUNK 65536
@@ -63,6 +63,8 @@ enum { STR_TEXT = 1, STR_VALUE = 2, STR_CHECKED = 4 };
 #define STR_BYTES_HINT 12
 /* How far ahead of the strings written their pages are faulted in. */
 #define POOL_POPULATE_AHEAD ((size_t)256 << 10)
+
+enum { HOP_MEMO = 4096 };
 
 struct rc_snapshot {
     rc_graph *graph;
@@ -93,6 +95,12 @@ struct rc_snapshot {
      * that loading again faults nothing in. */
     size_t label_bytes, value_bytes, alloc_bytes, ids_bytes, frames_bytes, tb_off_bytes, tb_frames_bytes, roots_bytes,
         facts_bytes;
+    /* rc_snapshot_hop_positional's answers by label string, direct-mapped
+     * (a heap has few distinct labels: each is decoded about once). */
+    struct {
+        uint32_t id_plus_1; /* 0: empty */
+        uint8_t positional;
+    } hop_memo[HOP_MEMO];
 };
 
 /* How stream_fill() ended: with data, or with what comes after the last
@@ -397,14 +405,7 @@ inflater_start(reader *r)
     f->z = &r->z;
     pthread_mutex_init(&f->mu, NULL);
     pthread_cond_init(&f->cv, NULL);
-    /* No signal is delivered to the thread: the caller's handlers (Python's)
-     * expect the threads they know. */
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    int err = pthread_create(&f->thread, NULL, inflate_main, f);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
+    if (rc_thread_start(&f->thread, inflate_main, f) != 0) {
         pthread_cond_destroy(&f->cv);
         pthread_mutex_destroy(&f->mu);
         inflater_free(f);
@@ -947,25 +948,86 @@ read_locations(reader *r, const body_head *h)
 }
 
 /* The addresses must be distinct.  A heap's lie packed in its arenas, so
- * they are checked as they come in a set of a bit per 8 bytes of the ranges
- * they span (refchain/addrset.h: a byte or two per node, where a hash index
- * took 16 and a random probe each).  A file whose addresses are not 8-byte
+ * they are checked in a set of a bit per 8 bytes of the ranges they span
+ * (refchain/addrset.h: a byte or two per node, where a hash index took 16
+ * and a random probe each), in a thread of its own while the nodes are
+ * read (addr_check_end joins it).  A file whose addresses are not 8-byte
  * aligned, or spread so thin that the set would outgrow SPARSE_BYTES per
  * node, is checked after the graph is built, by sorting a copy
  * (addresses_distinct). */
 #define SPARSE_BYTES 16
 
+typedef struct addr_check {
+    const uintptr_t *addrs; /* the listed builder's, which stay put until the freeze */
+    size_t n, budget;
+    bool sort_later;     /* the set could not tell: sort a copy */
+    bool nomem;
+    uint64_t dup;        /* the first node at an earlier node's address, or UINT64_MAX */
+    bool started;        /* `thread` runs it */
+    pthread_t thread;
+} addr_check;
+
+static void *
+addr_check_main(void *arg)
+{
+    addr_check *c = arg;
+    rc_addrset *set = rc_addrset_new();
+    c->nomem = !set;
+    for (size_t v = 0; set && v < c->n; v++) {
+        uintptr_t a = c->addrs[v];
+        if ((a & 7) || (v % 4096 == 0 && rc_addrset_memory(set) > c->budget)) {
+            c->sort_later = true;
+            break;
+        }
+        int added = rc_addrset_add(set, a);
+        if (added <= 0) {
+            c->nomem = added < 0;
+            c->dup = added == 0 ? v : c->dup;
+            break;
+        }
+    }
+    rc_addrset_free(set);
+    return NULL;
+}
+
+static void
+addr_check_begin(reader *r, rc_builder *b, addr_check *c)
+{
+    uint64_t n = rc_builder_node_count(b);
+    *c = (addr_check){.addrs = rc_builder_listed_addrs(b), .n = (size_t)n,
+                      .budget = (size_t)(n < r->prealloc ? n : r->prealloc) * SPARSE_BYTES +
+                                ((size_t)1 << 20),
+                      .dup = UINT64_MAX};
+    c->started = rc_thread_start(&c->thread, addr_check_main, c) == 0;
+}
+
+/* Wait for the check (or make it, when no thread ran it) and report what it
+ * found.  A shared address is reported over what reading the nodes found,
+ * which comes later in the file. */
+static void
+addr_check_end(reader *r, addr_check *c)
+{
+    if (c->started) {
+        pthread_join(c->thread, NULL);
+        c->started = false;
+    } else {
+        addr_check_main(c);
+    }
+    if (c->dup != UINT64_MAX) {
+        r->st = RC_SNAP_OK;
+        fail(r, RC_SNAP_EFORMAT, "node %llu has the address of an earlier node, %#llx",
+             (unsigned long long)c->dup, (unsigned long long)c->addrs[c->dup]);
+    } else if (c->nomem) {
+        r->where = "the address table";
+        fail_nomem(r);
+    }
+}
+
 static bool
-read_addresses(reader *r, rc_builder *b, const body_head *h, bool *sort_later)
+read_addresses(reader *r, rc_builder *b, const body_head *h)
 {
     r->where = "the address table";
     uint64_t prev = 0;
-    rc_addrset *set = rc_addrset_new();
-    size_t budget = (size_t)(h->n_nodes < r->prealloc ? h->n_nodes : r->prealloc) * SPARSE_BYTES +
-                    ((size_t)1 << 20);
-    if (!set) {
-        fail_nomem(r);
-    }
     for (uint64_t v = 0; v < h->n_nodes && r->st == RC_SNAP_OK; v++) {
         uint64_t a = prev + (uint64_t)unzigzag(get_varint(r));
         if (r->st != RC_SNAP_OK) {
@@ -976,21 +1038,11 @@ read_addresses(reader *r, rc_builder *b, const body_head *h, bool *sort_later)
                  (unsigned long long)a);
             break;
         }
-        if (set && ((a & 7) || (v % 4096 == 0 && rc_addrset_memory(set) > budget))) {
-            rc_addrset_free(set);
-            set = NULL;
-            *sort_later = true;
-        }
-        int added = set ? rc_addrset_add(set, (uintptr_t)a) : 1;
-        if (added == 0) {
-            fail(r, RC_SNAP_EFORMAT, "node %llu has the address of an earlier node, %#llx",
-                 (unsigned long long)v, (unsigned long long)a);
-        } else if (added < 0 || rc_builder_append(b, (uintptr_t)a) != RC_OK) {
+        if (rc_builder_append(b, (uintptr_t)a) != RC_OK) {
             fail_nomem(r);
         }
         prev = a;
     }
-    rc_addrset_free(set);
     return r->st == RC_SNAP_OK;
 }
 
@@ -1361,10 +1413,14 @@ read_body(reader *r)
                     h.n_roots + 2 * h.n_facts + 256;
     hint = hint < r->prealloc ? hint : r->prealloc;
     r->str_hint = (size_t)(hint < SIZE_MAX / (4 * STR_BYTES_HINT) ? hint : SIZE_MAX / (4 * STR_BYTES_HINT));
-    bool sort_later = false;
-    bool ok = read_types(r, b, &h) && read_locations(r, &h) &&
-              read_addresses(r, b, &h, &sort_later) && read_nodes(r, b, &h) &&
-              read_roots_and_facts(r, &h) && read_end(r);
+    addr_check check;
+    bool ok = read_types(r, b, &h) && read_locations(r, &h) && read_addresses(r, b, &h);
+    if (ok) {
+        addr_check_begin(r, b, &check);
+        ok = read_nodes(r, b, &h) && read_roots_and_facts(r, &h) && read_end(r);
+        addr_check_end(r, &check);
+        ok = ok && r->st == RC_SNAP_OK;
+    }
     if (!ok) {
         rc_builder_free(b);
         return false;
@@ -1374,7 +1430,7 @@ read_body(reader *r)
         fail_nomem(r);
         return false;
     }
-    return !sort_later || addresses_distinct(r, r->s->graph);
+    return !check.sort_later || addresses_distinct(r, r->s->graph);
 }
 
 /* Run a reader whose input is set up; hand over or free the snapshot. */
@@ -1505,23 +1561,36 @@ rc_snapshot_sections(const rc_snapshot *s)
     return s->sections;
 }
 
-const char *
-rc_snapshot_label(const rc_snapshot *s, rc_id from, size_t k)
+/* The string id of from's k-th out-edge's label, or RC_SNAP_NONE. */
+static uint32_t
+label_id(const rc_snapshot *s, rc_id from, size_t k)
 {
     if (!s->label) {
-        return NULL;
+        return RC_SNAP_NONE;
     }
     size_t n0, n;
     /* The edge's index in the CSR array: out-arrays are slices of one. */
     size_t e = (size_t)(rc_graph_out(s->graph, from, &n) - rc_graph_out(s->graph, 0, &n0));
-    return str_at(s, s->label[e + k]);
+    return s->label[e + k];
+}
+
+const char *
+rc_snapshot_label(const rc_snapshot *s, rc_id from, size_t k)
+{
+    return str_at(s, label_id(s, from, k));
 }
 
 int
 rc_snapshot_hop_positional(void *ctx, rc_id parent, rc_id child, uint32_t edge)
 {
     (void)child;
-    const char *label = rc_snapshot_label(ctx, parent, edge);
+    rc_snapshot *s = ctx;
+    uint32_t id = label_id(s, parent, edge);
+    size_t slot = id % HOP_MEMO;
+    if (id != RC_SNAP_NONE && s->hop_memo[slot].id_plus_1 == id + 1) {
+        return s->hop_memo[slot].positional;
+    }
+    const char *label = str_at(s, id);
     rc_relation rel;
     rc_status st = label ? rc_relation_decode(label, strlen(label), &rel) : RC_EINVAL;
     if (st != RC_OK) {
@@ -1529,6 +1598,8 @@ rc_snapshot_hop_positional(void *ctx, rc_id parent, rc_id child, uint32_t edge)
     }
     int positional = rc_relation_positional(&rel);
     rc_relation_clear(&rel);
+    s->hop_memo[slot].id_plus_1 = id + 1;
+    s->hop_memo[slot].positional = (uint8_t)positional;
     return positional;
 }
 

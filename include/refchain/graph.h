@@ -93,6 +93,10 @@ rc_builder *rc_builder_new_listed(size_t node_hint);
 /* Append node rc_builder_node_count(b) at `addr` (non-zero) to a listed
  * builder, before the first rc_builder_next().  RC_EINVAL otherwise. */
 rc_status rc_builder_append(rc_builder *b, uintptr_t addr);
+/* A listed builder's addresses, of its nodes 0 .. rc_builder_node_count()
+ * - 1: they stay where they are until the next rc_builder_append() or the
+ * freeze.  NULL for another builder. */
+const uintptr_t *rc_builder_listed_addrs(const rc_builder *b);
 /* Free a builder that was not frozen (freezing consumes it).  NULL is
  * allowed (a no-op). */
 void rc_builder_free(rc_builder *b);
