@@ -956,6 +956,9 @@ read_locations(reader *r, const body_head *h)
  * node, is checked after the graph is built, by sorting a copy
  * (addresses_distinct). */
 #define SPARSE_BYTES 16
+/* Fewer addresses are checked at the end, in the reader's thread: starting
+ * one costs more than checking them (and a fuzzer loads small files). */
+#define ADDR_CHECK_THREAD_MIN 65536
 
 typedef struct addr_check {
     const uintptr_t *addrs; /* the listed builder's, which stay put until the freeze */
@@ -998,7 +1001,8 @@ addr_check_begin(reader *r, rc_builder *b, addr_check *c)
                       .budget = (size_t)(n < r->prealloc ? n : r->prealloc) * SPARSE_BYTES +
                                 ((size_t)1 << 20),
                       .dup = UINT64_MAX};
-    c->started = rc_thread_start(&c->thread, addr_check_main, c) == 0;
+    c->started = n >= ADDR_CHECK_THREAD_MIN &&
+                 rc_thread_start(&c->thread, addr_check_main, c) == 0;
 }
 
 /* Wait for the check (or make it, when no thread ran it) and report what it

@@ -1095,6 +1095,89 @@ test_hostile_bodies(void **state)
     free(b);
 }
 
+/* A body of n nodes of one type, none with an edge, at 0x1000 + 32 * v, but
+ * node n - 1 at node 5's address when dup; a wrong string count at the end
+ * when bad_end.  Returns its length in buf. */
+static size_t
+many_nodes_body(unsigned char *buf, uint64_t n, bool dup, bool bad_end)
+{
+    size_t len = 0;
+#define BPUT(v)                                                                                    \
+    do {                                                                                           \
+        uint64_t v_ = (v);                                                                         \
+        while (v_ >= 0x80) {                                                                       \
+            buf[len++] = (unsigned char)(v_ | 0x80);                                               \
+            v_ >>= 7;                                                                              \
+        }                                                                                          \
+        buf[len++] = (unsigned char)v_;                                                            \
+    } while (0)
+    const uint64_t head[] = {1, n, 0, 0, 0, 0, 0, 0, 0};
+    for (size_t i = 0; i < 9; i++) {
+        BPUT(head[i]);
+    }
+    BPUT(0x1000); /* type 0: key, flags, name "t", short name string 0 */
+    BPUT(0);
+    BPUT(1);
+    BPUT(1);
+    buf[len++] = 't';
+    BPUT(2);
+    for (uint64_t v = 0; v < n; v++) {
+        BPUT(zz(v == 0 ? 0x1000 : dup && v == n - 1 ? -32 * (int64_t)(n - 7) : 32));
+    }
+    for (uint64_t v = 0; v < n; v++) {
+        BPUT(0);  /* type */
+        BPUT(32); /* size */
+        BPUT(1);  /* refcount */
+        BPUT(0);  /* flags */
+        BPUT(0);  /* degree */
+    }
+    BPUT(bad_end ? 9 : 1);
+    memcpy(buf + len, "END", 3);
+#undef BPUT
+    return len + 3;
+}
+
+/* A file large enough that its addresses are checked in a thread beside the
+ * reading: a shared address is found, and reported before what comes later
+ * in the file; without a thread, the same. */
+static void
+test_many_addresses_checked_beside_the_reading(void **state)
+{
+    (void)state;
+    const uint64_t n = 70000;
+    unsigned char *buf = malloc(16 * n + 64);
+    char err[512];
+    for (int refuse = 0; refuse < 2; refuse++) {
+        atomic_store(&refuse_threads, refuse);
+        atomic_store(&threads_refused, 0);
+        for (int dup = 0; dup < 2; dup++) {
+            for (int bad_end = 0; bad_end < 2; bad_end++) {
+                size_t len, blen = many_nodes_body(buf, n, dup, bad_end);
+                unsigned char *file = make_file(buf, blen, RC_SNAP_VERSION, UINT64_MAX, 3, &len);
+                rc_snapshot *s = NULL;
+                rc_snap_status st = rc_snapshot_load_mem(file, len, "many.rcsnap", &s, err,
+                                                         sizeof err);
+                free(file);
+                if (!dup && !bad_end) {
+                    assert_int_equal(st, RC_SNAP_OK);
+                    assert_int_equal(rc_graph_node_count(rc_snapshot_graph(s)), n);
+                    rc_snapshot_free(s);
+                } else if (dup) {
+                    assert_int_equal(st, RC_SNAP_EFORMAT);
+                    assert_string_equal(err, "many.rcsnap: node 69999 has the address of an "
+                                             "earlier node, 0x10a0");
+                } else {
+                    assert_int_equal(st, RC_SNAP_EFORMAT);
+                    assert_null(strstr(err, "address"));
+                }
+            }
+        }
+        assert_int_equal(atomic_load(&threads_refused), refuse ? 4 : 0); /* one per load */
+    }
+    atomic_store(&refuse_threads, 0);
+    free(buf);
+}
+
 static void
 test_bad_prefix_and_frames(void **state)
 {
@@ -1469,6 +1552,7 @@ main(void)
         cmocka_unit_test(test_truncation_at_every_offset),
         cmocka_unit_test(test_byte_flips),
         cmocka_unit_test(test_hostile_bodies),
+        cmocka_unit_test(test_many_addresses_checked_beside_the_reading),
         cmocka_unit_test(test_bad_prefix_and_frames),
         cmocka_unit_test(test_declared_body_size),
         cmocka_unit_test(test_atomic_write),
