@@ -791,7 +791,9 @@ def reuse_figures(sizes, pairs, started):
     for n in sizes:
         for comp in COMPOSITIONS:
             for func, figure, target, kwargs in (
-                    ("capture_speed", "1 capture() / gc.collect()", ("<= 0.6x", 0.6),
+                    # payload: the collector sees a fifth of the objects (issue 18)
+                    ("capture_speed", "1 capture() / gc.collect()",
+                     ("<= 1.0x", 1.0) if comp == "payload" else ("<= 0.6x", 0.6),
                      {"pairs": pairs}),
                     ("first_capture_speed", "17 first capture / gc.collect()",
                      ("<= 1.5x", 1.5), {}),
