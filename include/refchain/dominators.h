@@ -105,7 +105,10 @@ typedef struct rc_dom_sets {
 
 /* Fill every labelling of sets[0..n_lab) with one walk of the dominator
  * tree: time O(V * n_lab + the members), working memory 8 + 4 * n_lab
- * bytes per node and 4 per set, freed before it returns.  RC_OK, or
+ * bytes per node and 4 per set, freed before it returns.  When no member
+ * dominates another node (each retains only itself: floats, strs), the
+ * sums are made without the walk, in O(the members) and a bit per node.
+ * RC_OK, or
  * RC_ENOMEM / RC_EINVAL (a node id out of range or a set >= n_sets) with
  * the outputs zeroed. */
 rc_status rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab);
