@@ -800,6 +800,7 @@ typedef struct member_field {
 typedef struct type_memo {
     PyTypeObject *tp; /* NULL: an empty slot */
     unsigned char is_deque, is_lru, is_local, is_c_future, is_py_future;
+    unsigned char is_hamt, is_array; /* by name: a HAMT node, a numpy array */
     signed char dd;      /* has_dict_descriptor, or -1 not known yet */
     unsigned char members; /* listed yet */
     size_t n_members;
@@ -888,7 +889,7 @@ typedef struct prep {
      * table, and one prep lives at a time). */
     type_memo *memo;
     /* The classes of the context parent is an instance of. */
-    int is_deque, is_lru, is_local, is_c_future, is_py_future;
+    int is_deque, is_lru, is_local, is_c_future, is_py_future, is_hamt, is_array;
     dmap dm[2]; /* the parent dict and an instance's attribute dict */
     int seq_known;
     Py_ssize_t seq_offset; /* a list's or tuple's referents before its items */
@@ -927,6 +928,8 @@ learn_type(const rc_relate_ctx *ctx, PyTypeObject *tp, int dd)
                        (unsigned char)has_base(tp, ctx->local),
                        (unsigned char)in_mro(tp, ctx->c_future, 2),
                        (unsigned char)in_mro(tp, ctx->py_future, 2),
+                       (unsigned char)rc_hamt_node_type(tp),
+                       (unsigned char)(rc_array_type(tp) != NULL),
                        (signed char)dd,
                        0,
                        0,
@@ -951,6 +954,8 @@ prep_init(prep *pp, const rc_relate_ctx *ctx, PyObject *parent, int batch)
     pp->is_local = known.is_local;
     pp->is_c_future = known.is_c_future;
     pp->is_py_future = known.is_py_future;
+    pp->is_hamt = known.is_hamt;
+    pp->is_array = known.is_array;
 }
 
 static void
@@ -1533,7 +1538,7 @@ relate_container(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject 
 /* The fields a few builtin types show through getters that only return the
  * field (_chains' _SAFE_GETSETS): name and value, in the order tried. */
 static int
-relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
+relate_getsets(const prep *pp, PyObject *parent, PyObject *child, rc_relation *out)
 {
     struct {
         const char *name;
@@ -1562,7 +1567,7 @@ relate_getsets(PyObject *parent, PyObject *child, rc_relation *out)
     } else if (PyType_Check(parent)) {
         f[n].name = ".__bases__", f[n++].value = ((PyTypeObject *)parent)->tp_bases;
         f[n].name = ".__mro__", f[n++].value = ((PyTypeObject *)parent)->tp_mro;
-    } else if (rc_array_type(Py_TYPE(parent))) {
+    } else if (pp->is_array) {
         f[n].name = ".base", f[n++].value = rc_array_base(parent); /* compared, not read */
     }
     for (int i = 0; i < n; i++) {
@@ -1773,7 +1778,7 @@ relate_attributes(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject
 {
     int r = relate_members(pp, parent, child, out);
     if (!r) {
-        r = relate_getsets(parent, child, out);
+        r = relate_getsets(pp, parent, child, out);
     }
     if (!r && child == (PyObject *)Py_TYPE(parent)) {
         r = NAMED(set_text(out, RC_REL_ATTR, ".__class__"));
@@ -2178,7 +2183,7 @@ relate_one(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child
         r = relate_context(ctx, child, out);
     } else if (ctx->simple_queue && tp == (PyTypeObject *)ctx->simple_queue) {
         r = relate_simple_queue(parent, child, edge, out);
-    } else if (rc_hamt_node_type(tp)) {
+    } else if (pp->is_hamt) {
         r = relate_hamt_value(parent, child, edge, out);
     }
     if (!r && pp->is_local) {
