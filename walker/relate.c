@@ -2257,15 +2257,21 @@ rc_relate_out(const rc_relate_ctx *ctx, PyObject *parent, PyObject *const *child
 {
     rc_status st = RC_OK;
     prep pp;
+    int prepared = 0; /* a list's or tuple's items need no tables */
     size_t k = 0;
-    prep_init(&pp, ctx, parent, 1);
     for (; k < n && st == RC_OK; k++) {
         memset(&out[k], 0, sizeof out[k]);
         if (!relate_item(parent, children[k], (long)k, &out[k], &st)) {
+            if (!prepared) {
+                prep_init(&pp, ctx, parent, 1);
+                prepared = 1;
+            }
             st = relate_one(ctx, &pp, parent, children[k], (long)k, &out[k]);
         }
     }
-    prep_free(&pp);
+    if (prepared) {
+        prep_free(&pp);
+    }
     if (st != RC_OK) {
         for (size_t j = 0; j < n; j++) {
             if (j < k) {
