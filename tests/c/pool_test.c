@@ -1,6 +1,7 @@
 /* The capture's memory pool: what it keeps, what it hands out, release and
  * expiry, and graphs built through it with an allocation failure at every
  * point (then built again from what the failures left in the pool). */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -468,6 +469,53 @@ test_a_resized_block_keeps_its_contents(void **state)
     assert_int_equal(rc_mapped_bytes(), 0);
 }
 
+/* A large mapped block starts on a 2 MiB boundary, and stays on one when
+ * it grows, in place or moved (a move elsewhere would split its huge pages
+ * into 4 KiB ones); its contents are kept and nothing stays mapped after.
+ * Under ASan blocks are malloc's: the test then checks the contents only. */
+static void
+test_large_blocks_start_on_a_huge_page(void **state)
+{
+    (void)state;
+    const uintptr_t huge = (uintptr_t)2 << 20;
+    size_t base = rc_mapped_bytes();
+    size_t bytes = ((size_t)3 << 20) + 4096;
+    unsigned char *p = rc_map(bytes);
+    assert_non_null(p);
+    bool mapped = rc_mapped_bytes() == base + bytes;
+    assert_true(!mapped || (uintptr_t)p % huge == 0);
+    for (size_t k = 0; k < bytes; k += 4096) {
+        p[k] = (unsigned char)(k / 4096 + 1);
+    }
+    /* Something mapped right after it, often enough, makes the growth a move. */
+    void *next = mmap(p + bytes, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    /* Sizes off a whole number of huge pages, which the kernel may place
+     * on a boundary of its own accord. */
+    static const size_t sizes[] = {((size_t)8 << 20) + 12288, ((size_t)40 << 20) + 20480};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        size_t to = sizes[i];
+        unsigned char *q = rc_remap(p, bytes, to);
+        assert_non_null(q);
+        assert_true(!mapped || (uintptr_t)q % huge == 0);
+        size_t bad = 0;
+        for (size_t k = 0; k < bytes; k += 4096) {
+            bad += q[k] != (unsigned char)(k / 4096 + 1);
+        }
+        assert_int_equal(bad, 0);
+        memset(q + bytes, 0x5a, to - bytes); /* the new part is writable */
+        for (size_t k = bytes; k < to; k += 4096) {
+            q[k] = (unsigned char)(k / 4096 + 1);
+        }
+        p = q;
+        bytes = to;
+    }
+    if (next != MAP_FAILED) {
+        munmap(next, 4096);
+    }
+    rc_unmap(p, bytes);
+    assert_int_equal(rc_mapped_bytes(), base);
+}
+
 /* An array of n elements: a block of n * size bytes (one element for 0),
  * and NULL, holding nothing, when n * size overflows. */
 static void
@@ -580,6 +628,7 @@ main(void)
         cmocka_unit_test(test_room_for_one_more),
         cmocka_unit_test(test_a_growing_block_takes_a_kept_one),
         cmocka_unit_test(test_a_resized_block_keeps_its_contents),
+        cmocka_unit_test(test_large_blocks_start_on_a_huge_page),
         cmocka_unit_test(test_a_search_asked_again_reuses_its_arrays),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
