@@ -193,9 +193,10 @@ rc_map(size_t bytes)
     if (!allow()) {
         return NULL;
     }
-    void *p = bytes >= HUGE_PAGE_MIN_BYTES ? map_aligned(bytes, PROT_READ | PROT_WRITE)
-                   : mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
-                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    void *p = bytes >= HUGE_PAGE_MIN_BYTES
+                  ? map_aligned(bytes, PROT_READ | PROT_WRITE)
+                  : mmap(NULL, bytes ? bytes : 1, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) {
         return NULL;
     }
@@ -206,13 +207,14 @@ rc_map(size_t bytes)
     return p;
 }
 
-/* Grow mapping p from old_bytes to bytes: in place when the pages after it
- * are free, else moved to a new 2 MiB boundary (map_aligned), where its
- * huge pages stay whole. */
+/* Grow mapping p from old_bytes to bytes: in place when it starts on a
+ * 2 MiB boundary and the pages after it are free, else moved to a new
+ * boundary (map_aligned), where its huge pages stay whole. */
 static void *
 grow_aligned(void *p, size_t old_bytes, size_t bytes)
 {
-    void *q = mremap(p, old_bytes, bytes, 0);
+    void *q = (uintptr_t)p % HUGE_PAGE_MIN_BYTES == 0 ? mremap(p, old_bytes, bytes, 0)
+                                                      : MAP_FAILED;
     if (q != MAP_FAILED) {
         return q;
     }

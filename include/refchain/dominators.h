@@ -108,9 +108,8 @@ typedef struct rc_dom_sets {
  * bytes per node and 4 per set, freed before it returns.  When no member
  * dominates another node (each retains only itself: floats, strs), the
  * sums are made without the walk, in O(the members) and a bit per node.
- * RC_OK, or
- * RC_ENOMEM / RC_EINVAL (a node id out of range or a set >= n_sets) with
- * the outputs zeroed. */
+ * RC_OK, or RC_ENOMEM / RC_EINVAL (a node id out of range or a set >=
+ * n_sets) with the outputs zeroed. */
 rc_status rc_dominators_sets(const rc_dominators *d, rc_dom_sets *sets, size_t n_lab);
 
 /* ---- leak suspects --------------------------------------------------------- */
