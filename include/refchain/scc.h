@@ -12,13 +12,14 @@
 
 /* The components of the subgraph induced by the nodes v with in_set[v] != 0,
  * by an iterative Tarjan (no recursion, whatever the heap's depth).
- * comp[v] (rc_malloc'ed, one per node of g) receives v's component, or
+ * comp[v] (one per node of g, a block of *comp_bytes from the capture's
+ * pool: rc_pool_free(comp, *comp_bytes)) receives v's component, or
  * RC_NO_COMPONENT outside the set; components are numbered 0..*n_comp-1 in
  * the order Tarjan completes them.  cyclic[c] (rc_malloc'ed) says whether
  * component c is a cycle: more than one node, or one node referring to
  * itself.  On error the outputs are untouched. */
-rc_status rc_scc(const rc_graph *g, const uint8_t *in_set, uint32_t **comp, size_t *n_comp,
-                 uint8_t **cyclic);
+rc_status rc_scc(const rc_graph *g, const uint8_t *in_set, uint32_t **comp, size_t *comp_bytes,
+                 size_t *n_comp, uint8_t **cyclic);
 
 /* Cycles grouped by type signature: the sorted, distinct type ids of a
  * cycle's members, leaving out namespace dicts (an instance's __dict__

@@ -6,6 +6,7 @@
 
 #include "alloc_counter.h"
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 #include "refchain/scc.h"
 #include "testutil.h"
 
@@ -20,9 +21,10 @@ test_components_and_cycles(void **state)
     assert_int_equal(build_graph(10, e, 8, NULL, NULL, &g), RC_OK);
     uint8_t in_set[10] = {1, 1, 1, 1, 1, 1, 0, 1, 1, 0};
     uint32_t *comp = NULL;
+    size_t comp_bytes = 0;
     uint8_t *cyclic = NULL;
     size_t nc = 0;
-    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(rc_scc(g, in_set, &comp, &comp_bytes, &nc, &cyclic), RC_OK);
     assert_int_equal(comp[0], comp[1]);
     assert_true(cyclic[comp[0]]);
     assert_true(cyclic[comp[2]]);
@@ -36,7 +38,7 @@ test_components_and_cycles(void **state)
     assert_false(cyclic[comp[8]]);
     /* {0,1} {2} {3} {4} {5} {7} {8} */
     assert_int_equal(nc, 7);
-    rc_free(comp);
+    rc_pool_free(comp, comp_bytes);
     rc_free(cyclic);
     rc_graph_free(g);
 }
@@ -65,9 +67,10 @@ test_a_cycle_a_million_long_needs_no_recursion(void **state)
     uint8_t *in_set = malloc(N);
     memset(in_set, 1, N);
     uint32_t *comp = NULL;
+    size_t comp_bytes = 0;
     uint8_t *cyclic = NULL;
     size_t nc = 0;
-    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(rc_scc(g, in_set, &comp, &comp_bytes, &nc, &cyclic), RC_OK);
     assert_int_equal(nc, 1);
     assert_true(cyclic[0]);
     assert_int_equal(comp[N - 1], 0);
@@ -102,7 +105,7 @@ test_a_cycle_a_million_long_needs_no_recursion(void **state)
     rc_free(members);
     rc_free(start);
     rc_free(group_of);
-    rc_free(comp);
+    rc_pool_free(comp, comp_bytes);
     rc_free(cyclic);
     free(in_set);
     rc_graph_free(g);
@@ -121,9 +124,10 @@ test_shortest_cycle_through_a_node(void **state)
     assert_int_equal(build_graph(9, e, 11, NULL, NULL, &g), RC_OK);
     const uint8_t in_set[9] = {1, 1, 1, 1, 1, 1, 1, 1, 0};
     uint32_t *comp = NULL;
+    size_t comp_bytes = 0;
     uint8_t *cyclic = NULL;
     size_t nc = 0;
-    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(rc_scc(g, in_set, &comp, &comp_bytes, &nc, &cyclic), RC_OK);
     rc_cycle_finder *f = rc_cycle_finder_new(g, comp);
     assert_non_null(f);
     struct {
@@ -186,7 +190,7 @@ test_shortest_cycle_through_a_node(void **state)
     }
     assert_int_equal(failures, 6); /* the finder and its 3 arrays, path, edge */
     use_default_allocator();
-    rc_free(comp);
+    rc_pool_free(comp, comp_bytes);
     rc_free(cyclic);
     rc_graph_free(g);
 }
@@ -204,10 +208,11 @@ test_allocation_failure_at_every_point(void **state)
     for (long k = 0;; k++) {
         rc_alloc_fail_after(k);
         uint32_t *comp = NULL;
+        size_t comp_bytes = 0;
         uint8_t *cyclic = NULL;
         size_t nc = 0;
-        rc_status st = rc_scc(g, in_set, &comp, &nc, &cyclic);
-        rc_free(comp);
+        rc_status st = rc_scc(g, in_set, &comp, &comp_bytes, &nc, &cyclic);
+        rc_pool_free(comp, comp_bytes);
         rc_free(cyclic);
         assert_int_equal(live_blocks, 0);
         if (st == RC_OK) {
@@ -259,9 +264,10 @@ test_cycles_group_by_signature(void **state)
     uint8_t in_set[16];
     memset(in_set, 1, sizeof in_set);
     uint32_t *comp = NULL;
+    size_t comp_bytes = 0;
     uint8_t *cyclic = NULL;
     size_t nc = 0, ng = 0;
-    assert_int_equal(rc_scc(g, in_set, &comp, &nc, &cyclic), RC_OK);
+    assert_int_equal(rc_scc(g, in_set, &comp, &comp_bytes, &nc, &cyclic), RC_OK);
     rc_cycle_group *groups = NULL;
     rc_id *members = NULL;
     size_t *start = NULL;
@@ -293,7 +299,7 @@ test_cycles_group_by_signature(void **state)
     rc_free(members);
     rc_free(start);
     rc_free(group_of);
-    rc_free(comp);
+    rc_pool_free(comp, comp_bytes);
     rc_free(cyclic);
     rc_graph_free(g);
 }
