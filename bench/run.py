@@ -605,6 +605,46 @@ def snapshot_speed(composition, n, pairs, traced=False):
             "bytes": size, "bytes_per_object": size / nodes}
 
 
+def offline_phases(composition, n, rounds):
+    """The offline report's phases (load, growth, explain of the top type)
+    against a live show_growth, in a process that has dumped, loaded and
+    captured its heap before, as a service that dumps every hour would:
+    the pool holds grown blocks by then.  Seconds per round."""
+    import tempfile
+
+    import refchain
+
+    make_heap(composition, n)
+    gc.collect()
+    d = tempfile.mkdtemp(prefix="rcbench-")
+    path = os.path.join(d, "heap.rcsnap")
+    for _ in range(2):
+        refchain.dump(path)
+        refchain.capture()
+    for _ in range(2):
+        refchain.load(path)
+        refchain.capture()
+    refchain.show_growth(file=io.StringIO())
+    rows = []
+    for _ in range(rounds):
+        t0 = time.perf_counter()
+        snap = refchain.load(path)
+        t1 = time.perf_counter()
+        top = snap.growth(limit=10)[0][0]
+        snap.show_growth(limit=10, file=io.StringIO())
+        t2 = time.perf_counter()
+        snap.explain(top, limit=3)
+        t3 = time.perf_counter()
+        del snap
+        refchain.show_growth(file=io.StringIO())
+        t4 = time.perf_counter()
+        rows.append({"load": t1 - t0, "growth": t2 - t1, "explain": t3 - t2,
+                     "offline": t3 - t0, "live": t4 - t3, "ratio": (t3 - t0) / (t4 - t3)})
+    os.unlink(path)
+    os.rmdir(d)
+    return {"rounds": rows}
+
+
 def traced_dump_speed(composition, n, pairs, frames=25, depth=20):
     """A dump with tracemalloc tracing `frames` frames from before the heap
     was built, called `depth` calls deep (a service's stack), against one
@@ -732,7 +772,7 @@ CHILDREN = {f.__name__: f for f in (capture_speed, first_capture_speed, fresh_ca
                                     census_memory, show_growth_speed, capture_memory,
                                     chain_speed, explain_speed, garbage_speed,
                                     dominators_speed, plugin_overhead, leak_check_cost,
-                                    snapshot_speed, traced_dump_speed, load_fresh_speed, watch_overhead,
+                                    snapshot_speed, offline_phases, traced_dump_speed, load_fresh_speed, watch_overhead,
                                     fork_dump_pause, gc_lists_speed, sites_speed,
                                     show_growth_lines_speed, small_heap_speed)}
 
