@@ -374,7 +374,8 @@ rc_allow_gc_lists_py(PyObject *module, PyObject *arg)
 static PyObject *
 rc_capture_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
-    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_BOTH, 1);
+    /* A Graph answers nothing that needs in-edges (graph_type.c). */
+    rc_graph *g = rc_module_capture(module, NULL, 0, RC_EDGES_OUT, 1);
     return g ? rc_graph_wrap(module, g) : NULL;
 }
 

@@ -1168,9 +1168,13 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
     b->expanding = true;
     *addr = b->nodes.addr[b->closed];
     *flags = b->nodes.flags[b->closed];
-    /* The caller reads the object next: fetch a later one's header now. */
+    /* The caller reads the object next: fetch a later one's header now, its
+     * first 48 bytes (a str's are read to size it), which may span two
+     * cache lines. */
     if (!b->indexed && b->closed + PREFETCH_AHEAD < b->n) { /* not a file's addresses */
-        __builtin_prefetch((const void *)b->nodes.addr[b->closed + PREFETCH_AHEAD]);
+        const char *ahead = (const char *)b->nodes.addr[b->closed + PREFETCH_AHEAD];
+        __builtin_prefetch(ahead);
+        __builtin_prefetch(ahead + 47);
     }
     return 1;
 }

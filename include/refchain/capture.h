@@ -44,7 +44,8 @@ typedef struct rc_capture_opts {
     /* Expected number of references (rc_builder_expect_edges()); 0: none. */
     size_t edge_hint;
     /* What to keep of the references: RC_EDGES_NONE (nodes only, enough for a
-     * census) or RC_EDGES_BOTH (out- and in-edges). */
+     * census), RC_EDGES_OUT (out-edges; rc_graph_build_in adds the in-edges
+     * when a question needs them) or RC_EDGES_BOTH (out- and in-edges). */
     int edges;
     /* Record shallow sizes (0 records 0: a single chain needs none). */
     int sizes;
@@ -79,7 +80,7 @@ typedef struct rc_capture_opts {
     struct _object *tracked;
 } rc_capture_opts;
 
-enum { RC_EDGES_NONE, RC_EDGES_BOTH };
+enum { RC_EDGES_NONE, RC_EDGES_BOTH, RC_EDGES_OUT };
 
 /* Capture the heap into a new graph (owned by the caller: rc_graph_free).
  * Requires the GIL.  opts and everything it points to are borrowed for the
