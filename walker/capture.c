@@ -1221,6 +1221,28 @@ expand(walk *w, PyObject *op, unsigned seeded)
     return rc_builder_close(w->b, type, size, refcnt, flags);
 }
 
+/* A node CONTENTS_AHEAD places on has had its header fetched (the builder
+ * fetches PREFETCH_AHEAD ahead): fetch what its traversal will read, a
+ * dict's table and values, a list's items. */
+enum { CONTENTS_AHEAD = 8 };
+
+static inline void
+fetch_contents(uintptr_t addr)
+{
+    PyObject *op = (PyObject *)addr;
+    if (!op) {
+        return;
+    }
+    if (PyDict_Check(op)) {
+        const char *keys = (const char *)((PyDictObject *)op)->ma_keys;
+        __builtin_prefetch(keys);
+        __builtin_prefetch(keys + 64);
+        __builtin_prefetch(((PyDictObject *)op)->ma_values);
+    } else if (PyList_Check(op)) {
+        __builtin_prefetch(((PyListObject *)op)->ob_item);
+    }
+}
+
 /* Expand every object the builder has yet to expand. */
 static rc_status
 drain(walk *w)
@@ -1229,6 +1251,7 @@ drain(walk *w)
     unsigned nflags;
     rc_status st = RC_OK;
     while (rc_builder_next(w->b, &addr, &nflags, &st)) {
+        fetch_contents(rc_builder_ahead(w->b, CONTENTS_AHEAD));
         if ((st = expand(w, (PyObject *)addr, nflags)) != RC_OK) {
             break;
         }

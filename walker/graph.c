@@ -1179,6 +1179,13 @@ rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st)
     return 1;
 }
 
+uintptr_t
+rc_builder_ahead(const rc_builder *b, size_t k)
+{
+    size_t i = b->closed + k;
+    return !b->counting && !b->indexed && i < b->n ? b->nodes.addr[i] : 0;
+}
+
 rc_status
 rc_builder_edge(rc_builder *b, uintptr_t target)
 {

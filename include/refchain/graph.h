@@ -208,6 +208,11 @@ uint32_t rc_builder_find_type(const rc_builder *b, uintptr_t key);
  * fine. */
 int rc_builder_next(rc_builder *b, uintptr_t *addr, unsigned *flags, rc_status *st);
 
+/* The address of the node k places after the one rc_builder_next() gave
+ * (a live graph builder), or 0 (none discovered yet, a counter, or a
+ * file's addresses): what the caller will read soon, to prefetch. */
+uintptr_t rc_builder_ahead(const rc_builder *b, size_t k);
+
 /* Record an edge from the node being expanded to `target` (discovering it
  * when new).  Edges to excluded addresses and to 0 are dropped.  Only valid
  * between rc_builder_next() and rc_builder_close() (RC_EINVAL otherwise). */
