@@ -636,6 +636,57 @@ test_live_and_indexed_builders_agree(void **state)
 /* A listed builder (a loader's): nodes appended in order, any addresses
  * (unaligned, 4 bytes apart: the caller vouches they are distinct), edges by
  * id; looking an address up is not what it does. */
+/* rc_builder_ahead: the node k places after the one being expanded, among
+ * those discovered so far; 0 past them, and always for a counter or a
+ * file's addresses. */
+static void
+test_ahead_names_the_nodes_to_come(void **state)
+{
+    (void)state;
+    rc_builder *b = rc_builder_new(0);
+    assert_non_null(b);
+    for (uintptr_t a = 16; a <= 160; a += 16) {
+        assert_int_equal(rc_builder_seed(b, a), RC_OK);
+    }
+    uintptr_t addr;
+    unsigned flags;
+    rc_status st;
+    unsigned expanded = 0;
+    while (rc_builder_next(b, &addr, &flags, &st)) {
+        assert_int_equal(rc_builder_ahead(b, 0), addr);
+        for (size_t k = 1; k < 12; k++) {
+            uintptr_t want = expanded + k < 10 ? addr + 16 * k : 0;
+            assert_int_equal(rc_builder_ahead(b, k), want);
+        }
+        if (expanded == 9) {
+            assert_int_equal(rc_builder_edge(b, 4096), RC_OK); /* one more node */
+            assert_int_equal(rc_builder_ahead(b, 1), 0);     /* pending until resolved */
+        }
+        assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+        expanded++;
+    }
+    assert_int_equal(st, RC_OK);
+    assert_int_equal(expanded, 11);
+    rc_builder_free(b);
+
+    rc_builder *counter = rc_builder_new_counter();
+    rc_builder *listed = rc_builder_new_listed(0);
+    assert_non_null(counter);
+    assert_non_null(listed);
+    assert_int_equal(rc_builder_seed(counter, 16), RC_OK);
+    assert_int_equal(rc_builder_seed(counter, 32), RC_OK);
+    assert_int_equal(rc_builder_append(listed, 16), RC_OK);
+    assert_int_equal(rc_builder_append(listed, 32), RC_OK);
+    assert_true(rc_builder_next(counter, &addr, &flags, &st));
+    assert_true(rc_builder_next(listed, &addr, &flags, &st));
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(rc_builder_ahead(counter, k), 0);
+        assert_int_equal(rc_builder_ahead(listed, k), 0);
+    }
+    rc_builder_free(counter);
+    rc_builder_free(listed);
+}
+
 static void
 test_a_listed_builder_takes_its_nodes_in_order(void **state)
 {
@@ -722,6 +773,7 @@ main(void)
         cmocka_unit_test(test_out_and_in_edges),
         cmocka_unit_test(test_out_index_counts_duplicate_edges),
         cmocka_unit_test(test_discovered_nodes_are_expanded_in_id_order),
+        cmocka_unit_test(test_ahead_names_the_nodes_to_come),
         cmocka_unit_test(test_excluded_addresses_vanish),
         cmocka_unit_test(test_contract_violations_are_einval),
         cmocka_unit_test(test_big_sizes_and_saturated_refcounts),
