@@ -18,6 +18,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/idmap.h"
+#include "refchain/pool.h"
 #include "refchain/dumplive.h"
 #include "refchain/snapshot.h"
 #include "refchain/describe.h"
@@ -64,27 +65,27 @@ rc_snap_raise_write(rc_snap_status st, const char *msg, int err, PyObject *filen
 /* ---- _dump() ------------------------------------------------------------------ */
 
 typedef struct dump_obj {
-    rc_tool base; /* base.held: node v's object, borrowed */
-    analysis a;   /* the graph, sizes and root kinds */
+    rc_tool base;      /* base.held: node v's object, borrowed */
+    size_t held_bytes; /* base.held's block, from the pool */
+    analysis a;        /* the graph, sizes and root kinds */
 } dump_obj;
 
 /* ids[v] for every node: the same object keeps its id across the dumps of
- * this process (refchain/idmap.h; the map is the module's).  Raises on
- * failure. */
+ * this process (refchain/idmap.h; the map is the module's).  From the
+ * capture's pool (*bytes: its block's size).  Raises on failure. */
 static uint32_t *
-dump_ids(const dump_obj *self)
+dump_ids(const dump_obj *self, size_t *bytes)
 {
     rc_state *st = rc_module_state(self->base.module);
-    size_t n = rc_graph_node_count(self->a.g);
-    uint32_t *ids = rc_reallocarray(NULL, n ? n : 1, sizeof *ids);
+    uint32_t *ids = rc_pool_array(rc_graph_node_count(self->a.g), sizeof *ids, bytes);
     if (!ids || (!st->idmap && !(st->idmap = rc_idmap_new()))) {
-        rc_free(ids);
+        rc_pool_free(ids, *bytes);
         PyErr_NoMemory();
         return NULL;
     }
     rc_status rs = rc_idmap_assign(st->idmap, self->a.g, ids);
     if (rs != RC_OK) {
-        rc_free(ids);
+        rc_pool_free(ids, *bytes);
         rc_raise(rs);
         return NULL;
     }
@@ -249,13 +250,14 @@ fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
         fork_error_text(msg, cap, "the fork dump's capture failed");
         return -1;
     }
-    self.base.held = rc_capture_borrow(self.a.g);
+    size_t ids_bytes; /* the child exits: nothing is given back */
+    self.base.held = rc_capture_borrow(self.a.g, &self.held_bytes);
     self.base.n_held = (Py_ssize_t)rc_graph_node_count(self.a.g);
     rc_live_dump d = {.g = self.a.g, .held = self.base.held, .values = p->values && !p->redact,
                       .redact = p->redact};
     rc_snap_tables t = {.facts = p->facts, .n_facts = p->n_facts};
     if (!self.base.held || describe_roots(&self, &p->env, &t) < 0 ||
-        !(d.ids = dump_ids(&self))) {
+        !(d.ids = dump_ids(&self, &ids_bytes))) {
         snprintf(msg, cap, "the fork dump's child ran out of memory");
         return -1;
     }
@@ -446,16 +448,17 @@ rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     question q = {0};
     dump_obj self = {.base = {.module = module}};
     rc_sites found = {0};
+    size_t ids_bytes = 0;
     rc_live_dump d = {.values = p.values && !p.redact, .redact = p.redact};
     /* One zstd thread beside this one: compression overlaps the relating,
      * which is most of the pause.  (A forked child writes single-threaded.) */
     rc_snap_tables t = {.facts = p.facts, .n_facts = p.n_facts, .workers = 1};
     char msg[512] = "";
-    if (analyse(module, &q, AN_SIZES | AN_KINDS, &self.a) < 0) {
+    if (analyse(module, &q, AN_SIZES | AN_KINDS | AN_ADDR_ORDER, &self.a) < 0) {
         goto done;
     }
     /* From here to the end of the file no Python code runs. */
-    self.base.held = rc_capture_borrow(self.a.g);
+    self.base.held = rc_capture_borrow(self.a.g, &self.held_bytes);
     self.base.n_held = (Py_ssize_t)rc_graph_node_count(self.a.g);
     d.g = self.a.g;
     d.held = self.base.held;
@@ -463,7 +466,7 @@ rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_NoMemory();
         goto done;
     }
-    if (!(d.ids = dump_ids(&self))) {
+    if (!(d.ids = dump_ids(&self, &ids_bytes))) {
         goto done;
     }
     if (tracing) {
@@ -483,9 +486,9 @@ rc_dump_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     result = Py_None;
 done:
     rc_sites_clear(&found);
-    rc_free((void *)(uintptr_t)d.ids);
+    rc_pool_free((void *)(uintptr_t)d.ids, ids_bytes);
     roots_free(&t);
-    rc_free(self.base.held);
+    rc_pool_free(self.base.held, self.held_bytes);
     analysis_free(&self.a);
     question_free(&q);
     rc_gc_resume(paused);

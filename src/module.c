@@ -177,6 +177,7 @@ module_walk(PyObject *module, const uintptr_t *held, size_t n_held, int edges, i
         .edge_hint = s->last_edges[shape] + s->last_edges[shape] / 8,
         .edges = edges,
         .sizes = sizes,
+        .addr_order = (how & RC_CAPTURE_ADDR_ORDER) != 0,
         .containers_only = shape,
         .tracked = tracked,
     };
@@ -215,7 +216,7 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
 rc_graph *
 rc_module_capture_tracked(PyObject *module, PyObject *tracked)
 {
-    return module_capture(module, NULL, 0, RC_EDGES_BOTH, 1, 0, tracked);
+    return module_capture(module, NULL, 0, RC_EDGES_BOTH, 1, RC_CAPTURE_ADDR_ORDER, tracked);
 }
 
 /* ---- vectorcall arguments ------------------------------------------------- */

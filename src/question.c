@@ -159,7 +159,8 @@ analyse(PyObject *module, const question *q, unsigned what, analysis *a)
 {
     memset(a, 0, sizeof *a);
     unsigned how = (q->tools ? RC_CAPTURE_TOOLS : 0) |
-                   (what & AN_CHAINS_BACK ? RC_CAPTURE_CONTAINERS : 0);
+                   (what & AN_CHAINS_BACK ? RC_CAPTURE_CONTAINERS : 0) |
+                   (what & AN_ADDR_ORDER ? RC_CAPTURE_ADDR_ORDER : 0);
     a->g = rc_module_capture_ex(module, q->held, q->n_held, RC_EDGES_BOTH, what & AN_SIZES, how);
     if (!a->g) {
         return -1;

@@ -87,11 +87,14 @@ enum {
     RC_CAPTURE_TOOLS = 1,
     /* Gc objects and the held ones only (rc_capture_opts.containers_only):
      * enough for chains back from a held object. */
-    RC_CAPTURE_CONTAINERS = 2
+    RC_CAPTURE_CONTAINERS = 2,
+    /* Keep the nodes' address order (rc_capture_opts.addr_order): for a
+     * dump's object ids. */
+    RC_CAPTURE_ADDR_ORDER = 4
 };
 rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held,
                                int edges, int sizes, unsigned how);
-/* A dump's capture (both edge directions, sizes) seeded from `tracked`
+/* A dump's capture (both edge directions, sizes, address order) seeded from `tracked`
  * (rc_capture_opts.tracked: stolen, also on failure). */
 rc_graph *rc_module_capture_tracked(PyObject *module, PyObject *tracked);
 
@@ -283,7 +286,9 @@ enum {
     AN_ALL = AN_SIZES | AN_KINDS | AN_PATHS,
     /* Only what chains back from the question's held objects need: gc
      * objects and the held ones (RC_CAPTURE_CONTAINERS) */
-    AN_CHAINS_BACK = 8
+    AN_CHAINS_BACK = 8,
+    /* The nodes' address order (RC_CAPTURE_ADDR_ORDER) */
+    AN_ADDR_ORDER = 16
 };
 /* On failure an exception is set and *a is empty. */
 int analyse(PyObject *module, const question *q, unsigned what, analysis *a);

@@ -1991,6 +1991,9 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     } else if (!census) {
         rc_builder_expect_edges(w.b, opts->edge_hint);
     }
+    if (opts->addr_order && !census) {
+        rc_builder_keep_addr_order(w.b);
+    }
     for (size_t i = 0; i < opts->n_exclude; i++) {
         if ((st = rc_builder_exclude(w.b, (uintptr_t)opts->exclude[i])) != RC_OK) {
             goto finally;
@@ -2266,10 +2269,10 @@ rc_capture_full_indexes(const rc_graph *g, const rc_id *ids, uint32_t *edges, si
 }
 
 PyObject **
-rc_capture_borrow(const rc_graph *g)
+rc_capture_borrow(const rc_graph *g, size_t *bytes)
 {
     size_t n = rc_graph_node_count(g);
-    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+    PyObject **refs = rc_pool_array(n, sizeof *refs, bytes);
     for (size_t i = 0; refs && i < n; i++) {
         refs[i] = (PyObject *)rc_graph_addr(g, (rc_id)i);
     }

@@ -24,6 +24,7 @@
 #include <zstd_errors.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 #include "refchain/snapshot.h"
 #include "refchain/strutil.h"
 #include "snapfile.h"
@@ -58,10 +59,11 @@ typedef struct writer {
     size_t in_len, out_cap;
     uint64_t body; /* bytes of body compressed so far */
 
-    str_slot *slots;
+    str_slot *slots;          /* from the capture's pool (refchain/pool.h) */
+    size_t slots_bytes;       /* its block */
     size_t slot_mask, n_kept; /* n_kept: the slots in use */
     size_t n_str;             /* strings defined in the stream */
-    char *pool;
+    char *pool; /* from the capture's pool (refchain/pool.h); pool_cap: its block */
     size_t pool_len, pool_cap;
 } writer;
 
@@ -269,11 +271,12 @@ hash_bytes(const char *s, size_t n)
 static bool
 strings_grow_slots(writer *w)
 {
-    size_t cap = w->slots ? (w->slot_mask + 1) * 2 : 1024;
-    str_slot *s = rc_calloc(cap, sizeof *s);
+    size_t cap = w->slots ? (w->slot_mask + 1) * 2 : 1024, bytes;
+    str_slot *s = rc_pool_array(cap, sizeof *s, &bytes);
     if (!s) {
         return false;
     }
+    memset(s, 0, cap * sizeof *s);
     for (size_t i = 0; w->slots && i <= w->slot_mask; i++) {
         if (w->slots[i].id_plus_1) {
             size_t j = (size_t)w->slots[i].hash & (cap - 1);
@@ -283,8 +286,9 @@ strings_grow_slots(writer *w)
             s[j] = w->slots[i];
         }
     }
-    rc_free(w->slots);
+    rc_pool_free(w->slots, w->slots_bytes);
     w->slots = s;
+    w->slots_bytes = bytes;
     w->slot_mask = cap - 1;
     return true;
 }
@@ -369,17 +373,17 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
     }
     /* New: keep a copy, then define it in the stream. */
     if (w->pool_len + n > w->pool_cap) {
-        size_t cap = w->pool_cap ? w->pool_cap : 65536;
+        size_t cap = w->pool_cap ? w->pool_cap : 65536, got;
         while (cap < w->pool_len + n) {
             cap *= 2;
         }
-        char *p = rc_realloc(w->pool, cap);
+        char *p = w->pool ? rc_pool_grow(w->pool, w->pool_cap, cap, &got) : rc_pool_alloc(cap, &got);
         if (!p) {
             fail_nomem(w);
             return false;
         }
         w->pool = p;
-        w->pool_cap = cap;
+        w->pool_cap = got;
     }
     if (!define(w, s, n)) {
         return false;
@@ -646,8 +650,8 @@ rc_snapshot_dump(const char *path, const rc_graph *g, const rc_snap_tables *tabl
     ZSTD_freeCCtx(w.cctx);
     rc_free(w.in);
     rc_free(w.out);
-    rc_free(w.slots);
-    rc_free(w.pool);
+    rc_pool_free(w.slots, w.slots_bytes);
+    rc_pool_free(w.pool, w.pool_cap);
     if (w.st == RC_SNAP_EIO) {
         errno = w.file.err ? w.file.err : EIO;
     }

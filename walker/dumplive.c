@@ -11,6 +11,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/dumplive.h"
+#include "refchain/pool.h"
 #include "refchain/relate.h"
 
 typedef struct dump_ctx {
@@ -18,10 +19,11 @@ typedef struct dump_ctx {
     rc_relate_ctx relate;
     rc_id from;          /* whose labels are in text[], or RC_NO_ID */
     char *text;          /* the labels, NUL-separated: label k at text[at[k]] */
-    size_t *at, n_at, text_len, text_cap;
-    rc_relation *rels;   /* scratch for rc_relate_out */
-    PyObject **children; /* scratch: the referents */
-    size_t rels_cap;
+    size_t *at, n_at, text_len, text_cap; /* at: from the pool */
+    size_t at_bytes;
+    rc_relation *rels;   /* scratch for rc_relate_out, from the pool */
+    PyObject **children; /* scratch: the referents, from the pool */
+    size_t rels_cap, rels_bytes, children_bytes;
     char *enc; /* scratch: one encoded label */
     size_t enc_cap;
     int failed; /* a label could not be made (out of memory) */
@@ -66,16 +68,20 @@ relate_referrer(dump_ctx *c, rc_id from)
     size_t deg;
     const rc_id *out = rc_graph_out(c->d->g, from, &deg);
     if (deg > c->rels_cap) {
-        rc_relation *r = rc_reallocarray(c->rels, deg, sizeof *r);
-        PyObject **ch = r ? rc_reallocarray(c->children, deg, sizeof *ch) : NULL;
-        size_t *at = ch ? rc_reallocarray(c->at, deg, sizeof *at) : NULL;
-        c->rels = r ? r : c->rels;
-        c->children = ch ? ch : c->children;
-        c->at = at ? at : c->at;
-        if (!at) {
+        /* Scratch, rewritten for each referrer: nothing to copy.  From the
+         * capture's pool, where a dump's few large referrers find their
+         * blocks resident the next time. */
+        size_t cap = deg > 2 * c->rels_cap ? deg : 2 * c->rels_cap;
+        rc_pool_free(c->rels, c->rels_bytes);
+        rc_pool_free(c->children, c->children_bytes);
+        c->rels = rc_pool_array(cap, sizeof *c->rels, &c->rels_bytes);
+        c->children = rc_pool_array(cap, sizeof *c->children, &c->children_bytes);
+        rc_pool_free(c->at, c->at_bytes);
+        c->at = rc_pool_array(cap, sizeof *c->at, &c->at_bytes);
+        c->rels_cap = c->rels && c->children && c->at ? cap : 0;
+        if (!c->rels_cap) {
             return -1;
         }
-        c->rels_cap = deg;
     }
     PyObject *const *held = c->d->held;
     for (size_t i = 0; i < deg; i++) {
@@ -168,9 +174,9 @@ rc_dump_live(const char *path, const rc_live_dump *d, rc_snap_tables *t, char *m
         }
     }
     rc_free(c.text);
-    rc_free(c.at);
-    rc_free(c.rels);
-    rc_free(c.children);
+    rc_pool_free(c.at, c.at_bytes);
+    rc_pool_free(c.rels, c.rels_bytes);
+    rc_pool_free(c.children, c.children_bytes);
     rc_free(c.enc);
     rc_relate_memo_free(c.relate.memo);
     t->ctx = NULL;

@@ -127,6 +127,9 @@ struct rc_builder {
     rc_addrset *late[16];
     bool nodes_only; /* discover nodes, store no edge */
     size_t edge_hint; /* rc_builder_expect_edges() */
+    bool keep_order;  /* rc_builder_keep_addr_order() */
+    rc_id *order;     /* the nodes in address order, kept at the freeze */
+    size_t order_bytes;
 
     uintptr_t *excluded;
     size_t n_excluded, excluded_cap;
@@ -159,6 +162,8 @@ struct rc_graph {
     uint32_t *in_off;
     rc_id *out, *in;
     size_t out_bytes, in_off_bytes, in_bytes;
+    rc_id *order; /* rc_graph_addr_order(), or NULL */
+    size_t order_bytes;
     big_size *big;
     size_t n_big;
     type_table types;
@@ -602,6 +607,7 @@ rc_builder_free(rc_builder *b)
     rc_free(b->pending);
     rc_free(b->seeds);
     unpool(b->index.slots, &b->index.bytes);
+    unpool(b->order, &b->order_bytes);
     rc_free(b->excluded);
     rc_free(b->big);
     types_free(&b->types);
@@ -616,6 +622,12 @@ void
 rc_builder_expect_edges(rc_builder *b, size_t m)
 {
     b->edge_hint = m;
+}
+
+void
+rc_builder_keep_addr_order(rc_builder *b)
+{
+    b->keep_order = !b->indexed && !b->counting;
 }
 
 void
@@ -1543,7 +1555,21 @@ number_live(rc_builder *b)
         b->late[k] = NULL;
     }
     rc_free(cur);
-    unpool(perm, &perm_bytes);
+    if (b->keep_order) {
+        /* perm is the nodes in address order, with DEAD for the seen
+         * addresses that are no node: drop those, and keep it. */
+        size_t k = 0;
+        for (size_t j = 0; j < members; j++) {
+            if (perm[j] != DEAD) {
+                perm[k++] = perm[j];
+            }
+        }
+        b->order = perm;
+        b->order_bytes = perm_bytes;
+        shrink_pooled((void **)&b->order, &b->order_bytes, k, sizeof *b->order);
+    } else {
+        unpool(perm, &perm_bytes);
+    }
     rc_addrset_free(b->seen);
     b->seen = NULL;
     b->out = (rc_id *)b->raw;
@@ -1594,6 +1620,8 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     memset(&b->nodes, 0, sizeof b->nodes);
     g->out = b->out, b->out = NULL;
     g->out_bytes = b->out_bytes, b->out_bytes = 0;
+    g->order = b->order, b->order = NULL;
+    g->order_bytes = b->order_bytes, b->order_bytes = 0;
     g->big = b->big, b->big = NULL;
     g->n_big = b->n_big;
     g->types = b->types;
@@ -1623,6 +1651,7 @@ rc_graph_free(rc_graph *g)
     }
     unpool(g->in_off, &g->in_off_bytes);
     unpool(g->out, &g->out_bytes);
+    unpool(g->order, &g->order_bytes);
     if (g->in_bytes) { /* else it shares out's block, or there is none */
         unpool(g->in, &g->in_bytes);
     }
@@ -1648,10 +1677,16 @@ rc_graph_memory(const rc_graph *g)
 {
     /* The blocks held, slack included. */
     return sizeof *g + g->nodes.addr_bytes + g->nodes.type_bytes + g->nodes.size_bytes + g->nodes.refcnt_bytes +
-           g->nodes.flags_bytes + g->nodes.out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes +
+           g->nodes.flags_bytes + g->nodes.out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes + g->order_bytes +
            g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);
+}
+
+const rc_id *
+rc_graph_addr_order(const rc_graph *g)
+{
+    return g->order;
 }
 
 uintptr_t

@@ -2,8 +2,11 @@
  *
  * State: the map holds the last graph's nodes as three parallel arrays
  * sorted by address (addr[], key[] = type key, id[]), and `next`, the
- * next fresh id.  rc_idmap_assign():
- *   1. sorts the new graph's (address, node) pairs by address;
+ * next fresh id.  Its arrays come from the capture's pool (refchain/pool.h)
+ * and go back to it when replaced: repeated dumps fault in no new pages
+ * for them.  rc_idmap_assign():
+ *   1. takes the new graph's address order (rc_graph_addr_order()), or
+ *      sorts its (address, node) pairs by address when it kept none;
  *   2. merges them with the kept arrays, which gives each node its old id
  *      or marks it fresh, and fills new arrays in address order;
  *   3. gives the marked nodes fresh ids in node order (so ids mostly grow
@@ -16,6 +19,7 @@
 
 #include "refchain/alloc.h"
 #include "refchain/idmap.h"
+#include "refchain/pool.h"
 
 /* Marks a node that needs a fresh id (never given: fresh ids stay below). */
 #define FRESH UINT32_MAX
@@ -25,6 +29,7 @@ struct rc_idmap {
     uintptr_t *key;  /* the node's type key */
     uint32_t *id;
     size_t n;
+    size_t addr_bytes, key_bytes, id_bytes; /* the blocks, from the pool */
     uint32_t next;
 };
 
@@ -43,15 +48,21 @@ rc_idmap_new(void)
     return m;
 }
 
+static void
+map_arrays_free(rc_idmap *map)
+{
+    rc_pool_free(map->addr, map->addr_bytes);
+    rc_pool_free(map->key, map->key_bytes);
+    rc_pool_free(map->id, map->id_bytes);
+}
+
 void
 rc_idmap_free(rc_idmap *map)
 {
     if (!map) {
         return;
     }
-    rc_free(map->addr);
-    rc_free(map->key);
-    rc_free(map->id);
+    map_arrays_free(map);
     rc_free(map);
 }
 
@@ -105,25 +116,29 @@ sort_by_addr(addr_node *p, addr_node *tmp, size_t n)
 rc_status
 rc_idmap_assign(rc_idmap *map, const rc_graph *g, uint32_t *ids)
 {
-    size_t n = rc_graph_node_count(g);
+    size_t n = rc_graph_node_count(g), m = n ? n : 1;
     rc_status st = RC_ENOMEM;
-    addr_node *pairs = rc_reallocarray(NULL, n ? n : 1, sizeof *pairs);
-    addr_node *tmp = rc_reallocarray(NULL, n ? n : 1, sizeof *tmp);
-    uintptr_t *addr = rc_reallocarray(NULL, n ? n : 1, sizeof *addr);
-    uintptr_t *key = rc_reallocarray(NULL, n ? n : 1, sizeof *key);
-    uint32_t *id = rc_reallocarray(NULL, n ? n : 1, sizeof *id);
-    if (!pairs || !tmp || !addr || !key || !id) {
+    const rc_id *order = rc_graph_addr_order(g);
+    size_t pairs_bytes = 0, tmp_bytes = 0, addr_bytes = 0, key_bytes = 0, id_bytes = 0;
+    addr_node *pairs = order ? NULL : rc_pool_array(m, sizeof *pairs, &pairs_bytes);
+    addr_node *tmp = order ? NULL : rc_pool_array(m, sizeof *tmp, &tmp_bytes);
+    uintptr_t *addr = rc_pool_array(m, sizeof *addr, &addr_bytes);
+    uintptr_t *key = rc_pool_array(m, sizeof *key, &key_bytes);
+    uint32_t *id = rc_pool_array(m, sizeof *id, &id_bytes);
+    if ((!order && (!pairs || !tmp)) || !addr || !key || !id) {
         goto done;
     }
-    for (rc_id v = 0; v < n; v++) {
-        pairs[v] = (addr_node){rc_graph_addr(g, v), v};
+    if (!order) {
+        for (rc_id v = 0; v < n; v++) {
+            pairs[v] = (addr_node){rc_graph_addr(g, v), v};
+        }
+        sort_by_addr(pairs, tmp, n);
     }
-    sort_by_addr(pairs, tmp, n);
     /* Merge: the same address and type key keeps the old id. */
     size_t i = 0, fresh = 0;
     for (size_t j = 0; j < n; j++) {
-        rc_id v = pairs[j].node;
-        addr[j] = pairs[j].addr;
+        rc_id v = order ? order[j] : pairs[j].node;
+        addr[j] = rc_graph_addr(g, v);
         key[j] = rc_graph_type_key(g, rc_graph_type(g, v));
         while (i < map->n && map->addr[i] < addr[j]) {
             i++;
@@ -148,25 +163,24 @@ rc_idmap_assign(rc_idmap *map, const rc_graph *g, uint32_t *ids)
         }
     }
     for (size_t j = 0; j < n; j++) {
-        id[j] = ids[pairs[j].node];
+        id[j] = ids[order ? order[j] : pairs[j].node];
     }
-    /* Commit. */
-    rc_free(map->addr);
-    rc_free(map->key);
-    rc_free(map->id);
-    map->addr = addr;
-    map->key = key;
-    map->id = id;
+    /* Commit: the old arrays go back to the pool, where the next call
+     * finds them resident. */
+    map_arrays_free(map);
+    map->addr = addr, map->addr_bytes = addr_bytes;
+    map->key = key, map->key_bytes = key_bytes;
+    map->id = id, map->id_bytes = id_bytes;
     map->n = n;
     map->next = next;
     addr = key = NULL;
     id = NULL;
     st = RC_OK;
 done:
-    rc_free(pairs);
-    rc_free(tmp);
-    rc_free(addr);
-    rc_free(key);
-    rc_free(id);
+    rc_pool_free(pairs, pairs_bytes);
+    rc_pool_free(tmp, tmp_bytes);
+    rc_pool_free(addr, addr_bytes);
+    rc_pool_free(key, key_bytes);
+    rc_pool_free(id, id_bytes);
     return st;
 }

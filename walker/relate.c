@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
+#include "refchain/pool.h"
 #include "refchain/pycompat.h"
 #include "refchain/relate.h"
 #include "refchain/strutil.h"
@@ -703,8 +704,9 @@ typedef struct ptr_entry {
 } ptr_entry;
 
 typedef struct ptrmap {
-    ptr_entry *slots;
-    size_t mask;
+    ptr_entry *slots; /* from the capture's pool: a large referrer's table is
+                       * resident again for the next dump's */
+    size_t bytes, mask;
     unsigned shift; /* 64 - log2(mask + 1): Fibonacci hashing keeps the top bits */
 } ptrmap;
 
@@ -722,10 +724,11 @@ ptrmap_init(ptrmap *m, size_t n)
         cap *= 2;
         bits++;
     }
-    m->slots = rc_calloc(cap, sizeof *m->slots);
+    m->slots = rc_pool_array(cap, sizeof *m->slots, &m->bytes);
     if (!m->slots) {
         return -1;
     }
+    memset(m->slots, 0, cap * sizeof *m->slots);
     m->mask = cap - 1;
     m->shift = 64 - bits;
     return 0;
@@ -773,7 +776,7 @@ ptrmap_get(const ptrmap *m, const void *key, uintptr_t *v)
 static void
 ptrmap_free(ptrmap *m)
 {
-    rc_free(m->slots);
+    rc_pool_free(m->slots, m->bytes);
     memset(m, 0, sizeof *m);
 }
 

@@ -49,6 +49,9 @@ typedef struct rc_capture_opts {
     int edges;
     /* Record shallow sizes (0 records 0: a single chain needs none). */
     int sizes;
+    /* Keep the nodes' address order (rc_graph_addr_order()): a dump's
+     * object ids need it (refchain/idmap.h). */
+    int addr_order;
     /* Containers only: an object that is not a gc object (str, int, bytes,
      * float...) holds no references, so it can only end a chain; it becomes
      * a node only when the tool holds it (`held`: a question's targets), and
@@ -131,8 +134,9 @@ void rc_capture_full_indexes(const rc_graph *g, const rc_id *ids, uint32_t *edge
  * gives them but with no reference taken: only for a process in which no
  * Python code will run again and nothing is freed (a fork dump's child,
  * which writes no refcount so that the copy-on-write heap stays shared).
- * rc_malloc'ed; NULL when out of memory. */
-struct _object **rc_capture_borrow(const rc_graph *g);
+ * From the capture's pool (refchain/pool.h): give it back with
+ * rc_pool_free(refs, *bytes).  NULL when out of memory. */
+struct _object **rc_capture_borrow(const rc_graph *g, size_t *bytes);
 
 /* For rc_capture_opts.tracked, made before a capture that must run no
  * Python code at all (a fork dump's child).  None when the capture will

@@ -160,6 +160,12 @@ rc_status rc_builder_reserve(rc_builder *b, size_t n);
  * edge. */
 void rc_builder_expect_edges(rc_builder *b, size_t m);
 
+/* Keep the nodes' address order in the frozen graph
+ * (rc_graph_addr_order()): a live builder finds it anyway when it numbers
+ * its edges, and keeping it costs 4 bytes per node.  A no-op for an
+ * indexed, listed or counting builder. */
+void rc_builder_keep_addr_order(rc_builder *b);
+
 /* Discover nodes through rc_builder_edge() but store no edge: the frozen
  * graph has nodes, types, sizes and refcounts only (enough for a census).
  * Call before the first edge. */
@@ -294,6 +300,11 @@ const rc_id *rc_graph_in(const rc_graph *g, rc_id id, size_t *n);
  * are `from`, this maps an in-edge back to its out-edge (in-edges list a
  * source's edges in its out-edge order).  O(out-degree of from). */
 uint32_t rc_graph_out_index(const rc_graph *g, rc_id from, rc_id to, size_t occ);
+
+/* The node ids in increasing address order (every node once), when the
+ * builder was asked to keep them (rc_builder_keep_addr_order()); else
+ * NULL. */
+const rc_id *rc_graph_addr_order(const rc_graph *g);
 
 /* The node at `addr`, or RC_NO_ID.  O(V): a frozen graph keeps no index. */
 rc_id rc_graph_find(const rc_graph *g, uintptr_t addr);

@@ -21,9 +21,11 @@
  * About 2**31 fresh ids are available to one map.
  *
  * Memory: the map keeps 20 bytes per node of the last graph on a 64-bit
- * build (address 8, type key 8, id 4); an assignment needs 16 more bytes
- * per node of the new graph while it runs.  Cost: one sort of the new
- * graph's addresses and one merge with the kept table; no hashing.
+ * build (address 8, type key 8, id 4), from the capture's pool; an
+ * assignment builds the next 20 bytes per node of the new graph while it
+ * runs.  Cost: one merge with the kept table, in the graph's address order
+ * (rc_graph_addr_order()); a graph that kept none is sorted first, with 32
+ * more bytes per node.  No hashing.
  *
  * A map is not thread-safe; it is only read and changed by these calls. */
 #ifndef REFCHAIN_IDMAP_H

@@ -687,6 +687,70 @@ test_ahead_names_the_nodes_to_come(void **state)
     rc_builder_free(listed);
 }
 
+/* A live builder asked to keep the address order hands the frozen graph
+ * its nodes sorted by address: every node once, no excluded address, the
+ * nodes found through edges too.  Others keep none. */
+static void
+test_the_graph_keeps_its_address_order(void **state)
+{
+    (void)state;
+    const uintptr_t seeds[] = {FAKE(40), FAKE(3), FAKE(77), FAKE(12)};
+    for (int keep = 0; keep < 2; keep++) {
+        rc_builder *b = rc_builder_new(0);
+        assert_non_null(b);
+        if (keep) {
+            rc_builder_keep_addr_order(b);
+        }
+        assert_int_equal(rc_builder_exclude(b, FAKE(50)), RC_OK);
+        for (unsigned i = 0; i < 4; i++) {
+            assert_int_equal(rc_builder_seed(b, seeds[i]), RC_OK);
+        }
+        uintptr_t addr;
+        unsigned flags;
+        rc_status st;
+        while (rc_builder_next(b, &addr, &flags, &st)) {
+            if (addr == FAKE(40)) { /* two more nodes, and the excluded one */
+                assert_int_equal(rc_builder_edge(b, FAKE(1)), RC_OK);
+                assert_int_equal(rc_builder_edge(b, FAKE(50)), RC_OK);
+                assert_int_equal(rc_builder_edge(b, FAKE(60)), RC_OK);
+            }
+            assert_int_equal(rc_builder_close(b, 0, 1, 1, 0), RC_OK);
+        }
+        assert_int_equal(st, RC_OK);
+        rc_graph *g = NULL;
+        assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
+        size_t n = rc_graph_node_count(g);
+        assert_int_equal(n, 6);
+        const rc_id *order = rc_graph_addr_order(g);
+        if (!keep) {
+            assert_null(order);
+            rc_graph_free(g);
+            continue;
+        }
+        assert_non_null(order);
+        const uintptr_t want[] = {FAKE(1), FAKE(3), FAKE(12), FAKE(40), FAKE(60), FAKE(77)};
+        for (size_t j = 0; j < n; j++) {
+            assert_int_equal(rc_graph_addr(g, order[j]), want[j]);
+        }
+        rc_graph_free(g);
+    }
+    rc_builder *listed = rc_builder_new_listed(0);
+    assert_non_null(listed);
+    rc_builder_keep_addr_order(listed); /* a no-op */
+    assert_int_equal(rc_builder_append(listed, FAKE(2)), RC_OK);
+    assert_int_equal(rc_builder_append(listed, FAKE(1)), RC_OK);
+    uintptr_t addr;
+    unsigned flags;
+    rc_status st;
+    while (rc_builder_next(listed, &addr, &flags, &st)) {
+        assert_int_equal(rc_builder_close(listed, 0, 1, 1, 0), RC_OK);
+    }
+    rc_graph *g = NULL;
+    assert_int_equal(rc_builder_freeze(listed, &g), RC_OK);
+    assert_null(rc_graph_addr_order(g));
+    rc_graph_free(g);
+}
+
 static void
 test_a_listed_builder_takes_its_nodes_in_order(void **state)
 {
@@ -774,6 +838,7 @@ main(void)
         cmocka_unit_test(test_out_index_counts_duplicate_edges),
         cmocka_unit_test(test_discovered_nodes_are_expanded_in_id_order),
         cmocka_unit_test(test_ahead_names_the_nodes_to_come),
+        cmocka_unit_test(test_the_graph_keeps_its_address_order),
         cmocka_unit_test(test_excluded_addresses_vanish),
         cmocka_unit_test(test_contract_violations_are_einval),
         cmocka_unit_test(test_big_sizes_and_saturated_refcounts),

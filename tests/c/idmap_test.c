@@ -1,6 +1,7 @@
 /* idmap_test: ids kept across graphs by (address, type), fresh ids for new
  * addresses and for another type at a reused address, the radix-sorted
- * path on large graphs, and allocation failure at every point. */
+ * path and the graph's own address order on large graphs, and allocation
+ * failure at every point. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,10 @@
 #include "refchain/idmap.h"
 #include "testutil.h"
 
+/* Whether make() keeps the address order (a dump's capture does): the
+ * map then merges in that order instead of sorting. */
+static bool keep_order;
+
 /* A graph of n nodes, node i at addrs[i] with type key 0x1000 + types[i]
  * (NULL: all type 0); no edges. */
 static rc_graph *
@@ -17,6 +22,9 @@ make(size_t n, const uintptr_t *addrs, const unsigned *types)
 {
     rc_builder *b = rc_builder_new(n);
     assert_non_null(b);
+    if (keep_order) {
+        rc_builder_keep_addr_order(b);
+    }
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(rc_builder_mark(b, addrs[i], 0), RC_OK);
     }
@@ -36,6 +44,7 @@ make(size_t n, const uintptr_t *addrs, const unsigned *types)
     rc_graph *g = NULL;
     assert_int_equal(rc_builder_freeze(b, &g), RC_OK);
     assert_int_equal(rc_graph_node_count(g), n);
+    assert_int_equal(rc_graph_addr_order(g) != NULL, keep_order);
     return g;
 }
 
@@ -103,12 +112,12 @@ test_same_object_keeps_its_id(void **state)
     rc_idmap_free(m);
 }
 
-/* Large random graphs take the radix-sort path: check every id against
- * the rule, computed naively. */
+/* Large random graphs take the radix-sort path (or, with keep_order, the
+ * graph's own address order): check every id against the rule, computed
+ * naively. */
 static void
-test_large_random_graphs(void **state)
+large_random_graphs(void)
 {
-    (void)state;
     enum { N = 5000, ROUNDS = 4 };
     uint64_t rng = 12345;
     rc_idmap *m = rc_idmap_new();
@@ -171,9 +180,25 @@ test_large_random_graphs(void **state)
 }
 
 static void
-test_allocation_failure_leaves_the_map_unchanged(void **state)
+test_large_random_graphs(void **state)
 {
     (void)state;
+    keep_order = false;
+    large_random_graphs();
+}
+
+static void
+test_large_random_graphs_in_address_order(void **state)
+{
+    (void)state;
+    keep_order = true;
+    large_random_graphs();
+    keep_order = false;
+}
+
+static void
+allocation_failure_leaves_the_map_unchanged(void)
+{
     const uintptr_t a1[] = {0x1000, 0x2000, 0x3000};
     const uintptr_t a2[] = {0x3000, 0x4000, 0x1000};
     uint32_t ids[3];
@@ -219,6 +244,17 @@ test_allocation_failure_leaves_the_map_unchanged(void **state)
     use_default_allocator();
 }
 
+static void
+test_allocation_failure_leaves_the_map_unchanged(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        keep_order = k;
+        allocation_failure_leaves_the_map_unchanged();
+    }
+    keep_order = false;
+}
+
 int
 main(void)
 {
@@ -226,6 +262,7 @@ main(void)
         cmocka_unit_test(test_first_graph_gets_odd_ids_in_node_order),
         cmocka_unit_test(test_same_object_keeps_its_id),
         cmocka_unit_test(test_large_random_graphs),
+        cmocka_unit_test(test_large_random_graphs_in_address_order),
         cmocka_unit_test(test_allocation_failure_leaves_the_map_unchanged),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
