@@ -110,6 +110,107 @@ rc_decimal(char *buf, long long v)
     return len;
 }
 
+size_t
+rc_float_repr(double x, char *buf)
+{
+    static const uint64_t pow5[] = {1,          5,           25,           125,
+                                    625,        3125,        15625,        78125,
+                                    390625,     1953125,     9765625,      48828125,
+                                    244140625,  1220703125,  6103515625,   30517578125,
+                                    152587890625, 762939453125, 3814697265625, 19073486328125,
+                                    95367431640625, 476837158203125};
+    const uint64_t limit = UINT64_C(1000000000000000); /* 10**15: at most 15 digits */
+    uint64_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int neg = (int)(bits >> 63), bexp = (int)((bits >> 52) & 0x7FF);
+    uint64_t frac = bits & ((UINT64_C(1) << 52) - 1);
+    char *p = buf;
+    if (neg) {
+        *p++ = '-';
+    }
+    if (bexp == 0 && frac == 0) {
+        memcpy(p, "0.0", 4);
+        return (size_t)(p - buf) + 3;
+    }
+    if (bexp == 0 || bexp == 0x7FF) {
+        return 0; /* subnormal, inf, nan */
+    }
+    /* x = m * 2**e, m odd. */
+    uint64_t m = frac | (UINT64_C(1) << 52);
+    int e = bexp - 1075, tz = __builtin_ctzll(m);
+    m >>= tz;
+    e += tz;
+    /* x = digits * 10**-k: m << e, or m * 5**k / 10**k for k = -e. */
+    uint64_t digits;
+    int k = 0;
+    if (e >= 0) {
+        if (e >= 50 || (m >> (50 - e)) != 0 || (m << e) >= limit) { /* 10**15 < 2**50 */
+            return 0;
+        }
+        digits = m << e;
+    } else {
+        k = -e;
+        if (k >= (int)(sizeof pow5 / sizeof *pow5) || m > (limit - 1) / pow5[k]) {
+            return 0;
+        }
+        digits = m * pow5[k];
+    }
+    char d[20];
+    int len = 0;
+    for (uint64_t u = digits; u; u /= 10) {
+        d[len++] = (char)('0' + u % 10); /* reversed */
+    }
+    int decpt = len - k; /* digits before the point */
+    int first = 0;       /* trailing zeros dropped (an integer's) */
+    while (d[first] == '0') {
+        first++;
+    }
+    int nd = len - first; /* significant digits, d[len - 1] down to d[first] */
+    if (decpt <= -4 || decpt > 16) {
+        /* d.ddde-XX: CPython's "%+.02d" exponent. */
+        *p++ = d[len - 1];
+        if (nd > 1) {
+            *p++ = '.';
+            for (int i = len - 2; i >= first; i--) {
+                *p++ = d[i];
+            }
+        }
+        int ex = decpt - 1;
+        *p++ = 'e';
+        *p++ = ex < 0 ? '-' : '+';
+        ex = ex < 0 ? -ex : ex;
+        if (ex >= 100) {
+            *p++ = (char)('0' + ex / 100);
+        }
+        *p++ = (char)('0' + ex / 10 % 10);
+        *p++ = (char)('0' + ex % 10);
+    } else if (decpt <= 0) {
+        *p++ = '0';
+        *p++ = '.';
+        for (int i = decpt; i < 0; i++) {
+            *p++ = '0';
+        }
+        for (int i = len - 1; i >= first; i--) {
+            *p++ = d[i];
+        }
+    } else {
+        /* The digits, the point after decpt of them (zeros past the
+         * significant ones), and ".0" for an integer. */
+        for (int i = 0; i < decpt || i < nd; i++) {
+            if (i == decpt) {
+                *p++ = '.';
+            }
+            *p++ = i < nd ? d[len - 1 - i] : '0';
+        }
+        if (nd <= decpt) {
+            *p++ = '.';
+            *p++ = '0';
+        }
+    }
+    *p = '\0';
+    return (size_t)(p - buf);
+}
+
 void
 rc_buf_put(rc_buf *b, const char *s, size_t n)
 {

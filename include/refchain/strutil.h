@@ -45,6 +45,17 @@ int rc_utf8_is_valid(const char *s, size_t n);
 #define RC_DECIMAL_MAX 21
 size_t rc_decimal(char *buf, long long v);
 
+/* repr(x) of a double, as CPython writes it (its shortest digits that read
+ * back as x, in fixed notation for 1e-4 <= |x| < 1e16 with ".0" after an
+ * integer, else as "1.5e-07"), for the values whose exact decimal has at
+ * most 15 significant digits: 0.5, -12345.25, 1000.0, 2**-20...  Those
+ * digits are the shortest (any two decimals of 15 digits are distinct
+ * doubles), so no search is needed.  Writes a NUL-terminated string to buf
+ * (at least RC_FLOAT_REPR_MAX bytes) and returns its length, or returns 0
+ * for any other double (0.1, 1/3, 1e16, inf, nan, subnormals): ask CPython. */
+#define RC_FLOAT_REPR_MAX 32
+size_t rc_float_repr(double x, char *buf);
+
 /* A growing NUL-terminated byte buffer; {0} is an empty one.  After an
  * allocation failure `failed` is set and nothing more is added; the owner
  * rc_free()s p either way. */

@@ -699,3 +699,24 @@ def test_classes_made_at_runtime_read_the_same_from_a_file(run_script, dump):
         assert snap[key] == got[key], key
     assert snap["model"].startswith("class __main__.PluginMeta \u2192 .registry dict")
     assert snap["retained"][1] > 300 * 4
+
+
+def test_float_values_read_as_their_repr(tmp_path):
+    # A float's value is repr(x): CPython's shortest digits, or the exact
+    # decimal where it has at most 15 digits (written without the search).
+    import math
+    import random
+    rng = random.Random(5)
+    floats = [0.0, -0.0, 0.5, -12345.25, 1000.0, 1e15, 1e16, 0.1, 1 / 3, 2.0 ** -20,
+              2.0 ** -22, 1e-05, 0.0001, 1e22, 5e-324, 2.0 ** 49, 2.0 ** 50, 123456789012345.0,
+              -1.8446786130029314e+19, float("inf"), float("-inf"), float("nan")]
+    floats += [rng.randint(-10 ** 6, 10 ** 6) / 2 ** rng.randint(0, 30) for _ in range(3000)]
+    floats += [math.ldexp(rng.getrandbits(rng.randint(1, 53)) | 1, rng.randint(-70, 70))
+               for _ in range(3000)]
+    floats += [rng.random() * 10 ** rng.randint(-8, 20) for _ in range(1000)]
+    path = str(tmp_path / "floats.rcsnap")
+    refchain.dump(path)
+    snap = refchain.load(path)
+    wrong = [(repr(x), snap.node(id(x)).value) for x in floats
+             if snap.node(id(x)).value != repr(x).encode()]
+    assert not wrong, wrong[:10]
