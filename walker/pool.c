@@ -55,8 +55,9 @@ page_size(void)
 static void *
 block_new(size_t want, size_t *got)
 {
-    size_t page = page_size(), bytes = want;
+    size_t bytes = want;
     if (want >= RC_POOL_MIN_BYTES) {
+        size_t page = page_size();
         if (want > SIZE_MAX - page) {
             return NULL;
         }
@@ -199,6 +200,9 @@ rc_pool_alloc(size_t want, size_t *got)
     if (want == 0) {
         want = 1;
     }
+    if (want < RC_POOL_MIN_BYTES / 2) {
+        return block_new(want, got); /* no kept block fits (take_fit): no lock */
+    }
     kept k = take_fit(want, true);
     if (k.p && k.bytes >= want) {
         *got = k.bytes;
@@ -258,8 +262,12 @@ rc_pool_free(void *p, size_t bytes)
     if (!p) {
         return;
     }
+    if (bytes < RC_POOL_MIN_BYTES) {
+        block_free(p, bytes); /* never kept: no lock */
+        return;
+    }
     pthread_mutex_lock(&lock);
-    if (enabled && bytes >= RC_POOL_MIN_BYTES) {
+    if (enabled) {
         if (n_slots == RC_POOL_SLOTS) {
             size_t small = 0;
             for (size_t i = 1; i < n_slots; i++) {
