@@ -3,7 +3,8 @@
  * Fault injection counts allocation calls; once the budget is spent every
  * allocation fails, so a test can walk the failure point through an
  * operation one call at a time.  The counters are atomic: zstd's worker
- * thread allocates through here while a dump writes.
+ * thread allocates through here while a dump writes (the budget exactly;
+ * the count of attempts may miss one made at the same moment).
  *
  * Plain libc, but for the pool's large blocks (rc_map). */
 #ifndef _GNU_SOURCE
@@ -55,7 +56,11 @@ rc_alloc_count(void)
 static int
 allow(void)
 {
-    atomic_fetch_add_explicit(&attempts, 1, memory_order_relaxed);
+    /* A plain load and store, not a locked add: this runs for every
+     * allocation (a dump makes millions), and the count is for tests; two
+     * threads allocating at once may count one. */
+    atomic_store_explicit(&attempts, atomic_load_explicit(&attempts, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     long left = atomic_load_explicit(&fail_after, memory_order_relaxed);
     /* Spend one of the budget, unless there is none (< 0) or it is spent. */
     while (left > 0 && !atomic_compare_exchange_weak_explicit(&fail_after, &left, left - 1,

@@ -23,7 +23,8 @@ void rc_set_allocator(const rc_allocator *a);
  * fails until reset.  n < 0 disables it.  Counts rc_malloc, rc_calloc,
  * rc_realloc and rc_reallocarray calls made with a non-zero size. */
 void rc_alloc_fail_after(long n);
-/* Number of allocations attempted since the last rc_alloc_fail_after(). */
+/* Number of allocations attempted since the last rc_alloc_fail_after()
+ * (exact from one thread; two threads allocating at once may count one). */
 unsigned long rc_alloc_count(void);
 
 /* Return NULL on failure (never abort).  Sizes are checked for overflow. */
