@@ -216,7 +216,8 @@ rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held, int
 rc_graph *
 rc_module_capture_tracked(PyObject *module, PyObject *tracked)
 {
-    return module_capture(module, NULL, 0, RC_EDGES_BOTH, 1, RC_CAPTURE_ADDR_ORDER, tracked);
+    return module_capture(module, NULL, 0, RC_EDGES_BOTH, 1, RC_CAPTURE_ADDR_ORDER,
+                          tracked);
 }
 
 /* ---- vectorcall arguments ------------------------------------------------- */

@@ -94,8 +94,8 @@ enum {
 };
 rc_graph *rc_module_capture_ex(PyObject *module, const uintptr_t *held, size_t n_held,
                                int edges, int sizes, unsigned how);
-/* A dump's capture (both edge directions, sizes, address order) seeded from `tracked`
- * (rc_capture_opts.tracked: stolen, also on failure). */
+/* A dump's capture (both edge directions, sizes, address order) seeded
+ * from `tracked` (rc_capture_opts.tracked: stolen, also on failure). */
 rc_graph *rc_module_capture_tracked(PyObject *module, PyObject *tracked);
 
 /* A Python list of the objects at ids[0..n): the references are taken

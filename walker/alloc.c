@@ -59,8 +59,8 @@ allow(void)
     /* A plain load and store, not a locked add: this runs for every
      * allocation (a dump makes millions), and the count is for tests; two
      * threads allocating at once may count one. */
-    atomic_store_explicit(&attempts, atomic_load_explicit(&attempts, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+    unsigned long n = atomic_load_explicit(&attempts, memory_order_relaxed);
+    atomic_store_explicit(&attempts, n + 1, memory_order_relaxed);
     long left = atomic_load_explicit(&fail_after, memory_order_relaxed);
     /* Spend one of the budget, unless there is none (< 0) or it is spent. */
     while (left > 0 && !atomic_compare_exchange_weak_explicit(&fail_after, &left, left - 1,

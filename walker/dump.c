@@ -377,7 +377,8 @@ put_string(writer *w, const char *s, size_t n, bool text, const char *what)
         while (cap < w->pool_len + n) {
             cap *= 2;
         }
-        char *p = w->pool ? rc_pool_grow(w->pool, w->pool_cap, cap, &got) : rc_pool_alloc(cap, &got);
+        char *p = w->pool ? rc_pool_grow(w->pool, w->pool_cap, cap, &got)
+                          : rc_pool_alloc(cap, &got);
         if (!p) {
             fail_nomem(w);
             return false;

@@ -1677,7 +1677,8 @@ rc_graph_memory(const rc_graph *g)
 {
     /* The blocks held, slack included. */
     return sizeof *g + g->nodes.addr_bytes + g->nodes.type_bytes + g->nodes.size_bytes + g->nodes.refcnt_bytes +
-           g->nodes.flags_bytes + g->nodes.out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes + g->order_bytes +
+           g->nodes.flags_bytes + g->nodes.out_off_bytes + g->out_bytes + g->in_off_bytes + g->in_bytes +
+           g->order_bytes +
            g->n_big * sizeof *g->big +
            g->types.cap * sizeof(type_entry) + g->types.pool_cap +
            (g->types.slot_mask + 1) * sizeof(uint32_t);

@@ -728,7 +728,8 @@ test_the_graph_keeps_its_address_order(void **state)
             continue;
         }
         assert_non_null(order);
-        const uintptr_t want[] = {FAKE(1), FAKE(3), FAKE(12), FAKE(40), FAKE(60), FAKE(77)};
+        const uintptr_t want[] = {FAKE(1),  FAKE(3),  FAKE(12),
+                                  FAKE(40), FAKE(60), FAKE(77)};
         for (size_t j = 0; j < n; j++) {
             assert_int_equal(rc_graph_addr(g, order[j]), want[j]);
         }
