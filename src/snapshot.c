@@ -18,15 +18,9 @@
 
 /* ---- _load(path) -> SnapshotGraph---------------------------------------------- */
 
-/* A root record of the file: its node and its index among the roots. */
-typedef struct root_ref {
-    uint32_t node, index;
-} root_ref;
-
 typedef struct snap_obj {
     rc_tool base;
     rc_snapshot *s;
-    root_ref *roots;    /* the file's roots by node (then index): a few, not one per node */
     uint8_t *kinds;     /* per node: rc_roots_classify, made on first use */
     rc_paths *paths;    /* the BFS from the roots, made on first use */
     rc_dominators *dom; /* the dominator tree, made on first use */
@@ -42,34 +36,8 @@ snap_dealloc(PyObject *op)
     rc_dominators_free(self->dom);
     rc_paths_free(self->paths);
     rc_free(self->kinds);
-    rc_free(self->roots);
     rc_snapshot_free(self->s);
     rc_tool_dealloc(op);
-}
-
-static int
-cmp_root_ref(const void *x, const void *y)
-{
-    const root_ref *a = x, *b = y;
-    return a->node != b->node ? (a->node > b->node) - (a->node < b->node)
-                              : (a->index > b->index) - (a->index < b->index);
-}
-
-/* Node v's root index in the file (the last record naming it), or
- * RC_SNAP_NONE. */
-static uint32_t
-root_index(const rc_snapshot *s, const root_ref *roots, rc_id v)
-{
-    size_t lo = 0, hi = rc_snapshot_root_count(s); /* the first record past v: lo */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (roots[mid].node <= v) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
-        }
-    }
-    return lo && roots[lo - 1].node == v ? roots[lo - 1].index : RC_SNAP_NONE;
 }
 
 static PyObject *
@@ -89,22 +57,13 @@ rc_load_py(PyObject *module, PyObject *arg)
     if (st != RC_SNAP_OK) {
         return rc_snap_raise(st, msg);
     }
-    size_t nr = rc_snapshot_root_count(s);
-    root_ref *roots = rc_reallocarray(NULL, nr ? nr : 1, sizeof *roots);
-    snap_obj *self = roots ? (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type)
-                           : NULL;
+    snap_obj *self = (snap_obj *)rc_tool_new(module, rc_module_state(module)->snapshot_type);
     if (!self) {
-        rc_free(roots);
         rc_snapshot_free(s);
-        return roots ? NULL : PyErr_NoMemory();
+        return NULL;
     }
-    for (size_t i = 0; i < nr; i++) {
-        roots[i] = (root_ref){rc_snapshot_root(s, i).node, (uint32_t)i};
-    }
-    qsort(roots, nr, sizeof *roots, cmp_root_ref);
     self->s = s;
     self->kinds = NULL;
-    self->roots = roots;
     self->paths = NULL;
     self->dom = NULL;
     return (PyObject *)self;
@@ -232,7 +191,7 @@ snap_node(PyObject *op, PyObject *arg)
     uint32_t t = rc_graph_type(g, (rc_id)v);
     size_t len;
     const char *value = rc_snapshot_value(SNAP(op)->s, (rc_id)v, &len);
-    uint32_t r = root_index(SNAP(op)->s, SNAP(op)->roots, (rc_id)v);
+    uint32_t r = rc_snapshot_root_of(SNAP(op)->s, (rc_id)v);
     PyObject *value_obj = value ? PyBytes_FromStringAndSize(value, (Py_ssize_t)len)
                                 : none_ref();
     PyObject *root = r == RC_SNAP_NONE ? none_ref() : PyLong_FromUnsignedLong(r);

@@ -56,6 +56,11 @@ typedef struct fact_rec {
     uint32_t key, value;
 } fact_rec;
 
+/* A root record's node and its index in the root table. */
+typedef struct root_ref {
+    uint32_t node, index;
+} root_ref;
+
 /* What a string may be used as: text (valid UTF-8 without NUL), a value (at
  * most RC_SNAP_MAX_VALUE bytes).  Every string is at most RC_SNAP_MAX_TEXT. */
 enum { STR_TEXT = 1, STR_VALUE = 2, STR_CHECKED = 4 };
@@ -88,6 +93,7 @@ struct rc_snapshot {
     size_t n_tb;
     root_rec *roots;
     size_t n_roots;
+    root_ref *root_order; /* the root records by node, then index */
     fact_rec *facts;
     size_t n_facts;
     /* The blocks' sizes in bytes (refchain/pool.h; see reserve()).  A
@@ -1248,6 +1254,31 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
     return r->st == RC_SNAP_OK;
 }
 
+static int
+cmp_root_ref(const void *x, const void *y)
+{
+    const root_ref *a = x, *b = y;
+    return a->node != b->node ? (a->node > b->node) - (a->node < b->node)
+                              : (a->index > b->index) - (a->index < b->index);
+}
+
+/* The root records sorted by node, for rc_snapshot_root_of(). */
+static bool
+order_roots(reader *r)
+{
+    rc_snapshot *s = r->s;
+    s->root_order = rc_reallocarray(NULL, s->n_roots ? s->n_roots : 1, sizeof *s->root_order);
+    if (!s->root_order) {
+        fail_nomem(r);
+        return false;
+    }
+    for (size_t i = 0; i < s->n_roots; i++) {
+        s->root_order[i] = (root_ref){s->roots[i].node, (uint32_t)i};
+    }
+    qsort(s->root_order, s->n_roots, sizeof *s->root_order, cmp_root_ref);
+    return true;
+}
+
 static bool
 read_roots_and_facts(reader *r, const body_head *h)
 {
@@ -1278,7 +1309,7 @@ read_roots_and_facts(reader *r, const body_head *h)
         s->facts[i].value = get_string(r, true, false, "a fact's value");
     }
     s->n_facts = (size_t)h->n_facts;
-    return r->st == RC_SNAP_OK;
+    return r->st == RC_SNAP_OK && order_roots(r);
 }
 
 /* The trailer, then nothing: not in the body, not after the frame. */
@@ -1547,6 +1578,7 @@ rc_snapshot_free(rc_snapshot *s)
     rc_pool_free(s->tb_off, s->tb_off_bytes);
     rc_pool_free(s->tb_frames, s->tb_frames_bytes);
     rc_pool_free(s->roots, s->roots_bytes);
+    rc_free(s->root_order);
     rc_pool_free(s->facts, s->facts_bytes);
     rc_free(s);
 }
@@ -1680,6 +1712,21 @@ rc_snap_root
 rc_snapshot_root(const rc_snapshot *s, size_t i)
 {
     return (rc_snap_root){s->roots[i].node, s->roots[i].kind, str_at(s, s->roots[i].text)};
+}
+
+uint32_t
+rc_snapshot_root_of(const rc_snapshot *s, rc_id v)
+{
+    size_t lo = 0, hi = s->n_roots; /* the first record past v: lo */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->root_order[mid].node <= v) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo && s->root_order[lo - 1].node == v ? s->root_order[lo - 1].index : RC_SNAP_NONE;
 }
 
 size_t

@@ -211,6 +211,9 @@ const uint32_t *rc_snapshot_traceback(const rc_snapshot *s, size_t t, size_t *n)
 
 size_t rc_snapshot_root_count(const rc_snapshot *s);
 rc_snap_root rc_snapshot_root(const rc_snapshot *s, size_t i);
+/* The index of the last root record naming node v, or RC_SNAP_NONE when none
+ * does.  O(log roots). */
+uint32_t rc_snapshot_root_of(const rc_snapshot *s, rc_id v);
 size_t rc_snapshot_fact_count(const rc_snapshot *s);
 rc_snap_fact rc_snapshot_fact(const rc_snapshot *s, size_t i);
 

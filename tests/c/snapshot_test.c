@@ -213,6 +213,7 @@ fixture_make(fixture *f, unsigned n, uint64_t seed, unsigned sections)
         for (unsigned i = 0; i < 6; i++) {
             roots[i] = (rc_snap_root){rnd_below(n), i * 1000u, texts[i]};
         }
+        roots[4].node = roots[1].node; /* two records naming one node */
         t->roots = roots;
         t->n_roots = 6;
         t->facts = FACTS;
@@ -439,6 +440,14 @@ assert_same(const fixture *f, const rc_graph *g, const rc_snapshot *s)
         } else {
             assert_null(r.text);
         }
+    }
+    /* Each node's last root record, or none. */
+    for (rc_id v = 0; v < rc_graph_node_count(rc_snapshot_graph(s)); v++) {
+        uint32_t last = RC_SNAP_NONE;
+        for (size_t i = 0; i < t->n_roots; i++) {
+            last = t->roots[i].node == v ? (uint32_t)i : last;
+        }
+        assert_int_equal(rc_snapshot_root_of(s, v), last);
     }
     assert_int_equal(rc_snapshot_fact_count(s), t->n_facts);
     for (size_t i = 0; i < t->n_facts; i++) {
