@@ -1352,6 +1352,9 @@ rc_builder_node_count(const rc_builder *b)
     return b->counting ? b->counted + b->n_todo : b->n;
 }
 
+static rc_status store_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
+                           unsigned flags);
+
 rc_status
 rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
                  unsigned flags)
@@ -1374,6 +1377,13 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
         b->expanding = st != RC_OK;
         return st;
     }
+    return store_row(b, type, size, refcnt, flags);
+}
+
+/* The attributes of node b->closed, which is then closed. */
+static rc_status
+store_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt, unsigned flags)
+{
     size_t id = b->closed;
     if (size >= UINT32_MAX) {
         if (b->n_big == b->big_cap) {
@@ -1395,6 +1405,42 @@ rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
     b->closed++;
     b->expanding = false;
     return RC_OK;
+}
+
+rc_id *
+rc_builder_room(rc_builder *b, size_t n)
+{
+    /* Room for one at least: the array exists, and the room is not NULL. */
+    if (!b->listed || b->expanding || b->closed == b->n || n > RC_MAX_IDS ||
+        b->n_out >= RC_MAX_IDS - n ||
+        reserve_edges(b, b->n_out + (n ? n : 1)) != RC_OK) {
+        return NULL;
+    }
+    seal(b);
+    return b->out + b->n_out;
+}
+
+rc_status
+rc_builder_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
+               unsigned flags, size_t n)
+{
+    if (!b->listed || b->expanding || b->closed == b->n || n > b->out_cap - b->n_out) {
+        return RC_EINVAL;
+    }
+    const rc_id *targets = b->out + b->n_out;
+    rc_id max = 0;
+    for (size_t i = 0; i < n; i++) {
+        max = targets[i] > max ? targets[i] : max;
+    }
+    if (n && max >= b->n) {
+        return RC_EINVAL;
+    }
+    b->n_out += n;
+    rc_status st = store_row(b, type, size, refcnt, flags);
+    if (st != RC_OK) {
+        b->n_out -= n;
+    }
+    return st;
 }
 
 /* Drop DEAD edges, rewriting the offsets. */

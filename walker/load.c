@@ -1088,8 +1088,45 @@ addresses_distinct(reader *r, const rc_graph *g)
     return r->st == RC_SNAP_OK;
 }
 
-/* Node v's deg out-edges, each a zigzag difference from the previous
- * target (from v for the first), recorded EDGE_BATCH at a time. */
+/* Targets k0 .. k0 + m - 1 of node v's out-edges into dst[], each a zigzag
+ * difference from the previous target (*prev: v before the first).  False
+ * after an error. */
+static bool
+read_targets(reader *r, const body_head *h, int64_t *prev, rc_id *dst, size_t m,
+             uint64_t k0)
+{
+    const unsigned char *p = r->out + r->pos, *end = r->out + r->len;
+    int64_t last = *prev;
+    for (size_t i = 0; i < m; i++) {
+        uint64_t u;
+        if (!take_varint(&p, end, &u)) {
+            r->pos = (size_t)(p - r->out);
+            u = get_varint(r);
+            p = r->out + r->pos;
+            end = r->out + r->len;
+            if (r->st != RC_SNAP_OK) {
+                return false;
+            }
+        }
+        int64_t d = unzigzag(u);
+        /* last is in [0, n): the target is in range iff -last <= d < n - last. */
+        if (d < -last || d >= (int64_t)h->n_nodes - last) {
+            r->pos = (size_t)(p - r->out);
+            fail(r, RC_SNAP_EFORMAT, "%s: edge %llu points outside the %llu nodes",
+                 where(r), (unsigned long long)(k0 + i),
+                 (unsigned long long)h->n_nodes);
+            return false;
+        }
+        last += d;
+        dst[i] = (rc_id)last;
+    }
+    r->pos = (size_t)(p - r->out);
+    *prev = last;
+    return true;
+}
+
+/* Node v's deg out-edges, recorded EDGE_BATCH at a time: a node with more
+ * than EDGE_BATCH of them, expanded through rc_builder_next(). */
 enum { EDGE_BATCH = 256 };
 
 static void
@@ -1097,36 +1134,16 @@ read_edges(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t de
 {
     rc_id batch[EDGE_BATCH];
     int64_t prev = (int64_t)v;
-    const unsigned char *p = r->out + r->pos, *end = r->out + r->len;
     for (uint64_t k = 0; k < deg && r->st == RC_SNAP_OK;) {
-        size_t m = 0;
-        for (; m < EDGE_BATCH && k < deg; m++, k++) {
-            uint64_t u;
-            if (!take_varint(&p, end, &u)) {
-                r->pos = (size_t)(p - r->out);
-                u = get_varint(r);
-                p = r->out + r->pos;
-                end = r->out + r->len;
-                if (r->st != RC_SNAP_OK) {
-                    return;
-                }
-            }
-            int64_t d = unzigzag(u);
-            /* prev is in [0, n): the target is in range iff -prev <= d < n - prev. */
-            if (d < -prev || d >= (int64_t)h->n_nodes - prev) {
-                r->pos = (size_t)(p - r->out);
-                fail(r, RC_SNAP_EFORMAT, "%s: edge %llu points outside the %llu nodes", where(r),
-                     (unsigned long long)k, (unsigned long long)h->n_nodes);
-                return;
-            }
-            prev += d;
-            batch[m] = (rc_id)prev;
+        size_t m = deg - k < EDGE_BATCH ? (size_t)(deg - k) : EDGE_BATCH;
+        if (!read_targets(r, h, &prev, batch, m, k)) {
+            return;
         }
+        k += m;
         if (rc_builder_edge_ids(b, batch, m) != RC_OK) {
             fail_nomem(r);
         }
     }
-    r->pos = (size_t)(p - r->out);
 }
 
 /* n edge labels into label[]: get_string()'s common cases (no label, or a
@@ -1179,8 +1196,31 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
     uint64_t refcnt = get_bounded(r, UINT32_MAX, "the reference count");
     uint64_t flags = get_bounded(r, UINT16_MAX, "the flags");
     uint64_t deg = get_bounded(r, h->n_edges - *edges, "the out-degree");
+    if (r->st != RC_SNAP_OK) {
+        return;
+    }
     uint64_t first = *edges;
-    read_edges(r, b, h, v, deg);
+    /* Most nodes: the targets straight into the graph's edges, the node
+     * closed in one call.  A node with many goes through batches. */
+    int64_t prev = (int64_t)v;
+    rc_id *room = deg <= EDGE_BATCH ? rc_builder_room(b, (size_t)deg) : NULL;
+    if (room) {
+        if (!read_targets(r, h, &prev, room, (size_t)deg, 0)) {
+            return;
+        }
+    } else if (deg <= EDGE_BATCH) {
+        fail_nomem(r);
+        return;
+    } else {
+        uintptr_t addr;
+        unsigned listed;
+        rc_status st;
+        if (!rc_builder_next(b, &addr, &listed, &st)) {
+            fail_nomem(r); /* every node was resolved: only ENOMEM is left */
+            return;
+        }
+        read_edges(r, b, h, v, deg);
+    }
     *edges += deg;
     if (s->label && r->st == RC_SNAP_OK) {
         if (!reserve(r, (void **)&s->label, &s->label_bytes, first + deg, sizeof *s->label,
@@ -1207,8 +1247,10 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
         }
         s->ids[v] = *prev_id = r->st == RC_SNAP_OK ? (uint32_t)(last + d) : 0;
     }
-    if (r->st == RC_SNAP_OK &&
-        rc_builder_close(b, (uint32_t)type, size, refcnt, (unsigned)flags) != RC_OK) {
+    if (r->st == RC_SNAP_OK && (room ? rc_builder_row(b, (uint32_t)type, size, refcnt,
+                                                      (unsigned)flags, (size_t)deg)
+                                     : rc_builder_close(b, (uint32_t)type, size, refcnt,
+                                                        (unsigned)flags)) != RC_OK) {
         fail_nomem(r);
     }
 }
@@ -1234,13 +1276,6 @@ read_nodes(reader *r, rc_builder *b, const body_head *h)
     r->where = NULL;
     for (uint64_t v = 0; v < n && r->st == RC_SNAP_OK; v++) {
         r->node = v;
-        uintptr_t addr;
-        unsigned flags;
-        rc_status st;
-        if (!rc_builder_next(b, &addr, &flags, &st)) {
-            fail_nomem(r); /* every node was resolved: only ENOMEM is left */
-            break;
-        }
         read_node(r, b, h, v, &edges, &prev_id);
     }
     if (r->st != RC_SNAP_OK) {

@@ -255,6 +255,18 @@ size_t rc_builder_node_count(const rc_builder *b);
 rc_status rc_builder_close(rc_builder *b, uint32_t type, uint64_t size,
                            uint64_t refcnt, unsigned flags);
 
+/* A listed builder's next node in two calls, for a loader, instead of
+ * rc_builder_next(), rc_builder_edge_ids() and rc_builder_close():
+ * rc_builder_room(b, n) gives room for its n out-edges (NULL when out of
+ * memory, or when b is not listed, is between rc_builder_next() and
+ * rc_builder_close(), or has closed every node), and rc_builder_row()
+ * closes it with its attributes and the n targets written there.
+ * rc_builder_row() records no edge and closes nothing when a target is not
+ * a node (RC_EINVAL), or when the room was not asked for. */
+rc_id *rc_builder_room(rc_builder *b, size_t n);
+rc_status rc_builder_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
+                         unsigned flags, size_t n);
+
 /* Freeze into a graph, with out-edges only.  The builder is consumed (freed)
  * whether or not this succeeds; on error *out is untouched.  Every discovered
  * node must have been expanded (RC_EINVAL otherwise). */

@@ -794,6 +794,109 @@ test_a_listed_builder_takes_its_nodes_in_order(void **state)
     rc_graph_free(g);
 }
 
+/* A listed builder closes a node in one row: its targets written to the
+ * room asked for, checked, then closed with its attributes; rows and
+ * expansions mix.  A bad target, or more targets than the room, records
+ * nothing and closes nothing. */
+static rc_status
+build_rows(rc_graph **out)
+{
+    rc_builder *b = rc_builder_new_listed(0);
+    if (!b) {
+        return RC_ENOMEM;
+    }
+    rc_status st = RC_OK;
+    for (uintptr_t a = 1; st == RC_OK && a <= 300; a++) {
+        st = rc_builder_append(b, a * 16);
+    }
+    uint32_t t;
+    if (st == RC_OK) {
+        st = rc_builder_type(b, 0x10, "object", "object", 0, &t);
+    }
+    /* Node v: v % 4 edges to v + 1 ... (mod 300), by row; every fifth node
+     * by rc_builder_next() and rc_builder_edge_ids() instead. */
+    for (rc_id v = 0; st == RC_OK && v < 300; v++) {
+        rc_id targets[3];
+        size_t n = v % 4;
+        for (size_t k = 0; k < n; k++) {
+            targets[k] = (rc_id)((v + 1 + k) % 300);
+        }
+        if (v % 5 == 0) {
+            uintptr_t addr;
+            unsigned flags;
+            if (!rc_builder_next(b, &addr, &flags, &st)) {
+                st = st == RC_OK ? RC_EINVAL : st;
+                break;
+            }
+            st = rc_builder_edge_ids(b, targets, n);
+            if (st == RC_OK) {
+                assert_null(rc_builder_room(b, 1)); /* while expanding */
+                st = rc_builder_close(b, t, v, 1, 0);
+            }
+            continue;
+        }
+        rc_id *room = rc_builder_room(b, n);
+        if (!room) {
+            st = RC_ENOMEM;
+            break;
+        }
+        room[0] = 300; /* not a node: refused, and nothing closed */
+        assert_int_equal(rc_builder_row(b, t, v, 1, 0, 1), RC_EINVAL);
+        memcpy(room, targets, n * sizeof *targets);
+        st = rc_builder_row(b, t, v, 1, 0, n);
+    }
+    if (st != RC_OK) {
+        rc_builder_free(b);
+        return st;
+    }
+    assert_null(rc_builder_room(b, 0)); /* every node closed */
+    assert_int_equal(rc_builder_row(b, t, 0, 1, 0, 0), RC_EINVAL);
+    return rc_builder_freeze(b, out);
+}
+
+static void
+test_a_listed_builder_closes_rows(void **state)
+{
+    (void)state;
+    rc_builder *live = rc_builder_new(0);
+    assert_non_null(live);
+    assert_null(rc_builder_room(live, 1));
+    assert_int_equal(rc_builder_row(live, 0, 0, 1, 0, 0), RC_EINVAL);
+    rc_builder_free(live);
+    rc_graph *g = NULL;
+    assert_int_equal(build_rows(&g), RC_OK);
+    assert_int_equal(rc_graph_node_count(g), 300);
+    for (rc_id v = 0; v < 300; v++) {
+        size_t deg;
+        const rc_id *out = rc_graph_out(g, v, &deg);
+        assert_int_equal(deg, v % 4);
+        for (size_t k = 0; k < deg; k++) {
+            assert_int_equal(out[k], (v + 1 + k) % 300);
+        }
+        assert_int_equal(rc_graph_size(g, v), v);
+        assert_int_equal(rc_graph_addr(g, v), (v + 1) * 16);
+    }
+    rc_graph_free(g);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        g = NULL;
+        rc_status st = build_rows(&g);
+        if (st == RC_OK) {
+            assert_int_equal(rc_graph_edge_count(g), 450);
+            rc_graph_free(g);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures > 3);
+    use_default_allocator();
+}
+
 /* A live builder takes addresses at 8-byte grain, as a PyObject is aligned:
  * two addresses closer than that are one node.  An indexed one keeps them
  * apart. */
@@ -852,6 +955,7 @@ main(void)
         cmocka_unit_test(test_edges_by_id_for_a_loader),
         cmocka_unit_test(test_live_and_indexed_builders_agree),
         cmocka_unit_test(test_a_listed_builder_takes_its_nodes_in_order),
+        cmocka_unit_test(test_a_listed_builder_closes_rows),
         cmocka_unit_test(test_a_live_builder_takes_addresses_at_8_byte_grain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
