@@ -1322,15 +1322,35 @@ rc_builder_edge_ids(rc_builder *b, const rc_id *targets, size_t n)
 rc_status
 rc_builder_append(rc_builder *b, uintptr_t addr)
 {
-    if (!b->listed || b->expanding || b->closed || addr == 0) {
+    return rc_builder_append_many(b, &addr, 1);
+}
+
+rc_status
+rc_builder_append_many(rc_builder *b, const uintptr_t *addrs, size_t n)
+{
+    if (!b->listed || b->expanding || b->closed) {
         return RC_EINVAL;
     }
-    rc_status st = reserve_node(b);
-    if (st == RC_OK) {
-        b->nodes.addr[b->n] = addr;
-        b->nodes.flags[b->n++] = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (addrs[i] == 0) {
+            return RC_EINVAL;
+        }
     }
-    return st;
+    /* As many at a time as are allocated and faulted in. */
+    for (size_t i = 0; i < n;) {
+        rc_status st = reserve_node(b);
+        if (st != RC_OK) {
+            return st;
+        }
+        size_t room =
+            (b->cap < b->nodes_populated ? b->cap : b->nodes_populated) - b->n;
+        size_t m = n - i < room ? n - i : room;
+        memcpy(b->nodes.addr + b->n, addrs + i, m * sizeof *addrs);
+        memset(b->nodes.flags + b->n, 0, m * sizeof *b->nodes.flags);
+        b->n += m;
+        i += m;
+    }
+    return RC_OK;
 }
 
 const uintptr_t *

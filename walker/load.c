@@ -1033,25 +1033,42 @@ addr_check_end(reader *r, addr_check *c)
     }
 }
 
+enum { ADDR_BATCH = 512 };
+
 static bool
 read_addresses(reader *r, rc_builder *b, const body_head *h)
 {
     r->where = "the address table";
+    uintptr_t batch[ADDR_BATCH];
     uint64_t prev = 0;
-    for (uint64_t v = 0; v < h->n_nodes && r->st == RC_SNAP_OK; v++) {
-        uint64_t a = prev + (uint64_t)unzigzag(get_varint(r));
-        if (r->st != RC_SNAP_OK) {
-            break;
+    for (uint64_t v = 0; v < h->n_nodes && r->st == RC_SNAP_OK;) {
+        size_t m = 0;
+        const unsigned char *p = r->out + r->pos, *end = r->out + r->len;
+        for (; m < ADDR_BATCH && v < h->n_nodes; m++, v++) {
+            uint64_t u;
+            if (!take_varint(&p, end, &u)) {
+                r->pos = (size_t)(p - r->out);
+                u = get_varint(r);
+                p = r->out + r->pos;
+                end = r->out + r->len;
+                if (r->st != RC_SNAP_OK) {
+                    return false;
+                }
+            }
+            uint64_t a = prev + (uint64_t)unzigzag(u);
+            if (a == 0 || a > UINTPTR_MAX) {
+                r->pos = (size_t)(p - r->out);
+                fail(r, RC_SNAP_EFORMAT, "node %llu has address %#llx",
+                     (unsigned long long)v, (unsigned long long)a);
+                return false;
+            }
+            batch[m] = (uintptr_t)a;
+            prev = a;
         }
-        if (a == 0 || a > UINTPTR_MAX) {
-            fail(r, RC_SNAP_EFORMAT, "node %llu has address %#llx", (unsigned long long)v,
-                 (unsigned long long)a);
-            break;
-        }
-        if (rc_builder_append(b, (uintptr_t)a) != RC_OK) {
+        r->pos = (size_t)(p - r->out);
+        if (rc_builder_append_many(b, batch, m) != RC_OK) {
             fail_nomem(r);
         }
-        prev = a;
     }
     return r->st == RC_SNAP_OK;
 }

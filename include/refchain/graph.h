@@ -93,6 +93,9 @@ rc_builder *rc_builder_new_listed(size_t node_hint);
 /* Append node rc_builder_node_count(b) at `addr` (non-zero) to a listed
  * builder, before the first rc_builder_next().  RC_EINVAL otherwise. */
 rc_status rc_builder_append(rc_builder *b, uintptr_t addr);
+/* rc_builder_append() of addrs[0..n) in order: RC_EINVAL, with none
+ * appended, when one is 0; on ENOMEM the first ones stay appended. */
+rc_status rc_builder_append_many(rc_builder *b, const uintptr_t *addrs, size_t n);
 /* A listed builder's addresses, of its nodes 0 .. rc_builder_node_count()
  * - 1: they stay where they are until the next rc_builder_append() or the
  * freeze.  NULL for another builder. */

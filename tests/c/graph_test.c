@@ -805,9 +805,17 @@ build_rows(rc_graph **out)
     if (!b) {
         return RC_ENOMEM;
     }
-    rc_status st = RC_OK;
-    for (uintptr_t a = 1; st == RC_OK && a <= 300; a++) {
-        st = rc_builder_append(b, a * 16);
+    uintptr_t addrs[300];
+    for (size_t i = 0; i < 300; i++) {
+        addrs[i] = (i + 1) * 16;
+    }
+    /* One at a time, then many: a zero among them appends none. */
+    rc_status st = rc_builder_append(b, addrs[0]);
+    addrs[0] = 0;
+    if (st == RC_OK) {
+        assert_int_equal(rc_builder_append_many(b, addrs, 300), RC_EINVAL);
+        assert_int_equal(rc_builder_node_count(b), 1);
+        st = rc_builder_append_many(b, addrs + 1, 299);
     }
     uint32_t t;
     if (st == RC_OK) {
@@ -897,6 +905,35 @@ test_a_listed_builder_closes_rows(void **state)
     use_default_allocator();
 }
 
+/* Many appended at once, across the arrays' growth and the stretches
+ * faulted in ahead, as one at a time. */
+static void
+test_a_listed_builder_appends_many(void **state)
+{
+    (void)state;
+    enum { N = 300000, BATCH = 7001 };
+    uintptr_t *addrs = malloc(N * sizeof *addrs);
+    assert_non_null(addrs);
+    for (size_t i = 0; i < N; i++) {
+        addrs[i] = 0x10000 + 16 * (uintptr_t)(i ^ 0x5555);
+    }
+    rc_builder *b = rc_builder_new_listed(1000);
+    assert_non_null(b);
+    for (size_t i = 0; i < N; i += BATCH) {
+        size_t m = N - i < BATCH ? N - i : BATCH;
+        assert_int_equal(rc_builder_append_many(b, addrs + i, m), RC_OK);
+        assert_int_equal(rc_builder_node_count(b), i + m);
+    }
+    assert_int_equal(rc_builder_append_many(b, addrs, 0), RC_OK);
+    assert_memory_equal(rc_builder_listed_addrs(b), addrs, N * sizeof *addrs);
+    rc_builder_free(b);
+    rc_builder *live = rc_builder_new(0);
+    assert_non_null(live);
+    assert_int_equal(rc_builder_append_many(live, addrs, 1), RC_EINVAL);
+    rc_builder_free(live);
+    free(addrs);
+}
+
 /* A live builder takes addresses at 8-byte grain, as a PyObject is aligned:
  * two addresses closer than that are one node.  An indexed one keeps them
  * apart. */
@@ -956,6 +993,7 @@ main(void)
         cmocka_unit_test(test_live_and_indexed_builders_agree),
         cmocka_unit_test(test_a_listed_builder_takes_its_nodes_in_order),
         cmocka_unit_test(test_a_listed_builder_closes_rows),
+        cmocka_unit_test(test_a_listed_builder_appends_many),
         cmocka_unit_test(test_a_live_builder_takes_addresses_at_8_byte_grain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
