@@ -462,6 +462,18 @@ check_tables(writer *w, const rc_graph *g, const rc_snap_tables *t)
 
 /* ---- the body ----------------------------------------------------------- */
 
+/* False, and the dump failed, when a callback that returned NULL failed
+ * (len RC_SNAP_FAILED). */
+static bool
+made(writer *w, size_t len)
+{
+    if (len == RC_SNAP_FAILED) {
+        fail(w, RC_SNAP_ENOMEM, "out of memory while naming the references");
+        return false;
+    }
+    return true;
+}
+
 static bool
 put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_t *prev_id)
 {
@@ -482,7 +494,8 @@ put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_
     for (size_t k = 0; t->edge_label && k < deg; k++) {
         size_t len = 0;
         const char *s = t->edge_label(t->ctx, v, k, &len);
-        bool ok = s ? put_string(w, s, len, true, "an edge label") : put_varint(w, SNAP_STR_NONE);
+        bool ok = s ? put_string(w, s, len, true, "an edge label")
+                    : made(w, len) && put_varint(w, SNAP_STR_NONE);
         if (!ok) {
             return false;
         }
@@ -490,7 +503,8 @@ put_node(writer *w, const rc_graph *g, const rc_snap_tables *t, rc_id v, uint32_
     if (t->node_value) {
         size_t len = 0;
         const char *s = t->node_value(t->ctx, v, &len);
-        if (!(s ? put_literal(w, s, len, "a node value") : put_varint(w, SNAP_STR_NONE))) {
+        if (!(s ? put_literal(w, s, len, "a node value")
+                : made(w, len) && put_varint(w, SNAP_STR_NONE))) {
             return false;
         }
     }

@@ -6,7 +6,6 @@
  * once into text[], and the relations dropped before the next referrer. */
 #include <Python.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
@@ -26,7 +25,6 @@ typedef struct dump_ctx {
     size_t rels_cap, rels_bytes, children_bytes;
     char *enc; /* scratch: one encoded label */
     size_t enc_cap;
-    int failed; /* a label could not be made (out of memory) */
     char value[RC_SHORT_VALUE_MAX];
 } dump_ctx;
 
@@ -112,7 +110,7 @@ dump_label(void *ctx, rc_id from, size_t k, size_t *len)
     if (c->from != from) {
         c->from = RC_NO_ID;
         if (relate_referrer(c, from) < 0) {
-            c->failed = 1;
+            *len = RC_SNAP_FAILED; /* the dump fails, and writes no file */
             return NULL;
         }
         c->from = from;
@@ -166,13 +164,6 @@ rc_dump_live(const char *path, const rc_live_dump *d, rc_snap_tables *t, char *m
     c.relate.memo = rc_relate_memo_new(); /* NULL: relates without one */
     rc_snap_status st = rc_snapshot_dump(path, d->g, t, msg, cap);
     int err = errno; /* the cause of RC_SNAP_EIO, kept for the caller */
-    if (st == RC_SNAP_OK && c.failed) {
-        remove(path);
-        st = RC_SNAP_ENOMEM;
-        if (msg && cap) {
-            snprintf(msg, cap, "%s: out of memory while naming the references", path);
-        }
-    }
     rc_free(c.text);
     rc_pool_free(c.at, c.at_bytes);
     rc_pool_free(c.rels, c.rels_bytes);

@@ -28,6 +28,8 @@
 #define RC_SNAP_VERSION 1
 /* "No entry" in uint32 side-table slots (no traceback, no root text). */
 #define RC_SNAP_NONE UINT32_MAX
+/* What edge_label and node_value set *len to when they fail. */
+#define RC_SNAP_FAILED SIZE_MAX
 /* Longest text string (a type name, label, root text, file name or fact)
  * and longest node value, in bytes. */
 #define RC_SNAP_MAX_TEXT 65536
@@ -80,9 +82,11 @@ typedef struct rc_snap_fact {
 /* What a dump writes besides the graph.  Every member may be NULL/0: a NULL
  * callback leaves its section out of the file.  Text is UTF-8 without NUL
  * bytes, at most RC_SNAP_MAX_TEXT bytes; values are any bytes, at most
- * RC_SNAP_MAX_VALUE.  Callbacks are lookups: they cannot fail, and the
- * pointer they return need only live until the next callback.  Everything
- * is borrowed for the duration of the dump only. */
+ * RC_SNAP_MAX_VALUE.  The pointer a callback returns need only live until
+ * the next callback.  Everything is borrowed for the duration of the dump
+ * only.  Callbacks are lookups, but edge_label and node_value may make what
+ * they return, and fail: NULL with *len = RC_SNAP_FAILED then fails the dump
+ * with RC_SNAP_ENOMEM, and no file is written. */
 typedef struct rc_snap_tables {
     void *ctx; /* passed to the callbacks */
     /* The label of from's k-th out-edge (k < its out-degree, in

@@ -1379,6 +1379,29 @@ cb_huge_value(void *ctx, rc_id v, size_t *len)
     return huge;
 }
 
+/* A label, then a value, that could not be made. */
+static const char *
+cb_failed_label(void *ctx, rc_id from, size_t k, size_t *len)
+{
+    (void)ctx;
+    if (from >= 200 && k == 0) {
+        *len = RC_SNAP_FAILED;
+        return NULL;
+    }
+    *len = 1;
+    return "x";
+}
+
+static const char *
+cb_failed_value(void *ctx, rc_id v, size_t *len)
+{
+    (void)ctx;
+    if (v == 299) {
+        *len = RC_SNAP_FAILED;
+    }
+    return NULL;
+}
+
 static void
 test_atomic_write(void **state)
 {
@@ -1401,6 +1424,17 @@ test_atomic_write(void **state)
     bad.node_value = cb_huge_value;
     assert_int_equal(rc_snapshot_dump(path, g, &bad, err, sizeof err), RC_SNAP_EINVAL);
     assert_non_null(strstr(err, "a node value is 4097 bytes long, more than the 4096 allowed"));
+    assert_int_equal(dir_entries(), 1);
+    /* A callback that fails (what it was to return could not be made):
+     * out of memory, and still the file before. */
+    bad = f.tables;
+    bad.edge_label = cb_failed_label;
+    assert_int_equal(rc_snapshot_dump(path, g, &bad, err, sizeof err), RC_SNAP_ENOMEM);
+    assert_non_null(strstr(err, "out of memory while naming the references"));
+    assert_non_null(strstr(err, path));
+    bad = f.tables;
+    bad.node_value = cb_failed_value;
+    assert_int_equal(rc_snapshot_dump(path, g, &bad, err, sizeof err), RC_SNAP_ENOMEM);
     assert_int_equal(dir_entries(), 1);
     size_t n;
     unsigned char *data = read_whole(path, &n);

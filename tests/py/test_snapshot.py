@@ -586,6 +586,49 @@ def test_dumps_while_threads_mutate_the_heap(run_script):
     assert chain.startswith("module __main__ → ['shared'] dict (")
 
 
+DUMP_FAILURES = """
+import os, sys, refchain
+from refchain import _refchain
+
+keep = [{"k%d" % i: (i, "v%d" % i, i + 0.5)} for i in range(3000)]
+refchain.dump("old.rcsnap")
+old = open("old.rcsnap", "rb").read()
+_refchain._fail_after(-1)
+refchain.dump("new.rcsnap")
+total = _refchain._fail_after(-1)   # the allocations one dump makes
+points = sorted(set(list(range(40)) + [total * k // 200 for k in range(200)]))
+failed = 0
+for n in points:
+    _refchain._fail_after(n)
+    try:
+        refchain.dump("old.rcsnap")
+    except MemoryError as e:
+        failed += 1
+        assert not str(e) or "old.rcsnap" in str(e), str(e)   # bare: before the file
+    finally:
+        _refchain._fail_after(-1)
+    # Failed, the file is the one before, and no temporary file is left;
+    # written, it loads.
+    if open("old.rcsnap", "rb").read() != old:
+        assert len(refchain.load("old.rcsnap")) > 3000
+        refchain.dump("old.rcsnap")
+        old = open("old.rcsnap", "rb").read()
+    assert sorted(os.listdir(".")) == ["new.rcsnap", "old.rcsnap", "script.py"], os.listdir(".")
+print(total, len(points), failed)
+"""
+
+
+def test_a_dump_that_runs_out_of_memory_leaves_the_file_before(run_script):
+    """Make the n-th C allocation of a dump fail, at 200 points through it
+    (the capture, the naming of references on this thread, the writing on
+    the writer's): each ends in MemoryError (naming the file once it is
+    being written), or in a file that loads; a failed one leaves the file
+    before it as it was."""
+    total, points, failed = map(int, run_script(DUMP_FAILURES).stdout.split())
+    assert total > 10000
+    assert failed > points // 2
+
+
 CACHE_LEAK = """
 import refchain
 
