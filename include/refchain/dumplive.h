@@ -29,8 +29,8 @@ typedef struct rc_live_dump {
  * workers are the caller's; its callbacks and location table are set here.
  * A label that cannot be made (out of memory) fails the dump with
  * RC_SNAP_ENOMEM, and no file is written (the one before, if any, stays as
- * it was): a file without its labels would tell half the truth.  After RC_SNAP_EIO errno holds the cause, as
- * rc_snapshot_dump() leaves it. */
+ * it was): a file without its labels would tell half the truth.  After
+ * RC_SNAP_EIO errno holds the cause, as rc_snapshot_dump() leaves it. */
 rc_snap_status rc_dump_live(const char *path, const rc_live_dump *d, rc_snap_tables *t,
                             char *msg, size_t cap);
 
