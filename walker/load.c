@@ -1219,9 +1219,9 @@ read_node(reader *r, rc_builder *b, const body_head *h, uint64_t v, uint64_t *ed
     uint64_t first = *edges;
     /* Most nodes: the targets straight into the graph's edges, the node
      * closed in one call.  A node with many goes through batches. */
-    int64_t prev = (int64_t)v;
     rc_id *room = deg <= EDGE_BATCH ? rc_builder_room(b, (size_t)deg) : NULL;
     if (room) {
+        int64_t prev = (int64_t)v;
         if (!read_targets(r, h, &prev, room, (size_t)deg, 0)) {
             return;
         }
