@@ -611,6 +611,22 @@ take_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
     return false;
 }
 
+/* The next number on a caller's cursor p (end: the buffer's end):
+ * take_varint(), or get_varint() through the reader, which refills and
+ * moves p and end.  False after an error. */
+static inline bool
+next_varint(reader *r, const unsigned char **p, const unsigned char **end, uint64_t *v)
+{
+    if (take_varint(p, *end, v)) {
+        return true;
+    }
+    r->pos = (size_t)(*p - r->out);
+    *v = get_varint(r);
+    *p = r->out + r->pos;
+    *end = r->out + r->len;
+    return r->st == RC_SNAP_OK;
+}
+
 /* get_varint() that must be <= max: `what` names the field. */
 static inline uint64_t
 get_bounded(reader *r, uint64_t max, const char *what)
@@ -1046,14 +1062,8 @@ read_addresses(reader *r, rc_builder *b, const body_head *h)
         const unsigned char *p = r->out + r->pos, *end = r->out + r->len;
         for (; m < ADDR_BATCH && v < h->n_nodes; m++, v++) {
             uint64_t u;
-            if (!take_varint(&p, end, &u)) {
-                r->pos = (size_t)(p - r->out);
-                u = get_varint(r);
-                p = r->out + r->pos;
-                end = r->out + r->len;
-                if (r->st != RC_SNAP_OK) {
-                    return false;
-                }
+            if (!next_varint(r, &p, &end, &u)) {
+                return false;
             }
             uint64_t a = prev + (uint64_t)unzigzag(u);
             if (a == 0 || a > UINTPTR_MAX) {
@@ -1116,14 +1126,8 @@ read_targets(reader *r, const body_head *h, int64_t *prev, rc_id *dst, size_t m,
     int64_t last = *prev;
     for (size_t i = 0; i < m; i++) {
         uint64_t u;
-        if (!take_varint(&p, end, &u)) {
-            r->pos = (size_t)(p - r->out);
-            u = get_varint(r);
-            p = r->out + r->pos;
-            end = r->out + r->len;
-            if (r->st != RC_SNAP_OK) {
-                return false;
-            }
+        if (!next_varint(r, &p, &end, &u)) {
+            return false;
         }
         int64_t d = unzigzag(u);
         /* last is in [0, n): the target is in range iff -last <= d < n - last. */
