@@ -1372,34 +1372,6 @@ rc_builder_node_count(const rc_builder *b)
     return b->counting ? b->counted + b->n_todo : b->n;
 }
 
-static rc_status store_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
-                           unsigned flags);
-
-rc_status
-rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
-                 unsigned flags)
-{
-    if (!b->expanding) {
-        return RC_EINVAL;
-    }
-    if (b->counting) {
-        if ((flags & RC_NODE_TOOL_FRAME) && b->n_tool_frames == b->tool_frames_cap) {
-            size_t cap = b->tool_frames_cap ? 2 * b->tool_frames_cap : 16;
-            if (!grow((void **)&b->tool_frames, cap, sizeof *b->tool_frames)) {
-                return RC_ENOMEM;
-            }
-            b->tool_frames_cap = cap;
-        }
-        rc_status st = rc_builder_count(b, type, size, flags);
-        if (st == RC_OK && (flags & RC_NODE_TOOL_FRAME)) {
-            b->tool_frames[b->n_tool_frames++] = b->current;
-        }
-        b->expanding = st != RC_OK;
-        return st;
-    }
-    return store_row(b, type, size, refcnt, flags);
-}
-
 /* The attributes of node b->closed, which is then closed. */
 static rc_status
 store_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt, unsigned flags)
@@ -1425,6 +1397,31 @@ store_row(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt, unsigned
     b->closed++;
     b->expanding = false;
     return RC_OK;
+}
+
+rc_status
+rc_builder_close(rc_builder *b, uint32_t type, uint64_t size, uint64_t refcnt,
+                 unsigned flags)
+{
+    if (!b->expanding) {
+        return RC_EINVAL;
+    }
+    if (b->counting) {
+        if ((flags & RC_NODE_TOOL_FRAME) && b->n_tool_frames == b->tool_frames_cap) {
+            size_t cap = b->tool_frames_cap ? 2 * b->tool_frames_cap : 16;
+            if (!grow((void **)&b->tool_frames, cap, sizeof *b->tool_frames)) {
+                return RC_ENOMEM;
+            }
+            b->tool_frames_cap = cap;
+        }
+        rc_status st = rc_builder_count(b, type, size, flags);
+        if (st == RC_OK && (flags & RC_NODE_TOOL_FRAME)) {
+            b->tool_frames[b->n_tool_frames++] = b->current;
+        }
+        b->expanding = st != RC_OK;
+        return st;
+    }
+    return store_row(b, type, size, refcnt, flags);
 }
 
 rc_id *
