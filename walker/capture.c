@@ -1893,14 +1893,49 @@ tracked_list_seed(walk *w, tracked_list *t, size_t *n)
  * arrays step by step would copy them a dozen times. */
 #define NODES_PER_TRACKED 3
 
+/* sys.getallocatedblocks(): the blocks pymalloc has handed out, 1.1-1.3
+ * per object on the bench's heaps whatever their share of tracked objects
+ * (2.4-7.0 nodes per tracked object there), or 0 when it cannot tell
+ * (pymalloc off: PYTHONMALLOC=malloc).  Called only when it is still sys's
+ * own C function, which reads a counter and makes an int: no Python code
+ * runs. */
+static size_t
+allocated_blocks(void)
+{
+    PyObject *f = PySys_GetObject("getallocatedblocks"); /* borrowed */
+    if (!f || !PyCFunction_Check(f) || !(PyCFunction_GET_FLAGS(f) & METH_NOARGS) ||
+        strcmp(((PyCFunctionObject *)f)->m_ml->ml_name, "getallocatedblocks") != 0) {
+        return 0;
+    }
+    PyObject *self = PyCFunction_GET_SELF(f);
+    const char *name = self && PyModule_Check(self) ? PyModule_GetName(self) : NULL;
+    if (!name || strcmp(name, "sys") != 0) {
+        PyErr_Clear();
+        return 0;
+    }
+    PyObject *r = PyCFunction_GET_FUNCTION(f)(self, NULL);
+    Py_ssize_t n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
+    Py_XDECREF(r);
+    PyErr_Clear();
+    return n > 0 ? (size_t)n : 0;
+}
+
+/* The first capture's room: for whichever is more, NODES_PER_TRACKED per
+ * tracked object or one per block pymalloc has handed out (a heap of
+ * untracked payloads has 5-7 nodes per tracked object, and its node arrays
+ * grew three times: its first capture took 1.5 times as long).  Room not
+ * used is address space only: the arrays' pages are faulted in as they are
+ * filled.  A capture of containers only keeps a fraction of the objects:
+ * it does not count blocks. */
 static rc_status
-reserve_first(rc_builder *b, tracked_list *t)
+reserve_first(rc_builder *b, tracked_list *t, size_t blocks)
 {
     size_t n = t->all ? (size_t)PyList_GET_SIZE(t->all) : 0;
     if (!t->all) {
         tracked_list_seed(NULL, t, &n); /* counts only: cannot fail */
     }
-    return rc_builder_reserve(b, n * NODES_PER_TRACKED);
+    n *= NODES_PER_TRACKED;
+    return rc_builder_reserve(b, blocks > n ? blocks : n);
 }
 
 int
@@ -2004,10 +2039,12 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
      * builtins so that frozen objects are reached where they do not.  The
      * enumeration first: a gc.get_objects() fallback's audit hooks are the
      * last Python code that may run before the walk ends. */
+    bool first = opts->node_hint == 0 && !census;
+    size_t blocks = first && !opts->containers_only ? allocated_blocks() : 0;
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
-    if (st == RC_OK && opts->node_hint == 0 && !census) {
-        st = reserve_first(w.b, &tracked);
+    if (st == RC_OK && first) {
+        st = reserve_first(w.b, &tracked, blocks);
     }
     if (st == RC_OK) {
         st = collect_frames(&w);

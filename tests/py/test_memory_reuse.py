@@ -127,3 +127,40 @@ def test_release_memory_gives_the_memory_back_to_the_system(run_script):
     # 70 MiB of this heap's 100 stayed resident.
     grown, kept = json.loads(run_script(RESIDENT).stdout)
     assert grown > 0 and kept < grown / 3, (grown, kept)
+
+
+FIRST_CAPTURE = """
+import gc, json, sys
+import refchain
+
+called = []
+if sys.argv[1] == "python":
+    def fake():
+        called.append("python")
+        return 10 ** 9
+    sys.getallocatedblocks = fake
+elif sys.argv[1] == "builtin":
+    # Another C function under the name: it must not be called either.
+    gc.callbacks.append(lambda phase, info: called.append("collect"))
+    sys.getallocatedblocks = gc.collect
+payloads = [(str(i) * 3, float(i), bytes(8 + i % 8)) for i in range(60000)]
+gc.collect()
+called.clear()
+first = refchain.capture()          # no earlier capture or census: no hint
+first_census = first.census()
+second = refchain.capture().census()
+print(json.dumps({"called": called, "same": first_census == second,
+                  "tuples": first_census["tuple"].count, "floats": first_census["float"].count}))
+"""
+
+
+def test_the_first_capture_sizes_itself_without_running_python_code(run_script):
+    """The first capture of a process asks sys.getallocatedblocks() how
+    many objects to make room for, but only when it is still sys's own C
+    function: a replacement is never called, and the capture sees the same
+    heap whatever the answer."""
+    for kind in ("real", "python", "builtin"):
+        out = json.loads(run_script(FIRST_CAPTURE.replace("sys.argv[1]", repr(kind))).stdout)
+        assert out["called"] == [], (kind, out)
+        assert out["same"], (kind, out)
+        assert out["tuples"] >= 60000 and out["floats"] >= 60000, (kind, out)
