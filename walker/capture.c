@@ -1920,22 +1920,27 @@ allocated_blocks(void)
     return n > 0 ? (size_t)n : 0;
 }
 
-/* The first capture's room: for whichever is more, NODES_PER_TRACKED per
- * tracked object or one per block pymalloc has handed out (a heap of
+/* The first capture's room: one node per block pymalloc has handed out,
+ * or where it cannot tell, NODES_PER_TRACKED per tracked object (a heap of
  * untracked payloads has 5-7 nodes per tracked object, and its node arrays
- * grew three times: its first capture took 1.5 times as long).  Room not
- * used is address space only: the arrays' pages are faulted in as they are
- * filled.  A capture of containers only keeps a fraction of the objects:
- * it does not count blocks. */
+ * grew three times: its first capture took 1.5 times as long; counting the
+ * tracked objects also walks the collector's lists once more, 3-8 ms at
+ * 1M).  Room not used is address space only: the arrays' pages are faulted
+ * in as they are filled.  A capture of containers only keeps a fraction of
+ * the objects: it does not count blocks. */
 static rc_status
 reserve_first(rc_builder *b, tracked_list *t, size_t blocks)
 {
     size_t n = t->all ? (size_t)PyList_GET_SIZE(t->all) : 0;
-    if (!t->all) {
-        tracked_list_seed(NULL, t, &n); /* counts only: cannot fail */
+    if (blocks) {
+        n = blocks;
+    } else {
+        if (!t->all) {
+            tracked_list_seed(NULL, t, &n); /* counts only: cannot fail */
+        }
+        n *= NODES_PER_TRACKED;
     }
-    n *= NODES_PER_TRACKED;
-    return rc_builder_reserve(b, blocks > n ? blocks : n);
+    return rc_builder_reserve(b, n);
 }
 
 int
