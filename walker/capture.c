@@ -1886,19 +1886,10 @@ tracked_list_seed(walk *w, tracked_list *t, size_t *n)
     return st;
 }
 
-/* A first capture (no hint from an earlier one) makes room for what it
- * will most likely find: NODES_PER_TRACKED nodes per tracked object, as in
- * an interpreter's own heap and a typical service's (2.7 on both; heaps of
- * untracked payloads have more, and grow from there).  Growing the node
- * arrays step by step would copy them a dozen times. */
-#define NODES_PER_TRACKED 3
-
-/* sys.getallocatedblocks(): the blocks pymalloc has handed out, 1.1-1.3
- * per object on the bench's heaps whatever their share of tracked objects
- * (2.4-7.0 nodes per tracked object there), or 0 when it cannot tell
- * (pymalloc off: PYTHONMALLOC=malloc).  Called only when it is still sys's
- * own C function, which reads a counter and makes an int: no Python code
- * runs. */
+/* sys.getallocatedblocks(): the blocks pymalloc has handed out, or 0 when
+ * it cannot tell (pymalloc off: PYTHONMALLOC=malloc).  Called only when it
+ * is still sys's own C function, which reads a counter and makes an int:
+ * no Python code runs. */
 static size_t
 allocated_blocks(void)
 {
@@ -1909,33 +1900,36 @@ allocated_blocks(void)
     }
     PyObject *self = PyCFunction_GET_SELF(f);
     const char *name = self && PyModule_Check(self) ? PyModule_GetName(self) : NULL;
-    if (!name || strcmp(name, "sys") != 0) {
-        PyErr_Clear();
-        return 0;
-    }
-    PyObject *r = PyCFunction_GET_FUNCTION(f)(self, NULL);
+    PyObject *r = name && strcmp(name, "sys") == 0
+                      ? PyCFunction_GET_FUNCTION(f)(self, NULL)
+                      : NULL;
     Py_ssize_t n = r && PyLong_Check(r) ? PyLong_AsSsize_t(r) : -1;
     Py_XDECREF(r);
     PyErr_Clear();
     return n > 0 ? (size_t)n : 0;
 }
 
-/* The first capture's room: one node per block pymalloc has handed out,
- * or where it cannot tell, NODES_PER_TRACKED per tracked object (a heap of
- * untracked payloads has 5-7 nodes per tracked object, and its node arrays
- * grew three times: its first capture took 1.5 times as long; counting the
- * tracked objects also walks the collector's lists once more, 3-8 ms at
- * 1M).  Room not used is address space only: the arrays' pages are faulted
- * in as they are filled.  A capture of containers only keeps a fraction of
- * the objects: it does not count blocks. */
+/* A first capture (no hint from an earlier one) makes room for what it
+ * will most likely find, so that its node arrays do not grow step by step:
+ * one node per pymalloc block (1.10-1.33 blocks per node on the bench's
+ * heaps and a bare interpreter's, whatever their share of tracked objects),
+ * or where pymalloc cannot tell, NODES_PER_TRACKED per tracked object, as
+ * in an interpreter's own heap and a typical service's (2.7 on both; heaps
+ * of untracked payloads have 5-7, and grow from there).  Counting the
+ * tracked objects walks the collector's lists once more: 3-8 ms at 1M.
+ * Room not used is address space only: the arrays' pages are faulted in as
+ * they are filled.  A capture of containers only (blocks 0) keeps a
+ * fraction of the objects. */
+#define NODES_PER_TRACKED 3
+
 static rc_status
 reserve_first(rc_builder *b, tracked_list *t, size_t blocks)
 {
-    size_t n = t->all ? (size_t)PyList_GET_SIZE(t->all) : 0;
-    if (blocks) {
-        n = blocks;
-    } else {
-        if (!t->all) {
+    size_t n = blocks;
+    if (!n) {
+        if (t->all) {
+            n = (size_t)PyList_GET_SIZE(t->all);
+        } else {
             tracked_list_seed(NULL, t, &n); /* counts only: cannot fail */
         }
         n *= NODES_PER_TRACKED;
