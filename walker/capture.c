@@ -1922,7 +1922,7 @@ allocated_blocks(void)
  * fraction of the objects. */
 #define NODES_PER_TRACKED 3
 
-static rc_status
+static void
 reserve_first(rc_builder *b, tracked_list *t, size_t blocks)
 {
     size_t n = blocks;
@@ -1934,7 +1934,9 @@ reserve_first(rc_builder *b, tracked_list *t, size_t blocks)
         }
         n *= NODES_PER_TRACKED;
     }
-    return rc_builder_reserve(b, n);
+    /* A guess: room refused (a heap of small blocks that are not objects)
+     * is no error; the arrays grow as they fill, and fail if they must. */
+    (void)rc_builder_reserve(b, n);
 }
 
 int
@@ -2043,7 +2045,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
     if (st == RC_OK && first) {
-        st = reserve_first(w.b, &tracked, blocks);
+        reserve_first(w.b, &tracked, blocks);
     }
     if (st == RC_OK) {
         st = collect_frames(&w);

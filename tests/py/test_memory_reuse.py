@@ -168,3 +168,29 @@ def test_the_first_capture_sizes_itself_without_running_python_code(run_script):
         assert out["called"] == [], (kind, out)
         assert out["same"], (kind, out)
         assert out["tuples"] >= 60000 and out["floats"] >= 60000, (kind, out)
+
+
+REFUSED_ROOM = """
+import array, ctypes, gc, json, resource
+import refchain
+
+# Three million pymalloc blocks that are no objects: the first capture's
+# guess is three million objects, room the address-space limit refuses.
+malloc = ctypes.pythonapi.PyMem_Malloc
+malloc.restype, malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+blocks = array.array("Q", (malloc(16) for _ in range(3000000)))
+gc.collect()
+with open("/proc/self/status") as f:
+    vm = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+resource.setrlimit(resource.RLIMIT_AS, (vm + (48 << 20), resource.RLIM_INFINITY))
+graph = refchain.capture(force=True)
+print(json.dumps({"nodes": len(graph), "arrays": graph.census()["array.array"].count}))
+"""
+
+
+def test_a_first_capture_goes_on_when_its_room_is_refused(run_script):
+    """The first capture's room is a guess from pymalloc's count of blocks,
+    which C code may hold without any object: when the system refuses that
+    room, the capture goes on and its arrays grow as they fill."""
+    out = json.loads(run_script(REFUSED_ROOM).stdout)
+    assert out["arrays"] >= 1 and 1000 < out["nodes"] < 1000000, out
