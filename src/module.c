@@ -351,6 +351,15 @@ rc_tracked_count_py(PyObject *module, PyObject *Py_UNUSED(ignored))
     return PyLong_FromSize_t(n);
 }
 
+/* _allocated_blocks() -> pymalloc's blocks in use, 0 when it cannot tell
+ * (the budget's estimate before any census: rc_capture_allocated_blocks). */
+static PyObject *
+rc_allocated_blocks_py(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromSize_t(rc_capture_allocated_blocks());
+}
+
 /* _sees_frozen() -> whether a census lists every frozen object
  * (rc_capture_sees_frozen). */
 static PyObject *
@@ -875,6 +884,7 @@ static PyMethodDef rc_methods[] = {
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {"_mapped_bytes", rc_mapped_bytes_py, METH_NOARGS, NULL},
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
+    {"_allocated_blocks", rc_allocated_blocks_py, METH_NOARGS, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
     {"_raise_later", rc_raise_later_py, METH_O, NULL},

@@ -1886,12 +1886,10 @@ tracked_list_seed(walk *w, tracked_list *t, size_t *n)
     return st;
 }
 
-/* sys.getallocatedblocks(): the blocks pymalloc has handed out, or 0 when
- * it cannot tell (pymalloc off: PYTHONMALLOC=malloc).  Called only when it
- * is still sys's own C function, which reads a counter and makes an int:
- * no Python code runs. */
-static size_t
-allocated_blocks(void)
+/* Calls sys.getallocatedblocks only when it is still sys's own C
+ * function, which reads a counter and makes an int. */
+size_t
+rc_capture_allocated_blocks(void)
 {
     PyObject *f = PySys_GetObject("getallocatedblocks"); /* borrowed */
     if (!f || !PyCFunction_Check(f) || !(PyCFunction_GET_FLAGS(f) & METH_NOARGS) ||
@@ -2041,7 +2039,7 @@ capture(const rc_capture_opts *opts, unsigned census_flags, rc_graph **graph,
      * enumeration first: a gc.get_objects() fallback's audit hooks are the
      * last Python code that may run before the walk ends. */
     bool first = opts->node_hint == 0 && !census;
-    size_t blocks = first && !opts->containers_only ? allocated_blocks() : 0;
+    size_t blocks = first && !opts->containers_only ? rc_capture_allocated_blocks() : 0;
     st = tracked_list_get(w.b, opts->gc_module, given, &tracked);
     given = NULL;
     if (st == RC_OK && first) {

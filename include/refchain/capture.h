@@ -161,6 +161,12 @@ int rc_capture_allow_gc_lists(int allow);
  * with an exception set. */
 int rc_capture_count_tracked(struct _object *gc, size_t *n);
 
+/* sys.getallocatedblocks(): the blocks pymalloc has handed out, about one
+ * per object (1.10-1.33 on the bench's heaps), or 0 when it cannot tell
+ * (pymalloc off).  Called only while it is still sys's own C function: no
+ * Python code runs. */
+size_t rc_capture_allocated_blocks(void);
+
 /* 1 when a capture or census reads the collector's permanent generation
  * (gc.freeze()'s) in place, so that it lists every frozen object; 0 when
  * frozen objects are found only through references (an interpreter whose

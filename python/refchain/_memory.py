@@ -34,8 +34,8 @@ from refchain._format import human_bytes
 # heaps (service and payload compositions, 3.12) and rounded up: a census
 # 56-57, a capture 60-65, a dump 120-178, a dump without values 115-139.
 COST_PER_OBJECT = {"census": 64, "capture": 72, "dump": 192, "dump without values": 160}
-# Objects per gc-tracked object, when no census has counted them yet: the
-# bench's heaps have 2.7 (service) and 4.9 (payload).
+# Objects per gc-tracked object, when no census has counted them yet and
+# pymalloc cannot tell its blocks: the bench's heaps have 2.4 to 7.
 OBJECTS_PER_TRACKED = 5
 KINDS = ("census", "capture", "dump", "fork")
 # A limit this large means "no limit" (cgroup v1 writes 2**63 less a page).
@@ -362,8 +362,11 @@ class MemoryBudgetError(MemoryError):
 def estimate_objects():
     """(objects, how): how many objects a capture would count now.  The
     last census's count when refchain took one here, scaled up by the
-    growth of RSS since (never down); else the gc-tracked objects (counted
-    in C, walking the collector's lists: no list of them is built) times
+    growth of RSS since (never down); else the blocks pymalloc has handed
+    out, about one per object (1.10-1.33 on the bench's heaps, whatever
+    their share of gc-tracked objects, 2.4 to 7 objects per tracked one);
+    else, with pymalloc off, the gc-tracked objects (counted in C, walking
+    the collector's lists: no list of them is built) times
     OBJECTS_PER_TRACKED, for the untracked str, int, bytes, tuples and
     dicts a capture counts too."""
     objects = _refchain._note(_LAST_OBJECTS)
@@ -373,6 +376,9 @@ def estimate_objects():
         scale = max(1.0, now / then) if now and then else 1.0
         return int(objects * scale), "the last census's %d objects%s" % (
             objects, " scaled by RSS growth since (x%.2f)" % scale if scale > 1.0 else "")
+    blocks = _refchain._allocated_blocks()
+    if blocks:
+        return blocks, "%d pymalloc blocks, about one per object" % blocks
     tracked = _refchain._tracked_count()
     return tracked * OBJECTS_PER_TRACKED, "%d gc-tracked objects x %d" % (
         tracked, OBJECTS_PER_TRACKED)

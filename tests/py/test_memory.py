@@ -227,3 +227,29 @@ def test_refchain_keeps_its_numbers_in_no_object(run_script):
     # bytearrays of refchain._memory, which explain("bytearray") named.
     paths = json.loads(run_script(OWN_NUMBERS).stdout)
     assert not [p for p in paths if "refchain" in p], paths
+
+
+FIRST_ESTIMATE = """
+import gc, json
+import refchain
+from refchain import _memory
+
+# Rows of untracked tuples: 4 objects each and none of them gc-tracked,
+# which the tracked objects times 5 would miss.
+rows = [(i, str(i), float(i)) for i in range(50000)]
+gc.collect()
+objects, how = _memory.estimate_objects()
+print(json.dumps({"objects": objects, "how": how, "nodes": len(refchain.capture(force=True))}))
+"""
+
+
+def test_the_estimate_before_any_census_counts_pymalloc_blocks(run_script):
+    """Before any census the budget counts pymalloc's blocks, about one per
+    object whatever share of them is gc-tracked; with pymalloc off it
+    falls back to the tracked objects times 5."""
+    out = json.loads(run_script(FIRST_ESTIMATE).stdout)
+    assert "pymalloc blocks, about one per object" in out["how"], out
+    assert out["nodes"] <= out["objects"] < 1.6 * out["nodes"], out
+    off = json.loads(run_script(FIRST_ESTIMATE, env={"PYTHONMALLOC": "malloc"}).stdout)
+    assert "gc-tracked objects x 5" in off["how"], off
+    assert off["objects"] < off["nodes"], off      # what the blocks set right
