@@ -268,6 +268,29 @@ rc_unmap(void *p, size_t bytes)
     }
 }
 
+void
+rc_map_discard(void *p, size_t from, size_t bytes)
+{
+    if (MAP_WITH_MALLOC || custom || !p || bytes < HUGE_PAGE_MIN_BYTES || from >= bytes) {
+        return;
+    }
+    uintptr_t lo = ((uintptr_t)p + from + HUGE_PAGE_MIN_BYTES - 1) &
+                   ~(uintptr_t)(HUGE_PAGE_MIN_BYTES - 1);
+    uintptr_t hi = (uintptr_t)p + bytes;
+    if (hi > lo) {
+        (void)madvise((void *)lo, hi - lo, MADV_DONTNEED);
+    }
+}
+
+bool
+rc_map_resident(const void *p)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    unsigned char in = 0;
+    return mincore((void *)((uintptr_t)p & ~(page - 1)), 1, &in) == 0 && (in & 1);
+}
+
 size_t
 rc_mapped_bytes(void)
 {

@@ -40,6 +40,7 @@
 
 #include "refchain/addrset.h"
 #include "refchain/alloc.h"
+#include "refchain/filler.h"
 #include "refchain/graph.h"
 #include "refchain/pool.h"
 
@@ -95,6 +96,11 @@ struct rc_builder {
     node_arrays nodes;
     size_t n, cap, closed;
     size_t nodes_populated; /* node slots faulted in ahead (fill_ahead) */
+    /* A live builder's, once its node arrays are large: the stretches after
+     * the one being filled are faulted in on its thread, up to *_posted. */
+    rc_filler *filler;
+    bool filler_tried;
+    size_t nodes_posted, out_posted;
     bool expanding;
 
     /* Edges: ids in an indexed builder; in a live one, the targets'
@@ -465,15 +471,53 @@ types_intern(type_table *t, uintptr_t key, const char *name, const char *short_n
 /* ---- the builder -------------------------------------------------------- */
 
 /* Nodes and edges are filled in order: their arrays' pages are faulted in
- * FILL_AHEAD elements at a time, just before they are written. */
-enum { FILL_AHEAD = 1 << 16 };
+ * FILL_AHEAD elements at a time, just before they are written.  A live
+ * builder whose node arrays hold FILLER_MIN_NODES or more has a filler
+ * (refchain/filler.h) fault in, meanwhile, the stretch after that one: up
+ * to FILLER_AHEAD more windows, and no more than a 16th of what the array
+ * holds.  What it faulted in and nothing wrote is given back at the
+ * freeze, before the numbering's scratch: the peak stays the same. */
+enum { FILL_AHEAD = 1 << 16, FILLER_AHEAD = 8, FILLER_MIN_NODES = 1 << 18 };
 
 static size_t
-fill_ahead(void *arr, size_t size, size_t from, size_t cap)
+min_size(size_t a, size_t b)
 {
-    size_t to = cap - from > FILL_AHEAD ? from + FILL_AHEAD : cap;
-    rc_pool_populate(arr, from * size, to * size);
+    return a < b ? a : b;
+}
+
+/* Fault in what arr[from, from + FILL_AHEAD) (to cap) has not been asked
+ * for (*posted: the end of what has), and hand the filler the stretch after
+ * it.  Returns the element at which to call again. */
+static size_t
+fill_ahead(rc_builder *b, void *arr, size_t size, size_t from, size_t cap,
+           size_t *posted)
+{
+    size_t to = from + min_size(FILL_AHEAD, cap - from);
+    if (*posted < to) {
+        rc_pool_populate(arr, (*posted > from ? *posted : from) * size, to * size);
+        *posted = to;
+    }
+    size_t limit =
+        min_size(cap, to + min_size((size_t)FILLER_AHEAD * FILL_AHEAD, from / 16));
+    while (b->filler && *posted < limit) {
+        size_t end = min_size(limit, *posted + FILL_AHEAD);
+        if (!rc_filler_post(b->filler, arr, *posted * size, end * size)) {
+            break;
+        }
+        *posted = end;
+    }
     return to;
+}
+
+/* Before a builder's array moves or is freed: no range of it may be left
+ * with the filler, and what the filler had is faulted in again here. */
+static void
+settle_filler(rc_builder *b)
+{
+    if (b->filler) {
+        rc_filler_settle(b->filler);
+        b->nodes_posted = b->out_posted = 0;
+    }
 }
 
 /* Make room for `need` edges in out[] (raw[] when live): the first edges
@@ -490,6 +534,9 @@ reserve_edges(rc_builder *b, size_t need)
         if (cap < need) {
             cap = need;
         }
+        if (*arr) {
+            settle_filler(b);
+        }
         bool ok = *arr ? grow_pooled(arr, &b->out_bytes, cap, size)
                        : pool_array(arr, &b->out_bytes, cap, size);
         if (!ok) {
@@ -498,7 +545,8 @@ reserve_edges(rc_builder *b, size_t need)
         b->out_cap = b->out_bytes / size;
     }
     if (need > b->out_populated) {
-        b->out_populated = fill_ahead(*arr, size, b->n_out, b->out_cap);
+        b->out_populated =
+            fill_ahead(b, *arr, size, b->n_out, b->out_cap, &b->out_posted);
     }
     return RC_OK;
 }
@@ -595,6 +643,7 @@ rc_builder_free(rc_builder *b)
     if (!b) {
         return;
     }
+    rc_filler_stop(b->filler);
     pooled p[NODE_ARRAYS];
     list_node_arrays(&b->nodes, p);
     for (int i = 0; i < NODE_ARRAYS; i++) {
@@ -824,6 +873,7 @@ grow_nodes(rc_builder *b, size_t cap)
     if (cap > RC_MAX_IDS) {
         cap = RC_MAX_IDS;
     }
+    settle_filler(b);
     /* Arrays that grew before a failure keep their larger block; only the
      * common capacity decides what is in use. */
     pooled p[NODE_ARRAYS];
@@ -837,17 +887,40 @@ grow_nodes(rc_builder *b, size_t cap)
     return RC_OK;
 }
 
+/* Whether most of arr[from, cap) is not resident yet, by 16 pages spread
+ * over it. */
+static bool
+mostly_fresh(const uintptr_t *arr, size_t from, size_t cap)
+{
+    enum { PROBES = 16 };
+    int resident = 0;
+    for (size_t k = 1; k <= PROBES; k++) {
+        resident += rc_map_resident(arr + from + (cap - from) / (PROBES + 1) * k);
+    }
+    return resident < PROBES / 2;
+}
+
 /* fill_ahead() over every node array from node b->n; returns the node up
  * to which they are faulted in. */
 static size_t
 fill_ahead_nodes(rc_builder *b)
 {
+    if (!b->filler_tried && !b->indexed && b->cap >= FILLER_MIN_NODES) {
+        /* Once, and only into fresh memory: a block the pool kept is
+         * resident already.  A builder without one goes on as before. */
+        b->filler_tried = true;
+        b->filler =
+            mostly_fresh(b->nodes.addr, b->n, b->cap) ? rc_filler_start() : NULL;
+    }
     pooled p[NODE_ARRAYS];
     list_node_arrays(&b->nodes, p);
-    size_t to = b->n;
+    size_t to = b->n, posted = b->nodes_posted;
     for (int i = 0; i < NODE_ARRAYS; i++) {
-        to = fill_ahead(*p[i].arr, p[i].size, b->n, b->cap);
+        size_t mine = b->nodes_posted;
+        to = fill_ahead(b, *p[i].arr, p[i].size, b->n, b->cap, &mine);
+        posted = i ? min_size(posted, mine) : mine;
     }
+    b->nodes_posted = posted;
     return to;
 }
 
@@ -1647,6 +1720,18 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     rc_graph *g = NULL;
     if (b->counting || b->expanding || b->n_pending || b->n_seeds || b->closed != b->n) {
         goto error;
+    }
+    if (b->filler) {
+        /* Its arrays are all written: give back what it faulted in beyond
+         * them before the numbering's scratch adds to the peak. */
+        rc_filler_stop(b->filler);
+        b->filler = NULL;
+        pooled p[NODE_ARRAYS];
+        list_node_arrays(&b->nodes, p);
+        for (int i = 0; i < NODE_ARRAYS; i++) {
+            rc_map_discard(*p[i].arr, (b->n + p[i].extra) * p[i].size, *p[i].bytes);
+        }
+        rc_map_discard(b->raw, b->n_out * sizeof *b->raw, b->out_bytes);
     }
     if (!b->indexed && (st = number_live(b)) != RC_OK) {
         goto error;

@@ -5,6 +5,7 @@
 #ifndef REFCHAIN_ALLOC_H
 #define REFCHAIN_ALLOC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 typedef struct rc_allocator {
@@ -49,6 +50,14 @@ void *rc_map(size_t bytes);
 void *rc_remap(void *p, size_t old_bytes, size_t bytes);
 /* NULL is allowed (a no-op). */
 void rc_unmap(void *p, size_t bytes);
+/* Give back the memory of mapping p (of `bytes`, from rc_map() or
+ * rc_remap()) from the first 2 MiB boundary at or after offset `from` to
+ * its end, keeping the mapping: those pages read as zero when touched
+ * again.  A huge page is never split.  No-op for a mapping of less than
+ * 2 MiB, and where mappings are malloc's blocks. */
+void rc_map_discard(void *p, size_t from, size_t bytes);
+/* Whether the page holding *p is resident (false when unknown). */
+bool rc_map_resident(const void *p);
 /* Bytes mapped by rc_map() and rc_remap() and not unmapped yet (0 where
  * they are malloc's blocks): what malloc's own figures do not show. */
 size_t rc_mapped_bytes(void);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <cmocka.h>
 
 #include "refchain/graph.h"
@@ -171,6 +172,29 @@ encoded_label(const char *text, size_t *len)
     rc_relation rel = {.kind = RC_REL_TEXT, .text = copy};
     assert_int_equal(rc_relation_encode(&rel, &buf, &cap, len), RC_OK);
     return buf;
+}
+
+/* Whether the graph's every node and edge equals the reference's (one
+ * assertion per graph: cmocka's are slow under the sanitizers). */
+static inline int
+same_graph(const rc_graph *g, const rc_graph *ref)
+{
+    if (rc_graph_node_count(g) != rc_graph_node_count(ref) ||
+        rc_graph_edge_count(g) != rc_graph_edge_count(ref)) {
+        return 0;
+    }
+    for (rc_id v = 0; v < rc_graph_node_count(g); v++) {
+        size_t a, b, c, d;
+        const rc_id *x = rc_graph_out(g, v, &a), *y = rc_graph_out(ref, v, &b);
+        const rc_id *xi = rc_graph_in(g, v, &c), *yi = rc_graph_in(ref, v, &d);
+        if (rc_graph_addr(g, v) != rc_graph_addr(ref, v) ||
+            rc_graph_flags(g, v) != rc_graph_flags(ref, v) ||
+            rc_graph_size(g, v) != rc_graph_size(ref, v) || a != b || c != d ||
+            memcmp(x, y, a * sizeof *x) != 0 || memcmp(xi, yi, c * sizeof *xi) != 0) {
+            return 0;
+        }
+    }
+    return 1;
 }
 
 #endif
