@@ -487,6 +487,20 @@ min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
+/* Hand the filler, if any, arr[*posted, limit) a window at a time, while
+ * its queue has room. */
+static void
+post_through(rc_builder *b, void *arr, size_t size, size_t *posted, size_t limit)
+{
+    while (b->filler && *posted < limit) {
+        size_t end = min_size(limit, *posted + FILL_AHEAD);
+        if (!rc_filler_post(b->filler, arr, *posted * size, end * size)) {
+            break;
+        }
+        *posted = end;
+    }
+}
+
 /* Fault in what arr[from, from + FILL_AHEAD) (to cap) has not been asked
  * for (*posted: the end of what has), and hand the filler the stretch after
  * it.  Returns the element at which to call again. */
@@ -499,15 +513,9 @@ fill_ahead(rc_builder *b, void *arr, size_t size, size_t from, size_t cap,
         rc_pool_populate(arr, (*posted > from ? *posted : from) * size, to * size);
         *posted = to;
     }
-    size_t limit =
-        min_size(cap, to + min_size((size_t)FILLER_AHEAD * FILL_AHEAD, from / 64));
-    while (b->filler && *posted < limit) {
-        size_t end = min_size(limit, *posted + FILL_AHEAD);
-        if (!rc_filler_post(b->filler, arr, *posted * size, end * size)) {
-            break;
-        }
-        *posted = end;
-    }
+    post_through(
+        b, arr, size, posted,
+        min_size(cap, to + min_size((size_t)FILLER_AHEAD * FILL_AHEAD, from / 64)));
     return to;
 }
 
@@ -518,7 +526,8 @@ settle_filler(rc_builder *b)
 {
     if (b->filler) {
         rc_filler_settle(b->filler);
-        b->nodes_posted = b->out_posted = 0;
+        b->nodes_posted = b->n; /* nothing after these is asked for */
+        b->out_posted = b->n_out;
     }
 }
 
@@ -550,6 +559,9 @@ reserve_edges(rc_builder *b, size_t need)
         b->out_populated =
             fill_ahead(b, *arr, size, b->n_out, b->out_cap, &b->out_posted);
     }
+    /* A large container's references are all about to be written: the
+     * filler may fault them in with nothing to spare. */
+    post_through(b, *arr, size, &b->out_posted, need);
     return RC_OK;
 }
 
