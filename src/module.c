@@ -12,6 +12,7 @@
 #endif
 
 #include "refchain/alloc.h"
+#include "refchain/filler.h"
 #include "refchain/pool.h"
 #include "refchain/relate.h"
 #include "refchain/select.h"
@@ -358,6 +359,15 @@ rc_allocated_blocks_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     (void)module;
     return PyLong_FromSize_t(rc_capture_allocated_blocks());
+}
+
+/* _filler_ranges() -> ranges the captures' helper threads have faulted in
+ * so far (refchain/filler.h; tests). */
+static PyObject *
+rc_filler_ranges_py(PyObject *module, PyObject *Py_UNUSED(ignored))
+{
+    (void)module;
+    return PyLong_FromSize_t(rc_filler_ranges());
 }
 
 /* _sees_frozen() -> whether a census lists every frozen object
@@ -867,7 +877,8 @@ static PyMethodDef rc_methods[] = {
     {"count", rc_count_py, METH_O, "count(typename) -> int"},
     {"by_type", rc_by_type_py, METH_O, "by_type(typename) -> list"},
     {"new_objects", (PyCFunction)(void (*)(void))rc_new_objects_py,
-     METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None, until=None) -> list"},
+     METH_VARARGS | METH_KEYWORDS,
+     "new_objects(since, typename=None, until=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
@@ -879,12 +890,14 @@ static PyMethodDef rc_methods[] = {
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_tool_globals", rc_set_tool_globals_py, METH_O, NULL},
     {"release_memory", rc_release_memory_py, METH_NOARGS,
-     "release_memory() -> int\n\nFree the memory refchain keeps between captures for reuse; "
+     "release_memory() -> int\n\nFree the memory refchain keeps between captures for "
+     "reuse; "
      "return the bytes freed."},
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {"_mapped_bytes", rc_mapped_bytes_py, METH_NOARGS, NULL},
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {"_allocated_blocks", rc_allocated_blocks_py, METH_NOARGS, NULL},
+    {"_filler_ranges", rc_filler_ranges_py, METH_NOARGS, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
     {"_raise_later", rc_raise_later_py, METH_O, NULL},

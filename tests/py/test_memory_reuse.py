@@ -194,3 +194,56 @@ def test_a_first_capture_goes_on_when_its_room_is_refused(run_script):
     room, the capture goes on and its arrays grow as they fill."""
     out = json.loads(run_script(REFUSED_ROOM).stdout)
     assert out["arrays"] >= 1 and 1000 < out["nodes"] < 1000000, out
+
+
+FRESH_WHILE_THREADS_RUN = """
+import gc, json, threading
+import refchain
+from refchain import _refchain
+
+class Marker:
+    pass
+
+MARKERS = [Marker() for _ in range(1000)]
+bulk = [(i, str(i)) for i in range(300, 150300)]    # 450,000 objects
+gc.collect()
+stop = threading.Event()
+
+def churn():
+    while not stop.is_set():
+        junk = [{"k": [i]} for i in range(100)]
+        del junk
+
+threads = [threading.Thread(target=churn) for _ in range(2)]
+for t in threads:
+    t.start()
+before = _refchain._filler_ranges()
+rounds = []
+try:
+    for _ in range(3):
+        refchain.release_memory()       # the next capture's memory is fresh
+        graph = refchain.capture()
+        rounds.append({"nodes": len(graph),
+                       "markers": graph.census()["__main__.Marker"].count,
+                       "chain": str(refchain.find_chain(MARKERS[500]))})
+        del graph
+finally:
+    stop.set()
+    for t in threads:
+        t.join()
+print(json.dumps({"ranges": _refchain._filler_ranges() - before, "rounds": rounds}))
+"""
+
+
+def test_a_capture_into_fresh_memory_has_a_helper_fault_it_in_while_threads_run(run_script):
+    """A capture of more than about 260,000 objects into fresh memory (the
+    first, or one after release_memory()) has a helper thread fault its
+    arrays in ahead of the walk.  With two threads allocating and freeing
+    all along, each such capture finds every marker, and the chain to one
+    names the global that holds it."""
+    out = json.loads(run_script(FRESH_WHILE_THREADS_RUN).stdout)
+    assert out["ranges"] > 0
+    for r in out["rounds"]:
+        assert r["nodes"] > 450000
+        assert r["markers"] == 1000
+        assert "MARKERS" in r["chain"] and "[500]" in r["chain"], r["chain"]
