@@ -877,8 +877,7 @@ static PyMethodDef rc_methods[] = {
     {"count", rc_count_py, METH_O, "count(typename) -> int"},
     {"by_type", rc_by_type_py, METH_O, "by_type(typename) -> list"},
     {"new_objects", (PyCFunction)(void (*)(void))rc_new_objects_py,
-     METH_VARARGS | METH_KEYWORDS,
-     "new_objects(since, typename=None, until=None) -> list"},
+     METH_VARARGS | METH_KEYWORDS, "new_objects(since, typename=None, until=None) -> list"},
     {"_growth", (PyCFunction)(void (*)(void))rc_growth_py, METH_FASTCALL, NULL},
     {"_shallow_size", rc_shallow_size_py, METH_O, NULL},
     {"_size_is_lower_bound", rc_size_is_lower_bound_py, METH_O, NULL},
@@ -890,8 +889,7 @@ static PyMethodDef rc_methods[] = {
     {"_fail_after", rc_fail_after_py, METH_O, NULL},
     {"_set_tool_globals", rc_set_tool_globals_py, METH_O, NULL},
     {"release_memory", rc_release_memory_py, METH_NOARGS,
-     "release_memory() -> int\n\nFree the memory refchain keeps between captures for "
-     "reuse; "
+     "release_memory() -> int\n\nFree the memory refchain keeps between captures for reuse; "
      "return the bytes freed."},
     {"_pool_bytes", rc_pool_bytes_py, METH_NOARGS, NULL},
     {"_mapped_bytes", rc_mapped_bytes_py, METH_NOARGS, NULL},
