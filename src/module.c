@@ -362,12 +362,26 @@ rc_allocated_blocks_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 }
 
 /* _filler_ranges() -> ranges the captures' helper threads have faulted in
- * so far (refchain/filler.h; tests). */
+ * so far; _filler_min_nodes(n) -> the threshold before, set to n (tests;
+ * refchain/filler.h). */
 static PyObject *
 rc_filler_ranges_py(PyObject *module, PyObject *Py_UNUSED(ignored))
 {
     (void)module;
     return PyLong_FromSize_t(rc_filler_ranges());
+}
+
+static PyObject *
+rc_filler_min_nodes_py(PyObject *module, PyObject *arg)
+{
+    (void)module;
+    size_t n = PyLong_AsSize_t(arg);
+    if (n == (size_t)-1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    size_t before = rc_filler_min_nodes();
+    rc_filler_set_min_nodes(n);
+    return PyLong_FromSize_t(before);
 }
 
 /* _sees_frozen() -> whether a census lists every frozen object
@@ -896,6 +910,7 @@ static PyMethodDef rc_methods[] = {
     {"_tracked_count", rc_tracked_count_py, METH_NOARGS, NULL},
     {"_allocated_blocks", rc_allocated_blocks_py, METH_NOARGS, NULL},
     {"_filler_ranges", rc_filler_ranges_py, METH_NOARGS, NULL},
+    {"_filler_min_nodes", rc_filler_min_nodes_py, METH_O, NULL},
     {"_allow_gc_lists", rc_allow_gc_lists_py, METH_O, NULL},
     {"_sees_frozen", rc_sees_frozen_py, METH_NOARGS, NULL},
     {"_raise_later", rc_raise_later_py, METH_O, NULL},

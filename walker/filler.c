@@ -28,13 +28,19 @@ struct rc_filler {
     pthread_t thread;
 };
 
-static atomic_bool disabled;
 static atomic_size_t filled; /* by every filler */
+static atomic_size_t min_nodes = RC_FILLER_MIN_NODES;
+
+size_t
+rc_filler_min_nodes(void)
+{
+    return atomic_load(&min_nodes);
+}
 
 void
-rc_filler_enable(bool on)
+rc_filler_set_min_nodes(size_t n)
 {
-    atomic_store(&disabled, !on);
+    atomic_store(&min_nodes, n);
 }
 
 static void *
@@ -67,9 +73,6 @@ filler_main(void *arg)
 rc_filler *
 rc_filler_start(void)
 {
-    if (atomic_load(&disabled)) {
-        return NULL;
-    }
     rc_filler *f = rc_calloc(1, sizeof *f);
     if (!f) {
         return NULL;

@@ -472,14 +472,15 @@ types_intern(type_table *t, uintptr_t key, const char *name, const char *short_n
 
 /* Nodes and edges are filled in order: their arrays' pages are faulted in
  * FILL_AHEAD elements at a time, just before they are written.  A live
- * builder whose node arrays hold FILLER_MIN_NODES or more has a filler
- * (refchain/filler.h) fault in, meanwhile, the stretch after that one: up
- * to FILLER_AHEAD more windows, and no more than a 64th of what the array
- * holds.  What it faulted in and nothing wrote is given back at the
+ * builder whose node arrays hold rc_filler_min_nodes() or more has a
+ * filler (refchain/filler.h) fault in, meanwhile, the stretch after that
+ * one: up to FILLER_AHEAD more windows, and no more than a 64th of what the
+ * array holds (below 4M nodes that is less than a window, hence the
+ * threshold).  What it faulted in and nothing wrote is given back at the
  * freeze, before the numbering's scratch.  (A 16th added up to 1.8 bytes
  * per object to a 1M-object first capture's peak, and no speed that this
  * machine's noise could tell.) */
-enum { FILL_AHEAD = 1 << 16, FILLER_AHEAD = 8, FILLER_MIN_NODES = 1 << 18 };
+enum { FILL_AHEAD = 1 << 16, FILLER_AHEAD = 8 };
 
 static size_t
 min_size(size_t a, size_t b)
@@ -919,7 +920,7 @@ mostly_fresh(const uintptr_t *arr, size_t from, size_t cap)
 static size_t
 fill_ahead_nodes(rc_builder *b)
 {
-    if (!b->filler_tried && !b->indexed && b->cap >= FILLER_MIN_NODES) {
+    if (!b->filler_tried && !b->indexed && b->cap >= rc_filler_min_nodes()) {
         /* Once, and only into fresh memory: a block the pool kept is
          * resident already.  A builder without one goes on as before. */
         b->filler_tried = true;

@@ -38,7 +38,11 @@ void rc_filler_settle(rc_filler *f);
 void rc_filler_stop(rc_filler *f);
 /* Ranges faulted in by every filler's thread so far (tests). */
 size_t rc_filler_ranges(void);
-/* Tests: false makes rc_filler_start() return NULL (default true). */
-void rc_filler_enable(bool on);
+/* A builder has a filler only for node arrays of at least this many
+ * elements (RC_FILLER_MIN_NODES unless set; tests set less, or SIZE_MAX
+ * for none). */
+#define RC_FILLER_MIN_NODES ((size_t)1 << 22)
+size_t rc_filler_min_nodes(void);
+void rc_filler_set_min_nodes(size_t n);
 
 #endif

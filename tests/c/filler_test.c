@@ -1,14 +1,16 @@
 /* The filler: pages faulted in on a thread of its own, contents kept, and
  * nothing left with it once settled; a live builder that hands its
  * arrays' next stretches to one builds the same graph as one that does
- * not, when the thread cannot start, under every allocation failure, and
- * gives back at its freeze what was faulted in beyond its arrays. */
+ * not, when the thread cannot start and under every allocation failure;
+ * and rc_map_discard(), with which it gives back at its freeze what was
+ * faulted in beyond its arrays. */
 #define _GNU_SOURCE /* RTLD_NEXT */
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -139,12 +141,9 @@ test_a_settled_filler_touches_nothing_more(void **state)
 }
 
 static void
-test_no_filler_when_disabled_out_of_memory_or_out_of_threads(void **state)
+test_no_filler_out_of_memory_or_out_of_threads(void **state)
 {
     (void)state;
-    rc_filler_enable(false);
-    assert_null(rc_filler_start());
-    rc_filler_enable(true);
     use_counting_allocator();
     rc_alloc_fail_after(0);
     assert_null(rc_filler_start());
@@ -156,7 +155,9 @@ test_no_filler_when_disabled_out_of_memory_or_out_of_threads(void **state)
     use_default_allocator();
 }
 
-enum { NODES = 400000, EDGES = 3 * NODES / 2 };
+/* Builds of NODES nodes, growing from 1,024: a filler starts once their
+ * arrays hold FILLER_FROM (tests' threshold, set in main()). */
+enum { NODES = 400000, EDGES = 3 * NODES / 2, FILLER_FROM = 1 << 18 };
 
 static test_edge *
 random_graph_edges(void)
@@ -188,10 +189,10 @@ test_a_live_builder_with_a_filler_builds_the_same_graph(void **state)
 {
     (void)state;
     test_edge *e = random_graph_edges();
-    rc_filler_enable(false);
+    rc_filler_set_min_nodes(SIZE_MAX);
     rc_graph *ref = NULL;
     assert_int_equal(build_live(e, &ref), RC_OK);
-    rc_filler_enable(true);
+    rc_filler_set_min_nodes(FILLER_FROM);
 
     size_t before = rc_filler_ranges();
     rc_graph *g = NULL;
@@ -288,10 +289,11 @@ main(void)
         cmocka_unit_test(
             test_a_filler_faults_in_what_it_is_given_and_keeps_the_contents),
         cmocka_unit_test(test_a_settled_filler_touches_nothing_more),
-        cmocka_unit_test(test_no_filler_when_disabled_out_of_memory_or_out_of_threads),
+        cmocka_unit_test(test_no_filler_out_of_memory_or_out_of_threads),
         cmocka_unit_test(test_a_live_builder_with_a_filler_builds_the_same_graph),
         cmocka_unit_test(test_a_builder_with_a_filler_fails_cleanly_at_every_point),
         cmocka_unit_test(test_discard_gives_back_the_extents_after_what_was_written),
     };
+    rc_filler_set_min_nodes(FILLER_FROM);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -217,6 +217,7 @@ def churn():
 threads = [threading.Thread(target=churn) for _ in range(2)]
 for t in threads:
     t.start()
+_refchain._filler_min_nodes(100000)     # 4M objects by default
 before = _refchain._filler_ranges()
 rounds = []
 try:
@@ -236,9 +237,10 @@ print(json.dumps({"ranges": _refchain._filler_ranges() - before, "rounds": round
 
 
 def test_a_capture_into_fresh_memory_has_a_helper_fault_it_in_while_threads_run(run_script):
-    """A capture of more than about 260,000 objects into fresh memory (the
-    first, or one after release_memory()) has a helper thread fault its
-    arrays in ahead of the walk.  With two threads allocating and freeing
+    """A capture of more than 4M objects (here, with the threshold lowered,
+    100,000) into fresh memory (the first, or one after release_memory())
+    has a helper thread fault its arrays in ahead of the walk.  With two
+    threads allocating and freeing
     all along, each such capture finds every marker, and the chain to one
     names the global that holds it."""
     out = json.loads(run_script(FRESH_WHILE_THREADS_RUN).stdout)
