@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "refchain/alloc.h"
+#include "refchain/filler.h"
 #include "refchain/idmap.h"
 #include "refchain/pool.h"
 #include "refchain/dumplive.h"
@@ -240,6 +241,9 @@ fork_child(PyObject *module, fork_plan *p, char *msg, size_t cap)
             PyMem_SetAllocator(fork_domains[d], &p->beneath[d]);
         }
     }
+    /* Single-threaded, like the writer below: no helper thread is started
+     * in a child forked from a process that may hold others' locks. */
+    rc_filler_set_min_nodes(SIZE_MAX);
     dump_obj self = {.base = {.module = module}};
     self.a.g = rc_module_capture_tracked(module, p->tracked);
     rc_status st = self.a.g ? rc_roots_classify(self.a.g, &self.a.kinds) : RC_OK;

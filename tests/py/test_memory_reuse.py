@@ -228,11 +228,16 @@ try:
                        "markers": graph.census()["__main__.Marker"].count,
                        "chain": str(refchain.find_chain(MARKERS[500]))})
         del graph
+    # A fork dump's child (forked while the threads run) starts no helper.
+    refchain.release_memory()
+    refchain.dump("heap.rcsnap", fork=True).wait()
+    forked = refchain.load("heap.rcsnap").census()["__main__.Marker"].count
 finally:
     stop.set()
     for t in threads:
         t.join()
-print(json.dumps({"ranges": _refchain._filler_ranges() - before, "rounds": rounds}))
+print(json.dumps({"ranges": _refchain._filler_ranges() - before, "rounds": rounds,
+                  "forked": forked}))
 """
 
 
@@ -242,10 +247,13 @@ def test_a_capture_into_fresh_memory_has_a_helper_fault_it_in_while_threads_run(
     has a helper thread fault its arrays in ahead of the walk.  With two
     threads allocating and freeing
     all along, each such capture finds every marker, and the chain to one
-    names the global that holds it."""
+    names the global that holds it.  A fork dump's child, forked while
+    they run, starts none (it writes single-threaded) and its file holds
+    every marker."""
     out = json.loads(run_script(FRESH_WHILE_THREADS_RUN).stdout)
     assert out["ranges"] > 0
     for r in out["rounds"]:
         assert r["nodes"] > 450000
         assert r["markers"] == 1000
         assert "MARKERS" in r["chain"] and "[500]" in r["chain"], r["chain"]
+    assert out["forked"] == 1000
