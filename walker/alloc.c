@@ -157,6 +157,13 @@ rc_free(void *ptr)
  * mappings of their own, measured faster at both sizes on Linux 6.18.) */
 #define HUGE_PAGE_MIN_BYTES ((size_t)2 << 20)
 
+static uintptr_t
+page_bytes(void)
+{
+    long ps = sysconf(_SC_PAGESIZE);
+    return ps > 0 ? (uintptr_t)ps : 4096;
+}
+
 /* A mapping of `bytes` (whole pages) that starts on a 2 MiB boundary, with
  * protection prot, or MAP_FAILED.  The kernel places a mapping on any page;
  * only the 2 MiB extents wholly inside it can be huge pages, and a remap
@@ -180,8 +187,7 @@ map_aligned(size_t bytes, int prot)
     if (p > raw) {
         (void)munmap(raw, (size_t)(p - raw));
     }
-    long ps = sysconf(_SC_PAGESIZE);
-    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t page = page_bytes();
     char *end = (char *)(((uintptr_t)p + bytes + page - 1) & ~(page - 1));
     if (raw + span > end) {
         (void)munmap(end, (size_t)(raw + span - end));
@@ -285,8 +291,7 @@ rc_map_discard(void *p, size_t from, size_t bytes)
 bool
 rc_map_resident(const void *p)
 {
-    long ps = sysconf(_SC_PAGESIZE);
-    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t page = page_bytes();
     unsigned char in = 0;
     return mincore((void *)((uintptr_t)p & ~(page - 1)), 1, &in) == 0 && (in & 1);
 }

@@ -77,34 +77,31 @@ rc_filler_start(void)
     if (!f) {
         return NULL;
     }
-    if (pthread_mutex_init(&f->lock, NULL) != 0) {
-        rc_free(f);
-        return NULL;
+    int made = 0; /* of lock, work, done, the thread */
+    made += pthread_mutex_init(&f->lock, NULL) == 0;
+    made += made == 1 && pthread_cond_init(&f->work, NULL) == 0;
+    made += made == 2 && pthread_cond_init(&f->done, NULL) == 0;
+    if (made == 3) {
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits it */
+        made += pthread_create(&f->thread, NULL, filler_main, f) == 0;
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
     }
-    if (pthread_cond_init(&f->work, NULL) != 0) {
-        pthread_mutex_destroy(&f->lock);
-        rc_free(f);
-        return NULL;
+    if (made == 4) {
+        return f;
     }
-    if (pthread_cond_init(&f->done, NULL) != 0) {
-        pthread_cond_destroy(&f->work);
-        pthread_mutex_destroy(&f->lock);
-        rc_free(f);
-        return NULL;
-    }
-    sigset_t all, old;
-    sigfillset(&all);
-    pthread_sigmask(SIG_SETMASK, &all, &old); /* the thread inherits it */
-    int err = pthread_create(&f->thread, NULL, filler_main, f);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    if (err != 0) {
+    if (made > 2) {
         pthread_cond_destroy(&f->done);
-        pthread_cond_destroy(&f->work);
-        pthread_mutex_destroy(&f->lock);
-        rc_free(f);
-        return NULL;
     }
-    return f;
+    if (made > 1) {
+        pthread_cond_destroy(&f->work);
+    }
+    if (made > 0) {
+        pthread_mutex_destroy(&f->lock);
+    }
+    rc_free(f);
+    return NULL;
 }
 
 bool
