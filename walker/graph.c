@@ -473,14 +473,15 @@ types_intern(type_table *t, uintptr_t key, const char *name, const char *short_n
 /* Nodes and edges are filled in order: their arrays' pages are faulted in
  * FILL_AHEAD elements at a time, just before they are written.  A live
  * builder whose node arrays hold rc_filler_min_nodes() or more has a
- * filler (refchain/filler.h) fault in, meanwhile, the stretch after that
- * one: up to FILLER_AHEAD more windows, and no more than a 64th of what the
- * array holds (below 4M nodes that is less than a window, hence the
- * threshold).  What it faulted in and nothing wrote is given back at the
- * freeze, before the numbering's scratch.  (A 16th added up to 1.8 bytes
- * per object to a 1M-object first capture's peak, and no speed that this
- * machine's noise could tell.) */
-enum { FILL_AHEAD = 1 << 16, FILLER_AHEAD = 8 };
+ * filler (refchain/filler.h) fault in, meanwhile, what follows: an eighth
+ * of each array's capacity, from one window up to NODES_AHEAD windows of
+ * the node arrays (8 MB of addresses) and EDGES_AHEAD of the references (a
+ * dict of a million items writes 16 MB of them at once).  A shorter reach
+ * (a 64th) left the walk faulting in addresses itself whenever the filler's
+ * thread was not running.  What the filler faulted in and nothing wrote is
+ * given back at the freeze, before the numbering's scratch: an eighth
+ * keeps the walk's memory below the freeze's peak. */
+enum { FILL_AHEAD = 1 << 16, NODES_AHEAD = 16, EDGES_AHEAD = 32, POST_WINDOWS = 4 };
 
 static size_t
 min_size(size_t a, size_t b)
@@ -488,13 +489,22 @@ min_size(size_t a, size_t b)
     return a < b ? a : b;
 }
 
-/* Hand the filler, if any, arr[*posted, limit) a window at a time, while
- * its queue has room. */
+/* How far ahead of the window being written the filler reaches in an array
+ * of cap elements: an eighth of it, within [1, most] windows. */
+static size_t
+reach(size_t cap, size_t most)
+{
+    size_t r = min_size(cap / 8, most * FILL_AHEAD);
+    return r > FILL_AHEAD ? r : FILL_AHEAD;
+}
+
+/* Hand the filler, if any, arr[*posted, limit) POST_WINDOWS windows at a
+ * time, while its queue has room. */
 static void
 post_through(rc_builder *b, void *arr, size_t size, size_t *posted, size_t limit)
 {
     while (b->filler && *posted < limit) {
-        size_t end = min_size(limit, *posted + FILL_AHEAD);
+        size_t end = min_size(limit, *posted + POST_WINDOWS * FILL_AHEAD);
         if (!rc_filler_post(b->filler, arr, *posted * size, end * size)) {
             break;
         }
@@ -503,20 +513,18 @@ post_through(rc_builder *b, void *arr, size_t size, size_t *posted, size_t limit
 }
 
 /* Fault in what arr[from, from + FILL_AHEAD) (to cap) has not been asked
- * for (*posted: the end of what has), and hand the filler the stretch after
- * it.  Returns the element at which to call again. */
+ * for (*posted: the end of what has), and hand the filler the `ahead`
+ * elements after it.  Returns the element at which to call again. */
 static size_t
 fill_ahead(rc_builder *b, void *arr, size_t size, size_t from, size_t cap,
-           size_t *posted)
+           size_t *posted, size_t ahead)
 {
     size_t to = from + min_size(FILL_AHEAD, cap - from);
     if (*posted < to) {
         rc_pool_populate(arr, (*posted > from ? *posted : from) * size, to * size);
         *posted = to;
     }
-    post_through(
-        b, arr, size, posted,
-        min_size(cap, to + min_size((size_t)FILLER_AHEAD * FILL_AHEAD, from / 64)));
+    post_through(b, arr, size, posted, min_size(cap, to + ahead));
     return to;
 }
 
@@ -557,8 +565,8 @@ reserve_edges(rc_builder *b, size_t need)
         b->out_cap = b->out_bytes / size;
     }
     if (need > b->out_populated) {
-        b->out_populated =
-            fill_ahead(b, *arr, size, b->n_out, b->out_cap, &b->out_posted);
+        b->out_populated = fill_ahead(b, *arr, size, b->n_out, b->out_cap,
+                                      &b->out_posted, reach(b->out_cap, EDGES_AHEAD));
     }
     /* A large container's references are all about to be written: the
      * filler may fault them in with nothing to spare. */
@@ -932,7 +940,8 @@ fill_ahead_nodes(rc_builder *b)
     size_t to = b->n, posted = b->nodes_posted;
     for (int i = 0; i < NODE_ARRAYS; i++) {
         size_t mine = b->nodes_posted;
-        to = fill_ahead(b, *p[i].arr, p[i].size, b->n, b->cap, &mine);
+        to = fill_ahead(b, *p[i].arr, p[i].size, b->n, b->cap, &mine,
+                        reach(b->cap, NODES_AHEAD));
         posted = i ? min_size(posted, mine) : mine;
     }
     b->nodes_posted = posted;
@@ -1651,8 +1660,13 @@ number_live(rc_builder *b)
         unpool(perm, &perm_bytes);
         return RC_ENOMEM;
     }
-    rc_pool_populate(perm, 0, members * sizeof *perm);
+    /* The filler, if any, faults in its second half meanwhile. */
+    size_t half = b->filler ? members / 2 : members;
+    post_through(b, perm, sizeof *perm, &half, members);
+    rc_pool_populate(perm, 0, (b->filler ? members / 2 : members) * sizeof *perm);
     memset(perm, 0xff, members * sizeof *perm); /* DEAD */
+    rc_filler_stop(b->filler);                  /* perm may be given back below */
+    b->filler = NULL;
     uintptr_t addrs[BATCH];
     size_t ranks[BATCH], at[BATCH];
     for (size_t id = 0; id < b->n; id += BATCH) {
@@ -1739,8 +1753,7 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
     if (b->filler) {
         /* Its arrays are all written: give back what it faulted in beyond
          * them before the numbering's scratch adds to the peak. */
-        rc_filler_stop(b->filler);
-        b->filler = NULL;
+        settle_filler(b);
         pooled p[NODE_ARRAYS];
         list_node_arrays(&b->nodes, p);
         for (int i = 0; i < NODE_ARRAYS; i++) {
@@ -1748,7 +1761,10 @@ rc_builder_freeze(rc_builder *b, rc_graph **out)
         }
         rc_map_discard(b->raw, b->n_out * sizeof *b->raw, b->out_bytes);
     }
-    if (!b->indexed && (st = number_live(b)) != RC_OK) {
+    st = b->indexed ? RC_OK : number_live(b);
+    rc_filler_stop(b->filler); /* number_live's failure left it */
+    b->filler = NULL;
+    if (st != RC_OK) {
         goto error;
     }
     st = RC_ENOMEM;
