@@ -178,12 +178,7 @@ census_richcompare(PyObject *a, PyObject *b, int op)
     if ((op != Py_EQ && op != Py_NE) || !is_census(a) || !is_census(b)) {
         Py_RETURN_NOTIMPLEMENTED;
     }
-    const rc_census *x = CENSUS(a), *y = CENSUS(b);
-    int equal = rc_census_len(x) == rc_census_len(y);
-    for (size_t i = 0; equal && i < rc_census_len(x); i++) {
-        const rc_census_row *r = rc_census_row_at(x, i), *s = rc_census_row_at(y, i);
-        equal = r->count == s->count && r->bytes == s->bytes && strcmp(r->name, s->name) == 0;
-    }
+    int equal = rc_census_equal(CENSUS(a), CENSUS(b));
     return PyBool_FromLong(op == Py_EQ ? equal : !equal);
 }
 

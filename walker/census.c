@@ -377,6 +377,18 @@ rc_census_row_at(const rc_census *c, size_t i)
     return i < c->n ? &c->rows[i] : NULL;
 }
 
+bool
+rc_census_equal(const rc_census *a, const rc_census *b)
+{
+    bool equal = a->n == b->n;
+    for (size_t i = 0; equal && i < a->n; i++) {
+        const rc_census_row *r = &a->rows[i], *s = &b->rows[i];
+        equal = r->count == s->count && r->bytes == s->bytes &&
+                strcmp(r->name, s->name) == 0;
+    }
+    return equal;
+}
+
 const rc_census_row *
 rc_census_find(const rc_census *c, const char *name)
 {

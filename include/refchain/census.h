@@ -54,6 +54,10 @@ size_t rc_census_len(const rc_census *c);
 const rc_census_row *rc_census_row_at(const rc_census *c, size_t i);
 /* The row named `name` (borrowed, as above), or NULL. */
 const rc_census_row *rc_census_find(const rc_census *c, const char *name);
+/* Whether two censuses hold the same rows in the same order: each row's
+ * name, count and bytes (what `==` on two Census objects compares; the
+ * remembered identities are not compared).  Allocates nothing. */
+bool rc_census_equal(const rc_census *a, const rc_census *b);
 uint64_t rc_census_total_count(const rc_census *c);
 uint64_t rc_census_total_bytes(const rc_census *c);
 /* Whether any row's bytes are a lower bound. */

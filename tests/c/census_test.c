@@ -1,4 +1,4 @@
-/* census_test: counts and bytes per type, name merging, short names, diffs,
+/* census_test: counts and bytes per type, name merging, short names, equality, diffs,
  * objgraph-style growth peaks, new objects since a census (grouped by growth
  * row), and allocation failure. */
 #include <stdlib.h>
@@ -68,6 +68,48 @@ test_counts_bytes_and_merged_names(void **state)
     assert_int_equal(rc_census_find(c, "Leaky")->count, 3);
     rc_census_free(c);
     rc_graph_free(g);
+}
+
+/* Equal censuses have the same rows in the same order: name, count and
+ * bytes each count, the remembered identities do not. */
+static void
+test_equal_compares_every_row(void **state)
+{
+    (void)state;
+    const unsigned types[] = {0, 1, 1, 2}, fewer[] = {0, 1, 1},
+                   renamed[] = {4, 1, 1, 2};
+    rc_graph *g = graph_of(4, types), *h = graph_of(4, types);
+    rc_graph *short_g = graph_of(3, fewer), *other = graph_of(4, renamed);
+    rc_census *a = NULL, *b = NULL, *c = NULL, *d = NULL;
+    assert_int_equal(rc_census_of(g, 0, &a), RC_OK);
+    assert_int_equal(rc_census_of(h, RC_CENSUS_WITH_IDS, &b), RC_OK);
+    assert_int_equal(rc_census_of(short_g, 0, &c), RC_OK);
+    assert_int_equal(rc_census_of(other, 0, &d), RC_OK);
+    assert_true(rc_census_equal(a, a));
+    assert_true(rc_census_equal(a, b) && rc_census_equal(b, a));
+    assert_false(rc_census_equal(a, c) || rc_census_equal(c, a)); /* a row fewer */
+    assert_false(rc_census_equal(a, d));                          /* a name differs */
+    /* The same names but for one count, then the same counts but for
+     * sizes (node i's size is 10 * (i + 1)). */
+    const unsigned more[] = {0, 1, 1, 1}, moved[] = {1, 0, 1, 2};
+    rc_graph *counted = graph_of(4, more), *sized = graph_of(4, moved);
+    rc_census *e = NULL, *f = NULL;
+    assert_int_equal(rc_census_of(counted, 0, &e), RC_OK);
+    assert_int_equal(rc_census_of(sized, 0, &f), RC_OK);
+    assert_false(rc_census_equal(a, e));
+    assert_false(rc_census_equal(a, f));
+    rc_census_free(a);
+    rc_census_free(b);
+    rc_census_free(c);
+    rc_census_free(d);
+    rc_census_free(e);
+    rc_census_free(f);
+    rc_graph_free(g);
+    rc_graph_free(h);
+    rc_graph_free(short_g);
+    rc_graph_free(other);
+    rc_graph_free(counted);
+    rc_graph_free(sized);
 }
 
 static void
@@ -771,6 +813,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_counts_bytes_and_merged_names),
+        cmocka_unit_test(test_equal_compares_every_row),
         cmocka_unit_test(test_order_by_count),
         cmocka_unit_test(test_diff_is_sorted_by_count_delta),
         cmocka_unit_test(test_growth_follows_peaks),
