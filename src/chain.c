@@ -495,7 +495,7 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
     uint32_t *edges = NULL;
     rc_id *ids = NULL;
     size_t len = 0;
-    uint8_t kind;
+    uint8_t kind = CHAIN_UNREACHABLE;
     /* The caller's stack holds obj while this C function runs. */
     if (question_hold(&q, obj) < 0 || question_caller(module, &q, &obj, 1) < 0 ||
         analyse(module, &q, AN_CHAINS_BACK, &a) < 0) {
@@ -503,32 +503,22 @@ rc_find_chain_py(PyObject *module, PyObject *obj)
     }
     rc_id v = rc_graph_find(a.g, (uintptr_t)obj);
     rc_status st = v == RC_NO_ID ? RC_OK
-                                 : rc_paths_find(a.g, v, a.disc, a.n_disc, &ids, &edges, &len,
-                                                 &kind);
+                                 : rc_paths_find_or_alone(a.g, v, a.disc, a.n_disc,
+                                                          &ids, &edges, &len, &kind);
     if (st != RC_OK) {
         rc_raise(st);
         goto finally;
     }
     /* The capture held containers only: relate's hints count every reference. */
     rc_capture_full_indexes(a.g, ids, edges, len);
-    if (v == RC_NO_ID || (len == 0 && !held_by_others(&a, v))) {
+    if (v == RC_NO_ID || (kind == CHAIN_UNREACHABLE && !held_by_others(&a, v))) {
         result = Py_None; /* nothing but the question holds obj */
         Py_INCREF(result);
         goto finally;
     }
-    int chain_kind = len ? kind : CHAIN_UNREACHABLE;
-    if (!len) {
-        ids = rc_malloc(sizeof *ids);
-        if (!ids) {
-            PyErr_NoMemory();
-            goto finally;
-        }
-        ids[0] = v;
-        len = 1;
-    }
     if ((objs = take_objects(a.g, ids, len)) != NULL) {
         analysis_free(&a);
-        result = chain_new(module, chain_kind, objs, (Py_ssize_t)len, edges);
+        result = chain_new(module, kind, objs, (Py_ssize_t)len, edges);
         edges = NULL; /* chain_new took it */
     }
 finally:

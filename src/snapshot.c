@@ -539,7 +539,8 @@ id_objects(const rc_id *ids, size_t n)
 }
 
 /* chain(id) -> (kind, ids, edges): the shortest chain from a root, found
- * as live find_chain() finds it (rc_paths_find, backwards from the target). */
+ * as live find_chain() finds it (rc_paths_find_or_alone, backwards from the
+ * target; the target alone, kind "unreachable", when no root reaches it). */
 static PyObject *
 snap_chain(PyObject *op, PyObject *arg)
 {
@@ -551,17 +552,8 @@ snap_chain(PyObject *op, PyObject *arg)
     uint32_t *edges = NULL;
     size_t n = 0;
     uint8_t kind = RC_ROOT_KINDS;
-    rc_status st = rc_paths_find(SGRAPH(op), (rc_id)v, NULL, 0, &ids, &edges, &n, &kind);
-    if (st == RC_OK && n == 0) {
-        kind = RC_ROOT_KINDS; /* no root reaches it: the chain is the target alone */
-        ids = rc_malloc(sizeof *ids);
-        edges = rc_calloc(1, sizeof *edges);
-        st = ids && edges ? RC_OK : RC_ENOMEM;
-        n = 1;
-        if (ids) {
-            ids[0] = (rc_id)v;
-        }
-    }
+    rc_status st =
+        rc_paths_find_or_alone(SGRAPH(op), (rc_id)v, NULL, 0, &ids, &edges, &n, &kind);
     PyObject *result = st == RC_OK ? id_chain(NULL, kind, NULL, ids, edges, n) : rc_raise(st);
     rc_free(ids);
     rc_free(edges);

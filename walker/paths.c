@@ -484,6 +484,40 @@ finally:
     return st;
 }
 
+rc_status
+rc_paths_find_or_alone(const rc_graph *g, rc_id target, const rc_discount *discounts,
+                       size_t n_discounts, rc_id **chain, uint32_t **edges, size_t *len,
+                       uint8_t *kind)
+{
+    rc_id *ids = NULL;
+    uint32_t *hops = NULL;
+    size_t n = 0;
+    uint8_t k = RC_ROOT_KINDS;
+    rc_status st = rc_paths_find(g, target, discounts, n_discounts, &ids,
+                                 edges ? &hops : NULL, &n, &k);
+    if (st == RC_OK && n == 0) { /* no root reaches it: the chain is the target alone */
+        k = RC_ROOT_KINDS;
+        ids = rc_malloc(sizeof *ids);
+        hops = edges ? rc_calloc(1, sizeof *hops) : NULL;
+        if (!ids || (edges && !hops)) {
+            rc_free(ids);
+            rc_free(hops);
+            return RC_ENOMEM;
+        }
+        ids[0] = target;
+        n = 1;
+    }
+    if (st == RC_OK) {
+        *chain = ids;
+        if (edges) {
+            *edges = hops;
+        }
+        *len = n;
+        *kind = k;
+    }
+    return st;
+}
+
 /* ---- grouping ------------------------------------------------------------- */
 
 #define COLLAPSED UINT32_MAX

@@ -97,6 +97,15 @@ rc_status rc_paths_find(const rc_graph *g, rc_id target, const rc_discount *disc
                         size_t n_discounts, rc_id **chain, uint32_t **edges, size_t *len,
                         uint8_t *kind);
 
+/* rc_paths_find(), but every target has a chain: when no root reaches it,
+ * the chain is the target alone (*len 1, *edges one 0 entry) and *kind is
+ * RC_ROOT_KINDS, which names no root (the chain is unreachable).  Outputs
+ * and errors as rc_paths_find's. */
+rc_status rc_paths_find_or_alone(const rc_graph *g, rc_id target,
+                                 const rc_discount *discounts, size_t n_discounts,
+                                 rc_id **chain, uint32_t **edges, size_t *len,
+                                 uint8_t *kind);
+
 /* Grouping: members whose chains have the same signature are grouped.  A
  * signature is the root (a C-held root: its type) plus, for each hop
  * parent -> child, the child's type

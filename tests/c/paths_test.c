@@ -1,5 +1,6 @@
 /* paths_test: root classification, the preference-ordered multi-source BFS,
- * discounts, chain extraction, grouping by signature, and allocation failure. */
+ * discounts, chain extraction (the target alone when no root reaches it),
+ * grouping by signature, and allocation failure. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -868,6 +869,73 @@ test_find_honours_discounts(void **state)
     rc_graph_free(g);
 }
 
+/* rc_paths_find_or_alone: a reached target's chain is rc_paths_find's; an
+ * unreached one's is the target alone, of no root kind, with one 0 edge;
+ * each allocation failure leaves the outputs untouched and nothing
+ * allocated. */
+static void
+test_find_or_alone(void **state)
+{
+    (void)state;
+    /* module 0 -> 1 -> 2; 3 -> 4 -> 3 is a cycle no root reaches. */
+    const unsigned types[] = {T_MODULE, T_OBJECT, T_OBJECT, T_OBJECT, T_OBJECT, T_DICT};
+    const unsigned extra[] = {0, 0, 0, 0, 0, 1};
+    const unsigned flags[] = {RC_NODE_MODULE, 0, 0, 0, 0, RC_NODE_MODULES};
+    const test_edge e[] = {{0, 1}, {1, 2}, {3, 4}, {4, 3}, {5, 0}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(6, e, 5, types, NAMES, &attrs, &g), RC_OK);
+    rc_id *chain = NULL;
+    uint32_t *edges = NULL;
+    size_t len = 0;
+    uint8_t kind = 0;
+    assert_int_equal(rc_paths_find_or_alone(g, 2, NULL, 0, &chain, &edges, &len, &kind),
+                     RC_OK);
+    assert_int_equal(len, 3);
+    assert_int_equal(kind, RC_ROOT_MODULE);
+    assert_int_equal(chain[2], 2);
+    rc_free(chain);
+    rc_free(edges);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        chain = NULL;
+        edges = NULL;
+        len = 99;
+        kind = 0;
+        rc_status st =
+            rc_paths_find_or_alone(g, 4, NULL, 0, &chain, &edges, &len, &kind);
+        rc_alloc_fail_after(-1);
+        if (st == RC_OK) {
+            assert_int_equal(len, 1);
+            assert_int_equal(chain[0], 4);
+            assert_int_equal(edges[0], 0);
+            assert_int_equal(kind, RC_ROOT_KINDS);
+            rc_free(chain);
+            rc_free(edges);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(chain);
+        assert_null(edges);
+        assert_int_equal(len, 99);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 2); /* the search's arrays, then the chain's */
+    use_default_allocator();
+    /* Without edges asked for, none are made. */
+    assert_int_equal(rc_paths_find_or_alone(g, 3, NULL, 0, &chain, NULL, &len, &kind),
+                     RC_OK);
+    assert_int_equal(len, 1);
+    assert_int_equal(chain[0], 3);
+    assert_int_equal(kind, RC_ROOT_KINDS);
+    rc_free(chain);
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -876,7 +944,8 @@ main(void)
         cmocka_unit_test(test_a_class_made_at_runtime_is_no_class_root),
         cmocka_unit_test(test_a_cache_the_program_holds_is_no_root),
         cmocka_unit_test(test_equal_length_prefers_module_over_frame),
-        cmocka_unit_test(test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
+        cmocka_unit_test(
+            test_shorter_wins_over_preferred_and_tool_frames_do_not_retain),
         cmocka_unit_test(test_long_chain_needs_no_recursion),
         cmocka_unit_test(test_named_roots_beat_shorter_c_held_ones),
         cmocka_unit_test(test_c_held_roots_group_by_type),
@@ -889,6 +958,7 @@ main(void)
         cmocka_unit_test(test_allocation_failure_at_every_point),
         cmocka_unit_test(test_find_agrees_with_the_bfs),
         cmocka_unit_test(test_find_honours_discounts),
+        cmocka_unit_test(test_find_or_alone),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
