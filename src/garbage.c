@@ -12,11 +12,13 @@
 
 #include "refchain/alloc.h"
 #include "refchain/scc.h"
+#include "refchain/select.h"
 #include "refchain/unreachable.h"
 
 /* The set asked about, one byte per node (rc_malloc'ed): the prediction
- * (rc_unreachable) or the objects given; *count receives how many objects
- * it holds as the answer counts them.  NULL with an exception set. */
+ * (rc_unreachable) or the objects given (rc_select_addr_set); *count
+ * receives how many objects it holds as the answer counts them.  NULL with
+ * an exception set. */
 static uint8_t *
 select_set(analysis *a, PyObject *objects, size_t *count)
 {
@@ -30,28 +32,14 @@ select_set(analysis *a, PyObject *objects, size_t *count)
         }
         return in_set;
     }
-    size_t n = rc_graph_node_count(a->g), k = (size_t)PyList_GET_SIZE(objects);
+    size_t k = (size_t)PyList_GET_SIZE(objects);
     uintptr_t *addrs = rc_malloc((k ? k : 1) * sizeof *addrs);
-    rc_id *ids = rc_malloc((k ? k : 1) * sizeof *ids);
-    in_set = rc_calloc(n ? n : 1, 1);
-    st = addrs && ids && in_set ? RC_OK : RC_ENOMEM;
-    for (size_t i = 0; st == RC_OK && i < k; i++) {
+    for (size_t i = 0; addrs && i < k; i++) {
         addrs[i] = (uintptr_t)PyList_GET_ITEM(objects, (Py_ssize_t)i);
     }
-    if (st == RC_OK) {
-        st = rc_graph_find_many(a->g, addrs, k, ids);
-    }
-    *count = 0;
-    for (size_t i = 0; st == RC_OK && i < k; i++) {
-        if (ids[i] != RC_NO_ID && !in_set[ids[i]]) {
-            in_set[ids[i]] = 1;
-            ++*count;
-        }
-    }
+    st = addrs ? rc_select_addr_set(a->g, addrs, k, &in_set, count) : RC_ENOMEM;
     rc_free(addrs);
-    rc_free(ids);
     if (st != RC_OK) {
-        rc_free(in_set);
         rc_raise(st);
         return NULL;
     }

@@ -122,6 +122,28 @@ rc_select_addrs(const rc_graph *g, const uintptr_t *addrs, size_t k,
 }
 
 rc_status
+rc_select_addr_set(const rc_graph *g, const uintptr_t *addrs, size_t k,
+                   uint8_t **in_set, size_t *count)
+{
+    size_t n = rc_graph_node_count(g), found = 0, distinct = 0;
+    uint8_t *set = rc_calloc(n ? n : 1, 1);
+    rc_id *ids = NULL;
+    rc_status st = set ? rc_select_addrs(g, addrs, k, NULL, &ids, &found) : RC_ENOMEM;
+    for (size_t i = 0; st == RC_OK && i < found; i++) {
+        distinct += !set[ids[i]];
+        set[ids[i]] = 1;
+    }
+    rc_free(ids);
+    if (st != RC_OK) {
+        rc_free(set);
+        return st;
+    }
+    *in_set = set;
+    *count = distinct;
+    return RC_OK;
+}
+
+rc_status
 rc_graph_type_classes(const rc_graph *g, bool short_names, uint32_t *canon)
 {
     size_t nt = rc_graph_type_count(g);

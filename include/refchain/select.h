@@ -63,6 +63,14 @@ rc_status rc_select_nodes(const rc_graph *g, const unsigned char *mask,
 rc_status rc_select_addrs(const rc_graph *g, const uintptr_t *addrs, size_t k,
                           const unsigned char *mask, rc_id **ids, size_t *n);
 
+/* The nodes at addrs[0..k) as a set: *in_set (rc_malloc'ed, one byte per
+ * node of g, the caller frees it) is 1 for each node given, and *count the
+ * number of distinct nodes (an address given twice counts once; addresses
+ * not in g are left out).  O(V + k).  On RC_ENOMEM the outputs are
+ * untouched. */
+rc_status rc_select_addr_set(const rc_graph *g, const uintptr_t *addrs, size_t k,
+                             uint8_t **in_set, size_t *count);
+
 /* Number the types of g by name: canon[t] (for t < rc_graph_type_count(g))
  * becomes the smallest type id whose name equals t's: its qualified name,
  * or with `short_names` its __name__.  Linear in the types and the length

@@ -1,6 +1,7 @@
 /* select_test: type selection by objgraph's name rules and by key, the
- * nodes and counts a mask selects, selection by address, numbering types
- * by name, the by-type partition, and allocation failure. */
+ * nodes and counts a mask selects, selection by address (as a list or a
+ * set), numbering types by name, the by-type partition, and allocation
+ * failure. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -218,6 +219,29 @@ test_partition_by_type(void **state)
     rc_graph_free(g);
 }
 
+/* A set of addresses: one byte per node, each node counted once however
+ * often it is given, and addresses outside the graph left out. */
+static void
+test_select_addr_set(void **state)
+{
+    (void)state;
+    rc_graph *g = graph_of(10, PART_TYPES, NULL);
+    const uintptr_t addrs[] = {FAKE(3), FAKE(9), FAKE(3), 8, FAKE(0), FAKE(99)};
+    uint8_t *in_set = NULL;
+    size_t count = 99;
+    assert_int_equal(rc_select_addr_set(g, addrs, 6, &in_set, &count), RC_OK);
+    assert_int_equal(count, 3);
+    for (rc_id v = 0; v < 10; v++) {
+        assert_int_equal(in_set[v], v == 0 || v == 3 || v == 9);
+    }
+    rc_free(in_set);
+    assert_int_equal(rc_select_addr_set(g, NULL, 0, &in_set, &count), RC_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(in_set[0] + in_set[9], 0);
+    rc_free(in_set);
+    rc_graph_free(g);
+}
+
 /* Walk the failure point through every operation of the unit, one
  * allocation at a time: each fails with RC_ENOMEM, leaves its outputs
  * untouched and frees all it allocated, until all succeed. */
@@ -237,12 +261,17 @@ test_allocation_failure_at_every_point(void **state)
         size_t marked = 99, n = 99, nf = 99;
         uint32_t canon[8] = {0};
         rc_type_partition p = {0};
+        uint8_t *in_set = NULL;
+        size_t in_count = 99;
         rc_status st = rc_select_mask(g, &q, &mask, &marked);
         if (st == RC_OK) {
             st = rc_select_nodes(g, mask, 0, &ids, &n);
         }
         if (st == RC_OK) {
             st = rc_select_addrs(g, addrs, 3, mask, &found, &nf);
+        }
+        if (st == RC_OK) {
+            st = rc_select_addr_set(g, addrs, 3, &in_set, &in_count);
         }
         if (st == RC_OK) {
             st = rc_graph_type_classes(g, true, canon);
@@ -255,6 +284,7 @@ test_allocation_failure_at_every_point(void **state)
             assert_int_equal(marked, 3);
             assert_int_equal(n, 4);
             assert_int_equal(nf, 1); /* node 9, a pkg.Leaky */
+            assert_int_equal(in_count, 3);
             assert_int_equal(canon[5], 4);
             assert_int_equal(p.n_parts, 3);
         } else {
@@ -266,7 +296,9 @@ test_allocation_failure_at_every_point(void **state)
             assert_true(mask || marked == 99);
             assert_true(ids || n == 99);
             assert_true(found || nf == 99);
+            assert_true(in_set || in_count == 99);
         }
+        rc_free(in_set);
         rc_free(mask);
         rc_free(ids);
         rc_free(found);
@@ -285,6 +317,7 @@ main(void)
         cmocka_unit_test(test_mark_types_by_short_and_qualified_name),
         cmocka_unit_test(test_mask_count_and_nodes),
         cmocka_unit_test(test_select_addresses),
+        cmocka_unit_test(test_select_addr_set),
         cmocka_unit_test(test_type_classes_by_qualified_and_short_name),
         cmocka_unit_test(test_type_classes_many_types),
         cmocka_unit_test(test_partition_by_type),
