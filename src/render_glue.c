@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "refchain/alloc.h"
-#include "refchain/held.h"
 #include "refchain/hood.h"
 #include "refchain/paths.h"
 #include "refchain/render.h"
@@ -280,20 +279,16 @@ take_answer(const rc_graph *g, const rc_hood *h, PyObject *const *starts)
 }
 
 /* The references to v besides refchain's own (its tool frames and ignored
- * referrers; the capture already took the references it holds itself), or
- * None for an object the capture left out, or -1 for an immortal one. */
+ * referrers; the capture already took the references it holds itself:
+ * rc_hood_refcount), or None for an object the capture left out, or -1 for
+ * an immortal one. */
 static PyObject *
 others_refcount(const rc_graph *g, rc_id v, const uintptr_t *ign, size_t n_ign)
 {
     if (v == RC_NO_ID) {
         Py_RETURN_NONE;
     }
-    if (rc_graph_flags(g, v) & RC_NODE_IMMORTAL) {
-        return PyLong_FromLong(-1);
-    }
-    rc_holders h = rc_holders_of(g, v, ign, n_ign, NULL, 0);
-    long long n = (long long)h.outside + (long long)h.others;
-    return PyLong_FromLongLong(n < 0 ? 0 : n);
+    return PyLong_FromLongLong((long long)rc_hood_refcount(g, v, ign, n_ign));
 }
 
 /* The answer's per-object facts: (objects, root kinds, refcounts). */

@@ -200,3 +200,14 @@ finally:
     *out = w.h;
     return RC_OK;
 }
+
+int64_t
+rc_hood_refcount(const rc_graph *g, rc_id v, const uintptr_t *ignore, size_t n_ignore)
+{
+    if (rc_graph_flags(g, v) & RC_NODE_IMMORTAL) {
+        return -1;
+    }
+    rc_holders h = rc_holders_of(g, v, ignore, n_ignore, NULL, 0);
+    int64_t n = h.outside + (int64_t)h.others;
+    return n < 0 ? 0 : n;
+}

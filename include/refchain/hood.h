@@ -73,4 +73,13 @@ rc_status rc_hood_walk(const rc_graph *g, const rc_id *starts, size_t n_starts,
  * a zeroed struct are no-ops. */
 void rc_hood_free(rc_hood *h);
 
+/* The refcount a drawing shows for node v: its references besides the
+ * tool's own (refchain/held.h: held from outside plus the other in-edges,
+ * with the ignored referrers' and the tool frames' edges left out), never
+ * below 0; or -1 for an immortal object (RC_NODE_IMMORTAL), whose count
+ * means nothing.  ignore[0..n_ignore) is a sorted set of addresses, as
+ * rc_holders_of's.  g needs its in-edges.  Allocates nothing. */
+int64_t rc_hood_refcount(const rc_graph *g, rc_id v, const uintptr_t *ignore,
+                         size_t n_ignore);
+
 #endif

@@ -1,6 +1,7 @@
 /* hood_test: the neighbourhood walk: depth, too_many, max_nodes, modules,
  * ignored addresses, tool frames, the keep callback, repeated and absent
- * starts, edge indexes both ways, and allocation failure. */
+ * starts, edge indexes both ways, the refcounts drawn, and allocation
+ * failure. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -254,6 +255,34 @@ test_allocation_failure_at_every_point(void **state)
     rc_graph_free(g);
 }
 
+/* A drawing's refcount: the references besides the tool's, never below 0
+ * (a refcount below the tool's share, as a borrowed reference leaves it),
+ * and -1 for an immortal object.  Nothing is allocated. */
+static void
+test_refcount_leaves_out_the_tools_references(void **state)
+{
+    (void)state;
+    /* 0 -> 2, 1 -> 2 twice, 0 -> 3, 0 -> 4; node 4's refcount is one less
+     * than its in-degree (the unsigned extra wraps). */
+    const test_edge e[] = {{0, 2}, {1, 2}, {1, 2}, {0, 3}, {0, 4}};
+    const unsigned extra[] = {1, 1, 1, 1, UINT32_MAX};
+    const unsigned flags[] = {0, 0, 0, RC_NODE_IMMORTAL, 0};
+    const test_attrs attrs = {.extra_refs = extra, .node_flags = flags};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(5, e, 5, NULL, NULL, &attrs, &g), RC_OK);
+    const uintptr_t ign0[] = {FAKE(0)}, ign1[] = {FAKE(1)};
+    use_counting_allocator();
+    rc_alloc_fail_after(0);
+    assert_int_equal(rc_hood_refcount(g, 2, NULL, 0), 4); /* 1 outside + 3 edges */
+    assert_int_equal(rc_hood_refcount(g, 2, ign1, 1), 2);
+    assert_int_equal(rc_hood_refcount(g, 3, NULL, 0), -1);
+    assert_int_equal(rc_hood_refcount(g, 4, NULL, 0), 0);
+    assert_int_equal(rc_hood_refcount(g, 4, ign0, 1), 0); /* -1, clamped */
+    assert_int_equal(rc_alloc_count(), 0);
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -262,8 +291,10 @@ main(void)
         cmocka_unit_test(test_backward_edges_name_the_referrers_out_edge),
         cmocka_unit_test(test_too_many_and_max_nodes_count_what_they_leave_out),
         cmocka_unit_test(test_modules_ignored_and_tool_frames),
-        cmocka_unit_test(test_keep_is_asked_once_per_node_and_its_failure_stops_the_walk),
+        cmocka_unit_test(
+            test_keep_is_asked_once_per_node_and_its_failure_stops_the_walk),
         cmocka_unit_test(test_repeated_and_absent_starts),
+        cmocka_unit_test(test_refcount_leaves_out_the_tools_references),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
