@@ -225,36 +225,15 @@ snap_root(PyObject *op, PyObject *arg)
                          rc_root_kind_name(r.kind < RC_ROOT_KINDS ? r.kind : RC_ROOT_C), r.text);
 }
 
-/* The relation of v's k-th reference as the file recorded it (*rel, free
- * with rc_relation_clear), or `<referent #k>` when the file has none or an
- * undecodable one (loaded files are hostile).  -1 with MemoryError set. */
-static int
-edge_relation(PyObject *op, rc_id v, size_t k, rc_relation *rel)
-{
-    const char *label = rc_snapshot_label(SNAP(op)->s, v, k);
-    rc_status st = label ? rc_relation_decode(label, strlen(label), rel) : RC_EINVAL;
-    if (st == RC_EINVAL) {
-        char buf[48];
-        snprintf(buf, sizeof buf, "<referent #%zu>", k);
-        memset(rel, 0, sizeof *rel);
-        rel->kind = RC_REL_FALLBACK;
-        rel->text = rc_strndup(buf, strlen(buf));
-        st = rel->text ? RC_OK : RC_ENOMEM;
-    }
-    if (st != RC_OK) {
-        PyErr_NoMemory();
-        return -1;
-    }
-    return 0;
-}
-
-/* The text of v's k-th reference read alone (a new str). */
+/* The text of v's k-th reference read alone (a new str): its relation as
+ * the file recorded it (rc_snapshot_relation). */
 static PyObject *
 edge_text(PyObject *op, rc_id v, size_t k)
 {
     rc_relation rel;
-    if (edge_relation(op, v, k, &rel) < 0) {
-        return NULL;
+    rc_status st = rc_snapshot_relation(SNAP(op)->s, v, k, &rel);
+    if (st != RC_OK) {
+        return rc_raise(st);
     }
     PyObject *text = PyUnicode_DecodeUTF8(rel.text, (Py_ssize_t)strlen(rel.text), "replace");
     rc_relation_clear(&rel);
@@ -284,34 +263,50 @@ snap_out(PyObject *op, PyObject *arg)
     return t;
 }
 
-/* The relations of the chain ids[0] -> ids[1] -> ... (edges[i]: the index
- * among ids[i]'s out-edges of the reference to ids[i + 1]) into rels[0..n).
- * -1 with an exception set (and rels cleared). */
+/* An edge argument: node id `id` and the index `k` of one of its
+ * out-edges, into *v and *edge.  -1 with an exception set when they name
+ * no edge (`what`: the method, for the message). */
 static int
-chain_relations(PyObject *op, PyObject *ids, PyObject *edges, rc_relation *rels, Py_ssize_t n)
+edge_arg(PyObject *op, PyObject *id, PyObject *k, const char *what, rc_id *v,
+         size_t *edge)
 {
-    for (Py_ssize_t i = 0; i < n; i++) {
-        long v = node_arg(op, PyTuple_GET_ITEM(ids, i));
-        size_t k = v < 0 ? 0 : PyLong_AsSize_t(PyTuple_GET_ITEM(edges, i)), deg = 0;
-        if (v >= 0 && !PyErr_Occurred()) {
-            rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
-        }
-        if (v >= 0 && !PyErr_Occurred() && k >= deg) {
-            PyErr_SetString(PyExc_IndexError, "labels(): not an edge of this snapshot");
-        }
-        if (PyErr_Occurred() || edge_relation(op, (rc_id)v, k, &rels[i]) < 0) {
-            while (i-- > 0) {
-                rc_relation_clear(&rels[i]);
-            }
-            return -1;
-        }
+    long node = node_arg(op, id);
+    size_t deg = 0, index = node < 0 ? 0 : PyLong_AsSize_t(k);
+    if (node < 0 || (index == (size_t)-1 && PyErr_Occurred())) {
+        return -1;
     }
+    rc_graph_out(SGRAPH(op), (rc_id)node, &deg);
+    if (index >= deg) {
+        PyErr_Format(PyExc_IndexError, "%s(): not an edge of this snapshot", what);
+        return -1;
+    }
+    *v = (rc_id)node;
+    *edge = index;
     return 0;
 }
 
+/* ((end, label), ...) from steps[0..n). */
+static PyObject *
+steps_tuple(const rc_label_step *steps, size_t n)
+{
+    PyObject *result = PyTuple_New((Py_ssize_t)n);
+    for (size_t i = 0; result && i < n; i++) {
+        PyObject *item =
+            Py_BuildValue("(ns)", (Py_ssize_t)steps[i].end, steps[i].label);
+        if (!item) {
+            Py_CLEAR(result);
+            break;
+        }
+        PyTuple_SET_ITEM(result, (Py_ssize_t)i, item);
+    }
+    return result;
+}
+
 /* labels(ids, edges) -> ((end, label), ...): the steps of a chain as the
- * live chain reads them (rc_present on the file's relations: a module's
- * __dict__ and the global in it read `['name']`). */
+ * live chain reads them (rc_snapshot_chain_labels: rc_present on the
+ * file's relations, so a module's __dict__ and the global in it read
+ * `['name']`).  edges[i] is the index among ids[i]'s out-edges of the
+ * reference to ids[i + 1]. */
 static PyObject *
 snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -320,35 +315,29 @@ snap_labels(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "labels(ids, edges): tuples, one edge per hop");
         return NULL;
     }
-    Py_ssize_t n = PyTuple_GET_SIZE(args[1]);
-    rc_relation *rels = rc_calloc(n ? (size_t)n : 1, sizeof *rels);
-    if (!rels) {
-        return PyErr_NoMemory();
-    }
-    if (chain_relations(op, args[0], args[1], rels, n) < 0) {
-        rc_free(rels);
-        return NULL;
-    }
+    size_t n = (size_t)PyTuple_GET_SIZE(args[1]), n_steps = 0;
+    rc_id *ids = rc_malloc((n ? n : 1) * sizeof *ids);
+    size_t *edges = rc_malloc((n ? n : 1) * sizeof *edges);
     rc_label_step *steps = NULL;
-    size_t n_steps = 0;
-    rc_status st = rc_present(rels, (size_t)n, 0, &steps, &n_steps);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        rc_relation_clear(&rels[i]);
+    PyObject *result = NULL;
+    if (!ids || !edges) {
+        PyErr_NoMemory();
+        goto finally;
     }
-    rc_free(rels);
-    if (st != RC_OK) {
-        return rc_raise(st);
-    }
-    PyObject *result = PyTuple_New((Py_ssize_t)n_steps);
-    for (size_t i = 0; result && i < n_steps; i++) {
-        PyObject *item = Py_BuildValue("(ns)", (Py_ssize_t)steps[i].end, steps[i].label);
-        if (!item) {
-            Py_CLEAR(result);
-            break;
+    for (size_t i = 0; i < n; i++) {
+        if (edge_arg(op, PyTuple_GET_ITEM(args[0], (Py_ssize_t)i),
+                     PyTuple_GET_ITEM(args[1], (Py_ssize_t)i), "labels", &ids[i],
+                     &edges[i]) < 0) {
+            goto finally;
         }
-        PyTuple_SET_ITEM(result, (Py_ssize_t)i, item);
     }
+    rc_status st =
+        rc_snapshot_chain_labels(SNAP(op)->s, ids, edges, n, &steps, &n_steps);
+    result = st == RC_OK ? steps_tuple(steps, n_steps) : rc_raise(st);
+finally:
     rc_label_steps_free(steps, n_steps);
+    rc_free(ids);
+    rc_free(edges);
     return result;
 }
 
@@ -406,12 +395,42 @@ count_dict(const rc_snapshot *s, const size_t *count, size_t n_tb, PyObject *res
     return result;
 }
 
-static void
-count_traceback(const rc_snapshot *s, rc_id v, size_t *count)
+/* The node ids of a list or tuple made by PySequence_Fast (rc_malloc'ed,
+ * the caller frees it).  NULL with an exception set. */
+static rc_id *
+node_args(PyObject *op, PyObject *seq)
 {
-    if (rc_snapshot_alloc_depth(s, v) > 0) {
-        count[rc_snapshot_node_traceback(s, v)]++;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    rc_id *ids = rc_malloc((n ? (size_t)n : 1) * sizeof *ids);
+    if (!ids) {
+        PyErr_NoMemory();
+        return NULL;
     }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        long v = node_arg(op, PySequence_Fast_GET_ITEM(seq, i));
+        if (v < 0) {
+            rc_free(ids);
+            return NULL;
+        }
+        ids[i] = (rc_id)v;
+    }
+    return ids;
+}
+
+/* {frames: count} for the nodes ids[0..n) (rc_snapshot_traceback_histogram);
+ * tracebacks that made none are left out. */
+static PyObject *
+traceback_dict(const rc_snapshot *s, const rc_id *ids, size_t n)
+{
+    size_t *count = NULL;
+    rc_status st = rc_snapshot_traceback_histogram(s, ids, n, &count);
+    if (st != RC_OK) {
+        return rc_raise(st);
+    }
+    PyObject *result =
+        count_dict(s, count, rc_snapshot_traceback_count(s), PyDict_New());
+    rc_free(count);
+    return result;
 }
 
 /* traceback_counts(ids) -> {frames: count}: how many of the nodes `ids`
@@ -420,25 +439,15 @@ count_traceback(const rc_snapshot *s, rc_id v, size_t *count)
 static PyObject *
 snap_traceback_counts(PyObject *op, PyObject *arg)
 {
-    const rc_snapshot *s = SNAP(op)->s;
     PyObject *seq = PySequence_Fast(arg, "traceback_counts() takes a sequence of node ids");
     if (!seq) {
         return NULL;
     }
-    size_t n_tb = rc_snapshot_traceback_count(s);
-    size_t *count = rc_calloc(n_tb ? n_tb : 1, sizeof *count);
-    PyObject *result = count ? PyDict_New() : PyErr_NoMemory();
-    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    for (Py_ssize_t i = 0; result && i < n; i++) {
-        long v = node_arg(op, PySequence_Fast_GET_ITEM(seq, i));
-        if (v < 0) {
-            Py_CLEAR(result);
-            break;
-        }
-        count_traceback(s, (rc_id)v, count);
-    }
-    result = count_dict(s, count, n_tb, result);
-    rc_free(count);
+    rc_id *ids = node_args(op, seq);
+    PyObject *result =
+        ids ? traceback_dict(SNAP(op)->s, ids, (size_t)PySequence_Fast_GET_SIZE(seq))
+            : NULL;
+    rc_free(ids);
     Py_DECREF(seq);
     return result;
 }
@@ -449,20 +458,10 @@ static PyObject *
 traced_counts(void *ctx, const rc_id *ids, size_t n)
 {
     const rc_snapshot *s = ctx;
-    size_t n_tb = rc_snapshot_traceback_count(s);
-    if (!n_tb) {
+    if (!rc_snapshot_traceback_count(s)) {
         Py_RETURN_NONE;
     }
-    size_t *count = rc_calloc(n_tb, sizeof *count);
-    if (!count) {
-        return PyErr_NoMemory();
-    }
-    for (size_t i = 0; i < n; i++) {
-        count_traceback(s, ids[i], count);
-    }
-    PyObject *result = count_dict(s, count, n_tb, PyDict_New());
-    rc_free(count);
-    return result;
+    return traceback_dict(s, ids, n);
 }
 
 /* facts() -> [(key, value)]; sections() -> int */
@@ -776,19 +775,12 @@ snap_hood(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     size_t n = (size_t)PyTuple_GET_SIZE(av[0]);
-    rc_id *ids = rc_malloc((n ? n : 1) * sizeof *ids);
+    rc_id *ids = node_args(op, av[0]);
+    if (!ids) {
+        return NULL;
+    }
     rc_hood h = {0};
     PyObject *result = NULL, **objs = NULL;
-    if (!ids) {
-        return PyErr_NoMemory();
-    }
-    for (size_t i = 0; i < n; i++) {
-        long v = node_arg(op, PyTuple_GET_ITEM(av[0], (Py_ssize_t)i));
-        if (v < 0) {
-            goto finally;
-        }
-        ids[i] = (rc_id)v;
-    }
     uint32_t depth = (uint32_t)(max_depth > UINT32_MAX - 1 ? UINT32_MAX - 1 : max_depth);
     rc_hood_opts o = {backwards, depth, (size_t)too_many, (size_t)max_nodes, NULL, 0, NULL, NULL};
     rc_status st = rc_hood_walk(SGRAPH(op), ids, n, &o, &h);
@@ -798,7 +790,6 @@ snap_hood(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         analysis a = {.g = SGRAPH(op), .kinds = SNAP(op)->kinds};
         result = rc_hood_result(&a, &h, objs, NULL, 0);
     }
-finally:
     rc_capture_release(objs, objs ? h.n : 0);
     rc_hood_free(&h);
     rc_free(ids);
@@ -813,17 +804,12 @@ snap_label(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "label(id, k)");
         return NULL;
     }
-    long v = node_arg(op, args[0]);
-    size_t deg = 0, k = v < 0 ? 0 : PyLong_AsSize_t(args[1]);
-    if (v < 0 || (k == (size_t)-1 && PyErr_Occurred())) {
+    rc_id v;
+    size_t k;
+    if (edge_arg(op, args[0], args[1], "label", &v, &k) < 0) {
         return NULL;
     }
-    rc_graph_out(SGRAPH(op), (rc_id)v, &deg);
-    if (k >= deg) {
-        PyErr_SetString(PyExc_IndexError, "label(): not an edge of this snapshot");
-        return NULL;
-    }
-    return edge_text(op, (rc_id)v, k);
+    return edge_text(op, v, k);
 }
 
 /* types() -> ((type object's address, name, short name), ...): the type

@@ -23,6 +23,7 @@
 #include <stdint.h>
 
 #include "refchain/graph.h"
+#include "refchain/present.h"
 
 /* The format version this code writes and the only one it reads. */
 #define RC_SNAP_VERSION 1
@@ -220,5 +221,36 @@ rc_snap_root rc_snapshot_root(const rc_snapshot *s, size_t i);
 uint32_t rc_snapshot_root_of(const rc_snapshot *s, rc_id v);
 size_t rc_snapshot_fact_count(const rc_snapshot *s);
 rc_snap_fact rc_snapshot_fact(const rc_snapshot *s, size_t i);
+
+/* Questions the side tables answer (walker/snapquery.c).  Unlike the
+ * accessors they allocate, and may fail. */
+
+/* The relation of from's k-th out-edge (k < its out-degree) as the file
+ * recorded it, into *rel (free it with rc_relation_clear): its label
+ * decoded, or `<referent #k>` (RC_REL_FALLBACK) when the edge has no label
+ * or one that does not decode (a loaded file is hostile).  RC_OK;
+ * RC_ENOMEM with *rel zeroed. */
+rc_status rc_snapshot_relation(const rc_snapshot *s, rc_id from, size_t k,
+                               rc_relation *rel);
+
+/* The labels of the chain ids[0] -> ids[1] -> ..., hop i being ids[i]'s
+ * edges[i]-th out-edge (i < n; the node the last hop reaches is not
+ * needed), read as the live chain reads them: rc_present() on each hop's
+ * rc_snapshot_relation(), no limit.  *steps (free with
+ * rc_label_steps_free) and *n_steps receive the steps.  RC_OK; RC_EINVAL,
+ * before anything is allocated, when a hop names no edge of s (an id past
+ * the graph, an index past the node's out-degree); RC_ENOMEM.  On error
+ * the outputs are untouched. */
+rc_status rc_snapshot_chain_labels(const rc_snapshot *s, const rc_id *ids,
+                                   const size_t *edges, size_t n, rc_label_step **steps,
+                                   size_t *n_steps);
+
+/* How many of the nodes ids[0..n) (node ids of s, each counted as often as
+ * it is given) each allocation traceback made: *count (rc_malloc'ed,
+ * rc_snapshot_traceback_count(s) entries and at least one; the caller
+ * frees it) receives count[t] for traceback t.  Nodes with no traceback
+ * are left out.  RC_OK; RC_ENOMEM with *count untouched. */
+rc_status rc_snapshot_traceback_histogram(const rc_snapshot *s, const rc_id *ids,
+                                          size_t n, size_t **count);
 
 #endif
