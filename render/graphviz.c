@@ -137,10 +137,66 @@ static const char *const FORMAT_NAMES[RC_RENDER_FORMATS] = {
     [RC_RENDER_PLAIN] = "plain",
 };
 
+static const char *const KIND_NAMES[RC_RENDER_KINDS] = {
+    [RC_RENDER_OBJECT] = "object", [RC_RENDER_TARGET] = "target",
+    [RC_RENDER_MODULE] = "module", [RC_RENDER_CLASS] = "class",
+    [RC_RENDER_CACHE] = "cache",   [RC_RENDER_FRAME] = "frame",
+    [RC_RENDER_C] = "c",           [RC_RENDER_IMMORTAL] = "immortal",
+    [RC_RENDER_MORE] = "more",
+};
+
+static const char *const STYLE_NAMES[RC_RENDER_STYLES] = {
+    [RC_RENDER_STRONG] = "strong",
+    [RC_RENDER_WEAK] = "weak",
+    [RC_RENDER_ELIDED] = "elided",
+};
+
 const char *
 rc_render_format_name(rc_render_format format)
 {
     return (unsigned)format < RC_RENDER_FORMATS ? FORMAT_NAMES[format] : NULL;
+}
+
+const char *
+rc_render_kind_name(rc_render_kind kind)
+{
+    return (unsigned)kind < RC_RENDER_KINDS ? KIND_NAMES[kind] : NULL;
+}
+
+const char *
+rc_render_style_name(rc_render_style style)
+{
+    return (unsigned)style < RC_RENDER_STYLES ? STYLE_NAMES[style] : NULL;
+}
+
+/* The index of name[0..len) among names[0..n), or -1. */
+static int
+name_index(const char *const *names, int n, const char *name, size_t len)
+{
+    for (int i = 0; i < n; i++) {
+        if (strlen(names[i]) == len && memcmp(names[i], name, len) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+int
+rc_render_format_from_name(const char *name, size_t len)
+{
+    return name_index(FORMAT_NAMES, RC_RENDER_FORMATS, name, len);
+}
+
+int
+rc_render_kind_from_name(const char *name, size_t len)
+{
+    return name_index(KIND_NAMES, RC_RENDER_KINDS, name, len);
+}
+
+int
+rc_render_style_from_name(const char *name, size_t len)
+{
+    return name_index(STYLE_NAMES, RC_RENDER_STYLES, name, len);
 }
 
 /* ---- building the graph --------------------------------------------------- */

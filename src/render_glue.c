@@ -14,24 +14,22 @@
 
 /* ---- _render ---------------------------------------------------------------- */
 
-/* Names of rc_render_kind and rc_render_style, in enum order. */
-static const char *const KIND_NAMES[RC_RENDER_KINDS] = {
-    "object", "target", "module", "class", "cache", "frame", "c", "immortal", "more",
-};
-static const char *const STYLE_NAMES[RC_RENDER_STYLES] = {"strong", "weak", "elided"};
-
+/* The kind or style (from_name: rc_render_kind_from_name or
+ * rc_render_style_from_name) a str names; -1 with ValueError set when it
+ * names none (`what`: "kind" or "style"). */
 static int
-name_index(PyObject *name, const char *const *names, int n, const char *what)
+name_index(PyObject *name, int (*from_name)(const char *, size_t), const char *what)
 {
-    for (int i = 0; PyUnicode_Check(name) && i < n; i++) {
-        if (PyUnicode_CompareWithASCIIString(name, names[i]) == 0) {
-            return i;
-        }
+    Py_ssize_t len = 0;
+    const char *s = PyUnicode_Check(name) ? PyUnicode_AsUTF8AndSize(name, &len) : NULL;
+    int i = s ? from_name(s, (size_t)len) : -1;
+    if (!s && PyUnicode_Check(name)) {
+        PyErr_Clear(); /* lone surrogates: no name */
     }
-    if (!PyErr_Occurred()) {
+    if (i < 0 && !PyErr_Occurred()) {
         PyErr_Format(PyExc_ValueError, "_render: unknown %s %R", what, name);
     }
-    return -1;
+    return i;
 }
 
 /* UTF-8 of a str, kept alive by `keep`.  Lone surrogates become "\udXXX"
@@ -115,11 +113,13 @@ nodes_of(PyObject *nodes, PyObject *keep, rc_render_node *cn)
             return -1;
         }
         int kind;
-        if (!t || (cn[i].id = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
-                   PyErr_Occurred()) ||
+        if (!t ||
+            (cn[i].id = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
+             PyErr_Occurred()) ||
             text_of(PyTuple_GET_ITEM(t, 1), keep, &cn[i].label) < 0 ||
             text_of(PyTuple_GET_ITEM(t, 2), keep, &cn[i].tooltip) < 0 ||
-            (kind = name_index(PyTuple_GET_ITEM(t, 3), KIND_NAMES, RC_RENDER_KINDS, "kind")) < 0) {
+            (kind = name_index(PyTuple_GET_ITEM(t, 3), rc_render_kind_from_name,
+                               "kind")) < 0) {
             return -1;
         }
         cn[i].kind = (rc_render_kind)kind;
@@ -134,11 +134,13 @@ edges_of(PyObject *edges, PyObject *keep, rc_render_edge *ce)
     for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(edges); i++) {
         PyObject *t = row(edges, i, 4, "edge");
         int style;
-        if (!t || (ce[i].from = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
-                   PyErr_Occurred()) ||
-            (ce[i].to = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 1)), PyErr_Occurred()) ||
+        if (!t ||
+            (ce[i].from = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 0)),
+             PyErr_Occurred()) ||
+            (ce[i].to = PyLong_AsUnsignedLongLong(PyTuple_GET_ITEM(t, 1)),
+             PyErr_Occurred()) ||
             text_of(PyTuple_GET_ITEM(t, 2), keep, &ce[i].label) < 0 ||
-            (style = name_index(PyTuple_GET_ITEM(t, 3), STYLE_NAMES, RC_RENDER_STYLES,
+            (style = name_index(PyTuple_GET_ITEM(t, 3), rc_render_style_from_name,
                                 "style")) < 0) {
             return -1;
         }
@@ -158,12 +160,7 @@ rc_render_py(PyObject *Py_UNUSED(module), PyObject *args)
                           &title_arg)) {
         return NULL;
     }
-    int format = -1;
-    for (int f = 0; f < RC_RENDER_FORMATS; f++) {
-        if (strcmp(format_name, rc_render_format_name((rc_render_format)f)) == 0) {
-            format = f;
-        }
-    }
+    int format = rc_render_format_from_name(format_name, strlen(format_name));
     if (format < 0) {
         PyErr_Format(PyExc_ValueError, "unknown format '%s'", format_name);
         return NULL;

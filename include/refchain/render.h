@@ -120,6 +120,17 @@ rc_status rc_render(const rc_render_graph *g, rc_render_format format, rc_render
 
 /* "svg", "png", "pdf", "dot", "jpg", ...; NULL when out of range. */
 const char *rc_render_format_name(rc_render_format format);
+/* "object", "target", "module", "class", "cache", "frame", "c",
+ * "immortal", "more"; NULL when out of range. */
+const char *rc_render_kind_name(rc_render_kind kind);
+/* "strong", "weak", "elided"; NULL when out of range. */
+const char *rc_render_style_name(rc_render_style style);
+
+/* The format, kind or style whose name above is name[0..len) (exact bytes:
+ * no NUL needed, none matched), or -1 when none is. */
+int rc_render_format_from_name(const char *name, size_t len);
+int rc_render_kind_from_name(const char *name, size_t len);
+int rc_render_style_from_name(const char *name, size_t len);
 
 /* The text Graphviz is handed for `s[0..n)`: repaired and escaped as
  * described above, cut at max_bytes of input or max_lines lines.

@@ -257,6 +257,43 @@ test_format_names(void **state)
     assert_null(rc_render_format_name(RC_RENDER_FORMATS));
 }
 
+/* Every format, kind and style is found by its name, and only by its
+ * exact bytes: no prefix, no longer text, no NUL-terminated look-alike.
+ * Nothing is allocated. */
+static void
+test_names_round_trip(void **state)
+{
+    (void)state;
+    use_counting_allocator();
+    rc_alloc_fail_after(0);
+    for (int f = 0; f < RC_RENDER_FORMATS; f++) {
+        const char *name = rc_render_format_name((rc_render_format)f);
+        assert_int_equal(rc_render_format_from_name(name, strlen(name)), f);
+    }
+    for (int k = 0; k < RC_RENDER_KINDS; k++) {
+        const char *name = rc_render_kind_name((rc_render_kind)k);
+        assert_int_equal(rc_render_kind_from_name(name, strlen(name)), k);
+    }
+    for (int s = 0; s < RC_RENDER_STYLES; s++) {
+        const char *name = rc_render_style_name((rc_render_style)s);
+        assert_int_equal(rc_render_style_from_name(name, strlen(name)), s);
+    }
+    assert_string_equal(rc_render_kind_name(RC_RENDER_TARGET), "target");
+    assert_string_equal(rc_render_kind_name(RC_RENDER_C), "c");
+    assert_string_equal(rc_render_style_name(RC_RENDER_WEAK), "weak");
+    assert_null(rc_render_kind_name(RC_RENDER_KINDS));
+    assert_null(rc_render_style_name(RC_RENDER_STYLES));
+    assert_int_equal(rc_render_kind_from_name("objec", 5), -1);
+    assert_int_equal(rc_render_kind_from_name("objects", 7), -1);
+    assert_int_equal(rc_render_kind_from_name("object\0", 7), -1);
+    assert_int_equal(rc_render_kind_from_name("Object", 6), -1);
+    assert_int_equal(rc_render_style_from_name("", 0), -1);
+    assert_int_equal(rc_render_format_from_name("svgz", 4), -1);
+    assert_int_equal(rc_render_format_from_name("svgz", 3), RC_RENDER_SVG);
+    assert_int_equal(rc_alloc_count(), 0);
+    use_default_allocator();
+}
+
 /* Every allocation point, made to fail in turn, ends in RC_ENOMEM with
  * nothing leaked; past the last one the render succeeds. */
 static void
@@ -296,6 +333,7 @@ main(void)
         cmocka_unit_test(test_hostile_labels_stay_valid),
         cmocka_unit_test(test_bad_graphs_are_einval),
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_names_round_trip),
         cmocka_unit_test(test_node_attributes_override_the_look),
         cmocka_unit_test(test_more_formats),
         cmocka_unit_test(test_allocation_failures),
