@@ -313,16 +313,7 @@ make_snapshot(bool allocs)
         .n_roots = 2,
         .node_id = cb_id,
     };
-    char err[256];
-    if (rc_snapshot_dump(snap_path, g, &t, err, sizeof err) != RC_SNAP_OK) {
-        fail_msg("%s", err);
-    }
-    rc_graph_free(g);
-    rc_snapshot *s = NULL;
-    if (rc_snapshot_load(snap_path, &s, err, sizeof err) != RC_SNAP_OK) {
-        fail_msg("%s", err);
-    }
-    return s;
+    return dump_and_load(g, &t, snap_path);
 }
 
 static char *

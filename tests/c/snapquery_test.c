@@ -25,7 +25,7 @@ static const uint32_t TB_FRAMES[] = {0, 1};
 /* Node v's traceback: 1, 0, 1, none, 0. */
 static const uint32_t NODE_TB[N] = {1, 0, 1, RC_SNAP_NONE, 0};
 
-static char tmpdir[64], snap_path[128];
+static char snap_path[64];
 
 static const char *
 cb_label(void *ctx, rc_id from, size_t k, size_t *len)
@@ -70,16 +70,7 @@ make_snapshot(int allocs)
         .traceback_frames = allocs ? TB_FRAMES : NULL,
         .n_tracebacks = allocs ? 2 : 0,
     };
-    char err[256];
-    if (rc_snapshot_dump(snap_path, g, &t, err, sizeof err) != RC_SNAP_OK) {
-        fail_msg("%s", err);
-    }
-    rc_graph_free(g);
-    rc_snapshot *s = NULL;
-    if (rc_snapshot_load(snap_path, &s, err, sizeof err) != RC_SNAP_OK) {
-        fail_msg("%s", err);
-    }
-    return s;
+    return dump_and_load(g, &t, snap_path);
 }
 
 static void
@@ -255,24 +246,22 @@ test_traceback_histogram(void **state)
     rc_snapshot_free(s);
 }
 
+/* The snapshot's file: made empty by mkstemp (a dump replaces a regular
+ * file), removed at the end. */
 static int
-setup(void **state)
+make_file(void **state)
 {
     (void)state;
-    strcpy(tmpdir, "/tmp/rc_snapquery_test.XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        return -1;
-    }
-    snprintf(snap_path, sizeof snap_path, "%s/q.rcsnap", tmpdir);
-    return 0;
+    strcpy(snap_path, "/tmp/rc_snapquery_test.XXXXXX");
+    int fd = mkstemp(snap_path);
+    return fd < 0 ? -1 : close(fd);
 }
 
 static int
-teardown(void **state)
+remove_file(void **state)
 {
     (void)state;
-    unlink(snap_path);
-    return rmdir(tmpdir);
+    return unlink(snap_path);
 }
 
 int
@@ -286,5 +275,5 @@ main(void)
         cmocka_unit_test(test_chain_labels_allocation_failure),
         cmocka_unit_test(test_traceback_histogram),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, make_file, remove_file);
 }

@@ -14,6 +14,7 @@
 
 #include "refchain/graph.h"
 #include "refchain/present.h"
+#include "refchain/snapshot.h"
 
 #define FAKE(i) ((uintptr_t)((i) + 1) * 16)
 
@@ -172,6 +173,23 @@ encoded_label(const char *text, size_t *len)
     rc_relation rel = {.kind = RC_REL_TEXT, .text = copy};
     assert_int_equal(rc_relation_encode(&rel, &buf, &cap, len), RC_OK);
     return buf;
+}
+
+/* g and `tables` dumped to `path` and loaded back; the test fails on any
+ * error.  g is freed; the caller frees the snapshot (rc_snapshot_free). */
+static inline rc_snapshot *
+dump_and_load(rc_graph *g, const rc_snap_tables *tables, const char *path)
+{
+    char err[256];
+    if (rc_snapshot_dump(path, g, tables, err, sizeof err) != RC_SNAP_OK) {
+        fail_msg("%s", err);
+    }
+    rc_graph_free(g);
+    rc_snapshot *s = NULL;
+    if (rc_snapshot_load(path, &s, err, sizeof err) != RC_SNAP_OK) {
+        fail_msg("%s", err);
+    }
+    return s;
 }
 
 /* Whether the graph's every node and edge equals the reference's (one
