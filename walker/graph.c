@@ -1662,9 +1662,9 @@ number_live(rc_builder *b)
         return RC_ENOMEM;
     }
     /* The filler, if any, faults in its second half meanwhile. */
-    size_t half = b->filler ? members / 2 : members;
-    post_through(b, perm, sizeof *perm, &half, members);
-    rc_pool_populate(perm, 0, (b->filler ? members / 2 : members) * sizeof *perm);
+    size_t mine = b->filler ? members / 2 : members, posted = mine;
+    post_through(b, perm, sizeof *perm, &posted, members);
+    rc_pool_populate(perm, 0, mine * sizeof *perm);
     memset(perm, 0xff, members * sizeof *perm); /* DEAD */
     rc_filler_stop(b->filler);                  /* perm may be given back below */
     b->filler = NULL;
