@@ -657,13 +657,10 @@ explain_members(const analysis *a, PyObject *seq, rc_census *since, const unsign
     rc_status st;
     if (seq) {
         Py_ssize_t k = PySequence_Fast_GET_SIZE(seq);
-        uintptr_t *addrs = rc_malloc((k ? (size_t)k : 1) * sizeof *addrs);
+        uintptr_t *addrs = rc_addrs_of(PySequence_Fast_ITEMS(seq), (size_t)k);
         if (!addrs) {
             PyErr_NoMemory();
             return -1;
-        }
-        for (Py_ssize_t i = 0; i < k; i++) {
-            addrs[i] = (uintptr_t)PySequence_Fast_GET_ITEM(seq, i);
         }
         st = rc_select_addrs(a->g, addrs, (size_t)k, mask, ids, n);
         rc_free(addrs);

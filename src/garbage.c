@@ -33,10 +33,7 @@ select_set(analysis *a, PyObject *objects, size_t *count)
         return in_set;
     }
     size_t k = (size_t)PyList_GET_SIZE(objects);
-    uintptr_t *addrs = rc_malloc((k ? k : 1) * sizeof *addrs);
-    for (size_t i = 0; addrs && i < k; i++) {
-        addrs[i] = (uintptr_t)PyList_GET_ITEM(objects, (Py_ssize_t)i);
-    }
+    uintptr_t *addrs = rc_addrs_of(PySequence_Fast_ITEMS(objects), k);
     st = addrs ? rc_select_addr_set(a->g, addrs, k, &in_set, count) : RC_ENOMEM;
     rc_free(addrs);
     if (st != RC_OK) {

@@ -230,6 +230,16 @@ rc_list_of(PyObject *const *objs, size_t n)
     return list;
 }
 
+uintptr_t *
+rc_addrs_of(PyObject *const *objs, size_t n)
+{
+    uintptr_t *addrs = rc_malloc((n ? n : 1) * sizeof *addrs);
+    for (size_t i = 0; addrs && i < n; i++) {
+        addrs[i] = (uintptr_t)objs[i];
+    }
+    return addrs;
+}
+
 int
 node_call_truth(void *ctx, rc_id v)
 {

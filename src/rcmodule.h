@@ -308,6 +308,11 @@ PyObject *rc_hood_result(const analysis *a, const struct rc_hood *h, PyObject *c
 PyObject **take_objects(const rc_graph *g, const rc_id *ids, size_t len);
 /* A new list of objs[0..n) (new references). */
 PyObject *rc_list_of(PyObject *const *objs, size_t n);
+/* The addresses of objs[0..n), as the walker's look-ups take them
+ * (rc_graph_find_many, rc_select_addrs...): rc_malloc'ed, room for at
+ * least one, or NULL when out of memory (no exception set: the caller
+ * raises, or returns RC_ENOMEM, as it reports its other failures). */
+uintptr_t *rc_addrs_of(PyObject *const *objs, size_t n);
 
 /* A walker callback that asks Python about a node: bool(fn(refs[v])), as
  * 1 or 0, or -1 with the exception set.  refs from take_objects(g, NULL, ...). */

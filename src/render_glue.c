@@ -245,15 +245,9 @@ hold_starts(question *q, PyObject *objs, size_t n)
 static rc_status
 find_starts(const rc_graph *g, PyObject *const *starts, size_t n, rc_id **ids)
 {
-    uintptr_t *addrs = rc_malloc((n ? n : 1) * sizeof *addrs);
+    uintptr_t *addrs = rc_addrs_of(starts, n);
     *ids = rc_malloc((n ? n : 1) * sizeof **ids);
-    rc_status st = addrs && *ids ? RC_OK : RC_ENOMEM;
-    for (size_t i = 0; st == RC_OK && i < n; i++) {
-        addrs[i] = (uintptr_t)starts[i];
-    }
-    if (st == RC_OK) {
-        st = rc_graph_find_many(g, addrs, n, *ids);
-    }
+    rc_status st = addrs && *ids ? rc_graph_find_many(g, addrs, n, *ids) : RC_ENOMEM;
     rc_free(addrs);
     return st;
 }
