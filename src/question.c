@@ -40,7 +40,7 @@ question_discount(question *q, PyObject *from, PyObject *to, uint32_t count)
 {
     if (q->n_disc == q->disc_cap) {
         size_t cap = q->disc_cap ? q->disc_cap * 2 : 8;
-        disc_addr *p = rc_reallocarray(q->disc, cap, sizeof *p);
+        rc_discount_addr *p = rc_reallocarray(q->disc, cap, sizeof *p);
         if (!p) {
             PyErr_NoMemory();
             return -1;
@@ -48,7 +48,7 @@ question_discount(question *q, PyObject *from, PyObject *to, uint32_t count)
         q->disc = p;
         q->disc_cap = cap;
     }
-    q->disc[q->n_disc++] = (disc_addr){(uintptr_t)from, (uintptr_t)to, count};
+    q->disc[q->n_disc++] = (rc_discount_addr){(uintptr_t)from, (uintptr_t)to, count};
     return 0;
 }
 
@@ -165,32 +165,11 @@ analyse(PyObject *module, const question *q, unsigned what, analysis *a)
     if (!a->g) {
         return -1;
     }
-    rc_status st = RC_ENOMEM;
-    uintptr_t *addrs = rc_malloc((2 * q->n_disc + 1) * sizeof *addrs);
-    rc_id *ids = rc_malloc((2 * q->n_disc + 1) * sizeof *ids);
-    a->disc = rc_malloc((q->n_disc + 1) * sizeof *a->disc);
-    if (!addrs || !ids || !a->disc) {
-        goto finally;
-    }
-    for (size_t i = 0; i < q->n_disc; i++) {
-        addrs[2 * i] = q->disc[i].from;
-        addrs[2 * i + 1] = q->disc[i].to;
-    }
-    if ((st = rc_graph_find_many(a->g, addrs, 2 * q->n_disc, ids)) != RC_OK) {
-        goto finally;
-    }
-    for (size_t i = 0; i < q->n_disc; i++) {
-        if (ids[2 * i] != RC_NO_ID && ids[2 * i + 1] != RC_NO_ID) {
-            a->disc[a->n_disc++] = (rc_discount){ids[2 * i], ids[2 * i + 1], q->disc[i].count};
-        }
-    }
-    if ((what & AN_KINDS) && (st = rc_roots_classify(a->g, &a->kinds)) == RC_OK &&
-        (what & AN_PATHS)) {
+    rc_status st = rc_discounts_resolve(a->g, q->disc, q->n_disc, &a->disc, &a->n_disc);
+    if (st == RC_OK && (what & AN_KINDS) &&
+        (st = rc_roots_classify(a->g, &a->kinds)) == RC_OK && (what & AN_PATHS)) {
         st = rc_paths_bfs(a->g, a->kinds, a->disc, a->n_disc, &a->paths);
     }
-finally:
-    rc_free(addrs);
-    rc_free(ids);
     if (st != RC_OK) {
         analysis_free(a);
         rc_raise(st);

@@ -241,15 +241,10 @@ PyObject *rc_snap_raise_write(rc_snap_status st, const char *msg, int err, PyObj
 
 /* ---- questions (src/question.c) --------------------------------------- */
 
-typedef struct disc_addr {
-    uintptr_t from, to;
-    uint32_t count;
-} disc_addr;
-
 typedef struct question {
     uintptr_t *held;
     size_t n_held, held_cap;
-    disc_addr *disc;
+    rc_discount_addr *disc;
     size_t n_disc, disc_cap;
     int tools; /* capture the tool's objects too (RC_CAPTURE_TOOLS) */
 } question;

@@ -177,6 +177,38 @@ rc_roots_list(const uint8_t *kinds, size_t n, rc_id **ids, size_t *k)
 
 /* ---- the BFS --------------------------------------------------------------- */
 
+rc_status
+rc_discounts_resolve(const rc_graph *g, const rc_discount_addr *pairs, size_t n,
+                     rc_discount **out, size_t *n_out)
+{
+    uintptr_t *addrs = rc_malloc((2 * n + 1) * sizeof *addrs);
+    rc_id *ids = rc_malloc((2 * n + 1) * sizeof *ids);
+    rc_discount *d = rc_malloc((n + 1) * sizeof *d);
+    rc_status st = addrs && ids && d ? RC_OK : RC_ENOMEM;
+    for (size_t i = 0; st == RC_OK && i < n; i++) {
+        addrs[2 * i] = pairs[i].from;
+        addrs[2 * i + 1] = pairs[i].to;
+    }
+    if (st == RC_OK) {
+        st = rc_graph_find_many(g, addrs, 2 * n, ids);
+    }
+    size_t k = 0;
+    for (size_t i = 0; st == RC_OK && i < n; i++) {
+        if (ids[2 * i] != RC_NO_ID && ids[2 * i + 1] != RC_NO_ID) {
+            d[k++] = (rc_discount){ids[2 * i], ids[2 * i + 1], pairs[i].count};
+        }
+    }
+    rc_free(addrs);
+    rc_free(ids);
+    if (st != RC_OK) {
+        rc_free(d);
+        return st;
+    }
+    *out = d;
+    *n_out = k;
+    return RC_OK;
+}
+
 void
 rc_paths_free(rc_paths *p)
 {

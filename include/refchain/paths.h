@@ -57,6 +57,20 @@ typedef struct rc_discount {
     uint32_t count;
 } rc_discount;
 
+/* A discount by address, as a question records it before the capture. */
+typedef struct rc_discount_addr {
+    uintptr_t from, to;
+    uint32_t count;
+} rc_discount_addr;
+
+/* The discounts among pairs[0..n) whose two ends are both nodes of g, as
+ * node ids, in the order given (a pair the capture lacks an end of is
+ * dropped): *out (rc_malloc'ed, room for at least one; the caller frees
+ * it) and *n_out.  RC_OK, or RC_ENOMEM with the outputs untouched and
+ * nothing allocated. */
+rc_status rc_discounts_resolve(const rc_graph *g, const rc_discount_addr *pairs,
+                               size_t n, rc_discount **out, size_t *n_out);
+
 typedef struct rc_paths rc_paths;
 
 #define RC_UNREACHED UINT32_MAX

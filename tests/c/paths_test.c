@@ -1,6 +1,7 @@
 /* paths_test: root classification, the preference-ordered multi-source BFS,
- * discounts, chain extraction (the target alone when no root reaches it),
- * grouping by signature, and allocation failure. */
+ * discounts (and their look-up by address), chain extraction (the target
+ * alone when no root reaches it), grouping by signature, and allocation
+ * failure. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -936,6 +937,69 @@ test_find_or_alone(void **state)
     rc_graph_free(g);
 }
 
+/* rc_discounts_resolve: each pair whose two ends are nodes becomes a
+ * discount of node ids, in the order given; a pair with an end the graph
+ * lacks is dropped; each allocation failure leaves the outputs untouched
+ * and nothing allocated. */
+static void
+test_discounts_resolve(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_FRAME, T_DICT, T_OBJECT, T_OBJECT};
+    const test_edge e[] = {{0, 2}, {1, 3}, {0, 3}};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph(4, e, 3, types, NAMES, &g), RC_OK);
+    /* frame -> 3 twice, a missing holder, dict -> 2, a missing target,
+     * frame -> 2. */
+    const rc_discount_addr pairs[] = {{FAKE(0), FAKE(3), 2},
+                                      {FAKE(9), FAKE(3), 1},
+                                      {FAKE(1), FAKE(2), 1},
+                                      {FAKE(1), 8, 1},
+                                      {FAKE(0), FAKE(2), 3}};
+    const rc_discount want[] = {{0, 3, 2}, {1, 2, 1}, {0, 2, 3}};
+    rc_discount *d = NULL;
+    size_t n = 0;
+    assert_int_equal(rc_discounts_resolve(g, pairs, 5, &d, &n), RC_OK);
+    assert_int_equal(n, 3);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(d[i].from, want[i].from);
+        assert_int_equal(d[i].to, want[i].to);
+        assert_int_equal(d[i].count, want[i].count);
+    }
+    rc_free(d);
+    /* None given: an empty array, still one to free. */
+    d = NULL;
+    n = 99;
+    assert_int_equal(rc_discounts_resolve(g, NULL, 0, &d, &n), RC_OK);
+    assert_non_null(d);
+    assert_int_equal(n, 0);
+    rc_free(d);
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        d = NULL;
+        n = 99;
+        rc_status st = rc_discounts_resolve(g, pairs, 5, &d, &n);
+        rc_alloc_fail_after(-1);
+        if (st == RC_OK) {
+            assert_int_equal(n, 3);
+            assert_int_equal(d[2].to, 2);
+            rc_free(d);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(d);
+        assert_int_equal(n, 99);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 3); /* the addresses, the ids, the discounts */
+    use_default_allocator();
+    rc_graph_free(g);
+}
+
 int
 main(void)
 {
@@ -959,6 +1023,7 @@ main(void)
         cmocka_unit_test(test_find_agrees_with_the_bfs),
         cmocka_unit_test(test_find_honours_discounts),
         cmocka_unit_test(test_find_or_alone),
+        cmocka_unit_test(test_discounts_resolve),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
