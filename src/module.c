@@ -559,53 +559,29 @@ lists_by_row(const rc_diff *diff, size_t rows, PyObject *objects, const size_t *
     return lists;
 }
 
-/* {row name: [new objects]} for the first `rows` rows of `diff` (rows > 0),
- * or with ids_only {row name: [node id]}.  The references are taken
- * (rc_objects_list) before any other Python object is made; after that
- * only the diff's names are read. */
+/* {row name: [new objects]} for gr's rows (rows > 0), or with ids_only
+ * {row name: [node id]}.  The references are taken before any other
+ * Python object is made (rc_objects_list from g's nodes; from a counter's
+ * census, whose addresses are still those objects when no Python code has
+ * run since it was taken, directly); after that only the diff's names are
+ * read. */
 static PyObject *
-growth_objects(PyObject *module, rc_census *since, const rc_graph *g, const rc_diff *diff,
-               size_t rows, unsigned flags, int ids_only)
+growth_objects(PyObject *module, const rc_graph *g, const rc_growth *gr, int ids_only)
 {
-    rc_id *ids = NULL;
-    size_t *start = NULL;
-    rc_status st = rc_census_new_by_row(since, g, diff, rows, flags, &ids, &start);
-    if (st != RC_OK) {
-        return rc_raise(st);
+    size_t n = gr->row_start[gr->rows];
+    PyObject *objects;
+    if (!g) {
+        PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
+        for (size_t i = 0; refs && i < n; i++) {
+            refs[i] = (PyObject *)gr->addrs[i];
+            Py_INCREF(refs[i]);
+        }
+        objects = refs ? rc_objects_list_taken(module, refs, n) : PyErr_NoMemory();
+    } else {
+        objects =
+            ids_only ? rc_id_list(gr->ids, n) : rc_objects_list(module, g, gr->ids, n);
     }
-    PyObject *objects = ids_only ? rc_id_list(ids, start[rows])
-                                 : rc_objects_list(module, g, ids, start[rows]);
-    rc_free(ids);
-    PyObject *lists = lists_by_row(diff, rows, objects, start);
-    rc_free(start);
-    return lists;
-}
-
-/* The same for the live heap from a census, `now`, taken with no Python
- * code run since: its new objects' addresses are still those objects, and
- * their references are taken before anything else is made. */
-static PyObject *
-growth_objects_live(PyObject *module, rc_census *since, const rc_census *now,
-                    const rc_diff *diff, size_t rows)
-{
-    uintptr_t *addrs = NULL;
-    size_t *start = NULL;
-    rc_status st = rc_census_new_addrs_by_row(since, now, diff, rows, &addrs, &start);
-    if (st != RC_OK) {
-        return rc_raise(st);
-    }
-    size_t n = start[rows];
-    PyObject **refs = rc_malloc((n ? n : 1) * sizeof *refs);
-    for (size_t i = 0; refs && i < n; i++) {
-        refs[i] = (PyObject *)addrs[i];
-        Py_INCREF(refs[i]);
-    }
-    rc_free(addrs);
-    PyObject *lists = lists_by_row(diff, rows,
-                                   refs ? rc_objects_list_taken(module, refs, n) : PyErr_NoMemory(),
-                                   start);
-    rc_free(start);
-    return lists;
+    return lists_by_row(gr->diff, gr->rows, objects, gr->row_start);
 }
 
 /* _growth(peaks, since, shortnames, limit, objects)
@@ -642,8 +618,8 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
         return NULL;
     }
     PyObject *result = NULL, *lists = NULL;
-    rc_census *now = NULL, *new_peaks = NULL;
-    rc_diff *diff = NULL;
+    rc_census *now = NULL;
+    rc_growth gr = {0};
     rc_status st;
     unsigned flags = RC_CENSUS_WITH_IDS | (shortnames ? RC_CENSUS_SHORT_NAMES : 0) |
                      (ids_only ? RC_CENSUS_NO_TOOL_FRAMES : 0);
@@ -652,23 +628,20 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
          * new, so they agree. */
         goto finally;
     }
-    if ((!now && (st = rc_census_of(g, flags, &now)) != RC_OK) ||
-        (st = rc_census_growth(peaks, now, &new_peaks, &diff)) != RC_OK) {
+    if ((st = rc_census_growth_answer(g, now, peaks, want_objects ? since : NULL, flags,
+                                      (size_t)limit, &gr)) != RC_OK) {
         rc_raise(st);
         goto finally;
     }
-    size_t rows = rc_diff_len(diff) < (size_t)limit ? rc_diff_len(diff) : (size_t)limit;
-    if (want_objects && since && rows &&
-        !(lists = g ? growth_objects(module, since, g, diff, rows, flags, ids_only)
-                    : growth_objects_live(module, since, now, diff, rows))) {
+    if (gr.row_start && !(lists = growth_objects(module, g, &gr, ids_only))) {
         goto finally;
     }
-    PyObject *peaks_out = rc_census_wrap(module, new_peaks);
-    new_peaks = NULL;
-    PyObject *now_out = peaks_out ? rc_census_wrap(module, now) : NULL;
-    now = peaks_out ? NULL : now;
-    PyObject *diff_out = now_out ? rc_diff_wrap(module, diff) : NULL;
-    diff = now_out ? NULL : diff;
+    PyObject *peaks_out = rc_census_wrap(module, gr.new_peaks);
+    gr.new_peaks = NULL;
+    PyObject *now_out = peaks_out ? rc_census_wrap(module, gr.now) : NULL;
+    gr.now = peaks_out ? NULL : gr.now;
+    PyObject *diff_out = now_out ? rc_diff_wrap(module, gr.diff) : NULL;
+    gr.diff = now_out ? NULL : gr.diff;
     if (diff_out) {
         result = PyTuple_Pack(4, peaks_out, now_out, diff_out, lists ? lists : Py_None);
     }
@@ -677,9 +650,7 @@ rc_growth_answer(PyObject *module, const rc_graph *g, PyObject *const *args, Py_
     Py_XDECREF(diff_out);
 finally:
     Py_XDECREF(lists);
-    rc_diff_free(diff);
-    rc_census_free(new_peaks);
-    rc_census_free(now);
+    rc_growth_free(&gr);
     return result;
 }
 

@@ -934,3 +934,43 @@ finally:
     rc_free(sorted);
     return st;
 }
+
+/* ---- show_growth's answer -------------------------------------------------- */
+
+rc_status
+rc_census_growth_answer(const rc_graph *g, rc_census *now, const rc_census *peaks,
+                        rc_census *since, unsigned flags, size_t limit, rc_growth *out)
+{
+    rc_growth gr = {.now = now};
+    rc_status st = g ? rc_census_of(g, flags, &gr.now) : RC_OK;
+    if (st == RC_OK) {
+        st = rc_census_growth(peaks, gr.now, &gr.new_peaks, &gr.diff);
+    }
+    if (st == RC_OK) {
+        gr.rows = gr.diff->n < limit ? gr.diff->n : limit;
+    }
+    if (st == RC_OK && since && gr.rows) {
+        st = g ? rc_census_new_by_row(since, g, gr.diff, gr.rows, flags, &gr.ids,
+                                      &gr.row_start)
+               : rc_census_new_addrs_by_row(since, gr.now, gr.diff, gr.rows, &gr.addrs,
+                                            &gr.row_start);
+    }
+    if (st != RC_OK) {
+        rc_growth_free(&gr);
+        return st;
+    }
+    *out = gr;
+    return RC_OK;
+}
+
+void
+rc_growth_free(rc_growth *gr)
+{
+    rc_census_free(gr->now);
+    rc_census_free(gr->new_peaks);
+    rc_diff_free(gr->diff);
+    rc_free(gr->ids);
+    rc_free(gr->addrs);
+    rc_free(gr->row_start);
+    memset(gr, 0, sizeof *gr);
+}

@@ -162,4 +162,34 @@ rc_status rc_census_new_by_row(rc_census *since, const rc_graph *g, const rc_dif
 rc_status rc_census_new_addrs_by_row(rc_census *since, const rc_census *now, const rc_diff *d,
                                      size_t rows, uintptr_t **addrs, size_t **row_start);
 
+/* show_growth's answer from one census: the census, its growth over
+ * `peaks` and, with `since`, the new objects of the growth's first rows. */
+typedef struct rc_growth {
+    rc_census *now;       /* the census counted */
+    rc_census *new_peaks; /* rc_census_growth's outputs */
+    rc_diff *diff;
+    size_t rows; /* the diff's first rows, at most the limit */
+    /* The new objects of those rows, grouped by row as rc_census_new_by_row
+     * (ids, from a graph) or rc_census_new_addrs_by_row (addrs, from a
+     * counter's census) groups them; row_start is NULL when `since` was
+     * not given or there are no rows. */
+    rc_id *ids;
+    uintptr_t *addrs;
+    size_t *row_start;
+} rc_growth;
+
+/* Fill *out: with graph g (now NULL), its census is rc_census_of(g,
+ * flags); without (g NULL), it is `now`, a counter's census, which is
+ * taken (freed on failure too).  Then rc_census_growth(peaks, ...), rows =
+ * min(rows of the growth, limit) and, when `since` is given and rows > 0,
+ * the new objects since `since` by row.  Errors as those calls'; on error
+ * *out is untouched and nothing stays allocated.  Free *out with
+ * rc_growth_free(). */
+rc_status rc_census_growth_answer(const rc_graph *g, rc_census *now,
+                                  const rc_census *peaks, rc_census *since,
+                                  unsigned flags, size_t limit, rc_growth *out);
+/* Free what *gr holds (each field may have been taken and set to NULL) and
+ * empty it. */
+void rc_growth_free(rc_growth *gr);
+
 #endif

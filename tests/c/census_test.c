@@ -1,6 +1,6 @@
 /* census_test: counts and bytes per type, name merging, short names, equality, diffs,
  * objgraph-style growth peaks, new objects since a census (grouped by growth
- * row), and allocation failure. */
+ * row), show_growth's answer, and allocation failure. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -808,6 +808,121 @@ test_new_addresses_by_row_are_the_graphs_new_nodes(void **state)
     free(flags);
 }
 
+/* A counter's census of GROW_AFTER (nodes FAKE(0..8)), as the live heap's
+ * growth takes it. */
+static rc_census *
+grow_counter_census(void)
+{
+    rc_builder *c = rc_builder_new_counter();
+    assert_non_null(c);
+    assert_int_equal(walk_into(c, 9, NULL, 0, GROW_AFTER, NULL, NULL, 0), RC_OK);
+    key_types = GROW_AFTER;
+    rc_census *now = NULL;
+    assert_int_equal(rc_census_of_counter(c, key_of, RC_CENSUS_WITH_IDS, &now), RC_OK);
+    rc_builder_free(c);
+    return now;
+}
+
+/* show_growth's answer: the census of a graph (or the counter's census
+ * given), its growth over the peaks, the rows up to the limit, and with
+ * `since` their new objects by row, as node ids from a graph and as
+ * addresses from a counter; each allocation failure leaves *out untouched
+ * and nothing allocated, the counter's census given included. */
+static void
+test_growth_answer(void **state)
+{
+    (void)state;
+    rc_graph *ga = graph_of(3, GROW_BEFORE), *gb = graph_of(9, GROW_AFTER);
+    rc_census *a = NULL, *b = NULL, *plain = NULL;
+    assert_int_equal(rc_census_of(ga, RC_CENSUS_WITH_IDS, &a), RC_OK);
+    assert_int_equal(rc_census_of(gb, RC_CENSUS_WITH_IDS, &b), RC_OK);
+    assert_int_equal(rc_census_of(ga, 0, &plain), RC_OK);
+    const size_t want_start[] = {0, 2, 4, 5, 6};
+    const rc_id want[] = {4, 7, 3, 6, 8, 5};
+    rc_growth gr = {0};
+    assert_int_equal(
+        rc_census_growth_answer(gb, NULL, a, a, RC_CENSUS_WITH_IDS, 99, &gr), RC_OK);
+    assert_true(rc_census_equal(gr.now, b));
+    assert_int_equal(rc_census_len(gr.new_peaks), 4);
+    assert_int_equal(rc_diff_len(gr.diff), 4);
+    assert_int_equal(gr.rows, 4);
+    assert_memory_equal(gr.row_start, want_start, sizeof want_start);
+    assert_memory_equal(gr.ids, want, sizeof want);
+    assert_null(gr.addrs);
+    rc_growth_free(&gr);
+    assert_null(gr.now);
+    /* The limit caps the rows; no limit or no `since`: no objects. */
+    assert_int_equal(
+        rc_census_growth_answer(gb, NULL, a, a, RC_CENSUS_WITH_IDS, 2, &gr), RC_OK);
+    assert_int_equal(gr.rows, 2);
+    assert_int_equal(gr.row_start[2], 4);
+    assert_memory_equal(gr.ids, want, 4 * sizeof *gr.ids);
+    rc_growth_free(&gr);
+    assert_int_equal(
+        rc_census_growth_answer(gb, NULL, a, a, RC_CENSUS_WITH_IDS, 0, &gr), RC_OK);
+    assert_int_equal(gr.rows, 0);
+    assert_null(gr.row_start);
+    assert_int_equal(rc_diff_len(gr.diff), 4);
+    rc_growth_free(&gr);
+    assert_int_equal(
+        rc_census_growth_answer(gb, NULL, NULL, NULL, RC_CENSUS_WITH_IDS, 3, &gr),
+        RC_OK);
+    assert_int_equal(gr.rows, 3); /* no peaks yet: every type grew */
+    assert_null(gr.row_start);
+    assert_null(gr.ids);
+    rc_growth_free(&gr);
+    /* From a counter's census: the same rows, the new objects' addresses. */
+    assert_int_equal(rc_census_growth_answer(NULL, grow_counter_census(), a, a,
+                                             RC_CENSUS_WITH_IDS, 99, &gr),
+                     RC_OK);
+    assert_true(rc_census_equal(gr.now, b));
+    assert_memory_equal(gr.row_start, want_start, sizeof want_start);
+    const uintptr_t want_addrs[] = {FAKE(4), FAKE(7), FAKE(3),
+                                    FAKE(6), FAKE(8), FAKE(5)};
+    assert_memory_equal(gr.addrs, want_addrs, sizeof want_addrs);
+    assert_null(gr.ids);
+    rc_growth_free(&gr);
+    /* A `since` that does not remember its objects cannot answer. */
+    const rc_growth untouched = {.rows = 77};
+    gr = untouched;
+    assert_int_equal(
+        rc_census_growth_answer(gb, NULL, a, plain, RC_CENSUS_WITH_IDS, 99, &gr),
+        RC_EINVAL);
+    assert_int_equal(gr.rows, 77);
+    assert_null(gr.now);
+    use_counting_allocator();
+    for (int counted = 0; counted < 2; counted++) {
+        int failures = 0;
+        for (long k = 0;; k++) {
+            long before = live_blocks;
+            rc_census *now = counted ? grow_counter_census() : NULL;
+            gr = untouched;
+            rc_alloc_fail_after(k);
+            rc_status st = rc_census_growth_answer(counted ? NULL : gb, now, a, a,
+                                                   RC_CENSUS_WITH_IDS, 99, &gr);
+            rc_alloc_fail_after(-1);
+            if (st == RC_OK) {
+                assert_memory_equal(gr.row_start, want_start, sizeof want_start);
+                rc_growth_free(&gr);
+                assert_int_equal(live_blocks, before);
+                break;
+            }
+            assert_int_equal(st, RC_ENOMEM);
+            assert_int_equal(gr.rows, 77);
+            assert_null(gr.now);
+            assert_int_equal(live_blocks, before);
+            failures++;
+        }
+        assert_true(failures >= 4); /* the census, the growth, the objects by row */
+    }
+    use_default_allocator();
+    rc_census_free(a);
+    rc_census_free(b);
+    rc_census_free(plain);
+    rc_graph_free(ga);
+    rc_graph_free(gb);
+}
+
 int
 main(void)
 {
@@ -825,6 +940,7 @@ main(void)
         cmocka_unit_test(test_a_counter_counts_what_a_graph_holds),
         cmocka_unit_test(test_a_counter_fails_cleanly_at_every_allocation),
         cmocka_unit_test(test_new_addresses_by_row_are_the_graphs_new_nodes),
+        cmocka_unit_test(test_growth_answer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
