@@ -138,9 +138,16 @@ def _holders(since, rows, shortnames):
     for typename, _, _, groups, _, _ in raw:
         key = typename if not shortnames else typename.rpartition(".")[2]
         # A group is (count, bytes, chain, members, retained bytes, ...).
-        most = max(groups, key=lambda g: (g[0], g[4] or 0), default=None)
-        group = _groups([most], typename)[0] if most else None
-        if group is None or key in held or group.holder_retained_bytes is None:
+        # The largest a root reaches: objects that only garbage holds (the
+        # next gc.collect() frees them) have no holder to fix.
+        if key in held:
+            continue
+        group = None
+        for raw_group in sorted(groups, key=lambda g: (g[0], g[4] or 0), reverse=True):
+            group = _groups([raw_group], typename)[0]
+            if group.holder_retained_bytes is not None:
+                break
+        if group is None or group.holder_retained_bytes is None:
             continue
         held[key] = "    held by %s, which retains %s" % (
             group.path(holder=True),

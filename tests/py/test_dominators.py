@@ -406,6 +406,39 @@ def test_show_growth_names_a_holder_for_every_row(run_script):
                                     "which retains "), lines
 
 
+GARBAGE = """
+    import gc, io, json
+    import refchain
+
+    CACHE = []
+
+    class Node:
+        def __init__(self):
+            self.peer = self
+
+    gc.disable()
+    refchain.show_growth(file=io.StringIO(), holders=True)
+    for i in range(300):
+        Node()                       # cycle garbage, waiting for a collection
+    for i in range(100):
+        CACHE.append(Node())         # the leak
+    out = io.StringIO()
+    refchain.show_growth(limit=3, file=out, holders=True)
+    print(json.dumps(out.getvalue().splitlines()))
+    """
+
+
+def test_show_growth_names_the_holder_when_most_new_objects_are_garbage(run_script):
+    """300 of a type's 400 new objects are uncollected cycles, which nothing
+    holds: the holder line names the list the other 100 leak into, not
+    nothing."""
+    lines = json.loads(run_script(GARBAGE).stdout)
+    at = next(i for i, line in enumerate(lines) if line.startswith("Node "))
+    assert lines[at].split()[2] == "+400", lines
+    assert lines[at + 1].startswith("    held by module __main__ \u2192 ['CACHE'] list, "
+                                    "which retains "), lines
+
+
 def test_show_growth_holders_bad_input():
     with pytest.raises(TypeError, match="holders"):
         refchain.show_growth(holders=1)
