@@ -89,6 +89,15 @@
 #endif
 
 #define GC_HEAD_SIZE (2 * sizeof(void *))
+
+/* Whether op, a gc object, is tracked: its PyGC_Head's _gc_next, the word
+ * 16 bytes before it on every supported version, is not 0 (what
+ * PyObject_GC_IsTracked reads, without the call and its type checks). */
+static inline int
+gc_tracked(PyObject *op)
+{
+    return ((const uintptr_t *)op)[-2] != 0;
+}
 #ifndef Py_TPFLAGS_PREHEADER
 #define Py_TPFLAGS_PREHEADER 0
 #endif
@@ -1139,7 +1148,7 @@ expand(walk *w, PyObject *op, unsigned seeded)
     if (is_gc(op, tp)) {
         flags |= RC_NODE_GC;
         /* The enumeration lists tracked objects only: ask the others. */
-        if (!(seeded & RC_NODE_TRACKED) && !w->counting && PyObject_GC_IsTracked(op)) {
+        if (!(seeded & RC_NODE_TRACKED) && !w->counting && gc_tracked(op)) {
             flags |= RC_NODE_TRACKED;
         }
         if (tp->tp_traverse) {
