@@ -1,10 +1,60 @@
 /* The unreachable set (see refchain/unreachable.h): the roots re-judged the
  * collector's way, one BFS from them, and every GC object it misses. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "refchain/alloc.h"
 #include "refchain/held.h"
 #include "refchain/unreachable.h"
+
+static bool
+push(rc_id **stack, size_t *top, size_t *cap, rc_id v)
+{
+    if (*top == *cap) {
+        size_t grown = *cap ? 2 * *cap : 64;
+        rc_id *s = rc_reallocarray(*stack, grown, sizeof *s);
+        if (!s) {
+            return false;
+        }
+        *stack = s;
+        *cap = grown;
+    }
+    (*stack)[(*top)++] = v;
+    return true;
+}
+
+/* Mark in spared[] every node the BFS missed that a running frame of the
+ * tool's own reaches.  Chains never start at such a frame (rc_paths_bfs
+ * does not follow it), but it runs: the next collection frees nothing it
+ * holds, such as the locals of the call that dumps a forked child's heap.
+ * A worklist, grown as needed: these are a few objects. */
+static rc_status
+spare_tool_frames(const rc_graph *g, const rc_paths *p, uint8_t *spared)
+{
+    size_t n = rc_graph_node_count(g), top = 0, cap = 0;
+    rc_id *stack = NULL;
+    bool ok = true;
+    for (rc_id v = 0; v < n && ok; v++) {
+        if (!(rc_graph_flags(g, v) & RC_NODE_TOOL_FRAME) || spared[v]) {
+            continue;
+        }
+        spared[v] = 1;
+        ok = push(&stack, &top, &cap, v);
+        while (ok && top) {
+            size_t deg;
+            const rc_id *out = rc_graph_out(g, stack[--top], &deg);
+            for (size_t i = 0; i < deg && ok; i++) {
+                rc_id w = out[i];
+                if (!spared[w] && rc_paths_depth(p, w) == RC_UNREACHED) {
+                    spared[w] = 1;
+                    ok = push(&stack, &top, &cap, w);
+                }
+            }
+        }
+    }
+    rc_free(stack);
+    return ok ? RC_OK : RC_ENOMEM;
+}
 
 rc_status
 rc_unreachable(const rc_graph *g, const uint8_t *kinds, const rc_discount *discounts,
@@ -37,10 +87,15 @@ rc_unreachable(const rc_graph *g, const uint8_t *kinds, const rc_discount *disco
     if ((st = rc_paths_bfs(g, roots, discounts, n_discounts, &p)) != RC_OK) {
         goto finally;
     }
+    if ((st = spare_tool_frames(g, p, set)) != RC_OK) {
+        goto finally;
+    }
     size_t tracked = 0;
     for (rc_id v = 0; v < n; v++) {
         unsigned f = rc_graph_flags(g, v);
-        if ((f & RC_NODE_GC) && rc_paths_depth(p, v) == RC_UNREACHED) {
+        if (set[v]) {
+            set[v] = 0; /* what a running frame of the tool's holds */
+        } else if ((f & RC_NODE_GC) && rc_paths_depth(p, v) == RC_UNREACHED) {
             set[v] = 1;
             tracked += (f & RC_NODE_TRACKED) != 0;
         }

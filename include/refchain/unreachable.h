@@ -6,7 +6,9 @@
  * tracked class or lru_cache wrapper is no root by its kind alone (a class
  * made and dropped at import time, in a cycle with its __mro__, is freed):
  * only if it is held from outside.  A frozen object (RC_NODE_FROZEN: no
- * collection examines the permanent generation) is a root.  The set is every GC object
+ * collection examines the permanent generation) is a root.  So is a running
+ * frame of the tool's own (RC_NODE_TOOL_FRAME), which no chain starts from:
+ * the collection frees nothing it holds.  The set is every GC object
  * (RC_NODE_GC) no root reaches; the collector counts the tracked ones
  * (untracked ones die with them). */
 #ifndef REFCHAIN_UNREACHABLE_H

@@ -147,8 +147,8 @@ class GarbageReport:
     def __str__(self):
         if not self.object_count:
             return "Nothing is waiting for the cyclic garbage collector."
-        lines = ["The next full gc.collect() would free %d objects; their cycles:"
-                 % self.object_count]
+        lines = ["The next full gc.collect() would free %d objects%s"
+                 % (self.object_count, "; their cycles:" if self.groups else ".")]
         lines.extend("  " + str(g) for g in self.groups)
         if self.finalizer_objects:
             lines.append("%d of them have a finalizer (__del__), which runs first: if one "

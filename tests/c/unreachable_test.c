@@ -97,6 +97,59 @@ test_a_frozen_object_is_a_collector_root(void **state)
     rc_graph_free(g);
 }
 
+/* 0 a running frame of the tool's own (untracked, as a running frame's
+ * object is) -> 1 a tuple -> 2 a list -> 3 a str: its locals, which
+ * nothing else holds;  4 <-> 5 a cycle nobody holds, which holds 1 too.
+ * The frame runs: the next collection frees 4 and 5 only. */
+static rc_graph *
+tool_heap(void)
+{
+    const unsigned types[] = {T_OBJECT, T_OBJECT, T_OBJECT,
+                              T_OBJECT, T_OBJECT, T_OBJECT};
+    const unsigned extra[] = {0, 0, 0, 0, 0, 0};
+    const unsigned flags[] = {RC_NODE_GC | RC_NODE_TOOL_FRAME, GC, GC, 0, GC, GC};
+    const test_edge e[] = {{0, 1}, {1, 2}, {2, 3}, {4, 5}, {5, 4}, {5, 1}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(6, e, 6, types, NAMES, &attrs, &g), RC_OK);
+    return g;
+}
+
+static void
+test_what_a_running_tool_frame_holds_is_not_garbage(void **state)
+{
+    (void)state;
+    rc_graph *g = tool_heap();
+    uint8_t *kinds = NULL;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[0], RC_ROOT_NONE); /* no chain starts there */
+    use_counting_allocator();
+    int failures = 0;
+    for (long k = 0;; k++) {
+        rc_alloc_fail_after(k);
+        uint8_t *in_set = NULL;
+        size_t tracked = 77;
+        rc_status st = rc_unreachable(g, kinds, NULL, 0, &in_set, &tracked);
+        if (st == RC_OK) {
+            const uint8_t want[] = {0, 0, 0, 0, 1, 1};
+            assert_memory_equal(in_set, want, 6);
+            assert_int_equal(tracked, 2);
+            rc_free(in_set);
+            assert_int_equal(live_blocks, 0);
+            break;
+        }
+        assert_int_equal(st, RC_ENOMEM);
+        assert_null(in_set);
+        assert_int_equal(tracked, 77);
+        assert_int_equal(live_blocks, 0);
+        failures++;
+    }
+    assert_true(failures >= 4); /* the worklist's allocation among them */
+    use_default_allocator();
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 static void
 test_allocation_failure_at_every_point(void **state)
 {
@@ -136,6 +189,7 @@ main(void)
         cmocka_unit_test(test_the_set_is_what_no_collector_root_reaches),
         cmocka_unit_test(test_discounts_are_followed_as_by_the_bfs),
         cmocka_unit_test(test_a_frozen_object_is_a_collector_root),
+        cmocka_unit_test(test_what_a_running_tool_frame_holds_is_not_garbage),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -138,6 +138,40 @@ def test_fork_dump_leaves_the_parent_heap_unchanged(tmp_path):
         gc.enable()
 
 
+def test_a_fork_dump_predicts_no_garbage_from_its_own_call(run_script):
+    """A heap with nothing waiting for the collector: its fork dump, and its
+    in-process dump, predict no garbage (the locals of the call that forked
+    are held by its running frame, not garbage), as the live garbage() does;
+    a real garbage cycle is still found in both."""
+    proc = run_script("""
+        import gc, json
+        import refchain
+
+        class Node:
+            pass
+
+        gc.collect()
+        gc.disable()
+        out = {"live": refchain.garbage().object_count}
+        refchain.dump("fork.rcsnap", fork=True).wait(60)
+        refchain.dump("plain.rcsnap")
+        for name in ("fork", "plain"):
+            report = refchain.load(name + ".rcsnap").garbage()
+            out[name] = [report.object_count, str(report)]
+        a, b = Node(), Node()
+        a.peer, b.peer = b, a
+        del a, b
+        refchain.dump("fork2.rcsnap", fork=True).wait(60)
+        out["cycle"] = refchain.load("fork2.rcsnap").garbage().object_count
+        print(json.dumps(out))
+        """)
+    out = json.loads(proc.stdout)
+    assert out["live"] == 0
+    for name in ("fork", "plain"):
+        assert out[name] == [0, "Nothing is waiting for the cyclic garbage collector."], out
+    assert out["cycle"] >= 2, out
+
+
 def test_other_threads_stacks_survive(tmp_path):
     """A thread blocked while its frame alone holds an object: the fork dump
     finds the object, held through that frame of that thread."""
