@@ -163,7 +163,7 @@ def count(typename, objects=None):
     if objects is None:
         return _refchain.count(typename)
     match = matcher(typename, "count")
-    return sum(1 for o in objects if match(type(o)))
+    return sum(1 for o in _iterable(objects, "count") if match(type(o)))
 
 
 def by_type(typename, objects=None):
@@ -172,7 +172,15 @@ def by_type(typename, objects=None):
     if objects is None:
         return _refchain.by_type(typename)
     match = matcher(typename, "by_type")
-    return [o for o in objects if match(type(o))]
+    return [o for o in _iterable(objects, "by_type") if match(type(o))]
+
+
+def _iterable(objects, func):
+    try:
+        return iter(objects)
+    except TypeError:
+        raise TypeError("%s() argument 'objects' must be an iterable of objects, not %s"
+                        % (func, type(objects).__name__)) from None
 
 
 def new_objects(typename=None, since=None):

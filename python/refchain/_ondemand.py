@@ -125,6 +125,11 @@ def dump_on_signal(signum=SIGUSR1, directory=None, fork=True, *, values=True,
         raise NotADirectoryError("dump_on_signal(): %r is not a directory" % directory)
     if not os.access(directory, os.W_OK | os.X_OK):
         raise PermissionError("dump_on_signal(): the directory %r is not writable" % directory)
+    import signal
+    if signum in (signal.SIGKILL, signal.SIGSTOP):
+        raise ValueError("dump_on_signal(): %s cannot be caught: no handler can run on it; "
+                         "use SIGUSR1 (the default) or SIGUSR2"
+                         % signal.Signals(signum).name)
     if threading.current_thread() is not threading.main_thread():
         raise ValueError("dump_on_signal() installs a signal handler: call it from the main "
                          "thread")

@@ -76,7 +76,16 @@ def set_user_code(user_code=None):
         if isinstance(user_code, (str, bytes, os.PathLike)):
             raise TypeError("set_user_code() takes a predicate or a list of directories, "
                             "not a single path: wrap it in a list")
-        dirs = tuple(os.path.realpath(os.fspath(d)) for d in user_code)
+        try:
+            items = list(user_code)
+        except TypeError:
+            raise TypeError("set_user_code() takes a predicate, a list of directories or "
+                            "None, not %s" % type(user_code).__name__) from None
+        for d in items:
+            if not isinstance(d, (str, bytes, os.PathLike)):
+                raise TypeError("set_user_code(): a directory must be a str or os.PathLike, "
+                                "not %s" % type(d).__name__)
+        dirs = tuple(os.path.realpath(os.fspath(d)) for d in items)
         pred = lambda filename: any(_below(filename, d) for d in dirs)  # noqa: E731
     _user_code = pred
 

@@ -246,6 +246,10 @@ def _signal_handlers():
 
 
 def _fork_dump(path, values, redact):
+    # os.wait4() in wait() imports resource (for its struct_rusage): before
+    # the capture, so the snapshot already holds it and a later one shows
+    # none of its objects as growth.
+    import resource  # noqa: F401
     start = time.perf_counter()
     facts = _facts(redact) + [("fork", "written by a forked child, which ran no Python code; "
                                        "no allocation tracebacks")]

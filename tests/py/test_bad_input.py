@@ -33,6 +33,10 @@ def test_unknown_type_names_give_empty_results():
     (lambda: refchain.Graph(), "cannot create"),
     (lambda: refchain.census().top("3"), "must be int or None"),
     (lambda: refchain.census() - 1, "unsupported operand"),
+    (lambda: refchain.count("dict", objects=5), "'objects' must be an iterable of objects"),
+    (lambda: refchain.by_type("dict", objects=5), "'objects' must be an iterable of objects"),
+    (lambda: refchain.set_user_code(5), "a predicate, a list of directories or None, not int"),
+    (lambda: refchain.set_user_code([5]), "a directory must be a str or os.PathLike, not int"),
 ])
 def test_wrong_types_raise_type_error(call, message):
     with pytest.raises(TypeError, match=message.replace("(", r"\(").replace(")", r"\)")):

@@ -172,6 +172,25 @@ def test_a_fork_dump_predicts_no_garbage_from_its_own_call(run_script):
     assert out["cycle"] >= 2, out
 
 
+def test_waiting_for_a_fork_dump_imports_nothing_its_snapshot_lacks(run_script):
+    """os.wait4() imports resource the first time: a fork dump imports it
+    before its capture, so the modules a census counts after wait() are
+    the snapshot's, and the next snapshot shows no module as new."""
+    proc = run_script("""
+        import json, sys
+        import refchain
+
+        before = "resource" in sys.modules
+        refchain.dump("a.rcsnap", fork=True).wait(60)
+        snap = refchain.load("a.rcsnap")
+        print(json.dumps([before, snap.census()["module"].count,
+                          refchain.census()["module"].count]))
+        """)
+    before, in_snapshot, live = json.loads(proc.stdout)
+    assert not before
+    assert in_snapshot == live
+
+
 def test_other_threads_stacks_survive(tmp_path):
     """A thread blocked while its frame alone holds an object: the fork dump
     finds the object, held through that frame of that thread."""
@@ -358,6 +377,9 @@ def test_bad_input(tmp_path):
         refchain.dump_on_signal(directory=str(f))
     with pytest.raises(TypeError, match="fork"):
         refchain.dump_on_signal(directory=str(tmp_path), fork=1)
+    for uncatchable in ("SIGKILL", "SIGSTOP"):
+        with pytest.raises(ValueError, match=uncatchable + " cannot be caught"):
+            refchain.dump_on_signal(getattr(signal, uncatchable), directory=str(tmp_path))
     # A failure in the child comes back with its message.
     ro = tmp_path / "ro"
     ro.mkdir()
