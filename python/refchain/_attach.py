@@ -355,6 +355,31 @@ def _status(pid):
     return fields
 
 
+def _traced_text(pid, fields):
+    """The refusal for a target another process traces (TracerPid), or in
+    tracing stop ("t"), which kill -CONT does not end: only its tracer
+    resumes it, or detaches."""
+    tracer = fields.get("TracerPid", "0")
+    stop = (" and in tracing stop (%s)" % fields.get("State")
+            if fields.get("State", "")[:1] == "t" else "")
+    if tracer == "0":       # its tracer is detaching, or /proc hides it
+        return ("%d is in tracing stop (%s): a debugger or strace is attached, or just "
+                "detached; wait for it to detach (kill -CONT does not resume a traced "
+                "process) and try again" % (pid, fields.get("State")))
+    return ("%d is already traced by process %s%s%s (a debugger, strace, or another "
+            "attach): detach it first (kill -CONT does not resume a traced process)"
+            % (pid, tracer, _comm(tracer), stop))
+
+
+def _comm(pid):
+    """" (NAME)" of process pid, from /proc/PID/comm, or ""."""
+    try:
+        with open("/proc/%s/comm" % pid) as f:
+            return " (%s)" % f.read().strip()
+    except OSError:
+        return ""
+
+
 def _python_of(pid):
     """(major, minor, debug) from the target's executable and mapped
     libpython names, or None when neither is a CPython's."""
@@ -386,13 +411,12 @@ def describe_target(pid):
     state = fields.get("State", "")[:1]
     if state in ("Z", "X"):
         raise AttachError("no such process: %d (it has exited and not been reaped)" % pid)
-    if state in ("T", "t"):
+    tracer = fields.get("TracerPid", "0")
+    if tracer != "0" or state == "t":
+        raise AttachError(_traced_text(pid, fields))
+    if state == "T":
         raise AttachError("%d is stopped (%s): resume it first (kill -CONT %d)"
                           % (pid, fields.get("State"), pid))
-    tracer = fields.get("TracerPid", "0")
-    if tracer != "0":
-        raise AttachError("%d is already traced by process %s (a debugger, strace, or "
-                          "another attach): detach it first" % (pid, tracer))
     major, minor, debug, exe = _python_of(pid)
     if major is None:
         raise AttachError("%d is not a CPython: it runs %s, with no libpython mapped"
@@ -577,6 +601,14 @@ def _gdb_verdict(pid, out):
         return
     low = out.lower()
     if "operation not permitted" in low:
+        # PTRACE_ATTACH fails with EPERM on a target traced already too: a
+        # debugger or strace that attached after describe_target() looked.
+        try:
+            fields = _status(pid)
+        except AttachError:
+            fields = {}
+        if fields.get("TracerPid", "0") != "0":
+            raise AttachError(_traced_text(pid, fields))
         raise AttachError(_ptrace_advice(pid))
     if "no such process" in low:
         raise AttachError("no such process: %d" % pid)

@@ -339,6 +339,28 @@ def test_gdb_missing(tmp_path):
         _stop(target)
 
 
+# Traces argv[1] (PTRACE_SEIZE) and, with argv[2] "stop", puts it in tracing
+# stop (PTRACE_INTERRUPT), until its stdin closes; its exit detaches, which
+# resumes the target.
+TRACER = """
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.ptrace.argtypes = [ctypes.c_long, ctypes.c_long, ctypes.c_void_p, ctypes.c_void_p]
+pid = int(sys.argv[1])
+if libc.ptrace(0x4206, pid, None, None) != 0:
+    sys.exit("PTRACE_SEIZE: " + os.strerror(ctypes.get_errno()))
+if sys.argv[2] == "stop" and libc.ptrace(0x4207, pid, None, None) != 0:
+    sys.exit("PTRACE_INTERRUPT: " + os.strerror(ctypes.get_errno()))
+print("tracing", flush=True)
+sys.stdin.read()
+"""
+
+
+def _state(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return next(line.split(":", 1)[1].strip() for line in f if line.startswith("State:"))
+
+
 def test_stopped_and_traced_targets(tmp_path):
     target = _spawn(tmp_path, SLEEPER)
     try:
@@ -347,6 +369,31 @@ def test_stopped_and_traced_targets(tmp_path):
         time.sleep(0.2)
         _refused(_attach(target.pid), "%d is stopped" % target.pid, "kill -CONT")
         os.kill(target.pid, signal.SIGCONT)
+        assert target.poll() is None
+        # Traced by another process, running or in tracing stop ("t"), which
+        # kill -CONT does not end: the tracer is named, not kill -CONT.
+        for how, stop in (("run", ""), ("stop", " and in tracing stop (t (tracing stop))")):
+            tracer = subprocess.Popen([sys.executable, "-c", TRACER, str(target.pid), how],
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+            try:
+                assert tracer.stdout.readline() == "tracing\n"
+                deadline = time.monotonic() + 30
+                while how == "stop" and not _state(target.pid).startswith("t"):
+                    assert time.monotonic() < deadline, _state(target.pid)
+                    time.sleep(0.02)
+                line = _refused(_attach(target.pid),
+                                "%d is already traced by process %d (python" % (target.pid,
+                                                                                tracer.pid),
+                                ")%s (a debugger, strace, or another attach)" % stop)
+                assert "resume it first" not in line
+            finally:
+                tracer.stdin.close()
+                assert tracer.wait(timeout=30) == 0
+                tracer.stdout.close()
+        deadline = time.monotonic() + 30
+        while _state(target.pid)[:1] in "tT":           # the tracer's exit resumed it
+            assert time.monotonic() < deadline, _state(target.pid)
+            time.sleep(0.02)
         assert target.poll() is None
     finally:
         _stop(target)
