@@ -12,7 +12,9 @@ happens at a safe point (no allocation or object change under way in the
 main thread, which holds the GIL).  The program validates the directory and
 the request, takes the request (unlinks it), imports refchain from the
 sys.path entry the request names, and calls _serve(), which dumps and
-writes a result file that this side waits for, up to the timeout.
+writes a result file that this side waits for, up to the timeout.  This
+side holds an exclusive flock on PID.lock in that directory meanwhile: one
+attach per target at a time, a second refused at once.
 
 Nothing in the injected string comes from the user: paths and flags travel
 in the request file, read as JSON.  A call still queued at the timeout stays
@@ -413,6 +415,7 @@ def describe_target(pid):
         raise AttachError("no such process: %d (it has exited and not been reaped)" % pid)
     tracer = fields.get("TracerPid", "0")
     if tracer != "0" or state == "t":
+        _refuse_if_locked(pid)      # traced by another attach's gdb: say that instead
         raise AttachError(_traced_text(pid, fields))
     if state == "T":
         raise AttachError("%d is stopped (%s): resume it first (kill -CONT %d)"
@@ -453,6 +456,79 @@ def _request_dir(uid, gid):
         raise AttachError("%s is not a private directory of uid %d (mode %o, owner %d): "
                           "remove it" % (path, uid, st.st_mode & 0o7777, st.st_uid))
     return path
+
+
+def _lock_text(pid, path, holder):
+    return ("another refchain attach to %d is in progress (lock %s held%s); wait for it "
+            "to finish and try again"
+            % (pid, path, " by process %s%s" % (holder, _comm(holder)) if holder else ""))
+
+
+def _lock(folder, pid, uid, gid):
+    """Take PID.lock in the request directory, exclusively, without waiting:
+    the open file that holds the lock, for the whole attach (closing it, or
+    this process's death, releases it).  Another attach holding it is an
+    AttachError at once.  The file stays: unlinking a lock file lets a third
+    attach lock a new file while a second holds the old one."""
+    import fcntl
+    path = os.path.join(folder, "%d.lock" % pid)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+                     | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        raise AttachError("cannot open %s: %s" % (path, exc.strerror)) from None
+    try:
+        st = os.fstat(fd)
+        if (not stat.S_ISREG(st.st_mode) or st.st_uid not in (0, uid)
+                or st.st_mode & 0o077):
+            raise AttachError("%s is not a private file of uid %d (mode %o, owner %d): "
+                              "remove it" % (path, uid, st.st_mode & 0o7777, st.st_uid))
+        if st.st_uid != uid and os.geteuid() != uid:
+            try:
+                os.fchown(fd, uid, gid)     # as the request: the target's user's
+            except OSError as exc:
+                raise AttachError("cannot give %s to uid %d: %s"
+                                  % (path, uid, exc.strerror)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise AttachError(_lock_text(pid, path, _flock_holder(st))) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _refuse_if_locked(pid):
+    """Raise the lock's AttachError when another attach holds PID.lock now
+    (for a refusal found before the lock is taken).  It looks in /proc/locks
+    and takes no lock, not even a shared one, which would refuse an attach
+    taking it at that moment; it creates nothing."""
+    try:
+        path = os.path.join(REQUEST_DIR % os.stat("/proc/%d" % pid).st_uid, "%d.lock" % pid)
+        st = os.lstat(path)
+    except OSError:
+        return
+    holder = _flock_holder(st) if stat.S_ISREG(st.st_mode) else None
+    if holder is not None:
+        raise AttachError(_lock_text(pid, path, holder))
+
+
+def _flock_holder(st):
+    """The pid /proc/locks names for a flock on the file of stat st, or None."""
+    try:
+        with open("/proc/locks") as f:
+            for line in f:
+                fields = line.split()
+                if len(fields) > 5 and fields[1] == "FLOCK" and fields[3] == "WRITE":
+                    dev_ino = fields[5].split(":")
+                    if (len(dev_ino) == 3 and int(dev_ino[2]) == st.st_ino
+                            and os.makedev(int(dev_ino[0], 16), int(dev_ino[1], 16))
+                            == st.st_dev):
+                        return fields[4]
+    except (OSError, ValueError):
+        pass
+    return None
 
 
 def _write_private(path, data, uid, gid):
@@ -682,6 +758,23 @@ def attach(pid, output=None, fork=False, timeout=60.0, force=False):
         raise AttachError("the directory of %s does not exist" % output)
     st = os.stat("/proc/%d" % pid)
     folder = _request_dir(st.st_uid, st.st_gid)
+    # One attach per target at a time: both would use PID.request and
+    # PID.result, and their gdbs cannot both trace the target.
+    lock = _lock(folder, pid, st.st_uid, st.st_gid)
+    try:
+        return _attach_locked(pid, output, fork, timeout, force, start, folder, st,
+                              (major, minor, debug))
+    finally:
+        os.close(lock)
+
+
+def _attach_locked(pid, output, fork, timeout, force, start, folder, st, python):
+    major, minor, debug = python
+    # A debugger may have attached since describe_target() looked: say so
+    # before writing anything (gdb would only fail with EPERM).
+    fields = _status(pid)
+    if fields.get("TracerPid", "0") != "0" or fields.get("State", "")[:1] == "t":
+        raise AttachError(_traced_text(pid, fields))
     request = os.path.join(folder, "%d.request" % pid)
     result = os.path.join(folder, "%d.result" % pid)
     nonce = os.urandom(16).hex()

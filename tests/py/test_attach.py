@@ -399,6 +399,154 @@ def test_stopped_and_traced_targets(tmp_path):
         _stop(target)
 
 
+# ---- one attach per target at a time ------------------------------------------------------
+
+# Blocked in a read (no bytecode, so no pending call runs) until the test
+# writes a byte: an attach waits for it meanwhile, holding the target's lock.
+HELD = """
+import sys, time
+print("ready", flush=True)
+sys.stdin.buffer.read(1)
+while True:
+    time.sleep(0.02)
+"""
+
+
+def _lock_path(pid):
+    from refchain import _attach
+    return os.path.join(_attach.REQUEST_DIR % os.stat("/proc/%d" % pid).st_uid,
+                        "%d.lock" % pid)
+
+
+def _lock_holder(path):
+    """The pid that holds path's flock, from /proc/locks (looked at, not taken:
+    taking it, even shared, would refuse the attach being watched)."""
+    from refchain import _attach
+    try:
+        return _attach._flock_holder(os.stat(path))
+    except FileNotFoundError:
+        return None
+
+
+def _hold_lock(pid):
+    """Take the target's lock as an attach does: (its fd, the lock's path)."""
+    from refchain import _attach
+    st = os.stat("/proc/%d" % pid)
+    folder = _attach._request_dir(st.st_uid, st.st_gid)
+    return _attach._lock(folder, pid, st.st_uid, st.st_gid), _lock_path(pid)
+
+
+def test_two_attaches_at_once_one_writes_the_other_fails_at_once(tmp_path):
+    """Both used PID.request: the second overwrote the first's and, its gdb
+    refused (the first's gdb traced the target), unlinked it; the first then
+    took the missing request for the target's and waited out its timeout."""
+    target = _spawn(tmp_path, HELD, stdin=subprocess.PIPE)
+    first = None
+    try:
+        assert target.stdout.readline() == "ready\n"
+        lock = _lock_path(target.pid)
+        first_out = tmp_path / "first.rcsnap"
+        first = subprocess.Popen(
+            [sys.executable, "-m", "refchain", "attach", str(target.pid), "-o", str(first_out),
+             "--timeout", "120"], env=dict(os.environ, PYTHONPATH=_pythonpath()),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while _lock_holder(lock) != str(first.pid):
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.02)
+        start = time.monotonic()
+        second = _attach(target.pid, "-o", tmp_path / "second.rcsnap", "--timeout", "120")
+        _refused(second, "another refchain attach to %d is in progress (lock %s held by "
+                 "process %d (python" % (target.pid, lock, first.pid),
+                 "wait for it to finish and try again")
+        assert time.monotonic() - start < 20         # not its timeout: no gdb, no wait
+        assert first.poll() is None                  # still waiting for the target
+        target.stdin.write("x")
+        target.stdin.flush()
+        out, err = first.communicate(timeout=120)
+        assert first.returncode == 0 and err == "", err
+        assert out.startswith("wrote %s: process %d " % (first_out, target.pid))
+        assert len(refchain.load(str(first_out))) > 1000
+        assert not (tmp_path / "second.rcsnap").exists()
+        assert os.path.exists(lock) and _lock_holder(lock) is None   # kept, released
+        assert target.poll() is None
+    finally:
+        if first is not None:
+            _stop(first)
+        _stop(target)
+
+
+def test_a_held_lock_refuses_at_once_and_leaves_the_other_request(tmp_path):
+    """The test holds the lock as a concurrent attach would, with that
+    attach's request in place: a second attach exits 2 at once, with the
+    lock's message, and leaves the request as it was."""
+    target = _spawn(tmp_path, SLEEPER)
+    fd = None
+    try:
+        assert target.stdout.readline() == "ready\n"
+        fd, lock = _hold_lock(target.pid)
+        request = os.path.join(os.path.dirname(lock), "%d.request" % target.pid)
+        with open(request, "w") as f:
+            f.write('{"nonce": "the other attach"}')
+        before = os.stat(request)
+        start = time.monotonic()
+        _refused(_attach(target.pid, "-o", tmp_path / "x.rcsnap"),
+                 "another refchain attach to %d is in progress (lock %s held by process %d"
+                 % (target.pid, lock, os.getpid()))
+        assert time.monotonic() - start < 20
+        after = os.stat(request)
+        assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+        with open(request) as f:
+            assert f.read() == '{"nonce": "the other attach"}'
+        assert not (tmp_path / "x.rcsnap").exists()
+        assert os.stat(lock).st_mode & 0o777 == 0o600
+        os.unlink(request)
+        assert target.poll() is None
+    finally:
+        if fd is not None:
+            os.close(fd)
+        _stop(target)
+
+
+LOCKER = """
+import os, sys
+from refchain import _attach
+pid = int(sys.argv[1])
+st = os.stat("/proc/%d" % pid)
+_attach._lock(_attach._request_dir(st.st_uid, st.st_gid), pid, st.st_uid, st.st_gid)
+print("locked", flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_killed_attachs_lock_file_does_not_block(tmp_path):
+    """An attach killed while it held the lock leaves PID.lock behind; the
+    kernel released its flock at its death, so the next attach goes on."""
+    target = _spawn(tmp_path, SLEEPER)
+    locker = None
+    try:
+        assert target.stdout.readline() == "ready\n"
+        locker = subprocess.Popen([sys.executable, "-c", LOCKER, str(target.pid)],
+                                  env=dict(os.environ, PYTHONPATH=_pythonpath()),
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert locker.stdout.readline() == "locked\n"
+        lock = _lock_path(target.pid)
+        _refused(_attach(target.pid, "-o", tmp_path / "x.rcsnap"),
+                 "(lock %s held by process %d (python" % (lock, locker.pid))
+        locker.kill()
+        assert locker.wait(timeout=30) == -signal.SIGKILL
+        assert os.path.exists(lock) and _lock_holder(lock) is None
+        out = tmp_path / "after.rcsnap"
+        proc = _attach(target.pid, "-o", out, "--timeout", "120")
+        assert proc.returncode == 0, proc.stderr
+        assert len(refchain.load(str(out))) > 1000
+        assert target.poll() is None
+    finally:
+        if locker is not None:
+            _stop(locker)
+        _stop(target)
+
+
 STUCK = """
 import sys
 print("ready", flush=True)
