@@ -14,7 +14,8 @@ the request, takes the request (unlinks it), imports refchain from the
 sys.path entry the request names, and calls _serve(), which dumps and
 writes a result file that this side waits for, up to the timeout.  This
 side holds an exclusive flock on PID.lock in that directory meanwhile: one
-attach per target at a time, a second refused at once.
+attach per target at a time, a second refused at once; and it unlinks only
+the request it wrote (same inode, same content).
 
 Nothing in the injected string comes from the user: paths and flags travel
 in the request file, read as JSON.  A call still queued at the timeout stays
@@ -532,6 +533,9 @@ def _flock_holder(st):
 
 
 def _write_private(path, data, uid, gid):
+    """Write a new file at path, 0600, owned by uid; its identity, for
+    _unlink_own().  A file already there is a leftover of an attach that
+    died (a live one would hold the lock this one holds): replaced."""
     try:
         os.unlink(path)
     except FileNotFoundError:
@@ -541,8 +545,10 @@ def _write_private(path, data, uid, gid):
         if os.geteuid() != uid:
             os.fchown(fd, uid, gid)
         os.write(fd, data)
+        st = os.fstat(fd)
     finally:
         os.close(fd)
+    return st.st_dev, st.st_ino, data
 
 
 def _unlink(path):
@@ -552,6 +558,37 @@ def _unlink(path):
         return True
     except FileNotFoundError:
         return False
+
+
+def _unlink_own(path, ident):
+    """Unlink path if it is still the file _write_private() made (ident: the
+    same inode with the same content); never another run's.  "removed", or
+    "gone" (the target took it), or "replaced" (another file is there now,
+    left in place)."""
+    dev, ino, data = ident
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return "gone"
+    except OSError:
+        return "replaced"      # a symlink, or a file this process may not read
+    try:
+        st = os.fstat(fd)
+        same = ((st.st_dev, st.st_ino) == (dev, ino) and stat.S_ISREG(st.st_mode)
+                and os.read(fd, len(data) + 1) == data)
+    finally:
+        os.close(fd)
+    if not same:
+        return "replaced"
+    # The name may have changed hands since the open: check it again, right
+    # before the unlink (the window left is the lstat's to the unlink's).
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return "gone"
+    if (st.st_dev, st.st_ino) != (dev, ino):
+        return "replaced"
+    return "removed" if _unlink(path) else "gone"
 
 
 # ---- gdb ---------------------------------------------------------------------------------
@@ -716,6 +753,9 @@ def _gdb_verdict(pid, out):
 
 
 def _await_result(pid, request, result, nonce, deadline, timeout):
+    """request: (path, identity) of this run's request, withdrawn (only if
+    it is still this run's) when the target exits or the timeout passes."""
+    path, ident = request
     while True:
         try:
             with open(result, "rb") as f:
@@ -726,17 +766,23 @@ def _await_result(pid, request, result, nonce, deadline, timeout):
         except (FileNotFoundError, ValueError):
             pass
         if not os.path.exists("/proc/%d" % pid):
-            _unlink(request)
+            _unlink_own(path, ident)
             raise AttachError("process %d exited before it wrote the snapshot" % pid)
         if time.monotonic() >= deadline:
             break
         time.sleep(0.02)
-    if _unlink(request):
+    fate = _unlink_own(path, ident)
+    if fate == "removed":
         raise AttachError(
             "%d did not reach a safe point within %g s: its main thread ran no Python "
             "bytecode (blocked in a C call: a read, a lock, a long sleep), so nothing was "
             "done.  The request is withdrawn; the call queued in the target stays queued "
             "and does nothing when the main thread runs again" % (pid, timeout))
+    if fate == "replaced":
+        raise AttachError(
+            "%d: another process replaced this attach's request %s (a refchain attach "
+            "that takes no lock?) and it was left in place; whether the target took this "
+            "one is unknown, and no result came within %g s" % (pid, path, timeout))
     raise AttachError("%d took the request but did not finish the snapshot within %g s; "
                       "it may still write it" % (pid, timeout))
 
@@ -782,17 +828,17 @@ def _attach_locked(pid, output, fork, timeout, force, start, folder, st, python)
            "python": [major, minor], "debug": debug,
            "sys_path": os.path.dirname(os.path.dirname(os.path.abspath(refchain.__file__)))}
     _unlink(result)
-    _write_private(request, json.dumps(req).encode("utf-8"), st.st_uid, st.st_gid)
+    ident = _write_private(request, json.dumps(req).encode("utf-8"), st.st_uid, st.st_gid)
     deadline = start + timeout
     injected = time.monotonic()
     try:
         method = _inject(pid, folder, (major, minor), debug, st, timeout)
     except BaseException:
-        _unlink(request)
+        _unlink_own(request, ident)
         raise
     # gdb stops the whole target from its attach to its detach: at most this.
     stopped = time.monotonic() - injected if method == "gdb" else 0.0
-    res = _await_result(pid, request, result, nonce, deadline, timeout)
+    res = _await_result(pid, (request, ident), result, nonce, deadline, timeout)
     interrupted = res.get("interrupted")
     if not res.get("ok"):
         error = str(res.get("error"))

@@ -547,6 +547,76 @@ def test_a_killed_attachs_lock_file_does_not_block(tmp_path):
         _stop(target)
 
 
+def test_only_this_runs_request_is_ever_unlinked(tmp_path):
+    from refchain import _attach
+    path = str(tmp_path / "1.request")
+    uid, gid = os.geteuid(), os.getegid()
+    assert _attach._unlink_own(path, _attach._write_private(path, b"mine", uid, gid)) \
+        == "removed" and not os.path.exists(path)
+    assert _attach._unlink_own(path, _attach._write_private(path, b"mine", uid, gid)) \
+        == "removed"
+    ident = _attach._write_private(path, b"mine", uid, gid)
+    os.unlink(path)                                  # the target took it
+    assert _attach._unlink_own(path, ident) == "gone"
+    # Another run's request in its place: a new file, or the same inode
+    # rewritten, or a symlink: left alone.
+    ident = _attach._write_private(path, b"mine", uid, gid)
+    os.unlink(path)
+    _attach._write_private(path, b"theirs", uid, gid)
+    assert _attach._unlink_own(path, ident) == "replaced"
+    ident = _attach._write_private(path, b"mine", uid, gid)
+    with open(path, "wb") as f:
+        f.write(b"thei")
+    assert _attach._unlink_own(path, ident) == "replaced"
+    ident = _attach._write_private(path, b"mine", uid, gid)
+    os.rename(path, path + ".moved")
+    os.symlink(path + ".moved", path)
+    assert _attach._unlink_own(path, ident) == "replaced"
+    assert os.path.islink(path) and os.path.exists(path + ".moved")
+
+
+@pytest.mark.parametrize("inject", ["fails", "queues nothing", "replaced, fails",
+                                    "replaced, queues nothing"])
+def test_attach_withdraws_its_own_request_only(tmp_path, monkeypatch, inject):
+    """In process, with the injection replaced: a failed injection or a
+    timeout withdraws the run's request, and leaves one another process put
+    in its place (an attach that took no lock) where it is."""
+    from refchain import _attach
+    monkeypatch.setattr(_attach, "REQUEST_DIR", str(tmp_path / "req-%d"))
+    target = _spawn(tmp_path, SLEEPER)
+
+    def fake_inject(pid, folder, version, debug, st, timeout):
+        request = os.path.join(folder, "%d.request" % pid)
+        assert os.path.exists(request)
+        if inject.startswith("replaced"):
+            os.unlink(request)
+            with open(request, "w") as f:
+                f.write('{"nonce": "theirs"}')
+        if inject.endswith("fails"):
+            raise _attach.AttachError("gdb could not inject")
+        return "gdb"
+
+    monkeypatch.setattr(_attach, "_inject", fake_inject)
+    try:
+        assert target.stdout.readline() == "ready\n"
+        request = os.path.join(_attach.REQUEST_DIR % os.geteuid(), "%d.request" % target.pid)
+        message = {"fails": "gdb could not inject",
+                   "queues nothing": "did not reach a safe point within 0.5 s",
+                   "replaced, fails": "gdb could not inject",
+                   "replaced, queues nothing": "another process replaced this attach's "
+                                               "request"}[inject]
+        with pytest.raises(_attach.AttachError, match=re.escape(message)):
+            _attach.attach(target.pid, str(tmp_path / "x.rcsnap"), timeout=0.5)
+        if inject.startswith("replaced"):
+            with open(request) as f:
+                assert f.read() == '{"nonce": "theirs"}'
+        else:
+            assert not os.path.exists(request)
+        assert target.poll() is None
+    finally:
+        _stop(target)
+
+
 STUCK = """
 import sys
 print("ready", flush=True)
