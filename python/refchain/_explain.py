@@ -57,29 +57,42 @@ class Group:
             return None
         return self.chain.objects[self._holder_at]
 
+    def step_labels(self):
+        """The label each step of the representative chain reads in the
+        group's path: a reference known by its place folded (`[*]`,
+        `<referent #*>`), and a data dict's key or a collection's item
+        folded into `[*]` past the holder.  Up to the holder every member's
+        chain runs along the same references (a chain is the BFS tree's
+        path), so the keys there are every member's, and a lone member's
+        are its own all the way."""
+        node = getattr(self.chain, "_snap", None) is not None
+        shared = len(self.chain.objects) if self.count == 1 else \
+            -1 if self._holder_at is None else self._holder_at
+        labels = []
+        parent, objects, at = self.chain.root, self.chain.objects, 0
+        for obj, label in self.chain.steps:
+            while at < len(objects) and objects[at] is not obj:
+                at += 1
+            folded = positional(label)
+            if folded:
+                label = folded
+            elif at > shared and (_node_varies(parent) if node else _varies(parent)) and \
+                    (label.startswith("[") or label == "member"):
+                label = "[*]"
+            else:
+                label = any_thread(label, parent, node)
+            labels.append(label)
+            parent = obj
+        return labels
+
     def path(self, holder=False):
         """The retention path with keys and indexes collapsed: the group's
         signature as text.  holder=True: the path to the holder only."""
         if self.chain.root_kind == "unreachable":
             return "unreachable (held only by garbage the next gc.collect() frees)"
-
         node = getattr(self.chain, "_snap", None) is not None
-
-        def hops():
-            parent = self.chain.root
-            for obj, label in self.chain.steps:
-                folded = positional(label)
-                if folded:
-                    label = folded
-                elif (_node_varies(parent) if node else _varies(parent)) and \
-                        (label.startswith("[") or label == "member"):
-                    label = "[*]"
-                else:
-                    label = any_thread(label, parent, node)
-                yield "%s %s" % (label, type_name(obj, node))
-                parent = obj
-
-        steps = list(hops())
+        steps = ["%s %s" % (label, type_name(obj, node))
+                 for (obj, _), label in zip(self.chain.steps, self.step_labels())]
         if holder and self._holder_at is not None:
             # The steps up to the holder.  chain.objects also lists what the
             # steps fold away (a namespace, a threading.local's per-thread

@@ -576,15 +576,6 @@ def _draw_chain(d, chain, max_nodes):
            else "%s, %d hops" % (chain.root_description, chain.hops))
 
 
-def _collapsed(view, parent, label):
-    """Whether the hop parent -> child (labelled) is one of many alike, the
-    [*] of a group's path: an item of a container or cache, not a name in a
-    namespace."""
-    if label in ("member", "key of dict", "cache key"):
-        return True
-    return label.startswith("[") and not view.namespace(parent)
-
-
 def _draw_group(d, gi, group, max_nodes):
     chain, count = group.chain, group.count
     many = "%d \u00d7 %s" % (count, group.typename) if count != 1 else group.typename
@@ -600,7 +591,12 @@ def _draw_group(d, gi, group, max_nodes):
         target(chain.target)
         d.note("%s: %s" % (many, _chains.UNREACHABLE))
         return
-    steps, elided = _elide(_chain_steps(chain), max_nodes)
+    # The labels the group's path reads (Group.step_labels), so the drawing
+    # and the text name each hop alike.
+    steps = _chain_steps(chain)
+    steps[1:] = [(obj, (raw, label)) for (obj, raw), label in
+                 zip(steps[1:], group.step_labels())]
+    steps, elided = _elide(steps, max_nodes)
     path = [chain.root_description]
     prev, obj, parent, shared = None, None, None, True
     for i, step in enumerate(steps):
@@ -616,12 +612,9 @@ def _draw_group(d, gi, group, max_nodes):
             _mark_root(d, n, chain.root_kind)
             prev, parent = n, obj
             continue
-        if positional(label):
-            label, shared = positional(label), False
-        elif _collapsed(d.view, parent, label):
-            label, shared = "[*]", False
-        else:
-            label = _chains.any_thread(label, parent, not isinstance(d.view, _LiveView))
+        raw, label = label
+        if label == "[*]" or positional(raw):
+            shared = False      # one of many alike: each group draws its own
         path.append("%s %s" % (label, d.view.tname(obj)))
         if i == len(steps) - 1:
             n = target(obj)

@@ -317,6 +317,31 @@ def test_a_dict_held_in_an_attribute_is_one_group(run_script):
                                    ".loggerDict dict → [*] Logger")
 
 
+def test_a_groups_path_keeps_the_keys_its_members_share(run_script):
+    """Up to the holder every member's chain runs along the same references,
+    so a data dict's key there is every member's: it is kept, and only the
+    keys past the holder fold into [*].  A lone member keeps its own."""
+    out = run_script("""
+        import json
+        import refchain
+
+        class Session: pass
+        class Lone: pass
+
+        REGISTRY = {"sessions": [Session() for _ in range(40)], "other": []}
+        STATE = {"config": {"owner": Lone()}}
+        print(json.dumps([[g.count, g.path()] for g in refchain.explain(Session)] +
+                         [[g.count, g.path()] for g in refchain.explain(Lone)]))
+    """).stdout
+    (count, path), (lone, lone_path) = json.loads(out)
+    assert count == 40
+    assert path == "module __main__ \u2192 ['REGISTRY'] dict \u2192 ['sessions'] list " \
+        "\u2192 [*] Session"
+    assert lone == 1
+    assert lone_path == "module __main__ \u2192 ['STATE'] dict \u2192 ['config'] dict " \
+        "\u2192 ['owner'] Lone"
+
+
 def test_leaks_counts_every_new_object_of_a_type(run_script):
     # Ten queues of 100 jobs: three groups shown (limit=3), all 1000 counted.
     out = run_script("""

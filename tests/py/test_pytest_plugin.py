@@ -98,7 +98,7 @@ EXPECTED = {
     "test_dict_cache": ("bytes", "module test_ten_leaks → ['CACHE'] dict → [*] bytes"),
     "test_mutable_default": ("Token", ".__defaults__ tuple → [*] list → [*] Token"),
     "test_unbounded_lru_cache": ("Page", "module test_ten_leaks → ['page'] _lru_cache_wrapper → [*] Page"),
-    "test_fixture_keeps_state": ("Item", ".funcargs dict → [*] list → [*] Item"),
+    "test_fixture_keeps_state": ("Item", ".funcargs dict → ['store'] list → [*] Item"),
     # Named where refchain sees atexit's list (3.8-3.13).
     "test_atexit_callbacks": ("Callback", ("module atexit → <atexit callback> Callback",
                                            "C code")),
