@@ -11,7 +11,7 @@ only when it holds a fifth of it.  retained(), the tree and the rule come
 from the extension (walker/dominators.c)."""
 
 from refchain import _refchain
-from refchain._format import human_bytes, name
+from refchain._format import human_bytes, name, runs
 from refchain._args import _check_limit
 from refchain._chains import type_name
 
@@ -44,7 +44,8 @@ class Suspect:
 
     def holder(self):
         """Who holds obj, in words: its type, the chain's root and the hops
-        from it (the last hop's label only: the type is said first)."""
+        from it (the last hop's label only: the type is said first).  A hop
+        repeated k times in a row reads once, 'hop ×k', as in str(chain)."""
         chain = self.chain
         node = getattr(chain, "_snap", None) is not None
         if chain.root_kind == "unreachable":
@@ -52,10 +53,10 @@ class Suspect:
         steps = chain.steps
         if not steps:
             return chain.root_description
-        hops = ["%s %s" % (label, type_name(obj, node)) for obj, label in steps[:-1]]
-        hops.append(steps[-1][1])
-        return "%s held by %s" % (type_name(self.obj, node), " \u2192 ".join(
-            [chain.root_description] + hops))
+        parts = [chain.root_description]
+        parts.extend(runs("%s %s" % (label, type_name(obj, node)) for obj, label in steps[:-1]))
+        parts.append(steps[-1][1])
+        return "%s held by %s" % (type_name(self.obj, node), " \u2192 ".join(parts))
 
     def __str__(self):
         text = "%s retains %s (%.0f%% of the heap)" % (

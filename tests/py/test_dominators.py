@@ -80,6 +80,50 @@ def test_the_classic_cache_leak(run_script):
     assert out["sorted"]
 
 
+
+# A suspect at the end of a linked list: the cache the last node keeps is
+# what accumulates, many hops down; its line reads the repeated hop once.
+DEEP_SUSPECT = """
+    import gc, json
+    import refchain
+    from refchain import _html
+    from refchain._shapes import suspect_json
+
+    class Node:
+        def __init__(self, nxt):
+            self.next = nxt
+
+    HEAD = Node(None)
+    HEAD.cache = {i: bytes(512) for i in range(20000)}
+    CACHE_ID = id(HEAD.cache)
+    for i in range(3000):
+        HEAD = Node(HEAD)
+    gc.collect()
+    top = refchain.suspects(limit=1)[0]
+    out = {"is_cache": id(top.obj) == CACHE_ID, "text": str(top),
+           "holder": top.holder(), "chain": str(top.chain)}
+    top = None
+    refchain.dump("deep.rcsnap")
+    snap = refchain.load("deep.rcsnap")
+    out["snapshot"] = str(snap.suspects(limit=1)[0])
+    row = _html.build(snap, suspects=1)["suspects"][0]
+    out["html"] = [row["text"], row["holder"]]
+    print(json.dumps(out))
+    """
+
+
+def test_a_deep_suspect_reads_repeated_hops_once(run_script):
+    out = json.loads(run_script(DEEP_SUSPECT).stdout)
+    assert out["is_cache"]
+    want = "dict held by module __main__ \u2192 ['HEAD'] Node \u2192 .next Node \u00d73000 \u2192 .cache"
+    assert out["holder"] == want
+    assert out["text"].startswith(want + " retains ")
+    assert out["text"].endswith(" in 20,000 bytes")
+    assert len(out["text"]) < 500
+    assert out["snapshot"] == out["text"]
+    assert out["html"] == [out["text"], out["holder"]]
+
+
 LIVE_CHECK = """
     import gc, json
     import refchain
