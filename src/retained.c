@@ -85,12 +85,13 @@ suspect_item(PyObject *module, const rc_graph *g, const rc_suspects *s, size_t i
     if (it->top_type != UINT32_MAX) {
         Py_SETREF(top, PyUnicode_FromString(rc_graph_type_name(g, it->top_type)));
     }
-    PyObject *item = top ? Py_BuildValue("(OKKOOKK)", objs[it->chain_at + it->chain_len - 1],
-                                         (unsigned long long)it->bytes,
-                                         (unsigned long long)it->count, chain, top,
-                                         (unsigned long long)it->top_count,
-                                         (unsigned long long)it->top_bytes)
-                         : NULL;
+    PyObject *item =
+        top ? Py_BuildValue(
+                  "(OKKOOKKK)", objs[it->chain_at + it->chain_len - 1],
+                  (unsigned long long)it->bytes, (unsigned long long)it->count, chain,
+                  top, (unsigned long long)it->top_count,
+                  (unsigned long long)it->top_bytes, (unsigned long long)it->linked)
+            : NULL;
     Py_DECREF(chain);
     Py_XDECREF(top);
     return item;
@@ -151,7 +152,8 @@ finally:
 }
 
 /* _suspects(min_share, limit) -> (heap bytes,
- *     [(object, bytes, count, chain, top type name or None, top count, top bytes)]) */
+ *     [(object, bytes, count, chain, top type name or None, top count, top bytes,
+ *       linked)]) */
 static PyObject *
 rc_suspects_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {

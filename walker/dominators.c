@@ -596,7 +596,7 @@ cmp_ids(const void *x, const void *y)
  * inside a listed one is listed too only when it stands out, retaining at
  * least a fifth of it; else it is one of the entries the outer one
  * accumulates, and the outer one's line ("in 30 ndarray") speaks for it. */
-enum { INNER = 1, PASSES = 2, DONE = 4, LISTED = 8 };
+enum { INNER = 1, PASSES = 2, DONE = 4, LISTED = 8, RUN = 16 };
 
 static int
 passes_through(uint64_t child, uint64_t parent)
@@ -621,21 +621,146 @@ is_collection(const rc_graph *g, rc_id v)
            !(rc_graph_flags(g, v) & RC_NODE_NAMESPACE);
 }
 
-/* The listed suspects, the `limit` largest, into *ids (rc_malloc'ed,
- * sorted by bytes).  Big nodes are resolved top-down (an ancestor of a big
- * node is big), each once: state[v] holds INNER, PASSES, DONE and LISTED; up[v]
- * v's nearest listed strict ancestor (RC_NO_ID for none).  The climb to
- * the first resolved ancestor keeps its way back in up[] itself (each
- * node's child on the way), so it needs no stack.  RC_ENOMEM leaves
- * nothing. */
+/* ---- linked runs ---- */
+
+/* A linked list (each node keeping its own data and the next node) is one
+ * path down the dominator tree: every node passes its memory on to the
+ * next, so the rule above lists the deepest node still big alone, many
+ * hops down, retaining a sliver.  A run is the climb from a listed node x
+ * up that path while each node passes through (its child on the path
+ * retains four fifths of it) and the nodes' types repeat with a period of
+ * at most RUN_PERIOD (a node, or a node and its __dict__, or a node, its
+ * __dict__ and a list ...), at least RUN_MIN times over: more than a
+ * nesting of containers.  Its head, the node a root reaches first, is the
+ * top node of the run that is not a namespace; the suspect is listed there
+ * instead, and `linked` counts the head's type in the whole run, down to
+ * its last node below x too (followed by the out-edges to the node each
+ * immediately dominates). */
+enum { RUN_PERIOD = 4, RUN_MIN = 4 };
+
+/* What a run compares: a node's type and whether it is a namespace (a
+ * module's __dict__ above a run of instance dicts ends it). */
+static uint64_t
+run_key(const rc_graph *g, rc_id v)
+{
+    return (uint64_t)rc_graph_type(g, v) << 1 |
+           !!(rc_graph_flags(g, v) & RC_NODE_NAMESPACE);
+}
+
+/* Below v, the node v immediately dominates, by an edge, with the key
+ * `want` that retains the most (RC_NO_ID for none). */
+static rc_id
+run_next(const rc_graph *g, const rc_dominators *d, rc_id v, uint64_t want)
+{
+    size_t n;
+    const rc_id *out = rc_graph_out(g, v, &n);
+    rc_id best = RC_NO_ID;
+    for (size_t i = 0; i < n; i++) {
+        rc_id w = out[i];
+        if (d->idom[w] == v && run_key(g, w) == want &&
+            (best == RC_NO_ID || d->bytes[w] > d->bytes[best])) {
+            best = w;
+        }
+    }
+    return best;
+}
+
+/* The head of the run x ends in, with *linked its count; x and 0 when x
+ * ends none.  A run found is marked (RUN in state[], its head in
+ * head_of[]), and a later climb that joins it stops there, with that head
+ * and a count of 0 (the first's stands), so the climbs take time linear in
+ * the big nodes, whatever the number of listed nodes: one that fails stops
+ * within RUN_PERIOD * RUN_MIN nodes. */
+static rc_id
+run_head(const rc_graph *g, const rc_dominators *d, rc_id x, uint8_t *state,
+         rc_id *head_of, uint64_t *linked)
+{
+    uint64_t key[RUN_PERIOD]; /* the keys of x and the nodes above it */
+    size_t have = 0;
+    *linked = 0;
+    for (rc_id v = x; v < RC_DOM_ROOT && have < RUN_PERIOD; v = d->idom[v]) {
+        key[have++] = run_key(g, v);
+    }
+    for (size_t period = 1; period <= have; period++) {
+        /* Climb while the keys repeat: node i (x is 0) has key[i % period]. */
+        uint64_t len = 1, head_at = 0, count[RUN_PERIOD] = {1, 0, 0, 0};
+        rc_id v = x, head = (rc_graph_flags(g, x) & RC_NODE_NAMESPACE) ? RC_NO_ID : x;
+        for (;;) {
+            rc_id up = d->idom[v];
+            if (up >= RC_DOM_ROOT || !passes_through(d->bytes[v], d->bytes[up]) ||
+                run_key(g, up) != key[len % period]) {
+                break;
+            }
+            if ((state[up] & RUN) && len >= period) {
+                return head_of[up];
+            }
+            count[len % period]++;
+            if (!(rc_graph_flags(g, up) & RC_NODE_NAMESPACE)) {
+                head = up;
+                head_at = len;
+            }
+            v = up;
+            len++;
+        }
+        if (len < (uint64_t)period * RUN_MIN) {
+            continue;
+        }
+        if (head == RC_NO_ID || head == x) {
+            return x;
+        }
+        for (v = x;; v = d->idom[v]) {
+            state[v] |= RUN;
+            head_of[v] = head;
+            if (v == head) {
+                break;
+            }
+        }
+        /* Down from x, the run's keys go on: node -1 has key[period - 1]. */
+        size_t phase = (size_t)(head_at % period);
+        uint64_t below = 0;
+        v = x;
+        for (size_t at = period - 1;; at = at ? at - 1 : period - 1) {
+            if ((v = run_next(g, d, v, key[at])) == RC_NO_ID) {
+                break;
+            }
+            below += at == phase;
+        }
+        *linked = count[phase] + below;
+        return head;
+    }
+    return x;
+}
+
+/* One listed suspect: its node, and how many nodes of its type it links
+ * (0: it heads no run). */
+typedef struct listed {
+    rc_id node;
+    uint64_t linked;
+} listed;
+
+static int
+cmp_listed(const void *x, const void *y)
+{
+    return cmp_by_bytes_desc(sort_dom, ((const listed *)x)->node,
+                             ((const listed *)y)->node);
+}
+
+/* The listed suspects, largest first, into *ids (rc_malloc'ed, *k of
+ * them, at most `limit`).  Big nodes are resolved top-down (an ancestor of
+ * a big node is big), each once: state[v] holds INNER, PASSES, DONE and
+ * LISTED; up[v] v's nearest listed strict ancestor (RC_NO_ID for none).
+ * The climb to the first resolved ancestor keeps its way back in up[]
+ * itself (each node's child on the way), so it needs no stack.  Then each
+ * listed node that ends a run (run_head, which reuses up[] for its heads)
+ * is listed at the run's head instead, once.  RC_ENOMEM leaves nothing. */
 static rc_status
-suspect_nodes(const rc_graph *g, const rc_dominators *d, uint64_t min_bytes, size_t limit,
-              rc_id **ids, size_t *k)
+suspect_nodes(const rc_graph *g, const rc_dominators *d, uint64_t min_bytes,
+              size_t limit, listed **ids, size_t *k)
 {
     size_t n = d->n ? d->n : 1;
     uint8_t *state = rc_calloc(n, 1);
     rc_id *up = rc_malloc(n * sizeof *up);
-    rc_id *all = NULL;
+    listed *all = NULL;
     size_t found = 0;
     if (!state || !up) {
         goto finally;
@@ -674,14 +799,26 @@ suspect_nodes(const rc_graph *g, const rc_dominators *d, uint64_t min_bytes, siz
     found = 0;
     for (rc_id v = 0; v < d->n; v++) {
         if (state[v] & LISTED) {
-            all[found++] = v;
+            all[found].node = run_head(g, d, v, state, up, &all[found].linked);
+            found++;
         }
     }
     sort_dom = d;
-    qsort(all, found, sizeof *all, cmp_ids_by_bytes);
+    qsort(all, found, sizeof *all, cmp_listed);
     sort_dom = NULL;
+    /* Two runs may share a head: once, with the longer count. */
+    size_t kept = 0;
+    for (size_t i = 0; i < found; i++) {
+        if (kept && all[kept - 1].node == all[i].node) {
+            if (all[i].linked > all[kept - 1].linked) {
+                all[kept - 1].linked = all[i].linked;
+            }
+            continue;
+        }
+        all[kept++] = all[i];
+    }
     *ids = all;
-    *k = found < limit ? found : limit;
+    *k = kept < limit ? kept : limit;
 finally:
     rc_free(up);
     rc_free(state);
@@ -813,7 +950,7 @@ rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
     double want = min_share * (double)d->heap_bytes;
     uint64_t min_bytes = (uint64_t)want;
     min_bytes += (double)min_bytes < want || min_bytes == 0; /* ceil, at least 1 */
-    rc_id *ids = NULL;
+    listed *ids = NULL;
     size_t k = 0;
     rc_status st = suspect_nodes(g, d, min_bytes, limit, &ids, &k);
     if (st != RC_OK) {
@@ -827,14 +964,25 @@ rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
     out->n = k;
     out->heap_bytes = d->heap_bytes;
     for (size_t s = 0; s < k; s++) {
-        out->items[s].node = ids[s];
-        out->items[s].bytes = d->bytes[ids[s]];
-        out->items[s].count = d->count[ids[s]];
+        out->items[s].node = ids[s].node;
+        out->items[s].bytes = d->bytes[ids[s].node];
+        out->items[s].count = d->count[ids[s].node];
+        out->items[s].linked = ids[s].linked;
     }
     rc_free(ids);
     if ((st = accumulations(g, d, out->items, k)) != RC_OK ||
         (st = lay_out_chains(p, kinds, out)) != RC_OK) {
         rc_suspects_clear(out);
+        return st;
+    }
+    /* A run's head accumulates the run: its type, linked, the head's bytes. */
+    for (size_t s = 0; s < k; s++) {
+        rc_suspect *it = &out->items[s];
+        if (it->linked) {
+            it->top_type = rc_graph_type(g, it->node);
+            it->top_count = it->linked;
+            it->top_bytes = it->bytes;
+        }
     }
     return st;
 }

@@ -122,6 +122,10 @@ typedef struct rc_suspect {
      * and what they retain (UINT32_MAX, 0, 0 when it dominates nothing). */
     uint32_t top_type;
     uint64_t top_count, top_bytes;
+    /* The head of a linked run (see rc_suspects_find): how many nodes of
+     * its type the run links, node first; 0 for no run.  Then the
+     * accumulation is the run: node's type, linked, bytes. */
+    uint64_t linked;
     uint8_t kind;     /* the chain's root kind */
     size_t chain_at;  /* ids[chain_at .. + chain_len): root .. node */
     size_t chain_len;
@@ -150,13 +154,22 @@ typedef struct rc_suspects {
  *     array), and it is what to fix.
  * A suspect inside another suspect is listed only when it retains at least
  * a fifth of the nearest listed one above it; else it is one of the entries
- * that one accumulates (its top_type says "in 30 ndarray").  The `limit`
+ * that one accumulates (its top_type says "in 30 ndarray").
+ * A linked list (each node keeping its data and the next node) is one path
+ * of the tree whose nodes each pass their memory on, so the rule would
+ * list its deepest big node, a sliver many hops down.  A listed node that
+ * ends such a run is listed at the run's head instead (`linked` > 0): the
+ * climb up its dominators while each passes through (a child on the way
+ * retains four fifths of it) and the (type, namespace) of the nodes repeat
+ * with a period of 1 to 4 (a node; a node and its __dict__ ...) at least
+ * 4 times over; the head is the top node of the climb that is no
+ * namespace, the node a root reaches first.  The `limit`
  * largest listed are kept (an outer one retains more than those inside
  * it, so it comes first), each with its shortest chain from a root (p:
  * rc_paths_bfs() on g with the same kinds; a suspect p does not reach gets
  * the chain [node] and kind RC_ROOT_NONE).  Working memory: 5 bytes per
- * node.  Fills *out (the caller's: rc_suspects_clear).  RC_OK, or
- * RC_ENOMEM / RC_EINVAL (min_share outside [0, 1]) with *out zeroed. */
+ * node, and 16 per listed one.  Fills *out (the caller's: rc_suspects_clear).  RC_OK,
+ * or RC_ENOMEM / RC_EINVAL (min_share outside [0, 1]) with *out zeroed. */
 rc_status rc_suspects_find(const rc_graph *g, const rc_dominators *d, const rc_paths *p,
                            const uint8_t *kinds, double min_share, size_t limit,
                            rc_suspects *out);

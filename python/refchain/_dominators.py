@@ -7,8 +7,11 @@ spreads over many (the entries of a cache).  It is an object none of whose
 dominated objects retains that much, or a collection whose entries each
 may, but none of which holds four fifths of it (a dict of 30 views, each
 keeping a 1.5 MiB array).  A suspect inside a listed one is listed after it
-only when it holds a fifth of it.  retained(), the tree and the rule come
-from the extension (walker/dominators.c)."""
+only when it holds a fifth of it.  A linked list (each node keeping its data
+and the next node) holds its memory one node after another, down to a node
+many hops deep: it is named at its head, the node a root reaches first,
+as 'in 20,000 linked Request'.  retained(), the tree and the rule come from
+the extension (walker/dominators.c)."""
 
 from refchain import _refchain
 from refchain._format import human_bytes, name, runs
@@ -20,12 +23,17 @@ class Suspect:
     """One leak suspect: `obj` retains `bytes` in `count` objects, `share`
     of the heap; `chain` is its shortest chain from a root; `accumulated`
     names the type of the objects it holds directly that retain the most
-    (`accumulated_count` of them, retaining `accumulated_bytes`), or None."""
+    (`accumulated_count` of them, retaining `accumulated_bytes`), or None.
+    `linked` is true when obj heads a linked list, a run of objects each
+    holding the next (`.prev`, `.next`): then `accumulated` is obj's type,
+    `accumulated_count` the run's objects of that type, obj first, and
+    `accumulated_bytes` what obj retains."""
 
     __slots__ = ("_obj", "bytes", "count", "share", "chain", "accumulated",
-                 "accumulated_count", "accumulated_bytes")
+                 "accumulated_count", "accumulated_bytes", "linked")
 
-    def __init__(self, obj, nbytes, count, share, chain, accumulated, acc_count, acc_bytes):
+    def __init__(self, obj, nbytes, count, share, chain, accumulated, acc_count, acc_bytes,
+                 linked=False):
         # The chain holds obj, as a refchain object, which captures discount:
         # held here too, a Suspect left in a variable would be one more
         # referrer of obj, and its holders would no longer retain it.
@@ -37,6 +45,7 @@ class Suspect:
         self.accumulated = accumulated
         self.accumulated_count = acc_count
         self.accumulated_bytes = acc_bytes
+        self.linked = bool(linked)
 
     @property
     def obj(self):
@@ -62,7 +71,9 @@ class Suspect:
         text = "%s retains %s (%.0f%% of the heap)" % (
             self.holder(), human_bytes(self.bytes), 100.0 * self.share)
         if self.accumulated is not None:
-            text += " in {:,} {}".format(self.accumulated_count, name(self.accumulated))
+            text += " in {:,} {}{}".format(self.accumulated_count,
+                                           "linked " if self.linked else "",
+                                           name(self.accumulated))
         return text
 
     def __repr__(self):
@@ -96,5 +107,6 @@ def _check_args(limit, min_share):
 def _suspects(heap, raw):
     """Suspects from _suspects' raw answer (live, or a snapshot's with its
     chains made)."""
-    return [Suspect(obj, nbytes, count, nbytes / heap if heap else 0.0, chain, top, tc, tb)
-            for obj, nbytes, count, chain, top, tc, tb in raw]
+    return [Suspect(obj, nbytes, count, nbytes / heap if heap else 0.0, chain, top, tc, tb,
+                    linked)
+            for obj, nbytes, count, chain, top, tc, tb, linked in raw]

@@ -58,7 +58,7 @@ def suspect_json(suspect):
     acc = None
     if suspect.accumulated is not None:
         acc = {"type": suspect.accumulated, "count": suspect.accumulated_count,
-               "bytes": suspect.accumulated_bytes}
+               "bytes": suspect.accumulated_bytes, "linked": suspect.linked}
     return {"address": _hex(suspect.obj.address), "type": suspect.obj.typename,
             "bytes": suspect.bytes, "count": suspect.count, "share": suspect.share,
             "holder": suspect.holder(), "accumulated": acc,

@@ -495,8 +495,8 @@ class Snapshot(Drawings):
         limit, min_share = _dominators._check_args(limit, min_share)
         heap, raw = self._c.suspects(min_share, min(limit, sys.maxsize))
         return _dominators._suspects(heap, [
-            (self._node(i), nbytes, count, SnapChain(self, *chain), top, tc, tb)
-            for i, nbytes, count, chain, top, tc, tb in raw])
+            (self._node(i), nbytes, count, SnapChain(self, *chain), top, tc, tb, linked)
+            for i, nbytes, count, chain, top, tc, tb, linked in raw])
 
     # -- for other tools -----------------------------------------------------------------
 

@@ -258,14 +258,18 @@ test_a_million_long_chain_needs_no_recursion(void **state)
     /* The peak is 20 bytes a node, the result 16. */
     assert_true(rc_dominators_peak_memory(d) <= 20 * (size_t)n + 128);
     assert_true(rc_dominators_memory(d) <= 16 * (size_t)n + 128);
-    /* A suspect at 10%: the deepest node retaining that much. */
+    /* A suspect at 10%: the deepest node retaining that much ends a linked
+     * run of one type, listed at its head, the root, linking all n. */
     rc_paths *p = NULL;
     assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
     rc_suspects s;
     assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.1, 3, &s), RC_OK);
     assert_int_equal(s.n, 1);
-    assert_int_equal(s.items[0].node, n - n / 10);
-    assert_int_equal(s.items[0].chain_len, n - n / 10 + 1);
+    assert_int_equal(s.items[0].node, 0);
+    assert_int_equal(s.items[0].chain_len, 1);
+    assert_int_equal(s.items[0].linked, n);
+    assert_int_equal(s.items[0].top_count, n);
+    assert_int_equal(s.items[0].top_bytes, 8 * (uint64_t)n);
     rc_suspects_clear(&s);
     rc_paths_free(p);
     rc_dominators_free(d);
@@ -427,6 +431,93 @@ test_a_collection_of_big_entries_is_the_suspect(void **state)
     assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.5, 10, &s), RC_OK);
     assert_int_equal(s.n, 1);
     assert_int_equal(s.items[0].node, 2);
+    rc_suspects_clear(&s);
+    rc_paths_free(p);
+    rc_dominators_free(d);
+    rc_graph_free(g);
+}
+
+/* A module 0 -> its namespace 1 -> a linked list of 20 "Request"s, each
+ * with its namespace __dict__ holding the next: r_j = 40 - 2j, its dict
+ * r_j + 1 (the head 40, the tail 2, so the deeper the smaller).  A C root
+ * 50 -> three nested dicts 42 -> 43 -> 44 -> bytes 45..49. */
+static void
+test_a_linked_list_is_listed_at_its_head(void **state)
+{
+    (void)state;
+    enum { M = 51 };
+    enum { L_OBJ, L_DICT, L_REQ, L_BYTES };
+    static const char *const LNAMES[] = {"object", "dict", "Request", "bytes"};
+    static const unsigned LFLAGS[] = {0, RC_TYPE_COLLECTION | RC_TYPE_DICT, 0, 0};
+    unsigned types[M] = {0}, flags[M] = {0};
+    test_edge e[M];
+    size_t ne = 0;
+    types[1] = L_DICT, flags[1] = RC_NODE_NAMESPACE;
+    e[ne++] = (test_edge){0, 1};
+    e[ne++] = (test_edge){1, 40};
+    for (unsigned j = 0; j < 20; j++) {
+        unsigned r = 40 - 2 * j;
+        types[r] = L_REQ;
+        types[r + 1] = L_DICT, flags[r + 1] = RC_NODE_NAMESPACE;
+        e[ne++] = (test_edge){r, r + 1};
+        if (j + 1 < 20) {
+            e[ne++] = (test_edge){r + 1, r - 2};
+        }
+    }
+    e[ne++] = (test_edge){50, 42};
+    for (unsigned i = 42; i < 44; i++) {
+        types[i] = L_DICT;
+        e[ne++] = (test_edge){i, i + 1};
+    }
+    types[44] = L_DICT;
+    for (unsigned i = 45; i <= 49; i++) {
+        types[i] = L_BYTES;
+        e[ne++] = (test_edge){44, i};
+    }
+    uint8_t kinds[M] = {0};
+    kinds[0] = RC_ROOT_MODULE;
+    kinds[50] = RC_ROOT_C;
+    const test_attrs attrs = {NULL, flags, LFLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(M, e, ne, types, LNAMES, &attrs, &g), RC_OK);
+    rc_dominators *d = NULL;
+    rc_paths *p = NULL;
+    assert_int_equal(rc_dominators_compute(g, kinds, &d), RC_OK);
+    check_against_oracle(g, kinds, d);
+    assert_int_equal(rc_paths_bfs(g, kinds, NULL, 0, &p), RC_OK);
+    assert_int_equal(rc_dominators_heap_bytes(d), 13260);
+    assert_int_equal(rc_dominators_bytes(d, 40), 9000);
+    assert_int_equal(rc_dominators_bytes(d, 12), 1020); /* r_14, the deepest big */
+    rc_suspects s;
+    /* 1020 bytes: the list's deepest big node is r_14, 14 hops down; the
+     * climb from it passes the list and the module's namespace (the same
+     * type and kind as the instance dicts), and stops at the module.  The
+     * head is the top node that is no namespace: r_0.  The nested dicts
+     * are three, no run: the innermost, which holds the bytes, is listed. */
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.0769, 10, &s), RC_OK);
+    assert_int_equal(s.n, 2);
+    const rc_suspect *it = &s.items[0];
+    assert_int_equal(it->node, 40);
+    assert_int_equal(it->bytes, 9000);
+    assert_int_equal(it->linked, 20);
+    assert_string_equal(rc_graph_type_name(g, it->top_type), "Request");
+    assert_int_equal(it->top_count, 20);
+    assert_int_equal(it->top_bytes, 9000);
+    assert_int_equal(it->chain_len, 3);
+    const rc_id want[] = {0, 1, 40};
+    assert_memory_equal(s.ids + it->chain_at, want, sizeof want);
+    it = &s.items[1];
+    assert_int_equal(it->node, 44);
+    assert_int_equal(it->linked, 0);
+    assert_string_equal(rc_graph_type_name(g, it->top_type), "bytes");
+    assert_int_equal(it->top_count, 5);
+    rc_suspects_clear(&s);
+    /* At 0.067 (889 bytes) the deepest big node is r_14's dict, a namespace:
+     * the same head and count. */
+    assert_int_equal(rc_suspects_find(g, d, p, kinds, 0.067, 10, &s), RC_OK);
+    assert_int_equal(s.n, 2);
+    assert_int_equal(s.items[0].node, 40);
+    assert_int_equal(s.items[0].linked, 20);
     rc_suspects_clear(&s);
     rc_paths_free(p);
     rc_dominators_free(d);
@@ -797,6 +888,7 @@ main(void)
         cmocka_unit_test(test_a_million_long_chain_needs_no_recursion),
         cmocka_unit_test(test_suspects_are_the_accumulation_points),
         cmocka_unit_test(test_a_collection_of_big_entries_is_the_suspect),
+        cmocka_unit_test(test_a_linked_list_is_listed_at_its_head),
         cmocka_unit_test(test_subtree_largest_children_first_and_a_summary),
         cmocka_unit_test(test_tops_are_what_the_virtual_root_dominates),
         cmocka_unit_test(test_allocation_failure_at_every_point),

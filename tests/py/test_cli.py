@@ -237,7 +237,7 @@ def test_suspects(dumps):
     assert (top["bytes"], top["count"], top["share"]) == (want.bytes, want.count, want.share)
     assert top["address"] == "0x%x" % want.obj.address
     assert top["accumulated"] == {"type": "bytes", "count": 510,
-                                  "bytes": want.accumulated_bytes}
+                                  "bytes": want.accumulated_bytes, "linked": False}
     none = cli(where, "suspects", "after.rcsnap", "--min-share", "1")
     assert none.returncode == 0
     assert none.stdout == "(no suspect: no object retains 100% of the heap alone)\n"
