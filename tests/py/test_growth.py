@@ -380,7 +380,7 @@ def test_show_growth_holder_is_where_the_paths_part(run_script):
     which holds one Memo; live and in a snapshot's groups."""
     out = json.loads(run_script(MEMO).stdout)
     lines = out["lines"]
-    path = "module __main__ \u2192 ['_registry'] dict \u2192 [*] Memo \u2192 ._store dict"
+    path = "module __main__ \u2192 ['_registry'] dict \u2192 ['reports'] Memo \u2192 ._store dict"
     # Each row (tuple, str, Report, Entry: 600 or more new) says the same.
     held = [line for line in lines if line.startswith("    held by ")]
     assert len(held) == 4 and lines[0].startswith("tuple "), lines
