@@ -57,6 +57,16 @@ class Group:
             return None
         return self.chain.objects[self._holder_at]
 
+    def _step_places(self):
+        """Each step's object's index in chain.objects, which also lists
+        what the steps fold away (a namespace, a threading.local's
+        per-thread dicts)."""
+        objects, at = self.chain.objects, 0
+        for obj, _ in self.chain.steps:
+            while objects[at] is not obj:
+                at += 1
+            yield at
+
     def step_labels(self):
         """The label each step of the representative chain reads in the
         group's path: a reference known by its place folded (`[*]`,
@@ -69,10 +79,8 @@ class Group:
         shared = len(self.chain.objects) if self.count == 1 else \
             -1 if self._holder_at is None else self._holder_at
         labels = []
-        parent, objects, at = self.chain.root, self.chain.objects, 0
-        for obj, label in self.chain.steps:
-            while at < len(objects) and objects[at] is not obj:
-                at += 1
+        parent = self.chain.root
+        for (obj, label), at in zip(self.chain.steps, self._step_places()):
             folded = positional(label)
             if folded:
                 label = folded
@@ -97,14 +105,7 @@ class Group:
             # The steps up to the holder.  chain.objects also lists what the
             # steps fold away (a namespace, a threading.local's per-thread
             # dicts): a folded holder ends the path at the step before it.
-            objects, at, cut = self.chain.objects, 0, 0
-            for k, (obj, _) in enumerate(self.chain.steps):
-                while objects[at] is not obj:
-                    at += 1
-                if at > self._holder_at:
-                    break
-                cut = k + 1
-            steps = steps[:cut]
+            steps = steps[:sum(1 for at in self._step_places() if at <= self._holder_at)]
         return " → ".join([self.chain.root_description] + list(runs(steps)))
 
     def __str__(self):
