@@ -928,11 +928,12 @@ array_like(walk *w, PyTypeObject *tp)
 }
 
 /* Whether op becomes a node: always, but in a containers-only capture
- * (rc_capture_opts.containers_only) a leaf only when the tool holds it. */
+ * (rc_capture_opts.containers_only) a leaf only when the tool holds it.  A
+ * static type is no gc object but holds its namespace (expand). */
 static int
 recorded(walk *w, PyObject *op)
 {
-    return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) ||
+    return !w->opts->containers_only || is_gc(op, Py_TYPE(op)) || PyType_Check(op) ||
            held_count(w, (uintptr_t)op) > 0 || array_like(w, Py_TYPE(op));
 }
 
@@ -1116,6 +1117,21 @@ mark_namespace(walk *w, PyObject *op)
     return rc_builder_mark(w->b, (uintptr_t)dict, RC_NODE_NAMESPACE);
 }
 
+/* A reference that no tp_traverse reports, to op (NULL: none): an edge, and
+ * op marked RC_NODE_UNTRAVERSED for the garbage prediction. */
+static rc_status
+visit_untraversed(walk *w, PyObject *op)
+{
+    if (!op) {
+        return RC_OK;
+    }
+    if (visit(op, w) < 0) {
+        return w->visit_failed;
+    }
+    return w->counting ? RC_OK
+                       : rc_builder_mark(w->b, (uintptr_t)op, RC_NODE_UNTRAVERSED);
+}
+
 /* The interned id of type tp, through a direct-mapped cache in front of
  * the builder's type table: node types alternate, but a heap has few. */
 static rc_status
@@ -1157,9 +1173,8 @@ expand(walk *w, PyObject *op, unsigned seeded)
                 return w->visit_failed;
             }
         }
-        PyObject *hidden = rc_unvisited_dict(op);
-        if (hidden && visit(hidden, w) < 0) {
-            return w->visit_failed;
+        if ((st = visit_untraversed(w, rc_unvisited_dict(op))) != RC_OK) {
+            return st;
         }
         if (PyDict_Check(op) && (st = dict_keys(w, op)) != RC_OK) {
             return st;
@@ -1172,6 +1187,16 @@ expand(walk *w, PyObject *op, unsigned seeded)
             return w->visit_failed;
         }
         if ((st = mark_namespace(w, op)) != RC_OK) {
+            return st;
+        }
+    }
+    if (PyType_Check(op)) {
+        /* What a type holds that no traversal visits: a static type's
+         * namespace (it is no gc object; from 3.12 the interpreter keeps a
+         * builtin's) and any type's weak references to its subclasses. */
+        if ((!(flags & RC_NODE_GC) &&
+             (st = visit_untraversed(w, type_dict(op))) != RC_OK) ||
+            (st = visit_untraversed(w, rc_type_subclasses(op))) != RC_OK) {
             return st;
         }
     }

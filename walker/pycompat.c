@@ -389,6 +389,26 @@ rc_unvisited_dict(PyObject *op)
 }
 
 PyObject *
+rc_type_subclasses(PyObject *type)
+{
+    PyTypeObject *tp = (PyTypeObject *)type;
+#if PY_VERSION_HEX >= 0x030C0000
+    /* 3.12-3.13: a static builtin type's field is an index into the
+     * interpreter's table (_Py_TPFLAGS_STATIC_BUILTIN, 1 << 1), not a
+     * pointer. */
+#if PY_VERSION_HEX >= 0x030E0000
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE)) {
+#else
+    if (!PyType_HasFeature(tp, Py_TPFLAGS_HEAPTYPE) && (tp->tp_flags & (1UL << 1))) {
+#endif
+        return NULL;
+    }
+#endif
+    PyObject *d = (PyObject *)tp->tp_subclasses;
+    return d && PyDict_CheckExact(d) ? d : NULL;
+}
+
+PyObject *
 rc_frame_locals_mapping(PyObject *frame)
 {
 #ifdef RC_FRAME_INTERNALS

@@ -2169,7 +2169,10 @@ relate_one(const rc_relate_ctx *ctx, prep *pp, PyObject *parent, PyObject *child
         r = relate_module(pp, parent, child, out);
     } else if (PyType_Check(parent)) {
         PyObject *d = class_dict((PyTypeObject *)parent);
-        r = d && child == d ? NAMED(set_namespace(out, RC_NS_ATTR)) : 0;
+        r = d && child == d ? NAMED(set_namespace(out, RC_NS_ATTR))
+            : child == rc_type_subclasses(parent)
+                ? NAMED(set_text(out, RC_REL_TEXT, "__subclasses__()"))
+                : 0;
     } else if (tp == &PyFunction_Type) {
         r = relate_function(parent, child, out);
     } else if (tp == &PyFrame_Type) {

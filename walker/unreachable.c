@@ -79,8 +79,9 @@ rc_unreachable(const rc_graph *g, const uint8_t *kinds, const rc_discount *disco
         if ((roots[v] == RC_ROOT_CLASS || roots[v] == RC_ROOT_CACHE) && (f & RC_NODE_TRACKED)) {
             roots[v] = rc_held_outside(g, v) > 0 ? RC_ROOT_C : RC_ROOT_NONE;
         }
-        /* No collection examines a frozen object: what it holds survives. */
-        if ((f & RC_NODE_FROZEN) && roots[v] == RC_ROOT_NONE) {
+        /* No collection examines a frozen object: what it holds survives.
+         * Nor does one see a reference no traversal reports. */
+        if ((f & (RC_NODE_FROZEN | RC_NODE_UNTRAVERSED)) && roots[v] == RC_ROOT_NONE) {
             roots[v] = RC_ROOT_C;
         }
     }

@@ -52,6 +52,14 @@ enum {
      * by whoever holds it, never a class root.  Files written before it
      * have the bit clear: every type was a class root. */
     RC_NODE_UNNAMED_CLASS = 1 << 12,
+    /* Held by a reference that no tp_traverse reports, which a capture
+     * follows: a type's dict of weak references to its subclasses, a
+     * static type's namespace, 3.13's materialised __dict__ of an instance
+     * whose inline values stay valid.  The collector counts that reference
+     * as one from outside: no collection frees the node while its holder
+     * lives, and the pass that frees the holder does not count it.  Files
+     * written before it have the bit clear. */
+    RC_NODE_UNTRAVERSED = 1 << 13,
 };
 
 /* Per-type flags. */

@@ -184,6 +184,13 @@ struct _object *rc_object_dict(struct _object *op);
  * the inline values and tp_traverse visits it.  Never allocates. */
 struct _object *rc_unvisited_dict(struct _object *op);
 
+/* A type's dict of weak references to its subclasses (what __subclasses__()
+ * lists), borrowed, or NULL.  Its tp_traverse never visits it: the type
+ * alone holds it.  NULL for a static builtin type from 3.12 (the
+ * interpreter keeps that one) and for any static type on 3.14+ (untested).
+ * Never allocates. */
+struct _object *rc_type_subclasses(struct _object *type);
+
 /* Call visit(obj, arg) on the func, args and kwargs of each callback
  * registered with atexit in the running interpreter, as a tp_traverse
  * would (a nonzero return stops and is returned; 0 at the end).  3.10 to

@@ -97,6 +97,35 @@ test_a_frozen_object_is_a_collector_root(void **state)
     rc_graph_free(g);
 }
 
+/* A class in a cycle nobody holds: 0 (the class) <-> 1 (its namespace),
+ * 0 -> 2 its dict of weak references to subclasses (held through no
+ * traversal), 2 -> 3 a weak reference.  The collector reads 2 as held from
+ * outside: the pass that frees 0 and 1 leaves 2 and 3 to their holder's
+ * deallocation, uncounted. */
+static void
+test_what_no_traversal_reports_is_a_collector_root(void **state)
+{
+    (void)state;
+    const unsigned types[] = {T_TYPE, T_OBJECT, T_OBJECT, T_OBJECT};
+    const unsigned extra[] = {0, 0, 0, 0};
+    const unsigned flags[] = {GC | RC_NODE_TYPE, GC, GC | RC_NODE_UNTRAVERSED, GC};
+    const test_edge e[] = {{0, 1}, {1, 0}, {0, 2}, {2, 3}};
+    const test_attrs attrs = {extra, flags, TYPE_FLAGS};
+    rc_graph *g = NULL;
+    assert_int_equal(build_graph_ex(4, e, 4, types, NAMES, &attrs, &g), RC_OK);
+    uint8_t *kinds = NULL, *in_set = NULL;
+    size_t tracked = 0;
+    assert_int_equal(rc_roots_classify(g, &kinds), RC_OK);
+    assert_int_equal(kinds[2], RC_ROOT_NONE); /* chains go through the class */
+    assert_int_equal(rc_unreachable(g, kinds, NULL, 0, &in_set, &tracked), RC_OK);
+    const uint8_t want[] = {1, 1, 0, 0};
+    assert_memory_equal(in_set, want, 4);
+    assert_int_equal(tracked, 2);
+    rc_free(in_set);
+    rc_free(kinds);
+    rc_graph_free(g);
+}
+
 /* 0 a running frame of the tool's own (untracked, as a running frame's
  * object is) -> 1 a tuple -> 2 a list -> 3 a str: its locals, which
  * nothing else holds;  4 <-> 5 a cycle nobody holds, which holds 1 too.
@@ -189,6 +218,7 @@ main(void)
         cmocka_unit_test(test_the_set_is_what_no_collector_root_reaches),
         cmocka_unit_test(test_discounts_are_followed_as_by_the_bfs),
         cmocka_unit_test(test_a_frozen_object_is_a_collector_root),
+        cmocka_unit_test(test_what_no_traversal_reports_is_a_collector_root),
         cmocka_unit_test(test_what_a_running_tool_frame_holds_is_not_garbage),
         cmocka_unit_test(test_allocation_failure_at_every_point),
     };
