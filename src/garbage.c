@@ -20,14 +20,15 @@
  * receives how many objects it holds as the answer counts them.  NULL with
  * an exception set. */
 static uint8_t *
-select_set(analysis *a, PyObject *objects, size_t *count)
+select_set(analysis *a, PyObject *objects, size_t *count, uint64_t *bytes)
 {
     uint8_t *in_set = NULL;
     rc_status st;
     if (objects == Py_None) {
         rc_paths_free(a->paths); /* the BFS is redone from the collector's roots */
         a->paths = NULL;
-        if ((st = rc_unreachable(a->g, a->kinds, a->disc, a->n_disc, &in_set, count)) != RC_OK) {
+        if ((st = rc_unreachable(a->g, a->kinds, a->disc, a->n_disc, &in_set, count,
+                                 bytes)) != RC_OK) {
             rc_raise(st);
         }
         return in_set;
@@ -89,13 +90,16 @@ rc_garbage_groups(const rc_graph *g, const rc_cycles *c, PyObject *const *objs)
     return list;
 }
 
-/* _garbage(objects, limit, hops) -> (object_count, groups, finalizer objects)
+/* _garbage(objects, limit, hops) -> (object_count, groups, finalizer objects,
+ *                                    freed bytes)
  *   objects: None (predict the next collection) or a list of objects.
  *   groups: [(type names, cycles, objects, bytes, has_finalizers,
  *             objects along one shortest cycle (its first `hops` references
  *             and where the last leads), those references' edge indexes,
  *             the cycle's length, every member)]
- *   finalizer objects: how many of the objects have a finalizer (__del__). */
+ *   finalizer objects: how many of the objects have a finalizer (__del__).
+ *   freed bytes: a prediction's, what the collection frees in all (the
+ *   objects and what only they hold); None for given objects. */
 static PyObject *
 rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -118,6 +122,7 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *result = NULL, *list = NULL, **objs = NULL;
     uint8_t *in_set = NULL;
     size_t count = 0;
+    uint64_t bytes = 0;
     /* The BFS (which also records sizes) even for given objects: their
      * bytes are reported as the prediction's are.  A prediction sees the
      * tool's objects as the collector does: a Chain the user holds keeps its
@@ -125,7 +130,8 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * at, say) is freed with it. */
     q.tools = objects == Py_None;
     if ((objects != Py_None && question_hold(&q, objects) < 0) ||
-        analyse(module, &q, AN_ALL, &a) < 0 || !(in_set = select_set(&a, objects, &count))) {
+        analyse(module, &q, AN_ALL, &a) < 0 ||
+        !(in_set = select_set(&a, objects, &count, &bytes))) {
         goto finally;
     }
     rc_status st = rc_garbage_cycles(a.g, in_set, (size_t)limit, (size_t)max_hops, &c);
@@ -138,8 +144,10 @@ rc_garbage_py(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     /* Every object named is held: build the answer. */
     if ((list = rc_garbage_groups(a.g, &c, objs)) != NULL) {
-        result = Py_BuildValue("(nOn)", (Py_ssize_t)count, list,
-                               (Py_ssize_t)c.finalizer_objects);
+        Py_ssize_t n = (Py_ssize_t)count, fin = (Py_ssize_t)c.finalizer_objects;
+        result = objects == Py_None
+                     ? Py_BuildValue("(nOnK)", n, list, fin, (unsigned long long)bytes)
+                     : Py_BuildValue("(nOnO)", n, list, fin, Py_None);
     }
 finally:
     rc_capture_release(objs, c.n_ids);

@@ -703,9 +703,10 @@ snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
     const rc_graph *g = SGRAPH(op);
     uint8_t *in_set = NULL;
     size_t count = 0;
+    uint64_t bytes = 0;
     rc_cycles c = {0};
     PyObject *result = NULL, *list = NULL, **objs = NULL;
-    rc_status st = rc_unreachable(g, SNAP(op)->kinds, NULL, 0, &in_set, &count);
+    rc_status st = rc_unreachable(g, SNAP(op)->kinds, NULL, 0, &in_set, &count, &bytes);
     if (st == RC_OK) {
         st = rc_garbage_cycles(g, in_set, (size_t)limit, (size_t)hops, &c);
     }
@@ -713,8 +714,9 @@ snap_garbage(PyObject *op, PyObject *const *args, Py_ssize_t nargs)
         rc_raise(st);
     } else if ((objs = id_objects(c.ids, c.n_ids)) != NULL &&
                (list = rc_garbage_groups(g, &c, objs)) != NULL) {
-        result = Py_BuildValue("(nOn)", (Py_ssize_t)count, list,
-                               (Py_ssize_t)c.finalizer_objects);
+        result =
+            Py_BuildValue("(nOnK)", (Py_ssize_t)count, list,
+                          (Py_ssize_t)c.finalizer_objects, (unsigned long long)bytes);
     }
     rc_capture_release(objs, objs ? c.n_ids : 0);
     Py_XDECREF(list);

@@ -968,8 +968,10 @@ count_new(walk *w, PyObject *op)
     if (st != RC_OK) {
         return st;
     }
-    if (w->sizing[type].array_base) {
-        return rc_builder_queue(w->b, (uintptr_t)op); /* its base is counted too */
+    if (w->sizing[type].array_base || PyType_Check(op)) {
+        /* Its base is counted too; a static type's namespace and subclasses
+         * (expand), which may be untracked dicts no other object holds. */
+        return rc_builder_queue(w->b, (uintptr_t)op);
     }
     uint64_t size =
         w->opts->sizes ? object_size(op, tp, &w->sizing[type], w->static_type_extra) : 0;

@@ -8,9 +8,11 @@
  * only if it is held from outside.  A frozen object (RC_NODE_FROZEN: no
  * collection examines the permanent generation) is a root.  So is a running
  * frame of the tool's own (RC_NODE_TOOL_FRAME), which no chain starts from:
- * the collection frees nothing it holds.  The set is every GC object
- * (RC_NODE_GC) no root reaches; the collector counts the tracked ones
- * (untracked ones die with them). */
+ * the collection frees nothing it holds.  So is, for the count, a node
+ * held by a reference no traversal reports (RC_NODE_UNTRAVERSED): the
+ * pass that frees its holder frees it afterwards, uncounted.  The set is
+ * every other GC object (RC_NODE_GC) no root reaches; the collector counts
+ * the tracked ones (untracked ones die with them). */
 #ifndef REFCHAIN_UNREACHABLE_H
 #define REFCHAIN_UNREACHABLE_H
 
@@ -23,10 +25,14 @@
 /* kinds: rc_roots_classify(g)'s answer, only read.  discounts (may be NULL
  * when n_discounts is 0) are followed as in rc_paths_bfs.  On RC_OK,
  * *in_set (rc_malloc'ed, one byte per node, the caller frees it) marks the
- * set and *n_tracked counts its tracked members.  g needs its in-edges
+ * set and *n_tracked counts its tracked members; *freed_bytes (when not
+ * NULL) receives the bytes the collection frees in all: the set's, the
+ * untracked objects' only it holds, and those of the RC_NODE_UNTRAVERSED
+ * nodes it frees afterwards.  g needs its in-edges
  * (RC_EINVAL otherwise).  On error the outputs are untouched and nothing
  * leaked. */
-rc_status rc_unreachable(const rc_graph *g, const uint8_t *kinds, const rc_discount *discounts,
-                         size_t n_discounts, uint8_t **in_set, size_t *n_tracked);
+rc_status rc_unreachable(const rc_graph *g, const uint8_t *kinds,
+                         const rc_discount *discounts, size_t n_discounts,
+                         uint8_t **in_set, size_t *n_tracked, uint64_t *freed_bytes);
 
 #endif

@@ -129,14 +129,17 @@ class GarbageReport:
     (or held only by) unreachable cycles, and their cycles grouped by type.
     gc.collect() returns that number unless a finalizer (__del__) keeps
     objects alive: .finalizer_objects of them have one, and a prediction
-    cannot run them (collect_report() tells what they resurrected)."""
+    cannot run them (collect_report() tells what they resurrected).
+    .freed_bytes: what the collection frees in all, the untracked objects
+    only the cycles hold (str, bytes, numbers, buffers) included."""
 
-    __slots__ = ("object_count", "groups", "finalizer_objects")
+    __slots__ = ("object_count", "groups", "finalizer_objects", "freed_bytes")
 
-    def __init__(self, object_count, groups, finalizer_objects=0):
+    def __init__(self, object_count, groups, finalizer_objects=0, freed_bytes=0):
         self.object_count = object_count
         self.groups = groups
         self.finalizer_objects = finalizer_objects
+        self.freed_bytes = freed_bytes
 
     def __iter__(self):
         return iter(self.groups)
@@ -147,8 +150,9 @@ class GarbageReport:
     def __str__(self):
         if not self.object_count:
             return "Nothing is waiting for the cyclic garbage collector."
-        lines = ["The next full gc.collect() would free %d objects%s"
-                 % (self.object_count, "; their cycles:" if self.groups else ".")]
+        lines = ["The next full gc.collect() would free %d objects (%s in all, with what "
+                 "only they hold)%s" % (self.object_count, human_bytes(self.freed_bytes),
+                                       "; their cycles:" if self.groups else ".")]
         lines.extend("  " + str(g) for g in self.groups)
         if self.finalizer_objects:
             lines.append("%d of them have a finalizer (__del__), which runs first: if one "
@@ -164,8 +168,9 @@ def garbage(limit=10):
     root reaches, and their cycles grouped by type signature (the `limit`
     largest groups).  Collects nothing and keeps nothing alive."""
     limit = _check_limit(limit, "garbage")
-    count, raw, finalizers = _refchain._garbage(None, min(limit, sys.maxsize), CYCLE_HOPS)
-    return GarbageReport(count, _groups(raw), finalizers)
+    count, raw, finalizers, freed = _refchain._garbage(None, min(limit, sys.maxsize),
+                                                       CYCLE_HOPS)
+    return GarbageReport(count, _groups(raw), finalizers, freed)
 
 
 class CollectReport:
@@ -208,7 +213,7 @@ def collect_report(limit=10):
     looked at; gc's debug flags and gc.garbage are restored afterwards, and
     the saved objects are then really freed."""
     limit = _check_limit(limit, "collect_report")
-    _, predicted, _ = _refchain._garbage(None, sys.maxsize, 0)
+    _, predicted, _, _ = _refchain._garbage(None, sys.maxsize, 0)
     members = [o for group in predicted for o in group[-1]]
     del predicted
     owned = _instance_dicts(members)
@@ -225,7 +230,7 @@ def collect_report(limit=10):
         gc.set_debug(flags)
     found = gc.garbage[before:]
     del gc.garbage[before:]
-    _, raw, _ = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
+    _, raw, _, _ = _refchain._garbage(found, min(limit, sys.maxsize), CYCLE_HOPS)
     groups = _groups(raw)
     found_ids = {id(o) for o in found}
     resurrected = sorted((typename, addr) for addr, typename in expected.items()

@@ -179,7 +179,8 @@ JS = r"""
       el("td", {cls: "sites", text: sites(c.allocated_at)})]);
   });
   section("garbage", "Cycles: what the next gc.collect() would free", [
-    el("p", {text: num(gb.object_count) + " objects are garbage waiting for the cyclic collector."}),
+    el("p", {text: num(gb.object_count) + " objects are garbage waiting for the cyclic collector; " +
+             "with what only they hold, collecting them frees " + bytes(gb.freed_bytes) + "."}),
     cycRows.length ? table("garbage-table", [["cycle of"], ["cycles", "n"], ["objects", "n"], ["bytes", "n"],
                                              ["finalizers"], ["a path"], ["allocated at"]], cycRows) : null,
     el("div", {cls: "mono muted", text: gb.text})]);

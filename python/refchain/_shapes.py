@@ -66,7 +66,8 @@ def suspect_json(suspect):
 
 
 def garbage_json(report):
-    return {"object_count": report.object_count, "finalizer_objects": report.finalizer_objects,
+    return {"object_count": report.object_count, "freed_bytes": report.freed_bytes,
+            "finalizer_objects": report.finalizer_objects,
             "cycles": [{"types": list(g.types), "signature": g.signature, "count": g.count,
                         "objects": g.objects, "bytes": g.bytes,
                         "has_finalizers": bool(g.has_finalizers), "path": g.path(),

@@ -517,8 +517,9 @@ class Snapshot(Drawings):
         """garbage()'s prediction for the snapshot: what a full collection
         would have freed at the dump, and its cycles grouped by type."""
         limit = _check_limit(limit, "garbage")
-        count, raw, finalizers = self._c.garbage(min(limit, sys.maxsize), _garbage.CYCLE_HOPS)
-        return _garbage.GarbageReport(count, _garbage._groups(raw, self), finalizers)
+        count, raw, finalizers, freed = self._c.garbage(min(limit, sys.maxsize),
+                                                        _garbage.CYCLE_HOPS)
+        return _garbage.GarbageReport(count, _garbage._groups(raw, self), finalizers, freed)
 
 
 def _address(address):

@@ -244,8 +244,8 @@ def oracle(census, targets):
     # that makes a cell, an object the census did not see.
     """Walk the heap the way refchain says it does, with no refchain code:
     every gc-tracked object, sys.modules, the builtins, every frame of this
-    thread, and (breadth first) everything their gc.get_referents() and dict
-    keys reach.  Returns (census rows, {target id: distance from ROOT, or
+    thread, and (breadth first) everything their gc.get_referents(), dict
+    keys and static types' namespaces reach.  Returns (census rows, {target id: distance from ROOT, or
     None when ROOT does not reach it}) for the ids in `targets` that are
     alive, tracked and still of the type build() recorded."""
     if census is None:                  # warming up (see the driver)
@@ -276,6 +276,8 @@ def oracle(census, targets):
             hidden = unvisited_dict and unvisited_dict(o)
             if hidden is not None:
                 refs.append(hidden)
+            if type(o) is type and not o.__flags__ & 512:   # a static type's namespace
+                refs.extend(get_referents(vars(o)))
         pending = {id(r): r for r in refs}
         for k in pending.keys() & seen.keys():
             del pending[k]

@@ -149,8 +149,9 @@ census = refchain.census()
 gc.unfreeze()
 
 # The oracle: gc.get_objects() plus a worklist over gc.get_referents, adding
-# dict keys (tp_traverse omits str keys, which cannot form cycles) and the
-# running frames (often untracked).  Its own containers are left out by
+# dict keys (tp_traverse omits str keys, which cannot form cycles), a static
+# type's namespace (no gc object: nothing traverses it, and it may be an
+# untracked dict) and the running frames (often untracked).  Its own containers are left out by
 # identity.
 mine = {id(census)}
 allobjs = gc.get_objects()
@@ -173,6 +174,8 @@ while work:
     hidden = unvisited_dict and unvisited_dict(o)
     if hidden is not None:
         work.append(hidden)
+    if type(o) is type and not o.__flags__ & 512:   # a static type: its namespace
+        work.extend(gc.get_referents(vars(o)))
 del work, allobjs, hidden
 oracle = {}
 for o in seen.values():

@@ -153,6 +153,7 @@ def test_report_json(dumps, grew):
     assert group["chain"]["steps"][0]["label"] == "['CACHE']"
     cycle = data["garbage"]["cycles"][0]
     assert data["garbage"]["object_count"] == cycle["objects"]
+    assert data["garbage"]["freed_bytes"] >= cycle["bytes"] > 0
     assert (cycle["types"], cycle["count"]) == (["__main__.Node"], 1)
     assert cycle["signature"] == "Node ↺" and len(data["garbage"]["cycles"]) == 1
     top = data["suspects"][0]
