@@ -83,8 +83,9 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
     The first call sets the baseline.  Prints nothing when nothing grew.
 
     holders=True adds, under each type, the largest holder of its new
-    objects and what that holder retains (what fixing it would free): one
-    capture and dominator tree more, as leaks() takes.
+    objects and what that holder retains (what fixing it would free), and
+    how many are garbage when more are than it holds: one capture and
+    dominator tree more, as leaks() takes.
 
     objgraph's arguments, in its order: with peak_stats or filter (see
     growth()) the rows are objgraph's (name, count, +delta), with no bytes
@@ -126,7 +127,8 @@ def show_growth(limit=10, peak_stats=None, shortnames=True, file=None, filter=No
 
 
 def _holders(since, rows, shortnames):
-    """{row name: "    held by PATH, which retains N"} for the growth rows:
+    """{row name: "    held by PATH, which retains N"} for the growth rows
+    (with how many it holds and how many are garbage, when that is more):
     per type, the group holding the most of its objects new since the
     census point `since` (the growth the row reports; of leaks()' groups,
     which come largest retained first), and what its holder retains."""
@@ -142,16 +144,25 @@ def _holders(since, rows, shortnames):
         # next gc.collect() frees them) have no holder to fix.
         if key in held:
             continue
-        group = None
+        group, garbage = None, 0
         for raw_group in sorted(groups, key=lambda g: (g[0], g[4] or 0), reverse=True):
             group = _groups([raw_group], typename)[0]
             if group.holder_retained_bytes is not None:
                 break
-        if group is None or group.holder_retained_bytes is None:
-            continue
-        held[key] = "    held by %s, which retains %s" % (
-            group.path(holder=True),
-            _retaining_text(group.holder_retained_bytes, group.holder_retained_count))
+            if group.root_kind == "unreachable":
+                garbage += group.count
+        # Garbage larger than the group held: say so, or the holder would
+        # read as the whole growth's.
+        text = None
+        if group is not None and group.holder_retained_bytes is not None:
+            text = "    held by %s%s, which retains %s" % (
+                group.path(holder=True), " (%d of them)" % group.count if garbage else "",
+                _retaining_text(group.holder_retained_bytes, group.holder_retained_count))
+        if garbage:
+            text = ("%s; %d more" % (text, garbage) if text else "    %d" % garbage) + \
+                " are garbage the next gc.collect() frees (see garbage())"
+        if text:
+            held[key] = text
     return held
 
 

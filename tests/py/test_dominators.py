@@ -537,12 +537,17 @@ GARBAGE = """
         def __init__(self):
             self.peer = self
 
+    class Loop(Node):
+        pass
+
     gc.disable()
     refchain.show_growth(file=io.StringIO(), holders=True)
     for i in range(300):
         Node()                       # cycle garbage, waiting for a collection
     for i in range(100):
         CACHE.append(Node())         # the leak
+    for i in range(200):
+        Loop()                       # only garbage
     out = io.StringIO()
     refchain.show_growth(limit=3, file=out, holders=True)
     print(json.dumps(out.getvalue().splitlines()))
@@ -552,12 +557,18 @@ GARBAGE = """
 def test_show_growth_names_the_holder_when_most_new_objects_are_garbage(run_script):
     """300 of a type's 400 new objects are uncollected cycles, which nothing
     holds: the holder line names the list the other 100 leak into, not
-    nothing."""
+    nothing, and says how many it holds and how many are garbage.  A type
+    whose new objects are all garbage says that."""
     lines = json.loads(run_script(GARBAGE).stdout)
     at = next(i for i, line in enumerate(lines) if line.startswith("Node "))
     assert lines[at].split()[2] == "+400", lines
-    assert lines[at + 1].startswith("    held by module __main__ \u2192 ['CACHE'] list, "
-                                    "which retains "), lines
+    assert lines[at + 1].startswith("    held by module __main__ \u2192 ['CACHE'] list "
+                                    "(100 of them), which retains "), lines
+    assert lines[at + 1].endswith("; 300 more are garbage the next gc.collect() frees "
+                                  "(see garbage())"), lines
+    at = next(i for i, line in enumerate(lines) if line.startswith("Loop "))
+    assert lines[at].split()[2] == "+200", lines
+    assert lines[at + 1] == "    200 are garbage the next gc.collect() frees (see garbage())"
 
 
 def test_show_growth_holders_bad_input():
