@@ -25,7 +25,8 @@ push(rc_id **stack, size_t *top, size_t *cap, rc_id v)
 
 enum { SPARED = 1, LATE = 2 }; /* marks[] while the set is judged */
 
-/* From start, mark every node the BFS missed that it reaches (and itself).
+/* From start, mark every node the BFS missed that it reaches (and itself),
+ * along every reference the capture recorded, not only the collector's.
  * SPARED: a running frame of the tool's own, from which chains never start
  * (rc_paths_bfs does not follow it) but which runs, so the next collection
  * frees nothing it holds, such as the locals of the call that dumps a

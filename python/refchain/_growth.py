@@ -137,7 +137,7 @@ def _holders(since, rows, shortnames):
     raw = _refchain._explain(tuple(row.name for row in rows), None, since,
                              max(2 * len(rows), 10), True)
     held = {}
-    for typename, _, _, groups, _, _ in raw:
+    for typename, new, _, groups, _, _ in raw:
         key = typename if not shortnames else typename.rpartition(".")[2]
         # A group is (count, bytes, chain, members, retained bytes, ...).
         # The largest a root reaches: objects that only garbage holds (the
@@ -146,20 +146,25 @@ def _holders(since, rows, shortnames):
             continue
         group, garbage = None, 0
         for raw_group in sorted(groups, key=lambda g: (g[0], g[4] or 0), reverse=True):
-            group = _groups([raw_group], typename)[0]
-            if group.holder_retained_bytes is not None:
-                break
-            if group.root_kind == "unreachable":
-                garbage += group.count
-        # Garbage larger than the group held: say so, or the holder would
-        # read as the whole growth's.
+            g = _groups([raw_group], typename)[0]
+            if g.root_kind == "unreachable":
+                garbage += g.count
+            elif group is None and g.holder_retained_bytes is not None:
+                group = g
+        # More garbage than the holder holds: say so, or the holder would
+        # read as the whole growth's.  The counts are of the new objects
+        # since the census point, which the row's net change may not show.
+        shown = garbage > (group.count if group is not None else 0)
         text = None
-        if group is not None and group.holder_retained_bytes is not None:
+        if group is not None:
             text = "    held by %s%s, which retains %s" % (
-                group.path(holder=True), " (%d of them)" % group.count if garbage else "",
+                group.path(holder=True),
+                " (%d of its %d new objects)" % (group.count, new) if shown else "",
                 _retaining_text(group.holder_retained_bytes, group.holder_retained_count))
-        if garbage:
-            text = ("%s; %d more" % (text, garbage) if text else "    %d" % garbage) + \
+        if shown:
+            what = "all %d new objects" % new if garbage == new else \
+                "%d of its %d new objects" % (garbage, new)
+            text = ("%s; %d" % (text, garbage) if text else "    " + what) + \
                 " are garbage the next gc.collect() frees (see garbage())"
         if text:
             held[key] = text

@@ -563,12 +563,13 @@ def test_show_growth_names_the_holder_when_most_new_objects_are_garbage(run_scri
     at = next(i for i, line in enumerate(lines) if line.startswith("Node "))
     assert lines[at].split()[2] == "+400", lines
     assert lines[at + 1].startswith("    held by module __main__ \u2192 ['CACHE'] list "
-                                    "(100 of them), which retains "), lines
-    assert lines[at + 1].endswith("; 300 more are garbage the next gc.collect() frees "
+                                    "(100 of its 400 new objects), which retains "), lines
+    assert lines[at + 1].endswith("; 300 are garbage the next gc.collect() frees "
                                   "(see garbage())"), lines
     at = next(i for i, line in enumerate(lines) if line.startswith("Loop "))
     assert lines[at].split()[2] == "+200", lines
-    assert lines[at + 1] == "    200 are garbage the next gc.collect() frees (see garbage())"
+    assert lines[at + 1] == ("    all 200 new objects are garbage the next gc.collect() frees "
+                             "(see garbage())")
 
 
 def test_show_growth_holders_bad_input():
